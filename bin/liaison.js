@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// The `liaison` command (npx liaison ...). The TypeScript sources are compiled to dist/ by `npm ci` (prepare) or `npm run build`.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+const cli = new URL('../dist/broker/cli/liaison.js', import.meta.url);
+if (!existsSync(fileURLToPath(cli))) {
+  process.stderr.write('liaison: not built yet; run `npm run build` first\n');
+  process.exit(1);
+}
+await import(cli.href);

@@ -1,0 +1,104 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { schemaPath } from '../core/paths.js';
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly natsUrl: string | null;
+  readonly natsServerBin: string | null;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly brokerId: string;
+  readonly demo: boolean;
+  readonly registrySeed: string | null;
+  readonly bodyLimitBytes: number;
+  readonly maxJsonDepth: number;
+  readonly clockSkewSeconds: number;
+  readonly maxNoticeAgeSeconds: number;
+  readonly duplicateWindowSeconds: number;
+  readonly streamReplicas: 1 | 3 | 5;
+  readonly publishTimeoutMs: number;
+  readonly retryAfterSeconds: number;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+interface PropertySchema { 'x-env'?: string; type?: string | string[]; enum?: unknown[] }
+interface ConfigSchema { properties: Record<string, PropertySchema> }
+
+const configSchema = JSON.parse(readFileSync(schemaPath('config.schema.json'), 'utf8')) as ConfigSchema;
+
+// Defaults are applied by ajv; types from the environment are coerced here only,
+// never by a shared ajv instance (notices get a strict one of their own).
+const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults: true, coerceTypes: false });
+ajv.addKeyword({ keyword: 'x-env', schemaType: 'string' });
+const validateConfig = ajv.compile(configSchema);
+
+function envValue(raw: string, prop: PropertySchema, name: string): unknown {
+  const types = Array.isArray(prop.type) ? prop.type : prop.type === undefined ? [] : [prop.type];
+  if (types.includes('integer')) {
+    if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${name}: must be an integer (got a non-numeric value)`);
+    return Number(raw.trim());
+  }
+  if (types.includes('boolean')) {
+    const v = raw.trim().toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+    if (['0', 'false', 'no', 'off', ''].includes(v)) return false;
+    throw new ConfigError(`${name}: must be true or false`);
+  }
+  if (prop.enum !== undefined && prop.enum.every((e) => typeof e === 'number')) return Number(raw);
+  return raw;
+}
+
+/** The environment variable behind each config key, from the schema's x-env annotations. */
+export const configEnvNames: Readonly<Record<string, string>> = Object.freeze(
+  Object.fromEntries(Object.entries(configSchema.properties).flatMap(([k, p]) => (p['x-env'] ? [[k, p['x-env']]] : []))),
+);
+
+/**
+ * Load the configuration: defaults < config file (LIAISON_CONFIG or `file`) < environment.
+ * Throws ConfigError naming the setting (its environment variable and key) on any bad value.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {
+  const data: Record<string, unknown> = {};
+  const file = env.LIAISON_CONFIG;
+  if (file !== undefined && file !== '') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`LIAISON_CONFIG: cannot read ${file} as JSON (${(e as Error).message})`);
+    }
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+      throw new ConfigError(`LIAISON_CONFIG: ${file} must hold a JSON object`);
+    }
+    Object.assign(data, parsed);
+  }
+  for (const [key, prop] of Object.entries(configSchema.properties)) {
+    const name = prop['x-env'];
+    const raw = name === undefined ? undefined : env[name];
+    if (name !== undefined && raw !== undefined && raw !== '') data[key] = envValue(raw, prop, name);
+  }
+  Object.assign(data, overrides);
+  if (!validateConfig(data)) {
+    const err = validateConfig.errors?.[0];
+    const key = err?.instancePath.replace(/^\//, '') || (err?.params as { additionalProperty?: string }).additionalProperty || '';
+    const env = configEnvNames[key];
+    const where = env ? `${env} (config key "${key}")` : `config key "${key}"`;
+    throw new ConfigError(`${where}: ${err?.message ?? 'invalid'}`);
+  }
+  const cfg = data as unknown as Config & { dataDir: string };
+  if (cfg.duplicateWindowSeconds < cfg.maxNoticeAgeSeconds + cfg.clockSkewSeconds) {
+    throw new ConfigError(
+      `LIAISON_DUPLICATE_WINDOW_SECONDS (config key "duplicateWindowSeconds"): must be at least maxNoticeAgeSeconds + clockSkewSeconds (${cfg.maxNoticeAgeSeconds + cfg.clockSkewSeconds}), or a retried notice could be stored twice`,
+    );
+  }
+  return Object.freeze({ ...cfg, dataDir: resolve(cfg.dataDir) });
+}

@@ -1,0 +1,38 @@
+import type { CryptoKey } from 'jose';
+/**
+ * The contract between the pipeline and an envelope adapter (JOSE, OpenPGP).
+ * Steps 1-3 of the data flow (parse, decrypt, verify) happen inside the adapter;
+ * everything after "open the envelope" is shared by the pipeline.
+ */
+
+/** A registered signing key of an agency, resolved and checked (status, validity) by the pipeline. */
+export interface ResolvedSigner {
+  kid: string;
+  agencyId: string;
+  /** The imported public key and the algorithms it may sign with. */
+  key: CryptoKey;
+  algorithms: readonly string[];
+}
+
+export interface EnvelopeContext {
+  /** The broker's private decryption key for a kid, or undefined. */
+  decryptionKey(kid: string): CryptoKey | undefined;
+  /** Resolve a signer's key id; throws key-unknown or key-revoked. */
+  resolveSigner(kid: string): Promise<ResolvedSigner>;
+}
+
+export interface OpenedEnvelope {
+  format: 'jose' | 'openpgp';
+  /** The origin's signed object exactly as received (stored in NOTICES, hashed into the log). */
+  signed: Uint8Array;
+  /** The signed payload: the notice JSON bytes. */
+  payload: Uint8Array;
+  signer: ResolvedSigner;
+}
+
+export interface EnvelopeAdapter {
+  readonly format: 'jose' | 'openpgp';
+  /** Media types (without parameters) this adapter opens. */
+  readonly mediaTypes: readonly string[];
+  open(body: string, ctx: EnvelopeContext): Promise<OpenedEnvelope>;
+}

@@ -1,0 +1,26 @@
+import { LiaisonError } from './errors.js';
+
+/** Agency and operation ids: lower-case slugs, safe as NATS subject tokens and KV keys. */
+export const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+/** ISO 3166-1 alpha-2. */
+export const COUNTRY = /^[A-Z]{2}$/;
+/** Notice ids: canonical lower-case UUIDs. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Notice type names. */
+export const TYPE_NAME = SLUG;
+
+/**
+ * A value about to become one token of a NATS subject. Even after schema
+ * validation this is checked again at the boundary, so that no path can put
+ * `.`, `*`, `>` or whitespace from input into a subject.
+ */
+export function subjectToken(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 64 || /[.*>\s\u0000-\u001f\u007f]/u.test(value) || !/^[A-Za-z0-9_-]+$/.test(value)) {
+    throw new LiaisonError('bad-request', { detail: `unsafe subject token for ${what}`, publicDetail: `${what} is not a safe identifier` });
+  }
+  return value;
+}
+
+export const isSlug = (v: unknown): v is string => typeof v === 'string' && SLUG.test(v);
+export const isCountry = (v: unknown): v is string => typeof v === 'string' && COUNTRY.test(v);
+export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);

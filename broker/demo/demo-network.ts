@@ -1,0 +1,96 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { JWK } from 'jose';
+import { makeKeyPair, type KeyKind } from '../keys/jwk.js';
+import type { Agency, Operation, RegistrySeed, Role } from '../registry/model.js';
+
+/** An agency's private credentials as the demo keeps them (and `liaison keys generate` writes them). */
+export interface AgencyCredentials {
+  agency: string;
+  country: string;
+  signing: JWK;
+  encryption: JWK;
+}
+
+interface DemoAgency {
+  id: string;
+  country: string;
+  name: string;
+  roles: Role[];
+  sig: KeyKind;
+  enc: KeyKind;
+}
+
+const publish: Role[] = ['publish', 'subscribe'];
+
+/** Agencies of the demo network (after the cooperation described in shared CONTEXT: Mekong Dragon, COMMIT, AIRCOP, organised immigration crime). */
+export const DEMO_AGENCIES: DemoAgency[] = [
+  { id: 'vn-customs', country: 'VN', name: 'General Department of Vietnam Customs', roles: publish, sig: 'Ed25519', enc: 'X25519' },
+  { id: 'vn-c04', country: 'VN', name: 'Ministry of Public Security, Drug Crime Investigation Police (C04)', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
+  { id: 'th-customs', country: 'TH', name: 'Thai Customs Department', roles: publish, sig: 'Ed25519', enc: 'X25519' },
+  { id: 'kh-police-adp', country: 'KH', name: 'Cambodian National Police, Anti-Drug Department', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
+  { id: 'la-customs', country: 'LA', name: 'Lao Customs Department', roles: publish, sig: 'Ed25519', enc: 'X25519' },
+  { id: 'cn-customs', country: 'CN', name: 'General Administration of Customs of China, Anti-Smuggling Bureau', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
+  { id: 'gb-border-force', country: 'GB', name: 'UK Border Force', roles: publish, sig: 'Ed25519', enc: 'X25519' },
+  { id: 'fr-douane', country: 'FR', name: 'Direction générale des douanes et droits indirects', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
+  { id: 'iq-police', country: 'IQ', name: 'Iraqi Ministry of Interior, Directorate of Border Crossings', roles: publish, sig: 'Ed25519', enc: 'X25519' },
+  { id: 'hub-auditor', country: 'FR', name: 'Network audit office', roles: ['audit'], sig: 'Ed25519', enc: 'X25519' },
+];
+
+export const DEMO_OPERATIONS: Operation[] = [
+  {
+    id: 'mekong-dragon-6',
+    name: 'Mekong Dragon VI: drugs, wildlife and CITES specimens on all routes',
+    status: 'active',
+    members: ['vn-customs', 'vn-c04', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'],
+    categories: ['drugs', 'wildlife', 'cites'],
+  },
+  { id: 'aircop', name: 'AIRCOP: Joint Airport Interdiction Task Forces', status: 'active', members: ['th-customs', 'gb-border-force', 'fr-douane', 'vn-customs'], categories: ['drugs', 'high-risk-travellers', 'illicit-goods'] },
+  { id: 'commit', name: 'COMMIT: trafficking in persons in the Mekong', status: 'active', members: ['vn-c04', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'], categories: ['human-trafficking', 'online-fraud'] },
+  { id: 'oic-channel', name: 'Organised immigration crime: source, transit and destination', status: 'active', members: ['gb-border-force', 'fr-douane', 'iq-police', 'vn-c04'], categories: ['migrant-smuggling', 'document-fraud'] },
+];
+
+export const credentialsPath = (dataDir: string, agency: string) => join(dataDir, 'demo', 'agencies', `${agency}.json`);
+
+export function readCredentials(file: string): AgencyCredentials {
+  return JSON.parse(readFileSync(file, 'utf8')) as AgencyCredentials;
+}
+
+/** Make one agency's key pairs; returns its private credentials and its public registry record. */
+export async function makeAgency(spec: DemoAgency): Promise<{ credentials: AgencyCredentials; record: Agency }> {
+  const sig = await makeKeyPair(spec.sig, `${spec.id}-sig-1`);
+  const enc = await makeKeyPair(spec.enc, `${spec.id}-enc-1`);
+  return {
+    credentials: { agency: spec.id, country: spec.country, signing: sig.privateJwk, encryption: enc.privateJwk },
+    record: {
+      id: spec.id,
+      country: spec.country,
+      name: spec.name,
+      roles: spec.roles,
+      keys: [
+        { kid: sig.kid, use: 'sig', jwk: sig.publicJwk as Agency['keys'][number]['jwk'], status: 'active' },
+        { kid: enc.kid, use: 'enc', jwk: enc.publicJwk as Agency['keys'][number]['jwk'], status: 'active' },
+      ],
+    },
+  };
+}
+
+/**
+ * Create the demo network under dataDir on first start: each agency's private
+ * keys in dataDir/demo/agencies/<id>.json (0600) and the registry seed in
+ * dataDir/registry.json. Existing files are kept.
+ */
+export async function ensureDemoNetwork(dataDir: string): Promise<{ created: boolean; seedFile: string }> {
+  const seedFile = join(dataDir, 'registry.json');
+  if (existsSync(seedFile)) return { created: false, seedFile };
+  mkdirSync(join(dataDir, 'demo', 'agencies'), { recursive: true, mode: 0o700 });
+  const agencies: Agency[] = [];
+  for (const spec of DEMO_AGENCIES) {
+    const { credentials, record } = await makeAgency(spec);
+    writeFileSync(credentialsPath(dataDir, spec.id), JSON.stringify(credentials, null, 2), { mode: 0o600 });
+    agencies.push(record);
+  }
+  const seed: RegistrySeed = { agencies, operations: DEMO_OPERATIONS };
+  writeFileSync(seedFile, JSON.stringify(seed, null, 2));
+  return { created: true, seedFile };
+}

@@ -1,0 +1,80 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { joseEnvelope } from '../adapters/jose/index.js';
+import type { Config } from './config/config.js';
+import type { EnvelopeAdapter } from './core/envelope.js';
+import { buildApp } from './http/app.js';
+import { createIngestPipeline } from './ingest/pipeline.js';
+import { loadOrCreateBrokerKeys, type BrokerKeyring } from './keys/broker-keys.js';
+import { connectNats, type NatsBus } from './nats/connection.js';
+import { ensureStreams } from './nats/streams.js';
+import type { RegistrySeed } from './registry/model.js';
+import { RegistryStore } from './registry/store.js';
+import { createNoticeValidator, createRegistryValidator } from './schemas/notice-validator.js';
+
+export interface Gateway {
+  app: FastifyInstance;
+  bus: NatsBus;
+  registry: RegistryStore;
+  keyring: BrokerKeyring;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  config: Config;
+  logger: Logger;
+  natsUrl: string;
+  /** Envelope adapters; JOSE by default. The broker never imports a concrete adapter beyond this composition root. */
+  adapters?: readonly EnvelopeAdapter[];
+  now?: () => Date;
+}
+
+/** The composition root: connect NATS, check streams, load registry and keys, compile schemas, build the HTTP app. */
+export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config, logger } = opts;
+  // Schemas are compiled once, before anything connects: a broken schema stops start-up.
+  const validator = createNoticeValidator();
+  const validateRegistry = createRegistryValidator();
+  const { keyring } = await loadOrCreateBrokerKeys(config.dataDir, config.brokerId);
+
+  const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger });
+  try {
+    await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas });
+    const registry = await RegistryStore.open(bus, validateRegistry, logger, config.streamReplicas);
+    const seedFile = config.registrySeed ?? join(config.dataDir, 'registry.json');
+    if (existsSync(seedFile)) {
+      const seeded = await registry.seedIfEmpty(JSON.parse(readFileSync(seedFile, 'utf8')) as RegistrySeed);
+      if (seeded) logger.info({ event: 'registry-seeded', file: seedFile }, 'registry seeded');
+    } else if (config.registrySeed !== null) {
+      throw new Error(`LIAISON_REGISTRY_SEED: ${seedFile} does not exist`);
+    }
+    await registry.watch();
+    const adapters = opts.adapters ?? [joseEnvelope];
+    const ingest = createIngestPipeline({
+      adapters,
+      keyring,
+      registry: () => registry.snapshot,
+      validator,
+      bus,
+      limits: config,
+      ...(opts.now ? { now: opts.now } : {}),
+    });
+    const app = await buildApp({ logger, bus, keyring, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes) });
+    return {
+      app,
+      bus,
+      registry,
+      keyring,
+      async close() {
+        await app.close();
+        registry.close();
+        await bus.close();
+      },
+    };
+  } catch (e) {
+    await bus.close();
+    throw e;
+  }
+}

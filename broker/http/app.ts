@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { BrokerKeyring } from '../keys/broker-keys.js';
+import type { IngestFn, IngestTrace } from '../ingest/pipeline.js';
+import type { NatsBus } from '../nats/connection.js';
+import { sendProblem, toLiaisonError } from './problem.js';
+import { healthRoutes } from './routes/health.js';
+import { keysRoutes } from './routes/keys.js';
+import { noticesRoutes } from './routes/notices.js';
+
+export interface AppDeps {
+  logger: Logger;
+  bus: NatsBus;
+  keyring: BrokerKeyring;
+  ingest: IngestFn;
+  bodyLimitBytes: number;
+  /** Envelope media types accepted by POST /v1/notices. */
+  envelopeMediaTypes: readonly string[];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    trace: IngestTrace & { outcome?: string; code?: string };
+  }
+}
+
+/** The gateway as a Fastify instance, without a listener (tests use inject()). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: false,
+    genReqId: () => randomUUID(),
+    bodyLimit: deps.bodyLimitBytes,
+    // Never let Fastify's ajv near a signed notice: the notice route takes the raw
+    // body as a string and the pipeline validates with its own strict instance.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+
+  app.decorateRequest('trace', null as unknown as IngestTrace);
+  app.addHook('onRequest', async (request, reply) => {
+    request.trace = {};
+    reply.header('x-request-id', request.id);
+  });
+  // One line per request: ids, labels, outcome and timing. Never bodies, tokens or keys.
+  app.addHook('onResponse', async (request, reply) => {
+    const t = request.trace;
+    request.log.info(
+      {
+        reqId: request.id,
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime * 100) / 100,
+        agency: t.agency,
+        notice_id: t.notice_id,
+        operation: t.operation,
+        outcome: t.outcome ?? (reply.statusCode < 400 ? 'ok' : 'refused'),
+        code: t.code,
+      },
+      'request',
+    );
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const err = toLiaisonError(error);
+    request.trace.code = err.code;
+    request.trace.outcome = 'refused';
+    if (err.status >= 500) {
+      request.log.error({ reqId: request.id, code: err.code, step: request.trace.step, err: { message: err.message, cause: (err.cause as Error | undefined)?.message } }, 'request failed');
+    } else {
+      request.log.warn({ reqId: request.id, code: err.code, step: request.trace.step, reason: err.message }, 'request refused');
+    }
+    return sendProblem(request, reply, err);
+  });
+  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, toLiaisonError({ code: 'FST_ERR_NOT_FOUND', message: 'no route' })));
+
+  await app.register(healthRoutes, { bus: deps.bus });
+  await app.register(keysRoutes, { keyring: deps.keyring });
+  await app.register(noticesRoutes, { ingest: deps.ingest, bodyLimitBytes: deps.bodyLimitBytes, mediaTypes: deps.envelopeMediaTypes });
+  return app;
+}

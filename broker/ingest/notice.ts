@@ -1,0 +1,19 @@
+/** The notice header fields the pipeline relies on, after schema validation. */
+export type Tlp = 'CLEAR' | 'GREEN' | 'AMBER' | 'AMBER+STRICT' | 'RED';
+
+export interface NoticeHeader {
+  id: string;
+  type: string;
+  schema_version: string;
+  created_at: string;
+  expires_at?: string;
+  operation: string;
+  origin: { country: string; agency: string };
+  addressees: string[];
+  tlp: Tlp;
+  priority: string;
+  language: string;
+  summary: string;
+  references?: string[];
+  body: Record<string, unknown>;
+}

@@ -1,0 +1,90 @@
+import type { EnvelopeAdapter, EnvelopeContext } from '../core/envelope.js';
+import { LiaisonError } from '../core/errors.js';
+import type { BrokerKeyring } from '../keys/broker-keys.js';
+import type { NoticeLogEntry } from '../log/entry.js';
+import type { NatsBus } from '../nats/connection.js';
+import type { RegistrySnapshot } from '../registry/model.js';
+import type { NoticeValidator } from '../schemas/notice-validator.js';
+import { decodeNotice } from './decode-notice.js';
+import { checkFreshness } from './freshness.js';
+import { evaluatePolicy } from './policy.js';
+import { receiptClaims, signReceipt, type ReceiptClaims } from './receipt.js';
+import { createSignerResolver } from './signer-resolver.js';
+import { sha256Hex, storeAndLog } from './store.js';
+import { validateNotice } from './validate.js';
+
+export interface PipelineDeps {
+  adapters: readonly EnvelopeAdapter[];
+  keyring: BrokerKeyring;
+  registry: () => RegistrySnapshot;
+  validator: NoticeValidator;
+  bus: NatsBus;
+  limits: { bodyLimitBytes: number; maxJsonDepth: number; clockSkewSeconds: number; maxNoticeAgeSeconds: number };
+  now?: () => Date;
+}
+
+export interface IngestResult {
+  receipt: string;
+  claims: ReceiptClaims;
+  duplicate: boolean;
+}
+
+/** What the request log may say about a notice: ids and labels, never content. */
+export interface IngestTrace {
+  agency?: string;
+  notice_id?: string;
+  operation?: string;
+  step?: string;
+}
+
+/** Steps 1-8 of the data flow, in order. Steps 1-3 are the envelope adapter's. */
+export function createIngestPipeline(deps: PipelineDeps) {
+  const now = deps.now ?? (() => new Date());
+  const resolveSigner = createSignerResolver(deps.registry, now);
+  const ctx: EnvelopeContext = {
+    decryptionKey: (kid) => deps.keyring.decryptionKey(kid)?.privateKey,
+    resolveSigner,
+  };
+  const byMediaType = new Map(deps.adapters.flatMap((a) => a.mediaTypes.map((m) => [m, a] as const)));
+
+  return async function ingest(body: string, mediaType: string, trace: IngestTrace = {}): Promise<IngestResult> {
+    const adapter = byMediaType.get(mediaType);
+    if (!adapter) throw new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${[...byMediaType.keys()].join(', ')}` });
+    trace.step = 'open';
+    const opened = await adapter.open(body, ctx);
+    trace.agency = opened.signer.agencyId;
+    trace.step = 'decode';
+    const notice = decodeNotice(opened.payload, { maxBytes: deps.limits.bodyLimitBytes, maxDepth: deps.limits.maxJsonDepth });
+    trace.step = 'freshness';
+    const at = now();
+    checkFreshness(notice, at, deps.limits);
+    trace.step = 'validate';
+    const header = validateNotice(notice, deps.validator);
+    trace.notice_id = header.id;
+    trace.operation = header.operation;
+    trace.step = 'policy';
+    const { recipients } = evaluatePolicy(header, opened.signer.agencyId, deps.registry(), at);
+    trace.step = 'store';
+    const entry: NoticeLogEntry = {
+      v: 1,
+      kind: 'notice',
+      notice_id: header.id,
+      sha256: sha256Hex(opened.signed),
+      format: opened.format,
+      signer_kid: opened.signer.kid,
+      origin: { country: header.origin.country, agency: header.origin.agency },
+      operation: header.operation,
+      type: header.type,
+      tlp: header.tlp,
+      received_at: at.toISOString(),
+      recipients,
+    };
+    const stored = await storeAndLog(deps.bus, { signed: opened.signed, entry });
+    trace.step = 'receipt';
+    const claims = receiptClaims(deps.keyring.brokerId, stored.entry, stored.logIndex);
+    const receipt = await signReceipt(deps.keyring.signing, claims);
+    return { receipt, claims, duplicate: stored.duplicate };
+  };
+}
+
+export type IngestFn = ReturnType<typeof createIngestPipeline>;

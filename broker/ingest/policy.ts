@@ -1,0 +1,60 @@
+import { LiaisonError } from '../core/errors.js';
+import { COUNTRY } from '../core/ids.js';
+import { operationActiveAt, type Agency, type RegistrySnapshot } from '../registry/model.js';
+import type { NoticeHeader, Tlp } from './notice.js';
+
+export interface PolicyDecision {
+  /** The agencies this notice will be delivered to, sorted. */
+  recipients: string[];
+}
+
+const deny = (reason: string) => new LiaisonError('policy-denied', { publicDetail: reason });
+
+/** TLP 2.0 at routing: RED and AMBER+STRICT only to agencies named one by one. */
+export const namedOnly = (tlp: Tlp) => tlp === 'RED' || tlp === 'AMBER+STRICT';
+
+/**
+ * Step 6: who may send this, and to whom. Origin = the signer's agency and
+ * country; the operation exists, is active, and counts the signer as a member;
+ * every addressee is in the operation; TLP rules hold. Returns the expanded
+ * recipients (never the origin itself).
+ */
+export function evaluatePolicy(notice: NoticeHeader, signerAgencyId: string, registry: RegistrySnapshot, now: Date): PolicyDecision {
+  const signer = registry.agency(signerAgencyId);
+  if (!signer) throw deny('the signing agency is not in the registry');
+  if (notice.origin.agency !== signer.id) throw deny('origin.agency is not the agency that signed the notice');
+  if (notice.origin.country !== signer.country) throw deny("origin.country is not the signing agency's country");
+  if (!signer.roles.includes('publish')) throw deny('the signing agency may not publish');
+
+  const op = registry.operation(notice.operation);
+  if (!op) throw deny('unknown operation');
+  if (!operationActiveAt(op, now)) throw deny('the operation is not active');
+  if (!op.members.includes(signer.id)) throw deny('the signing agency is not a member of the operation');
+
+  const members: Agency[] = op.members
+    .map((id) => registry.agency(id))
+    .filter((a): a is Agency => a !== undefined && a.id !== signer.id && a.roles.includes('subscribe'));
+
+  const recipients = new Set<string>();
+  const addressees = notice.addressees;
+  if (addressees.includes('*')) {
+    if (addressees.length !== 1) throw deny('"*" cannot be combined with other addressees');
+    if (namedOnly(notice.tlp)) throw deny(`TLP:${notice.tlp} goes only to agencies named one by one, never to "*"`);
+    for (const a of members) recipients.add(a.id);
+  } else {
+    for (const addressee of addressees) {
+      if (COUNTRY.test(addressee)) {
+        if (namedOnly(notice.tlp)) throw deny(`TLP:${notice.tlp} goes only to named agencies, not to a country`);
+        const inCountry = members.filter((a) => a.country === addressee);
+        if (inCountry.length === 0) throw deny('an addressee country has no receiving member in the operation');
+        for (const a of inCountry) recipients.add(a.id);
+      } else {
+        const a = members.find((m) => m.id === addressee);
+        if (!a) throw deny('an addressee agency is not a receiving member of the operation');
+        recipients.add(a.id);
+      }
+    }
+  }
+  if (recipients.size === 0) throw deny('the notice has no recipient');
+  return { recipients: [...recipients].sort() };
+}

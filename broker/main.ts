@@ -1,0 +1,81 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config/config.js';
+import { createLogger } from './core/logger.js';
+import { ensureDemoNetwork } from './demo/demo-network.js';
+import { createGateway } from './gateway.js';
+import { findNatsServer, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from './nats/local-server.js';
+
+const out = (line: string) => process.stdout.write(line + '\n');
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { demo: { type: 'boolean' }, config: { type: 'string' } }, allowPositionals: false });
+  const env = { ...process.env };
+  if (values.config) env.LIAISON_CONFIG = values.config;
+  let config;
+  try {
+    config = loadConfig(env, values.demo ? { demo: true } : {});
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`liaison: bad configuration: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  const logger = createLogger(config.logLevel);
+
+  let nats: LocalNats | undefined;
+  let natsUrl = config.natsUrl;
+  if (natsUrl === null) {
+    const bin = findNatsServer(config.natsServerBin);
+    if (!bin) {
+      process.stderr.write(`liaison: ${NATS_INSTALL_HINT}\n`);
+      return 1;
+    }
+    nats = await startLocalNats({ bin, storeDir: join(config.dataDir, 'nats') });
+    natsUrl = nats.url;
+    logger.info({ event: 'nats-started', url: nats.url, pid: nats.pid }, 'started a local nats-server');
+  }
+
+  if (config.demo) {
+    const { created } = await ensureDemoNetwork(config.dataDir);
+    if (created) logger.info({ event: 'demo-created', dataDir: config.dataDir }, 'created the demo network');
+  }
+
+  process.on('exit', () => nats?.child.kill('SIGTERM'));
+  const gateway = await createGateway({ config, logger, natsUrl }).catch(async (e) => {
+    await nats?.stop();
+    throw e;
+  });
+  const address = await gateway.app.listen({ host: config.host, port: config.port });
+  out(`Liaison broker "${config.brokerId}" listening on ${address} (NATS ${natsUrl}${nats ? `, local nats-server pid ${nats.pid}` : ''})`);
+  if (config.demo) {
+    out('Demo network: agencies vn-customs, vn-c04, th-customs, kh-police-adp, la-customs, cn-customs, gb-border-force, fr-douane, iq-police;');
+    out('              operations mekong-dragon-6, aircop, commit, oic-channel. Keys under ' + join(config.dataDir, 'demo', 'agencies'));
+    out('Send a first notice:');
+    out(`  npx liaison notice send docs/examples/notices/seizure-report.json --as vn-customs --stamp --url ${address}`);
+  }
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ event: 'shutdown', signal }, 'shutting down');
+    await gateway.close().catch((e) => logger.error({ err: (e as Error).message }, 'gateway close failed'));
+    await nats?.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  return 0;
+}
+
+main().then(
+  (code) => {
+    if (code !== 0) process.exit(code);
+  },
+  (e: unknown) => {
+    process.stderr.write(`liaison: start-up failed: ${(e as Error).message}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,69 @@
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
+
+export const STREAMS = {
+  notices: 'NOTICES',
+  log: 'LOG',
+} as const;
+
+export interface StreamSettings {
+  duplicateWindowSeconds: number;
+  replicas: number;
+}
+
+const ns = (seconds: number) => seconds * 1_000_000_000;
+
+export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
+  const common = {
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    num_replicas: s.replicas,
+    duplicate_window: ns(s.duplicateWindowSeconds),
+    deny_delete: true,
+    allow_rollup_hdrs: false,
+  };
+  return [
+    {
+      ...common,
+      name: STREAMS.notices,
+      subjects: ['notices.*.*.*'],
+      description: "Origins' signed notices as received; subject notices.<operation>.<origin-country>.<type>",
+      discard: DiscardPolicy.Old,
+      deny_purge: false, // retention rules may erase content; the commitment stays in LOG
+    },
+    {
+      ...common,
+      name: STREAMS.log,
+      subjects: ['log.*'],
+      description: 'The signed log: one canonical JSON commitment per entry, in log order (index = seq - 1)',
+      discard: DiscardPolicy.New,
+      deny_purge: true,
+      max_age: 0,
+      max_msgs: -1,
+      max_bytes: -1,
+    },
+  ];
+}
+
+/** Fields that must match on an existing stream; anything else is updated in place. */
+const mustMatch = ['storage', 'retention'] as const;
+
+/** Create the streams, or check and update existing ones. Throws if an existing stream cannot be brought in line. */
+export async function ensureStreams(jsm: JetStreamManager, s: StreamSettings): Promise<void> {
+  for (const want of streamConfigs(s)) {
+    const name = want.name as string;
+    let info;
+    try {
+      info = await jsm.streams.info(name);
+    } catch (e) {
+      if (!/stream not found/i.test((e as Error).message)) throw e;
+      await jsm.streams.add(want);
+      continue;
+    }
+    for (const k of mustMatch) {
+      if (info.config[k] !== want[k]) throw new Error(`stream ${name}: ${k} is ${info.config[k]}, expected ${want[k]}`);
+    }
+    const { num_replicas: _r, ...update } = want;
+    const needs = Object.entries(update).some(([k, v]) => JSON.stringify((info.config as unknown as Record<string, unknown>)[k]) !== JSON.stringify(v));
+    if (needs) await jsm.streams.update(name, { ...info.config, ...update });
+  }
+}

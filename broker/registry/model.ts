@@ -1,0 +1,122 @@
+/** The member registry as plain data, and an immutable snapshot with the lookups the pipeline needs. Pure: no I/O. */
+
+export type Role = 'publish' | 'subscribe' | 'audit';
+
+export interface RegistryJwk {
+  kty: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  kid?: string;
+  alg?: string;
+  use?: string;
+}
+
+export interface AgencyKey {
+  kid: string;
+  use: 'sig' | 'enc';
+  jwk: RegistryJwk;
+  status: 'active' | 'revoked';
+  not_before?: string;
+  not_after?: string;
+  revoked_at?: string;
+}
+
+export interface Agency {
+  id: string;
+  country: string;
+  name: string;
+  roles: Role[];
+  keys: AgencyKey[];
+  webhook?: { url: string };
+  delivery_format?: 'jose' | 'openpgp';
+}
+
+export interface Operation {
+  id: string;
+  name: string;
+  status: 'active' | 'inactive';
+  members: string[];
+  categories: string[];
+  start?: string;
+  end?: string;
+}
+
+export interface RegistrySeed {
+  agencies: Agency[];
+  operations: Operation[];
+}
+
+export type KeyState = 'active' | 'revoked' | 'not-yet-valid' | 'expired';
+
+/** Whether a key may be used at `at`: its status, revocation time and validity window. */
+export function keyStateAt(key: AgencyKey, at: Date): KeyState {
+  const t = at.getTime();
+  if (key.status === 'revoked' && (key.revoked_at === undefined || Date.parse(key.revoked_at) <= t)) return 'revoked';
+  if (key.not_before !== undefined && Date.parse(key.not_before) > t) return 'not-yet-valid';
+  if (key.not_after !== undefined && Date.parse(key.not_after) < t) return 'expired';
+  return 'active';
+}
+
+/** Whether an operation is running on `at` (dates are inclusive calendar days, UTC). */
+export function operationActiveAt(op: Operation, at: Date): boolean {
+  if (op.status !== 'active') return false;
+  const day = at.toISOString().slice(0, 10);
+  if (op.start !== undefined && day < op.start.slice(0, 10)) return false;
+  if (op.end !== undefined && day > op.end.slice(0, 10)) return false;
+  return true;
+}
+
+export class RegistrySnapshot {
+  readonly #agencies: ReadonlyMap<string, Agency>;
+  readonly #operations: ReadonlyMap<string, Operation>;
+  readonly #keys: ReadonlyMap<string, { agency: Agency; key: AgencyKey }>;
+
+  constructor(agencies: Iterable<Agency>, operations: Iterable<Operation>) {
+    const a = new Map<string, Agency>();
+    for (const ag of agencies) a.set(ag.id, ag);
+    const o = new Map<string, Operation>();
+    for (const op of operations) o.set(op.id, op);
+    const keys = new Map<string, { agency: Agency; key: AgencyKey }>();
+    const ambiguous = new Set<string>();
+    for (const ag of a.values()) {
+      for (const key of ag.keys) {
+        if (keys.has(key.kid)) ambiguous.add(key.kid);
+        keys.set(key.kid, { agency: ag, key });
+      }
+    }
+    // A kid claimed twice names no key at all: better refused than attributed to the wrong agency.
+    for (const kid of ambiguous) keys.delete(kid);
+    this.#agencies = a;
+    this.#operations = o;
+    this.#keys = keys;
+  }
+
+  static fromSeed(seed: RegistrySeed): RegistrySnapshot {
+    return new RegistrySnapshot(seed.agencies, seed.operations);
+  }
+
+  static empty(): RegistrySnapshot {
+    return new RegistrySnapshot([], []);
+  }
+
+  agency(id: string): Agency | undefined {
+    return this.#agencies.get(id);
+  }
+
+  operation(id: string): Operation | undefined {
+    return this.#operations.get(id);
+  }
+
+  key(kid: string): { agency: Agency; key: AgencyKey } | undefined {
+    return this.#keys.get(kid);
+  }
+
+  agencies(): Agency[] {
+    return [...this.#agencies.values()];
+  }
+
+  operations(): Operation[] {
+    return [...this.#operations.values()];
+  }
+}

@@ -1,0 +1,122 @@
+import type { KV } from 'nats';
+import type { Logger } from 'pino';
+import type { NatsBus } from '../nats/connection.js';
+import { checkRegistryReferences } from '../schemas/notice-validator.js';
+import { RegistrySnapshot, type Agency, type Operation, type RegistrySeed } from './model.js';
+
+export const REGISTRY_BUCKET = 'registry';
+const dec = new TextDecoder();
+const enc = new TextEncoder();
+
+export const agencyKey = (id: string) => `agency.${id}`;
+export const operationKey = (id: string) => `operation.${id}`;
+
+export type RecordValidator = (seed: unknown) => { ok: true } | { ok: false; errors: { path: string; message: string }[] };
+
+/**
+ * The live member registry: agency and operation records in the NATS KV bucket
+ * `registry`, watched so that every gateway sees a change (a new agency, a
+ * revoked key) within moments. Records that fail the registry schema are
+ * ignored (and logged), never half-applied.
+ */
+export class RegistryStore {
+  #snapshot = RegistrySnapshot.empty();
+  readonly #agencies = new Map<string, Agency>();
+  readonly #operations = new Map<string, Operation>();
+  #stop: (() => void) | undefined;
+  readonly #listeners = new Set<(s: RegistrySnapshot) => void>();
+
+  private constructor(
+    readonly kv: KV,
+    private readonly validate: RecordValidator,
+    private readonly logger: Logger,
+  ) {}
+
+  static async open(bus: NatsBus, validate: RecordValidator, logger: Logger, replicas = 1): Promise<RegistryStore> {
+    const kv = await bus.kv(REGISTRY_BUCKET, { history: 64, replicas });
+    return new RegistryStore(kv, validate, logger);
+  }
+
+  get snapshot(): RegistrySnapshot {
+    return this.#snapshot;
+  }
+
+  onChange(fn: (s: RegistrySnapshot) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /** Load a seed into an empty bucket. Returns false (and writes nothing) when the bucket already holds records. */
+  async seedIfEmpty(seed: RegistrySeed): Promise<boolean> {
+    const check = this.validate(seed);
+    const refs = check.ok ? checkRegistryReferences(seed) : check;
+    if (!refs.ok) throw new Error(`registry seed is invalid: ${refs.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`);
+    const keys = await this.kv.keys();
+    for await (const _ of keys) return false;
+    for (const a of seed.agencies) await this.kv.create(agencyKey(a.id), enc.encode(JSON.stringify(a)));
+    for (const o of seed.operations) await this.kv.create(operationKey(o.id), enc.encode(JSON.stringify(o)));
+    return true;
+  }
+
+  async putAgency(a: Agency): Promise<void> {
+    this.#check({ agencies: [a], operations: [] });
+    await this.kv.put(agencyKey(a.id), enc.encode(JSON.stringify(a)));
+  }
+
+  async putOperation(o: Operation): Promise<void> {
+    this.#check({ agencies: [], operations: [o] });
+    await this.kv.put(operationKey(o.id), enc.encode(JSON.stringify(o)));
+  }
+
+  #check(seed: RegistrySeed): void {
+    const r = this.validate(seed);
+    if (!r.ok) throw new Error(`invalid registry record: ${r.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`);
+  }
+
+  /** Start watching; resolves once the current records are loaded. */
+  async watch(): Promise<void> {
+    let ready!: () => void;
+    const initialized = new Promise<void>((r) => (ready = r));
+    const iter = await this.kv.watch({ key: '>', initializedFn: () => ready() });
+    this.#stop = () => iter.stop();
+    void (async () => {
+      for await (const e of iter) {
+        const [kind, id] = [e.key.slice(0, e.key.indexOf('.')), e.key.slice(e.key.indexOf('.') + 1)];
+        if (e.operation === 'DEL' || e.operation === 'PURGE') {
+          if (kind === 'agency') this.#agencies.delete(id);
+          if (kind === 'operation') this.#operations.delete(id);
+        } else {
+          this.#apply(kind, id, e.value);
+        }
+        this.#snapshot = new RegistrySnapshot(this.#agencies.values(), this.#operations.values());
+        for (const fn of this.#listeners) fn(this.#snapshot);
+      }
+    })();
+    await initialized;
+  }
+
+  #apply(kind: string, id: string, value: Uint8Array): void {
+    let record: unknown;
+    try {
+      record = JSON.parse(dec.decode(value));
+    } catch {
+      this.logger.error({ event: 'registry-record-invalid', kind, id }, 'registry record is not JSON; ignored');
+      return;
+    }
+    const seed = kind === 'agency' ? { agencies: [record], operations: [] } : { agencies: [], operations: [record] };
+    const r = this.validate(seed);
+    if (!r.ok || (record as { id?: unknown }).id !== id || (kind !== 'agency' && kind !== 'operation')) {
+      this.logger.error({ event: 'registry-record-invalid', kind, id }, 'registry record fails the registry schema; ignored');
+      // Fail closed: a broken update removes the record rather than keeping a stale (e.g. not-yet-revoked) one.
+      if (kind === 'agency') this.#agencies.delete(id);
+      if (kind === 'operation') this.#operations.delete(id);
+      return;
+    }
+    if (kind === 'agency') this.#agencies.set(id, record as Agency);
+    else this.#operations.set(id, record as Operation);
+  }
+
+  close(): void {
+    this.#stop?.();
+  }
+}

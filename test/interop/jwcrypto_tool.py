@@ -1,0 +1,46 @@
+#!/usr/bin/python3
+"""An independent JOSE implementation (python3-jwcrypto) talking to Liaison.
+
+  verify-receipt:  stdin {"jwks": {...}, "receipt": "<compact JWS>"}  -> prints the claims JSON, exit 0; exit 1 if it does not verify
+  seal:            stdin {"notice": "<notice JSON text>", "signing_jwk": {...}, "broker_jwk": {...}, "alg": "ECDH-ES+A256KW"}
+                   -> prints a compact JWE (A256GCM) holding a compact JWS by signing_jwk
+"""
+import json
+import sys
+
+from jwcrypto import jwe, jwk, jws
+
+
+def verify_receipt(req):
+    token = jws.JWS()
+    token.deserialize(req["receipt"])
+    kid = token.jose_header.get("kid")
+    if token.jose_header.get("alg") != "EdDSA" or token.jose_header.get("typ") != "liaison-receipt+jws":
+        raise ValueError("unexpected receipt header")
+    keys = [k for k in req["jwks"]["keys"] if k.get("kid") == kid and k.get("use", "sig") == "sig"]
+    if len(keys) != 1:
+        raise ValueError("no broker signing key with kid %r" % kid)
+    token.verify(jwk.JWK(**keys[0]), alg="EdDSA")
+    print(token.payload.decode("utf-8"))
+
+
+def seal(req):
+    signing = jwk.JWK(**req["signing_jwk"])
+    alg = "EdDSA" if req["signing_jwk"].get("crv") == "Ed25519" else "ES256"
+    signed = jws.JWS(req["notice"].encode("utf-8"))
+    signed.add_signature(signing, alg=alg, protected=json.dumps({"alg": alg, "kid": req["signing_jwk"]["kid"]}))
+    inner = signed.serialize(compact=True)
+    broker = jwk.JWK(**req["broker_jwk"])
+    header = {"alg": req.get("alg", "ECDH-ES+A256KW"), "enc": "A256GCM", "kid": req["broker_jwk"]["kid"]}
+    outer = jwe.JWE(inner.encode("ascii"), protected=json.dumps(header))
+    outer.add_recipient(broker)
+    print(outer.serialize(compact=True))
+
+
+if __name__ == "__main__":
+    request = json.load(sys.stdin)
+    try:
+        {"verify-receipt": verify_receipt, "seal": seal}[sys.argv[1]](request)
+    except Exception as e:  # any failure is a non-zero exit with the reason
+        print("FAILED: %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        sys.exit(1)
