@@ -6,7 +6,9 @@ import { joseEnvelope } from '../adapters/jose/index.js';
 import type { Config } from './config/config.js';
 import type { EnvelopeAdapter } from './core/envelope.js';
 import { buildApp } from './http/app.js';
+import { natsReplayGuard } from './auth/replay-guard.js';
 import { createIngestPipeline } from './ingest/pipeline.js';
+import { createSignerResolver } from './ingest/signer-resolver.js';
 import { loadOrCreateBrokerKeys, type BrokerKeyring } from './keys/broker-keys.js';
 import { connectNats, type NatsBus } from './nats/connection.js';
 import { ensureStreams } from './nats/streams.js';
@@ -52,16 +54,22 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     await registry.watch();
     const adapters = opts.adapters ?? [joseEnvelope];
+    const snapshot = () => registry.snapshot;
+    const resolveSigner = createSignerResolver(snapshot, opts.now);
+    const replay = await natsReplayGuard(bus, config.streamReplicas);
     const ingest = createIngestPipeline({
       adapters,
       keyring,
-      registry: () => registry.snapshot,
+      registry: snapshot,
+      resolveSigner,
       validator,
       bus,
       limits: config,
       ...(opts.now ? { now: opts.now } : {}),
     });
-    const app = await buildApp({ logger, bus, keyring, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes) });
+    const app = await buildApp({ logger, bus, keyring, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
+      auth: { brokerId: config.brokerId, registry: snapshot, resolveSigner, replay },
+    });
     return {
       app,
       bus,

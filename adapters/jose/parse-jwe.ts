@@ -1,5 +1,5 @@
 import { LiaisonError } from '../../broker/core/errors.js';
-import { parseProtectedHeader } from './header.js';
+import { parseProtectedHeader } from '../../broker/core/jose-header.js';
 
 export const JWE_ALGS = ['ECDH-ES', 'ECDH-ES+A256KW'] as const;
 export const JWE_ENCS = ['A256GCM'] as const;

@@ -1,7 +1,7 @@
 import { compactVerify } from 'jose';
 import type { ResolvedSigner } from '../../broker/core/envelope.js';
 import { LiaisonError } from '../../broker/core/errors.js';
-import { parseProtectedHeader } from './header.js';
+import { parseProtectedHeader } from '../../broker/core/jose-header.js';
 
 /** Signature algorithms accepted from agencies: asymmetric only (never none or HS*). */
 export const JWS_ALGS = ['EdDSA', 'Ed25519', 'ES256'] as const;

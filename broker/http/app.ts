@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { BrokerKeyring } from '../keys/broker-keys.js';
 import type { IngestFn, IngestTrace } from '../ingest/pipeline.js';
 import type { NatsBus } from '../nats/connection.js';
+import { authPlugin, type AuthOptions } from './auth.js';
 import { sendProblem, toLiaisonError } from './problem.js';
 import { healthRoutes } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
@@ -17,6 +18,7 @@ export interface AppDeps {
   bodyLimitBytes: number;
   /** Envelope media types accepted by POST /v1/notices. */
   envelopeMediaTypes: readonly string[];
+  auth: AuthOptions;
 }
 
 declare module 'fastify' {
@@ -77,6 +79,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, toLiaisonError({ code: 'FST_ERR_NOT_FOUND', message: 'no route' })));
 
+  await app.register(authPlugin, deps.auth);
   await app.register(healthRoutes, { bus: deps.bus });
   await app.register(keysRoutes, { keyring: deps.keyring });
   await app.register(noticesRoutes, { ingest: deps.ingest, bodyLimitBytes: deps.bodyLimitBytes, mediaTypes: deps.envelopeMediaTypes });

@@ -1,4 +1,4 @@
-import type { EnvelopeAdapter, EnvelopeContext } from '../core/envelope.js';
+import type { EnvelopeAdapter, EnvelopeContext, ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
 import type { BrokerKeyring } from '../keys/broker-keys.js';
 import type { NoticeLogEntry } from '../log/entry.js';
@@ -9,7 +9,6 @@ import { decodeNotice } from './decode-notice.js';
 import { checkFreshness } from './freshness.js';
 import { evaluatePolicy } from './policy.js';
 import { receiptClaims, signReceipt, type ReceiptClaims } from './receipt.js';
-import { createSignerResolver } from './signer-resolver.js';
 import { sha256Hex, storeAndLog } from './store.js';
 import { validateNotice } from './validate.js';
 
@@ -17,6 +16,8 @@ export interface PipelineDeps {
   adapters: readonly EnvelopeAdapter[];
   keyring: BrokerKeyring;
   registry: () => RegistrySnapshot;
+  /** Shared with read authentication: kid -> checked agency signing key. */
+  resolveSigner: (kid: string) => Promise<ResolvedSigner>;
   validator: NoticeValidator;
   bus: NatsBus;
   limits: { bodyLimitBytes: number; maxJsonDepth: number; clockSkewSeconds: number; maxNoticeAgeSeconds: number };
@@ -40,10 +41,9 @@ export interface IngestTrace {
 /** Steps 1-8 of the data flow, in order. Steps 1-3 are the envelope adapter's. */
 export function createIngestPipeline(deps: PipelineDeps) {
   const now = deps.now ?? (() => new Date());
-  const resolveSigner = createSignerResolver(deps.registry, now);
   const ctx: EnvelopeContext = {
     decryptionKey: (kid) => deps.keyring.decryptionKey(kid)?.privateKey,
-    resolveSigner,
+    resolveSigner: deps.resolveSigner,
   };
   const byMediaType = new Map(deps.adapters.flatMap((a) => a.mediaTypes.map((m) => [m, a] as const)));
 

@@ -34,25 +34,38 @@ const bytesEqual = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Bu
  * same id with other bytes is a conflict. If a crash left the notice without
  * its entry, the retry writes the entry.
  */
+export const ENTRY_HEADER = 'Liaison-Log-Entry';
+
 export async function storeAndLog(bus: NatsBus, input: StoreInput): Promise<StoreResult> {
-  const { entry, signed } = input;
-  const msgID = entry.notice_id;
-  const noticeAck = await bus.publish(noticeSubject(entry), signed, {
+  const { signed } = input;
+  const msgID = input.entry.notice_id;
+  let entryBytes = encodeEntry(input.entry);
+  // The NOTICES message carries its own log entry, so that whoever finds a notice
+  // without its entry (a retry, the router after a crash) writes exactly that entry.
+  const noticeAck = await bus.publish(noticeSubject(input.entry), signed, {
     msgID,
-    headers: { 'Liaison-Notice-Id': entry.notice_id, 'Liaison-Format': entry.format, 'Liaison-Signer-Kid': entry.signer_kid },
+    headers: { 'Liaison-Notice-Id': msgID, 'Liaison-Format': input.entry.format, [ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url') },
   });
   if (noticeAck.duplicate) {
     const stored = await bus.getMessage(STREAMS.notices, noticeAck.seq);
     if (!stored) throw new LiaisonError('unavailable', { detail: `NOTICES#${noticeAck.seq} vanished after a duplicate ack` });
     if (!bytesEqual(stored.data, signed)) throw new LiaisonError('duplicate-conflict');
+    const header = stored.header?.get(ENTRY_HEADER);
+    if (header) entryBytes = Buffer.from(header, 'base64url');
   }
-  const logAck = await bus.publish(`log.${entry.kind}`, encodeEntry(entry), { msgID, headers: { 'Liaison-Notice-Id': entry.notice_id } });
-  let storedEntry = entry;
+  const logAck = await logEntryBytes(bus, msgID, entryBytes);
+  let entry = decodeEntry(entryBytes) as NoticeLogEntry;
   if (logAck.duplicate) {
     const stored = await bus.getMessage(STREAMS.log, logAck.seq);
     if (!stored) throw new LiaisonError('unavailable', { detail: `LOG#${logAck.seq} vanished after a duplicate ack` });
-    storedEntry = decodeEntry(stored.data) as NoticeLogEntry;
-    if (storedEntry.sha256 !== entry.sha256) throw new LiaisonError('duplicate-conflict');
+    entry = decodeEntry(stored.data) as NoticeLogEntry;
+    if (entry.sha256 !== input.entry.sha256) throw new LiaisonError('duplicate-conflict');
   }
-  return { logIndex: logAck.seq - 1, entry: storedEntry, duplicate: noticeAck.duplicate && logAck.duplicate };
+  return { logIndex: logAck.seq - 1, entry, duplicate: noticeAck.duplicate && logAck.duplicate };
+}
+
+/** Append entry bytes to LOG, de-duplicated by msgID: writing the same entry twice is a no-op that returns the first position. */
+export async function logEntryBytes(bus: NatsBus, msgID: string, bytes: Uint8Array) {
+  const kind = (decodeEntry(bytes) as { kind: string }).kind;
+  return bus.publish(`log.${subjectToken(kind, 'log kind')}`, bytes, { msgID, headers: { 'Liaison-Msg-Id': msgID } });
 }

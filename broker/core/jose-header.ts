@@ -1,5 +1,5 @@
-import { LiaisonError } from '../../broker/core/errors.js';
-import { parseStrictJson } from '../../broker/core/strict-json.js';
+import { LiaisonError } from './errors.js';
+import { parseStrictJson } from './strict-json.js';
 
 const B64URL = /^[A-Za-z0-9_-]*$/;
 const dec = new TextDecoder('utf-8', { fatal: true });

@@ -1,0 +1,26 @@
+import type { KV } from 'nats';
+import { LiaisonError } from '../core/errors.js';
+import type { NatsBus } from '../nats/connection.js';
+import { jtiKey, MAX_ASSERTION_LIFETIME, type ReplayGuard } from './client-assertion.js';
+
+export const JTI_BUCKET = 'assertion-jti';
+
+/**
+ * jti replay protection shared by every gateway: a KV bucket whose entries
+ * expire after the longest assertion lifetime (nats-server 2.9 has bucket TTL,
+ * not per-key TTL). `create` is atomic, so two gateways cannot both accept a jti.
+ */
+export async function natsReplayGuard(bus: NatsBus, replicas = 1): Promise<ReplayGuard> {
+  const kv: KV = await bus.kv(JTI_BUCKET, { history: 1, ttl: (MAX_ASSERTION_LIFETIME + 120) * 1000, replicas });
+  return {
+    async claim(agencyId, jti) {
+      try {
+        await kv.create(jtiKey(agencyId, jti), new Uint8Array(0));
+        return true;
+      } catch (e) {
+        if (/wrong last sequence|key exists/i.test((e as Error).message)) return false;
+        throw new LiaisonError('unavailable', { detail: `jti store: ${(e as Error).message}`, cause: e, retryAfter: 2 });
+      }
+    },
+  };
+}
