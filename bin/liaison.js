@@ -7,4 +7,5 @@ if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('liaison: not built yet; run `npm run build` first\n');
   process.exit(1);
 }
-await import(cli.href);
+const { run } = await import(cli.href);
+process.exitCode = await run(process.argv.slice(2));

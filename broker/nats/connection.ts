@@ -102,7 +102,14 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
       }
     },
     async close() {
-      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+      if (nc.isClosed()) return;
+      // Drain flushes pending work, but needs a server: bound it, then close.
+      if (connected) {
+        const drained = nc.drain().then(() => true, () => false);
+        const timedOut = new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref());
+        if (await Promise.race([drained, timedOut])) return;
+      }
+      await nc.close();
     },
   };
 }

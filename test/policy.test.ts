@@ -1,0 +1,79 @@
+import t from 'tap';
+import { LiaisonError } from '../broker/core/errors.js';
+import { evaluatePolicy } from '../broker/ingest/policy.js';
+import type { NoticeHeader } from '../broker/ingest/notice.js';
+import { keyStateAt, operationActiveAt, RegistrySnapshot, type Agency, type AgencyKey } from '../broker/registry/model.js';
+
+const key = (kid: string): AgencyKey => ({ kid, use: 'sig', jwk: { kty: 'OKP', crv: 'Ed25519', x: 'x' }, status: 'active' });
+const agency = (id: string, country: string, roles: Agency['roles'] = ['publish', 'subscribe']): Agency => ({ id, country, name: id, roles, keys: [key(`${id}-sig`)] });
+const reg = new RegistrySnapshot(
+  [agency('vn-customs', 'VN'), agency('th-customs', 'TH'), agency('th-police', 'TH'), agency('kh-police', 'KH'), agency('la-customs', 'LA', ['publish']), agency('gb-bf', 'GB'), agency('auditor', 'FR', ['audit'])],
+  [
+    { id: 'op', name: 'op', status: 'active', members: ['vn-customs', 'th-customs', 'th-police', 'kh-police', 'la-customs', 'auditor', 'ghost'], categories: [] },
+    { id: 'paused', name: 'paused', status: 'inactive', members: ['vn-customs', 'th-customs'], categories: [] },
+    { id: 'future', name: 'future', status: 'active', members: ['vn-customs', 'th-customs'], categories: [], start: '2099-01-01' },
+  ],
+);
+const now = new Date('2026-11-26T10:00:00Z');
+const notice = (patch: Partial<NoticeHeader> = {}): NoticeHeader =>
+  ({ id: 'x', type: 'seizure-report', schema_version: '1.0', created_at: now.toISOString(), operation: 'op', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER', priority: 'normal', language: 'en', summary: 's', body: {}, ...patch }) as NoticeHeader;
+const denied = (t: Tap, fn: () => unknown, reason: RegExp) => {
+  try {
+    fn();
+    t.fail('expected policy-denied');
+  } catch (e) {
+    t.ok(e instanceof LiaisonError);
+    t.equal((e as LiaisonError).code, 'policy-denied');
+    t.match((e as LiaisonError).publicDetail, reason);
+  }
+};
+type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
+
+t.test('expansion of addressees', async (t) => {
+  t.same(evaluatePolicy(notice(), 'vn-customs', reg, now).recipients, ['th-customs', 'th-police'], 'a country: its receiving members');
+  t.same(evaluatePolicy(notice({ addressees: ['*'] }), 'vn-customs', reg, now).recipients, ['kh-police', 'th-customs', 'th-police'], '"*": every receiving member but the origin, not publish-only or audit-only agencies, not unknown ids');
+  t.same(evaluatePolicy(notice({ addressees: ['kh-police', 'TH'] }), 'vn-customs', reg, now).recipients, ['kh-police', 'th-customs', 'th-police']);
+  t.same(evaluatePolicy(notice({ tlp: 'RED', addressees: ['th-police'] }), 'vn-customs', reg, now).recipients, ['th-police']);
+  t.same(evaluatePolicy(notice({ tlp: 'AMBER+STRICT', addressees: ['th-police', 'kh-police'] }), 'vn-customs', reg, now).recipients, ['kh-police', 'th-police']);
+});
+
+t.test('refusals', async (t) => {
+  denied(t, () => evaluatePolicy(notice(), 'nobody', reg, now), /not in the registry/);
+  denied(t, () => evaluatePolicy(notice(), 'th-customs', reg, now), /origin\.agency/);
+  denied(t, () => evaluatePolicy(notice({ origin: { country: 'TH', agency: 'vn-customs' } }), 'vn-customs', reg, now), /country/);
+  denied(t, () => evaluatePolicy(notice({ origin: { country: 'FR', agency: 'auditor' } }), 'auditor', reg, now), /may not publish/);
+  denied(t, () => evaluatePolicy(notice({ operation: 'nope' }), 'vn-customs', reg, now), /unknown operation/);
+  denied(t, () => evaluatePolicy(notice({ operation: 'paused' }), 'vn-customs', reg, now), /not active/);
+  denied(t, () => evaluatePolicy(notice({ operation: 'future' }), 'vn-customs', reg, now), /not active/);
+  denied(t, () => evaluatePolicy(notice({ origin: { country: 'GB', agency: 'gb-bf' } }), 'gb-bf', reg, now), /not a member/);
+  denied(t, () => evaluatePolicy(notice({ addressees: ['GB'] }), 'vn-customs', reg, now), /country has no receiving member/);
+  denied(t, () => evaluatePolicy(notice({ addressees: ['LA'] }), 'vn-customs', reg, now), /country has no receiving member/);
+  denied(t, () => evaluatePolicy(notice({ addressees: ['gb-bf'] }), 'vn-customs', reg, now), /not a receiving member/);
+  denied(t, () => evaluatePolicy(notice({ addressees: ['VN'] }), 'vn-customs', reg, now), /country has no receiving member/);
+  denied(t, () => evaluatePolicy(notice({ addressees: ['*', 'TH'] }), 'vn-customs', reg, now), /cannot be combined/);
+  denied(t, () => evaluatePolicy(notice({ tlp: 'RED', addressees: ['*'] }), 'vn-customs', reg, now), /RED.*never to "\*"/);
+  denied(t, () => evaluatePolicy(notice({ tlp: 'RED', addressees: ['TH'] }), 'vn-customs', reg, now), /named agencies/);
+  denied(t, () => evaluatePolicy(notice({ tlp: 'AMBER+STRICT', addressees: ['*'] }), 'vn-customs', reg, now), /AMBER\+STRICT/);
+  denied(t, () => evaluatePolicy(notice({ addressees: [] }), 'vn-customs', reg, now), /no recipient/);
+});
+
+t.test('key states and operation windows', async (t) => {
+  const k = key('k');
+  t.equal(keyStateAt(k, now), 'active');
+  t.equal(keyStateAt({ ...k, status: 'revoked' }, now), 'revoked');
+  t.equal(keyStateAt({ ...k, status: 'revoked', revoked_at: '2026-11-26T09:00:00Z' }, now), 'revoked');
+  t.equal(keyStateAt({ ...k, status: 'revoked', revoked_at: '2026-11-27T00:00:00Z' }, now), 'active', 'a revocation dated later is not yet in force');
+  t.equal(keyStateAt({ ...k, not_before: '2026-12-01T00:00:00Z' }, now), 'not-yet-valid');
+  t.equal(keyStateAt({ ...k, not_after: '2026-11-01T00:00:00Z' }, now), 'expired');
+  const op = { id: 'o', name: 'o', status: 'active' as const, members: [], categories: [] };
+  t.ok(operationActiveAt({ ...op, start: '2026-11-26', end: '2026-11-26' }, now), 'start and end days are inclusive');
+  t.notOk(operationActiveAt({ ...op, end: '2026-11-25' }, now));
+});
+
+t.test('an ambiguous kid names no key', async (t) => {
+  const a = agency('a', 'VN');
+  const b = { ...agency('b', 'TH'), keys: [key('a-sig')] };
+  const r = new RegistrySnapshot([a, b], []);
+  t.equal(r.key('a-sig'), undefined);
+  t.equal(RegistrySnapshot.fromSeed({ agencies: [a], operations: [] }).key('a-sig')?.agency.id, 'a');
+});

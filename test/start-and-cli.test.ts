@@ -1,0 +1,141 @@
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { run, type Io } from '../broker/cli/liaison.js';
+import { repoRoot } from '../broker/core/paths.js';
+
+/** Run the TypeScript sources the way tap loads them, so the child is covered too. */
+const tsLoader = join(repoRoot, 'node_modules', '@tapjs', 'typescript', 'dist', 'esm', 'import.mjs');
+const mainTs = join(repoRoot, 'broker', 'main.ts');
+const cleanEnv = () => {
+  const env = { ...process.env };
+  delete env.NATS_URL;
+  delete env.LIAISON_CONFIG;
+  return env;
+};
+
+const capture = () => {
+  const io = { stdout: '', stderr: '' };
+  const sink: Io = { out: (s) => void (io.stdout += s), err: (s) => void (io.stderr += s) };
+  return { io, sink };
+};
+
+t.test('npm start: a broker with a demo network and a local nats-server; the printed first-notice command gets a receipt', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'liaison-start-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const child = spawn(process.execPath, [`--import=${tsLoader}`, mainTs, '--demo'], {
+    cwd: repoRoot,
+    env: { ...cleanEnv(), LIAISON_PORT: '0', LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 60_000;
+  while (!/Send a first notice:\n\s+npx liaison .*\n/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  t.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/, err);
+  const url = /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1] as string;
+  const natsPid = Number(/local nats-server pid (\d+)/.exec(out)?.[1]);
+  t.ok(natsPid > 0, 'a local nats-server child was started');
+  t.ok(existsSync(join(dataDir, 'demo', 'agencies', 'vn-customs.json')), "the demo agencies' keys are under the data dir");
+  t.ok(existsSync(join(dataDir, 'broker', 'keys.json')), "the broker's keys are under the data dir");
+  t.ok(existsSync(join(dataDir, 'nats')), 'the NATS store is under the data dir');
+
+  const printed = /npx liaison (.*)/.exec(out)?.[1]?.trim().split(/\s+/) as string[];
+  t.same(printed.slice(0, 6), ['notice', 'send', 'docs/examples/notices/seizure-report.json', '--as', 'vn-customs', '--stamp']);
+  const { io, sink } = capture();
+  const code = await run([...printed, '--data-dir', dataDir], sink);
+  t.equal(code, 0, io.stderr);
+  t.match(io.stdout, /accepted: notice [0-9a-f-]{36} at log index 0/);
+  const receipt = /receipt: (\S+)/.exec(io.stdout)?.[1] as string;
+
+  const v = capture();
+  t.equal(await run(['receipt', 'verify', receipt, '--url', url], v.sink), 0, v.io.stderr);
+  t.match(v.io.stdout, /receipt verifies: notice .* log index 0/);
+  const tampered = receipt.slice(0, -4) + (receipt.endsWith('AAAA') ? 'BBBB' : 'AAAA');
+  const bad = capture();
+  t.equal(await run(['receipt', 'verify', tampered, '--url', url], bad.sink), 1);
+  t.match(bad.io.stderr, /does NOT verify/);
+
+  const j = capture();
+  t.equal(await run(['notice', 'send', 'docs/examples/notices/person-alert.json', '--as', 'iq-police', '--stamp', '--url', url, '--data-dir', dataDir, '--json', '--curve', 'P-256', '--alg', 'ECDH-ES'], j.sink), 0, j.io.stderr + j.io.stdout);
+  const answer = JSON.parse(j.io.stdout);
+  t.equal(answer.status, 202);
+  const rf = join(dataDir, 'answer.json');
+  writeFileSync(rf, j.io.stdout);
+  const jwksFile = join(dataDir, 'jwks.json');
+  writeFileSync(jwksFile, JSON.stringify(await (await fetch(`${url}/v1/keys`)).json()));
+  const v2 = capture();
+  t.equal(await run(['receipt', 'verify', rf, '--keys', jwksFile, '--json'], v2.sink), 0, v2.io.stderr);
+  t.equal(JSON.parse(v2.io.stdout).claims.notice_id, answer.notice_id);
+
+  const refused = capture();
+  t.equal(await run(['notice', 'send', 'docs/examples/notices/seizure-report.json', '--as', 'vn-customs', '--url', url, '--data-dir', dataDir], refused.sink), 1, 'an unstamped sample is refused as a replay');
+  t.match(refused.io.stdout, /refused \(400 replay\)/);
+
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'clean shutdown');
+  let gone = false;
+  for (let i = 0; i < 50 && !gone; i++) {
+    try {
+      process.kill(natsPid, 0);
+      await new Promise((r) => setTimeout(r, 100));
+    } catch {
+      gone = true;
+    }
+  }
+  t.ok(gone, 'the local nats-server is stopped on exit');
+});
+
+t.test('start-up failures name the cause', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'liaison-start-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const start = (env: Record<string, string>) =>
+    spawnSync(process.execPath, [`--import=${tsLoader}`, mainTs], { cwd: repoRoot, env: { ...cleanEnv(), LIAISON_DATA_DIR: dataDir, ...env }, encoding: 'utf8', timeout: 60_000 });
+  const noNats = start({ LIAISON_NATS_SERVER_BIN: '/nonexistent/nats-server' });
+  t.equal(noNats.status, 1);
+  t.match(noNats.stderr, /nats-server was not found\. Install it \(Debian\/Ubuntu: sudo apt-get install nats-server/);
+  const badPort = start({ LIAISON_PORT: 'http' });
+  t.equal(badPort.status, 2);
+  t.match(badPort.stderr, /bad configuration: LIAISON_PORT: must be an integer/);
+});
+
+t.test('cli: keys generate, usage errors', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'liaison-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'my-agency.json');
+  const g = capture();
+  t.equal(await run(['keys', 'generate', '--agency', 'my-agency', '--country', 'MY', '--sig', 'ES256', '--enc', 'P-256', '--out', out], g.sink), 0, g.io.stderr);
+  const record = JSON.parse(g.io.stdout);
+  t.equal(record.id, 'my-agency');
+  t.same(record.keys.map((k: { use: string; jwk: { crv: string } }) => [k.use, k.jwk.crv]), [['sig', 'P-256'], ['enc', 'P-256']]);
+  t.notOk(g.io.stdout.includes('"d"'), 'the registry record holds public keys only');
+  const creds = JSON.parse(readFileSync(out, 'utf8'));
+  t.type(creds.signing.d, 'string');
+  for (const [args, msg] of [
+    [['keys', 'generate', '--agency', 'Bad.Id', '--country', 'MY'], /--agency/],
+    [['keys', 'generate', '--agency', 'ok', '--country', 'Malaysia'], /--country/],
+    [['keys', 'generate', '--agency', 'ok', '--country', 'MY', '--sig', 'RS256'], /--sig/],
+    [['notice', 'send'], /needs a FILE/],
+    [['notice', 'send', 'x.json'], /--as/],
+    [['notice', 'send', 'x.json', '--as', 'nobody', '--data-dir', dir], /cannot read the credentials/],
+    [['receipt', 'verify'], /needs a RECEIPT/],
+    [['receipt', 'verify', 'a.b.c', '--url', 'http://127.0.0.1:1'], /cannot reach the broker/],
+  ] as const) {
+    const c = capture();
+    t.equal(await run([...args], c.sink), 1, args.join(' '));
+    t.match(c.io.stderr, msg);
+  }
+  const unknown = capture();
+  t.equal(await run(['frobnicate', 'now'], unknown.sink), 2);
+  const help = capture();
+  t.equal(await run(['--help'], help.sink), 0);
+  t.match(help.io.stdout, /liaison notice send FILE --as AGENCY/);
+  const subHelp = capture();
+  t.equal(await run(['notice', 'send', '--help'], subHelp.sink), 0);
+});
