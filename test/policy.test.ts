@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { LiaisonError } from '../broker/core/errors.js';
 import { evaluatePolicy } from '../broker/ingest/policy.js';
 import type { NoticeHeader } from '../broker/ingest/notice.js';
@@ -17,7 +17,7 @@ const reg = new RegistrySnapshot(
 const now = new Date('2026-11-26T10:00:00Z');
 const notice = (patch: Partial<NoticeHeader> = {}): NoticeHeader =>
   ({ id: 'x', type: 'seizure-report', schema_version: '1.0', created_at: now.toISOString(), operation: 'op', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER', priority: 'normal', language: 'en', summary: 's', body: {}, ...patch }) as NoticeHeader;
-const denied = (t: Tap, fn: () => unknown, reason: RegExp) => {
+const denied = (t: Test, fn: () => unknown, reason: RegExp) => {
   try {
     fn();
     t.fail('expected policy-denied');
@@ -27,7 +27,6 @@ const denied = (t: Tap, fn: () => unknown, reason: RegExp) => {
     t.match((e as LiaisonError).publicDetail, reason);
   }
 };
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0];
 
 t.test('expansion of addressees', async (t) => {
   t.same(evaluatePolicy(notice(), 'vn-customs', reg, now).recipients, ['th-customs', 'th-police'], 'a country: its receiving members');
