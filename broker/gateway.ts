@@ -12,15 +12,25 @@ import { createSignerResolver } from './ingest/signer-resolver.js';
 import { loadOrCreateBrokerKeys, type BrokerKeyring } from './keys/broker-keys.js';
 import { connectNats, type NatsBus } from './nats/connection.js';
 import { ensureStreams } from './nats/streams.js';
+import { CheckpointStore } from './log/checkpoint-store.js';
+import { Checkpointer } from './log/checkpointer.js';
+import { TileStore } from './log/tiles.js';
 import type { RegistrySeed } from './registry/model.js';
 import { RegistryStore } from './registry/store.js';
 import { createNoticeValidator, createRegistryValidator } from './schemas/notice-validator.js';
+import { Router } from './routing/router.js';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 
 export interface Gateway {
   app: FastifyInstance;
   bus: NatsBus;
   registry: RegistryStore;
   keyring: BrokerKeyring;
+  /** The router of this instance (it routes only while it holds the lease); null when config.router is false. */
+  router: Router | null;
+  /** The signed log's checkpointer (it checkpoints only while it holds the lease); null when config.checkpointer is false. */
+  checkpointer: Checkpointer | null;
   close(): Promise<void>;
 }
 
@@ -43,7 +53,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger });
   try {
-    await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas });
+    await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas, deliveriesMaxAgeSeconds: config.deliveriesMaxAgeSeconds });
     const registry = await RegistryStore.open(bus, validateRegistry, logger, config.streamReplicas);
     const seedFile = config.registrySeed ?? join(config.dataDir, 'registry.json');
     if (existsSync(seedFile)) {
@@ -67,15 +77,42 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       limits: config,
       ...(opts.now ? { now: opts.now } : {}),
     });
+    // The signed log: the checkpoint origin (and signing key name) is the broker id.
+    const checkpoints = await CheckpointStore.open(bus, config.brokerId, keyring.verificationKeys, config.streamReplicas);
+    const tiles = await TileStore.open(bus, config.streamReplicas);
     const app = await buildApp({ logger, bus, keyring, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
+      log: { checkpoints, tiles },
       auth: { brokerId: config.brokerId, registry: snapshot, resolveSigner, replay },
+      inbox: { heartbeatSeconds: config.sseHeartbeatSeconds },
     });
+    const router = config.router
+      ? new Router({
+          bus,
+          registry: snapshot,
+          logger,
+          holder: `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+          leaseTtlSeconds: config.leaseTtlSeconds,
+          ackWaitSeconds: config.routerAckWaitSeconds,
+          duplicateWindowSeconds: config.duplicateWindowSeconds,
+          replicas: config.streamReplicas,
+          ...(opts.now ? { now: opts.now } : {}),
+        })
+      : null;
+    router?.start();
+    const checkpointer = config.checkpointer
+      ? await Checkpointer.create({ bus, keyring, logger, origin: config.brokerId, everyEntries: config.checkpointEveryEntries, everyMs: config.checkpointIntervalMs, leaseTtlMs: config.leaseTtlSeconds * 1000, replicas: config.streamReplicas })
+      : null;
+    checkpointer?.start();
     return {
       app,
       bus,
       registry,
       keyring,
+      router,
+      checkpointer,
       async close() {
+        await router?.close();
+        await checkpointer?.close();
         await app.close();
         registry.close();
         await bus.close();

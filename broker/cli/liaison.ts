@@ -7,6 +7,8 @@ import { brokerEncryptionKey, sealNotice } from '../client/seal.js';
 import { credentialsPath, makeAgency, readCredentials } from '../demo/demo-network.js';
 import { verifyReceipt } from '../ingest/receipt.js';
 import type { KeyKind } from '../keys/jwk.js';
+import { auditExport, auditVerify } from '../audit/cli.js';
+import { inboxFollow, inboxPull } from '../delivery/cli.js';
 
 const HELP = `liaison — the Liaison command line
 
@@ -25,6 +27,26 @@ Usage:
   liaison receipt verify RECEIPT|FILE [--url URL | --keys JWKS-FILE] [--json]
       Verify a broker receipt against the broker's published keys.
 
+  liaison audit verify --archive FILE [--json]
+  liaison audit verify --url URL --as AGENCY [--data-dir DIR | --credentials FILE] [--state FILE] [--json]
+      Replay the signed log: recompute the Merkle tree from every entry, check
+      every checkpoint's signature (broker key history), their consistency and
+      forks, and every notice still held against its commitment. Exits 1 and
+      names the first bad entry when anything does not verify. --state keeps
+      the checkpoints seen, so the next run proves the hub stayed consistent.
+
+  liaison audit export --nats URL [--data-dir DIR] [--origin ID] --out FILE
+      Write a self-contained audit archive (entries, checkpoints with
+      consistency proofs, leaf hashes, broker public keys, notices still held).
+
+  liaison inbox pull --as AGENCY [--credentials FILE] [--after CURSOR] [--limit N]
+                     [--operation ID] [--origin CC] [--type TYPE] [--json]
+  liaison inbox follow --as AGENCY [...same filters] [--count N] [--json]
+      Read the deliveries addressed to AGENCY (pull a page after a cursor, or
+      follow the live stream), decrypt each with the agency's own key, verify
+      the origin's signature against the origin's registered key, and print a
+      summary (or one JSON object per delivery).
+
 Common: --url defaults to $LIAISON_URL or http://127.0.0.1:8080; --data-dir to $LIAISON_DATA_DIR or ./data.
 `;
 
@@ -40,7 +62,7 @@ async function fetchJwks(url: string): Promise<{ keys: JWK[]; broker: string }> 
   return (await res.json()) as { keys: JWK[]; broker: string };
 }
 
-async function keysGenerate(args: string[]): Promise<void> {
+async function keysGenerate(args: string[], io: Io): Promise<number | void> {
   const { values } = parseArgs({ args, options: { agency: { type: 'string' }, country: { type: 'string' }, sig: { type: 'string', default: 'Ed25519' }, enc: { type: 'string', default: 'X25519' }, out: { type: 'string' } } });
   if (!values.agency || !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(values.agency)) throw new CliError('--agency must be a lower-case slug, e.g. vn-customs');
   if (!values.country || !/^[A-Z]{2}$/.test(values.country)) throw new CliError('--country must be an ISO 3166-1 alpha-2 code, e.g. VN');
@@ -51,11 +73,11 @@ async function keysGenerate(args: string[]): Promise<void> {
   const { credentials, record } = await makeAgency({ id: values.agency, country: values.country, name: values.agency, roles: ['publish', 'subscribe'], sig, enc });
   const out = values.out ?? `${values.agency}.json`;
   writeFileSync(out, JSON.stringify(credentials, null, 2), { mode: 0o600 });
-  process.stderr.write(`private keys written to ${out} (keep it secret); registry record:\n`);
-  process.stdout.write(JSON.stringify(record, null, 2) + '\n');
+  io.err(`private keys written to ${out} (keep it secret); registry record:\n`);
+  io.out(JSON.stringify(record, null, 2) + '\n');
 }
 
-async function noticeSend(args: string[]): Promise<void> {
+async function noticeSend(args: string[], io: Io): Promise<number | void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -77,8 +99,14 @@ async function noticeSend(args: string[]): Promise<void> {
   let bytes: Uint8Array = readFileSync(file);
   if (values.stamp) {
     const notice = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
+    const now = Date.now();
+    // Keep the notice's validity period: expires_at moves with created_at.
+    if (typeof notice.expires_at === 'string' && typeof notice.created_at === 'string') {
+      const span = Date.parse(notice.expires_at) - Date.parse(notice.created_at);
+      if (Number.isFinite(span)) notice.expires_at = new Date(now + span).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    }
     notice.id = randomUUID();
-    notice.created_at = new Date().toISOString();
+    notice.created_at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
     if (typeof notice.origin === 'object' && notice.origin) notice.origin = { ...(notice.origin as object), agency: creds.agency, country: creds.country };
     bytes = new TextEncoder().encode(JSON.stringify(notice, null, 2));
   }
@@ -88,20 +116,20 @@ async function noticeSend(args: string[]): Promise<void> {
   const res = await fetch(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe });
   const body = (await res.json()) as Record<string, unknown>;
   if (values.json) {
-    process.stdout.write(JSON.stringify({ status: res.status, ...body }, null, 2) + '\n');
+    io.out(JSON.stringify({ status: res.status, ...body }, null, 2) + '\n');
   } else if (res.status === 202) {
-    process.stdout.write(
+    io.out(
       `accepted: notice ${String(body.notice_id)} at log index ${String(body.log_index)}, received ${String(body.received_at)}\n` +
         `recipients: ${(body.recipients as string[]).join(', ')}\nreceipt: ${String(body.receipt)}\n`,
     );
   } else {
-    process.stdout.write(`refused (${res.status} ${String(body.code)}): ${String(body.title)}${body.detail ? ` ${String(body.detail)}` : ''}\n`);
-    for (const e of (body.errors as { path: string; message: string }[] | undefined) ?? []) process.stdout.write(`  ${e.path}: ${e.message}\n`);
+    io.out(`refused (${res.status} ${String(body.code)}): ${String(body.title)}${body.detail ? ` ${String(body.detail)}` : ''}\n`);
+    for (const e of (body.errors as { path: string; message: string }[] | undefined) ?? []) io.out(`  ${e.path}: ${e.message}\n`);
   }
-  if (res.status !== 202) process.exitCode = 1;
+  return res.status === 202 ? 0 : 1;
 }
 
-async function receiptVerify(args: string[]): Promise<void> {
+async function receiptVerify(args: string[], io: Io): Promise<number | void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, keys: { type: 'string' }, json: { type: 'boolean' } } });
   const arg = positionals[0];
   if (!arg) throw new CliError('receipt verify needs a RECEIPT (compact JWS) or a FILE holding one (or the JSON answer of notice send)');
@@ -114,38 +142,50 @@ async function receiptVerify(args: string[]): Promise<void> {
   } catch (e) {
     throw new CliError(`receipt does NOT verify: ${(e as Error).message}`);
   }
-  if (values.json) process.stdout.write(JSON.stringify({ valid: true, claims }, null, 2) + '\n');
-  else process.stdout.write(`receipt verifies: notice ${claims.notice_id}, log index ${claims.log_index}, sha256 ${claims.sha256}, received ${claims.received_at} by ${claims.iss}\n`);
+  if (values.json) io.out(JSON.stringify({ valid: true, claims }, null, 2) + '\n');
+  else io.out(`receipt verifies: notice ${claims.notice_id}, log index ${claims.log_index}, sha256 ${claims.sha256}, received ${claims.received_at} by ${claims.iss}\n`);
 }
 
-const commands: Record<string, (args: string[]) => Promise<void>> = {
+/** Where a command writes: the process's streams by default, a buffer in tests. */
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+const processIo: Io = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
+
+/** A command: takes its arguments, writes through io, returns its exit code (void = 0). */
+export type Command = (args: string[], io: Io) => Promise<number | void>;
+
+export const commands: Record<string, Command> = {
   'keys generate': keysGenerate,
   'notice send': noticeSend,
   'receipt verify': receiptVerify,
+  'audit verify': auditVerify,
+  'audit export': auditExport,
+  'inbox pull': inboxPull,
+  'inbox follow': inboxFollow,
 };
 
-export async function run(argv: string[]): Promise<number> {
+export async function run(argv: string[], io: Io = processIo): Promise<number> {
   const [a, b, ...rest] = argv;
   if (!a || a === '--help' || a === '-h' || a === 'help') {
-    process.stdout.write(HELP);
+    io.out(HELP);
     return 0;
   }
   const cmd = commands[`${a} ${b ?? ''}`];
   if (!cmd) {
-    process.stderr.write(`liaison: unknown command "${[a, b].filter(Boolean).join(' ')}"\n\n${HELP}`);
+    io.err(`liaison: unknown command "${[a, b].filter(Boolean).join(' ')}"\n\n${HELP}`);
     return 2;
   }
   if (rest.includes('--help')) {
-    process.stdout.write(HELP);
+    io.out(HELP);
     return 0;
   }
   try {
-    await cmd(rest);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    return (await cmd(rest, io)) ?? 0;
   } catch (e) {
-    process.stderr.write(`liaison ${a} ${b}: ${e instanceof CliError ? e.message : (e as Error).message}\n`);
+    io.err(`liaison ${a} ${b}: ${e instanceof CliError ? e.message : (e as Error).message}\n`);
     return 1;
   }
 }
 
-process.exitCode = await run(process.argv.slice(2));

@@ -21,6 +21,14 @@ export interface Config {
   readonly streamReplicas: 1 | 3 | 5;
   readonly publishTimeoutMs: number;
   readonly retryAfterSeconds: number;
+  readonly deliveriesMaxAgeSeconds: number;
+  readonly router: boolean;
+  readonly leaseTtlSeconds: number;
+  readonly routerAckWaitSeconds: number;
+  readonly sseHeartbeatSeconds: number;
+  readonly checkpointer: boolean;
+  readonly checkpointEveryEntries: number;
+  readonly checkpointIntervalMs: number;
 }
 
 export class ConfigError extends Error {

@@ -9,6 +9,9 @@ import { sendProblem, toLiaisonError } from './problem.js';
 import { healthRoutes } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
 import { noticesRoutes } from './routes/notices.js';
+import { logRoutes, type LogRoutesOptions } from './routes/log.js';
+import { inboxRoutes } from './routes/inbox.js';
+import { agencyKeysRoutes } from './routes/inbox-keys.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -19,6 +22,10 @@ export interface AppDeps {
   /** Envelope media types accepted by POST /v1/notices. */
   envelopeMediaTypes: readonly string[];
   auth: AuthOptions;
+  /** Inbox reads (GET /v1/inbox, /v1/inbox/stream) and the member key directory. */
+  inbox?: { heartbeatSeconds: number };
+  /** The signed log's stores; without them the /v1/log routes are not served. */
+  log?: Omit<LogRoutesOptions, 'bus'>;
 }
 
 declare module 'fastify' {
@@ -83,5 +90,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { bus: deps.bus });
   await app.register(keysRoutes, { keyring: deps.keyring });
   await app.register(noticesRoutes, { ingest: deps.ingest, bodyLimitBytes: deps.bodyLimitBytes, mediaTypes: deps.envelopeMediaTypes });
+  if (deps.log) await app.register(logRoutes, { bus: deps.bus, ...deps.log });
+  await app.register(inboxRoutes, { bus: deps.bus, heartbeatSeconds: deps.inbox?.heartbeatSeconds ?? 15 });
+  await app.register(agencyKeysRoutes, { registry: deps.auth.registry });
   return app;
 }

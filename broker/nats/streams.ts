@@ -3,11 +3,18 @@ import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, typ
 export const STREAMS = {
   notices: 'NOTICES',
   log: 'LOG',
+  deliveries: 'DELIVERIES',
+  checkpoints: 'CHECKPOINTS',
 } as const;
+
+/** The one subject of CHECKPOINTS: signed tree heads, in publication order. */
+export const CHECKPOINT_SUBJECT = 'checkpoints';
 
 export interface StreamSettings {
   duplicateWindowSeconds: number;
   replicas: number;
+  /** max_age of DELIVERIES; 30 days when not given. */
+  deliveriesMaxAgeSeconds?: number;
 }
 
 const ns = (seconds: number) => seconds * 1_000_000_000;
@@ -35,6 +42,28 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       name: STREAMS.log,
       subjects: ['log.*'],
       description: 'The signed log: one canonical JSON commitment per entry, in log order (index = seq - 1)',
+      discard: DiscardPolicy.New,
+      deny_purge: true,
+      max_age: 0,
+      max_msgs: -1,
+      max_bytes: -1,
+    },
+    {
+      ...common,
+      name: STREAMS.deliveries,
+      subjects: ['deliveries.*.*.*'],
+      description: 'One encrypted copy of a notice per recipient agency; subject deliveries.<agency>.<operation>.<origin-country>; Msg-Id <notice-id>:<agency>',
+      discard: DiscardPolicy.Old,
+      deny_purge: false,
+      max_age: ns(s.deliveriesMaxAgeSeconds ?? 30 * 24 * 3600),
+      // JetStream refuses a duplicate window longer than max_age.
+      duplicate_window: ns(Math.min(s.duplicateWindowSeconds, s.deliveriesMaxAgeSeconds ?? 30 * 24 * 3600)),
+    },
+    {
+      ...common,
+      name: STREAMS.checkpoints,
+      subjects: [CHECKPOINT_SUBJECT],
+      description: 'Signed checkpoints (C2SP signed notes) of the LOG Merkle tree, with the compact range state in a header',
       discard: DiscardPolicy.New,
       deny_purge: true,
       max_age: 0,

@@ -1,0 +1,88 @@
+/**
+ * The self-contained audit archive that `liaison audit export` writes and
+ * `liaison audit verify --archive` checks offline. JSON:
+ *
+ *   { "format": "liaison-audit-archive/1", "origin", "exported_at",
+ *     "broker_keys":  [public JWK, ...]             the broker's signing key history
+ *     "entries":      [{ "index", "entry" }]         entry = base64url of the exact hashed bytes
+ *     "checkpoints":  [{ "note", "consistency_from_previous": [hex] }]   publication order
+ *     "leaf_hashes":  [hex]                          from the tiles (to name a changed entry)
+ *     "notices":      [{ "notice_id", "signed" }]    notices still held, signed bytes base64url
+ *   }
+ *
+ * The file is evidence from the hub, so reading it is defensive: shapes and
+ * sizes are checked, and nothing in it is trusted until auditLog has checked it.
+ */
+
+import { Buffer } from 'node:buffer';
+
+import type { PublicSigningJwk } from '../log/checkpoint.js';
+import type { AuditInput } from './verify.js';
+
+export const ARCHIVE_FORMAT = 'liaison-audit-archive/1';
+
+export interface AuditArchive {
+  format: typeof ARCHIVE_FORMAT;
+  origin: string;
+  exported_at: string;
+  broker_keys: PublicSigningJwk[];
+  entries: { index: number; entry: string }[];
+  checkpoints: { note: string; consistency_from_previous: string[] }[];
+  leaf_hashes?: string[];
+  notices: { notice_id: string; signed: string }[];
+}
+
+export class ArchiveError extends Error {
+  constructor(message: string) {
+    super(`audit archive: ${message}`);
+    this.name = 'ArchiveError';
+  }
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const arr = (v: unknown, what: string): unknown[] => {
+  if (!Array.isArray(v)) throw new ArchiveError(`${what} must be an array`);
+  return v;
+};
+const str = (v: unknown, what: string, max = 1 << 26): string => {
+  if (typeof v !== 'string' || v.length > max) throw new ArchiveError(`${what} must be a string`);
+  return v;
+};
+const B64U = /^[A-Za-z0-9_-]*$/;
+const HEX32 = /^[0-9a-f]{64}$/;
+const b64u = (v: unknown, what: string): Uint8Array => {
+  const s = str(v, what);
+  if (!B64U.test(s)) throw new ArchiveError(`${what} must be base64url`);
+  return new Uint8Array(Buffer.from(s, 'base64url'));
+};
+const hex32 = (v: unknown, what: string): Uint8Array => {
+  const s = str(v, what, 64);
+  if (!HEX32.test(s)) throw new ArchiveError(`${what} must be 64 lowercase hex digits`);
+  return new Uint8Array(Buffer.from(s, 'hex'));
+};
+
+/** Check an archive's shape and turn it into auditLog's input. */
+export function archiveToAuditInput(raw: unknown): AuditInput {
+  if (!isObj(raw) || raw.format !== ARCHIVE_FORMAT) throw new ArchiveError(`not a ${ARCHIVE_FORMAT} file`);
+  const origin = str(raw.origin, 'origin', 255);
+  const brokerKeys = arr(raw.broker_keys, 'broker_keys').map((k, i) => {
+    if (!isObj(k)) throw new ArchiveError(`broker_keys[${i}] must be a JWK`);
+    return { kty: String(k.kty), crv: String(k.crv), x: String(k.x), ...(typeof k.kid === 'string' ? { kid: k.kid } : {}) };
+  });
+  const entries = arr(raw.entries, 'entries').map((e, i) => {
+    if (!isObj(e) || typeof e.index !== 'number' || !Number.isSafeInteger(e.index) || e.index < 0) throw new ArchiveError(`entries[${i}] needs a non-negative integer index`);
+    return { index: e.index, bytes: b64u(e.entry, `entries[${i}].entry`) };
+  });
+  const checkpoints = arr(raw.checkpoints, 'checkpoints').map((c, i) => {
+    if (!isObj(c)) throw new ArchiveError(`checkpoints[${i}] must be an object`);
+    const proof = c.consistency_from_previous === undefined ? [] : arr(c.consistency_from_previous, `checkpoints[${i}].consistency_from_previous`);
+    if (proof.length > 128) throw new ArchiveError(`checkpoints[${i}]: proof too long`);
+    return { note: str(c.note, `checkpoints[${i}].note`, 65536), consistencyFromPrevious: proof.map((h, k) => hex32(h, `checkpoints[${i}].consistency_from_previous[${k}]`)) };
+  });
+  const leafHashes = raw.leaf_hashes === undefined ? undefined : arr(raw.leaf_hashes, 'leaf_hashes').map((h, i) => hex32(h, `leaf_hashes[${i}]`));
+  const notices = arr(raw.notices ?? [], 'notices').map((n, i) => {
+    if (!isObj(n)) throw new ArchiveError(`notices[${i}] must be an object`);
+    return { noticeId: str(n.notice_id, `notices[${i}].notice_id`, 64), signed: b64u(n.signed, `notices[${i}].signed`) };
+  });
+  return { origin, brokerKeys, entries, checkpoints, ...(leafHashes ? { leafHashes } : {}), notices };
+}

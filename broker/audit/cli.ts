@@ -1,0 +1,111 @@
+/**
+ * `liaison audit verify` and `liaison audit export` (wired into broker/cli/liaison.ts).
+ *
+ *   audit verify --archive FILE [--json]
+ *   audit verify --url URL --as AGENCY [--data-dir DIR | --credentials FILE] [--state FILE] [--json]
+ *   audit export --nats URL [--data-dir DIR] [--origin ID] --out FILE
+ *
+ * Exit 0 when everything verifies, 1 when anything does not (the first bad
+ * entry is named), 2 on a usage error.
+ */
+
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { JWK } from 'jose';
+
+import { makeClientAssertion } from '../client/assertion.js';
+import { createLogger } from '../core/logger.js';
+import { credentialsPath, readCredentials } from '../demo/demo-network.js';
+import { publicPart } from '../keys/jwk.js';
+import { connectNats } from '../nats/connection.js';
+import { archiveToAuditInput } from './archive.js';
+import { exportArchive, fetchFromApi } from './export.js';
+import { auditLog, type AuditReport, type Progress } from './verify.js';
+
+export interface AuditIo {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+class UsageError extends Error {}
+
+function progressBar(io: AuditIo, label: string): Progress | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  return (done, total) => {
+    const width = 30;
+    const filled = total === 0 ? width : Math.round((done / total) * width);
+    io.err(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done === total ? '\n' : ''}`);
+  };
+}
+
+function summary(r: AuditReport, seconds: number): string {
+  const lines = [
+    `entries:     ${r.entries} replayed (${seconds > 0 ? Math.round(r.entries / seconds) : r.entries} entries/s)`,
+    `checkpoints: ${r.checkpointsValid} of ${r.checkpoints} verify; tree verified up to size ${r.verifiedTreeSize}${r.verifiedRoot ? ` (root ${r.verifiedRoot})` : ''}`,
+    `notices:     ${r.noticesChecked} held and checked against their commitments, ${r.noticesErased} erased (commitment only)`,
+  ];
+  for (const p of r.problems) lines.push(`PROBLEM ${p.code}: ${p.message}`);
+  if (r.firstBadEntry !== undefined) lines.push(`first bad entry: ${r.firstBadEntry}`);
+  lines.push(r.ok ? 'the log verifies' : 'the log does NOT verify');
+  return lines.join('\n') + '\n';
+}
+
+export async function auditVerify(args: string[], io: AuditIo): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { archive: { type: 'string' }, url: { type: 'string' }, as: { type: 'string' }, 'data-dir': { type: 'string' }, credentials: { type: 'string' }, state: { type: 'string' }, json: { type: 'boolean' } },
+  });
+  const started = Date.now();
+  let report: AuditReport;
+  if (values.archive) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(values.archive, 'utf8'));
+    } catch (e) {
+      throw new UsageError(`cannot read ${values.archive} as JSON: ${(e as Error).message}`);
+    }
+    report = auditLog(archiveToAuditInput(raw), progressBar(io, 'replaying'));
+  } else {
+    if (!values.as && !values.credentials) throw new UsageError('audit verify needs --archive FILE, or --url with --as AGENCY (auditor credentials)');
+    const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+    const creds = readCredentials(values.credentials ?? credentialsPath(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', values.as as string));
+    const jwksRes = await fetch(`${url}/v1/keys`);
+    if (!jwksRes.ok) throw new UsageError(`GET ${url}/v1/keys answered ${jwksRes.status}`);
+    const jwks = (await jwksRes.json()) as { keys: JWK[]; broker: string };
+    const get = async (path: string) => {
+      const token = await makeClientAssertion(creds.agency, creds.signing, jwks.broker);
+      const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    // Checkpoints seen in earlier runs: the hub must stay consistent with what it showed before.
+    const known = values.state && existsSync(values.state) ? ((JSON.parse(readFileSync(values.state, 'utf8')) as { checkpoints?: string[] }).checkpoints ?? []) : [];
+    const input = await fetchFromApi(get, jwks.broker, jwks.keys, known);
+    report = auditLog(input, progressBar(io, 'replaying'));
+    if (values.state && report.ok) writeFileSync(values.state, JSON.stringify({ checkpoints: [...known, input.latestNote].slice(-100) }, null, 2));
+  }
+  const seconds = (Date.now() - started) / 1000;
+  io.out(values.json ? JSON.stringify(report, null, 2) + '\n' : summary(report, seconds));
+  return report.ok ? 0 : 1;
+}
+
+export async function auditExport(args: string[], io: AuditIo): Promise<number> {
+  const { values } = parseArgs({ args, options: { nats: { type: 'string' }, 'data-dir': { type: 'string' }, origin: { type: 'string' }, out: { type: 'string' } } });
+  if (!values.out) throw new UsageError('audit export needs --out FILE');
+  const natsUrl = values.nats ?? process.env.NATS_URL;
+  if (!natsUrl) throw new UsageError('audit export needs --nats URL (or NATS_URL)');
+  const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
+  const origin = values.origin ?? process.env.LIAISON_BROKER_ID ?? 'liaison-hub';
+  // Public parts only: the archive carries the broker's signing key history, never a private key.
+  const keyFile = JSON.parse(readFileSync(join(dataDir, 'broker', 'keys.json'), 'utf8')) as { signing: JWK[] };
+  const brokerKeys = keyFile.signing.map((k) => publicPart(k)).map((k) => ({ kty: String(k.kty), crv: String(k.crv), x: String(k.x), kid: String(k.kid) }));
+  const bus = await connectNats({ servers: natsUrl, name: 'liaison-audit-export', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent') });
+  try {
+    const archive = await exportArchive(bus, origin, brokerKeys);
+    writeFileSync(values.out, JSON.stringify(archive));
+    io.err(`exported ${archive.entries.length} entries, ${archive.checkpoints.length} checkpoints, ${archive.notices.length} notices still held to ${values.out}\n`);
+  } finally {
+    await bus.close();
+  }
+  return 0;
+}

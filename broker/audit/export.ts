@@ -1,0 +1,109 @@
+/**
+ * Evidence collection for `liaison audit`: from NATS (the operator's export)
+ * or from the REST API (an auditor with credentials). I/O only; the checks are
+ * in verify.ts.
+ */
+
+import { Buffer } from 'node:buffer';
+
+import type { NatsBus } from '../nats/connection.js';
+import { STREAMS } from '../nats/streams.js';
+import { CheckpointStore } from '../log/checkpoint-store.js';
+import { parseCheckpoint, type PublicSigningJwk } from '../log/checkpoint.js';
+import { consistencyProofAsync } from '../log/merkle.js';
+import { TileStore } from '../log/tiles.js';
+import { ARCHIVE_FORMAT, type AuditArchive } from './archive.js';
+import type { AuditCheckpoint, AuditInput } from './verify.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const b64u = (b: Uint8Array) => Buffer.from(b).toString('base64url');
+
+/** Read everything an offline audit needs from NATS into an archive. */
+export async function exportArchive(bus: NatsBus, origin: string, brokerKeys: readonly PublicSigningJwk[]): Promise<AuditArchive> {
+  const store = await CheckpointStore.open(bus, origin, brokerKeys);
+  const tiles = await TileStore.open(bus);
+  const reader = tiles.reader();
+
+  const logInfo = await bus.jsm.streams.info(STREAMS.log);
+  const entries: AuditArchive['entries'] = [];
+  for (let seq = 1; seq <= logInfo.state.last_seq; seq++) {
+    const m = await bus.getMessage(STREAMS.log, seq);
+    if (m) entries.push({ index: seq - 1, entry: b64u(m.data) });
+  }
+
+  const checkpoints: AuditArchive['checkpoints'] = [];
+  let prevSize: number | undefined;
+  let maxSize = 0;
+  for await (const { note } of store.all()) {
+    let size: number | undefined;
+    try {
+      size = parseCheckpoint(note).checkpoint.treeSize;
+    } catch {
+      size = undefined;
+    }
+    let proof: string[] = [];
+    if (size !== undefined && prevSize !== undefined && prevSize < size && size <= logInfo.state.last_seq) {
+      proof = (await consistencyProofAsync(prevSize, size, reader)).map(hex);
+    }
+    checkpoints.push({ note, consistency_from_previous: proof });
+    if (size !== undefined) {
+      prevSize = size;
+      maxSize = Math.max(maxSize, size);
+    }
+  }
+  const leafHashes = (await tiles.leafHashes(0, maxSize)).map(hex);
+
+  const notices: AuditArchive['notices'] = [];
+  const nInfo = await bus.jsm.streams.info(STREAMS.notices);
+  for (let seq = nInfo.state.first_seq; seq > 0 && seq <= nInfo.state.last_seq; seq++) {
+    const m = await bus.getMessage(STREAMS.notices, seq);
+    const id = m?.header?.get('Liaison-Notice-Id');
+    if (m && id) notices.push({ notice_id: id, signed: b64u(m.data) });
+  }
+  return { format: ARCHIVE_FORMAT, origin, exported_at: new Date().toISOString(), broker_keys: [...brokerKeys], entries, checkpoints, leaf_hashes: leafHashes, notices };
+}
+
+export type AuthedGet = (path: string) => Promise<{ status: number; json: Record<string, unknown> }>;
+
+/**
+ * Fetch the evidence from the REST API: every entry (paged), the newest
+ * checkpoint, and – for each checkpoint the auditor saw before (`known`,
+ * oldest first) – the consistency proof to the next, so that the replay also
+ * proves the hub did not rewrite what it showed earlier.
+ */
+export async function fetchFromApi(get: AuthedGet, origin: string, brokerKeys: readonly PublicSigningJwk[], known: readonly string[] = [], onPage?: (done: number) => void): Promise<AuditInput & { latestNote: string }> {
+  const cp = await get('/v1/log/checkpoint');
+  if (cp.status !== 200) throw new Error(`GET /v1/log/checkpoint answered ${cp.status}`);
+  const latestNote = String(cp.json.note);
+  const size = Number(cp.json.tree_size);
+  const entries: { index: number; bytes: Uint8Array }[] = [];
+  let start = 0;
+  while (start < size) {
+    const page = await get(`/v1/log/entries?start=${start}&end=${size}`);
+    if (page.status !== 200) throw new Error(`GET /v1/log/entries answered ${page.status}`);
+    const got = page.json.entries as { index: number; entry: string }[];
+    if (!Array.isArray(got) || got.length === 0) throw new Error('the API returned an empty page');
+    for (const e of got) entries.push({ index: e.index, bytes: new Uint8Array(Buffer.from(e.entry, 'base64url')) });
+    start = Number(page.json.end);
+    onPage?.(entries.length);
+  }
+  const notes = [...known, latestNote];
+  const checkpoints: AuditCheckpoint[] = [];
+  let prev: number | undefined;
+  for (const note of notes) {
+    let s: number | undefined;
+    try {
+      s = parseCheckpoint(note).checkpoint.treeSize;
+    } catch {
+      s = undefined;
+    }
+    let proof: Uint8Array[] = [];
+    if (s !== undefined && prev !== undefined && prev < s) {
+      const p = await get(`/v1/log/proof/consistency?first=${prev}&second=${s}`);
+      if (p.status === 200) proof = (p.json.proof as string[]).map((h) => new Uint8Array(Buffer.from(h, 'hex')));
+    }
+    checkpoints.push({ note, consistencyFromPrevious: proof });
+    if (s !== undefined) prev = s;
+  }
+  return { origin, brokerKeys, entries, checkpoints, notices: [], latestNote };
+}

@@ -1,0 +1,255 @@
+/**
+ * The auditor's replay of the signed log. Pure: the evidence comes in as data
+ * (an archive, or what the CLI fetched from the API); nothing here fetches.
+ *
+ * Checks, in order:
+ *  1. entries: positions 0.. without a gap or a repeat, each the canonical JCS
+ *     encoding of an entry, no notice id twice;
+ *  2. checkpoints: signature by a key of the broker's key history, sizes never
+ *     going back, one root per size (else a fork), each consistent with the
+ *     one before (RFC 9162 2.1.4 proof), and each root equal to the root
+ *     recomputed from the entries (RFC 9162 2.1.1);
+ *  3. when a root does not match and the evidence carries the log's leaf
+ *     hashes (from the tiles), and those are themselves authenticated by the
+ *     signed roots, the first entry whose leaf differs is named exactly;
+ *  4. every notice still held: SHA-256 of its signed bytes equals its entry's
+ *     commitment. An erased notice (retention) is counted, not a fault.
+ *
+ * Every problem names what is wrong: an entry index, a checkpoint position.
+ */
+
+import { createHash } from 'node:crypto';
+import { Buffer } from 'node:buffer';
+
+import { CheckpointError, CheckpointVerifier, type Checkpoint, type PublicSigningJwk } from '../log/checkpoint.js';
+import { CompactRange } from '../log/compact-range.js';
+import { decodeEntry, encodeEntry } from '../log/entry.js';
+import { hashEqual, leafHash, verifyConsistency } from '../log/merkle.js';
+
+export type AuditProblemCode =
+  | 'entry-missing'
+  | 'entry-out-of-order'
+  | 'entry-malformed'
+  | 'entry-changed'
+  | 'entry-duplicate-notice'
+  | 'entries-do-not-match'
+  | 'checkpoint-malformed'
+  | 'checkpoint-signature-invalid'
+  | 'checkpoint-origin-mismatch'
+  | 'checkpoint-rollback'
+  | 'checkpoint-fork'
+  | 'checkpoint-inconsistent'
+  | 'checkpoint-root-mismatch'
+  | 'checkpoint-beyond-log'
+  | 'no-valid-checkpoint'
+  | 'notice-commitment-mismatch'
+  | 'notice-not-in-log';
+
+export interface AuditProblem {
+  code: AuditProblemCode;
+  /** Log index of the entry concerned. */
+  index?: number;
+  /** Position (0-based, publication order) of the checkpoint concerned. */
+  checkpoint?: number;
+  message: string;
+}
+
+export interface AuditEntry {
+  /** The index the evidence claims for this entry. */
+  index: number;
+  bytes: Uint8Array;
+}
+
+export interface AuditCheckpoint {
+  note: string;
+  /** Consistency proof from the checkpoint before it (publication order); absent for the first. */
+  consistencyFromPrevious?: readonly Uint8Array[];
+}
+
+export interface AuditInput {
+  origin: string;
+  /** The broker's signing keys, current and past (its key history). */
+  brokerKeys: readonly PublicSigningJwk[];
+  /** Entries in log order. */
+  entries: readonly AuditEntry[];
+  /** Checkpoints in publication order. */
+  checkpoints: readonly AuditCheckpoint[];
+  /** Leaf hashes as stored in the tiles, index = position (optional; used to name a changed entry exactly). */
+  leafHashes?: readonly Uint8Array[];
+  /** Notices still held (the rest were erased under retention). */
+  notices?: readonly { noticeId: string; signed: Uint8Array }[];
+}
+
+export interface AuditReport {
+  ok: boolean;
+  entries: number;
+  checkpoints: number;
+  checkpointsValid: number;
+  /** Size and root of the newest valid checkpoint that matched the entries. */
+  verifiedTreeSize: number;
+  verifiedRoot: string | undefined;
+  noticesChecked: number;
+  noticesErased: number;
+  problems: AuditProblem[];
+  /** The first entry found changed, dropped or reordered, if it could be named. */
+  firstBadEntry: number | undefined;
+}
+
+export type Progress = (done: number, total: number) => void;
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const MAX_PROBLEMS = 100;
+
+export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport {
+  const problems: AuditProblem[] = [];
+  const add = (p: AuditProblem) => {
+    if (problems.length < MAX_PROBLEMS) problems.push(p);
+  };
+
+  // 1. Entries.
+  const leaves: Uint8Array[] = [];
+  const byNotice = new Map<string, { index: number; sha256: string }>();
+  let expected = 0;
+  const total = input.entries.length;
+  for (let pos = 0; pos < total; pos++) {
+    const e = input.entries[pos]!;
+    if (e.index !== expected) {
+      if (Number.isSafeInteger(e.index) && e.index > expected) {
+        add({ code: 'entry-missing', index: expected, message: `entry ${expected} is missing (the next entry given is ${e.index})` });
+        expected = e.index;
+      } else {
+        add({ code: 'entry-out-of-order', index: expected, message: `entry at position ${pos} claims index ${e.index} where ${expected} was expected` });
+      }
+    }
+    expected++;
+    leaves.push(leafHash(e.bytes));
+    let entry: ReturnType<typeof decodeEntry> | undefined;
+    try {
+      entry = decodeEntry(e.bytes);
+      if (Buffer.compare(Buffer.from(encodeEntry(entry)), Buffer.from(e.bytes)) !== 0) throw new Error('not canonical');
+    } catch {
+      entry = undefined;
+      add({ code: 'entry-malformed', index: pos, message: `entry ${pos} is not a canonical log entry` });
+    }
+    if (entry && typeof entry.notice_id === 'string') {
+      if (byNotice.has(entry.notice_id)) add({ code: 'entry-duplicate-notice', index: pos, message: `entry ${pos} repeats notice ${entry.notice_id} (first at ${byNotice.get(entry.notice_id)!.index})` });
+      else byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256) });
+    }
+    if (onProgress && (pos % 1024 === 0 || pos === total - 1)) onProgress(pos + 1, total);
+  }
+
+  // 2. Checkpoints: signatures, order, forks, consistency.
+  let verifier: CheckpointVerifier | undefined;
+  try {
+    verifier = new CheckpointVerifier(input.origin, input.brokerKeys);
+  } catch (e) {
+    add({ code: 'checkpoint-signature-invalid', message: `no usable broker key: ${(e as Error).message}` });
+  }
+  const valid: { pos: number; cp: Checkpoint }[] = [];
+  let prev: { pos: number; cp: Checkpoint } | undefined;
+  const rootBySize = new Map<number, { pos: number; root: Uint8Array }>();
+  input.checkpoints.forEach((c, pos) => {
+    if (!verifier) return;
+    let cp: Checkpoint;
+    try {
+      cp = verifier.verify(c.note).checkpoint;
+    } catch (e) {
+      const code = e instanceof CheckpointError ? e.code : 'checkpoint-malformed';
+      add({ code, checkpoint: pos, message: `checkpoint #${pos}: ${(e as Error).message}` });
+      return;
+    }
+    const seen = rootBySize.get(cp.treeSize);
+    if (seen && !hashEqual(seen.root, cp.rootHash)) {
+      add({ code: 'checkpoint-fork', checkpoint: pos, message: `checkpoints #${seen.pos} and #${pos} both sign size ${cp.treeSize} with different roots (a fork)` });
+    } else if (!seen) rootBySize.set(cp.treeSize, { pos, root: cp.rootHash });
+    if (prev) {
+      const p = prev.cp;
+      if (cp.treeSize < p.treeSize) {
+        add({ code: 'checkpoint-rollback', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) is smaller than #${prev.pos} before it (size ${p.treeSize})` });
+      } else if (cp.treeSize > p.treeSize && !verifyConsistency(p.treeSize, cp.treeSize, c.consistencyFromPrevious ?? [], p.rootHash, cp.rootHash)) {
+        add({ code: 'checkpoint-inconsistent', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) is not consistent with #${prev.pos} (size ${p.treeSize})` });
+      }
+    }
+    prev = { pos, cp };
+    valid.push({ pos, cp });
+  });
+  if (valid.length === 0) add({ code: 'no-valid-checkpoint', message: 'no checkpoint verifies: nothing anchors the log' });
+
+  // 3. Roots recomputed from the entries at each checkpoint size.
+  const bySize = [...valid].sort((a, b) => a.cp.treeSize - b.cp.treeSize);
+  const range = CompactRange.empty();
+  const claimed = input.leafHashes ? CompactRange.empty() : undefined;
+  let claimedAuthentic = input.leafHashes !== undefined;
+  let lastGood: { size: number; root: Uint8Array } | undefined;
+  let firstMismatch: { pos: number; size: number } | undefined;
+  let i = 0;
+  for (const { pos, cp } of bySize) {
+    if (cp.treeSize > leaves.length) {
+      add({ code: 'checkpoint-beyond-log', checkpoint: pos, index: leaves.length, message: `checkpoint #${pos} covers ${cp.treeSize} entries but only ${leaves.length} were given: entries from ${leaves.length} are missing` });
+      if (claimed && input.leafHashes!.length < cp.treeSize) claimedAuthentic = false;
+      continue;
+    }
+    for (; i < cp.treeSize; i++) {
+      range.append(leaves[i]!);
+      if (claimed) {
+        const h = input.leafHashes![i];
+        if (h instanceof Uint8Array && h.length === 32) claimed.append(h);
+        else claimedAuthentic = false;
+      }
+    }
+    if (claimed && claimedAuthentic && claimed.size === cp.treeSize && !hashEqual(claimed.root(), cp.rootHash)) claimedAuthentic = false;
+    if (hashEqual(range.root(), cp.rootHash)) {
+      if (!firstMismatch) lastGood = { size: cp.treeSize, root: cp.rootHash };
+    } else {
+      add({ code: 'checkpoint-root-mismatch', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) does not match the root recomputed from the entries` });
+      firstMismatch ??= { pos, size: cp.treeSize };
+    }
+  }
+
+  // Name the first changed entry exactly when the stored leaf hashes are authenticated by the signed roots.
+  if (firstMismatch) {
+    let named = false;
+    if (claimedAuthentic && input.leafHashes) {
+      const limit = Math.min(firstMismatch.size, input.leafHashes.length, leaves.length);
+      for (let k = 0; k < limit; k++) {
+        if (!hashEqual(leaves[k], input.leafHashes[k])) {
+          add({ code: 'entry-changed', index: k, message: `entry ${k} is not the entry the log signed (its leaf hash differs)` });
+          named = true;
+          break;
+        }
+      }
+    }
+    if (!named) {
+      const from = lastGood?.size ?? 0;
+      add({ code: 'entries-do-not-match', index: from, message: `an entry in [${from}, ${firstMismatch.size}) was changed, dropped or reordered (or checkpoint #${firstMismatch.pos} is false)` });
+    }
+  }
+
+  // 4. Notices still held against their commitments.
+  let noticesChecked = 0;
+  for (const n of input.notices ?? []) {
+    const e = byNotice.get(n.noticeId);
+    if (!e) {
+      add({ code: 'notice-not-in-log', message: `notice ${n.noticeId} is held but has no log entry` });
+      continue;
+    }
+    noticesChecked++;
+    const sha = createHash('sha256').update(n.signed).digest('hex');
+    if (sha !== e.sha256) add({ code: 'notice-commitment-mismatch', index: e.index, message: `notice ${n.noticeId} (entry ${e.index}) does not match its commitment` });
+  }
+
+  const entryIndices = problems.filter((p) => p.code.startsWith('entry') && p.code !== 'entries-do-not-match' && p.index !== undefined).map((p) => p.index!);
+  const newest = [...valid].reverse().find((v) => lastGood && v.cp.treeSize === lastGood.size);
+  return {
+    ok: problems.length === 0,
+    entries: leaves.length,
+    checkpoints: input.checkpoints.length,
+    checkpointsValid: valid.length,
+    verifiedTreeSize: lastGood?.size ?? 0,
+    verifiedRoot: newest ? hex(newest.cp.rootHash) : undefined,
+    noticesChecked,
+    noticesErased: byNotice.size - noticesChecked,
+    problems,
+    firstBadEntry: entryIndices.length ? Math.min(...entryIndices) : undefined,
+  };
+}

@@ -1,0 +1,102 @@
+/** `liaison inbox pull` and `liaison inbox follow`: an agency reads, decrypts and verifies its deliveries. */
+import { parseArgs } from 'node:util';
+import { credentialsPath, readCredentials, type AgencyCredentials } from '../demo/demo-network.js';
+import type { InboxDelivery } from '../routing/inbox.js';
+import { InboxClient, type InboxQuery } from './client.js';
+
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const options = {
+  as: { type: 'string' },
+  credentials: { type: 'string' },
+  url: { type: 'string' },
+  'data-dir': { type: 'string' },
+  after: { type: 'string' },
+  limit: { type: 'string' },
+  operation: { type: 'string' },
+  origin: { type: 'string' },
+  type: { type: 'string' },
+  json: { type: 'boolean' },
+  count: { type: 'string' },
+} as const;
+
+type Values = { [K in keyof typeof options]?: (typeof options)[K]['type'] extends 'boolean' ? boolean : string };
+
+function setup(values: Values): { client: InboxClient; creds: AgencyCredentials; q: InboxQuery } {
+  if (!values.as && !values.credentials) throw new Error('needs --as AGENCY (or --credentials FILE)');
+  const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
+  const file = values.credentials ?? credentialsPath(dataDir, values.as as string);
+  let creds: AgencyCredentials;
+  try {
+    creds = readCredentials(file);
+  } catch {
+    throw new Error(`cannot read the credentials of ${values.as ?? file} at ${file}`);
+  }
+  const int = (v: string | undefined, what: string) => {
+    if (v === undefined) return undefined;
+    if (!/^\d{1,15}$/.test(v)) throw new Error(`--${what} must be a non-negative integer`);
+    return Number(v);
+  };
+  const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const q: InboxQuery = {};
+  const after = int(values.after, 'after');
+  const limit = int(values.limit, 'limit');
+  if (after !== undefined) q.after = after;
+  if (limit !== undefined) q.limit = limit;
+  if (values.operation) q.operation = values.operation;
+  if (values.origin) q.origin = values.origin;
+  if (values.type) q.type = values.type;
+  return { client: new InboxClient({ url, agency: creds.agency, signingKey: creds.signing, encryptionKey: creds.encryption }), creds, q };
+}
+
+/** Open one delivery and print it; a delivery that does not verify is reported, never printed as if it did. */
+async function show(client: InboxClient, d: InboxDelivery, io: Io, json: boolean): Promise<boolean> {
+  try {
+    const { notice, signerKid } = await client.open(d);
+    if (json) io.out(JSON.stringify({ cursor: d.cursor, notice_id: d.notice_id, log_index: d.log_index, verified: true, signer_kid: signerKid, notice }) + '\n');
+    else {
+      const n = notice as { type?: string; tlp?: string; priority?: string; summary?: string; created_at?: string };
+      io.out(`#${d.cursor} ${d.notice_id} ${d.operation} from ${d.origin.agency} (${d.origin.country}) TLP:${d.tlp} ${d.type} log ${d.log_index}\n  signature verified (${signerKid}); created ${n.created_at ?? '?'}\n  ${n.summary ?? ''}\n`);
+    }
+    return true;
+  } catch (e) {
+    if (json) io.out(JSON.stringify({ cursor: d.cursor, notice_id: d.notice_id, verified: false, error: (e as { code?: string }).code ?? 'error', message: (e as Error).message }) + '\n');
+    else io.out(`#${d.cursor} ${d.notice_id}: DOES NOT VERIFY (${(e as Error).message})\n`);
+    return false;
+  }
+}
+
+export async function inboxPull(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, options });
+  const { client, q } = setup(values as Values);
+  const page = await client.pull(q);
+  let ok = true;
+  for (const d of page.deliveries) ok = (await show(client, d, io, !!values.json)) && ok;
+  if (values.json) io.out(JSON.stringify({ next: page.next, count: page.deliveries.length }) + '\n');
+  else io.out(`${page.deliveries.length} deliveries; continue with --after ${page.next}\n`);
+  return ok ? 0 : 1;
+}
+
+export async function inboxFollow(args: string[], io: Io): Promise<number> {
+  const { values } = parseArgs({ args, options });
+  const { client, q } = setup(values as Values);
+  const max = values.count === undefined ? Infinity : Number(values.count);
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  let n = 0;
+  let ok = true;
+  try {
+    for await (const d of client.follow(q, abort.signal)) {
+      ok = (await show(client, d, io, !!values.json)) && ok;
+      if (++n >= max) break;
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    abort.abort();
+  }
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,153 @@
+import type { JWK } from 'jose';
+import { makeClientAssertion } from '../client/assertion.js';
+import type { AgencyKey } from '../registry/model.js';
+import type { InboxDelivery } from '../routing/inbox.js';
+import { openDelivery, type OpenedDelivery } from './open.js';
+
+/** An agency's client for its inbox: pull, follow (SSE), and open (decrypt + verify origin). Used by the CLI and the tests. */
+export interface InboxQuery {
+  after?: number;
+  limit?: number;
+  operation?: string;
+  origin?: string;
+  type?: string;
+}
+
+export class InboxClientError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'InboxClientError';
+  }
+}
+
+export interface InboxClientOptions {
+  /** Base URL of the broker, e.g. http://127.0.0.1:8080 */
+  url: string;
+  agency: string;
+  /** The agency's private signing JWK (client assertions). */
+  signingKey: JWK;
+  /** The agency's private encryption JWK (deliveries). */
+  encryptionKey: JWK;
+  /** The broker id (aud of client assertions); read from GET /v1/keys when not given. */
+  brokerId?: string;
+}
+
+const query = (q: Record<string, string | number | undefined>) => {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) if (v !== undefined) p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+};
+
+async function problem(res: Response): Promise<InboxClientError> {
+  let body: { code?: string; title?: string; detail?: string } = {};
+  try {
+    body = (await res.json()) as typeof body;
+  } catch {
+    /* not JSON */
+  }
+  return new InboxClientError(res.status, body.code ?? 'http-error', `${res.status} ${body.code ?? ''}: ${body.title ?? res.statusText}${body.detail ? ` ${body.detail}` : ''}`);
+}
+
+export class InboxClient {
+  readonly #keys = new Map<string, Promise<readonly AgencyKey[]>>();
+  #brokerId: string | undefined;
+
+  constructor(private readonly opts: InboxClientOptions) {
+    this.#brokerId = opts.brokerId;
+  }
+
+  get #base() {
+    return this.opts.url.replace(/\/+$/, '');
+  }
+
+  async #authorization(): Promise<string> {
+    if (!this.#brokerId) {
+      const res = await fetch(`${this.#base}/v1/keys`);
+      if (!res.ok) throw await problem(res);
+      this.#brokerId = ((await res.json()) as { broker: string }).broker;
+    }
+    return `Bearer ${await makeClientAssertion(this.opts.agency, this.opts.signingKey, this.#brokerId)}`;
+  }
+
+  /** One page of the inbox after a cursor. */
+  async pull(q: InboxQuery = {}): Promise<{ deliveries: InboxDelivery[]; next: number }> {
+    const res = await fetch(`${this.#base}/v1/inbox${query({ ...q })}`, { headers: { authorization: await this.#authorization() } });
+    if (!res.ok) throw await problem(res);
+    return (await res.json()) as { deliveries: InboxDelivery[]; next: number };
+  }
+
+  /** A member agency's keys (with history), cached for the life of the client. */
+  agencyKeys(id: string): Promise<readonly AgencyKey[]> {
+    let p = this.#keys.get(id);
+    if (!p) {
+      p = (async () => {
+        const res = await fetch(`${this.#base}/v1/registry/agencies/${encodeURIComponent(id)}/keys`, { headers: { authorization: await this.#authorization() } });
+        if (!res.ok) throw await problem(res);
+        return ((await res.json()) as { keys: AgencyKey[] }).keys;
+      })();
+      p.catch(() => this.#keys.delete(id));
+      this.#keys.set(id, p);
+    }
+    return p;
+  }
+
+  /** Decrypt with this agency's key and verify the origin's signature against the origin's registered key. */
+  open(d: InboxDelivery): Promise<OpenedDelivery> {
+    return openDelivery(d, this.opts.encryptionKey, (id) => this.agencyKeys(id));
+  }
+
+  /**
+   * Follow the inbox over Server-Sent Events from a cursor (sent as
+   * Last-Event-ID) until `signal` aborts or the server ends the stream.
+   * `onHeartbeat` sees the comment lines.
+   */
+  async *follow(q: Omit<InboxQuery, 'limit'>, signal: AbortSignal, onHeartbeat?: () => void): AsyncGenerator<InboxDelivery> {
+    const { after, ...filters } = q;
+    const headers: Record<string, string> = { authorization: await this.#authorization(), accept: 'text/event-stream' };
+    if (after !== undefined) headers['last-event-id'] = String(after);
+    let res: Response;
+    try {
+      res = await fetch(`${this.#base}/v1/inbox/stream${query(filters)}`, { headers, signal });
+    } catch (e) {
+      if (signal.aborted) return;
+      throw e;
+    }
+    if (!res.ok || !res.body) throw await problem(res);
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    let buf = '';
+    try {
+      for (;;) {
+        let chunk;
+        try {
+          chunk = await reader.read();
+        } catch (e) {
+          if (signal.aborted) return;
+          throw e;
+        }
+        if (chunk.done) return;
+        buf += decoder.decode(chunk.value, { stream: true });
+        let i;
+        while ((i = buf.indexOf('\n\n')) >= 0) {
+          const block = buf.slice(0, i);
+          buf = buf.slice(i + 2);
+          let data = '';
+          let event = 'message';
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) onHeartbeat?.();
+            else if (line.startsWith('data: ')) data += line.slice(6);
+            else if (line.startsWith('event: ')) event = line.slice(7);
+          }
+          if (event === 'delivery' && data) yield JSON.parse(data) as InboxDelivery;
+        }
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+  }
+}

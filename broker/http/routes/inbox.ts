@@ -1,0 +1,136 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { LiaisonError } from '../../core/errors.js';
+import type { NatsBus } from '../../nats/connection.js';
+import { pumpSse, sseHeartbeat } from '../../../adapters/sse/pump.js';
+import { checkFilter, followInbox, readInbox, type InboxFilter } from '../../routing/inbox.js';
+
+export interface InboxRouteOptions {
+  bus: NatsBus;
+  /** Seconds between SSE heartbeat comment lines. */
+  heartbeatSeconds: number;
+}
+
+const MAX_LIMIT = 500;
+const DEFAULT_LIMIT = 100;
+
+const deliverySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['cursor', 'notice_id', 'operation', 'origin', 'type', 'tlp', 'log_index', 'received_at', 'jwe'],
+  properties: {
+    cursor: { type: 'integer' },
+    notice_id: { type: 'string' },
+    operation: { type: 'string' },
+    origin: { type: 'object', additionalProperties: false, required: ['country', 'agency'], properties: { country: { type: 'string' }, agency: { type: 'string' } } },
+    type: { type: 'string' },
+    tlp: { type: 'string' },
+    log_index: { type: 'integer' },
+    received_at: { type: 'string' },
+    jwe: { type: 'string' },
+  },
+} as const;
+
+const querySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    after: { type: 'string', maxLength: 20 },
+    limit: { type: 'string', maxLength: 6 },
+    operation: { type: 'string', maxLength: 64 },
+    origin: { type: 'string', maxLength: 2 },
+    type: { type: 'string', maxLength: 64 },
+  },
+} as const;
+
+type InboxQuery = { after?: string; limit?: string; operation?: string; origin?: string; type?: string };
+
+const bad = (publicDetail: string) => new LiaisonError('bad-request', { publicDetail });
+
+function cursorOf(v: string | undefined, what: string): number {
+  if (v === undefined || v === '') return 0;
+  if (!/^\d{1,15}$/.test(v)) throw bad(`${what} must be a stream position (a non-negative integer)`);
+  return Number(v);
+}
+
+function filterOf(request: FastifyRequest): InboxFilter {
+  const q = request.query as InboxQuery;
+  const agency = request.agency?.agencyId;
+  if (!agency) throw new LiaisonError('unauthorized');
+  return checkFilter({ agency, operation: q.operation, origin: q.origin, type: q.type });
+}
+
+/**
+ * An agency reads the deliveries addressed to it, and only those: the subject
+ * filter always starts with `deliveries.<the authenticated agency>.`.
+ * Cursors are DELIVERIES stream sequences.
+ */
+export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, opts) => {
+  const live = new Set<AbortController>();
+  // Open event streams would keep the server from closing: end them first.
+  app.addHook('preClose', async () => {
+    for (const c of live) c.abort();
+  });
+
+  app.get(
+    '/v1/inbox',
+    {
+      preHandler: app.requireRole('subscribe'),
+      schema: {
+        querystring: querySchema,
+        response: { 200: { type: 'object', additionalProperties: false, required: ['deliveries', 'next'], properties: { deliveries: { type: 'array', items: deliverySchema }, next: { type: 'integer' } } } },
+      },
+    },
+    async (request, reply) => {
+      const q = request.query as InboxQuery;
+      const filter = filterOf(request);
+      const after = cursorOf(q.after, 'after');
+      const limit = q.limit === undefined ? DEFAULT_LIMIT : cursorOf(q.limit, 'limit');
+      if (limit < 1 || limit > MAX_LIMIT) throw bad(`limit must be between 1 and ${MAX_LIMIT}`);
+      const page = await readInbox(opts.bus, filter, after, limit);
+      reply.header('cache-control', 'no-store');
+      return page;
+    },
+  );
+
+  app.get(
+    '/v1/inbox/stream',
+    { preHandler: app.requireRole('subscribe'), schema: { querystring: querySchema } },
+    async (request, reply) => {
+      const q = request.query as InboxQuery;
+      const filter = filterOf(request);
+      const lastEventId = request.headers['last-event-id'];
+      // Last-Event-ID (a reconnecting EventSource) wins over ?after=.
+      const after = typeof lastEventId === 'string' && lastEventId !== '' ? cursorOf(lastEventId, 'Last-Event-ID') : cursorOf(q.after, 'after');
+
+      const abort = new AbortController();
+      live.add(abort);
+      const raw = reply.raw;
+      reply.hijack();
+      raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id,
+      });
+      // The response's 'close' is the client going away (the request's fires as soon as its body is read).
+      raw.once('close', () => abort.abort());
+      const stopHeartbeat = sseHeartbeat(raw, opts.heartbeatSeconds * 1000, abort.signal);
+      raw.write(`retry: 2000\n: stream of ${filter.agency}, after ${after}\n\n`);
+      let sent = 0;
+      try {
+        const events = (async function* () {
+          for await (const d of followInbox(opts.bus, filter, after, abort.signal)) yield { id: d.cursor, event: 'delivery', data: d };
+        })();
+        sent = await pumpSse(events, raw, abort.signal);
+      } catch (e) {
+        request.log.warn({ reqId: request.id, event: 'inbox-stream-failed', agency: filter.agency, err: { message: (e as Error).message } }, 'inbox stream ended by an error');
+      } finally {
+        stopHeartbeat();
+        live.delete(abort);
+        request.log.info({ reqId: request.id, event: 'inbox-stream-closed', agency: filter.agency, sent }, 'inbox stream closed');
+        if (!raw.writableEnded) raw.end();
+      }
+    },
+  );
+};

@@ -1,0 +1,91 @@
+/**
+ * A leader lease in the NATS KV bucket `leases`. nats-server 2.9 has no
+ * per-key TTL, so the bucket's max age is the lease TTL: a lease that is not
+ * renewed ages out of the bucket and anyone may take it.
+ *
+ *   acquire: kv.create(name)          – succeeds only if nobody holds it
+ *   renew:   kv.update(name, rev)     – succeeds only if we still hold it
+ *   release: kv.delete(name, rev)     – only our own lease
+ *
+ * A holder must renew well within the TTL (ttl / 3 is a good period) and must
+ * stop acting as leader as soon as renew() returns false.
+ *
+ * All users of the bucket share one TTL (a bucket setting): the first to
+ * create the bucket sets it; `ttlMs` reports what the bucket really uses.
+ */
+
+import type { KV } from 'nats';
+
+import { LiaisonError } from '../core/errors.js';
+import type { NatsBus } from './connection.js';
+
+export const LEASES_BUCKET = 'leases';
+
+const enc = new TextEncoder();
+
+export interface Lease {
+  readonly name: string;
+  readonly holder: string;
+  /** The bucket's TTL, in ms: a lease not renewed within it is lost. */
+  readonly ttlMs: number;
+  /** Take the lease if nobody holds it. True when we hold it afterwards. */
+  acquire(): Promise<boolean>;
+  /** Extend our lease. False when it was lost (expired, taken over) – stop leading. */
+  renew(): Promise<boolean>;
+  /** Give the lease up (only if still ours). */
+  release(): Promise<void>;
+  /** Whether we believe we hold it (last acquire/renew succeeded). */
+  readonly held: boolean;
+}
+
+const isWrongSequence = (e: unknown) => (e as { api_error?: { err_code?: number } }).api_error?.err_code === 10071 || /wrong last sequence/i.test((e as Error)?.message ?? '');
+
+export async function openLease(bus: NatsBus, name: string, holder: string, ttlMs: number, replicas = 1): Promise<Lease> {
+  const kv: KV = await bus.kv(LEASES_BUCKET, { history: 1, ttl: ttlMs, replicas });
+  const status = await kv.status();
+  const bucketTtl = status.ttl > 0 ? status.ttl : ttlMs;
+  let revision = 0;
+  let held = false;
+  const value = () => enc.encode(JSON.stringify({ holder, at: new Date().toISOString() }));
+  const unavailable = (e: unknown, what: string) => new LiaisonError('unavailable', { detail: `lease ${name} ${what}: ${(e as Error).message}`, cause: e });
+
+  const lease: Lease = {
+    name,
+    holder,
+    ttlMs: bucketTtl,
+    get held() {
+      return held;
+    },
+    async acquire() {
+      if (held) return lease.renew();
+      try {
+        revision = await kv.create(name, value());
+        held = true;
+      } catch (e) {
+        if (!isWrongSequence(e)) throw unavailable(e, 'acquire');
+        held = false;
+      }
+      return held;
+    },
+    async renew() {
+      if (!held) return false;
+      try {
+        revision = await kv.update(name, value(), revision);
+      } catch (e) {
+        held = false;
+        if (!isWrongSequence(e)) throw unavailable(e, 'renew');
+      }
+      return held;
+    },
+    async release() {
+      if (!held) return;
+      held = false;
+      try {
+        await kv.delete(name, { previousSeq: revision });
+      } catch {
+        // Already expired or taken: nothing of ours to release.
+      }
+    },
+  };
+  return lease;
+}

@@ -1,0 +1,141 @@
+import type { ConsumerMessages, MsgHdrs, MsgRequest, StoredMsg } from 'nats';
+import { LiaisonError } from '../core/errors.js';
+import { isCountry, isSlug, subjectToken } from '../core/ids.js';
+import type { NatsBus } from '../nats/connection.js';
+import { STREAMS } from '../nats/streams.js';
+import { DELIVERY_HEADERS } from './plan.js';
+
+export interface InboxFilter {
+  agency: string;
+  operation?: string | undefined;
+  /** Origin country (ISO 3166-1 alpha-2). */
+  origin?: string | undefined;
+  type?: string | undefined;
+}
+
+export interface InboxDelivery {
+  /** The DELIVERIES stream sequence: pass it as `after` (or Last-Event-ID) to continue after this one. */
+  cursor: number;
+  notice_id: string;
+  operation: string;
+  origin: { country: string; agency: string };
+  type: string;
+  tlp: string;
+  log_index: number;
+  received_at: string;
+  /** Compact JWE to the agency's encryption key; its plaintext is the origin's signed notice. */
+  jwe: string;
+}
+
+const bad = (what: string) => new LiaisonError('bad-request', { publicDetail: what });
+
+/** Check the query filters before any of them becomes a subject token. */
+export function checkFilter(f: InboxFilter): InboxFilter {
+  if (f.operation !== undefined && !isSlug(f.operation)) throw bad('operation must be an operation id (a lower-case slug)');
+  if (f.origin !== undefined && !isCountry(f.origin)) throw bad('origin must be an ISO 3166-1 alpha-2 country code');
+  if (f.type !== undefined && !isSlug(f.type)) throw bad('type must be a notice type name');
+  return f;
+}
+
+/** Only the caller's own subjects: deliveries.<agency>.<operation|*>.<origin-country|*>. */
+export function inboxSubject(f: InboxFilter): string {
+  checkFilter(f);
+  return `deliveries.${subjectToken(f.agency, 'agency')}.${f.operation === undefined ? '*' : subjectToken(f.operation, 'operation')}.${f.origin === undefined ? '*' : subjectToken(f.origin, 'origin')}`;
+}
+
+/** A stored delivery as the inbox shows it; null when it does not match the type filter. */
+export function toInboxDelivery(seq: number, data: Uint8Array, headers: MsgHdrs | undefined, type?: string): InboxDelivery | null {
+  const get = (k: string) => headers?.get(k) ?? '';
+  const t = get(DELIVERY_HEADERS.type);
+  if (type !== undefined && t !== type) return null;
+  return {
+    cursor: seq,
+    notice_id: get(DELIVERY_HEADERS.noticeId),
+    operation: get(DELIVERY_HEADERS.operation),
+    origin: { country: get(DELIVERY_HEADERS.originCountry), agency: get(DELIVERY_HEADERS.origin) },
+    type: t,
+    tlp: get(DELIVERY_HEADERS.tlp),
+    log_index: Number(get(DELIVERY_HEADERS.logIndex)),
+    received_at: get(DELIVERY_HEADERS.receivedAt),
+    jwe: new TextDecoder().decode(data),
+  };
+}
+
+const unavailable = (e: unknown, what: string) =>
+  e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `${what}: ${(e as Error)?.message ?? String(e)}`, cause: e, retryAfter: 5 });
+
+/**
+ * One page of an agency's inbox: deliveries with stream sequence > `after`,
+ * matching the filters, at most `limit`. `next` is the cursor to pass next time
+ * (the last sequence examined, so filtered-out deliveries are not re-read).
+ */
+export async function readInbox(bus: NatsBus, f: InboxFilter, after: number, limit: number): Promise<{ deliveries: InboxDelivery[]; next: number }> {
+  const subject = inboxSubject(f);
+  // One cheap lookup first: with nothing new, answer at once instead of waiting out a fetch.
+  let first: StoredMsg | null;
+  try {
+    // STREAM.MSG.GET with next_by_subj (nats-server >= 2.9); nats.js types it for direct gets only.
+    first = await bus.jsm.streams.getMessage(STREAMS.deliveries, { seq: after + 1, next_by_subj: subject } as unknown as MsgRequest);
+  } catch (e) {
+    if ((e as { code?: string }).code === '404' || /no message found/i.test((e as Error).message)) return { deliveries: [], next: after };
+    throw unavailable(e, 'inbox lookup');
+  }
+  const deliveries: InboxDelivery[] = [];
+  let next = after;
+  try {
+    const consumer = await bus.js.consumers.get(STREAMS.deliveries, { filterSubjects: subject, opt_start_seq: first.seq, inactive_threshold: 10_000 });
+    while (deliveries.length < limit) {
+      const iter = await consumer.fetch({ max_messages: Math.min(256, limit - deliveries.length), expires: 2000 });
+      let pending = -1;
+      let got = 0;
+      for await (const m of iter) {
+        got++;
+        next = m.seq;
+        const d = toInboxDelivery(m.seq, m.data, m.headers, f.type);
+        if (d) deliveries.push(d);
+        pending = m.info.pending;
+        if (pending === 0 || deliveries.length >= limit) {
+          iter.stop();
+          break;
+        }
+      }
+      if (pending === 0 || got === 0) break;
+    }
+  } catch (e) {
+    throw unavailable(e, 'inbox read');
+  }
+  return { deliveries, next };
+}
+
+/**
+ * Follow an agency's inbox live from `after`: an ordered (ephemeral) consumer
+ * read in small batches. The next batch is pulled only when the caller has taken
+ * the previous one, so a slow reader holds at most `batch` deliveries in memory.
+ * Ends when `signal` aborts.
+ */
+export async function* followInbox(bus: NatsBus, f: InboxFilter, after: number, signal: AbortSignal, batch = 8): AsyncGenerator<InboxDelivery> {
+  const subject = inboxSubject(f);
+  let consumer;
+  try {
+    consumer = await bus.js.consumers.get(STREAMS.deliveries, { filterSubjects: subject, opt_start_seq: after + 1, inactive_threshold: 10_000 });
+  } catch (e) {
+    throw unavailable(e, 'inbox follow');
+  }
+  let current: ConsumerMessages | undefined;
+  const stop = () => current?.stop();
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    while (!signal.aborted) {
+      current = await consumer.fetch({ max_messages: batch, expires: 5000 });
+      if (signal.aborted) current.stop();
+      for await (const m of current) {
+        if (signal.aborted) break;
+        const d = toInboxDelivery(m.seq, m.data, m.headers, f.type);
+        if (d) yield d;
+      }
+    }
+  } finally {
+    signal.removeEventListener('abort', stop);
+    current?.stop();
+  }
+}

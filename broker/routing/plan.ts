@@ -1,0 +1,103 @@
+/**
+ * The pure half of routing: from a logged notice entry and the registry, the
+ * deliveries to write (who, on which subject, to which key) and the recipients
+ * that cannot be served, with the reason. No NATS, no crypto: unit-tested directly.
+ */
+import { subjectToken } from '../core/ids.js';
+import type { NoticeLogEntry } from '../log/entry.js';
+import { keyStateAt, type AgencyKey, type RegistryJwk, type RegistrySnapshot } from '../registry/model.js';
+
+export interface PlannedDelivery {
+  agency: string;
+  /** deliveries.<agency>.<operation>.<origin-country> */
+  subject: string;
+  /** JetStream Msg-Id: `<notice-id>:<agency>`, so a re-run of the router writes nothing twice. */
+  msgId: string;
+  /** The recipient's current encryption key (public JWK with its kid). */
+  kid: string;
+  jwk: RegistryJwk;
+}
+
+export type SkipReason = 'agency-unknown' | 'not-subscriber' | 'not-member' | 'is-origin' | 'no-encryption-key';
+
+export interface DeliveryPlan {
+  deliveries: PlannedDelivery[];
+  skipped: { agency: string; reason: SkipReason }[];
+}
+
+export const deliverySubject = (agency: string, operation: string, originCountry: string) =>
+  `deliveries.${subjectToken(agency, 'agency')}.${subjectToken(operation, 'operation')}.${subjectToken(originCountry, 'origin.country')}`;
+
+export const deliveryMsgId = (noticeId: string, agency: string) => `${noticeId}:${agency}`;
+
+/** Key types a delivery can be encrypted to with ECDH-ES+A256KW. */
+const usableEncKey = (jwk: RegistryJwk) => (jwk.kty === 'EC' && jwk.crv === 'P-256') || (jwk.kty === 'OKP' && jwk.crv === 'X25519');
+
+/**
+ * The agency's current encryption key at `at`: among its active `use: enc` keys
+ * of a usable type, the one that became valid last (the newest, by not_before,
+ * then by position in the record). Undefined when it has none.
+ */
+export function currentEncryptionKey(keys: readonly AgencyKey[], at: Date): AgencyKey | undefined {
+  let best: { key: AgencyKey; nb: number; i: number } | undefined;
+  keys.forEach((key, i) => {
+    if (key.use !== 'enc' || keyStateAt(key, at) !== 'active' || !usableEncKey(key.jwk)) return;
+    const nb = key.not_before === undefined ? 0 : Date.parse(key.not_before);
+    if (!best || nb > best.nb || (nb === best.nb && i > best.i)) best = { key, nb, i };
+  });
+  return best?.key;
+}
+
+/**
+ * One delivery per recipient named in the log entry (recipients were expanded
+ * under the TLP rules at ingest). Each is checked again against the registry as
+ * it is now: an agency removed from the operation, stripped of the subscribe
+ * role or without a usable encryption key gets nothing, and the origin never
+ * gets its own notice back.
+ */
+export function planDeliveries(entry: Pick<NoticeLogEntry, 'notice_id' | 'operation' | 'origin' | 'recipients'>, registry: RegistrySnapshot, at: Date): DeliveryPlan {
+  const plan: DeliveryPlan = { deliveries: [], skipped: [] };
+  const op = registry.operation(entry.operation);
+  for (const id of [...new Set(entry.recipients)].sort()) {
+    const agency = registry.agency(id);
+    if (id === entry.origin.agency) plan.skipped.push({ agency: id, reason: 'is-origin' });
+    else if (!agency) plan.skipped.push({ agency: id, reason: 'agency-unknown' });
+    else if (!agency.roles.includes('subscribe')) plan.skipped.push({ agency: id, reason: 'not-subscriber' });
+    else if (!op || !op.members.includes(id)) plan.skipped.push({ agency: id, reason: 'not-member' });
+    else {
+      const key = currentEncryptionKey(agency.keys, at);
+      if (!key) plan.skipped.push({ agency: id, reason: 'no-encryption-key' });
+      else plan.deliveries.push({ agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id), kid: key.kid, jwk: key.jwk });
+    }
+  }
+  return plan;
+}
+
+/** NATS headers of a delivery: labels an agency filters on, never content. */
+export const DELIVERY_HEADERS = {
+  noticeId: 'Liaison-Notice-Id',
+  origin: 'Liaison-Origin',
+  originCountry: 'Liaison-Origin-Country',
+  operation: 'Liaison-Operation',
+  type: 'Liaison-Type',
+  tlp: 'Liaison-Tlp',
+  logIndex: 'Liaison-Log-Index',
+  format: 'Liaison-Format',
+  kid: 'Liaison-Recipient-Kid',
+  receivedAt: 'Liaison-Received-At',
+} as const;
+
+export function deliveryHeaders(entry: Pick<NoticeLogEntry, 'notice_id' | 'origin' | 'operation' | 'type' | 'tlp' | 'format' | 'received_at'>, logIndex: number, kid: string): Record<string, string> {
+  return {
+    [DELIVERY_HEADERS.noticeId]: entry.notice_id,
+    [DELIVERY_HEADERS.origin]: entry.origin.agency,
+    [DELIVERY_HEADERS.originCountry]: entry.origin.country,
+    [DELIVERY_HEADERS.operation]: entry.operation,
+    [DELIVERY_HEADERS.type]: entry.type,
+    [DELIVERY_HEADERS.tlp]: entry.tlp,
+    [DELIVERY_HEADERS.logIndex]: String(logIndex),
+    [DELIVERY_HEADERS.format]: entry.format,
+    [DELIVERY_HEADERS.kid]: kid,
+    [DELIVERY_HEADERS.receivedAt]: entry.received_at,
+  };
+}

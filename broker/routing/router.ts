@@ -1,0 +1,171 @@
+import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
+import type { Logger } from 'pino';
+import { isUuid } from '../core/ids.js';
+import { ENTRY_HEADER, logEntryBytes, sha256Hex } from '../ingest/store.js';
+import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
+import type { NatsBus } from '../nats/connection.js';
+import { STREAMS } from '../nats/streams.js';
+import type { RegistrySnapshot } from '../registry/model.js';
+import { encryptDelivery } from './encrypt.js';
+import { Lease } from './lease.js';
+import { deliveryHeaders, planDeliveries } from './plan.js';
+
+export const ROUTER_CONSUMER = 'router';
+export const ROUTER_LEASE_KEY = 'router';
+
+export interface RouterOptions {
+  bus: NatsBus;
+  registry: () => RegistrySnapshot;
+  logger: Logger;
+  /** Unique id of this gateway instance (the lease value). */
+  holder: string;
+  leaseTtlSeconds: number;
+  ackWaitSeconds: number;
+  /** LOG's duplicate window: an entry older than this can no longer be re-appended safely. */
+  duplicateWindowSeconds: number;
+  replicas: number;
+  now?: () => Date;
+}
+
+const ns = (s: number) => s * 1_000_000_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Why a stored notice cannot be routed at all (never retried). */
+class Unroutable extends Error {}
+
+/**
+ * Step 9: fan-out. One router at a time (lease `router` in KV `leases`) reads
+ * NOTICES in order through the durable pull consumer `router` (AckExplicit,
+ * one notice in flight) and for each notice: re-appends its log entry (a no-op
+ * when present: same Msg-Id), writes one encrypted delivery per recipient
+ * (Msg-Id `<notice-id>:<agency>`), then acks. A crash anywhere before the ack
+ * makes the next router do the same again, and Msg-Id de-duplication turns what
+ * was already written into no-ops: nothing dropped, nothing twice.
+ */
+export class Router {
+  readonly #lease: Lease;
+  #routed = 0;
+
+  constructor(private readonly opts: RouterOptions) {
+    this.#lease = new Lease({ bus: opts.bus, key: ROUTER_LEASE_KEY, holder: opts.holder, ttlSeconds: opts.leaseTtlSeconds, replicas: opts.replicas, logger: opts.logger });
+  }
+
+  /** Whether this instance holds the router lease right now. */
+  get leading(): boolean {
+    return this.#lease.held;
+  }
+
+  /** Notices this instance has routed (and acked). */
+  get routed(): number {
+    return this.#routed;
+  }
+
+  start(): void {
+    this.#lease.start((signal) => this.#consume(signal));
+  }
+
+  /** Finish the notice in hand, stop, and release the lease. */
+  async close(): Promise<void> {
+    await this.#lease.close();
+  }
+
+  async #ensureConsumer(): Promise<void> {
+    const { jsm } = this.opts.bus;
+    const want = { ack_wait: ns(this.opts.ackWaitSeconds), max_ack_pending: 1 };
+    try {
+      const info = await jsm.consumers.info(STREAMS.notices, ROUTER_CONSUMER);
+      if (info.config.ack_wait !== want.ack_wait || info.config.max_ack_pending !== want.max_ack_pending) {
+        await jsm.consumers.update(STREAMS.notices, ROUTER_CONSUMER, want);
+      }
+    } catch (e) {
+      if (!/consumer not found/i.test((e as Error).message)) throw e;
+      await jsm.consumers.add(STREAMS.notices, {
+        durable_name: ROUTER_CONSUMER,
+        ack_policy: AckPolicy.Explicit,
+        deliver_policy: DeliverPolicy.All,
+        // One notice in flight: the server hands out notice n+1 only after n is acked, so deliveries keep NOTICES order.
+        ...want,
+      });
+    }
+  }
+
+  /** The consume loop under the lease; re-subscribes after a failure until the lease is lost. */
+  async #consume(signal: AbortSignal): Promise<void> {
+    const { logger } = this.opts;
+    while (!signal.aborted) {
+      try {
+        await this.#ensureConsumer();
+        const consumer = await this.opts.bus.js.consumers.get(STREAMS.notices, ROUTER_CONSUMER);
+        const iter = await consumer.consume({ max_messages: 1, expires: 5000 });
+        const stop = () => iter.stop();
+        signal.addEventListener('abort', stop, { once: true });
+        try {
+          for await (const m of iter) {
+            // Lease lost while waiting: leave the notice unacked for the next router.
+            if (signal.aborted) break;
+            await this.#handle(m);
+          }
+        } finally {
+          signal.removeEventListener('abort', stop);
+        }
+      } catch (e) {
+        if (signal.aborted) break;
+        logger.warn({ event: 'router-consume-failed', err: { message: (e as Error).message } }, 'router consume loop failed; retrying');
+        await sleep(500);
+      }
+    }
+  }
+
+  async #handle(m: JsMsg): Promise<void> {
+    const { logger } = this.opts;
+    try {
+      await this.route(m);
+      await m.ackAck();
+      this.#routed++;
+    } catch (e) {
+      if (e instanceof Unroutable) {
+        logger.error({ event: 'notice-unroutable', seq: m.seq, reason: e.message }, 'stored notice cannot be routed; terminated');
+        m.term();
+        return;
+      }
+      logger.warn({ event: 'route-failed', seq: m.seq, err: { message: (e as Error).message } }, 'routing failed; will retry');
+      m.nak(1000);
+    }
+  }
+
+  /** Route one NOTICES message: log entry first, then the deliveries. Exposed for tests. */
+  async route(m: Pick<JsMsg, 'data' | 'headers' | 'seq' | 'info'>): Promise<{ logIndex: number; delivered: string[] }> {
+    const { bus, logger } = this.opts;
+    const b64 = m.headers?.get(ENTRY_HEADER);
+    if (!b64) throw new Unroutable('the notice carries no log entry header');
+    const entryBytes = Buffer.from(b64, 'base64url');
+    let entry: NoticeLogEntry;
+    try {
+      entry = decodeEntry(entryBytes) as NoticeLogEntry;
+    } catch {
+      throw new Unroutable('the log entry header is not JSON');
+    }
+    if (entry.kind !== 'notice' || !isUuid(entry.notice_id) || !Array.isArray(entry.recipients)) throw new Unroutable('the log entry header is not a notice entry');
+    // The entry must commit to exactly these stored bytes, or it is not this notice's entry.
+    if (entry.sha256 !== sha256Hex(m.data)) throw new Unroutable('the log entry does not commit to the stored notice');
+    const ageSeconds = (Date.now() - m.info.timestampNanos / 1e6) / 1000;
+    if (ageSeconds > this.opts.duplicateWindowSeconds - 30) {
+      // Outside the duplicate window, re-appending could log the entry twice and re-delivering could deliver twice.
+      throw new Unroutable(`the notice is older than the duplicate window (${Math.round(ageSeconds)} s); route it by hand`);
+    }
+    // "Nothing is delivered that is not in the log": the same Msg-Id as ingest, so this is a no-op unless a crash lost the entry.
+    const logAck = await logEntryBytes(bus, entry.notice_id, entryBytes);
+    if (!logAck.duplicate) logger.warn({ event: 'log-entry-restored', notice_id: entry.notice_id, log_index: logAck.seq - 1 }, 'router wrote a missing log entry');
+    const logIndex = logAck.seq - 1;
+    const plan = planDeliveries(entry, this.opts.registry(), (this.opts.now ?? (() => new Date()))());
+    for (const s of plan.skipped) logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: s.agency, reason: s.reason }, 'recipient skipped');
+    await Promise.all(
+      plan.deliveries.map(async (d) => {
+        const jwe = await encryptDelivery(m.data, d, entry.notice_id);
+        await bus.publish(d.subject, new TextEncoder().encode(jwe), { msgID: d.msgId, headers: deliveryHeaders(entry, logIndex, d.kid) });
+      }),
+    );
+    logger.info({ event: 'notice-routed', notice_id: entry.notice_id, log_index: logIndex, deliveries: plan.deliveries.length }, 'notice routed');
+    return { logIndex, delivered: plan.deliveries.map((d) => d.agency) };
+  }
+}
