@@ -1,4 +1,5 @@
 import t from 'tap';
+import { waitFor } from './helpers/wait.js';
 import { generateKeyPairSync, webcrypto } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,15 +19,6 @@ const g = await startTestGateway(t, nats.url, { checkpointEveryEntries: 4, check
 const brokerId = g.config.brokerId;
 const sigKeys = g.jwks.keys.filter((k) => k.use === 'sig');
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const ids: string[] = [];
 for (let i = 0; i < 12; i++) {
@@ -35,7 +27,7 @@ for (let i = 0; i < 12; i++) {
   if (res.status !== 202) throw new Error(JSON.stringify(res.json));
   ids.push(n.id);
 }
-await waitFor('checkpoint 12', async () => (g.gw.checkpointer!.status.checkpointSize === 12 ? true : undefined));
+await waitFor(async () => (g.gw.checkpointer!.status.checkpointSize === 12 ? true : undefined), 'checkpoint 12');
 const archive = await exportArchive(g.gw.bus, brokerId, sigKeys);
 const copy = (): AuditArchive => JSON.parse(JSON.stringify(archive)) as AuditArchive;
 const audit = (a: AuditArchive) => auditLog(archiveToAuditInput(a));

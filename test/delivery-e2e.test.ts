@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { sleep, waitFor } from './helpers/wait.js';
 import type { AddressInfo } from 'node:net';
 import { InboxClient, InboxClientError } from '../broker/delivery/client.js';
 import type { InboxDelivery } from '../broker/routing/inbox.js';
@@ -34,17 +35,6 @@ async function expectProblem(t: Test, p: Promise<unknown>, status: number, code:
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-/** Bounded wait: poll until fn returns a value or the deadline passes. */
-async function waitFor<T>(fn: () => Promise<T | undefined>, what: string, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** Every delivery in an agency's inbox (all pages). */
 async function allDeliveries(agency: string): Promise<InboxDelivery[]> {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { waitFor } from './helpers/wait.js';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
@@ -23,15 +24,6 @@ async function get(url: string, agency = 'hub-auditor') {
   return { status: res.statusCode, json: res.json() as Record<string, any>, headers: res.headers };
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** The independent RFC 9162 verifier in Python (test/interop/merkle_verify.py), one JSON object per line. */
 function pythonVerify(cases: object[]): string[] {
@@ -48,7 +40,7 @@ for (let i = 0; i < 10; i++) {
   if (res.status !== 202) throw new Error(`post: ${JSON.stringify(res.json)}`);
   posted.push({ id: n.id, index: res.json.log_index });
 }
-await waitFor('a checkpoint of all ten entries', async () => ((await get('/v1/log/checkpoint')).json.tree_size === 10 ? true : undefined));
+await waitFor(async () => ((await get('/v1/log/checkpoint')).json.tree_size === 10 ? true : undefined), 'a checkpoint of all ten entries');
 
 /** Every checkpoint note in CHECKPOINTS, in order. */
 async function allNotes(): Promise<string[]> {

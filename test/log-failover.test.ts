@@ -1,4 +1,5 @@
 import t from 'tap';
+import { waitFor } from './helpers/wait.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,15 +17,6 @@ const overrides = { checkpointEveryEntries: 3, checkpointIntervalMs: 200, leaseT
 const g1 = await startTestGateway(t, nats.url, overrides, { dataDir });
 const g2 = await startTestGateway(t, nats.url, overrides, { dataDir });
 
-async function waitFor<T>(what: string, fn: () => T | undefined | Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const post = async (g: TestGateway, n: number) => {
   for (let i = 0; i < n; i++) {
@@ -35,21 +27,21 @@ const post = async (g: TestGateway, n: number) => {
 };
 
 t.test('one leader at a time; another takes over within the lease TTL; checkpoints stay consistent', async (t) => {
-  const leader = await waitFor('a leader', () => [g1, g2].find((g) => g.gw.checkpointer!.status.leader));
+  const leader = await waitFor(() => [g1, g2].find((g) => g.gw.checkpointer!.status.leader), 'a leader');
   const other = leader === g1 ? g2 : g1;
   t.notOk(other.gw.checkpointer!.status.leader, 'only one leader');
   await post(leader, 7);
-  await waitFor('checkpoint 7', () => (leader.gw.checkpointer!.status.checkpointSize === 7 ? true : undefined));
+  await waitFor(() => (leader.gw.checkpointer!.status.checkpointSize === 7 ? true : undefined), 'checkpoint 7');
 
   // Keep posting while the leader goes away.
   const load = post(other, 8);
   const stoppedAt = Date.now();
   await leader.gw.checkpointer!.close();
-  await waitFor('the other instance to lead', () => (other.gw.checkpointer!.status.leader ? true : undefined), 5000);
+  await waitFor(() => (other.gw.checkpointer!.status.leader ? true : undefined), 'the other instance to lead', 5000);
   const tookMs = Date.now() - stoppedAt;
   t.ok(tookMs < 2000 + 1000, `takeover in ${tookMs} ms (lease TTL 2 s)`);
   await load;
-  await waitFor('checkpoint 15 from the new leader', () => (other.gw.checkpointer!.status.checkpointSize === 15 ? true : undefined));
+  await waitFor(() => (other.gw.checkpointer!.status.checkpointSize === 15 ? true : undefined), 'checkpoint 15 from the new leader');
 
   const archive = await exportArchive(other.gw.bus, other.config.brokerId, other.jwks.keys.filter((k) => k.use === 'sig'));
   const r = auditLog(archiveToAuditInput(archive));

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { sleep, waitFor } from './helpers/wait.js';
 import { Writable } from 'node:stream';
 import { signNotice } from '../broker/client/seal.js';
 import { createLogger } from '../broker/core/logger.js';
@@ -18,16 +19,6 @@ const g = await startTestGateway(t, nats.url, { router: false, leaseTtlSeconds: 
 const logLines: string[] = [];
 const logger = createLogger('info', new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString('utf8')), cb()) }));
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function routerProcess(name: string): Promise<{ bus: NatsBus; router: Router }> {
   const bus = await connectNats({ servers: nats.url, name, publishTimeoutMs: 2000, retryAfterSeconds: 1, logger });
