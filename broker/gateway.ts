@@ -3,9 +3,12 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { joseEnvelope } from '../adapters/jose/index.js';
+import { createOpenPgpEnvelope } from '../adapters/openpgp/index.js';
+import { createOpenPgpSignerResolver } from './keys/openpgp-signers.js';
 import type { Config } from './config/config.js';
 import type { EnvelopeAdapter } from './core/envelope.js';
 import { buildApp } from './http/app.js';
+import { bindSignerToClientCert, tlsSetup } from './http/tls.js';
 import { natsReplayGuard } from './auth/replay-guard.js';
 import { createIngestPipeline } from './ingest/pipeline.js';
 import { createSignerResolver } from './ingest/signer-resolver.js';
@@ -18,7 +21,9 @@ import { TileStore } from './log/tiles.js';
 import type { RegistrySeed } from './registry/model.js';
 import { RegistryStore } from './registry/store.js';
 import { createNoticeValidator, createRegistryValidator } from './schemas/notice-validator.js';
-import { Router } from './routing/router.js';
+import { Router, ROUTER_CONSUMER } from './routing/router.js';
+import { Metrics } from './metrics/metrics.js';
+import { WebhookDeliverer } from '../adapters/webhook/deliverer.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 
@@ -31,6 +36,10 @@ export interface Gateway {
   router: Router | null;
   /** The signed log's checkpointer (it checkpoints only while it holds the lease); null when config.checkpointer is false. */
   checkpointer: Checkpointer | null;
+  /** Prometheus metrics of this gateway (GET /metrics). */
+  metrics: Metrics;
+  /** Webhook delivery of this instance (it delivers only while it holds the lease `webhook`); null when config.webhook is false. */
+  webhooks: WebhookDeliverer | null;
   close(): Promise<void>;
 }
 
@@ -49,7 +58,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // Schemas are compiled once, before anything connects: a broken schema stops start-up.
   const validator = createNoticeValidator();
   const validateRegistry = createRegistryValidator();
+  const metrics = new Metrics();
   const { keyring } = await loadOrCreateBrokerKeys(config.dataDir, config.brokerId);
+  // TLS material is read before anything connects: a missing or bad file stops start-up.
+  const tls = config.tls ? tlsSetup(config, logger) : null;
 
   const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger });
   try {
@@ -63,18 +75,30 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       throw new Error(`LIAISON_REGISTRY_SEED: ${seedFile} does not exist`);
     }
     await registry.watch();
-    const adapters = opts.adapters ?? [joseEnvelope];
     const snapshot = () => registry.snapshot;
+    const adapters = opts.adapters ?? [
+      joseEnvelope,
+      ...(keyring.openpgp
+        ? [createOpenPgpEnvelope({
+            decryptionKeys: keyring.openpgp.decryptionKeys,
+            resolveSigner: createOpenPgpSignerResolver(snapshot, opts.now),
+            limits: { maxArmorBytes: config.bodyLimitBytes, maxPlaintextBytes: config.bodyLimitBytes },
+            ...(opts.now ? { now: opts.now } : {}),
+          })]
+        : []),
+    ];
     const resolveSigner = createSignerResolver(snapshot, opts.now);
     const replay = await natsReplayGuard(bus, config.streamReplicas);
     const ingest = createIngestPipeline({
       adapters,
       keyring,
       registry: snapshot,
-      resolveSigner,
+      // With mTLS a notice's signer must be the client certificate's agency (http/tls.ts).
+      resolveSigner: config.mtls === 'off' ? resolveSigner : bindSignerToClientCert(resolveSigner),
       validator,
       bus,
       limits: config,
+      observer: metrics.pipeline,
       ...(opts.now ? { now: opts.now } : {}),
     });
     // The signed log: the checkpoint origin (and signing key name) is the broker id.
@@ -84,6 +108,19 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       log: { checkpoints, tiles },
       auth: { brokerId: config.brokerId, registry: snapshot, resolveSigner, replay },
       inbox: { heartbeatSeconds: config.sseHeartbeatSeconds },
+      acks: { clockSkewSeconds: config.clockSkewSeconds, ...(opts.now ? { now: opts.now } : {}) },
+      metrics,
+      ...(tls ? { https: tls.https } : {}),
+      ...(tls && config.mtls !== 'off' ? { clientCert: { mode: config.mtls, registry: snapshot, crl: tls.crl } } : {}),
+      limits: {
+        rateLimitMax: config.rateLimitMax,
+        rateLimitWindowMs: config.rateLimitWindowMs,
+        maxEventLoopDelayMs: config.maxEventLoopDelayMs,
+        maxHeapUsedBytes: config.maxHeapUsedBytes,
+        maxRssBytes: config.maxRssBytes,
+        sampleIntervalMs: config.pressureSampleIntervalMs,
+        retryAfterSeconds: config.retryAfterSeconds,
+      },
     });
     const router = config.router
       ? new Router({
@@ -96,6 +133,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           duplicateWindowSeconds: config.duplicateWindowSeconds,
           replicas: config.streamReplicas,
           ...(opts.now ? { now: opts.now } : {}),
+          observer: metrics.router,
         })
       : null;
     router?.start();
@@ -103,6 +141,23 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       ? await Checkpointer.create({ bus, keyring, logger, origin: config.brokerId, everyEntries: config.checkpointEveryEntries, everyMs: config.checkpointIntervalMs, leaseTtlMs: config.leaseTtlSeconds * 1000, replicas: config.streamReplicas })
       : null;
     checkpointer?.start();
+    const webhooks = config.webhook
+      ? new WebhookDeliverer({
+          bus,
+          registry: snapshot,
+          keyring,
+          logger,
+          holder: `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+          leaseTtlSeconds: config.leaseTtlSeconds,
+          replicas: config.streamReplicas,
+          timeoutMs: config.webhookTimeoutMs,
+          backoffBaseMs: config.webhookBackoffBaseMs,
+          backoffMaxMs: config.webhookBackoffMaxMs,
+          maxAttempts: config.webhookMaxAttempts,
+        })
+      : null;
+    webhooks?.start();
+    metrics.attach({ bus, router, checkpointer, routerConsumer: ROUTER_CONSUMER });
     return {
       app,
       bus,
@@ -110,7 +165,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       keyring,
       router,
       checkpointer,
+      webhooks,
+      metrics,
       async close() {
+        await webhooks?.close();
         await router?.close();
         await checkpointer?.close();
         await app.close();

@@ -2,7 +2,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/config.js';
 import { createLogger } from './core/logger.js';
-import { ensureDemoNetwork } from './demo/demo-network.js';
+import { DEMO_AGENCIES, ensureDemoNetwork } from './demo/demo-network.js';
+import { Pki } from '../certs/pki.js';
 import { createGateway } from './gateway.js';
 import { findNatsServer, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from './nats/local-server.js';
 
@@ -41,6 +42,12 @@ async function main(): Promise<number> {
     const { created } = await ensureDemoNetwork(config.dataDir);
     if (created) logger.info({ event: 'demo-created', dataDir: config.dataDir }, 'created the demo network');
   }
+  if (config.demo && config.tls) {
+    // The demo network's PKI: a dev CA, the gateway's certificate and one client certificate per agency (certs/pki.ts).
+    const names = config.tlsServerNames.split(',').map((n) => n.trim()).filter(Boolean);
+    const { created } = Pki.init(join(config.dataDir, 'pki'), { agencies: DEMO_AGENCIES.map((a) => a.id), serverNames: names });
+    if (created.length > 0) logger.info({ event: 'demo-pki-created', dir: join(config.dataDir, 'pki') }, 'created the demo PKI');
+  }
 
   process.on('exit', () => nats?.child.kill('SIGTERM'));
   const gateway = await createGateway({ config, logger, natsUrl }).catch(async (e) => {
@@ -53,7 +60,10 @@ async function main(): Promise<number> {
     out('Demo network: agencies vn-customs, vn-c04, th-customs, kh-police-adp, la-customs, cn-customs, gb-border-force, fr-douane, iq-police;');
     out('              operations mekong-dragon-6, aircop, commit, oic-channel. Keys under ' + join(config.dataDir, 'demo', 'agencies'));
     out('Send a first notice:');
-    out(`  npx liaison notice send docs/examples/notices/seizure-report.json --as vn-customs --stamp --url ${address}`);
+    // Over HTTPS the CLI trusts the demo CA through NODE_EXTRA_CA_CERTS (server authentication; the notice's signature proves its origin).
+    const trust = config.tls ? `NODE_EXTRA_CA_CERTS=${join(config.dataDir, 'pki', 'ca.crt')} ` : '';
+    out(`  ${trust}npx liaison notice send docs/examples/notices/seizure-report.json --as vn-customs --stamp --url ${address}`);
+    if (config.tls && config.mtls === 'required') out(`  (mTLS is required: client certificates are under ${join(config.dataDir, 'pki', 'agencies')}; the CLI does not send them yet)`);
   }
 
   let stopping = false;

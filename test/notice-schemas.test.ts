@@ -16,7 +16,7 @@ import {
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const schemaDir = join(repo, 'schemas');
 const examplesDir = join(repo, 'docs', 'examples', 'notices');
-const TYPES = ['document-fraud-alert', 'modus-operandi', 'person-alert', 'request-for-assistance', 'seizure-report'];
+const TYPES = ['document-fraud-alert', 'modus-operandi', 'person-alert', 'request-for-assistance', 'seizure-report', 'withdrawal'];
 
 const validator = createNoticeValidator();
 
@@ -48,7 +48,7 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-t.test('the validator knows the five types at version 1.0, from the directory layout', async (tt) => {
+t.test('the validator knows every type at version 1.0, from the directory layout', async (tt) => {
   tt.same(
     validator.types.map((x) => `${x.type}@${x.version}`),
     TYPES.map((x) => `${x}@1.0`),
@@ -547,7 +547,7 @@ t.test('schemas are discovered from the directory layout', async (tt) => {
     ['1.0', '1.1', '2.0', '10.0'],
     'versions in numeric order',
   );
-  tt.same(v.types.map((x) => x.type), [...TYPES.slice(0, 4), ...Array(4).fill('seizure-report')], 'types in order');
+  tt.same(v.types.map((x) => x.type), [...TYPES.slice(0, 4), ...Array(4).fill('seizure-report'), ...TYPES.slice(5)], 'types in order');
   const n = sample('seizure-report');
   n['schema_version'] = '1.1';
   delete n['body'].case_reference;
@@ -588,4 +588,24 @@ t.test('broken schema trees fail at construction, not on the first notice', asyn
   broken('strict mode: unknown keyword', (tree) => editJson(dir(noticeOf(tree), 'modus-operandi'), '1.0.schema.json', (s) => (s['properties'].title.maxlength = 10)), /strict mode: unknown keyword: "maxlength"/);
   broken('registry $id', (tree) => editJson(tree, 'registry.schema.json', (s) => (s['$id'] = 'urn:liaison:schema:registry:2')), /\$id must be urn:liaison:schema:registry:1/, createRegistryValidator);
   broken('registry missing', (tree) => delete tree['registry.schema.json'], /ENOENT/, createRegistryValidator);
+});
+
+t.test('withdrawal bodies: action, the superseded id, a bounded reason, a correction when correcting', async (tt) => {
+  const w = sample('withdrawal');
+  tt.equal(w['body'].supersedes, sample('seizure-report')['id'], 'the sample corrects the sample seizure report');
+  tt.ok(w['references'].includes(w['body'].supersedes), 'and lists it in references');
+  const d = (mutate: (b: Json) => void): Json => {
+    const n = clone(w);
+    mutate(n['body']);
+    return n;
+  };
+  tt.same(validator.validate(d((b) => ((b['action'] = 'withdraw'), delete b['correction']))), { ok: true }, 'a withdrawal needs no correction');
+  failsAt(tt, d((b) => (b['action'] = 'retract')), ['/body/action'], 'unknown action');
+  failsAt(tt, d((b) => delete b['correction']), ['/body/correction'], 'a correction without its text');
+  failsAt(tt, d((b) => (b['supersedes'] = 'F192A0FC-F40C-458B-9671-087BAF138E9A')), ['/body/supersedes'], 'supersedes not a lower-case uuid');
+  failsAt(tt, d((b) => delete b['supersedes']), ['/body/supersedes'], 'no supersedes');
+  failsAt(tt, d((b) => (b['reason'] = ' ')), ['/body/reason'], 'blank reason');
+  failsAt(tt, d((b) => (b['reason'] = 'x'.repeat(2001))), ['/body/reason'], 'reason too long');
+  failsAt(tt, d((b) => (b['correction'] = 'x'.repeat(2001))), ['/body/correction'], 'correction too long');
+  failsAt(tt, d((b) => (b['notice'] = { id: 'x' })), ['/body/notice'], 'no other members');
 });

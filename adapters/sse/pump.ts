@@ -2,7 +2,18 @@
  * Server-Sent Events framing and back-pressure (WHATWG HTML §9.2). Pure over a
  * writable sink: the caller gives the source of events and the socket.
  */
+/**
+ * A sink may carry an observer under this key (set by whoever owns the sink,
+ * e.g. the metrics plugin on the HTTP response): told how many events went out.
+ */
+export const SSE_OBSERVER: unique symbol = Symbol.for('liaison.sse.observer');
+
+export interface SseObserver {
+  sent(events: number): void;
+}
+
 export interface SseSink {
+  [SSE_OBSERVER]?: SseObserver;
   write(chunk: string): boolean;
   readonly writableNeedDrain: boolean;
   on(event: 'drain', fn: () => void): unknown;
@@ -44,6 +55,7 @@ export async function pumpSse(source: AsyncIterable<SseEvent>, sink: SseSink, si
     if (signal.aborted) break;
     const ok = sink.write(sseFrame(e));
     sent++;
+    sink[SSE_OBSERVER]?.sent(1);
     if (!ok) await drained(sink, signal);
     if (signal.aborted) break;
   }

@@ -2,13 +2,19 @@
  * The self-contained audit archive that `liaison audit export` writes and
  * `liaison audit verify --archive` checks offline. JSON:
  *
- *   { "format": "liaison-audit-archive/1", "origin", "exported_at",
+ *   { "format": "liaison-audit-archive/2", "origin", "exported_at",
  *     "broker_keys":  [public JWK, ...]             the broker's signing key history
  *     "entries":      [{ "index", "entry" }]         entry = base64url of the exact hashed bytes
  *     "checkpoints":  [{ "note", "consistency_from_previous": [hex] }]   publication order
  *     "leaf_hashes":  [hex]                          from the tiles (to name a changed entry)
  *     "notices":      [{ "notice_id", "signed" }]    notices still held, signed bytes base64url
+ *     "agency_keys":  [{ "agency", "kid", "use", "format", "jwk" | "armored",
+ *                        "status", "not_before"?, "not_after"?, "revoked_at"? }]
+ *                    every agency key any stored registry revision listed (format 2)
  *   }
+ *
+ * Format 1 (no agency_keys) is still read: its origin signatures are counted
+ * as not checked.
  *
  * The file is evidence from the hub, so reading it is defensive: shapes and
  * sizes are checked, and nothing in it is trusted until auditLog has checked it.
@@ -17,12 +23,15 @@
 import { Buffer } from 'node:buffer';
 
 import type { PublicSigningJwk } from '../log/checkpoint.js';
+import { parseAgencyKeys, type HistoricalAgencyKey } from './key-history.js';
 import type { AuditInput } from './verify.js';
 
-export const ARCHIVE_FORMAT = 'liaison-audit-archive/1';
+export const ARCHIVE_FORMAT = 'liaison-audit-archive/2';
+/** Formats this reader accepts: 1 has no agency key history. */
+export const ARCHIVE_FORMATS: readonly string[] = ['liaison-audit-archive/1', ARCHIVE_FORMAT];
 
 export interface AuditArchive {
-  format: typeof ARCHIVE_FORMAT;
+  format: typeof ARCHIVE_FORMAT | 'liaison-audit-archive/1';
   origin: string;
   exported_at: string;
   broker_keys: PublicSigningJwk[];
@@ -30,6 +39,8 @@ export interface AuditArchive {
   checkpoints: { note: string; consistency_from_previous: string[] }[];
   leaf_hashes?: string[];
   notices: { notice_id: string; signed: string }[];
+  /** The agency key history (format 2). */
+  agency_keys?: HistoricalAgencyKey[];
 }
 
 export class ArchiveError extends Error {
@@ -63,7 +74,7 @@ const hex32 = (v: unknown, what: string): Uint8Array => {
 
 /** Check an archive's shape and turn it into auditLog's input. */
 export function archiveToAuditInput(raw: unknown): AuditInput {
-  if (!isObj(raw) || raw.format !== ARCHIVE_FORMAT) throw new ArchiveError(`not a ${ARCHIVE_FORMAT} file`);
+  if (!isObj(raw) || !ARCHIVE_FORMATS.includes(String(raw.format))) throw new ArchiveError(`not a ${ARCHIVE_FORMATS.join(' or ')} file`);
   const origin = str(raw.origin, 'origin', 255);
   const brokerKeys = arr(raw.broker_keys, 'broker_keys').map((k, i) => {
     if (!isObj(k)) throw new ArchiveError(`broker_keys[${i}] must be a JWK`);
@@ -84,5 +95,6 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
     if (!isObj(n)) throw new ArchiveError(`notices[${i}] must be an object`);
     return { noticeId: str(n.notice_id, `notices[${i}].notice_id`, 64), signed: b64u(n.signed, `notices[${i}].signed`) };
   });
-  return { origin, brokerKeys, entries, checkpoints, ...(leafHashes ? { leafHashes } : {}), notices };
+  const agencyKeys = raw.agency_keys === undefined ? undefined : parseAgencyKeys(raw.agency_keys, (m) => new ArchiveError(m));
+  return { origin, brokerKeys, entries, checkpoints, ...(leafHashes ? { leafHashes } : {}), notices, ...(agencyKeys ? { agencyKeys } : {}) };
 }

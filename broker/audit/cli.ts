@@ -21,6 +21,7 @@ import { publicPart } from '../keys/jwk.js';
 import { connectNats } from '../nats/connection.js';
 import { archiveToAuditInput } from './archive.js';
 import { exportArchive, fetchFromApi } from './export.js';
+import { auditLogWithOrigins } from './key-history.js';
 import { auditLog, type AuditReport, type Progress } from './verify.js';
 
 export interface AuditIo {
@@ -45,6 +46,9 @@ function summary(r: AuditReport, seconds: number): string {
     `checkpoints: ${r.checkpointsValid} of ${r.checkpoints} verify; tree verified up to size ${r.verifiedTreeSize}${r.verifiedRoot ? ` (root ${r.verifiedRoot})` : ''}`,
     `notices:     ${r.noticesChecked} held and checked against their commitments, ${r.noticesErased} erased (commitment only)`,
   ];
+  if (r.signaturesChecked !== undefined) {
+    lines.push(`signatures:  ${r.signaturesChecked} origin signatures checked against the agency key history${r.signaturesNotChecked ? `, ${r.signaturesNotChecked} not checked` : ''}`);
+  }
   for (const p of r.problems) lines.push(`PROBLEM ${p.code}: ${p.message}`);
   if (r.firstBadEntry !== undefined) lines.push(`first bad entry: ${r.firstBadEntry}`);
   lines.push(r.ok ? 'the log verifies' : 'the log does NOT verify');
@@ -65,7 +69,7 @@ export async function auditVerify(args: string[], io: AuditIo): Promise<number> 
     } catch (e) {
       throw new UsageError(`cannot read ${values.archive} as JSON: ${(e as Error).message}`);
     }
-    report = auditLog(archiveToAuditInput(raw), progressBar(io, 'replaying'));
+    report = await auditLogWithOrigins(archiveToAuditInput(raw), progressBar(io, 'replaying'));
   } else {
     if (!values.as && !values.credentials) throw new UsageError('audit verify needs --archive FILE, or --url with --as AGENCY (auditor credentials)');
     const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');

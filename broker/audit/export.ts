@@ -12,7 +12,9 @@ import { CheckpointStore } from '../log/checkpoint-store.js';
 import { parseCheckpoint, type PublicSigningJwk } from '../log/checkpoint.js';
 import { consistencyProofAsync } from '../log/merkle.js';
 import { TileStore } from '../log/tiles.js';
+import { REGISTRY_BUCKET } from '../registry/store.js';
 import { ARCHIVE_FORMAT, type AuditArchive } from './archive.js';
+import { readAgencyKeyHistory } from './key-history.js';
 import type { AuditCheckpoint, AuditInput } from './verify.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -60,7 +62,10 @@ export async function exportArchive(bus: NatsBus, origin: string, brokerKeys: re
     const id = m?.header?.get('Liaison-Notice-Id');
     if (m && id) notices.push({ notice_id: id, signed: b64u(m.data) });
   }
-  return { format: ARCHIVE_FORMAT, origin, exported_at: new Date().toISOString(), broker_keys: [...brokerKeys], entries, checkpoints, leaf_hashes: leafHashes, notices };
+  // The agency key history: every revision the registry bucket still holds of every agency record.
+  const registry = await bus.kv(REGISTRY_BUCKET, { bindOnly: true });
+  const agencyKeys = await readAgencyKeyHistory(registry);
+  return { format: ARCHIVE_FORMAT, origin, exported_at: new Date().toISOString(), broker_keys: [...brokerKeys], entries, checkpoints, leaf_hashes: leafHashes, notices, agency_keys: agencyKeys };
 }
 
 export type AuthedGet = (path: string) => Promise<{ status: number; json: Record<string, unknown> }>;

@@ -23,8 +23,9 @@ import { Buffer } from 'node:buffer';
 
 import { CheckpointError, CheckpointVerifier, type Checkpoint, type PublicSigningJwk } from '../log/checkpoint.js';
 import { CompactRange } from '../log/compact-range.js';
-import { decodeEntry, encodeEntry } from '../log/entry.js';
+import { decodeEntry, encodeEntry, LOG_ENTRY_KINDS } from '../log/entry.js';
 import { hashEqual, leafHash, verifyConsistency } from '../log/merkle.js';
+import type { HistoricalAgencyKey } from './key-history.js';
 
 export type AuditProblemCode =
   | 'entry-missing'
@@ -32,6 +33,7 @@ export type AuditProblemCode =
   | 'entry-malformed'
   | 'entry-changed'
   | 'entry-duplicate-notice'
+  | 'entry-duplicate-ack'
   | 'entries-do-not-match'
   | 'checkpoint-malformed'
   | 'checkpoint-signature-invalid'
@@ -43,7 +45,13 @@ export type AuditProblemCode =
   | 'checkpoint-beyond-log'
   | 'no-valid-checkpoint'
   | 'notice-commitment-mismatch'
-  | 'notice-not-in-log';
+  | 'notice-not-in-log'
+  // Origin signatures against the agency key history (key-history.ts).
+  | 'notice-signature-invalid'
+  | 'notice-signer-mismatch'
+  | 'notice-signer-unknown'
+  | 'notice-signer-wrong-agency'
+  | 'notice-signer-not-valid';
 
 export interface AuditProblem {
   code: AuditProblemCode;
@@ -78,6 +86,8 @@ export interface AuditInput {
   leafHashes?: readonly Uint8Array[];
   /** Notices still held (the rest were erased under retention). */
   notices?: readonly { noticeId: string; signed: Uint8Array }[];
+  /** The agency key history (every key the registry ever listed); origin signatures are checked by auditLogWithOrigins when present. */
+  agencyKeys?: readonly HistoricalAgencyKey[];
 }
 
 export interface AuditReport {
@@ -93,6 +103,10 @@ export interface AuditReport {
   problems: AuditProblem[];
   /** The first entry found changed, dropped or reordered, if it could be named. */
   firstBadEntry: number | undefined;
+  /** Origin signatures verified against the key history (auditLogWithOrigins); absent when not checked at all. */
+  signaturesChecked?: number;
+  /** Notices held whose origin signature could not be checked (no key history in the evidence, no entry). */
+  signaturesNotChecked?: number;
 }
 
 export type Progress = (done: number, total: number) => void;
@@ -109,6 +123,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
   // 1. Entries.
   const leaves: Uint8Array[] = [];
   const byNotice = new Map<string, { index: number; sha256: string }>();
+  const acks = new Map<string, number>();
   let expected = 0;
   const total = input.entries.length;
   for (let pos = 0; pos < total; pos++) {
@@ -131,7 +146,14 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
       entry = undefined;
       add({ code: 'entry-malformed', index: pos, message: `entry ${pos} is not a canonical log entry` });
     }
-    if (entry && typeof entry.notice_id === 'string') {
+    if (entry && !(LOG_ENTRY_KINDS as readonly string[]).includes(String(entry.kind))) {
+      add({ code: 'entry-malformed', index: pos, message: `entry ${pos} has an unknown kind` });
+    } else if (entry?.kind === 'ack') {
+      // A read receipt: one per notice and recipient.
+      const key = `${String(entry.notice_id)}:${String(entry.agency)}`;
+      if (acks.has(key)) add({ code: 'entry-duplicate-ack', index: pos, message: `entry ${pos} repeats the read receipt of ${entry.agency} for notice ${entry.notice_id} (first at ${acks.get(key)})` });
+      else acks.set(key, pos);
+    } else if (entry && typeof entry.notice_id === 'string') {
       if (byNotice.has(entry.notice_id)) add({ code: 'entry-duplicate-notice', index: pos, message: `entry ${pos} repeats notice ${entry.notice_id} (first at ${byNotice.get(entry.notice_id)!.index})` });
       else byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256) });
     }

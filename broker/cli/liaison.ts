@@ -9,6 +9,8 @@ import { verifyReceipt } from '../ingest/receipt.js';
 import type { KeyKind } from '../keys/jwk.js';
 import { auditExport, auditVerify } from '../audit/cli.js';
 import { inboxFollow, inboxPull } from '../delivery/cli.js';
+import { CERTS_HELP, certsCommands } from '../../certs/cli.js';
+import { webhookDeadletters, webhookRedeliver } from '../../adapters/webhook/cli.js';
 
 const HELP = `liaison — the Liaison command line
 
@@ -47,6 +49,12 @@ Usage:
       the origin's signature against the origin's registered key, and print a
       summary (or one JSON object per delivery).
 
+  liaison webhook deadletters --nats URL [--agency ID] [--json]
+  liaison webhook redeliver --nats URL (--seq N [--seq M ...] | --agency ID | --all)
+      Operator: list the webhook deliveries parked in the dead-letter stream
+      after every try failed, and send them again (through the same tries).
+
+${CERTS_HELP}
 Common: --url defaults to $LIAISON_URL or http://127.0.0.1:8080; --data-dir to $LIAISON_DATA_DIR or ./data.
 `;
 
@@ -164,6 +172,9 @@ export const commands: Record<string, Command> = {
   'audit export': auditExport,
   'inbox pull': inboxPull,
   'inbox follow': inboxFollow,
+  'webhook deadletters': webhookDeadletters,
+  'webhook redeliver': webhookRedeliver,
+  ...certsCommands,
 };
 
 export async function run(argv: string[], io: Io = processIo): Promise<number> {

@@ -13,6 +13,19 @@ export interface Config {
   readonly brokerId: string;
   readonly demo: boolean;
   readonly registrySeed: string | null;
+  readonly tls: boolean;
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  readonly tlsCa: string | null;
+  readonly tlsCrl: string | null;
+  readonly mtls: 'off' | 'optional' | 'required';
+  readonly tlsServerNames: string;
+  readonly rateLimitMax: number;
+  readonly rateLimitWindowMs: number;
+  readonly maxEventLoopDelayMs: number;
+  readonly maxHeapUsedBytes: number;
+  readonly maxRssBytes: number;
+  readonly pressureSampleIntervalMs: number;
   readonly bodyLimitBytes: number;
   readonly maxJsonDepth: number;
   readonly clockSkewSeconds: number;
@@ -29,6 +42,11 @@ export interface Config {
   readonly checkpointer: boolean;
   readonly checkpointEveryEntries: number;
   readonly checkpointIntervalMs: number;
+  readonly webhook: boolean;
+  readonly webhookTimeoutMs: number;
+  readonly webhookBackoffBaseMs: number;
+  readonly webhookBackoffMaxMs: number;
+  readonly webhookMaxAttempts: number;
 }
 
 export class ConfigError extends Error {
@@ -107,6 +125,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     throw new ConfigError(
       `LIAISON_DUPLICATE_WINDOW_SECONDS (config key "duplicateWindowSeconds"): must be at least maxNoticeAgeSeconds + clockSkewSeconds (${cfg.maxNoticeAgeSeconds + cfg.clockSkewSeconds}), or a retried notice could be stored twice`,
     );
+  }
+  if (cfg.mtls !== 'off' && !cfg.tls) {
+    throw new ConfigError(`LIAISON_MTLS (config key "mtls"): mutual TLS needs LIAISON_TLS=true`);
   }
   return Object.freeze({ ...cfg, dataDir: resolve(cfg.dataDir) });
 }

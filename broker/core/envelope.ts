@@ -27,7 +27,8 @@ export interface OpenedEnvelope {
   signed: Uint8Array;
   /** The signed payload: the notice JSON bytes. */
   payload: Uint8Array;
-  signer: ResolvedSigner;
+  /** Who signed: the registered key id (a JWK kid, or an OpenPGP certificate fingerprint) and its agency. */
+  signer: Pick<ResolvedSigner, 'kid' | 'agencyId'>;
 }
 
 export interface EnvelopeAdapter {

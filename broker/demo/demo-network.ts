@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { makeKeyPair, type KeyKind } from '../keys/jwk.js';
+import { makeOpenPgpAgencyKey } from '../keys/openpgp-agency.js';
 import type { Agency, Operation, RegistrySeed, Role } from '../registry/model.js';
 
 /** An agency's private credentials as the demo keeps them (and `liaison keys generate` writes them). */
@@ -10,6 +11,8 @@ export interface AgencyCredentials {
   country: string;
   signing: JWK;
   encryption: JWK;
+  /** The agency's OpenPGP key (Ed25519 + cv25519, as GnuPG makes them), for agencies that use OpenPGP. */
+  openpgp?: { fingerprint: string; private_armored: string };
 }
 
 interface DemoAgency {
@@ -19,6 +22,8 @@ interface DemoAgency {
   roles: Role[];
   sig: KeyKind;
   enc: KeyKind;
+  /** Also give the agency an OpenPGP key (registered in openpgp_keys, private part in its credentials). */
+  openpgp?: boolean;
 }
 
 const publish: Role[] = ['publish', 'subscribe'];
@@ -31,9 +36,9 @@ export const DEMO_AGENCIES: DemoAgency[] = [
   { id: 'kh-police-adp', country: 'KH', name: 'Cambodian National Police, Anti-Drug Department', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
   { id: 'la-customs', country: 'LA', name: 'Lao Customs Department', roles: publish, sig: 'Ed25519', enc: 'X25519' },
   { id: 'cn-customs', country: 'CN', name: 'General Administration of Customs of China, Anti-Smuggling Bureau', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
-  { id: 'gb-border-force', country: 'GB', name: 'UK Border Force', roles: publish, sig: 'Ed25519', enc: 'X25519' },
-  { id: 'fr-douane', country: 'FR', name: 'Direction générale des douanes et droits indirects', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
-  { id: 'iq-police', country: 'IQ', name: 'Iraqi Ministry of Interior, Directorate of Border Crossings', roles: publish, sig: 'Ed25519', enc: 'X25519' },
+  { id: 'gb-border-force', country: 'GB', name: 'UK Border Force', roles: publish, sig: 'Ed25519', enc: 'X25519', openpgp: true },
+  { id: 'fr-douane', country: 'FR', name: 'Direction générale des douanes et droits indirects', roles: publish, sig: 'ES256', enc: 'P-256-ECDH', openpgp: true },
+  { id: 'iq-police', country: 'IQ', name: 'Iraqi Ministry of Interior, Directorate of Border Crossings', roles: publish, sig: 'Ed25519', enc: 'X25519', openpgp: true },
   { id: 'hub-auditor', country: 'FR', name: 'Network audit office', roles: ['audit'], sig: 'Ed25519', enc: 'X25519' },
 ];
 
@@ -60,8 +65,9 @@ export function readCredentials(file: string): AgencyCredentials {
 export async function makeAgency(spec: DemoAgency): Promise<{ credentials: AgencyCredentials; record: Agency }> {
   const sig = await makeKeyPair(spec.sig, `${spec.id}-sig-1`);
   const enc = await makeKeyPair(spec.enc, `${spec.id}-enc-1`);
+  const pgp = spec.openpgp ? await makeOpenPgpAgencyKey(spec.name, `${spec.id}@demo.liaison.invalid`) : undefined;
   return {
-    credentials: { agency: spec.id, country: spec.country, signing: sig.privateJwk, encryption: enc.privateJwk },
+    credentials: { agency: spec.id, country: spec.country, signing: sig.privateJwk, encryption: enc.privateJwk, ...(pgp ? { openpgp: { fingerprint: pgp.record.kid, private_armored: pgp.privateArmored } } : {}) },
     record: {
       id: spec.id,
       country: spec.country,
@@ -71,6 +77,7 @@ export async function makeAgency(spec: DemoAgency): Promise<{ credentials: Agenc
         { kid: sig.kid, use: 'sig', jwk: sig.publicJwk as Agency['keys'][number]['jwk'], status: 'active' },
         { kid: enc.kid, use: 'enc', jwk: enc.publicJwk as Agency['keys'][number]['jwk'], status: 'active' },
       ],
+      ...(pgp ? { openpgp_keys: [pgp.record] } : {}),
     },
   };
 }

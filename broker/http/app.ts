@@ -5,6 +5,8 @@ import type { BrokerKeyring } from '../keys/broker-keys.js';
 import type { IngestFn, IngestTrace } from '../ingest/pipeline.js';
 import type { NatsBus } from '../nats/connection.js';
 import { authPlugin, type AuthOptions } from './auth.js';
+import { registerLimits, type LimitsOptions } from './limits.js';
+import { clientCertPlugin, type ClientCertOptions } from './tls.js';
 import { sendProblem, toLiaisonError } from './problem.js';
 import { healthRoutes } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
@@ -12,6 +14,10 @@ import { noticesRoutes } from './routes/notices.js';
 import { logRoutes, type LogRoutesOptions } from './routes/log.js';
 import { inboxRoutes } from './routes/inbox.js';
 import { agencyKeysRoutes } from './routes/inbox-keys.js';
+import { ackRoutes } from './routes/acks.js';
+import { openapiPlugin } from './openapi.js';
+import { metricsPlugin } from './metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 export interface AppDeps {
   logger: Logger;
@@ -22,10 +28,20 @@ export interface AppDeps {
   /** Envelope media types accepted by POST /v1/notices. */
   envelopeMediaTypes: readonly string[];
   auth: AuthOptions;
+  /** Serve HTTPS with these node:https options (see tls.ts); plain HTTP without. */
+  https?: import('node:https').ServerOptions;
+  /** Client-certificate checks (mTLS optional or required); needs `https`. */
+  clientCert?: ClientCertOptions;
+  /** Rate limits and back-pressure (limits.ts); none without. */
+  limits?: LimitsOptions;
   /** Inbox reads (GET /v1/inbox, /v1/inbox/stream) and the member key directory. */
   inbox?: { heartbeatSeconds: number };
+  /** Read receipts (POST /v1/inbox/ack, GET /v1/notices/:id/acks); not served without. */
+  acks?: { clockSkewSeconds: number; now?: () => Date };
   /** The signed log's stores; without them the /v1/log routes are not served. */
   log?: Omit<LogRoutesOptions, 'bus'>;
+  /** Prometheus metrics of this gateway; with them GET /metrics is served. */
+  metrics?: Metrics;
 }
 
 declare module 'fastify' {
@@ -46,6 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // body as a string and the pipeline validates with its own strict instance.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     return503OnClosing: true,
+    ...(deps.https ? { https: deps.https } : {}),
   });
 
   app.decorateRequest('trace', null as unknown as IngestTrace);
@@ -86,6 +103,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.setNotFoundHandler((request, reply) => sendProblem(request, reply, toLiaisonError({ code: 'FST_ERR_NOT_FOUND', message: 'no route' })));
 
+  // Before any route: the client certificate is checked, then limits apply, on every route.
+  if (deps.clientCert) await app.register(clientCertPlugin, deps.clientCert);
+  if (deps.limits) await registerLimits(app, deps.limits);
+  // Before the routes: the OpenAPI document is collected from their schemas as they are added.
+  await app.register(openapiPlugin, { brokerId: deps.auth.brokerId });
+  if (deps.metrics) await app.register(metricsPlugin, { metrics: deps.metrics });
   await app.register(authPlugin, deps.auth);
   await app.register(healthRoutes, { bus: deps.bus });
   await app.register(keysRoutes, { keyring: deps.keyring });
@@ -93,5 +116,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.log) await app.register(logRoutes, { bus: deps.bus, ...deps.log });
   await app.register(inboxRoutes, { bus: deps.bus, heartbeatSeconds: deps.inbox?.heartbeatSeconds ?? 15 });
   await app.register(agencyKeysRoutes, { registry: deps.auth.registry });
+  if (deps.acks) await app.register(ackRoutes, { bus: deps.bus, resolveSigner: deps.auth.resolveSigner, ...deps.acks });
   return app;
 }

@@ -4,6 +4,7 @@ import { verifyClientAssertion, type AuthenticatedAgency, type ReplayGuard } fro
 import type { ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
 import type { Role, RegistrySnapshot } from '../registry/model.js';
+import { assertClientCertAgency } from './tls.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,6 +32,7 @@ export const authPlugin = fp<AuthOptions>(async (app: FastifyInstance, opts) => 
       const m = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_.-]{1,8192})$/.exec(header) : null;
       if (!m) throw new LiaisonError('unauthorized', { publicDetail: 'send Authorization: Bearer <client assertion JWT>' });
       const agency = await verifyClientAssertion(m[1] as string, { brokerId: opts.brokerId, registry: opts.registry(), resolveSigner: opts.resolveSigner, replay: opts.replay });
+      assertClientCertAgency(request, agency.agencyId);
       request.agency = agency;
       request.trace.agency = agency.agencyId;
       if (!agency.roles.includes(role)) throw new LiaisonError('forbidden', { publicDetail: `this needs the ${role} role` });

@@ -11,6 +11,8 @@ import { evaluatePolicy } from './policy.js';
 import { receiptClaims, signReceipt, type ReceiptClaims } from './receipt.js';
 import { sha256Hex, storeAndLog } from './store.js';
 import { validateNotice } from './validate.js';
+import { findNoticeEntry } from './withdrawal-lookup.js';
+import { evaluateWithdrawalPolicy, isWithdrawal } from './withdrawal-policy.js';
 
 export interface PipelineDeps {
   adapters: readonly EnvelopeAdapter[];
@@ -22,6 +24,13 @@ export interface PipelineDeps {
   bus: NatsBus;
   limits: { bodyLimitBytes: number; maxJsonDepth: number; clockSkewSeconds: number; maxNoticeAgeSeconds: number };
   now?: () => Date;
+  /** Step timings for metrics (broker/metrics); sees step names and durations only. */
+  observer?: PipelineObserver;
+}
+
+/** Told how long each step took and whether it passed; never sees content or ids. */
+export interface PipelineObserver {
+  step(step: string, seconds: number, ok: boolean): void;
 }
 
 export interface IngestResult {
@@ -48,23 +57,48 @@ export function createIngestPipeline(deps: PipelineDeps) {
   const byMediaType = new Map(deps.adapters.flatMap((a) => a.mediaTypes.map((m) => [m, a] as const)));
 
   return async function ingest(body: string, mediaType: string, trace: IngestTrace = {}): Promise<IngestResult> {
+    let step: string | undefined;
+    let started = performance.now();
+    const lap = (ok: boolean) => {
+      if (step !== undefined) deps.observer?.step(step, (performance.now() - started) / 1000, ok);
+      started = performance.now();
+    };
+    const enter = (next: string) => {
+      lap(true);
+      step = next;
+      trace.step = next;
+    };
+    try {
+      const result = await ingestSteps(body, mediaType, trace, enter);
+      lap(true);
+      return result;
+    } catch (e) {
+      lap(false);
+      throw e;
+    }
+  };
+
+  async function ingestSteps(body: string, mediaType: string, trace: IngestTrace, enter: (step: string) => void): Promise<IngestResult> {
     const adapter = byMediaType.get(mediaType);
     if (!adapter) throw new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${[...byMediaType.keys()].join(', ')}` });
-    trace.step = 'open';
+    enter('open');
     const opened = await adapter.open(body, ctx);
     trace.agency = opened.signer.agencyId;
-    trace.step = 'decode';
+    enter('decode');
     const notice = decodeNotice(opened.payload, { maxBytes: deps.limits.bodyLimitBytes, maxDepth: deps.limits.maxJsonDepth });
-    trace.step = 'freshness';
+    enter('freshness');
     const at = now();
     checkFreshness(notice, at, deps.limits);
-    trace.step = 'validate';
+    enter('validate');
     const header = validateNotice(notice, deps.validator);
     trace.notice_id = header.id;
     trace.operation = header.operation;
-    trace.step = 'policy';
-    const { recipients } = evaluatePolicy(header, opened.signer.agencyId, deps.registry(), at);
-    trace.step = 'store';
+    enter('policy');
+    // A withdrawal goes to the recipients of the notice it supersedes (withdrawal-policy.ts).
+    const { recipients } = isWithdrawal(header)
+      ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, deps.registry(), at, (id) => findNoticeEntry(deps.bus, id))
+      : evaluatePolicy(header, opened.signer.agencyId, deps.registry(), at);
+    enter('store');
     const entry: NoticeLogEntry = {
       v: 1,
       kind: 'notice',
@@ -80,11 +114,11 @@ export function createIngestPipeline(deps: PipelineDeps) {
       recipients,
     };
     const stored = await storeAndLog(deps.bus, { signed: opened.signed, entry });
-    trace.step = 'receipt';
+    enter('receipt');
     const claims = receiptClaims(deps.keyring.brokerId, stored.entry, stored.logIndex);
     const receipt = await signReceipt(deps.keyring.signing, claims);
     return { receipt, claims, duplicate: stored.duplicate };
-  };
+  }
 }
 
 export type IngestFn = ReturnType<typeof createIngestPipeline>;

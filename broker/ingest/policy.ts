@@ -1,6 +1,6 @@
 import { LiaisonError } from '../core/errors.js';
 import { COUNTRY } from '../core/ids.js';
-import { operationActiveAt, type Agency, type RegistrySnapshot } from '../registry/model.js';
+import { operationActiveAt, type Agency, type Operation, type RegistrySnapshot } from '../registry/model.js';
 import type { NoticeHeader, Tlp } from './notice.js';
 
 export interface PolicyDecision {
@@ -20,16 +20,7 @@ export const namedOnly = (tlp: Tlp) => tlp === 'RED' || tlp === 'AMBER+STRICT';
  * recipients (never the origin itself).
  */
 export function evaluatePolicy(notice: NoticeHeader, signerAgencyId: string, registry: RegistrySnapshot, now: Date): PolicyDecision {
-  const signer = registry.agency(signerAgencyId);
-  if (!signer) throw deny('the signing agency is not in the registry');
-  if (notice.origin.agency !== signer.id) throw deny('origin.agency is not the agency that signed the notice');
-  if (notice.origin.country !== signer.country) throw deny("origin.country is not the signing agency's country");
-  if (!signer.roles.includes('publish')) throw deny('the signing agency may not publish');
-
-  const op = registry.operation(notice.operation);
-  if (!op) throw deny('unknown operation');
-  if (!operationActiveAt(op, now)) throw deny('the operation is not active');
-  if (!op.members.includes(signer.id)) throw deny('the signing agency is not a member of the operation');
+  const { signer, op } = checkSender(notice, signerAgencyId, registry, now);
 
   const members: Agency[] = op.members
     .map((id) => registry.agency(id))
@@ -57,4 +48,24 @@ export function evaluatePolicy(notice: NoticeHeader, signerAgencyId: string, reg
   }
   if (recipients.size === 0) throw deny('the notice has no recipient');
   return { recipients: [...recipients].sort() };
+}
+
+/**
+ * The sender half of step 6, shared by every notice type (withdrawals too,
+ * broker/ingest/withdrawal-policy.ts): origin = the signer's agency and
+ * country, the signer may publish, the operation exists, is active, and counts
+ * the signer as a member.
+ */
+export function checkSender(notice: Pick<NoticeHeader, 'origin' | 'operation'>, signerAgencyId: string, registry: RegistrySnapshot, now: Date): { signer: Agency; op: Operation } {
+  const signer = registry.agency(signerAgencyId);
+  if (!signer) throw deny('the signing agency is not in the registry');
+  if (notice.origin.agency !== signer.id) throw deny('origin.agency is not the agency that signed the notice');
+  if (notice.origin.country !== signer.country) throw deny("origin.country is not the signing agency's country");
+  if (!signer.roles.includes('publish')) throw deny('the signing agency may not publish');
+
+  const op = registry.operation(notice.operation);
+  if (!op) throw deny('unknown operation');
+  if (!operationActiveAt(op, now)) throw deny('the operation is not active');
+  if (!op.members.includes(signer.id)) throw deny('the signing agency is not a member of the operation');
+  return { signer, op };
 }

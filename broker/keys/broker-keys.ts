@@ -2,6 +2,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { dirname, join } from 'node:path';
 import type { CryptoKey, JWK } from 'jose';
 import { importKey, makeKeyPair, publicPart } from './jwk.js';
+import { loadOrCreateBrokerOpenPgpKeys, type BrokerOpenPgpKeys } from './openpgp-keys.js';
 
 /** What is kept on disk (private, mode 0600). */
 export interface BrokerKeyFile {
@@ -28,6 +29,8 @@ export interface Jwks {
   keys: JWK[];
   /** The broker's id: the `iss` of receipts and the `aud` of client assertions. */
   broker: string;
+  /** The broker's current ASCII-armored OpenPGP public key (encrypt notices to it). */
+  openpgp?: string;
 }
 
 /** The broker's own keys: one current signing key (plus older ones still published for verification) and its decryption keys, selected by kid. */
@@ -37,9 +40,11 @@ export class BrokerKeyring {
     readonly signing: BrokerSigningKey,
     readonly verificationKeys: readonly JWK[],
     private readonly decryption: ReadonlyMap<string, BrokerDecryptionKey>,
+    /** The broker's OpenPGP keys (decrypted once at start), when loaded. */
+    readonly openpgp?: BrokerOpenPgpKeys,
   ) {}
 
-  static async fromFile(brokerId: string, file: BrokerKeyFile): Promise<BrokerKeyring> {
+  static async fromFile(brokerId: string, file: BrokerKeyFile, openpgp?: BrokerOpenPgpKeys): Promise<BrokerKeyring> {
     const [current] = file.signing;
     if (!current?.kid) throw new Error('broker key file has no signing key');
     const signing: BrokerSigningKey = { kid: current.kid, alg: 'EdDSA', privateKey: await importKey(current, 'EdDSA'), publicJwk: publicPart(current) };
@@ -48,7 +53,7 @@ export class BrokerKeyring {
       if (!jwk.kid || !jwk.crv) throw new Error('broker encryption key without kid or crv');
       dec.set(jwk.kid, { kid: jwk.kid, crv: jwk.crv, privateKey: await importKey(jwk, 'ECDH-ES'), publicJwk: publicPart(jwk) });
     }
-    return new BrokerKeyring(brokerId, signing, file.signing.map(publicPart), dec);
+    return new BrokerKeyring(brokerId, signing, file.signing.map(publicPart), dec, openpgp);
   }
 
   decryptionKey(kid: string): BrokerDecryptionKey | undefined {
@@ -57,7 +62,9 @@ export class BrokerKeyring {
 
   /** The public JWKS served at GET /v1/keys. */
   jwks(): Jwks {
-    return { keys: [...this.verificationKeys, ...[...this.decryption.values()].map((k) => k.publicJwk)], broker: this.brokerId };
+    const jwks: Jwks = { keys: [...this.verificationKeys, ...[...this.decryption.values()].map((k) => k.publicJwk)], broker: this.brokerId };
+    if (this.openpgp) jwks.openpgp = this.openpgp.publicArmored;
+    return jwks;
   }
 }
 
@@ -81,5 +88,7 @@ export async function loadOrCreateBrokerKeys(dataDir: string, brokerId: string):
   }
   chmodSync(file, 0o600);
   const parsed = JSON.parse(readFileSync(file, 'utf8')) as BrokerKeyFile;
-  return { keyring: await BrokerKeyring.fromFile(brokerId, parsed), created };
+  // The OpenPGP key lives beside the JOSE keys (dataDir/broker/openpgp-keys.json, 0600).
+  const { keys: openpgp } = await loadOrCreateBrokerOpenPgpKeys(dataDir, brokerId);
+  return { keyring: await BrokerKeyring.fromFile(brokerId, parsed, openpgp), created };
 }

@@ -57,8 +57,9 @@ export interface CheckpointerStatus {
 /** The notice id an entry commits to, if any (the tree hashes every entry whatever it holds). */
 function noticeIdOf(bytes: Uint8Array): string | undefined {
   try {
-    const id = (decodeEntry(bytes) as { notice_id?: unknown }).notice_id;
-    return isUuid(id) ? id : undefined;
+    const e = decodeEntry(bytes) as { kind?: unknown; notice_id?: unknown };
+    // Only a notice's own entry names its position; an ack of it must not take its place in the index.
+    return e.kind === 'notice' && isUuid(e.notice_id) ? e.notice_id : undefined;
   } catch {
     return undefined;
   }

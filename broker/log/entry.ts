@@ -21,7 +21,30 @@ export interface NoticeLogEntry {
   recipients: string[];
 }
 
-export type LogEntry = NoticeLogEntry;
+/**
+ * A recipient's signed read receipt (POST /v1/inbox/ack): who acknowledged
+ * which notice, with which key, when. Commits to the receipt JWS (kept in the
+ * ACKS stream), not its content. Msg-Id `ack:<notice-id>:<agency>`.
+ */
+export interface AckLogEntry {
+  v: 1;
+  kind: 'ack';
+  notice_id: string;
+  /** The acknowledging (recipient) agency. */
+  agency: string;
+  signer_kid: string;
+  /** Lower-case hex SHA-256 of the receipt's compact JWS as received. */
+  sha256: string;
+  /** The recipient's own time, as signed. */
+  acked_at: string;
+  /** The broker's time. */
+  received_at: string;
+}
+
+export type LogEntry = NoticeLogEntry | AckLogEntry;
+
+/** Entry kinds the log may hold; anything else is malformed. */
+export const LOG_ENTRY_KINDS = ['notice', 'ack'] as const;
 
 const enc = new TextEncoder();
 

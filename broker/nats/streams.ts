@@ -5,6 +5,8 @@ export const STREAMS = {
   log: 'LOG',
   deliveries: 'DELIVERIES',
   checkpoints: 'CHECKPOINTS',
+  deadletter: 'DEADLETTER',
+  acks: 'ACKS',
 } as const;
 
 /** The one subject of CHECKPOINTS: signed tree heads, in publication order. */
@@ -64,6 +66,28 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       name: STREAMS.checkpoints,
       subjects: [CHECKPOINT_SUBJECT],
       description: 'Signed checkpoints (C2SP signed notes) of the LOG Merkle tree, with the compact range state in a header',
+      discard: DiscardPolicy.New,
+      deny_purge: true,
+      max_age: 0,
+      max_msgs: -1,
+      max_bytes: -1,
+    },
+    {
+      ...common,
+      name: STREAMS.deadletter,
+      subjects: ['deadletter.webhook.*', 'redeliver.webhook.*'],
+      description: 'Webhook deliveries that failed every try (deadletter.webhook.<agency>), and operator requests to send one again (redeliver.webhook.<agency>)',
+      discard: DiscardPolicy.Old,
+      deny_delete: false, // a re-delivered dead letter is removed
+      deny_purge: false,
+      max_age: ns(s.deliveriesMaxAgeSeconds ?? 30 * 24 * 3600),
+      duplicate_window: ns(Math.min(s.duplicateWindowSeconds, s.deliveriesMaxAgeSeconds ?? 30 * 24 * 3600)),
+    },
+    {
+      ...common,
+      name: STREAMS.acks,
+      subjects: ['acks.*.*'],
+      description: "Recipients' signed read receipts (compact JWS, as received), subject acks.<notice-id>.<agency>; Msg-Id ack:<notice-id>:<agency>",
       discard: DiscardPolicy.New,
       deny_purge: true,
       max_age: 0,

@@ -22,14 +22,45 @@ export interface AgencyKey {
   revoked_at?: string;
 }
 
+/**
+ * An agency's OpenPGP certificate (public key block). Kept apart from the JWK
+ * `keys` so that code reading JWKs never meets a key without one. The kid is the
+ * v4 primary key fingerprint, upper-case hex; the status and validity window
+ * work as for JWKs, and the certificate's own expiry and revocation signatures
+ * are checked too (broker/keys/openpgp-signers.ts).
+ */
+export interface OpenPgpAgencyKey {
+  kid: string;
+  use: 'sig' | 'enc';
+  format: 'openpgp';
+  /** ASCII-armored public key block (no secret key material). */
+  armored: string;
+  status: 'active' | 'revoked';
+  not_before?: string;
+  not_after?: string;
+  revoked_at?: string;
+}
+
+/** A client certificate the network CA issued to an agency (mTLS); listed to revoke it network-wide at once. */
+export interface AgencyCertificate {
+  /** Serial number, hex (case and leading zeros do not matter). */
+  serial: string;
+  status: 'active' | 'revoked';
+  revoked_at?: string;
+  not_after?: string;
+}
+
 export interface Agency {
   id: string;
   country: string;
   name: string;
   roles: Role[];
   keys: AgencyKey[];
+  openpgp_keys?: OpenPgpAgencyKey[];
   webhook?: { url: string };
   delivery_format?: 'jose' | 'openpgp';
+  /** Client certificates (mTLS); a revoked one is refused by every gateway. */
+  certificates?: AgencyCertificate[];
 }
 
 export interface Operation {
@@ -50,7 +81,7 @@ export interface RegistrySeed {
 export type KeyState = 'active' | 'revoked' | 'not-yet-valid' | 'expired';
 
 /** Whether a key may be used at `at`: its status, revocation time and validity window. */
-export function keyStateAt(key: AgencyKey, at: Date): KeyState {
+export function keyStateAt(key: Pick<AgencyKey, 'status' | 'not_before' | 'not_after' | 'revoked_at'>, at: Date): KeyState {
   const t = at.getTime();
   if (key.status === 'revoked' && (key.revoked_at === undefined || Date.parse(key.revoked_at) <= t)) return 'revoked';
   if (key.not_before !== undefined && Date.parse(key.not_before) > t) return 'not-yet-valid';

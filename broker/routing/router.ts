@@ -25,6 +25,15 @@ export interface RouterOptions {
   duplicateWindowSeconds: number;
   replicas: number;
   now?: () => Date;
+  /** Counts for metrics (broker/metrics); told numbers only, never ids. */
+  observer?: RouterObserver;
+}
+
+export interface RouterObserver {
+  /** One notice routed: `written` deliveries published to DELIVERIES, `skipped` recipients left out. */
+  routed(written: number, skipped: number): void;
+  /** A notice that cannot be routed (terminated) or a routing attempt that failed (retried). */
+  failed(kind: 'unroutable' | 'retry'): void;
 }
 
 const ns = (s: number) => s * 1_000_000_000;
@@ -123,6 +132,7 @@ export class Router {
       await m.ackAck();
       this.#routed++;
     } catch (e) {
+      this.opts.observer?.failed(e instanceof Unroutable ? 'unroutable' : 'retry');
       if (e instanceof Unroutable) {
         logger.error({ event: 'notice-unroutable', seq: m.seq, reason: e.message }, 'stored notice cannot be routed; terminated');
         m.term();
@@ -165,6 +175,7 @@ export class Router {
         await bus.publish(d.subject, new TextEncoder().encode(jwe), { msgID: d.msgId, headers: deliveryHeaders(entry, logIndex, d.kid) });
       }),
     );
+    this.opts.observer?.routed(plan.deliveries.length, plan.skipped.length);
     logger.info({ event: 'notice-routed', notice_id: entry.notice_id, log_index: logIndex, deliveries: plan.deliveries.length }, 'notice routed');
     return { logIndex, delivered: plan.deliveries.map((d) => d.agency) };
   }

@@ -264,7 +264,7 @@ interface RegistryKeyShape {
   not_after?: string;
 }
 interface RegistryShape {
-  agencies: { id: string; keys: RegistryKeyShape[] }[];
+  agencies: { id: string; keys: RegistryKeyShape[]; openpgp_keys?: { kid: string; not_before?: string; not_after?: string }[] }[];
   operations: { id: string; members: string[]; start?: string; end?: string }[];
 }
 
@@ -306,6 +306,15 @@ export function createRegistryValidator(schemaDir: string = defaultSchemaDir()):
         if (key.jwk.use !== undefined && key.jwk.use !== key.use) {
           errors.push({ path: `${at}/jwk/use`, message: 'must equal the use of the key record' });
         }
+        if (key.not_before !== undefined && key.not_after !== undefined && Date.parse(key.not_after) <= Date.parse(key.not_before)) {
+          errors.push({ path: `${at}/not_after`, message: 'must be later than not_before' });
+        }
+      });
+      // OpenPGP certificates: the fingerprint is the kid, unique across JWKs and certificates alike.
+      (agency.openpgp_keys ?? []).forEach((key, j) => {
+        const at = `/agencies/${i}/openpgp_keys/${j}`;
+        if (kids.has(key.kid)) errors.push({ path: `${at}/kid`, message: 'duplicate key id (kid must be unique in the registry)' });
+        kids.add(key.kid);
         if (key.not_before !== undefined && key.not_after !== undefined && Date.parse(key.not_after) <= Date.parse(key.not_before)) {
           errors.push({ path: `${at}/not_after`, message: 'must be later than not_before' });
         }

@@ -8,10 +8,10 @@ const statusSchema = { type: 'object', properties: { status: { type: 'string' },
 
 export const healthRoutes: FastifyPluginAsync<{ bus: NatsBus }> = async (app, { bus }) => {
   /** Liveness: the process answers. */
-  app.get('/healthz', { schema: { response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { summary: 'Liveness', description: 'The process answers (used by the container HEALTHCHECK).', tags: ['operations'], security: [], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));
 
   /** Readiness: NATS connected and the streams answer. */
-  app.get('/readyz', { schema: { response: { 200: statusSchema } } }, async (request, reply) => {
+  app.get('/readyz', { schema: { summary: 'Readiness', description: 'NATS is connected and every JetStream stream answers (message counts per stream); 503 unavailable otherwise.', tags: ['operations'], security: [], response: { 200: statusSchema } } }, async (request, reply) => {
     const fail = (detail: string) => sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail, retryAfter: 5 }));
     if (!bus.isConnected()) return fail('NATS is not connected');
     try {

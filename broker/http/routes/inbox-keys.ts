@@ -30,6 +30,10 @@ export const agencyKeysRoutes: FastifyPluginAsync<{ registry: () => RegistrySnap
     {
       preHandler: app.requireRole('subscribe'),
       schema: {
+        summary: "A member agency's public keys",
+        description: 'Signing and encryption keys of one member agency with their history (status, validity window, revocation), to verify origin signatures inside deliveries. Role subscribe.',
+        tags: ['keys'],
+        security: [{ clientAssertion: [] }],
         params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
         response: { 200: { type: 'object', additionalProperties: false, required: ['agency', 'country', 'keys'], properties: { agency: { type: 'string' }, country: { type: 'string' }, keys: { type: 'array', items: keySchema } } } },
       },

@@ -76,6 +76,10 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
     {
       preHandler: app.requireRole('subscribe'),
       schema: {
+        summary: 'Read the inbox',
+        description: 'A page of the deliveries addressed to the authenticated agency, after the cursor `after` (a DELIVERIES stream position); continue from `next`. Each delivery is a compact JWE to the agency key around the origin\'s signed notice. Role subscribe.',
+        tags: ['inbox'],
+        security: [{ clientAssertion: [] }],
         querystring: querySchema,
         response: { 200: { type: 'object', additionalProperties: false, required: ['deliveries', 'next'], properties: { deliveries: { type: 'array', items: deliverySchema }, next: { type: 'integer' } } } },
       },
@@ -94,7 +98,7 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
 
   app.get(
     '/v1/inbox/stream',
-    { preHandler: app.requireRole('subscribe'), schema: { querystring: querySchema } },
+    { preHandler: app.requireRole('subscribe'), schema: { summary: 'Follow the inbox (Server-Sent Events)', description: 'text/event-stream of `delivery` events (id = cursor; data = a delivery as in GET /v1/inbox) after `after` or Last-Event-ID, with heartbeat comments. Role subscribe.', tags: ['inbox'], security: [{ clientAssertion: [] }], produces: ['text/event-stream'], querystring: querySchema } },
     async (request, reply) => {
       const q = request.query as InboxQuery;
       const filter = filterOf(request);

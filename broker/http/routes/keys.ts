@@ -11,7 +11,7 @@ export const keysRoutes: FastifyPluginAsync<{ keyring: BrokerKeyring }> = async 
   /** The broker's public JWKS (signing key history and encryption keys) plus its id, the audience of client assertions. */
   app.get(
     '/v1/keys',
-    { schema: { response: { 200: { type: 'object', properties: { broker: { type: 'string' }, keys: { type: 'array', items: jwkSchema } }, required: ['broker', 'keys'] } } } },
+    { schema: { summary: "The broker's public keys", description: 'JWKS of the broker signing keys (receipts, checkpoints; history kept for verification) and encryption keys (seal notices to one of these), plus `broker`, the audience of client assertions.', tags: ['keys'], security: [], response: { 200: { type: 'object', properties: { broker: { type: 'string' }, keys: { type: 'array', items: jwkSchema }, openpgp: { type: 'string', description: "The broker's ASCII-armored OpenPGP public key (v4, Ed25519 + cv25519)." } }, required: ['broker', 'keys'] } } } },
     async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=60');
       return keyring.jwks();

@@ -102,13 +102,17 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
 
   const audit = { preHandler: app.requireRole('audit') };
 
-  app.get('/v1/log/checkpoint', { ...audit, schema: { response: { 200: checkpointBody } } }, async () => checkpointJson(await latest()));
+  app.get('/v1/log/checkpoint', { ...audit, schema: { summary: 'The newest signed checkpoint', description: 'A C2SP signed note (origin, tree size, root hash, timestamp) by the broker signing key. Role audit.', tags: ['log'], security: [{ clientAssertion: [] }], response: { 200: checkpointBody } } }, async () => checkpointJson(await latest()));
 
   app.get(
     '/v1/log/entries',
     {
       ...audit,
       schema: {
+        summary: 'Log entries',
+        description: 'Entries [start, end) as the exact bytes that were hashed (base64url), at most one page; continue from `end`. Role audit.',
+        tags: ['log'],
+        security: [{ clientAssertion: [] }],
         querystring: { type: 'object', additionalProperties: false, properties: { start: numberQuery, end: numberQuery } },
         response: {
           200: {
@@ -147,6 +151,10 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
     {
       ...audit,
       schema: {
+        summary: 'Inclusion proof',
+        description: 'RFC 9162 section 2.1.3 proof for the entry at `index` in the tree of `tree_size` (default: the newest checkpoint). Role audit.',
+        tags: ['log'],
+        security: [{ clientAssertion: [] }],
         querystring: { type: 'object', additionalProperties: false, properties: { index: numberQuery, tree_size: numberQuery } },
         response: {
           200: { type: 'object', additionalProperties: false, required: ['index', 'tree_size', 'proof'], properties: { index: intSchema, tree_size: intSchema, proof: proofSchema } },
@@ -171,6 +179,10 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
     {
       ...audit,
       schema: {
+        summary: 'Consistency proof',
+        description: 'RFC 9162 section 2.1.4 proof that the tree of size `first` is a prefix of the tree of size `second`. Role audit.',
+        tags: ['log'],
+        security: [{ clientAssertion: [] }],
         querystring: { type: 'object', additionalProperties: false, properties: { first: numberQuery, second: numberQuery } },
         response: {
           200: { type: 'object', additionalProperties: false, required: ['first', 'second', 'proof'], properties: { first: intSchema, second: intSchema, proof: proofSchema } },
@@ -194,6 +206,10 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
     {
       preHandler: app.requireRole('publish'),
       schema: {
+        summary: 'Proof for one of my notices',
+        description: "The log entry, leaf hash, inclusion proof and checkpoint of the sender's own notice, once a checkpoint covers it (404 before). Role publish.",
+        tags: ['notices'],
+        security: [{ clientAssertion: [] }],
         params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
         response: {
           200: {

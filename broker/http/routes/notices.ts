@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { LiaisonError } from '../../core/errors.js';
 import type { IngestFn } from '../../ingest/pipeline.js';
+import { withClientCertAgency } from '../tls.js';
 
 export const receiptResponseSchema = {
   type: 'object',
@@ -21,10 +22,28 @@ export const noticesRoutes: FastifyPluginAsync<{ ingest: IngestFn; bodyLimitByte
   app.addContentTypeParser([...opts.mediaTypes], { parseAs: 'string', bodyLimit: opts.bodyLimitBytes }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('*', (_req, _payload, done) => done(new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${opts.mediaTypes.join(', ')}` })));
 
-  app.post('/v1/notices', { schema: { response: { 202: receiptResponseSchema } } }, async (request, reply) => {
+  app.post(
+    '/v1/notices',
+    {
+      schema: {
+        summary: 'Post a notice',
+        description:
+          "Send a notice as an envelope: a compact JWE (ECDH-ES+A256KW or ECDH-ES, A256GCM) to one of the broker's encryption keys (GET /v1/keys) around a compact JWS (EdDSA or ES256, typ liaison-notice+jws) by an active signing key of the agency named in the notice's origin. " +
+          'The answer is a broker-signed receipt with the log index. A retry of the same bytes returns the original receipt (header liaison-duplicate: true); the same id with other bytes is 409 duplicate-conflict. No bearer token: the signature inside the envelope is the proof of origin.',
+        tags: ['notices'],
+        security: [],
+        body: {
+          description: 'The envelope, as text.',
+          content: Object.fromEntries(opts.mediaTypes.map((m) => [m, { schema: { type: 'string', description: m === 'application/jose' ? 'Compact JWE (five base64url parts joined by dots) around the compact JWS of the notice JSON.' : 'The envelope in this media type.' } }])),
+        },
+        response: { 202: receiptResponseSchema },
+      },
+    }, async (request, reply) => {
     const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     if (typeof request.body !== 'string') throw new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${opts.mediaTypes.join(', ')}` });
-    const result = await opts.ingest(request.body, mediaType, request.trace);
+    const body = request.body;
+    // With mTLS the notice's signer must be the client certificate's agency (checked before anything is stored).
+    const result = await withClientCertAgency(request, () => opts.ingest(body, mediaType, request.trace));
     request.trace.outcome = result.duplicate ? 'duplicate' : 'accepted';
     if (result.duplicate) reply.header('liaison-duplicate', 'true');
     return reply.code(202).send({ receipt: result.receipt, ...result.claims });

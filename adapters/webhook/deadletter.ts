@@ -1,0 +1,126 @@
+import type { MsgHdrs, MsgRequest, StoredMsg } from 'nats';
+import { LiaisonError } from '../../broker/core/errors.js';
+import { isSlug, subjectToken } from '../../broker/core/ids.js';
+import type { NatsBus } from '../../broker/nats/connection.js';
+import { STREAMS } from '../../broker/nats/streams.js';
+import { DELIVERY_HEADERS } from '../../broker/routing/plan.js';
+
+/**
+ * The webhook dead-letter: stream DEADLETTER (broker/nats/streams.ts).
+ *
+ *   deadletter.webhook.<agency>   a delivery that failed every try: the delivery's
+ *                                 JWE and labels, plus the attempts and the last error
+ *   redeliver.webhook.<agency>    an operator's request to try one again; the
+ *                                 webhook deliverer consumes these (durable `webhook-redeliver`)
+ */
+export const DEADLETTER_SUBJECTS = 'deadletter.webhook.*';
+export const REDELIVER_SUBJECTS = 'redeliver.webhook.*';
+export const deadletterSubject = (agency: string) => `deadletter.webhook.${subjectToken(agency, 'agency')}`;
+export const redeliverSubject = (agency: string) => `redeliver.webhook.${subjectToken(agency, 'agency')}`;
+
+export const WEBHOOK_HEADERS = {
+  agency: 'Liaison-Agency',
+  cursor: 'Liaison-Delivery-Cursor',
+  attempts: 'Liaison-Webhook-Attempts',
+  lastError: 'Liaison-Webhook-Last-Error',
+  failedAt: 'Liaison-Webhook-Failed-At',
+} as const;
+
+export interface DeadLetter {
+  /** DEADLETTER stream sequence: what `liaison webhook redeliver --seq` takes. */
+  seq: number;
+  agency: string;
+  notice_id: string;
+  /** The DELIVERIES sequence of the delivery. */
+  cursor: number;
+  operation: string;
+  origin: { country: string; agency: string };
+  type: string;
+  attempts: number;
+  last_error: string;
+  failed_at: string;
+}
+
+const copyHeaders = (h: MsgHdrs | undefined): Record<string, string> => {
+  const out: Record<string, string> = {};
+  for (const k of [...Object.values(DELIVERY_HEADERS), ...Object.values(WEBHOOK_HEADERS)]) {
+    const v = h?.get(k);
+    if (v) out[k] = v;
+  }
+  return out;
+};
+
+/** Park a delivery that failed every try. Msg-Id `dl:<key>`, so a crash between park and ack parks it once. */
+export async function park(
+  bus: NatsBus,
+  p: { agency: string; key: string; data: Uint8Array; headers: MsgHdrs | undefined; cursor: number; attempts: number; lastError: string; at: Date },
+): Promise<number> {
+  const headers = {
+    ...copyHeaders(p.headers),
+    [WEBHOOK_HEADERS.agency]: p.agency,
+    [WEBHOOK_HEADERS.cursor]: String(p.cursor),
+    [WEBHOOK_HEADERS.attempts]: String(p.attempts),
+    [WEBHOOK_HEADERS.lastError]: p.lastError,
+    [WEBHOOK_HEADERS.failedAt]: p.at.toISOString(),
+  };
+  const ack = await bus.publish(deadletterSubject(p.agency), p.data, { msgID: `dl:${p.key}`, headers });
+  return ack.seq;
+}
+
+function toDeadLetter(m: StoredMsg): DeadLetter {
+  const get = (k: string) => m.header?.get(k) ?? '';
+  return {
+    seq: m.seq,
+    agency: get(WEBHOOK_HEADERS.agency),
+    notice_id: get(DELIVERY_HEADERS.noticeId),
+    cursor: Number(get(WEBHOOK_HEADERS.cursor)),
+    operation: get(DELIVERY_HEADERS.operation),
+    origin: { country: get(DELIVERY_HEADERS.originCountry), agency: get(DELIVERY_HEADERS.origin) },
+    type: get(DELIVERY_HEADERS.type),
+    attempts: Number(get(WEBHOOK_HEADERS.attempts)),
+    last_error: get(WEBHOOK_HEADERS.lastError),
+    failed_at: get(WEBHOOK_HEADERS.failedAt),
+  };
+}
+
+const notFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found/i.test((e as Error).message);
+
+/** The parked deliveries (of one agency, or all), oldest first, at most `limit`. */
+export async function listDeadLetters(bus: NatsBus, opts: { agency?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+  if (opts.agency !== undefined && !isSlug(opts.agency)) throw new LiaisonError('bad-request', { publicDetail: 'agency must be a lower-case slug' });
+  const subject = opts.agency === undefined ? DEADLETTER_SUBJECTS : deadletterSubject(opts.agency);
+  const limit = Math.min(opts.limit ?? 1000, 10_000);
+  const out: DeadLetter[] = [];
+  let seq = 1;
+  while (out.length < limit) {
+    let m: StoredMsg;
+    try {
+      m = await bus.jsm.streams.getMessage(STREAMS.deadletter, { seq, next_by_subj: subject } as unknown as MsgRequest);
+    } catch (e) {
+      if (notFound(e)) break;
+      throw new LiaisonError('unavailable', { detail: `deadletter list: ${(e as Error).message}`, cause: e });
+    }
+    out.push(toDeadLetter(m));
+    seq = m.seq + 1;
+  }
+  return out;
+}
+
+/**
+ * Ask the webhook deliverer to try a parked delivery again: copy it to
+ * `redeliver.webhook.<agency>` (Msg-Id `rd:<seq>`: asking twice sends once),
+ * then remove it from the dead-letter. If it fails every try again, it is
+ * parked again under a new sequence.
+ */
+export async function requestRedelivery(bus: NatsBus, seq: number): Promise<DeadLetter> {
+  const m = await bus.getMessage(STREAMS.deadletter, seq);
+  if (!m || !m.subject.startsWith('deadletter.webhook.')) throw new LiaisonError('not-found', { publicDetail: `no dead letter at ${seq}` });
+  const dl = toDeadLetter(m);
+  await bus.publish(redeliverSubject(dl.agency), m.data, { msgID: `rd:${seq}`, headers: copyHeaders(m.header) });
+  try {
+    await bus.jsm.streams.deleteMessage(STREAMS.deadletter, seq, false);
+  } catch (e) {
+    if (!notFound(e)) throw new LiaisonError('unavailable', { detail: `deadletter delete: ${(e as Error).message}`, cause: e });
+  }
+  return dl;
+}

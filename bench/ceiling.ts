@@ -1,0 +1,63 @@
+/**
+ * The crypto ceiling: the pipeline's own functions for steps 1-6 and 8 in
+ * process (parse, decrypt, verify, strict parse, freshness, validate, policy,
+ * commitment hash, receipt signature), without HTTP or NATS. What the gateway
+ * could do if HTTP and JetStream cost nothing.
+ */
+import { joseEnvelope } from '../adapters/jose/index.js';
+import type { EnvelopeContext } from '../broker/core/envelope.js';
+import { decodeNotice } from '../broker/ingest/decode-notice.js';
+import { checkFreshness } from '../broker/ingest/freshness.js';
+import { evaluatePolicy } from '../broker/ingest/policy.js';
+import { signReceipt } from '../broker/ingest/receipt.js';
+import { createSignerResolver } from '../broker/ingest/signer-resolver.js';
+import { sha256Hex } from '../broker/ingest/store.js';
+import { validateNotice } from '../broker/ingest/validate.js';
+import type { BrokerKeyring } from '../broker/keys/broker-keys.js';
+import type { RegistrySnapshot } from '../broker/registry/model.js';
+import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
+import type { BenchEnvelope } from './notices.js';
+import { round } from './stats.js';
+
+export interface CeilingResult {
+  concurrency: number;
+  opened: number;
+  seconds: number;
+  perSecond: number;
+  cpuPercent: number;
+}
+
+export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyring: BrokerKeyring, registry: RegistrySnapshot, concurrency: number, durationMs: number): Promise<CeilingResult> {
+  const validator = createNoticeValidator();
+  const resolveSigner = createSignerResolver(() => registry);
+  const ctx: EnvelopeContext = { decryptionKey: (kid) => keyring.decryptionKey(kid)?.privateKey, resolveSigner };
+  const limits = { maxBytes: 1 << 20, maxDepth: 32 };
+  const rules = { clockSkewSeconds: 300, maxNoticeAgeSeconds: 3600 };
+  const one = async (env: BenchEnvelope) => {
+    const opened = await joseEnvelope.open(env.jwe, ctx);
+    const notice = decodeNotice(opened.payload, limits);
+    const at = new Date();
+    checkFreshness(notice, at, rules);
+    const header = validateNotice(notice, validator);
+    const { recipients } = evaluatePolicy(header, opened.signer.agencyId, registry, at);
+    const sha256 = sha256Hex(opened.signed);
+    await signReceipt(keyring.signing, { iss: keyring.brokerId, notice_id: header.id, sha256, log_index: 0, received_at: at.toISOString(), recipients });
+  };
+  await one(envelopes[0]!); // warm up: key import, schema caches
+  let next = 0;
+  let done = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const deadline = t0 + durationMs;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        await one(envelopes[next++ % envelopes.length]!);
+        done++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { concurrency, opened: done, seconds: round(seconds, 3), perSecond: round(done / seconds), cpuPercent: round((100 * (cpu.user + cpu.system)) / 1e6 / seconds) };
+}

@@ -1,0 +1,142 @@
+/**
+ * The load generator, run as a child process of bench/run.ts (so that it does
+ * not share an event loop with the gateway). Protocol over IPC:
+ *   parent → { url, dataDir, jwks, concurrency, durationMs, count }  (argv[2] as JSON)
+ *   child seals `count` envelopes, then → { ready: true }
+ *   parent → 'go'; child posts for durationMs (or until the envelopes run out), then → { result }
+ * Each envelope is posted once: no retries, no repeats.
+ */
+import { Agent, request } from 'node:http';
+import type { JWK } from 'jose';
+import { sealEnvelopes } from './notices.js';
+import { percentile, round } from './stats.js';
+
+export interface LoadgenArgs {
+  url: string;
+  dataDir: string;
+  jwks: { keys: JWK[] };
+  concurrency: number;
+  durationMs: number;
+  count: number;
+  /** Open loop: start requests at this fixed rate (at most `concurrency` in flight); latency counts from the scheduled start. */
+  ratePerSecond?: number;
+}
+
+export interface LevelResult {
+  concurrency: number;
+  ratePerSecond?: number;
+  sent: number;
+  accepted: number;
+  errors: number;
+  errorStatuses: Record<string, number>;
+  seconds: number;
+  acceptedPerSecond: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  meanBytes: number;
+  ranOut: boolean;
+  loadgenCpuPercent: number;
+}
+
+function post(agent: Agent, url: URL, body: string): Promise<number> {
+  return new Promise((resolve) => {
+    const req = request(
+      { agent, host: url.hostname, port: url.port, path: '/v1/notices', method: 'POST', headers: { 'content-type': 'application/jose', 'content-length': Buffer.byteLength(body) }, timeout: 30_000 },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', () => resolve(-1));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(-1));
+    req.end(body);
+  });
+}
+
+async function run(args: LoadgenArgs): Promise<LevelResult> {
+  const envelopes = await sealEnvelopes(args.count, args.dataDir, args.jwks);
+  const url = new URL(args.url);
+  const agent = new Agent({ keepAlive: true, maxSockets: args.concurrency });
+  await new Promise<void>((resolve) => {
+    process.send!({ ready: true });
+    process.once('message', () => resolve());
+  });
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let next = 0;
+  let accepted = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const deadline = t0 + args.durationMs;
+  const worker = async () => {
+    while (performance.now() < deadline && next < envelopes.length) {
+      const env = envelopes[next++]!;
+      const s = performance.now();
+      const status = await post(agent, url, env.jwe);
+      record(status, performance.now() - s);
+    }
+  };
+  const record = (status: number, ms: number) => {
+    latencies.push(ms);
+    if (status === 202) accepted++;
+    else statuses[String(status)] = (statuses[String(status)] ?? 0) + 1;
+  };
+  if (args.ratePerSecond) {
+    // Open loop: request k is due at t0 + k/rate; a late start still counts from when it was due.
+    const interval = 1000 / args.ratePerSecond;
+    let inFlight = 0;
+    const pending = new Set<Promise<void>>();
+    while (performance.now() < deadline && next < envelopes.length) {
+      const due = t0 + next * interval;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      if (inFlight >= args.concurrency) {
+        await Promise.race(pending);
+        continue;
+      }
+      const env = envelopes[next++]!;
+      inFlight++;
+      const p: Promise<void> = post(agent, url, env.jwe).then((status) => {
+        record(status, performance.now() - due);
+        inFlight--;
+        pending.delete(p);
+      });
+      pending.add(p);
+    }
+    await Promise.all(pending);
+  } else {
+    await Promise.all(Array.from({ length: args.concurrency }, worker));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const sent = latencies.length;
+  return {
+    concurrency: args.concurrency,
+    ...(args.ratePerSecond ? { ratePerSecond: args.ratePerSecond } : {}),
+    sent,
+    accepted,
+    errors: sent - accepted,
+    errorStatuses: statuses,
+    seconds: round(seconds, 3),
+    acceptedPerSecond: round(accepted / seconds),
+    p50Ms: round(percentile(latencies, 50), 2),
+    p95Ms: round(percentile(latencies, 95), 2),
+    p99Ms: round(percentile(latencies, 99), 2),
+    meanBytes: Math.round(envelopes.slice(0, sent).reduce((a, e) => a + e.bytes, 0) / Math.max(1, sent)),
+    ranOut: next >= envelopes.length && performance.now() < deadline,
+    loadgenCpuPercent: round((100 * (cpu.user + cpu.system)) / 1e6 / seconds),
+  };
+}
+
+const args = JSON.parse(process.argv[2] ?? '{}') as LoadgenArgs;
+run(args).then(
+  (result) => process.send!({ result }, () => process.exit(0)),
+  (e: unknown) => {
+    process.stderr.write(`loadgen: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,295 @@
+/**
+ * `npm run bench`: the full pipeline over HTTP + NATS at rising concurrency,
+ * against two references measured in the same run (the crypto ceiling in
+ * process, and a bare Fastify + JetStream pass-through), plus the audit verify
+ * rate beside the raw Ed25519 verify rate.
+ *
+ *   node dist/bench/run.js [--quick] [--levels 1,4,16,64] [--seconds 5]
+ *
+ * Everything runs on loopback: its own nats-server, the gateway as a child
+ * process (node dist/broker/main.js), the load generator as another child.
+ * Each level is bounded in time and in envelopes; every child is stopped by
+ * its PID at the end, also on failure.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { JWK } from 'jose';
+import { createLogger } from '../broker/core/logger.js';
+import { repoRoot } from '../broker/core/paths.js';
+import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
+import { loadOrCreateBrokerKeys } from '../broker/keys/broker-keys.js';
+import { connectNats } from '../broker/nats/connection.js';
+import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
+import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
+import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audit-rate.js';
+import { measureCeiling, type CeilingResult } from './ceiling.js';
+import type { LevelResult, LoadgenArgs } from './loadgen.js';
+import { sealEnvelopes } from './notices.js';
+import { processMeter, round } from './stats.js';
+import { throughputLatencySvg } from './svg.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const { values } = parseArgs({
+  options: { quick: { type: 'boolean' }, profile: { type: 'string' }, levels: { type: 'string' }, seconds: { type: 'string' }, 'no-chart': { type: 'boolean' } },
+  allowPositionals: false,
+});
+const quick = values.quick ?? false;
+const levels = (values.levels ?? '1,4,16,64').split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0 && n <= 512);
+const durationMs = Math.round(Number(values.seconds ?? (quick ? 1 : 5)) * 1000);
+if (!(durationMs >= 200 && durationMs <= 60_000)) throw new Error('--seconds must be between 0.2 and 60');
+const MAX_ENVELOPES_PER_LEVEL = 40_000;
+
+const out = (s = '') => process.stdout.write(s + '\n');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+});
+
+async function stopChild(c: ChildProcess, ms = 5000): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null || !c.pid) return void children.delete(c);
+  const exited = new Promise<void>((r) => c.once('exit', () => r()));
+  process.kill(c.pid, 'SIGTERM');
+  const timer = setTimeout(() => c.pid && c.exitCode === null && process.kill(c.pid, 'SIGKILL'), ms);
+  await exited;
+  clearTimeout(timer);
+  children.delete(c);
+}
+
+/** Spawn a node child and wait for a line of stdout matching `ready`. */
+async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 30_000, nodeArgs: string[] = []): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 16_384) stderr += d.toString('utf8');
+  });
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${script} not ready after ${timeoutMs} ms: ${stderr.slice(-800)}`)), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      const m = ready.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited (${code}): ${stderr.slice(-800)}`));
+    });
+  });
+  child.stdout!.resume();
+  return { child, match };
+}
+
+interface Level extends LevelResult {
+  gatewayCpuPercent: number;
+  gatewayPeakRssMb: number;
+  natsCpuPercent: number;
+}
+
+/** One level: fork the load generator, let it seal its envelopes, then time it while sampling the server and nats-server. */
+async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: number): Promise<Level> {
+  const child = fork(join(here, 'loadgen.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.add(child);
+  try {
+    const gw = processMeter(serverPid);
+    const nats = processMeter(natsPid);
+    const result = await new Promise<LevelResult>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('load generator timed out')), 120_000 + args.durationMs);
+      child.on('message', (m: { ready?: boolean; result?: LevelResult }) => {
+        if (m.ready) {
+          gw.start();
+          nats.start();
+          child.send('go');
+        } else if (m.result) {
+          clearTimeout(timer);
+          resolve(m.result);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`load generator exited with ${code}`));
+      });
+    });
+    const g = gw.stop();
+    const n = nats.stop();
+    return { ...result, gatewayCpuPercent: g.cpuPercent, gatewayPeakRssMb: g.peakRssMb, natsCpuPercent: n.cpuPercent };
+  } finally {
+    await stopChild(child);
+  }
+}
+
+const fmt = (l: Level) =>
+  `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}%  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.ranOut ? '  (ran out of envelopes)' : ''}`;
+
+async function main() {
+  const bin = findNatsServer(process.env.NATS_SERVER_BIN ?? null);
+  if (!bin) throw new Error(NATS_INSTALL_HINT);
+  const work = mkdtempSync(join(tmpdir(), 'liaison-bench-'));
+  let nats: LocalNats | undefined;
+  try {
+    const dataDir = join(work, 'data');
+    await ensureDemoNetwork(dataDir);
+    nats = await startLocalNats({ bin, storeDir: join(work, 'nats') });
+    const machine = {
+      nproc: cpus().length,
+      cpuModel: /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown',
+      node: process.version,
+      natsServer: bin,
+      uvThreadpoolSize: Number(process.env.UV_THREADPOOL_SIZE ?? 4),
+      /** 1-minute load average before the run: other work on the machine skews every figure. */
+      loadAverageAtStart: round(loadavg()[0] ?? NaN, 2),
+    };
+    out(`Liaison bench: ${machine.nproc} cores (${machine.cpuModel}), node ${machine.node}, load average ${machine.loadAverageAtStart}; levels ${levels.join(', ')}, ${durationMs} ms each${quick ? ' (--quick)' : ''}`);
+
+    // --- the gateway, as in production: node dist/broker/main.js
+    const port = await freePort();
+    const env = { ...process.env, LIAISON_PORT: String(port), LIAISON_HOST: '127.0.0.1', NATS_URL: nats.url, LIAISON_DATA_DIR: dataDir, LIAISON_DEMO: '1', LOG_LEVEL: 'warn', LIAISON_CHECKPOINT_INTERVAL_MS: '1000' };
+    // --profile DIR: the gateway writes a V8 CPU profile there on exit (summarise with dist/bench/profile-top.js).
+    const nodeArgs = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+    const gw = await startNode(join(here, '..', 'broker', 'main.js'), [], env, /listening on (http:\/\/\S+)/, 30_000, nodeArgs);
+    const gwUrl = gw.match[1]!.replace(/[()]/g, '');
+    const jwks = (await (await fetch(`${gwUrl}/v1/keys`)).json()) as { keys: JWK[] };
+
+    // --- reference 1: the crypto ceiling, in this process while the gateway idles
+    const { keyring } = await loadOrCreateBrokerKeys(dataDir, 'liaison-hub');
+    const registry = RegistrySnapshot.fromSeed(JSON.parse(readFileSync(join(dataDir, 'registry.json'), 'utf8')) as RegistrySeed);
+    const ceilingEnvelopes = await sealEnvelopes(quick ? 150 : 600, dataDir, jwks);
+    const ceilings: CeilingResult[] = [];
+    for (const c of [1, 16]) {
+      ceilings.push(await measureCeiling(ceilingEnvelopes, keyring, registry, c, durationMs));
+      out(`crypto ceiling  c=${c}: ${ceilings.at(-1)!.perSecond}/s (cpu ${ceilings.at(-1)!.cpuPercent}%)`);
+    }
+    const ceiling = Math.max(...ceilings.map((c) => c.perSecond));
+    const budget = (rate: number) => Math.min(MAX_ENVELOPES_PER_LEVEL, Math.ceil((rate * durationMs) / 1000 * 1.25) + 50);
+
+    // --- the full pipeline at rising concurrency
+    out('full pipeline (HTTP → open → validate → policy → JetStream ×2 → receipt):');
+    const full: Level[] = [];
+    for (const c of levels) {
+      full.push(await runLevel({ url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gw.child.pid!, nats.pid));
+      out('  ' + fmt(full.at(-1)!));
+      await sleep(300);
+    }
+    const peak = full.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
+    const halfRate = Math.max(1, Math.round(peak.acceptedPerSecond / 2));
+    const half = await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs, count: budget(halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid);
+    out('  ' + fmt(half) + '   (open loop at half the peak rate)');
+
+    // --- the audit verify rate over what this run logged
+    await sleep(2500); // the checkpointer publishes every second while entries arrive
+    const bus = await connectNats({ servers: nats.url, name: 'bench-audit', publishTimeoutMs: 10_000, retryAfterSeconds: 1, logger: createLogger('silent') });
+    let audit: AuditRate | undefined;
+    try {
+      audit = await measureAuditVerify(bus, 'liaison-hub', jwks.keys.filter((k) => k.use === 'sig'));
+    } finally {
+      await bus.close();
+    }
+    const rawVerify = rawEd25519VerifyRate(quick ? 300 : 1000);
+    out(`audit verify: ${audit.entriesPerSecond} entries/s over ${audit.entries} entries, ${audit.notices} notices, ${audit.checkpoints} checkpoints (ok=${audit.ok}); raw Ed25519 verify ${rawVerify.perSecond}/s`);
+    await stopChild(gw.child);
+
+    // --- the same pipeline on a gateway that only ingests (router and checkpointer run elsewhere)
+    const ingestOnlyEnv = { ...env, LIAISON_ROUTER: '0', LIAISON_CHECKPOINTER: '0', LIAISON_PORT: String(await freePort()) };
+    const gi = await startNode(join(here, '..', 'broker', 'main.js'), [], ingestOnlyEnv, /listening on (http:\/\/\S+)/);
+    const giUrl = gi.match[1]!.replace(/[()]/g, '');
+    out('full pipeline, ingest-only gateway (LIAISON_ROUTER=0, LIAISON_CHECKPOINTER=0):');
+    const ingestOnly: Level[] = [];
+    for (const c of levels) {
+      ingestOnly.push(await runLevel({ url: giUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gi.child.pid!, nats.pid));
+      out('  ' + fmt(ingestOnly.at(-1)!));
+      await sleep(300);
+    }
+    await stopChild(gi.child);
+    const ingestPeak = ingestOnly.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
+
+    // --- reference 2: bare pass-through (Fastify + two JetStream publishes, no crypto)
+    const pt = await startNode(join(here, 'passthrough.js'), [nats.url, String(await freePort())], process.env, /listening (http:\/\/\S+)/);
+    out('bare pass-through (Fastify + JetStream ×2, no crypto):');
+    const pass: Level[] = [];
+    for (const c of levels) {
+      pass.push(await runLevel({ url: pt.match[1]!, dataDir, jwks, concurrency: c, durationMs, count: budget(Math.max(2 * ceiling, 1500)) }, pt.child.pid!, nats.pid));
+      out('  ' + fmt(pass.at(-1)!));
+      await sleep(300);
+    }
+    await stopChild(pt.child);
+    const passPeak = pass.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
+
+    const ratios = {
+      fullPeakPerSecond: peak.acceptedPerSecond,
+      fullPeakConcurrency: peak.concurrency,
+      cryptoCeilingPerSecond: ceiling,
+      passThroughPeakPerSecond: passPeak.acceptedPerSecond,
+      fullOverCeiling: round(peak.acceptedPerSecond / ceiling, 3),
+      fullOverPassThrough: round(peak.acceptedPerSecond / passPeak.acceptedPerSecond, 3),
+      ingestOnlyPeakPerSecond: ingestPeak.acceptedPerSecond,
+      ingestOnlyOverCeiling: round(ingestPeak.acceptedPerSecond / ceiling, 3),
+      p99AtHalfPeakMs: half.p99Ms,
+      halfPeakRate: halfRate,
+      maxGatewayRssMb: Math.max(...full.map((l) => l.gatewayPeakRssMb), half.gatewayPeakRssMb),
+      auditOverRawVerify: round(audit.entriesPerSecond / rawVerify.perSecond, 3),
+      errors: full.reduce((a, l) => a + l.errors, 0) + half.errors,
+    };
+    const targets = {
+      fullOverCeiling: { target: '>= 0.6', met: ratios.fullOverCeiling >= 0.6 },
+      p99AtHalfPeakMs: { target: '<= 25', met: ratios.p99AtHalfPeakMs <= 25 },
+      maxGatewayRssMb: { target: '<= 256', met: ratios.maxGatewayRssMb <= 256 },
+      auditOverRawVerify: { target: '>= 0.5', met: ratios.auditOverRawVerify >= 0.5 },
+    };
+    out('');
+    out(`full pipeline peak        ${ratios.fullPeakPerSecond}/s at c=${ratios.fullPeakConcurrency}`);
+    out(`crypto ceiling            ${ceiling}/s        full / ceiling      = ${ratios.fullOverCeiling}  (target ≥ 0.6: ${targets.fullOverCeiling.met ? 'met' : 'NOT met'})`);
+    out(`ingest-only gateway peak  ${ratios.ingestOnlyPeakPerSecond}/s        ingest-only / ceiling = ${ratios.ingestOnlyOverCeiling}`);
+    out(`bare pass-through peak    ${ratios.passThroughPeakPerSecond}/s        full / pass-through = ${ratios.fullOverPassThrough}`);
+    out(`p99 at half peak (${halfRate}/s)  ${ratios.p99AtHalfPeakMs} ms  (target ≤ 25 ms: ${targets.p99AtHalfPeakMs.met ? 'met' : 'NOT met'})`);
+    out(`gateway peak RSS          ${ratios.maxGatewayRssMb} MB  (target ≤ 256 MB: ${targets.maxGatewayRssMb.met ? 'met' : 'NOT met'})`);
+    out(`audit verify / raw verify ${ratios.auditOverRawVerify}  (target ≥ 0.5: ${targets.auditOverRawVerify.met ? 'met' : 'NOT met'})`);
+    out(`errors                    ${ratios.errors}`);
+
+    if (machine.loadAverageAtStart > 0.5 * machine.nproc) out(`note: the machine was busy (load average ${machine.loadAverageAtStart} on ${machine.nproc} cores at start, ${round(loadavg()[0] ?? NaN, 2)} at the end): figures are lower bounds`);
+    const results = { when: new Date().toISOString(), loadAverageAtEnd: round(loadavg()[0] ?? NaN, 2), command: `npm run bench${quick ? ' -- --quick' : ''}`, machine, durationMs, levels, ceiling: ceilings, full, halfPeak: half, ingestOnly, passThrough: pass, audit, rawEd25519Verify: rawVerify, ratios, targets };
+    const resultsDir = join(repoRoot, 'bench', 'results');
+    mkdirSync(resultsDir, { recursive: true });
+    const name = quick ? 'quick.json' : 'latest.json';
+    writeFileSync(join(resultsDir, name), JSON.stringify(results, null, 2) + '\n');
+    out(`\nresults: bench/results/${name}`);
+    if (!quick && !values['no-chart']) {
+      const svg = throughputLatencySvg({
+        title: 'Liaison: throughput vs latency (POST /v1/notices, loopback)',
+        subtitle: `${machine.nproc} cores, ${machine.cpuModel}, node ${machine.node}; points labelled by concurrency`,
+        xLabel: 'accepted notices per second',
+        yLabel: 'latency (ms)',
+        series: [
+          { name: 'full pipeline p99 (gateway with router + checkpointer)', colour: '#c0392b', points: full.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) },
+          { name: 'full pipeline p50', colour: '#e67e22', dashed: true, points: full.map((l) => ({ x: l.acceptedPerSecond, y: l.p50Ms, label: '' })) },
+          { name: 'ingest-only gateway p99', colour: '#8e44ad', points: ingestOnly.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) },
+          { name: 'bare pass-through p99', colour: '#2471a3', points: pass.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) },
+        ],
+        verticals: [{ x: ceiling, label: `crypto ceiling ${Math.round(ceiling)}/s`, colour: '#27ae60' }],
+      });
+      mkdirSync(join(repoRoot, 'docs', 'img'), { recursive: true });
+      writeFileSync(join(repoRoot, 'docs', 'img', 'bench-throughput-latency.svg'), svg);
+      out('chart:   docs/img/bench-throughput-latency.svg');
+    }
+  } finally {
+    for (const c of [...children]) await stopChild(c);
+    await nats?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench: ${(e as Error).stack ?? String(e)}\n`);
+    process.exitCode = 1;
+    process.exit(1);
+  },
+);

@@ -1,0 +1,62 @@
+/**
+ * GET /metrics (Prometheus text format) and the HTTP-side counting: requests
+ * by route template, notices accepted and refused by problem code, inbox
+ * deliveries by mode. Labels never carry ids or content.
+ */
+
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { SSE_OBSERVER, type SseSink } from '../../adapters/sse/pump.js';
+import type { ProblemCode } from '../core/errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+
+export const METRICS_PATH = '/metrics';
+const NOTICES = '/v1/notices';
+const INBOX = '/v1/inbox';
+const INBOX_STREAM = '/v1/inbox/stream';
+
+const routeOf = (request: FastifyRequest) => request.routeOptions.url ?? 'unmatched';
+
+export const metricsPlugin = fp<{ metrics: Metrics }>(async (app: FastifyInstance, { metrics }) => {
+  app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+    // The SSE pump writes to the raw response: give it the observer there.
+    if (request.method === 'GET' && routeOf(request) === INBOX_STREAM) (reply.raw as unknown as SseSink)[SSE_OBSERVER] = metrics.sse;
+  });
+
+  app.addHook('preSerialization', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    if (request.method === 'GET' && routeOf(request) === INBOX && reply.statusCode === 200) {
+      const n = (payload as { deliveries?: unknown[] } | null)?.deliveries?.length ?? 0;
+      if (n > 0) metrics.deliveries.delivered('pull', n);
+    }
+    return payload;
+  });
+
+  app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    const route = routeOf(request);
+    metrics.httpRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    if (request.method === 'POST' && route === NOTICES) {
+      if (reply.statusCode === 202) metrics.notice({ accepted: true, duplicate: request.trace?.outcome === 'duplicate' });
+      else metrics.notice({ accepted: false, code: (request.trace?.code ?? 'internal') as ProblemCode });
+    }
+  });
+
+  app.get(
+    METRICS_PATH,
+    {
+      logLevel: 'warn',
+      schema: {
+        summary: 'Prometheus metrics',
+        description:
+          'Prometheus text exposition: notices accepted and refused by code, ingest step latencies, deliveries by mode, router lag, log size, checkpoint age, NATS connection state, process metrics. Serve it to the monitoring network only.',
+        tags: ['operations'],
+        security: [],
+        produces: ['text/plain'],
+        response: { 200: { description: 'Prometheus text format 0.0.4', type: 'string' } },
+      },
+    },
+    async (_request, reply) => {
+      const text = await metrics.render();
+      return reply.type(metrics.contentType).header('cache-control', 'no-store').send(text);
+    },
+  );
+});

@@ -1,0 +1,256 @@
+/**
+ * HTTPS and mutual TLS for the gateway.
+ *
+ * - The TLS layer trusts only the network's CA (`tlsCa`). With mtls 'required'
+ *   Node's `requestCert` + `rejectUnauthorized` refuse, during the handshake, a
+ *   client without a certificate or with one from another CA. With 'optional'
+ *   a client may come without a certificate; one that presents a certificate
+ *   that does not chain to the CA is disconnected before any HTTP is read.
+ * - Per request (this plugin): the certificate's agency is its SAN URI
+ *   `urn:liaison:agency:<id>`; it must be a member, and the certificate must not
+ *   be revoked, by the CRL (`tlsCrl`, signature checked against the CA,
+ *   re-read when the file changes) or by the registry (`certificates[].status`
+ *   of the agency record, live through NATS KV).
+ * - Binding: the certificate's agency must be the agency of the read token
+ *   (auth.ts calls assertClientCertAgency) and of the notice's signer (the
+ *   ingest runs inside withClientCertAgency; the signer resolver refuses another
+ *   agency before anything is stored).
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { Logger } from 'pino';
+import { AGENCY_URI_PREFIX, normalizeSerial, pkiPaths } from '../../certs/pki.js';
+import type { ResolvedSigner } from '../core/envelope.js';
+import { LiaisonError } from '../core/errors.js';
+import type { RegistrySnapshot } from '../registry/model.js';
+import { crlSignedBy, parseCrl, type ParsedCrl } from './tls-crl.js';
+
+export type MtlsMode = 'off' | 'optional' | 'required';
+
+/** The verified client certificate of a request: who it names, and which certificate it is. */
+export interface ClientCert {
+  agency: string;
+  /** Upper-case hex, no leading zeros. */
+  serial: string;
+  fingerprint256: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's verified client certificate; null without mTLS or without a certificate. */
+    clientCert: ClientCert | null;
+  }
+}
+
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  /** The CA bundle trusted for client certificates (PEM, one or more). */
+  ca: string;
+  /** A CRL (PEM or DER) issued by that CA; optional. */
+  crl: string | null;
+}
+
+/** The options for Fastify's `https` (node:https createServer). TLS 1.2 at least; session tickets stay on. */
+export function httpsServerOptions(files: TlsFiles, mtls: MtlsMode) {
+  const read = (what: string, file: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new Error(`TLS ${what} file ${file} cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  };
+  return {
+    cert: read('certificate', files.cert),
+    key: read('key', files.key),
+    ...(mtls === 'off' ? {} : { ca: read('CA', files.ca) }),
+    minVersion: 'TLSv1.2' as const,
+    requestCert: mtls !== 'off',
+    rejectUnauthorized: mtls === 'required',
+    // A peer that opens TCP and never finishes the handshake is dropped after this.
+    handshakeTimeout: 10_000,
+  };
+}
+
+const AGENCY_URI = /^URI:urn:liaison:agency:([a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)$/;
+
+/** The agency named by a certificate: exactly one distinct `urn:liaison:agency:` SAN URI, else null. */
+export function certificateAgency(cert: X509Certificate): string | null {
+  const san = cert.subjectAltName ?? '';
+  const found = new Set<string>();
+  for (const entry of san.split(/,\s*/)) {
+    const m = AGENCY_URI.exec(entry.trim());
+    if (m) found.add(m[1] as string);
+    else if (entry.includes(AGENCY_URI_PREFIX)) return null; // escaped or malformed: refuse rather than guess
+  }
+  return found.size === 1 ? ([...found][0] as string) : null;
+}
+
+/** What the TLS layer says about a socket's peer, memoised per connection. */
+type PeerState = { kind: 'none' } | { kind: 'untrusted' } | { kind: 'unnamed' } | { kind: 'cert'; cert: ClientCert };
+const peers = new WeakMap<object, PeerState>();
+
+function peerState(socket: TLSSocket): PeerState {
+  const known = peers.get(socket);
+  if (known) return known;
+  let state: PeerState;
+  const x509 = typeof socket.getPeerX509Certificate === 'function' ? socket.getPeerX509Certificate() : undefined;
+  if (!x509) state = { kind: 'none' };
+  else if (!socket.authorized) state = { kind: 'untrusted' };
+  else {
+    const agency = certificateAgency(x509);
+    state = agency === null ? { kind: 'unnamed' } : { kind: 'cert', cert: { agency, serial: normalizeSerial(x509.serialNumber), fingerprint256: x509.fingerprint256 } };
+  }
+  peers.set(socket, state);
+  return state;
+}
+
+/** The revoked serials of the CRL file, re-read (and its signature checked) when the file changes. */
+export class CrlSource {
+  #mtimeMs = -1;
+  #crl: ParsedCrl | null = null;
+  #checkedAt = 0;
+  readonly #cas: X509Certificate[];
+
+  constructor(
+    private readonly file: string,
+    caPem: string,
+    private readonly logger: Logger,
+    private readonly recheckMs = 2000,
+  ) {
+    this.#cas = splitPem(caPem).map((p) => new X509Certificate(p));
+    this.#load(true);
+  }
+
+  #load(strict: boolean): void {
+    const st = statSync(this.file, { throwIfNoEntry: false });
+    if (!st) {
+      if (strict) throw new Error(`TLS CRL file ${this.file} does not exist`);
+      this.logger.error({ event: 'crl-missing', file: this.file }, 'the CRL file is gone; keeping the last one');
+      return;
+    }
+    if (st.mtimeMs === this.#mtimeMs) return;
+    try {
+      const crl = parseCrl(readFileSync(this.file));
+      if (!crlSignedBy(crl, this.#cas)) throw new Error('its signature does not verify against the CA');
+      this.#crl = crl;
+      this.#mtimeMs = st.mtimeMs;
+      this.logger.info({ event: 'crl-loaded', revoked: crl.revoked.size, nextUpdate: crl.nextUpdate?.toISOString() }, 'CRL loaded');
+      if (crl.nextUpdate && crl.nextUpdate.getTime() < Date.now()) this.logger.warn({ event: 'crl-stale', nextUpdate: crl.nextUpdate.toISOString() }, 'the CRL is past its nextUpdate; issue a new one');
+    } catch (e) {
+      if (strict) throw new Error(`TLS CRL file ${this.file}: ${(e as Error).message}`);
+      // Keep the last good list: a broken new file must not un-revoke anything.
+      this.logger.error({ event: 'crl-invalid', file: this.file, err: (e as Error).message }, 'the new CRL is not valid; keeping the last one');
+    }
+  }
+
+  isRevoked(serial: string): boolean {
+    const now = Date.now();
+    if (now - this.#checkedAt >= this.recheckMs) {
+      this.#checkedAt = now;
+      this.#load(false);
+    }
+    return this.#crl?.revoked.has(serial) ?? false;
+  }
+}
+
+function splitPem(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+}
+
+export interface ClientCertOptions {
+  mode: Exclude<MtlsMode, 'off'>;
+  registry: () => RegistrySnapshot;
+  crl: CrlSource | null;
+}
+
+/** Per-request client-certificate checks; registered only when mTLS is on. */
+export const clientCertPlugin = fp<ClientCertOptions>(async (app: FastifyInstance, opts) => {
+  app.decorateRequest('clientCert', null);
+  // 'optional': a certificate that does not chain to the CA ends the connection before HTTP is read.
+  app.server.on('secureConnection', (socket: TLSSocket) => {
+    if (peerState(socket).kind === 'untrusted') socket.destroy();
+  });
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    const socket = request.raw.socket as TLSSocket;
+    const state = socket.encrypted ? peerState(socket) : ({ kind: 'none' } as const);
+    if (state.kind === 'untrusted') throw new LiaisonError('client-cert-invalid', { publicDetail: 'the client certificate is not issued by the network CA' });
+    if (state.kind === 'unnamed') throw new LiaisonError('client-cert-invalid', { publicDetail: `the client certificate names no agency (SAN URI ${AGENCY_URI_PREFIX}<id>)` });
+    if (state.kind === 'none') {
+      if (opts.mode === 'required') throw new LiaisonError('client-cert-required', { publicDetail: 'this gateway requires a client certificate from the network CA' });
+      return;
+    }
+    const { cert } = state;
+    if (opts.crl?.isRevoked(cert.serial)) throw new LiaisonError('client-cert-revoked', { detail: `serial ${cert.serial} is on the CRL`, publicDetail: 'the client certificate is revoked' });
+    const agency = opts.registry().agency(cert.agency);
+    if (!agency) throw new LiaisonError('client-cert-invalid', { publicDetail: 'the client certificate names an agency that is not a member' });
+    if (agency.certificates?.some((c) => c.status === 'revoked' && normalizeSerial(c.serial) === cert.serial)) {
+      throw new LiaisonError('client-cert-revoked', { detail: `serial ${cert.serial} is revoked in the registry`, publicDetail: 'the client certificate is revoked' });
+    }
+    request.clientCert = cert;
+  });
+});
+
+/** Reads: the read token's agency must be the certificate's (no-op without a client certificate). */
+export function assertClientCertAgency(request: FastifyRequest, agencyId: string): void {
+  const cert = request.clientCert;
+  if (cert && cert.agency !== agencyId) {
+    throw new LiaisonError('client-cert-mismatch', { detail: `certificate of ${cert.agency}, token of ${agencyId}`, publicDetail: 'the client certificate belongs to another agency than the token' });
+  }
+}
+
+const ingestCertAgency = new AsyncLocalStorage<string | null>();
+
+/** Run a notice's ingest bound to the request's client certificate (if any). */
+export function withClientCertAgency<T>(request: FastifyRequest, fn: () => Promise<T>): Promise<T> {
+  return ingestCertAgency.run(request.clientCert?.agency ?? null, fn);
+}
+
+/**
+ * The ingest's signer resolver, bound to the client certificate: a notice
+ * signed by another agency than the certificate's is refused when its signer
+ * is resolved, before its signature is trusted and before anything is stored.
+ */
+export function bindSignerToClientCert(resolve: (kid: string) => Promise<ResolvedSigner>): (kid: string) => Promise<ResolvedSigner> {
+  return async (kid) => {
+    const signer = await resolve(kid);
+    const certAgency = ingestCertAgency.getStore() ?? null;
+    if (certAgency !== null && signer.agencyId !== certAgency) {
+      throw new LiaisonError('client-cert-mismatch', { detail: `certificate of ${certAgency}, notice signed by ${signer.agencyId}`, publicDetail: 'the client certificate belongs to another agency than the notice signer' });
+    }
+    return signer;
+  };
+}
+
+/** The rate-limit key of a request: the certificate's agency (verified by TLS), else the client address. */
+export function clientKey(request: FastifyRequest): string {
+  const socket = request.raw.socket as TLSSocket;
+  if (socket.encrypted) {
+    const s = peerState(socket);
+    if (s.kind === 'cert') return `agency:${s.cert.agency}`;
+  }
+  return `ip:${request.ip}`;
+}
+
+/** The TLS files of a configuration: the configured paths, else the PKI layout under dataDir/pki (certs/pki.ts). */
+export function tlsFilesFromConfig(config: { dataDir: string; tlsCert: string | null; tlsKey: string | null; tlsCa: string | null; tlsCrl: string | null }): TlsFiles {
+  const pki = pkiPaths(join(config.dataDir, 'pki'));
+  const crl = config.tlsCrl ?? (existsSync(pki.crl) ? pki.crl : null);
+  return { cert: config.tlsCert ?? pki.serverCert, key: config.tlsKey ?? pki.serverKey, ca: config.tlsCa ?? pki.caCert, crl };
+}
+
+/** Everything the gateway needs for HTTPS from its configuration; throws, naming the file, when one cannot be used. */
+export function tlsSetup(
+  config: { dataDir: string; tlsCert: string | null; tlsKey: string | null; tlsCa: string | null; tlsCrl: string | null; mtls: MtlsMode },
+  logger: Logger,
+): { https: ReturnType<typeof httpsServerOptions>; crl: CrlSource | null } {
+  const files = tlsFilesFromConfig(config);
+  const https = httpsServerOptions(files, config.mtls);
+  const crl = config.mtls !== 'off' && files.crl !== null ? new CrlSource(files.crl, String(https.ca), logger) : null;
+  return { https, crl };
+}

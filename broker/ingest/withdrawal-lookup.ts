@@ -1,0 +1,111 @@
+/**
+ * Find a notice's own log entry by notice id, for withdrawals
+ * (broker/ingest/withdrawal-policy.ts). LOG is never purged, so the entry is
+ * the authority on who sent a notice and to whom it went.
+ *
+ * The `log-index` KV (notice id -> log index) is written by the checkpointer
+ * before each checkpoint, so it lags the log by up to one checkpoint interval.
+ * Sound lookup without waiting for it:
+ *   1. read the size S of the newest checkpoint (0 when none): every notice
+ *      entry at an index below S is in `log-index` by now;
+ *   2. `log-index` hit -> read LOG at index + 1 and check it is that notice's entry;
+ *   3. miss -> scan LOG from sequence S + 1 to the end, notice entries only
+ *      (STREAM.MSG.GET with next_by_subj `log.notice`, one message per call).
+ * S is read before the index, so an entry indexed between the two reads is
+ * still found by the scan. The scan is bounded (`maxScan` notice entries): a
+ * longer unindexed tail (checkpointer stopped or far behind) is `unavailable`
+ * (503, retry later), never a wrong "unknown".
+ */
+import type { KV, MsgRequest } from 'nats';
+import { LiaisonError } from '../core/errors.js';
+import { isUuid } from '../core/ids.js';
+import { INDEX_BUCKET, SIZE_HEADER } from '../log/checkpoint-store.js';
+import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
+import type { NatsBus } from '../nats/connection.js';
+import { CHECKPOINT_SUBJECT, STREAMS } from '../nats/streams.js';
+
+export const MAX_TAIL_SCAN = 10_000;
+const NOTICE_SUBJECT = 'log.notice';
+
+const isNotFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found|stream not found/i.test((e as Error)?.message ?? '');
+const unavailable = (e: unknown, what: string) =>
+  e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `${what}: ${(e as Error)?.message ?? String(e)}`, cause: e, retryAfter: 5 });
+
+const indexes = new WeakMap<NatsBus, Promise<KV | null>>();
+
+/** The log-index bucket, bound (never created here); null when it does not exist. */
+function indexBucket(bus: NatsBus): Promise<KV | null> {
+  let kv = indexes.get(bus);
+  if (!kv) {
+    kv = bus.kv(INDEX_BUCKET, { bindOnly: true }).catch(() => {
+      indexes.delete(bus); // try again next time
+      return null;
+    });
+    indexes.set(bus, kv);
+  }
+  return kv;
+}
+
+function asNoticeEntry(bytes: Uint8Array, noticeId: string): NoticeLogEntry | undefined {
+  try {
+    const e = decodeEntry(bytes) as Partial<NoticeLogEntry>;
+    if (e.kind === 'notice' && e.notice_id === noticeId && Array.isArray(e.recipients) && typeof e.origin?.agency === 'string') return e as NoticeLogEntry;
+  } catch {
+    // a malformed entry is not the one we look for
+  }
+  return undefined;
+}
+
+async function checkpointSize(bus: NatsBus): Promise<number> {
+  try {
+    const sm = await bus.jsm.streams.getMessage(STREAMS.checkpoints, { last_by_subj: CHECKPOINT_SUBJECT });
+    const n = Number(sm.header?.get(SIZE_HEADER));
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  } catch (e) {
+    if (isNotFound(e)) return 0;
+    throw unavailable(e, 'last checkpoint');
+  }
+}
+
+async function indexOf(bus: NatsBus, noticeId: string): Promise<number | undefined> {
+  const kv = await indexBucket(bus);
+  if (!kv) return undefined;
+  try {
+    const e = await kv.get(noticeId);
+    if (!e || e.operation !== 'PUT') return undefined;
+    const n = Number(new TextDecoder().decode(e.value));
+    return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+  } catch (e) {
+    if (isNotFound(e)) return undefined;
+    throw unavailable(e, 'log-index get');
+  }
+}
+
+/** The notice's own log entry, or undefined when the log holds none. */
+export async function findNoticeEntry(bus: NatsBus, noticeId: string, maxScan = MAX_TAIL_SCAN): Promise<NoticeLogEntry | undefined> {
+  if (!isUuid(noticeId)) return undefined;
+  const covered = await checkpointSize(bus);
+  const index = await indexOf(bus, noticeId);
+  if (index !== undefined) {
+    const m = await bus.getMessage(STREAMS.log, index + 1);
+    const entry = m ? asNoticeEntry(m.data, noticeId) : undefined;
+    if (entry) return entry;
+  }
+  let seq = covered + 1;
+  for (let scanned = 0; ; scanned++) {
+    if (scanned >= maxScan) {
+      throw new LiaisonError('unavailable', { detail: `log-index lags more than ${maxScan} notice entries behind LOG`, retryAfter: 5 });
+    }
+    let m;
+    try {
+      // STREAM.MSG.GET with next_by_subj (nats-server >= 2.9); nats.js types it for direct gets only.
+      m = await bus.jsm.streams.getMessage(STREAMS.log, { seq, next_by_subj: NOTICE_SUBJECT } as unknown as MsgRequest);
+    } catch (e) {
+      if (isNotFound(e)) return undefined;
+      throw unavailable(e, `scan LOG from ${seq}`);
+    }
+    const entry = asNoticeEntry(m.data, noticeId);
+    if (entry) return entry;
+    seq = m.seq + 1;
+  }
+}

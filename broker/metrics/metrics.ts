@@ -1,0 +1,219 @@
+/**
+ * Prometheus metrics of one gateway (prom-client), in a registry of its own:
+ * never the process-global default, so two gateways in one process (tests)
+ * never share or clash.
+ *
+ * The rest of the broker does not import prom-client: the pipeline, the router
+ * and the SSE pump are given small observer objects (their interfaces live
+ * next to them) and this module implements them. Labels are codes, steps,
+ * modes, outcomes, stream names and route templates, never notice, agency or
+ * request ids, never content.
+ *
+ * Gauges that describe NATS state (log size, checkpoint age, router lag, stream
+ * sizes) are read at scrape time by refresh(), each read bounded in time, so a
+ * scrape during a NATS outage still answers (with liaison_nats_connected 0).
+ */
+
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SseObserver } from '../../adapters/sse/pump.js';
+import { problemCodes, type ProblemCode } from '../core/errors.js';
+import type { PipelineObserver } from '../ingest/pipeline.js';
+import type { NatsBus } from '../nats/connection.js';
+import { STREAMS } from '../nats/streams.js';
+import type { RouterObserver } from '../routing/router.js';
+
+/** Where the scrape-time gauges come from; attached once the gateway has them. */
+export interface MetricsSources {
+  bus: NatsBus;
+  /** The router (null when this gateway does not route). */
+  router?: { readonly leading: boolean } | null;
+  /** The checkpointer (null when this gateway does not checkpoint). */
+  checkpointer?: { readonly status: { leader: boolean; treeSize: number; checkpointSize: number } } | null;
+  /** The router's durable consumer on NOTICES. */
+  routerConsumer?: string;
+}
+
+/** Delivery modes an agency receives deliveries through. */
+export type DeliveryMode = 'pull' | 'sse' | 'webhook';
+
+/** For delivery adapters (SSE, webhook): counts by mode, retries and dead letters. */
+export interface DeliveryObserver {
+  delivered(mode: DeliveryMode, count: number): void;
+  webhookRetry(): void;
+  webhookDeadLetter(): void;
+}
+
+export const INGEST_STEPS = ['open', 'decode', 'freshness', 'validate', 'policy', 'store', 'receipt'] as const;
+
+const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
+  new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+    timer.unref?.();
+    p.then(
+      (v) => (clearTimeout(timer), resolve(v)),
+      (e: unknown) => (clearTimeout(timer), reject(e)),
+    );
+  });
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #noticesAccepted: Counter<'duplicate'>;
+  readonly #noticesRefused: Counter<'code'>;
+  readonly #stepSeconds: Histogram<'step' | 'outcome'>;
+  readonly #routed: Counter;
+  readonly #routeFailures: Counter<'kind'>;
+  readonly #written: Counter;
+  readonly #skipped: Counter;
+  readonly #delivered: Counter<'mode'>;
+  readonly #webhookRetries: Counter;
+  readonly #webhookDeadLetters: Counter;
+  readonly #http: Histogram<'method' | 'route' | 'status'>;
+  readonly #natsConnected: Gauge;
+  readonly #logSize: Gauge;
+  readonly #streamMessages: Gauge<'stream'>;
+  readonly #checkpointAge: Gauge;
+  readonly #checkpointTreeSize: Gauge;
+  readonly #routerLag: Gauge;
+  readonly #leader: Gauge<'role'>;
+  readonly #scrapeErrors: Counter<'source'>;
+  #sources: MetricsSources | undefined;
+  readonly #timeoutMs: number;
+
+  constructor(opts: { scrapeTimeoutMs?: number; defaultMetrics?: boolean } = {}) {
+    this.#timeoutMs = opts.scrapeTimeoutMs ?? 2000;
+    const registers = [this.registry];
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+
+    this.#noticesAccepted = new Counter({ name: 'liaison_notices_accepted_total', help: 'Notices accepted (202), by whether the post was a retry of an accepted notice.', labelNames: ['duplicate'], registers });
+    this.#noticesRefused = new Counter({ name: 'liaison_notices_refused_total', help: 'Posts to /v1/notices refused, by problem code.', labelNames: ['code'], registers });
+    this.#stepSeconds = new Histogram({
+      name: 'liaison_ingest_step_duration_seconds',
+      help: 'Time spent in each ingest pipeline step (open = decrypt and verify), by outcome.',
+      labelNames: ['step', 'outcome'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.#routed = new Counter({ name: 'liaison_router_notices_routed_total', help: 'Notices routed (fanned out to DELIVERIES) by this gateway.', registers });
+    this.#routeFailures = new Counter({ name: 'liaison_router_failures_total', help: 'Routing attempts that failed: retry (will be retried) or unroutable (terminated).', labelNames: ['kind'], registers });
+    this.#written = new Counter({ name: 'liaison_deliveries_written_total', help: 'Encrypted deliveries written to DELIVERIES by the router (one per recipient agency).', registers });
+    this.#skipped = new Counter({ name: 'liaison_deliveries_skipped_total', help: 'Recipients left out at routing (no usable key, not a member any more, ...).', registers });
+    this.#delivered = new Counter({ name: 'liaison_deliveries_total', help: 'Deliveries handed to agencies, by mode (pull: GET /v1/inbox, sse: /v1/inbox/stream, webhook).', labelNames: ['mode'], registers });
+    this.#webhookRetries = new Counter({ name: 'liaison_webhook_retries_total', help: 'Webhook delivery attempts retried.', registers });
+    this.#webhookDeadLetters = new Counter({ name: 'liaison_webhook_dead_letters_total', help: 'Webhook deliveries given up and dead-lettered.', registers });
+    this.#http = new Histogram({
+      name: 'liaison_http_request_duration_seconds',
+      help: 'HTTP requests by method, route template and status.',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.#natsConnected = new Gauge({ name: 'liaison_nats_connected', help: '1 while the gateway is connected to NATS, else 0.', registers });
+    this.#logSize = new Gauge({ name: 'liaison_log_size', help: 'Entries in the signed log (LOG stream last sequence).', registers });
+    this.#streamMessages = new Gauge({ name: 'liaison_stream_messages', help: 'Messages held per JetStream stream.', labelNames: ['stream'], registers });
+    this.#checkpointAge = new Gauge({ name: 'liaison_checkpoint_age_seconds', help: 'Seconds since the newest checkpoint was published to CHECKPOINTS.', registers });
+    this.#checkpointTreeSize = new Gauge({ name: 'liaison_checkpoint_tree_size', help: 'Tree size of the newest checkpoint known to this gateway (as leader) or -1.', registers });
+    this.#routerLag = new Gauge({ name: 'liaison_router_lag_notices', help: 'Notices stored but not yet routed (pending and unacked on the router consumer).', registers });
+    this.#leader = new Gauge({ name: 'liaison_leader', help: '1 while this gateway holds the lease of the role (router, checkpointer).', labelNames: ['role'], registers });
+    this.#scrapeErrors = new Counter({ name: 'liaison_metrics_source_errors_total', help: 'Scrape-time reads that failed or timed out, by source.', labelNames: ['source'], registers });
+
+    // Known label values start at 0, so that rates and alerts work from the first scrape.
+    for (const code of Object.keys(problemCodes) as ProblemCode[]) this.#noticesRefused.labels(code).inc(0);
+    this.#noticesAccepted.labels('false').inc(0);
+    this.#noticesAccepted.labels('true').inc(0);
+    for (const mode of ['pull', 'sse', 'webhook'] as const) this.#delivered.labels(mode).inc(0);
+    for (const kind of ['retry', 'unroutable']) this.#routeFailures.labels(kind).inc(0);
+  }
+
+  attach(sources: MetricsSources): void {
+    this.#sources = sources;
+  }
+
+  /** A post to /v1/notices ended: accepted (duplicate or not) or refused with a code. */
+  notice(outcome: { accepted: true; duplicate: boolean } | { accepted: false; code: ProblemCode }): void {
+    if (outcome.accepted) this.#noticesAccepted.labels(String(outcome.duplicate)).inc();
+    else this.#noticesRefused.labels(outcome.code).inc();
+  }
+
+  httpRequest(method: string, route: string, status: number, seconds: number): void {
+    this.#http.labels(method, route, String(status)).observe(seconds);
+  }
+
+  readonly pipeline: PipelineObserver = {
+    step: (step, seconds, ok) => this.#stepSeconds.labels(step, ok ? 'ok' : 'refused').observe(seconds),
+  };
+
+  readonly router: RouterObserver = {
+    routed: (written, skipped) => {
+      this.#routed.inc();
+      this.#written.inc(written);
+      this.#skipped.inc(skipped);
+    },
+    failed: (kind) => this.#routeFailures.labels(kind).inc(),
+  };
+
+  readonly deliveries: DeliveryObserver = {
+    delivered: (mode, count) => this.#delivered.labels(mode).inc(count),
+    webhookRetry: () => this.#webhookRetries.inc(),
+    webhookDeadLetter: () => this.#webhookDeadLetters.inc(),
+  };
+
+  readonly sse: SseObserver = { sent: (n) => this.#delivered.labels('sse').inc(n) };
+
+  /** Read the scrape-time gauges from NATS and the leased roles; every read bounded, failures counted, never thrown. */
+  async refresh(): Promise<void> {
+    const s = this.#sources;
+    if (!s) return;
+    const connected = s.bus.isConnected();
+    this.#natsConnected.set(connected ? 1 : 0);
+    if (s.router !== undefined) this.#leader.labels('router').set(s.router?.leading ? 1 : 0);
+    if (s.checkpointer !== undefined) {
+      this.#leader.labels('checkpointer').set(s.checkpointer?.status.leader ? 1 : 0);
+      this.#checkpointTreeSize.set(s.checkpointer?.status.leader ? s.checkpointer.status.checkpointSize : -1);
+    }
+    if (!connected) return;
+    const read = async (source: string, fn: () => Promise<void>) => {
+      try {
+        await withTimeout(fn(), this.#timeoutMs);
+      } catch {
+        this.#scrapeErrors.labels(source).inc();
+      }
+    };
+    await Promise.all([
+      ...Object.values(STREAMS).map((name) =>
+        read(`stream:${name}`, async () => {
+          const info = await s.bus.jsm.streams.info(name).catch((e: Error) => {
+            if (/stream not found/i.test(e.message)) return null; // a stream this deployment does not use (yet)
+            throw e;
+          });
+          if (!info) return;
+          this.#streamMessages.labels(name).set(info.state.messages);
+          if (name === STREAMS.log) this.#logSize.set(info.state.last_seq);
+          if (name === STREAMS.checkpoints) {
+            const last = Date.parse(info.state.last_ts);
+            this.#checkpointAge.set(info.state.messages > 0 && Number.isFinite(last) ? Math.max(0, (Date.now() - last) / 1000) : -1);
+          }
+        }),
+      ),
+      read('router-consumer', async () => {
+        try {
+          const c = await s.bus.jsm.consumers.info(STREAMS.notices, s.routerConsumer ?? 'router');
+          this.#routerLag.set(c.num_pending + c.num_ack_pending);
+        } catch (e) {
+          // No router consumer yet: nothing has been routed, everything stored is waiting.
+          if (!/consumer not found/i.test((e as Error).message)) throw e;
+          this.#routerLag.set((await s.bus.jsm.streams.info(STREAMS.notices)).state.messages);
+        }
+      }),
+    ]);
+  }
+
+  /** The exposition text, after a refresh. */
+  async render(): Promise<string> {
+    await this.refresh();
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,53 @@
+/** `npm start --demo` with TLS on: the demo PKI is made under the data dir, the gateway serves HTTPS, the printed command works. */
+import t from 'tap';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from '../broker/core/paths.js';
+
+const tsLoader = join(repoRoot, 'node_modules', '@tapjs', 'typescript', 'dist', 'esm', 'import.mjs');
+const env = () => {
+  const e = { ...process.env };
+  delete e.NATS_URL;
+  delete e.LIAISON_CONFIG;
+  return e;
+};
+
+t.test('npm start --demo with LIAISON_TLS=true and LIAISON_MTLS=optional', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'liaison-tls-start-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const child = spawn(process.execPath, [`--import=${tsLoader}`, join(repoRoot, 'broker', 'main.ts'), '--demo'], {
+    cwd: repoRoot,
+    env: { ...env(), LIAISON_PORT: '0', LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn', LIAISON_TLS: 'true', LIAISON_MTLS: 'optional' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 60_000;
+  while (!/Send a first notice:\n\s+.*npx liaison .*\n/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  t.match(out, /listening on https:\/\/127\.0\.0\.1:\d+/, err);
+  const pki = join(dataDir, 'pki');
+  for (const f of ['ca.crt', 'crl.pem', 'server/gateway.crt', 'agencies/vn-customs.crt', 'agencies/iq-police.crt']) t.ok(existsSync(join(pki, f)), `${f} under the data dir`);
+  for (const f of ['ca/ca.key', 'server/gateway.key', 'agencies/vn-customs.key']) t.equal(statSync(join(pki, f)).mode & 0o777, 0o600, `${f} is 0600`);
+
+  // The printed command, as a user would paste it: NODE_EXTRA_CA_CERTS=... npx liaison notice send ...
+  const line = /^\s+(NODE_EXTRA_CA_CERTS=(\S+) )?npx liaison (.*)$/m.exec(out);
+  t.ok(line?.[2], 'the command trusts the demo CA');
+  const args = (line?.[3] ?? '').trim().split(/\s+/);
+  const cli = spawnSync(process.execPath, [`--import=${tsLoader}`, '--input-type=module', '-e', `import { run } from ${JSON.stringify(join(repoRoot, 'broker', 'cli', 'liaison.ts'))}; process.exitCode = await run(${JSON.stringify([...args, '--data-dir', dataDir])});`], {
+    cwd: repoRoot,
+    env: { ...env(), NODE_EXTRA_CA_CERTS: line?.[2] ?? '' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  t.equal(cli.status, 0, cli.stderr);
+  t.match(cli.stdout, /accepted: notice [0-9a-f-]{36} at log index 0/);
+
+  child.kill('SIGTERM');
+  t.equal(await exited, 0, 'clean shutdown');
+});
