@@ -122,12 +122,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         retryAfterSeconds: config.retryAfterSeconds,
       },
     });
+    // This instance's name in the leases it takes (router, webhooks).
+    const holder = `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
     const router = config.router
       ? new Router({
           bus,
           registry: snapshot,
           logger,
-          holder: `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+          holder,
           leaseTtlSeconds: config.leaseTtlSeconds,
           ackWaitSeconds: config.routerAckWaitSeconds,
           duplicateWindowSeconds: config.duplicateWindowSeconds,
@@ -147,7 +149,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           registry: snapshot,
           keyring,
           logger,
-          holder: `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`,
+          holder,
           leaseTtlSeconds: config.leaseTtlSeconds,
           replicas: config.streamReplicas,
           timeoutMs: config.webhookTimeoutMs,

@@ -9,6 +9,7 @@ import { Lease } from '../../broker/routing/lease.js';
 import { park, REDELIVER_SUBJECTS, WEBHOOK_HEADERS } from './deadletter.js';
 import { checkWebhookUrl, postWebhook } from './post.js';
 import { signWebhook, WEBHOOK_MEDIA_TYPE } from './sign.js';
+import { sleep } from '../../broker/core/sleep.js';
 
 export const WEBHOOK_LEASE_KEY = 'webhook';
 export const REDELIVER_CONSUMER = 'webhook-redeliver';
@@ -31,12 +32,6 @@ export interface WebhookDelivererOptions {
 }
 
 const ns = (ms: number) => ms * 1_000_000;
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((r) => {
-    if (signal?.aborted) return r();
-    const t = setTimeout(r, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
-  });
 
 /**
  * Delay before try `attempt + 1` after `attempt` failures: exponential
@@ -147,6 +142,8 @@ export class WebhookDeliverer {
         const iter = await consumer.consume({ max_messages: 1, expires: 5000 });
         const stop = () => iter.stop();
         signal.addEventListener('abort', stop, { once: true });
+        // An abort that came while the consumer was being set up has no listener to stop it.
+        if (signal.aborted) stop();
         try {
           for await (const m of iter) {
             if (signal.aborted) break;

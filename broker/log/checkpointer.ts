@@ -31,6 +31,7 @@ import { CompactRange } from './compact-range.js';
 import { decodeEntry } from './entry.js';
 import { leafHash } from './merkle.js';
 import { TileStore } from './tiles.js';
+import { sleep } from '../core/sleep.js';
 
 export const CHECKPOINTER_LEASE = 'checkpointer';
 
@@ -65,12 +66,6 @@ function noticeIdOf(bytes: Uint8Array): string | undefined {
   }
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 export class Checkpointer {
   readonly #o: CheckpointerOptions;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { NatsBus } from '../nats/connection.js';
 import { openLease, type Lease as SharedLease } from '../nats/lease.js';
+import { sleep } from '../core/sleep.js';
 
 export interface LeaseOptions {
   bus: NatsBus;
@@ -14,11 +15,6 @@ export interface LeaseOptions {
   logger: Logger;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((r) => {
-    const t = setTimeout(r, ms);
-    signal?.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
-  });
 
 /**
  * Work under a leader lease (broker/nats/lease.ts: KV bucket `leases`, acquire
@@ -66,6 +62,8 @@ export class Lease {
       const lost = new AbortController();
       const onClose = () => lost.abort();
       this.#closed.signal.addEventListener('abort', onClose, { once: true });
+      // close() may have come while acquiring: its abort event has already fired.
+      if (this.#closed.signal.aborted) lost.abort();
       let lastRenewed = Date.now();
       const held = lease;
       const renewer = setInterval(() => {

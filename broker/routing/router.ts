@@ -9,6 +9,7 @@ import type { RegistrySnapshot } from '../registry/model.js';
 import { encryptDelivery } from './encrypt.js';
 import { Lease } from './lease.js';
 import { deliveryHeaders, planDeliveries } from './plan.js';
+import { sleep } from '../core/sleep.js';
 
 export const ROUTER_CONSUMER = 'router';
 export const ROUTER_LEASE_KEY = 'router';
@@ -37,7 +38,6 @@ export interface RouterObserver {
 }
 
 const ns = (s: number) => s * 1_000_000_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Why a stored notice cannot be routed at all (never retried). */
 class Unroutable extends Error {}
