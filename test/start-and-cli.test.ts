@@ -138,4 +138,9 @@ t.test('cli: keys generate, usage errors', async (t) => {
   t.match(help.io.stdout, /liaison notice send FILE --as AGENCY/);
   const subHelp = capture();
   t.equal(await run(['notice', 'send', '--help'], subHelp.sink), 0);
+  t.match(subHelp.io.stdout, /liaison notice send FILE/);
+  t.notMatch(subHelp.io.stdout, /liaison receipt verify/, "a command's --help shows that command only");
+  const keysHelp = capture();
+  t.equal(await run(['keys', 'generate', '-h'], keysHelp.sink), 0);
+  t.match(keysHelp.io.stdout, /^Usage:\n  liaison keys generate/);
 });

@@ -177,6 +177,15 @@ export const commands: Record<string, Command> = {
   ...certsCommands,
 };
 
+/** The paragraphs of HELP that describe one command (its usage lines and text), or all of HELP. */
+export function commandHelp(command: string): string {
+  const paragraphs = HELP.split(/\n\s*\n/);
+  const mine = paragraphs
+    .filter((p) => p.split('\n').some((line) => line.trim().startsWith(`liaison ${command}`)))
+    .map((p) => p.replace(/^Usage:\n/, ''));
+  return mine.length > 0 ? `Usage:\n${mine.join('\n\n')}\n` : HELP;
+}
+
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   const [a, b, ...rest] = argv;
   if (!a || a === '--help' || a === '-h' || a === 'help') {
@@ -188,8 +197,8 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     io.err(`liaison: unknown command "${[a, b].filter(Boolean).join(' ')}"\n\n${HELP}`);
     return 2;
   }
-  if (rest.includes('--help')) {
-    io.out(HELP);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    io.out(commandHelp(`${a} ${b}`));
     return 0;
   }
   try {
