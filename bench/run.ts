@@ -151,7 +151,9 @@ async function main() {
 
     // --- the gateway, as in production: node dist/broker/main.js
     const port = await freePort();
-    const env = { ...process.env, LIAISON_PORT: String(port), LIAISON_HOST: '127.0.0.1', NATS_URL: nats.url, LIAISON_DATA_DIR: dataDir, LIAISON_DEMO: '1', LOG_LEVEL: 'warn', LIAISON_CHECKPOINT_INTERVAL_MS: '1000' };
+    const env = { ...process.env, LIAISON_PORT: String(port), LIAISON_HOST: '127.0.0.1', NATS_URL: nats.url, LIAISON_DATA_DIR: dataDir, LIAISON_DEMO: '1', LOG_LEVEL: 'warn', LIAISON_CHECKPOINT_INTERVAL_MS: '1000',
+      // One loopback client posts thousands of notices a minute: the per-client rate limit (default 1000 per window) would answer 429s, not measure the pipeline.
+      LIAISON_RATE_LIMIT_MAX: '0' };
     // --profile DIR: the gateway writes a V8 CPU profile there on exit (summarise with dist/bench/profile-top.js).
     const nodeArgs = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
     const gw = await startNode(join(here, '..', 'broker', 'main.js'), [], env, /listening on (http:\/\/\S+)/, 30_000, nodeArgs);

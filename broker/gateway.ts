@@ -4,6 +4,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { joseEnvelope } from '../adapters/jose/index.js';
 import { createOpenPgpEnvelope } from '../adapters/openpgp/index.js';
+import { createOpenPgpDeliverySealer } from '../adapters/openpgp/seal-delivery.js';
+import { currentOpenPgpRecipient } from './keys/openpgp-recipients.js';
+import type { OpenPgpDeliveryPort } from './routing/openpgp-port.js';
 import { createOpenPgpSignerResolver } from './keys/openpgp-signers.js';
 import type { Config } from './config/config.js';
 import type { EnvelopeAdapter } from './core/envelope.js';
@@ -124,6 +127,15 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     });
     // This instance's name in the leases it takes (router, webhooks).
     const holder = `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+    // OpenPGP deliveries (delivery_format openpgp): signed by the broker's current OpenPGP key, encrypted to the agency's certificate.
+    const brokerPgpKey = keyring.openpgp?.decryptionKeys[0];
+    const sealer = brokerPgpKey ? createOpenPgpDeliverySealer(brokerPgpKey) : undefined;
+    const openpgpDeliveries: OpenPgpDeliveryPort | undefined = sealer && {
+      async seal(agency, signed, meta, at) {
+        const to = await currentOpenPgpRecipient(agency, at);
+        return to && { kid: to.kid, message: await sealer.seal(signed, { key: to.key, noticeId: meta.noticeId, format: meta.format }) };
+      },
+    };
     const router = config.router
       ? new Router({
           bus,
@@ -136,6 +148,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           replicas: config.streamReplicas,
           ...(opts.now ? { now: opts.now } : {}),
           observer: metrics.router,
+          ...(openpgpDeliveries ? { openpgp: openpgpDeliveries } : {}),
         })
       : null;
     router?.start();

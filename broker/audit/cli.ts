@@ -13,6 +13,8 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
+import { createMessage, encrypt, readKey, type PublicKey } from 'openpgp';
+import { brokerOpenPgpKeysFromFile, OPENPGP_KEY_FILE, type BrokerOpenPgpKeyFile } from '../keys/openpgp-keys.js';
 
 import { makeClientAssertion } from '../client/assertion.js';
 import { createLogger } from '../core/logger.js';
@@ -94,8 +96,20 @@ export async function auditVerify(args: string[], io: AuditIo): Promise<number> 
 }
 
 export async function auditExport(args: string[], io: AuditIo): Promise<number> {
-  const { values } = parseArgs({ args, options: { nats: { type: 'string' }, 'data-dir': { type: 'string' }, origin: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { nats: { type: 'string' }, 'data-dir': { type: 'string' }, origin: { type: 'string' }, out: { type: 'string' }, 'encrypt-to': { type: 'string' } } });
   if (!values.out) throw new UsageError('audit export needs --out FILE');
+  // --encrypt-to KEYFILE: the auditor's OpenPGP public key (armored); read before anything connects.
+  let auditor: PublicKey | undefined;
+  if (values['encrypt-to']) {
+    try {
+      const key = await readKey({ armoredKey: readFileSync(values['encrypt-to'], 'utf8') });
+      if (key.isPrivate()) throw new Error('it holds a private key; give the public key');
+      await key.getEncryptionKey();
+      auditor = key as PublicKey;
+    } catch (e) {
+      throw new UsageError(`--encrypt-to ${values['encrypt-to']}: not a usable OpenPGP public key (${(e as Error).message})`);
+    }
+  }
   const natsUrl = values.nats ?? process.env.NATS_URL;
   if (!natsUrl) throw new UsageError('audit export needs --nats URL (or NATS_URL)');
   const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
@@ -106,7 +120,15 @@ export async function auditExport(args: string[], io: AuditIo): Promise<number> 
   const bus = await connectNats({ servers: natsUrl, name: 'liaison-audit-export', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent') });
   try {
     const archive = await exportArchive(bus, origin, brokerKeys);
-    writeFileSync(values.out, JSON.stringify(archive));
+    if (auditor) {
+      // An OpenPGP message to the auditor, signed by the broker's OpenPGP key when this data dir has one.
+      const pgpFile = join(dataDir, ...OPENPGP_KEY_FILE);
+      const signer = existsSync(pgpFile) ? (await brokerOpenPgpKeysFromFile(JSON.parse(readFileSync(pgpFile, 'utf8')) as BrokerOpenPgpKeyFile)).decryptionKeys[0] : undefined;
+      const message = await createMessage({ binary: new TextEncoder().encode(JSON.stringify(archive)), filename: 'liaison-audit-archive.json', format: 'binary' });
+      writeFileSync(values.out, await encrypt({ message, encryptionKeys: auditor, ...(signer ? { signingKeys: signer } : {}), format: 'armored' }));
+    } else {
+      writeFileSync(values.out, JSON.stringify(archive));
+    }
     io.err(`exported ${archive.entries.length} entries, ${archive.checkpoints.length} checkpoints, ${archive.notices.length} notices still held to ${values.out}\n`);
   } finally {
     await bus.close();

@@ -10,6 +10,7 @@ import type { KeyKind } from '../keys/jwk.js';
 import { auditExport, auditVerify } from '../audit/cli.js';
 import { inboxFollow, inboxPull } from '../delivery/cli.js';
 import { CERTS_HELP, certsCommands } from '../../certs/cli.js';
+import { NATS_HELP, natsCommands } from '../nats/cli.js';
 import { webhookDeadletters, webhookRedeliver } from '../../adapters/webhook/cli.js';
 
 const HELP = `liaison — the Liaison command line
@@ -37,7 +38,7 @@ Usage:
       names the first bad entry when anything does not verify. --state keeps
       the checkpoints seen, so the next run proves the hub stayed consistent.
 
-  liaison audit export --nats URL [--data-dir DIR] [--origin ID] --out FILE
+  liaison audit export --nats URL [--data-dir DIR] [--origin ID] --out FILE [--encrypt-to KEYFILE]
       Write a self-contained audit archive (entries, checkpoints with
       consistency proofs, leaf hashes, broker public keys, notices still held).
 
@@ -55,6 +56,7 @@ Usage:
       after every try failed, and send them again (through the same tries).
 
 ${CERTS_HELP}
+${NATS_HELP}
 Common: --url defaults to $LIAISON_URL or http://127.0.0.1:8080; --data-dir to $LIAISON_DATA_DIR or ./data.
 `;
 
@@ -175,6 +177,7 @@ export const commands: Record<string, Command> = {
   'webhook deadletters': webhookDeadletters,
   'webhook redeliver': webhookRedeliver,
   ...certsCommands,
+  ...natsCommands,
 };
 
 /** The paragraphs of HELP that describe one command (its usage lines and text), or all of HELP. */

@@ -1,6 +1,6 @@
 import type { JWK } from 'jose';
 import { makeClientAssertion } from '../client/assertion.js';
-import type { AgencyKey } from '../registry/model.js';
+import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
 import type { InboxDelivery } from '../routing/inbox.js';
 import { openDelivery, type OpenedDelivery } from './open.js';
 
@@ -54,7 +54,7 @@ async function problem(res: Response): Promise<InboxClientError> {
 }
 
 export class InboxClient {
-  readonly #keys = new Map<string, Promise<readonly AgencyKey[]>>();
+  readonly #keys = new Map<string, Promise<{ keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] }>>();
   #brokerId: string | undefined;
 
   constructor(private readonly opts: InboxClientOptions) {
@@ -81,14 +81,14 @@ export class InboxClient {
     return (await res.json()) as { deliveries: InboxDelivery[]; next: number };
   }
 
-  /** A member agency's keys (with history), cached for the life of the client. */
-  agencyKeys(id: string): Promise<readonly AgencyKey[]> {
+  /** A member agency's key directory entry (with history), cached for the life of the client. */
+  #directory(id: string): Promise<{ keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] }> {
     let p = this.#keys.get(id);
     if (!p) {
       p = (async () => {
         const res = await fetch(`${this.#base}/v1/registry/agencies/${encodeURIComponent(id)}/keys`, { headers: { authorization: await this.#authorization() } });
         if (!res.ok) throw await problem(res);
-        return ((await res.json()) as { keys: AgencyKey[] }).keys;
+        return (await res.json()) as { keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] };
       })();
       p.catch(() => this.#keys.delete(id));
       this.#keys.set(id, p);
@@ -96,9 +96,19 @@ export class InboxClient {
     return p;
   }
 
-  /** Decrypt with this agency's key and verify the origin's signature against the origin's registered key. */
+  /** A member agency's keys (with history), cached for the life of the client. */
+  async agencyKeys(id: string): Promise<readonly AgencyKey[]> {
+    return (await this.#directory(id)).keys;
+  }
+
+  /** A member agency's OpenPGP certificates (with history). */
+  async agencyOpenPgpKeys(id: string): Promise<readonly OpenPgpAgencyKey[]> {
+    return (await this.#directory(id)).openpgp_keys ?? [];
+  }
+
+  /** Decrypt with this agency's key and verify the origin's signature against the origin's registered key (JWK or OpenPGP). */
   open(d: InboxDelivery): Promise<OpenedDelivery> {
-    return openDelivery(d, this.opts.encryptionKey, (id) => this.agencyKeys(id));
+    return openDelivery(d, this.opts.encryptionKey, (id) => this.agencyKeys(id), (id) => this.agencyOpenPgpKeys(id));
   }
 
   /**

@@ -1,15 +1,21 @@
 import { compactVerify, importJWK, type JWK } from 'jose';
+import { readKey, readMessage, type PublicKey } from 'openpgp';
 import { signatureAlgsFor } from '../keys/jwk.js';
-import { keyStateAt, type AgencyKey } from '../registry/model.js';
-import { decryptDelivery } from '../routing/encrypt.js';
+import { keyStateAt, type AgencyKey, type OpenPgpAgencyKey } from '../registry/model.js';
+import { decryptDelivery, DELIVERY_CTY } from '../routing/encrypt.js';
 
 /** What an agency's own software does with a delivery: decrypt it, then verify the origin's signature itself. */
 export interface OpenedDelivery {
   notice: Record<string, unknown>;
-  /** The origin's compact JWS exactly as the broker received it. */
+  /** The origin's signed notice exactly as stored: a compact JWS, or an armored OpenPGP signed message (`format: 'openpgp'`). */
   jws: string;
   signerKid: string;
+  /** The origin's envelope format (from the JWE `cty`). */
+  format: 'jose' | 'openpgp';
 }
+
+/** Leeway for an OpenPGP signature dated slightly after the broker's receipt time (clock skew). */
+const OPENPGP_SKEW_MS = 5 * 60_000;
 
 export class DeliveryVerificationError extends Error {
   constructor(
@@ -29,16 +35,40 @@ export class DeliveryVerificationError extends Error {
  * labels say (origin agency, notice id).
  */
 export async function openDelivery(
-  delivery: { jwe: string; notice_id: string; origin: { agency: string }; received_at: string },
+  delivery: { jwe?: string | undefined; notice_id: string; origin: { agency: string }; received_at: string },
   recipientEncryptionKey: JWK,
   originKeys: (agency: string) => Promise<readonly AgencyKey[]>,
+  /** The origin's OpenPGP certificates with history (`openpgp_keys` of GET /v1/registry/agencies/:id/keys); needed for OpenPGP-origin notices. */
+  originOpenPgpKeys?: (agency: string) => Promise<readonly OpenPgpAgencyKey[]>,
 ): Promise<OpenedDelivery> {
+  if (typeof delivery.jwe !== 'string') throw new DeliveryVerificationError('decrypt-failed', 'not a JOSE delivery (an OpenPGP delivery is opened with OpenPGP)');
   let signed: Uint8Array;
+  let cty: unknown;
   try {
-    ({ signed } = await decryptDelivery(delivery.jwe, recipientEncryptionKey));
+    ({ signed, header: { cty } } = await decryptDelivery(delivery.jwe, recipientEncryptionKey));
   } catch (e) {
     throw new DeliveryVerificationError('decrypt-failed', `the delivery does not decrypt with this key: ${(e as Error).message}`);
   }
+  const opened = cty === DELIVERY_CTY.openpgp ? await verifyOpenPgp(signed, delivery, originOpenPgpKeys) : await verifyJws(signed, delivery, originKeys);
+  const notice = opened.notice;
+  const origin = notice.origin as { agency?: unknown } | undefined;
+  if (origin?.agency !== delivery.origin.agency || notice.id !== delivery.notice_id) {
+    throw new DeliveryVerificationError('origin-mismatch', 'the signed notice does not match the delivery labels');
+  }
+  return opened;
+}
+
+function parseNotice(payload: Uint8Array): Record<string, unknown> {
+  try {
+    const notice = JSON.parse(new TextDecoder().decode(payload)) as unknown;
+    if (notice && typeof notice === 'object' && !Array.isArray(notice)) return notice as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  throw new DeliveryVerificationError('signature-invalid', 'the signed content is not a JSON notice');
+}
+
+async function verifyJws(signed: Uint8Array, delivery: { origin: { agency: string }; received_at: string }, originKeys: (agency: string) => Promise<readonly AgencyKey[]>): Promise<OpenedDelivery> {
   const jws = new TextDecoder().decode(signed);
   const parts = jws.split('.');
   if (parts.length !== 3) throw new DeliveryVerificationError('signature-invalid', 'the content is not a compact JWS');
@@ -59,10 +89,59 @@ export async function openDelivery(
   } catch (e) {
     throw new DeliveryVerificationError('signature-invalid', `the origin signature does not verify: ${(e as Error).message}`);
   }
-  const notice = JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
-  const origin = notice.origin as { agency?: unknown } | undefined;
-  if (origin?.agency !== delivery.origin.agency || notice.id !== delivery.notice_id) {
-    throw new DeliveryVerificationError('origin-mismatch', 'the signed notice does not match the delivery labels');
+  return { notice: parseNotice(payload), jws, signerKid: key.kid, format: 'jose' };
+}
+
+/**
+ * An OpenPGP-origin notice: the armored signed message as stored. Exactly one
+ * signature, by a certificate registered for the origin (`use: sig`) whose
+ * record was active, and which was a valid signing key, when the broker
+ * received the notice.
+ */
+async function verifyOpenPgp(
+  signed: Uint8Array,
+  delivery: { origin: { agency: string }; received_at: string },
+  originOpenPgpKeys: ((agency: string) => Promise<readonly OpenPgpAgencyKey[]>) | undefined,
+): Promise<OpenedDelivery> {
+  if (!originOpenPgpKeys) throw new DeliveryVerificationError('key-unknown', "an OpenPGP-origin notice needs the origin's OpenPGP keys");
+  const armored = new TextDecoder().decode(signed);
+  let message: Awaited<ReturnType<typeof readMessage>>;
+  try {
+    message = await readMessage({ armoredMessage: armored });
+  } catch (e) {
+    throw new DeliveryVerificationError('signature-invalid', `the content is not an OpenPGP message: ${(e as Error).message}`);
   }
-  return { notice, jws, signerKid: key.kid };
+  const issuers = message.getSigningKeyIDs();
+  const issuer = issuers[0];
+  if (!issuer) throw new DeliveryVerificationError('signature-invalid', 'the message is not signed');
+  if (issuers.length !== 1) throw new DeliveryVerificationError('signature-invalid', 'exactly one signature is expected');
+  const at = new Date(delivery.received_at);
+  let found: { record: OpenPgpAgencyKey; key: PublicKey } | undefined;
+  for (const record of await originOpenPgpKeys(delivery.origin.agency)) {
+    if (record.use !== 'sig') continue;
+    let key: PublicKey;
+    try {
+      key = (await readKey({ armoredKey: record.armored })) as PublicKey;
+    } catch {
+      continue;
+    }
+    if (key.isPrivate() || key.getFingerprint().toUpperCase() !== record.kid.toUpperCase()) continue;
+    if (key.getKeyIDs().some((id) => id.equals(issuer))) {
+      found = { record, key };
+      break;
+    }
+  }
+  if (!found) throw new DeliveryVerificationError('key-unknown', `the OpenPGP signing key ${issuer.toHex().toUpperCase()} is not a key of ${delivery.origin.agency}`);
+  if (keyStateAt(found.record, at) !== 'active') throw new DeliveryVerificationError('key-unknown', `the signing key ${found.record.kid} was not valid when the notice was received`);
+  try {
+    const verifications = await message.verify([found.key], new Date(at.getTime() + OPENPGP_SKEW_MS));
+    const verification = verifications[0];
+    if (!verification || verifications.length !== 1) throw new Error('not exactly one signature');
+    await verification.verified;
+  } catch (e) {
+    throw new DeliveryVerificationError('signature-invalid', `the origin signature does not verify: ${(e as Error).message}`);
+  }
+  const payload = message.getLiteralData();
+  if (!(payload instanceof Uint8Array)) throw new DeliveryVerificationError('signature-invalid', 'the literal data cannot be read');
+  return { notice: parseNotice(payload), jws: armored, signerKid: found.record.kid, format: 'openpgp' };
 }

@@ -41,6 +41,8 @@ export interface LocalNatsOptions {
   args?: string[];
   /** Milliseconds to wait until the server accepts connections. */
   readyTimeoutMs?: number;
+  /** Credentials for the readiness probe, when the config (`-c`) requires authentication. */
+  readyAuth?: { user: string; pass: string };
 }
 
 export interface LocalNats {
@@ -70,7 +72,7 @@ export async function startLocalNats(opts: LocalNatsOptions): Promise<LocalNats>
   for (;;) {
     if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}: ${stderr.trim().slice(-500)}`);
     try {
-      const nc = await connect({ servers: url, reconnect: false, timeout: 500 });
+      const nc = await connect({ servers: url, reconnect: false, timeout: 500, ...(opts.readyAuth ?? {}) });
       await nc.close();
       break;
     } catch {

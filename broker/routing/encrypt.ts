@@ -5,17 +5,45 @@ import type { RegistryJwk } from '../registry/model.js';
 export const DELIVERY_ALG = 'ECDH-ES+A256KW';
 export const DELIVERY_ENC = 'A256GCM';
 export const DELIVERY_TYP = 'liaison-delivery+jwe';
+/**
+ * `cty` names the inner content: `JWT` for the origin's compact JWS (nested JOSE,
+ * RFC 7516 §4.1.12), `pgp-signed` for an OpenPGP-origin notice, whose stored
+ * signed message (armored one-pass signed message) is the plaintext.
+ */
+export const DELIVERY_CTY = { jose: 'JWT', openpgp: 'pgp-signed' } as const;
+
+type PublicKey = Awaited<ReturnType<typeof importJWK>>;
+const keyFields = (jwk: RegistryJwk) => JSON.stringify([jwk.kty, jwk.crv, jwk.x, jwk.y]);
+/**
+ * Imported recipient keys, keyed by the registry's own JWK object: a registry
+ * change replaces the record (a new snapshot holds new objects), so the cache
+ * never outlives it, and an entry is dropped with its snapshot (WeakMap). The
+ * key material is compared on every hit as well, so even a JWK changed in place
+ * is imported again rather than served stale.
+ */
+const imported = new WeakMap<RegistryJwk, { fields: string; key: Promise<PublicKey> }>();
+
+function recipientKey(jwk: RegistryJwk): Promise<PublicKey> {
+  const fields = keyFields(jwk);
+  const hit = imported.get(jwk);
+  if (hit && hit.fields === fields) return hit.key;
+  const key = importJWK({ ...(jwk as JWK), alg: DELIVERY_ALG }, DELIVERY_ALG);
+  imported.set(jwk, { fields, key });
+  // A key that cannot be imported is not cached: the next delivery tries again (and fails the same way, visibly).
+  key.catch(() => imported.get(jwk)?.key === key && imported.delete(jwk));
+  return key;
+}
 
 /**
  * Encrypt the origin's signed notice, exactly as stored, to one recipient's
  * encryption key: a compact JWE whose plaintext is the origin's compact JWS, so
  * the recipient verifies the origin's signature itself (the broker cannot forge it).
- * `cty: JWT` marks nested JOSE content (RFC 7516 §4.1.12).
+ * `cty` says which: the origin's format (`DELIVERY_CTY`).
  */
-export async function encryptDelivery(signed: Uint8Array, recipient: { kid: string; jwk: RegistryJwk }, noticeId: string): Promise<string> {
-  const key = await importJWK({ ...(recipient.jwk as JWK), alg: DELIVERY_ALG }, DELIVERY_ALG);
+export async function encryptDelivery(signed: Uint8Array, recipient: { kid: string; jwk: RegistryJwk }, noticeId: string, format: 'jose' | 'openpgp' = 'jose'): Promise<string> {
+  const key = await recipientKey(recipient.jwk);
   return new CompactEncrypt(signed)
-    .setProtectedHeader({ alg: DELIVERY_ALG, enc: DELIVERY_ENC, kid: recipient.kid, typ: DELIVERY_TYP, cty: 'JWT', 'liaison-notice-id': noticeId })
+    .setProtectedHeader({ alg: DELIVERY_ALG, enc: DELIVERY_ENC, kid: recipient.kid, typ: DELIVERY_TYP, cty: DELIVERY_CTY[format], 'liaison-notice-id': noticeId })
     .encrypt(key);
 }
 

@@ -23,8 +23,10 @@ export interface InboxDelivery {
   tlp: string;
   log_index: number;
   received_at: string;
-  /** Compact JWE to the agency's encryption key; its plaintext is the origin's signed notice. */
-  jwe: string;
+  /** Compact JWE to the agency's encryption key; its plaintext is the origin's signed notice. Absent on an OpenPGP delivery. */
+  jwe?: string;
+  /** For agencies with `delivery_format: 'openpgp'`: an armored OpenPGP message signed by the broker's OpenPGP key and encrypted to the agency, whose literal data is the origin's signed notice. */
+  openpgp?: string;
 }
 
 const bad = (what: string) => new LiaisonError('bad-request', { publicDetail: what });
@@ -57,7 +59,7 @@ export function toInboxDelivery(seq: number, data: Uint8Array, headers: MsgHdrs 
     tlp: get(DELIVERY_HEADERS.tlp),
     log_index: Number(get(DELIVERY_HEADERS.logIndex)),
     received_at: get(DELIVERY_HEADERS.receivedAt),
-    jwe: new TextDecoder().decode(data),
+    ...(get(DELIVERY_HEADERS.deliveryFormat) === 'openpgp' ? { openpgp: new TextDecoder().decode(data) } : { jwe: new TextDecoder().decode(data) }),
   };
 }
 

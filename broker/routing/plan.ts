@@ -7,16 +7,22 @@ import { subjectToken } from '../core/ids.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import { keyStateAt, type AgencyKey, type RegistryJwk, type RegistrySnapshot } from '../registry/model.js';
 
-export interface PlannedDelivery {
+interface PlannedBase {
   agency: string;
   /** deliveries.<agency>.<operation>.<origin-country> */
   subject: string;
   /** JetStream Msg-Id: `<notice-id>:<agency>`, so a re-run of the router writes nothing twice. */
   msgId: string;
-  /** The recipient's current encryption key (public JWK with its kid). */
+  /** The recipient's current encryption key id (JWK kid; for OpenPGP, an active certificate's fingerprint). */
   kid: string;
-  jwk: RegistryJwk;
 }
+
+/**
+ * A JWE to the recipient's JWK (the default), or, for an agency whose record has
+ * `delivery_format: 'openpgp'` and an active OpenPGP certificate, an OpenPGP
+ * message (the certificate's encryption key is checked when sealing).
+ */
+export type PlannedDelivery = (PlannedBase & { format?: 'jose'; jwk: RegistryJwk }) | (PlannedBase & { format: 'openpgp' });
 
 export type SkipReason = 'agency-unknown' | 'not-subscriber' | 'not-member' | 'is-origin' | 'no-encryption-key';
 
@@ -64,7 +70,10 @@ export function planDeliveries(entry: Pick<NoticeLogEntry, 'notice_id' | 'operat
     else if (!agency) plan.skipped.push({ agency: id, reason: 'agency-unknown' });
     else if (!agency.roles.includes('subscribe')) plan.skipped.push({ agency: id, reason: 'not-subscriber' });
     else if (!op || !op.members.includes(id)) plan.skipped.push({ agency: id, reason: 'not-member' });
-    else {
+    else if (agency.delivery_format === 'openpgp' && (agency.openpgp_keys ?? []).some((k) => keyStateAt(k, at) === 'active')) {
+      const kid = (agency.openpgp_keys ?? []).filter((k) => keyStateAt(k, at) === 'active').at(-1)!.kid;
+      plan.deliveries.push({ agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id), kid, format: 'openpgp' });
+    } else {
       const key = currentEncryptionKey(agency.keys, at);
       if (!key) plan.skipped.push({ agency: id, reason: 'no-encryption-key' });
       else plan.deliveries.push({ agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id), kid: key.kid, jwk: key.jwk });
@@ -85,6 +94,8 @@ export const DELIVERY_HEADERS = {
   format: 'Liaison-Format',
   kid: 'Liaison-Recipient-Kid',
   receivedAt: 'Liaison-Received-At',
+  /** `openpgp` on an OpenPGP delivery (armored message); absent on a JWE. */
+  deliveryFormat: 'Liaison-Delivery-Format',
 } as const;
 
 export function deliveryHeaders(entry: Pick<NoticeLogEntry, 'notice_id' | 'origin' | 'operation' | 'type' | 'tlp' | 'format' | 'received_at'>, logIndex: number, kid: string): Record<string, string> {

@@ -6,7 +6,8 @@ import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 import type { RegistrySnapshot } from '../registry/model.js';
-import { encryptDelivery } from './encrypt.js';
+import type { OpenPgpDeliveryPort } from './openpgp-port.js';
+import { sealPlanned } from './seal.js';
 import { Lease } from './lease.js';
 import { deliveryHeaders, planDeliveries } from './plan.js';
 import { sleep } from '../core/sleep.js';
@@ -28,6 +29,8 @@ export interface RouterOptions {
   now?: () => Date;
   /** Counts for metrics (broker/metrics); told numbers only, never ids. */
   observer?: RouterObserver;
+  /** OpenPGP deliveries for agencies with `delivery_format: 'openpgp'` (injected by the gateway); without it they are skipped. */
+  openpgp?: OpenPgpDeliveryPort;
 }
 
 export interface RouterObserver {
@@ -38,6 +41,10 @@ export interface RouterObserver {
 }
 
 const ns = (s: number) => s * 1_000_000_000;
+/** How long the router leaves a fresh notice's log entry to ingest before re-appending it itself. */
+const INGEST_GRACE_MS = 50;
+/** A re-append that wrote an entry for a notice received longer ago than this is a restoration after a crash (warned). */
+const RESTORED_WARN_AFTER_SECONDS = 5;
 
 /** Why a stored notice cannot be routed at all (never retried). */
 class Unroutable extends Error {}
@@ -163,16 +170,27 @@ export class Router {
       // Outside the duplicate window, re-appending could log the entry twice and re-delivering could deliver twice.
       throw new Unroutable(`the notice is older than the duplicate window (${Math.round(ageSeconds)} s); route it by hand`);
     }
+    // Ingest writes the entry right after the NOTICES ack: give it a moment on a fresh notice, so the re-append below is
+    // the usual no-op (else ingest's own append turns duplicate and costs it an extra read). Never waits on a backlog.
+    const ageMs = Date.now() - m.info.timestampNanos / 1e6;
+    if (ageMs >= 0 && ageMs < INGEST_GRACE_MS) await sleep(INGEST_GRACE_MS - ageMs);
     // "Nothing is delivered that is not in the log": the same Msg-Id as ingest, so this is a no-op unless a crash lost the entry.
     const logAck = await logEntryBytes(bus, entry.notice_id, entryBytes);
-    if (!logAck.duplicate) logger.warn({ event: 'log-entry-restored', notice_id: entry.notice_id, log_index: logAck.seq - 1 }, 'router wrote a missing log entry');
+    if (!logAck.duplicate) {
+      const restored = { event: 'log-entry-restored', notice_id: entry.notice_id, log_index: logAck.seq - 1 };
+      // Only an old notice is surely a restoration after a crash; a fresh one may just be ingest being slower than the router.
+      if (!((Date.now() - Date.parse(entry.received_at)) / 1000 < RESTORED_WARN_AFTER_SECONDS)) logger.warn(restored, 'router wrote a missing log entry');
+      else logger.info(restored, 'router wrote the log entry of a fresh notice (ingest had not yet, or stopped before it)');
+    }
     const logIndex = logAck.seq - 1;
-    const plan = planDeliveries(entry, this.opts.registry(), (this.opts.now ?? (() => new Date()))());
+    const [registry, at] = [this.opts.registry(), (this.opts.now ?? (() => new Date()))()];
+    const plan = planDeliveries(entry, registry, at);
     for (const s of plan.skipped) logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: s.agency, reason: s.reason }, 'recipient skipped');
     await Promise.all(
       plan.deliveries.map(async (d) => {
-        const jwe = await encryptDelivery(m.data, d, entry.notice_id);
-        await bus.publish(d.subject, new TextEncoder().encode(jwe), { msgID: d.msgId, headers: deliveryHeaders(entry, logIndex, d.kid) });
+        const sealed = await sealPlanned(d, m.data, entry, { registry, openpgp: this.opts.openpgp, at });
+        if (!sealed) return void logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' }, 'recipient skipped: no usable OpenPGP encryption key');
+        await bus.publish(d.subject, new TextEncoder().encode(sealed.body), { msgID: d.msgId, headers: { ...deliveryHeaders(entry, logIndex, sealed.kid), ...sealed.headers } });
       }),
     );
     this.opts.observer?.routed(plan.deliveries.length, plan.skipped.length);

@@ -16,7 +16,7 @@ const DEFAULT_LIMIT = 100;
 const deliverySchema = {
   type: 'object',
   additionalProperties: false,
-  required: ['cursor', 'notice_id', 'operation', 'origin', 'type', 'tlp', 'log_index', 'received_at', 'jwe'],
+  required: ['cursor', 'notice_id', 'operation', 'origin', 'type', 'tlp', 'log_index', 'received_at'],
   properties: {
     cursor: { type: 'integer' },
     notice_id: { type: 'string' },
@@ -26,7 +26,9 @@ const deliverySchema = {
     tlp: { type: 'string' },
     log_index: { type: 'integer' },
     received_at: { type: 'string' },
+    // One of the two: a JWE (default), or an OpenPGP message for agencies with delivery_format openpgp.
     jwe: { type: 'string' },
+    openpgp: { type: 'string' },
   },
 } as const;
 
