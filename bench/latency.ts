@@ -30,6 +30,7 @@ import { repoRoot } from '../broker/core/paths.js';
 import { credentialsPath, ensureDemoNetwork, readCredentials } from '../broker/demo/demo-network.js';
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
 import { percentile, round } from './stats.js';
+import { children, out, sleep, stopChild } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -47,22 +48,6 @@ const BROKER_ID = 'liaison-hub';
 const FROM = 'vn-customs';
 const TO = 'th-customs';
 
-const out = (s = '') => process.stdout.write(s + '\n');
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
-});
-
-async function stopChild(c: ChildProcess, ms = 5000): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null || !c.pid) return void children.delete(c);
-  const exited = new Promise<void>((r) => c.once('exit', () => r()));
-  process.kill(c.pid, 'SIGTERM');
-  const timer = setTimeout(() => c.pid && c.exitCode === null && c.signalCode === null && process.kill(c.pid, 'SIGKILL'), ms);
-  await exited;
-  clearTimeout(timer);
-  children.delete(c);
-}
 
 /** The gateway as in production (node dist/broker/main.js); resolves with its URL once it says it listens. */
 async function startGateway(env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<{ child: ChildProcess; url: string }> {

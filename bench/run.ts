@@ -31,6 +31,7 @@ import type { LevelResult, LoadgenArgs } from './loadgen.js';
 import { sealEnvelopes } from './notices.js';
 import { processMeter, round } from './stats.js';
 import { throughputLatencySvg } from './svg.js';
+import { children, out, sleep, stopChild } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
@@ -43,22 +44,6 @@ const durationMs = Math.round(Number(values.seconds ?? (quick ? 1 : 5)) * 1000);
 if (!(durationMs >= 200 && durationMs <= 60_000)) throw new Error('--seconds must be between 0.2 and 60');
 const MAX_ENVELOPES_PER_LEVEL = 40_000;
 
-const out = (s = '') => process.stdout.write(s + '\n');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const children = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
-});
-
-async function stopChild(c: ChildProcess, ms = 5000): Promise<void> {
-  if (c.exitCode !== null || c.signalCode !== null || !c.pid) return void children.delete(c);
-  const exited = new Promise<void>((r) => c.once('exit', () => r()));
-  process.kill(c.pid, 'SIGTERM');
-  const timer = setTimeout(() => c.pid && c.exitCode === null && process.kill(c.pid, 'SIGKILL'), ms);
-  await exited;
-  clearTimeout(timer);
-  children.delete(c);
-}
 
 /** Spawn a node child and wait for a line of stdout matching `ready`. */
 async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 30_000, nodeArgs: string[] = []): Promise<{ child: ChildProcess; match: RegExpExecArray }> {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { sleep, waitFor as waitUntil } from './helpers/wait.js';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { signAck, verifyAck, ACK_TYP } from '../broker/acks/receipt.js';
@@ -14,16 +15,8 @@ import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 
 t.setTimeout(120_000);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor<T>(fn: () => Promise<T | undefined>, what: string, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** These tests wait up to 15 s for webhook retries and checkpoints. */
+const waitFor = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000) => waitUntil(fn, what, ms);
 
 const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url, { leaseTtlSeconds: 3, routerAckWaitSeconds: 2, checkpointIntervalMs: 200, checkpointEveryEntries: 1 });

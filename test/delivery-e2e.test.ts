@@ -5,6 +5,7 @@ import { InboxClient, InboxClientError } from '../broker/delivery/client.js';
 import type { InboxDelivery } from '../broker/routing/inbox.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
+import { inboxClients } from './helpers/inbox.js';
 
 t.setTimeout(120_000);
 const nats = await startTestNats(t);
@@ -12,16 +13,7 @@ const g = await startTestGateway(t, nats.url, { sseHeartbeatSeconds: 1, leaseTtl
 await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}`;
 
-const clients = new Map<string, InboxClient>();
-const client = (agency: string) => {
-  let c = clients.get(agency);
-  if (!c) {
-    const creds = g.creds(agency);
-    c = new InboxClient({ url, agency, signingKey: creds.signing, encryptionKey: creds.encryption, brokerId: g.config.brokerId });
-    clients.set(agency, c);
-  }
-  return c;
-};
+const client = inboxClients(g, url);
 
 /** The call must fail with this HTTP status (and problem code). */
 async function expectProblem(t: Test, p: Promise<unknown>, status: number, code: string | undefined, what: string) {

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { sleep, waitFor as waitUntil } from './helpers/wait.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkWebhookUrl, postWebhook, verifyWebhook, backoffMs, webhookConsumer, WEBHOOK_TYP, type WebhookClaims } from '../adapters/webhook/index.js';
@@ -9,16 +10,8 @@ import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 
 t.setTimeout(120_000);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
+/** These tests wait up to 15 s for webhook retries and checkpoints. */
+const waitFor = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000) => waitUntil(fn, what, ms);
 
 /** A webhook receiver on loopback: answers with `answer()` and records every request. */
 async function receiver(answer: (n: number, req: IncomingMessage, res: ServerResponse) => void) {

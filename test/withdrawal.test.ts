@@ -11,6 +11,7 @@ import { STREAMS } from '../broker/nats/streams.js';
 import type { InboxDelivery } from '../broker/routing/inbox.js';
 import { sampleNotice, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
+import { inboxClients } from './helpers/inbox.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 t.setTimeout(120_000);
@@ -22,16 +23,7 @@ const url = `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}
 
 const EVERYONE = ['th-customs', 'kh-police-adp', 'la-customs', 'cn-customs', 'vn-c04', 'vn-customs', 'gb-border-force', 'fr-douane'];
 
-const clients = new Map<string, InboxClient>();
-const client = (agency: string) => {
-  let c = clients.get(agency);
-  if (!c) {
-    const creds = g.creds(agency);
-    c = new InboxClient({ url, agency, signingKey: creds.signing, encryptionKey: creds.encryption, brokerId: g.config.brokerId });
-    clients.set(agency, c);
-  }
-  return c;
-};
+const client = inboxClients(g, url);
 
 async function deliveriesOf(agency: string, noticeId: string): Promise<InboxDelivery[]> {
   const out: InboxDelivery[] = [];
