@@ -30,6 +30,9 @@ import { WebhookDeliverer } from '../adapters/webhook/deliverer.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 
+/** How long close() waits for each background worker (router, checkpointer, webhooks). */
+const CLOSE_TIMEOUT_MS = 10_000;
+
 export interface Gateway {
   app: FastifyInstance;
   bus: NatsBus;
@@ -66,10 +69,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // TLS material is read before anything connects: a missing or bad file stops start-up.
   const tls = config.tls ? tlsSetup(config, logger) : null;
 
+  const built: { app?: FastifyInstance; registry?: RegistryStore } = {};
   const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger });
   try {
     await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas, deliveriesMaxAgeSeconds: config.deliveriesMaxAgeSeconds });
-    const registry = await RegistryStore.open(bus, validateRegistry, logger, config.streamReplicas);
+    const registry = (built.registry = await RegistryStore.open(bus, validateRegistry, logger, config.streamReplicas));
     const seedFile = config.registrySeed ?? join(config.dataDir, 'registry.json');
     if (existsSync(seedFile)) {
       const seeded = await registry.seedIfEmpty(JSON.parse(readFileSync(seedFile, 'utf8')) as RegistrySeed);
@@ -107,7 +111,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // The signed log: the checkpoint origin (and signing key name) is the broker id.
     const checkpoints = await CheckpointStore.open(bus, config.brokerId, keyring.verificationKeys, config.streamReplicas);
     const tiles = await TileStore.open(bus, config.streamReplicas);
-    const app = await buildApp({ logger, bus, keyring, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
+    const app = (built.app = await buildApp({ logger, bus, keyring, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
       log: { checkpoints, tiles },
       auth: { brokerId: config.brokerId, registry: snapshot, resolveSigner, replay },
       inbox: { heartbeatSeconds: config.sseHeartbeatSeconds },
@@ -124,7 +128,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         sampleIntervalMs: config.pressureSampleIntervalMs,
         retryAfterSeconds: config.retryAfterSeconds,
       },
-    });
+    }));
     // This instance's name in the leases it takes (router, webhooks).
     const holder = `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
     // OpenPGP deliveries (delivery_format openpgp): signed by the broker's current OpenPGP key, encrypted to the agency's certificate.
@@ -151,11 +155,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           ...(openpgpDeliveries ? { openpgp: openpgpDeliveries } : {}),
         })
       : null;
-    router?.start();
     const checkpointer = config.checkpointer
       ? await Checkpointer.create({ bus, keyring, logger, origin: config.brokerId, everyEntries: config.checkpointEveryEntries, everyMs: config.checkpointIntervalMs, leaseTtlMs: config.leaseTtlSeconds * 1000, replicas: config.streamReplicas })
       : null;
-    checkpointer?.start();
     const webhooks = config.webhook
       ? new WebhookDeliverer({
           bus,
@@ -171,6 +173,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           maxAttempts: config.webhookMaxAttempts,
         })
       : null;
+    // Background workers start only once nothing else can fail, so a failed start leaves none running.
+    router?.start();
+    checkpointer?.start();
     webhooks?.start();
     metrics.attach({ bus, router, checkpointer, routerConsumer: ROUTER_CONSUMER });
     return {
@@ -183,15 +188,27 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       webhooks,
       metrics,
       async close() {
-        await webhooks?.close();
-        await router?.close();
-        await checkpointer?.close();
+        // Shutdown must end: each background worker gets a bounded time to stop, and
+        // one that does not is named in the log rather than holding the process.
+        const bounded = async (what: string, p: Promise<void> | undefined) => {
+          if (!p) return;
+          let timer: NodeJS.Timeout | undefined;
+          const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), CLOSE_TIMEOUT_MS)));
+          if ((await Promise.race([p.then(() => 'done' as const), late])) === 'late') logger.error({ event: 'close-timeout', component: what }, 'a component did not stop in time');
+          clearTimeout(timer);
+        };
+        await bounded('webhooks', webhooks?.close());
+        await bounded('router', router?.close());
+        await bounded('checkpointer', checkpointer?.close());
         await app.close();
         registry.close();
         await bus.close();
       },
     };
   } catch (e) {
+    // Nothing started may outlive a failed start: its timers would keep the process alive.
+    await built.app?.close().catch(() => undefined);
+    built.registry?.close();
     await bus.close();
     throw e;
   }
