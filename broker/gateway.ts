@@ -23,6 +23,8 @@ import { Checkpointer } from './log/checkpointer.js';
 import { TileStore } from './log/tiles.js';
 import type { RegistrySeed } from './registry/model.js';
 import { RegistryStore } from './registry/store.js';
+import { defaultKekPath, KeyringStore, loadOrCreateKek } from './keys/keyring-store.js';
+import { KeyAdmin } from './admin/key-admin.js';
 import { createNoticeValidator, createRegistryValidator } from './schemas/notice-validator.js';
 import { Router, ROUTER_CONSUMER } from './routing/router.js';
 import { Metrics } from './metrics/metrics.js';
@@ -38,6 +40,8 @@ export interface Gateway {
   bus: NatsBus;
   registry: RegistryStore;
   keyring: BrokerKeyring;
+  /** The key-lifecycle admin service (also served at /v1/admin/*). */
+  admin: KeyAdmin;
   /** The router of this instance (it routes only while it holds the lease); null when config.router is false. */
   router: Router | null;
   /** The signed log's checkpointer (it checkpoints only while it holds the lease); null when config.checkpointer is false. */
@@ -65,12 +69,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const validator = createNoticeValidator();
   const validateRegistry = createRegistryValidator();
   const metrics = new Metrics();
-  const { keyring } = await loadOrCreateBrokerKeys(config.dataDir, config.brokerId);
+  const { keyring } = await loadOrCreateBrokerKeys(config.dataDir, config.brokerId, opts.now);
+  // The key-encryption key is read before anything connects: every instance of a network needs the same one.
+  const kek = loadOrCreateKek(config.keyEncryptionKeyFile ?? defaultKekPath(config.dataDir), config.keyEncryptionKeyFile === null);
   // TLS material is read before anything connects: a missing or bad file stops start-up.
   const tls = config.tls ? tlsSetup(config, logger) : null;
 
-  const built: { app?: FastifyInstance; registry?: RegistryStore } = {};
-  const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger });
+  const built: { app?: FastifyInstance; registry?: RegistryStore; keyringStore?: KeyringStore } = {};
+  const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger, auth: config });
   try {
     await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas, deliveriesMaxAgeSeconds: config.deliveriesMaxAgeSeconds });
     const registry = (built.registry = await RegistryStore.open(bus, validateRegistry, logger, config.streamReplicas));
@@ -82,6 +88,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       throw new Error(`LIAISON_REGISTRY_SEED: ${seedFile} does not exist`);
     }
     await registry.watch();
+    // The broker keyring is shared through KV: a rotation made through any instance reaches every one.
+    const keyringStore = (built.keyringStore = await KeyringStore.open({ bus, keyring, kek, dataDir: config.dataDir, logger, replicas: config.streamReplicas }));
+    const admin = new KeyAdmin({ bus, registry, keyring, keyringStore, brokerId: config.brokerId, encryptionKeyGraceSeconds: config.encryptionKeyGraceSeconds, agencyKeyOverlapSeconds: config.agencyKeyOverlapSeconds, logger, ...(opts.now ? { now: opts.now } : {}) });
+    await admin.ensureKeyringEventLogged();
     const snapshot = () => registry.snapshot;
     const adapters = opts.adapters ?? [
       joseEnvelope,
@@ -109,9 +119,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       ...(opts.now ? { now: opts.now } : {}),
     });
     // The signed log: the checkpoint origin (and signing key name) is the broker id.
-    const checkpoints = await CheckpointStore.open(bus, config.brokerId, keyring.verificationKeys, config.streamReplicas);
+    const checkpoints = await CheckpointStore.open(bus, config.brokerId, () => keyring.verificationKeys, config.streamReplicas);
     const tiles = await TileStore.open(bus, config.streamReplicas);
-    const app = (built.app = await buildApp({ logger, bus, keyring, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
+    const app = (built.app = await buildApp({ logger, bus, keyring, admin, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
       log: { checkpoints, tiles },
       auth: { brokerId: config.brokerId, registry: snapshot, resolveSigner, replay },
       inbox: { heartbeatSeconds: config.sseHeartbeatSeconds },
@@ -174,6 +184,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         })
       : null;
     // Background workers start only once nothing else can fail, so a failed start leaves none running.
+    await keyringStore.watch();
     router?.start();
     checkpointer?.start();
     webhooks?.start();
@@ -183,6 +194,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       bus,
       registry,
       keyring,
+      admin,
       router,
       checkpointer,
       webhooks,
@@ -201,6 +213,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         await bounded('router', router?.close());
         await bounded('checkpointer', checkpointer?.close());
         await app.close();
+        keyringStore.close();
         registry.close();
         await bus.close();
       },
@@ -209,6 +222,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // Nothing started may outlive a failed start: its timers would keep the process alive.
     await built.app?.close().catch(() => undefined);
     built.registry?.close();
+    built.keyringStore?.close();
     await bus.close();
     throw e;
   }

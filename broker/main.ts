@@ -55,15 +55,18 @@ async function main(): Promise<number> {
     throw e;
   });
   const address = await gateway.app.listen({ host: config.host, port: config.port });
-  out(`Liaison broker "${config.brokerId}" listening on ${address} (NATS ${natsUrl}${nats ? `, local nats-server pid ${nats.pid}` : ''})`);
+  // A URL may carry user:password@; never print it.
+  const shownNats = natsUrl.replace(/\/\/[^@/,]*@/g, '//***@');
+  out(`Liaison broker "${config.brokerId}" listening on ${address} (NATS ${shownNats}${nats ? `, local nats-server pid ${nats.pid}` : ''})`);
   if (config.demo) {
     out('Demo network: agencies vn-customs, vn-c04, th-customs, kh-police-adp, la-customs, cn-customs, gb-border-force, fr-douane, iq-police;');
-    out('              operations mekong-dragon-6, aircop, commit, oic-channel. Keys under ' + join(config.dataDir, 'demo', 'agencies'));
+    out('              operations mekong-dragon-6, aircop, commit, oic-channel; auditor hub-auditor; operator hub-operator (liaison admin ...).');
+    out('              Keys under ' + join(config.dataDir, 'demo', 'agencies'));
     out('Send a first notice:');
-    // Over HTTPS the CLI trusts the demo CA through NODE_EXTRA_CA_CERTS (server authentication; the notice's signature proves its origin).
-    const trust = config.tls ? `NODE_EXTRA_CA_CERTS=${join(config.dataDir, 'pki', 'ca.crt')} ` : '';
-    out(`  ${trust}npx liaison notice send docs/examples/notices/seizure-report.json --as vn-customs --stamp --url ${address}`);
-    if (config.tls && config.mtls === 'required') out(`  (mTLS is required: client certificates are under ${join(config.dataDir, 'pki', 'agencies')}; the CLI does not send them yet)`);
+    // Over HTTPS the CLI trusts the demo CA (server authentication; the notice's signature proves its origin), and presents the agency's certificate when mTLS is on.
+    const pki = join(config.dataDir, 'pki');
+    const tlsArgs = config.tls ? ` --ca ${join(pki, 'ca.crt')}${config.mtls !== 'off' ? ` --cert ${join(pki, 'agencies', 'vn-customs.crt')} --key ${join(pki, 'agencies', 'vn-customs.key')}` : ''}` : '';
+    out(`  npx liaison notice send docs/examples/notices/seizure-report.json --as vn-customs --stamp --url ${address}${tlsArgs}`);
   }
 
   let stopping = false;

@@ -35,13 +35,13 @@ t.test('npm start --demo with LIAISON_TLS=true and LIAISON_MTLS=optional', async
   for (const f of ['ca.crt', 'crl.pem', 'server/gateway.crt', 'agencies/vn-customs.crt', 'agencies/iq-police.crt']) t.ok(existsSync(join(pki, f)), `${f} under the data dir`);
   for (const f of ['ca/ca.key', 'server/gateway.key', 'agencies/vn-customs.key']) t.equal(statSync(join(pki, f)).mode & 0o777, 0o600, `${f} is 0600`);
 
-  // The printed command, as a user would paste it: NODE_EXTRA_CA_CERTS=... npx liaison notice send ...
-  const line = /^\s+(NODE_EXTRA_CA_CERTS=(\S+) )?npx liaison (.*)$/m.exec(out);
-  t.ok(line?.[2], 'the command trusts the demo CA');
-  const args = (line?.[3] ?? '').trim().split(/\s+/);
+  // The printed command, as a user would paste it: npx liaison notice send ... --ca <the demo CA>
+  const line = /^\s+npx liaison (.*)$/m.exec(out);
+  const args = (line?.[1] ?? '').trim().split(/\s+/);
+  t.equal(args[args.indexOf('--ca') + 1], join(pki, 'ca.crt'), 'the command trusts the demo CA');
   const cli = spawnSync(process.execPath, [`--import=${tsLoader}`, '--input-type=module', '-e', `import { run } from ${JSON.stringify(join(repoRoot, 'broker', 'cli', 'liaison.ts'))}; process.exitCode = await run(${JSON.stringify([...args, '--data-dir', dataDir])});`], {
     cwd: repoRoot,
-    env: { ...env(), NODE_EXTRA_CA_CERTS: line?.[2] ?? '' },
+    env: env(),
     encoding: 'utf8',
     timeout: 60_000,
   });

@@ -11,6 +11,7 @@
  *     "agency_keys":  [{ "agency", "kid", "use", "format", "jwk" | "armored",
  *                        "status", "not_before"?, "not_after"?, "revoked_at"? }]
  *                    every agency key any stored registry revision listed (format 2)
+ *     "registry_events": [{ "event_id", "jws" }]     broker-signed registry events (key changes), optional
  *   }
  *
  * Format 1 (no agency_keys) is still read: its origin signatures are counted
@@ -41,6 +42,8 @@ export interface AuditArchive {
   notices: { notice_id: string; signed: string }[];
   /** The agency key history (format 2). */
   agency_keys?: HistoricalAgencyKey[];
+  /** Registry events (key changes) as held in REGISTRY_EVENTS. */
+  registry_events?: { event_id: string; jws: string }[];
 }
 
 export class ArchiveError extends Error {
@@ -96,5 +99,12 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
     return { noticeId: str(n.notice_id, `notices[${i}].notice_id`, 64), signed: b64u(n.signed, `notices[${i}].signed`) };
   });
   const agencyKeys = raw.agency_keys === undefined ? undefined : parseAgencyKeys(raw.agency_keys, (m) => new ArchiveError(m));
-  return { origin, brokerKeys, entries, checkpoints, ...(leafHashes ? { leafHashes } : {}), notices, ...(agencyKeys ? { agencyKeys } : {}) };
+  const registryEvents =
+    raw.registry_events === undefined
+      ? undefined
+      : arr(raw.registry_events, 'registry_events').map((r, i) => {
+          if (!isObj(r)) throw new ArchiveError(`registry_events[${i}] must be an object`);
+          return { eventId: str(r.event_id, `registry_events[${i}].event_id`, 64), jws: str(r.jws, `registry_events[${i}].jws`, 1 << 20) };
+        });
+  return { origin, brokerKeys, entries, checkpoints, ...(leafHashes ? { leafHashes } : {}), notices, ...(agencyKeys ? { agencyKeys } : {}), ...(registryEvents ? { registryEvents } : {}) };
 }

@@ -2,8 +2,8 @@
  * `liaison audit verify` and `liaison audit export` (wired into broker/cli/liaison.ts).
  *
  *   audit verify --archive FILE [--json]
- *   audit verify --url URL --as AGENCY [--data-dir DIR | --credentials FILE] [--state FILE] [--json]
- *   audit export --nats URL [--data-dir DIR] [--origin ID] --out FILE
+ *   audit verify --url URL --as AGENCY [--data-dir DIR | --credentials FILE] [--state FILE] [--json] [--cert FILE --key FILE] [--ca FILE]
+ *   audit export --nats URL [--data-dir DIR] [--origin ID] --out FILE   (NATS credentials: NATS_USER/NATS_PASSWORD_FILE..., as the gateway)
  *
  * Exit 0 when everything verifies, 1 when anything does not (the first bad
  * entry is named), 2 on a usage error.
@@ -17,6 +17,7 @@ import { createMessage, encrypt, readKey, type PublicKey } from 'openpgp';
 import { brokerOpenPgpKeysFromFile, OPENPGP_KEY_FILE, type BrokerOpenPgpKeyFile } from '../keys/openpgp-keys.js';
 
 import { makeClientAssertion } from '../client/assertion.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions, readJson } from '../client/http.js';
 import { createLogger } from '../core/logger.js';
 import { credentialsPath, readCredentials } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
@@ -60,7 +61,7 @@ function summary(r: AuditReport, seconds: number): string {
 export async function auditVerify(args: string[], io: AuditIo): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { archive: { type: 'string' }, url: { type: 'string' }, as: { type: 'string' }, 'data-dir': { type: 'string' }, credentials: { type: 'string' }, state: { type: 'string' }, json: { type: 'boolean' } },
+    options: { archive: { type: 'string' }, url: { type: 'string' }, as: { type: 'string' }, 'data-dir': { type: 'string' }, credentials: { type: 'string' }, state: { type: 'string' }, json: { type: 'boolean' }, ...clientTlsOptions },
   });
   const started = Date.now();
   let report: AuditReport;
@@ -76,13 +77,20 @@ export async function auditVerify(args: string[], io: AuditIo): Promise<number> 
     if (!values.as && !values.credentials) throw new UsageError('audit verify needs --archive FILE, or --url with --as AGENCY (auditor credentials)');
     const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
     const creds = readCredentials(values.credentials ?? credentialsPath(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', values.as as string));
+    const fetch = clientFetch(url, clientTlsFromArgs(values));
     const jwksRes = await fetch(`${url}/v1/keys`);
-    if (!jwksRes.ok) throw new UsageError(`GET ${url}/v1/keys answered ${jwksRes.status}`);
-    const jwks = (await jwksRes.json()) as { keys: JWK[]; broker: string };
+    if (!jwksRes.ok) {
+      const problem = await readJson<Record<string, unknown>>(jwksRes, `GET ${url}/v1/keys`).catch(() => ({}) as Record<string, unknown>);
+      throw new UsageError(`GET ${url}/v1/keys answered ${jwksRes.status}${problem.code ? ` ${String(problem.code)}` : ''}`);
+    }
+    const jwks = await readJson<{ keys: JWK[]; broker: string }>(jwksRes, `GET ${url}/v1/keys`);
     const get = async (path: string) => {
       const token = await makeClientAssertion(creds.agency, creds.signing, jwks.broker);
       const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
-      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+      const json = await readJson<Record<string, unknown>>(res, `GET ${url}${path}`);
+      // Refused credentials (token or client certificate) stop the run with the gateway's problem code.
+      if (res.status === 401 || res.status === 403) throw new UsageError(`GET ${url}${path} answered ${res.status} ${String(json.code ?? '')}: ${String(json.title ?? '')}${json.detail ? ` ${String(json.detail)}` : ''}`);
+      return { status: res.status, json };
     };
     // Checkpoints seen in earlier runs: the hub must stay consistent with what it showed before.
     const known = values.state && existsSync(values.state) ? ((JSON.parse(readFileSync(values.state, 'utf8')) as { checkpoints?: string[] }).checkpoints ?? []) : [];

@@ -65,7 +65,14 @@ export async function exportArchive(bus: NatsBus, origin: string, brokerKeys: re
   // The agency key history: every revision the registry bucket still holds of every agency record.
   const registry = await bus.kv(REGISTRY_BUCKET, { bindOnly: true });
   const agencyKeys = await readAgencyKeyHistory(registry);
-  return { format: ARCHIVE_FORMAT, origin, exported_at: new Date().toISOString(), broker_keys: [...brokerKeys], entries, checkpoints, leaf_hashes: leafHashes, notices, agency_keys: agencyKeys };
+  // Registry events (key changes), each committed to by a `registry` entry.
+  const registryEvents: NonNullable<AuditArchive['registry_events']> = [];
+  const rInfo = await bus.jsm.streams.info(STREAMS.registryEvents).catch(() => undefined);
+  for (let seq = rInfo?.state.first_seq ?? 0; rInfo && seq > 0 && seq <= rInfo.state.last_seq; seq++) {
+    const m = await bus.getMessage(STREAMS.registryEvents, seq);
+    if (m) registryEvents.push({ event_id: m.subject.slice(m.subject.indexOf('.') + 1), jws: new TextDecoder().decode(m.data) });
+  }
+  return { format: ARCHIVE_FORMAT, origin, exported_at: new Date().toISOString(), broker_keys: [...brokerKeys], entries, checkpoints, leaf_hashes: leafHashes, notices, agency_keys: agencyKeys, registry_events: registryEvents };
 }
 
 export type AuthedGet = (path: string) => Promise<{ status: number; json: Record<string, unknown> }>;

@@ -18,7 +18,7 @@
  * Every problem names what is wrong: an entry index, a checkpoint position.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 
 import { CheckpointError, CheckpointVerifier, type Checkpoint, type PublicSigningJwk } from '../log/checkpoint.js';
@@ -34,6 +34,9 @@ export type AuditProblemCode =
   | 'entry-changed'
   | 'entry-duplicate-notice'
   | 'entry-duplicate-ack'
+  | 'entry-duplicate-event'
+  | 'registry-event-not-in-log'
+  | 'registry-event-mismatch'
   | 'entries-do-not-match'
   | 'checkpoint-malformed'
   | 'checkpoint-signature-invalid'
@@ -86,6 +89,8 @@ export interface AuditInput {
   leafHashes?: readonly Uint8Array[];
   /** Notices still held (the rest were erased under retention). */
   notices?: readonly { noticeId: string; signed: Uint8Array }[];
+  /** Registry events still held (REGISTRY_EVENTS): each is checked against its `registry` entry and the broker key history. */
+  registryEvents?: readonly { eventId: string; jws: string }[];
   /** The agency key history (every key the registry ever listed); origin signatures are checked by auditLogWithOrigins when present. */
   agencyKeys?: readonly HistoricalAgencyKey[];
 }
@@ -103,6 +108,8 @@ export interface AuditReport {
   problems: AuditProblem[];
   /** The first entry found changed, dropped or reordered, if it could be named. */
   firstBadEntry: number | undefined;
+  /** Registry events checked against their entries (commitment, id, broker signature); absent when none were given. */
+  registryEventsChecked?: number;
   /** Origin signatures verified against the key history (auditLogWithOrigins); absent when not checked at all. */
   signaturesChecked?: number;
   /** Notices held whose origin signature could not be checked (no key history in the evidence, no entry). */
@@ -124,6 +131,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
   const leaves: Uint8Array[] = [];
   const byNotice = new Map<string, { index: number; sha256: string }>();
   const acks = new Map<string, number>();
+  const registryEvents = new Map<string, { index: number; sha256: string; signerKid: string }>();
   let expected = 0;
   const total = input.entries.length;
   for (let pos = 0; pos < total; pos++) {
@@ -153,7 +161,12 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
       const key = `${String(entry.notice_id)}:${String(entry.agency)}`;
       if (acks.has(key)) add({ code: 'entry-duplicate-ack', index: pos, message: `entry ${pos} repeats the read receipt of ${entry.agency} for notice ${entry.notice_id} (first at ${acks.get(key)})` });
       else acks.set(key, pos);
-    } else if (entry && typeof entry.notice_id === 'string') {
+    } else if (entry?.kind === 'registry') {
+      // A registry change (key added, rotated, revoked): one entry per event.
+      const key = String(entry.event_id);
+      if (registryEvents.has(key)) add({ code: 'entry-duplicate-event', index: pos, message: `entry ${pos} repeats registry event ${key} (first at ${registryEvents.get(key)!.index})` });
+      else registryEvents.set(key, { index: pos, sha256: String(entry.sha256), signerKid: String(entry.signer_kid) });
+    } else if (entry?.kind === 'notice' && typeof entry.notice_id === 'string') {
       if (byNotice.has(entry.notice_id)) add({ code: 'entry-duplicate-notice', index: pos, message: `entry ${pos} repeats notice ${entry.notice_id} (first at ${byNotice.get(entry.notice_id)!.index})` });
       else byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256) });
     }
@@ -260,6 +273,19 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     if (sha !== e.sha256) add({ code: 'notice-commitment-mismatch', index: e.index, message: `notice ${n.noticeId} (entry ${e.index}) does not match its commitment` });
   }
 
+  // 5. Registry events still held: the bytes committed to, the event the entry names, signed by the broker key the entry names.
+  let registryEventsChecked = 0;
+  for (const ev of input.registryEvents ?? []) {
+    const e = registryEvents.get(ev.eventId);
+    if (!e) {
+      add({ code: 'registry-event-not-in-log', message: `registry event ${ev.eventId} is held but has no log entry` });
+      continue;
+    }
+    registryEventsChecked++;
+    const why = checkRegistryEvent(ev, e, input.brokerKeys);
+    if (why) add({ code: 'registry-event-mismatch', index: e.index, message: `registry event ${ev.eventId} (entry ${e.index}): ${why}` });
+  }
+
   const entryIndices = problems.filter((p) => p.code.startsWith('entry') && p.code !== 'entries-do-not-match' && p.index !== undefined).map((p) => p.index!);
   const newest = [...valid].reverse().find((v) => lastGood && v.cp.treeSize === lastGood.size);
   return {
@@ -273,5 +299,27 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     noticesErased: byNotice.size - noticesChecked,
     problems,
     firstBadEntry: entryIndices.length ? Math.min(...entryIndices) : undefined,
+    ...(input.registryEvents ? { registryEventsChecked } : {}),
   };
+}
+
+/** Why a held registry event does not match its entry, or undefined when it does. */
+function checkRegistryEvent(ev: { eventId: string; jws: string }, e: { sha256: string; signerKid: string }, brokerKeys: readonly PublicSigningJwk[]): string | undefined {
+  if (createHash('sha256').update(ev.jws).digest('hex') !== e.sha256) return 'does not match its commitment';
+  const [h, p, sig] = ev.jws.split('.');
+  let header: { alg?: unknown; kid?: unknown; typ?: unknown };
+  let payload: { id?: unknown };
+  try {
+    header = JSON.parse(Buffer.from(h ?? '', 'base64url').toString('utf8')) as typeof header;
+    payload = JSON.parse(Buffer.from(p ?? '', 'base64url').toString('utf8')) as typeof payload;
+  } catch {
+    return 'is not a compact JWS of JSON';
+  }
+  if (payload.id !== ev.eventId) return 'is another event than its entry names';
+  if (header.alg !== 'EdDSA' || header.typ !== 'liaison-registry-event+jws' || header.kid !== e.signerKid) return 'header is not that of a broker registry event by the key its entry names';
+  const jwk = brokerKeys.find((k) => k.kid === e.signerKid && k.kty === 'OKP' && k.crv === 'Ed25519');
+  if (!jwk) return `its signing key ${e.signerKid} is not in the broker key history`;
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: String(jwk.x) }, format: 'jwk' });
+  if (!cryptoVerify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(sig ?? '', 'base64url'))) return 'the broker signature does not verify';
+  return undefined;
 }

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
 import { brokerEncryptionKey, sealNotice } from '../client/seal.js';
+import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, readJson, type FetchLike } from '../client/http.js';
 import { credentialsPath, makeAgency, readCredentials } from '../demo/demo-network.js';
 import { verifyReceipt } from '../ingest/receipt.js';
 import type { KeyKind } from '../keys/jwk.js';
@@ -11,7 +12,12 @@ import { auditExport, auditVerify } from '../audit/cli.js';
 import { inboxFollow, inboxPull } from '../delivery/cli.js';
 import { CERTS_HELP, certsCommands } from '../../certs/cli.js';
 import { NATS_HELP, natsCommands } from '../nats/cli.js';
+import { ADMIN_HELP, adminCommands } from '../admin/cli.js';
 import { webhookDeadletters, webhookRedeliver } from '../../adapters/webhook/cli.js';
+
+const TLS_HELP = `Over HTTPS: --cert/--key present the agency's client certificate
+      (mutual TLS; e.g. data/pki/agencies/AGENCY.{crt,key}), --ca trusts the CA of
+      the gateway's certificate (e.g. data/pki/ca.crt).`;
 
 const HELP = `liaison — the Liaison command line
 
@@ -23,53 +29,68 @@ Usage:
 
   liaison notice send FILE --as AGENCY [--url URL] [--data-dir DIR] [--credentials FILE]
                           [--stamp] [--alg ECDH-ES+A256KW|ECDH-ES] [--curve X25519|P-256] [--json]
+                          [--cert FILE --key FILE] [--ca FILE]
       Sign FILE (a notice JSON) with AGENCY's key, encrypt it to the broker's
       key from GET /v1/keys, post it, and print the receipt. --stamp gives the
       notice a fresh id and created_at (for the samples in docs/examples).
+      ${TLS_HELP}
 
-  liaison receipt verify RECEIPT|FILE [--url URL | --keys JWKS-FILE] [--json]
-      Verify a broker receipt against the broker's published keys.
+  liaison receipt verify RECEIPT|FILE [--url URL [--cert FILE --key FILE] [--ca FILE] | --keys JWKS-FILE] [--json]
+      Verify a broker receipt against the broker's published keys (fetched
+      from --url, with the client certificate if the gateway requires one).
 
   liaison audit verify --archive FILE [--json]
   liaison audit verify --url URL --as AGENCY [--data-dir DIR | --credentials FILE] [--state FILE] [--json]
+                       [--cert FILE --key FILE] [--ca FILE]
       Replay the signed log: recompute the Merkle tree from every entry, check
       every checkpoint's signature (broker key history), their consistency and
       forks, and every notice still held against its commitment. Exits 1 and
       names the first bad entry when anything does not verify. --state keeps
       the checkpoints seen, so the next run proves the hub stayed consistent.
+      ${TLS_HELP}
 
   liaison audit export --nats URL [--data-dir DIR] [--origin ID] --out FILE [--encrypt-to KEYFILE]
       Write a self-contained audit archive (entries, checkpoints with
       consistency proofs, leaf hashes, broker public keys, notices still held).
+      Reads NATS directly, as the broker user: NATS_USER + NATS_PASSWORD_FILE
+      (or NATS_PASSWORD), NATS_TOKEN or NATS_CREDS, as for the gateway.
 
   liaison inbox pull --as AGENCY [--credentials FILE] [--after CURSOR] [--limit N]
-                     [--operation ID] [--origin CC] [--type TYPE] [--json]
-  liaison inbox follow --as AGENCY [...same filters] [--count N] [--json]
+                     [--operation ID] [--origin CC] [--type TYPE] [--json] [--cert FILE --key FILE] [--ca FILE]
+  liaison inbox follow --as AGENCY [...same filters] [--count N] [--json] [--cert FILE --key FILE] [--ca FILE]
       Read the deliveries addressed to AGENCY (pull a page after a cursor, or
       follow the live stream), decrypt each with the agency's own key, verify
       the origin's signature against the origin's registered key, and print a
       summary (or one JSON object per delivery).
+      ${TLS_HELP}
 
   liaison webhook deadletters --nats URL [--agency ID] [--json]
   liaison webhook redeliver --nats URL (--seq N [--seq M ...] | --agency ID | --all)
       Operator: list the webhook deliveries parked in the dead-letter stream
       after every try failed, and send them again (through the same tries).
+      NATS credentials from the environment, as for audit export.
 
 ${CERTS_HELP}
 ${NATS_HELP}
-Common: --url defaults to $LIAISON_URL or http://127.0.0.1:8080; --data-dir to $LIAISON_DATA_DIR or ./data.
+${ADMIN_HELP}
+Common: --url defaults to $LIAISON_URL or http://127.0.0.1:8080; --data-dir to $LIAISON_DATA_DIR or ./data;
+  --cert, --key and --ca to $${CLIENT_TLS_ENV.cert}, $${CLIENT_TLS_ENV.key} and $${CLIENT_TLS_ENV.ca}.
 `;
 
 class CliError extends Error {}
 
 const baseUrl = (v?: string) => (v ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
 
-async function fetchJwks(url: string): Promise<{ keys: JWK[]; broker: string }> {
-  const res = await fetch(`${url}/v1/keys`).catch((e: Error) => {
-    throw new CliError(`cannot reach the broker at ${url}: ${e.message}`);
-  });
-  if (!res.ok) throw new CliError(`GET ${url}/v1/keys answered ${res.status}`);
-  return (await res.json()) as { keys: JWK[]; broker: string };
+/** A problem answer (RFC 9457) in one line: `403 client-cert-mismatch: title detail`. */
+async function problemLine(res: Response): Promise<string> {
+  const body = (await readJson<Record<string, unknown>>(res, 'the broker').catch(() => ({}))) as Record<string, unknown>;
+  return `${res.status}${body.code ? ` ${String(body.code)}` : ''}${body.title ? `: ${String(body.title)}` : ''}${body.detail ? ` ${String(body.detail)}` : ''}`;
+}
+
+async function fetchJwks(url: string, fetch: FetchLike): Promise<{ keys: JWK[]; broker: string }> {
+  const res = await fetch(`${url}/v1/keys`);
+  if (!res.ok) throw new CliError(`GET ${url}/v1/keys answered ${await problemLine(res)}`);
+  return readJson<{ keys: JWK[]; broker: string }>(res, `GET ${url}/v1/keys`);
 }
 
 async function keysGenerate(args: string[], io: Io): Promise<number | void> {
@@ -80,7 +101,7 @@ async function keysGenerate(args: string[], io: Io): Promise<number | void> {
   const enc = ({ X25519: 'X25519', 'P-256': 'P-256-ECDH' } as Record<string, KeyKind>)[values.enc ?? ''];
   if (!sig) throw new CliError('--sig must be Ed25519 or ES256');
   if (!enc) throw new CliError('--enc must be X25519 or P-256');
-  const { credentials, record } = await makeAgency({ id: values.agency, country: values.country, name: values.agency, roles: ['publish', 'subscribe'], sig, enc });
+  const { credentials, record } = await makeAgency({ id: values.agency, country: values.country, name: values.agency, roles: ['publish', 'subscribe'], sig, enc, thumbprintKids: true });
   const out = values.out ?? `${values.agency}.json`;
   writeFileSync(out, JSON.stringify(credentials, null, 2), { mode: 0o600 });
   io.err(`private keys written to ${out} (keep it secret); registry record:\n`);
@@ -91,7 +112,7 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { as: { type: 'string' }, url: { type: 'string' }, 'data-dir': { type: 'string' }, credentials: { type: 'string' }, stamp: { type: 'boolean' }, alg: { type: 'string', default: 'ECDH-ES+A256KW' }, curve: { type: 'string', default: 'X25519' }, json: { type: 'boolean' } },
+    options: { as: { type: 'string' }, url: { type: 'string' }, 'data-dir': { type: 'string' }, credentials: { type: 'string' }, stamp: { type: 'boolean' }, alg: { type: 'string', default: 'ECDH-ES+A256KW' }, curve: { type: 'string', default: 'X25519' }, json: { type: 'boolean' }, ...clientTlsOptions },
   });
   const file = positionals[0];
   if (!file) throw new CliError('notice send needs a FILE');
@@ -121,10 +142,11 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
     bytes = new TextEncoder().encode(JSON.stringify(notice, null, 2));
   }
   const url = baseUrl(values.url);
-  const jwks = await fetchJwks(url);
+  const fetch = clientFetch(url, clientTlsFromArgs(values));
+  const jwks = await fetchJwks(url, fetch);
   const { jwe } = await sealNotice(bytes, { signingKey: creds.signing, brokerKey: brokerEncryptionKey(jwks, values.curve), keyManagement: values.alg });
   const res = await fetch(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe });
-  const body = (await res.json()) as Record<string, unknown>;
+  const body = await readJson<Record<string, unknown>>(res, `POST ${url}/v1/notices`);
   if (values.json) {
     io.out(JSON.stringify({ status: res.status, ...body }, null, 2) + '\n');
   } else if (res.status === 202) {
@@ -140,12 +162,12 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
 }
 
 async function receiptVerify(args: string[], io: Io): Promise<number | void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, keys: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, keys: { type: 'string' }, json: { type: 'boolean' }, ...clientTlsOptions } });
   const arg = positionals[0];
   if (!arg) throw new CliError('receipt verify needs a RECEIPT (compact JWS) or a FILE holding one (or the JSON answer of notice send)');
   let text = arg.split('.').length === 3 ? arg : readFileSync(arg, 'utf8').trim();
   if (text.startsWith('{')) text = String((JSON.parse(text) as { receipt?: unknown }).receipt ?? '');
-  const jwks = values.keys ? (JSON.parse(readFileSync(values.keys, 'utf8')) as { keys: JWK[] }) : await fetchJwks(baseUrl(values.url));
+  const jwks = values.keys ? (JSON.parse(readFileSync(values.keys, 'utf8')) as { keys: JWK[] }) : await fetchJwks(baseUrl(values.url), clientFetch(baseUrl(values.url), clientTlsFromArgs(values)));
   let claims;
   try {
     claims = await verifyReceipt(text, jwks);
@@ -178,6 +200,7 @@ export const commands: Record<string, Command> = {
   'webhook redeliver': webhookRedeliver,
   ...certsCommands,
   ...natsCommands,
+  ...adminCommands,
 };
 
 /** The paragraphs of HELP that describe one command (its usage lines and text), or all of HELP. */

@@ -47,6 +47,14 @@ export interface Config {
   readonly webhookBackoffBaseMs: number;
   readonly webhookBackoffMaxMs: number;
   readonly webhookMaxAttempts: number;
+  readonly keyEncryptionKeyFile: string | null;
+  readonly encryptionKeyGraceSeconds: number;
+  readonly agencyKeyOverlapSeconds: number;
+  readonly natsUser: string | null;
+  readonly natsPassword: string | null;
+  readonly natsPasswordFile: string | null;
+  readonly natsToken: string | null;
+  readonly natsCreds: string | null;
 }
 
 export class ConfigError extends Error {

@@ -24,6 +24,7 @@ export const problemCodes = {
   'too-large': { status: 413, title: 'The request body is larger than the configured limit.' },
   'openpgp-limits': { status: 400, title: 'The OpenPGP message exceeds a structural limit (size, packets, recipients, signatures, compression or nesting).' },
   'bad-request': { status: 400, title: 'The request is not valid.' },
+  'key-conflict': { status: 409, title: 'The key change conflicts with the registry.' },
   'ack-mismatch': { status: 422, title: 'The read receipt does not match a delivery to this agency.' },
   'unauthorized': { status: 401, title: 'The request is not authenticated.' },
   'forbidden': { status: 403, title: 'The request is not allowed for this agency.' },

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { credentialsPath, readCredentials, type AgencyCredentials } from '../demo/demo-network.js';
 import type { InboxDelivery } from '../routing/inbox.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions } from '../client/http.js';
 import { InboxClient, type InboxQuery } from './client.js';
 
 interface Io {
@@ -21,6 +22,7 @@ const options = {
   type: { type: 'string' },
   json: { type: 'boolean' },
   count: { type: 'string' },
+  ...clientTlsOptions,
 } as const;
 
 type Values = { [K in keyof typeof options]?: (typeof options)[K]['type'] extends 'boolean' ? boolean : string };
@@ -49,7 +51,8 @@ function setup(values: Values): { client: InboxClient; creds: AgencyCredentials;
   if (values.operation) q.operation = values.operation;
   if (values.origin) q.origin = values.origin;
   if (values.type) q.type = values.type;
-  return { client: new InboxClient({ url, agency: creds.agency, signingKey: creds.signing, encryptionKey: creds.encryption }), creds, q };
+  const fetch = clientFetch(url, clientTlsFromArgs(values));
+  return { client: new InboxClient({ url, agency: creds.agency, signingKey: creds.signing, encryptionKey: creds.encryption, fetch }), creds, q };
 }
 
 /** Open one delivery and print it; a delivery that does not verify is reported, never printed as if it did. */

@@ -1,5 +1,6 @@
 import type { JWK } from 'jose';
 import { makeClientAssertion } from '../client/assertion.js';
+import type { FetchLike } from '../client/http.js';
 import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
 import type { InboxDelivery } from '../routing/inbox.js';
 import { openDelivery, type OpenedDelivery } from './open.js';
@@ -34,6 +35,8 @@ export interface InboxClientOptions {
   encryptionKey: JWK;
   /** The broker id (aud of client assertions); read from GET /v1/keys when not given. */
   brokerId?: string;
+  /** How to make requests: the global fetch by default; the CLI passes clientFetch (broker/client/http.ts) for mutual TLS. */
+  fetch?: FetchLike;
 }
 
 const query = (q: Record<string, string | number | undefined>) => {
@@ -56,9 +59,11 @@ async function problem(res: Response): Promise<InboxClientError> {
 export class InboxClient {
   readonly #keys = new Map<string, Promise<{ keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] }>>();
   #brokerId: string | undefined;
+  readonly #fetch: FetchLike;
 
   constructor(private readonly opts: InboxClientOptions) {
     this.#brokerId = opts.brokerId;
+    this.#fetch = opts.fetch ?? ((url, init) => fetch(url, init));
   }
 
   get #base() {
@@ -67,7 +72,7 @@ export class InboxClient {
 
   async #authorization(): Promise<string> {
     if (!this.#brokerId) {
-      const res = await fetch(`${this.#base}/v1/keys`);
+      const res = await this.#fetch(`${this.#base}/v1/keys`);
       if (!res.ok) throw await problem(res);
       this.#brokerId = ((await res.json()) as { broker: string }).broker;
     }
@@ -76,7 +81,7 @@ export class InboxClient {
 
   /** One page of the inbox after a cursor. */
   async pull(q: InboxQuery = {}): Promise<{ deliveries: InboxDelivery[]; next: number }> {
-    const res = await fetch(`${this.#base}/v1/inbox${query({ ...q })}`, { headers: { authorization: await this.#authorization() } });
+    const res = await this.#fetch(`${this.#base}/v1/inbox${query({ ...q })}`, { headers: { authorization: await this.#authorization() } });
     if (!res.ok) throw await problem(res);
     return (await res.json()) as { deliveries: InboxDelivery[]; next: number };
   }
@@ -86,7 +91,7 @@ export class InboxClient {
     let p = this.#keys.get(id);
     if (!p) {
       p = (async () => {
-        const res = await fetch(`${this.#base}/v1/registry/agencies/${encodeURIComponent(id)}/keys`, { headers: { authorization: await this.#authorization() } });
+        const res = await this.#fetch(`${this.#base}/v1/registry/agencies/${encodeURIComponent(id)}/keys`, { headers: { authorization: await this.#authorization() } });
         if (!res.ok) throw await problem(res);
         return (await res.json()) as { keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] };
       })();
@@ -122,7 +127,7 @@ export class InboxClient {
     if (after !== undefined) headers['last-event-id'] = String(after);
     let res: Response;
     try {
-      res = await fetch(`${this.#base}/v1/inbox/stream${query(filters)}`, { headers, signal });
+      res = await this.#fetch(`${this.#base}/v1/inbox/stream${query(filters)}`, { headers, signal });
     } catch (e) {
       if (signal.aborted) return;
       throw e;

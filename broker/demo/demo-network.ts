@@ -24,6 +24,8 @@ interface DemoAgency {
   enc: KeyKind;
   /** Also give the agency an OpenPGP key (registered in openpgp_keys, private part in its credentials). */
   openpgp?: boolean;
+  /** Kids as RFC 7638 thumbprints (unique, for a new key of an existing agency) instead of `<id>-sig-1`. */
+  thumbprintKids?: boolean;
 }
 
 const publish: Role[] = ['publish', 'subscribe'];
@@ -40,6 +42,7 @@ export const DEMO_AGENCIES: DemoAgency[] = [
   { id: 'fr-douane', country: 'FR', name: 'Direction générale des douanes et droits indirects', roles: publish, sig: 'ES256', enc: 'P-256-ECDH', openpgp: true },
   { id: 'iq-police', country: 'IQ', name: 'Iraqi Ministry of Interior, Directorate of Border Crossings', roles: publish, sig: 'Ed25519', enc: 'X25519', openpgp: true },
   { id: 'hub-auditor', country: 'FR', name: 'Network audit office', roles: ['audit'], sig: 'Ed25519', enc: 'X25519' },
+  { id: 'hub-operator', country: 'FR', name: 'Network operations desk (key management)', roles: ['operator'], sig: 'Ed25519', enc: 'X25519' },
 ];
 
 export const DEMO_OPERATIONS: Operation[] = [
@@ -63,8 +66,8 @@ export function readCredentials(file: string): AgencyCredentials {
 
 /** Make one agency's key pairs; returns its private credentials and its public registry record. */
 export async function makeAgency(spec: DemoAgency): Promise<{ credentials: AgencyCredentials; record: Agency }> {
-  const sig = await makeKeyPair(spec.sig, `${spec.id}-sig-1`);
-  const enc = await makeKeyPair(spec.enc, `${spec.id}-enc-1`);
+  const sig = await makeKeyPair(spec.sig, spec.thumbprintKids ? undefined : `${spec.id}-sig-1`);
+  const enc = await makeKeyPair(spec.enc, spec.thumbprintKids ? undefined : `${spec.id}-enc-1`);
   const pgp = spec.openpgp ? await makeOpenPgpAgencyKey(spec.name, `${spec.id}@demo.liaison.invalid`) : undefined;
   return {
     credentials: { agency: spec.id, country: spec.country, signing: sig.privateJwk, encryption: enc.privateJwk, ...(pgp ? { openpgp: { fingerprint: pgp.record.kid, private_armored: pgp.privateArmored } } : {}) },

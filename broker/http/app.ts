@@ -15,6 +15,8 @@ import { logRoutes, type LogRoutesOptions } from './routes/log.js';
 import { inboxRoutes } from './routes/inbox.js';
 import { agencyKeysRoutes } from './routes/inbox-keys.js';
 import { ackRoutes } from './routes/acks.js';
+import { adminRoutes } from './routes/admin.js';
+import type { KeyAdmin } from '../admin/key-admin.js';
 import { openapiPlugin } from './openapi.js';
 import { metricsPlugin } from './metrics.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -23,6 +25,8 @@ export interface AppDeps {
   logger: Logger;
   bus: NatsBus;
   keyring: BrokerKeyring;
+  /** The key-lifecycle admin API (role operator); absent: not served. */
+  admin?: KeyAdmin;
   ingest: IngestFn;
   bodyLimitBytes: number;
   /** Envelope media types accepted by POST /v1/notices. */
@@ -116,6 +120,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.log) await app.register(logRoutes, { bus: deps.bus, ...deps.log });
   await app.register(inboxRoutes, { bus: deps.bus, heartbeatSeconds: deps.inbox?.heartbeatSeconds ?? 15 });
   await app.register(agencyKeysRoutes, { registry: deps.auth.registry });
+  if (deps.admin) await app.register(adminRoutes, { admin: deps.admin });
   if (deps.acks) await app.register(ackRoutes, { bus: deps.bus, resolveSigner: deps.auth.resolveSigner, ...deps.acks });
   return app;
 }

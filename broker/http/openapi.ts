@@ -91,6 +91,7 @@ export const openapiPlugin = fp<{ brokerId: string }>(async (app: FastifyInstanc
         { name: 'log', description: 'The signed, append-only log (auditors).' },
         { name: 'keys', description: "The broker's public keys and the member key directory." },
         { name: 'operations', description: 'Health and readiness for operators and load balancers.' },
+        { name: 'admin', description: 'Key lifecycle for operators (role operator): rotations and revocations, each a signed registry event in the log.' },
       ],
       components: {
         securitySchemes: {

@@ -2,13 +2,36 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { dirname, join } from 'node:path';
 import type { CryptoKey, JWK } from 'jose';
 import { importKey, makeKeyPair, publicPart } from './jwk.js';
-import { loadOrCreateBrokerOpenPgpKeys, type BrokerOpenPgpKeys } from './openpgp-keys.js';
+import { brokerOpenPgpKeysFromFile, loadOrCreateBrokerOpenPgpKeys, OPENPGP_KEY_FILE, type BrokerOpenPgpKeys } from './openpgp-keys.js';
 
-/** What is kept on disk (private, mode 0600). */
+/** When a key came in and, once rotated out, until when it still works. */
+export interface KeyTimes {
+  created_at?: string;
+  /** Signing keys: when it stopped signing (its public part stays published, for verification). */
+  retired_at?: string;
+  /** Encryption keys: rotated out, no longer published, still decrypts until then. */
+  decrypt_until?: string;
+}
+
+/**
+ * The broker's JOSE keyring as kept (private; on disk mode 0600, in NATS KV sealed
+ * under the key-encryption key, see keyring-store.ts).
+ *
+ * `signing`: newest first; the first is current and holds its private part, the
+ * others are retired and kept as public JWKs only (receipts and checkpoints they
+ * signed stay verifiable). `encryption`: every key that still decrypts; those
+ * without `decrypt_until` are current and published. Version 1 files (no `meta`)
+ * read as version 2 with every key current.
+ */
 export interface BrokerKeyFile {
-  version: 1;
-  signing: JWK[]; // newest first; the first is current
-  encryption: JWK[]; // all accepted for decryption; publish those with status active
+  version: 1 | 2;
+  signing: JWK[];
+  encryption: JWK[];
+  meta?: Record<string, KeyTimes>;
+  /** The broker's OpenPGP private keys (armored, newest first), shared with the JOSE keys so every instance decrypts the same messages. */
+  openpgp?: string[];
+  /** The registry event of the change that made this version (kept until it is surely logged; see broker/admin). */
+  last_event?: { id: string; jws: string; entry: string };
 }
 
 export interface BrokerSigningKey {
@@ -23,6 +46,8 @@ export interface BrokerDecryptionKey {
   crv: string;
   privateKey: CryptoKey;
   publicJwk: JWK;
+  /** Set once rotated out: not published, refused after this time. */
+  decryptUntil?: number;
 }
 
 export interface Jwks {
@@ -33,62 +58,216 @@ export interface Jwks {
   openpgp?: string;
 }
 
-/** The broker's own keys: one current signing key (plus older ones still published for verification) and its decryption keys, selected by kid. */
+/** GET /v1/keys/history: every broker key with its times, public parts only. */
+export interface KeyHistory {
+  broker: string;
+  signing: { kid: string; jwk: JWK; created_at?: string; retired_at?: string; current: boolean }[];
+  encryption: { kid: string; jwk: JWK; created_at?: string; decrypt_until?: string; current: boolean }[];
+}
+
+interface KeyringState {
+  file: BrokerKeyFile;
+  openpgp: BrokerOpenPgpKeys | undefined;
+  signing: BrokerSigningKey;
+  verificationKeys: readonly JWK[];
+  decryption: ReadonlyMap<string, BrokerDecryptionKey>;
+}
+
+async function buildState(file: BrokerKeyFile, previous?: KeyringState): Promise<KeyringState> {
+  // OpenPGP keys are parsed only when they changed (parsing is slow, and they rarely do).
+  const openpgp =
+    file.openpgp === undefined ? previous?.openpgp : JSON.stringify(file.openpgp) === JSON.stringify(previous?.file.openpgp) && previous?.openpgp ? previous.openpgp : await brokerOpenPgpKeysFromFile({ version: 1, keys: file.openpgp });
+  const [current] = file.signing;
+  if (!current?.kid) throw new Error('broker key file has no signing key');
+  if (current.d === undefined) throw new Error('the current broker signing key has no private part');
+  const signing: BrokerSigningKey = { kid: current.kid, alg: 'EdDSA', privateKey: await importKey(current, 'EdDSA'), publicJwk: publicPart(current) };
+  const decryption = new Map<string, BrokerDecryptionKey>();
+  for (const jwk of file.encryption) {
+    if (!jwk.kid || !jwk.crv) throw new Error('broker encryption key without kid or crv');
+    const until = file.meta?.[jwk.kid]?.decrypt_until;
+    decryption.set(jwk.kid, { kid: jwk.kid, crv: jwk.crv, privateKey: await importKey(jwk, 'ECDH-ES'), publicJwk: publicPart(jwk), ...(until ? { decryptUntil: Date.parse(until) } : {}) });
+  }
+  return { file, openpgp, signing, verificationKeys: file.signing.map(publicPart), decryption };
+}
+
+/**
+ * The broker's own keys: one current signing key (older ones still published
+ * for verification) and its decryption keys, selected by kid. Live: `replace`
+ * swaps in a rotated keyring at once, and every reader (ingest, receipts,
+ * checkpoints, webhooks, GET /v1/keys) sees the new keys on its next use.
+ */
 export class BrokerKeyring {
+  #s: KeyringState;
+
   private constructor(
     readonly brokerId: string,
-    readonly signing: BrokerSigningKey,
-    readonly verificationKeys: readonly JWK[],
-    private readonly decryption: ReadonlyMap<string, BrokerDecryptionKey>,
-    /** The broker's OpenPGP keys (decrypted once at start), when loaded. */
-    readonly openpgp?: BrokerOpenPgpKeys,
-  ) {}
-
-  static async fromFile(brokerId: string, file: BrokerKeyFile, openpgp?: BrokerOpenPgpKeys): Promise<BrokerKeyring> {
-    const [current] = file.signing;
-    if (!current?.kid) throw new Error('broker key file has no signing key');
-    const signing: BrokerSigningKey = { kid: current.kid, alg: 'EdDSA', privateKey: await importKey(current, 'EdDSA'), publicJwk: publicPart(current) };
-    const dec = new Map<string, BrokerDecryptionKey>();
-    for (const jwk of file.encryption) {
-      if (!jwk.kid || !jwk.crv) throw new Error('broker encryption key without kid or crv');
-      dec.set(jwk.kid, { kid: jwk.kid, crv: jwk.crv, privateKey: await importKey(jwk, 'ECDH-ES'), publicJwk: publicPart(jwk) });
-    }
-    return new BrokerKeyring(brokerId, signing, file.signing.map(publicPart), dec, openpgp);
+    state: KeyringState,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    this.#s = state;
   }
 
+  /** `openpgp`: the broker's OpenPGP keys, when the file does not carry them itself. */
+  static async fromFile(brokerId: string, file: BrokerKeyFile, openpgp?: BrokerOpenPgpKeys, now?: () => Date): Promise<BrokerKeyring> {
+    const state = await buildState(file);
+    return new BrokerKeyring(brokerId, state.openpgp || !openpgp ? state : { ...state, openpgp }, now);
+  }
+
+  /** Take up another version of the keyring; keys are imported before the swap, so a bad file changes nothing. */
+  async replace(file: BrokerKeyFile): Promise<void> {
+    this.#s = await buildState(file, this.#s);
+  }
+
+  /** The broker's OpenPGP keys (parsed and decrypted once per change), when it has them. */
+  get openpgp(): BrokerOpenPgpKeys | undefined {
+    return this.#s.openpgp;
+  }
+
+  /** The keyring as kept (with private parts): for the keyring store only. */
+  get file(): BrokerKeyFile {
+    return this.#s.file;
+  }
+
+  get signing(): BrokerSigningKey {
+    return this.#s.signing;
+  }
+
+  /** Every signing key's public JWK, current first: the key history receipts and checkpoints verify against. */
+  get verificationKeys(): readonly JWK[] {
+    return this.#s.verificationKeys;
+  }
+
+  /** A decryption key by kid; a rotated-out key only until its grace period ends. */
   decryptionKey(kid: string): BrokerDecryptionKey | undefined {
-    return this.decryption.get(kid);
+    const k = this.#s.decryption.get(kid);
+    if (k?.decryptUntil !== undefined && k.decryptUntil < this.now().getTime()) return undefined;
+    return k;
   }
 
-  /** The public JWKS served at GET /v1/keys. */
+  /** The public JWKS served at GET /v1/keys: every signing key, and the current encryption keys. */
   jwks(): Jwks {
-    const jwks: Jwks = { keys: [...this.verificationKeys, ...[...this.decryption.values()].map((k) => k.publicJwk)], broker: this.brokerId };
-    if (this.openpgp) jwks.openpgp = this.openpgp.publicArmored;
+    const current = [...this.#s.decryption.values()].filter((k) => k.decryptUntil === undefined).map((k) => k.publicJwk);
+    const jwks: Jwks = { keys: [...this.#s.verificationKeys, ...current], broker: this.brokerId };
+    if (this.#s.openpgp) jwks.openpgp = this.#s.openpgp.publicArmored;
     return jwks;
+  }
+
+  history(): KeyHistory {
+    const { file } = this.#s;
+    const meta = (kid: string | undefined) => (kid ? file.meta?.[kid] : undefined) ?? {};
+    return {
+      broker: this.brokerId,
+      signing: file.signing.map((k, i) => ({ kid: String(k.kid), jwk: publicPart(k), current: i === 0, ...pick(meta(k.kid), ['created_at', 'retired_at']) })),
+      encryption: file.encryption.map((k) => ({ kid: String(k.kid), jwk: publicPart(k), current: meta(k.kid).decrypt_until === undefined, ...pick(meta(k.kid), ['created_at', 'decrypt_until']) })),
+    };
   }
 }
 
-export async function generateBrokerKeyFile(): Promise<BrokerKeyFile> {
+function pick<T extends object, K extends keyof T>(o: T, keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}
+
+export async function generateBrokerKeyFile(now = new Date()): Promise<BrokerKeyFile> {
   const sig = await makeKeyPair('Ed25519');
   const p256 = await makeKeyPair('P-256-ECDH');
   const x25519 = await makeKeyPair('X25519');
-  return { version: 1, signing: [sig.privateJwk], encryption: [p256.privateJwk, x25519.privateJwk] };
+  const created_at = now.toISOString();
+  return { version: 2, signing: [sig.privateJwk], encryption: [p256.privateJwk, x25519.privateJwk], meta: { [sig.kid]: { created_at }, [p256.kid]: { created_at }, [x25519.kid]: { created_at } } };
+}
+
+export interface EncryptionRotation {
+  file: BrokerKeyFile;
+  /** The new keys' public JWKs (one P-256, one X25519). */
+  added: JWK[];
+  /** The keys rotated out, with the end of their grace period. */
+  retired: { kid: string; decrypt_until: string }[];
+  /** Keys whose grace period had ended: their private parts are gone from the keyring. */
+  dropped: string[];
+}
+
+/**
+ * Rotate the encryption keys: a new P-256 and X25519 pair becomes current; the
+ * current ones keep decrypting for `graceSeconds` (not published any more);
+ * keys whose grace period has already ended are dropped. Pure but for key
+ * generation.
+ */
+export async function rotateEncryptionKeys(file: BrokerKeyFile, now: Date, graceSeconds: number): Promise<EncryptionRotation> {
+  const meta: Record<string, KeyTimes> = { ...(file.meta ?? {}) };
+  const until = new Date(now.getTime() + graceSeconds * 1000).toISOString();
+  const retired: EncryptionRotation['retired'] = [];
+  const dropped: string[] = [];
+  const kept: JWK[] = [];
+  for (const k of file.encryption) {
+    const kid = String(k.kid);
+    const m = meta[kid] ?? {};
+    if (m.decrypt_until !== undefined) {
+      if (Date.parse(m.decrypt_until) < now.getTime()) {
+        dropped.push(kid);
+        delete meta[kid];
+        continue;
+      }
+    } else {
+      meta[kid] = { ...m, decrypt_until: until };
+      retired.push({ kid, decrypt_until: until });
+    }
+    kept.push(k);
+  }
+  const p256 = await makeKeyPair('P-256-ECDH');
+  const x25519 = await makeKeyPair('X25519');
+  const created_at = now.toISOString();
+  meta[p256.kid] = { created_at };
+  meta[x25519.kid] = { created_at };
+  return { file: { version: 2, signing: file.signing, encryption: [p256.privateJwk, x25519.privateJwk, ...kept], meta }, added: [p256.publicJwk, x25519.publicJwk], retired, dropped };
+}
+
+export interface SigningRotation {
+  file: BrokerKeyFile;
+  added: JWK;
+  retired: { kid: string; retired_at: string };
+}
+
+/** Rotate the signing key: a new Ed25519 key signs from now on; the old one's private part is dropped, its public part stays in the history. */
+export async function rotateSigningKey(file: BrokerKeyFile, now: Date): Promise<SigningRotation> {
+  const [current, ...older] = file.signing;
+  if (!current?.kid) throw new Error('broker key file has no signing key');
+  const sig = await makeKeyPair('Ed25519');
+  const at = now.toISOString();
+  const meta: Record<string, KeyTimes> = { ...(file.meta ?? {}), [sig.kid]: { created_at: at }, [current.kid]: { ...(file.meta?.[current.kid] ?? {}), retired_at: at } };
+  return { file: { version: 2, signing: [sig.privateJwk, publicPart(current), ...older.map(publicPart)], encryption: file.encryption, meta }, added: sig.publicJwk, retired: { kid: current.kid, retired_at: at } };
+}
+
+export const brokerKeyFilePath = (dataDir: string) => join(dataDir, 'broker', 'keys.json');
+
+/** Write a file of private keys atomically, mode 0600. */
+export function writeSecretJson(path: string, file: unknown): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(file, null, 2), { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+export function readBrokerKeyFile(path: string): BrokerKeyFile {
+  chmodSync(path, 0o600);
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as BrokerKeyFile;
+  if ((parsed.version !== 1 && parsed.version !== 2) || !Array.isArray(parsed.signing) || !Array.isArray(parsed.encryption)) throw new Error(`${path}: not a broker key file`);
+  return parsed;
 }
 
 /** Load dataDir/broker/keys.json, creating it (0600) on first start. */
-export async function loadOrCreateBrokerKeys(dataDir: string, brokerId: string): Promise<{ keyring: BrokerKeyring; created: boolean }> {
-  const file = join(dataDir, 'broker', 'keys.json');
+export async function loadOrCreateBrokerKeys(dataDir: string, brokerId: string, now?: () => Date): Promise<{ keyring: BrokerKeyring; created: boolean }> {
+  const file = brokerKeyFilePath(dataDir);
   let created = false;
   if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(await generateBrokerKeyFile(), null, 2), { mode: 0o600 });
-    renameSync(tmp, file);
+    writeSecretJson(file, await generateBrokerKeyFile());
     created = true;
   }
-  chmodSync(file, 0o600);
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as BrokerKeyFile;
-  // The OpenPGP key lives beside the JOSE keys (dataDir/broker/openpgp-keys.json, 0600).
-  const { keys: openpgp } = await loadOrCreateBrokerOpenPgpKeys(dataDir, brokerId);
-  return { keyring: await BrokerKeyring.fromFile(brokerId, parsed, openpgp), created };
+  const parsed = readBrokerKeyFile(file);
+  // The OpenPGP keys live in dataDir/broker/openpgp-keys.json (0600), and travel with the JOSE keys in the shared keyring.
+  if (parsed.openpgp === undefined) {
+    await loadOrCreateBrokerOpenPgpKeys(dataDir, brokerId);
+    parsed.openpgp = (JSON.parse(readFileSync(join(dataDir, ...OPENPGP_KEY_FILE), 'utf8')) as { keys: string[] }).keys;
+  }
+  return { keyring: await BrokerKeyring.fromFile(brokerId, parsed, undefined, now), created };
 }

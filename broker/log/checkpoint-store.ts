@@ -42,23 +42,33 @@ const isNotFound = (e: unknown) => (e as { code?: string }).code === '404' || /n
 
 export class CheckpointStore {
   readonly #bus: NatsBus;
-  readonly #verifier: CheckpointVerifier;
+  readonly #keys: () => readonly PublicSigningJwk[];
+  readonly #origin: string;
+  #verifier: { keys: readonly PublicSigningJwk[]; verifier: CheckpointVerifier } | undefined;
   readonly #index: KV;
 
-  private constructor(bus: NatsBus, verifier: CheckpointVerifier, index: KV) {
+  private constructor(bus: NatsBus, origin: string, keys: () => readonly PublicSigningJwk[], index: KV) {
     this.#bus = bus;
-    this.#verifier = verifier;
+    this.#origin = origin;
+    this.#keys = keys;
     this.#index = index;
+    void this.verifier; // a bad key list fails at open, not at the first read
   }
 
-  /** `keys`: the broker's published signing keys (its key history): a stored checkpoint must verify. */
-  static async open(bus: NatsBus, origin: string, keys: readonly PublicSigningJwk[], replicas = 1): Promise<CheckpointStore> {
+  /**
+   * `keys`: the broker's published signing keys (its key history), or a function
+   * giving the current list (a live keyring: a rotated signing key is taken up
+   * at once): a stored checkpoint must verify.
+   */
+  static async open(bus: NatsBus, origin: string, keys: readonly PublicSigningJwk[] | (() => readonly PublicSigningJwk[]), replicas = 1): Promise<CheckpointStore> {
     const index = await bus.kv(INDEX_BUCKET, { history: 1, replicas });
-    return new CheckpointStore(bus, new CheckpointVerifier(origin, keys), index);
+    return new CheckpointStore(bus, origin, typeof keys === 'function' ? keys : () => keys, index);
   }
 
   get verifier(): CheckpointVerifier {
-    return this.#verifier;
+    const keys = this.#keys();
+    if (this.#verifier?.keys !== keys) this.#verifier = { keys, verifier: new CheckpointVerifier(this.#origin, keys) };
+    return this.#verifier.verifier;
   }
 
   /** The newest checkpoint, verified, with its compact range (checked against its root); null when none yet. */
@@ -71,7 +81,7 @@ export class CheckpointStore {
       throw unavailable(e, 'get last checkpoint');
     }
     const note = dec.decode(sm.data);
-    const verified = this.#verifier.verify(note);
+    const verified = this.verifier.verify(note);
     const range = CompactRange.fromJSON(JSON.parse(sm.header?.get(RANGE_HEADER) ?? 'null'));
     if (range.size !== verified.checkpoint.treeSize || !hashEqual(range.root(), verified.checkpoint.rootHash)) {
       throw new LiaisonError('internal', { detail: `CHECKPOINTS#${sm.seq}: stored compact range does not match the signed root` });

@@ -91,7 +91,7 @@ export class Checkpointer {
     if (!Number.isSafeInteger(o.everyMs) || o.everyMs < 100) throw new Error('checkpointer: everyMs must be >= 100');
     const replicas = o.replicas ?? 1;
     const lease = await openLease(o.bus, CHECKPOINTER_LEASE, o.holder ?? `${o.origin}-${randomUUID()}`, o.leaseTtlMs, replicas);
-    const store = await CheckpointStore.open(o.bus, o.origin, o.keyring.verificationKeys, replicas);
+    const store = await CheckpointStore.open(o.bus, o.origin, () => o.keyring.verificationKeys, replicas);
     const tiles = await TileStore.open(o.bus, replicas);
     return new Checkpointer(o, lease, store, tiles);
   }

@@ -41,10 +41,34 @@ export interface AckLogEntry {
   received_at: string;
 }
 
-export type LogEntry = NoticeLogEntry | AckLogEntry;
+/**
+ * A registry change made through the admin API (a broker or agency key added,
+ * rotated or revoked). Commits to the broker-signed event JWS kept in stream
+ * REGISTRY_EVENTS (registry-events.<event-id>). Msg-Id `registry:<event-id>`.
+ */
+export interface RegistryLogEntry {
+  v: 1;
+  kind: 'registry';
+  event_id: string;
+  /** The event type, e.g. broker-signing-key-rotated, agency-key-revoked. */
+  event: string;
+  /** Whose keys: `broker` (the broker's own) or the agency id. */
+  subject: { broker: string } | { agency: string };
+  /** The kids added, retired or revoked. */
+  kids: string[];
+  /** The operator agency that asked for the change. */
+  actor: string;
+  /** The broker signing key that signed the event (for a signing rotation: the outgoing key, vouching for its successor). */
+  signer_kid: string;
+  /** Lower-case hex SHA-256 of the event's compact JWS. */
+  sha256: string;
+  received_at: string;
+}
+
+export type LogEntry = NoticeLogEntry | AckLogEntry | RegistryLogEntry;
 
 /** Entry kinds the log may hold; anything else is malformed. */
-export const LOG_ENTRY_KINDS = ['notice', 'ack'] as const;
+export const LOG_ENTRY_KINDS = ['notice', 'ack', 'registry'] as const;
 
 const enc = new TextEncoder();
 

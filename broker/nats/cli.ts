@@ -2,9 +2,10 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { connect } from 'nats';
+import { createLogger } from '../core/logger.js';
 import { RegistrySnapshot, type RegistrySeed } from '../registry/model.js';
 import { ensureAgencyConsumers } from './agency-consumers.js';
+import { connectNats, natsAuthFromEnv } from './connection.js';
 import { BROKER_NATS_USER, subscriberAuth } from './subscriber-auth.js';
 
 interface Io {
@@ -18,10 +19,16 @@ export const NATS_HELP = `  liaison nats creds --registry FILE --out DIR [--rota
       broker's full-rights user DIR/${BROKER_NATS_USER}.json, and one credentials
       file per subscribing agency DIR/agencies/ID.json, all 0600. An agency may
       only pull from its own durable consumer inbox-ID on DELIVERIES. Passwords
-      already in DIR are kept unless --rotate.
+      already in DIR are kept unless --rotate. The gateways connect as the
+      broker user: NATS_USER=${BROKER_NATS_USER} NATS_PASSWORD_FILE=DIR/${BROKER_NATS_USER}.password.
   liaison nats consumers --nats URL --registry FILE [--creds DIR]
       Operator: create every subscribing agency's durable consumer inbox-ID
-      (filter deliveries.ID.*.*), connecting as the broker user from DIR.
+      (filter deliveries.ID.*.*), connecting as the broker user from DIR
+      (default: the NATS credentials in the environment, as for the gateway).
+
+  NATS commands (nats consumers, audit export, webhook ...) authenticate with
+  NATS_USER + NATS_PASSWORD_FILE (or NATS_PASSWORD), NATS_TOKEN or NATS_CREDS,
+  else the same keys in the LIAISON_CONFIG file.
 `;
 
 const readSeed = (file: string) => RegistrySnapshot.fromSeed(JSON.parse(readFileSync(file, 'utf8')) as RegistrySeed);
@@ -52,9 +59,12 @@ async function natsCreds(args: string[], io: Io): Promise<number> {
   const auth = subscriberAuth(readSeed(values.registry), values.rotate ? {} : { existing: existingPasswords(dir) });
   write0600(join(dir, 'auth.conf'), auth.config);
   write0600(join(dir, `${BROKER_NATS_USER}.json`), JSON.stringify({ user: auth.broker.user, password: auth.broker.password }, null, 2) + '\n');
+  // The same password alone, for the gateways' NATS_PASSWORD_FILE.
+  write0600(join(dir, `${BROKER_NATS_USER}.password`), `${auth.broker.password}\n`);
   for (const a of auth.agencies) write0600(join(dir, 'agencies', `${a.agency}.json`), JSON.stringify(a, null, 2) + '\n');
   io.out(
-    `wrote ${join(dir, 'auth.conf')} (include it from nats-server.conf and reload), ${join(dir, `${BROKER_NATS_USER}.json`)} and ${auth.agencies.length} agency credentials under ${join(dir, 'agencies')}: ${auth.agencies.map((a) => a.agency).join(', ') || '(none)'}\n`,
+    `wrote ${join(dir, 'auth.conf')} (include it from nats-server.conf and reload), ${join(dir, `${BROKER_NATS_USER}.json`)} and ${auth.agencies.length} agency credentials under ${join(dir, 'agencies')}: ${auth.agencies.map((a) => a.agency).join(', ') || '(none)'}\n` +
+      `gateways: NATS_USER=${auth.broker.user} NATS_PASSWORD_FILE=${join(dir, `${BROKER_NATS_USER}.password`)}\n`,
   );
   return 0;
 }
@@ -62,13 +72,14 @@ async function natsCreds(args: string[], io: Io): Promise<number> {
 async function natsConsumers(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: { nats: { type: 'string' }, registry: { type: 'string' }, creds: { type: 'string' } } });
   if (!values.nats || !values.registry) throw new Error('nats consumers needs --nats URL and --registry FILE');
-  const auth = values.creds ? (JSON.parse(readFileSync(join(values.creds, `${BROKER_NATS_USER}.json`), 'utf8')) as { user: string; password: string }) : undefined;
-  const nc = await connect({ servers: values.nats, reconnect: false, timeout: 5000, ...(auth ? { user: auth.user, pass: auth.password } : {}) });
+  const creds = values.creds ? (JSON.parse(readFileSync(join(values.creds, `${BROKER_NATS_USER}.json`), 'utf8')) as { user: string; password: string }) : undefined;
+  const auth = creds ? { natsUser: creds.user, natsPassword: creds.password } : natsAuthFromEnv();
+  const bus = await connectNats({ servers: values.nats, name: 'liaison-nats-consumers', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent'), auth });
   try {
-    const created = await ensureAgencyConsumers(await nc.jetstreamManager(), readSeed(values.registry));
+    const created = await ensureAgencyConsumers(bus.jsm, readSeed(values.registry));
     io.out(created.length ? `created: ${created.join(', ')}\n` : 'every agency consumer was already in place\n');
   } finally {
-    await nc.close();
+    await bus.close();
   }
   return 0;
 }

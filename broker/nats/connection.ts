@@ -1,4 +1,20 @@
-import { connect, headers as natsHeaders, Events, type NatsConnection, type JetStreamClient, type JetStreamManager, type PubAck, type StoredMsg, type KV, type KvOptions } from 'nats';
+import { readFileSync, statSync } from 'node:fs';
+import {
+  connect,
+  credsAuthenticator,
+  headers as natsHeaders,
+  tokenAuthenticator,
+  usernamePasswordAuthenticator,
+  Events,
+  type Authenticator,
+  type NatsConnection,
+  type JetStreamClient,
+  type JetStreamManager,
+  type PubAck,
+  type StoredMsg,
+  type KV,
+  type KvOptions,
+} from 'nats';
 import type { Logger } from 'pino';
 import { LiaisonError } from '../core/errors.js';
 
@@ -25,26 +41,184 @@ export interface NatsBus {
   close(): Promise<void>;
 }
 
+/**
+ * How this process authenticates to NATS: the config keys of the gateway
+ * (natsUser, natsPassword, natsPasswordFile, natsToken, natsCreds; env NATS_USER,
+ * NATS_PASSWORD, NATS_PASSWORD_FILE, NATS_TOKEN, NATS_CREDS). All unset: no credentials.
+ */
+export interface NatsAuthSettings {
+  readonly natsUser?: string | null | undefined;
+  readonly natsPassword?: string | null | undefined;
+  readonly natsPasswordFile?: string | null | undefined;
+  readonly natsToken?: string | null | undefined;
+  readonly natsCreds?: string | null | undefined;
+}
+
+/** The environment variable of each NATS auth setting (the same for the gateway and the CLI). */
+export const NATS_AUTH_ENV = {
+  natsUser: 'NATS_USER',
+  natsPassword: 'NATS_PASSWORD',
+  natsPasswordFile: 'NATS_PASSWORD_FILE',
+  natsToken: 'NATS_TOKEN',
+  natsCreds: 'NATS_CREDS',
+} as const satisfies Record<keyof NatsAuthSettings, string>;
+
+/** A bad NATS auth setting, or NATS refusing the credentials. The message never holds a secret. */
+export class NatsAuthError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NatsAuthError';
+  }
+}
+
+const setting = (key: keyof NatsAuthSettings) => `${NATS_AUTH_ENV[key]} (config key "${key}")`;
+const given = (v: string | null | undefined): v is string => typeof v === 'string' && v !== '';
+
+/**
+ * The NATS auth settings of a CLI process: the environment, else the same keys in
+ * the JSON file named by LIAISON_CONFIG (the gateway's precedence), nothing else
+ * of that file is read or checked.
+ */
+export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuthSettings {
+  let file: Record<string, unknown> = {};
+  if (given(env.LIAISON_CONFIG)) {
+    try {
+      const parsed = JSON.parse(readFileSync(env.LIAISON_CONFIG, 'utf8')) as unknown;
+      if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) file = parsed as Record<string, unknown>;
+    } catch {
+      /* the gateway reports a bad config file; a CLI command falls back to the environment */
+    }
+  }
+  const out: { -readonly [K in keyof NatsAuthSettings]: string | null } = {};
+  for (const [key, name] of Object.entries(NATS_AUTH_ENV) as [keyof NatsAuthSettings, string][]) {
+    const v = env[name];
+    const f = file[key];
+    out[key] = given(v) ? v : typeof f === 'string' && f !== '' ? f : null;
+  }
+  return out;
+}
+
+function readSecretFile(key: keyof NatsAuthSettings, file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new NatsAuthError(`${setting(key)}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  const value = key === 'natsPasswordFile' ? text.replace(/\r?\n$/, '') : text;
+  if (value === '' || (key === 'natsPasswordFile' && /[\r\n]/.test(value))) throw new NatsAuthError(`${setting(key)}: ${file} must hold the secret on one line`);
+  return value;
+}
+
+/** What to tell NATS, and how to name it in messages (never the secret). */
+export interface NatsAuth {
+  /** Absent: connect without credentials. */
+  authenticator?: Authenticator;
+  /** e.g. `user "liaison-broker"`, `a token`, `the credentials file /etc/...`, `no credentials`. */
+  describe: string;
+  /** The settings to check when NATS refuses the credentials. */
+  hint: string;
+  /** Files holding a secret that others than the owner can read (worth a warning). */
+  looseFiles: string[];
+}
+
+/**
+ * Check the NATS auth settings (one method: user + password or password file,
+ * token, or creds file) and build the authenticator. Files are read now (a
+ * missing file stops start-up) and again at every reconnect, keeping the last
+ * good value if a re-read fails, so a rotated secret needs no restart.
+ */
+export function natsAuth(s: NatsAuthSettings): NatsAuth {
+  const user = given(s.natsUser) ? s.natsUser : null;
+  const password = given(s.natsPassword) ? s.natsPassword : null;
+  const passwordFile = given(s.natsPasswordFile) ? s.natsPasswordFile : null;
+  const token = given(s.natsToken) ? s.natsToken : null;
+  const creds = given(s.natsCreds) ? s.natsCreds : null;
+  const methods = [user !== null || password !== null || passwordFile !== null, token !== null, creds !== null].filter(Boolean).length;
+  if (methods > 1) throw new NatsAuthError(`NATS credentials: set one of ${NATS_AUTH_ENV.natsUser} (with a password), ${NATS_AUTH_ENV.natsToken} or ${NATS_AUTH_ENV.natsCreds}, not several`);
+  const loose = (file: string) => {
+    const st = statSync(file, { throwIfNoEntry: false });
+    return st !== undefined && (st.mode & 0o077) !== 0 ? [file] : [];
+  };
+  const rereading = (key: keyof NatsAuthSettings, file: string) => {
+    let last = readSecretFile(key, file);
+    return () => {
+      try {
+        last = readSecretFile(key, file);
+      } catch {
+        /* keep the last good secret; the old one may still be valid */
+      }
+      return last;
+    };
+  };
+  if (password !== null || passwordFile !== null || user !== null) {
+    if (user === null) throw new NatsAuthError(`${setting(password !== null ? 'natsPassword' : 'natsPasswordFile')}: needs ${setting('natsUser')}`);
+    if (password !== null && passwordFile !== null) throw new NatsAuthError(`${setting('natsPassword')} and ${setting('natsPasswordFile')}: set one, not both`);
+    if (password === null && passwordFile === null) throw new NatsAuthError(`${setting('natsUser')}: needs ${setting('natsPasswordFile')} or ${setting('natsPassword')}`);
+    const pass = passwordFile !== null ? rereading('natsPasswordFile', passwordFile) : (password as string);
+    return {
+      authenticator: usernamePasswordAuthenticator(user, pass),
+      describe: `user ${JSON.stringify(user)}`,
+      hint: `check ${NATS_AUTH_ENV.natsUser} and ${passwordFile !== null ? NATS_AUTH_ENV.natsPasswordFile : NATS_AUTH_ENV.natsPassword}`,
+      looseFiles: passwordFile !== null ? loose(passwordFile) : [],
+    };
+  }
+  if (token !== null) return { authenticator: tokenAuthenticator(token), describe: 'a token', hint: `check ${NATS_AUTH_ENV.natsToken}`, looseFiles: [] };
+  if (creds !== null) {
+    const read = rereading('natsCreds', creds);
+    return { authenticator: credsAuthenticator(() => new TextEncoder().encode(read())), describe: `the credentials file ${creds}`, hint: `check ${NATS_AUTH_ENV.natsCreds}`, looseFiles: loose(creds) };
+  }
+  return {
+    describe: 'no credentials',
+    hint: `set ${NATS_AUTH_ENV.natsUser} with ${NATS_AUTH_ENV.natsPasswordFile} (or ${NATS_AUTH_ENV.natsPassword}), ${NATS_AUTH_ENV.natsToken} or ${NATS_AUTH_ENV.natsCreds}`,
+    looseFiles: [],
+  };
+}
+
+/** Server URLs for messages: any `user:password@` in them is dropped. */
+export const redactServers = (servers: string): string => servers.replace(/\/\/[^/@\s]*@/g, '//');
+
+const AUTH_CODES = new Set(['AUTHORIZATION_VIOLATION', 'AUTHENTICATION_EXPIRED', 'AUTHENTICATION_TIMEOUT', 'ACCOUNT_EXPIRED']);
+
 export interface ConnectOptions {
   servers: string;
   name: string;
   publishTimeoutMs: number;
   retryAfterSeconds: number;
   logger: Logger;
+  /** Credentials (the gateway passes its config). Absent: from the environment and LIAISON_CONFIG (natsAuthFromEnv), as the CLI does. */
+  auth?: NatsAuthSettings;
 }
 
 export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
-  const nc = await connect({
-    servers: opts.servers.split(',').map((s) => s.trim()),
-    name: opts.name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    reconnectJitter: 100,
-    pingInterval: 5000,
-    maxPingOut: 2,
-    waitOnFirstConnect: false,
-  });
+  const auth = natsAuth(opts.auth ?? natsAuthFromEnv());
+  for (const file of auth.looseFiles) opts.logger.warn({ event: 'nats-secret-file-mode', file }, 'a NATS secret file can be read by other users; chmod 600 it');
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: opts.servers.split(',').map((s) => s.trim()),
+      name: opts.name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      reconnectJitter: 100,
+      pingInterval: 5000,
+      maxPingOut: 2,
+      waitOnFirstConnect: false,
+      // Keep reconnecting through an auth error (a password being rotated): the gateway must recover without a restart.
+      ignoreAuthErrorAbort: true,
+      ...(auth.authenticator ? { authenticator: auth.authenticator } : {}),
+    });
+  } catch (e) {
+    const code = (e as { code?: string }).code ?? '';
+    const where = `NATS at ${redactServers(opts.servers)}`;
+    if (AUTH_CODES.has(code)) {
+      const what = auth.authenticator ? `refused ${auth.describe}` : 'requires credentials';
+      throw new NatsAuthError(`${where} ${what} (${code.toLowerCase().replace(/_/g, ' ')}); ${auth.hint}`, { cause: e });
+    }
+    throw new Error(`cannot connect to ${where}: ${(e as Error).message}`, { cause: e });
+  }
   let connected = true;
+  let lastError = '';
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === Events.Disconnect) {
@@ -52,7 +226,15 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
         opts.logger.warn({ event: 'nats-disconnect' }, 'NATS connection lost');
       } else if (s.type === Events.Reconnect) {
         connected = true;
+        lastError = '';
         opts.logger.info({ event: 'nats-reconnect' }, 'NATS connection restored');
+      } else if (s.type === Events.Error) {
+        // An auth error while reconnecting: logged once per kind (the client retries every few hundred ms), without the secret.
+        const code = typeof s.data === 'string' ? s.data : String((s.data as { code?: unknown } | undefined)?.code ?? '');
+        if (AUTH_CODES.has(code) && code !== lastError) {
+          lastError = code;
+          opts.logger.error({ event: 'nats-auth-error', code, auth: auth.describe }, `NATS refused ${auth.describe}; ${auth.hint}`);
+        }
       }
     }
   })();

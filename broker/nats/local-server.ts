@@ -43,6 +43,12 @@ export interface LocalNatsOptions {
   readyTimeoutMs?: number;
   /** Credentials for the readiness probe, when the config (`-c`) requires authentication. */
   readyAuth?: { user: string; pass: string };
+  /**
+   * The config file (`-c` in args) has its own `jetstream { store_dir: ... }` block: pass no `-js -sd`.
+   * Needed for a server that is reloaded (SIGHUP, e.g. after `liaison nats creds`): nats-server 2.9
+   * turns JetStream off on a reload when it was enabled only on the command line.
+   */
+  jetstreamInConfig?: boolean;
 }
 
 export interface LocalNats {
@@ -59,7 +65,8 @@ export async function startLocalNats(opts: LocalNatsOptions): Promise<LocalNats>
   const host = opts.host ?? '127.0.0.1';
   const port = opts.port ?? (await freePort(host));
   mkdirSync(opts.storeDir, { recursive: true });
-  const child = spawn(opts.bin, ['-a', host, '-p', String(port), '-js', '-sd', opts.storeDir, ...(opts.args ?? [])], {
+  const js = opts.jetstreamInConfig ? [] : ['-js', '-sd', opts.storeDir];
+  const child = spawn(opts.bin, ['-a', host, '-p', String(port), ...js, ...(opts.args ?? [])], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -7,6 +7,7 @@ export const STREAMS = {
   checkpoints: 'CHECKPOINTS',
   deadletter: 'DEADLETTER',
   acks: 'ACKS',
+  registryEvents: 'REGISTRY_EVENTS',
 } as const;
 
 /** The one subject of CHECKPOINTS: signed tree heads, in publication order. */
@@ -88,6 +89,17 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       name: STREAMS.acks,
       subjects: ['acks.*.*'],
       description: "Recipients' signed read receipts (compact JWS, as received), subject acks.<notice-id>.<agency>; Msg-Id ack:<notice-id>:<agency>",
+      discard: DiscardPolicy.New,
+      deny_purge: true,
+      max_age: 0,
+      max_msgs: -1,
+      max_bytes: -1,
+    },
+    {
+      ...common,
+      name: STREAMS.registryEvents,
+      subjects: ['registry-events.*'],
+      description: 'Broker-signed registry events (key added, rotated, revoked; compact JWS), subject registry-events.<event-id>, with the log entry in a header; Msg-Id registry:<event-id>',
       discard: DiscardPolicy.New,
       deny_purge: true,
       max_age: 0,

@@ -11,6 +11,17 @@
  *   (the agency cannot create, re-create or widen any consumer);
  * - acknowledge what that consumer delivered (`$JS.ACK.DELIVERIES.inbox-<agency>.>`).
  * Nothing else: no NOTICES, LOG or other stream, no consumer create, no publish to `notices.>`.
+ *
+ * The broker user (`liaison-broker`) is what every gateway connects as
+ * (NATS_USER=liaison-broker with NATS_PASSWORD_FILE, broker/nats/connection.ts),
+ * and the operator commands too. It has no permissions block, i.e. every subject
+ * of the account: a gateway creates and updates the streams, the KV buckets
+ * (registry, leases, replay guard, tiles, ...), the router's and the agencies'
+ * durable consumers, publishes to notices.>, log.>, deliveries.>, checkpoints,
+ * acks, deadletter/redeliver, and uses $JS.API.>, $JS.ACK.>, $JS.FC.>, $KV.> and
+ * _INBOX.>. A narrower list would still hold $JS.API.> (full control of
+ * JetStream), so it would protect nothing and break on the next new stream.
+ * Keep Liaison in an account of its own when the server serves other apps.
  */
 import { randomBytes } from 'node:crypto';
 import type { RegistrySnapshot } from '../registry/model.js';
@@ -94,7 +105,7 @@ const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
 
 function userBlock(u: NatsUser): string {
   const head = `    { user: ${q(u.user)}, password: ${q(u.password)}`;
-  if (!u.permissions) return `${head} }`;
+  if (!u.permissions) return `    # full rights in this account: the gateways and operator commands (NATS_USER=${u.user}, NATS_PASSWORD_FILE=<creds dir>/${u.user}.password)\n${head} }`;
   const p = u.permissions;
   return (
     `${head},\n      permissions: {\n` +

@@ -1,6 +1,7 @@
 /** The member registry as plain data, and an immutable snapshot with the lookups the pipeline needs. Pure: no I/O. */
 
-export type Role = 'publish' | 'subscribe' | 'audit';
+/** operator: the hub's own staff, who manage keys through the admin API (never a notice sender or recipient by this role). */
+export type Role = 'publish' | 'subscribe' | 'audit' | 'operator';
 
 export interface RegistryJwk {
   kty: string;

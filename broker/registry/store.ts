@@ -68,6 +68,33 @@ export class RegistryStore {
     await this.kv.put(operationKey(o.id), enc.encode(JSON.stringify(o)));
   }
 
+  /** The agency record as stored now (not the watched snapshot), or undefined. */
+  async readAgency(id: string): Promise<Agency | undefined> {
+    const e = await this.kv.get(agencyKey(id));
+    return e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as Agency) : undefined;
+  }
+
+  /**
+   * Change an agency record: compare-and-set on its KV revision, retried on a
+   * concurrent write, so no change is lost. `change` must be a pure function of
+   * the record (it may run more than once). Returns the record written, or
+   * undefined when the agency does not exist.
+   */
+  async updateAgency(id: string, change: (a: Agency) => Agency): Promise<Agency | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const e = await this.kv.get(agencyKey(id));
+      if (!e || e.operation !== 'PUT') return undefined;
+      const next = change(JSON.parse(dec.decode(e.value)) as Agency);
+      this.#check({ agencies: [next], operations: [] });
+      try {
+        await this.kv.update(agencyKey(id), enc.encode(JSON.stringify(next)), e.revision);
+        return next;
+      } catch (err) {
+        if (!/wrong last sequence/i.test((err as Error).message) || attempt >= 9) throw err;
+      }
+    }
+  }
+
   #check(seed: RegistrySeed): void {
     const r = this.validate(seed);
     if (!r.ok) throw new Error(`invalid registry record: ${r.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`);

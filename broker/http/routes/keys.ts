@@ -17,4 +17,28 @@ export const keysRoutes: FastifyPluginAsync<{ keyring: BrokerKeyring }> = async 
       return keyring.jwks();
     },
   );
+
+  const historyItem = (times: string[]) => ({
+    type: 'object',
+    additionalProperties: false,
+    required: ['kid', 'jwk', 'current'],
+    properties: { kid: { type: 'string' }, jwk: jwkSchema, current: { type: 'boolean' }, ...Object.fromEntries(times.map((t) => [t, { type: 'string' }])) },
+  });
+  /** Every broker key with its times: which signing key was current when, and until when a rotated-out encryption key decrypts. */
+  app.get(
+    '/v1/keys/history',
+    {
+      schema: {
+        summary: "The broker's key history",
+        description: 'Every broker signing key (created_at, retired_at; the current one first) and every encryption key still held (created_at; decrypt_until once rotated out). Public parts only. Each change is also a signed registry event in the log.',
+        tags: ['keys'],
+        security: [],
+        response: { 200: { type: 'object', additionalProperties: false, required: ['broker', 'signing', 'encryption'], properties: { broker: { type: 'string' }, signing: { type: 'array', items: historyItem(['created_at', 'retired_at']) }, encryption: { type: 'array', items: historyItem(['created_at', 'decrypt_until']) } } } },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', 'no-cache');
+      return keyring.history();
+    },
+  );
 };

@@ -1,0 +1,149 @@
+/** `liaison admin ...`: the key-lifecycle admin API from the command line (role operator). */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import { readKey } from 'openpgp';
+import { makeClientAssertion } from '../client/assertion.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions, HttpClientError } from '../client/http.js';
+import { credentialsPath, readCredentials } from '../demo/demo-network.js';
+import { publicPart } from '../keys/jwk.js';
+
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+export const ADMIN_HELP = `  liaison admin rotate-encryption-keys --as OPERATOR [--grace SECONDS] [--reason TEXT]
+      Rotate the broker's encryption keys: new keys are published at once on
+      every gateway; the previous ones keep decrypting for the grace period.
+  liaison admin rotate-signing-key --as OPERATOR [--reason TEXT]
+      Rotate the broker's signing key (receipts, checkpoints, webhooks); the old
+      key stays in GET /v1/keys and /v1/keys/history.
+  liaison admin add-key --as OPERATOR --agency ID --new-key FILE [--use sig|enc] [--not-before T] [--not-after T]
+      Register a key for an agency. FILE: a public JWK, an agency credentials
+      file from \`liaison keys generate\` (only public parts are sent), or an
+      armored OpenPGP public key (.asc).
+  liaison admin rotate-key --as OPERATOR --agency ID --kid OLD --new-key FILE [--overlap SECONDS]
+      Register the successor of key OLD; OLD stays valid for the overlap.
+  liaison admin revoke-key --as OPERATOR --agency ID --kid KID [--at TIME] [--reason TEXT]
+      Revoke an agency key on every gateway at once (or at TIME, not in the past).
+
+  Every admin change is a broker-signed registry event in the log; the command
+  prints the event id and log index (--json: the whole answer). It sends an
+  idempotency id (--id UUID to give one) and retries an unanswered or 503
+  request with the same id, so a change is made once. Credentials: --as AGENCY
+  (an agency with the operator role) from --data-dir, or --credentials FILE;
+  --url, --cert/--key/--ca as for other commands.
+`;
+
+class AdminError extends Error {}
+
+const common = { ...clientTlsOptions, as: { type: 'string' }, credentials: { type: 'string' }, 'data-dir': { type: 'string' }, url: { type: 'string' }, json: { type: 'boolean' }, reason: { type: 'string' }, id: { type: 'string' } } as const;
+
+type Values = { cert?: string; key?: string; ca?: string; as?: string; credentials?: string; 'data-dir'?: string; url?: string; json?: boolean; reason?: string; id?: string };
+
+async function post(values: Values, path: string, body: Record<string, unknown>, io: Io): Promise<number> {
+  if (!values.as && !values.credentials) throw new AdminError('needs --as AGENCY (an operator) or --credentials FILE');
+  const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const credFile = values.credentials ?? credentialsPath(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', values.as as string);
+  let creds;
+  try {
+    creds = readCredentials(credFile);
+  } catch {
+    throw new AdminError(`cannot read the credentials at ${credFile}`);
+  }
+  const fetch = clientFetch(url, clientTlsFromArgs(values));
+  const keys = await fetch(`${url}/v1/keys`).catch((e: Error) => {
+    throw new AdminError(e instanceof HttpClientError ? e.message : `cannot reach ${url}: ${e.message}`);
+  });
+  if (!keys.ok) throw new AdminError(`GET ${url}/v1/keys answered ${keys.status}`);
+  const brokerId = ((await keys.json()) as { broker: string }).broker;
+  const payload = JSON.stringify({ id: values.id ?? randomUUID(), ...(values.reason ? { reason: values.reason } : {}), ...body });
+  for (let attempt = 1; ; attempt++) {
+    let res: Response | undefined;
+    try {
+      const token = await makeClientAssertion(creds.agency, creds.signing, brokerId);
+      res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: payload });
+    } catch (e) {
+      if (attempt >= 3) throw new AdminError(`no answer from ${url}: ${(e as Error).message}; retry with --id ${JSON.parse(payload).id as string}`);
+    }
+    if (res && res.status !== 503) {
+      const answer = (await res.json()) as Record<string, unknown>;
+      if (!res.ok) {
+        io.err(`refused: ${res.status} ${String(answer.code)}: ${String(answer.detail ?? answer.title)}\n`);
+        return 1;
+      }
+      io.out(values.json ? `${JSON.stringify(answer, null, 2)}\n` : `${String(answer.type)}: event ${String(answer.event_id)} at log index ${String(answer.log_index)}${answer.duplicate ? ' (already recorded)' : ''}\n`);
+      return 0;
+    }
+    if (attempt >= 3) throw new AdminError(`the gateway answered 503 three times; retry later with --id ${JSON.parse(payload).id as string}`);
+    await new Promise((r) => setTimeout(r, 1000 * attempt));
+  }
+}
+
+/** The key in FILE as the admin API takes it. */
+export async function readNewKey(file: string, use?: string): Promise<Record<string, unknown>> {
+  const text = readFileSync(file, 'utf8');
+  if (text.includes('-----BEGIN PGP')) {
+    const key = await readKey({ armoredKey: text });
+    return { kid: key.getFingerprint().toUpperCase(), use: use ?? 'sig', format: 'openpgp', armored: key.toPublic().armor() };
+  }
+  let jwk: JWK;
+  try {
+    const parsed = JSON.parse(text) as JWK & { signing?: JWK; encryption?: JWK };
+    // An agency credentials file (liaison keys generate): take the key of the use asked for.
+    jwk = parsed.kty ? parsed : ((use === 'enc' ? parsed.encryption : parsed.signing) as JWK);
+  } catch {
+    throw new AdminError(`${file}: neither a JWK nor an armored OpenPGP key`);
+  }
+  if (!jwk?.kty) throw new AdminError(`${file}: no key for use ${use ?? 'sig'}`);
+  const pub = publicPart(jwk);
+  const kid = pub.kid ?? (await calculateJwkThumbprint(pub));
+  const keyUse = use ?? pub.use ?? (pub.crv === 'X25519' ? 'enc' : 'sig');
+  const { kty, crv, x, y } = pub;
+  return { kid, use: keyUse, jwk: { kty, crv, x, ...(y ? { y } : {}) } };
+}
+
+const seconds = (v: string | undefined, what: string) => {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) throw new AdminError(`${what} must be a whole number of seconds`);
+  return n;
+};
+
+const need = (v: string | undefined, what: string) => {
+  if (!v) throw new AdminError(`needs ${what}`);
+  return v;
+};
+
+const enc = encodeURIComponent;
+
+export const adminCommands: Record<string, (args: string[], io: Io) => Promise<number>> = {
+  async 'admin rotate-encryption-keys'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, grace: { type: 'string' } } });
+    const grace = seconds(values.grace, '--grace');
+    return post(values, '/v1/admin/broker/keys/encryption/rotate', grace === undefined ? {} : { grace_seconds: grace }, io);
+  },
+  async 'admin rotate-signing-key'(args, io) {
+    const { values } = parseArgs({ args, options: common });
+    return post(values, '/v1/admin/broker/keys/signing/rotate', {}, io);
+  },
+  async 'admin add-key'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, 'new-key': { type: 'string' }, use: { type: 'string' }, 'not-before': { type: 'string' }, 'not-after': { type: 'string' } } });
+    const key = await readNewKey(need(values['new-key'], '--new-key FILE'), values.use);
+    if (values['not-before']) key.not_before = values['not-before'];
+    if (values['not-after']) key.not_after = values['not-after'];
+    return post(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys`, { key }, io);
+  },
+  async 'admin rotate-key'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, kid: { type: 'string' }, 'new-key': { type: 'string' }, use: { type: 'string' }, overlap: { type: 'string' } } });
+    const key = await readNewKey(need(values['new-key'], '--new-key FILE'), values.use);
+    const overlap = seconds(values.overlap, '--overlap');
+    return post(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid OLD'))}/rotate`, { key, ...(overlap === undefined ? {} : { overlap_seconds: overlap }) }, io);
+  },
+  async 'admin revoke-key'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, kid: { type: 'string' }, at: { type: 'string' } } });
+    return post(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid KID'))}/revoke`, values.at ? { revoked_at: values.at } : {}, io);
+  },
+};

@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import type { StoredMsg } from 'nats';
+import type { Logger } from 'pino';
+import { LiaisonError } from '../core/errors.js';
+import { isUuid, subjectToken } from '../core/ids.js';
+import { logEntryBytes } from '../ingest/store.js';
+import { rotateEncryptionKeys, rotateSigningKey, type BrokerKeyring, type BrokerSigningKey } from '../keys/broker-keys.js';
+import { importKey, publicPart } from '../keys/jwk.js';
+import type { KeyringStore } from '../keys/keyring-store.js';
+import { decodeEntry, encodeEntry } from '../log/entry.js';
+import type { NatsBus } from '../nats/connection.js';
+import { STREAMS } from '../nats/streams.js';
+import type { RegistryStore } from '../registry/store.js';
+import { applyAgencyEvent, checkNewKey, existingKey, type NewAgencyKey } from './agency-keys.js';
+import { registryLogEntry, signRegistryEvent, verifyRegistryEvent, type RegistryEvent, type RegistryEventType } from './registry-event.js';
+
+/**
+ * Key lifecycle through the admin API. Every change is a broker-signed registry
+ * event, kept in REGISTRY_EVENTS and committed to by a `registry` log entry.
+ *
+ *  - Agency keys (add, rotate, revoke): the event is stored and logged first,
+ *    then applied to the agency's KV record (compare-and-set, idempotent). A
+ *    retry with the same event id finds the stored event and completes it, so a
+ *    change is never half-made and never logged twice.
+ *  - Broker keys (rotate encryption, rotate signing): the new keys are made,
+ *    the keyring is put to KV `broker-keys` (compare-and-set) with the signed
+ *    event inside it, then the event is logged. Whoever next loads that keyring
+ *    (any instance: start-up, watch, or a retry) logs it if that did not happen.
+ *
+ * Every gateway instance takes the change up through its KV watch.
+ */
+export const EVENT_ENTRY_HEADER = 'Liaison-Log-Entry';
+export const eventSubject = (id: string) => `registry-events.${subjectToken(id, 'event id')}`;
+export const eventMsgId = (id: string) => `registry:${id}`;
+
+export interface Actor {
+  agency: string;
+  kid: string;
+}
+
+export interface RecordedEvent {
+  event_id: string;
+  type: RegistryEventType;
+  log_index: number;
+  /** The broker-signed event (compact JWS). */
+  event: string;
+  /** True when this id had already been recorded (a retry). */
+  duplicate: boolean;
+}
+
+export interface KeyAdminOptions {
+  bus: NatsBus;
+  registry: RegistryStore;
+  keyring: BrokerKeyring;
+  keyringStore: KeyringStore;
+  brokerId: string;
+  encryptionKeyGraceSeconds: number;
+  agencyKeyOverlapSeconds: number;
+  logger: Logger;
+  now?: () => Date;
+}
+
+const notFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found/i.test((e as Error)?.message ?? '');
+const unavailable = (e: unknown, what: string) => (e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `${what}: ${(e as Error)?.message ?? String(e)}`, cause: e, retryAfter: 5 }));
+
+export class KeyAdmin {
+  readonly #o: KeyAdminOptions;
+  readonly #now: () => Date;
+
+  constructor(o: KeyAdminOptions) {
+    this.#o = o;
+    this.#now = o.now ?? (() => new Date());
+  }
+
+  // ---- broker keys -------------------------------------------------------
+
+  rotateBrokerEncryptionKeys(actor: Actor, req: { id?: string; grace_seconds?: number; reason?: string }): Promise<RecordedEvent> {
+    const grace = req.grace_seconds ?? this.#o.encryptionKeyGraceSeconds;
+    return this.#brokerChange(actor, req, 'broker-encryption-keys-rotated', async (file, base) => {
+      const r = await rotateEncryptionKeys(file, this.#now(), grace);
+      return { file: r.file, event: { ...base, added: r.added, retired: r.retired.map((x) => ({ kid: x.kid, until: x.decrypt_until })), ...(r.dropped.length ? { destroyed: r.dropped } : {}) } };
+    });
+  }
+
+  rotateBrokerSigningKey(actor: Actor, req: { id?: string; reason?: string }): Promise<RecordedEvent> {
+    return this.#brokerChange(actor, req, 'broker-signing-key-rotated', async (file, base) => {
+      const r = await rotateSigningKey(file, this.#now());
+      return { file: r.file, event: { ...base, added: [r.added], retired: [{ kid: r.retired.kid, until: r.retired.retired_at }] } };
+    });
+  }
+
+  async #brokerChange(
+    actor: Actor,
+    req: { id?: string; reason?: string },
+    type: RegistryEventType,
+    make: (file: BrokerKeyring['file'], base: RegistryEvent) => Promise<{ file: BrokerKeyring['file']; event: RegistryEvent }>,
+  ): Promise<RecordedEvent> {
+    const id = this.#eventId(req.id);
+    const subject = { broker: this.#o.brokerId };
+    const prior = await this.#storedEvent(id);
+    if (prior) return this.#completeStored(prior, type, subject);
+    // A retry after the keyring was changed but before its event was logged.
+    const pending = this.#o.keyring.file.last_event;
+    if (pending?.id === id) return this.#logPending(pending, type);
+    try {
+      const { result } = await this.#o.keyringStore.update(async (file) => {
+        const base: RegistryEvent = { id, type, subject, at: this.#now().toISOString(), actor, ...(req.reason ? { reason: req.reason } : {}) };
+        const { file: next, event } = await make(file, base);
+        // Signed by the key that is current before the change: a new signing key is vouched for by its predecessor.
+        const signer = this.#o.keyring.signing.kid === file.signing[0]?.kid ? this.#o.keyring.signing : await signerOf(file);
+        const jws = await signRegistryEvent(signer, event);
+        const entry = Buffer.from(encodeEntry(registryLogEntry(event, jws, signer.kid))).toString('base64url');
+        const last_event = { id, jws, entry };
+        return { file: { ...next, last_event }, result: last_event };
+      });
+      return await this.#logPending(result, type);
+    } catch (e) {
+      throw unavailable(e, `broker key change ${type}`);
+    }
+  }
+
+  /** Log a keyring's pending event (found at start-up or in a watch); a no-op when it is logged already. */
+  async ensureKeyringEventLogged(): Promise<void> {
+    const pending = this.#o.keyring.file.last_event;
+    if (!pending || (await this.#storedEvent(pending.id))) return;
+    await this.#record(pending.id, pending.jws, Buffer.from(pending.entry, 'base64url'));
+    this.#o.logger.warn({ event: 'registry-event-repaired', event_id: pending.id }, 'a broker key change whose event was not logged has been logged now');
+  }
+
+  async #logPending(p: { id: string; jws: string; entry: string }, type: RegistryEventType): Promise<RecordedEvent> {
+    const logIndex = await this.#record(p.id, p.jws, Buffer.from(p.entry, 'base64url'));
+    return { event_id: p.id, type, log_index: logIndex, event: p.jws, duplicate: false };
+  }
+
+  // ---- agency keys -------------------------------------------------------
+
+  addAgencyKey(actor: Actor, agencyId: string, req: { id?: string; key: NewAgencyKey; reason?: string }): Promise<RecordedEvent> {
+    return this.#agencyChange(actor, agencyId, req, 'agency-key-added', async (_agency, base) => ({ ...base, added: [await checkNewKey(this.#o.registry.snapshot, req.key)] }));
+  }
+
+  rotateAgencyKey(actor: Actor, agencyId: string, kid: string, req: { id?: string; key: NewAgencyKey; overlap_seconds?: number; reason?: string }): Promise<RecordedEvent> {
+    return this.#agencyChange(actor, agencyId, req, 'agency-key-rotated', async (agency, base) => {
+      const old = existingKey(agency, kid);
+      if (old.status === 'revoked') throw new LiaisonError('key-conflict', { publicDetail: `key ${kid} is revoked; add a new key instead` });
+      if (old.use !== req.key.use) throw new LiaisonError('bad-request', { publicDetail: `the new key must have the old key's use (${old.use})` });
+      const added = await checkNewKey(this.#o.registry.snapshot, req.key);
+      const until = new Date(this.#now().getTime() + (req.overlap_seconds ?? this.#o.agencyKeyOverlapSeconds) * 1000).toISOString();
+      return { ...base, added: [added], retired: [{ kid, until }] };
+    });
+  }
+
+  revokeAgencyKey(actor: Actor, agencyId: string, kid: string, req: { id?: string; revoked_at?: string; reason?: string }): Promise<RecordedEvent> {
+    return this.#agencyChange(actor, agencyId, req, 'agency-key-revoked', async (agency, base) => {
+      const old = existingKey(agency, kid);
+      if (old.status === 'revoked') throw new LiaisonError('key-conflict', { publicDetail: `key ${kid} is already revoked` });
+      const at = req.revoked_at ?? base.at;
+      // A revocation takes effect now or later: dating it back would turn signatures made in good faith into forgeries in the audit.
+      if (Date.parse(at) < Date.parse(base.at) - 1000) throw new LiaisonError('bad-request', { publicDetail: 'revoked_at may not be in the past' });
+      return { ...base, revoked: [{ kid, revoked_at: new Date(Date.parse(at)).toISOString() }] };
+    });
+  }
+
+  async #agencyChange(actor: Actor, agencyId: string, req: { id?: string; reason?: string }, type: RegistryEventType, make: (agency: NonNullable<Awaited<ReturnType<RegistryStore['readAgency']>>>, base: RegistryEvent) => Promise<RegistryEvent>): Promise<RecordedEvent> {
+    const id = this.#eventId(req.id);
+    const subject = { agency: agencyId };
+    try {
+      const prior = await this.#storedEvent(id);
+      if (prior) return await this.#completeStored(prior, type, subject);
+      const agency = await this.#o.registry.readAgency(agencyId);
+      if (!agency) throw new LiaisonError('not-found', { publicDetail: `no agency ${agencyId}` });
+      const base: RegistryEvent = { id, type, subject, at: this.#now().toISOString(), actor, ...(req.reason ? { reason: req.reason } : {}) };
+      const event = await make(agency, base);
+      const signer = this.#o.keyring.signing;
+      const jws = await signRegistryEvent(signer, event);
+      // Write-ahead: the change is evidence before it is in force.
+      const logIndex = await this.#record(id, jws, encodeEntry(registryLogEntry(event, jws, signer.kid)));
+      await this.#applyAgency(event);
+      return { event_id: id, type, log_index: logIndex, event: jws, duplicate: false };
+    } catch (e) {
+      throw unavailable(e, `agency key change ${type}`);
+    }
+  }
+
+  async #applyAgency(event: RegistryEvent): Promise<void> {
+    if (!('agency' in event.subject)) return;
+    const written = await this.#o.registry.updateAgency(event.subject.agency, (a) => applyAgencyEvent(a, event));
+    if (!written) throw new LiaisonError('not-found', { publicDetail: `no agency ${event.subject.agency}` });
+  }
+
+  /** A retry: the stored event must be the same kind of change on the same subject; it is logged (no-op if done) and applied again (idempotent). */
+  async #completeStored(m: StoredMsg, type: RegistryEventType, subject: RegistryEvent['subject']): Promise<RecordedEvent> {
+    const jws = new TextDecoder().decode(m.data);
+    const entryBytes = Buffer.from(m.header?.get(EVENT_ENTRY_HEADER) ?? '', 'base64url');
+    const entry = decodeEntry(entryBytes);
+    if (entry.kind !== 'registry' || entry.event !== type || JSON.stringify(entry.subject) !== JSON.stringify(subject)) {
+      throw new LiaisonError('key-conflict', { publicDetail: 'this event id was already used for another change' });
+    }
+    const logIndex = (await logEntryBytes(this.#o.bus, eventMsgId(entry.event_id), entryBytes)).seq - 1;
+    const { event } = await verifyRegistryEvent(jws, this.#o.keyring.verificationKeys);
+    await this.#applyAgency(event);
+    return { event_id: entry.event_id, type, log_index: logIndex, event: jws, duplicate: true };
+  }
+
+  async #record(id: string, jws: string, entryBytes: Uint8Array): Promise<number> {
+    const msgID = eventMsgId(id);
+    await this.#o.bus.publish(eventSubject(id), new TextEncoder().encode(jws), { msgID, headers: { [EVENT_ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url') } });
+    return (await logEntryBytes(this.#o.bus, msgID, entryBytes)).seq - 1;
+  }
+
+  async #storedEvent(id: string): Promise<StoredMsg | null> {
+    try {
+      return await this.#o.bus.jsm.streams.getMessage(STREAMS.registryEvents, { last_by_subj: eventSubject(id) });
+    } catch (e) {
+      if (notFound(e)) return null;
+      throw unavailable(e, 'registry event lookup');
+    }
+  }
+
+  #eventId(id: string | undefined): string {
+    if (id === undefined) return randomUUID();
+    if (!isUuid(id)) throw new LiaisonError('bad-request', { publicDetail: 'id must be a lower-case UUID' });
+    return id;
+  }
+}
+
+async function signerOf(file: BrokerKeyring['file']): Promise<BrokerSigningKey> {
+  const current = file.signing[0];
+  if (!current?.kid) throw new Error('broker key file has no signing key');
+  return { kid: current.kid, alg: 'EdDSA', privateKey: await importKey(current, 'EdDSA'), publicJwk: publicPart(current) };
+}

@@ -1,0 +1,108 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { Actor, KeyAdmin, RecordedEvent } from '../../admin/key-admin.js';
+import type { NewAgencyKey } from '../../admin/agency-keys.js';
+import { LiaisonError } from '../../core/errors.js';
+import { parseStrictJson } from '../../core/strict-json.js';
+
+/**
+ * The key-lifecycle admin API (role operator). Each call is one registry event,
+ * signed by the broker and logged: 201 with the event and its log index, or
+ * 200 when the same `id` was already recorded (a retry).
+ *
+ *  POST /v1/admin/broker/keys/encryption/rotate
+ *  POST /v1/admin/broker/keys/signing/rotate
+ *  POST /v1/admin/agencies/:agency/keys                 add a key
+ *  POST /v1/admin/agencies/:agency/keys/:kid/rotate     add its successor; the old key ends after an overlap
+ *  POST /v1/admin/agencies/:agency/keys/:kid/revoke
+ */
+const MAX_BODY = 64 * 1024;
+const uuid = { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', description: 'Idempotency key and event id: send the same id to retry.' };
+const reason = { type: 'string', maxLength: 500, description: 'Why (kept in the signed event: no secrets).' };
+const timestamp = { type: 'string', format: 'date-time', maxLength: 40 };
+const kid = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' };
+const newKey = {
+  type: 'object',
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kid', 'use', 'jwk'],
+      properties: {
+        kid,
+        use: { enum: ['sig', 'enc'] },
+        jwk: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['kty', 'crv', 'x'],
+          properties: { kty: { enum: ['OKP', 'EC'] }, crv: { enum: ['Ed25519', 'X25519', 'P-256'] }, x: { type: 'string', maxLength: 100 }, y: { type: 'string', maxLength: 100 }, kid, alg: { type: 'string', maxLength: 20 }, use: { enum: ['sig', 'enc'] } },
+        },
+        not_before: timestamp,
+        not_after: timestamp,
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kid', 'use', 'format', 'armored'],
+      properties: { kid, use: { enum: ['sig', 'enc'] }, format: { const: 'openpgp' }, armored: { type: 'string', maxLength: 32768 }, not_before: timestamp, not_after: timestamp },
+    },
+  ],
+};
+const recorded = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['event_id', 'type', 'log_index', 'event', 'duplicate'],
+  properties: { event_id: { type: 'string' }, type: { type: 'string' }, log_index: { type: 'integer' }, event: { type: 'string', description: 'The broker-signed registry event (compact JWS, typ liaison-registry-event+jws).' }, duplicate: { type: 'boolean' } },
+};
+const agencyParams = { type: 'object', additionalProperties: false, required: ['agency'], properties: { agency: { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$' } } };
+const keyParams = { ...agencyParams, required: ['agency', 'kid'], properties: { ...agencyParams.properties, kid } };
+
+export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, { admin }) => {
+  // Admin bodies are hostile input like any other: strict JSON (no duplicate keys, no __proto__, bounded).
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_BODY }, (_req, body, done) => {
+    try {
+      done(null, parseStrictJson(body as string, { maxBytes: MAX_BODY, maxDepth: 6 }));
+    } catch (e) {
+      const why = e instanceof LiaisonError && e.publicDetail ? `: ${e.publicDetail}` : '';
+      done(new LiaisonError('bad-request', { publicDetail: `the body is not acceptable JSON${why}` }), undefined);
+    }
+  });
+
+  const operator = app.requireRole('operator');
+  const actor = (r: FastifyRequest): Actor => {
+    if (!r.agency) throw new LiaisonError('unauthorized');
+    return { agency: r.agency.agencyId, kid: r.agency.kid };
+  };
+  const common = { tags: ['admin'], security: [{ clientAssertion: [] }], response: { '2xx': recorded } };
+  const done = (reply: { code(n: number): unknown }, r: RecordedEvent) => {
+    reply.code(r.duplicate ? 200 : 201);
+    return r;
+  };
+
+  app.post<{ Body: { id?: string; grace_seconds?: number; reason?: string } }>(
+    '/v1/admin/broker/keys/encryption/rotate',
+    { preHandler: operator, schema: { ...common, summary: "Rotate the broker's encryption keys", description: 'New P-256 and X25519 keys are published; the previous ones stop being published and keep decrypting for grace_seconds (default: the configured grace). Role operator.', body: { type: 'object', additionalProperties: false, properties: { id: uuid, grace_seconds: { type: 'integer', minimum: 0, maximum: 31536000 }, reason } } } },
+    async (request, reply) => done(reply, await admin.rotateBrokerEncryptionKeys(actor(request), request.body ?? {})),
+  );
+  app.post<{ Body: { id?: string; reason?: string } }>(
+    '/v1/admin/broker/keys/signing/rotate',
+    { preHandler: operator, schema: { ...common, summary: "Rotate the broker's signing key", description: 'A new Ed25519 key signs receipts, checkpoints and webhooks from now on; the old one stays published (GET /v1/keys, /v1/keys/history) so what it signed stays verifiable. The event is signed by the outgoing key. Role operator.', body: { type: 'object', additionalProperties: false, properties: { id: uuid, reason } } } },
+    async (request, reply) => done(reply, await admin.rotateBrokerSigningKey(actor(request), request.body ?? {})),
+  );
+  app.post<{ Params: { agency: string }; Body: { id?: string; key: NewAgencyKey; reason?: string } }>(
+    '/v1/admin/agencies/:agency/keys',
+    { preHandler: operator, schema: { ...common, summary: "Add an agency key", description: 'Register a new public key (JWK or OpenPGP certificate) for an agency. Role operator.', params: agencyParams, body: { type: 'object', additionalProperties: false, required: ['key'], properties: { id: uuid, key: newKey, reason } } } },
+    async (request, reply) => done(reply, await admin.addAgencyKey(actor(request), request.params.agency, request.body)),
+  );
+  app.post<{ Params: { agency: string; kid: string }; Body: { id?: string; key: NewAgencyKey; overlap_seconds?: number; reason?: string } }>(
+    '/v1/admin/agencies/:agency/keys/:kid/rotate',
+    { preHandler: operator, schema: { ...common, summary: "Rotate an agency key", description: 'Register the successor of a key; the old key stays valid for overlap_seconds (default: the configured overlap), then ends (not_after). What it signed stays verifiable. Role operator.', params: keyParams, body: { type: 'object', additionalProperties: false, required: ['key'], properties: { id: uuid, key: newKey, overlap_seconds: { type: 'integer', minimum: 0, maximum: 31536000 }, reason } } } },
+    async (request, reply) => done(reply, await admin.rotateAgencyKey(actor(request), request.params.agency, request.params.kid, request.body)),
+  );
+  app.post<{ Params: { agency: string; kid: string }; Body: { id?: string; revoked_at?: string; reason?: string } }>(
+    '/v1/admin/agencies/:agency/keys/:kid/revoke',
+    { preHandler: operator, schema: { ...common, summary: "Revoke an agency key", description: 'The key stops working on every gateway at once (or at revoked_at, which may not be in the past). Notices it signed before stay verifiable. Role operator.', params: keyParams, body: { type: 'object', additionalProperties: false, properties: { id: uuid, revoked_at: timestamp, reason } } } },
+    async (request, reply) => done(reply, await admin.revokeAgencyKey(actor(request), request.params.agency, request.params.kid, request.body ?? {})),
+  );
+};

@@ -1,0 +1,177 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
+import type { KV, KvEntry } from 'nats';
+import type { Logger } from 'pino';
+import type { NatsBus } from '../nats/connection.js';
+import { brokerKeyFilePath, writeSecretJson, type BrokerKeyFile, type BrokerKeyring } from './broker-keys.js';
+import { OPENPGP_KEY_FILE } from './openpgp-keys.js';
+
+/**
+ * The broker keyring shared by every gateway instance of a network: the NATS KV
+ * bucket `broker-keys`, key `keyring`, holds the keyring file as a compact JWE
+ * (`dir`, A256GCM) under the key-encryption key (KEK), a 32-byte secret every
+ * instance is given as a file. NATS therefore never holds a private key in
+ * clear, and a rotation made through any instance reaches all of them through
+ * the KV watch, within moments.
+ *
+ * Changes are compare-and-set on the KV revision, so two concurrent rotations
+ * cannot lose one another. Each instance also writes the keyring it runs with
+ * to its own dataDir/broker/keys.json (0600): the offline audit tools read it,
+ * and it seeds the bucket on a network's first start.
+ */
+export const BROKER_KEYS_BUCKET = 'broker-keys';
+const KEYRING_KEY = 'keyring';
+const CTY = 'liaison-keyring+json';
+
+export class KekMismatchError extends Error {
+  constructor(expected: string, got: string | undefined) {
+    super(`the broker keyring in NATS (KV ${BROKER_KEYS_BUCKET}) is sealed under key-encryption key ${got ?? '(unnamed)'}, this instance holds ${expected}: give every gateway of the network the same KEK file (LIAISON_KEK_FILE)`);
+    this.name = 'KekMismatchError';
+  }
+}
+
+export interface Kek {
+  /** First 16 hex digits of SHA-256 of the key: names it in the JWE header and in errors, reveals nothing. */
+  id: string;
+  key: Uint8Array;
+}
+
+/** Read the KEK file (base64url of 32 bytes); when `create` and it does not exist, make one (0600, exclusive create). */
+export function loadOrCreateKek(path: string, create: boolean): Kek {
+  if (!existsSync(path)) {
+    if (!create) throw new Error(`LIAISON_KEK_FILE: ${path} does not exist`);
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    try {
+      writeFileSync(path, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  const key = Buffer.from(readFileSync(path, 'utf8').trim(), 'base64url');
+  if (key.length !== 32) throw new Error(`${path}: the key-encryption key must be 32 bytes, base64url`);
+  return { id: createHash('sha256').update(key).digest('hex').slice(0, 16), key: new Uint8Array(key) };
+}
+
+export const defaultKekPath = (dataDir: string) => join(dataDir, 'broker', 'kek');
+
+async function seal(kek: Kek, file: BrokerKeyFile): Promise<Uint8Array> {
+  const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(file))).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: kek.id, cty: CTY }).encrypt(kek.key);
+  return new TextEncoder().encode(jwe);
+}
+
+async function open(kek: Kek, value: Uint8Array): Promise<BrokerKeyFile> {
+  const jwe = new TextDecoder().decode(value);
+  let kid: string | undefined;
+  try {
+    kid = decodeProtectedHeader(jwe).kid;
+  } catch {
+    throw new Error(`KV ${BROKER_KEYS_BUCKET}: the keyring is not a JWE`);
+  }
+  if (kid !== kek.id) throw new KekMismatchError(kek.id, kid);
+  const { plaintext, protectedHeader } = await compactDecrypt(jwe, kek.key, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
+  if (protectedHeader.cty !== CTY) throw new Error(`KV ${BROKER_KEYS_BUCKET}: unexpected content type`);
+  return JSON.parse(new TextDecoder().decode(plaintext)) as BrokerKeyFile;
+}
+
+const isWrongRevision = (e: unknown) => /wrong last sequence|key exists/i.test((e as Error)?.message ?? '');
+
+export interface KeyringStoreOptions {
+  bus: NatsBus;
+  keyring: BrokerKeyring;
+  kek: Kek;
+  dataDir: string;
+  logger: Logger;
+  replicas?: number;
+}
+
+export class KeyringStore {
+  #revision = 0;
+  #stop: (() => void) | undefined;
+  /** Serialises local applies, so a slow import cannot overtake a newer revision. */
+  #applying: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly o: KeyringStoreOptions,
+    private readonly kv: KV,
+  ) {}
+
+  /**
+   * Open the bucket and converge: the first instance of a network puts its
+   * keyring in; every later one takes up the keyring found there.
+   */
+  static async open(o: KeyringStoreOptions): Promise<KeyringStore> {
+    const kv = await o.bus.kv(BROKER_KEYS_BUCKET, { history: 16, replicas: o.replicas ?? 1 });
+    const store = new KeyringStore(o, kv);
+    let entry = await kv.get(KEYRING_KEY);
+    if (!entry || entry.operation !== 'PUT') {
+      try {
+        await kv.create(KEYRING_KEY, await seal(o.kek, o.keyring.file));
+        o.logger.info({ event: 'broker-keyring-published' }, 'broker keyring put in NATS KV');
+      } catch (e) {
+        if (!isWrongRevision(e)) throw e;
+      }
+      entry = await kv.get(KEYRING_KEY);
+    }
+    if (!entry) throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
+    await store.#apply(entry);
+    return store;
+  }
+
+  get revision(): number {
+    return this.#revision;
+  }
+
+  async #apply(entry: KvEntry): Promise<void> {
+    const run = this.#applying.then(async () => {
+      if (entry.revision <= this.#revision) return;
+      const file = await open(this.o.kek, entry.value);
+      await this.o.keyring.replace(file);
+      this.#revision = entry.revision;
+      writeSecretJson(brokerKeyFilePath(this.o.dataDir), file);
+      if (file.openpgp) writeSecretJson(join(this.o.dataDir, ...OPENPGP_KEY_FILE), { version: 1, keys: file.openpgp });
+      this.o.logger.info({ event: 'broker-keyring-loaded', revision: entry.revision, signing_kid: this.o.keyring.signing.kid }, 'broker keyring taken up');
+    });
+    this.#applying = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Follow changes made by other instances. */
+  async watch(): Promise<void> {
+    const iter = await this.kv.watch({ key: KEYRING_KEY });
+    this.#stop = () => iter.stop();
+    void (async () => {
+      for await (const e of iter) {
+        if (e.operation !== 'PUT') continue;
+        // A keyring this instance cannot open is not taken up: it keeps the keys it has, and says so.
+        await this.#apply(e).catch((err: Error) => this.o.logger.error({ event: 'broker-keyring-invalid', revision: e.revision, err: err.message }, 'broker keyring update not taken up'));
+      }
+    })();
+  }
+
+  /**
+   * Change the keyring: `change` gets the current file and returns the next one
+   * (and anything it wants to hand back); the put is compare-and-set on the
+   * revision, retried on a concurrent change. Applied locally before returning.
+   */
+  async update<T>(change: (file: BrokerKeyFile) => Promise<{ file: BrokerKeyFile; result: T }>): Promise<{ result: T; revision: number }> {
+    for (let attempt = 0; ; attempt++) {
+      const entry = await this.kv.get(KEYRING_KEY);
+      if (!entry || entry.operation !== 'PUT') throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
+      const { file, result } = await change(await open(this.o.kek, entry.value));
+      try {
+        const revision = await this.kv.update(KEYRING_KEY, await seal(this.o.kek, file), entry.revision);
+        const stored = await this.kv.get(KEYRING_KEY);
+        if (stored && stored.revision === revision) await this.#apply(stored);
+        return { result, revision };
+      } catch (e) {
+        if (!isWrongRevision(e) || attempt >= 4) throw e;
+      }
+    }
+  }
+
+  close(): void {
+    this.#stop?.();
+  }
+}
