@@ -35,13 +35,42 @@ function recipientKey(jwk: RegistryJwk): Promise<PublicKey> {
 }
 
 /**
+ * The same import, memoised by the key material itself (kty, crv, x, y) for
+ * callers that get a fresh copy of the registry's JWK with every job (the
+ * sealing worker, seal-worker.ts): importing a public key is a pure function of
+ * its material, so this never serves a key other than the one asked for. Which
+ * key a recipient gets is the router's decision (plan.ts), made per notice.
+ * Bounded: cleared when it reaches MATERIAL_CACHE_MAX keys.
+ */
+const MATERIAL_CACHE_MAX = 4096;
+const byMaterial = new Map<string, Promise<PublicKey>>();
+
+export function recipientKeyByMaterial(jwk: RegistryJwk): Promise<PublicKey> {
+  const fields = keyFields(jwk);
+  const hit = byMaterial.get(fields);
+  if (hit) return hit;
+  if (byMaterial.size >= MATERIAL_CACHE_MAX) byMaterial.clear();
+  const key = importJWK({ kty: jwk.kty, ...(jwk.crv !== undefined ? { crv: jwk.crv } : {}), ...(jwk.x !== undefined ? { x: jwk.x } : {}), ...(jwk.y !== undefined ? { y: jwk.y } : {}), alg: DELIVERY_ALG }, DELIVERY_ALG);
+  byMaterial.set(fields, key);
+  key.catch(() => byMaterial.get(fields) === key && byMaterial.delete(fields));
+  return key;
+}
+
+/**
  * Encrypt the origin's signed notice, exactly as stored, to one recipient's
  * encryption key: a compact JWE whose plaintext is the origin's compact JWS, so
  * the recipient verifies the origin's signature itself (the broker cannot forge it).
- * `cty` says which: the origin's format (`DELIVERY_CTY`).
+ * `cty` says which: the origin's format (`DELIVERY_CTY`). `keyOf`: how the JWK is
+ * imported (cached per registry JWK object by default).
  */
-export async function encryptDelivery(signed: Uint8Array, recipient: { kid: string; jwk: RegistryJwk }, noticeId: string, format: 'jose' | 'openpgp' = 'jose'): Promise<string> {
-  const key = await recipientKey(recipient.jwk);
+export async function encryptDelivery(
+  signed: Uint8Array,
+  recipient: { kid: string; jwk: RegistryJwk },
+  noticeId: string,
+  format: 'jose' | 'openpgp' = 'jose',
+  keyOf: (jwk: RegistryJwk) => Promise<PublicKey> = recipientKey,
+): Promise<string> {
+  const key = await keyOf(recipient.jwk);
   return new CompactEncrypt(signed)
     .setProtectedHeader({ alg: DELIVERY_ALG, enc: DELIVERY_ENC, kid: recipient.kid, typ: DELIVERY_TYP, cty: DELIVERY_CTY[format], 'liaison-notice-id': noticeId })
     .encrypt(key);

@@ -7,7 +7,8 @@ import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import type { OpenPgpDeliveryPort } from './openpgp-port.js';
-import { sealPlanned } from './seal.js';
+import { sealAll } from './seal.js';
+import { DeliverySealer } from './seal-pool.js';
 import { Lease } from './lease.js';
 import { deliveryHeaders, planDeliveries } from './plan.js';
 import { sleep } from '../core/sleep.js';
@@ -60,6 +61,8 @@ class Unroutable extends Error {}
  */
 export class Router {
   readonly #lease: Lease;
+  /** JOSE fan-out on a worker thread (seal-pool.ts), off the event loop that serves ingest. */
+  readonly #sealer = new DeliverySealer();
   #routed = 0;
 
   constructor(private readonly opts: RouterOptions) {
@@ -83,6 +86,7 @@ export class Router {
   /** Finish the notice in hand, stop, and release the lease. */
   async close(): Promise<void> {
     await this.#lease.close();
+    await this.#sealer.close();
   }
 
   async #ensureConsumer(): Promise<void> {
@@ -186,11 +190,12 @@ export class Router {
     const [registry, at] = [this.opts.registry(), (this.opts.now ?? (() => new Date()))()];
     const plan = planDeliveries(entry, registry, at);
     for (const s of plan.skipped) logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: s.agency, reason: s.reason }, 'recipient skipped');
+    const sealed = await sealAll(plan.deliveries, m.data, entry, { registry, openpgp: this.opts.openpgp, at, jose: (...a) => this.#sealer.seal(...a) });
     await Promise.all(
-      plan.deliveries.map(async (d) => {
-        const sealed = await sealPlanned(d, m.data, entry, { registry, openpgp: this.opts.openpgp, at });
-        if (!sealed) return void logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' }, 'recipient skipped: no usable OpenPGP encryption key');
-        await bus.publish(d.subject, new TextEncoder().encode(sealed.body), { msgID: d.msgId, headers: { ...deliveryHeaders(entry, logIndex, sealed.kid), ...sealed.headers } });
+      plan.deliveries.map(async (d, i) => {
+        const s = sealed[i];
+        if (!s) return void logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' }, 'recipient skipped: no usable OpenPGP encryption key');
+        await bus.publish(d.subject, new TextEncoder().encode(s.body), { msgID: d.msgId, headers: { ...deliveryHeaders(entry, logIndex, s.kid), ...s.headers } });
       }),
     );
     this.opts.observer?.routed(plan.deliveries.length, plan.skipped.length);

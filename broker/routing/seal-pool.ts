@@ -1,0 +1,116 @@
+/**
+ * JOSE deliveries sealed on a worker thread. A notice's fan-out (an ephemeral
+ * key pair, ECDH, KDF, key wrap and AES-GCM per recipient, and jose's base64)
+ * was the largest share of the gateway's main-thread time under load (bench
+ * --profile); on the worker it runs beside ingest instead of in its way. One
+ * job per notice: the signed bytes and the recipients' public JWKs go in, one
+ * compact JWE per recipient comes out, in the same order.
+ *
+ * Failure is never silent: a job that fails, or a worker that dies, rejects
+ * the pending jobs (the router naks and retries the notice); the next job
+ * starts a new worker. Where no worker can be started at all (a runtime
+ * without the compiled worker file), sealing runs in process, with the same code.
+ */
+import { Worker } from 'node:worker_threads';
+import type { RegistryJwk } from '../registry/model.js';
+import { encryptDelivery } from './encrypt.js';
+
+export interface SealJob {
+  id: number;
+  signed: Uint8Array;
+  noticeId: string;
+  format: 'jose' | 'openpgp';
+  recipients: { kid: string; jwk: RegistryJwk }[];
+}
+
+export type SealReply = { id: number; bodies: string[]; error?: undefined } | { id: number; error: string; bodies?: undefined };
+
+interface Pending {
+  job: SealJob;
+  resolve: (bodies: string[]) => void;
+  reject: (e: Error) => void;
+}
+
+const sealInProcess = (job: Omit<SealJob, 'id'>) => Promise.all(job.recipients.map((r) => encryptDelivery(job.signed, r, job.noticeId, job.format)));
+
+const workerUrl = () => new URL(import.meta.url.endsWith('.ts') ? './seal-worker.ts' : './seal-worker.js', import.meta.url);
+
+export class DeliverySealer {
+  #worker: Worker | undefined;
+  #pending = new Map<number, Pending>();
+  #nextId = 0;
+  #inProcess = false;
+  #closed = false;
+
+  /** One compact JWE per recipient, in order. */
+  seal(signed: Uint8Array, recipients: { kid: string; jwk: RegistryJwk }[], noticeId: string, format: 'jose' | 'openpgp'): Promise<string[]> {
+    if (recipients.length === 0) return Promise.resolve([]);
+    const worker = this.#inProcess || this.#closed ? undefined : this.#ensureWorker();
+    if (!worker) return sealInProcess({ signed, recipients, noticeId, format });
+    // Structured clone copies the whole ArrayBuffer behind a view (a NATS message's data is a view into a larger
+    // read buffer), so post an exact copy; nothing is transferred, so the router's own bytes stay intact.
+    const job: SealJob = { id: this.#nextId++, signed: signed.slice(), noticeId, format, recipients: recipients.map((r) => ({ kid: r.kid, jwk: r.jwk })) };
+    return new Promise<string[]>((resolve, reject) => {
+      this.#pending.set(job.id, { job, resolve, reject });
+      worker.postMessage(job);
+      // Referenced only while a job is pending: an idle worker never holds the process open.
+      if (this.#pending.size === 1) worker.ref();
+    });
+  }
+
+  /** Stop the worker; pending jobs are rejected. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const w = this.#worker;
+    this.#worker = undefined;
+    this.#failAll(new Error('delivery sealer closed'));
+    w?.removeAllListeners().on('error', () => undefined);
+    if (w) await w.terminate();
+  }
+
+  #ensureWorker(): Worker | undefined {
+    if (this.#worker) return this.#worker;
+    let w: Worker;
+    try {
+      w = new Worker(workerUrl());
+    } catch {
+      this.#inProcess = true;
+      return undefined;
+    }
+    w.unref();
+    // Ready once its modules are loaded (the worker's first message), not merely started.
+    let online = false;
+    w.on('message', (r: SealReply | { ready: true }) => {
+      if ('ready' in r) return void (online = true);
+      const p = this.#pending.get(r.id);
+      if (!p) return;
+      this.#pending.delete(r.id);
+      if (this.#pending.size === 0) w.unref();
+      if (r.error !== undefined) p.reject(new Error(`sealing failed: ${r.error}`));
+      else p.resolve(r.bodies);
+    });
+    const gone = (e: Error) => {
+      if (this.#worker !== w) return;
+      this.#worker = undefined;
+      if (!online && !this.#closed) {
+        // The worker could not even start (no compiled worker file, e.g. sources run through a loader): seal in process from now on.
+        this.#inProcess = true;
+        const pending = [...this.#pending.values()];
+        this.#pending.clear();
+        for (const p of pending) sealInProcess(p.job).then(p.resolve, p.reject);
+        return;
+      }
+      this.#failAll(e);
+    };
+    w.on('error', (e) => gone(e));
+    w.on('exit', (code) => gone(new Error(`sealing worker exited (${code})`)));
+    this.#worker = w;
+    return w;
+  }
+
+  #failAll(e: Error): void {
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const p of pending) p.reject(e);
+  }
+}
