@@ -5,7 +5,7 @@
  * could do if HTTP and JetStream cost nothing.
  */
 import { joseEnvelope } from '../adapters/jose/index.js';
-import type { EnvelopeContext } from '../broker/core/envelope.js';
+import type { EnvelopeAdapter, EnvelopeContext } from '../broker/core/envelope.js';
 import { decodeNotice } from '../broker/ingest/decode-notice.js';
 import { checkFreshness } from '../broker/ingest/freshness.js';
 import { evaluatePolicy } from '../broker/ingest/policy.js';
@@ -27,14 +27,15 @@ export interface CeilingResult {
   cpuPercent: number;
 }
 
-export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyring: BrokerKeyring, registry: RegistrySnapshot, concurrency: number, durationMs: number): Promise<CeilingResult> {
+/** `adapter`: the envelope adapter that opens the bodies (JOSE by default; the gateway's OpenPGP adapter for OpenPGP messages). */
+export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyring: BrokerKeyring, registry: RegistrySnapshot, concurrency: number, durationMs: number, adapter: EnvelopeAdapter = joseEnvelope): Promise<CeilingResult> {
   const validator = createNoticeValidator();
   const resolveSigner = createSignerResolver(() => registry);
   const ctx: EnvelopeContext = { decryptionKey: (kid) => keyring.decryptionKey(kid)?.privateKey, resolveSigner };
   const limits = { maxBytes: 1 << 20, maxDepth: 32 };
   const rules = { clockSkewSeconds: 300, maxNoticeAgeSeconds: 3600 };
   const one = async (env: BenchEnvelope) => {
-    const opened = await joseEnvelope.open(env.jwe, ctx);
+    const opened = await adapter.open(env.body, ctx);
     const notice = decodeNotice(opened.payload, limits);
     const at = new Date();
     checkFreshness(notice, at, rules);

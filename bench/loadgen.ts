@@ -1,7 +1,7 @@
 /**
  * The load generator, run as a child process of bench/run.ts (so that it does
  * not share an event loop with the gateway). Protocol over IPC:
- *   parent → { url, dataDir, jwks, concurrency, durationMs, count }  (argv[2] as JSON)
+ *   parent → { url, dataDir, jwks, concurrency, durationMs, count[, format, openpgpKey] }  (argv[2] as JSON)
  *   child seals `count` envelopes, then → { ready: true }
  *   parent → 'go'; child posts for durationMs (or until the envelopes run out), then → { result }
  * Each envelope is posted once: no retries, no repeats.
@@ -9,6 +9,7 @@
 import { Agent, request } from 'node:http';
 import type { JWK } from 'jose';
 import { sealEnvelopes } from './notices.js';
+import { sealOpenPgpEnvelopes } from './openpgp-notices.js';
 import { percentile, round } from './stats.js';
 
 export interface LoadgenArgs {
@@ -20,6 +21,9 @@ export interface LoadgenArgs {
   count: number;
   /** Open loop: start requests at this fixed rate (at most `concurrency` in flight); latency counts from the scheduled start. */
   ratePerSecond?: number;
+  /** Envelope format: JOSE (default), or OpenPGP messages encrypted to `openpgpKey` (the broker's armored key from GET /v1/keys). */
+  format?: 'jose' | 'openpgp';
+  openpgpKey?: string;
 }
 
 export interface LevelResult {
@@ -39,10 +43,10 @@ export interface LevelResult {
   loadgenCpuPercent: number;
 }
 
-function post(agent: Agent, url: URL, body: string): Promise<number> {
+function post(agent: Agent, url: URL, body: string, contentType: string): Promise<number> {
   return new Promise((resolve) => {
     const req = request(
-      { agent, host: url.hostname, port: url.port, path: '/v1/notices', method: 'POST', headers: { 'content-type': 'application/jose', 'content-length': Buffer.byteLength(body) }, timeout: 30_000 },
+      { agent, host: url.hostname, port: url.port, path: '/v1/notices', method: 'POST', headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }, timeout: 30_000 },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -56,7 +60,7 @@ function post(agent: Agent, url: URL, body: string): Promise<number> {
 }
 
 async function run(args: LoadgenArgs): Promise<LevelResult> {
-  const envelopes = await sealEnvelopes(args.count, args.dataDir, args.jwks);
+  const envelopes = args.format === 'openpgp' ? await sealOpenPgpEnvelopes(args.count, args.dataDir, args.openpgpKey ?? '') : await sealEnvelopes(args.count, args.dataDir, args.jwks);
   const url = new URL(args.url);
   const agent = new Agent({ keepAlive: true, maxSockets: args.concurrency });
   await new Promise<void>((resolve) => {
@@ -74,7 +78,7 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
     while (performance.now() < deadline && next < envelopes.length) {
       const env = envelopes[next++]!;
       const s = performance.now();
-      const status = await post(agent, url, env.jwe);
+      const status = await post(agent, url, env.body, env.mediaType);
       record(status, performance.now() - s);
     }
   };
@@ -98,7 +102,7 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
       }
       const env = envelopes[next++]!;
       inFlight++;
-      const p: Promise<void> = post(agent, url, env.jwe).then((status) => {
+      const p: Promise<void> = post(agent, url, env.body, env.mediaType).then((status) => {
         record(status, performance.now() - due);
         inFlight--;
         pending.delete(p);

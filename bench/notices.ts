@@ -16,7 +16,9 @@ export interface BenchEnvelope {
   type: string;
   size: (typeof SIZES)[number];
   bytes: number;
-  jwe: string;
+  /** What is posted: a compact JWE (application/jose) or an armored OpenPGP message (application/pgp-encrypted). */
+  body: string;
+  mediaType: string;
 }
 
 const samples = new Map<string, Record<string, unknown>>();
@@ -59,7 +61,7 @@ export async function sealEnvelopes(count: number, dataDir: string, jwks: { keys
     }
     const bytes = new TextEncoder().encode(JSON.stringify(notice));
     const { jwe } = await sealNotice(bytes, { signingKey, brokerKey });
-    out.push({ id: notice.id as string, type, size, bytes: jwe.length, jwe });
+    out.push({ id: notice.id as string, type, size, bytes: jwe.length, body: jwe, mediaType: 'application/jose' });
   }
   return out;
 }

@@ -2,9 +2,12 @@
  * `npm run bench`: the full pipeline over HTTP + NATS at rising concurrency,
  * against two references measured in the same run (the crypto ceiling in
  * process, and a bare Fastify + JetStream pass-through), plus the audit verify
- * rate beside the raw Ed25519 verify rate.
+ * rate beside the raw Ed25519 verify rate. The OpenPGP envelope path
+ * (application/pgp-encrypted) is measured beside JOSE on the same gateway: its
+ * own crypto ceiling (the gateway's OpenPGP adapter in process) and its full
+ * pipeline rate.
  *
- *   node dist/bench/run.js [--quick] [--levels 1,4,16,64] [--seconds 5]
+ *   node dist/bench/run.js [--quick] [--levels 1,4,16,64] [--openpgp-levels 1,4,16|none] [--seconds 5]
  *
  * Everything runs on loopback: its own nats-server, the gateway as a child
  * process (node dist/broker/main.js), the load generator as another child.
@@ -18,10 +21,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
+import { createOpenPgpEnvelope } from '../adapters/openpgp/index.js';
 import { createLogger } from '../broker/core/logger.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { loadOrCreateBrokerKeys } from '../broker/keys/broker-keys.js';
+import { createOpenPgpSignerResolver } from '../broker/keys/openpgp-signers.js';
 import { connectNats } from '../broker/nats/connection.js';
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
@@ -29,17 +34,21 @@ import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audi
 import { measureCeiling, type CeilingResult } from './ceiling.js';
 import type { LevelResult, LoadgenArgs } from './loadgen.js';
 import { sealEnvelopes } from './notices.js';
+import { OPENPGP_MIX, sealOpenPgpEnvelopes } from './openpgp-notices.js';
 import { processMeter, round } from './stats.js';
 import { throughputLatencySvg } from './svg.js';
 import { children, out, sleep, stopChild } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean' }, profile: { type: 'string' }, levels: { type: 'string' }, seconds: { type: 'string' }, 'no-chart': { type: 'boolean' } },
+  options: { quick: { type: 'boolean' }, profile: { type: 'string' }, levels: { type: 'string' }, 'openpgp-levels': { type: 'string' }, seconds: { type: 'string' }, 'no-chart': { type: 'boolean' } },
   allowPositionals: false,
 });
 const quick = values.quick ?? false;
-const levels = (values.levels ?? '1,4,16,64').split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0 && n <= 512);
+const parseLevels = (v: string) => v.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0 && n <= 512);
+const levels = parseLevels(values.levels ?? '1,4,16,64');
+// The OpenPGP path: the same levels in a full run, fewer with --quick; `none` skips it.
+const openpgpLevels = values['openpgp-levels'] === 'none' ? [] : values['openpgp-levels'] ? parseLevels(values['openpgp-levels']) : quick ? [1, 4, 16] : levels;
 const durationMs = Math.round(Number(values.seconds ?? (quick ? 1 : 5)) * 1000);
 if (!(durationMs >= 200 && durationMs <= 60_000)) throw new Error('--seconds must be between 0.2 and 60');
 const MAX_ENVELOPES_PER_LEVEL = 40_000;
@@ -157,6 +166,24 @@ async function main() {
     const ceiling = Math.max(...ceilings.map((c) => c.perSecond));
     const budget = (rate: number) => Math.min(MAX_ENVELOPES_PER_LEVEL, Math.ceil((rate * durationMs) / 1000 * 1.25) + 50);
 
+    // --- the OpenPGP crypto ceiling: the gateway's own OpenPGP adapter (dearmor, packet scan, decrypt with the
+    // broker's OpenPGP key, verify against the registered certificate), then the same steps 4-6 and 8 as JOSE.
+    const brokerPgp = (jwks as { openpgp?: string }).openpgp;
+    const openpgpCeilings: CeilingResult[] = [];
+    let openpgpCeiling = NaN;
+    if (openpgpLevels.length > 0) {
+      if (!brokerPgp || !keyring.openpgp) throw new Error('the gateway publishes no OpenPGP key (GET /v1/keys openpgp)');
+      const pgpAdapter = createOpenPgpEnvelope({ decryptionKeys: keyring.openpgp.decryptionKeys, resolveSigner: createOpenPgpSignerResolver(() => registry) });
+      const s0 = performance.now();
+      const pgpEnvelopes = await sealOpenPgpEnvelopes(quick ? 120 : 480, dataDir, brokerPgp);
+      out(`OpenPGP: sealed ${pgpEnvelopes.length} messages with openpgp.js in ${round((performance.now() - s0) / 1000, 2)} s (client cost, before timing)`);
+      for (const c of [1, 16]) {
+        openpgpCeilings.push(await measureCeiling(pgpEnvelopes, keyring, registry, c, durationMs, pgpAdapter));
+        out(`OpenPGP crypto ceiling  c=${c}: ${openpgpCeilings.at(-1)!.perSecond}/s (cpu ${openpgpCeilings.at(-1)!.cpuPercent}%)`);
+      }
+      openpgpCeiling = Math.max(...openpgpCeilings.map((c) => c.perSecond));
+    }
+
     // --- the full pipeline at rising concurrency
     out('full pipeline (HTTP → open → validate → policy → JetStream ×2 → receipt):');
     const full: Level[] = [];
@@ -169,6 +196,19 @@ async function main() {
     const halfRate = Math.max(1, Math.round(peak.acceptedPerSecond / 2));
     const half = await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs, count: budget(halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid);
     out('  ' + fmt(half) + '   (open loop at half the peak rate)');
+
+    // --- the OpenPGP full pipeline on the same gateway: armored messages signed by the demo agencies' OpenPGP keys
+    // and encrypted to the broker's published OpenPGP key, sealed by the load generator before its clock starts.
+    const openpgpFull: Level[] = [];
+    if (openpgpLevels.length > 0) {
+      out('OpenPGP full pipeline (HTTP → dearmor → decrypt → verify → validate → policy → JetStream ×2 → receipt):');
+      for (const c of openpgpLevels) {
+        openpgpFull.push(await runLevel({ url: gwUrl, dataDir, jwks, format: 'openpgp', openpgpKey: brokerPgp!, concurrency: c, durationMs, count: budget(openpgpCeiling) }, gw.child.pid!, nats.pid));
+        out('  ' + fmt(openpgpFull.at(-1)!));
+        await sleep(300);
+      }
+    }
+    const openpgpPeak = openpgpFull.length ? openpgpFull.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a)) : undefined;
 
     // --- the audit verify rate over what this run logged
     await sleep(2500); // the checkpointer publishes every second while entries arrive
@@ -224,6 +264,25 @@ async function main() {
       auditOverRawVerify: round(audit.entriesPerSecond / rawVerify.perSecond, 3),
       errors: full.reduce((a, l) => a + l.errors, 0) + half.errors,
     };
+    const openpgp = openpgpPeak
+      ? {
+          levels: openpgpLevels,
+          mix: OPENPGP_MIX.map((m) => `${m.type} from ${m.from}`),
+          ceiling: openpgpCeilings,
+          full: openpgpFull,
+          ratios: {
+            fullPeakPerSecond: openpgpPeak.acceptedPerSecond,
+            fullPeakConcurrency: openpgpPeak.concurrency,
+            cryptoCeilingPerSecond: openpgpCeiling,
+            fullOverCeiling: round(openpgpPeak.acceptedPerSecond / openpgpCeiling, 3),
+            /** OpenPGP against JOSE, same run: how much slower the OpenPGP path is, at the ceiling and end to end. */
+            ceilingOverJoseCeiling: round(openpgpCeiling / ceiling, 3),
+            fullPeakOverJoseFullPeak: round(openpgpPeak.acceptedPerSecond / peak.acceptedPerSecond, 3),
+            maxGatewayRssMb: Math.max(...openpgpFull.map((l) => l.gatewayPeakRssMb)),
+            errors: openpgpFull.reduce((a, l) => a + l.errors, 0),
+          },
+        }
+      : undefined;
     const targets = {
       fullOverCeiling: { target: '>= 0.6', met: ratios.fullOverCeiling >= 0.6 },
       p99AtHalfPeakMs: { target: '<= 25', met: ratios.p99AtHalfPeakMs <= 25 },
@@ -239,9 +298,22 @@ async function main() {
     out(`gateway peak RSS          ${ratios.maxGatewayRssMb} MB  (target ≤ 256 MB: ${targets.maxGatewayRssMb.met ? 'met' : 'NOT met'})`);
     out(`audit verify / raw verify ${ratios.auditOverRawVerify}  (target ≥ 0.5: ${targets.auditOverRawVerify.met ? 'met' : 'NOT met'})`);
     out(`errors                    ${ratios.errors}`);
+    if (openpgp) {
+      const r = openpgp.ratios;
+      const W = 58;
+      const at = (l: Level | undefined) => (l ? `${l.acceptedPerSecond}/s, p50 ${l.p50Ms} / p95 ${l.p95Ms} / p99 ${l.p99Ms} ms` : '—');
+      out('');
+      out(`                          ${'JOSE'.padEnd(W)} OpenPGP`);
+      out(`crypto ceiling            ${`${ceiling}/s`.padEnd(W)} ${r.cryptoCeilingPerSecond}/s`);
+      out(`full pipeline peak        ${`${at(peak)} (c=${peak.concurrency})`.padEnd(W)} ${at(openpgpPeak)} (c=${r.fullPeakConcurrency})`);
+      for (const c of openpgpLevels) out(`  c=${String(c).padEnd(21)} ${at(full.find((l) => l.concurrency === c)).padEnd(W)} ${at(openpgpFull.find((l) => l.concurrency === c))}`);
+      out(`full / ceiling            ${String(ratios.fullOverCeiling).padEnd(W)} ${r.fullOverCeiling}`);
+      out(`OpenPGP / JOSE            ceiling ${r.ceilingOverJoseCeiling}, full pipeline peak ${r.fullPeakOverJoseFullPeak}`);
+      out(`OpenPGP errors            ${r.errors}`);
+    }
 
     if (machine.loadAverageAtStart > 0.5 * machine.nproc) out(`note: the machine was busy (load average ${machine.loadAverageAtStart} on ${machine.nproc} cores at start, ${round(loadavg()[0] ?? NaN, 2)} at the end): figures are lower bounds`);
-    const results = { when: new Date().toISOString(), loadAverageAtEnd: round(loadavg()[0] ?? NaN, 2), command: `npm run bench${quick ? ' -- --quick' : ''}`, machine, durationMs, levels, ceiling: ceilings, full, halfPeak: half, ingestOnly, passThrough: pass, audit, rawEd25519Verify: rawVerify, ratios, targets };
+    const results = { when: new Date().toISOString(), loadAverageAtEnd: round(loadavg()[0] ?? NaN, 2), command: `npm run bench${quick ? ' -- --quick' : ''}`, machine, durationMs, levels, ceiling: ceilings, full, halfPeak: half, ingestOnly, passThrough: pass, audit, rawEd25519Verify: rawVerify, ratios, targets, ...(openpgp ? { openpgp } : {}) };
     const resultsDir = join(repoRoot, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
     const name = quick ? 'quick.json' : 'latest.json';
@@ -258,8 +330,12 @@ async function main() {
           { name: 'full pipeline p50', colour: '#e67e22', dashed: true, points: full.map((l) => ({ x: l.acceptedPerSecond, y: l.p50Ms, label: '' })) },
           { name: 'ingest-only gateway p99', colour: '#8e44ad', points: ingestOnly.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) },
           { name: 'bare pass-through p99', colour: '#2471a3', points: pass.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) },
+          ...(openpgp ? [{ name: 'OpenPGP full pipeline p99', colour: '#16a085', points: openpgpFull.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) }] : []),
         ],
-        verticals: [{ x: ceiling, label: `crypto ceiling ${Math.round(ceiling)}/s`, colour: '#27ae60' }],
+        verticals: [
+          { x: ceiling, label: `crypto ceiling ${Math.round(ceiling)}/s`, colour: '#27ae60' },
+          ...(openpgp ? [{ x: openpgpCeiling, label: `OpenPGP ceiling ${Math.round(openpgpCeiling)}/s`, colour: '#16a085' }] : []),
+        ],
       });
       mkdirSync(join(repoRoot, 'docs', 'img'), { recursive: true });
       writeFileSync(join(repoRoot, 'docs', 'img', 'bench-throughput-latency.svg'), svg);
