@@ -1,6 +1,4 @@
 import t, { type Test } from 'tap';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { compactVerify, importJWK, type JWK } from 'jose';
 import { verifyWebhook, webhookConsumer, WEBHOOK_MEDIA_TYPE } from '../adapters/webhook/index.js';
 import { signatureAlgsFor } from '../broker/keys/jwk.js';
@@ -11,6 +9,7 @@ import { startGpg } from './helpers/gpg.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
+import { webhookReceiver } from './helpers/webhook-receiver.js';
 
 /**
  * Webhook delivery to an agency whose registry entry has `delivery_format: 'openpgp'`:
@@ -34,19 +33,7 @@ await gpg.importKey(gb.private_armored); // the recipient's secret key: GnuPG de
 await gpg.importKey(fr.private_armored); // an OpenPGP origin: fr-douane signs in GnuPG
 
 /** The agency's webhook receiver on loopback: records every POST, answers 204. */
-const got: { headers: IncomingMessage['headers']; body: string }[] = [];
-const server = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    got.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-    res.writeHead(204);
-    res.end();
-  });
-});
-await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-t.teardown(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
-const hookUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/liaison`;
+const { got, url: hookUrl } = await webhookReceiver(t, undefined, '/liaison');
 
 // gb-border-force: OpenPGP deliveries, by webhook.
 const record = structuredClone(g.gw.registry.snapshot.agency('gb-border-force')) as Agency;

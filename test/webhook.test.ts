@@ -1,33 +1,18 @@
 import t from 'tap';
 import { sleep, waitFor as waitUntil } from './helpers/wait.js';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { checkWebhookUrl, postWebhook, verifyWebhook, backoffMs, webhookConsumer, WEBHOOK_TYP, type WebhookClaims } from '../adapters/webhook/index.js';
 import { openDelivery } from '../broker/delivery/open.js';
 import { run } from '../broker/cli/liaison.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
+import { webhookReceiver } from './helpers/webhook-receiver.js';
 
 t.setTimeout(120_000);
 /** These tests wait up to 15 s for webhook retries and checkpoints. */
 const waitFor = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000) => waitUntil(fn, what, ms);
 
-/** A webhook receiver on loopback: answers with `answer()` and records every request. */
-async function receiver(answer: (n: number, req: IncomingMessage, res: ServerResponse) => void) {
-  const got: { headers: IncomingMessage['headers']; body: string }[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      got.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      answer(got.length, req, res);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.teardown(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
-  return { got, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, server };
-}
+const receiver = (answer: Parameters<typeof webhookReceiver>[1]) => webhookReceiver(t, answer);
 
 t.test('URL checks and the bounded POST (hostile receivers)', async (t) => {
   t.type(checkWebhookUrl('ftp://127.0.0.1/x'), 'string', 'ftp refused');

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { compactVerify } from 'jose';
 import type { MsgRequest, StoredMsg } from 'nats';
 import type { ResolvedSigner } from '../core/envelope.js';
@@ -6,7 +5,7 @@ import { LiaisonError } from '../core/errors.js';
 import { isUuid, subjectToken } from '../core/ids.js';
 import { parseProtectedHeader } from '../core/jose-header.js';
 import { parseStrictJson } from '../core/strict-json.js';
-import { logEntryBytes } from '../ingest/store.js';
+import { logEntryBytes, sha256Hex } from '../ingest/store.js';
 import { decodeEntry, encodeEntry, type AckLogEntry, type NoticeLogEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
@@ -29,7 +28,6 @@ export const ackMsgId = (noticeId: string, agency: string) => `ack:${noticeId}:$
 const MAX_ACK_BYTES = 4096;
 const HEX64 = /^[0-9a-f]{64}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
-const sha256Hex = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 const mismatch = (publicDetail: string) => new LiaisonError('ack-mismatch', { publicDetail });
 const notFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found/i.test((e as Error).message);
 

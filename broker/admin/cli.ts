@@ -5,8 +5,8 @@ import { parseArgs } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { readKey } from 'openpgp';
 import { makeClientAssertion } from '../client/assertion.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions, HttpClientError } from '../client/http.js';
-import { credentialsPath, readCredentials } from '../demo/demo-network.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, problemLine, readJson } from '../client/http.js';
+import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
 
 interface Io {
@@ -37,47 +37,36 @@ export const ADMIN_HELP = `  liaison admin rotate-encryption-keys --as OPERATOR 
   --url, --cert/--key/--ca as for other commands.
 `;
 
-class AdminError extends Error {}
-
 const common = { ...clientTlsOptions, as: { type: 'string' }, credentials: { type: 'string' }, 'data-dir': { type: 'string' }, url: { type: 'string' }, json: { type: 'boolean' }, reason: { type: 'string' }, id: { type: 'string' } } as const;
 
 type Values = { cert?: string; key?: string; ca?: string; as?: string; credentials?: string; 'data-dir'?: string; url?: string; json?: boolean; reason?: string; id?: string };
 
 async function post(values: Values, path: string, body: Record<string, unknown>, io: Io): Promise<number> {
-  if (!values.as && !values.credentials) throw new AdminError('needs --as AGENCY (an operator) or --credentials FILE');
+  const creds = credentialsFor(values);
   const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  const credFile = values.credentials ?? credentialsPath(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', values.as as string);
-  let creds;
-  try {
-    creds = readCredentials(credFile);
-  } catch {
-    throw new AdminError(`cannot read the credentials at ${credFile}`);
-  }
   const fetch = clientFetch(url, clientTlsFromArgs(values));
-  const keys = await fetch(`${url}/v1/keys`).catch((e: Error) => {
-    throw new AdminError(e instanceof HttpClientError ? e.message : `cannot reach ${url}: ${e.message}`);
-  });
-  if (!keys.ok) throw new AdminError(`GET ${url}/v1/keys answered ${keys.status}`);
-  const brokerId = ((await keys.json()) as { broker: string }).broker;
-  const payload = JSON.stringify({ id: values.id ?? randomUUID(), ...(values.reason ? { reason: values.reason } : {}), ...body });
+  const { broker } = await fetchBrokerKeys(url, fetch);
+  const id = values.id ?? randomUUID();
+  const payload = JSON.stringify({ id, ...(values.reason ? { reason: values.reason } : {}), ...body });
+  // The same id on every try: the broker makes the change once, however often it is asked.
   for (let attempt = 1; ; attempt++) {
     let res: Response | undefined;
     try {
-      const token = await makeClientAssertion(creds.agency, creds.signing, brokerId);
+      const token = await makeClientAssertion(creds.agency, creds.signing, broker);
       res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: payload });
     } catch (e) {
-      if (attempt >= 3) throw new AdminError(`no answer from ${url}: ${(e as Error).message}; retry with --id ${JSON.parse(payload).id as string}`);
+      if (attempt >= 3) throw new Error(`no answer from ${url}: ${(e as Error).message}; retry with --id ${id}`);
     }
     if (res && res.status !== 503) {
-      const answer = (await res.json()) as Record<string, unknown>;
       if (!res.ok) {
-        io.err(`refused: ${res.status} ${String(answer.code)}: ${String(answer.detail ?? answer.title)}\n`);
+        io.err(`refused: ${await problemLine(res)}\n`);
         return 1;
       }
+      const answer = await readJson<Record<string, unknown>>(res, `POST ${url}${path}`);
       io.out(values.json ? `${JSON.stringify(answer, null, 2)}\n` : `${String(answer.type)}: event ${String(answer.event_id)} at log index ${String(answer.log_index)}${answer.duplicate ? ' (already recorded)' : ''}\n`);
       return 0;
     }
-    if (attempt >= 3) throw new AdminError(`the gateway answered 503 three times; retry later with --id ${JSON.parse(payload).id as string}`);
+    if (attempt >= 3) throw new Error(`the gateway answered 503 three times; retry later with --id ${id}`);
     await new Promise((r) => setTimeout(r, 1000 * attempt));
   }
 }
@@ -95,9 +84,9 @@ export async function readNewKey(file: string, use?: string): Promise<Record<str
     // An agency credentials file (liaison keys generate): take the key of the use asked for.
     jwk = parsed.kty ? parsed : ((use === 'enc' ? parsed.encryption : parsed.signing) as JWK);
   } catch {
-    throw new AdminError(`${file}: neither a JWK nor an armored OpenPGP key`);
+    throw new Error(`${file}: neither a JWK nor an armored OpenPGP key`);
   }
-  if (!jwk?.kty) throw new AdminError(`${file}: no key for use ${use ?? 'sig'}`);
+  if (!jwk?.kty) throw new Error(`${file}: no key for use ${use ?? 'sig'}`);
   const pub = publicPart(jwk);
   const kid = pub.kid ?? (await calculateJwkThumbprint(pub));
   const keyUse = use ?? pub.use ?? (pub.crv === 'X25519' ? 'enc' : 'sig');
@@ -108,12 +97,12 @@ export async function readNewKey(file: string, use?: string): Promise<Record<str
 const seconds = (v: string | undefined, what: string) => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new AdminError(`${what} must be a whole number of seconds`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${what} must be a whole number of seconds`);
   return n;
 };
 
 const need = (v: string | undefined, what: string) => {
-  if (!v) throw new AdminError(`needs ${what}`);
+  if (!v) throw new Error(`needs ${what}`);
   return v;
 };
 

@@ -12,7 +12,7 @@ import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 import type { RegistryStore } from '../registry/store.js';
 import { applyAgencyEvent, checkNewKey, existingKey, type NewAgencyKey } from './agency-keys.js';
-import { registryLogEntry, signRegistryEvent, verifyRegistryEvent, type RegistryEvent, type RegistryEventType } from './registry-event.js';
+import { registryLogEntry, signRegistryEvent, openRegistryEvent, type RegistryEvent, type RegistryEventType } from './registry-event.js';
 
 /**
  * Key lifecycle through the admin API. Every change is a broker-signed registry
@@ -107,7 +107,7 @@ export class KeyAdmin {
         const base: RegistryEvent = { id, type, subject, at: this.#now().toISOString(), actor, ...(req.reason ? { reason: req.reason } : {}) };
         const { file: next, event } = await make(file, base);
         // Signed by the key that is current before the change: a new signing key is vouched for by its predecessor.
-        const signer = this.#o.keyring.signing.kid === file.signing[0]?.kid ? this.#o.keyring.signing : await signerOf(file);
+        const signer = await signerOf(file);
         const jws = await signRegistryEvent(signer, event);
         const entry = Buffer.from(encodeEntry(registryLogEntry(event, jws, signer.kid))).toString('base64url');
         const last_event = { id, jws, entry };
@@ -196,7 +196,7 @@ export class KeyAdmin {
       throw new LiaisonError('key-conflict', { publicDetail: 'this event id was already used for another change' });
     }
     const logIndex = (await logEntryBytes(this.#o.bus, eventMsgId(entry.event_id), entryBytes)).seq - 1;
-    const { event } = await verifyRegistryEvent(jws, this.#o.keyring.verificationKeys);
+    const { event } = openRegistryEvent(jws, this.#o.keyring.verificationKeys);
     await this.#applyAgency(event);
     return { event_id: entry.event_id, type, log_index: logIndex, event: jws, duplicate: true };
   }

@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import { CompactSign, compactVerify, importJWK, type JWK } from 'jose';
+import { CompactSign, type JWK } from 'jose';
+import { sha256Hex } from '../ingest/store.js';
 import type { BrokerSigningKey } from '../keys/broker-keys.js';
 import type { RegistryLogEntry } from '../log/entry.js';
 import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
@@ -36,7 +37,6 @@ export interface RegistryEvent {
 }
 
 const jcs = canonicalize as unknown as (v: unknown) => string | undefined;
-export const sha256Hex = (s: string | Uint8Array) => createHash('sha256').update(s).digest('hex');
 
 export async function signRegistryEvent(key: BrokerSigningKey, event: RegistryEvent): Promise<string> {
   const text = jcs(event);
@@ -44,19 +44,29 @@ export async function signRegistryEvent(key: BrokerSigningKey, event: RegistryEv
   return new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: REGISTRY_EVENT_TYP }).sign(key.privateKey);
 }
 
-/** Verify a registry event against the broker's signing key history (GET /v1/keys). */
-export async function verifyRegistryEvent(jws: string, brokerKeys: readonly JWK[]): Promise<{ event: RegistryEvent; kid: string }> {
-  const { payload, protectedHeader } = await compactVerify(
-    jws,
-    async (h) => {
-      const jwk = brokerKeys.find((k) => k.kid === h.kid && k.kty === 'OKP' && k.crv === 'Ed25519');
-      if (!jwk) throw new Error(`no broker signing key ${h.kid ?? '(none)'}`);
-      return importJWK(jwk, 'EdDSA');
-    },
-    { algorithms: ['EdDSA'] },
-  );
-  if (protectedHeader.typ !== REGISTRY_EVENT_TYP) throw new Error(`not a registry event (typ ${String(protectedHeader.typ)})`);
-  return { event: JSON.parse(new TextDecoder().decode(payload)) as RegistryEvent, kid: String(protectedHeader.kid) };
+/**
+ * Open a registry event: a compact JWS (EdDSA, typ liaison-registry-event+jws)
+ * by a key of the broker's signing key history (GET /v1/keys, or an audit
+ * archive's broker_keys). Synchronous (node:crypto), so the offline audit uses
+ * it too. Throws an Error that says what is wrong.
+ */
+export function openRegistryEvent(jws: string, brokerKeys: readonly { kty?: unknown; crv?: unknown; x?: unknown; kid?: unknown }[]): { event: RegistryEvent; kid: string } {
+  const [h, p, sig, ...rest] = jws.split('.');
+  if (rest.length > 0 || !h || !p || !sig) throw new Error('is not a compact JWS');
+  let header: { alg?: unknown; kid?: unknown; typ?: unknown };
+  let event: RegistryEvent;
+  try {
+    header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as typeof header;
+    event = JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as RegistryEvent;
+  } catch {
+    throw new Error('is not a compact JWS of JSON');
+  }
+  if (header.alg !== 'EdDSA' || header.typ !== REGISTRY_EVENT_TYP || typeof header.kid !== 'string') throw new Error('header is not that of a broker registry event');
+  const jwk = brokerKeys.find((k) => k.kid === header.kid && k.kty === 'OKP' && k.crv === 'Ed25519' && typeof k.x === 'string');
+  if (!jwk) throw new Error(`its signing key ${header.kid} is not in the broker key history`);
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x as string }, format: 'jwk' });
+  if (!cryptoVerify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(sig, 'base64url'))) throw new Error('the broker signature does not verify');
+  return { event, kid: header.kid };
 }
 
 export function registryLogEntry(event: RegistryEvent, jws: string, signerKid: string): RegistryLogEntry {

@@ -17,9 +17,9 @@ import { createMessage, encrypt, readKey, type PublicKey } from 'openpgp';
 import { brokerOpenPgpKeysFromFile, OPENPGP_KEY_FILE, type BrokerOpenPgpKeyFile } from '../keys/openpgp-keys.js';
 
 import { makeClientAssertion } from '../client/assertion.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions, readJson } from '../client/http.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, problemLine, readJson } from '../client/http.js';
 import { createLogger } from '../core/logger.js';
-import { credentialsPath, readCredentials } from '../demo/demo-network.js';
+import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
 import { connectNats } from '../nats/connection.js';
 import { archiveToAuditInput } from './archive.js';
@@ -76,21 +76,17 @@ export async function auditVerify(args: string[], io: AuditIo): Promise<number> 
   } else {
     if (!values.as && !values.credentials) throw new UsageError('audit verify needs --archive FILE, or --url with --as AGENCY (auditor credentials)');
     const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-    const creds = readCredentials(values.credentials ?? credentialsPath(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', values.as as string));
+    const creds = credentialsFor(values);
     const fetch = clientFetch(url, clientTlsFromArgs(values));
-    const jwksRes = await fetch(`${url}/v1/keys`);
-    if (!jwksRes.ok) {
-      const problem = await readJson<Record<string, unknown>>(jwksRes, `GET ${url}/v1/keys`).catch(() => ({}) as Record<string, unknown>);
-      throw new UsageError(`GET ${url}/v1/keys answered ${jwksRes.status}${problem.code ? ` ${String(problem.code)}` : ''}`);
-    }
-    const jwks = await readJson<{ keys: JWK[]; broker: string }>(jwksRes, `GET ${url}/v1/keys`);
+    const jwks = await fetchBrokerKeys(url, fetch).catch((e: Error) => {
+      throw new UsageError(e.message);
+    });
     const get = async (path: string) => {
       const token = await makeClientAssertion(creds.agency, creds.signing, jwks.broker);
       const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
-      const json = await readJson<Record<string, unknown>>(res, `GET ${url}${path}`);
       // Refused credentials (token or client certificate) stop the run with the gateway's problem code.
-      if (res.status === 401 || res.status === 403) throw new UsageError(`GET ${url}${path} answered ${res.status} ${String(json.code ?? '')}: ${String(json.title ?? '')}${json.detail ? ` ${String(json.detail)}` : ''}`);
-      return { status: res.status, json };
+      if (res.status === 401 || res.status === 403) throw new UsageError(`GET ${url}${path} answered ${await problemLine(res)}`);
+      return { status: res.status, json: await readJson<Record<string, unknown>>(res, `GET ${url}${path}`) };
     };
     // Checkpoints seen in earlier runs: the hub must stay consistent with what it showed before.
     const known = values.state && existsSync(values.state) ? ((JSON.parse(readFileSync(values.state, 'utf8')) as { checkpoints?: string[] }).checkpoints ?? []) : [];

@@ -18,7 +18,8 @@
  * Every problem names what is wrong: an entry index, a checkpoint position.
  */
 
-import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { openRegistryEvent } from '../admin/registry-event.js';
 import { Buffer } from 'node:buffer';
 
 import { CheckpointError, CheckpointVerifier, type Checkpoint, type PublicSigningJwk } from '../log/checkpoint.js';
@@ -306,20 +307,13 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
 /** Why a held registry event does not match its entry, or undefined when it does. */
 function checkRegistryEvent(ev: { eventId: string; jws: string }, e: { sha256: string; signerKid: string }, brokerKeys: readonly PublicSigningJwk[]): string | undefined {
   if (createHash('sha256').update(ev.jws).digest('hex') !== e.sha256) return 'does not match its commitment';
-  const [h, p, sig] = ev.jws.split('.');
-  let header: { alg?: unknown; kid?: unknown; typ?: unknown };
-  let payload: { id?: unknown };
+  let opened;
   try {
-    header = JSON.parse(Buffer.from(h ?? '', 'base64url').toString('utf8')) as typeof header;
-    payload = JSON.parse(Buffer.from(p ?? '', 'base64url').toString('utf8')) as typeof payload;
-  } catch {
-    return 'is not a compact JWS of JSON';
+    opened = openRegistryEvent(ev.jws, brokerKeys);
+  } catch (err) {
+    return (err as Error).message;
   }
-  if (payload.id !== ev.eventId) return 'is another event than its entry names';
-  if (header.alg !== 'EdDSA' || header.typ !== 'liaison-registry-event+jws' || header.kid !== e.signerKid) return 'header is not that of a broker registry event by the key its entry names';
-  const jwk = brokerKeys.find((k) => k.kid === e.signerKid && k.kty === 'OKP' && k.crv === 'Ed25519');
-  if (!jwk) return `its signing key ${e.signerKid} is not in the broker key history`;
-  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: String(jwk.x) }, format: 'jwk' });
-  if (!cryptoVerify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(sig ?? '', 'base64url'))) return 'the broker signature does not verify';
+  if (opened.event.id !== ev.eventId) return 'is another event than its entry names';
+  if (opened.kid !== e.signerKid) return `is signed by ${opened.kid}, its entry names ${e.signerKid}`;
   return undefined;
 }

@@ -4,8 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
 import { brokerEncryptionKey, sealNotice } from '../client/seal.js';
-import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, readJson, type FetchLike } from '../client/http.js';
-import { credentialsPath, makeAgency, readCredentials } from '../demo/demo-network.js';
+import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, readJson } from '../client/http.js';
+import { makeAgency, credentialsFor } from '../demo/demo-network.js';
 import { verifyReceipt } from '../ingest/receipt.js';
 import type { KeyKind } from '../keys/jwk.js';
 import { auditExport, auditVerify } from '../audit/cli.js';
@@ -81,18 +81,6 @@ class CliError extends Error {}
 
 const baseUrl = (v?: string) => (v ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
 
-/** A problem answer (RFC 9457) in one line: `403 client-cert-mismatch: title detail`. */
-async function problemLine(res: Response): Promise<string> {
-  const body = (await readJson<Record<string, unknown>>(res, 'the broker').catch(() => ({}))) as Record<string, unknown>;
-  return `${res.status}${body.code ? ` ${String(body.code)}` : ''}${body.title ? `: ${String(body.title)}` : ''}${body.detail ? ` ${String(body.detail)}` : ''}`;
-}
-
-async function fetchJwks(url: string, fetch: FetchLike): Promise<{ keys: JWK[]; broker: string }> {
-  const res = await fetch(`${url}/v1/keys`);
-  if (!res.ok) throw new CliError(`GET ${url}/v1/keys answered ${await problemLine(res)}`);
-  return readJson<{ keys: JWK[]; broker: string }>(res, `GET ${url}/v1/keys`);
-}
-
 async function keysGenerate(args: string[], io: Io): Promise<number | void> {
   const { values } = parseArgs({ args, options: { agency: { type: 'string' }, country: { type: 'string' }, sig: { type: 'string', default: 'Ed25519' }, enc: { type: 'string', default: 'X25519' }, out: { type: 'string' } } });
   if (!values.agency || !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(values.agency)) throw new CliError('--agency must be a lower-case slug, e.g. vn-customs');
@@ -116,15 +104,7 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
   });
   const file = positionals[0];
   if (!file) throw new CliError('notice send needs a FILE');
-  if (!values.as && !values.credentials) throw new CliError('notice send needs --as AGENCY (or --credentials FILE)');
-  const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
-  const credFile = values.credentials ?? credentialsPath(dataDir, values.as as string);
-  let creds;
-  try {
-    creds = readCredentials(credFile);
-  } catch {
-    throw new CliError(`cannot read the credentials of ${values.as ?? credFile} at ${credFile} (start the demo with npm start, or pass --credentials)`);
-  }
+  const creds = credentialsFor(values);
   if (values.alg !== 'ECDH-ES+A256KW' && values.alg !== 'ECDH-ES') throw new CliError('--alg must be ECDH-ES+A256KW or ECDH-ES');
   if (values.curve !== 'X25519' && values.curve !== 'P-256') throw new CliError('--curve must be X25519 or P-256');
   let bytes: Uint8Array = readFileSync(file);
@@ -143,7 +123,7 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
   }
   const url = baseUrl(values.url);
   const fetch = clientFetch(url, clientTlsFromArgs(values));
-  const jwks = await fetchJwks(url, fetch);
+  const jwks = await fetchBrokerKeys(url, fetch);
   const { jwe } = await sealNotice(bytes, { signingKey: creds.signing, brokerKey: brokerEncryptionKey(jwks, values.curve), keyManagement: values.alg });
   const res = await fetch(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe });
   const body = await readJson<Record<string, unknown>>(res, `POST ${url}/v1/notices`);
@@ -167,7 +147,7 @@ async function receiptVerify(args: string[], io: Io): Promise<number | void> {
   if (!arg) throw new CliError('receipt verify needs a RECEIPT (compact JWS) or a FILE holding one (or the JSON answer of notice send)');
   let text = arg.split('.').length === 3 ? arg : readFileSync(arg, 'utf8').trim();
   if (text.startsWith('{')) text = String((JSON.parse(text) as { receipt?: unknown }).receipt ?? '');
-  const jwks = values.keys ? (JSON.parse(readFileSync(values.keys, 'utf8')) as { keys: JWK[] }) : await fetchJwks(baseUrl(values.url), clientFetch(baseUrl(values.url), clientTlsFromArgs(values)));
+  const jwks = values.keys ? (JSON.parse(readFileSync(values.keys, 'utf8')) as { keys: JWK[] }) : await fetchBrokerKeys(baseUrl(values.url), clientFetch(baseUrl(values.url), clientTlsFromArgs(values)));
   let claims;
   try {
     claims = await verifyReceipt(text, jwks);

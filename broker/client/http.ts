@@ -11,6 +11,7 @@
  * (no stack trace, never a key).
  */
 import { readFileSync } from 'node:fs';
+import type { JWK } from 'jose';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
@@ -174,4 +175,17 @@ export async function readJson<T>(res: Response, what: string): Promise<T> {
   } catch {
     throw new HttpClientError(`${what} answered ${res.status} with a body that is not JSON`);
   }
+}
+
+/** A problem answer (RFC 9457) in one line: `403 client-cert-mismatch: title detail`. */
+export async function problemLine(res: Response): Promise<string> {
+  const body = (await readJson<Record<string, unknown>>(res, 'the broker').catch(() => ({}))) as Record<string, unknown>;
+  return `${res.status}${body.code ? ` ${String(body.code)}` : ''}${body.title ? `: ${String(body.title)}` : ''}${body.detail ? ` ${String(body.detail)}` : ''}`;
+}
+
+/** GET /v1/keys of the gateway at `url`: the broker's JWKS and id (the audience of client assertions). */
+export async function fetchBrokerKeys(url: string, fetch: FetchLike): Promise<{ keys: JWK[]; broker: string; openpgp?: string }> {
+  const res = await fetch(`${url}/v1/keys`);
+  if (!res.ok) throw new HttpClientError(`GET ${url}/v1/keys answered ${await problemLine(res)}`);
+  return readJson<{ keys: JWK[]; broker: string; openpgp?: string }>(res, `GET ${url}/v1/keys`);
 }

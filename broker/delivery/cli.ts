@@ -1,6 +1,6 @@
 /** `liaison inbox pull` and `liaison inbox follow`: an agency reads, decrypts and verifies its deliveries. */
 import { parseArgs } from 'node:util';
-import { credentialsPath, readCredentials, type AgencyCredentials } from '../demo/demo-network.js';
+import { type AgencyCredentials, credentialsFor } from '../demo/demo-network.js';
 import type { InboxDelivery } from '../routing/inbox.js';
 import { clientFetch, clientTlsFromArgs, clientTlsOptions } from '../client/http.js';
 import { InboxClient, type InboxQuery } from './client.js';
@@ -28,15 +28,7 @@ const options = {
 type Values = { [K in keyof typeof options]?: (typeof options)[K]['type'] extends 'boolean' ? boolean : string };
 
 function setup(values: Values): { client: InboxClient; creds: AgencyCredentials; q: InboxQuery } {
-  if (!values.as && !values.credentials) throw new Error('needs --as AGENCY (or --credentials FILE)');
-  const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
-  const file = values.credentials ?? credentialsPath(dataDir, values.as as string);
-  let creds: AgencyCredentials;
-  try {
-    creds = readCredentials(file);
-  } catch {
-    throw new Error(`cannot read the credentials of ${values.as ?? file} at ${file}`);
-  }
+  const creds = credentialsFor(values);
   const int = (v: string | undefined, what: string) => {
     if (v === undefined) return undefined;
     if (!/^\d{1,15}$/.test(v)) throw new Error(`--${what} must be a non-negative integer`);

@@ -64,6 +64,21 @@ export function readCredentials(file: string): AgencyCredentials {
   return JSON.parse(readFileSync(file, 'utf8')) as AgencyCredentials;
 }
 
+/**
+ * The credentials a CLI command names: --credentials FILE, else --as AGENCY under
+ * --data-dir (default $LIAISON_DATA_DIR, then ./data). Throws an Error saying
+ * where it looked (never what a file held).
+ */
+export function credentialsFor(values: { as?: string | undefined; credentials?: string | undefined; 'data-dir'?: string | undefined }): AgencyCredentials {
+  if (!values.as && !values.credentials) throw new Error('needs --as AGENCY (or --credentials FILE)');
+  const file = values.credentials ?? credentialsPath(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', values.as as string);
+  try {
+    return readCredentials(file);
+  } catch {
+    throw new Error(`cannot read the credentials of ${values.as ?? file} at ${file} (start the demo with npm start, or pass --credentials)`);
+  }
+}
+
 /** Make one agency's key pairs; returns its private credentials and its public registry record. */
 export async function makeAgency(spec: DemoAgency): Promise<{ credentials: AgencyCredentials; record: Agency }> {
   const sig = await makeKeyPair(spec.sig, spec.thumbprintKids ? undefined : `${spec.id}-sig-1`);

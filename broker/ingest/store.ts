@@ -5,7 +5,7 @@ import { decodeEntry, encodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 
-export const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+export const sha256Hex = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
 export interface StoreInput {
   signed: Uint8Array;

@@ -107,10 +107,8 @@ export class BrokerKeyring {
     this.#s = state;
   }
 
-  /** `openpgp`: the broker's OpenPGP keys, when the file does not carry them itself. */
-  static async fromFile(brokerId: string, file: BrokerKeyFile, openpgp?: BrokerOpenPgpKeys, now?: () => Date): Promise<BrokerKeyring> {
-    const state = await buildState(file);
-    return new BrokerKeyring(brokerId, state.openpgp || !openpgp ? state : { ...state, openpgp }, now);
+  static async fromFile(brokerId: string, file: BrokerKeyFile, now?: () => Date): Promise<BrokerKeyring> {
+    return new BrokerKeyring(brokerId, await buildState(file), now);
   }
 
   /** Take up another version of the keyring; keys are imported before the swap, so a bad file changes nothing. */
@@ -269,5 +267,5 @@ export async function loadOrCreateBrokerKeys(dataDir: string, brokerId: string, 
     await loadOrCreateBrokerOpenPgpKeys(dataDir, brokerId);
     parsed.openpgp = (JSON.parse(readFileSync(join(dataDir, ...OPENPGP_KEY_FILE), 'utf8')) as { keys: string[] }).keys;
   }
-  return { keyring: await BrokerKeyring.fromFile(brokerId, parsed, undefined, now), created };
+  return { keyring: await BrokerKeyring.fromFile(brokerId, parsed, now), created };
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
-import type { KV, KvEntry } from 'nats';
+import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import type { NatsBus } from '../nats/connection.js';
 import { brokerKeyFilePath, writeSecretJson, type BrokerKeyFile, type BrokerKeyring } from './broker-keys.js';
@@ -61,7 +61,7 @@ async function seal(kek: Kek, file: BrokerKeyFile): Promise<Uint8Array> {
   return new TextEncoder().encode(jwe);
 }
 
-async function open(kek: Kek, value: Uint8Array): Promise<BrokerKeyFile> {
+async function unseal(kek: Kek, value: Uint8Array): Promise<BrokerKeyFile> {
   const jwe = new TextDecoder().decode(value);
   let kid: string | undefined;
   try {
@@ -115,23 +115,21 @@ export class KeyringStore {
       entry = await kv.get(KEYRING_KEY);
     }
     if (!entry) throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
-    await store.#apply(entry);
+    const found = entry;
+    await store.#apply(found.revision, () => unseal(o.kek, found.value));
     return store;
   }
 
-  get revision(): number {
-    return this.#revision;
-  }
-
-  async #apply(entry: KvEntry): Promise<void> {
+  /** Take up revision `revision` (its file from `load`, run only when it is newer than the one in use). */
+  async #apply(revision: number, load: () => Promise<BrokerKeyFile>): Promise<void> {
     const run = this.#applying.then(async () => {
-      if (entry.revision <= this.#revision) return;
-      const file = await open(this.o.kek, entry.value);
+      if (revision <= this.#revision) return;
+      const file = await load();
       await this.o.keyring.replace(file);
-      this.#revision = entry.revision;
+      this.#revision = revision;
       writeSecretJson(brokerKeyFilePath(this.o.dataDir), file);
       if (file.openpgp) writeSecretJson(join(this.o.dataDir, ...OPENPGP_KEY_FILE), { version: 1, keys: file.openpgp });
-      this.o.logger.info({ event: 'broker-keyring-loaded', revision: entry.revision, signing_kid: this.o.keyring.signing.kid }, 'broker keyring taken up');
+      this.o.logger.info({ event: 'broker-keyring-loaded', revision, signing_kid: this.o.keyring.signing.kid }, 'broker keyring taken up');
     });
     this.#applying = run.catch(() => undefined);
     return run;
@@ -145,7 +143,7 @@ export class KeyringStore {
       for await (const e of iter) {
         if (e.operation !== 'PUT') continue;
         // A keyring this instance cannot open is not taken up: it keeps the keys it has, and says so.
-        await this.#apply(e).catch((err: Error) => this.o.logger.error({ event: 'broker-keyring-invalid', revision: e.revision, err: err.message }, 'broker keyring update not taken up'));
+        await this.#apply(e.revision, () => unseal(this.o.kek, e.value)).catch((err: Error) => this.o.logger.error({ event: 'broker-keyring-invalid', revision: e.revision, err: err.message }, 'broker keyring update not taken up'));
       }
     })();
   }
@@ -159,11 +157,10 @@ export class KeyringStore {
     for (let attempt = 0; ; attempt++) {
       const entry = await this.kv.get(KEYRING_KEY);
       if (!entry || entry.operation !== 'PUT') throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
-      const { file, result } = await change(await open(this.o.kek, entry.value));
+      const { file, result } = await change(await unseal(this.o.kek, entry.value));
       try {
         const revision = await this.kv.update(KEYRING_KEY, await seal(this.o.kek, file), entry.revision);
-        const stored = await this.kv.get(KEYRING_KEY);
-        if (stored && stored.revision === revision) await this.#apply(stored);
+        await this.#apply(revision, async () => file);
         return { result, revision };
       } catch (e) {
         if (!isWrongRevision(e) || attempt >= 4) throw e;

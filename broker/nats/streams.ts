@@ -31,6 +31,8 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
     deny_delete: true,
     allow_rollup_hdrs: false,
   };
+  // Evidence streams: nothing is ever dropped, purged or aged out; a full stream refuses new messages rather than losing old ones.
+  const appendOnly = { discard: DiscardPolicy.New, deny_purge: true, max_age: 0, max_msgs: -1, max_bytes: -1 };
   return [
     {
       ...common,
@@ -45,11 +47,7 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       name: STREAMS.log,
       subjects: ['log.*'],
       description: 'The signed log: one canonical JSON commitment per entry, in log order (index = seq - 1)',
-      discard: DiscardPolicy.New,
-      deny_purge: true,
-      max_age: 0,
-      max_msgs: -1,
-      max_bytes: -1,
+      ...appendOnly,
     },
     {
       ...common,
@@ -67,11 +65,7 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       name: STREAMS.checkpoints,
       subjects: [CHECKPOINT_SUBJECT],
       description: 'Signed checkpoints (C2SP signed notes) of the LOG Merkle tree, with the compact range state in a header',
-      discard: DiscardPolicy.New,
-      deny_purge: true,
-      max_age: 0,
-      max_msgs: -1,
-      max_bytes: -1,
+      ...appendOnly,
     },
     {
       ...common,
@@ -89,22 +83,14 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       name: STREAMS.acks,
       subjects: ['acks.*.*'],
       description: "Recipients' signed read receipts (compact JWS, as received), subject acks.<notice-id>.<agency>; Msg-Id ack:<notice-id>:<agency>",
-      discard: DiscardPolicy.New,
-      deny_purge: true,
-      max_age: 0,
-      max_msgs: -1,
-      max_bytes: -1,
+      ...appendOnly,
     },
     {
       ...common,
       name: STREAMS.registryEvents,
       subjects: ['registry-events.*'],
       description: 'Broker-signed registry events (key added, rotated, revoked; compact JWS), subject registry-events.<event-id>, with the log entry in a header; Msg-Id registry:<event-id>',
-      discard: DiscardPolicy.New,
-      deny_purge: true,
-      max_age: 0,
-      max_msgs: -1,
-      max_bytes: -1,
+      ...appendOnly,
     },
   ];
 }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Actor, KeyAdmin, RecordedEvent } from '../../admin/key-admin.js';
 import type { NewAgencyKey } from '../../admin/agency-keys.js';
 import { LiaisonError } from '../../core/errors.js';
+import { SLUG, UUID } from '../../core/ids.js';
 import { parseStrictJson } from '../../core/strict-json.js';
 
 /**
@@ -16,7 +17,7 @@ import { parseStrictJson } from '../../core/strict-json.js';
  *  POST /v1/admin/agencies/:agency/keys/:kid/revoke
  */
 const MAX_BODY = 64 * 1024;
-const uuid = { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', description: 'Idempotency key and event id: send the same id to retry.' };
+const uuid = { type: 'string', pattern: UUID.source, description: 'Idempotency key and event id: send the same id to retry.' };
 const reason = { type: 'string', maxLength: 500, description: 'Why (kept in the signed event: no secrets).' };
 const timestamp = { type: 'string', format: 'date-time', maxLength: 40 };
 const kid = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' };
@@ -54,7 +55,7 @@ const recorded = {
   required: ['event_id', 'type', 'log_index', 'event', 'duplicate'],
   properties: { event_id: { type: 'string' }, type: { type: 'string' }, log_index: { type: 'integer' }, event: { type: 'string', description: 'The broker-signed registry event (compact JWS, typ liaison-registry-event+jws).' }, duplicate: { type: 'boolean' } },
 };
-const agencyParams = { type: 'object', additionalProperties: false, required: ['agency'], properties: { agency: { type: 'string', pattern: '^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$' } } };
+const agencyParams = { type: 'object', additionalProperties: false, required: ['agency'], properties: { agency: { type: 'string', pattern: SLUG.source } } };
 const keyParams = { ...agencyParams, required: ['agency', 'kid'], properties: { ...agencyParams.properties, kid } };
 
 export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, { admin }) => {
