@@ -1,6 +1,10 @@
 /** The pure parts of the key lifecycle: keyring rotations, agency key events, and the audit's registry-event check. */
 import t from 'tap';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadOrCreateKek } from '../broker/keys/keyring-store.js';
 import { applyAgencyEvent } from '../broker/admin/agency-keys.js';
 import { registryLogEntry, signRegistryEvent, type RegistryEvent } from '../broker/admin/registry-event.js';
 import { auditLog } from '../broker/audit/verify.js';
@@ -20,7 +24,7 @@ t.test('encryption rotation: new keys published, old ones decrypt through the gr
   t.same(r1.retired.map((x) => x.kid).sort(), [...old].sort());
   t.same(r1.dropped, []);
   let now = T0;
-  const ring = await BrokerKeyring.fromFile('hub', r1.file, undefined, () => now);
+  const ring = await BrokerKeyring.fromFile('hub', r1.file, () => now);
   t.same(ring.jwks().keys.filter((k) => k.use === 'enc').map((k) => k.kid).sort(), r1.added.map((k) => k.kid).sort(), 'only the new keys are published');
   t.ok(ring.decryptionKey(old[0]!), 'an old key decrypts during the grace period');
   now = later(61);
@@ -88,4 +92,17 @@ t.test('the audit checks a registry event against its entry and the broker key h
   const r = auditLog({ ...input([{ eventId: event.id, jws: forgedSig }]), entries: [{ index: 0, bytes: recommitted }] });
   t.match(r.problems.find((x) => x.code === 'registry-event-mismatch')?.message, /signature does not verify/);
   t.match(auditLog(input([{ eventId: event.id, jws }], [other.publicJwk])).problems.find((x) => x.code === 'registry-event-mismatch')?.message, /signature does not verify/, 'another key under the same kid');
+});
+
+t.test('the key-encryption key file: made once, 0600, and refused when it is not 32 bytes', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'liaison-kek-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'broker', 'kek');
+  t.throws(() => loadOrCreateKek(path, false), /does not exist/, 'an operator-named file must exist');
+  const made = loadOrCreateKek(path, true);
+  t.equal(made.key.length, 32);
+  t.equal(statSync(path).mode & 0o777, 0o600);
+  t.same(loadOrCreateKek(path, true), made, 'read back, not made again');
+  writeFileSync(path, Buffer.alloc(16).toString('base64url'));
+  t.throws(() => loadOrCreateKek(path, false), /must be 32 bytes/);
 });

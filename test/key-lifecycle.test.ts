@@ -16,12 +16,13 @@ import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import { makeClientAssertion } from '../broker/client/assertion.js';
 import { brokerEncryptionKey } from '../broker/client/seal.js';
-import { verifyRegistryEvent } from '../broker/admin/registry-event.js';
+import { openRegistryEvent } from '../broker/admin/registry-event.js';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { exportArchive } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
 import { verifyReceipt } from '../broker/ingest/receipt.js';
 import { makeKeyPair } from '../broker/keys/jwk.js';
+import { makeOpenPgpAgencyKey } from '../broker/keys/openpgp-agency.js';
 import { decodeEntry, type RegistryLogEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { sampleNotice, startTestGateway, type TestGateway } from './helpers/gateway.js';
@@ -50,7 +51,7 @@ async function send(g: TestGateway, agency: string, country: string, o: { broker
   const { jwe } = await a.seal(notice(agency, country), agency, { ...(o.brokerKey ? { brokerKey: o.brokerKey } : {}), ...(o.signingKey ? { signingKey: o.signingKey } : {}) });
   return g.post(jwe);
 }
-const verifyRegistryEventType = (jws: string) => (JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString()) as { type: string }).type;
+const eventType = (jws: string) => (JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString()) as { type: string }).type;
 /** Time until `check` holds on the other instance; fails past a second. */
 async function withinASecond(what: string, check: () => Promise<boolean> | boolean): Promise<number> {
   const started = Date.now();
@@ -92,7 +93,19 @@ t.test('the admin API: operators only, hostile bodies refused, nothing logged', 
   const taken = a.creds('vn-customs').signing.kid as string;
   t.equal((await admin(a, '/v1/admin/agencies/th-customs/keys', { key: { kid: taken, use: 'sig', jwk: k.publicJwk } })).json.code, 'key-conflict', 'a kid another agency holds');
   t.equal((await admin(a, '/v1/admin/agencies/th-customs/keys', { key: { kid: k.kid, use: 'sig', jwk: { kty: 'OKP', crv: 'Ed25519', x: 'AAAA' } } })).status, 400, 'a key that is not a key');
+  const enc = await makeKeyPair('X25519');
+  t.equal((await admin(a, `/v1/admin/agencies/th-customs/keys/${a.creds('th-customs').signing.kid}/rotate`, { key: { kid: enc.kid, use: 'enc', jwk: enc.publicJwk } })).status, 400, 'a successor of another use');
+  t.equal((await admin(a, '/v1/admin/agencies/th-customs/keys', { key: { kid: k.kid, use: 'sig', jwk: k.publicJwk, not_before: '2030-01-02T00:00:00Z', not_after: '2030-01-01T00:00:00Z' } })).status, 400, 'a validity window that ends before it starts');
+  const pgp = await makeOpenPgpAgencyKey('Operator test', 'op@demo.liaison.invalid');
+  const pgpKey = (armored: string, kid = pgp.record.kid) => ({ key: { kid, use: 'sig', format: 'openpgp', armored } });
+  t.equal((await admin(a, '/v1/admin/agencies/th-customs/keys', pgpKey('-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n-----END PGP PUBLIC KEY BLOCK-----\n'))).status, 400, 'an armored block that is no key');
+  t.equal((await admin(a, '/v1/admin/agencies/th-customs/keys', pgpKey(pgp.privateArmored))).status, 400, 'an OpenPGP secret key');
+  t.equal((await admin(a, '/v1/admin/agencies/th-customs/keys', pgpKey(pgp.record.armored, 'AAAA'))).status, 400, 'a kid that is not the fingerprint');
   t.equal(await logCount(), before, 'no refused change reached the log');
+  t.notOk(a.logLines.some((l) => l.includes(pgp.privateArmored.split('\n')[3]!)), 'nor the OpenPGP secret key in a log line');
+  const added = await admin(a, '/v1/admin/agencies/th-customs/keys', pgpKey(pgp.record.armored));
+  t.equal(added.status, 201, 'an OpenPGP certificate is added');
+  await waitFor(() => (b.gw.registry.snapshot.agency('th-customs')!.openpgp_keys?.some((x) => x.kid === pgp.record.kid) ? true : undefined), 'the certificate on the other instance', 1000);
   t.notOk(a.logLines.some((l) => l.includes(k.privateJwk.d as string)), 'the private key sent by mistake is in no log line');
 });
 
@@ -102,7 +115,7 @@ t.test('broker encryption keys: rotated on one instance, published by all within
   const r = await admin(a, '/v1/admin/broker/keys/encryption/rotate', { reason: 'scheduled rotation' });
   t.equal(r.status, 201);
   t.equal(r.json.type, 'broker-encryption-keys-rotated');
-  const { event, kid } = await verifyRegistryEvent(r.json.event, a.gw.keyring.verificationKeys as JWK[]);
+  const { event, kid } = openRegistryEvent(r.json.event, a.gw.keyring.verificationKeys as JWK[]);
   t.equal(kid, a.gw.keyring.signing.kid, 'signed by the broker');
   t.same(event.retired!.map((x) => x.kid).sort(), encKids(start), 'both previous keys retired');
   const logged = decodeEntry((await a.gw.bus.getMessage(STREAMS.log, r.json.log_index + 1))!.data) as RegistryLogEntry;
@@ -141,7 +154,7 @@ t.test('broker signing key: the successor is vouched for by its predecessor; old
   t.equal(before.status, 202);
   const r = await admin(b, '/v1/admin/broker/keys/signing/rotate', {});
   t.equal(r.status, 201);
-  const { event, kid } = await verifyRegistryEvent(r.json.event, b.gw.keyring.verificationKeys as JWK[]);
+  const { event, kid } = openRegistryEvent(r.json.event, b.gw.keyring.verificationKeys as JWK[]);
   t.equal(kid, k0, 'the rotation event is signed by the outgoing key');
   const k1 = String(event.added![0]!.kid);
   t.not(k1, k0);
@@ -262,7 +275,7 @@ t.test('rotation while notices flow: nothing refused that should pass, every rec
   // Each registry event: its commitment, the event its entry names, and the broker's signature against the key history.
   t.equal(report.registryEventsChecked, kinds.filter((k) => k === 'registry').length, 'every registry event checked against its entry and the broker key history');
   const forged = JSON.parse(JSON.stringify(archive)) as typeof archive;
-  const ev = forged.registry_events!.find((e) => verifyRegistryEventType(e.jws) === 'agency-key-rotated')!;
+  const ev = forged.registry_events!.find((e) => eventType(e.jws) === 'agency-key-rotated')!;
   const [h, p, sig] = ev.jws.split('.');
   const payload = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
   ev.jws = [h, Buffer.from(JSON.stringify({ ...payload, retired: [] })).toString('base64url'), sig].join('.');

@@ -1,0 +1,51 @@
+/** The admin API when NATS is down: 503 with Retry-After and nothing changed; after recovery the retry with the same id makes the change once. */
+import t from 'tap';
+import { randomUUID } from 'node:crypto';
+import { makeClientAssertion } from '../broker/client/assertion.js';
+import { decodeEntry } from '../broker/log/entry.js';
+import { STREAMS } from '../broker/nats/streams.js';
+import { startTestGateway } from './helpers/gateway.js';
+import { startTestNats } from './helpers/nats.js';
+import { waitFor } from './helpers/wait.js';
+
+t.setTimeout(120_000);
+const nats = await startTestNats(t);
+const g = await startTestGateway(t, nats.url, { publishTimeoutMs: 1000, retryAfterSeconds: 3 });
+
+t.test('NATS down: 503, nothing half-made; the retry after recovery revokes the key once', async (t) => {
+  const kid = g.creds('la-customs').signing.kid as string;
+  const id = randomUUID();
+  const revoke = async () => {
+    const token = await makeClientAssertion('hub-operator', g.creds('hub-operator').signing, g.config.brokerId);
+    return g.gw.app.inject({ method: 'POST', url: `/v1/admin/agencies/la-customs/keys/${kid}/revoke`, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify({ id, reason: 'test' }) });
+  };
+  await nats.stop();
+  const down = await revoke();
+  t.equal(down.statusCode, 503);
+  t.equal(down.json().code, 'unavailable');
+  t.ok(Number(down.headers['retry-after']) > 0, 'with Retry-After');
+  t.equal(g.gw.registry.snapshot.key(kid)?.key.status, 'active', 'the key is not revoked');
+
+  await nats.restart();
+  let res = down;
+  const deadline = Date.now() + 20_000;
+  while (res.statusCode === 503 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    res = await revoke();
+  }
+  t.equal(res.statusCode, 201, 'the same request, once NATS is back');
+  t.equal(res.json().event_id, id);
+  const again = await revoke();
+  t.equal(again.statusCode, 200, 'and again: already recorded');
+  const info = await g.gw.bus.jsm.streams.info(STREAMS.log);
+  const events: string[] = [];
+  for (let seq = 1; seq <= info.state.last_seq; seq++) {
+    const e = decodeEntry((await g.gw.bus.getMessage(STREAMS.log, seq))!.data);
+    if (e.kind === 'registry') events.push(e.event_id);
+  }
+  t.same(events, [id], 'one registry entry, for this change');
+  t.equal((await g.gw.registry.readAgency('la-customs'))!.keys.find((k) => k.kid === kid)?.status, 'revoked', 'the record says revoked');
+  // The KV watch resumes on its own after a server restart, but only once its heartbeat notices (seen: about 12 s).
+  await waitFor(() => (g.gw.registry.snapshot.key(kid)?.key.status === 'revoked' ? true : undefined), 'the gateway’s registry watch, back after the outage, to take up the revocation', 30_000);
+  t.pass('the gateway refuses the key again without a restart');
+});
