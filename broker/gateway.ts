@@ -11,7 +11,7 @@ import { createOpenPgpSignerResolver } from './keys/openpgp-signers.js';
 import type { Config } from './config/config.js';
 import type { EnvelopeAdapter } from './core/envelope.js';
 import { buildApp } from './http/app.js';
-import { bindSignerToClientCert, tlsSetup } from './http/tls.js';
+import { tlsSetup } from './http/tls.js';
 import { natsReplayGuard } from './auth/replay-guard.js';
 import { createIngestPipeline } from './ingest/pipeline.js';
 import { createSignerResolver } from './ingest/signer-resolver.js';
@@ -110,8 +110,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       adapters,
       keyring,
       registry: snapshot,
-      // With mTLS a notice's signer must be the client certificate's agency (http/tls.ts).
-      resolveSigner: config.mtls === 'off' ? resolveSigner : bindSignerToClientCert(resolveSigner),
+      resolveSigner,
       validator,
       bus,
       limits: config,

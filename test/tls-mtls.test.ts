@@ -7,6 +7,7 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createMessage, encrypt, readKey, readPrivateKey } from 'openpgp';
 import { makeClientAssertion } from '../broker/client/assertion.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { Pki } from '../certs/pki.js';
@@ -22,7 +23,7 @@ t.teardown(() => {
   rmSync(otherDir, { recursive: true, force: true });
 });
 
-const agencies = ['vn-customs', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'];
+const agencies = ['vn-customs', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs', 'gb-border-force'];
 const { paths } = Pki.init(join(dataDir, 'pki'), { agencies });
 const pki = Pki.open(paths.dir);
 // Another CA, with a certificate for the same agency id: it must never be let in.
@@ -98,6 +99,28 @@ t.test("agency A's certificate with agency B's notice or token: client-cert-mism
   t.equal(ok.status, 202, `answered 202 (${ok.json.code ?? 'no problem'})`);
   const logs = g.logLines.filter((l) => l.includes('client-cert-mismatch')).join('\n');
   t.notMatch(logs, /Bearer|eyJ/, 'no token or envelope in the log');
+});
+
+t.test("an OpenPGP notice signed by agency B under agency A's certificate: client-cert-mismatch, nothing stored", async (t) => {
+  const { openpgp: brokerPgp } = (await httpsCall(base, { ca, id: identity(pki, 'gb-border-force'), path: '/v1/keys' })).json as { openpgp: string };
+  const gb = g.creds('gb-border-force').openpgp!;
+  const notice = sampleNotice('seizure-report', { operation: 'aircop', origin: { country: 'GB', agency: 'gb-border-force' }, addressees: ['th-customs'], tlp: 'AMBER' });
+  const seal = async (n: unknown) =>
+    encrypt({
+      message: await createMessage({ binary: new TextEncoder().encode(JSON.stringify(n)), format: 'binary' }),
+      encryptionKeys: await readKey({ armoredKey: brokerPgp }),
+      signingKeys: await readPrivateKey({ armoredKey: gb.private_armored }),
+      format: 'armored',
+    });
+  const post = (certAgency: string, body: string) =>
+    httpsCall(base, { ca, id: identity(pki, certAgency), method: 'POST', path: '/v1/notices', headers: { 'content-type': 'application/pgp-encrypted' }, body });
+  const count = await noticeCount();
+  const res = await post('vn-customs', await seal(notice));
+  t.equal(res.status, 403);
+  t.equal(res.json.code, 'client-cert-mismatch');
+  t.equal(await noticeCount(), count, 'refused before it was stored');
+  const ok = await post('gb-border-force', await seal(notice));
+  t.equal(ok.status, 202, `with the signer's own certificate: 202 (${ok.json.code ?? 'no problem'})`);
 });
 
 t.test('a certificate revoked on the CRL: client-cert-revoked, also when revoked while the gateway runs', async (t) => {

@@ -12,11 +12,10 @@
  *   re-read when the file changes) or by the registry (`certificates[].status`
  *   of the agency record, live through NATS KV).
  * - Binding: the certificate's agency must be the agency of the read token
- *   (auth.ts calls assertClientCertAgency) and of the notice's signer (the
- *   ingest runs inside withClientCertAgency; the signer resolver refuses another
- *   agency before anything is stored).
+ *   (auth.ts calls assertClientCertAgency) and of the notice's signer, in any
+ *   envelope format (the notices route hands the certificate's agency to the
+ *   ingest pipeline, which refuses another signer before anything is stored).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,7 +24,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Logger } from 'pino';
 import { AGENCY_URI_PREFIX, normalizeSerial, pkiPaths } from '../../certs/pki.js';
-import type { ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { crlSignedBy, parseCrl, type ParsedCrl } from './tls-crl.js';
@@ -202,29 +200,6 @@ export function assertClientCertAgency(request: FastifyRequest, agencyId: string
   if (cert && cert.agency !== agencyId) {
     throw new LiaisonError('client-cert-mismatch', { detail: `certificate of ${cert.agency}, token of ${agencyId}`, publicDetail: 'the client certificate belongs to another agency than the token' });
   }
-}
-
-const ingestCertAgency = new AsyncLocalStorage<string | null>();
-
-/** Run a notice's ingest bound to the request's client certificate (if any). */
-export function withClientCertAgency<T>(request: FastifyRequest, fn: () => Promise<T>): Promise<T> {
-  return ingestCertAgency.run(request.clientCert?.agency ?? null, fn);
-}
-
-/**
- * The ingest's signer resolver, bound to the client certificate: a notice
- * signed by another agency than the certificate's is refused when its signer
- * is resolved, before its signature is trusted and before anything is stored.
- */
-export function bindSignerToClientCert(resolve: (kid: string) => Promise<ResolvedSigner>): (kid: string) => Promise<ResolvedSigner> {
-  return async (kid) => {
-    const signer = await resolve(kid);
-    const certAgency = ingestCertAgency.getStore() ?? null;
-    if (certAgency !== null && signer.agencyId !== certAgency) {
-      throw new LiaisonError('client-cert-mismatch', { detail: `certificate of ${certAgency}, notice signed by ${signer.agencyId}`, publicDetail: 'the client certificate belongs to another agency than the notice signer' });
-    }
-    return signer;
-  };
 }
 
 /** The rate-limit key of a request: the certificate's agency (verified by TLS), else the client address. */

@@ -39,6 +39,11 @@ export interface IngestResult {
   duplicate: boolean;
 }
 
+/** Who the transport says is sending: the agency of a verified client certificate (mTLS), when there is one. */
+export interface IngestCaller {
+  clientCertAgency?: string | null;
+}
+
 /** What the request log may say about a notice: ids and labels, never content. */
 export interface IngestTrace {
   agency?: string;
@@ -56,7 +61,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
   };
   const byMediaType = new Map(deps.adapters.flatMap((a) => a.mediaTypes.map((m) => [m, a] as const)));
 
-  return async function ingest(body: string, mediaType: string, trace: IngestTrace = {}): Promise<IngestResult> {
+  return async function ingest(body: string, mediaType: string, trace: IngestTrace = {}, caller: IngestCaller = {}): Promise<IngestResult> {
     let step: string | undefined;
     let started = performance.now();
     const lap = (ok: boolean) => {
@@ -69,7 +74,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
       trace.step = next;
     };
     try {
-      const result = await ingestSteps(body, mediaType, trace, enter);
+      const result = await ingestSteps(body, mediaType, trace, caller, enter);
       lap(true);
       return result;
     } catch (e) {
@@ -78,12 +83,17 @@ export function createIngestPipeline(deps: PipelineDeps) {
     }
   };
 
-  async function ingestSteps(body: string, mediaType: string, trace: IngestTrace, enter: (step: string) => void): Promise<IngestResult> {
+  async function ingestSteps(body: string, mediaType: string, trace: IngestTrace, caller: IngestCaller, enter: (step: string) => void): Promise<IngestResult> {
     const adapter = byMediaType.get(mediaType);
     if (!adapter) throw new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${[...byMediaType.keys()].join(', ')}` });
     enter('open');
     const opened = await adapter.open(body, ctx);
     trace.agency = opened.signer.agencyId;
+    // With mTLS the signer must be the client certificate's agency, whatever the envelope format; checked before anything is stored.
+    const certAgency = caller.clientCertAgency ?? null;
+    if (certAgency !== null && opened.signer.agencyId !== certAgency) {
+      throw new LiaisonError('client-cert-mismatch', { detail: `certificate of ${certAgency}, notice signed by ${opened.signer.agencyId}`, publicDetail: 'the client certificate belongs to another agency than the notice signer' });
+    }
     enter('decode');
     const notice = decodeNotice(opened.payload, { maxBytes: deps.limits.bodyLimitBytes, maxDepth: deps.limits.maxJsonDepth });
     enter('freshness');

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { LiaisonError } from '../../core/errors.js';
 import type { IngestFn } from '../../ingest/pipeline.js';
-import { withClientCertAgency } from '../tls.js';
 
 export const receiptResponseSchema = {
   type: 'object',
@@ -43,7 +42,7 @@ export const noticesRoutes: FastifyPluginAsync<{ ingest: IngestFn; bodyLimitByte
     if (typeof request.body !== 'string') throw new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${opts.mediaTypes.join(', ')}` });
     const body = request.body;
     // With mTLS the notice's signer must be the client certificate's agency (checked before anything is stored).
-    const result = await withClientCertAgency(request, () => opts.ingest(body, mediaType, request.trace));
+    const result = await opts.ingest(body, mediaType, request.trace, { clientCertAgency: request.clientCert?.agency ?? null });
     request.trace.outcome = result.duplicate ? 'duplicate' : 'accepted';
     if (result.duplicate) reply.header('liaison-duplicate', 'true');
     return reply.code(202).send({ receipt: result.receipt, ...result.claims });
