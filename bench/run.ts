@@ -30,6 +30,8 @@ import { createOpenPgpSignerResolver } from '../broker/keys/openpgp-signers.js';
 import { connectNats } from '../broker/nats/connection.js';
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
+import { ROUTER_CONSUMER } from '../broker/routing/router.js';
+import { STREAMS } from '../broker/nats/streams.js';
 import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audit-rate.js';
 import { measureCeiling, type CeilingResult } from './ceiling.js';
 import type { LevelResult, LoadgenArgs } from './loadgen.js';
@@ -84,8 +86,13 @@ async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv,
 
 interface Level extends LevelResult {
   gatewayCpuPercent: number;
+  /** The gateway's main thread (its event loop) alone: near 100 % it is the bottleneck. */
+  gatewayMainThreadCpuPercent: number;
   gatewayPeakRssMb: number;
   natsCpuPercent: number;
+  /** Full gateway only: notices not yet routed when the level's clock stopped, and how long the router took to finish them. */
+  routerBacklogAtEnd?: number;
+  routerDrainSeconds?: number;
 }
 
 /** One level: fork the load generator, let it seal its envelopes, then time it while sampling the server and nats-server. */
@@ -114,14 +121,40 @@ async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: number): 
     });
     const g = gw.stop();
     const n = nats.stop();
-    return { ...result, gatewayCpuPercent: g.cpuPercent, gatewayPeakRssMb: g.peakRssMb, natsCpuPercent: n.cpuPercent };
+    return { ...result, gatewayCpuPercent: g.cpuPercent, gatewayMainThreadCpuPercent: g.mainThreadCpuPercent, gatewayPeakRssMb: g.peakRssMb, natsCpuPercent: n.cpuPercent };
   } finally {
     await stopChild(child);
   }
 }
 
+/**
+ * The router's backlog, read from its durable consumer on NOTICES (pending + taken but not acked).
+ * drain(): the backlog now, then waits (at most 120 s) until it is zero and says how long that took.
+ */
+async function routerWatch(natsUrl: string) {
+  const bus = await connectNats({ servers: natsUrl, name: 'bench-router-watch', publishTimeoutMs: 10_000, retryAfterSeconds: 1, logger: createLogger('silent') });
+  const backlog = async () => {
+    const info = await bus.jsm.consumers.info(STREAMS.notices, ROUTER_CONSUMER);
+    return info.num_pending + info.num_ack_pending;
+  };
+  return {
+    async drain(): Promise<{ routerBacklogAtEnd: number; routerDrainSeconds: number }> {
+      const t0 = performance.now();
+      const atEnd = await backlog();
+      let left = atEnd;
+      while (left > 0 && performance.now() - t0 < 120_000) {
+        await sleep(100);
+        left = await backlog();
+      }
+      if (left > 0) throw new Error(`the router did not catch up within 120 s (${left} notices left)`);
+      return { routerBacklogAtEnd: atEnd, routerDrainSeconds: round((performance.now() - t0) / 1000, 2) };
+    },
+    close: () => bus.close(),
+  };
+}
+
 const fmt = (l: Level) =>
-  `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}%  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.ranOut ? '  (ran out of envelopes)' : ''}`;
+  `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}% (main ${String(l.gatewayMainThreadCpuPercent).padStart(5)}%)  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.routerBacklogAtEnd !== undefined ? `  router backlog ${l.routerBacklogAtEnd} (${l.routerDrainSeconds} s)` : ''}${l.ranOut ? '  (ran out of envelopes)' : ''}`;
 
 async function main() {
   const bin = findNatsServer(process.env.NATS_SERVER_BIN ?? null);
@@ -187,14 +220,17 @@ async function main() {
     // --- the full pipeline at rising concurrency
     out('full pipeline (HTTP → open → validate → policy → JetStream ×2 → receipt):');
     const full: Level[] = [];
+    // Each level starts with the router caught up: a backlog left by one level would load the next.
+    const routed = await routerWatch(nats.url);
     for (const c of levels) {
-      full.push(await runLevel({ url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gw.child.pid!, nats.pid));
+      const level = await runLevel({ url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gw.child.pid!, nats.pid);
+      full.push({ ...level, ...(await routed.drain()) });
       out('  ' + fmt(full.at(-1)!));
       await sleep(300);
     }
     const peak = full.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
     const halfRate = Math.max(1, Math.round(peak.acceptedPerSecond / 2));
-    const half = await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs, count: budget(halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid);
+    const half = { ...(await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs, count: budget(halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid)), ...(await routed.drain()) };
     out('  ' + fmt(half) + '   (open loop at half the peak rate)');
 
     // --- the OpenPGP full pipeline on the same gateway: armored messages signed by the demo agencies' OpenPGP keys
@@ -203,11 +239,13 @@ async function main() {
     if (openpgpLevels.length > 0) {
       out('OpenPGP full pipeline (HTTP → dearmor → decrypt → verify → validate → policy → JetStream ×2 → receipt):');
       for (const c of openpgpLevels) {
-        openpgpFull.push(await runLevel({ url: gwUrl, dataDir, jwks, format: 'openpgp', openpgpKey: brokerPgp!, concurrency: c, durationMs, count: budget(openpgpCeiling) }, gw.child.pid!, nats.pid));
+        const level = await runLevel({ url: gwUrl, dataDir, jwks, format: 'openpgp', openpgpKey: brokerPgp!, concurrency: c, durationMs, count: budget(openpgpCeiling) }, gw.child.pid!, nats.pid);
+        openpgpFull.push({ ...level, ...(await routed.drain()) });
         out('  ' + fmt(openpgpFull.at(-1)!));
         await sleep(300);
       }
     }
+    await routed.close();
     const openpgpPeak = openpgpFull.length ? openpgpFull.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a)) : undefined;
 
     // --- the audit verify rate over what this run logged

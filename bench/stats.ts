@@ -22,8 +22,9 @@ function ticksPerSecond(): number {
 }
 
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
-export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+export function cpuSeconds(pid: number, tid?: number): number {
+  // /proc/<pid>/task/<tid>/stat is one thread's own (the main thread's tid is the pid).
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // After "pid (comm) ": state is field 3, utime field 14, stime field 15 (1-based in proc(5)).
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond();
@@ -38,6 +39,7 @@ export function rssMb(pid: number): number {
 /** Samples a process's CPU use and peak RSS between start() and stop(). */
 export function processMeter(pid: number) {
   let cpu0 = 0;
+  let main0 = 0;
   let t0 = 0;
   let peak = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -51,16 +53,18 @@ export function processMeter(pid: number) {
   return {
     start() {
       cpu0 = cpuSeconds(pid);
+      main0 = cpuSeconds(pid, pid);
       t0 = performance.now();
       peak = 0;
       sample();
       timer = setInterval(sample, 100);
     },
-    stop(): { cpuPercent: number; peakRssMb: number } {
+    /** cpuPercent: the whole process (100 = one core); mainThreadCpuPercent: its main thread alone (a Node process's event loop). */
+    stop(): { cpuPercent: number; mainThreadCpuPercent: number; peakRssMb: number } {
       if (timer) clearInterval(timer);
       sample();
       const secs = (performance.now() - t0) / 1000;
-      return { cpuPercent: round((100 * (cpuSeconds(pid) - cpu0)) / secs), peakRssMb: round(peak) };
+      return { cpuPercent: round((100 * (cpuSeconds(pid) - cpu0)) / secs), mainThreadCpuPercent: round((100 * (cpuSeconds(pid, pid) - main0)) / secs), peakRssMb: round(peak) };
     },
   };
 }

@@ -1,9 +1,11 @@
-import { CompactEncrypt, compactDecrypt, importJWK, type JWK } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import { compactDecrypt, importJWK, type JWK } from 'jose';
 import type { RegistryJwk } from '../registry/model.js';
+import { encryptCompactJwe, importRecipientKey, JWE_ALG, JWE_ENC } from './delivery-jwe.js';
 
 /** Key management and content encryption of every delivery (RFC 7518 §4.6, §5.3). */
-export const DELIVERY_ALG = 'ECDH-ES+A256KW';
-export const DELIVERY_ENC = 'A256GCM';
+export const DELIVERY_ALG = JWE_ALG;
+export const DELIVERY_ENC = JWE_ENC;
 export const DELIVERY_TYP = 'liaison-delivery+jwe';
 /**
  * `cty` names the inner content: `JWT` for the origin's compact JWS (nested JOSE,
@@ -12,7 +14,6 @@ export const DELIVERY_TYP = 'liaison-delivery+jwe';
  */
 export const DELIVERY_CTY = { jose: 'JWT', openpgp: 'pgp-signed' } as const;
 
-type PublicKey = Awaited<ReturnType<typeof importJWK>>;
 const keyFields = (jwk: RegistryJwk) => JSON.stringify([jwk.kty, jwk.crv, jwk.x, jwk.y]);
 /**
  * Imported recipient keys, keyed by the registry's own JWK object: a registry
@@ -21,16 +22,15 @@ const keyFields = (jwk: RegistryJwk) => JSON.stringify([jwk.kty, jwk.crv, jwk.x,
  * key material is compared on every hit as well, so even a JWK changed in place
  * is imported again rather than served stale.
  */
-const imported = new WeakMap<RegistryJwk, { fields: string; key: Promise<PublicKey> }>();
+const imported = new WeakMap<RegistryJwk, { fields: string; key: KeyObject }>();
 
-function recipientKey(jwk: RegistryJwk): Promise<PublicKey> {
+function recipientKey(jwk: RegistryJwk): KeyObject {
   const fields = keyFields(jwk);
   const hit = imported.get(jwk);
   if (hit && hit.fields === fields) return hit.key;
-  const key = importJWK({ ...(jwk as JWK), alg: DELIVERY_ALG }, DELIVERY_ALG);
+  // A key that cannot be imported throws and is not cached: the next delivery tries again (and fails the same way, visibly).
+  const key = importRecipientKey(jwk);
   imported.set(jwk, { fields, key });
-  // A key that cannot be imported is not cached: the next delivery tries again (and fails the same way, visibly).
-  key.catch(() => imported.get(jwk)?.key === key && imported.delete(jwk));
   return key;
 }
 
@@ -43,16 +43,15 @@ function recipientKey(jwk: RegistryJwk): Promise<PublicKey> {
  * Bounded: cleared when it reaches MATERIAL_CACHE_MAX keys.
  */
 const MATERIAL_CACHE_MAX = 4096;
-const byMaterial = new Map<string, Promise<PublicKey>>();
+const byMaterial = new Map<string, KeyObject>();
 
-export function recipientKeyByMaterial(jwk: RegistryJwk): Promise<PublicKey> {
+export function recipientKeyByMaterial(jwk: RegistryJwk): KeyObject {
   const fields = keyFields(jwk);
   const hit = byMaterial.get(fields);
   if (hit) return hit;
   if (byMaterial.size >= MATERIAL_CACHE_MAX) byMaterial.clear();
-  const key = importJWK({ kty: jwk.kty, ...(jwk.crv !== undefined ? { crv: jwk.crv } : {}), ...(jwk.x !== undefined ? { x: jwk.x } : {}), ...(jwk.y !== undefined ? { y: jwk.y } : {}), alg: DELIVERY_ALG }, DELIVERY_ALG);
+  const key = importRecipientKey(jwk);
   byMaterial.set(fields, key);
-  key.catch(() => byMaterial.get(fields) === key && byMaterial.delete(fields));
   return key;
 }
 
@@ -68,12 +67,10 @@ export async function encryptDelivery(
   recipient: { kid: string; jwk: RegistryJwk },
   noticeId: string,
   format: 'jose' | 'openpgp' = 'jose',
-  keyOf: (jwk: RegistryJwk) => Promise<PublicKey> = recipientKey,
+  keyOf: (jwk: RegistryJwk) => KeyObject = recipientKey,
 ): Promise<string> {
-  const key = await keyOf(recipient.jwk);
-  return new CompactEncrypt(signed)
-    .setProtectedHeader({ alg: DELIVERY_ALG, enc: DELIVERY_ENC, kid: recipient.kid, typ: DELIVERY_TYP, cty: DELIVERY_CTY[format], 'liaison-notice-id': noticeId })
-    .encrypt(key);
+  // Synchronous node:crypto (delivery-jwe.ts): on the sealing worker, off the event loop that serves ingest.
+  return encryptCompactJwe(signed, keyOf(recipient.jwk), { kid: recipient.kid, typ: DELIVERY_TYP, cty: DELIVERY_CTY[format], 'liaison-notice-id': noticeId });
 }
 
 /** The recipient's side: decrypt a delivery with its own private encryption key; returns the origin's signed bytes. */

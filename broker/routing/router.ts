@@ -42,6 +42,8 @@ export interface RouterObserver {
 }
 
 const ns = (s: number) => s * 1_000_000_000;
+/** Notices a router has in hand at once (the consumer's max_ack_pending). */
+export const ROUTE_WINDOW = 32;
 /** How long the router leaves a fresh notice's log entry to ingest before re-appending it itself. */
 const INGEST_GRACE_MS = 50;
 /** A re-append that wrote an entry for a notice received longer ago than this is a restoration after a crash (warned). */
@@ -51,18 +53,45 @@ const RESTORED_WARN_AFTER_SECONDS = 5;
 class Unroutable extends Error {}
 
 /**
+ * Lets concurrent tasks enter one stage in the order they took a ticket:
+ * `turn()` (called in that order) waits for the previous ticket's release.
+ * A release always comes (finally), so a failed notice never blocks the next.
+ */
+class Sequencer {
+  #last: Promise<void> = Promise.resolve();
+  ticket(): { turn: Promise<void>; release: () => void } {
+    const turn = this.#last;
+    let release!: () => void;
+    this.#last = new Promise<void>((r) => (release = r));
+    return { turn, release };
+  }
+}
+
+/**
  * Step 9: fan-out. One router at a time (lease `router` in KV `leases`) reads
- * NOTICES in order through the durable pull consumer `router` (AckExplicit,
- * one notice in flight) and for each notice: re-appends its log entry (a no-op
- * when present: same Msg-Id), writes one encrypted delivery per recipient
- * (Msg-Id `<notice-id>:<agency>`), then acks. A crash anywhere before the ack
- * makes the next router do the same again, and Msg-Id de-duplication turns what
- * was already written into no-ops: nothing dropped, nothing twice.
+ * NOTICES in order through the durable pull consumer `router` (AckExplicit)
+ * and for each notice: re-appends its log entry (a no-op when present: same
+ * Msg-Id), writes one encrypted delivery per recipient (Msg-Id
+ * `<notice-id>:<agency>`), then acks. A crash anywhere before the ack makes the
+ * next router do the same again, and Msg-Id de-duplication turns what was
+ * already written into no-ops: nothing dropped, nothing twice.
+ *
+ * Up to ROUTE_WINDOW notices are in hand at once (the consumer's
+ * max_ack_pending), so that one notice's round trips to JetStream and to the
+ * sealing worker overlap the next one's: with one in flight the router fell
+ * behind ingest under load (bench). Order is kept where it matters: notices are
+ * taken in NOTICES order, and each stage that writes (the log re-append, then
+ * the deliveries) is entered in that same order (Sequencer), on one connection,
+ * so JetStream stores every agency's deliveries in NOTICES order. Only a
+ * failure can reorder: a notice whose routing failed is retried after the ones
+ * behind it were delivered.
  */
 export class Router {
   readonly #lease: Lease;
   /** JOSE fan-out on a worker thread (seal-pool.ts), off the event loop that serves ingest. */
   readonly #sealer = new DeliverySealer();
+  readonly #logStage = new Sequencer();
+  readonly #deliveryStage = new Sequencer();
   #routed = 0;
 
   constructor(private readonly opts: RouterOptions) {
@@ -91,7 +120,7 @@ export class Router {
 
   async #ensureConsumer(): Promise<void> {
     const { jsm } = this.opts.bus;
-    const want = { ack_wait: ns(this.opts.ackWaitSeconds), max_ack_pending: 1 };
+    const want = { ack_wait: ns(this.opts.ackWaitSeconds), max_ack_pending: ROUTE_WINDOW };
     try {
       const info = await jsm.consumers.info(STREAMS.notices, ROUTER_CONSUMER);
       if (info.config.ack_wait !== want.ack_wait || info.config.max_ack_pending !== want.max_ack_pending) {
@@ -103,7 +132,7 @@ export class Router {
         durable_name: ROUTER_CONSUMER,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        // One notice in flight: the server hands out notice n+1 only after n is acked, so deliveries keep NOTICES order.
+        // At most ROUTE_WINDOW notices in hand; the router keeps their order itself (Sequencer).
         ...want,
       });
     }
@@ -116,17 +145,23 @@ export class Router {
       try {
         await this.#ensureConsumer();
         const consumer = await this.opts.bus.js.consumers.get(STREAMS.notices, ROUTER_CONSUMER);
-        const iter = await consumer.consume({ max_messages: 1, expires: 5000 });
+        const iter = await consumer.consume({ max_messages: ROUTE_WINDOW, expires: 5000 });
         const stop = () => iter.stop();
         signal.addEventListener('abort', stop, { once: true });
+        const inHand = new Set<Promise<void>>();
         try {
           for await (const m of iter) {
             // Lease lost while waiting: leave the notice unacked for the next router.
             if (signal.aborted) break;
-            await this.#handle(m);
+            // Started in the order taken: each stage that writes is entered in this order (route()).
+            const task = this.#handle(m).finally(() => inHand.delete(task));
+            inHand.add(task);
+            if (inHand.size >= ROUTE_WINDOW) await Promise.race(inHand);
           }
         } finally {
           signal.removeEventListener('abort', stop);
+          // Finish what is in hand (or let it fail into a nak) before the lease can pass to another router.
+          await Promise.allSettled([...inHand]);
         }
       } catch (e) {
         if (signal.aborted) break;
@@ -177,29 +212,50 @@ export class Router {
     // Ingest writes the entry right after the NOTICES ack: give it a moment on a fresh notice, so the re-append below is
     // the usual no-op (else ingest's own append turns duplicate and costs it an extra read). Never waits on a backlog.
     const ageMs = Date.now() - m.info.timestampNanos / 1e6;
-    if (ageMs >= 0 && ageMs < INGEST_GRACE_MS) await sleep(INGEST_GRACE_MS - ageMs);
-    // "Nothing is delivered that is not in the log": the same Msg-Id as ingest, so this is a no-op unless a crash lost the entry.
-    const logAck = await logEntryBytes(bus, entry.notice_id, entryBytes);
+    // Tickets are taken now, in the order notices were taken; sealing runs concurrently, writing in ticket order.
+    const logTicket = this.#logStage.ticket();
+    const deliveryTicket = this.#deliveryStage.ticket();
+    try {
+      if (ageMs >= 0 && ageMs < INGEST_GRACE_MS) await sleep(INGEST_GRACE_MS - ageMs);
+      const [registry, at] = [this.opts.registry(), (this.opts.now ?? (() => new Date()))()];
+      const plan = planDeliveries(entry, registry, at);
+      const sealing = sealAll(plan.deliveries, m.data, entry, { registry, openpgp: this.opts.openpgp, at, jose: (...a) => this.#sealer.seal(...a) });
+      // A failed seal is the caller's error once its turn comes; never an unhandled rejection meanwhile.
+      sealing.catch(() => undefined);
+      // "Nothing is delivered that is not in the log": the same Msg-Id as ingest, so this is a no-op unless a crash lost the entry.
+      await logTicket.turn;
+      const logAckP = logEntryBytes(bus, entry.notice_id, entryBytes);
+      logTicket.release();
+      const logAck = await logAckP;
+      const logIndex = this.#logAppended(entry, logAck);
+      for (const s of plan.skipped) logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: s.agency, reason: s.reason }, 'recipient skipped');
+      const sealed = await sealing;
+      await deliveryTicket.turn;
+      const published = plan.deliveries.map((d, i) => {
+        const s = sealed[i];
+        if (!s) return void logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' }, 'recipient skipped: no usable OpenPGP encryption key');
+        return bus.publish(d.subject, new TextEncoder().encode(s.body), { msgID: d.msgId, headers: { ...deliveryHeaders(entry, logIndex, s.kid), ...s.headers } });
+      });
+      deliveryTicket.release();
+      await Promise.all(published);
+      this.opts.observer?.routed(plan.deliveries.length, plan.skipped.length);
+      logger.info({ event: 'notice-routed', notice_id: entry.notice_id, log_index: logIndex, deliveries: plan.deliveries.length }, 'notice routed');
+      return { logIndex, delivered: plan.deliveries.map((d) => d.agency) };
+    } finally {
+      logTicket.release();
+      deliveryTicket.release();
+    }
+  }
+
+  /** The log position of a notice's entry; an entry the router had to write itself is reported. */
+  #logAppended(entry: NoticeLogEntry, logAck: { seq: number; duplicate: boolean }): number {
+    const { logger } = this.opts;
     if (!logAck.duplicate) {
       const restored = { event: 'log-entry-restored', notice_id: entry.notice_id, log_index: logAck.seq - 1 };
       // Only an old notice is surely a restoration after a crash; a fresh one may just be ingest being slower than the router.
       if (!((Date.now() - Date.parse(entry.received_at)) / 1000 < RESTORED_WARN_AFTER_SECONDS)) logger.warn(restored, 'router wrote a missing log entry');
       else logger.info(restored, 'router wrote the log entry of a fresh notice (ingest had not yet, or stopped before it)');
     }
-    const logIndex = logAck.seq - 1;
-    const [registry, at] = [this.opts.registry(), (this.opts.now ?? (() => new Date()))()];
-    const plan = planDeliveries(entry, registry, at);
-    for (const s of plan.skipped) logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: s.agency, reason: s.reason }, 'recipient skipped');
-    const sealed = await sealAll(plan.deliveries, m.data, entry, { registry, openpgp: this.opts.openpgp, at, jose: (...a) => this.#sealer.seal(...a) });
-    await Promise.all(
-      plan.deliveries.map(async (d, i) => {
-        const s = sealed[i];
-        if (!s) return void logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' }, 'recipient skipped: no usable OpenPGP encryption key');
-        await bus.publish(d.subject, new TextEncoder().encode(s.body), { msgID: d.msgId, headers: { ...deliveryHeaders(entry, logIndex, s.kid), ...s.headers } });
-      }),
-    );
-    this.opts.observer?.routed(plan.deliveries.length, plan.skipped.length);
-    logger.info({ event: 'notice-routed', notice_id: entry.notice_id, log_index: logIndex, deliveries: plan.deliveries.length }, 'notice routed');
-    return { logIndex, delivered: plan.deliveries.map((d) => d.agency) };
+    return logAck.seq - 1;
   }
 }

@@ -4,7 +4,10 @@
   verify-receipt:  stdin {"jwks": {...}, "receipt": "<compact JWS>"}  -> prints the claims JSON, exit 0; exit 1 if it does not verify
   seal:            stdin {"notice": "<notice JSON text>", "signing_jwk": {...}, "broker_jwk": {...}, "alg": "ECDH-ES+A256KW"}
                    -> prints a compact JWE (A256GCM) holding a compact JWS by signing_jwk
+  open:            stdin {"jwe": "<compact JWE>", "private_jwk": {...}}
+                   -> prints {"header": {...protected header}, "plaintext_b64": "..."}; exit 1 if it does not decrypt
 """
+import base64
 import json
 import sys
 
@@ -37,10 +40,17 @@ def seal(req):
     print(outer.serialize(compact=True))
 
 
+def open_jwe(req):
+    token = jwe.JWE()
+    token.deserialize(req["jwe"], key=jwk.JWK(**req["private_jwk"]))
+    header = json.loads(token.objects["protected"])
+    print(json.dumps({"header": header, "plaintext_b64": base64.b64encode(token.payload).decode("ascii")}))
+
+
 if __name__ == "__main__":
     request = json.load(sys.stdin)
     try:
-        {"verify-receipt": verify_receipt, "seal": seal}[sys.argv[1]](request)
+        {"verify-receipt": verify_receipt, "seal": seal, "open": open_jwe}[sys.argv[1]](request)
     except Exception as e:  # any failure is a non-zero exit with the reason
         print("FAILED: %s: %s" % (type(e).__name__, e), file=sys.stderr)
         sys.exit(1)
