@@ -68,4 +68,5 @@ t.test('deliveries (node:crypto JWE, routing/delivery-jwe.ts) open in python3-jw
     t.equal(py('open', { jwe, private_jwk: other }).status, 1, `${crv}: another key does not open it`);
   }
   t.throws(() => importRecipientKey({ kty: 'OKP', crv: 'Ed25519', x: pubX() } as RegistryJwk), /unsupported OKP\/Ed25519/, 'a signing key is not a delivery key');
+  t.throws(() => importRecipientKey({ kty: 'EC', crv: 'P-256', x: pubX(), y: pubX() } as RegistryJwk), 'a P-256 point not on the curve is refused');
 });

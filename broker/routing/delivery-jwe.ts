@@ -14,7 +14,7 @@
  * deliveries with any JOSE library; the tests open these with jose and with
  * python3-jwcrypto.
  */
-import { createCipheriv, createHash, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createCipheriv, createECDH, createHash, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
 import type { RegistryJwk } from '../registry/model.js';
 
 export const JWE_ALG = 'ECDH-ES+A256KW';
@@ -31,30 +31,40 @@ function curveOf(jwk: RegistryJwk): Curve {
   throw new TypeError(`delivery key: unsupported ${String(jwk.kty)}/${String(jwk.crv)} (X25519 or P-256 expected)`);
 }
 
-/** The recipient's public key as node:crypto's KeyObject (only the public members are read). */
-export function importRecipientKey(jwk: RegistryJwk): KeyObject {
+/** A recipient's public key, ready for ECDH: a KeyObject (X25519) or the uncompressed point (P-256, for node:crypto's ECDH class). */
+export type RecipientKey = { crv: 'X25519'; key: KeyObject } | { crv: 'P-256'; point: Buffer };
+
+/** Import a registry `use: enc` JWK (only its public members are read); throws on anything but a valid X25519 or P-256 key. */
+export function importRecipientKey(jwk: RegistryJwk): RecipientKey {
   const crv = curveOf(jwk);
-  const pub = crv === 'X25519' ? { kty: 'OKP', crv, x: jwk.x } : { kty: 'EC', crv, x: jwk.x, y: jwk.y };
-  return createPublicKey({ key: pub as import('node:crypto').JsonWebKey, format: 'jwk' });
+  if (crv === 'X25519') return { crv, key: createPublicKey({ key: { kty: 'OKP', crv, x: jwk.x } as JsonWebKey, format: 'jwk' }) };
+  // Imported once as a key to have the point checked (on the curve, right sizes), then kept as raw bytes.
+  createPublicKey({ key: { kty: 'EC', crv, x: jwk.x, y: jwk.y } as JsonWebKey, format: 'jwk' });
+  const [x, y] = [Buffer.from(String(jwk.x), 'base64url'), Buffer.from(String(jwk.y), 'base64url')];
+  if (x.length !== 32 || y.length !== 32) throw new TypeError('delivery key: P-256 x and y must be 32 bytes each (RFC 7518 §6.2.1)');
+  return { crv, point: Buffer.concat([Buffer.from([0x04]), x, y]) };
 }
 
+/** The X25519 base point (u = 9): X25519(k, 9) is the public key of the scalar k (RFC 7748 §6.1). */
+const X25519_BASE = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.concat([Buffer.from([9]), Buffer.alloc(31)]).toString('base64url') }, format: 'jwk' });
+
 /**
- * A fresh ephemeral key pair on the recipient's curve, and its public half as
- * the JWE's `epk`. The public key is read from its SPKI DER (fixed layouts:
- * the last 32 bytes are the X25519 key, the last 65 the uncompressed P-256
- * point) rather than exported as JWK: Node 20's JWK export has been seen to hang
- * right after an X25519 key generation here.
+ * ECDH with a fresh ephemeral key on the recipient's curve: the shared secret Z
+ * and the ephemeral public key as the JWE's `epk`. The public half is computed,
+ * not exported: OpenSSL 3's key encoders cost more than the key agreement itself
+ * (bench profile), and Node 20's JWK export has been seen to hang right after an
+ * X25519 key generation here. X25519: the public key is X25519(k, 9). P-256:
+ * node:crypto's ECDH class gives the point directly.
  */
-function ephemeral(crv: Curve): { privateKey: KeyObject; epk: Record<string, string> } {
-  if (crv === 'X25519') {
-    const { privateKey, publicKey } = generateKeyPairSync('x25519');
-    const der = publicKey.export({ format: 'der', type: 'spki' });
-    return { privateKey, epk: { kty: 'OKP', crv, x: b64u(der.subarray(der.length - 32)) } };
+function agree(recipient: RecipientKey): { z: Buffer; epk: Record<string, string> } {
+  if (recipient.crv === 'X25519') {
+    const { privateKey } = generateKeyPairSync('x25519');
+    const pub = diffieHellman({ privateKey, publicKey: X25519_BASE });
+    return { z: diffieHellman({ privateKey, publicKey: recipient.key }), epk: { kty: 'OKP', crv: 'X25519', x: b64u(pub) } };
   }
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const point = publicKey.export({ format: 'der', type: 'spki' }).subarray(-65);
-  if (point[0] !== 0x04) throw new Error('ephemeral P-256 key: not an uncompressed point');
-  return { privateKey, epk: { kty: 'EC', crv, x: b64u(point.subarray(1, 33)), y: b64u(point.subarray(33)) } };
+  const ecdh = createECDH('prime256v1');
+  const point = ecdh.generateKeys();
+  return { z: ecdh.computeSecret(recipient.point), epk: { kty: 'EC', crv: 'P-256', x: b64u(point.subarray(1, 33)), y: b64u(point.subarray(33)) } };
 }
 
 const u32 = (n: number) => {
@@ -90,13 +100,8 @@ function aesKeyWrap256(kek: Uint8Array, cek: Uint8Array): Buffer {
  * One compact JWE of `plaintext` to `recipient` with ECDH-ES+A256KW / A256GCM.
  * `header`: the other protected header members (kid, typ, cty, ...); alg, enc and epk are set here.
  */
-export function encryptCompactJwe(plaintext: Uint8Array, recipient: KeyObject, header: Record<string, string>): string {
-  const crv: Curve = recipient.asymmetricKeyType === 'x25519' ? 'X25519' : 'P-256';
-  if (crv === 'P-256' && (recipient.asymmetricKeyType !== 'ec' || recipient.asymmetricKeyDetails?.namedCurve !== 'prime256v1')) {
-    throw new TypeError(`delivery key: unsupported ${String(recipient.asymmetricKeyType)} key`);
-  }
-  const { privateKey, epk } = ephemeral(crv);
-  const z = diffieHellman({ privateKey, publicKey: recipient });
+export function encryptCompactJwe(plaintext: Uint8Array, recipient: RecipientKey, header: Record<string, string>): string {
+  const { z, epk } = agree(recipient);
   const kek = concatKdf256(z, JWE_ALG);
   z.fill(0);
   const cek = randomBytes(32);

@@ -1,7 +1,6 @@
-import type { KeyObject } from 'node:crypto';
 import { compactDecrypt, importJWK, type JWK } from 'jose';
 import type { RegistryJwk } from '../registry/model.js';
-import { encryptCompactJwe, importRecipientKey, JWE_ALG, JWE_ENC } from './delivery-jwe.js';
+import { encryptCompactJwe, importRecipientKey, JWE_ALG, JWE_ENC, type RecipientKey } from './delivery-jwe.js';
 
 /** Key management and content encryption of every delivery (RFC 7518 §4.6, §5.3). */
 export const DELIVERY_ALG = JWE_ALG;
@@ -22,9 +21,9 @@ const keyFields = (jwk: RegistryJwk) => JSON.stringify([jwk.kty, jwk.crv, jwk.x,
  * key material is compared on every hit as well, so even a JWK changed in place
  * is imported again rather than served stale.
  */
-const imported = new WeakMap<RegistryJwk, { fields: string; key: KeyObject }>();
+const imported = new WeakMap<RegistryJwk, { fields: string; key: RecipientKey }>();
 
-function recipientKey(jwk: RegistryJwk): KeyObject {
+function recipientKey(jwk: RegistryJwk): RecipientKey {
   const fields = keyFields(jwk);
   const hit = imported.get(jwk);
   if (hit && hit.fields === fields) return hit.key;
@@ -43,9 +42,9 @@ function recipientKey(jwk: RegistryJwk): KeyObject {
  * Bounded: cleared when it reaches MATERIAL_CACHE_MAX keys.
  */
 const MATERIAL_CACHE_MAX = 4096;
-const byMaterial = new Map<string, KeyObject>();
+const byMaterial = new Map<string, RecipientKey>();
 
-export function recipientKeyByMaterial(jwk: RegistryJwk): KeyObject {
+export function recipientKeyByMaterial(jwk: RegistryJwk): RecipientKey {
   const fields = keyFields(jwk);
   const hit = byMaterial.get(fields);
   if (hit) return hit;
@@ -67,7 +66,7 @@ export async function encryptDelivery(
   recipient: { kid: string; jwk: RegistryJwk },
   noticeId: string,
   format: 'jose' | 'openpgp' = 'jose',
-  keyOf: (jwk: RegistryJwk) => KeyObject = recipientKey,
+  keyOf: (jwk: RegistryJwk) => RecipientKey = recipientKey,
 ): Promise<string> {
   // Synchronous node:crypto (delivery-jwe.ts): on the sealing worker, off the event loop that serves ingest.
   return encryptCompactJwe(signed, keyOf(recipient.jwk), { kid: recipient.kid, typ: DELIVERY_TYP, cty: DELIVERY_CTY[format], 'liaison-notice-id': noticeId });

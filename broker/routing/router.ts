@@ -154,7 +154,9 @@ export class Router {
             // Lease lost while waiting: leave the notice unacked for the next router.
             if (signal.aborted) break;
             // Started in the order taken: each stage that writes is entered in this order (route()).
-            const task = this.#handle(m).finally(() => inHand.delete(task));
+            const task = this.#handle(m)
+              .catch((e: unknown) => logger.error({ event: 'router-handle-failed', err: { message: (e as Error)?.message } }, 'router could not settle a notice; it is redelivered after the ack wait'))
+              .finally(() => inHand.delete(task));
             inHand.add(task);
             if (inHand.size >= ROUTE_WINDOW) await Promise.race(inHand);
           }

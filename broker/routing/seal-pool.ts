@@ -47,12 +47,15 @@ export class DeliverySealer {
     if (recipients.length === 0) return Promise.resolve([]);
     const worker = this.#inProcess || this.#closed ? undefined : this.#ensureWorker();
     if (!worker) return sealInProcess({ signed, recipients, noticeId, format });
-    // Structured clone copies the whole ArrayBuffer behind a view (a NATS message's data is a view into a larger
-    // read buffer), so post an exact copy; nothing is transferred, so the router's own bytes stay intact.
-    const job: SealJob = { id: this.#nextId++, signed: signed.slice(), noticeId, format, recipients: recipients.map((r) => ({ kid: r.kid, jwk: r.jwk })) };
+    // A NATS message's data is a view into a larger read buffer (and a Buffer's slice() is a view too): post a copy
+    // in an ArrayBuffer of its own, and transfer that (no second copy; the router's own bytes stay intact).
+    const copy = new Uint8Array(signed.byteLength);
+    copy.set(signed);
+    const job: SealJob = { id: this.#nextId++, signed: copy, noticeId, format, recipients: recipients.map((r) => ({ kid: r.kid, jwk: r.jwk })) };
     return new Promise<string[]>((resolve, reject) => {
-      this.#pending.set(job.id, { job, resolve, reject });
-      worker.postMessage(job);
+      // Kept for a retry in process should the worker never start: a copy of its own, as the posted one is transferred.
+      this.#pending.set(job.id, { job: { ...job, signed: copy.slice() }, resolve, reject });
+      worker.postMessage(job, [copy.buffer]);
       // Referenced only while a job is pending: an idle worker never holds the process open.
       if (this.#pending.size === 1) worker.ref();
     });
