@@ -38,7 +38,7 @@ import type { LevelResult, LoadgenArgs } from './loadgen.js';
 import { sealEnvelopes } from './notices.js';
 import { OPENPGP_MIX, sealOpenPgpEnvelopes } from './openpgp-notices.js';
 import { processMeter, round } from './stats.js';
-import { throughputLatencySvg } from './svg.js';
+import { benchChartSvg } from './svg.js';
 import { children, out, sleep, stopChild } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -358,23 +358,7 @@ async function main() {
     writeFileSync(join(resultsDir, name), JSON.stringify(results, null, 2) + '\n');
     out(`\nresults: bench/results/${name}`);
     if (!quick && !values['no-chart']) {
-      const svg = throughputLatencySvg({
-        title: 'Liaison: throughput vs latency (POST /v1/notices, loopback)',
-        subtitle: `${machine.nproc} cores, ${machine.cpuModel}, node ${machine.node}; points labelled by concurrency`,
-        xLabel: 'accepted notices per second',
-        yLabel: 'latency (ms)',
-        series: [
-          { name: 'full pipeline p99 (gateway with router + checkpointer)', colour: '#c0392b', points: full.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) },
-          { name: 'full pipeline p50', colour: '#e67e22', dashed: true, points: full.map((l) => ({ x: l.acceptedPerSecond, y: l.p50Ms, label: '' })) },
-          { name: 'ingest-only gateway p99', colour: '#8e44ad', points: ingestOnly.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) },
-          { name: 'bare pass-through p99', colour: '#2471a3', points: pass.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) },
-          ...(openpgp ? [{ name: 'OpenPGP full pipeline p99', colour: '#16a085', points: openpgpFull.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` })) }] : []),
-        ],
-        verticals: [
-          { x: ceiling, label: `crypto ceiling ${Math.round(ceiling)}/s`, colour: '#27ae60' },
-          ...(openpgp ? [{ x: openpgpCeiling, label: `OpenPGP ceiling ${Math.round(openpgpCeiling)}/s`, colour: '#16a085' }] : []),
-        ],
-      });
+      const svg = benchChartSvg(results);
       mkdirSync(join(repoRoot, 'docs', 'img'), { recursive: true });
       writeFileSync(join(repoRoot, 'docs', 'img', 'bench-throughput-latency.svg'), svg);
       out('chart:   docs/img/bench-throughput-latency.svg');

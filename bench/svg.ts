@@ -45,7 +45,8 @@ export function throughputLatencySvg(opts: { title: string; subtitle: string; se
   out.push(`<text transform="translate(18 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
   for (const v of opts.verticals) {
     out.push(`<line x1="${X(v.x)}" y1="${m.t}" x2="${X(v.x)}" y2="${m.t + ph}" stroke="${v.colour}" stroke-dasharray="6 4"/>`);
-    out.push(`<text x="${X(v.x) - 4}" y="${m.t + 14}" text-anchor="end" fill="${v.colour}">${esc(v.label)}</text>`);
+    // Along its own line (rotated), so that labels of lines close together never overlap each other or the legend.
+    out.push(`<text transform="translate(${X(v.x) + 4} ${m.t + 8}) rotate(90)" fill="${v.colour}" font-size="11">${esc(v.label)}</text>`);
   }
   opts.series.forEach((s, si) => {
     const d = s.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${X(p.x).toFixed(1)} ${Y(p.y).toFixed(1)}`).join(' ');
@@ -54,9 +55,50 @@ export function throughputLatencySvg(opts: { title: string; subtitle: string; se
       out.push(`<circle cx="${X(p.x).toFixed(1)}" cy="${Y(p.y).toFixed(1)}" r="3.5" fill="${s.colour}"/>`);
       out.push(`<text x="${(X(p.x) + 6).toFixed(1)}" y="${(Y(p.y) - 6).toFixed(1)}" fill="${s.colour}" font-size="10">${esc(p.label)}</text>`);
     }
-    out.push(`<rect x="${m.l + 10}" y="${m.t + 10 + si * 18}" width="14" height="3" fill="${s.colour}"/>`);
-    out.push(`<text x="${m.l + 30}" y="${m.t + 15 + si * 18}">${esc(s.name)}</text>`);
+    // Legend in the top right corner: the curves rise on the left, the pass-through runs along the bottom.
+    out.push(`<rect x="${m.l + pw - 350}" y="${m.t + 10 + si * 18}" width="14" height="3" fill="${s.colour}"/>`);
+    out.push(`<text x="${m.l + pw - 330}" y="${m.t + 15 + si * 18}">${esc(s.name)}</text>`);
   });
   out.push('</svg>');
   return out.join('\n') + '\n';
+}
+
+interface ChartLevel {
+  concurrency: number;
+  acceptedPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+/** What the chart reads from a results file (bench/results/latest.json). */
+export interface ChartResults {
+  machine: { nproc: number; cpuModel: string; node: string };
+  full: ChartLevel[];
+  ingestOnly: ChartLevel[];
+  passThrough: ChartLevel[];
+  ratios: { cryptoCeilingPerSecond: number };
+  openpgp?: { full: ChartLevel[]; ratios: { cryptoCeilingPerSecond: number } };
+}
+
+/** The bench's chart: p99 (and the full pipeline's p50) against accepted/s, with the crypto ceilings. */
+export function benchChartSvg(r: ChartResults): string {
+  const p99 = (levels: ChartLevel[]) => levels.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` }));
+  const ceiling = r.ratios.cryptoCeilingPerSecond;
+  const pgpCeiling = r.openpgp?.ratios.cryptoCeilingPerSecond;
+  return throughputLatencySvg({
+    title: 'Liaison: throughput vs latency (POST /v1/notices, loopback)',
+    subtitle: `${r.machine.nproc} cores, ${r.machine.cpuModel}, node ${r.machine.node}; points labelled by concurrency`,
+    xLabel: 'accepted notices per second',
+    yLabel: 'latency (ms)',
+    series: [
+      { name: 'full pipeline p99 (gateway with router + checkpointer)', colour: '#c0392b', points: p99(r.full) },
+      { name: 'full pipeline p50', colour: '#e67e22', dashed: true, points: r.full.map((l) => ({ x: l.acceptedPerSecond, y: l.p50Ms, label: '' })) },
+      { name: 'ingest-only gateway p99', colour: '#8e44ad', points: p99(r.ingestOnly) },
+      { name: 'bare pass-through p99', colour: '#2471a3', points: p99(r.passThrough) },
+      ...(r.openpgp ? [{ name: 'OpenPGP full pipeline p99', colour: '#16a085', points: p99(r.openpgp.full) }] : []),
+    ],
+    verticals: [
+      { x: ceiling, label: `crypto ceiling ${Math.round(ceiling)}/s`, colour: '#27ae60' },
+      ...(pgpCeiling !== undefined ? [{ x: pgpCeiling, label: `OpenPGP ceiling ${Math.round(pgpCeiling)}/s`, colour: '#16a085' }] : []),
+    ],
+  });
 }
