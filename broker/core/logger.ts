@@ -23,6 +23,17 @@ export const REDACT_PATHS = [
   'd',
   '*.d',
   'keys[*].d',
+  // NATS and other service credentials, wherever a config or connection object ends up in a log line.
+  'password',
+  '*.password',
+  'pass',
+  '*.pass',
+  'natsPassword',
+  '*.natsPassword',
+  'natsToken',
+  '*.natsToken',
+  'kek',
+  '*.kek',
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
