@@ -170,6 +170,9 @@ const validity = (k: Pick<AgencyKey, 'status' | 'not_before' | 'not_after' | 're
  * Verify the origin signature of every notice still held against the key
  * history. Sequential and deterministic; problems are in log order.
  */
+/** Origin signatures checked at once (JOSE): enough to keep every core's share of libuv's pool busy. */
+const JOSE_BATCH = 64;
+
 export async function checkOriginSignatures(input: OriginCheckInput): Promise<OriginCheckResult> {
   const problems: OriginCheckResult['problems'] = [];
   const entryOf = new Map<string, { index: number; entry: NoticeLogEntry }>();
@@ -202,19 +205,15 @@ export async function checkOriginSignatures(input: OriginCheckInput): Promise<Or
   const ordered = input.notices
     .map((n) => ({ n, e: entryOf.get(n.noticeId) }))
     .sort((a, b) => (a.e?.index ?? Number.MAX_SAFE_INTEGER) - (b.e?.index ?? Number.MAX_SAFE_INTEGER));
-  for (const { n, e } of ordered) {
-    if (!e || (e.entry.format !== 'jose' && e.entry.format !== 'openpgp')) {
-      notChecked++; // no entry: auditLog reports it (notice-not-in-log)
-      continue;
-    }
-    checked++;
-    const { index, entry } = e;
+  /** One notice's problems (none when its origin signature holds). */
+  const checkOne = async (n: (typeof input.notices)[number], index: number, entry: NoticeLogEntry): Promise<OriginCheckResult['problems']> => {
+    const found: OriginCheckResult['problems'] = [];
     const at = new Date(entry.received_at);
     const where = `notice ${n.noticeId} (entry ${index})`;
-    const add = (code: OriginProblemCode, message: string) => problems.push({ code, index, message: `${where}: ${message}` });
+    const add = (code: OriginProblemCode, message: string) => void found.push({ code, index, message: `${where}: ${message}` });
     if (Number.isNaN(at.getTime())) {
       add('notice-signer-not-valid', `received_at ${JSON.stringify(entry.received_at)} is not a time`);
-      continue;
+      return found;
     }
 
     // The key the entry names must be one key, of the origin agency, valid at received_at.
@@ -222,21 +221,21 @@ export async function checkOriginSignatures(input: OriginCheckInput): Promise<Or
       const candidates = joseByKid.get(entry.signer_kid) ?? [];
       if (candidates.length === 0) {
         add('notice-signer-unknown', `signer key ${entry.signer_kid} is not in the agency key history`);
-        continue;
+        return found;
       }
       if (candidates.length > 1) {
         add('notice-signer-unknown', `signer key ${entry.signer_kid} is claimed by ${candidates.length} different keys in the history (${[...new Set(candidates.map((c) => c.agency))].join(', ')}): it names none`);
-        continue;
+        return found;
       }
       const key = candidates[0]!;
       if (key.agency !== entry.origin?.agency) {
         add('notice-signer-wrong-agency', `signer key ${key.kid} belongs to ${key.agency}, not to the origin agency ${String(entry.origin?.agency)}`);
-        continue;
+        return found;
       }
       const state = key.use === 'sig' ? keyStateAt(key, at) : 'not a signing key';
       if (state !== 'active') {
         add('notice-signer-not-valid', `signer key ${key.kid} was ${state} at received_at ${entry.received_at} (${validity(key)})`);
-        continue;
+        return found;
       }
       // The stored JWS: ingest's header rules; its kid must be the entry's key, the signature that key's.
       const resolve = async (kid: string): Promise<ResolvedSigner> => {
@@ -256,7 +255,7 @@ export async function checkOriginSignatures(input: OriginCheckInput): Promise<Or
         add(/names key/.test(String(detail)) ? 'notice-signer-mismatch' : 'notice-signature-invalid', `the stored JWS does not verify with ${key.kid}: ${detail}`);
       }
     } else {
-      // OpenPGP: the adapter's own verifier, with a resolver over the history at received_at.
+      // OpenPGP: the adapter's own verifier, with a resolver over the history at received_at (one at a time: pgpAt).
       pgpAt = at;
       try {
         const message = await readMessage({ armoredMessage: new TextDecoder().decode(n.signed), config: pgpCfg });
@@ -269,7 +268,36 @@ export async function checkOriginSignatures(input: OriginCheckInput): Promise<Or
         add(code === 'key-unknown' ? 'notice-signer-unknown' : code === 'key-revoked' ? 'notice-signer-not-valid' : 'notice-signature-invalid', `the stored OpenPGP message does not verify at received_at ${entry.received_at}: ${detail}`);
       }
     }
+    return found;
+  };
+
+  // JOSE checks run JOSE_BATCH at a time (WebCrypto verifies on libuv's pool, so on every core); OpenPGP ones one by
+  // one. Problems are reported in log order whatever order the checks finish in.
+  const perNotice: OriginCheckResult['problems'][] = [];
+  let batch: Promise<void>[] = [];
+  for (const { n, e } of ordered) {
+    if (!e || (e.entry.format !== 'jose' && e.entry.format !== 'openpgp')) {
+      notChecked++; // no entry: auditLog reports it (notice-not-in-log)
+      continue;
+    }
+    checked++;
+    const slot = perNotice.length;
+    perNotice.push([]);
+    const run = checkOne(n, e.index, e.entry).then((found) => void (perNotice[slot] = found));
+    if (e.entry.format === 'jose') {
+      batch.push(run);
+      if (batch.length >= JOSE_BATCH) {
+        await Promise.all(batch);
+        batch = [];
+      }
+    } else {
+      await Promise.all(batch);
+      batch = [];
+      await run;
+    }
   }
+  await Promise.all(batch);
+  problems.push(...perNotice.flat());
   return { checked, notChecked, problems };
 }
 
