@@ -180,6 +180,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           backoffBaseMs: config.webhookBackoffBaseMs,
           backoffMaxMs: config.webhookBackoffMaxMs,
           maxAttempts: config.webhookMaxAttempts,
+          allowPrivateNetworks: config.webhookAllowPrivateNetworks,
         })
       : null;
     // Background workers start only once nothing else can fail, so a failed start leaves none running.

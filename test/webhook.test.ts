@@ -12,6 +12,8 @@ t.setTimeout(120_000);
 /** These tests wait up to 15 s for webhook retries and checkpoints. */
 const waitFor = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000) => waitUntil(fn, what, ms);
 
+/** These receivers listen on loopback, which postWebhook refuses unless told (webhook-address-policy.test.ts). */
+const LOOPBACK = { allowPrivateNetworks: true };
 const receiver = (answer: Parameters<typeof webhookReceiver>[1]) => webhookReceiver(t, answer);
 
 t.test('URL checks and the bounded POST (hostile receivers)', async (t) => {
@@ -24,7 +26,7 @@ t.test('URL checks and the bounded POST (hostile receivers)', async (t) => {
 
   const target = await receiver((_n, _q, res) => res.end('ok'));
   const redirect = await receiver((_n, _q, res) => (res.writeHead(302, { location: target.url }), res.end()));
-  const out = await postWebhook(checkWebhookUrl(redirect.url) as URL, 'x.y.z', { 'content-type': 'application/jose' }, 2000);
+  const out = await postWebhook(checkWebhookUrl(redirect.url) as URL, 'x.y.z', { 'content-type': 'application/jose' }, 2000, LOOPBACK);
   t.same(out, { ok: false, status: 302, reason: 'http 302' }, 'a redirect is a failure');
   t.equal(target.got.length, 0, 'the redirect is not followed');
 
@@ -39,16 +41,16 @@ t.test('URL checks and the bounded POST (hostile receivers)', async (t) => {
     };
     more();
   });
-  const big = await postWebhook(checkWebhookUrl(huge.url) as URL, 'x.y.z', {}, 2000);
+  const big = await postWebhook(checkWebhookUrl(huge.url) as URL, 'x.y.z', {}, 2000, LOOPBACK);
   t.same(big, { ok: true, status: 200 }, 'a 2xx counts; the (12 MiB) body is not read');
 
   const silent = await receiver(() => undefined); // never answers
   const started = Date.now();
-  const slow = await postWebhook(checkWebhookUrl(silent.url) as URL, 'x.y.z', {}, 300);
+  const slow = await postWebhook(checkWebhookUrl(silent.url) as URL, 'x.y.z', {}, 300, LOOPBACK);
   t.same(slow, { ok: false, reason: 'timeout' }, 'a receiver that never answers times out');
   t.ok(Date.now() - started < 2000, 'within the bound');
 
-  const refused = await postWebhook(new URL('http://127.0.0.1:1/'), 'x', {}, 1000);
+  const refused = await postWebhook(new URL('http://127.0.0.1:1/'), 'x', {}, 1000, LOOPBACK);
   t.equal(refused.ok, false, 'connection refused is a failure');
   t.match((refused as { reason: string }).reason, /^error E/, 'named by its error code only');
 

@@ -24,6 +24,8 @@ export interface WebhookDelivererOptions {
   leaseTtlSeconds: number;
   replicas: number;
   timeoutMs: number;
+  /** POST to non-public addresses too (address-policy.ts); off by default. */
+  allowPrivateNetworks?: boolean;
   backoffBaseMs: number;
   backoffMaxMs: number;
   maxAttempts: number;
@@ -186,7 +188,7 @@ export class WebhookDeliverer {
         if (typeof url === 'string') {
           lastError = url;
         } else {
-          const out = await postWebhook(url, body, headers, this.o.timeoutMs);
+          const out = await postWebhook(url, body, headers, this.o.timeoutMs, { allowPrivateNetworks: this.o.allowPrivateNetworks ?? false });
           if (out.ok) {
             await m.ackAck();
             this.#posted++;

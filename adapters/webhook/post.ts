@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { checkWebhookAddress, publicOnlyLookup } from './address-policy.js';
 
 /** At most this much of a receiver's answer is read (and then thrown away). */
 export const MAX_RESPONSE_BYTES = 4096;
@@ -30,9 +31,14 @@ export function checkWebhookUrl(raw: unknown): URL | string {
  * headers, up to MAX_RESPONSE_BYTES of body) within `timeoutMs`; redirects are
  * never followed (a 3xx is a failure); the response body is not kept. Success
  * is a 2xx. The reason of a failure names a status or an error code, never
- * anything the receiver sent.
+ * anything the receiver sent. Unless `allowPrivateNetworks`, only public
+ * addresses are connected to (address-policy.ts).
  */
-export function postWebhook(url: URL, body: string, headers: Record<string, string>, timeoutMs: number): Promise<PostOutcome> {
+export function postWebhook(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, policy: { allowPrivateNetworks: boolean } = { allowPrivateNetworks: false }): Promise<PostOutcome> {
+  if (!policy.allowPrivateNetworks) {
+    const literal = checkWebhookAddress(url);
+    if (literal) return Promise.resolve({ ok: false, reason: 'error EADDRNOTPUBLIC' });
+  }
   const data = Buffer.from(body, 'utf8');
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<PostOutcome>((resolve) => {
@@ -49,6 +55,7 @@ export function postWebhook(url: URL, body: string, headers: Record<string, stri
       agent: false,
       timeout: timeoutMs,
       maxHeaderSize: 16 * 1024,
+      ...(policy.allowPrivateNetworks ? {} : { lookup: publicOnlyLookup }),
     });
     const timer = setTimeout(() => {
       req.destroy();

@@ -47,6 +47,7 @@ export interface Config {
   readonly webhookBackoffBaseMs: number;
   readonly webhookBackoffMaxMs: number;
   readonly webhookMaxAttempts: number;
+  readonly webhookAllowPrivateNetworks: boolean;
   readonly keyEncryptionKeyFile: string | null;
   readonly encryptionKeyGraceSeconds: number;
   readonly agencyKeyOverlapSeconds: number;

@@ -31,7 +31,8 @@ interface Tap {
 export async function startTestGateway(t: Tap, natsUrl: string, overrides: Record<string, unknown> = {}, opts: { now?: () => Date; dataDir?: string } = {}): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'liaison-data-'));
   await ensureDemoNetwork(dataDir);
-  const config = loadConfig({}, { dataDir, natsUrl, logLevel: 'info', publishTimeoutMs: 2000, retryAfterSeconds: 2, ...overrides });
+  // Webhook receivers in tests listen on loopback, which a gateway refuses by default (webhook-address-policy.test.ts).
+  const config = loadConfig({}, { dataDir, natsUrl, logLevel: 'info', publishTimeoutMs: 2000, retryAfterSeconds: 2, webhookAllowPrivateNetworks: true, ...overrides });
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

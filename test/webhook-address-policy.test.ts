@@ -1,0 +1,66 @@
+import t from 'tap';
+import { isNonPublicAddress, checkWebhookAddress } from '../adapters/webhook/address-policy.js';
+import { checkWebhookUrl, postWebhook } from '../adapters/webhook/index.js';
+import { loadConfig } from '../broker/config/config.js';
+import { webhookReceiver } from './helpers/webhook-receiver.js';
+import { webhookConsumer } from '../adapters/webhook/index.js';
+import { run } from '../broker/cli/liaison.js';
+import { STREAMS } from '../broker/nats/streams.js';
+import { sampleNotice, startTestGateway } from './helpers/gateway.js';
+import { startTestNats } from './helpers/nats.js';
+import { waitFor } from './helpers/wait.js';
+
+t.test('which addresses are not public', async (t) => {
+  for (const a of ['127.0.0.1', '127.8.9.10', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '192.0.2.7', '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '2001:db8::1', 'not-an-ip', '']) {
+    t.ok(isNonPublicAddress(a), `${a || '(empty)'}: refused`);
+  }
+  for (const a of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '193.0.14.129', '2001:4860:4860::8888', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8']) {
+    t.notOk(isNonPublicAddress(a), `${a}: public`);
+  }
+  t.type(checkWebhookAddress(new URL('http://[::1]:8080/x')), 'string', 'an IPv6 literal in brackets is read');
+  t.type(checkWebhookAddress(new URL('http://169.254.169.254/latest/meta-data')), 'string', 'the metadata service is refused');
+  t.equal(checkWebhookAddress(new URL('https://hooks.example.org/x')), undefined, 'a name is judged when it is resolved');
+});
+
+t.test('the POST never reaches a loopback receiver unless private networks are allowed', async (t) => {
+  const rx = await webhookReceiver(t, (_n, _q, res) => (res.writeHead(204), res.end()));
+  const byIp = await postWebhook(checkWebhookUrl(rx.url) as URL, 'x.y.z', {}, 2000);
+  t.same(byIp, { ok: false, reason: 'error EADDRNOTPUBLIC' }, 'an IP literal: refused before connecting');
+  const byName = await postWebhook(checkWebhookUrl(rx.url.replace('127.0.0.1', 'localhost')) as URL, 'x.y.z', {}, 2000);
+  t.same(byName, { ok: false, reason: 'error EADDRNOTPUBLIC' }, 'a name that resolves to loopback: refused in the lookup');
+  t.equal(rx.got.length, 0, 'the receiver saw nothing');
+  const allowed = await postWebhook(checkWebhookUrl(rx.url) as URL, 'x.y.z', {}, 2000, { allowPrivateNetworks: true });
+  t.same(allowed, { ok: true, status: 204 }, 'allowed: delivered');
+  t.equal(rx.got.length, 1);
+});
+
+t.test('the gateway refuses private networks unless configured', async (t) => {
+  t.equal(loadConfig({}, { dataDir: '/tmp/x' }).webhookAllowPrivateNetworks, false, 'off by default');
+  t.equal(loadConfig({ LIAISON_WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' }, { dataDir: '/tmp/x' }).webhookAllowPrivateNetworks, true, 'turned on from the environment');
+});
+
+t.test('end to end with the default policy: a webhook on loopback is never called, the delivery is parked with the reason', async (t) => {
+  const nats = await startTestNats(t);
+  const g = await startTestGateway(t, nats.url, { webhookAllowPrivateNetworks: false, webhookBackoffBaseMs: 50, webhookBackoffMaxMs: 100, webhookMaxAttempts: 2, webhookTimeoutMs: 2000 });
+  const rx = await webhookReceiver(t);
+  const th = g.gw.registry.snapshot.agency('th-customs')!;
+  await g.gw.registry.putAgency({ ...th, webhook: { url: rx.url } });
+  await waitFor(async () => {
+    try {
+      await g.gw.bus.jsm.consumers.info(STREAMS.deliveries, webhookConsumer('th-customs'));
+      return true;
+    } catch {
+      return undefined;
+    }
+  }, 'the webhook consumer of th-customs', 15_000);
+  const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+  t.equal((await g.post((await g.seal(notice, 'vn-customs')).jwe)).status, 202);
+  const parked = await waitFor(async () => {
+    const o = { stdout: '', stderr: '' };
+    if ((await run(['webhook', 'deadletters', '--nats', nats.url, '--json'], { out: (s) => void (o.stdout += s), err: (s) => void (o.stderr += s) })) !== 0) throw new Error(o.stderr);
+    const d = (JSON.parse(o.stdout) as { deadletters: { agency: string; notice_id: string; last_error: string }[] }).deadletters;
+    return d.length ? d : undefined;
+  }, 'the dead letter', 15_000);
+  t.match(parked, [{ agency: 'th-customs', notice_id: notice.id, last_error: 'error EADDRNOTPUBLIC' }]);
+  t.equal(rx.got.length, 0, 'the loopback receiver was never called');
+});
