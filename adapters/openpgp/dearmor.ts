@@ -7,17 +7,24 @@ const HEADER = /^[A-Za-z][A-Za-z0-9-]{0,63}: [^\r\n]{0,1024}$/;
 const BASE64_LINE = /^[A-Za-z0-9+/]*={0,2}$/;
 const CRC_LINE = /^=[A-Za-z0-9+/]{4}$/;
 
-/** CRC-24 of RFC 4880 6.1 (the optional armor checksum). */
-function crc24(bytes: Uint8Array): number {
-  let crc = 0xb704ce;
-  for (const b of bytes) {
-    crc ^= b << 16;
-    for (let i = 0; i < 8; i++) {
+/** CRC-24 of RFC 4880 6.1 (the optional armor checksum), a byte at a time through a 256-entry table (the bit-wise loop was ~11 % of the OpenPGP ceiling's profile). */
+const CRC24_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let crc = i << 16;
+    for (let k = 0; k < 8; k++) {
       crc <<= 1;
       if (crc & 0x1000000) crc ^= 0x1864cfb;
     }
+    table[i] = crc & 0xffffff;
   }
-  return crc & 0xffffff;
+  return table;
+})();
+
+export function crc24(bytes: Uint8Array): number {
+  let crc = 0xb704ce;
+  for (let i = 0; i < bytes.length; i++) crc = ((crc << 8) ^ CRC24_TABLE[((crc >> 16) ^ bytes[i]!) & 0xff]!) & 0xffffff;
+  return crc;
 }
 
 /**
