@@ -88,6 +88,7 @@ export interface KeyringStoreOptions {
 
 export class KeyringStore {
   #revision = 0;
+  #unsubscribeReconnect: (() => void) | undefined;
   #stop: (() => void) | undefined;
   /** Serialises local applies, so a slow import cannot overtake a newer revision. */
   #applying: Promise<void> = Promise.resolve();
@@ -135,9 +136,18 @@ export class KeyringStore {
     return run;
   }
 
-  /** Follow changes made by other instances. */
+  /**
+   * Follow changes made by other instances. After a lost NATS connection comes
+   * back the watch is started afresh (it replays the current keyring, taken up
+   * if newer): the client's own watch would resume only with its idle heartbeat,
+   * about 12 s after a server restart (registry/store.ts does the same).
+   */
   async watch(): Promise<void> {
+    this.#unsubscribeReconnect ??= this.o.bus.onReconnect(() => {
+      this.watch().catch((e: unknown) => this.o.logger.warn({ event: 'broker-keyring-rewatch-failed', err: { message: (e as Error).message } }, 'broker keyring watch could not be restarted after a reconnect'));
+    });
     const iter = await this.kv.watch({ key: KEYRING_KEY });
+    this.#stop?.();
     this.#stop = () => iter.stop();
     void (async () => {
       for await (const e of iter) {
@@ -169,6 +179,7 @@ export class KeyringStore {
   }
 
   close(): void {
+    this.#unsubscribeReconnect?.();
     this.#stop?.();
   }
 }

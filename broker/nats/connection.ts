@@ -35,6 +35,8 @@ export interface NatsBus {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   isConnected(): boolean;
+  /** Call `fn` each time the connection comes back after a loss (not on the first connect); returns an unsubscribe. */
+  onReconnect(fn: () => void): () => void;
   publish(subject: string, data: Uint8Array, opts: PublishOptions): Promise<PubAck>;
   getMessage(stream: string, seq: number): Promise<StoredMsg | null>;
   kv(bucket: string, opts?: Partial<KvOptions>): Promise<KV>;
@@ -222,6 +224,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
   }
   let connected = true;
   let lastError = '';
+  const reconnectListeners = new Set<() => void>();
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === Events.Disconnect) {
@@ -231,6 +234,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
         connected = true;
         lastError = '';
         opts.logger.info({ event: 'nats-reconnect' }, 'NATS connection restored');
+        for (const fn of reconnectListeners) fn();
       } else if (s.type === Events.Error) {
         // An auth error while reconnecting: logged once per kind (the client retries every few hundred ms), without the secret.
         const code = typeof s.data === 'string' ? s.data : String((s.data as { code?: unknown } | undefined)?.code ?? '');
@@ -254,6 +258,10 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
     js,
     jsm,
     isConnected: () => connected && !nc.isClosed(),
+    onReconnect(fn) {
+      reconnectListeners.add(fn);
+      return () => reconnectListeners.delete(fn);
+    },
     async publish(subject, data, p) {
       guard('publish');
       const h = natsHeaders();

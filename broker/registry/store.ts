@@ -21,20 +21,22 @@ export type RecordValidator = (seed: unknown) => { ok: true } | { ok: false; err
  */
 export class RegistryStore {
   #snapshot = RegistrySnapshot.empty();
-  readonly #agencies = new Map<string, Agency>();
-  readonly #operations = new Map<string, Operation>();
   #stop: (() => void) | undefined;
+  #unsubscribeReconnect: (() => void) | undefined;
+  /** Which watch is current: a replaced one's late entries are dropped. */
+  #generation = 0;
   readonly #listeners = new Set<(s: RegistrySnapshot) => void>();
 
   private constructor(
     readonly kv: KV,
     private readonly validate: RecordValidator,
     private readonly logger: Logger,
+    private readonly bus: NatsBus,
   ) {}
 
   static async open(bus: NatsBus, validate: RecordValidator, logger: Logger, replicas = 1): Promise<RegistryStore> {
     const kv = await bus.kv(REGISTRY_BUCKET, { history: 64, replicas });
-    return new RegistryStore(kv, validate, logger);
+    return new RegistryStore(kv, validate, logger, bus);
   }
 
   get snapshot(): RegistrySnapshot {
@@ -100,29 +102,70 @@ export class RegistryStore {
     if (!r.ok) throw new Error(`invalid registry record: ${r.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`);
   }
 
-  /** Start watching; resolves once the current records are loaded. */
+  /**
+   * Start watching; resolves once the current records are loaded. After a lost
+   * NATS connection comes back the watch is started afresh, so that the records
+   * are read again at once: the client's own watch would resume only once its
+   * idle heartbeat noticed the gap (about 12 s after a server restart), and a
+   * revocation made meanwhile would reach this gateway that late.
+   */
   async watch(): Promise<void> {
+    this.#unsubscribeReconnect ??= this.bus.onReconnect(() => {
+      this.#startWatch().catch((e: unknown) =>
+        this.logger.warn({ event: 'registry-rewatch-failed', err: { message: (e as Error).message } }, 'registry watch could not be restarted after a reconnect; the running one continues'),
+      );
+    });
+    await this.#startWatch();
+  }
+
+  /**
+   * A watch from scratch: every current record (deleted ones are not replayed),
+   * gathered into fresh maps and swapped in at once when the replay ends, then
+   * each change as it comes. The watch it replaces stops.
+   */
+  async #startWatch(): Promise<void> {
+    const generation = ++this.#generation;
+    const agencies = new Map<string, Agency>();
+    const operations = new Map<string, Operation>();
+    let live = false;
     let ready!: () => void;
     const initialized = new Promise<void>((r) => (ready = r));
-    const iter = await this.kv.watch({ key: '>', initializedFn: () => ready() });
+    const publish = () => {
+      this.#snapshot = new RegistrySnapshot(agencies.values(), operations.values());
+      for (const fn of this.#listeners) fn(this.#snapshot);
+    };
+    const iter = await this.kv.watch({
+      key: '>',
+      initializedFn: () => {
+        if (generation !== this.#generation) return;
+        live = true;
+        publish();
+        ready();
+      },
+    });
+    if (generation !== this.#generation) {
+      iter.stop();
+      return;
+    }
+    this.#stop?.();
     this.#stop = () => iter.stop();
     void (async () => {
       for await (const e of iter) {
+        if (generation !== this.#generation) break;
         const [kind, id] = [e.key.slice(0, e.key.indexOf('.')), e.key.slice(e.key.indexOf('.') + 1)];
         if (e.operation === 'DEL' || e.operation === 'PURGE') {
-          if (kind === 'agency') this.#agencies.delete(id);
-          if (kind === 'operation') this.#operations.delete(id);
+          if (kind === 'agency') agencies.delete(id);
+          if (kind === 'operation') operations.delete(id);
         } else {
-          this.#apply(kind, id, e.value);
+          this.#apply(kind, id, e.value, agencies, operations);
         }
-        this.#snapshot = new RegistrySnapshot(this.#agencies.values(), this.#operations.values());
-        for (const fn of this.#listeners) fn(this.#snapshot);
+        if (live) publish();
       }
     })();
     await initialized;
   }
 
-  #apply(kind: string, id: string, value: Uint8Array): void {
+  #apply(kind: string, id: string, value: Uint8Array, agencies: Map<string, Agency>, operations: Map<string, Operation>): void {
     let record: unknown;
     try {
       record = JSON.parse(dec.decode(value));
@@ -135,15 +178,17 @@ export class RegistryStore {
     if (!r.ok || (record as { id?: unknown }).id !== id || (kind !== 'agency' && kind !== 'operation')) {
       this.logger.error({ event: 'registry-record-invalid', kind, id }, 'registry record fails the registry schema; ignored');
       // Fail closed: a broken update removes the record rather than keeping a stale (e.g. not-yet-revoked) one.
-      if (kind === 'agency') this.#agencies.delete(id);
-      if (kind === 'operation') this.#operations.delete(id);
+      if (kind === 'agency') agencies.delete(id);
+      if (kind === 'operation') operations.delete(id);
       return;
     }
-    if (kind === 'agency') this.#agencies.set(id, record as Agency);
-    else this.#operations.set(id, record as Operation);
+    if (kind === 'agency') agencies.set(id, record as Agency);
+    else operations.set(id, record as Operation);
   }
 
   close(): void {
+    this.#generation++;
+    this.#unsubscribeReconnect?.();
     this.#stop?.();
   }
 }
