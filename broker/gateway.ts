@@ -12,6 +12,7 @@ import type { Config } from './config/config.js';
 import type { EnvelopeAdapter } from './core/envelope.js';
 import { buildApp } from './http/app.js';
 import { tlsSetup } from './http/tls.js';
+import { readMetricsToken } from './http/metrics.js';
 import { natsReplayGuard } from './auth/replay-guard.js';
 import { createIngestPipeline } from './ingest/pipeline.js';
 import { createSignerResolver } from './ingest/signer-resolver.js';
@@ -74,6 +75,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const kek = loadOrCreateKek(config.keyEncryptionKeyFile ?? defaultKekPath(config.dataDir), config.keyEncryptionKeyFile === null);
   // TLS material is read before anything connects: a missing or bad file stops start-up.
   const tls = config.tls ? tlsSetup(config, logger) : null;
+  const metricsToken = config.metricsTokenFile ? readMetricsToken(config.metricsTokenFile) : undefined;
 
   const built: { app?: FastifyInstance; registry?: RegistryStore; keyringStore?: KeyringStore } = {};
   const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger, auth: config });
@@ -126,6 +128,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       inbox: { heartbeatSeconds: config.sseHeartbeatSeconds },
       acks: { clockSkewSeconds: config.clockSkewSeconds, ...(opts.now ? { now: opts.now } : {}) },
       metrics,
+      ...(metricsToken ? { metricsToken } : {}),
       ...(tls ? { https: tls.https } : {}),
       ...(tls && config.mtls !== 'off' ? { clientCert: { mode: config.mtls, registry: snapshot, crl: tls.crl } } : {}),
       limits: {

@@ -48,6 +48,7 @@ export interface Config {
   readonly webhookBackoffMaxMs: number;
   readonly webhookMaxAttempts: number;
   readonly webhookAllowPrivateNetworks: boolean;
+  readonly metricsTokenFile: string | null;
   readonly keyEncryptionKeyFile: string | null;
   readonly encryptionKeyGraceSeconds: number;
   readonly agencyKeyOverlapSeconds: number;

@@ -46,6 +46,8 @@ export interface AppDeps {
   log?: Omit<LogRoutesOptions, 'bus'>;
   /** Prometheus metrics of this gateway; with them GET /metrics is served. */
   metrics?: Metrics;
+  /** Bearer token GET /metrics requires (metricsTokenFile); open without. */
+  metricsToken?: string;
 }
 
 declare module 'fastify' {
@@ -112,7 +114,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.limits) await registerLimits(app, deps.limits);
   // Before the routes: the OpenAPI document is collected from their schemas as they are added.
   await app.register(openapiPlugin, { brokerId: deps.auth.brokerId });
-  if (deps.metrics) await app.register(metricsPlugin, { metrics: deps.metrics });
+  if (deps.metrics) await app.register(metricsPlugin, { metrics: deps.metrics, token: deps.metricsToken });
   await app.register(authPlugin, deps.auth);
   await app.register(healthRoutes, { bus: deps.bus });
   await app.register(keysRoutes, { keyring: deps.keyring });

@@ -4,10 +4,12 @@
  * deliveries by mode. Labels never carry ids or content.
  */
 
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { SSE_OBSERVER, type SseSink } from '../../adapters/sse/pump.js';
-import type { ProblemCode } from '../core/errors.js';
+import { LiaisonError, type ProblemCode } from '../core/errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 
 export const METRICS_PATH = '/metrics';
@@ -17,7 +19,17 @@ const INBOX_STREAM = '/v1/inbox/stream';
 
 const routeOf = (request: FastifyRequest) => request.routeOptions.url ?? 'unmatched';
 
-export const metricsPlugin = fp<{ metrics: Metrics }>(async (app: FastifyInstance, { metrics }) => {
+/** The /metrics bearer token from its file (metricsTokenFile): trimmed, at least 32 characters, or start-up stops. */
+export function readMetricsToken(file: string): string {
+  const token = readFileSync(file, 'utf8').trim();
+  if (token.length < 32 || /\s/.test(token)) throw new Error(`LIAISON_METRICS_TOKEN_FILE: ${file} must hold one token of at least 32 characters`);
+  return token;
+}
+
+/** Constant-time: both sides hashed first, so neither the length nor a prefix of the token leaks through timing. */
+const sameToken = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+
+export const metricsPlugin = fp<{ metrics: Metrics; token?: string | undefined }>(async (app: FastifyInstance, { metrics, token }) => {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     // The SSE pump writes to the raw response: give it the observer there.
     if (request.method === 'GET' && routeOf(request) === INBOX_STREAM) (reply.raw as unknown as SseSink)[SSE_OBSERVER] = metrics.sse;
@@ -47,14 +59,18 @@ export const metricsPlugin = fp<{ metrics: Metrics }>(async (app: FastifyInstanc
       schema: {
         summary: 'Prometheus metrics',
         description:
-          'Prometheus text exposition: notices accepted and refused by code, ingest step latencies, deliveries by mode, router lag, log size, checkpoint age, NATS connection state, process metrics. Serve it to the monitoring network only.',
+          'Prometheus text exposition: notices accepted and refused by code, ingest step latencies, deliveries by mode, router lag, log size, checkpoint age, NATS connection state, process metrics. Serve it to the monitoring network only; with metricsTokenFile set it needs `Authorization: Bearer <that token>` (401 unauthorized otherwise).',
         tags: ['operations'],
         security: [],
         produces: ['text/plain'],
         response: { 200: { description: 'Prometheus text format 0.0.4', type: 'string' } },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
+      if (token !== undefined) {
+        const m = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
+        if (!m || !sameToken(m[1]!, token)) throw new LiaisonError('unauthorized', { detail: 'metrics token missing or wrong', publicDetail: 'GET /metrics needs the metrics bearer token' });
+      }
       const text = await metrics.render();
       return reply.type(metrics.contentType).header('cache-control', 'no-store').send(text);
     },

@@ -1,0 +1,41 @@
+import t from 'tap';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readMetricsToken } from '../broker/http/metrics.js';
+import { startTestGateway } from './helpers/gateway.js';
+import { startTestNats } from './helpers/nats.js';
+
+t.setTimeout(120_000);
+const dir = mkdtempSync(join(tmpdir(), 'liaison-metrics-token-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const token = 'mT0k-' + 'x'.repeat(40);
+const file = join(dir, 'token');
+writeFileSync(file, `${token}\n`, { mode: 0o600 });
+
+t.test('the token file: one token of at least 32 characters, or start-up stops', async (t) => {
+  t.equal(readMetricsToken(file), token, 'read and trimmed');
+  const short = join(dir, 'short');
+  writeFileSync(short, 'too-short');
+  t.throws(() => readMetricsToken(short), /at least 32 characters/);
+  const two = join(dir, 'two');
+  writeFileSync(two, `${token} ${token}`);
+  t.throws(() => readMetricsToken(two), /one token/);
+});
+
+t.test('with metricsTokenFile, GET /metrics needs the bearer token', async (t) => {
+  const nats = await startTestNats(t);
+  const g = await startTestGateway(t, nats.url, { webhook: false, metricsTokenFile: file });
+  const url = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
+  const get = (authorization?: string) => fetch(`${url}/metrics`, { headers: authorization ? { authorization } : {}, signal: AbortSignal.timeout(10_000) });
+  for (const [what, auth] of [['no token', undefined], ['a wrong token', `Bearer ${token.slice(0, -1)}Y`], ['the token without Bearer', token], ['a longer token', `Bearer ${token}x`]] as const) {
+    const res = await get(auth);
+    t.equal(res.status, 401, `${what}: 401`);
+    const body = (await res.json()) as { code: string };
+    t.equal(body.code, 'unauthorized');
+  }
+  const ok = await get(`Bearer ${token}`);
+  t.equal(ok.status, 200, 'the token: 200');
+  t.match(await ok.text(), /liaison_notices_total|process_cpu/, 'the exposition');
+  t.notMatch(g.logLines.join('\n'), token, 'the token never reaches a log line');
+});
