@@ -27,7 +27,7 @@ import { repoRoot } from '../broker/core/paths.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { loadOrCreateBrokerKeys } from '../broker/keys/broker-keys.js';
 import { createOpenPgpSignerResolver } from '../broker/keys/openpgp-signers.js';
-import { connectNats } from '../broker/nats/connection.js';
+import { connectNats, type NatsBus } from '../broker/nats/connection.js';
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
 import { ROUTER_CONSUMER } from '../broker/routing/router.js';
@@ -131,8 +131,7 @@ async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: number): 
  * The router's backlog, read from its durable consumer on NOTICES (pending + taken but not acked).
  * drain(): the backlog now, then waits (at most 120 s) until it is zero and says how long that took.
  */
-async function routerWatch(natsUrl: string) {
-  const bus = await connectNats({ servers: natsUrl, name: 'bench-router-watch', publishTimeoutMs: 10_000, retryAfterSeconds: 1, logger: createLogger('silent') });
+function routerWatch(bus: NatsBus) {
   const backlog = async () => {
     const info = await bus.jsm.consumers.info(STREAMS.notices, ROUTER_CONSUMER);
     return info.num_pending + info.num_ack_pending;
@@ -149,7 +148,6 @@ async function routerWatch(natsUrl: string) {
       if (left > 0) throw new Error(`the router did not catch up within 120 s (${left} notices left)`);
       return { routerBacklogAtEnd: atEnd, routerDrainSeconds: round((performance.now() - t0) / 1000, 2) };
     },
-    close: () => bus.close(),
   };
 }
 
@@ -221,7 +219,9 @@ async function main() {
     out('full pipeline (HTTP → open → validate → policy → JetStream ×2 → receipt):');
     const full: Level[] = [];
     // Each level starts with the router caught up: a backlog left by one level would load the next.
-    const routed = await routerWatch(nats.url);
+    // The bench's own NATS connection: the router's backlog between levels, then the audit's export.
+    const bus = await connectNats({ servers: nats.url, name: 'bench', publishTimeoutMs: 10_000, retryAfterSeconds: 1, logger: createLogger('silent') });
+    const routed = routerWatch(bus);
     for (const c of levels) {
       const level = await runLevel({ url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gw.child.pid!, nats.pid);
       full.push({ ...level, ...(await routed.drain()) });
@@ -245,12 +245,10 @@ async function main() {
         await sleep(300);
       }
     }
-    await routed.close();
     const openpgpPeak = openpgpFull.length ? openpgpFull.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a)) : undefined;
 
     // --- the audit verify rate over what this run logged
     await sleep(2500); // the checkpointer publishes every second while entries arrive
-    const bus = await connectNats({ servers: nats.url, name: 'bench-audit', publishTimeoutMs: 10_000, retryAfterSeconds: 1, logger: createLogger('silent') });
     let audit: AuditRate | undefined;
     try {
       audit = await measureAuditVerify(bus, 'liaison-hub', jwks.keys.filter((k) => k.use === 'sig'));

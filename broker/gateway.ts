@@ -13,6 +13,7 @@ import type { EnvelopeAdapter } from './core/envelope.js';
 import { buildApp } from './http/app.js';
 import { tlsSetup } from './http/tls.js';
 import { readMetricsToken } from './http/metrics.js';
+import { readableByOthers } from './core/secret-file.js';
 import { natsReplayGuard } from './auth/replay-guard.js';
 import { createIngestPipeline } from './ingest/pipeline.js';
 import { createSignerResolver } from './ingest/signer-resolver.js';
@@ -76,6 +77,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // TLS material is read before anything connects: a missing or bad file stops start-up.
   const tls = config.tls ? tlsSetup(config, logger) : null;
   const metricsToken = config.metricsTokenFile ? readMetricsToken(config.metricsTokenFile) : undefined;
+  if (config.metricsTokenFile && readableByOthers(config.metricsTokenFile)) logger.warn({ event: 'metrics-token-file-mode', file: config.metricsTokenFile }, 'the metrics token file can be read by other users; chmod 600 it');
 
   const built: { app?: FastifyInstance; registry?: RegistryStore; keyringStore?: KeyringStore } = {};
   const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger, auth: config });

@@ -21,6 +21,7 @@ t.test('the token file: one token of at least 32 characters, or start-up stops',
   const two = join(dir, 'two');
   writeFileSync(two, `${token} ${token}`);
   t.throws(() => readMetricsToken(two), /one token/);
+  t.throws(() => readMetricsToken(join(dir, 'missing')), /LIAISON_METRICS_TOKEN_FILE .*cannot read .*ENOENT/, 'a missing file is named, with its error code');
 });
 
 t.test('with metricsTokenFile, GET /metrics needs the bearer token', async (t) => {
@@ -38,4 +39,5 @@ t.test('with metricsTokenFile, GET /metrics needs the bearer token', async (t) =
   t.equal(ok.status, 200, 'the token: 200');
   t.match(await ok.text(), /liaison_notices_total|process_cpu/, 'the exposition');
   t.notMatch(g.logLines.join('\n'), token, 'the token never reaches a log line');
+  t.notOk(g.logLines.some((l) => l.includes('metrics-token-file-mode')), 'a 0600 token file draws no warning');
 });

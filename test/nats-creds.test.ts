@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AckPolicy, connect, headers, type NatsConnection } from 'nats';
 import { run, type Io } from '../broker/cli/liaison.js';
-import { findNatsServer, startLocalNats } from '../broker/nats/local-server.js';
+import { startLocalNats } from '../broker/nats/local-server.js';
+import { natsServerBin } from './helpers/nats.js';
 import { ensureStreams, STREAMS } from '../broker/nats/streams.js';
 import { ensureAgencyConsumers } from '../broker/nats/agency-consumers.js';
 import { agencyPermissions, subscriberAuth } from '../broker/nats/subscriber-auth.js';
@@ -54,8 +55,7 @@ t.test('the generated config: one restricted user per subscribing agency, a full
 });
 
 t.test('real nats-server with the generated users: A reads only its own deliveries', async (t) => {
-  const bin = findNatsServer(process.env.NATS_SERVER_BIN ?? null);
-  if (!bin) throw new Error('nats-server is not installed (apt-get install nats-server)');
+  const bin = natsServerBin();
   const dir = mkdtempSync(join(tmpdir(), 'liaison-nats-creds-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const registryFile = join(dir, 'registry.json');

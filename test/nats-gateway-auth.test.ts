@@ -19,7 +19,8 @@ import { createLogger } from '../broker/core/logger.js';
 import { createGateway } from '../broker/gateway.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { NatsAuthError, natsAuth, natsAuthFromEnv, redactServers } from '../broker/nats/connection.js';
-import { findNatsServer, startLocalNats } from '../broker/nats/local-server.js';
+import { startLocalNats } from '../broker/nats/local-server.js';
+import { natsServerBin } from './helpers/nats.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { waitFor } from './helpers/wait.js';
@@ -87,8 +88,7 @@ t.test('settings: one method, clear errors that name the setting and never the s
 });
 
 t.test('a real nats-server with the generated authorization config', async (t) => {
-  const bin = findNatsServer(process.env.NATS_SERVER_BIN ?? null);
-  if (!bin) throw new Error('nats-server is not installed (apt-get install nats-server)');
+  const bin = natsServerBin();
   const dir = mkdtempSync(join(tmpdir(), 'liaison-nats-gw-auth-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const dataDir = join(dir, 'data');

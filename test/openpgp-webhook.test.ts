@@ -1,15 +1,14 @@
 import t, { type Test } from 'tap';
 import { compactVerify, importJWK, type JWK } from 'jose';
-import { verifyWebhook, webhookConsumer, WEBHOOK_MEDIA_TYPE } from '../adapters/webhook/index.js';
+import { verifyWebhook, WEBHOOK_MEDIA_TYPE } from '../adapters/webhook/index.js';
 import { signatureAlgsFor } from '../broker/keys/jwk.js';
 import { currentOpenPgpRecipient } from '../broker/keys/openpgp-recipients.js';
-import { STREAMS } from '../broker/nats/streams.js';
 import type { Agency } from '../broker/registry/model.js';
 import { startGpg } from './helpers/gpg.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
-import { webhookReceiver } from './helpers/webhook-receiver.js';
+import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receiver.js';
 
 /**
  * Webhook delivery to an agency whose registry entry has `delivery_format: 'openpgp'`:
@@ -44,14 +43,7 @@ await waitFor(() => {
   const a = g.gw.registry.snapshot.agency('gb-border-force');
   return a?.delivery_format === 'openpgp' && a.webhook?.url === hookUrl ? true : undefined;
 }, 'the registry change');
-await waitFor(async () => {
-  try {
-    await g.gw.bus.jsm.consumers.info(STREAMS.deliveries, webhookConsumer('gb-border-force'));
-    return true;
-  } catch {
-    return undefined;
-  }
-}, 'the webhook consumer of gb-border-force', 15_000);
+await webhookConsumerReady(g.gw.bus, 'gb-border-force');
 
 /** The webhook POST for one notice: broker-signed claims for gb-border-force carrying an armored OpenPGP message. */
 async function webhookFor(t: Test, noticeId: string): Promise<string> {

@@ -1,11 +1,9 @@
 import t from 'tap';
-import { isNonPublicAddress, checkWebhookAddress } from '../adapters/webhook/address-policy.js';
+import { isNonPublicAddress, isNonPublicLiteral } from '../adapters/webhook/address-policy.js';
 import { checkWebhookUrl, postWebhook } from '../adapters/webhook/index.js';
 import { loadConfig } from '../broker/config/config.js';
-import { webhookReceiver } from './helpers/webhook-receiver.js';
-import { webhookConsumer } from '../adapters/webhook/index.js';
-import { run } from '../broker/cli/liaison.js';
-import { STREAMS } from '../broker/nats/streams.js';
+import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receiver.js';
+import { listDeadLetters } from '../adapters/webhook/deadletter.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
@@ -17,9 +15,10 @@ t.test('which addresses are not public', async (t) => {
   for (const a of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '193.0.14.129', '2001:4860:4860::8888', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8']) {
     t.notOk(isNonPublicAddress(a), `${a}: public`);
   }
-  t.type(checkWebhookAddress(new URL('http://[::1]:8080/x')), 'string', 'an IPv6 literal in brackets is read');
-  t.type(checkWebhookAddress(new URL('http://169.254.169.254/latest/meta-data')), 'string', 'the metadata service is refused');
-  t.equal(checkWebhookAddress(new URL('https://hooks.example.org/x')), undefined, 'a name is judged when it is resolved');
+  t.ok(isNonPublicLiteral(new URL('http://[::1]:8080/x')), 'an IPv6 literal in brackets is read');
+  t.ok(isNonPublicLiteral(new URL('http://169.254.169.254/latest/meta-data')), 'the metadata service is refused');
+  t.notOk(isNonPublicLiteral(new URL('http://8.8.8.8/x')), 'a public literal passes');
+  t.notOk(isNonPublicLiteral(new URL('https://hooks.example.org/x')), 'a name is judged when it is resolved');
 });
 
 t.test('the POST never reaches a loopback receiver unless private networks are allowed', async (t) => {
@@ -45,20 +44,11 @@ t.test('end to end with the default policy: a webhook on loopback is never calle
   const rx = await webhookReceiver(t);
   const th = g.gw.registry.snapshot.agency('th-customs')!;
   await g.gw.registry.putAgency({ ...th, webhook: { url: rx.url } });
-  await waitFor(async () => {
-    try {
-      await g.gw.bus.jsm.consumers.info(STREAMS.deliveries, webhookConsumer('th-customs'));
-      return true;
-    } catch {
-      return undefined;
-    }
-  }, 'the webhook consumer of th-customs', 15_000);
+  await webhookConsumerReady(g.gw.bus, 'th-customs');
   const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
   t.equal((await g.post((await g.seal(notice, 'vn-customs')).jwe)).status, 202);
   const parked = await waitFor(async () => {
-    const o = { stdout: '', stderr: '' };
-    if ((await run(['webhook', 'deadletters', '--nats', nats.url, '--json'], { out: (s) => void (o.stdout += s), err: (s) => void (o.stderr += s) })) !== 0) throw new Error(o.stderr);
-    const d = (JSON.parse(o.stdout) as { deadletters: { agency: string; notice_id: string; last_error: string }[] }).deadletters;
+    const d = await listDeadLetters(g.gw.bus);
     return d.length ? d : undefined;
   }, 'the dead letter', 15_000);
   t.match(parked, [{ agency: 'th-customs', notice_id: notice.id, last_error: 'error EADDRNOTPUBLIC' }]);

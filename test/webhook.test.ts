@@ -1,12 +1,11 @@
 import t from 'tap';
 import { sleep, waitFor as waitUntil } from './helpers/wait.js';
-import { checkWebhookUrl, postWebhook, verifyWebhook, backoffMs, webhookConsumer, WEBHOOK_TYP, type WebhookClaims } from '../adapters/webhook/index.js';
+import { checkWebhookUrl, postWebhook, verifyWebhook, backoffMs, WEBHOOK_TYP, type WebhookClaims } from '../adapters/webhook/index.js';
 import { openDelivery } from '../broker/delivery/open.js';
 import { run } from '../broker/cli/liaison.js';
-import { STREAMS } from '../broker/nats/streams.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
-import { webhookReceiver } from './helpers/webhook-receiver.js';
+import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receiver.js';
 
 t.setTimeout(120_000);
 /** These tests wait up to 15 s for webhook retries and checkpoints. */
@@ -77,16 +76,7 @@ t.test('webhook delivery end to end', async (t) => {
     const a = g.gw.registry.snapshot.agency(id)!;
     await g.gw.registry.putAgency({ ...a, webhook: { url: r.url } });
   }
-  for (const id of ['th-customs', 'kh-police-adp', 'la-customs']) {
-    await waitFor(async () => {
-      try {
-        await g.gw.bus.jsm.consumers.info(STREAMS.deliveries, webhookConsumer(id));
-        return true;
-      } catch {
-        return undefined;
-      }
-    }, `the webhook consumer of ${id}`);
-  }
+  for (const id of ['th-customs', 'kh-police-adp', 'la-customs']) await webhookConsumerReady(g.gw.bus, id);
   t.ok(g.gw.webhooks?.leading, 'this gateway holds the webhook lease');
 
   const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH', 'KH'], tlp: 'AMBER' });

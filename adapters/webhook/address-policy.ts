@@ -70,7 +70,7 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 /**
  * A `lookup` for http(s).request that refuses a host any of whose addresses is
  * not public. Node calls it for host names only (an IP literal is checked by
- * checkWebhookAddress before the request is made).
+ * isNonPublicLiteral before the request is made).
  */
 export function publicOnlyLookup(hostname: string, options: LookupOneOptions | LookupAllOptions, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
@@ -82,9 +82,8 @@ export function publicOnlyLookup(hostname: string, options: LookupOneOptions | L
   });
 }
 
-/** A URL whose host is an IP literal: the reason it is refused, if it is not public; undefined otherwise. */
-export function checkWebhookAddress(url: URL): string | undefined {
+/** Whether a URL's host is an IP literal that is not public (Node does no lookup for a literal, so publicOnlyLookup never sees it). */
+export function isNonPublicLiteral(url: URL): boolean {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  if (isIP(host) !== 0 && isNonPublicAddress(host)) return 'the webhook URL names a non-public address';
-  return undefined;
+  return isIP(host) !== 0 && isNonPublicAddress(host);
 }

@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { checkWebhookAddress, publicOnlyLookup } from './address-policy.js';
+import { isNonPublicLiteral, publicOnlyLookup } from './address-policy.js';
 
 /** At most this much of a receiver's answer is read (and then thrown away). */
 export const MAX_RESPONSE_BYTES = 4096;
@@ -35,10 +35,7 @@ export function checkWebhookUrl(raw: unknown): URL | string {
  * addresses are connected to (address-policy.ts).
  */
 export function postWebhook(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, policy: { allowPrivateNetworks: boolean } = { allowPrivateNetworks: false }): Promise<PostOutcome> {
-  if (!policy.allowPrivateNetworks) {
-    const literal = checkWebhookAddress(url);
-    if (literal) return Promise.resolve({ ok: false, reason: 'error EADDRNOTPUBLIC' });
-  }
+  if (!policy.allowPrivateNetworks && isNonPublicLiteral(url)) return Promise.resolve({ ok: false, reason: 'error EADDRNOTPUBLIC' });
   const data = Buffer.from(body, 'utf8');
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<PostOutcome>((resolve) => {

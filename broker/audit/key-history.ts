@@ -273,31 +273,26 @@ export async function checkOriginSignatures(input: OriginCheckInput): Promise<Or
 
   // JOSE checks run JOSE_BATCH at a time (WebCrypto verifies on libuv's pool, so on every core); OpenPGP ones one by
   // one. Problems are reported in log order whatever order the checks finish in.
-  const perNotice: OriginCheckResult['problems'][] = [];
-  let batch: Promise<void>[] = [];
+  const results: Promise<OriginCheckResult['problems']>[] = [];
+  let inFlight: Promise<unknown>[] = [];
   for (const { n, e } of ordered) {
     if (!e || (e.entry.format !== 'jose' && e.entry.format !== 'openpgp')) {
       notChecked++; // no entry: auditLog reports it (notice-not-in-log)
       continue;
     }
     checked++;
-    const slot = perNotice.length;
-    perNotice.push([]);
-    const run = checkOne(n, e.index, e.entry).then((found) => void (perNotice[slot] = found));
+    const run = checkOne(n, e.index, e.entry);
+    results.push(run);
     if (e.entry.format === 'jose') {
-      batch.push(run);
-      if (batch.length >= JOSE_BATCH) {
-        await Promise.all(batch);
-        batch = [];
-      }
-    } else {
-      await Promise.all(batch);
-      batch = [];
-      await run;
+      inFlight.push(run);
+      if (inFlight.length < JOSE_BATCH) continue;
     }
+    // A full batch, or an OpenPGP check (which must run alone): wait for everything started.
+    await Promise.all(inFlight);
+    inFlight = [];
+    await run;
   }
-  await Promise.all(batch);
-  problems.push(...perNotice.flat());
+  problems.push(...(await Promise.all(results)).flat());
   return { checked, notChecked, problems };
 }
 

@@ -5,11 +5,11 @@
  */
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { SSE_OBSERVER, type SseSink } from '../../adapters/sse/pump.js';
 import { LiaisonError, type ProblemCode } from '../core/errors.js';
+import { readSecretFile } from '../core/secret-file.js';
 import type { Metrics } from '../metrics/metrics.js';
 
 export const METRICS_PATH = '/metrics';
@@ -19,10 +19,12 @@ const INBOX_STREAM = '/v1/inbox/stream';
 
 const routeOf = (request: FastifyRequest) => request.routeOptions.url ?? 'unmatched';
 
-/** The /metrics bearer token from its file (metricsTokenFile): trimmed, at least 32 characters, or start-up stops. */
+const TOKEN_SETTING = 'LIAISON_METRICS_TOKEN_FILE (config key "metricsTokenFile")';
+
+/** The /metrics bearer token from its file (metricsTokenFile): one line, at least 32 characters, no spaces, or start-up stops. */
 export function readMetricsToken(file: string): string {
-  const token = readFileSync(file, 'utf8').trim();
-  if (token.length < 32 || /\s/.test(token)) throw new Error(`LIAISON_METRICS_TOKEN_FILE: ${file} must hold one token of at least 32 characters`);
+  const token = readSecretFile(file, TOKEN_SETTING, { oneLine: true });
+  if (token.length < 32 || /\s/.test(token)) throw new Error(`${TOKEN_SETTING}: ${file} must hold one token of at least 32 characters`);
   return token;
 }
 

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
-import type { NatsBus } from '../nats/connection.js';
+import { watchAcrossReconnects, type NatsBus } from '../nats/connection.js';
 import { brokerKeyFilePath, writeSecretJson, type BrokerKeyFile, type BrokerKeyring } from './broker-keys.js';
 import { OPENPGP_KEY_FILE } from './openpgp-keys.js';
 
@@ -88,7 +88,6 @@ export interface KeyringStoreOptions {
 
 export class KeyringStore {
   #revision = 0;
-  #unsubscribeReconnect: (() => void) | undefined;
   #stop: (() => void) | undefined;
   /** Serialises local applies, so a slow import cannot overtake a newer revision. */
   #applying: Promise<void> = Promise.resolve();
@@ -136,26 +135,23 @@ export class KeyringStore {
     return run;
   }
 
-  /**
-   * Follow changes made by other instances. After a lost NATS connection comes
-   * back the watch is started afresh (it replays the current keyring, taken up
-   * if newer): the client's own watch would resume only with its idle heartbeat,
-   * about 12 s after a server restart (registry/store.ts does the same).
-   */
+  /** Follow changes made by other instances (the watch replays the current keyring, taken up only if newer). */
   async watch(): Promise<void> {
-    this.#unsubscribeReconnect ??= this.o.bus.onReconnect(() => {
-      this.watch().catch((e: unknown) => this.o.logger.warn({ event: 'broker-keyring-rewatch-failed', err: { message: (e as Error).message } }, 'broker keyring watch could not be restarted after a reconnect'));
-    });
-    const iter = await this.kv.watch({ key: KEYRING_KEY });
-    this.#stop?.();
-    this.#stop = () => iter.stop();
-    void (async () => {
-      for await (const e of iter) {
-        if (e.operation !== 'PUT') continue;
-        // A keyring this instance cannot open is not taken up: it keeps the keys it has, and says so.
-        await this.#apply(e.revision, () => unseal(this.o.kek, e.value)).catch((err: Error) => this.o.logger.error({ event: 'broker-keyring-invalid', revision: e.revision, err: err.message }, 'broker keyring update not taken up'));
-      }
-    })();
+    this.#stop = await watchAcrossReconnects(
+      this.o.bus,
+      async () => {
+        const iter = await this.kv.watch({ key: KEYRING_KEY });
+        void (async () => {
+          for await (const e of iter) {
+            if (e.operation !== 'PUT') continue;
+            // A keyring this instance cannot open is not taken up: it keeps the keys it has, and says so.
+            await this.#apply(e.revision, () => unseal(this.o.kek, e.value)).catch((err: Error) => this.o.logger.error({ event: 'broker-keyring-invalid', revision: e.revision, err: err.message }, 'broker keyring update not taken up'));
+          }
+        })();
+        return () => iter.stop();
+      },
+      (e) => this.o.logger.warn({ event: 'broker-keyring-rewatch-failed', err: { message: e.message } }, 'broker keyring watch could not be restarted after a reconnect; the running one continues'),
+    );
   }
 
   /**
@@ -179,7 +175,6 @@ export class KeyringStore {
   }
 
   close(): void {
-    this.#unsubscribeReconnect?.();
     this.#stop?.();
   }
 }

@@ -1,4 +1,5 @@
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { readableByOthers, readSecretFile } from '../core/secret-file.js';
 import {
   connect,
   credsAuthenticator,
@@ -100,16 +101,12 @@ export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): NatsAuthS
   return out;
 }
 
-function readSecretFile(key: keyof NatsAuthSettings, file: string): string {
-  let text: string;
+function readNatsSecret(key: keyof NatsAuthSettings, file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readSecretFile(file, setting(key), { oneLine: key === 'natsPasswordFile' });
   } catch (e) {
-    throw new NatsAuthError(`${setting(key)}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new NatsAuthError((e as Error).message);
   }
-  const value = key === 'natsPasswordFile' ? text.replace(/\r?\n$/, '') : text;
-  if (value === '' || (key === 'natsPasswordFile' && /[\r\n]/.test(value))) throw new NatsAuthError(`${setting(key)}: ${file} must hold the secret on one line`);
-  return value;
 }
 
 /** What to tell NATS, and how to name it in messages (never the secret). */
@@ -138,15 +135,12 @@ export function natsAuth(s: NatsAuthSettings): NatsAuth {
   const creds = given(s.natsCreds) ? s.natsCreds : null;
   const methods = [user !== null || password !== null || passwordFile !== null, token !== null, creds !== null].filter(Boolean).length;
   if (methods > 1) throw new NatsAuthError(`NATS credentials: set one of ${NATS_AUTH_ENV.natsUser} (with a password), ${NATS_AUTH_ENV.natsToken} or ${NATS_AUTH_ENV.natsCreds}, not several`);
-  const loose = (file: string) => {
-    const st = statSync(file, { throwIfNoEntry: false });
-    return st !== undefined && (st.mode & 0o077) !== 0 ? [file] : [];
-  };
+  const loose = (file: string) => (readableByOthers(file) ? [file] : []);
   const rereading = (key: keyof NatsAuthSettings, file: string) => {
-    let last = readSecretFile(key, file);
+    let last = readNatsSecret(key, file);
     return () => {
       try {
-        last = readSecretFile(key, file);
+        last = readNatsSecret(key, file);
       } catch {
         /* keep the last good secret; the old one may still be valid */
       }
@@ -190,6 +184,36 @@ export interface ConnectOptions {
   logger: Logger;
   /** Credentials (the gateway passes its config). Absent: from the environment and LIAISON_CONFIG (natsAuthFromEnv), as the CLI does. */
   auth?: NatsAuthSettings;
+}
+
+/**
+ * Keep a KV watch current across connection losses: `start` opens one (and
+ * returns its stop); it runs now, and again each time the connection comes
+ * back, replacing the previous watch. The client's own watch resumes only
+ * when its idle heartbeat notices the gap (about 12 s after a server
+ * restart), and a change made meanwhile (a key revoked) would reach this
+ * instance that late. Restarts run one at a time; one that fails is reported
+ * to `onRestartError` and the running watch continues. Returns the stop.
+ */
+export async function watchAcrossReconnects(bus: NatsBus, start: () => Promise<() => void>, onRestartError: (e: Error) => void): Promise<() => void> {
+  let stopCurrent: (() => void) | undefined;
+  let closed = false;
+  const run = async () => {
+    const stop = await start();
+    if (closed) return stop();
+    stopCurrent?.();
+    stopCurrent = stop;
+  };
+  await run();
+  let restarts = Promise.resolve();
+  const unsubscribe = bus.onReconnect(() => {
+    restarts = restarts.then(run).catch((e: unknown) => onRestartError(e as Error));
+  });
+  return () => {
+    closed = true;
+    unsubscribe();
+    stopCurrent?.();
+  };
 }
 
 export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {

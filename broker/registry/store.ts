@@ -1,6 +1,6 @@
 import type { KV } from 'nats';
 import type { Logger } from 'pino';
-import type { NatsBus } from '../nats/connection.js';
+import { watchAcrossReconnects, type NatsBus } from '../nats/connection.js';
 import { checkRegistryReferences } from '../schemas/notice-validator.js';
 import { RegistrySnapshot, type Agency, type Operation, type RegistrySeed } from './model.js';
 
@@ -22,9 +22,6 @@ export type RecordValidator = (seed: unknown) => { ok: true } | { ok: false; err
 export class RegistryStore {
   #snapshot = RegistrySnapshot.empty();
   #stop: (() => void) | undefined;
-  #unsubscribeReconnect: (() => void) | undefined;
-  /** Which watch is current: a replaced one's late entries are dropped. */
-  #generation = 0;
   readonly #listeners = new Set<(s: RegistrySnapshot) => void>();
 
   private constructor(
@@ -103,31 +100,26 @@ export class RegistryStore {
   }
 
   /**
-   * Start watching; resolves once the current records are loaded. After a lost
-   * NATS connection comes back the watch is started afresh, so that the records
-   * are read again at once: the client's own watch would resume only once its
-   * idle heartbeat noticed the gap (about 12 s after a server restart), and a
-   * revocation made meanwhile would reach this gateway that late.
+   * Start watching; resolves once the current records are loaded. The watch is
+   * started afresh whenever the NATS connection comes back (watchAcrossReconnects).
    */
   async watch(): Promise<void> {
-    this.#unsubscribeReconnect ??= this.bus.onReconnect(() => {
-      this.#startWatch().catch((e: unknown) =>
-        this.logger.warn({ event: 'registry-rewatch-failed', err: { message: (e as Error).message } }, 'registry watch could not be restarted after a reconnect; the running one continues'),
-      );
-    });
-    await this.#startWatch();
+    this.#stop = await watchAcrossReconnects(this.bus, () => this.#startWatch(), (e) =>
+      this.logger.warn({ event: 'registry-rewatch-failed', err: { message: e.message } }, 'registry watch could not be restarted after a reconnect; the running one continues'),
+    );
   }
 
   /**
-   * A watch from scratch: every current record (deleted ones are not replayed),
-   * gathered into fresh maps and swapped in at once when the replay ends, then
-   * each change as it comes. The watch it replaces stops.
+   * One watch from scratch: every current record (deleted ones are not
+   * replayed), gathered into maps of its own and published as one snapshot when
+   * the replay ends, then each change as it comes. Resolves with its stop once
+   * the replay is published; after the stop it publishes nothing more.
    */
-  async #startWatch(): Promise<void> {
-    const generation = ++this.#generation;
+  async #startWatch(): Promise<() => void> {
     const agencies = new Map<string, Agency>();
     const operations = new Map<string, Operation>();
     let live = false;
+    let stopped = false;
     let ready!: () => void;
     const initialized = new Promise<void>((r) => (ready = r));
     const publish = () => {
@@ -137,21 +129,15 @@ export class RegistryStore {
     const iter = await this.kv.watch({
       key: '>',
       initializedFn: () => {
-        if (generation !== this.#generation) return;
+        if (stopped) return;
         live = true;
         publish();
         ready();
       },
     });
-    if (generation !== this.#generation) {
-      iter.stop();
-      return;
-    }
-    this.#stop?.();
-    this.#stop = () => iter.stop();
     void (async () => {
       for await (const e of iter) {
-        if (generation !== this.#generation) break;
+        if (stopped) break;
         const [kind, id] = [e.key.slice(0, e.key.indexOf('.')), e.key.slice(e.key.indexOf('.') + 1)];
         if (e.operation === 'DEL' || e.operation === 'PURGE') {
           if (kind === 'agency') agencies.delete(id);
@@ -163,6 +149,10 @@ export class RegistryStore {
       }
     })();
     await initialized;
+    return () => {
+      stopped = true;
+      iter.stop();
+    };
   }
 
   #apply(kind: string, id: string, value: Uint8Array, agencies: Map<string, Agency>, operations: Map<string, Operation>): void {
@@ -187,8 +177,6 @@ export class RegistryStore {
   }
 
   close(): void {
-    this.#generation++;
-    this.#unsubscribeReconnect?.();
     this.#stop?.();
   }
 }

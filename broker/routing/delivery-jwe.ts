@@ -4,11 +4,12 @@
  *
  * Why not jose here: jose 6 runs on WebCrypto only, and on Node 20 every
  * WebCrypto call carries 30-100 µs of bookkeeping (a promise, a job, WebIDL
- * conversion, key objects): sealing one delivery took ~0.9 ms of CPU (an
+ * conversion, key objects): sealing one delivery took ~0.7 ms of CPU (an
  * ephemeral key pair, ECDH, the KDF digest, two key imports, key wrap and
  * AES-GCM, each a WebCrypto call), about as much as the whole of a notice's
- * ingest crypto, and the router makes 3-4 per notice (bench). The same steps
- * with node:crypto's synchronous calls cost ~0.15 ms, on the sealing worker.
+ * ingest crypto, and the router makes 3-4 per notice. The same steps with
+ * node:crypto's synchronous calls cost ~0.2 ms, on the sealing worker
+ * (`node dist/bench/crypto-calls.js` measures both).
  * Only encryption is done here: everything the broker reads from outside
  * (envelopes, tokens) is still parsed and verified by jose. Recipients open
  * deliveries with any JOSE library; the tests open these with jose and with

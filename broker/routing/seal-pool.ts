@@ -48,13 +48,13 @@ export class DeliverySealer {
     const worker = this.#inProcess || this.#closed ? undefined : this.#ensureWorker();
     if (!worker) return sealInProcess({ signed, recipients, noticeId, format });
     // A NATS message's data is a view into a larger read buffer (and a Buffer's slice() is a view too): post a copy
-    // in an ArrayBuffer of its own, and transfer that (no second copy; the router's own bytes stay intact).
+    // in an ArrayBuffer of its own, and transfer that (not cloned again); the caller's bytes stay intact.
     const copy = new Uint8Array(signed.byteLength);
     copy.set(signed);
     const job: SealJob = { id: this.#nextId++, signed: copy, noticeId, format, recipients: recipients.map((r) => ({ kid: r.kid, jwk: r.jwk })) };
     return new Promise<string[]>((resolve, reject) => {
-      // Kept for a retry in process should the worker never start: a copy of its own, as the posted one is transferred.
-      this.#pending.set(job.id, { job: { ...job, signed: copy.slice() }, resolve, reject });
+      // Kept with the caller's own bytes, for a retry in process should the worker never start (the posted copy is gone).
+      this.#pending.set(job.id, { job: { ...job, signed }, resolve, reject });
       worker.postMessage(job, [copy.buffer]);
       // Referenced only while a job is pending: an idle worker never holds the process open.
       if (this.#pending.size === 1) worker.ref();

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
-import { findNatsServer, freePort, startLocalNats, type LocalNats } from '../../broker/nats/local-server.js';
+import { freePort, startLocalNats, type LocalNats } from '../../broker/nats/local-server.js';
+import { natsServerBin } from '../helpers/nats.js';
 
 interface Teardown {
   teardown(fn: () => unknown): void;
@@ -34,8 +35,7 @@ export interface TestCluster {
  * own store dir. Every process is stopped by its PID at teardown.
  */
 export async function startTestCluster(t: Teardown, size = 3): Promise<TestCluster> {
-  const bin = findNatsServer(process.env.NATS_SERVER_BIN ?? null);
-  if (!bin) throw new Error('nats-server is not installed (apt-get install nats-server)');
+  const bin = natsServerBin();
   const root = mkdtempSync(join(tmpdir(), 'liaison-cluster-'));
   const nodes: ClusterNode[] = [];
   for (let i = 0; i < size; i++) {
