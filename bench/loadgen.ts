@@ -10,7 +10,10 @@ import { Agent, request } from 'node:http';
 import type { JWK } from 'jose';
 import { sealEnvelopes } from './notices.js';
 import { sealOpenPgpEnvelopes } from './openpgp-notices.js';
-import { percentile, round } from './stats.js';
+import { clusters, medianGap, percentile, round } from './stats.js';
+
+/** Open loop: requests slower than this (the p99 target) are located in time, to show whether they come in bursts. */
+const SLOW_MS = 25;
 
 export interface LoadgenArgs {
   url: string;
@@ -41,6 +44,11 @@ export interface LevelResult {
   meanBytes: number;
   ranOut: boolean;
   loadgenCpuPercent: number;
+  /**
+   * Open loop only: the requests slower than 25 ms, grouped by when they were due (requests due within
+   * 200 ms of each other form one burst). Bursts at a steady period point at the machine, not the load.
+   */
+  slow?: { requests: number; bursts: { atSeconds: number; requests: number; worstMs: number }[]; medianBurstGapSeconds: number | null };
 }
 
 function post(agent: Agent, url: URL, body: string, contentType: string): Promise<number> {
@@ -71,6 +79,8 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
   const statuses: Record<string, number> = {};
   let next = 0;
   let accepted = 0;
+  // Open loop: when each slow request was due (ms after the start) → its latency.
+  const slowDue = new Map<number, number>();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const deadline = t0 + args.durationMs;
@@ -103,7 +113,9 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
       const env = envelopes[next++]!;
       inFlight++;
       const p: Promise<void> = post(agent, url, env.body, env.mediaType).then((status) => {
-        record(status, performance.now() - due);
+        const ms = performance.now() - due;
+        record(status, ms);
+        if (ms > SLOW_MS) slowDue.set(due - t0, ms);
         inFlight--;
         pending.delete(p);
       });
@@ -114,6 +126,7 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
     await Promise.all(Array.from({ length: args.concurrency }, worker));
   }
   const seconds = (performance.now() - t0) / 1000;
+  const bursts = clusters([...slowDue.keys()].sort((a, b) => a - b), 200);
   const cpu = process.cpuUsage(cpu0);
   agent.destroy();
   latencies.sort((a, b) => a - b);
@@ -133,6 +146,15 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
     meanBytes: Math.round(envelopes.slice(0, sent).reduce((a, e) => a + e.bytes, 0) / Math.max(1, sent)),
     ranOut: next >= envelopes.length && performance.now() < deadline,
     loadgenCpuPercent: round((100 * (cpu.user + cpu.system)) / 1e6 / seconds),
+    ...(args.ratePerSecond
+      ? {
+          slow: {
+            requests: slowDue.size,
+            bursts: bursts.map((b) => ({ atSeconds: round(b[0]! / 1000, 2), requests: b.length, worstMs: round(Math.max(...b.map((d) => slowDue.get(d)!)), 1) })),
+            medianBurstGapSeconds: ((g) => (g === null ? null : round(g / 1000, 2)))(medianGap(bursts)),
+          },
+        }
+      : {}),
   };
 }
 

@@ -38,6 +38,7 @@ import type { LevelResult, LoadgenArgs } from './loadgen.js';
 import { sealEnvelopes } from './notices.js';
 import { OPENPGP_MIX, sealOpenPgpEnvelopes } from './openpgp-notices.js';
 import { processMeter, round } from './stats.js';
+import { describeSteadiness, measureSteadiness } from './steadiness.js';
 import { benchChartSvg } from './svg.js';
 import { children, out, sleep, stopChild } from './processes.js';
 
@@ -154,6 +155,12 @@ function routerWatch(bus: NatsBus) {
 const fmt = (l: Level) =>
   `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}% (main ${String(l.gatewayMainThreadCpuPercent).padStart(5)}%)  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.routerBacklogAtEnd !== undefined ? `  router backlog ${l.routerBacklogAtEnd} (${l.routerDrainSeconds} s)` : ''}${l.ranOut ? '  (ran out of envelopes)' : ''}`;
 
+/** Open-loop levels: where in time the requests over 25 ms were. */
+const fmtSlow = (l: Level) =>
+  l.slow
+    ? `    ${l.slow.requests} requests over 25 ms, in ${l.slow.bursts.length} bursts${l.slow.bursts.length ? ` (at ${l.slow.bursts.map((b) => `${b.atSeconds} s: ${b.requests}, worst ${b.worstMs} ms`).join('; ')})` : ''}${l.slow.medianBurstGapSeconds !== null ? `, one every ${l.slow.medianBurstGapSeconds} s (median)` : ''}`
+    : '';
+
 async function main() {
   const bin = findNatsServer(process.env.NATS_SERVER_BIN ?? null);
   if (!bin) throw new Error(NATS_INSTALL_HINT);
@@ -172,7 +179,11 @@ async function main() {
       /** 1-minute load average before the run: other work on the machine skews every figure. */
       loadAverageAtStart: round(loadavg()[0] ?? NaN, 2),
     };
+    // The machine's own CPU steadiness, before anything of ours runs: a host that slows its VM now and then shows in every p99.
+    const steadyBefore = await measureSteadiness(quick ? 3 : 6);
     out(`Liaison bench: ${machine.nproc} cores (${machine.cpuModel}), node ${machine.node}, load average ${machine.loadAverageAtStart}; levels ${levels.join(', ')}, ${durationMs} ms each${quick ? ' (--quick)' : ''}`);
+
+    out('  ' + describeSteadiness(steadyBefore));
 
     // --- the gateway, as in production: node dist/broker/main.js
     const port = await freePort();
@@ -232,6 +243,7 @@ async function main() {
     const halfRate = Math.max(1, Math.round(peak.acceptedPerSecond / 2));
     const half = { ...(await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs, count: budget(halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid)), ...(await routed.drain()) };
     out('  ' + fmt(half) + '   (open loop at half the peak rate)');
+    out(fmtSlow(half));
 
     // --- the OpenPGP full pipeline on the same gateway: armored messages signed by the demo agencies' OpenPGP keys
     // and encrypted to the broker's published OpenPGP key, sealed by the load generator before its clock starts.
@@ -271,6 +283,10 @@ async function main() {
       out('  ' + fmt(ingestOnly.at(-1)!));
       await sleep(300);
     }
+    // The same open-loop rate as the full gateway's half-peak level: how much of its tail is the fan-out on the process.
+    const ingestHalf = await runLevel({ url: giUrl, dataDir, jwks, concurrency: 256, durationMs, count: budget(halfRate), ratePerSecond: halfRate }, gi.child.pid!, nats.pid);
+    out('  ' + fmt(ingestHalf) + `   (open loop at ${halfRate}/s, the full gateway's half-peak rate)`);
+    out(fmtSlow(ingestHalf));
     await stopChild(gi.child);
     const ingestPeak = ingestOnly.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
 
@@ -284,6 +300,8 @@ async function main() {
       await sleep(300);
     }
     await stopChild(pt.child);
+    const steadyAfter = await measureSteadiness(quick ? 3 : 6);
+    out(describeSteadiness(steadyAfter) + '   (after the run)');
     const passPeak = pass.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
 
     const ratios = {
@@ -297,6 +315,8 @@ async function main() {
       ingestOnlyOverCeiling: round(ingestPeak.acceptedPerSecond / ceiling, 3),
       p99AtHalfPeakMs: half.p99Ms,
       halfPeakRate: halfRate,
+      /** The ingest-only gateway at the same open-loop rate: the tail without the router and checkpointer on the process. */
+      ingestOnlyP99AtHalfPeakMs: ingestHalf.p99Ms,
       maxGatewayRssMb: Math.max(...full.map((l) => l.gatewayPeakRssMb), half.gatewayPeakRssMb),
       auditOverRawVerify: round(audit.entriesPerSecond / rawVerify.perSecond, 3),
       /** The audit an auditor runs (origin signatures too) against raw verify. */
@@ -333,7 +353,7 @@ async function main() {
     out(`crypto ceiling            ${ceiling}/s        full / ceiling      = ${ratios.fullOverCeiling}  (target ≥ 0.6: ${targets.fullOverCeiling.met ? 'met' : 'NOT met'})`);
     out(`ingest-only gateway peak  ${ratios.ingestOnlyPeakPerSecond}/s        ingest-only / ceiling = ${ratios.ingestOnlyOverCeiling}`);
     out(`bare pass-through peak    ${ratios.passThroughPeakPerSecond}/s        full / pass-through = ${ratios.fullOverPassThrough}`);
-    out(`p99 at half peak (${halfRate}/s)  ${ratios.p99AtHalfPeakMs} ms  (target ≤ 25 ms: ${targets.p99AtHalfPeakMs.met ? 'met' : 'NOT met'})`);
+    out(`p99 at half peak (${halfRate}/s)  ${ratios.p99AtHalfPeakMs} ms  (target ≤ 25 ms: ${targets.p99AtHalfPeakMs.met ? 'met' : 'NOT met'}); ingest-only gateway at the same rate ${ratios.ingestOnlyP99AtHalfPeakMs} ms`);
     out(`gateway peak RSS          ${ratios.maxGatewayRssMb} MB  (target ≤ 256 MB: ${targets.maxGatewayRssMb.met ? 'met' : 'NOT met'})`);
     out(`audit verify / raw verify ${ratios.auditOverRawVerify}  (target ≥ 0.5: ${targets.auditOverRawVerify.met ? 'met' : 'NOT met'}); with origin signatures ${ratios.auditWithOriginsOverRawVerify}`);
     out(`errors                    ${ratios.errors}`);
@@ -352,7 +372,7 @@ async function main() {
     }
 
     if (machine.loadAverageAtStart > 0.5 * machine.nproc) out(`note: the machine was busy (load average ${machine.loadAverageAtStart} on ${machine.nproc} cores at start, ${round(loadavg()[0] ?? NaN, 2)} at the end): figures are lower bounds`);
-    const results = { when: new Date().toISOString(), loadAverageAtEnd: round(loadavg()[0] ?? NaN, 2), command: `npm run bench${quick ? ' -- --quick' : ''}`, machine, durationMs, levels, ceiling: ceilings, full, halfPeak: half, ingestOnly, passThrough: pass, audit, rawEd25519Verify: rawVerify, ratios, targets, ...(openpgp ? { openpgp } : {}) };
+    const results = { when: new Date().toISOString(), loadAverageAtEnd: round(loadavg()[0] ?? NaN, 2), command: `npm run bench${quick ? ' -- --quick' : ''}`, machine: { ...machine, steadiness: { before: steadyBefore, after: steadyAfter } }, durationMs, levels, ceiling: ceilings, full, halfPeak: half, ingestOnly, ingestOnlyHalfPeak: ingestHalf, passThrough: pass, audit, rawEd25519Verify: rawVerify, ratios, targets, ...(openpgp ? { openpgp } : {}) };
     const resultsDir = join(repoRoot, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
     const name = quick ? 'quick.json' : 'latest.json';

@@ -7,6 +7,23 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[i]!;
 }
 
+/** Pure: split ascending values into runs whose neighbours are at most `joinGap` apart. */
+export function clusters(sorted: readonly number[], joinGap: number): number[][] {
+  const out: number[][] = [];
+  for (const v of sorted) {
+    const last = out.at(-1);
+    if (last && v - last.at(-1)! <= joinGap) last.push(v);
+    else out.push([v]);
+  }
+  return out;
+}
+
+/** The median of the gaps between the first values of consecutive runs, or null with fewer than two runs. */
+export function medianGap(runs: readonly (readonly number[])[]): number | null {
+  const gaps = runs.slice(1).map((r, i) => r[0]! - runs[i]![0]!).sort((a, b) => a - b);
+  return gaps.length > 0 ? gaps[gaps.length >> 1]! : null;
+}
+
 export const round = (v: number, digits = 1) => (Number.isFinite(v) ? Math.round(v * 10 ** digits) / 10 ** digits : v);
 
 let clkTck: number | undefined;
