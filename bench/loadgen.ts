@@ -46,7 +46,8 @@ export interface LevelResult {
   loadgenCpuPercent: number;
   /**
    * Open loop only: the requests slower than 25 ms, grouped by when they were due (requests due within
-   * 200 ms of each other form one burst). Bursts at a steady period point at the machine, not the load.
+   * 200 ms of each other form one burst; the period is the median gap between bursts of 5 or more).
+   * Bursts at a steady period point at the machine, not the load.
    */
   slow?: { requests: number; bursts: { atSeconds: number; requests: number; worstMs: number }[]; medianBurstGapSeconds: number | null };
 }
@@ -151,7 +152,8 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
           slow: {
             requests: slowDue.size,
             bursts: bursts.map((b) => ({ atSeconds: round(b[0]! / 1000, 2), requests: b.length, worstMs: round(Math.max(...b.map((d) => slowDue.get(d)!)), 1) })),
-            medianBurstGapSeconds: ((g) => (g === null ? null : round(g / 1000, 2)))(medianGap(bursts)),
+            // A stray slow request is not a burst: the period counts bursts of 5 or more.
+            medianBurstGapSeconds: ((g) => (g === null ? null : round(g / 1000, 2)))(medianGap(bursts.filter((b) => b.length >= 5))),
           },
         }
       : {}),

@@ -158,7 +158,7 @@ const fmt = (l: Level) =>
 /** Open-loop levels: where in time the requests over 25 ms were. */
 const fmtSlow = (l: Level) =>
   l.slow
-    ? `    ${l.slow.requests} requests over 25 ms, in ${l.slow.bursts.length} bursts${l.slow.bursts.length ? ` (at ${l.slow.bursts.map((b) => `${b.atSeconds} s: ${b.requests}, worst ${b.worstMs} ms`).join('; ')})` : ''}${l.slow.medianBurstGapSeconds !== null ? `, one every ${l.slow.medianBurstGapSeconds} s (median)` : ''}`
+    ? `    ${l.slow.requests} requests over 25 ms, in ${l.slow.bursts.length} bursts${l.slow.bursts.length ? ` (at ${l.slow.bursts.map((b) => `${b.atSeconds} s: ${b.requests}, worst ${b.worstMs} ms`).join('; ')})` : ''}${l.slow.medianBurstGapSeconds !== null ? `, one every ${l.slow.medianBurstGapSeconds} s (median gap between bursts of 5 or more)` : ''}`
     : '';
 
 async function main() {
