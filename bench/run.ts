@@ -372,6 +372,9 @@ async function main() {
     }
 
     if (machine.loadAverageAtStart > 0.5 * machine.nproc) out(`note: the machine was busy (load average ${machine.loadAverageAtStart} on ${machine.nproc} cores at start, ${round(loadavg()[0] ?? NaN, 2)} at the end): figures are lower bounds`);
+    // A probe that lost work with nothing of ours running: the host slowed this VM, and the latency percentiles carry it.
+    const lost = Math.max(steadyBefore.lostFraction, steadyAfter.lostFraction);
+    if (lost > 0.02) out(`note: the CPU was not steady (the steadiness probe lost ${round(lost * 100, 1)} % of its work in slow episodes): latency percentiles include the host's slowdowns (docs/benchmarks.md)`);
     const results = { when: new Date().toISOString(), loadAverageAtEnd: round(loadavg()[0] ?? NaN, 2), command: `npm run bench${quick ? ' -- --quick' : ''}`, machine: { ...machine, steadiness: { before: steadyBefore, after: steadyAfter } }, durationMs, levels, ceiling: ceilings, full, halfPeak: half, ingestOnly, ingestOnlyHalfPeak: ingestHalf, passThrough: pass, audit, rawEd25519Verify: rawVerify, ratios, targets, ...(openpgp ? { openpgp } : {}) };
     const resultsDir = join(repoRoot, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
