@@ -42,7 +42,6 @@ export interface Steadiness {
   slowBinFraction: number;
   /** Episodes of the first thread, and the median seconds between their starts. */
   episodes: SteadinessThread['episodes'];
-  episodesPerMinute: number;
   medianEpisodeGapSeconds: number | null;
   perThread: SteadinessThread[];
 }
@@ -93,6 +92,7 @@ export async function measureSteadiness(seconds = 8, threads = cpus().length): P
       const w = new Worker(file, { workerData: { seconds: seconds + 1 } });
       w.once('message', (bins: number[]) => resolve(bins.slice(Math.round(1000 / BIN_MS))));
       w.once('error', reject);
+      w.once('exit', (code) => reject(new Error(`steadiness worker exited (${code}) without its bins`)));
     })),
   ).then((all) => all.map((bins) => summariseBins(bins)));
   const first = perThread[0]!;
@@ -104,7 +104,6 @@ export async function measureSteadiness(seconds = 8, threads = cpus().length): P
     lostFraction: Math.max(...perThread.map((t) => t.lostFraction)),
     slowBinFraction: Math.max(...perThread.map((t) => t.slowBinFraction)),
     episodes: first.episodes,
-    episodesPerMinute: round((first.episodes.length / seconds) * 60, 1),
     medianEpisodeGapSeconds: gap === null ? null : round(gap, 2),
     perThread,
   };

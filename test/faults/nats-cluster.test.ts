@@ -12,10 +12,10 @@ import { verifyReceipt, type ReceiptClaims } from '../../broker/ingest/receipt.j
 import { decodeEntry, type NoticeLogEntry } from '../../broker/log/entry.js';
 import { STREAMS } from '../../broker/nats/streams.js';
 import { sampleNotice, startTestGateway, type TestGateway } from '../helpers/gateway.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { startTestCluster } from './cluster.js';
 
 t.setTimeout(170_000);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const cluster = await startTestCluster(t);
 const dataDir = mkdtempSync(join(tmpdir(), 'liaison-faults-'));
 t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -55,11 +55,11 @@ async function envelope(g: TestGateway): Promise<{ id: string; jwe: string }> {
  * `only`: retry on that one gateway instead of alternating.
  */
 async function sendWithRetry(jwe: string, first: number, deadlineMs: number, only?: TestGateway): Promise<{ status: number; json: Record<string, any>; attempts: number }> {
-  const gws = only ? [only, only] : [g1, g2];
+  const gws = only ? [only] : [g1, g2];
   let last = { status: 0, json: {} as Record<string, any> };
   const deadline = Date.now() + deadlineMs;
   for (let attempt = 0; attempt < 200; attempt++) {
-    last = await gws[(first + attempt) % 2]!.post(jwe);
+    last = await gws[(first + attempt) % gws.length]!.post(jwe);
     if (last.status !== 503 || Date.now() > deadline) return { ...last, attempts: attempt + 1 };
     await sleep(200);
   }
@@ -67,24 +67,14 @@ async function sendWithRetry(jwe: string, first: number, deadlineMs: number, onl
 }
 
 /** Retry a read while the cluster is still electing leaders after a restart (as an auditor's client would), within 30 s. */
-async function whenReadable<T>(read: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return await read();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await sleep(200);
-    }
-  }
-}
+const whenReadable = <T>(what: string, read: () => Promise<T>) => waitFor(() => read().catch(() => undefined), what, 30_000);
 
 /** Replay LOG from the start: notice id -> log indexes where it appears. */
 async function replayLog(g: TestGateway): Promise<Map<string, { index: number; entry: NoticeLogEntry }[]>> {
-  const info = await whenReadable(() => g.gw.bus.jsm.streams.info(STREAMS.log));
+  const info = await whenReadable('LOG stream info', () => g.gw.bus.jsm.streams.info(STREAMS.log));
   const seen = new Map<string, { index: number; entry: NoticeLogEntry }[]>();
   for (let s = info.state.first_seq; s > 0 && s <= info.state.last_seq; s++) {
-    const m = await whenReadable(() => g.gw.bus.getMessage(STREAMS.log, s));
+    const m = await whenReadable(`LOG#${s}`, () => g.gw.bus.getMessage(STREAMS.log, s));
     if (!m) continue;
     const entry = decodeEntry(m.data) as NoticeLogEntry;
     if (entry.kind !== 'notice') continue;
