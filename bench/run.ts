@@ -94,6 +94,12 @@ interface Level extends LevelResult {
   /** Full gateway only: notices not yet routed when the level's clock stopped, and how long the router took to finish them. */
   routerBacklogAtEnd?: number;
   routerDrainSeconds?: number;
+  /**
+   * Full gateway only: notices accepted per second over the level and the router's catch-up after it. The router runs
+   * at a lower priority than ingest (backgroundNice): under overload it falls behind, and this is the rate the whole
+   * pipeline, deliveries included, carried.
+   */
+  sustainedPerSecond?: number;
 }
 
 /** One level: fork the load generator, let it seal its envelopes, then time it while sampling the server and nats-server. */
@@ -149,11 +155,22 @@ function routerWatch(bus: NatsBus) {
       if (left > 0) throw new Error(`the router did not catch up within 120 s (${left} notices left)`);
       return { routerBacklogAtEnd: atEnd, routerDrainSeconds: round((performance.now() - t0) / 1000, 2) };
     },
+    /** The level's result with the router's catch-up after it, and the rate sustained over both. */
+    async settle(level: Level, gatewayPid: number): Promise<Level> {
+      // The gateway's memory is sampled through the catch-up too: routing at full speed is part of the load.
+      const meter = processMeter(gatewayPid);
+      meter.start();
+      const d = await this.drain();
+      const rss = meter.stop().peakRssMb;
+      // The backlog is polled every 100 ms: a catch-up shorter than that counts as none.
+      const catchUp = d.routerBacklogAtEnd > 0 && d.routerDrainSeconds > 0.1 ? d.routerDrainSeconds : 0;
+      return { ...level, ...d, gatewayPeakRssMb: Math.max(level.gatewayPeakRssMb, rss), sustainedPerSecond: round(level.accepted / (level.seconds + catchUp)) };
+    },
   };
 }
 
 const fmt = (l: Level) =>
-  `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}% (main ${String(l.gatewayMainThreadCpuPercent).padStart(5)}%)  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.routerBacklogAtEnd !== undefined ? `  router backlog ${l.routerBacklogAtEnd} (${l.routerDrainSeconds} s)` : ''}${l.ranOut ? '  (ran out of envelopes)' : ''}`;
+  `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}% (main ${String(l.gatewayMainThreadCpuPercent).padStart(5)}%)  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.routerBacklogAtEnd !== undefined ? `  router backlog ${l.routerBacklogAtEnd} (${l.routerDrainSeconds} s; sustained ${l.sustainedPerSecond}/s)` : ''}${l.ranOut ? '  (ran out of envelopes)' : ''}`;
 
 /** Open-loop levels: where in time the requests over 25 ms were. */
 const fmtSlow = (l: Level) =>
@@ -235,13 +252,14 @@ async function main() {
     const routed = routerWatch(bus);
     for (const c of levels) {
       const level = await runLevel({ url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gw.child.pid!, nats.pid);
-      full.push({ ...level, ...(await routed.drain()) });
+      full.push(await routed.settle(level, gw.child.pid!));
       out('  ' + fmt(full.at(-1)!));
       await sleep(300);
     }
-    const peak = full.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
-    const halfRate = Math.max(1, Math.round(peak.acceptedPerSecond / 2));
-    const half = { ...(await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs, count: budget(halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid)), ...(await routed.drain()) };
+    // The peak is the rate the whole pipeline sustained (deliveries included), not what ingest took while routing lagged.
+    const peak = full.reduce((a, b) => (b.sustainedPerSecond! > a.sustainedPerSecond! ? b : a));
+    const halfRate = Math.max(1, Math.round(peak.sustainedPerSecond! / 2));
+    const half = await routed.settle(await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs, count: budget(halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid), gw.child.pid!);
     out('  ' + fmt(half) + '   (open loop at half the peak rate)');
     out(fmtSlow(half));
 
@@ -252,12 +270,12 @@ async function main() {
       out('OpenPGP full pipeline (HTTP → dearmor → decrypt → verify → validate → policy → JetStream ×2 → receipt):');
       for (const c of openpgpLevels) {
         const level = await runLevel({ url: gwUrl, dataDir, jwks, format: 'openpgp', openpgpKey: brokerPgp!, concurrency: c, durationMs, count: budget(openpgpCeiling) }, gw.child.pid!, nats.pid);
-        openpgpFull.push({ ...level, ...(await routed.drain()) });
+        openpgpFull.push(await routed.settle(level, gw.child.pid!));
         out('  ' + fmt(openpgpFull.at(-1)!));
         await sleep(300);
       }
     }
-    const openpgpPeak = openpgpFull.length ? openpgpFull.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a)) : undefined;
+    const openpgpPeak = openpgpFull.length ? openpgpFull.reduce((a, b) => (b.sustainedPerSecond! > a.sustainedPerSecond! ? b : a)) : undefined;
 
     // --- the audit verify rate over what this run logged
     await sleep(2500); // the checkpointer publishes every second while entries arrive
@@ -305,12 +323,15 @@ async function main() {
     const passPeak = pass.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
 
     const ratios = {
-      fullPeakPerSecond: peak.acceptedPerSecond,
+      /** Sustained: accepted over the level and the router's catch-up (Level.sustainedPerSecond). */
+      fullPeakPerSecond: peak.sustainedPerSecond!,
+      /** What ingest accepted per second during that level's clock alone. */
+      fullPeakAcceptedPerSecond: peak.acceptedPerSecond,
       fullPeakConcurrency: peak.concurrency,
       cryptoCeilingPerSecond: ceiling,
       passThroughPeakPerSecond: passPeak.acceptedPerSecond,
-      fullOverCeiling: round(peak.acceptedPerSecond / ceiling, 3),
-      fullOverPassThrough: round(peak.acceptedPerSecond / passPeak.acceptedPerSecond, 3),
+      fullOverCeiling: round(peak.sustainedPerSecond! / ceiling, 3),
+      fullOverPassThrough: round(peak.sustainedPerSecond! / passPeak.acceptedPerSecond, 3),
       ingestOnlyPeakPerSecond: ingestPeak.acceptedPerSecond,
       ingestOnlyOverCeiling: round(ingestPeak.acceptedPerSecond / ceiling, 3),
       p99AtHalfPeakMs: half.p99Ms,
@@ -330,13 +351,14 @@ async function main() {
           ceiling: openpgpCeilings,
           full: openpgpFull,
           ratios: {
-            fullPeakPerSecond: openpgpPeak.acceptedPerSecond,
+            fullPeakPerSecond: openpgpPeak.sustainedPerSecond!,
+            fullPeakAcceptedPerSecond: openpgpPeak.acceptedPerSecond,
             fullPeakConcurrency: openpgpPeak.concurrency,
             cryptoCeilingPerSecond: openpgpCeiling,
-            fullOverCeiling: round(openpgpPeak.acceptedPerSecond / openpgpCeiling, 3),
+            fullOverCeiling: round(openpgpPeak.sustainedPerSecond! / openpgpCeiling, 3),
             /** OpenPGP against JOSE, same run: how much slower the OpenPGP path is, at the ceiling and end to end. */
             ceilingOverJoseCeiling: round(openpgpCeiling / ceiling, 3),
-            fullPeakOverJoseFullPeak: round(openpgpPeak.acceptedPerSecond / peak.acceptedPerSecond, 3),
+            fullPeakOverJoseFullPeak: round(openpgpPeak.sustainedPerSecond! / peak.sustainedPerSecond!, 3),
             maxGatewayRssMb: Math.max(...openpgpFull.map((l) => l.gatewayPeakRssMb)),
             errors: openpgpFull.reduce((a, l) => a + l.errors, 0),
           },
@@ -349,7 +371,7 @@ async function main() {
       auditOverRawVerify: { target: '>= 0.5', met: ratios.auditOverRawVerify >= 0.5 },
     };
     out('');
-    out(`full pipeline peak        ${ratios.fullPeakPerSecond}/s at c=${ratios.fullPeakConcurrency}`);
+    out(`full pipeline peak        ${ratios.fullPeakPerSecond}/s sustained at c=${ratios.fullPeakConcurrency} (accepted ${ratios.fullPeakAcceptedPerSecond}/s while the clock ran, then the router caught up)`);
     out(`crypto ceiling            ${ceiling}/s        full / ceiling      = ${ratios.fullOverCeiling}  (target ≥ 0.6: ${targets.fullOverCeiling.met ? 'met' : 'NOT met'})`);
     out(`ingest-only gateway peak  ${ratios.ingestOnlyPeakPerSecond}/s        ingest-only / ceiling = ${ratios.ingestOnlyOverCeiling}`);
     out(`bare pass-through peak    ${ratios.passThroughPeakPerSecond}/s        full / pass-through = ${ratios.fullOverPassThrough}`);

@@ -4,9 +4,6 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { joseEnvelope } from '../adapters/jose/index.js';
 import { createOpenPgpEnvelope } from '../adapters/openpgp/index.js';
-import { createOpenPgpDeliverySealer } from '../adapters/openpgp/seal-delivery.js';
-import { currentOpenPgpRecipient } from './keys/openpgp-recipients.js';
-import type { OpenPgpDeliveryPort } from './routing/openpgp-port.js';
 import { createOpenPgpSignerResolver } from './keys/openpgp-signers.js';
 import type { Config } from './config/config.js';
 import type { EnvelopeAdapter } from './core/envelope.js';
@@ -21,20 +18,21 @@ import { loadOrCreateBrokerKeys, type BrokerKeyring } from './keys/broker-keys.j
 import { connectNats, type NatsBus } from './nats/connection.js';
 import { ensureStreams } from './nats/streams.js';
 import { CheckpointStore } from './log/checkpoint-store.js';
-import { Checkpointer } from './log/checkpointer.js';
 import { TileStore } from './log/tiles.js';
 import type { RegistrySeed } from './registry/model.js';
 import { RegistryStore } from './registry/store.js';
 import { defaultKekPath, KeyringStore, loadOrCreateKek } from './keys/keyring-store.js';
 import { KeyAdmin } from './admin/key-admin.js';
 import { createNoticeValidator, createRegistryValidator } from './schemas/notice-validator.js';
-import { Router, ROUTER_CONSUMER } from './routing/router.js';
+import { ROUTER_CONSUMER } from './routing/router.js';
+import { createBackgroundRoles } from './background/roles.js';
+import { BackgroundThread, type CheckpointerView, type RouterView } from './background/thread.js';
 import { Metrics } from './metrics/metrics.js';
 import { WebhookDeliverer } from '../adapters/webhook/deliverer.js';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 
-/** How long close() waits for each background worker (router, checkpointer, webhooks). */
+/** How long close() waits for each background worker (background thread or router and checkpointer, webhooks). */
 const CLOSE_TIMEOUT_MS = 10_000;
 
 export interface Gateway {
@@ -44,10 +42,10 @@ export interface Gateway {
   keyring: BrokerKeyring;
   /** The key-lifecycle admin service (also served at /v1/admin/*). */
   admin: KeyAdmin;
-  /** The router of this instance (it routes only while it holds the lease); null when config.router is false. */
-  router: Router | null;
-  /** The signed log's checkpointer (it checkpoints only while it holds the lease); null when config.checkpointer is false. */
-  checkpointer: Checkpointer | null;
+  /** The router of this instance (it routes only while it holds the lease; on the background thread by default); null when config.router is false. */
+  router: RouterView | null;
+  /** The signed log's checkpointer (it checkpoints only while it holds the lease; on the background thread by default); null when config.checkpointer is false. */
+  checkpointer: CheckpointerView | null;
   /** Prometheus metrics of this gateway (GET /metrics). */
   metrics: Metrics;
   /** Webhook delivery of this instance (it delivers only while it holds the lease `webhook`); null when config.webhook is false. */
@@ -145,33 +143,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }));
     // This instance's name in the leases it takes (router, webhooks).
     const holder = `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
-    // OpenPGP deliveries (delivery_format openpgp): signed by the broker's current OpenPGP key, encrypted to the agency's certificate.
-    const brokerPgpKey = keyring.openpgp?.decryptionKeys[0];
-    const sealer = brokerPgpKey ? createOpenPgpDeliverySealer(brokerPgpKey) : undefined;
-    const openpgpDeliveries: OpenPgpDeliveryPort | undefined = sealer && {
-      async seal(agency, signed, meta, at) {
-        const to = await currentOpenPgpRecipient(agency, at);
-        return to && { kid: to.kid, message: await sealer.seal(signed, { key: to.key, noticeId: meta.noticeId, format: meta.format }) };
-      },
-    };
-    const router = config.router
-      ? new Router({
-          bus,
-          registry: snapshot,
-          logger,
-          holder,
-          leaseTtlSeconds: config.leaseTtlSeconds,
-          ackWaitSeconds: config.routerAckWaitSeconds,
-          duplicateWindowSeconds: config.duplicateWindowSeconds,
-          replicas: config.streamReplicas,
-          ...(opts.now ? { now: opts.now } : {}),
-          observer: metrics.router,
-          ...(openpgpDeliveries ? { openpgp: openpgpDeliveries } : {}),
-        })
-      : null;
-    const checkpointer = config.checkpointer
-      ? await Checkpointer.create({ bus, keyring, logger, origin: config.brokerId, everyEntries: config.checkpointEveryEntries, everyMs: config.checkpointIntervalMs, leaseTtlMs: config.leaseTtlSeconds * 1000, replicas: config.streamReplicas })
-      : null;
+    // The router and the checkpointer: on the background thread (default), or on this event loop. A test clock (opts.now)
+    // cannot cross into a thread, so a gateway given one keeps them here.
+    const wantRoles = config.router || config.checkpointer;
+    const inThread = wantRoles && config.backgroundThread && !opts.now;
+    const roles = wantRoles && !inThread ? await createBackgroundRoles({ config, bus, keyring, registry: snapshot, logger, holder, observer: metrics.router, ...(opts.now ? { now: opts.now } : {}) }) : null;
     const webhooks = config.webhook
       ? new WebhookDeliverer({
           bus,
@@ -190,9 +166,11 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       : null;
     // Background workers start only once nothing else can fail, so a failed start leaves none running.
     await keyringStore.watch();
-    router?.start();
-    checkpointer?.start();
+    const background = inThread ? await BackgroundThread.start({ config, natsUrl: opts.natsUrl, holder, logger, observer: metrics.router }) : null;
+    roles?.start();
     webhooks?.start();
+    const router = background?.router ?? roles?.router ?? null;
+    const checkpointer = background?.checkpointer ?? roles?.checkpointer ?? null;
     metrics.attach({ bus, router, checkpointer, routerConsumer: ROUTER_CONSUMER });
     return {
       app,
@@ -215,8 +193,9 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
           clearTimeout(timer);
         };
         await bounded('webhooks', webhooks?.close());
-        await bounded('router', router?.close());
-        await bounded('checkpointer', checkpointer?.close());
+        await bounded('background', background?.close());
+        await bounded('router', roles?.router?.close());
+        await bounded('checkpointer', roles?.checkpointer?.close());
         await app.close();
         keyringStore.close();
         registry.close();

@@ -42,6 +42,8 @@ export interface Config {
   readonly checkpointer: boolean;
   readonly checkpointEveryEntries: number;
   readonly checkpointIntervalMs: number;
+  readonly backgroundThread: boolean;
+  readonly backgroundNice: number;
   readonly webhook: boolean;
   readonly webhookTimeoutMs: number;
   readonly webhookBackoffBaseMs: number;

@@ -84,6 +84,8 @@ export interface KeyringStoreOptions {
   dataDir: string;
   logger: Logger;
   replicas?: number;
+  /** Write each revision taken up to the data dir (default). Off for a second reader in the same process (the background thread), so that one writer keeps the files. */
+  persist?: boolean;
 }
 
 export class KeyringStore {
@@ -127,8 +129,10 @@ export class KeyringStore {
       const file = await load();
       await this.o.keyring.replace(file);
       this.#revision = revision;
-      writeSecretJson(brokerKeyFilePath(this.o.dataDir), file);
-      if (file.openpgp) writeSecretJson(join(this.o.dataDir, ...OPENPGP_KEY_FILE), { version: 1, keys: file.openpgp });
+      if (this.o.persist !== false) {
+        writeSecretJson(brokerKeyFilePath(this.o.dataDir), file);
+        if (file.openpgp) writeSecretJson(join(this.o.dataDir, ...OPENPGP_KEY_FILE), { version: 1, keys: file.openpgp });
+      }
       this.o.logger.info({ event: 'broker-keyring-loaded', revision, signing_kid: this.o.keyring.signing.kid }, 'broker keyring taken up');
     });
     this.#applying = run.catch(() => undefined);

@@ -14,6 +14,7 @@
 import { Worker } from 'node:worker_threads';
 import type { RegistryJwk } from '../registry/model.js';
 import { encryptDelivery } from './encrypt.js';
+import { BACKGROUND_YOUNG_GENERATION_MB } from '../background/thread.js';
 
 export interface SealJob {
   id: number;
@@ -75,7 +76,8 @@ export class DeliverySealer {
     if (this.#worker) return this.#worker;
     let w: Worker;
     try {
-      w = new Worker(workerUrl());
+      // Off the request path: a small young generation keeps the gateway's RSS down (background/thread.ts).
+      w = new Worker(workerUrl(), { resourceLimits: { maxYoungGenerationSizeMb: BACKGROUND_YOUNG_GENERATION_MB } });
     } catch {
       this.#inProcess = true;
       return undefined;

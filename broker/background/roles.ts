@@ -1,0 +1,80 @@
+/**
+ * The background roles of a gateway: the router (step 9, fan-out) and the
+ * checkpointer (the signed log's Merkle tree and checkpoints). Each runs only
+ * while it holds its lease. Built here once, whether they run on the
+ * gateway's event loop or on the background thread (thread.ts, worker.ts).
+ */
+import type { Logger } from 'pino';
+import { createOpenPgpDeliverySealer } from '../../adapters/openpgp/seal-delivery.js';
+import type { Config } from '../config/config.js';
+import type { BrokerKeyring } from '../keys/broker-keys.js';
+import { currentOpenPgpRecipient } from '../keys/openpgp-recipients.js';
+import { Checkpointer } from '../log/checkpointer.js';
+import type { NatsBus } from '../nats/connection.js';
+import type { RegistrySnapshot } from '../registry/model.js';
+import type { OpenPgpDeliveryPort } from '../routing/openpgp-port.js';
+import { Router, type RouterObserver } from '../routing/router.js';
+
+export interface BackgroundRoleDeps {
+  config: Config;
+  bus: NatsBus;
+  keyring: BrokerKeyring;
+  registry: () => RegistrySnapshot;
+  logger: Logger;
+  /** This instance's name in the leases it takes. */
+  holder: string;
+  observer?: RouterObserver;
+  now?: () => Date;
+}
+
+export interface BackgroundRoles {
+  /** null when config.router is false. */
+  router: Router | null;
+  /** null when config.checkpointer is false. */
+  checkpointer: Checkpointer | null;
+  start(): void;
+}
+
+/** OpenPGP deliveries (delivery_format openpgp): signed by the broker's current OpenPGP key, encrypted to the agency's certificate. */
+function openPgpDeliveries(keyring: BrokerKeyring): OpenPgpDeliveryPort | undefined {
+  const brokerPgpKey = keyring.openpgp?.decryptionKeys[0];
+  if (!brokerPgpKey) return undefined;
+  const sealer = createOpenPgpDeliverySealer(brokerPgpKey);
+  return {
+    async seal(agency, signed, meta, at) {
+      const to = await currentOpenPgpRecipient(agency, at);
+      return to && { kid: to.kid, message: await sealer.seal(signed, { key: to.key, noticeId: meta.noticeId, format: meta.format }) };
+    },
+  };
+}
+
+export async function createBackgroundRoles(d: BackgroundRoleDeps): Promise<BackgroundRoles> {
+  const { config, bus, keyring, logger } = d;
+  const openpgp = openPgpDeliveries(keyring);
+  const router = config.router
+    ? new Router({
+        bus,
+        registry: d.registry,
+        logger,
+        holder: d.holder,
+        leaseTtlSeconds: config.leaseTtlSeconds,
+        ackWaitSeconds: config.routerAckWaitSeconds,
+        duplicateWindowSeconds: config.duplicateWindowSeconds,
+        replicas: config.streamReplicas,
+        ...(d.now ? { now: d.now } : {}),
+        ...(d.observer ? { observer: d.observer } : {}),
+        ...(openpgp ? { openpgp } : {}),
+      })
+    : null;
+  const checkpointer = config.checkpointer
+    ? await Checkpointer.create({ bus, keyring, logger, origin: config.brokerId, everyEntries: config.checkpointEveryEntries, everyMs: config.checkpointIntervalMs, leaseTtlMs: config.leaseTtlSeconds * 1000, replicas: config.streamReplicas })
+    : null;
+  return {
+    router,
+    checkpointer,
+    start() {
+      router?.start();
+      checkpointer?.start();
+    },
+  };
+}
