@@ -114,3 +114,13 @@ t.test('a thread that dies is started again, with a growing delay, until closed'
   t.equal(exits().length, after, 'no restart after close');
   t.equal(thread.router!.leading, false, 'not leading once closed');
 });
+
+t.test('a thread that does not stop its roles is terminated by close, which ends', async (t) => {
+  const s = standIn('deaf');
+  const thread = await BackgroundThread.start({ ...s.opts, closeWaitMs: 300 });
+  const t0 = Date.now();
+  await thread.close();
+  t.ok(Date.now() - t0 < 5000, 'close ended');
+  t.ok(s.lines.some((l) => l.includes('"event":"background-close-timeout"')), 'and said it had to terminate the thread');
+  t.equal(thread.router!.leading, false, 'not leading once terminated');
+});

@@ -48,12 +48,16 @@ export interface BackgroundThreadOptions {
   startTimeoutMs?: number;
   /** The worker script (worker.ts by default; tests give one that fails on purpose). */
   workerUrl?: URL;
+  /** How long close() waits for the roles to stop before it terminates the thread (CLOSE_WAIT_MS by default). */
+  closeWaitMs?: number;
 }
 
 const RESTART_FIRST_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 /** A thread up this long before it died counts as stable: the next restart delay starts again from RESTART_FIRST_MS. */
 const STABLE_AFTER_MS = 60_000;
+/** How long close() waits for the roles to stop before it terminates the thread (below the gateway's own bound per component). */
+const CLOSE_WAIT_MS = 8_000;
 /**
  * The young generation of the background thread's heap (V8's default lets it reach 48 MB). The thread allocates per
  * notice (messages, headers, JWE strings) and keeps little: with the default, the gateway's RSS under load grew from
@@ -194,13 +198,23 @@ export class BackgroundThread {
     });
   }
 
-  /** Stop the roles (each releases its lease) and the thread. */
+  /**
+   * Stop the roles (each releases its lease) and the thread. Bounded: a thread whose roles do not stop within
+   * CLOSE_WAIT_MS (NATS away, a lease release that cannot reach it) is terminated, so that it cannot hold the process
+   * open; its leases then lapse after their TTL and the notices it had in hand are redelivered after the ack wait.
+   */
   async close(): Promise<void> {
     this.#closing = true;
     clearTimeout(this.#restartTimer);
     const w = this.#worker;
     if (!w) return;
-    await this.#closeRole('all');
+    const waitMs = this.#o.closeWaitMs ?? CLOSE_WAIT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), waitMs)));
+    if ((await Promise.race([this.#closeRole('all').then(() => 'done' as const), late])) === 'late') {
+      this.#o.logger.warn({ event: 'background-close-timeout', wait_ms: waitMs }, 'the background thread did not stop its roles in time; terminating it');
+    }
+    clearTimeout(timer);
     await w.terminate();
   }
 }

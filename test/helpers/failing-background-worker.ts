@@ -8,6 +8,10 @@ if (how === 'fail-at-start') {
   send({ type: 'failed', message: 'no NATS here' });
 } else if (how === 'exit-at-start') {
   process.exit(4);
+} else if (how === 'deaf') {
+  // Starts, then never answers a close (as a thread whose lease release cannot reach NATS).
+  send({ type: 'ready', status: { routerLeading: true, routed: 0, checkpointer: null } });
+  setInterval(() => undefined, 1000);
 } else {
   // 'crash-after-ready': start, report one routed notice, log a line, then die as an uncaught error would.
   send({ type: 'log', lines: [JSON.stringify({ level: 30, msg: 'stand-in started' }) + '\n'] });
