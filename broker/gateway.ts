@@ -30,6 +30,7 @@ import { BackgroundThread, type CheckpointerView, type RouterView } from './back
 import { Metrics } from './metrics/metrics.js';
 import { WebhookDeliverer } from '../adapters/webhook/deliverer.js';
 import { hostname } from 'node:os';
+import { settlesWithin } from './core/sleep.js';
 import { randomUUID } from 'node:crypto';
 
 /** How long close() waits for each background worker (background thread or router and checkpointer, webhooks). */
@@ -186,11 +187,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         // Shutdown must end: each background worker gets a bounded time to stop, and
         // one that does not is named in the log rather than holding the process.
         const bounded = async (what: string, p: Promise<void> | undefined) => {
-          if (!p) return;
-          let timer: NodeJS.Timeout | undefined;
-          const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), CLOSE_TIMEOUT_MS)));
-          if ((await Promise.race([p.then(() => 'done' as const), late])) === 'late') logger.error({ event: 'close-timeout', component: what }, 'a component did not stop in time');
-          clearTimeout(timer);
+          if (p && !(await settlesWithin(p, CLOSE_TIMEOUT_MS))) logger.error({ event: 'close-timeout', component: what }, 'a component did not stop in time');
         };
         await bounded('webhooks', webhooks?.close());
         await bounded('background', background?.close());

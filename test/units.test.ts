@@ -5,6 +5,7 @@ import { parseProtectedHeader } from '../broker/core/jose-header.js';
 import { checkFreshness } from '../broker/ingest/freshness.js';
 import { problemBody, toLiaisonError } from '../broker/http/problem.js';
 import { parseCompactJwe } from '../adapters/jose/parse-jwe.js';
+import { settlesWithin } from '../broker/core/sleep.js';
 
 const code = (fn: () => unknown) => {
   try {
@@ -65,4 +66,10 @@ t.test('problem mapping never leaks internals', async (t) => {
   const own = new LiaisonError('schema-invalid', { errors: [{ path: '/a', message: 'm' }] });
   t.equal(toLiaisonError(own), own);
   t.same(problemBody(own, 'r').errors, [{ path: '/a', message: 'm' }]);
+});
+
+t.test('settlesWithin: true when the promise settles in time, false when it does not, its rejection passed on', async (t) => {
+  t.equal(await settlesWithin(Promise.resolve(), 50), true);
+  t.equal(await settlesWithin(new Promise((r) => setTimeout(r, 500)), 20), false);
+  await t.rejects(settlesWithin(Promise.reject(new Error('boom')), 50), /boom/);
 });

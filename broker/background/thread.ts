@@ -22,6 +22,8 @@ import { randomFill } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config/config.js';
+import { settlesWithin } from '../core/sleep.js';
+import { OFF_PATH_WORKER_LIMITS } from '../core/worker-limits.js';
 import type { CheckpointerStatus } from '../log/checkpointer.js';
 import type { RouterObserver } from '../routing/router.js';
 import type { BackgroundStatus, BackgroundWorkerData, FromWorker, ToWorker } from './protocol.js';
@@ -58,13 +60,6 @@ const RESTART_MAX_MS = 30_000;
 const STABLE_AFTER_MS = 60_000;
 /** How long close() waits for the roles to stop before it terminates the thread (below the gateway's own bound per component). */
 const CLOSE_WAIT_MS = 8_000;
-/**
- * The young generation of the background thread's heap (V8's default lets it reach 48 MB). The thread allocates per
- * notice (messages, headers, JWE strings) and keeps little: with the default, the gateway's RSS under load grew from
- * ~240 to ~300 MB when routing moved to this thread; at 2 MB (here and on the sealing worker) it stayed at 214-246 MB,
- * with more, shorter scavenges on a thread that is off the request path anyway (bench, c=64 with the catch-up).
- */
-export const BACKGROUND_YOUNG_GENERATION_MB = 2;
 const workerUrl = () => new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 const idle: BackgroundStatus = { routerLeading: false, routed: 0, checkpointer: null };
 
@@ -102,7 +97,7 @@ export class BackgroundThread {
           get status() {
             return { ...(self.#status.checkpointer ?? { leader: false, treeSize: 0, checkpointSize: 0 }) };
           },
-          close: () => this.#closeRole('checkpointer'),
+          close: () => self.#closeRole('checkpointer'),
         }
       : null;
   }
@@ -119,7 +114,7 @@ export class BackgroundThread {
 
   #spawn(): Promise<void> {
     const data: BackgroundWorkerData = { config: this.#o.config, natsUrl: this.#o.natsUrl, holder: this.#o.holder };
-    const w = new Worker(this.#o.workerUrl ?? workerUrl(), { workerData: data, resourceLimits: { maxYoungGenerationSizeMb: BACKGROUND_YOUNG_GENERATION_MB } });
+    const w = new Worker(this.#o.workerUrl ?? workerUrl(), { workerData: data, resourceLimits: OFF_PATH_WORKER_LIMITS });
     this.#worker = w;
     return new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -209,12 +204,9 @@ export class BackgroundThread {
     const w = this.#worker;
     if (!w) return;
     const waitMs = this.#o.closeWaitMs ?? CLOSE_WAIT_MS;
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), waitMs)));
-    if ((await Promise.race([this.#closeRole('all').then(() => 'done' as const), late])) === 'late') {
+    if (!(await settlesWithin(this.#closeRole('all'), waitMs))) {
       this.#o.logger.warn({ event: 'background-close-timeout', wait_ms: waitMs }, 'the background thread did not stop its roles in time; terminating it');
     }
-    clearTimeout(timer);
     await w.terminate();
   }
 }

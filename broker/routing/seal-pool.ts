@@ -14,7 +14,7 @@
 import { Worker } from 'node:worker_threads';
 import type { RegistryJwk } from '../registry/model.js';
 import { encryptDelivery } from './encrypt.js';
-import { BACKGROUND_YOUNG_GENERATION_MB } from '../background/thread.js';
+import { OFF_PATH_WORKER_LIMITS } from '../core/worker-limits.js';
 
 export interface SealJob {
   id: number;
@@ -76,8 +76,7 @@ export class DeliverySealer {
     if (this.#worker) return this.#worker;
     let w: Worker;
     try {
-      // Off the request path: a small young generation keeps the gateway's RSS down (background/thread.ts).
-      w = new Worker(workerUrl(), { resourceLimits: { maxYoungGenerationSizeMb: BACKGROUND_YOUNG_GENERATION_MB } });
+      w = new Worker(workerUrl(), { resourceLimits: OFF_PATH_WORKER_LIMITS });
     } catch {
       this.#inProcess = true;
       return undefined;
