@@ -14,7 +14,6 @@
  * Each level is bounded in time and in envelopes; every child is stopped by
  * its PID at the end, also on failure.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -27,17 +26,15 @@ import { repoRoot } from '../broker/core/paths.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { loadOrCreateBrokerKeys } from '../broker/keys/broker-keys.js';
 import { createOpenPgpSignerResolver } from '../broker/keys/openpgp-signers.js';
-import { connectNats, type NatsBus } from '../broker/nats/connection.js';
+import { connectNats } from '../broker/nats/connection.js';
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
-import { ROUTER_CONSUMER } from '../broker/routing/router.js';
-import { STREAMS } from '../broker/nats/streams.js';
 import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audit-rate.js';
 import { measureCeiling, type CeilingResult } from './ceiling.js';
-import type { LevelResult, LoadgenArgs } from './loadgen.js';
+import { routerWatch, runLevel, startNode, type Level } from './levels.js';
 import { sealEnvelopes } from './notices.js';
 import { OPENPGP_MIX, sealOpenPgpEnvelopes } from './openpgp-notices.js';
-import { processMeter, round } from './stats.js';
+import { round } from './stats.js';
 import { describeSteadiness, measureSteadiness } from './steadiness.js';
 import { benchChartSvg } from './svg.js';
 import { children, out, sleep, stopChild } from './processes.js';
@@ -56,118 +53,6 @@ const durationMs = Math.round(Number(values.seconds ?? (quick ? 1 : 5)) * 1000);
 if (!(durationMs >= 200 && durationMs <= 60_000)) throw new Error('--seconds must be between 0.2 and 60');
 const MAX_ENVELOPES_PER_LEVEL = 40_000;
 
-
-/** Spawn a node child and wait for a line of stdout matching `ready`. */
-async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 30_000, nodeArgs: string[] = []): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 16_384) stderr += d.toString('utf8');
-  });
-  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${script} not ready after ${timeoutMs} ms: ${stderr.slice(-800)}`)), timeoutMs);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString('utf8');
-      const m = ready.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${script} exited (${code}): ${stderr.slice(-800)}`));
-    });
-  });
-  child.stdout!.resume();
-  return { child, match };
-}
-
-interface Level extends LevelResult {
-  gatewayCpuPercent: number;
-  /** The gateway's main thread (its event loop) alone: near 100 % it is the bottleneck. */
-  gatewayMainThreadCpuPercent: number;
-  gatewayPeakRssMb: number;
-  natsCpuPercent: number;
-  /** Full gateway only: notices not yet routed when the level's clock stopped, and how long the router took to finish them. */
-  routerBacklogAtEnd?: number;
-  routerDrainSeconds?: number;
-  /**
-   * Full gateway only: notices accepted per second over the level and the router's catch-up after it. The router runs
-   * at a lower priority than ingest (backgroundNice): under overload it falls behind, and this is the rate the whole
-   * pipeline, deliveries included, carried.
-   */
-  sustainedPerSecond?: number;
-}
-
-/** One level: fork the load generator, let it seal its envelopes, then time it while sampling the server and nats-server. */
-async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: number): Promise<Level> {
-  const child = fork(join(here, 'loadgen.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  children.add(child);
-  try {
-    const gw = processMeter(serverPid);
-    const nats = processMeter(natsPid);
-    const result = await new Promise<LevelResult>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('load generator timed out')), 120_000 + args.durationMs);
-      child.on('message', (m: { ready?: boolean; result?: LevelResult }) => {
-        if (m.ready) {
-          gw.start();
-          nats.start();
-          child.send('go');
-        } else if (m.result) {
-          clearTimeout(timer);
-          resolve(m.result);
-        }
-      });
-      child.once('exit', (code) => {
-        clearTimeout(timer);
-        reject(new Error(`load generator exited with ${code}`));
-      });
-    });
-    const g = gw.stop();
-    const n = nats.stop();
-    return { ...result, gatewayCpuPercent: g.cpuPercent, gatewayMainThreadCpuPercent: g.mainThreadCpuPercent, gatewayPeakRssMb: g.peakRssMb, natsCpuPercent: n.cpuPercent };
-  } finally {
-    await stopChild(child);
-  }
-}
-
-/**
- * The router's backlog, read from its durable consumer on NOTICES (pending + taken but not acked).
- * drain(): the backlog now, then waits (at most 120 s) until it is zero and says how long that took.
- */
-function routerWatch(bus: NatsBus) {
-  const backlog = async () => {
-    const info = await bus.jsm.consumers.info(STREAMS.notices, ROUTER_CONSUMER);
-    return info.num_pending + info.num_ack_pending;
-  };
-  return {
-    async drain(): Promise<{ routerBacklogAtEnd: number; routerDrainSeconds: number }> {
-      const t0 = performance.now();
-      const atEnd = await backlog();
-      let left = atEnd;
-      while (left > 0 && performance.now() - t0 < 120_000) {
-        await sleep(100);
-        left = await backlog();
-      }
-      if (left > 0) throw new Error(`the router did not catch up within 120 s (${left} notices left)`);
-      return { routerBacklogAtEnd: atEnd, routerDrainSeconds: round((performance.now() - t0) / 1000, 2) };
-    },
-    /** The level's result with the router's catch-up after it, and the rate sustained over both. */
-    async settle(level: Level, gatewayPid: number): Promise<Level> {
-      // The gateway's memory is sampled through the catch-up too: routing at full speed is part of the load.
-      const meter = processMeter(gatewayPid);
-      meter.start();
-      const d = await this.drain();
-      const rss = meter.stop().peakRssMb;
-      // The backlog is polled every 100 ms: a catch-up shorter than that counts as none.
-      const catchUp = d.routerBacklogAtEnd > 0 && d.routerDrainSeconds > 0.1 ? d.routerDrainSeconds : 0;
-      return { ...level, ...d, gatewayPeakRssMb: Math.max(level.gatewayPeakRssMb, rss), sustainedPerSecond: round(level.accepted / (level.seconds + catchUp)) };
-    },
-  };
-}
 
 const fmt = (l: Level) =>
   `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}% (main ${String(l.gatewayMainThreadCpuPercent).padStart(5)}%)  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.routerBacklogAtEnd !== undefined ? `  router backlog ${l.routerBacklogAtEnd} (${l.routerDrainSeconds} s; sustained ${l.sustainedPerSecond}/s)` : ''}${l.ranOut ? '  (ran out of envelopes)' : ''}`;

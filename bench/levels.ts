@@ -1,0 +1,129 @@
+/**
+ * One gateway level of the bench: the gateway and load generator processes,
+ * a timed level while the gateway and nats-server are sampled, and the
+ * router's catch-up after it. Shared by `npm run bench` (run.ts) and the A/B
+ * comparison of two builds (ab.ts).
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { NatsBus } from '../broker/nats/connection.js';
+import { STREAMS } from '../broker/nats/streams.js';
+import { ROUTER_CONSUMER } from '../broker/routing/router.js';
+import type { LevelResult, LoadgenArgs } from './loadgen.js';
+import { children, sleep, stopChild } from './processes.js';
+import { processMeter, round } from './stats.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** Spawn a node child and wait for a line of stdout matching `ready`. */
+export async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 30_000, nodeArgs: string[] = []): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 16_384) stderr += d.toString('utf8');
+  });
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`${script} not ready after ${timeoutMs} ms: ${stderr.slice(-800)}`)), timeoutMs);
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString('utf8');
+      const m = ready.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited (${code}): ${stderr.slice(-800)}`));
+    });
+  });
+  child.stdout!.resume();
+  return { child, match };
+}
+
+export interface Level extends LevelResult {
+  gatewayCpuPercent: number;
+  /** The gateway's main thread (its event loop) alone: near 100 % it is the bottleneck. */
+  gatewayMainThreadCpuPercent: number;
+  gatewayPeakRssMb: number;
+  natsCpuPercent: number;
+  /** Full gateway only: notices not yet routed when the level's clock stopped, and how long the router took to finish them. */
+  routerBacklogAtEnd?: number;
+  routerDrainSeconds?: number;
+  /**
+   * Full gateway only: notices accepted per second over the level and the router's catch-up after it. The router runs
+   * at a lower priority than ingest (backgroundNice): under overload it falls behind, and this is the rate the whole
+   * pipeline, deliveries included, carried.
+   */
+  sustainedPerSecond?: number;
+}
+
+/** One level: fork the load generator, let it seal its envelopes, then time it while sampling the server and nats-server. */
+export async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: number): Promise<Level> {
+  const child = fork(join(here, 'loadgen.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  children.add(child);
+  try {
+    const gw = processMeter(serverPid);
+    const nats = processMeter(natsPid);
+    const result = await new Promise<LevelResult>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('load generator timed out')), 120_000 + args.durationMs);
+      child.on('message', (m: { ready?: boolean; result?: LevelResult }) => {
+        if (m.ready) {
+          gw.start();
+          nats.start();
+          child.send('go');
+        } else if (m.result) {
+          clearTimeout(timer);
+          resolve(m.result);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`load generator exited with ${code}`));
+      });
+    });
+    const g = gw.stop();
+    const n = nats.stop();
+    return { ...result, gatewayCpuPercent: g.cpuPercent, gatewayMainThreadCpuPercent: g.mainThreadCpuPercent, gatewayPeakRssMb: g.peakRssMb, natsCpuPercent: n.cpuPercent };
+  } finally {
+    await stopChild(child);
+  }
+}
+
+/**
+ * The router's backlog, read from its durable consumer on NOTICES (pending + taken but not acked).
+ * drain(): the backlog now, then waits (at most 120 s) until it is zero and says how long that took.
+ */
+export function routerWatch(bus: NatsBus) {
+  const backlog = async () => {
+    const info = await bus.jsm.consumers.info(STREAMS.notices, ROUTER_CONSUMER);
+    return info.num_pending + info.num_ack_pending;
+  };
+  return {
+    async drain(): Promise<{ routerBacklogAtEnd: number; routerDrainSeconds: number }> {
+      const t0 = performance.now();
+      const atEnd = await backlog();
+      let left = atEnd;
+      while (left > 0 && performance.now() - t0 < 120_000) {
+        await sleep(100);
+        left = await backlog();
+      }
+      if (left > 0) throw new Error(`the router did not catch up within 120 s (${left} notices left)`);
+      return { routerBacklogAtEnd: atEnd, routerDrainSeconds: round((performance.now() - t0) / 1000, 2) };
+    },
+    /** The level's result with the router's catch-up after it, and the rate sustained over both. */
+    async settle(level: Level, gatewayPid: number): Promise<Level> {
+      // The gateway's memory is sampled through the catch-up too: routing at full speed is part of the load.
+      const meter = processMeter(gatewayPid);
+      meter.start();
+      const d = await this.drain();
+      const rss = meter.stop().peakRssMb;
+      // The backlog is polled every 100 ms: a catch-up shorter than that counts as none.
+      const catchUp = d.routerBacklogAtEnd > 0 && d.routerDrainSeconds > 0.1 ? d.routerDrainSeconds : 0;
+      return { ...level, ...d, gatewayPeakRssMb: Math.max(level.gatewayPeakRssMb, rss), sustainedPerSecond: round(level.accepted / (level.seconds + catchUp)) };
+    },
+  };
+}
