@@ -6,6 +6,7 @@ import { checkFreshness } from '../broker/ingest/freshness.js';
 import { problemBody, toLiaisonError } from '../broker/http/problem.js';
 import { parseCompactJwe } from '../adapters/jose/parse-jwe.js';
 import { settlesWithin } from '../broker/core/sleep.js';
+import { turnBarrier } from '../broker/nats/connection.js';
 
 const code = (fn: () => unknown) => {
   try {
@@ -72,4 +73,18 @@ t.test('settlesWithin: true when the promise settles in time, false when it does
   t.equal(await settlesWithin(Promise.resolve(), 50), true);
   t.equal(await settlesWithin(new Promise((r) => setTimeout(r, 500)), 20), false);
   await t.rejects(settlesWithin(Promise.reject(new Error('boom')), 50), /boom/);
+});
+
+t.test('turnBarrier: everyone who waited in one turn goes at once, in call order; a wait made while releasing goes next turn', async (t) => {
+  const wait = turnBarrier();
+  const order: string[] = [];
+  const turn1 = ['a', 'b', 'c'].map((k) => wait().then(() => void order.push(k)));
+  // Queued after the barrier's release, so it runs after it: by then a, b and c (and their continuations) have gone.
+  const after1 = new Promise<void>((r) => setImmediate(() => (order.push('immediate'), r())));
+  let late: Promise<void> | undefined;
+  void turn1[0]!.then(() => (late = wait().then(() => void order.push('late'))));
+  await Promise.all([...turn1, after1]);
+  t.same(order, ['a', 'b', 'c', 'immediate'], 'one turn, in call order');
+  await late;
+  t.same(order, ['a', 'b', 'c', 'immediate', 'late'], 'a wait made during a release waits for the next turn');
 });
