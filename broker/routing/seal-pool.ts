@@ -24,15 +24,21 @@ export interface SealJob {
   recipients: { kid: string; jwk: RegistryJwk }[];
 }
 
-export type SealReply = { id: number; bodies: string[]; error?: undefined } | { id: number; error: string; bodies?: undefined };
+/**
+ * `bodies`: each JWE as its ASCII bytes, in an ArrayBuffer of its own that the worker transfers: the router publishes
+ * bytes, and strings crossing threads were copied twice and landed on the router's heap (about 35 kB a notice, which
+ * its small young generation then scavenged).
+ */
+export type SealReply = { id: number; bodies: Uint8Array[]; error?: undefined } | { id: number; error: string; bodies?: undefined };
 
 interface Pending {
   job: SealJob;
-  resolve: (bodies: string[]) => void;
+  resolve: (bodies: Uint8Array[]) => void;
   reject: (e: Error) => void;
 }
 
-const sealInProcess = (job: Omit<SealJob, 'id'>) => Promise.all(job.recipients.map((r) => encryptDelivery(job.signed, r, job.noticeId, job.format)));
+const ascii = new TextEncoder();
+const sealInProcess = (job: Omit<SealJob, 'id'>) => Promise.all(job.recipients.map(async (r) => ascii.encode(await encryptDelivery(job.signed, r, job.noticeId, job.format))));
 
 const workerUrl = () => new URL(import.meta.url.endsWith('.ts') ? './seal-worker.ts' : './seal-worker.js', import.meta.url);
 
@@ -43,8 +49,8 @@ export class DeliverySealer {
   #inProcess = false;
   #closed = false;
 
-  /** One compact JWE per recipient, in order. */
-  seal(signed: Uint8Array, recipients: { kid: string; jwk: RegistryJwk }[], noticeId: string, format: 'jose' | 'openpgp'): Promise<string[]> {
+  /** One compact JWE per recipient, in order, as its ASCII bytes. */
+  seal(signed: Uint8Array, recipients: { kid: string; jwk: RegistryJwk }[], noticeId: string, format: 'jose' | 'openpgp'): Promise<Uint8Array[]> {
     if (recipients.length === 0) return Promise.resolve([]);
     const worker = this.#inProcess || this.#closed ? undefined : this.#ensureWorker();
     if (!worker) return sealInProcess({ signed, recipients, noticeId, format });
@@ -53,7 +59,7 @@ export class DeliverySealer {
     const copy = new Uint8Array(signed.byteLength);
     copy.set(signed);
     const job: SealJob = { id: this.#nextId++, signed: copy, noticeId, format, recipients: recipients.map((r) => ({ kid: r.kid, jwk: r.jwk })) };
-    return new Promise<string[]>((resolve, reject) => {
+    return new Promise<Uint8Array[]>((resolve, reject) => {
       // Kept with the caller's own bytes, for a retry in process should the worker never start (the posted copy is gone).
       this.#pending.set(job.id, { job: { ...job, signed }, resolve, reject });
       worker.postMessage(job, [copy.buffer]);

@@ -4,13 +4,18 @@ import { encryptDelivery } from './encrypt.js';
 import type { OpenPgpDeliveryPort } from './openpgp-port.js';
 import { DELIVERY_HEADERS, type PlannedDelivery } from './plan.js';
 
-export type Sealed = { body: string; kid: string; headers: Record<string, string> };
+/** One delivery as published: `body` the message's bytes (a compact JWE or an armored OpenPGP message, ASCII either way). */
+export type Sealed = { body: Uint8Array; kid: string; headers: Record<string, string> };
 
-/** Seals the JOSE deliveries of one notice: one compact JWE per recipient, in order (DeliverySealer, or encryptDelivery in process). */
-export type JoseSealer = (signed: Uint8Array, recipients: { kid: string; jwk: PlannedJose['jwk'] }[], noticeId: string, format: 'jose' | 'openpgp') => Promise<string[]>;
+/**
+ * Seals the JOSE deliveries of one notice: one compact JWE per recipient, in order, as the bytes to publish
+ * (DeliverySealer on its worker, or encryptDelivery in process).
+ */
+export type JoseSealer = (signed: Uint8Array, recipients: { kid: string; jwk: PlannedJose['jwk'] }[], noticeId: string, format: 'jose' | 'openpgp') => Promise<Uint8Array[]>;
 type PlannedJose = Extract<PlannedDelivery, { jwk: unknown }>;
 
-const inProcess: JoseSealer = (signed, recipients, noticeId, format) => Promise.all(recipients.map((r) => encryptDelivery(signed, r, noticeId, format)));
+const ascii = new TextEncoder();
+const inProcess: JoseSealer = (signed, recipients, noticeId, format) => Promise.all(recipients.map(async (r) => ascii.encode(await encryptDelivery(signed, r, noticeId, format))));
 
 /**
  * The bytes of one planned delivery: a JWE (cty naming the origin's format), or
@@ -23,10 +28,10 @@ export async function sealPlanned(
   entry: Pick<NoticeLogEntry, 'notice_id' | 'format'>,
   ctx: { registry: RegistrySnapshot; openpgp?: OpenPgpDeliveryPort | undefined; at: Date },
 ): Promise<Sealed | undefined> {
-  if (d.format !== 'openpgp') return { body: await encryptDelivery(signed, d, entry.notice_id, entry.format), kid: d.kid, headers: {} };
+  if (d.format !== 'openpgp') return { body: ascii.encode(await encryptDelivery(signed, d, entry.notice_id, entry.format)), kid: d.kid, headers: {} };
   const agency = ctx.registry.agency(d.agency);
   const sealed = agency && ctx.openpgp ? await ctx.openpgp.seal(agency, signed, { noticeId: entry.notice_id, format: entry.format }, ctx.at) : undefined;
-  return sealed && { body: sealed.message, kid: sealed.kid, headers: { [DELIVERY_HEADERS.deliveryFormat]: 'openpgp' } };
+  return sealed && { body: ascii.encode(sealed.message), kid: sealed.kid, headers: { [DELIVERY_HEADERS.deliveryFormat]: 'openpgp' } };
 }
 
 /**
