@@ -3,6 +3,11 @@
  * process (parse, decrypt, verify, strict parse, freshness, validate, policy,
  * commitment hash, receipt signature), without HTTP or NATS. What the gateway
  * could do if HTTP and JetStream cost nothing.
+ *
+ * With `fanOut`, each notice is then also sealed to its recipients as the
+ * router seals it (plan, then one JWE per recipient through the given sealer:
+ * the router's sealing worker): the crypto the full gateway does per notice,
+ * fan-out included, which the ceiling above leaves out.
  */
 import { joseEnvelope } from '../adapters/jose/index.js';
 import type { EnvelopeAdapter, EnvelopeContext } from '../broker/core/envelope.js';
@@ -15,6 +20,9 @@ import { sha256Hex } from '../broker/ingest/store.js';
 import { validateNotice } from '../broker/ingest/validate.js';
 import type { BrokerKeyring } from '../broker/keys/broker-keys.js';
 import type { RegistrySnapshot } from '../broker/registry/model.js';
+import type { NoticeLogEntry } from '../broker/log/entry.js';
+import { planDeliveries } from '../broker/routing/plan.js';
+import { sealAll, type JoseSealer } from '../broker/routing/seal.js';
 import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
 import type { BenchEnvelope } from './notices.js';
 import { round } from './stats.js';
@@ -28,7 +36,7 @@ export interface CeilingResult {
 }
 
 /** `adapter`: the envelope adapter that opens the bodies (JOSE by default; the gateway's OpenPGP adapter for OpenPGP messages). */
-export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyring: BrokerKeyring, registry: RegistrySnapshot, concurrency: number, durationMs: number, adapter: EnvelopeAdapter = joseEnvelope): Promise<CeilingResult> {
+export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyring: BrokerKeyring, registry: RegistrySnapshot, concurrency: number, durationMs: number, adapter: EnvelopeAdapter = joseEnvelope, fanOut?: JoseSealer): Promise<CeilingResult> {
   const validator = createNoticeValidator();
   const resolveSigner = createSignerResolver(() => registry);
   const ctx: EnvelopeContext = { decryptionKey: (kid) => keyring.decryptionKey(kid)?.privateKey, resolveSigner };
@@ -43,6 +51,11 @@ export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyrin
     const { recipients } = evaluatePolicy(header, opened.signer.agencyId, registry, at);
     const sha256 = sha256Hex(opened.signed);
     await signReceipt(keyring.signing, { iss: keyring.brokerId, notice_id: header.id, sha256, log_index: 0, received_at: at.toISOString(), recipients });
+    if (!fanOut) return;
+    const entry: NoticeLogEntry = { v: 1, kind: 'notice', notice_id: header.id, sha256, format: opened.format, signer_kid: opened.signer.kid, origin: { country: header.origin.country, agency: header.origin.agency }, operation: header.operation, type: header.type, tlp: header.tlp, received_at: at.toISOString(), recipients };
+    const plan = planDeliveries(entry, registry, at);
+    const sealed = await sealAll(plan.deliveries, opened.signed, entry, { registry, at, jose: fanOut });
+    if (sealed.length !== plan.deliveries.length) throw new Error('fan-out sealed the wrong number of deliveries');
   };
   await one(envelopes[0]!); // warm up: key import, schema caches
   let next = 0;
