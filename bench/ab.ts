@@ -29,7 +29,7 @@ import { repoRoot } from '../broker/core/paths.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { connectNats, type NatsBus } from '../broker/nats/connection.js';
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
-import { routerWatch, runLevel, startNode, type Level } from './levels.js';
+import { benchGatewayEnv, routerWatch, runLevel, startGateway, type Level } from './levels.js';
 import { children, out, sleep, stopChild } from './processes.js';
 import { cpuSeconds, round } from './stats.js';
 
@@ -85,9 +85,8 @@ async function main() {
     await ensureDemoNetwork(dataDir);
     for (const v of variants) {
       const nats = await startLocalNats({ bin, storeDir: join(work, `nats-${v.name}`) });
-      const env = { ...process.env, LIAISON_PORT: String(await freePort()), LIAISON_HOST: '127.0.0.1', NATS_URL: nats.url, LIAISON_DATA_DIR: dataDir, LIAISON_DEMO: '1', LOG_LEVEL: 'warn', LIAISON_CHECKPOINT_INTERVAL_MS: '1000', LIAISON_RATE_LIMIT_MAX: '0', ...v.env };
-      const gw = await startNode(join(v.dist, 'broker', 'main.js'), [], env, /listening on (http:\/\/\S+)/);
-      const url = gw.match[1]!.replace(/[()]/g, '');
+      const gw = await startGateway({ ...benchGatewayEnv({ port: await freePort(), natsUrl: nats.url, dataDir }), ...v.env }, { mainJs: join(v.dist, 'broker', 'main.js') });
+      const url = gw.url;
       const jwks = (await (await fetch(`${url}/v1/keys`)).json()) as { keys: JWK[] };
       const bus = await connectNats({ servers: nats.url, name: 'bench-ab', publishTimeoutMs: 10_000, retryAfterSeconds: 1, logger: createLogger('silent') });
       started.push({ v, nats, pid: gw.child.pid!, url, jwks, bus, rows: [] });

@@ -16,12 +16,11 @@
  *
  * Writes bench/results/latency.json and prints a text summary.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
 import { makeClientAssertion } from '../broker/client/assertion.js';
@@ -31,8 +30,8 @@ import { credentialsPath, ensureDemoNetwork, readCredentials } from '../broker/d
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
 import { percentile, round } from './stats.js';
 import { children, out, sleep, stopChild } from './processes.js';
+import { startGateway } from './levels.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
   options: { rates: { type: 'string' }, seconds: { type: 'string' }, quick: { type: 'boolean' } },
   allowPositionals: false,
@@ -48,34 +47,6 @@ const BROKER_ID = 'liaison-hub';
 const FROM = 'vn-customs';
 const TO = 'th-customs';
 
-
-/** The gateway as in production (node dist/broker/main.js); resolves with its URL once it says it listens. */
-async function startGateway(env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(here, '..', 'broker', 'main.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 16_384) stderr += d.toString('utf8');
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`gateway not ready after ${timeoutMs} ms: ${stderr.slice(-800)}`)), timeoutMs);
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString('utf8');
-      const m = /listening on (http:\/\/\S+)/.exec(buf);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!.replace(/[()]/g, ''));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`gateway exited (${code}): ${stderr.slice(-800)}`));
-    });
-  });
-  child.stdout!.resume();
-  return { child, url };
-}
 
 /** th-customs following its inbox over SSE: calls onDelivery(notice_id, now) for each delivery event. */
 async function followSse(url: string, signingKey: JWK, onDelivery: (noticeId: string, at: number) => void, signal: AbortSignal): Promise<{ done: Promise<void> }> {

@@ -44,6 +44,29 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
   return { child, match };
 }
 
+/** A gateway's own `broker/main.js` (this build's by default), started as production starts it; resolves with its URL once it listens. */
+export async function startGateway(env: NodeJS.ProcessEnv, opts: { mainJs?: string; nodeArgs?: string[] } = {}): Promise<{ child: ChildProcess; url: string }> {
+  const { child, match } = await startNode(opts.mainJs ?? join(here, '..', 'broker', 'main.js'), [], env, /listening on (http:\/\/\S+)/, 30_000, opts.nodeArgs ?? []);
+  return { child, url: match[1]!.replace(/[()]/g, '') };
+}
+
+/**
+ * The environment of a benchmarked gateway: loopback, the demo network, warnings only, a checkpoint a second, and no
+ * per-client rate limit (one loopback client posts thousands of notices a minute; the limit would answer 429s, not
+ * measure the pipeline).
+ */
+export const benchGatewayEnv = (o: { port: number; natsUrl: string; dataDir: string }): NodeJS.ProcessEnv => ({
+  ...process.env,
+  LIAISON_PORT: String(o.port),
+  LIAISON_HOST: '127.0.0.1',
+  NATS_URL: o.natsUrl,
+  LIAISON_DATA_DIR: o.dataDir,
+  LIAISON_DEMO: '1',
+  LOG_LEVEL: 'warn',
+  LIAISON_CHECKPOINT_INTERVAL_MS: '1000',
+  LIAISON_RATE_LIMIT_MAX: '0',
+});
+
 export interface Level extends LevelResult {
   gatewayCpuPercent: number;
   /** The gateway's main thread (its event loop) alone: near 100 % it is the bottleneck. */

@@ -32,7 +32,7 @@ import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js
 import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audit-rate.js';
 import { DeliverySealer } from '../broker/routing/seal-pool.js';
 import { measureCeiling, type CeilingResult } from './ceiling.js';
-import { routerWatch, runLevel, startNode, type Level } from './levels.js';
+import { benchGatewayEnv, routerWatch, runLevel, startGateway, startNode, type Level } from './levels.js';
 import { sealEnvelopes } from './notices.js';
 import { OPENPGP_MIX, sealOpenPgpEnvelopes } from './openpgp-notices.js';
 import { round } from './stats.js';
@@ -90,13 +90,11 @@ async function main() {
 
     // --- the gateway, as in production: node dist/broker/main.js
     const port = await freePort();
-    const env = { ...process.env, LIAISON_PORT: String(port), LIAISON_HOST: '127.0.0.1', NATS_URL: nats.url, LIAISON_DATA_DIR: dataDir, LIAISON_DEMO: '1', LOG_LEVEL: 'warn', LIAISON_CHECKPOINT_INTERVAL_MS: '1000',
-      // One loopback client posts thousands of notices a minute: the per-client rate limit (default 1000 per window) would answer 429s, not measure the pipeline.
-      LIAISON_RATE_LIMIT_MAX: '0' };
+    const env = benchGatewayEnv({ port, natsUrl: nats.url, dataDir });
     // --profile DIR: the gateway writes a V8 CPU profile there on exit (summarise with dist/bench/profile-top.js).
     const nodeArgs = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
-    const gw = await startNode(join(here, '..', 'broker', 'main.js'), [], env, /listening on (http:\/\/\S+)/, 30_000, nodeArgs);
-    const gwUrl = gw.match[1]!.replace(/[()]/g, '');
+    const gw = await startGateway(env, { nodeArgs });
+    const gwUrl = gw.url;
     const jwks = (await (await fetch(`${gwUrl}/v1/keys`)).json()) as { keys: JWK[] };
 
     // --- reference 1: the crypto ceiling, in this process while the gateway idles
@@ -193,8 +191,8 @@ async function main() {
 
     // --- the same pipeline on a gateway that only ingests (router and checkpointer run elsewhere)
     const ingestOnlyEnv = { ...env, LIAISON_ROUTER: '0', LIAISON_CHECKPOINTER: '0', LIAISON_PORT: String(await freePort()) };
-    const gi = await startNode(join(here, '..', 'broker', 'main.js'), [], ingestOnlyEnv, /listening on (http:\/\/\S+)/);
-    const giUrl = gi.match[1]!.replace(/[()]/g, '');
+    const gi = await startGateway(ingestOnlyEnv);
+    const giUrl = gi.url;
     out('full pipeline, ingest-only gateway (LIAISON_ROUTER=0, LIAISON_CHECKPOINTER=0):');
     const ingestOnly: Level[] = [];
     for (const c of levels) {

@@ -222,9 +222,10 @@ export async function watchAcrossReconnects(bus: NatsBus, start: () => Promise<(
  * what was sent in one synchronous run as one socket write; publishes issued
  * from separate continuations (one per request, one per routed notice) each
  * went out as their own write, and each write to loopback also wakes
- * nats-server. Released together they share one: in an A/B of the full gateway
- * at 64 in flight this cut the gateway's CPU per notice by 9 % and
- * nats-server's by 20 % (docs/benchmarks.md), for a wait of at most one turn.
+ * nats-server. Released together they share one, for a wait of at most one
+ * turn: nats-server's CPU per notice fell to 0.84-0.88 of before in every A/B
+ * of the full gateway (bench/ab.ts; docs/benchmarks.md), the gateway's own by
+ * less than that machine's noise.
  */
 export function turnBarrier(): () => Promise<void> {
   let waiting: (() => void)[] = [];

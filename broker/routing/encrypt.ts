@@ -72,6 +72,22 @@ export async function encryptDelivery(
   return encryptCompactJwe(signed, keyOf(recipient.jwk), { kid: recipient.kid, typ: DELIVERY_TYP, cty: DELIVERY_CTY[format], 'liaison-notice-id': noticeId });
 }
 
+const ascii = new TextEncoder();
+
+/**
+ * One notice's JOSE deliveries, one compact JWE per recipient in order, as the bytes to publish (a JWE is ASCII).
+ * Each comes in an ArrayBuffer of its own (TextEncoder's), so the sealing worker can transfer it rather than copy it.
+ */
+export function encryptDeliveries(
+  signed: Uint8Array,
+  recipients: readonly { kid: string; jwk: RegistryJwk }[],
+  noticeId: string,
+  format: 'jose' | 'openpgp',
+  keyOf?: (jwk: RegistryJwk) => RecipientKey,
+): Promise<Uint8Array[]> {
+  return Promise.all(recipients.map(async (r) => ascii.encode(await encryptDelivery(signed, r, noticeId, format, keyOf))));
+}
+
 /** The recipient's side: decrypt a delivery with its own private encryption key; returns the origin's signed bytes. */
 export async function decryptDelivery(jwe: string, privateJwk: JWK): Promise<{ signed: Uint8Array; header: Record<string, unknown> }> {
   const key = await importJWK({ ...privateJwk, alg: DELIVERY_ALG }, DELIVERY_ALG);

@@ -13,7 +13,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { RegistryJwk } from '../registry/model.js';
-import { encryptDelivery } from './encrypt.js';
+import { encryptDeliveries } from './encrypt.js';
 import { OFF_PATH_WORKER_LIMITS } from '../core/worker-limits.js';
 
 export interface SealJob {
@@ -37,8 +37,7 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-const ascii = new TextEncoder();
-const sealInProcess = (job: Omit<SealJob, 'id'>) => Promise.all(job.recipients.map(async (r) => ascii.encode(await encryptDelivery(job.signed, r, job.noticeId, job.format))));
+const sealInProcess = (job: Omit<SealJob, 'id'>) => encryptDeliveries(job.signed, job.recipients, job.noticeId, job.format);
 
 const workerUrl = () => new URL(import.meta.url.endsWith('.ts') ? './seal-worker.ts' : './seal-worker.js', import.meta.url);
 

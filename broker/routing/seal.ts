@@ -1,6 +1,6 @@
 import type { NoticeLogEntry } from '../log/entry.js';
 import type { RegistrySnapshot } from '../registry/model.js';
-import { encryptDelivery } from './encrypt.js';
+import { encryptDeliveries } from './encrypt.js';
 import type { OpenPgpDeliveryPort } from './openpgp-port.js';
 import { DELIVERY_HEADERS, type PlannedDelivery } from './plan.js';
 
@@ -9,13 +9,12 @@ export type Sealed = { body: Uint8Array; kid: string; headers: Record<string, st
 
 /**
  * Seals the JOSE deliveries of one notice: one compact JWE per recipient, in order, as the bytes to publish
- * (DeliverySealer on its worker, or encryptDelivery in process).
+ * (DeliverySealer on its worker, or encryptDeliveries in process).
  */
 export type JoseSealer = (signed: Uint8Array, recipients: { kid: string; jwk: PlannedJose['jwk'] }[], noticeId: string, format: 'jose' | 'openpgp') => Promise<Uint8Array[]>;
 type PlannedJose = Extract<PlannedDelivery, { jwk: unknown }>;
 
 const ascii = new TextEncoder();
-const inProcess: JoseSealer = (signed, recipients, noticeId, format) => Promise.all(recipients.map(async (r) => ascii.encode(await encryptDelivery(signed, r, noticeId, format))));
 
 /**
  * The bytes of one planned delivery: a JWE (cty naming the origin's format), or
@@ -28,7 +27,7 @@ export async function sealPlanned(
   entry: Pick<NoticeLogEntry, 'notice_id' | 'format'>,
   ctx: { registry: RegistrySnapshot; openpgp?: OpenPgpDeliveryPort | undefined; at: Date },
 ): Promise<Sealed | undefined> {
-  if (d.format !== 'openpgp') return { body: ascii.encode(await encryptDelivery(signed, d, entry.notice_id, entry.format)), kid: d.kid, headers: {} };
+  if (d.format !== 'openpgp') return { body: (await encryptDeliveries(signed, [d], entry.notice_id, entry.format))[0]!, kid: d.kid, headers: {} };
   const agency = ctx.registry.agency(d.agency);
   const sealed = agency && ctx.openpgp ? await ctx.openpgp.seal(agency, signed, { noticeId: entry.notice_id, format: entry.format }, ctx.at) : undefined;
   return sealed && { body: ascii.encode(sealed.message), kid: sealed.kid, headers: { [DELIVERY_HEADERS.deliveryFormat]: 'openpgp' } };
@@ -47,7 +46,7 @@ export async function sealAll(
 ): Promise<(Sealed | undefined)[]> {
   const jose = plan.filter((d): d is PlannedJose => d.format !== 'openpgp');
   const [bodies, others] = await Promise.all([
-    (ctx.jose ?? inProcess)(signed, jose.map((d) => ({ kid: d.kid, jwk: d.jwk })), entry.notice_id, entry.format),
+    (ctx.jose ?? encryptDeliveries)(signed, jose.map((d) => ({ kid: d.kid, jwk: d.jwk })), entry.notice_id, entry.format),
     Promise.all(plan.map((d) => (d.format === 'openpgp' ? sealPlanned(d, signed, entry, ctx) : undefined))),
   ]);
   if (bodies.length !== jose.length) throw new Error('the sealer returned the wrong number of deliveries');
