@@ -4,12 +4,15 @@
  * CPU a notice costs drifted by a fifth between minutes, which sank any
  * comparison of two bench runs made one after the other.
  *
- *   node dist/bench/ab.js [--rounds 5] [--concurrency 64 | --rate 350] [--seconds 4] [--env NAME:KEY=VALUE]... NAME=DIST ...
+ *   node dist/bench/ab.js [--rounds 5] [--concurrency 64 | --rate 350] [--seconds 4] [--env NAME:KEY=VALUE]... [--node-args NAME:ARGS]... [--openpgp] NAME=DIST ...
  *
  * Each NAME=DIST is a gateway built in DIST (its `broker/main.js`; another
  * commit's build: `git worktree add /tmp/base <commit>`, then `npm ci && npm run
  * build` there and pass `base=/tmp/base/dist`), with its own nats-server and the
- * demo network; `--env` adds environment for one of them. Every round runs one
+ * demo network; `--env` adds environment for one of them, `--node-args` replaces
+ * the node flags it starts with (default: this build's GATEWAY_NODE_ARGS, as
+ * `npm start`; space-separated, empty for none); `--openpgp` posts OpenPGP
+ * messages (as the bench's OpenPGP levels) instead of JOSE envelopes. Every round runs one
  * level per gateway (order alternating between rounds): closed loop at
  * `--concurrency`, or open loop at `--rate` notices per second (the same work
  * for every gateway: CPU per notice then says what each costs at that load,
@@ -34,7 +37,7 @@ import { children, out, sleep, stopChild } from './processes.js';
 import { cpuSeconds, round } from './stats.js';
 
 const { values, positionals } = parseArgs({
-  options: { rounds: { type: 'string' }, concurrency: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, env: { type: 'string', multiple: true } },
+  options: { rounds: { type: 'string' }, concurrency: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, env: { type: 'string', multiple: true }, 'node-args': { type: 'string', multiple: true }, openpgp: { type: 'boolean' } },
   allowPositionals: true,
 });
 const rounds = Number(values.rounds ?? 5);
@@ -50,6 +53,7 @@ interface Variant {
   name: string;
   dist: string;
   env: Record<string, string>;
+  nodeArgs?: string[];
 }
 const variants: Variant[] = positionals.map((p) => {
   const m = /^([\w.-]+)=(.+)$/.exec(p);
@@ -62,6 +66,12 @@ for (const e of values.env ?? []) {
   const v = m && variants.find((x) => x.name === m[1]);
   if (!m || !v) throw new Error(`--env NAME:KEY=VALUE, NAME one of the gateways: ${e}`);
   v.env[m[2]!] = m[3]!;
+}
+for (const a of values['node-args'] ?? []) {
+  const m = /^([\w.-]+):(.*)$/.exec(a);
+  const v = m && variants.find((x) => x.name === m[1]);
+  if (!m || !v) throw new Error(`--node-args NAME:ARGS, NAME one of the gateways: ${a}`);
+  v.nodeArgs = m[2]!.split(/\s+/).filter(Boolean);
 }
 
 interface Row {
@@ -79,26 +89,28 @@ async function main() {
   const bin = findNatsServer(process.env.NATS_SERVER_BIN ?? null);
   if (!bin) throw new Error(NATS_INSTALL_HINT);
   const work = mkdtempSync(join(tmpdir(), 'liaison-ab-'));
-  const started: { v: Variant; nats: LocalNats; pid: number; url: string; jwks: { keys: JWK[] }; bus: NatsBus; rows: Row[] }[] = [];
+  const started: { v: Variant; nats: LocalNats; pid: number; url: string; jwks: { keys: JWK[]; openpgp?: string }; bus: NatsBus; rows: Row[] }[] = [];
   try {
     const dataDir = join(work, 'data');
     await ensureDemoNetwork(dataDir);
     for (const v of variants) {
       const nats = await startLocalNats({ bin, storeDir: join(work, `nats-${v.name}`) });
-      const gw = await startGateway({ ...benchGatewayEnv({ port: await freePort(), natsUrl: nats.url, dataDir }), ...v.env }, { mainJs: join(v.dist, 'broker', 'main.js') });
+      const gw = await startGateway({ ...benchGatewayEnv({ port: await freePort(), natsUrl: nats.url, dataDir }), ...v.env }, { mainJs: join(v.dist, 'broker', 'main.js'), nodeArgs: v.nodeArgs });
       const url = gw.url;
-      const jwks = (await (await fetch(`${url}/v1/keys`)).json()) as { keys: JWK[] };
+      const jwks = (await (await fetch(`${url}/v1/keys`)).json()) as { keys: JWK[]; openpgp?: string };
       const bus = await connectNats({ servers: nats.url, name: 'bench-ab', publishTimeoutMs: 10_000, retryAfterSeconds: 1, logger: createLogger('silent') });
       started.push({ v, nats, pid: gw.child.pid!, url, jwks, bus, rows: [] });
     }
-    out(`A/B: ${variants.map((v) => `${v.name} (${v.dist}${Object.keys(v.env).length ? ` ${JSON.stringify(v.env)}` : ''})`).join(', ')}; ${rate === undefined ? `c=${concurrency}` : `open loop at ${rate}/s`}, ${durationMs} ms levels, ${rounds} rounds after a warm-up`);
+    out(`A/B: ${variants.map((v) => `${v.name} (${v.dist}${Object.keys(v.env).length ? ` ${JSON.stringify(v.env)}` : ''}${v.nodeArgs ? ` node ${v.nodeArgs.join(' ')}` : ''})`).join(', ')}; ${values.openpgp ? 'OpenPGP, ' : ''}${rate === undefined ? `c=${concurrency}` : `open loop at ${rate}/s`}, ${durationMs} ms levels, ${rounds} rounds after a warm-up`);
     for (let round_ = 0; round_ <= rounds; round_++) {
       const order = round_ % 2 === 0 ? started : [...started].reverse();
       for (const s of order) {
         const gw0 = cpuSeconds(s.pid);
         const nats0 = cpuSeconds(s.nats.pid);
-        // Closed loop: envelopes for 2 500 a second, more than any gateway here took (all are sealed before the clock starts).
-        const level: Level = await runLevel(rate === undefined ? { url: s.url, dataDir, jwks: s.jwks, concurrency, durationMs, count: Math.min(40_000, Math.ceil(2.5 * durationMs) + 50) } : { url: s.url, dataDir, jwks: s.jwks, concurrency: 256, durationMs, ratePerSecond: rate, count: Math.ceil((rate * durationMs) / 1000) + 50 }, s.pid, s.nats.pid);
+        // Closed loop: envelopes for 2 500 a second (OpenPGP: 1 000, which openpgp.js seals at ~500/s), more than any gateway
+        // here took (all are sealed before the clock starts).
+        const format = values.openpgp ? { format: 'openpgp' as const, openpgpKey: s.jwks.openpgp } : {};
+        const level: Level = await runLevel(rate === undefined ? { ...format, url: s.url, dataDir, jwks: s.jwks, concurrency, durationMs, count: Math.min(40_000, Math.ceil((values.openpgp ? 1 : 2.5) * durationMs) + 50) } : { ...format, url: s.url, dataDir, jwks: s.jwks, concurrency: 256, durationMs, ratePerSecond: rate, count: Math.ceil((rate * durationMs) / 1000) + 50 }, s.pid, s.nats.pid);
         const settled = s.v.env.LIAISON_ROUTER === '0' ? level : await routerWatch(s.bus).settle(level, s.pid);
         const row: Row = {
           acceptedPerSecond: settled.acceptedPerSecond,
