@@ -45,4 +45,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.LIAISON_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # package.json "start" without its "prestart" build step (dist/ is built above).
-CMD ["node", "dist/broker/main.js"]
+CMD ["node", "--max-old-space-size=1024", "dist/broker/main.js"]

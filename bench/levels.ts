@@ -7,6 +7,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GATEWAY_NODE_ARGS } from '../broker/core/heap-limits.js';
 import type { NatsBus } from '../broker/nats/connection.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { ROUTER_CONSUMER } from '../broker/routing/router.js';
@@ -44,9 +45,12 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
   return { child, match };
 }
 
-/** A gateway's own `broker/main.js` (this build's by default), started as production starts it; resolves with its URL once it listens. */
-export async function startGateway(env: NodeJS.ProcessEnv, opts: { mainJs?: string; nodeArgs?: string[] } = {}): Promise<{ child: ChildProcess; url: string }> {
-  const { child, match } = await startNode(opts.mainJs ?? join(here, '..', 'broker', 'main.js'), [], env, /listening on (http:\/\/\S+)/, 30_000, opts.nodeArgs ?? []);
+/**
+ * A gateway's own `broker/main.js` (this build's by default), started as production starts it (`npm start`: with
+ * GATEWAY_NODE_ARGS, unless `nodeArgs` replaces them); resolves with its URL once it listens.
+ */
+export async function startGateway(env: NodeJS.ProcessEnv, opts: { mainJs?: string; nodeArgs?: readonly string[] } = {}): Promise<{ child: ChildProcess; url: string }> {
+  const { child, match } = await startNode(opts.mainJs ?? join(here, '..', 'broker', 'main.js'), [], env, /listening on (http:\/\/\S+)/, 30_000, [...(opts.nodeArgs ?? GATEWAY_NODE_ARGS)]);
   return { child, url: match[1]!.replace(/[()]/g, '') };
 }
 

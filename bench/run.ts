@@ -21,6 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
 import { createOpenPgpEnvelope } from '../adapters/openpgp/index.js';
+import { GATEWAY_NODE_ARGS } from '../broker/core/heap-limits.js';
 import { createLogger } from '../broker/core/logger.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
@@ -92,7 +93,7 @@ async function main() {
     const port = await freePort();
     const env = benchGatewayEnv({ port, natsUrl: nats.url, dataDir });
     // --profile DIR: the gateway writes a V8 CPU profile there on exit (summarise with dist/bench/profile-top.js).
-    const nodeArgs = values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [];
+    const nodeArgs = [...GATEWAY_NODE_ARGS, ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [])];
     const gw = await startGateway(env, { nodeArgs });
     const gwUrl = gw.url;
     const jwks = (await (await fetch(`${gwUrl}/v1/keys`)).json()) as { keys: JWK[] };

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/config.js';
+import { GATEWAY_NODE_ARGS, heapLimitCheck } from './core/heap-limits.js';
 import { createLogger } from './core/logger.js';
 import { DEMO_AGENCIES, ensureDemoNetwork } from './demo/demo-network.js';
 import { Pki } from '../certs/pki.js';
@@ -24,6 +25,11 @@ async function main(): Promise<number> {
     throw e;
   }
   const logger = createLogger(config.logLevel);
+  const heap = heapLimitCheck();
+  if (!heap.asIntended) {
+    // Not fatal: the heap's limit only changes how much memory the gateway uses under load (heap-limits.ts).
+    logger.warn({ event: 'heap-limit', heap_limit_mb: heap.heapLimitMb, expected_node_args: GATEWAY_NODE_ARGS }, 'started without the gateway\'s V8 flags (npm start and the image pass them): its memory under load can grow past what docs/benchmarks.md measured');
+  }
 
   let nats: LocalNats | undefined;
   let natsUrl = config.natsUrl;

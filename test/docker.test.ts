@@ -7,6 +7,7 @@ import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { GATEWAY_NODE_ARGS } from '../broker/core/heap-limits.js';
 import { repoRoot } from '../broker/core/paths.js';
 
 interface Instruction {
@@ -88,6 +89,7 @@ t.test('Dockerfile: CMD is package.json start without the build step; non-root; 
   const cmd = inStage(last, 'CMD');
   t.equal(cmd.length, 1);
   t.same(JSON.parse(cmd[0]?.args ?? 'null'), pkg.scripts.start?.split(/\s+/), 'CMD (exec form) = package.json start');
+  t.same(pkg.scripts.start?.split(/\s+/), ['node', ...GATEWAY_NODE_ARGS, 'dist/broker/main.js'], "npm start passes the gateway's V8 flags (broker/core/heap-limits.ts)");
   t.equal(inStage(last, 'ENTRYPOINT').length, 0, 'no ENTRYPOINT wrapping the command');
 
   const users = inStage(last, 'USER');

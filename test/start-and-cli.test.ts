@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type Io } from '../broker/cli/liaison.js';
+import { GATEWAY_NODE_ARGS } from '../broker/core/heap-limits.js';
 import { repoRoot } from '../broker/core/paths.js';
 
 /** Run the TypeScript sources the way tap loads them, so the child is covered too. */
@@ -25,7 +26,8 @@ const capture = () => {
 t.test('npm start: a broker with a demo network and a local nats-server; the printed first-notice command gets a receipt', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'liaison-start-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const child = spawn(process.execPath, [`--import=${tsLoader}`, mainTs, '--demo'], {
+  // As package.json's start script runs it: with the gateway's V8 flags.
+  const child = spawn(process.execPath, [...GATEWAY_NODE_ARGS, `--import=${tsLoader}`, mainTs, '--demo'], {
     cwd: repoRoot,
     env: { ...cleanEnv(), LIAISON_PORT: '0', LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -39,6 +41,7 @@ t.test('npm start: a broker with a demo network and a local nats-server; the pri
   const deadline = Date.now() + 60_000;
   while (!/Send a first notice:\n\s+npx liaison .*\n/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
   t.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/, err);
+  t.notMatch(out + err, /heap-limit/, 'no warning about the heap limit: started with the V8 flags of npm start');
   const url = /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1] as string;
   const natsPid = Number(/local nats-server pid (\d+)/.exec(out)?.[1]);
   t.ok(natsPid > 0, 'a local nats-server child was started');
@@ -100,6 +103,10 @@ t.test('start-up failures name the cause', async (t) => {
   const noNats = start({ LIAISON_NATS_SERVER_BIN: '/nonexistent/nats-server' });
   t.equal(noNats.status, 1);
   t.match(noNats.stderr, /nats-server was not found\. Install it \(Debian\/Ubuntu: sudo apt-get install nats-server/);
+  // Started with plain `node` (not as npm start or the image runs it): told, not refused.
+  const warning = noNats.stdout.split('\n').filter(Boolean).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event?: string; heap_limit_mb?: number; expected_node_args?: string[] }).find((l) => l.event === 'heap-limit');
+  t.ok(warning && warning.heap_limit_mb! > 2048, 'a warning that the heap limit is V8\'s default, with the limit');
+  t.same(warning?.expected_node_args, GATEWAY_NODE_ARGS, 'and the flags to start with');
   const badPort = start({ LIAISON_PORT: 'http' });
   t.equal(badPort.status, 2);
   t.match(badPort.stderr, /bad configuration: LIAISON_PORT: must be an integer/);

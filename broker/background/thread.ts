@@ -23,7 +23,7 @@ import { Worker } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { settlesWithin } from '../core/sleep.js';
-import { OFF_PATH_WORKER_LIMITS } from '../core/worker-limits.js';
+import { OFF_PATH_WORKER_LIMITS } from '../core/heap-limits.js';
 import type { CheckpointerStatus } from '../log/checkpointer.js';
 import type { RouterObserver } from '../routing/router.js';
 import type { BackgroundStatus, BackgroundWorkerData, FromWorker, ToWorker } from './protocol.js';

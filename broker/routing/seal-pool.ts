@@ -14,7 +14,7 @@
 import { Worker } from 'node:worker_threads';
 import type { RegistryJwk } from '../registry/model.js';
 import { encryptDeliveries } from './encrypt.js';
-import { OFF_PATH_WORKER_LIMITS } from '../core/worker-limits.js';
+import { OFF_PATH_WORKER_LIMITS } from '../core/heap-limits.js';
 
 export interface SealJob {
   id: number;
