@@ -104,7 +104,7 @@ t.test('start-up failures name the cause', async (t) => {
   t.equal(noNats.status, 1);
   t.match(noNats.stderr, /nats-server was not found\. Install it \(Debian\/Ubuntu: sudo apt-get install nats-server/);
   // Started with plain `node` (not as npm start or the image runs it): told, not refused.
-  const warning = noNats.stdout.split('\n').filter(Boolean).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event?: string; heap_limit_mb?: number; expected_node_args?: string[] }).find((l) => l.event === 'heap-limit');
+  const warning = noNats.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event?: string; heap_limit_mb?: number; expected_node_args?: string[] }).find((l) => l.event === 'heap-limit');
   t.ok(warning && warning.heap_limit_mb! > 2048, 'a warning that the heap limit is V8\'s default, with the limit');
   t.same(warning?.expected_node_args, GATEWAY_NODE_ARGS, 'and the flags to start with');
   const badPort = start({ LIAISON_PORT: 'http' });

@@ -11,7 +11,7 @@ import type { ResourceLimits } from 'node:worker_threads';
  * the main thread's old generation, ~35-40 MB live, grew to 70-100 MB between
  * full GCs with the default, and the gateway's peak RSS came out anywhere from
  * 190 to 309 MB by when those GCs fell; with 1 GB the old generation stayed near
- * 40 MB and the peak at 188-207 MB, for CPU per notice within the machine's
+ * 40 MB and the peak at 171-207 MB, for CPU per notice within the machine's
  * noise (`node dist/bench/ab.js --node-args base: base=... new=dist`,
  * docs/benchmarks.md). 1 GB is far above what the gateway keeps and 4× the RSS
  * it is meant to stay under; to refuse work before any limit, set `maxHeapUsedBytes`.
