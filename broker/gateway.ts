@@ -172,7 +172,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     webhooks?.start();
     const router = background?.router ?? roles?.router ?? null;
     const checkpointer = background?.checkpointer ?? roles?.checkpointer ?? null;
-    metrics.attach({ bus, router, checkpointer, routerConsumer: ROUTER_CONSUMER });
+    const threads = () => background?.threadIds ?? { sealing: roles?.router?.sealingThreadId };
+    metrics.attach({ bus, router, checkpointer, routerConsumer: ROUTER_CONSUMER, threads });
     return {
       app,
       bus,

@@ -17,6 +17,15 @@ import { waitFor } from './helpers/wait.js';
 t.setTimeout(120_000);
 const nats = await startTestNats(t);
 
+/** Seconds on the CPU of one thread of this process (0 once it is gone). */
+function threadCpuSeconds(tid: number): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
+  } catch {
+    return 0;
+  }
+}
+
 /** nice of every thread of this process, by thread id (field 19 of /proc/self/task/<tid>/stat). */
 function threadNice(): Map<number, number> {
   const out = new Map<number, number>();
@@ -59,6 +68,15 @@ t.test('a notice is routed and checkpointed on the background thread, at a lower
   t.equal(nice.get(process.pid), 0, 'the main thread is not');
   t.same([...before].filter((tid) => nice.has(tid) && nice.get(tid) !== 0), [], 'nor any thread older than the gateway');
   t.equal([...nice.values()].filter((n) => n !== 7 && n !== 0).length, 0, 'no thread got another value');
+
+  // The per-thread CPU metric names the lowered threads as background and sealing, and only them.
+  const cpu = (body: string, thread: string) => Number(new RegExp(`^liaison_thread_cpu_seconds_total\\{thread="${thread}"\\} (\\S+)$`, 'm').exec(body)?.[1]);
+  const after = (await g.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const lowered = [...threadNice()].filter(([, n]) => n === 7).reduce((sum, [tid]) => sum + threadCpuSeconds(tid), 0);
+  t.ok(cpu(after, 'background') > 0, 'the background thread has CPU time');
+  t.ok(cpu(after, 'sealing') > 0, 'and the sealing worker');
+  t.ok(cpu(after, 'background') + cpu(after, 'sealing') <= lowered + 0.05, 'both counted from the lowered threads alone');
+  t.ok(cpu(after, 'main') >= threadCpuSeconds(process.pid) - 0.5 && cpu(after, 'main') <= threadCpuSeconds(process.pid), 'main is this process\'s main thread');
 });
 
 t.test('backgroundThread false: the same roles on the gateway\'s event loop', async (t) => {
@@ -73,6 +91,9 @@ t.test('backgroundThread false: the same roles on the gateway\'s event loop', as
   t.ok(line, 'routed');
   t.notOk(line?.thread, 'not by a thread');
   t.equal([...threadNice().values()].filter((n) => n !== 0).length, 0, 'no thread lowered');
+  const body = (await g.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+  t.match(body, /^liaison_thread_cpu_seconds_total\{thread="background"\} 0$/m, 'no background thread, no CPU for it');
+  t.match(body, /^liaison_thread_cpu_seconds_total\{thread="sealing"\} [0-9.e-]*[1-9]/m, 'the sealing worker this event loop started is counted');
 });
 
 /** A BackgroundThread running the stand-in worker, with the gateway's metrics observer replaced by a recorder. */

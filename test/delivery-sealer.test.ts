@@ -1,4 +1,5 @@
 import t from 'tap';
+import { existsSync } from 'node:fs';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { decryptDelivery } from '../broker/routing/encrypt.js';
 import { DeliverySealer } from '../broker/routing/seal-pool.js';
@@ -34,6 +35,9 @@ t.test('the sealing worker: one JWE per recipient, in order, each to its own key
   const [jc] = await sealer.seal(signed, [{ kid: 'k', jwk }], 'n-3', 'jose');
   t.equal(await opens(jc, c.priv), 'a.b.c', 'the new key material is used');
   t.same(await sealer.seal(signed, [], 'n-4', 'jose'), [], 'no recipients, no work');
+  // Its thread id, for the per-thread CPU metric: a thread of this process other than the main one.
+  const tid = sealer.threadId;
+  t.ok(tid !== undefined && tid !== process.pid && existsSync(`/proc/self/task/${tid}`), 'the worker names its own thread');
 });
 
 t.test('the sealing worker fails visibly and recovers', async (t) => {
@@ -48,6 +52,7 @@ t.test('the sealing worker fails visibly and recovers', async (t) => {
   const rejected = t.rejects(pending, /closed/, 'closing rejects pending jobs');
   await sealer.close();
   await rejected;
+  t.equal(sealer.threadId, undefined, 'no thread id once the worker is gone');
   const [after] = await sealer.seal(new TextEncoder().encode('a.b.c'), [{ kid: 'ka', jwk: a.pub }], 'n', 'jose');
   t.equal(await opens(after, a.priv), 'a.b.c', 'after close, sealing still works (in process)');
 });

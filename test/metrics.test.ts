@@ -50,6 +50,7 @@ t.test('/metrics answers in the Prometheus text format with every family, from z
     'liaison_router_lag_notices',
     'liaison_nats_connected',
     'liaison_http_request_duration_seconds',
+    'liaison_thread_cpu_seconds_total',
     'process_cpu_user_seconds_total',
   ]) t.match(m.text, new RegExp(`^# TYPE ${family} `, 'm'), family);
   t.equal(m.get('liaison_notices_refused_total', { code: 'schema-invalid' }), 0, 'every problem code starts at 0');

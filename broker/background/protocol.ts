@@ -15,6 +15,8 @@ export interface BackgroundStatus {
   /** Notices the router routed and acked since the thread started. */
   routed: number;
   checkpointer: CheckpointerStatus | null;
+  /** Thread ids (Linux) of the background thread itself and of its sealing worker once started, for the per-thread CPU metric. */
+  threads: { background?: number | undefined; sealing?: number | undefined };
 }
 
 /** What the router told its observer since the last message: routed (written, skipped), or failed (kind). */

@@ -61,7 +61,7 @@ const STABLE_AFTER_MS = 60_000;
 /** How long close() waits for the roles to stop before it terminates the thread (below the gateway's own bound per component). */
 const CLOSE_WAIT_MS = 8_000;
 const workerUrl = () => new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
-const idle: BackgroundStatus = { routerLeading: false, routed: 0, checkpointer: null };
+const idle: BackgroundStatus = { routerLeading: false, routed: 0, checkpointer: null, threads: {} };
 
 export class BackgroundThread {
   readonly #o: BackgroundThreadOptions;
@@ -100,6 +100,11 @@ export class BackgroundThread {
           close: () => self.#closeRole('checkpointer'),
         }
       : null;
+  }
+
+  /** The thread ids (Linux) of the background thread and its sealing worker while they run. */
+  get threadIds(): { background?: number | undefined; sealing?: number | undefined } {
+    return { ...this.#status.threads };
   }
 
   /** Start the thread; resolves once its roles have started, rejects if it cannot start. */

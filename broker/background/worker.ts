@@ -7,13 +7,13 @@
  * Log lines go to the gateway's log destination through the parent (batched);
  * metrics and role status go to the parent every STATUS_EVERY_MS when changed.
  */
-import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../core/logger.js';
 import { loadOrCreateBrokerKeys } from '../keys/broker-keys.js';
 import { defaultKekPath, KeyringStore, loadOrCreateKek } from '../keys/keyring-store.js';
 import { connectNats } from '../nats/connection.js';
+import { currentThreadId } from '../metrics/thread-cpu.js';
 import { RegistryStore } from '../registry/store.js';
 import { createRegistryValidator } from '../schemas/notice-validator.js';
 import type { RouterObserver } from '../routing/router.js';
@@ -50,7 +50,8 @@ const logger = createLogger((workerData as BackgroundWorkerData).config.logLevel
 function lowerPriority(nice: number): void {
   if (nice === 0 || process.platform !== 'linux') return;
   try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    const tid = currentThreadId();
+    if (tid === undefined) throw new Error('no /proc/thread-self');
     setPriority(tid, nice);
   } catch (e) {
     logger.warn({ event: 'background-nice-failed', err: { message: (e as Error).message } }, 'could not lower the background thread priority');
@@ -69,7 +70,13 @@ async function main(): Promise<void> {
   let registry: RegistryStore | undefined;
   let keyringStore: KeyringStore | undefined;
   let roles: BackgroundRoles | undefined;
-  const status = (): BackgroundStatus => ({ routerLeading: roles?.router?.leading ?? false, routed: roles?.router?.routed ?? 0, checkpointer: roles?.checkpointer?.status ?? null });
+  const tid = currentThreadId();
+  const status = (): BackgroundStatus => ({
+    routerLeading: roles?.router?.leading ?? false,
+    routed: roles?.router?.routed ?? 0,
+    checkpointer: roles?.checkpointer?.status ?? null,
+    threads: { background: tid, sealing: roles?.router?.sealingThreadId },
+  });
   try {
     // The gateway seeded the registry and put the keyring in KV before starting this thread: here they are only read and followed.
     registry = await RegistryStore.open(bus, createRegistryValidator(), logger, config.streamReplicas);

@@ -21,6 +21,7 @@ import type { PipelineObserver } from '../ingest/pipeline.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 import type { RouterObserver } from '../routing/router.js';
+import { readThreadCpu, THREAD_ROLES, ThreadCpuAccount, type RoleThreadIds, type ThreadRole } from './thread-cpu.js';
 
 /** Where the scrape-time gauges come from; attached once the gateway has them. */
 export interface MetricsSources {
@@ -31,6 +32,8 @@ export interface MetricsSources {
   checkpointer?: { readonly status: { leader: boolean; treeSize: number; checkpointSize: number } } | null;
   /** The router's durable consumer on NOTICES. */
   routerConsumer?: string;
+  /** The ids of the background thread and the sealing worker, where they run (liaison_thread_cpu_seconds_total). */
+  threads?: () => RoleThreadIds;
 }
 
 /** Delivery modes an agency receives deliveries through. */
@@ -76,6 +79,9 @@ export class Metrics {
   readonly #routerLag: Gauge;
   readonly #leader: Gauge<'role'>;
   readonly #scrapeErrors: Counter<'source'>;
+  readonly #threadCpu: Counter<'thread'>;
+  readonly #threadAccount = new ThreadCpuAccount(process.pid);
+  readonly #threadReported: Record<ThreadRole, number> = { main: 0, background: 0, sealing: 0, other: 0 };
   #sources: MetricsSources | undefined;
   readonly #timeoutMs: number;
 
@@ -114,6 +120,12 @@ export class Metrics {
     this.#checkpointTreeSize = new Gauge({ name: 'liaison_checkpoint_tree_size', help: 'Tree size of the newest checkpoint known to this gateway (as leader) or -1.', registers });
     this.#routerLag = new Gauge({ name: 'liaison_router_lag_notices', help: 'Notices stored but not yet routed (pending and unacked on the router consumer).', registers });
     this.#leader = new Gauge({ name: 'liaison_leader', help: '1 while this gateway holds the lease of the role (router, checkpointer).', labelNames: ['role'], registers });
+    this.#threadCpu = new Counter({
+      name: 'liaison_thread_cpu_seconds_total',
+      help: 'CPU time of the gateway process by thread (Linux): main (HTTP event loop, ingest), background (router, checkpointer), sealing (delivery encryption), other (GC and compiler helpers, libuv pool with WebCrypto).',
+      labelNames: ['thread'],
+      registers,
+    });
     this.#scrapeErrors = new Counter({ name: 'liaison_metrics_source_errors_total', help: 'Scrape-time reads that failed or timed out, by source.', labelNames: ['source'], registers });
 
     // Known label values start at 0, so that rates and alerts work from the first scrape.
@@ -122,6 +134,7 @@ export class Metrics {
     this.#noticesAccepted.labels('true').inc(0);
     for (const mode of ['pull', 'sse', 'webhook'] as const) this.#delivered.labels(mode).inc(0);
     for (const kind of ['retry', 'unroutable']) this.#routeFailures.labels(kind).inc(0);
+    for (const role of THREAD_ROLES) this.#threadCpu.labels(role).inc(0);
   }
 
   attach(sources: MetricsSources): void {
@@ -161,6 +174,7 @@ export class Metrics {
 
   /** Read the scrape-time gauges from NATS and the leased roles; every read bounded, failures counted, never thrown. */
   async refresh(): Promise<void> {
+    this.#readThreads();
     const s = this.#sources;
     if (!s) return;
     const connected = s.bus.isConnected();
@@ -205,6 +219,16 @@ export class Metrics {
         }
       }),
     ]);
+  }
+
+  /** Per-thread CPU since the last scrape (a local /proc read, never NATS). */
+  #readThreads(): void {
+    const totals = this.#threadAccount.observe(readThreadCpu(), this.#sources?.threads?.() ?? {});
+    for (const role of THREAD_ROLES) {
+      const delta = totals[role] - this.#threadReported[role];
+      if (delta > 0) this.#threadCpu.labels(role).inc(delta);
+      this.#threadReported[role] = totals[role];
+    }
   }
 
   /** The exposition text, after a refresh. */

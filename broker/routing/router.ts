@@ -103,6 +103,11 @@ export class Router {
     return this.#lease.held;
   }
 
+  /** The sealing worker's thread id while it runs (Linux), for the per-thread CPU metric. */
+  get sealingThreadId(): number | undefined {
+    return this.#sealer.threadId;
+  }
+
   /** Notices this instance has routed (and acked). */
   get routed(): number {
     return this.#routed;

@@ -47,6 +47,12 @@ export class DeliverySealer {
   #nextId = 0;
   #inProcess = false;
   #closed = false;
+  #threadId: number | undefined;
+
+  /** The sealing worker's thread id while it runs (Linux; for the per-thread CPU metric), else undefined. */
+  get threadId(): number | undefined {
+    return this.#worker ? this.#threadId : undefined;
+  }
 
   /** One compact JWE per recipient, in order, as its ASCII bytes. */
   seal(signed: Uint8Array, recipients: { kid: string; jwk: RegistryJwk }[], noticeId: string, format: 'jose' | 'openpgp'): Promise<Uint8Array[]> {
@@ -89,8 +95,11 @@ export class DeliverySealer {
     w.unref();
     // Ready once its modules are loaded (the worker's first message), not merely started.
     let online = false;
-    w.on('message', (r: SealReply | { ready: true }) => {
-      if ('ready' in r) return void (online = true);
+    w.on('message', (r: SealReply | { ready: true; tid?: number }) => {
+      if ('ready' in r) {
+        this.#threadId = r.tid;
+        return void (online = true);
+      }
       const p = this.#pending.get(r.id);
       if (!p) return;
       this.#pending.delete(r.id);

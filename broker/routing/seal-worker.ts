@@ -6,6 +6,7 @@
  * broker key: recipient public keys and the origin's signed bytes only.
  */
 import { parentPort } from 'node:worker_threads';
+import { currentThreadId } from '../metrics/thread-cpu.js';
 import { encryptDeliveries, recipientKeyByMaterial } from './encrypt.js';
 import type { SealJob, SealReply } from './seal-pool.js';
 
@@ -19,4 +20,4 @@ port.on('message', (job: SealJob) => {
     (e: unknown) => port.postMessage({ id: job.id, error: (e as Error)?.message ?? String(e) } satisfies SealReply),
   );
 });
-port.postMessage({ ready: true });
+port.postMessage({ ready: true, tid: currentThreadId() });
