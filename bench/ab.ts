@@ -19,7 +19,9 @@
  * without a saturated machine's swings), waits for
  * its router to catch up, and records notices accepted and sustained per second
  * and CPU milliseconds per notice of the gateway and of its nats-server over
- * level and catch-up. The first round warms up and is not counted. Prints the
+ * level and catch-up, and the gateway's own by thread (main, background,
+ * sealing, other: its liaison_thread_cpu_seconds_total; NaN for a build
+ * without that metric). The first round warms up and is not counted. Prints the
  * medians, and each against the first gateway's; writes bench/results/ab.json.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,8 +83,13 @@ interface Row {
   natsCpuMsPerNotice: number;
   peakRssMb: number;
   p99Ms: number;
+  /** The gateway's CPU per notice by thread (its liaison_thread_cpu_seconds_total; NaN for a build without it). */
+  mainMs: number;
+  backgroundMs: number;
+  sealingMs: number;
+  otherMs: number;
 }
-const KEYS = ['acceptedPerSecond', 'sustainedPerSecond', 'gatewayCpuMsPerNotice', 'natsCpuMsPerNotice', 'peakRssMb', 'p99Ms'] as const;
+const KEYS = ['acceptedPerSecond', 'sustainedPerSecond', 'gatewayCpuMsPerNotice', 'natsCpuMsPerNotice', 'peakRssMb', 'p99Ms', 'mainMs', 'backgroundMs', 'sealingMs', 'otherMs'] as const;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 async function main() {
@@ -111,7 +118,8 @@ async function main() {
         // here took (all are sealed before the clock starts).
         const format = values.openpgp ? { format: 'openpgp' as const, openpgpKey: s.jwks.openpgp } : {};
         const level: Level = await runLevel(rate === undefined ? { ...format, url: s.url, dataDir, jwks: s.jwks, concurrency, durationMs, count: Math.min(40_000, Math.ceil((values.openpgp ? 1 : 2.5) * durationMs) + 50) } : { ...format, url: s.url, dataDir, jwks: s.jwks, concurrency: 256, durationMs, ratePerSecond: rate, count: Math.ceil((rate * durationMs) / 1000) + 50 }, s.pid, s.nats.pid);
-        const settled = s.v.env.LIAISON_ROUTER === '0' ? level : await routerWatch(s.bus).settle(level, s.pid);
+        const settled = s.v.env.LIAISON_ROUTER === '0' ? level : await routerWatch(s.bus).settle(level, s.pid, s.url);
+        const threads = settled.threadCpuMsPerNotice;
         const row: Row = {
           acceptedPerSecond: settled.acceptedPerSecond,
           sustainedPerSecond: settled.sustainedPerSecond ?? settled.acceptedPerSecond,
@@ -120,6 +128,10 @@ async function main() {
           natsCpuMsPerNotice: round((1000 * (cpuSeconds(s.nats.pid) - nats0)) / settled.accepted, 3),
           peakRssMb: settled.gatewayPeakRssMb,
           p99Ms: settled.p99Ms,
+          mainMs: threads?.main ?? NaN,
+          backgroundMs: threads?.background ?? NaN,
+          sealingMs: threads?.sealing ?? NaN,
+          otherMs: threads?.other ?? NaN,
         };
         if (round_ > 0) s.rows.push(row);
         out(`  ${round_ === 0 ? 'warm-up' : `round ${round_}`}  ${s.v.name.padEnd(12)} ${KEYS.map((k) => `${k} ${row[k]}`).join('  ')}`);

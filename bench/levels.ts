@@ -11,6 +11,7 @@ import { GATEWAY_NODE_ARGS } from '../broker/core/heap-limits.js';
 import type { NatsBus } from '../broker/nats/connection.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { ROUTER_CONSUMER } from '../broker/routing/router.js';
+import { THREAD_ROLES, type ThreadRole } from '../broker/metrics/thread-cpu.js';
 import type { LevelResult, LoadgenArgs } from './loadgen.js';
 import { children, sleep, stopChild } from './processes.js';
 import { processMeter, round } from './stats.js';
@@ -86,6 +87,35 @@ export interface Level extends LevelResult {
    * pipeline, deliveries included, carried.
    */
   sustainedPerSecond?: number;
+  /**
+   * A gateway's CPU per accepted notice, in ms, by thread (its liaison_thread_cpu_seconds_total): main (HTTP, ingest),
+   * background (router, checkpointer), sealing (delivery encryption), other (GC helpers, libuv pool with WebCrypto).
+   * Over the level, and for the full gateway its catch-up too. Absent for a server without that metric.
+   */
+  threadCpuMsPerNotice?: Record<ThreadRole, number>;
+  /** The reading it starts from (seconds per thread role), for settle(). */
+  threadCpuAtStart?: Record<ThreadRole, number>;
+}
+
+/** A gateway's CPU seconds by thread role, from its /metrics; undefined when it has no such metric (the pass-through). */
+export async function readThreadCpu(url: string): Promise<Record<ThreadRole, number> | undefined> {
+  try {
+    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const out = {} as Record<ThreadRole, number>;
+    for (const role of THREAD_ROLES) {
+      const m = new RegExp(`^liaison_thread_cpu_seconds_total\\{thread="${role}"\\} (\\S+)$`, 'm').exec(text);
+      if (!m) return undefined;
+      out[role] = Number(m[1]);
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pure: ms of CPU per notice by thread role between two readings. */
+export function threadCpuPerNotice(a: Record<ThreadRole, number>, b: Record<ThreadRole, number>, notices: number): Record<ThreadRole, number> {
+  return Object.fromEntries(THREAD_ROLES.map((r) => [r, round((1000 * (b[r] - a[r])) / Math.max(1, notices), 3)])) as Record<ThreadRole, number>;
 }
 
 /** One level: fork the load generator, let it seal its envelopes, then time it while sampling the server and nats-server. */
@@ -95,10 +125,12 @@ export async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: nu
   try {
     const gw = processMeter(serverPid);
     const nats = processMeter(natsPid);
+    let threadsAtStart: Record<ThreadRole, number> | undefined;
     const result = await new Promise<LevelResult>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('load generator timed out')), 120_000 + args.durationMs);
-      child.on('message', (m: { ready?: boolean; result?: LevelResult }) => {
+      child.on('message', async (m: { ready?: boolean; result?: LevelResult }) => {
         if (m.ready) {
+          threadsAtStart = await readThreadCpu(args.url);
           gw.start();
           nats.start();
           child.send('go');
@@ -114,7 +146,15 @@ export async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: nu
     });
     const g = gw.stop();
     const n = nats.stop();
-    return { ...result, gatewayCpuPercent: g.cpuPercent, gatewayMainThreadCpuPercent: g.mainThreadCpuPercent, gatewayPeakRssMb: g.peakRssMb, natsCpuPercent: n.cpuPercent };
+    const threadsAtEnd = threadsAtStart && (await readThreadCpu(args.url));
+    return {
+      ...result,
+      gatewayCpuPercent: g.cpuPercent,
+      gatewayMainThreadCpuPercent: g.mainThreadCpuPercent,
+      gatewayPeakRssMb: g.peakRssMb,
+      natsCpuPercent: n.cpuPercent,
+      ...(threadsAtStart && threadsAtEnd ? { threadCpuAtStart: threadsAtStart, threadCpuMsPerNotice: threadCpuPerNotice(threadsAtStart, threadsAtEnd, result.accepted) } : {}),
+    };
   } finally {
     await stopChild(child);
   }
@@ -142,7 +182,7 @@ export function routerWatch(bus: NatsBus) {
       return { routerBacklogAtEnd: atEnd, routerDrainSeconds: round((performance.now() - t0) / 1000, 2) };
     },
     /** The level's result with the router's catch-up after it, and the rate sustained over both. */
-    async settle(level: Level, gatewayPid: number): Promise<Level> {
+    async settle(level: Level, gatewayPid: number, gatewayUrl?: string): Promise<Level> {
       // The gateway's memory is sampled through the catch-up too: routing at full speed is part of the load.
       const meter = processMeter(gatewayPid);
       meter.start();
@@ -150,7 +190,14 @@ export function routerWatch(bus: NatsBus) {
       const rss = meter.stop().peakRssMb;
       // The backlog is polled every 100 ms: a catch-up shorter than that counts as none.
       const catchUp = d.routerBacklogAtEnd > 0 && d.routerDrainSeconds > 0.1 ? d.routerDrainSeconds : 0;
-      return { ...level, ...d, gatewayPeakRssMb: Math.max(level.gatewayPeakRssMb, rss), sustainedPerSecond: round(level.accepted / (level.seconds + catchUp)) };
+      const threadsAtEnd = level.threadCpuAtStart && gatewayUrl ? await readThreadCpu(gatewayUrl) : undefined;
+      return {
+        ...level,
+        ...d,
+        gatewayPeakRssMb: Math.max(level.gatewayPeakRssMb, rss),
+        sustainedPerSecond: round(level.accepted / (level.seconds + catchUp)),
+        ...(threadsAtEnd ? { threadCpuMsPerNotice: threadCpuPerNotice(level.threadCpuAtStart!, threadsAtEnd, level.accepted) } : {}),
+      };
     },
   };
 }

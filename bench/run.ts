@@ -60,6 +60,13 @@ const fmt = (l: Level) =>
   `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}% (main ${String(l.gatewayMainThreadCpuPercent).padStart(5)}%)  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.routerBacklogAtEnd !== undefined ? `  router backlog ${l.routerBacklogAtEnd} (${l.routerDrainSeconds} s; sustained ${l.sustainedPerSecond}/s)` : ''}${l.ranOut ? '  (ran out of envelopes)' : ''}`;
 
 /** Open-loop levels: where in time the requests over 25 ms were. */
+/** The gateway's CPU per notice by thread (its /metrics), level and catch-up. */
+const fmtThreads = (l: Level) => {
+  const t = l.threadCpuMsPerNotice;
+  if (!t) return '      (no per-thread CPU: the gateway has no liaison_thread_cpu_seconds_total)';
+  const sum = round(t.main + t.background + t.sealing + t.other, 3);
+  return `      gateway CPU per notice ${sum} ms: main ${t.main}, background ${t.background}, sealing ${t.sealing}, other ${t.other} (GC helpers, libuv pool)`;
+};
 const fmtSlow = (l: Level) =>
   l.slow
     ? `    ${l.slow.requests} requests over 25 ms, in ${l.slow.bursts.length} bursts${l.slow.bursts.length ? ` (at ${l.slow.bursts.map((b) => `${b.atSeconds} s: ${b.requests}, worst ${b.worstMs} ms`).join('; ')})` : ''}${l.slow.medianBurstGapSeconds !== null ? `, one every ${l.slow.medianBurstGapSeconds} s (median gap between bursts of 5 or more)` : ''}`
@@ -150,8 +157,9 @@ async function main() {
     const routed = routerWatch(bus);
     for (const c of levels) {
       const level = await runLevel({ url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gw.child.pid!, nats.pid);
-      full.push(await routed.settle(level, gw.child.pid!));
+      full.push(await routed.settle(level, gw.child.pid!, gwUrl));
       out('  ' + fmt(full.at(-1)!));
+      out(fmtThreads(full.at(-1)!));
       await sleep(300);
     }
     // The peak is the rate the whole pipeline sustained (deliveries included), not what ingest took while routing lagged.
@@ -159,8 +167,9 @@ async function main() {
     const halfRate = Math.max(1, Math.round(peak.sustainedPerSecond! / 2));
     // Three level lengths: in 5 s (~1 000 requests) the p99 is the 11th slowest request, and one 60 ms hiccup decides it.
     const openLoopMs = 3 * durationMs;
-    const half = await routed.settle(await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs: openLoopMs, count: budget(3 * halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid), gw.child.pid!);
+    const half = await routed.settle(await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs: openLoopMs, count: budget(3 * halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid), gw.child.pid!, gwUrl);
     out('  ' + fmt(half) + '   (open loop at half the peak rate)');
+    out(fmtThreads(half));
     out(fmtSlow(half));
 
     // --- the OpenPGP full pipeline on the same gateway: armored messages signed by the demo agencies' OpenPGP keys
@@ -170,8 +179,9 @@ async function main() {
       out('OpenPGP full pipeline (HTTP → dearmor → decrypt → verify → validate → policy → JetStream ×2 → receipt):');
       for (const c of openpgpLevels) {
         const level = await runLevel({ url: gwUrl, dataDir, jwks, format: 'openpgp', openpgpKey: brokerPgp!, concurrency: c, durationMs, count: budget(openpgpCeiling) }, gw.child.pid!, nats.pid);
-        openpgpFull.push(await routed.settle(level, gw.child.pid!));
+        openpgpFull.push(await routed.settle(level, gw.child.pid!, gwUrl));
         out('  ' + fmt(openpgpFull.at(-1)!));
+        out(fmtThreads(openpgpFull.at(-1)!));
         await sleep(300);
       }
     }
@@ -199,11 +209,13 @@ async function main() {
     for (const c of levels) {
       ingestOnly.push(await runLevel({ url: giUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gi.child.pid!, nats.pid));
       out('  ' + fmt(ingestOnly.at(-1)!));
+      out(fmtThreads(ingestOnly.at(-1)!));
       await sleep(300);
     }
     // The same open-loop rate as the full gateway's half-peak level: how much of its tail is the fan-out on the process.
     const ingestHalf = await runLevel({ url: giUrl, dataDir, jwks, concurrency: 256, durationMs: openLoopMs, count: budget(3 * halfRate), ratePerSecond: halfRate }, gi.child.pid!, nats.pid);
     out('  ' + fmt(ingestHalf) + `   (open loop at ${halfRate}/s, the full gateway's half-peak rate)`);
+    out(fmtThreads(ingestHalf));
     out(fmtSlow(ingestHalf));
     await stopChild(gi.child);
     const ingestPeak = ingestOnly.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
