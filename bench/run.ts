@@ -59,7 +59,6 @@ const MAX_ENVELOPES_PER_LEVEL = 40_000;
 const fmt = (l: Level) =>
   `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}% (main ${String(l.gatewayMainThreadCpuPercent).padStart(5)}%)  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.routerBacklogAtEnd !== undefined ? `  router backlog ${l.routerBacklogAtEnd} (${l.routerDrainSeconds} s; sustained ${l.sustainedPerSecond}/s)` : ''}${l.ranOut ? '  (ran out of envelopes)' : ''}`;
 
-/** Open-loop levels: where in time the requests over 25 ms were. */
 /** The gateway's CPU per notice by thread (its /metrics), level and catch-up. */
 const fmtThreads = (l: Level) => {
   const t = l.threadCpuMsPerNotice;
@@ -67,6 +66,7 @@ const fmtThreads = (l: Level) => {
   const sum = round(t.main + t.background + t.sealing + t.other, 3);
   return `      gateway CPU per notice ${sum} ms: main ${t.main}, background ${t.background}, sealing ${t.sealing}, other ${t.other} (GC helpers, libuv pool)`;
 };
+/** Open-loop levels: where in time the requests over 25 ms were. */
 const fmtSlow = (l: Level) =>
   l.slow
     ? `    ${l.slow.requests} requests over 25 ms, in ${l.slow.bursts.length} bursts${l.slow.bursts.length ? ` (at ${l.slow.bursts.map((b) => `${b.atSeconds} s: ${b.requests}, worst ${b.worstMs} ms`).join('; ')})` : ''}${l.slow.medianBurstGapSeconds !== null ? `, one every ${l.slow.medianBurstGapSeconds} s (median gap between bursts of 5 or more)` : ''}`
