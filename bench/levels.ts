@@ -97,8 +97,8 @@ export interface Level extends LevelResult {
   threadCpuAtStart?: Record<ThreadRole, number>;
 }
 
-/** A gateway's CPU seconds by thread role, from its /metrics; undefined when it has no such metric (the pass-through). */
-export async function readThreadCpu(url: string): Promise<Record<ThreadRole, number> | undefined> {
+/** A gateway's CPU seconds by thread role, from its /metrics; undefined when it has no such metric (the pass-through) or /metrics could not be read. */
+export async function scrapeThreadCpu(url: string): Promise<Record<ThreadRole, number> | undefined> {
   try {
     const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
     const out = {} as Record<ThreadRole, number>;
@@ -130,7 +130,7 @@ export async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: nu
       const timer = setTimeout(() => reject(new Error('load generator timed out')), 120_000 + args.durationMs);
       child.on('message', async (m: { ready?: boolean; result?: LevelResult }) => {
         if (m.ready) {
-          threadsAtStart = await readThreadCpu(args.url);
+          threadsAtStart = await scrapeThreadCpu(args.url);
           gw.start();
           nats.start();
           child.send('go');
@@ -146,7 +146,7 @@ export async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: nu
     });
     const g = gw.stop();
     const n = nats.stop();
-    const threadsAtEnd = threadsAtStart && (await readThreadCpu(args.url));
+    const threadsAtEnd = threadsAtStart && (await scrapeThreadCpu(args.url));
     return {
       ...result,
       gatewayCpuPercent: g.cpuPercent,
@@ -190,7 +190,7 @@ export function routerWatch(bus: NatsBus) {
       const rss = meter.stop().peakRssMb;
       // The backlog is polled every 100 ms: a catch-up shorter than that counts as none.
       const catchUp = d.routerBacklogAtEnd > 0 && d.routerDrainSeconds > 0.1 ? d.routerDrainSeconds : 0;
-      const threadsAtEnd = level.threadCpuAtStart && gatewayUrl ? await readThreadCpu(gatewayUrl) : undefined;
+      const threadsAtEnd = level.threadCpuAtStart && gatewayUrl ? await scrapeThreadCpu(gatewayUrl) : undefined;
       return {
         ...level,
         ...d,

@@ -62,7 +62,7 @@ const fmt = (l: Level) =>
 /** The gateway's CPU per notice by thread (its /metrics), level and catch-up. */
 const fmtThreads = (l: Level) => {
   const t = l.threadCpuMsPerNotice;
-  if (!t) return '      (no per-thread CPU: the gateway has no liaison_thread_cpu_seconds_total)';
+  if (!t) return '      (no per-thread CPU: its /metrics had no liaison_thread_cpu_seconds_total, or could not be read)';
   const sum = round(t.main + t.background + t.sealing + t.other, 3);
   return `      gateway CPU per notice ${sum} ms: main ${t.main}, background ${t.background}, sealing ${t.sealing}, other ${t.other} (GC helpers, libuv pool)`;
 };

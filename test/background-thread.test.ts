@@ -10,21 +10,13 @@ import { Writable } from 'node:stream';
 import { BackgroundThread } from '../broker/background/thread.js';
 import { loadConfig } from '../broker/config/config.js';
 import { createLogger } from '../broker/core/logger.js';
+import { readThreadCpu } from '../broker/metrics/thread-cpu.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
 
 t.setTimeout(120_000);
 const nats = await startTestNats(t);
-
-/** Seconds on the CPU of one thread of this process (0 once it is gone). */
-function threadCpuSeconds(tid: number): number {
-  try {
-    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
-  } catch {
-    return 0;
-  }
-}
 
 /** nice of every thread of this process, by thread id (field 19 of /proc/self/task/<tid>/stat). */
 function threadNice(): Map<number, number> {
@@ -72,11 +64,12 @@ t.test('a notice is routed and checkpointed on the background thread, at a lower
   // The per-thread CPU metric names the lowered threads as background and sealing, and only them.
   const cpu = (body: string, thread: string) => Number(new RegExp(`^liaison_thread_cpu_seconds_total\\{thread="${thread}"\\} (\\S+)$`, 'm').exec(body)?.[1]);
   const after = (await g.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
-  const lowered = [...threadNice()].filter(([, n]) => n === 7).reduce((sum, [tid]) => sum + threadCpuSeconds(tid), 0);
+  const cpuNow = readThreadCpu();
+  const lowered = [...threadNice()].filter(([, n]) => n === 7).reduce((sum, [tid]) => sum + (cpuNow.get(tid) ?? 0), 0);
   t.ok(cpu(after, 'background') > 0, 'the background thread has CPU time');
   t.ok(cpu(after, 'sealing') > 0, 'and the sealing worker');
   t.ok(cpu(after, 'background') + cpu(after, 'sealing') <= lowered + 0.05, 'both counted from the lowered threads alone');
-  t.ok(cpu(after, 'main') >= threadCpuSeconds(process.pid) - 0.5 && cpu(after, 'main') <= threadCpuSeconds(process.pid), 'main is this process\'s main thread');
+  t.ok(cpu(after, 'main') >= cpuNow.get(process.pid)! - 0.5 && cpu(after, 'main') <= cpuNow.get(process.pid)!, 'main is this process\'s main thread');
 });
 
 t.test('backgroundThread false: the same roles on the gateway\'s event loop', async (t) => {

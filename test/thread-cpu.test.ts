@@ -13,25 +13,24 @@ const scan = (o: Record<number, number>) => new Map(Object.entries(o).map(([k, v
 
 t.test('each thread counts for its role, others for other', async (t) => {
   const a = new ThreadCpuAccount(100);
-  t.same(a.observe(scan({ 100: 2, 101: 1, 102: 0.5, 103: 0.25, 104: 3 }), { background: 103, sealing: 104 }), { main: 2, background: 0.25, sealing: 3, other: 1.5 });
-  t.same(a.observe(scan({ 100: 2.5, 101: 1.125, 102: 0.5, 103: 1.25, 104: 3 }), { background: 103, sealing: 104 }), { main: 2.5, background: 1.25, sealing: 3, other: 1.625 }, 'later scans add what each thread ran since');
+  t.same(a.observe(scan({ 100: 2, 101: 1, 102: 0.5, 103: 0.25, 104: 3 }), { background: 103, sealing: 104 }), { main: 2, background: 0.25, sealing: 3, other: 1.5 }, 'the first scan: each thread since its start');
+  t.same(a.observe(scan({ 100: 2.5, 101: 1.125, 102: 0.5, 103: 1.25, 104: 3 }), { background: 103, sealing: 104 }), { main: 0.5, background: 1, sealing: 0, other: 0.125 }, 'later scans: what each thread ran since');
 });
 
 t.test('a restarted thread continues its role; a thread that is gone is forgotten', async (t) => {
   const a = new ThreadCpuAccount(1);
   a.observe(scan({ 1: 1, 7: 4, 8: 2 }), { background: 7, sealing: 8 });
-  // The background thread died and came back as 9 (its sealing worker as 10): the totals go on from where they were.
-  const after = a.observe(scan({ 1: 1.5, 9: 0.5, 10: 0.25 }), { background: 9, sealing: 10 });
-  t.same(after, { main: 1.5, background: 4.5, sealing: 2.25, other: 0 });
+  // The background thread died and came back as 9 (its sealing worker as 10): their roles gain what the new threads ran.
+  t.same(a.observe(scan({ 1: 1.5, 9: 0.5, 10: 0.25 }), { background: 9, sealing: 10 }), { main: 0.5, background: 0.5, sealing: 0.25, other: 0 });
   // The kernel hands 7 out again, to a pool thread this time: it starts from 0 as the new thread it is.
-  t.same(a.observe(scan({ 1: 1.5, 7: 0.125, 9: 0.5, 10: 0.25 }), { background: 9, sealing: 10 }), { ...after, other: 0.125 });
+  t.same(a.observe(scan({ 1: 1.5, 7: 0.125, 9: 0.5, 10: 0.25 }), { background: 9, sealing: 10 }), { main: 0, background: 0, sealing: 0, other: 0.125 });
 });
 
-t.test('totals never go down, whatever a scan says', async (t) => {
+t.test('never a negative amount, whatever a scan says', async (t) => {
   const a = new ThreadCpuAccount(1);
   a.observe(scan({ 1: 5, 2: 3 }), {});
-  t.same(a.observe(scan({ 1: 4, 2: 3 }), {}), { main: 5, background: 0, sealing: 0, other: 3 }, 'a reading lower than the last adds nothing');
-  t.same(a.observe(scan({ 1: 5.5, 2: 3 }), {}), { main: 5.5, background: 0, sealing: 0, other: 3 }, 'and the next counts from the highest seen');
+  t.same(a.observe(scan({ 1: 4, 2: 3 }), {}), { main: 0, background: 0, sealing: 0, other: 0 }, 'a reading lower than the last adds nothing');
+  t.same(a.observe(scan({ 1: 5.5, 2: 3 }), {}), { main: 0.5, background: 0, sealing: 0, other: 0 }, 'and the next counts from the highest seen');
 });
 
 t.test('the /proc reads: this thread, a worker, every live thread', { skip: process.platform !== 'linux' && 'Linux /proc only' }, async (t) => {

@@ -21,7 +21,7 @@ import type { PipelineObserver } from '../ingest/pipeline.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 import type { RouterObserver } from '../routing/router.js';
-import { readThreadCpu, THREAD_ROLES, ThreadCpuAccount, type RoleThreadIds, type ThreadRole } from './thread-cpu.js';
+import { readThreadCpu, THREAD_ROLES, ThreadCpuAccount, type RoleThreadIds } from './thread-cpu.js';
 
 /** Where the scrape-time gauges come from; attached once the gateway has them. */
 export interface MetricsSources {
@@ -81,7 +81,6 @@ export class Metrics {
   readonly #scrapeErrors: Counter<'source'>;
   readonly #threadCpu: Counter<'thread'>;
   readonly #threadAccount = new ThreadCpuAccount(process.pid);
-  readonly #threadReported: Record<ThreadRole, number> = { main: 0, background: 0, sealing: 0, other: 0 };
   #sources: MetricsSources | undefined;
   readonly #timeoutMs: number;
 
@@ -223,12 +222,8 @@ export class Metrics {
 
   /** Per-thread CPU since the last scrape (a local /proc read, never NATS). */
   #readThreads(): void {
-    const totals = this.#threadAccount.observe(readThreadCpu(), this.#sources?.threads?.() ?? {});
-    for (const role of THREAD_ROLES) {
-      const delta = totals[role] - this.#threadReported[role];
-      if (delta > 0) this.#threadCpu.labels(role).inc(delta);
-      this.#threadReported[role] = totals[role];
-    }
+    const added = this.#threadAccount.observe(readThreadCpu(), this.#sources?.threads?.() ?? {});
+    for (const role of THREAD_ROLES) if (added[role] > 0) this.#threadCpu.labels(role).inc(added[role]);
   }
 
   /** The exposition text, after a refresh. */

@@ -53,28 +53,30 @@ export function readThreadCpu(taskDir = '/proc/self/task'): Map<number, number> 
 }
 
 /**
- * Pure: turns successive scans (cumulative seconds per thread) into
- * monotonic seconds per role. Each thread counts from 0 when first seen, so a
- * restarted background thread (a new id) continues its role's total instead of
- * resetting it; a thread that is gone is forgotten (what it ran since the
- * previous scan is lost, nothing more), and an id the kernel hands out again
- * starts from 0 as the new thread it is.
+ * Pure: turns successive scans (cumulative seconds per thread) into the
+ * seconds each role ran since the previous scan. Each thread counts from 0
+ * when first seen, so a restarted background thread (a new id) adds to its
+ * role as the old one did; a thread that is gone is forgotten (what it ran
+ * since the previous scan is lost, nothing more), and an id the kernel hands
+ * out again starts from 0 as the new thread it is. Never negative.
  */
 export class ThreadCpuAccount {
   readonly #last = new Map<number, number>();
-  readonly #totals: Record<ThreadRole, number> = { main: 0, background: 0, sealing: 0, other: 0 };
 
   constructor(private readonly mainThreadId: number) {}
 
-  /** Add one scan; returns the totals per role (seconds since each thread's start). */
-  observe(scan: ReadonlyMap<number, number>, roles: RoleThreadIds): Readonly<Record<ThreadRole, number>> {
+  /** Add one scan; returns the seconds each role ran since the previous one (since its threads started, the first time). */
+  observe(scan: ReadonlyMap<number, number>, roles: RoleThreadIds): Record<ThreadRole, number> {
     const roleOf = (tid: number): ThreadRole => (tid === this.mainThreadId ? 'main' : tid === roles.background ? 'background' : tid === roles.sealing ? 'sealing' : 'other');
+    const added: Record<ThreadRole, number> = { main: 0, background: 0, sealing: 0, other: 0 };
     for (const tid of this.#last.keys()) if (!scan.has(tid)) this.#last.delete(tid);
     for (const [tid, seconds] of scan) {
-      const delta = seconds - (this.#last.get(tid) ?? 0);
-      if (delta > 0) this.#totals[roleOf(tid)] += delta;
-      this.#last.set(tid, Math.max(seconds, this.#last.get(tid) ?? 0));
+      const last = this.#last.get(tid) ?? 0;
+      if (seconds > last) {
+        added[roleOf(tid)] += seconds - last;
+        this.#last.set(tid, seconds);
+      } else this.#last.set(tid, last);
     }
-    return { ...this.#totals };
+    return added;
   }
 }

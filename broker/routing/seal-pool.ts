@@ -93,6 +93,7 @@ export class DeliverySealer {
       return undefined;
     }
     w.unref();
+    this.#threadId = undefined;
     // Ready once its modules are loaded (the worker's first message), not merely started.
     let online = false;
     w.on('message', (r: SealReply | { ready: true; tid?: number }) => {
