@@ -17,17 +17,38 @@ const cleanEnv = () => {
   return env;
 };
 
+/** README's first command, `npm ci && npm start -- ARGS`: the ARGS it passes to the gateway. */
+function readmeStartArgs(): string[] {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const first = /```sh\n([^\n]*)/.exec(readme)?.[1]?.replace(/#.*$/, '').trim() ?? '';
+  const m = /^npm ci && npm start(?: -- (.+))?$/.exec(first);
+  if (!m) throw new Error(`README's first command is not "npm ci && npm start ...": ${first}`);
+  return m[1]?.split(/\s+/) ?? [];
+}
+
+/** Whether the process `pid` has exited within `ms`. */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 100))) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+  }
+  return false;
+}
+
 const capture = () => {
   const io = { stdout: '', stderr: '' };
   const sink: Io = { out: (s) => void (io.stdout += s), err: (s) => void (io.stderr += s) };
   return { io, sink };
 };
 
-t.test('npm start: a broker with a demo network and a local nats-server; the printed first-notice command gets a receipt', async (t) => {
+t.test("README's npm start: a broker with a demo network and a local nats-server; the printed first-notice command gets a receipt", async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'liaison-start-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  // As package.json's start script runs it: with the gateway's V8 flags.
-  const child = spawn(process.execPath, [...GATEWAY_NODE_ARGS, `--import=${tsLoader}`, mainTs, '--demo'], {
+  // As package.json's start script runs it (with the gateway's V8 flags), with the arguments README's first command gives it.
+  const child = spawn(process.execPath, [...GATEWAY_NODE_ARGS, `--import=${tsLoader}`, mainTs, ...readmeStartArgs()], {
     cwd: repoRoot,
     env: { ...cleanEnv(), LIAISON_PORT: '0', LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -83,16 +104,40 @@ t.test('npm start: a broker with a demo network and a local nats-server; the pri
 
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'clean shutdown');
-  let gone = false;
-  for (let i = 0; i < 50 && !gone; i++) {
+  t.ok(await goneWithin(natsPid, 5000), 'the local nats-server is stopped on exit');
+});
+
+t.test('npm start under a supervisor: SIGTERM to npm reaches the gateway, which stops its nats-server and exits', async (t) => {
+  // The built gateway, as npm start runs it (npm ci builds dist/; --ignore-scripts skips prestart's rebuild, not the script).
+  t.ok(existsSync(join(repoRoot, 'dist', 'broker', 'main.js')), 'dist/ is built (npm ci, or npm run build)');
+  const dataDir = mkdtempSync(join(tmpdir(), 'liaison-npm-start-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const npm = spawn('npm', ['start', '--ignore-scripts', '--', ...readmeStartArgs()], {
+    cwd: repoRoot,
+    env: { ...cleanEnv(), LIAISON_PORT: '0', LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group, so that a failed run leaves nothing behind (teardown); the test itself signals npm alone.
+    detached: true,
+  });
+  const exited = new Promise<number | null>((r) => npm.once('exit', (code) => r(code)));
+  t.teardown(() => {
     try {
-      process.kill(natsPid, 0);
-      await new Promise((r) => setTimeout(r, 100));
+      process.kill(-(npm.pid as number), 'SIGKILL');
     } catch {
-      gone = true;
+      // the group is gone: everything exited
     }
-  }
-  t.ok(gone, 'the local nats-server is stopped on exit');
+  });
+  let out = '';
+  npm.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  let err = '';
+  npm.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 60_000;
+  while (!/local nats-server pid \d+/.test(out) && Date.now() < deadline && npm.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  const natsPid = Number(/local nats-server pid (\d+)/.exec(out)?.[1]);
+  t.ok(natsPid > 0, `the gateway started its nats-server: ${err}`);
+  npm.kill('SIGTERM');
+  t.equal(await exited, 0, 'npm start ended with the gateway, which shut down cleanly');
+  t.ok(await goneWithin(natsPid, 5000), 'no nats-server left running');
 });
 
 t.test('start-up failures name the cause', async (t) => {

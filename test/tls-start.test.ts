@@ -1,4 +1,4 @@
-/** `npm start --demo` with TLS on: the demo PKI is made under the data dir, the gateway serves HTTPS, the printed command works. */
+/** `npm start -- --demo` with TLS on: the demo PKI is made under the data dir, the gateway serves HTTPS, the printed command works. */
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -14,7 +14,7 @@ const env = () => {
   return e;
 };
 
-t.test('npm start --demo with LIAISON_TLS=true and LIAISON_MTLS=optional', async (t) => {
+t.test('npm start -- --demo with LIAISON_TLS=true and LIAISON_MTLS=optional', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'liaison-tls-start-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
   const child = spawn(process.execPath, [`--import=${tsLoader}`, join(repoRoot, 'broker', 'main.ts'), '--demo'], {
