@@ -81,6 +81,15 @@ t.test("README's npm start: a broker with a demo network and a local nats-server
   const v = capture();
   t.equal(await run(['receipt', 'verify', receipt, '--url', url], v.sink), 0, v.io.stderr);
   t.match(v.io.stdout, /receipt verifies: notice .* log index 0/);
+  // README's third command: Thai customs reads it, decrypted and its origin signature checked (once the router has delivered it).
+  let pulled = capture();
+  for (const end = Date.now() + 20_000; !/1 delivery;/.test(pulled.io.stdout) && Date.now() < end; await new Promise((r) => setTimeout(r, 200))) {
+    pulled = capture();
+    t.equal(await run(['inbox', 'pull', '--as', 'th-customs', '--url', url, '--data-dir', dataDir], pulled.sink), 0, pulled.io.stderr);
+  }
+  t.match(pulled.io.stdout, /mekong-dragon-6 from vn-customs \(VN\) TLP:AMBER seizure-report log 0\n\s+signature verified \(vn-customs-sig-1\)/);
+  t.match(pulled.io.stdout, /Hải quan cửa khẩu cảng Hải Phòng/, 'the Vietnamese summary, as sent');
+  t.match(pulled.io.stdout, /\n1 delivery; continue with --after \d+\n$/);
   const tampered = receipt.slice(0, -4) + (receipt.endsWith('AAAA') ? 'BBBB' : 'AAAA');
   const bad = capture();
   t.equal(await run(['receipt', 'verify', tampered, '--url', url], bad.sink), 1);

@@ -71,7 +71,7 @@ export async function inboxPull(args: string[], io: Io): Promise<number> {
   let ok = true;
   for (const d of page.deliveries) ok = (await show(client, d, io, !!values.json)) && ok;
   if (values.json) io.out(JSON.stringify({ next: page.next, count: page.deliveries.length }) + '\n');
-  else io.out(`${page.deliveries.length} deliveries; continue with --after ${page.next}\n`);
+  else io.out(`${page.deliveries.length} ${page.deliveries.length === 1 ? 'delivery' : 'deliveries'}; continue with --after ${page.next}\n`);
   return ok ? 0 : 1;
 }
 
