@@ -49,6 +49,9 @@ t.test('the auditor verifies the live log over the API, twice, consistent with w
   t.equal(first.code, 0, first.out);
   t.match(first.out, /5 replayed/);
   t.match(first.out, /tree verified up to size 5/);
+  // The API serves commitments, not contents: said so, never counted as erased.
+  t.match(first.out, /notices: +5 notice entries; contents not fetched \(the API serves commitments only\)/);
+  t.notMatch(first.out, /erased/);
   t.match(first.out, /the log verifies/);
   const saved = (JSON.parse(readFileSync(state, 'utf8')) as { checkpoints: string[] }).checkpoints;
   t.same(saved.map((n) => parseCheckpoint(n).checkpoint.treeSize), [5], 'the checkpoint seen is remembered');
@@ -57,8 +60,9 @@ t.test('the auditor verifies the live log over the API, twice, consistent with w
   await waitFor(() => (g.gw.checkpointer!.status.checkpointSize === 9 ? true : undefined), 'checkpoint 9');
   const second = await verify('--as', 'hub-auditor', '--state', state, '--json');
   t.equal(second.code, 0, second.out);
-  const report = JSON.parse(second.out) as { ok: boolean; entries: number; checkpoints: number; checkpointsValid: number; verifiedTreeSize: number };
+  const report = JSON.parse(second.out) as { ok: boolean; entries: number; checkpoints: number; checkpointsValid: number; verifiedTreeSize: number; noticesNotFetched: number; noticesErased: number };
   t.same([report.ok, report.entries, report.checkpoints, report.checkpointsValid, report.verifiedTreeSize], [true, 9, 2, 2, 9], 'the earlier checkpoint and the new one, proven consistent');
+  t.same([report.noticesNotFetched, report.noticesErased], [9, 0], 'no contents fetched, none counted as erased');
   t.same((JSON.parse(readFileSync(state, 'utf8')) as { checkpoints: string[] }).checkpoints.map((n) => parseCheckpoint(n).checkpoint.treeSize), [5, 9]);
 });
 

@@ -43,7 +43,13 @@ t.test('the exported archive of a real log verifies', async (t) => {
   t.equal(r.verifiedTreeSize, 12);
   t.equal(r.noticesChecked, 12);
   t.equal(r.noticesErased, 0);
+  t.equal(r.noticesNotFetched, undefined, 'contents were in the evidence');
   t.equal(r.checkpointsValid, archive.checkpoints.length);
+  // The same log with no contents at all (as API mode has it): not fetched, not erased.
+  const { notices: _none, ...commitmentsOnly } = archiveToAuditInput(archive);
+  const bare = auditLog(commitmentsOnly);
+  t.ok(bare.ok);
+  t.same([bare.noticesChecked, bare.noticesErased, bare.noticesNotFetched], [0, 0, 12]);
 
   const dir = mkdtempSync(join(tmpdir(), 'liaison-audit-'));
   const file = join(dir, 'archive.json');

@@ -47,7 +47,9 @@ function summary(r: AuditReport, seconds: number): string {
   const lines = [
     `entries:     ${r.entries} replayed (${seconds > 0 ? Math.round(r.entries / seconds) : r.entries} entries/s)`,
     `checkpoints: ${r.checkpointsValid} of ${r.checkpoints} verify; tree verified up to size ${r.verifiedTreeSize}${r.verifiedRoot ? ` (root ${r.verifiedRoot})` : ''}`,
-    `notices:     ${r.noticesChecked} held and checked against their commitments, ${r.noticesErased} erased (commitment only)`,
+    r.noticesNotFetched === undefined
+      ? `notices:     ${r.noticesChecked} held and checked against their commitments, ${r.noticesErased} erased (commitment only)`
+      : `notices:     ${r.noticesNotFetched} notice entries; contents not fetched (the API serves commitments only): not checked against the notices`,
   ];
   if (r.signaturesChecked !== undefined) {
     lines.push(`signatures:  ${r.signaturesChecked} origin signatures checked against the agency key history${r.signaturesNotChecked ? `, ${r.signaturesNotChecked} not checked` : ''}`);

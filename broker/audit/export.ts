@@ -117,5 +117,6 @@ export async function fetchFromApi(get: AuthedGet, origin: string, brokerKeys: r
     checkpoints.push({ note, consistencyFromPrevious: proof });
     if (s !== undefined) prev = s;
   }
-  return { origin, brokerKeys, entries, checkpoints, notices: [], latestNote };
+  // No notices: the API serves commitments, not contents (the report says so: noticesNotFetched).
+  return { origin, brokerKeys, entries, checkpoints, latestNote };
 }

@@ -88,7 +88,7 @@ export interface AuditInput {
   checkpoints: readonly AuditCheckpoint[];
   /** Leaf hashes as stored in the tiles, index = position (optional; used to name a changed entry exactly). */
   leafHashes?: readonly Uint8Array[];
-  /** Notices still held (the rest were erased under retention). */
+  /** Notices still held (the rest were erased under retention); absent when the evidence has no contents at all (API mode). */
   notices?: readonly { noticeId: string; signed: Uint8Array }[];
   /** Registry events still held (REGISTRY_EVENTS): each is checked against its `registry` entry and the broker key history. */
   registryEvents?: readonly { eventId: string; jws: string }[];
@@ -105,7 +105,10 @@ export interface AuditReport {
   verifiedTreeSize: number;
   verifiedRoot: string | undefined;
   noticesChecked: number;
+  /** Notice entries whose content the evidence lacks: erased under retention (0 when no contents were given). */
   noticesErased: number;
+  /** Notice entries not checked against contents because the evidence held none (API mode); absent when contents were given. */
+  noticesNotFetched?: number;
   problems: AuditProblem[];
   /** The first entry found changed, dropped or reordered, if it could be named. */
   firstBadEntry: number | undefined;
@@ -297,7 +300,8 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     verifiedTreeSize: lastGood?.size ?? 0,
     verifiedRoot: newest ? hex(newest.cp.rootHash) : undefined,
     noticesChecked,
-    noticesErased: byNotice.size - noticesChecked,
+    noticesErased: input.notices ? byNotice.size - noticesChecked : 0,
+    ...(input.notices ? {} : { noticesNotFetched: byNotice.size }),
     problems,
     firstBadEntry: entryIndices.length ? Math.min(...entryIndices) : undefined,
     ...(input.registryEvents ? { registryEventsChecked } : {}),
