@@ -194,6 +194,16 @@ t.test('cli: keys generate, usage errors', async (t) => {
   }
   const unknown = capture();
   t.equal(await run(['frobnicate', 'now'], unknown.sink), 2);
+  t.match(unknown.io.stderr, /^liaison: unknown command "frobnicate now"/);
+  // A group alone, or with a subcommand it does not have: its subcommands, and their usage only.
+  const group = capture();
+  t.equal(await run(['admin'], group.sink), 2);
+  t.match(group.io.stderr, /^liaison admin: needs a subcommand: rotate-encryption-keys, rotate-signing-key, add-key, rotate-key, revoke-key\n\nUsage:\n/);
+  t.notMatch(group.io.stderr, /liaison notice send/);
+  const wrongSub = capture();
+  t.equal(await run(['audit', 'check'], wrongSub.sink), 2);
+  t.match(wrongSub.io.stderr, /^liaison audit: unknown subcommand "check": verify, export\n/);
+  t.match(wrongSub.io.stderr, /liaison audit export --nats URL/);
   const help = capture();
   t.equal(await run(['--help'], help.sink), 0);
   t.match(help.io.stdout, /liaison notice send FILE --as AGENCY/);

@@ -199,6 +199,13 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     return 0;
   }
   const cmd = commands[`${a} ${b ?? ''}`];
+  const group = Object.keys(commands).filter((k) => k.startsWith(`${a} `));
+  if (!cmd && group.length > 0) {
+    // A known group with no or an unknown subcommand: name its subcommands and show their usage only.
+    const subcommands = group.map((k) => k.slice(a.length + 1)).join(', ');
+    io.err(`liaison ${a}: ${b === undefined ? 'needs a subcommand' : `unknown subcommand "${b}"`}: ${subcommands}\n\n${commandHelp(a)}`);
+    return 2;
+  }
   if (!cmd) {
     io.err(`liaison: unknown command "${[a, b].filter(Boolean).join(' ')}"\n\n${HELP}`);
     return 2;
