@@ -8,7 +8,7 @@
  * still verifies.
  */
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../broker/cli/liaison.js';
@@ -274,6 +274,13 @@ t.test('rotation while notices flow: nothing refused that should pass, every rec
   t.ok(kinds.filter((k) => k === 'registry').length >= 4 + 4, 'every key change of this file is a registry entry in the log');
   // Each registry event: its commitment, the event its entry names, and the broker's signature against the key history.
   t.equal(report.registryEventsChecked, kinds.filter((k) => k === 'registry').length, 'every registry event checked against its entry and the broker key history');
+  // The auditor's summary says so too.
+  const dir = mkdtempSync(join(tmpdir(), 'liaison-lifecycle-audit-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'archive.json'), JSON.stringify(archive));
+  let summary = '';
+  t.equal(await run(['audit', 'verify', '--archive', join(dir, 'archive.json')], { out: (x) => void (summary += x), err: (x) => void (summary += x) }), 0, summary);
+  t.match(summary, new RegExp(`\\nregistry: +${report.registryEventsChecked} key-change events checked against their entries and the broker key history\\n`));
   const forged = JSON.parse(JSON.stringify(archive)) as typeof archive;
   const ev = forged.registry_events!.find((e) => eventType(e.jws) === 'agency-key-rotated')!;
   const [h, p, sig] = ev.jws.split('.');
