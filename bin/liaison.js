@@ -7,5 +7,10 @@ if (!existsSync(fileURLToPath(cli))) {
   process.stderr.write('liaison: not built yet; run `npm run build` first\n');
   process.exit(1);
 }
+// A reader that stops early (`liaison ... | head`) closes the pipe: end quietly, as other command-line tools do, not with a stack trace.
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 const { run } = await import(cli.href);
 process.exitCode = await run(process.argv.slice(2));

@@ -149,6 +149,18 @@ t.test('npm start under a supervisor: SIGTERM to npm reaches the gateway, which 
   t.ok(await goneWithin(natsPid, 5000), 'no nats-server left running');
 });
 
+t.test('the liaison command ends quietly when its reader closes the pipe early (| head)', async (t) => {
+  t.ok(existsSync(join(repoRoot, 'dist', 'broker', 'cli', 'liaison.js')), 'dist/ is built (npm ci, or npm run build)');
+  const child = spawn(process.execPath, [join(repoRoot, 'bin', 'liaison.js'), '--help'], { cwd: repoRoot, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  // The reader is gone before the command writes a byte.
+  child.stdout.destroy();
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  t.equal(code, 0);
+  t.equal(err, '', 'no EPIPE stack trace');
+});
+
 t.test('start-up failures name the cause', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'liaison-start-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
