@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap';
 import { CompactSign } from 'jose';
 import { encryptToBroker, signNotice } from '../broker/client/seal.js';
+import { parseStrictJson } from '../broker/core/strict-json.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import type { Agency } from '../broker/registry/model.js';
 import { b64, flipPart, forgeJws, withHeader } from './helpers/forge.js';
@@ -226,5 +227,15 @@ t.test('the log never carries notice content or key material', async (t) => {
   t.type(line.notice_id, 'string');
   const refusal = g.logLines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.code === 'policy-denied');
   t.equal(refusal.outcome, 'refused');
+  // Log processors refuse a line with a member twice, or keep one of the two: every line of this file's refusals is strict JSON.
+  const notStrict = g.logLines.filter((l) => {
+    try {
+      parseStrictJson(l, { maxBytes: 1 << 20, maxDepth: 16 });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  t.same(notStrict.slice(0, 3), [], `every one of ${g.logLines.length} log lines is JSON without a duplicate member`);
 });
 

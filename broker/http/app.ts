@@ -76,12 +76,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     request.trace = {};
     reply.header('x-request-id', request.id);
   });
-  // One line per request: ids, labels, outcome and timing. Never bodies, tokens or keys.
+  // One line per request: ids, labels, outcome and timing. Never bodies, tokens or keys. request.log carries reqId already.
   app.addHook('onResponse', async (request, reply) => {
     const t = request.trace;
     request.log.info(
       {
-        reqId: request.id,
         method: request.method,
         route: request.routeOptions.url ?? 'unmatched',
         status: reply.statusCode,
@@ -101,9 +100,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     request.trace.code = err.code;
     request.trace.outcome = 'refused';
     if (err.status >= 500) {
-      request.log.error({ reqId: request.id, code: err.code, step: request.trace.step, err: { message: err.message, cause: (err.cause as Error | undefined)?.message } }, 'request failed');
+      request.log.error({ code: err.code, step: request.trace.step, err: { message: err.message, cause: (err.cause as Error | undefined)?.message } }, 'request failed');
     } else {
-      request.log.warn({ reqId: request.id, code: err.code, step: request.trace.step, reason: err.message }, 'request refused');
+      request.log.warn({ code: err.code, step: request.trace.step, reason: err.message }, 'request refused');
     }
     return sendProblem(request, reply, err);
   });

@@ -130,11 +130,11 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
         })();
         sent = await pumpSse(events, raw, abort.signal);
       } catch (e) {
-        request.log.warn({ reqId: request.id, event: 'inbox-stream-failed', agency: filter.agency, err: { message: (e as Error).message } }, 'inbox stream ended by an error');
+        request.log.warn({ event: 'inbox-stream-failed', agency: filter.agency, err: { message: (e as Error).message } }, 'inbox stream ended by an error');
       } finally {
         stopHeartbeat();
         live.delete(abort);
-        request.log.info({ reqId: request.id, event: 'inbox-stream-closed', agency: filter.agency, sent }, 'inbox stream closed');
+        request.log.info({ event: 'inbox-stream-closed', agency: filter.agency, sent }, 'inbox stream closed');
         if (!raw.writableEnded) raw.end();
       }
     },
