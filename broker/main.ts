@@ -73,6 +73,11 @@ async function main(): Promise<number> {
     const pki = join(config.dataDir, 'pki');
     const tlsArgs = config.tls ? ` --ca ${join(pki, 'ca.crt')}${config.mtls !== 'off' ? ` --cert ${join(pki, 'agencies', 'vn-customs.crt')} --key ${join(pki, 'agencies', 'vn-customs.key')}` : ''}` : '';
     out(`  npx liaison notice send docs/examples/notices/seizure-report.json --as vn-customs --stamp --url ${address}${tlsArgs}`);
+  } else if (gateway.registry.snapshot.agencies().length === 0) {
+    // A first start without --demo and without a seed: a working broker that nobody can use yet; say what to do.
+    out('The member registry is empty: no agency can send or read yet.');
+    out('  A demo network: start with --demo (npm start -- --demo).');
+    out(`  Your own: stop, put the registry (schemas/registry.schema.json) in ${join(config.dataDir, 'registry.json')} or LIAISON_REGISTRY_SEED, start again.`);
   }
 
   let stopping = false;

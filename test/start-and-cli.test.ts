@@ -161,6 +161,29 @@ t.test('the liaison command ends quietly when its reader closes the pipe early (
   t.equal(err, '', 'no EPIPE stack trace');
 });
 
+t.test('npm start without --demo on an empty registry says how to get one', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'liaison-start-empty-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const child = spawn(process.execPath, [...GATEWAY_NODE_ARGS, `--import=${tsLoader}`, mainTs], {
+    cwd: repoRoot,
+    env: { ...cleanEnv(), LIAISON_PORT: '0', LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 60_000;
+  while (!/LIAISON_REGISTRY_SEED, start again\.\n/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  t.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/);
+  t.match(out, /The member registry is empty: no agency can send or read yet\.\n {2}A demo network: start with --demo \(npm start -- --demo\)\.\n/);
+  t.ok(out.includes(`put the registry (schemas/registry.schema.json) in ${join(dataDir, 'registry.json')} or LIAISON_REGISTRY_SEED`), out);
+  t.notMatch(out, /Demo network:/);
+  t.notOk(existsSync(join(dataDir, 'demo')), 'no demo network made');
+  child.kill('SIGTERM');
+  t.equal(await exited, 0);
+});
+
 t.test('start-up failures name the cause', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'liaison-start-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
