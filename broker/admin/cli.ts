@@ -1,4 +1,4 @@
-/** `liaison admin ...`: the key-lifecycle admin API from the command line (role operator). */
+/** `liaison admin ...`: the admin API (key lifecycle, agency and operation records) from the command line (role operator). */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -28,6 +28,17 @@ export const ADMIN_HELP = `  liaison admin rotate-encryption-keys --as OPERATOR 
       Register the successor of key OLD; OLD stays valid for the overlap.
   liaison admin revoke-key --as OPERATOR --agency ID --kid KID [--at TIME] [--reason TEXT]
       Revoke an agency key on every gateway at once (or at TIME, not in the past).
+  liaison admin get-agency --as OPERATOR --agency ID
+  liaison admin get-operation --as OPERATOR --operation ID
+      Print the record as stored (JSON), to edit and set again.
+  liaison admin set-agency --as OPERATOR --file FILE [--reason TEXT]
+      Create the agency in FILE (a registry record, e.g. as \`liaison keys
+      generate\` prints it: its keys are its first keys), or replace an existing
+      agency's record (name, roles, webhook, delivery_format, certificates); an
+      existing agency's keys change only through add-key, rotate-key, revoke-key.
+  liaison admin set-operation --as OPERATOR --file FILE [--reason TEXT]
+      Create the operation in FILE, or replace its record: members (each a
+      registered agency; one left out leaves the operation), status, dates.
 
   Every admin change is a broker-signed registry event in the log; the command
   prints the event id and log index (--json: the whole answer). It sends an
@@ -41,11 +52,29 @@ const common = { ...clientTlsOptions, as: { type: 'string' }, credentials: { typ
 
 type Values = { cert?: string; key?: string; ca?: string; as?: string; credentials?: string; 'data-dir'?: string; url?: string; json?: boolean; reason?: string; id?: string };
 
-async function post(values: Values, path: string, body: Record<string, unknown>, io: Io): Promise<number> {
+async function connect(values: Values) {
   const creds = credentialsFor(values);
   const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
   const fetch = clientFetch(url, clientTlsFromArgs(values));
   const { broker } = await fetchBrokerKeys(url, fetch);
+  return { creds, url, fetch, broker };
+}
+
+/** GET an admin resource and print it (JSON). */
+async function get(values: Values, path: string, io: Io): Promise<number> {
+  const { creds, url, fetch, broker } = await connect(values);
+  const token = await makeClientAssertion(creds.agency, creds.signing, broker);
+  const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) {
+    io.err(`refused: ${await problemLine(res)}\n`);
+    return 1;
+  }
+  io.out(`${JSON.stringify(await readJson<unknown>(res, `GET ${url}${path}`), null, 2)}\n`);
+  return 0;
+}
+
+async function post(values: Values, path: string, body: Record<string, unknown>, io: Io, method = 'POST'): Promise<number> {
+  const { creds, url, fetch, broker } = await connect(values);
   const id = values.id ?? randomUUID();
   const payload = JSON.stringify({ id, ...(values.reason ? { reason: values.reason } : {}), ...body });
   // The same id on every try: the broker makes the change once, however often it is asked.
@@ -53,7 +82,7 @@ async function post(values: Values, path: string, body: Record<string, unknown>,
     let res: Response | undefined;
     try {
       const token = await makeClientAssertion(creds.agency, creds.signing, broker);
-      res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: payload });
+      res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: payload });
     } catch (e) {
       if (attempt >= 3) throw new Error(`no answer from ${url}: ${(e as Error).message}; retry with --id ${id}`);
     }
@@ -62,7 +91,7 @@ async function post(values: Values, path: string, body: Record<string, unknown>,
         io.err(`refused: ${await problemLine(res)}\n`);
         return 1;
       }
-      const answer = await readJson<Record<string, unknown>>(res, `POST ${url}${path}`);
+      const answer = await readJson<Record<string, unknown>>(res, `${method} ${url}${path}`);
       io.out(values.json ? `${JSON.stringify(answer, null, 2)}\n` : `${String(answer.type)}: event ${String(answer.event_id)} at log index ${String(answer.log_index)}${answer.duplicate ? ' (already recorded)' : ''}\n`);
       return 0;
     }
@@ -92,6 +121,29 @@ export async function readNewKey(file: string, use?: string): Promise<Record<str
   const keyUse = use ?? pub.use ?? (pub.crv === 'X25519' ? 'enc' : 'sig');
   const { kty, crv, x, y } = pub;
   return { kid, use: keyUse, jwk: { kty, crv, x, ...(y ? { y } : {}) } };
+}
+
+/** A registry record from FILE (as get-agency or get-operation print it, or a seed's); the broker's own `changed_by` dropped. */
+function readRecord(file: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`cannot read ${file} as JSON: ${(e as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as { id?: unknown }).id !== 'string') throw new Error(`${file}: not a registry record (a JSON object with an id)`);
+  const { changed_by: _, ...record } = parsed as Record<string, unknown>;
+  return record;
+}
+
+/** A registry key (keys or openpgp_keys of a record) as the admin API takes a new key: public parts, window, no status. */
+function asNewKey(k: Record<string, unknown>): Record<string, unknown> {
+  const { status: _s, revoked_at: _r, ...rest } = k;
+  if (rest.jwk && typeof rest.jwk === 'object') {
+    const { kty, crv, x, y } = rest.jwk as Record<string, unknown>;
+    rest.jwk = { kty, crv, x, ...(y ? { y } : {}) };
+  }
+  return rest;
 }
 
 const seconds = (v: string | undefined, what: string) => {
@@ -134,5 +186,24 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
   async 'admin revoke-key'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, kid: { type: 'string' }, at: { type: 'string' } } });
     return post(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid KID'))}/revoke`, values.at ? { revoked_at: values.at } : {}, io);
+  },
+  async 'admin get-agency'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' } } });
+    return get(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}`, io);
+  },
+  async 'admin get-operation'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, operation: { type: 'string' } } });
+    return get(values, `/v1/admin/operations/${enc(need(values.operation, '--operation ID'))}`, io);
+  },
+  async 'admin set-agency'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });
+    const { keys, openpgp_keys, ...agency } = readRecord(need(values.file, '--file FILE'));
+    const all = [...(Array.isArray(keys) ? keys : []), ...(Array.isArray(openpgp_keys) ? openpgp_keys : [])] as Record<string, unknown>[];
+    return post(values, `/v1/admin/agencies/${enc(String(agency.id))}`, { agency, ...(all.length > 0 ? { keys: all.map(asNewKey) } : {}) }, io, 'PUT');
+  },
+  async 'admin set-operation'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });
+    const operation = readRecord(need(values.file, '--file FILE'));
+    return post(values, `/v1/admin/operations/${enc(String(operation.id))}`, { operation }, io, 'PUT');
   },
 };

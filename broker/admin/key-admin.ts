@@ -10,16 +10,20 @@ import type { KeyringStore } from '../keys/keyring-store.js';
 import { decodeEntry, encodeEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
+import type { Agency, Operation } from '../registry/model.js';
 import type { RegistryStore } from '../registry/store.js';
 import { applyAgencyEvent, checkNewKey, existingKey, type NewAgencyKey } from './agency-keys.js';
+import { applySetEvent, checkAgencyRecord, checkOperationRecord } from './registry-records.js';
 import { registryLogEntry, signRegistryEvent, openRegistryEvent, type RegistryEvent, type RegistryEventType } from './registry-event.js';
 
 /**
- * Key lifecycle through the admin API. Every change is a broker-signed registry
- * event, kept in REGISTRY_EVENTS and committed to by a `registry` log entry.
+ * Key lifecycle, and agency and operation records, through the admin API. Every
+ * change is a broker-signed registry event, kept in REGISTRY_EVENTS and
+ * committed to by a `registry` log entry.
  *
- *  - Agency keys (add, rotate, revoke): the event is stored and logged first,
- *    then applied to the agency's KV record (compare-and-set, idempotent). A
+ *  - Agency keys (add, rotate, revoke) and records (agency-set, operation-set:
+ *    registry-records.ts): the event is stored and logged first,
+ *    then applied to the KV record (compare-and-set, idempotent). A
  *    retry with the same event id finds the stored event and completes it, so a
  *    change is never half-made and never logged twice.
  *  - Broker keys (rotate encryption, rotate signing): the new keys are made,
@@ -160,30 +164,76 @@ export class KeyAdmin {
     });
   }
 
-  async #agencyChange(actor: Actor, agencyId: string, req: { id?: string; reason?: string }, type: RegistryEventType, make: (agency: NonNullable<Awaited<ReturnType<RegistryStore['readAgency']>>>, base: RegistryEvent) => Promise<RegistryEvent>): Promise<RecordedEvent> {
+  #agencyChange(actor: Actor, agencyId: string, req: { id?: string; reason?: string }, type: RegistryEventType, make: (agency: Agency, base: RegistryEvent) => Promise<RegistryEvent>): Promise<RecordedEvent> {
+    return this.#registryChange(actor, { agency: agencyId }, req, type, async (base) => {
+      const agency = await this.#o.registry.readAgency(agencyId);
+      if (!agency) throw new LiaisonError('not-found', { publicDetail: `no agency ${agencyId}` });
+      return make(agency, base);
+    });
+  }
+
+  // ---- agency and operation records --------------------------------------
+
+  /** An agency's record as stored now (not the watched snapshot). */
+  readAgency(id: string): Promise<Agency | undefined> {
+    return this.#o.registry.readAgency(id);
+  }
+
+  /** An operation's record as stored now. */
+  readOperation(id: string): Promise<Operation | undefined> {
+    return this.#o.registry.readOperation(id);
+  }
+
+  /** Create an agency (its record and first keys) or set an existing one's record, its keys apart (registry-records.ts). */
+  setAgency(actor: Actor, agencyId: string, req: { id?: string; agency: unknown; keys?: NewAgencyKey[]; reason?: string }): Promise<RecordedEvent> {
+    return this.#registryChange(actor, { agency: agencyId }, req, 'agency-set', async (base) => {
+      const { registry } = this.#o;
+      const existing = await registry.readAgency(agencyId);
+      const { record, added } = await checkAgencyRecord(registry.snapshot, agencyId, existing, req.agency, req.keys, (r) => registry.recordErrors('agency', r));
+      return { ...base, record, ...(added.length > 0 ? { added } : {}) };
+    });
+  }
+
+  /** Create an operation or set its record (members, status, dates...). */
+  setOperation(actor: Actor, operationId: string, req: { id?: string; operation: unknown; reason?: string }): Promise<RecordedEvent> {
+    return this.#registryChange(actor, { operation: operationId }, req, 'operation-set', async (base) => {
+      const { registry } = this.#o;
+      return { ...base, record: checkOperationRecord(registry.snapshot, operationId, req.operation, (r) => registry.recordErrors('operation', r)) };
+    });
+  }
+
+  /** One change of the registry: signed, stored and logged first (write-ahead), then applied; a retry with its id completes it. */
+  async #registryChange(actor: Actor, subject: { agency: string } | { operation: string }, req: { id?: string; reason?: string }, type: RegistryEventType, make: (base: RegistryEvent) => Promise<RegistryEvent>): Promise<RecordedEvent> {
     const id = this.#eventId(req.id);
-    const subject = { agency: agencyId };
     try {
       const prior = await this.#storedEvent(id);
       if (prior) return await this.#completeStored(prior, type, subject);
-      const agency = await this.#o.registry.readAgency(agencyId);
-      if (!agency) throw new LiaisonError('not-found', { publicDetail: `no agency ${agencyId}` });
       const base: RegistryEvent = { id, type, subject, at: this.#now().toISOString(), actor, ...(req.reason ? { reason: req.reason } : {}) };
-      const event = await make(agency, base);
+      const event = await make(base);
       const signer = this.#o.keyring.signing;
       const jws = await signRegistryEvent(signer, event);
       // Write-ahead: the change is evidence before it is in force.
       const logIndex = await this.#record(id, jws, encodeEntry(registryLogEntry(event, jws, signer.kid)));
-      await this.#applyAgency(event);
+      await this.#apply(event, logIndex);
       return { event_id: id, type, log_index: logIndex, event: jws, duplicate: false };
     } catch (e) {
-      throw unavailable(e, `agency key change ${type}`);
+      throw unavailable(e, `registry change ${type}`);
     }
   }
 
-  async #applyAgency(event: RegistryEvent): Promise<void> {
+  /** Put a logged event in force (idempotent: see applyAgencyEvent and applySetEvent). */
+  async #apply(event: RegistryEvent, logIndex: number): Promise<void> {
+    const { registry } = this.#o;
+    if ('operation' in event.subject) {
+      await registry.setOperation(event.subject.operation, (o) => applySetEvent(o, event, logIndex));
+      return;
+    }
     if (!('agency' in event.subject)) return;
-    const written = await this.#o.registry.updateAgency(event.subject.agency, (a) => applyAgencyEvent(a, event));
+    if (event.type === 'agency-set') {
+      await registry.setAgency(event.subject.agency, (a) => applySetEvent(a, event, logIndex));
+      return;
+    }
+    const written = await registry.updateAgency(event.subject.agency, (a) => applyAgencyEvent(a, event));
     if (!written) throw new LiaisonError('not-found', { publicDetail: `no agency ${event.subject.agency}` });
   }
 
@@ -197,7 +247,7 @@ export class KeyAdmin {
     }
     const logIndex = (await logEntryBytes(this.#o.bus, eventMsgId(entry.event_id), entryBytes)).seq - 1;
     const { event } = openRegistryEvent(jws, this.#o.keyring.verificationKeys);
-    await this.#applyAgency(event);
+    await this.#apply(event, logIndex);
     return { event_id: entry.event_id, type, log_index: logIndex, event: jws, duplicate: true };
   }
 

@@ -4,26 +4,29 @@ import { CompactSign, type JWK } from 'jose';
 import { sha256Hex } from '../ingest/store.js';
 import type { BrokerSigningKey } from '../keys/broker-keys.js';
 import type { RegistryLogEntry } from '../log/entry.js';
-import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
+import type { Agency, AgencyKey, OpenPgpAgencyKey, Operation } from '../registry/model.js';
 
 /**
- * Registry events: the evidence of every key change made through the admin
- * API. Each is a canonical JSON document signed by the broker (compact JWS,
+ * Registry events: the evidence of every change made through the admin API
+ * (keys, agency and operation records). Each is a canonical JSON document signed by the broker (compact JWS,
  * typ liaison-registry-event+jws), kept in REGISTRY_EVENTS and committed to by a
  * `registry` log entry. A signing-key rotation is signed by the outgoing key, so
  * the chain of broker keys can be followed from the first to the current one.
  */
 export const REGISTRY_EVENT_TYP = 'liaison-registry-event+jws';
 
-export type RegistryEventType = 'broker-encryption-keys-rotated' | 'broker-signing-key-rotated' | 'agency-key-added' | 'agency-key-rotated' | 'agency-key-revoked';
+export type RegistryEventType = 'broker-encryption-keys-rotated' | 'broker-signing-key-rotated' | 'agency-key-added' | 'agency-key-rotated' | 'agency-key-revoked' | 'agency-set' | 'operation-set';
 
 /** A key as it enters the registry (public parts only). */
 export type AddedAgencyKey = Omit<AgencyKey, 'status' | 'revoked_at'> | Omit<OpenPgpAgencyKey, 'status' | 'revoked_at'>;
 
+/** An agency record as agency-set sets it: everything but its keys, which only key events change (a new agency's come in `added`). */
+export type AgencyFields = Omit<Agency, 'keys' | 'openpgp_keys' | 'changed_by'>;
+
 export interface RegistryEvent {
   id: string;
   type: RegistryEventType;
-  subject: { broker: string } | { agency: string };
+  subject: { broker: string } | { agency: string } | { operation: string };
   at: string;
   actor: { agency: string; kid: string };
   /** Broker keys: public JWKs. Agency keys: the registry records of the new keys. */
@@ -33,6 +36,8 @@ export interface RegistryEvent {
   revoked?: { kid: string; revoked_at: string }[];
   /** Broker encryption keys whose grace period had ended and whose private parts were destroyed. */
   destroyed?: string[];
+  /** agency-set: the agency's record but its keys; operation-set: the operation's record. */
+  record?: AgencyFields | Omit<Operation, 'changed_by'>;
   reason?: string;
 }
 

@@ -43,8 +43,9 @@ export interface AckLogEntry {
 
 /**
  * A registry change made through the admin API (a broker or agency key added,
- * rotated or revoked). Commits to the broker-signed event JWS kept in stream
- * REGISTRY_EVENTS (registry-events.<event-id>). Msg-Id `registry:<event-id>`.
+ * rotated or revoked; an agency or operation record set). Commits to the
+ * broker-signed event JWS kept in stream REGISTRY_EVENTS
+ * (registry-events.<event-id>). Msg-Id `registry:<event-id>`.
  */
 export interface RegistryLogEntry {
   v: 1;
@@ -52,8 +53,8 @@ export interface RegistryLogEntry {
   event_id: string;
   /** The event type, e.g. broker-signing-key-rotated, agency-key-revoked. */
   event: string;
-  /** Whose keys: `broker` (the broker's own) or the agency id. */
-  subject: { broker: string } | { agency: string };
+  /** What changed: the broker's own keys, an agency (its keys or its record), or an operation. */
+  subject: { broker: string } | { agency: string } | { operation: string };
   /** The kids added, retired or revoked. */
   kids: string[];
   /** The operator agency that asked for the change. */

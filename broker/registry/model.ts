@@ -62,6 +62,13 @@ export interface Agency {
   delivery_format?: 'jose' | 'openpgp';
   /** Client certificates (mTLS); a revoked one is refused by every gateway. */
   certificates?: AgencyCertificate[];
+  changed_by?: ChangedBy;
+}
+
+/** The registry event (admin API) that last set a record as a whole, and its log index; absent on seeded records. */
+export interface ChangedBy {
+  event_id: string;
+  log_index: number;
 }
 
 export interface Operation {
@@ -72,6 +79,7 @@ export interface Operation {
   categories: string[];
   start?: string;
   end?: string;
+  changed_by?: ChangedBy;
 }
 
 export interface RegistrySeed {

@@ -73,25 +73,53 @@ export class RegistryStore {
     return e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as Agency) : undefined;
   }
 
+  /** The operation record as stored now, or undefined. */
+  async readOperation(id: string): Promise<Operation | undefined> {
+    const e = await this.kv.get(operationKey(id));
+    return e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as Operation) : undefined;
+  }
+
   /**
    * Change an agency record: compare-and-set on its KV revision, retried on a
    * concurrent write, so no change is lost. `change` must be a pure function of
    * the record (it may run more than once). Returns the record written, or
    * undefined when the agency does not exist.
    */
-  async updateAgency(id: string, change: (a: Agency) => Agency): Promise<Agency | undefined> {
+  updateAgency(id: string, change: (a: Agency) => Agency): Promise<Agency | undefined> {
+    return this.#change<Agency>(agencyKey(id), 'agency', (a) => a && change(a));
+  }
+
+  /** Create or change an agency record (compare-and-set as updateAgency); `change` returns undefined to leave it as it is. Returns the record as it is after. */
+  setAgency(id: string, change: (a: Agency | undefined) => Agency | undefined): Promise<Agency | undefined> {
+    return this.#change<Agency>(agencyKey(id), 'agency', change);
+  }
+
+  /** Create or change an operation record, the same way. */
+  setOperation(id: string, change: (o: Operation | undefined) => Operation | undefined): Promise<Operation | undefined> {
+    return this.#change<Operation>(operationKey(id), 'operation', change);
+  }
+
+  async #change<T extends Agency | Operation>(key: string, kind: 'agency' | 'operation', change: (current: T | undefined) => T | undefined): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
-      const e = await this.kv.get(agencyKey(id));
-      if (!e || e.operation !== 'PUT') return undefined;
-      const next = change(JSON.parse(dec.decode(e.value)) as Agency);
-      this.#check({ agencies: [next], operations: [] });
+      const e = await this.kv.get(key);
+      const current = e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as T) : undefined;
+      const next = change(current);
+      if (next === undefined) return current;
+      this.#check(kind === 'agency' ? { agencies: [next as Agency], operations: [] } : { agencies: [], operations: [next as Operation] });
       try {
-        await this.kv.update(agencyKey(id), enc.encode(JSON.stringify(next)), e.revision);
+        if (current && e) await this.kv.update(key, enc.encode(JSON.stringify(next)), e.revision);
+        else await this.kv.create(key, enc.encode(JSON.stringify(next)));
         return next;
       } catch (err) {
-        if (!/wrong last sequence/i.test((err as Error).message) || attempt >= 9) throw err;
+        if (!/wrong last sequence|key exists/i.test((err as Error).message) || attempt >= 9) throw err;
       }
     }
+  }
+
+  /** What is wrong with a record by the registry schema (JSON Pointer and message each); empty when it is valid. */
+  recordErrors(kind: 'agency' | 'operation', record: unknown): string[] {
+    const r = this.validate(kind === 'agency' ? { agencies: [record], operations: [] } : { agencies: [], operations: [record] });
+    return r.ok ? [] : r.errors.map((e) => `${e.path.replace(/^\/(agencies|operations)\/0/, '') || '/'} ${e.message}`);
   }
 
   #check(seed: RegistrySeed): void {

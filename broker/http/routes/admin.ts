@@ -15,6 +15,9 @@ import { parseStrictJson } from '../../core/strict-json.js';
  *  POST /v1/admin/agencies/:agency/keys                 add a key
  *  POST /v1/admin/agencies/:agency/keys/:kid/rotate     add its successor; the old key ends after an overlap
  *  POST /v1/admin/agencies/:agency/keys/:kid/revoke
+ *  PUT  /v1/admin/agencies/:agency                      create an agency, or set its record (keys apart)
+ *  PUT  /v1/admin/operations/:operation                 create an operation, or set its record (members...)
+ *  GET  /v1/admin/agencies/:agency, /v1/admin/operations/:operation   the record as stored, to edit and PUT back
  */
 const MAX_BODY = 64 * 1024;
 const uuid = { type: 'string', pattern: UUID.source, description: 'Idempotency key and event id: send the same id to retry.' };
@@ -57,6 +60,10 @@ const recorded = {
 };
 const agencyParams = { type: 'object', additionalProperties: false, required: ['agency'], properties: { agency: { type: 'string', pattern: SLUG.source } } };
 const keyParams = { ...agencyParams, required: ['agency', 'kid'], properties: { ...agencyParams.properties, kid } };
+const operationParams = { type: 'object', additionalProperties: false, required: ['operation'], properties: { operation: { type: 'string', pattern: SLUG.source } } };
+// A record is checked by the broker against schemas/registry.schema.json (strict, no coercion), not by the route's schema.
+const record = (what: string) => ({ type: 'object', description: `The ${what} record (schemas/registry.schema.json); its id must be the path's.` });
+const stored = { 200: { type: 'object', additionalProperties: true } };
 
 export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, { admin }) => {
   // Admin bodies are hostile input like any other: strict JSON (no duplicate keys, no __proto__, bounded).
@@ -105,5 +112,32 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
     '/v1/admin/agencies/:agency/keys/:kid/revoke',
     { preHandler: operator, schema: { ...common, summary: "Revoke an agency key", description: 'The key stops working on every gateway at once (or at revoked_at, which may not be in the past). Notices it signed before stay verifiable. Role operator.', params: keyParams, body: { type: 'object', additionalProperties: false, properties: { id: uuid, revoked_at: timestamp, reason } } } },
     async (request, reply) => done(reply, await admin.revokeAgencyKey(actor(request), request.params.agency, request.params.kid, request.body ?? {})),
+  );
+  app.put<{ Params: { agency: string }; Body: { id?: string; agency: unknown; keys?: NewAgencyKey[]; reason?: string } }>(
+    '/v1/admin/agencies/:agency',
+    { preHandler: operator, schema: { ...common, summary: 'Create an agency, or set its record', description: "Create a member agency (its record and first public keys in `keys`), or replace an existing agency's record as a whole (name, roles, webhook, delivery_format, certificates): its keys stay as they are and change only through the key routes; `keys` may list those it has. The country of an existing agency does not change. Role operator.", params: agencyParams, body: { type: 'object', additionalProperties: false, required: ['agency'], properties: { id: uuid, agency: record('agency, without keys'), keys: { type: 'array', maxItems: 20, items: newKey }, reason } } } },
+    async (request, reply) => done(reply, await admin.setAgency(actor(request), request.params.agency, request.body)),
+  );
+  app.put<{ Params: { operation: string }; Body: { id?: string; operation: unknown; reason?: string } }>(
+    '/v1/admin/operations/:operation',
+    { preHandler: operator, schema: { ...common, summary: 'Create an operation, or set its record', description: "Create an operation, or replace its record as a whole: name, status, members (every one a registered agency; one left out leaves the operation), categories, start and end. Role operator.", params: operationParams, body: { type: 'object', additionalProperties: false, required: ['operation'], properties: { id: uuid, operation: record('operation'), reason } } } },
+    async (request, reply) => done(reply, await admin.setOperation(actor(request), request.params.operation, request.body)),
+  );
+  const read = async <T>(get: () => Promise<T | undefined>, what: string): Promise<T> => {
+    const r = await get().catch((e: unknown) => {
+      throw new LiaisonError('unavailable', { detail: `registry read: ${(e as Error).message}`, cause: e, retryAfter: 5 });
+    });
+    if (r === undefined) throw new LiaisonError('not-found', { publicDetail: `no ${what}` });
+    return r;
+  };
+  app.get<{ Params: { agency: string } }>(
+    '/v1/admin/agencies/:agency',
+    { preHandler: operator, schema: { tags: ['admin'], security: [{ clientAssertion: [] }], summary: "An agency's record as stored", description: 'The record to edit and PUT back (its keys are left as they are). Role operator.', params: agencyParams, response: stored } },
+    async (request) => read(() => admin.readAgency(request.params.agency), `agency ${request.params.agency}`),
+  );
+  app.get<{ Params: { operation: string } }>(
+    '/v1/admin/operations/:operation',
+    { preHandler: operator, schema: { tags: ['admin'], security: [{ clientAssertion: [] }], summary: "An operation's record as stored", description: 'The record to edit and PUT back. Role operator.', params: operationParams, response: stored } },
+    async (request) => read(() => admin.readOperation(request.params.operation), `operation ${request.params.operation}`),
   );
 };
