@@ -12,6 +12,7 @@ const vn: Agency = { id: 'vn-customs', country: 'VN', name: 'Vietnam Customs', r
 const th: Agency = { id: 'th-customs', country: 'TH', name: 'Thai Customs', roles: ['subscribe'], keys: [] };
 const snapshot = new RegistrySnapshot([vn, th], []);
 const valid = () => [];
+const isAgency = (id: string) => snapshot.agency(id) !== undefined;
 const event = (type: RegistryEvent['type'], record: unknown, id = '00000000-0000-4000-8000-000000000001', extra: Partial<RegistryEvent> = {}): RegistryEvent =>
   ({ id, type, subject: { operation: 'op' }, at: '2026-11-27T10:00:00Z', actor: { agency: 'hub-operator', kid: 'op' }, record, ...extra }) as RegistryEvent;
 const refusal = (fn: () => unknown) => t.rejects(Promise.resolve().then(fn), LiaisonError);
@@ -41,11 +42,11 @@ t.test("agency-set keeps the agency's keys, and gives a new agency the keys of i
 
 t.test('checking requested records', async (t) => {
   const op = { id: 'op', name: 'Op', status: 'active', members: ['vn-customs'], categories: [] };
-  t.same(checkOperationRecord(snapshot, 'op', op, valid), op);
-  await refusal(() => checkOperationRecord(snapshot, 'op', { ...op, members: ['nobody'] }, valid));
-  await refusal(() => checkOperationRecord(snapshot, 'op', { ...op, id: 'other' }, valid));
-  await refusal(() => checkOperationRecord(snapshot, 'op', op, () => ['/status must be equal to one of the allowed values']));
-  await refusal(() => checkOperationRecord(snapshot, 'op', null, valid));
+  t.same(checkOperationRecord(isAgency, 'op', op, valid), op);
+  await refusal(() => checkOperationRecord(isAgency, 'op', { ...op, members: ['nobody'] }, valid));
+  await refusal(() => checkOperationRecord(isAgency, 'op', { ...op, id: 'other' }, valid));
+  await refusal(() => checkOperationRecord(isAgency, 'op', op, () => ['/status must be equal to one of the allowed values']));
+  await refusal(() => checkOperationRecord(isAgency, 'op', null, valid));
 
   const fields = { id: 'vn-customs', country: 'VN', name: 'Vietnam Customs', roles: ['publish'] };
   const own = [{ kid: 'vn-sig', use: 'sig' as const, jwk: sigJwk }];

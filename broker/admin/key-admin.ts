@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { StoredMsg } from 'nats';
 import type { Logger } from 'pino';
 import { LiaisonError } from '../core/errors.js';
-import { isUuid, subjectToken } from '../core/ids.js';
+import { isUuid, SLUG, subjectToken } from '../core/ids.js';
 import { logEntryBytes } from '../ingest/store.js';
 import { rotateEncryptionKeys, rotateSigningKey, type BrokerKeyring, type BrokerSigningKey } from '../keys/broker-keys.js';
 import { importKey, publicPart } from '../keys/jwk.js';
@@ -198,7 +198,15 @@ export class KeyAdmin {
   setOperation(actor: Actor, operationId: string, req: { id?: string; operation: unknown; reason?: string }): Promise<RecordedEvent> {
     return this.#registryChange(actor, { operation: operationId }, req, 'operation-set', async (base) => {
       const { registry } = this.#o;
-      return { ...base, record: checkOperationRecord(registry.snapshot, operationId, req.operation, (r) => registry.recordErrors('operation', r)) };
+      // An agency created a moment ago may not have reached this instance's watch yet: the store is asked for those.
+      const members = (req.operation as { members?: unknown } | null)?.members;
+      const stored = new Set<string>();
+      for (const m of Array.isArray(members) ? members.slice(0, 1000) : []) {
+        // Only a well-formed id becomes a KV key; any other fails the record's schema below.
+        if (typeof m === 'string' && SLUG.test(m) && registry.snapshot.agency(m) === undefined && (await registry.readAgency(m))) stored.add(m);
+      }
+      const isAgency = (m: string) => registry.snapshot.agency(m) !== undefined || stored.has(m);
+      return { ...base, record: checkOperationRecord(isAgency, operationId, req.operation, (r) => registry.recordErrors('operation', r)) };
     });
   }
 

@@ -27,14 +27,14 @@ function asObject(v: unknown, what: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** The operation record an operation-set event carries: valid by the registry schema, its id the path's, every member a registered agency. */
-export function checkOperationRecord(snapshot: RegistrySnapshot, id: string, requested: unknown, errors: Errors): Omit<Operation, 'changed_by'> {
+/** The operation record an operation-set event carries: valid by the registry schema, its id the path's, every member a registered agency (`isAgency`). */
+export function checkOperationRecord(isAgency: (id: string) => boolean, id: string, requested: unknown, errors: Errors): Omit<Operation, 'changed_by'> {
   const r = asObject(requested, 'operation');
   if (r.id !== id) throw bad(`operation.id must be "${id}", the id in the path`);
   const why = errors(r);
   if (why.length > 0) throw bad(`operation: ${why.join('; ')}`);
   const op = r as unknown as Omit<Operation, 'changed_by'>;
-  const unknown = op.members.filter((m) => snapshot.agency(m) === undefined);
+  const unknown = op.members.filter((m) => !isAgency(m));
   if (unknown.length > 0) throw bad(`operation.members: no agency ${unknown.join(', ')} in the registry`);
   return op;
 }
