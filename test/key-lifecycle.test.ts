@@ -280,7 +280,7 @@ t.test('rotation while notices flow: nothing refused that should pass, every rec
   writeFileSync(join(dir, 'archive.json'), JSON.stringify(archive));
   let summary = '';
   t.equal(await run(['audit', 'verify', '--archive', join(dir, 'archive.json')], { out: (x) => void (summary += x), err: (x) => void (summary += x) }), 0, summary);
-  t.match(summary, new RegExp(`\\nregistry: +${report.registryEventsChecked} key-change events checked against their entries and the broker key history\\n`));
+  t.match(summary, new RegExp(`\\nregistry: +${report.registryEventsChecked} registry events \\(key, agency and operation changes\\) checked against their entries and the broker key history\\n`));
   const forged = JSON.parse(JSON.stringify(archive)) as typeof archive;
   const ev = forged.registry_events!.find((e) => eventType(e.jws) === 'agency-key-rotated')!;
   const [h, p, sig] = ev.jws.split('.');

@@ -11,7 +11,8 @@ import type { AddedAgencyKey, AgencyFields, RegistryEvent } from './registry-eve
  * A set replaces the record as a whole (a member left out of `members` leaves
  * the operation; a `webhook` left out is removed), except an agency's keys,
  * which only key events change: a new agency's first keys come with its
- * agency-set event, and an existing agency's keys are kept as they are.
+ * agency-set event, and an existing agency's keys are kept as they are (a
+ * request may list keys the agency has, as a fetched record does, no other).
  *
  * The record remembers the event that set it and that event's log index
  * (`changed_by`). Applying an event at or below that index changes nothing, so
@@ -57,7 +58,7 @@ export async function checkAgencyRecord(
   if (r.id !== id) throw bad(`agency.id must be "${id}", the id in the path`);
   if ('keys' in r || 'openpgp_keys' in r) throw bad("an agency's keys are not part of its record here: give a new agency's first keys in `keys`, and change an existing agency's through its key routes");
   const record = r as unknown as AgencyFields;
-  let added: AddedAgencyKey[] = [];
+  const added: AddedAgencyKey[] = [];
   if (existing) {
     // A record file may list the keys the agency has (as fetched): those are left as they are; any other is refused.
     const held = new Set([...existing.keys, ...(existing.openpgp_keys ?? [])].map((k) => k.kid.toUpperCase()));
@@ -82,6 +83,7 @@ function withKeys(record: AgencyFields, current: Agency | undefined, added: read
   const kept: Agency = current
     ? { ...record, keys: current.keys, ...(current.openpgp_keys ? { openpgp_keys: current.openpgp_keys } : {}) }
     : { ...record, keys: [] };
+  // The same idempotent addition as an agency-key-added event.
   return applyAgencyEvent(kept, { added: [...added] } as RegistryEvent);
 }
 

@@ -52,7 +52,7 @@ function summary(r: AuditReport, seconds: number): string {
       : `notices:     ${r.noticesNotFetched} notice entries; contents not fetched (the API serves commitments only): not checked against the notices`,
   ];
   if (r.registryEventsChecked !== undefined) {
-    lines.push(`registry:    ${r.registryEventsChecked} key-change events checked against their entries and the broker key history`);
+    lines.push(`registry:    ${r.registryEventsChecked} registry events (key, agency and operation changes) checked against their entries and the broker key history`);
   }
   if (r.signaturesChecked !== undefined) {
     lines.push(`signatures:  ${r.signaturesChecked} origin signatures checked against the agency key history${r.signaturesNotChecked ? `, ${r.signaturesNotChecked} not checked` : ''}`);
