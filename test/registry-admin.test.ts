@@ -5,7 +5,7 @@
  * checked by the audit. A retried old change never undoes a newer one.
  */
 import t from 'tap';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -18,6 +18,7 @@ import { auditLogWithOrigins } from '../broker/audit/key-history.js';
 import { makeKeyPair } from '../broker/keys/jwk.js';
 import { decodeEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
+import { createRegistryValidator } from '../broker/schemas/notice-validator.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
@@ -197,6 +198,19 @@ t.test('liaison admin get and set, and the audit checks every registry event', a
   const refused = await cli('admin', 'set-operation', '--file', file, '--as', 'vn-customs', '--data-dir', g.dataDir, '--url', url);
   t.equal(refused.code, 1);
   t.match(refused.stderr, /^refused: 403 forbidden/);
+
+  // The live registry as a seed file: valid by the registry schema, and what liaison nats creds makes NATS users from.
+  const reg = await cli('admin', 'get-registry', ...op);
+  t.equal(reg.code, 0, reg.stderr);
+  const seed = JSON.parse(reg.stdout) as { agencies: { id: string }[]; operations: { id: string; members: string[] }[] };
+  t.same(createRegistryValidator()(seed), { ok: true }, 'a valid registry seed');
+  t.ok(['my-customs', 'sg-customs', 'sg-police'].every((id) => seed.agencies.some((a) => a.id === id)), 'with the agencies that joined');
+  t.ok(seed.operations.find((o) => o.id === 'op-lionfish')?.members.includes('th-customs'));
+  const seedFile = join(dir, 'registry.json');
+  writeFileSync(seedFile, reg.stdout);
+  const natsCreds = await cli('nats', 'creds', '--registry', seedFile, '--out', join(dir, 'nats'));
+  t.equal(natsCreds.code, 0, natsCreds.stderr);
+  t.ok(existsSync(join(dir, 'nats', 'agencies', 'sg-customs.json')), 'NATS credentials for an agency that joined on the running network');
 
   const total = await logCount();
   await waitFor(() => (g.gw.checkpointer!.status.checkpointSize === total ? true : undefined), `a checkpoint over all ${total} entries`, 15_000);

@@ -233,7 +233,7 @@ t.test('cli: keys generate, usage errors', async (t) => {
   // A group alone, or with a subcommand it does not have: its subcommands, and their usage only.
   const group = capture();
   t.equal(await run(['admin'], group.sink), 2);
-  t.match(group.io.stderr, /^liaison admin: needs a subcommand: rotate-encryption-keys, rotate-signing-key, add-key, rotate-key, revoke-key, get-agency, get-operation, set-agency, set-operation\n\nUsage:\n/);
+  t.match(group.io.stderr, /^liaison admin: needs a subcommand: rotate-encryption-keys, rotate-signing-key, add-key, rotate-key, revoke-key, get-agency, get-operation, get-registry, set-agency, set-operation\n\nUsage:\n/);
   t.notMatch(group.io.stderr, /liaison notice send/);
   const wrongSub = capture();
   t.equal(await run(['audit', 'check'], wrongSub.sink), 2);

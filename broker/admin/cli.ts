@@ -31,6 +31,9 @@ export const ADMIN_HELP = `  liaison admin rotate-encryption-keys --as OPERATOR 
   liaison admin get-agency --as OPERATOR --agency ID
   liaison admin get-operation --as OPERATOR --operation ID
       Print the record as stored (JSON), to edit and set again.
+  liaison admin get-registry --as OPERATOR
+      Print the whole registry as a seed file (JSON): for \`liaison nats creds\`
+      and \`liaison nats consumers\` after agencies joined, or as a record.
   liaison admin set-agency --as OPERATOR --file FILE [--reason TEXT]
       Create the agency in FILE (a registry record, e.g. as \`liaison keys
       generate\` prints it: its keys are its first keys), or replace an existing
@@ -194,6 +197,10 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
   async 'admin get-operation'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, operation: { type: 'string' } } });
     return get(values, `/v1/admin/operations/${enc(need(values.operation, '--operation ID'))}`, io);
+  },
+  async 'admin get-registry'(args, io) {
+    const { values } = parseArgs({ args, options: common });
+    return get(values, '/v1/admin/registry', io);
   },
   async 'admin set-agency'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });

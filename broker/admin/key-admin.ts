@@ -184,6 +184,13 @@ export class KeyAdmin {
     return this.#o.registry.readOperation(id);
   }
 
+  /** The whole member registry as this instance enforces it, in the seed's form (schemas/registry.schema.json). */
+  registry(): { agencies: Agency[]; operations: Operation[] } {
+    const s = this.#o.registry.snapshot;
+    const byId = <T extends { id: string }>(a: T, b: T) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    return { agencies: s.agencies().sort(byId), operations: s.operations().sort(byId) };
+  }
+
   /** Create an agency (its record and first keys) or set an existing one's record, its keys apart (registry-records.ts). */
   setAgency(actor: Actor, agencyId: string, req: { id?: string; agency: unknown; keys?: NewAgencyKey[]; reason?: string }): Promise<RecordedEvent> {
     return this.#registryChange(actor, { agency: agencyId }, req, 'agency-set', async (base) => {

@@ -18,6 +18,7 @@ import { parseStrictJson } from '../../core/strict-json.js';
  *  PUT  /v1/admin/agencies/:agency                      create an agency, or set its record (keys apart)
  *  PUT  /v1/admin/operations/:operation                 create an operation, or set its record (members...)
  *  GET  /v1/admin/agencies/:agency, /v1/admin/operations/:operation   the record as stored, to edit and PUT back
+ *  GET  /v1/admin/registry                              the whole registry in the seed's form
  */
 const MAX_BODY = 64 * 1024;
 const uuid = { type: 'string', pattern: UUID.source, description: 'Idempotency key and event id: send the same id to retry.' };
@@ -130,6 +131,11 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
     if (r === undefined) throw new LiaisonError('not-found', { publicDetail: `no ${what}` });
     return r;
   };
+  app.get(
+    '/v1/admin/registry',
+    { preHandler: operator, schema: { tags: ['admin'], security: [{ clientAssertion: [] }], summary: 'The whole member registry', description: 'Every agency and operation as this gateway enforces them, in the form of a registry seed (schemas/registry.schema.json): a record of the network, and the input of `liaison nats creds` and `liaison nats consumers`. Role operator.', response: stored } },
+    async () => admin.registry(),
+  );
   app.get<{ Params: { agency: string } }>(
     '/v1/admin/agencies/:agency',
     { preHandler: operator, schema: { tags: ['admin'], security: [{ clientAssertion: [] }], summary: "An agency's record as stored", description: 'The record to edit and PUT back (its keys are left as they are). Role operator.', params: agencyParams, response: stored } },
