@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test as Tap } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,23 +44,31 @@ const capture = () => {
   return { io, sink };
 };
 
-t.test("README's npm start: a broker with a demo network and a local nats-server; the printed first-notice command gets a receipt", async (t) => {
+/**
+ * The gateway as package.json's start script runs it (with the gateway's V8 flags), from the TypeScript sources so that
+ * it is covered, on a fresh data dir and a free port; resolves once its output matches `until` (or it exited, or 60 s).
+ */
+async function startGateway(t: Tap, args: string[], until: RegExp) {
   const dataDir = mkdtempSync(join(tmpdir(), 'liaison-start-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  // As package.json's start script runs it (with the gateway's V8 flags), with the arguments README's first command gives it.
-  const child = spawn(process.execPath, [...GATEWAY_NODE_ARGS, `--import=${tsLoader}`, mainTs, ...readmeStartArgs()], {
+  const child = spawn(process.execPath, [...GATEWAY_NODE_ARGS, `--import=${tsLoader}`, mainTs, ...args], {
     cwd: repoRoot,
     env: { ...cleanEnv(), LIAISON_PORT: '0', LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const io = { out: '', err: '' };
+  child.stdout.on('data', (d: Buffer) => (io.out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (io.err += d.toString()));
   const deadline = Date.now() + 60_000;
-  while (!/Send a first notice:\n\s+npx liaison .*\n/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  while (!until.test(io.out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  return { child, exited, dataDir, ...io };
+}
+
+t.test("README's npm start: a broker with a demo network and a local nats-server; the printed first-notice command gets a receipt", async (t) => {
+  // With the arguments README's first command gives npm start.
+  const { child, exited, dataDir, out, err } = await startGateway(t, readmeStartArgs(), /Send a first notice:\n\s+npx liaison .*\n/);
   t.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/, err);
   t.notMatch(out + err, /heap-limit/, 'no warning about the heap limit: started with the V8 flags of npm start');
   const url = /listening on (http:\/\/[\d.:]+)/.exec(out)?.[1] as string;
@@ -162,19 +170,7 @@ t.test('the liaison command ends quietly when its reader closes the pipe early (
 });
 
 t.test('npm start without --demo on an empty registry says how to get one', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'liaison-start-empty-'));
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
-  const child = spawn(process.execPath, [...GATEWAY_NODE_ARGS, `--import=${tsLoader}`, mainTs], {
-    cwd: repoRoot,
-    env: { ...cleanEnv(), LIAISON_PORT: '0', LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
-  let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!/LIAISON_REGISTRY_SEED, start again\.\n/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
+  const { child, exited, dataDir, out } = await startGateway(t, [], /LIAISON_REGISTRY_SEED, start again\.\n/);
   t.match(out, /listening on http:\/\/127\.0\.0\.1:\d+/);
   t.match(out, /The member registry is empty: no agency can send or read yet\.\n {2}A demo network: start with --demo \(npm start -- --demo\)\.\n/);
   t.ok(out.includes(`put the registry (schemas/registry.schema.json) in ${join(dataDir, 'registry.json')} or LIAISON_REGISTRY_SEED`), out);
