@@ -209,6 +209,7 @@ t.test('cli: keys generate, usage errors', async (t) => {
   t.notOk(g.io.stdout.includes('"d"'), 'the registry record holds public keys only');
   const creds = JSON.parse(readFileSync(out, 'utf8'));
   t.type(creds.signing.d, 'string');
+  writeFileSync(join(dir, 'notice.txt'), 'not JSON\n');
   for (const [args, msg] of [
     [['keys', 'generate', '--agency', 'Bad.Id', '--country', 'MY'], /--agency/],
     [['keys', 'generate', '--agency', 'ok', '--country', 'Malaysia'], /--country/],
@@ -216,6 +217,8 @@ t.test('cli: keys generate, usage errors', async (t) => {
     [['notice', 'send'], /needs a FILE/],
     [['notice', 'send', 'x.json'], /--as/],
     [['notice', 'send', 'x.json', '--as', 'nobody', '--data-dir', dir], /cannot read the credentials/],
+    [['notice', 'send', join(dir, 'missing.json'), '--as', 'my-agency', '--credentials', out], /^liaison notice send: cannot read .*missing\.json: no such file\n$/],
+    [['notice', 'send', join(dir, 'notice.txt'), '--as', 'my-agency', '--credentials', out, '--stamp'], /^liaison notice send: --stamp: .*notice\.txt is not JSON/],
     [['receipt', 'verify'], /needs a RECEIPT/],
     [['receipt', 'verify', 'a.b.c', '--url', 'http://127.0.0.1:1'], /cannot reach the broker/],
   ] as const) {
