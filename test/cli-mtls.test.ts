@@ -8,24 +8,15 @@ import t, { type Test } from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run, type Io } from '../broker/cli/liaison.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { clientFetch, HttpClientError } from '../broker/client/http.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { Pki } from '../certs/pki.js';
 import { startTestGateway } from './helpers/gateway.js';
+import { runCli } from './helpers/cli.js';
 import { startTestNats } from './helpers/nats.js';
 
-const capture = () => {
-  const io = { stdout: '', stderr: '' };
-  const sink: Io = { out: (s) => void (io.stdout += s), err: (s) => void (io.stderr += s) };
-  return { io, sink };
-};
-const cli = async (args: string[]) => {
-  const { io, sink } = capture();
-  const code = await run(args, sink);
-  return { code, ...io };
-};
+const cli = runCli;
 const TLS_ENV = ['LIAISON_CLIENT_CERT', 'LIAISON_CLIENT_KEY', 'LIAISON_CA', 'LIAISON_URL'] as const;
 const savedEnv = Object.fromEntries(TLS_ENV.map((k) => [k, process.env[k]]));
 for (const k of TLS_ENV) delete process.env[k];

@@ -11,7 +11,6 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../broker/cli/liaison.js';
 import { randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import { makeClientAssertion } from '../broker/client/assertion.js';
@@ -27,6 +26,7 @@ import { decodeEntry, type RegistryLogEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { sampleNotice, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
+import { runCli } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 
 t.setTimeout(240_000);
@@ -278,8 +278,8 @@ t.test('rotation while notices flow: nothing refused that should pass, every rec
   const dir = mkdtempSync(join(tmpdir(), 'liaison-lifecycle-audit-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'archive.json'), JSON.stringify(archive));
-  let summary = '';
-  t.equal(await run(['audit', 'verify', '--archive', join(dir, 'archive.json')], { out: (x) => void (summary += x), err: (x) => void (summary += x) }), 0, summary);
+  const { code, stdout: summary, stderr } = await runCli(['audit', 'verify', '--archive', join(dir, 'archive.json')]);
+  t.equal(code, 0, stderr);
   t.match(summary, new RegExp(`\\nregistry: +${report.registryEventsChecked} registry events \\(key, agency and operation changes\\) checked against their entries and the broker key history\\n`));
   const forged = JSON.parse(JSON.stringify(archive)) as typeof archive;
   const ev = forged.registry_events!.find((e) => eventType(e.jws) === 'agency-key-rotated')!;
@@ -295,11 +295,7 @@ t.test('liaison admin: an agency rotates to a key it made itself, the operator r
   const url = await a.gw.app.listen({ host: '127.0.0.1', port: 0 });
   const dir = mkdtempSync(join(tmpdir(), 'liaison-admin-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const cli = async (...args: string[]) => {
-    const io = { stdout: '', stderr: '' };
-    const code = await run(args, { out: (s) => void (io.stdout += s), err: (s) => void (io.stderr += s) });
-    return { code, ...io };
-  };
+  const cli = (...args: string[]) => runCli(args);
   const file = join(dir, 'cn-customs.json');
   t.equal((await cli('keys', 'generate', '--agency', 'cn-customs', '--country', 'CN', '--out', file)).code, 0);
   const made = JSON.parse(readFileSync(file, 'utf8')) as { signing: JWK };

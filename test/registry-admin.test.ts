@@ -9,7 +9,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { run } from '../broker/cli/liaison.js';
 import { makeClientAssertion } from '../broker/client/assertion.js';
 import { openRegistryEvent } from '../broker/admin/registry-event.js';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
@@ -21,6 +20,7 @@ import { STREAMS } from '../broker/nats/streams.js';
 import { createRegistryValidator } from '../broker/schemas/notice-validator.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
+import { runCli } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 
 t.setTimeout(180_000);
@@ -166,11 +166,7 @@ t.test('liaison admin get and set, and the audit checks every registry event', a
   const url = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
   const dir = mkdtempSync(join(tmpdir(), 'liaison-registry-admin-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const cli = async (...args: string[]) => {
-    const io = { stdout: '', stderr: '' };
-    const code = await run(args, { out: (s) => void (io.stdout += s), err: (s) => void (io.stderr += s) });
-    return { code, ...io };
-  };
+  const cli = (...args: string[]) => runCli(args);
   const op = ['--as', OPERATOR, '--data-dir', g.dataDir, '--url', url];
   const got = await cli('admin', 'get-operation', '--operation', 'op-lionfish', ...op);
   t.equal(got.code, 0, got.stderr);

@@ -219,6 +219,9 @@ t.test('cli: keys generate, usage errors', async (t) => {
     [['notice', 'send', 'x.json', '--as', 'nobody', '--data-dir', dir], /cannot read the credentials/],
     [['notice', 'send', join(dir, 'missing.json'), '--as', 'my-agency', '--credentials', out], /^liaison notice send: cannot read .*missing\.json: no such file\n$/],
     [['notice', 'send', join(dir, 'notice.txt'), '--as', 'my-agency', '--credentials', out, '--stamp'], /^liaison notice send: --stamp: .*notice\.txt is not JSON/],
+    [['audit', 'verify', '--archive', join(dir, 'missing.json')], /^liaison audit verify: cannot read .*missing\.json: no such file\n$/],
+    [['admin', 'set-operation', '--file', join(dir, 'notice.txt'), '--as', 'hub-operator'], /^liaison admin set-operation: .*notice\.txt is not JSON/],
+    [['admin', 'set-agency', '--file', dir, '--as', 'hub-operator'], /^liaison admin set-agency: cannot read .*: it is a directory\n$/],
     [['receipt', 'verify'], /needs a RECEIPT/],
     [['receipt', 'verify', 'a.b.c', '--url', 'http://127.0.0.1:1'], /cannot reach the broker/],
   ] as const) {

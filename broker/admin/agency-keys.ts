@@ -65,10 +65,14 @@ function mapKey(a: Agency, kid: string, f: <K extends AgencyKey | OpenPgpAgencyK
   return { ...a, keys: a.keys.map((k) => (k.kid === kid ? f(k) : k)), ...(a.openpgp_keys ? { openpgp_keys: a.openpgp_keys.map((k) => (k.kid === kid ? f(k) : k)) } : {}) };
 }
 
+/** The agency record with these keys added, active (a key it lists already is left as it is). */
+export function withKeys(a: Agency, added: readonly AddedAgencyKey[]): Agency {
+  return added.reduce(withKey, a);
+}
+
 /** The agency record after an agency-key event. */
 export function applyAgencyEvent(a: Agency, e: RegistryEvent): Agency {
-  let next = a;
-  for (const k of (e.added ?? []) as AddedAgencyKey[]) next = withKey(next, k);
+  let next = withKeys(a, (e.added ?? []) as AddedAgencyKey[]);
   for (const r of e.retired ?? []) {
     next = mapKey(next, r.kid, (k) => (k.not_after !== undefined && Date.parse(k.not_after) <= Date.parse(r.until) ? k : { ...k, not_after: r.until }));
   }

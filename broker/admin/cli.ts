@@ -6,6 +6,7 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import { readKey } from 'openpgp';
 import { makeClientAssertion } from '../client/assertion.js';
 import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, problemLine, readJson } from '../client/http.js';
+import { readInputJson } from '../cli/input-file.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
 
@@ -76,7 +77,8 @@ async function get(values: Values, path: string, io: Io): Promise<number> {
   return 0;
 }
 
-async function post(values: Values, path: string, body: Record<string, unknown>, io: Io, method = 'POST'): Promise<number> {
+/** Send one admin change (POST, or PUT for a record) with an idempotency id, retried with it; print the recorded event. */
+async function send(values: Values, path: string, body: Record<string, unknown>, io: Io, method: 'POST' | 'PUT' = 'POST'): Promise<number> {
   const { creds, url, fetch, broker } = await connect(values);
   const id = values.id ?? randomUUID();
   const payload = JSON.stringify({ id, ...(values.reason ? { reason: values.reason } : {}), ...body });
@@ -128,12 +130,7 @@ export async function readNewKey(file: string, use?: string): Promise<Record<str
 
 /** A registry record from FILE (as get-agency or get-operation print it, or a seed's); the broker's own `changed_by` dropped. */
 function readRecord(file: string): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new Error(`cannot read ${file} as JSON: ${(e as Error).message}`);
-  }
+  const parsed = readInputJson(file);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as { id?: unknown }).id !== 'string') throw new Error(`${file}: not a registry record (a JSON object with an id)`);
   const { changed_by: _, ...record } = parsed as Record<string, unknown>;
   return record;
@@ -167,28 +164,28 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
   async 'admin rotate-encryption-keys'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, grace: { type: 'string' } } });
     const grace = seconds(values.grace, '--grace');
-    return post(values, '/v1/admin/broker/keys/encryption/rotate', grace === undefined ? {} : { grace_seconds: grace }, io);
+    return send(values, '/v1/admin/broker/keys/encryption/rotate', grace === undefined ? {} : { grace_seconds: grace }, io);
   },
   async 'admin rotate-signing-key'(args, io) {
     const { values } = parseArgs({ args, options: common });
-    return post(values, '/v1/admin/broker/keys/signing/rotate', {}, io);
+    return send(values, '/v1/admin/broker/keys/signing/rotate', {}, io);
   },
   async 'admin add-key'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, 'new-key': { type: 'string' }, use: { type: 'string' }, 'not-before': { type: 'string' }, 'not-after': { type: 'string' } } });
     const key = await readNewKey(need(values['new-key'], '--new-key FILE'), values.use);
     if (values['not-before']) key.not_before = values['not-before'];
     if (values['not-after']) key.not_after = values['not-after'];
-    return post(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys`, { key }, io);
+    return send(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys`, { key }, io);
   },
   async 'admin rotate-key'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, kid: { type: 'string' }, 'new-key': { type: 'string' }, use: { type: 'string' }, overlap: { type: 'string' } } });
     const key = await readNewKey(need(values['new-key'], '--new-key FILE'), values.use);
     const overlap = seconds(values.overlap, '--overlap');
-    return post(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid OLD'))}/rotate`, { key, ...(overlap === undefined ? {} : { overlap_seconds: overlap }) }, io);
+    return send(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid OLD'))}/rotate`, { key, ...(overlap === undefined ? {} : { overlap_seconds: overlap }) }, io);
   },
   async 'admin revoke-key'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, kid: { type: 'string' }, at: { type: 'string' } } });
-    return post(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid KID'))}/revoke`, values.at ? { revoked_at: values.at } : {}, io);
+    return send(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid KID'))}/revoke`, values.at ? { revoked_at: values.at } : {}, io);
   },
   async 'admin get-agency'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' } } });
@@ -206,11 +203,11 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
     const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });
     const { keys, openpgp_keys, ...agency } = readRecord(need(values.file, '--file FILE'));
     const all = [...(Array.isArray(keys) ? keys : []), ...(Array.isArray(openpgp_keys) ? openpgp_keys : [])] as Record<string, unknown>[];
-    return post(values, `/v1/admin/agencies/${enc(String(agency.id))}`, { agency, ...(all.length > 0 ? { keys: all.map(asNewKey) } : {}) }, io, 'PUT');
+    return send(values, `/v1/admin/agencies/${enc(String(agency.id))}`, { agency, ...(all.length > 0 ? { keys: all.map(asNewKey) } : {}) }, io, 'PUT');
   },
   async 'admin set-operation'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });
     const operation = readRecord(need(values.file, '--file FILE'));
-    return post(values, `/v1/admin/operations/${enc(String(operation.id))}`, { operation }, io, 'PUT');
+    return send(values, `/v1/admin/operations/${enc(String(operation.id))}`, { operation }, io, 'PUT');
   },
 };

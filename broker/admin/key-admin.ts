@@ -205,16 +205,24 @@ export class KeyAdmin {
   setOperation(actor: Actor, operationId: string, req: { id?: string; operation: unknown; reason?: string }): Promise<RecordedEvent> {
     return this.#registryChange(actor, { operation: operationId }, req, 'operation-set', async (base) => {
       const { registry } = this.#o;
-      // An agency created a moment ago may not have reached this instance's watch yet: the store is asked for those.
-      const members = (req.operation as { members?: unknown } | null)?.members;
-      const stored = new Set<string>();
-      for (const m of Array.isArray(members) ? members.slice(0, 1000) : []) {
-        // Only a well-formed id becomes a KV key; any other fails the record's schema below.
-        if (typeof m === 'string' && SLUG.test(m) && registry.snapshot.agency(m) === undefined && (await registry.readAgency(m))) stored.add(m);
-      }
-      const isAgency = (m: string) => registry.snapshot.agency(m) !== undefined || stored.has(m);
+      const isAgency = await this.#agencyLookup((req.operation as { members?: unknown } | null)?.members);
       return { ...base, record: checkOperationRecord(isAgency, operationId, req.operation, (r) => registry.recordErrors('operation', r)) };
     });
+  }
+
+  /**
+   * Whether each of `ids` is a registered agency: by this instance's registry,
+   * or, for one its watch has not seen yet (created a moment ago through
+   * another gateway), by the store.
+   */
+  async #agencyLookup(ids: unknown): Promise<(id: string) => boolean> {
+    const { registry } = this.#o;
+    const stored = new Set<string>();
+    for (const m of Array.isArray(ids) ? ids.slice(0, 1000) : []) {
+      // Only a well-formed id becomes a KV key; any other fails the record's schema.
+      if (typeof m === 'string' && SLUG.test(m) && registry.snapshot.agency(m) === undefined && (await registry.readAgency(m))) stored.add(m);
+    }
+    return (id) => registry.snapshot.agency(id) !== undefined || stored.has(id);
   }
 
   /** One change of the registry: signed, stored and logged first (write-ahead), then applied; a retry with its id completes it. */

@@ -1,6 +1,6 @@
 import { LiaisonError } from '../core/errors.js';
 import type { Agency, Operation, RegistrySnapshot } from '../registry/model.js';
-import { applyAgencyEvent, checkNewKey, type NewAgencyKey } from './agency-keys.js';
+import { checkNewKey, withKeys, type NewAgencyKey } from './agency-keys.js';
 import type { AddedAgencyKey, AgencyFields, RegistryEvent } from './registry-event.js';
 
 /**
@@ -73,18 +73,17 @@ export async function checkAgencyRecord(
       added.push(await checkNewKey(snapshot, k));
     }
   }
-  const why = errors(withKeys(record, existing, added));
+  const why = errors(recordWithKeys(record, existing, added));
   if (why.length > 0) throw bad(`agency: ${why.join('; ')}`);
   return { record, added };
 }
 
-/** An agency's record with these fields: the keys it has now, or (new) the keys added, active. */
-function withKeys(record: AgencyFields, current: Agency | undefined, added: readonly AddedAgencyKey[]): Agency {
+/** An agency's record with these fields and the keys it has now, plus (a new agency's) keys added, active. */
+function recordWithKeys(record: AgencyFields, current: Agency | undefined, added: readonly AddedAgencyKey[]): Agency {
   const kept: Agency = current
     ? { ...record, keys: current.keys, ...(current.openpgp_keys ? { openpgp_keys: current.openpgp_keys } : {}) }
     : { ...record, keys: [] };
-  // The same idempotent addition as an agency-key-added event.
-  return applyAgencyEvent(kept, { added: [...added] } as RegistryEvent);
+  return withKeys(kept, added);
 }
 
 /** The record after a set event logged at `logIndex`, or undefined to leave it as it is (a set at this or a later index is in already). */
@@ -93,5 +92,5 @@ export function applySetEvent<T extends Agency | Operation>(current: T | undefin
   const changed_by = { event_id: event.id, log_index: logIndex };
   if (event.type === 'operation-set') return { ...(event.record as Operation), changed_by } as T;
   if (event.type !== 'agency-set') throw new TypeError(`${event.type} is not a set event`);
-  return { ...withKeys(event.record as AgencyFields, current as Agency | undefined, (event.added ?? []) as AddedAgencyKey[]), changed_by } as T;
+  return { ...recordWithKeys(event.record as AgencyFields, current as Agency | undefined, (event.added ?? []) as AddedAgencyKey[]), changed_by } as T;
 }

@@ -10,6 +10,7 @@
  */
 
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readInputJson } from '../cli/input-file.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { JWK } from 'jose';
@@ -71,13 +72,7 @@ export async function auditVerify(args: string[], io: AuditIo): Promise<number> 
   const started = Date.now();
   let report: AuditReport;
   if (values.archive) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(values.archive, 'utf8'));
-    } catch (e) {
-      throw new UsageError(`cannot read ${values.archive} as JSON: ${(e as Error).message}`);
-    }
-    report = await auditLogWithOrigins(archiveToAuditInput(raw), progressBar(io, 'replaying'));
+    report = await auditLogWithOrigins(archiveToAuditInput(readInputJson(values.archive)), progressBar(io, 'replaying'));
   } else {
     if (!values.as && !values.credentials) throw new UsageError('audit verify needs --archive FILE, or --url with --as AGENCY (auditor credentials)');
     const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');

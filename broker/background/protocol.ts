@@ -1,6 +1,7 @@
 /** Messages between the gateway (thread.ts) and its background thread (worker.ts). Plain data only. */
 import type { Config } from '../config/config.js';
 import type { CheckpointerStatus } from '../log/checkpointer.js';
+import type { RoleThreadIds } from '../metrics/thread-cpu.js';
 
 export interface BackgroundWorkerData {
   config: Config;
@@ -16,7 +17,7 @@ export interface BackgroundStatus {
   routed: number;
   checkpointer: CheckpointerStatus | null;
   /** Thread ids (Linux) of the background thread itself and of its sealing worker once started, for the per-thread CPU metric. */
-  threads: { background?: number | undefined; sealing?: number | undefined };
+  threads: RoleThreadIds;
 }
 
 /** What the router told its observer since the last message: routed (written, skipped), or failed (kind). */

@@ -27,6 +27,7 @@ import { OFF_PATH_WORKER_LIMITS } from '../core/heap-limits.js';
 import type { CheckpointerStatus } from '../log/checkpointer.js';
 import type { RouterObserver } from '../routing/router.js';
 import type { BackgroundStatus, BackgroundWorkerData, FromWorker, ToWorker } from './protocol.js';
+import type { RoleThreadIds } from '../metrics/thread-cpu.js';
 
 /** What the gateway (and /metrics) reads of its router, wherever it runs. */
 export interface RouterView {
@@ -103,7 +104,7 @@ export class BackgroundThread {
   }
 
   /** The thread ids (Linux) of the background thread and its sealing worker while they run. */
-  get threadIds(): { background?: number | undefined; sealing?: number | undefined } {
+  get threadIds(): RoleThreadIds {
     return { ...this.#status.threads };
   }
 

@@ -1,4 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
+import { readInputFile, readInputJson } from './input-file.js';
 import { randomUUID } from 'node:crypto';
 
 import { parseArgs } from 'node:util';
@@ -107,18 +108,13 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
   const creds = credentialsFor(values);
   if (values.alg !== 'ECDH-ES+A256KW' && values.alg !== 'ECDH-ES') throw new CliError('--alg must be ECDH-ES+A256KW or ECDH-ES');
   if (values.curve !== 'X25519' && values.curve !== 'P-256') throw new CliError('--curve must be X25519 or P-256');
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
+  let bytes: Uint8Array = readInputFile(file);
   if (values.stamp) {
     let notice: Record<string, unknown>;
     try {
-      notice = JSON.parse(Buffer.from(bytes).toString('utf8')) as Record<string, unknown>;
+      notice = readInputJson(file) as Record<string, unknown>;
     } catch (e) {
-      throw new CliError(`--stamp: ${file} is not JSON (${(e as Error).message})`);
+      throw new CliError(`--stamp: ${(e as Error).message}`);
     }
     const now = Date.now();
     // Keep the notice's validity period: expires_at moves with created_at.
