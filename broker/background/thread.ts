@@ -96,7 +96,7 @@ export class BackgroundThread {
     this.checkpointer = o.config.checkpointer
       ? {
           get status() {
-            return { ...(self.#status.checkpointer ?? { leader: false, treeSize: 0, checkpointSize: 0 }) };
+            return { ...(self.#status.checkpointer ?? { leader: false, treeSize: 0, checkpointSize: 0, halted: null }) };
           },
           close: () => self.#closeRole('checkpointer'),
         }

@@ -53,6 +53,12 @@ export interface CheckpointerStatus {
   leader: boolean;
   treeSize: number;
   checkpointSize: number;
+  /**
+   * Set when checkpointing stopped on an entry it must not fold (forged,
+   * unsigned or malformed): where and why. Checkpointing stays stopped until an
+   * operator acts (docs/audit.md); null while it runs.
+   */
+  halted: { index: number; reason: string } | null;
 }
 
 /** The notice id an entry commits to, if any (the tree hashes every entry whatever it holds). */
@@ -76,7 +82,7 @@ export class Checkpointer {
   readonly #log: Logger;
   #loop: Promise<void> | undefined;
   #fetch: ConsumerMessages | undefined;
-  #status: CheckpointerStatus = { leader: false, treeSize: 0, checkpointSize: 0 };
+  #status: CheckpointerStatus = { leader: false, treeSize: 0, checkpointSize: 0, halted: null };
 
   private constructor(o: CheckpointerOptions, lease: Lease, store: CheckpointStore, tiles: TileStore) {
     this.#o = o;

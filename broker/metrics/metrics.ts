@@ -29,7 +29,7 @@ export interface MetricsSources {
   /** The router (null when this gateway does not route). */
   router?: { readonly leading: boolean } | null;
   /** The checkpointer (null when this gateway does not checkpoint). */
-  checkpointer?: { readonly status: { leader: boolean; treeSize: number; checkpointSize: number } } | null;
+  checkpointer?: { readonly status: { leader: boolean; treeSize: number; checkpointSize: number; halted: { index: number; reason: string } | null } } | null;
   /** The router's durable consumer on NOTICES. */
   routerConsumer?: string;
   /** The ids of the background thread and the sealing worker, where they run (liaison_thread_cpu_seconds_total). */
