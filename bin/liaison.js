@@ -12,5 +12,8 @@ process.stdout.on('error', (e) => {
   if (e.code === 'EPIPE') process.exit(0);
   throw e;
 });
+// Files the CLI writes (audit archives, credentials, keys) are for the owner alone: broker/core/data-dir.ts.
+const { PRIVATE_UMASK } = await import(new URL('../dist/broker/core/data-dir.js', import.meta.url).href);
+process.umask(PRIVATE_UMASK);
 const { run } = await import(cli.href);
 process.exitCode = await run(process.argv.slice(2));

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/config.js';
 import { GATEWAY_NODE_ARGS, heapLimitCheck } from './core/heap-limits.js';
+import { PRIVATE_UMASK, securePrivateDir } from './core/data-dir.js';
 import { createLogger } from './core/logger.js';
 import { DEMO_AGENCIES, ensureDemoNetwork } from './demo/demo-network.js';
 import { Pki } from '../certs/pki.js';
@@ -11,6 +12,8 @@ import { findNatsServer, NATS_INSTALL_HINT, startLocalNats, type LocalNats } fro
 const out = (line: string) => process.stdout.write(line + '\n');
 
 async function main(): Promise<number> {
+  // Everything this process and its nats-server child write is for the owner alone (core/data-dir.ts).
+  process.umask(PRIVATE_UMASK);
   const { values } = parseArgs({ options: { demo: { type: 'boolean' }, config: { type: 'string' } }, allowPositionals: false });
   const env = { ...process.env };
   if (values.config) env.LIAISON_CONFIG = values.config;
@@ -25,6 +28,8 @@ async function main(): Promise<number> {
     throw e;
   }
   const logger = createLogger(config.logLevel);
+  const { narrowedFrom } = securePrivateDir(config.dataDir);
+  if (narrowedFrom !== null) logger.warn({ event: 'data-dir-mode', dataDir: config.dataDir, was: narrowedFrom.toString(8) }, 'the data dir could be read by other users; narrowed to 0700');
   const heap = heapLimitCheck();
   if (!heap.asIntended) {
     // Not fatal: the heap's limit only changes how much memory the gateway uses under load (heap-limits.ts).

@@ -103,7 +103,7 @@ export async function makeAgency(spec: DemoAgency): Promise<{ credentials: Agenc
 /**
  * Create the demo network under dataDir on first start: each agency's private
  * keys in dataDir/demo/agencies/<id>.json (0600) and the registry seed in
- * dataDir/registry.json. Existing files are kept.
+ * dataDir/registry.json (0600). Existing files are kept.
  */
 export async function ensureDemoNetwork(dataDir: string): Promise<{ created: boolean; seedFile: string }> {
   const seedFile = join(dataDir, 'registry.json');
@@ -116,6 +116,6 @@ export async function ensureDemoNetwork(dataDir: string): Promise<{ created: boo
     agencies.push(record);
   }
   const seed: RegistrySeed = { agencies, operations: DEMO_OPERATIONS };
-  writeFileSync(seedFile, JSON.stringify(seed, null, 2));
+  writeFileSync(seedFile, JSON.stringify(seed, null, 2), { mode: 0o600 });
   return { created: true, seedFile };
 }
