@@ -35,6 +35,8 @@ t.test('refusals', async (t) => {
     ['no token', undefined],
     ['garbage', 'abc'],
     ['wrong audience', await jwt({ ...base, aud: 'another-broker' })],
+    ['audience list holding the broker and another party', await jwt({ ...base, aud: [brokerId, 'another-broker'] })],
+    ['audience list holding only the broker', await jwt({ ...base, aud: [brokerId] })],
     ['issuer is another agency', await jwt({ ...base, iss: 'vn-customs', sub: 'vn-customs' })],
     ['expired', await jwt({ ...base, iat: now - 600, exp: now - 300 })],
     ['lifetime too long', await jwt({ ...base, exp: now + 3600 })],

@@ -62,6 +62,9 @@ export async function verifyClientAssertion(
   } catch (e) {
     throw unauthorized('the client assertion does not verify (signature, aud, iss/sub, iat/exp)', e);
   }
+  // jose accepts an aud array that merely contains the broker; an assertion meant for several parties could be replayed
+  // here by any of them, so aud must be this broker alone (RFC 7523 3: the audience identifies the authorization server).
+  if (payload.aud !== opts.brokerId) throw unauthorized('aud must be the broker id alone');
   const exp = payload.exp as number;
   const iat = payload.iat as number;
   if (exp - iat > MAX_ASSERTION_LIFETIME) throw unauthorized(`assertion lifetime must be at most ${MAX_ASSERTION_LIFETIME} s`);
