@@ -114,3 +114,27 @@ t.test('/docs serves the interactive page', async (t) => {
   t.equal(yaml.statusCode, 200);
   t.match(yaml.body, /openapi: 3\.1\.0/);
 });
+
+t.test('a wrong method on an existing path is 405 method-not-allowed with Allow; GET / points at /docs', async (t) => {
+  const cases: [string, string, string][] = [
+    ['DELETE', '/v1/notices', 'POST'],
+    ['GET', '/v1/notices', 'POST'],
+    ['POST', '/v1/keys', 'GET, HEAD'],
+    ['PUT', '/v1/notices/5b0c3f4e-0000-4000-8000-000000000000/acks', 'GET, HEAD'],
+    ['POST', '/v1/log/checkpoint?x=1', 'GET, HEAD'],
+  ];
+  for (const [method, url, allow] of cases) {
+    const res = await g.gw.app.inject({ method: method as 'GET', url });
+    t.equal(res.statusCode, 405, `${method} ${url}`);
+    t.equal(res.headers.allow, allow, `${method} ${url}: Allow`);
+    t.equal(res.json().code, 'method-not-allowed');
+    t.match(String(res.headers['content-type']), /^application\/problem\+json/);
+  }
+  const unknown = await g.gw.app.inject({ method: 'GET', url: '/v1/nothing-here' });
+  t.equal(unknown.statusCode, 404, 'an unknown path is still 404');
+  t.equal(unknown.headers.allow, undefined);
+  const root = await g.gw.app.inject({ method: 'GET', url: '/' });
+  t.equal(root.statusCode, 404);
+  t.equal(root.json().code, 'not-found');
+  t.match(root.json().detail, /\/docs/, 'the root names where the API is described');
+});

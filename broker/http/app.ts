@@ -8,6 +8,8 @@ import { authPlugin, type AuthOptions } from './auth.js';
 import { registerLimits, type LimitsOptions } from './limits.js';
 import { clientCertPlugin, type ClientCertOptions } from './tls.js';
 import { sendProblem, toLiaisonError } from './problem.js';
+import { RouteMethods } from './route-methods.js';
+import { LiaisonError } from '../core/errors.js';
 import { healthRoutes } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
 import { noticesRoutes } from './routes/notices.js';
@@ -106,7 +108,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     return sendProblem(request, reply, err);
   });
-  app.setNotFoundHandler((request, reply) => sendProblem(request, reply, toLiaisonError({ code: 'FST_ERR_NOT_FOUND', message: 'no route' })));
+  const routeMethods = new RouteMethods();
+  app.addHook('onRoute', (route) => routeMethods.add(route.url, route.method));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?', 1)[0] as string;
+    const allow = routeMethods.allowed(path);
+    if (allow.length > 0) {
+      reply.header('allow', allow.join(', '));
+      return sendProblem(request, reply, new LiaisonError('method-not-allowed', { publicDetail: `${request.method} is not served here; this path takes ${allow.join(', ')}` }));
+    }
+    // The root has nothing of its own: say where the API is described.
+    if (path === '/') return sendProblem(request, reply, new LiaisonError('not-found', { publicDetail: 'this is the Liaison API: its description is at /docs (OpenAPI 3.1, with /docs/json)' }));
+    return sendProblem(request, reply, toLiaisonError({ code: 'FST_ERR_NOT_FOUND', message: 'no route' }));
+  });
 
   // Before any route: the client certificate is checked, then limits apply, on every route.
   if (deps.clientCert) await app.register(clientCertPlugin, deps.clientCert);
