@@ -43,6 +43,8 @@ t.test('a bad setting stops start-up with a message that names it', async (t) =>
     [{ LIAISON_BROKER_ID: 'Hub.One' }, /LIAISON_BROKER_ID/],
     [{ LIAISON_STREAM_REPLICAS: '2' }, /LIAISON_STREAM_REPLICAS/],
     [{ LIAISON_DUPLICATE_WINDOW_SECONDS: '600' }, /LIAISON_DUPLICATE_WINDOW_SECONDS.*at least/],
+    [{ LIAISON_IDLE_TIMEOUT_MS: '15000' }, /LIAISON_IDLE_TIMEOUT_MS.*above sseHeartbeatSeconds/],
+    [{ LIAISON_REQUEST_TIMEOUT_MS: '0' }, /LIAISON_REQUEST_TIMEOUT_MS.*>= 1000/],
     [{ LIAISON_CONFIG: '/nonexistent/liaison.json' }, /LIAISON_CONFIG: cannot read/],
   ];
   for (const [env, msg] of bad) t.throws(() => loadConfig(env), { name: 'ConfigError', message: msg }, JSON.stringify(env));

@@ -27,6 +27,10 @@ export interface Config {
   readonly maxRssBytes: number;
   readonly pressureSampleIntervalMs: number;
   readonly bodyLimitBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
   readonly maxJsonDepth: number;
   readonly clockSkewSeconds: number;
   readonly maxNoticeAgeSeconds: number;
@@ -137,6 +141,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     throw new ConfigError(
       `LIAISON_DUPLICATE_WINDOW_SECONDS (config key "duplicateWindowSeconds"): must be at least maxNoticeAgeSeconds + clockSkewSeconds (${cfg.maxNoticeAgeSeconds + cfg.clockSkewSeconds}), or a retried notice could be stored twice`,
     );
+  }
+  if (cfg.sseHeartbeatSeconds * 1000 >= cfg.idleTimeoutMs) {
+    throw new ConfigError(`LIAISON_IDLE_TIMEOUT_MS (config key "idleTimeoutMs"): must be above sseHeartbeatSeconds (${cfg.sseHeartbeatSeconds} s), or idle SSE streams would be cut between heartbeats`);
   }
   if (cfg.mtls !== 'off' && !cfg.tls) {
     throw new ConfigError(`LIAISON_MTLS (config key "mtls"): mutual TLS needs LIAISON_TLS=true`);

@@ -22,6 +22,8 @@ export const problemCodes = {
   'clock-skew': { status: 400, title: 'The notice is dated in the future.' },
   'duplicate-conflict': { status: 409, title: 'A different notice with this id was already accepted.' },
   'too-large': { status: 413, title: 'The request body is larger than the configured limit.' },
+  'request-timeout': { status: 408, title: 'The request did not arrive in time.' },
+  'headers-too-large': { status: 431, title: 'The request headers are too large.' },
   'openpgp-limits': { status: 400, title: 'The OpenPGP message exceeds a structural limit (size, packets, recipients, signatures, compression or nesting).' },
   'bad-request': { status: 400, title: 'The request is not valid.' },
   'key-conflict': { status: 409, title: 'The key change conflicts with the registry.' },

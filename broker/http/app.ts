@@ -9,6 +9,7 @@ import { registerLimits, type LimitsOptions } from './limits.js';
 import { clientCertPlugin, type ClientCertOptions } from './tls.js';
 import { sendProblem, toLiaisonError } from './problem.js';
 import { RouteMethods } from './route-methods.js';
+import { capConnections, serverTimeoutOptions, writeClientErrorProblem, type ConnectionLimits } from './connections.js';
 import { LiaisonError } from '../core/errors.js';
 import { healthRoutes } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
@@ -38,6 +39,8 @@ export interface AppDeps {
   https?: import('node:https').ServerOptions;
   /** Client-certificate checks (mTLS optional or required); needs `https`. */
   clientCert?: ClientCertOptions;
+  /** Request timeouts and connection caps (connections.ts); Node's defaults (none) without. */
+  connections?: ConnectionLimits;
   /** Rate limits and back-pressure (limits.ts); none without. */
   limits?: LimitsOptions;
   /** Inbox reads (GET /v1/inbox, /v1/inbox/stream) and the member key directory. */
@@ -70,8 +73,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // body as a string and the pipeline validates with its own strict instance.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     return503OnClosing: true,
-    ...(deps.https ? { https: deps.https } : {}),
+    // A refusal by Node's HTTP parser (malformed header, request timeout...) is a problem too, never Fastify's default JSON.
+    clientErrorHandler: writeClientErrorProblem,
+    // A path Fastify cannot decode (`/v1/inbox%ZZ`): its default answer quotes the path back.
+    frameworkErrors: (error, request, reply) => {
+      void sendProblem(request, reply, new LiaisonError('bad-request', { detail: error.message, publicDetail: 'the request path is not a valid URL' }));
+    },
+    ...(deps.connections ? serverTimeoutOptions(deps.connections, deps.https) : deps.https ? { https: deps.https } : {}),
   });
+  if (deps.connections) capConnections(app.server, deps.connections);
 
   app.decorateRequest('trace', null as unknown as IngestTrace);
   app.addHook('onRequest', async (request, reply) => {
