@@ -131,6 +131,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       metrics,
       ...(metricsToken ? { metricsToken } : {}),
       ...(tls ? { https: tls.https } : {}),
+      trustProxy: config.trustProxy.split(',').map((p) => p.trim()).filter(Boolean),
       connections: { requestTimeoutMs: config.requestTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, maxConnections: config.maxConnections, maxConnectionsPerAddress: config.maxConnectionsPerAddress },
       ...(tls && config.mtls !== 'off' ? { clientCert: { mode: config.mtls, registry: snapshot, crl: tls.crl } } : {}),
       limits: {

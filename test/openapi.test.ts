@@ -138,3 +138,18 @@ t.test('a wrong method on an existing path is 405 method-not-allowed with Allow;
   t.equal(root.json().code, 'not-found');
   t.match(root.json().detail, /\/docs/, 'the root names where the API is described');
 });
+
+t.test('security headers: nosniff, no framing, a CSP that allows nothing on the API, Swagger UI its own at /docs, no HSTS over plain HTTP', async (t) => {
+  for (const url of ['/v1/keys', '/v1/nothing-here', '/healthz']) {
+    const res = await g.gw.app.inject({ method: 'GET', url });
+    t.equal(res.headers['x-content-type-options'], 'nosniff', url);
+    t.equal(res.headers['x-frame-options'], 'SAMEORIGIN', url);
+    t.equal(res.headers['referrer-policy'], 'no-referrer', url);
+    t.match(String(res.headers['content-security-policy']), /default-src 'none'.*frame-ancestors 'none'/, url);
+    t.equal(res.headers['strict-transport-security'], undefined, `${url}: HSTS only under TLS`);
+    t.equal(res.headers['x-powered-by'], undefined, url);
+  }
+  const docs = await g.gw.app.inject({ method: 'GET', url: '/docs/json' });
+  t.equal(docs.statusCode, 200);
+  t.match(String(docs.headers['content-security-policy']), /script-src 'self'/, "/docs keeps Swagger UI's own CSP (test/browser-docs.test.ts renders it)");
+});

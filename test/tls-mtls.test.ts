@@ -58,6 +58,7 @@ t.test('the right certificate: notice accepted, token read served', async (t) =>
   t.equal(read.status, 200, `answered 200 (${read.json.code ?? 'no problem'})`);
   const keys = await httpsCall(base, { ca, id: identity(pki, 'la-customs'), path: '/v1/keys' });
   t.equal(keys.status, 200);
+  t.equal(keys.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains', 'HSTS under TLS');
 });
 
 t.test('no client certificate: the handshake is refused, no HTTP is served', async (t) => {

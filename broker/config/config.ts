@@ -31,6 +31,7 @@ export interface Config {
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
   readonly maxConnectionsPerAddress: number;
+  readonly trustProxy: string;
   readonly maxJsonDepth: number;
   readonly clockSkewSeconds: number;
   readonly maxNoticeAgeSeconds: number;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import helmet from '@fastify/helmet';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { BrokerKeyring } from '../keys/broker-keys.js';
@@ -39,6 +40,8 @@ export interface AppDeps {
   https?: import('node:https').ServerOptions;
   /** Client-certificate checks (mTLS optional or required); needs `https`. */
   clientCert?: ClientCertOptions;
+  /** Proxies whose X-Forwarded-For names the client (addresses or CIDR ranges); none: the socket's address. */
+  trustProxy?: string[];
   /** Request timeouts and connection caps (connections.ts); Node's defaults (none) without. */
   connections?: ConnectionLimits;
   /** Rate limits and back-pressure (limits.ts); none without. */
@@ -73,6 +76,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // body as a string and the pipeline validates with its own strict instance.
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } },
     return503OnClosing: true,
+    // Never `true`: trusting every sender's X-Forwarded-For would let a client choose its own rate-limit key.
+    ...(deps.trustProxy && deps.trustProxy.length > 0 ? { trustProxy: deps.trustProxy } : {}),
     // A refusal by Node's HTTP parser (malformed header, request timeout...) is a problem too, never Fastify's default JSON.
     clientErrorHandler: writeClientErrorProblem,
     // A path Fastify cannot decode (`/v1/inbox%ZZ`): its default answer quotes the path back.
@@ -114,7 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (err.status >= 500) {
       request.log.error({ code: err.code, step: request.trace.step, err: { message: err.message, cause: (err.cause as Error | undefined)?.message } }, 'request failed');
     } else {
-      request.log.warn({ code: err.code, step: request.trace.step, reason: err.message }, 'request refused');
+      request.log.warn({ code: err.code, step: request.trace.step, reason: err.message, detail: err.publicDetail }, 'request refused');
     }
     return sendProblem(request, reply, err);
   });
@@ -132,6 +137,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return sendProblem(request, reply, toLiaisonError({ code: 'FST_ERR_NOT_FOUND', message: 'no route' }));
   });
 
+  // Security headers on every answer (nosniff, no framing, no referrer...). The API answers JSON only, so its CSP
+  // allows nothing; /docs (Swagger UI) sets its own, narrower than a page's default, on its routes. HSTS only over TLS:
+  // a plain-HTTP gateway is a loopback or behind a TLS proxy, which sets its own.
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] } },
+    hsts: deps.https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+  });
   // Before any route: the client certificate is checked, then limits apply, on every route.
   if (deps.clientCert) await app.register(clientCertPlugin, deps.clientCert);
   if (deps.limits) await registerLimits(app, deps.limits);
