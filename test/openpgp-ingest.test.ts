@@ -111,6 +111,18 @@ t.test('an OpenPGP notice compressed with ZLIB and with ZIP is accepted', { time
   }
 });
 
+t.test('legacy ciphers (3DES, CAST5) are refused as alg-not-allowed; AES-128 and AES-256 are accepted', { timeout: 60_000 }, async (t) => {
+  for (const algo of ['3DES', 'CAST5']) {
+    const armored = await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr], [brokerFpr], ['--cipher-algo', algo]);
+    const res = await refused(t, armored, 400, 'alg-not-allowed');
+    t.match(String(res.json.detail), /only AES/, algo);
+  }
+  for (const algo of ['AES', 'AES256']) {
+    const res = await g.post(await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr], [brokerFpr], ['--cipher-algo', algo]), PGP);
+    t.equal(res.status, 202, `${algo}: ${JSON.stringify(res.json)}`);
+  }
+});
+
 t.test('unsigned message', async (t) => {
   const armored = (await gpg.run(['--armor', '--recipient', brokerFpr, '--encrypt'], { input: text(notice('vn-customs', 'VN')) })).stdout.toString('utf8');
   await refused(t, armored, 400, 'signature-invalid');

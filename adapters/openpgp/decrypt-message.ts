@@ -1,4 +1,4 @@
-import { config as defaultConfig, enums, readMessage, type Message, type PrivateKey } from 'openpgp';
+import { config as defaultConfig, decryptSessionKeys, enums, readMessage, type Message, type PrivateKey, type SessionKey } from 'openpgp';
 import { LiaisonError } from '../../broker/core/errors.js';
 import type { OpenPgpLimits } from './limits.js';
 import { scanPackets, TAG } from './scan-packets.js';
@@ -31,12 +31,27 @@ const isDecompressionLimit = (e: unknown): boolean => {
 };
 
 /**
+ * Ciphers a message may be encrypted with: AES only. openpgp.js still decrypts
+ * TripleDES, CAST5, Blowfish, IDEA and Twofish for old messages (RFC 9580 9.3
+ * keeps them for reading only), and GnuPG encrypts with them on request.
+ */
+const ALLOWED_CIPHERS: ReadonlySet<number> = new Set([enums.symmetric.aes128, enums.symmetric.aes192, enums.symmetric.aes256]);
+
+/** The cipher of a decrypted session key; for SEIPD v2 (RFC 9580 5.13.2) it is named by the data packet, not the key. */
+function cipherOf(key: { algorithm: string | null }, message: Message<Uint8Array>): number | undefined {
+  if (key.algorithm !== null) return (enums.symmetric as unknown as Record<string, number>)[key.algorithm];
+  const seipd = message.packets.find((p) => (p.constructor as { tag?: number }).tag === enums.packet.symEncryptedIntegrityProtectedData) as unknown as { cipherAlgorithm?: number } | undefined;
+  return seipd?.cipherAlgorithm;
+}
+
+/**
  * Step 2 (OpenPGP): the packet sequence is checked before openpgp.js parses it:
  * 1..maxRecipients public-key session key packets (v3, RFC 9580 5.1), then exactly
  * one integrity-protected data packet (SEIPD, tag 18), and nothing else (no
  * password-encrypted session keys, no unprotected tag 9 data). At least one
  * session key must name a broker key (or be anonymous), else `key-unknown`.
- * Then the broker's keys decrypt it; any failure is the same `decrypt-failed`.
+ * Then the broker's keys decrypt the session key, whose cipher must be AES
+ * (`alg-not-allowed` otherwise), and it the data; any failure is the same `decrypt-failed`.
  */
 export async function decryptMessage(binary: Uint8Array, keys: readonly PrivateKey[], limits: OpenPgpLimits, cfg: typeof defaultConfig): Promise<Message<Uint8Array>> {
   const packets = scanPackets(binary, { maxPackets: limits.maxRecipients + 1, keepBodiesUpTo: 4096 });
@@ -59,8 +74,20 @@ export async function decryptMessage(binary: Uint8Array, keys: readonly PrivateK
   } catch (e) {
     throw new LiaisonError('envelope-malformed', { publicDetail: 'the OpenPGP message cannot be parsed', cause: e });
   }
+  let sessionKeys: SessionKey[];
   try {
-    return (await message.decrypt([...keys], undefined, undefined, undefined, cfg)) as Message<Uint8Array>;
+    const decrypted = await decryptSessionKeys({ message, decryptionKeys: [...keys], config: cfg });
+    sessionKeys = decrypted.map((k) => {
+      const cipher = cipherOf(k, message);
+      if (cipher === undefined || !ALLOWED_CIPHERS.has(cipher)) throw new LiaisonError('alg-not-allowed', { publicDetail: `the message is encrypted with ${cipher === undefined ? 'an unknown cipher' : enums.read(enums.symmetric, cipher)}; only AES (128, 192 or 256) is accepted` });
+      return { data: k.data, algorithm: enums.read(enums.symmetric, cipher) as SessionKey['algorithm'] };
+    });
+  } catch (e) {
+    if (e instanceof LiaisonError) throw e;
+    throw new LiaisonError('decrypt-failed', { detail: `OpenPGP session key decryption failed: ${e instanceof Error ? e.name : 'error'}`, cause: e });
+  }
+  try {
+    return (await message.decrypt(undefined, undefined, sessionKeys, undefined, cfg)) as Message<Uint8Array>;
   } catch (e) {
     if (isDecompressionLimit(e)) throw new LiaisonError('openpgp-limits', { publicDetail: `the decompressed content is larger than ${limits.maxPlaintextBytes} bytes`, cause: e });
     // Packets are parsed only after the integrity check (MDC) passed: a grammar error here is the sender's structure, not an oracle.
