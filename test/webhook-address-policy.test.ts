@@ -9,10 +9,12 @@ import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
 
 t.test('which addresses are not public', async (t) => {
-  for (const a of ['127.0.0.1', '127.8.9.10', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '192.0.2.7', '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '2001:db8::1', 'not-an-ip', '']) {
+  for (const a of ['127.0.0.1', '127.8.9.10', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '192.0.2.7', '::1', '::', 'fe80::1', 'fc00::1', 'fd12:3456::1', 'ff02::1', '::ffff:127.0.0.1', '::ffff:10.0.0.1', '2001:db8::1', 'not-an-ip', '',
+    // IPv6 spellings of a non-public IPv4 address: compatible, mapped in hex, translated, NAT64, 6to4; Teredo; a zone id
+    '::7f00:1', '::127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', '0:0:0:0:0:ffff:7f00:0001', '::ffff:0:7f00:1', '64:ff9b::7f00:1', '64:ff9b::169.254.169.254', '64:ff9b::a00:1', '2002:7f00:1::1', '2002:a9fe:a9fe::', '2001:0:4136:e378:8000:63bf:3fff:fdd2', 'fe80::1%eth0']) {
     t.ok(isNonPublicAddress(a), `${a || '(empty)'}: refused`);
   }
-  for (const a of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '193.0.14.129', '2001:4860:4860::8888', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8']) {
+  for (const a of ['8.8.8.8', '1.1.1.1', '172.32.0.1', '193.0.14.129', '2001:4860:4860::8888', '2a00:1450:4001:80b::200e', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1']) {
     t.notOk(isNonPublicAddress(a), `${a}: public`);
   }
   t.ok(isNonPublicLiteral(new URL('http://[::1]:8080/x')), 'an IPv6 literal in brackets is read');

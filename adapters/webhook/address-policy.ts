@@ -48,13 +48,53 @@ for (const [net, prefix] of [
   NOT_PUBLIC.addSubnet(net, prefix, 'ipv6');
 }
 
-/** True for an address the broker must not POST to by default (IPv4-mapped IPv6 judged as its IPv4 address). */
+/** The 16 bytes of an IPv6 address (zone id dropped, an embedded dotted IPv4 tail read), or null when it is not one. */
+function ipv6Bytes(address: string): Uint8Array | null {
+  const text = address.replace(/%.*$/, '');
+  if (isIP(text) !== 6) return null;
+  let head = text;
+  const groups: number[] = [];
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) head = text.slice(0, v4.index) + `${((+v4[1]! << 8) | +v4[2]!).toString(16)}:${((+v4[3]! << 8) | +v4[4]!).toString(16)}`;
+  const [left, right] = head.split('::') as [string, string | undefined];
+  const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  const l = parse(left);
+  const r = right === undefined ? [] : parse(right);
+  groups.push(...l, ...new Array<number>(8 - l.length - r.length).fill(0), ...r);
+  const bytes = new Uint8Array(16);
+  groups.forEach((g, i) => ((bytes[2 * i] = g >> 8), (bytes[2 * i + 1] = g & 0xff)));
+  return bytes;
+}
+
+const startsWith = (b: Uint8Array, prefix: readonly number[]) => prefix.every((x, i) => b[i] === x);
+const ipv4At = (b: Uint8Array, at: number) => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+
+/**
+ * IPv6 forms that carry an IPv4 address a packet may end up at, and where:
+ * IPv4-mapped ::ffff:0:0/96 and IPv4-compatible ::/96 (in any spelling, e.g.
+ * ::7f00:1), IPv4-translated ::ffff:0:0:0/96, the NAT64 well-known prefix
+ * 64:ff9b::/96 (RFC 6052) and 6to4 2002::/16 (RFC 3056).
+ */
+function embeddedIpv4(b: Uint8Array): string | null {
+  const zeros = (n: number) => new Array<number>(n).fill(0);
+  if (startsWith(b, [...zeros(10), 0xff, 0xff]) || startsWith(b, zeros(12))) return ipv4At(b, 12);
+  if (startsWith(b, [...zeros(8), 0xff, 0xff, 0, 0])) return ipv4At(b, 12);
+  if (startsWith(b, [0x00, 0x64, 0xff, 0x9b, ...zeros(8)])) return ipv4At(b, 12);
+  if (startsWith(b, [0x20, 0x02])) return ipv4At(b, 2);
+  return null;
+}
+
+/** True for an address the broker must not POST to by default; an IPv6 form that embeds an IPv4 address is judged by that address too. */
 export function isNonPublicAddress(address: string): boolean {
-  const family = isIP(address);
+  const family = isIP(address.replace(/%.*$/, ''));
   if (family === 4) return NOT_PUBLIC.check(address, 'ipv4');
-  if (family !== 6) return true; // not an address at all: never connect to it
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (mapped) return NOT_PUBLIC.check(mapped[1]!, 'ipv4');
+  const bytes = family === 6 ? ipv6Bytes(address) : null;
+  if (!bytes) return true; // not an address at all: never connect to it
+  if (address.includes('%')) return true; // a zone id: link-local by definition
+  const v4 = embeddedIpv4(bytes);
+  if (v4 !== null && NOT_PUBLIC.check(v4, 'ipv4')) return true;
+  // Teredo (2001::/32) tunnels to an address the hub cannot judge.
+  if (startsWith(bytes, [0x20, 0x01, 0x00, 0x00])) return true;
   return NOT_PUBLIC.check(address, 'ipv6');
 }
 
