@@ -29,6 +29,7 @@ import { createBackgroundRoles } from './background/roles.js';
 import { BackgroundThread, type CheckpointerView, type RouterView } from './background/thread.js';
 import { Metrics } from './metrics/metrics.js';
 import { WebhookDeliverer } from '../adapters/webhook/deliverer.js';
+import { webhookUrlRefusal } from '../adapters/webhook/url-policy.js';
 import { hostname } from 'node:os';
 import { settlesWithin } from './core/sleep.js';
 import { randomUUID } from 'node:crypto';
@@ -93,7 +94,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     await registry.watch();
     // The broker keyring is shared through KV: a rotation made through any instance reaches every one.
     const keyringStore = (built.keyringStore = await KeyringStore.open({ bus, keyring, kek, dataDir: config.dataDir, logger, replicas: config.streamReplicas }));
-    const admin = new KeyAdmin({ bus, registry, keyring, keyringStore, brokerId: config.brokerId, encryptionKeyGraceSeconds: config.encryptionKeyGraceSeconds, agencyKeyOverlapSeconds: config.agencyKeyOverlapSeconds, logger, ...(opts.now ? { now: opts.now } : {}) });
+    const admin = new KeyAdmin({ bus, registry, keyring, keyringStore, brokerId: config.brokerId, encryptionKeyGraceSeconds: config.encryptionKeyGraceSeconds, agencyKeyOverlapSeconds: config.agencyKeyOverlapSeconds, logger,
+      webhookUrlRefusal: (url) => webhookUrlRefusal(url, { allowPrivateNetworks: config.webhookAllowPrivateNetworks }), ...(opts.now ? { now: opts.now } : {}) });
     await admin.ensureKeyringEventLogged();
     const snapshot = () => registry.snapshot;
     const adapters = opts.adapters ?? [

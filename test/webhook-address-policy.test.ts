@@ -1,5 +1,8 @@
 import t from 'tap';
 import { isNonPublicAddress, isNonPublicLiteral } from '../adapters/webhook/address-policy.js';
+import { webhookUrlRefusal } from '../adapters/webhook/url-policy.js';
+import { makeClientAssertion } from '../broker/client/assertion.js';
+import { STREAMS } from '../broker/nats/streams.js';
 import { checkWebhookUrl, postWebhook } from '../adapters/webhook/index.js';
 import { loadConfig } from '../broker/config/config.js';
 import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receiver.js';
@@ -21,6 +24,25 @@ t.test('which addresses are not public', async (t) => {
   t.ok(isNonPublicLiteral(new URL('http://169.254.169.254/latest/meta-data')), 'the metadata service is refused');
   t.notOk(isNonPublicLiteral(new URL('http://8.8.8.8/x')), 'a public literal passes');
   t.notOk(isNonPublicLiteral(new URL('https://hooks.example.org/x')), 'a name is judged when it is resolved');
+});
+
+t.test('webhook URLs judged when they are set: shape, then the address unless private networks are allowed', async (t) => {
+  const strict = { allowPrivateNetworks: false };
+  for (const [url, why] of [
+    ['https://user:secret@hooks.example.org/x', /carries credentials/],
+    ['ftp://hooks.example.org/x', /not http\(s\)/],
+    ['http://127.0.0.1:9000/hook', /non-public address/],
+    ['http://[::7f00:1]/hook', /non-public address/],
+    ['http://[64:ff9b::a9fe:a9fe]/latest/meta-data', /non-public address/],
+    ['http://169.254.169.254/latest/meta-data', /non-public address/],
+    ['http://localhost:8080/v1/admin', /localhost/],
+    ['http://api.localhost/x', /localhost/],
+  ] as const) {
+    t.match(await webhookUrlRefusal(url, strict), why, url);
+  }
+  t.equal(await webhookUrlRefusal('https://8.8.8.8/hook', strict), null, 'a public literal');
+  t.equal(await webhookUrlRefusal('http://127.0.0.1:9000/hook', { allowPrivateNetworks: true }), null, 'loopback, where the operator allowed private networks');
+  t.match(await webhookUrlRefusal('https://user:pw@10.0.0.1/x', { allowPrivateNetworks: true }), /credentials/, 'credentials are refused even then');
 });
 
 t.test('the POST never reaches a loopback receiver unless private networks are allowed', async (t) => {
@@ -45,6 +67,16 @@ t.test('end to end with the default policy: a webhook on loopback is never calle
   const g = await startTestGateway(t, nats.url, { webhookAllowPrivateNetworks: false, webhookBackoffBaseMs: 50, webhookBackoffMaxMs: 100, webhookMaxAttempts: 2, webhookTimeoutMs: 2000 });
   const rx = await webhookReceiver(t);
   const th = g.gw.registry.snapshot.agency('th-customs')!;
+  // Through the admin API the URL is refused when set, and nothing is logged.
+  const token = await makeClientAssertion('hub-operator', g.creds('hub-operator').signing, g.config.brokerId);
+  const { keys: _k, openpgp_keys: _o, changed_by: _c, ...record } = th;
+  const logBefore = (await g.gw.bus.jsm.streams.info(STREAMS.log)).state.messages;
+  const set = await g.gw.app.inject({ method: 'PUT', url: '/v1/admin/agencies/th-customs', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: JSON.stringify({ agency: { ...record, webhook: { url: rx.url } } }) });
+  t.equal(set.statusCode, 400, 'a loopback webhook is refused when set');
+  t.match(set.json().detail, /agency\.webhook\.url: .*non-public address/);
+  t.equal((await g.gw.bus.jsm.streams.info(STREAMS.log)).state.messages, logBefore, 'nothing logged');
+  t.equal(g.gw.registry.snapshot.agency('th-customs')?.webhook, undefined, 'nor set');
+  // A record written around the API (an older registry, a hand edit) is still refused at each delivery:
   await g.gw.registry.putAgency({ ...th, webhook: { url: rx.url } });
   await webhookConsumerReady(g.gw.bus, 'th-customs');
   const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });

@@ -127,3 +127,4 @@ export function isNonPublicLiteral(url: URL): boolean {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return isIP(host) !== 0 && isNonPublicAddress(host);
 }
+

@@ -61,6 +61,8 @@ export interface KeyAdminOptions {
   encryptionKeyGraceSeconds: number;
   agencyKeyOverlapSeconds: number;
   logger: Logger;
+  /** Why an agency's webhook URL must not be stored, or null (the delivery transport's address policy); none: any URL the schema takes. */
+  webhookUrlRefusal?: (url: string) => Promise<string | null>;
   now?: () => Date;
 }
 
@@ -197,6 +199,8 @@ export class KeyAdmin {
       const { registry } = this.#o;
       const existing = await registry.readAgency(agencyId);
       const { record, added } = await checkAgencyRecord(registry.snapshot, agencyId, existing, req.agency, req.keys, (r) => registry.recordErrors('agency', r));
+      const refusal = record.webhook && this.#o.webhookUrlRefusal ? await this.#o.webhookUrlRefusal(record.webhook.url) : null;
+      if (refusal) throw new LiaisonError('bad-request', { publicDetail: `agency.webhook.url: ${refusal}` });
       return { ...base, record, ...(added.length > 0 ? { added } : {}) };
     });
   }
