@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pki, PkiError } from './pki.js';
+import { UsageError } from '../broker/cli/usage-error.js';
 
 interface Io {
   out(text: string): void;
@@ -60,7 +61,7 @@ async function certsIssue(args: string[], io: Io): Promise<number> {
     io.out(`gateway certificate ${pki.paths.serverCert} (serial ${c.serialNumber}); restart the gateway to use it\n`);
     return 0;
   }
-  if (!values.agency) throw new PkiError('certs issue needs --agency ID or --server');
+  if (!values.agency) throw new UsageError('needs --agency ID or --server');
   const c = pki.issueAgency(values.agency, int(values.days));
   io.out(`client certificate of ${values.agency}: ${pki.paths.agencyCert(values.agency)} (serial ${c.serialNumber}), key ${pki.paths.agencyKey(values.agency)}\n`);
   return 0;
@@ -70,9 +71,9 @@ const REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'supersed
 
 async function certsRevoke(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: { dir: { type: 'string' }, agency: { type: 'string' }, reason: { type: 'string', default: 'unspecified' } } });
-  if (!values.agency) throw new PkiError('certs revoke needs --agency ID');
+  if (!values.agency) throw new UsageError('needs --agency ID');
   const reason = REASONS.find((r) => r === values.reason);
-  if (!reason) throw new PkiError(`--reason must be one of ${REASONS.join(', ')}`);
+  if (!reason) throw new UsageError(`--reason must be one of ${REASONS.join(', ')}`);
   const pki = Pki.open(dirOf(values.dir));
   const serial = pki.revoke(pki.paths.agencyCert(values.agency), reason);
   io.out(`revoked serial ${serial} of ${values.agency}; new CRL ${pki.paths.crl}\n`);

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../broker/core/paths.js';
-import { clientFetch, HttpClientError } from '../broker/client/http.js';
+import { clientFetch } from '../broker/client/http.js';
+import { UsageError } from '../broker/cli/usage-error.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { Pki } from '../certs/pki.js';
 import { startTestGateway } from './helpers/gateway.js';
@@ -129,13 +130,13 @@ t.test('inbox pull and follow, audit verify: with the right certificate', async 
 
 t.test('usage errors are one clear line', async (t) => {
   const noKey = await cli(['inbox', 'pull', '--as', 'th-customs', '--url', url, '--data-dir', dataDir, '--cert', paths.agencyCert('th-customs')]);
-  t.equal(noKey.code, 1);
+  t.equal(noKey.code, 2, 'a usage error');
   t.match(noKey.stderr, /needs both --cert and --key/);
   const missing = await cli(['inbox', 'pull', '--as', 'th-customs', '--url', url, '--data-dir', dataDir, '--cert', '/nonexistent.crt', '--key', '/nonexistent.key']);
   t.match(missing.stderr, /--cert \/nonexistent\.crt: cannot be read \(ENOENT\)/);
   const plain = await cli(['inbox', 'pull', '--as', 'th-customs', '--url', url.replace('https:', 'http:'), '--data-dir', dataDir, ...tlsArgs('th-customs')]);
   t.match(plain.stderr, /need an https:\/\/ --url/);
-  t.throws(() => clientFetch('http://127.0.0.1:1', { ca: paths.caCert }), HttpClientError);
+  t.throws(() => clientFetch('http://127.0.0.1:1', { ca: paths.caCert }), UsageError, 'TLS options with an http:// URL: a usage error');
   const help = await cli(['inbox', 'pull', '--help']);
   t.match(help.stdout, /--cert FILE --key FILE\] \[--ca FILE\]/);
   const sendHelp = await cli(['notice', 'send', '--help']);

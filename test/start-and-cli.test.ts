@@ -210,25 +210,40 @@ t.test('cli: keys generate, usage errors', async (t) => {
   const creds = JSON.parse(readFileSync(out, 'utf8'));
   t.type(creds.signing.d, 'string');
   writeFileSync(join(dir, 'notice.txt'), 'not JSON\n');
-  for (const [args, msg] of [
-    [['keys', 'generate', '--agency', 'Bad.Id', '--country', 'MY'], /--agency/],
-    [['keys', 'generate', '--agency', 'ok', '--country', 'Malaysia'], /--country/],
-    [['keys', 'generate', '--agency', 'ok', '--country', 'MY', '--sig', 'RS256'], /--sig/],
-    [['notice', 'send'], /needs a FILE/],
-    [['notice', 'send', 'x.json'], /--as/],
-    [['notice', 'send', 'x.json', '--as', 'nobody', '--data-dir', dir], /cannot read the credentials/],
-    [['notice', 'send', join(dir, 'missing.json'), '--as', 'my-agency', '--credentials', out], /^liaison notice send: cannot read .*missing\.json: no such file\n$/],
-    [['notice', 'send', join(dir, 'notice.txt'), '--as', 'my-agency', '--credentials', out, '--stamp'], /^liaison notice send: --stamp: .*notice\.txt is not JSON/],
-    [['audit', 'verify', '--archive', join(dir, 'missing.json')], /^liaison audit verify: cannot read .*missing\.json: no such file\n$/],
-    [['admin', 'set-operation', '--file', join(dir, 'notice.txt'), '--as', 'hub-operator'], /^liaison admin set-operation: .*notice\.txt is not JSON/],
-    [['admin', 'set-agency', '--file', dir, '--as', 'hub-operator'], /^liaison admin set-agency: cannot read .*: it is a directory\n$/],
-    [['receipt', 'verify'], /needs a RECEIPT/],
-    [['receipt', 'verify', 'a.b.c', '--url', 'http://127.0.0.1:1'], /cannot reach the broker/],
+  // Exit codes: 2 for a command line that cannot run as given, 1 for a command that ran and failed or was refused.
+  for (const [args, msg, code] of [
+    [['keys', 'generate', '--agency', 'Bad.Id', '--country', 'MY'], /--agency/, 2],
+    [['keys', 'generate', '--agency', 'ok', '--country', 'Malaysia'], /--country/, 2],
+    [['keys', 'generate', '--agency', 'ok', '--country', 'MY', '--sig', 'RS256'], /--sig/, 2],
+    [['keys', 'generate', '--agency', 'ok', '--country', 'MY', '--frob'], /^liaison keys generate: Unknown option '--frob'/, 2],
+    [['notice', 'send'], /^liaison notice send: needs a FILE \(a notice JSON\) \(liaison notice send --help\)\n$/, 2],
+    [['notice', 'send', 'x.json'], /--as/, 2],
+    [['notice', 'send', 'x.json', '--as', 'nobody', '--data-dir', dir], /cannot read the credentials/, 1],
+    [['notice', 'send', join(dir, 'missing.json'), '--as', 'my-agency', '--credentials', out], /^liaison notice send: cannot read .*missing\.json: no such file\n$/, 1],
+    [['notice', 'send', join(dir, 'notice.txt'), '--as', 'my-agency', '--credentials', out, '--stamp'], /^liaison notice send: --stamp: .*notice\.txt is not JSON/, 1],
+    [['audit', 'verify', '--archive', join(dir, 'missing.json')], /^liaison audit verify: cannot read .*missing\.json: no such file\n$/, 1],
+    [['audit', 'verify'], /^liaison audit verify: needs --archive FILE/, 2],
+    [['admin', 'set-operation', '--file', join(dir, 'notice.txt'), '--as', 'hub-operator'], /^liaison admin set-operation: .*notice\.txt is not JSON/, 1],
+    [['admin', 'set-agency', '--file', dir, '--as', 'hub-operator'], /^liaison admin set-agency: cannot read .*: it is a directory\n$/, 1],
+    [['receipt', 'verify'], /needs a RECEIPT/, 2],
+    [['receipt', 'verify', 'a.b.c', '--url', 'http://127.0.0.1:1'], /cannot reach the broker/, 1],
+    [['receipt', 'verify', 'a.b.c', '--url', 'ftp://x'], /only http:\/\/ and https:\/\//, 2],
+    [['inbox', 'pull', '--credentials', out, '--limit', 'ten'], /--limit must be a non-negative integer/, 2],
   ] as const) {
     const c = capture();
-    t.equal(await run([...args], c.sink), 1, args.join(' '));
+    t.equal(await run([...args], c.sink), code, args.join(' '));
     t.match(c.io.stderr, msg);
   }
+  const bare = capture();
+  t.equal(await run([], bare.sink), 2, 'a bare liaison is a usage error');
+  t.match(bare.io.stderr, /^liaison: needs a command\n\nliaison — the Liaison command line/);
+  const version = capture();
+  t.equal(await run(['--version'], version.sink), 0);
+  t.equal(version.io.stdout, `liaison ${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version}\n`);
+  const groupHelp = capture();
+  t.equal(await run(['admin', '--help'], groupHelp.sink), 0, 'a group with --help: its usage, exit 0');
+  t.match(groupHelp.io.stdout, /^Usage:\n.*liaison admin rotate-encryption-keys/s);
+  t.equal(groupHelp.io.stderr, '');
   const unknown = capture();
   t.equal(await run(['frobnicate', 'now'], unknown.sink), 2);
   t.match(unknown.io.stderr, /^liaison: unknown command "frobnicate now"/);

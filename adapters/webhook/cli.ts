@@ -6,6 +6,7 @@
  *   liaison webhook redeliver   --nats URL (--seq N ... | --agency ID | --all)
  */
 import { parseArgs } from 'node:util';
+import { UsageError } from '../../broker/cli/usage-error.js';
 import { createLogger } from '../../broker/core/logger.js';
 import { connectNats, type NatsBus } from '../../broker/nats/connection.js';
 import { listDeadLetters, requestRedelivery } from './deadletter.js';
@@ -15,7 +16,6 @@ export interface WebhookIo {
   err(text: string): void;
 }
 
-class UsageError extends Error {}
 
 async function withBus<T>(nats: string | undefined, fn: (bus: NatsBus) => Promise<T>): Promise<T> {
   const url = nats ?? process.env.NATS_URL;
@@ -43,7 +43,7 @@ export async function webhookRedeliver(args: string[], io: WebhookIo): Promise<n
     if (!/^\d{1,15}$/.test(s)) throw new UsageError('--seq must be a dead-letter sequence (see liaison webhook deadletters)');
     return Number(s);
   });
-  if (seqs.length === 0 && !values.agency && !values.all) throw new UsageError('webhook redeliver needs --seq N, --agency ID or --all');
+  if (seqs.length === 0 && !values.agency && !values.all) throw new UsageError('needs --seq N, --agency ID or --all');
   const done = await withBus(values.nats, async (bus) => {
     const targets = seqs.length ? seqs : (await listDeadLetters(bus, values.agency ? { agency: values.agency } : {})).map((d) => d.seq);
     const out = [];

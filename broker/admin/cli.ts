@@ -9,6 +9,7 @@ import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, prob
 import { readInputJson } from '../cli/input-file.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
+import { UsageError } from '../cli/usage-error.js';
 
 interface Io {
   out(text: string): void;
@@ -149,12 +150,12 @@ function asNewKey(k: Record<string, unknown>): Record<string, unknown> {
 const seconds = (v: string | undefined, what: string) => {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`${what} must be a whole number of seconds`);
+  if (!Number.isSafeInteger(n) || n < 0) throw new UsageError(`${what} must be a whole number of seconds`);
   return n;
 };
 
 const need = (v: string | undefined, what: string) => {
-  if (!v) throw new Error(`needs ${what}`);
+  if (!v) throw new UsageError(`needs ${what}`);
   return v;
 };
 

@@ -13,6 +13,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { readInputJson } from '../cli/input-file.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError } from '../cli/usage-error.js';
 import type { JWK } from 'jose';
 import { createMessage, encrypt, readKey, type PublicKey } from 'openpgp';
 import { brokerOpenPgpKeysFromFile, OPENPGP_KEY_FILE, type BrokerOpenPgpKeyFile } from '../keys/openpgp-keys.js';
@@ -33,7 +34,6 @@ export interface AuditIo {
   err(text: string): void;
 }
 
-class UsageError extends Error {}
 
 function progressBar(io: AuditIo, label: string): Progress | undefined {
   if (!process.stderr.isTTY) return undefined;
@@ -74,18 +74,16 @@ export async function auditVerify(args: string[], io: AuditIo): Promise<number> 
   if (values.archive) {
     report = await auditLogWithOrigins(archiveToAuditInput(readInputJson(values.archive)), progressBar(io, 'replaying'));
   } else {
-    if (!values.as && !values.credentials) throw new UsageError('audit verify needs --archive FILE, or --url with --as AGENCY (auditor credentials)');
+    if (!values.as && !values.credentials) throw new UsageError('needs --archive FILE, or --url with --as AGENCY (auditor credentials)');
     const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
     const creds = credentialsFor(values);
     const fetch = clientFetch(url, clientTlsFromArgs(values));
-    const jwks = await fetchBrokerKeys(url, fetch).catch((e: Error) => {
-      throw new UsageError(e.message);
-    });
+    const jwks = await fetchBrokerKeys(url, fetch);
     const get = async (path: string) => {
       const token = await makeClientAssertion(creds.agency, creds.signing, jwks.broker);
       const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
       // Refused credentials (token or client certificate) stop the run with the gateway's problem code.
-      if (res.status === 401 || res.status === 403) throw new UsageError(`GET ${url}${path} answered ${await problemLine(res)}`);
+      if (res.status === 401 || res.status === 403) throw new Error(`GET ${url}${path} answered ${await problemLine(res)}`);
       return { status: res.status, json: await readJson<Record<string, unknown>>(res, `GET ${url}${path}`) };
     };
     // Checkpoints seen in earlier runs: the hub must stay consistent with what it showed before.
@@ -101,7 +99,7 @@ export async function auditVerify(args: string[], io: AuditIo): Promise<number> 
 
 export async function auditExport(args: string[], io: AuditIo): Promise<number> {
   const { values } = parseArgs({ args, options: { nats: { type: 'string' }, 'data-dir': { type: 'string' }, origin: { type: 'string' }, out: { type: 'string' }, 'encrypt-to': { type: 'string' } } });
-  if (!values.out) throw new UsageError('audit export needs --out FILE');
+  if (!values.out) throw new UsageError('needs --out FILE');
   // --encrypt-to KEYFILE: the auditor's OpenPGP public key (armored); read before anything connects.
   let auditor: PublicKey | undefined;
   if (values['encrypt-to']) {
@@ -111,11 +109,11 @@ export async function auditExport(args: string[], io: AuditIo): Promise<number> 
       await key.getEncryptionKey();
       auditor = key as PublicKey;
     } catch (e) {
-      throw new UsageError(`--encrypt-to ${values['encrypt-to']}: not a usable OpenPGP public key (${(e as Error).message})`);
+      throw new Error(`--encrypt-to ${values['encrypt-to']}: not a usable OpenPGP public key (${(e as Error).message})`);
     }
   }
   const natsUrl = values.nats ?? process.env.NATS_URL;
-  if (!natsUrl) throw new UsageError('audit export needs --nats URL (or NATS_URL)');
+  if (!natsUrl) throw new UsageError('needs --nats URL (or NATS_URL)');
   const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
   const origin = values.origin ?? process.env.LIAISON_BROKER_ID ?? 'liaison-hub';
   // Public parts only: the archive carries the broker's signing key history, never a private key.

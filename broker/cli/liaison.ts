@@ -2,7 +2,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { readInputFile, readInputJson } from './input-file.js';
 import { randomUUID } from 'node:crypto';
 
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { repoRoot } from '../core/paths.js';
+import { isUsageError, UsageError } from './usage-error.js';
 import type { JWK } from 'jose';
 import { brokerEncryptionKey, sealNotice } from '../client/seal.js';
 import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, readJson } from '../client/http.js';
@@ -76,6 +79,9 @@ ${NATS_HELP}
 ${ADMIN_HELP}
 Common: --url defaults to $LIAISON_URL or http://127.0.0.1:8080; --data-dir to $LIAISON_DATA_DIR or ./data;
   --cert, --key and --ca to $${CLIENT_TLS_ENV.cert}, $${CLIENT_TLS_ENV.key} and $${CLIENT_TLS_ENV.ca}.
+  liaison --version prints the version; liaison GROUP --help the usage of a group's commands.
+Exit status: 0 done; 1 refused or failed (a problem from the gateway, a signature that does
+  not verify, a file that cannot be read); 2 a command line that cannot run as given.
 `;
 
 class CliError extends Error {}
@@ -84,12 +90,12 @@ const baseUrl = (v?: string) => (v ?? process.env.LIAISON_URL ?? 'http://127.0.0
 
 async function keysGenerate(args: string[], io: Io): Promise<number | void> {
   const { values } = parseArgs({ args, options: { agency: { type: 'string' }, country: { type: 'string' }, sig: { type: 'string', default: 'Ed25519' }, enc: { type: 'string', default: 'X25519' }, out: { type: 'string' } } });
-  if (!values.agency || !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(values.agency)) throw new CliError('--agency must be a lower-case slug, e.g. vn-customs');
-  if (!values.country || !/^[A-Z]{2}$/.test(values.country)) throw new CliError('--country must be an ISO 3166-1 alpha-2 code, e.g. VN');
+  if (!values.agency || !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(values.agency)) throw new UsageError('--agency must be a lower-case slug, e.g. vn-customs');
+  if (!values.country || !/^[A-Z]{2}$/.test(values.country)) throw new UsageError('--country must be an ISO 3166-1 alpha-2 code, e.g. VN');
   const sig = ({ Ed25519: 'Ed25519', ES256: 'ES256' } as Record<string, KeyKind>)[values.sig ?? ''];
   const enc = ({ X25519: 'X25519', 'P-256': 'P-256-ECDH' } as Record<string, KeyKind>)[values.enc ?? ''];
-  if (!sig) throw new CliError('--sig must be Ed25519 or ES256');
-  if (!enc) throw new CliError('--enc must be X25519 or P-256');
+  if (!sig) throw new UsageError('--sig must be Ed25519 or ES256');
+  if (!enc) throw new UsageError('--enc must be X25519 or P-256');
   const { credentials, record } = await makeAgency({ id: values.agency, country: values.country, name: values.agency, roles: ['publish', 'subscribe'], sig, enc, thumbprintKids: true });
   const out = values.out ?? `${values.agency}.json`;
   writeFileSync(out, JSON.stringify(credentials, null, 2), { mode: 0o600 });
@@ -104,10 +110,10 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
     options: { as: { type: 'string' }, url: { type: 'string' }, 'data-dir': { type: 'string' }, credentials: { type: 'string' }, stamp: { type: 'boolean' }, alg: { type: 'string', default: 'ECDH-ES+A256KW' }, curve: { type: 'string', default: 'X25519' }, json: { type: 'boolean' }, ...clientTlsOptions },
   });
   const file = positionals[0];
-  if (!file) throw new CliError('notice send needs a FILE');
+  if (!file) throw new UsageError('needs a FILE (a notice JSON)');
   const creds = credentialsFor(values);
-  if (values.alg !== 'ECDH-ES+A256KW' && values.alg !== 'ECDH-ES') throw new CliError('--alg must be ECDH-ES+A256KW or ECDH-ES');
-  if (values.curve !== 'X25519' && values.curve !== 'P-256') throw new CliError('--curve must be X25519 or P-256');
+  if (values.alg !== 'ECDH-ES+A256KW' && values.alg !== 'ECDH-ES') throw new UsageError('--alg must be ECDH-ES+A256KW or ECDH-ES');
+  if (values.curve !== 'X25519' && values.curve !== 'P-256') throw new UsageError('--curve must be X25519 or P-256');
   let bytes: Uint8Array = readInputFile(file);
   if (values.stamp) {
     let notice: Record<string, unknown>;
@@ -150,7 +156,7 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
 async function receiptVerify(args: string[], io: Io): Promise<number | void> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, keys: { type: 'string' }, json: { type: 'boolean' }, ...clientTlsOptions } });
   const arg = positionals[0];
-  if (!arg) throw new CliError('receipt verify needs a RECEIPT (compact JWS) or a FILE holding one (or the JSON answer of notice send)');
+  if (!arg) throw new UsageError('needs a RECEIPT (compact JWS) or a FILE holding one (or the JSON answer of notice send)');
   let text = arg.split('.').length === 3 ? arg : readFileSync(arg, 'utf8').trim();
   if (text.startsWith('{')) text = String((JSON.parse(text) as { receipt?: unknown }).receipt ?? '');
   const jwks = values.keys ? (JSON.parse(readFileSync(values.keys, 'utf8')) as { keys: JWK[] }) : await fetchBrokerKeys(baseUrl(values.url), clientFetch(baseUrl(values.url), clientTlsFromArgs(values)));
@@ -200,12 +206,25 @@ export function commandHelp(command: string): string {
 
 export async function run(argv: string[], io: Io = processIo): Promise<number> {
   const [a, b, ...rest] = argv;
-  if (!a || a === '--help' || a === '-h' || a === 'help') {
+  const asksHelp = (x: string | undefined) => x === '--help' || x === '-h';
+  if (a === '--version' || a === '-V') {
+    io.out(`liaison ${packageVersion()}\n`);
+    return 0;
+  }
+  if (asksHelp(a) || a === 'help') {
     io.out(HELP);
     return 0;
   }
+  if (!a) {
+    io.err(`liaison: needs a command\n\n${HELP}`);
+    return 2;
+  }
   const cmd = commands[`${a} ${b ?? ''}`];
   const group = Object.keys(commands).filter((k) => k.startsWith(`${a} `));
+  if (!cmd && group.length > 0 && asksHelp(b)) {
+    io.out(commandHelp(a));
+    return 0;
+  }
   if (!cmd && group.length > 0) {
     // A known group with no or an unknown subcommand: name its subcommands and show their usage only.
     const subcommands = group.map((k) => k.slice(a.length + 1)).join(', ');
@@ -223,8 +242,16 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
   try {
     return (await cmd(rest, io)) ?? 0;
   } catch (e) {
-    io.err(`liaison ${a} ${b}: ${e instanceof CliError ? e.message : (e as Error).message}\n`);
+    if (isUsageError(e)) {
+      io.err(`liaison ${a} ${b}: ${(e as Error).message} (liaison ${a} ${b} --help)\n`);
+      return 2;
+    }
+    io.err(`liaison ${a} ${b}: ${(e as Error).message}\n`);
     return 1;
   }
 }
 
+/** This package's version, from package.json beside dist/ and the sources alike. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}

@@ -15,6 +15,7 @@ import type { JWK } from 'jose';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
+import { UsageError } from '../cli/usage-error.js';
 
 /** The client-TLS files of a command (paths). */
 export interface ClientTlsFiles {
@@ -63,7 +64,7 @@ interface LoadedTls {
 
 function load(files: ClientTlsFiles): LoadedTls {
   if ((files.cert === undefined) !== (files.key === undefined)) {
-    throw new HttpClientError(`a client certificate needs both --cert and --key (or ${CLIENT_TLS_ENV.cert} and ${CLIENT_TLS_ENV.key})`);
+    throw new UsageError(`a client certificate needs both --cert and --key (or ${CLIENT_TLS_ENV.cert} and ${CLIENT_TLS_ENV.key})`);
   }
   const read = (flag: keyof ClientTlsFiles, file: string | undefined) => {
     if (file === undefined) return undefined;
@@ -139,11 +140,11 @@ export function clientFetch(baseUrl: string, files: ClientTlsFiles = {}): FetchL
   try {
     base = new URL(baseUrl);
   } catch {
-    throw new HttpClientError(`--url ${baseUrl} is not a URL`);
+    throw new UsageError(`--url ${baseUrl} is not a URL`);
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new HttpClientError(`--url ${baseUrl}: only http:// and https:// are supported`);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError(`--url ${baseUrl}: only http:// and https:// are supported`);
   if (usesTls && base.protocol !== 'https:') {
-    throw new HttpClientError(`--cert/--key/--ca (or ${CLIENT_TLS_ENV.cert}, ${CLIENT_TLS_ENV.key}, ${CLIENT_TLS_ENV.ca}) need an https:// --url, not ${base.origin}`);
+    throw new UsageError(`--cert/--key/--ca (or ${CLIENT_TLS_ENV.cert}, ${CLIENT_TLS_ENV.key}, ${CLIENT_TLS_ENV.ca}) need an https:// --url, not ${base.origin}`);
   }
   return (url, init = {}) =>
     new Promise<Response>((resolve, reject) => {

@@ -4,6 +4,7 @@ import { type AgencyCredentials, credentialsFor } from '../demo/demo-network.js'
 import type { InboxDelivery } from '../routing/inbox.js';
 import { clientFetch, clientTlsFromArgs, clientTlsOptions } from '../client/http.js';
 import { InboxClient, type InboxQuery } from './client.js';
+import { UsageError } from '../cli/usage-error.js';
 
 interface Io {
   out(text: string): void;
@@ -31,7 +32,7 @@ function setup(values: Values): { client: InboxClient; creds: AgencyCredentials;
   const creds = credentialsFor(values);
   const int = (v: string | undefined, what: string) => {
     if (v === undefined) return undefined;
-    if (!/^\d{1,15}$/.test(v)) throw new Error(`--${what} must be a non-negative integer`);
+    if (!/^\d{1,15}$/.test(v)) throw new UsageError(`--${what} must be a non-negative integer`);
     return Number(v);
   };
   const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');

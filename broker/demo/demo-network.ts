@@ -4,6 +4,7 @@ import type { JWK } from 'jose';
 import { makeKeyPair, type KeyKind } from '../keys/jwk.js';
 import { makeOpenPgpAgencyKey } from '../keys/openpgp-agency.js';
 import type { Agency, Operation, RegistrySeed, Role } from '../registry/model.js';
+import { UsageError } from '../cli/usage-error.js';
 
 /** An agency's private credentials as the demo keeps them (and `liaison keys generate` writes them). */
 export interface AgencyCredentials {
@@ -70,7 +71,7 @@ export function readCredentials(file: string): AgencyCredentials {
  * where it looked (never what a file held).
  */
 export function credentialsFor(values: { as?: string | undefined; credentials?: string | undefined; 'data-dir'?: string | undefined }): AgencyCredentials {
-  if (!values.as && !values.credentials) throw new Error('needs --as AGENCY (or --credentials FILE)');
+  if (!values.as && !values.credentials) throw new UsageError('needs --as AGENCY (or --credentials FILE)');
   const file = values.credentials ?? credentialsPath(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', values.as as string);
   try {
     return readCredentials(file);
