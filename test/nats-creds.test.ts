@@ -41,14 +41,19 @@ t.test('the generated config: one restricted user per subscribing agency, a full
   t.same(auth.agencies.map((a) => a.agency), ['a-customs', 'b-police'], 'only agencies with the subscribe role');
   t.same(auth.users.map((u) => u.user), ['liaison-broker', 'a-customs', 'b-police']);
   t.equal(auth.users[0]?.permissions, undefined, 'the broker has full rights');
+  t.same(auth.users.map((u) => u.account), ['LIAISON', 'agency-a-customs', 'agency-b-police'], 'each agency in an account of its own');
   t.same(agencyPermissions('a-customs').publish.allow, [
-    '$JS.API.CONSUMER.MSG.NEXT.DELIVERIES.inbox-a-customs',
-    '$JS.API.CONSUMER.INFO.DELIVERIES.inbox-a-customs',
+    'liaison.API.CONSUMER.MSG.NEXT.DELIVERIES.inbox-a-customs',
+    'liaison.API.CONSUMER.INFO.DELIVERIES.inbox-a-customs',
     '$JS.ACK.DELIVERIES.inbox-a-customs.>',
   ]);
   t.same(agencyPermissions('a-customs').subscribe.allow, ['_INBOX.a-customs.>']);
   t.throws(() => agencyPermissions('a.>'), /cannot name a NATS user/);
-  t.match(auth.config, /authorization \{\n {2}users = \[/);
+  t.match(auth.config, /accounts \{\n/);
+  t.match(auth.config, /"LIAISON" \{\n\s+jetstream: enabled\n/, 'JetStream in the hub account');
+  t.match(auth.config, /\{ service: "\$JS\.API\.CONSUMER\.MSG\.NEXT\.DELIVERIES\.inbox-a-customs", response_type: stream, accounts: \["agency-a-customs"\] \}/, 'a pull export to that agency only');
+  t.match(auth.config, /\{ service: \{ account: "LIAISON", subject: "\$JS\.API\.CONSUMER\.INFO\.DELIVERIES\.inbox-b-police" \}, to: "liaison\.API\.CONSUMER\.INFO\.DELIVERIES\.inbox-b-police" \}/, 'an import under the agency prefix');
+  t.equal(auth.agencies[0]?.js_api_prefix, 'liaison.API');
   const again = subscriberAuth(RegistrySnapshot.fromSeed(seed), { existing: { 'a-customs': 'kept' } });
   t.equal(again.agencies[0]?.password, 'kept', 'issued passwords are kept');
   t.not(again.agencies[1]?.password, again.broker.password, 'new passwords are random');
@@ -69,16 +74,18 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
     t.equal(statSync(join(credsDir, f)).mode & 0o777, 0o600, `${f} is 0600`);
   }
   const broker = JSON.parse(readFileSync(join(credsDir, 'liaison-broker.json'), 'utf8')) as { user: string; password: string };
-  const credsA = JSON.parse(readFileSync(join(credsDir, 'agencies', 'a-customs.json'), 'utf8')) as { user: string; password: string; inbox_prefix: string; durable: string };
-  const credsB = JSON.parse(readFileSync(join(credsDir, 'agencies', 'b-police.json'), 'utf8')) as { user: string; password: string; inbox_prefix: string; durable: string };
+  type Creds = { user: string; password: string; inbox_prefix: string; js_api_prefix: string; durable: string };
+  const credsA = JSON.parse(readFileSync(join(credsDir, 'agencies', 'a-customs.json'), 'utf8')) as Creds;
+  const credsB = JSON.parse(readFileSync(join(credsDir, 'agencies', 'b-police.json'), 'utf8')) as Creds;
   t.equal(credsA.durable, 'inbox-a-customs');
   // Re-running keeps the passwords (the server config and the agencies' files stay in step).
   t.equal(await run(['nats', 'creds', '--registry', registryFile, '--out', credsDir], sink), 0, io.stderr);
   t.equal((JSON.parse(readFileSync(join(credsDir, 'agencies', 'a-customs.json'), 'utf8')) as { password: string }).password, credsA.password);
 
   const conf = join(dir, 'nats-server.conf');
-  writeFileSync(conf, 'include "creds/auth.conf"\n'); // 2.9: an include path is relative to the including file
-  const server = await startLocalNats({ bin, storeDir: join(dir, 'store'), args: ['-c', conf], readyAuth: { user: broker.user, pass: broker.password } });
+  // 2.9: an include path is relative to the including file; JetStream in the file (the hub's account enables it).
+  writeFileSync(conf, `jetstream { store_dir: ${JSON.stringify(join(dir, 'store'))} }\ninclude "creds/auth.conf"\n`);
+  const server = await startLocalNats({ bin, storeDir: join(dir, 'store'), args: ['-c', conf], readyAuth: { user: broker.user, pass: broker.password }, jetstreamInConfig: true });
   t.teardown(() => server.stop());
 
   const conns: NatsConnection[] = [];
@@ -111,7 +118,7 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
 
   // A reads its own delivery through its durable consumer, and acks it.
   const anc = await open({ user: credsA.user, pass: credsA.password, inboxPrefix: credsA.inbox_prefix });
-  const ajs = anc.jetstream();
+  const ajs = anc.jetstream({ apiPrefix: credsA.js_api_prefix });
   const consumer = await ajs.consumers.get(STREAMS.deliveries, credsA.durable);
   const got: string[] = [];
   const batch = await consumer.fetch({ max_messages: 5, expires: 1500 });
@@ -134,7 +141,7 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
   }
 
   // A cannot create a consumer on B's deliveries, an ephemeral consumer on DELIVERIES, or re-create its own wider.
-  const ajsm = await anc.jetstreamManager({ checkAPI: false });
+  const ajsm = await anc.jetstreamManager({ checkAPI: false, apiPrefix: credsA.js_api_prefix });
   const attempts: [string, Promise<unknown>][] = [
     ['a durable consumer on deliveries.b-police.>', ajsm.consumers.add(STREAMS.deliveries, { durable_name: 'steal', filter_subject: 'deliveries.b-police.>', ack_policy: AckPolicy.Explicit })],
     ['an ephemeral consumer on DELIVERIES', ajsm.consumers.add(STREAMS.deliveries, { ack_policy: AckPolicy.None })],
@@ -165,7 +172,7 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
 
   // B reads its own delivery the same way.
   const b = await open({ user: credsB.user, pass: credsB.password, inboxPrefix: credsB.inbox_prefix });
-  const bm = await (await b.jetstream().consumers.get(STREAMS.deliveries, credsB.durable)).next({ expires: 1500 });
+  const bm = await (await b.jetstream({ apiPrefix: credsB.js_api_prefix }).consumers.get(STREAMS.deliveries, credsB.durable)).next({ expires: 1500 });
   t.equal(bm?.subject, 'deliveries.b-police.op-1.VN');
   await bm?.ackAck({ timeout: 3000 });
 });

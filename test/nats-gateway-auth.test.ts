@@ -167,18 +167,18 @@ t.test('a real nats-server with the generated authorization config', async (t) =
   t.notMatch(refusedCli.io.stderr, /nope-not-it/);
 
   // An agency user: reads its routed delivery from its own consumer, cannot publish to NOTICES.
-  const th = JSON.parse(readFileSync(join(credsDir, 'agencies', 'th-customs.json'), 'utf8')) as { user: string; password: string; inbox_prefix: string; durable: string };
+  const th = JSON.parse(readFileSync(join(credsDir, 'agencies', 'th-customs.json'), 'utf8')) as { user: string; password: string; inbox_prefix: string; js_api_prefix: string; durable: string };
   const conns: NatsConnection[] = [];
   t.teardown(async () => {
     for (const nc of conns) await nc.close().catch(() => undefined);
   });
   const anc = await connect({ servers: server.url, user: th.user, pass: th.password, inboxPrefix: th.inbox_prefix, reconnect: false, timeout: 3000 });
   conns.push(anc);
-  const m = await (await anc.jetstream().consumers.get(STREAMS.deliveries, th.durable)).next({ expires: 3000 });
+  const m = await (await anc.jetstream({ apiPrefix: th.js_api_prefix }).consumers.get(STREAMS.deliveries, th.durable)).next({ expires: 3000 });
   t.match(m?.subject, /^deliveries\.th-customs\.mekong-dragon-6\.VN$/, 'th-customs fetched its delivery over NATS');
   await m?.ackAck({ timeout: 3000 });
   const publish = await anc
-    .jetstream()
+    .jetstream({ apiPrefix: th.js_api_prefix })
     .publish('notices.mekong-dragon-6.TH.seizure-report', new TextEncoder().encode('{}'), { timeout: 2000 })
     .then(
       () => 'ok',

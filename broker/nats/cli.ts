@@ -6,7 +6,7 @@ import { createLogger } from '../core/logger.js';
 import { RegistrySnapshot, type RegistrySeed } from '../registry/model.js';
 import { ensureAgencyConsumers } from './agency-consumers.js';
 import { connectNats, natsAuthFromEnv } from './connection.js';
-import { BROKER_NATS_USER, subscriberAuth } from './subscriber-auth.js';
+import { BROKER_NATS_USER, HUB_NATS_ACCOUNT, subscriberAuth } from './subscriber-auth.js';
 
 interface Io {
   out(text: string): void;
@@ -14,13 +14,18 @@ interface Io {
 }
 
 export const NATS_HELP = `  liaison nats creds --registry FILE --out DIR [--rotate]
-      Make nats-server 2.9 users from the registry (a seed JSON): DIR/auth.conf
-      (an "authorization" block to include from the server's config), the
-      broker's full-rights user DIR/${BROKER_NATS_USER}.json, and one credentials
-      file per subscribing agency DIR/agencies/ID.json, all 0600. An agency may
-      only pull from its own durable consumer inbox-ID on DELIVERIES. Passwords
-      already in DIR are kept unless --rotate. The gateways connect as the
-      broker user: NATS_USER=${BROKER_NATS_USER} NATS_PASSWORD_FILE=DIR/${BROKER_NATS_USER}.password.
+      Make nats-server 2.9 accounts and users from the registry (a seed JSON):
+      DIR/auth.conf (an "accounts" block to include from the server's config,
+      next to a top-level jetstream block): the hub's account ${HUB_NATS_ACCOUNT} with
+      JetStream and the broker's full-rights user (DIR/${BROKER_NATS_USER}.json),
+      and one account per subscribing agency (agency-ID, no JetStream) that
+      imports only its own consumer inbox-ID on DELIVERIES: pull, info, ack.
+      Agency credentials in DIR/agencies/ID.json (connect with its
+      inbox_prefix and JetStream API prefix js_api_prefix). All files 0600,
+      DIR 0700. Passwords already in DIR are kept unless --rotate. Reload the
+      server after a change (nats-server --signal reload, or SIGHUP). The
+      gateways connect as the broker user:
+      NATS_USER=${BROKER_NATS_USER} NATS_PASSWORD_FILE=DIR/${BROKER_NATS_USER}.password.
   liaison nats consumers --nats URL --registry FILE [--creds DIR]
       Operator: create every subscribing agency's durable consumer inbox-ID
       (filter deliveries.ID.*.*), connecting as the broker user from DIR
@@ -56,6 +61,8 @@ async function natsCreds(args: string[], io: Io): Promise<number> {
   if (!values.registry || !values.out) throw new Error('nats creds needs --registry FILE and --out DIR');
   const dir = values.out;
   mkdirSync(join(dir, 'agencies'), { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700); // an existing directory keeps its mode on mkdirSync
+  chmodSync(join(dir, 'agencies'), 0o700);
   const auth = subscriberAuth(readSeed(values.registry), values.rotate ? {} : { existing: existingPasswords(dir) });
   write0600(join(dir, 'auth.conf'), auth.config);
   write0600(join(dir, `${BROKER_NATS_USER}.json`), JSON.stringify({ user: auth.broker.user, password: auth.broker.password }, null, 2) + '\n');
