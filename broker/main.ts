@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/config.js';
@@ -7,7 +8,9 @@ import { createLogger } from './core/logger.js';
 import { DEMO_AGENCIES, ensureDemoNetwork } from './demo/demo-network.js';
 import { Pki } from '../certs/pki.js';
 import { createGateway } from './gateway.js';
-import { findNatsServer, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from './nats/local-server.js';
+import { findNatsServer, freePort, NATS_INSTALL_HINT, portFree, startLocalNats, type LocalNats } from './nats/local-server.js';
+import { prepareLocalNats } from './nats/creds-files.js';
+import { RegistrySnapshot, type RegistrySeed } from './registry/model.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
 
@@ -44,12 +47,24 @@ async function main(): Promise<number> {
       process.stderr.write(`liaison: ${NATS_INSTALL_HINT}\n`);
       return 1;
     }
-    nats = await startLocalNats({ bin, storeDir: join(config.dataDir, 'nats') });
+    // The demo network first: its subscribing agencies get their NATS accounts in the local server's first config.
+    if (config.demo) {
+      const { created } = await ensureDemoNetwork(config.dataDir);
+      if (created) logger.info({ event: 'demo-created', dataDir: config.dataDir }, 'created the demo network');
+    }
+    // Authentication required: the hub's account with the broker user (password kept across restarts in a 0600 file),
+    // one account per subscribing agency of the seed (broker/nats/creds-files.ts). Only -c FILE on the command line.
+    const seedFile = config.registrySeed ?? join(config.dataDir, 'registry.json');
+    const seed = existsSync(seedFile) ? RegistrySnapshot.fromSeed(JSON.parse(readFileSync(seedFile, 'utf8')) as RegistrySeed) : null;
+    const host = '127.0.0.1';
+    const local = await prepareLocalNats(config.dataDir, seed, { host, pickPort: async (previous) => (previous !== null && (await portFree(host, previous)) ? previous : freePort(host)) });
+    if (local.createdCreds) logger.info({ event: 'nats-creds-created', dir: join(config.dataDir, 'nats', 'creds') }, 'created the local nats-server accounts and credentials');
+    nats = await startLocalNats({ bin, storeDir: join(config.dataDir, 'nats'), host, port: local.port, configFile: local.config, readyAuth: { user: local.auth.natsUser, pass: local.password } });
     natsUrl = nats.url;
-    logger.info({ event: 'nats-started', url: nats.url, pid: nats.pid }, 'started a local nats-server');
-  }
-
-  if (config.demo) {
+    // The gateway (and its background thread) connect to its own child as the broker user, whatever NATS_USER... say.
+    config = Object.freeze({ ...config, natsUser: local.auth.natsUser, natsPasswordFile: local.auth.natsPasswordFile, natsPassword: null, natsToken: null, natsCreds: null });
+    logger.info({ event: 'nats-started', url: nats.url, pid: nats.pid, config: local.config }, 'started a local nats-server (authentication required)');
+  } else if (config.demo) {
     const { created } = await ensureDemoNetwork(config.dataDir);
     if (created) logger.info({ event: 'demo-created', dataDir: config.dataDir }, 'created the demo network');
   }

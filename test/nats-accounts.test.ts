@@ -15,13 +15,14 @@
  */
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AckPolicy, connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { run, type Io } from '../broker/cli/liaison.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { ensureAgencyConsumers } from '../broker/nats/agency-consumers.js';
+import { prepareLocalNats } from '../broker/nats/creds-files.js';
 import { startLocalNats } from '../broker/nats/local-server.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
@@ -186,4 +187,23 @@ t.test('an agency aims JetStream answers at Liaison subjects: nothing is stored,
   t.equal((await jsm.consumers.info(STREAMS.deliveries, cn.durable)).delivered.stream_seq, 0, "cn-customs' consumer delivered nothing");
   t.equal(anc.isClosed(), false, "th-customs' connection survives its refused attempts");
   t.ok(errors.every((e) => /permissions.violation/i.test(e)), `only permission errors: ${errors.join('; ')}`);
+});
+
+t.test("the local nats-server's files: password and port kept across starts, a taken port replaced", async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'liaison-nats-local-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const { seedFile } = await ensureDemoNetwork(dataDir);
+  const seed = RegistrySnapshot.fromSeed(JSON.parse(readFileSync(seedFile, 'utf8')) as RegistrySeed);
+  const first = await prepareLocalNats(dataDir, seed, { host: '127.0.0.1', pickPort: async (previous) => previous ?? 40001 });
+  t.equal(first.createdCreds, true);
+  t.equal(first.url, 'nats://127.0.0.1:40001');
+  t.match(readFileSync(first.config, 'utf8'), /listen: "127\.0\.0\.1:40001"\njetstream \{ store_dir: ".*\/nats" \}\ninclude "creds\/auth\.conf"\n/);
+  const again = await prepareLocalNats(dataDir, null, { host: '127.0.0.1', pickPort: async (previous) => previous ?? 40002 });
+  t.equal(again.createdCreds, false, 'the credentials of the first start are kept');
+  t.equal(again.password, first.password, 'the broker password is kept');
+  t.equal(again.port, 40001, 'the previous port is offered again');
+  t.ok(existsSync(join(dataDir, 'nats', 'creds', 'agencies', 'th-customs.json')), "the seed's subscribing agencies have credentials");
+  const moved = await prepareLocalNats(dataDir, null, { host: '127.0.0.1', pickPort: async () => 40003 });
+  t.equal(readFileSync(join(dataDir, 'nats', 'url'), 'utf8'), 'nats://127.0.0.1:40003\n', 'a new port is written for the CLI');
+  t.equal(moved.password, first.password);
 });

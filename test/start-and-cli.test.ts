@@ -1,8 +1,9 @@
 import t, { type Test as Tap } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'nats';
 import { run, type Io } from '../broker/cli/liaison.js';
 import { GATEWAY_NODE_ARGS } from '../broker/core/heap-limits.js';
 import { repoRoot } from '../broker/core/paths.js';
@@ -119,10 +120,71 @@ t.test("README's npm start: a broker with a demo network and a local nats-server
   t.equal(await run(['notice', 'send', 'docs/examples/notices/seizure-report.json', '--as', 'vn-customs', '--url', url, '--data-dir', dataDir], refused.sink), 1, 'an unstamped sample is refused as a replay');
   t.match(refused.io.stdout, /refused \(400 replay\)/);
 
+  await localNatsRequiresAuth(t, dataDir, natsPid, /\(NATS (nats:\/\/[\d.:]+)/.exec(out)?.[1] as string);
+
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'clean shutdown');
   t.ok(await goneWithin(natsPid, 5000), 'the local nats-server is stopped on exit');
 });
+
+/**
+ * The nats-server child that main.ts starts requires authentication (issue 20, item 2): its config under
+ * dataDir/nats (dir 0700, files 0600), nothing secret on its command line, anonymous clients and a wrong
+ * password refused; the CLI reaches it with the data dir's broker credentials and URL; a demo agency reads
+ * its delivery through its own account.
+ */
+async function localNatsRequiresAuth(t: Tap, dataDir: string, natsPid: number, url: string) {
+  const natsDir = join(dataDir, 'nats');
+  const cmdline = readFileSync(`/proc/${natsPid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  t.same(cmdline.slice(1), ['-c', join(natsDir, 'nats-server.conf')], 'only -c FILE on the command line');
+  t.match(url, /^nats:\/\/127\.0\.0\.1:\d+$/, 'the URL main.ts printed');
+  const tryConnect = (o: { user?: string; pass?: string; inboxPrefix?: string }) => connect({ servers: url, reconnect: false, timeout: 3000, ...o });
+  for (const [what, o] of [['an anonymous client', {}], ['a wrong password', { user: 'liaison-broker', pass: 'not-the-password' }]] as const) {
+    const r = await tryConnect(o).then(
+      async (nc) => (await nc.close(), 'connected'),
+      (e: Error) => e.message,
+    );
+    t.match(r, /authorization violation/i, `${what} is refused`);
+  }
+  const mode = (f: string) => statSync(join(natsDir, f)).mode & 0o777;
+  t.equal(mode('.'), 0o700, 'dataDir/nats is 0700');
+  t.equal(mode('creds'), 0o700, 'dataDir/nats/creds is 0700');
+  t.equal(mode('creds/agencies'), 0o700, 'dataDir/nats/creds/agencies is 0700');
+  for (const f of ['nats-server.conf', 'url', 'creds/auth.conf', 'creds/liaison-broker.json', 'creds/liaison-broker.password', 'creds/agencies/th-customs.json']) t.equal(mode(f), 0o600, `${f} is 0600`);
+  const password = readFileSync(join(natsDir, 'creds', 'liaison-broker.password'), 'utf8').trim();
+  t.ok(password.length >= 32, 'a strong broker password');
+  t.notMatch(cmdline.join(' '), password, 'no password on the command line');
+  t.equal(readFileSync(join(natsDir, 'url'), 'utf8').trim(), url, 'the URL for the CLI, in dataDir/nats/url');
+  const nc = await tryConnect({ user: 'liaison-broker', pass: password });
+  t.ok((await (await nc.jetstreamManager()).streams.info('NOTICES')).state.messages >= 1, 'the broker user reaches the streams');
+  await nc.close();
+
+  // The CLI: no NATS settings in the environment, only the data dir.
+  const env = { NATS_URL: undefined, NATS_USER: undefined, NATS_PASSWORD: undefined, NATS_PASSWORD_FILE: undefined, NATS_TOKEN: undefined, NATS_CREDS: undefined, LIAISON_CONFIG: undefined, LIAISON_DATA_DIR: dataDir };
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  const setEnv = (vars: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(vars)) if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  };
+  setEnv(env);
+  try {
+    const c = capture();
+    t.equal(await run(['nats', 'consumers', '--registry', join(dataDir, 'registry.json')], c.sink), 0, c.io.stderr);
+    t.match(c.io.stdout, /created: .*inbox-th-customs/, 'liaison nats consumers used the data dir\'s URL and broker credentials');
+  } finally {
+    setEnv(saved);
+  }
+  // th-customs, through its own account on the local server: its delivery of the first notice.
+  const th = JSON.parse(readFileSync(join(natsDir, 'creds', 'agencies', 'th-customs.json'), 'utf8')) as { user: string; password: string; inbox_prefix: string; js_api_prefix: string; durable: string };
+  const anc = await tryConnect({ user: th.user, pass: th.password, inboxPrefix: th.inbox_prefix });
+  try {
+    const m = await (await anc.jetstream({ apiPrefix: th.js_api_prefix }).consumers.get('DELIVERIES', th.durable)).next({ expires: 3000 });
+    t.equal(m?.subject, 'deliveries.th-customs.mekong-dragon-6.VN', 'th-customs reads its delivery from the local server');
+    await m?.ackAck({ timeout: 3000 });
+  } finally {
+    await anc.close();
+  }
+}
 
 t.test('npm start under a supervisor: SIGTERM to npm reaches the gateway, which stops its nats-server and exits', async (t) => {
   // The built gateway, as npm start runs it (npm ci builds dist/; --ignore-scripts skips prestart's rebuild, not the script).

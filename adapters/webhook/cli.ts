@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../../broker/cli/usage-error.js';
 import { createLogger } from '../../broker/core/logger.js';
 import { connectNats, type NatsBus } from '../../broker/nats/connection.js';
+import { cliNatsAuth, cliNatsUrl } from '../../broker/nats/creds-files.js';
 import { listDeadLetters, requestRedelivery } from './deadletter.js';
 
 export interface WebhookIo {
@@ -18,9 +19,9 @@ export interface WebhookIo {
 
 
 async function withBus<T>(nats: string | undefined, fn: (bus: NatsBus) => Promise<T>): Promise<T> {
-  const url = nats ?? process.env.NATS_URL;
-  if (!url) throw new UsageError('needs --nats URL (or NATS_URL)');
-  const bus = await connectNats({ servers: url, name: 'liaison-webhook-cli', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent') });
+  const url = cliNatsUrl(nats);
+  if (!url) throw new UsageError('needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url)');
+  const bus = await connectNats({ servers: url, name: 'liaison-webhook-cli', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent'), auth: cliNatsAuth() });
   try {
     return await fn(bus);
   } finally {

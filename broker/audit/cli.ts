@@ -24,6 +24,7 @@ import { createLogger } from '../core/logger.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
 import { connectNats } from '../nats/connection.js';
+import { cliNatsAuth, cliNatsUrl } from '../nats/creds-files.js';
 import { archiveToAuditInput } from './archive.js';
 import { exportArchive, fetchFromApi } from './export.js';
 import { auditLogWithOrigins } from './key-history.js';
@@ -112,14 +113,14 @@ export async function auditExport(args: string[], io: AuditIo): Promise<number> 
       throw new Error(`--encrypt-to ${values['encrypt-to']}: not a usable OpenPGP public key (${(e as Error).message})`);
     }
   }
-  const natsUrl = values.nats ?? process.env.NATS_URL;
-  if (!natsUrl) throw new UsageError('needs --nats URL (or NATS_URL)');
+  const natsUrl = cliNatsUrl(values.nats);
+  if (!natsUrl) throw new UsageError('needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url)');
   const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
   const origin = values.origin ?? process.env.LIAISON_BROKER_ID ?? 'liaison-hub';
   // Public parts only: the archive carries the broker's signing key history, never a private key.
   const keyFile = JSON.parse(readFileSync(join(dataDir, 'broker', 'keys.json'), 'utf8')) as { signing: JWK[] };
   const brokerKeys = keyFile.signing.map((k) => publicPart(k)).map((k) => ({ kty: String(k.kty), crv: String(k.crv), x: String(k.x), kid: String(k.kid) }));
-  const bus = await connectNats({ servers: natsUrl, name: 'liaison-audit-export', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent') });
+  const bus = await connectNats({ servers: natsUrl, name: 'liaison-audit-export', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent'), auth: cliNatsAuth() });
   try {
     const archive = await exportArchive(bus, origin, brokerKeys);
     if (auditor) {

@@ -182,7 +182,7 @@ export interface ConnectOptions {
   publishTimeoutMs: number;
   retryAfterSeconds: number;
   logger: Logger;
-  /** Credentials (the gateway passes its config). Absent: from the environment and LIAISON_CONFIG (natsAuthFromEnv), as the CLI does. */
+  /** Credentials (the gateway passes its config). Absent: from the environment and LIAISON_CONFIG (natsAuthFromEnv), as the CLI commands do (they pass cliNatsAuth(): that, else the data dir's local broker user). */
   auth?: NatsAuthSettings;
 }
 

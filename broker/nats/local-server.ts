@@ -32,6 +32,16 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
+/** Whether host:port can be listened on now. */
+export function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolveFree) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolveFree(false));
+    srv.listen(port, host, () => srv.close(() => resolveFree(true)));
+  });
+}
+
 export interface LocalNatsOptions {
   bin: string;
   storeDir: string;
@@ -49,6 +59,13 @@ export interface LocalNatsOptions {
    * turns JetStream off on a reload when it was enabled only on the command line.
    */
   jetstreamInConfig?: boolean;
+  /**
+   * Everything from this config file (listen host:port, jetstream, accounts): the command line is
+   * only `-c FILE` (nothing secret in /proc/<pid>/cmdline), `args` and `jetstreamInConfig` are not
+   * used, and `port` (and `host`) must be those the file listens on. The gateway's own child
+   * (broker/main.ts, broker/nats/creds-files.ts) runs this way, with authentication.
+   */
+  configFile?: string;
 }
 
 export interface LocalNats {
@@ -63,10 +80,12 @@ export interface LocalNats {
 /** Start a nats-server child with JetStream on a loopback port and wait until it accepts clients. */
 export async function startLocalNats(opts: LocalNatsOptions): Promise<LocalNats> {
   const host = opts.host ?? '127.0.0.1';
+  if (opts.configFile && opts.port === undefined) throw new Error('startLocalNats: configFile needs the port the file listens on');
   const port = opts.port ?? (await freePort(host));
   mkdirSync(opts.storeDir, { recursive: true });
   const js = opts.jetstreamInConfig ? [] : ['-js', '-sd', opts.storeDir];
-  const child = spawn(opts.bin, ['-a', host, '-p', String(port), ...js, ...(opts.args ?? [])], {
+  const argv = opts.configFile ? ['-c', opts.configFile] : ['-a', host, '-p', String(port), ...js, ...(opts.args ?? [])];
+  const child = spawn(opts.bin, argv, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
