@@ -4,11 +4,15 @@
  * against package.json, the config schema and the repository.
  */
 import t from 'tap';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { GATEWAY_NODE_ARGS } from '../broker/core/heap-limits.js';
 import { repoRoot } from '../broker/core/paths.js';
+import { run } from '../broker/cli/liaison.js';
+import { natsServerBin } from './helpers/nats.js';
 
 interface Instruction {
   op: string;
@@ -113,33 +117,42 @@ t.test('Dockerfile: CMD is package.json start without the build step; non-root; 
   for (const m of env.matchAll(/\b(LIAISON_[A-Z_]+|NATS_URL|LOG_LEVEL)=/g)) t.ok(knownEnv.has(m[1]), `${m[1]} is a setting in schemas/config.schema.json`);
 });
 
-t.test('docker-compose.yml: a three-node NATS cluster with JetStream and routes, two gateways with R3 streams', async (t) => {
+t.test('docker-compose.yml: a three-node NATS cluster with JetStream and authenticated routes and clients, two gateways with R3 streams', async (t) => {
   const compose = parse(readFileSync(join(repoRoot, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, any>; volumes?: Record<string, unknown> };
   const services = compose.services;
   const natsNames = Object.keys(services).filter((n) => String(services[n].image ?? '').startsWith('nats:'));
   t.equal(natsNames.length, 3, 'three NATS servers');
-  const flag = (cmd: string[], name: string) => {
-    const i = cmd.indexOf(name);
-    return i >= 0 ? cmd[i + 1] : undefined;
-  };
-  const clusterNames = new Set<string>();
+  // Each node reads deploy/nats/nats-server.conf (mounted read-only); its name and route URLs come from its environment.
+  const confMount = '/etc/nats/nats-server.conf';
+  const natsConf = readFileSync(join(repoRoot, 'deploy', 'nats', 'nats-server.conf'), 'utf8');
+  const confCode = natsConf.replace(/#.*$/gm, '');
   const serverNames = new Set<string>();
   for (const n of natsNames) {
-    const cmd = services[n].command as string[];
-    t.ok(Array.isArray(cmd), `${n}: command in exec form`);
-    t.ok(cmd.includes('--jetstream') || cmd.includes('-js'), `${n}: JetStream on`);
-    t.ok(flag(cmd, '--store_dir'), `${n}: a store dir`);
-    t.ok((services[n].volumes as string[]).some((v) => v.endsWith(`:${flag(cmd, '--store_dir')}`)), `${n}: the store dir is a volume`);
-    clusterNames.add(flag(cmd, '--cluster_name') as string);
-    serverNames.add(flag(cmd, '--name') as string);
-    t.match(flag(cmd, '--cluster'), /^nats:\/\/0\.0\.0\.0:6222$/, `${n}: cluster listener`);
-    const routes = (flag(cmd, '--routes') ?? '').split(',').map((r) => /^nats:\/\/([^:]+):6222$/.exec(r)?.[1]);
-    t.same(routes.sort(), natsNames.filter((o) => o !== n).sort(), `${n}: routes to the two others`);
-    t.ok(services[n].healthcheck, `${n}: a healthcheck`);
+    const s = services[n];
+    t.same(s.command, ['-c', confMount], `${n}: everything from the config file, nothing secret on the command line`);
+    const vols = s.volumes as string[];
+    t.ok(vols.includes(`./deploy/nats/nats-server.conf:${confMount}:ro`), `${n}: the config file, read-only`);
+    t.ok(vols.some((v) => /^nats-creds:\/etc\/nats\/creds:ro$/.test(v)), `${n}: the generated accounts (creds/auth.conf), read-only`);
+    t.ok(vols.some((v) => v === `${n}:/data`), `${n}: the store dir is a volume`);
+    const env = s.environment as Record<string, string>;
+    serverNames.add(env.NATS_SERVER_NAME as string);
+    t.match(env.NATS_ROUTE_PASSWORD, /^\$\{NATS_ROUTE_PASSWORD:\?.+\}$/, `${n}: the route password from the operator's environment, required`);
+    const routes = [env.NATS_ROUTE_A, env.NATS_ROUTE_B].map((r) => /^nats-route:\/\/route:\$\{NATS_ROUTE_PASSWORD\}@([^:]+):6222$/.exec(String(r))?.[1]);
+    t.same(routes.sort(), natsNames.filter((o) => o !== n).sort(), `${n}: authenticated routes to the two others`);
+    t.equal(s.depends_on?.['nats-creds']?.condition, 'service_completed_successfully', `${n}: starts once the accounts are written`);
+    t.ok(s.healthcheck, `${n}: a healthcheck`);
   }
-  t.equal(clusterNames.size, 1, 'one cluster name');
-  t.notOk(clusterNames.has(undefined as unknown as string));
   t.equal(serverNames.size, 3, 'distinct server names (JetStream needs them)');
+  t.match(confCode, /server_name: \$NATS_SERVER_NAME/);
+  t.match(confCode, /jetstream \{\s+store_dir: "\/data"\s+\}/, 'JetStream on, its store the volume');
+  t.match(confCode, /cluster \{\s+name: "liaison"\s+listen: "0\.0\.0\.0:6222"\s+authorization \{\s+user: "route"\s+password: \$NATS_ROUTE_PASSWORD\s+\}\s+routes: \[\s+\$NATS_ROUTE_A\s+\$NATS_ROUTE_B\s+\]\s+\}/, 'routes authenticate');
+  t.match(confCode, /include "creds\/auth\.conf"/, 'client accounts from liaison nats creds');
+  t.notMatch(confCode, /password: "/, 'no password written in the repository');
+  t.notMatch(confCode, /no_auth_user|authorization \{\s+users/, 'no anonymous or single-account client access');
+  const creds = services['nats-creds'];
+  t.equal(creds?.image, 'liaison:local', 'the accounts are written by the liaison image');
+  t.match(creds?.command?.join(' '), /test -f \/creds\/auth\.conf \|\|.*nats creds --registry \S+ --out \/creds/, 'liaison nats creds, on the first start only (passwords kept)');
+  t.ok(compose.volumes && 'nats-creds' in compose.volumes, 'the nats-creds volume is declared');
 
   const gateways = Object.keys(services).filter((n) => services[n].build !== undefined);
   t.equal(gateways.length, 2, 'two gateways built from this Dockerfile');
@@ -153,6 +166,11 @@ t.test('docker-compose.yml: a three-node NATS cluster with JetStream and routes,
     const urls = String(env.NATS_URL).split(',').map((u) => /^nats:\/\/([^:]+):4222$/.exec(u)?.[1]);
     t.same(urls.sort(), [...natsNames].sort(), `${n}: NATS_URL lists every NATS server`);
     for (const k of Object.keys(env)) t.ok(knownEnv.has(k), `${n}: ${k} is a setting in schemas/config.schema.json`);
+    t.equal(env.NATS_USER, 'liaison-broker', `${n}: connects as the broker user`);
+    t.equal(env.NATS_PASSWORD_FILE, '/run/nats-creds/liaison-broker.password', `${n}: its password from the generated file`);
+    t.ok((s.volumes as string[]).includes('nats-creds:/run/nats-creds:ro'), `${n}: the credentials volume, read-only`);
+    t.equal(s.depends_on?.['nats-creds']?.condition, 'service_completed_successfully', `${n}: starts once the accounts are written`);
+    t.notOk('NATS_PASSWORD' in env || 'NATS_TOKEN' in env, `${n}: no secret in the compose file`);
     for (const d of natsNames) t.equal(s.depends_on?.[d]?.condition, 'service_healthy', `${n}: waits for ${d}`);
     t.match(JSON.stringify(s.healthcheck?.test), /\/healthz/, `${n}: healthcheck on /healthz`);
     const dataVol = (s.volumes as string[]).find((v) => v.endsWith(`:${env.LIAISON_DATA_DIR}`));
@@ -165,4 +183,17 @@ t.test('docker-compose.yml: a three-node NATS cluster with JetStream and routes,
   const ids = new Set(gateways.map((n) => services[n].environment.LIAISON_BROKER_ID));
   t.equal(ids.size, 1, 'one broker id');
   t.equal(services[gateways[1] as string].depends_on?.[gateways[0] as string]?.condition, 'service_healthy', 'the second gateway starts once the first has created the keys');
+});
+
+t.test('deploy/nats/nats-server.conf: nats-server 2.9 accepts it with generated accounts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'liaison-compose-nats-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  copyFileSync(join(repoRoot, 'deploy', 'nats', 'nats-server.conf'), join(dir, 'nats-server.conf'));
+  writeFileSync(join(dir, 'registry.json'), JSON.stringify({ agencies: [], operations: [] }));
+  const sink = { out: () => undefined, err: () => undefined };
+  t.equal(await run(['nats', 'creds', '--registry', join(dir, 'registry.json'), '--out', join(dir, 'creds')], sink), 0);
+  const env = { ...process.env, NATS_SERVER_NAME: 'nats-1', NATS_ROUTE_PASSWORD: 'r0ute', NATS_ROUTE_A: 'nats-route://route:r0ute@nats-2:6222', NATS_ROUTE_B: 'nats-route://route:r0ute@nats-3:6222' };
+  const r = spawnSync(natsServerBin(), ['-c', join(dir, 'nats-server.conf'), '-t'], { env, encoding: 'utf8' });
+  t.equal(r.status, 0, `nats-server -t: ${r.stdout}${r.stderr}`);
+  t.match(r.stdout + r.stderr, /is valid/);
 });
