@@ -58,6 +58,7 @@ async function main(): Promise<number> {
     const seed = existsSync(seedFile) ? RegistrySnapshot.fromSeed(JSON.parse(readFileSync(seedFile, 'utf8')) as RegistrySeed) : null;
     const host = '127.0.0.1';
     const local = await prepareLocalNats(config.dataDir, seed, { host, pickPort: async (previous) => (previous !== null && (await portFree(host, previous)) ? previous : freePort(host)) });
+    if (local.migrated) logger.info({ event: 'nats-store-migrated', dir: join(config.dataDir, 'nats', 'jetstream') }, "moved the local JetStream store from the global account to the hub's account LIAISON");
     if (local.createdCreds) logger.info({ event: 'nats-creds-created', dir: join(config.dataDir, 'nats', 'creds') }, 'created the local nats-server accounts and credentials');
     nats = await startLocalNats({ bin, storeDir: join(config.dataDir, 'nats'), host, port: local.port, configFile: local.config, readyAuth: { user: local.auth.natsUser, pass: local.password } });
     natsUrl = nats.url;

@@ -207,3 +207,30 @@ t.test("the local nats-server's files: password and port kept across starts, a t
   t.equal(readFileSync(join(dataDir, 'nats', 'url'), 'utf8'), 'nats://127.0.0.1:40003\n', 'a new port is written for the CLI');
   t.equal(moved.password, first.password);
 });
+
+t.test("a data dir from before accounts: the local store moves to the hub's account, streams and messages kept", async (t) => {
+  const bin = natsServerBin();
+  const dataDir = mkdtempSync(join(tmpdir(), 'liaison-nats-migrate-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const storeDir = join(dataDir, 'nats');
+  // As main.ts ran it before: -js -sd dataDir/nats, no accounts (the global account $G).
+  const old = await startLocalNats({ bin, storeDir });
+  const onc = await connect({ servers: old.url });
+  const ojsm = await onc.jetstreamManager();
+  await ojsm.streams.add({ name: STREAMS.log, subjects: ['log.*'] });
+  await onc.jetstream().publish('log.notice', new TextEncoder().encode('entry-0'));
+  await onc.close();
+  await old.stop();
+  t.ok(existsSync(join(storeDir, 'jetstream', '$G')), 'the old store is in $G');
+
+  const local = await prepareLocalNats(dataDir, null, { host: '127.0.0.1', pickPort: async () => (await import('../broker/nats/local-server.js')).freePort() });
+  t.equal(local.migrated, true, 'moved');
+  const server = await startLocalNats({ bin, storeDir, port: local.port, configFile: local.config, readyAuth: { user: local.auth.natsUser, pass: local.password } });
+  t.teardown(() => server.stop());
+  const nc = await connect({ servers: local.url, user: local.auth.natsUser, pass: local.password });
+  t.teardown(() => nc.close());
+  const jsm = await nc.jetstreamManager();
+  t.equal((await jsm.streams.info(STREAMS.log)).state.messages, 1, "LOG is in the hub's account with its entry");
+  t.equal(new TextDecoder().decode((await jsm.streams.getMessage(STREAMS.log, { seq: 1 })).data), 'entry-0');
+  t.equal((await prepareLocalNats(dataDir, null, { host: '127.0.0.1', pickPort: async (p) => p as number })).migrated, false, 'once');
+});

@@ -11,11 +11,11 @@
  * Only `-c <dataDir>/nats/nats-server.conf` is on the server's command line
  * (a process's command line is world-readable in /proc).
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegistrySnapshot } from '../registry/model.js';
 import { natsAuthFromEnv, type NatsAuthSettings } from './connection.js';
-import { BROKER_NATS_USER, subscriberAuth, type SubscriberAuth } from './subscriber-auth.js';
+import { BROKER_NATS_USER, HUB_NATS_ACCOUNT, subscriberAuth, type SubscriberAuth } from './subscriber-auth.js';
 
 export function write0600(file: string, text: string): void {
   writeFileSync(file, text, { mode: 0o600 });
@@ -78,9 +78,10 @@ export async function prepareLocalNats(
   dataDir: string,
   registry: RegistrySnapshot | null,
   opts: { host: string; pickPort: (previous: number | null) => Promise<number> },
-): Promise<{ config: string; url: string; port: number; auth: { natsUser: string; natsPasswordFile: string }; password: string; createdCreds: boolean }> {
+): Promise<{ config: string; url: string; port: number; auth: { natsUser: string; natsPasswordFile: string }; password: string; createdCreds: boolean; migrated: boolean }> {
   const p = localNatsPaths(dataDir);
   mkdir0700(p.dir);
+  const migrated = migrateGlobalAccountStore(p.dir);
   let createdCreds = false;
   if (!existsSync(join(p.creds, 'auth.conf')) || !existsSync(p.passwordFile)) {
     writeNatsCreds(p.creds, registry ?? emptyRegistry());
@@ -100,7 +101,21 @@ export async function prepareLocalNats(
   );
   write0600(p.url, `${url}\n`);
   const password = readFileSync(p.passwordFile, 'utf8').trim();
-  return { config: p.config, url, port, auth: { natsUser: BROKER_NATS_USER, natsPasswordFile: p.passwordFile }, password, createdCreds };
+  return { config: p.config, url, port, auth: { natsUser: BROKER_NATS_USER, natsPasswordFile: p.passwordFile }, password, createdCreds, migrated };
+}
+
+/**
+ * A data dir from before the local server had accounts keeps its streams under
+ * the global account (`jetstream/$G`); the server now serves them to the hub's
+ * account, so move that store to `jetstream/LIAISON` once (before the server
+ * starts). Returns whether it moved.
+ */
+export function migrateGlobalAccountStore(storeDir: string): boolean {
+  const from = join(storeDir, 'jetstream', '$G');
+  const to = join(storeDir, 'jetstream', HUB_NATS_ACCOUNT);
+  if (!existsSync(from) || existsSync(to)) return false;
+  renameSync(from, to);
+  return true;
 }
 
 const emptyRegistry = (): RegistrySnapshot => RegistrySnapshot.fromSeed({ agencies: [], operations: [] });
