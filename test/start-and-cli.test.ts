@@ -174,6 +174,15 @@ async function localNatsRequiresAuth(t: Tap, dataDir: string, natsPid: number, u
   } finally {
     setEnv(saved);
   }
+  // audit export with --data-dir alone (no LIAISON_DATA_DIR either): the same defaults from that data dir.
+  setEnv({ ...env, LIAISON_DATA_DIR: undefined });
+  try {
+    const e = capture();
+    t.equal(await run(['audit', 'export', '--data-dir', dataDir, '--out', join(dataDir, 'archive.json')], e.sink), 0, e.io.stderr);
+    t.match(e.io.stderr, /exported \d+ entries/, 'liaison audit export reached the local server with --data-dir alone');
+  } finally {
+    setEnv(saved);
+  }
   // th-customs, through its own account on the local server: its delivery of the first notice.
   const th = JSON.parse(readFileSync(join(natsDir, 'creds', 'agencies', 'th-customs.json'), 'utf8')) as { user: string; password: string; inbox_prefix: string; js_api_prefix: string; durable: string };
   const anc = await tryConnect({ user: th.user, pass: th.password, inboxPrefix: th.inbox_prefix });
@@ -317,7 +326,7 @@ t.test('cli: keys generate, usage errors', async (t) => {
   const wrongSub = capture();
   t.equal(await run(['audit', 'check'], wrongSub.sink), 2);
   t.match(wrongSub.io.stderr, /^liaison audit: unknown subcommand "check": verify, export\n/);
-  t.match(wrongSub.io.stderr, /liaison audit export --nats URL/);
+  t.match(wrongSub.io.stderr, /liaison audit export \[--nats URL\]/);
   const help = capture();
   t.equal(await run(['--help'], help.sink), 0);
   t.match(help.io.stdout, /liaison notice send FILE --as AGENCY/);

@@ -2,8 +2,8 @@
  * Operator commands for webhook delivery (over NATS, like `audit export`: the
  * hub operator's tools, not an agency's):
  *
- *   liaison webhook deadletters --nats URL [--agency ID] [--json]
- *   liaison webhook redeliver   --nats URL (--seq N ... | --agency ID | --all)
+ *   liaison webhook deadletters [--nats URL] [--agency ID] [--json]
+ *   liaison webhook redeliver   [--nats URL] (--seq N ... | --agency ID | --all)
  */
 import { parseArgs } from 'node:util';
 import { UsageError } from '../../broker/cli/usage-error.js';

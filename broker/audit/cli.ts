@@ -3,7 +3,7 @@
  *
  *   audit verify --archive FILE [--json]
  *   audit verify --url URL --as AGENCY [--data-dir DIR | --credentials FILE] [--state FILE] [--json] [--cert FILE --key FILE] [--ca FILE]
- *   audit export --nats URL [--data-dir DIR] [--origin ID] --out FILE   (NATS credentials: NATS_USER/NATS_PASSWORD_FILE..., as the gateway)
+ *   audit export [--nats URL] [--data-dir DIR] [--origin ID] --out FILE   (NATS credentials: NATS_USER/NATS_PASSWORD_FILE..., as the gateway; else the data dir's local nats-server URL and broker user)
  *
  * Exit 0 when everything verifies, 1 when anything does not (the first bad
  * entry is named), 2 on a usage error.
@@ -113,14 +113,14 @@ export async function auditExport(args: string[], io: AuditIo): Promise<number> 
       throw new Error(`--encrypt-to ${values['encrypt-to']}: not a usable OpenPGP public key (${(e as Error).message})`);
     }
   }
-  const natsUrl = cliNatsUrl(values.nats);
+  const natsUrl = cliNatsUrl(values.nats, process.env, values['data-dir']);
   if (!natsUrl) throw new UsageError('needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url)');
   const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
   const origin = values.origin ?? process.env.LIAISON_BROKER_ID ?? 'liaison-hub';
   // Public parts only: the archive carries the broker's signing key history, never a private key.
   const keyFile = JSON.parse(readFileSync(join(dataDir, 'broker', 'keys.json'), 'utf8')) as { signing: JWK[] };
   const brokerKeys = keyFile.signing.map((k) => publicPart(k)).map((k) => ({ kty: String(k.kty), crv: String(k.crv), x: String(k.x), kid: String(k.kid) }));
-  const bus = await connectNats({ servers: natsUrl, name: 'liaison-audit-export', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent'), auth: cliNatsAuth() });
+  const bus = await connectNats({ servers: natsUrl, name: 'liaison-audit-export', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent'), auth: cliNatsAuth(process.env, values['data-dir']) });
   try {
     const archive = await exportArchive(bus, origin, brokerKeys);
     if (auditor) {

@@ -53,7 +53,7 @@ Usage:
       the checkpoints seen, so the next run proves the hub stayed consistent.
       ${TLS_HELP}
 
-  liaison audit export --nats URL [--data-dir DIR] [--origin ID] --out FILE [--encrypt-to KEYFILE]
+  liaison audit export [--nats URL] [--data-dir DIR] [--origin ID] --out FILE [--encrypt-to KEYFILE]
       Write a self-contained audit archive (entries, checkpoints with
       consistency proofs, leaf hashes, broker public keys, notices still held).
       Reads NATS directly, as the broker user: NATS_USER + NATS_PASSWORD_FILE
@@ -68,8 +68,8 @@ Usage:
       summary (or one JSON object per delivery).
       ${TLS_HELP}
 
-  liaison webhook deadletters --nats URL [--agency ID] [--json]
-  liaison webhook redeliver --nats URL (--seq N [--seq M ...] | --agency ID | --all)
+  liaison webhook deadletters [--nats URL] [--agency ID] [--json]
+  liaison webhook redeliver [--nats URL] (--seq N [--seq M ...] | --agency ID | --all)
       Operator: list the webhook deliveries parked in the dead-letter stream
       after every try failed, and send them again (through the same tries).
       NATS credentials from the environment, as for audit export.

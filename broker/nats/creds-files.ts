@@ -122,12 +122,12 @@ const emptyRegistry = (): RegistrySnapshot => RegistrySnapshot.fromSeed({ agenci
 
 /**
  * A CLI command's NATS defaults from the data dir of a local nats-server
- * (LIAISON_DATA_DIR, else `dataDir` in the LIAISON_CONFIG file, else ./data):
+ * (the command's --data-dir, else LIAISON_DATA_DIR, else `dataDir` in the LIAISON_CONFIG file, else ./data):
  * its URL, and the broker user with its password file. Used only for what the
  * environment does not set (NATS_URL, NATS_USER...).
  */
-export function localNatsDefaults(env: NodeJS.ProcessEnv = process.env): { url: string | null; auth: NatsAuthSettings | null } {
-  let dataDir = env.LIAISON_DATA_DIR || null;
+export function localNatsDefaults(env: NodeJS.ProcessEnv = process.env, dataDirFlag?: string): { url: string | null; auth: NatsAuthSettings | null } {
+  let dataDir = dataDirFlag || env.LIAISON_DATA_DIR || null;
   if (!dataDir && env.LIAISON_CONFIG) {
     try {
       const j = JSON.parse(readFileSync(env.LIAISON_CONFIG, 'utf8')) as { dataDir?: unknown };
@@ -145,11 +145,11 @@ export function localNatsDefaults(env: NodeJS.ProcessEnv = process.env): { url: 
 const anyAuth = (a: NatsAuthSettings) => Object.values(a).some((v) => typeof v === 'string' && v !== '');
 
 /** A CLI command's NATS credentials: the environment (and LIAISON_CONFIG), else the local nats-server's broker user from the data dir. */
-export function cliNatsAuth(env: NodeJS.ProcessEnv = process.env): NatsAuthSettings {
+export function cliNatsAuth(env: NodeJS.ProcessEnv = process.env, dataDir?: string): NatsAuthSettings {
   const fromEnv = natsAuthFromEnv(env);
   if (anyAuth(fromEnv)) return fromEnv;
-  return localNatsDefaults(env).auth ?? fromEnv;
+  return localNatsDefaults(env, dataDir).auth ?? fromEnv;
 }
 
 /** A CLI command's NATS URL: --nats, else NATS_URL, else the local nats-server's (dataDir/nats/url). */
-export const cliNatsUrl = (flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string | null => flag || env.NATS_URL || localNatsDefaults(env).url;
+export const cliNatsUrl = (flag: string | undefined, env: NodeJS.ProcessEnv = process.env, dataDir?: string): string | null => flag || env.NATS_URL || localNatsDefaults(env, dataDir).url;
