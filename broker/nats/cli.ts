@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError } from '../cli/usage-error.js';
 import { createLogger } from '../core/logger.js';
 import { RegistrySnapshot, type RegistrySeed } from '../registry/model.js';
 import { ensureAgencyConsumers } from './agency-consumers.js';
@@ -44,7 +45,7 @@ const readSeed = (file: string) => RegistrySnapshot.fromSeed(JSON.parse(readFile
 
 async function natsCreds(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: { registry: { type: 'string' }, out: { type: 'string' }, rotate: { type: 'boolean' } } });
-  if (!values.registry || !values.out) throw new Error('nats creds needs --registry FILE and --out DIR');
+  if (!values.registry || !values.out) throw new UsageError('needs --registry FILE and --out DIR');
   const dir = values.out;
   const auth = writeNatsCreds(dir, readSeed(values.registry), { rotate: values.rotate === true });
   io.out(
@@ -57,7 +58,7 @@ async function natsCreds(args: string[], io: Io): Promise<number> {
 async function natsConsumers(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: { nats: { type: 'string' }, registry: { type: 'string' }, creds: { type: 'string' } } });
   const url = cliNatsUrl(values.nats);
-  if (!url || !values.registry) throw new Error('nats consumers needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url) and --registry FILE');
+  if (!url || !values.registry) throw new UsageError('needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url) and --registry FILE');
   const creds = values.creds ? (JSON.parse(readFileSync(join(values.creds, `${BROKER_NATS_USER}.json`), 'utf8')) as { user: string; password: string }) : undefined;
   const auth = creds ? { natsUser: creds.user, natsPassword: creds.password } : cliNatsAuth();
   const bus = await connectNats({ servers: url, name: 'liaison-nats-consumers', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent'), auth });
