@@ -17,6 +17,7 @@ import { createSignerResolver } from './ingest/signer-resolver.js';
 import { loadOrCreateBrokerKeys, type BrokerKeyring } from './keys/broker-keys.js';
 import { connectNats, type NatsBus } from './nats/connection.js';
 import { ensureStreams } from './nats/streams.js';
+import { openNoticeIds } from './ingest/store.js';
 import { CheckpointStore } from './log/checkpoint-store.js';
 import { TileStore } from './log/tiles.js';
 import type { RegistrySeed } from './registry/model.js';
@@ -83,6 +84,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger, auth: config });
   try {
     await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas, deliveriesMaxAgeSeconds: config.deliveriesMaxAgeSeconds });
+    // Notice ids are unique for the log's lifetime (create-only records, no TTL; broker/ingest/store.ts).
+    await openNoticeIds(bus, config.streamReplicas);
     const registry = (built.registry = await RegistryStore.open(bus, validateRegistry, logger, config.streamReplicas));
     const seedFile = config.registrySeed ?? join(config.dataDir, 'registry.json');
     if (existsSync(seedFile)) {

@@ -7,6 +7,8 @@ import { parseProtectedHeader } from '../core/jose-header.js';
 import { parseStrictJson } from '../core/strict-json.js';
 import { logEntryBytes, sha256Hex } from '../ingest/store.js';
 import { decodeEntry, encodeEntry, type AckLogEntry, type NoticeLogEntry } from '../log/entry.js';
+import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
+import type { BrokerSigningKey } from '../keys/broker-keys.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 import { DELIVERY_HEADERS } from '../routing/plan.js';
@@ -43,6 +45,8 @@ export interface AckDeps {
   bus: NatsBus;
   resolveSigner: (kid: string) => Promise<ResolvedSigner>;
   clockSkewSeconds: number;
+  /** The broker's current signing key (signs the receipt's log entry). */
+  signer: () => BrokerSigningKey;
   now?: () => Date;
 }
 
@@ -109,26 +113,30 @@ export async function recordAck(deps: AckDeps, agency: string, jws: string): Pro
   const existing = await lastBySubject(bus, subject);
   const msgID = ackMsgId(claims.notice_id, agency);
   let entryBytes: Uint8Array;
+  let signature: string | undefined;
   let duplicate = false;
   if (existing) {
     entryBytes = Buffer.from(existing.header?.get(ACK_ENTRY_HEADER) ?? '', 'base64url');
+    signature = existing.header?.get(ENTRY_SIGNATURE_HEADER) || undefined;
     duplicate = true;
   } else {
     const entry: AckLogEntry = { v: 1, kind: 'ack', notice_id: claims.notice_id, agency, signer_kid: signer.kid, sha256: sha256Hex(jws), acked_at: claims.acked_at, received_at: now.toISOString() };
     entryBytes = encodeEntry(entry);
+    signature = signEntry(deps.signer(), entryBytes);
     const ack = await bus.publish(subject, new TextEncoder().encode(jws), {
       msgID,
-      headers: { [ACK_ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url'), [ACK_ORIGIN_HEADER]: noticeEntry.origin.agency, 'Liaison-Notice-Id': claims.notice_id },
+      headers: { [ACK_ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url'), [ENTRY_SIGNATURE_HEADER]: signature, [ACK_ORIGIN_HEADER]: noticeEntry.origin.agency, 'Liaison-Notice-Id': claims.notice_id },
     });
     if (ack.duplicate) {
       // A concurrent first receipt won: answer with it.
       const stored = await bus.getMessage(STREAMS.acks, ack.seq);
       entryBytes = Buffer.from(stored?.header?.get(ACK_ENTRY_HEADER) ?? '', 'base64url');
+      signature = stored?.header?.get(ENTRY_SIGNATURE_HEADER) || undefined;
       duplicate = true;
     }
   }
   // Same Msg-Id: a no-op when already logged; writes the entry if a crash lost it.
-  const logAck = await logEntryBytes(bus, msgID, entryBytes);
+  const logAck = await logEntryBytes(bus, msgID, entryBytes, signature);
   const entry = decodeEntry(entryBytes) as AckLogEntry;
   return { notice_id: entry.notice_id, agency, log_index: logAck.seq - 1, received_at: entry.received_at, duplicate };
 }

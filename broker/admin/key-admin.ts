@@ -8,6 +8,7 @@ import { rotateEncryptionKeys, rotateSigningKey, type BrokerKeyring, type Broker
 import { importKey, publicPart } from '../keys/jwk.js';
 import type { KeyringStore } from '../keys/keyring-store.js';
 import { decodeEntry, encodeEntry } from '../log/entry.js';
+import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 import type { Agency, Operation } from '../registry/model.js';
@@ -115,8 +116,10 @@ export class KeyAdmin {
         // Signed by the key that is current before the change: a new signing key is vouched for by its predecessor.
         const signer = await signerOf(file);
         const jws = await signRegistryEvent(signer, event);
-        const entry = Buffer.from(encodeEntry(registryLogEntry(event, jws, signer.kid))).toString('base64url');
-        const last_event = { id, jws, entry };
+        const entryBytes = encodeEntry(registryLogEntry(event, jws, signer.kid));
+        const entry = Buffer.from(entryBytes).toString('base64url');
+        // The entry's own gateway signature, made now with the same key, kept with the event until it is logged.
+        const last_event = { id, jws, entry, entry_signature: signEntry(signer, entryBytes) };
         return { file: { ...next, last_event }, result: last_event };
       });
       return await this.#logPending(result, type);
@@ -129,12 +132,12 @@ export class KeyAdmin {
   async ensureKeyringEventLogged(): Promise<void> {
     const pending = this.#o.keyring.file.last_event;
     if (!pending || (await this.#storedEvent(pending.id))) return;
-    await this.#record(pending.id, pending.jws, Buffer.from(pending.entry, 'base64url'));
+    await this.#record(pending.id, pending.jws, Buffer.from(pending.entry, 'base64url'), pending.entry_signature);
     this.#o.logger.warn({ event: 'registry-event-repaired', event_id: pending.id }, 'a broker key change whose event was not logged has been logged now');
   }
 
-  async #logPending(p: { id: string; jws: string; entry: string }, type: RegistryEventType): Promise<RecordedEvent> {
-    const logIndex = await this.#record(p.id, p.jws, Buffer.from(p.entry, 'base64url'));
+  async #logPending(p: { id: string; jws: string; entry: string; entry_signature?: string }, type: RegistryEventType): Promise<RecordedEvent> {
+    const logIndex = await this.#record(p.id, p.jws, Buffer.from(p.entry, 'base64url'), p.entry_signature);
     return { event_id: p.id, type, log_index: logIndex, event: p.jws, duplicate: false };
   }
 
@@ -240,7 +243,8 @@ export class KeyAdmin {
       const signer = this.#o.keyring.signing;
       const jws = await signRegistryEvent(signer, event);
       // Write-ahead: the change is evidence before it is in force.
-      const logIndex = await this.#record(id, jws, encodeEntry(registryLogEntry(event, jws, signer.kid)));
+      const entryBytes = encodeEntry(registryLogEntry(event, jws, signer.kid));
+      const logIndex = await this.#record(id, jws, entryBytes, signEntry(signer, entryBytes));
       await this.#apply(event, logIndex);
       return { event_id: id, type, log_index: logIndex, event: jws, duplicate: false };
     } catch (e) {
@@ -272,16 +276,19 @@ export class KeyAdmin {
     if (entry.kind !== 'registry' || entry.event !== type || JSON.stringify(entry.subject) !== JSON.stringify(subject)) {
       throw new LiaisonError('key-conflict', { publicDetail: 'this event id was already used for another change' });
     }
-    const logIndex = (await logEntryBytes(this.#o.bus, eventMsgId(entry.event_id), entryBytes)).seq - 1;
+    // The signature stored beside the entry, as is: bytes read back from a stream are never signed anew.
+    const logIndex = (await logEntryBytes(this.#o.bus, eventMsgId(entry.event_id), entryBytes, m.header?.get(ENTRY_SIGNATURE_HEADER) || undefined)).seq - 1;
     const { event } = openRegistryEvent(jws, this.#o.keyring.verificationKeys);
     await this.#apply(event, logIndex);
     return { event_id: entry.event_id, type, log_index: logIndex, event: jws, duplicate: true };
   }
 
-  async #record(id: string, jws: string, entryBytes: Uint8Array): Promise<number> {
+  async #record(id: string, jws: string, entryBytes: Uint8Array, signature: string | undefined): Promise<number> {
     const msgID = eventMsgId(id);
-    await this.#o.bus.publish(eventSubject(id), new TextEncoder().encode(jws), { msgID, headers: { [EVENT_ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url') } });
-    return (await logEntryBytes(this.#o.bus, msgID, entryBytes)).seq - 1;
+    const headers: Record<string, string> = { [EVENT_ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url') };
+    if (signature) headers[ENTRY_SIGNATURE_HEADER] = signature;
+    await this.#o.bus.publish(eventSubject(id), new TextEncoder().encode(jws), { msgID, headers });
+    return (await logEntryBytes(this.#o.bus, msgID, entryBytes, signature)).seq - 1;
   }
 
   async #storedEvent(id: string): Promise<StoredMsg | null> {

@@ -37,6 +37,7 @@ export const problemCodes = {
   'client-cert-mismatch': { status: 403, title: 'The client certificate belongs to another agency.' },
   'client-cert-revoked': { status: 403, title: 'The client certificate is revoked.' },
   'rate-limited': { status: 429, title: 'Too many requests.' },
+  'log-state-invalid': { status: 502, title: 'The log store holds a record the broker cannot use.' },
   'unavailable': { status: 503, title: 'The broker cannot store notices right now; retry later.' },
   'internal': { status: 500, title: 'An internal error occurred.' },
 } as const satisfies Record<string, { status: number; title: string }>;

@@ -159,6 +159,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(inboxRoutes, { bus: deps.bus, heartbeatSeconds: deps.inbox?.heartbeatSeconds ?? 15 });
   await app.register(agencyKeysRoutes, { registry: deps.auth.registry });
   if (deps.admin) await app.register(adminRoutes, { admin: deps.admin });
-  if (deps.acks) await app.register(ackRoutes, { bus: deps.bus, resolveSigner: deps.auth.resolveSigner, ...deps.acks });
+  if (deps.acks) await app.register(ackRoutes, { bus: deps.bus, resolveSigner: deps.auth.resolveSigner, signer: () => deps.keyring.signing, ...deps.acks });
   return app;
 }

@@ -123,7 +123,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
       received_at: at.toISOString(),
       recipients,
     };
-    const stored = await storeAndLog(deps.bus, { signed: opened.signed, entry });
+    const stored = await storeAndLog(deps.bus, { signed: opened.signed, entry, signer: deps.keyring.signing });
     enter('receipt');
     const claims = receiptClaims(deps.keyring.brokerId, stored.entry, stored.logIndex);
     const receipt = await signReceipt(deps.keyring.signing, claims);

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
+import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { subjectToken } from '../core/ids.js';
+import type { BrokerSigningKey } from '../keys/broker-keys.js';
 import { decodeEntry, encodeEntry, type NoticeLogEntry } from '../log/entry.js';
+import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
+import { findNoticeLogged } from './withdrawal-lookup.js';
 
 export const sha256Hex = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
 
@@ -11,6 +15,8 @@ export interface StoreInput {
   signed: Uint8Array;
   /** The entry to write if this notice is new; received_at is the broker's clock. */
   entry: NoticeLogEntry;
+  /** The broker's current signing key: signs the entry (broker/log/entry-signature.ts). */
+  signer: BrokerSigningKey;
 }
 
 export interface StoreResult {
@@ -28,32 +34,121 @@ export const noticeSubject = (e: Pick<NoticeLogEntry, 'operation' | 'origin' | '
 const bytesEqual = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
 
 /**
- * Step 7: store the signed notice in NOTICES and its commitment in LOG, the
- * notice id as Msg-Id on both, and wait for both JetStream acks. A retry inside
- * the duplicate window writes nothing new and returns the original entry; the
- * same id with other bytes is a conflict. If a crash left the notice without
- * its entry, the retry writes the entry.
+ * KV bucket `notice-ids`: one create-only record per notice id ever accepted
+ * (key = id, value = lower-case hex SHA-256 of the signed bytes), no TTL. It
+ * makes notice ids unique for the log's lifetime, beyond the JetStream
+ * duplicate window: another notice under a known id is a conflict, from
+ * anyone, at any age.
+ */
+export const NOTICE_IDS_BUCKET = 'notice-ids';
+
+const noticeIdBuckets = new WeakMap<NatsBus, Promise<KV>>();
+
+/** Open (create) the notice-ids bucket; the gateway calls it at start with the stream replicas, ingest reuses it. */
+export function openNoticeIds(bus: NatsBus, replicas = 1): Promise<KV> {
+  let kv = noticeIdBuckets.get(bus);
+  if (!kv) {
+    kv = bus.kv(NOTICE_IDS_BUCKET, { history: 1, replicas });
+    kv.catch(() => noticeIdBuckets.delete(bus));
+    noticeIdBuckets.set(bus, kv);
+  }
+  return kv;
+}
+
+const windows = new WeakMap<NatsBus, Promise<number>>();
+/** NOTICES' duplicate window in ms (read once per connection). */
+function duplicateWindowMs(bus: NatsBus): Promise<number> {
+  let w = windows.get(bus);
+  if (!w) {
+    w = bus.jsm.streams.info(STREAMS.notices).then((i) => Math.floor((i.config.duplicate_window ?? 120e9) / 1e6));
+    w.catch(() => windows.delete(bus));
+    windows.set(bus, w);
+  }
+  return w;
+}
+
+const isExists = (e: unknown) => /wrong last sequence|key exists/i.test((e as Error)?.message ?? '');
+
+type Claim = { kind: 'new' } | { kind: 'retry'; claimedAt: number };
+
+/** Claim a notice id for these bytes: new, a retry of the same bytes (with when it was first claimed), or a conflict. */
+async function claimNoticeId(bus: NatsBus, noticeId: string, sha256: string): Promise<Claim> {
+  let kv: KV;
+  try {
+    kv = await openNoticeIds(bus);
+  } catch (e) {
+    throw e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `notice-ids: ${(e as Error).message}`, cause: e });
+  }
+  try {
+    await kv.create(noticeId, new TextEncoder().encode(sha256));
+    return { kind: 'new' };
+  } catch (e) {
+    if (!isExists(e)) throw new LiaisonError('unavailable', { detail: `notice-ids create: ${(e as Error).message}`, cause: e });
+  }
+  let held;
+  try {
+    held = await kv.get(noticeId);
+  } catch (e) {
+    throw new LiaisonError('unavailable', { detail: `notice-ids get: ${(e as Error).message}`, cause: e });
+  }
+  if (!held) throw new LiaisonError('unavailable', { detail: `notice-ids: ${noticeId} exists but cannot be read` });
+  if (new TextDecoder().decode(held.value) !== sha256) throw new LiaisonError('duplicate-conflict');
+  return { kind: 'retry', claimedAt: held.created.getTime() };
+}
+
+/**
+ * Step 7: claim the notice id (create-only, `notice-ids`), store the signed
+ * notice in NOTICES and its commitment in LOG, the notice id as Msg-Id on
+ * both, and wait for both JetStream acks. The entry is signed here
+ * (broker/log/entry-signature.ts) and the entry and its signature travel in
+ * the NOTICES headers, so whoever finds a notice without its entry (a retry,
+ * the router after a crash) appends exactly that entry with exactly that
+ * signature, and never signs bytes read back from a stream.
+ *
+ * A notice id already claimed for other bytes is a conflict, at any age. A
+ * retry of the same bytes inside the duplicate window writes nothing new
+ * (Msg-Id) and returns the original entry; after the window it is answered
+ * from the log (log-index, else a scan of the unindexed tail). A claim whose
+ * store never happened (a crash in between) is completed by the retry.
  */
 export const ENTRY_HEADER = 'Liaison-Log-Entry';
 
 export async function storeAndLog(bus: NatsBus, input: StoreInput): Promise<StoreResult> {
   const { signed } = input;
   const msgID = input.entry.notice_id;
+  const claim = await claimNoticeId(bus, msgID, input.entry.sha256);
+  if (claim.kind === 'retry' && Date.now() - claim.claimedAt > (await duplicateWindowMs(bus)) - 5000) {
+    // Past (or at the edge of) the duplicate window, Msg-Id no longer de-duplicates: answer from the log.
+    const found = await findNoticeLogged(bus, msgID);
+    if (found) {
+      if (found.entry.sha256 !== input.entry.sha256) throw new LiaisonError('duplicate-conflict');
+      return { logIndex: found.index, entry: found.entry, duplicate: true };
+    }
+    // Claimed, never logged: a crash between the claim and the store. Store it now.
+  }
   let entryBytes = encodeEntry(input.entry);
-  // The NOTICES message carries its own log entry, so that whoever finds a notice
-  // without its entry (a retry, the router after a crash) writes exactly that entry.
+  let signature: string | undefined = signEntry(input.signer, entryBytes);
   const noticeAck = await bus.publish(noticeSubject(input.entry), signed, {
     msgID,
-    headers: { 'Liaison-Notice-Id': msgID, 'Liaison-Format': input.entry.format, [ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url') },
+    headers: {
+      'Liaison-Notice-Id': msgID,
+      'Liaison-Format': input.entry.format,
+      [ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url'),
+      [ENTRY_SIGNATURE_HEADER]: signature,
+    },
   });
   if (noticeAck.duplicate) {
     const stored = await bus.getMessage(STREAMS.notices, noticeAck.seq);
     if (!stored) throw new LiaisonError('unavailable', { detail: `NOTICES#${noticeAck.seq} vanished after a duplicate ack` });
     if (!bytesEqual(stored.data, signed)) throw new LiaisonError('duplicate-conflict');
     const header = stored.header?.get(ENTRY_HEADER);
-    if (header) entryBytes = Buffer.from(header, 'base64url');
+    if (header) {
+      // The original entry with its original signature (none on a notice stored before entry signatures).
+      entryBytes = Buffer.from(header, 'base64url');
+      signature = stored.header?.get(ENTRY_SIGNATURE_HEADER) || undefined;
+    }
   }
-  const logAck = await logEntryBytes(bus, msgID, entryBytes);
+  const logAck = await logEntryBytes(bus, msgID, entryBytes, signature);
   let entry = decodeEntry(entryBytes) as NoticeLogEntry;
   if (logAck.duplicate) {
     const stored = await bus.getMessage(STREAMS.log, logAck.seq);
@@ -64,8 +159,19 @@ export async function storeAndLog(bus: NatsBus, input: StoreInput): Promise<Stor
   return { logIndex: logAck.seq - 1, entry, duplicate: noticeAck.duplicate && logAck.duplicate };
 }
 
-/** Append entry bytes to LOG, de-duplicated by msgID: writing the same entry twice is a no-op that returns the first position. */
-export async function logEntryBytes(bus: NatsBus, msgID: string, bytes: Uint8Array) {
+/**
+ * Append entry bytes to LOG with their gateway signature (header
+ * Liaison-Log-Entry-Signature), de-duplicated by msgID: writing the same entry
+ * twice is a no-op that returns the first position. New entries are signed by
+ * their writer (signEntry) before they reach here; a re-append (router,
+ * retries) passes the signature stored beside the entry, never a fresh one.
+ * `signature` undefined only re-appends an entry written before entry
+ * signatures: a no-op inside the duplicate window, otherwise an unsigned entry
+ * the checkpointer refuses.
+ */
+export async function logEntryBytes(bus: NatsBus, msgID: string, bytes: Uint8Array, signature: string | undefined) {
   const kind = (decodeEntry(bytes) as { kind: string }).kind;
-  return bus.publish(`log.${subjectToken(kind, 'log kind')}`, bytes, { msgID, headers: { 'Liaison-Msg-Id': msgID } });
+  const headers: Record<string, string> = { 'Liaison-Msg-Id': msgID };
+  if (signature) headers[ENTRY_SIGNATURE_HEADER] = signature;
+  return bus.publish(`log.${subjectToken(kind, 'log kind')}`, bytes, { msgID, headers });
 }

@@ -83,13 +83,18 @@ async function indexOf(bus: NatsBus, noticeId: string): Promise<number | undefin
 
 /** The notice's own log entry, or undefined when the log holds none. */
 export async function findNoticeEntry(bus: NatsBus, noticeId: string, maxScan = MAX_TAIL_SCAN): Promise<NoticeLogEntry | undefined> {
+  return (await findNoticeLogged(bus, noticeId, maxScan))?.entry;
+}
+
+/** The notice's own log entry and its log index (the first entry for that id), or undefined when the log holds none. */
+export async function findNoticeLogged(bus: NatsBus, noticeId: string, maxScan = MAX_TAIL_SCAN): Promise<{ entry: NoticeLogEntry; index: number } | undefined> {
   if (!isUuid(noticeId)) return undefined;
   const covered = await checkpointSize(bus);
   const index = await indexOf(bus, noticeId);
   if (index !== undefined) {
     const m = await bus.getMessage(STREAMS.log, index + 1);
     const entry = m ? asNoticeEntry(m.data, noticeId) : undefined;
-    if (entry) return entry;
+    if (entry) return { entry, index };
   }
   let seq = covered + 1;
   for (let scanned = 0; ; scanned++) {
@@ -105,7 +110,7 @@ export async function findNoticeEntry(bus: NatsBus, noticeId: string, maxScan = 
       throw unavailable(e, `scan LOG from ${seq}`);
     }
     const entry = asNoticeEntry(m.data, noticeId);
-    if (entry) return entry;
+    if (entry) return { entry, index: m.seq - 1 };
     seq = m.seq + 1;
   }
 }

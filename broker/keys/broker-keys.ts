@@ -31,7 +31,7 @@ export interface BrokerKeyFile {
   /** The broker's OpenPGP private keys (armored, newest first), shared with the JOSE keys so every instance decrypts the same messages. */
   openpgp?: string[];
   /** The registry event of the change that made this version (kept until it is surely logged; see broker/admin). */
-  last_event?: { id: string; jws: string; entry: string };
+  last_event?: { id: string; jws: string; entry: string; /** The entry's gateway signature (broker/log/entry-signature.ts); absent on keyrings written before entry signatures. */ entry_signature?: string };
 }
 
 export interface BrokerSigningKey {

@@ -22,6 +22,8 @@ export const RANGE_HEADER = 'Liaison-Compact-Range';
 export const SIZE_HEADER = 'Liaison-Tree-Size';
 /** KV bucket: notice id → log index, written by the checkpointer before the checkpoint that covers it. */
 export const INDEX_BUCKET = 'log-index';
+/** Most invalid CHECKPOINTS messages passed over, newest first, before latest() gives up. */
+const MAX_SKIPPED = 1000;
 
 export interface StoredCheckpoint {
   /** CHECKPOINTS stream sequence. */
@@ -71,7 +73,14 @@ export class CheckpointStore {
     return this.#verifier.verifier;
   }
 
-  /** The newest checkpoint, verified, with its compact range (checked against its root); null when none yet. */
+  /**
+   * The newest valid checkpoint, verified, with its compact range (checked
+   * against its root); null when none yet. A CHECKPOINTS message that is not
+   * one (junk from someone with NATS access: not a signed note, a note that
+   * does not verify, a range that does not match its root) is passed over, and
+   * the one before it is served; more than MAX_SKIPPED such in a row is
+   * `log-state-invalid`.
+   */
   async latest(): Promise<LatestCheckpoint | null> {
     let sm;
     try {
@@ -80,13 +89,36 @@ export class CheckpointStore {
       if (isNotFound(e)) return null;
       throw unavailable(e, 'get last checkpoint');
     }
-    const note = dec.decode(sm.data);
-    const verified = this.verifier.verify(note);
-    const range = CompactRange.fromJSON(JSON.parse(sm.header?.get(RANGE_HEADER) ?? 'null'));
-    if (range.size !== verified.checkpoint.treeSize || !hashEqual(range.root(), verified.checkpoint.rootHash)) {
-      throw new LiaisonError('internal', { detail: `CHECKPOINTS#${sm.seq}: stored compact range does not match the signed root` });
+    for (let skipped = 0; ; skipped++) {
+      const valid = this.#asCheckpoint(sm);
+      if (valid) return valid;
+      if (skipped >= MAX_SKIPPED) throw new LiaisonError('log-state-invalid', { detail: `CHECKPOINTS: no valid checkpoint in the ${MAX_SKIPPED + 1} messages up to #${sm.seq}` });
+      let prev = null;
+      for (let seq = sm.seq - 1; seq >= 1 && !prev; seq--) prev = await this.#bus.getMessage(STREAMS.checkpoints, seq);
+      if (!prev) return null;
+      sm = prev;
     }
-    return { seq: sm.seq, note, verified, range };
+  }
+
+  #asCheckpoint(sm: { seq: number; data: Uint8Array; header?: { get(k: string): string } | undefined }): LatestCheckpoint | undefined {
+    try {
+      const note = dec.decode(sm.data);
+      const verified = this.verifier.verify(note);
+      const range = CompactRange.fromJSON(JSON.parse(sm.header?.get(RANGE_HEADER) || 'null'));
+      if (range.size !== verified.checkpoint.treeSize || !hashEqual(range.root(), verified.checkpoint.rootHash)) throw new Error('stored compact range does not match the signed root');
+      return { seq: sm.seq, note, verified, range };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The last sequence of CHECKPOINTS, whatever it holds (the expected-last-sequence of the next publish); 0 when empty. */
+  async lastSeq(): Promise<number> {
+    try {
+      return (await this.#bus.jsm.streams.info(STREAMS.checkpoints)).state.last_seq;
+    } catch (e) {
+      throw unavailable(e, 'CHECKPOINTS info');
+    }
   }
 
   /** Every checkpoint note, in publication order (for exports and audits). Not verified here: the auditor does that. */
@@ -117,14 +149,34 @@ export class CheckpointStore {
     return ack.seq;
   }
 
-  async putIndex(entries: readonly { noticeId: string; index: number }[]): Promise<void> {
-    try {
-      for (let i = 0; i < entries.length; i += 64) {
-        await Promise.all(entries.slice(i, i + 64).map((e) => this.#index.put(e.noticeId, enc.encode(String(e.index)))));
+  /**
+   * Record notice id → log index, create-only: a record is never overwritten.
+   * Returns, per entry in order, whether the id is now recorded at that index
+   * (created, or already there with the same index: a new leader re-folding)
+   * or the value found instead (another index, or junk): a second entry for
+   * one notice id.
+   */
+  async claimIndex(entries: readonly { noticeId: string; index: number }[]): Promise<({ ok: true } | { ok: false; held: string })[]> {
+    const one = async (e: { noticeId: string; index: number }): Promise<{ ok: true } | { ok: false; held: string }> => {
+      const value = String(e.index);
+      try {
+        await this.#index.create(e.noticeId, enc.encode(value));
+        return { ok: true };
+      } catch (err) {
+        if (!/wrong last sequence|key exists/i.test((err as Error)?.message ?? '')) throw unavailable(err, 'log-index create');
       }
-    } catch (e) {
-      throw unavailable(e, 'log-index put');
-    }
+      let held;
+      try {
+        held = await this.#index.get(e.noticeId);
+      } catch (err) {
+        throw unavailable(err, 'log-index get');
+      }
+      const v = held && held.operation === 'PUT' ? dec.decode(held.value) : '(deleted)';
+      return v === value ? { ok: true } : { ok: false, held: v.slice(0, 32) };
+    };
+    const out: ({ ok: true } | { ok: false; held: string })[] = [];
+    for (let i = 0; i < entries.length; i += 64) out.push(...(await Promise.all(entries.slice(i, i + 64).map(one))));
+    return out;
   }
 
   /** The log index of a notice id (a validated UUID), or undefined. */
@@ -136,7 +188,9 @@ export class CheckpointStore {
       throw unavailable(err, 'log-index get');
     }
     if (!e || e.operation !== 'PUT') return undefined;
-    const n = Number(dec.decode(e.value));
-    return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+    const text = dec.decode(e.value);
+    const n = Number(text);
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || !Number.isSafeInteger(n)) throw new LiaisonError('log-state-invalid', { detail: `log-index ${noticeId} holds a value that is not a log index` });
+    return n;
   }
 }

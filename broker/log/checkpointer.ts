@@ -28,12 +28,15 @@ import { STREAMS } from '../nats/streams.js';
 import { signCheckpoint } from './checkpoint.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import { CompactRange } from './compact-range.js';
-import { decodeEntry } from './entry.js';
+import { decodeEntry, encodeEntry, LOG_ENTRY_KINDS, type LogEntry } from './entry.js';
+import { ENTRY_SIGNATURE_HEADER, EntrySignatureError, EntrySignatureVerifier } from './entry-signature.js';
 import { leafHash } from './merkle.js';
 import { TileStore } from './tiles.js';
 import { sleep } from '../core/sleep.js';
 
 export const CHECKPOINTER_LEASE = 'checkpointer';
+/** How long an entry signed by a kid this instance does not know is retried before it halts (a rotation may not have reached it yet). */
+export const UNKNOWN_KID_GRACE_MS = 30_000;
 
 export interface CheckpointerOptions {
   bus: NatsBus;
@@ -150,21 +153,19 @@ export class Checkpointer {
     const { bus, everyEntries, everyMs } = this.#o;
     const latest = await this.#store.latest();
     const range = latest?.range ?? CompactRange.empty();
-    let cpSeq = latest?.seq ?? 0;
+    // The next publish expects CHECKPOINTS' real last sequence: junk after the newest valid checkpoint must not block it.
+    let cpSeq = await this.#store.lastSeq();
     let cpSize = range.size;
     let cpTime = latest?.verified.checkpoint.timestamp ?? 0;
     let cpAt = Date.now();
     let renewedAt = Date.now();
     let nodes: { level: number; index: number; hash: Uint8Array }[] = [];
-    let index: { noticeId: string; index: number }[] = [];
     this.#status.checkpointSize = cpSize;
     this.#status.treeSize = range.size;
 
     const checkpoint = async (): Promise<boolean> => {
       await this.#tiles.write(nodes);
-      await this.#store.putIndex(index);
       nodes = [];
-      index = [];
       if (!(await this.#lease.renew())) return false;
       renewedAt = Date.now();
       const timestamp = Math.max(Date.now(), cpTime);
@@ -189,27 +190,116 @@ export class Checkpointer {
       }
       const batch = await consumer.fetch({ max_messages: Math.min(everyEntries, 512), expires: Math.max(1000, Math.min(everyMs, this.#renewEveryMs)) });
       this.#fetch = batch;
+      const got: { seq: number; subject: string; data: Uint8Array; signature: string | undefined }[] = [];
       for await (const m of batch) {
-        if (m.seq !== range.size + 1) {
-          throw new LiaisonError('internal', { detail: `LOG#${m.seq} arrived when ${range.size + 1} was expected` });
-        }
-        const leaf = leafHash(m.data);
-        range.append(leaf, (level, i, hash) => nodes.push({ level, index: i, hash }));
-        const noticeId = noticeIdOf(m.data);
-        if (noticeId !== undefined) index.push({ noticeId, index: m.seq - 1 });
-        this.#status.treeSize = range.size;
-        if (range.size - cpSize >= everyEntries) {
-          if (!(await checkpoint())) {
-            batch.stop();
-            return;
-          }
-        }
+        got.push({ seq: m.seq, subject: m.subject, data: m.data, signature: m.headers?.get(ENTRY_SIGNATURE_HEADER) || undefined });
         if (signal.aborted) break;
       }
       this.#fetch = undefined;
+      if (signal.aborted) break;
+      // Check every entry before it is folded: order, signature, form, and its notice id's one place in the index.
+      const { good, refused } = await this.#admit(got, range.size);
+      for (const m of good) {
+        range.append(leafHash(m.data), (level, i, hash) => nodes.push({ level, index: i, hash }));
+        this.#status.treeSize = range.size;
+        if (range.size - cpSize >= everyEntries && !(await checkpoint())) return;
+      }
+      if (refused) {
+        // What was folded before it is checkpointed; the refused entry and everything after it are not, until an operator acts.
+        if (range.size > cpSize && !(await checkpoint())) return;
+        if (refused.transient && Date.now() - refused.since < UNKNOWN_KID_GRACE_MS) {
+          // A kid this instance does not know yet may be a rotation another instance just made: read the log again shortly.
+          await sleep(1000, signal);
+          return;
+        }
+        this.#halt(refused.index, refused.reason);
+        while (!signal.aborted) {
+          await sleep(this.#renewEveryMs, signal);
+          if (!signal.aborted && !(await this.#lease.renew())) return;
+        }
+        return;
+      }
       if (range.size > cpSize && Date.now() - cpAt >= everyMs && !signal.aborted) {
         if (!(await checkpoint())) return;
       }
     }
+  }
+
+  readonly #verifier = new EntrySignatureVerifier(() => this.#o.keyring.verificationKeys);
+  /** First sight of an entry refused for an unknown kid (index → ms). */
+  #unknownKidSince: { index: number; at: number } | undefined;
+
+  /**
+   * The longest prefix of `msgs` that may be folded, and the first entry that
+   * may not, with why. `expected`: the tree size (the first message must be
+   * LOG sequence expected + 1).
+   */
+  async #admit(msgs: readonly { seq: number; subject: string; data: Uint8Array; signature: string | undefined }[], expected: number) {
+    const good: typeof msgs[number][] = [];
+    let refused: { index: number; reason: string; transient: boolean; since: number } | undefined;
+    const ids = new Map<string, number>();
+    for (const m of msgs) {
+      if (m.seq !== expected + good.length + 1) {
+        throw new LiaisonError('internal', { detail: `LOG#${m.seq} arrived when ${expected + good.length + 1} was expected` });
+      }
+      const index = m.seq - 1;
+      const { why, transient } = this.#check(m);
+      if (why) {
+        if (!transient || this.#unknownKidSince?.index !== index) this.#unknownKidSince = { index, at: Date.now() };
+        refused = { index, reason: why, transient, since: this.#unknownKidSince.at };
+        break;
+      }
+      const id = noticeIdOf(m.data);
+      if (id !== undefined) {
+        if (ids.has(id)) {
+          refused = { index, reason: `entry-duplicate-notice: notice id already at index ${ids.get(id)}`, transient: false, since: Date.now() };
+          break;
+        }
+        ids.set(id, index);
+      }
+      good.push(m);
+    }
+    // The index is create-only: a notice id already recorded at another position stops the fold there.
+    const claims = [...ids.entries()].map(([noticeId, index]) => ({ noticeId, index }));
+    const results = await this.#store.claimIndex(claims);
+    const conflict = claims.findIndex((_, i) => !results[i]!.ok);
+    if (conflict >= 0) {
+      const c = claims[conflict]!;
+      const held = (results[conflict] as { held: string }).held;
+      const cut = good.findIndex((m) => m.seq - 1 === c.index);
+      good.length = cut;
+      refused = { index: c.index, reason: `entry-duplicate-notice: the log-index already holds ${JSON.stringify(held)} for this notice id`, transient: false, since: Date.now() };
+    }
+    return { good, refused };
+  }
+
+  /** Why an entry must not be folded, or undefined when it may. Never reads content into the reason. */
+  #check(m: { subject: string; data: Uint8Array; signature: string | undefined }): { why: string | undefined; transient: boolean } {
+    try {
+      this.#verifier.verify(m.data, m.signature);
+    } catch (e) {
+      if (e instanceof EntrySignatureError) return { why: `${e.code}: ${e.message}`, transient: e.unknownKid };
+      return { why: 'entry-signature-invalid', transient: false };
+    }
+    return { why: this.#checkForm(m), transient: false };
+  }
+
+  #checkForm(m: { subject: string; data: Uint8Array }): string | undefined {
+    let entry: { kind?: unknown; notice_id?: unknown };
+    try {
+      entry = decodeEntry(m.data) as typeof entry;
+      if (Buffer.compare(Buffer.from(encodeEntry(entry as LogEntry)), Buffer.from(m.data)) !== 0) return 'entry-malformed: not canonical JSON';
+    } catch {
+      return 'entry-malformed: not a JSON entry';
+    }
+    if (typeof entry !== 'object' || entry === null || !(LOG_ENTRY_KINDS as readonly unknown[]).includes(entry.kind)) return 'entry-malformed: unknown kind';
+    if (m.subject !== `log.${String(entry.kind)}`) return 'entry-malformed: subject does not match its kind';
+    if (entry.kind === 'notice' && !isUuid(entry.notice_id)) return 'entry-malformed: notice id is not a UUID';
+    return undefined;
+  }
+
+  #halt(index: number, reason: string): void {
+    this.#status.halted = { index, reason };
+    this.#log.error({ event: 'log-entry-refused', stream: STREAMS.log, seq: index + 1, index, reason }, 'checkpointing stopped: a LOG entry fails its checks and is not folded (see docs/audit.md)');
   }
 }

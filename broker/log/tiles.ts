@@ -133,6 +133,7 @@ export class TileStore {
     if (!row || row.length < offset + HASH_SIZE) {
       const got = await this.#getRow(level, tile);
       if (!got) return undefined;
+      if (got.bytes.length % HASH_SIZE !== 0 || got.bytes.length > TILE_WIDTH * HASH_SIZE) throw new LiaisonError('log-state-invalid', { detail: `log-tiles ${key} is not a row of hashes` });
       row = got.bytes;
       this.#remember(key, row);
     }

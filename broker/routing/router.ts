@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { isUuid } from '../core/ids.js';
 import { ENTRY_HEADER, logEntryBytes, sha256Hex } from '../ingest/store.js';
+import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
@@ -233,7 +234,8 @@ export class Router {
       sealing.catch(() => undefined);
       // "Nothing is delivered that is not in the log": the same Msg-Id as ingest, so this is a no-op unless a crash lost the entry.
       await logTicket.turn;
-      const logAckP = logEntryBytes(bus, entry.notice_id, entryBytes);
+      // The signature ingest made and stored beside the entry, copied as is: the router never signs what it read from NOTICES.
+      const logAckP = logEntryBytes(bus, entry.notice_id, entryBytes, m.headers?.get(ENTRY_SIGNATURE_HEADER) || undefined);
       logTicket.release();
       const logAck = await logAckP;
       const logIndex = this.#logAppended(entry, logAck);

@@ -6,6 +6,8 @@
                    -> prints a compact JWE (A256GCM) holding a compact JWS by signing_jwk
   open:            stdin {"jwe": "<compact JWE>", "private_jwk": {...}}
                    -> prints {"header": {...protected header}, "plaintext_b64": "..."}; exit 1 if it does not decrypt
+  verify-entry:    stdin {"jwks": {...}, "entry_b64": "<entry bytes, base64url>", "signature": "<protected>..<signature>"}
+                   -> verifies the detached-payload JWS (RFC 7515 Appendix F) over the entry bytes; prints the kid, exit 0; exit 1 if not
 """
 import base64
 import json
@@ -25,6 +27,22 @@ def verify_receipt(req):
         raise ValueError("no broker signing key with kid %r" % kid)
     token.verify(jwk.JWK(**keys[0]), alg="EdDSA")
     print(token.payload.decode("utf-8"))
+
+
+def verify_entry(req):
+    protected, payload, signature = req["signature"].split(".")
+    if payload != "":
+        raise ValueError("the payload is not detached")
+    token = jws.JWS()
+    token.deserialize(".".join([protected, req["entry_b64"], signature]))
+    kid = token.jose_header.get("kid")
+    if token.jose_header.get("alg") != "EdDSA" or token.jose_header.get("typ") != "liaison-log-entry+jws":
+        raise ValueError("unexpected entry signature header")
+    keys = [k for k in req["jwks"]["keys"] if k.get("kid") == kid and k.get("use", "sig") == "sig"]
+    if len(keys) != 1:
+        raise ValueError("no broker signing key with kid %r" % kid)
+    token.verify(jwk.JWK(**keys[0]), alg="EdDSA")
+    print(kid)
 
 
 def seal(req):
@@ -50,7 +68,7 @@ def open_jwe(req):
 if __name__ == "__main__":
     request = json.load(sys.stdin)
     try:
-        {"verify-receipt": verify_receipt, "seal": seal, "open": open_jwe}[sys.argv[1]](request)
+        {"verify-receipt": verify_receipt, "seal": seal, "open": open_jwe, "verify-entry": verify_entry}[sys.argv[1]](request)
     except Exception as e:  # any failure is a non-zero exit with the reason
         print("FAILED: %s: %s" % (type(e).__name__, e), file=sys.stderr)
         sys.exit(1)
