@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import { signNotice } from '../broker/client/seal.js';
 import { createLogger } from '../broker/core/logger.js';
 import { ENTRY_HEADER, noticeSubject, sha256Hex } from '../broker/ingest/store.js';
+import { ENTRY_SIGNATURE_HEADER, signEntry } from '../broker/log/entry-signature.js';
 import { decodeEntry, encodeEntry, type NoticeLogEntry } from '../broker/log/entry.js';
 import { connectNats, type NatsBus } from '../broker/nats/connection.js';
 import { STREAMS } from '../broker/nats/streams.js';
@@ -109,13 +110,15 @@ t.test('a stored notice whose log entry was lost in a crash is logged by the rou
     origin: { country: 'VN', agency: 'vn-customs' }, operation: 'mekong-dragon-6', type: 'seizure-report', tlp: 'RED', received_at: new Date().toISOString(), recipients: ['th-customs'],
   };
   const before = (await g.gw.bus.jsm.streams.info(STREAMS.log)).state.last_seq;
-  // What ingest's first publish does; the process "dies" before the LOG publish.
-  await g.gw.bus.publish(noticeSubject(entry), signed, { msgID: notice.id, headers: { 'Liaison-Notice-Id': notice.id, 'Liaison-Format': 'jose', [ENTRY_HEADER]: Buffer.from(encodeEntry(entry)).toString('base64url') } });
+  // What ingest's first publish does (the entry and its signature in the headers); the process "dies" before the LOG publish.
+  const signature = signEntry(g.gw.keyring.signing, encodeEntry(entry));
+  await g.gw.bus.publish(noticeSubject(entry), signed, { msgID: notice.id, headers: { 'Liaison-Notice-Id': notice.id, 'Liaison-Format': 'jose', [ENTRY_HEADER]: Buffer.from(encodeEntry(entry)).toString('base64url'), [ENTRY_SIGNATURE_HEADER]: signature } });
   const d = await waitFor(async () => (await readInbox(g.gw.bus, { agency: 'th-customs' }, 0, 500)).deliveries.find((x) => x.notice_id === notice.id), 'the delivery');
   t.ok(d.log_index >= before, 'the delivery names a new log position');
   const logged = await g.gw.bus.getMessage(STREAMS.log, d.log_index + 1);
   t.ok(logged, 'the entry is in the log');
   t.same(decodeEntry(logged!.data), entry, 'exactly the entry the notice carried');
+  t.equal(logged!.header?.get(ENTRY_SIGNATURE_HEADER), signature, 'with the signature ingest made, copied, not a new one');
   t.ok(logLines.some((l) => l.includes('"log-entry-restored"')), 'the router says it restored an entry');
   t.notOk(logLines.join('\n').includes(notice.summary as string), 'no notice content in the service log');
 });

@@ -2,9 +2,12 @@
  * The self-contained audit archive that `liaison audit export` writes and
  * `liaison audit verify --archive` checks offline. JSON:
  *
- *   { "format": "liaison-audit-archive/2", "origin", "exported_at",
+ *   { "format": "liaison-audit-archive/3", "origin", "exported_at",
  *     "broker_keys":  [public JWK, ...]             the broker's signing key history
- *     "entries":      [{ "index", "entry" }]         entry = base64url of the exact hashed bytes
+ *     "entries":      [{ "index", "entry", "signature"? }]
+ *                    entry = base64url of the exact hashed bytes; signature = its gateway
+ *                    signature (compact JWS, detached payload; absent on entries written
+ *                    before entry signatures) (format 3)
  *     "checkpoints":  [{ "note", "consistency_from_previous": [hex] }]   publication order
  *     "leaf_hashes":  [hex]                          from the tiles (to name a changed entry)
  *     "notices":      [{ "notice_id", "signed" }]    notices still held, signed bytes base64url
@@ -14,8 +17,8 @@
  *     "registry_events": [{ "event_id", "jws" }]     broker-signed registry events (key changes), optional
  *   }
  *
- * Format 1 (no agency_keys) is still read: its origin signatures are counted
- * as not checked.
+ * Formats 1 (no agency_keys) and 2 (no entry signatures) are still read: what
+ * they lack is counted as not checked.
  *
  * The file is evidence from the hub, so reading it is defensive: shapes and
  * sizes are checked, and nothing in it is trusted until auditLog has checked it.
@@ -27,16 +30,16 @@ import type { PublicSigningJwk } from '../log/checkpoint.js';
 import { parseAgencyKeys, type HistoricalAgencyKey } from './key-history.js';
 import type { AuditInput } from './verify.js';
 
-export const ARCHIVE_FORMAT = 'liaison-audit-archive/2';
-/** Formats this reader accepts: 1 has no agency key history. */
-export const ARCHIVE_FORMATS: readonly string[] = ['liaison-audit-archive/1', ARCHIVE_FORMAT];
+export const ARCHIVE_FORMAT = 'liaison-audit-archive/3';
+/** Formats this reader accepts: 1 has no agency key history, 2 no entry signatures. */
+export const ARCHIVE_FORMATS: readonly string[] = ['liaison-audit-archive/1', 'liaison-audit-archive/2', ARCHIVE_FORMAT];
 
 export interface AuditArchive {
-  format: typeof ARCHIVE_FORMAT | 'liaison-audit-archive/1';
+  format: typeof ARCHIVE_FORMAT | 'liaison-audit-archive/2' | 'liaison-audit-archive/1';
   origin: string;
   exported_at: string;
   broker_keys: PublicSigningJwk[];
-  entries: { index: number; entry: string }[];
+  entries: { index: number; entry: string; signature?: string }[];
   checkpoints: { note: string; consistency_from_previous: string[] }[];
   leaf_hashes?: string[];
   notices: { notice_id: string; signed: string }[];
@@ -85,8 +88,10 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
   });
   const entries = arr(raw.entries, 'entries').map((e, i) => {
     if (!isObj(e) || typeof e.index !== 'number' || !Number.isSafeInteger(e.index) || e.index < 0) throw new ArchiveError(`entries[${i}] needs a non-negative integer index`);
-    return { index: e.index, bytes: b64u(e.entry, `entries[${i}].entry`) };
+    const signature = e.signature === undefined ? undefined : str(e.signature, `entries[${i}].signature`, 2048);
+    return { index: e.index, bytes: b64u(e.entry, `entries[${i}].entry`), ...(signature !== undefined ? { signature } : {}) };
   });
+  const entrySignatures = raw.format === ARCHIVE_FORMAT;
   const checkpoints = arr(raw.checkpoints, 'checkpoints').map((c, i) => {
     if (!isObj(c)) throw new ArchiveError(`checkpoints[${i}] must be an object`);
     const proof = c.consistency_from_previous === undefined ? [] : arr(c.consistency_from_previous, `checkpoints[${i}].consistency_from_previous`);
@@ -106,5 +111,5 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
           if (!isObj(r)) throw new ArchiveError(`registry_events[${i}] must be an object`);
           return { eventId: str(r.event_id, `registry_events[${i}].event_id`, 64), jws: str(r.jws, `registry_events[${i}].jws`, 1 << 20) };
         });
-  return { origin, brokerKeys, entries, checkpoints, ...(leafHashes ? { leafHashes } : {}), notices, ...(agencyKeys ? { agencyKeys } : {}), ...(registryEvents ? { registryEvents } : {}) };
+  return { origin, brokerKeys, entries, entrySignatures, checkpoints, ...(leafHashes ? { leafHashes } : {}), notices, ...(agencyKeys ? { agencyKeys } : {}), ...(registryEvents ? { registryEvents } : {}) };
 }

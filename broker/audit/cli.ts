@@ -9,7 +9,7 @@
  * entry is named), 2 on a usage error.
  */
 
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { readInputJson } from '../cli/input-file.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -53,6 +53,11 @@ function summary(r: AuditReport, seconds: number): string {
       ? `notices:     ${r.noticesChecked} held and checked against their commitments, ${r.noticesErased} erased (commitment only)`
       : `notices:     ${r.noticesNotFetched} notice entries; contents not fetched (the API serves commitments only): not checked against the notices`,
   ];
+  lines.push(
+    r.entriesSigned === undefined
+      ? 'entry sigs:  the evidence carries no entry signatures (an archive before format 3): not checked'
+      : `entry sigs:  ${r.entriesSigned} entries signed by the gateway and verified against the broker key history${r.entriesUnsignedLegacy ? `, ${r.entriesUnsignedLegacy} leading entries unsigned (written before entry signatures, under a checkpoint)` : ''}`,
+  );
   if (r.registryEventsChecked !== undefined) {
     lines.push(`registry:    ${r.registryEventsChecked} registry events (key, agency and operation changes) checked against their entries and the broker key history`);
   }
@@ -128,10 +133,12 @@ export async function auditExport(args: string[], io: AuditIo): Promise<number> 
       const pgpFile = join(dataDir, ...OPENPGP_KEY_FILE);
       const signer = existsSync(pgpFile) ? (await brokerOpenPgpKeysFromFile(JSON.parse(readFileSync(pgpFile, 'utf8')) as BrokerOpenPgpKeyFile)).decryptionKeys[0] : undefined;
       const message = await createMessage({ binary: new TextEncoder().encode(JSON.stringify(archive)), filename: 'liaison-audit-archive.json', format: 'binary' });
-      writeFileSync(values.out, await encrypt({ message, encryptionKeys: auditor, ...(signer ? { signingKeys: signer } : {}), format: 'armored' }));
+      writeFileSync(values.out, await encrypt({ message, encryptionKeys: auditor, ...(signer ? { signingKeys: signer } : {}), format: 'armored' }), { mode: 0o600 });
     } else {
-      writeFileSync(values.out, JSON.stringify(archive));
+      // Signed notices in clear: readable by the owner only (an existing file is narrowed too).
+      writeFileSync(values.out, JSON.stringify(archive), { mode: 0o600 });
     }
+    chmodSync(values.out, 0o600);
     io.err(`exported ${archive.entries.length} entries, ${archive.checkpoints.length} checkpoints, ${archive.notices.length} notices still held to ${values.out}\n`);
   } finally {
     await bus.close();

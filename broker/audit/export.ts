@@ -12,6 +12,7 @@ import { CheckpointStore } from '../log/checkpoint-store.js';
 import { parseCheckpoint, type PublicSigningJwk } from '../log/checkpoint.js';
 import { consistencyProofAsync } from '../log/merkle.js';
 import { TileStore } from '../log/tiles.js';
+import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
 import { REGISTRY_BUCKET } from '../registry/store.js';
 import { ARCHIVE_FORMAT, type AuditArchive } from './archive.js';
 import { readAgencyKeyHistory } from './key-history.js';
@@ -30,7 +31,8 @@ export async function exportArchive(bus: NatsBus, origin: string, brokerKeys: re
   const entries: AuditArchive['entries'] = [];
   for (let seq = 1; seq <= logInfo.state.last_seq; seq++) {
     const m = await bus.getMessage(STREAMS.log, seq);
-    if (m) entries.push({ index: seq - 1, entry: b64u(m.data) });
+    const signature = m?.header?.get(ENTRY_SIGNATURE_HEADER);
+    if (m) entries.push({ index: seq - 1, entry: b64u(m.data), ...(signature ? { signature } : {}) });
   }
 
   const checkpoints: AuditArchive['checkpoints'] = [];
@@ -87,15 +89,24 @@ export async function fetchFromApi(get: AuthedGet, origin: string, brokerKeys: r
   const cp = await get('/v1/log/checkpoint');
   if (cp.status !== 200) throw new Error(`GET /v1/log/checkpoint answered ${cp.status}`);
   const latestNote = String(cp.json.note);
-  const size = Number(cp.json.tree_size);
-  const entries: { index: number; bytes: Uint8Array }[] = [];
+  let size = Number(cp.json.tree_size);
+  const entries: { index: number; bytes: Uint8Array; signature?: string }[] = [];
+  // Every entry LOG holds, also beyond the newest checkpoint (entries not folded yet, or refused as forged): a
+  // gateway that serves `log_size` also serves entry signatures, and each is checked.
+  let entrySignatures = false;
   let start = 0;
-  while (start < size) {
-    const page = await get(`/v1/log/entries?start=${start}&end=${size}`);
+  while (start < size || (start === 0 && size === 0)) {
+    const page = await get(`/v1/log/entries?start=${start}&end=${Math.max(size, start + 1)}`);
+    if (start === 0 && size === 0 && page.status === 400) break; // an empty log
     if (page.status !== 200) throw new Error(`GET /v1/log/entries answered ${page.status}`);
-    const got = page.json.entries as { index: number; entry: string }[];
+    const got = page.json.entries as { index: number; entry: string; signature?: unknown }[];
     if (!Array.isArray(got) || got.length === 0) throw new Error('the API returned an empty page');
-    for (const e of got) entries.push({ index: e.index, bytes: new Uint8Array(Buffer.from(e.entry, 'base64url')) });
+    for (const e of got) entries.push({ index: e.index, bytes: new Uint8Array(Buffer.from(e.entry, 'base64url')), ...(typeof e.signature === 'string' ? { signature: e.signature } : {}) });
+    const logSize = page.json.log_size;
+    if (typeof logSize === 'number' && Number.isSafeInteger(logSize)) {
+      entrySignatures = true;
+      size = Math.max(size, logSize);
+    }
     start = Number(page.json.end);
     onPage?.(entries.length);
   }
@@ -118,5 +129,5 @@ export async function fetchFromApi(get: AuthedGet, origin: string, brokerKeys: r
     if (s !== undefined) prev = s;
   }
   // No notices: the API serves commitments, not contents (the report says so: noticesNotFetched).
-  return { origin, brokerKeys, entries, checkpoints, latestNote };
+  return { origin, brokerKeys, entries, entrySignatures, checkpoints, latestNote };
 }

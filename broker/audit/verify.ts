@@ -14,6 +14,13 @@
  *     signed roots, the first entry whose leaf differs is named exactly;
  *  4. every notice still held: SHA-256 of its signed bytes equals its entry's
  *     commitment. An erased notice (retention) is counted, not a fault.
+ *  5. entry signatures (when the evidence carries them): every entry's
+ *     gateway signature (broker/log/entry-signature.ts) verifies over its
+ *     bytes with a key of the broker's key history. Entries written before
+ *     entry signatures are accepted unsigned only as the log's leading prefix,
+ *     and only as far as a valid checkpoint covers it; any other unsigned entry
+ *     is `entry-unsigned`, a bad one `entry-signature-invalid`: a forged entry,
+ *     never counted as an erased notice.
  *
  * Every problem names what is wrong: an entry index, a checkpoint position.
  */
@@ -25,6 +32,7 @@ import { Buffer } from 'node:buffer';
 import { CheckpointError, CheckpointVerifier, type Checkpoint, type PublicSigningJwk } from '../log/checkpoint.js';
 import { CompactRange } from '../log/compact-range.js';
 import { decodeEntry, encodeEntry, LOG_ENTRY_KINDS } from '../log/entry.js';
+import { EntrySignatureError, EntrySignatureVerifier } from '../log/entry-signature.js';
 import { hashEqual, leafHash, verifyConsistency } from '../log/merkle.js';
 import type { HistoricalAgencyKey } from './key-history.js';
 
@@ -34,6 +42,9 @@ export type AuditProblemCode =
   | 'entry-malformed'
   | 'entry-changed'
   | 'entry-duplicate-notice'
+  // Gateway signatures over entries (broker/log/entry-signature.ts): a forged entry.
+  | 'entry-unsigned'
+  | 'entry-signature-invalid'
   | 'entry-duplicate-ack'
   | 'entry-duplicate-event'
   | 'registry-event-not-in-log'
@@ -70,6 +81,8 @@ export interface AuditEntry {
   /** The index the evidence claims for this entry. */
   index: number;
   bytes: Uint8Array;
+  /** The entry's gateway signature (compact detached JWS), when the evidence has one. */
+  signature?: string | undefined;
 }
 
 export interface AuditCheckpoint {
@@ -84,6 +97,8 @@ export interface AuditInput {
   brokerKeys: readonly PublicSigningJwk[];
   /** Entries in log order. */
   entries: readonly AuditEntry[];
+  /** Whether the evidence carries entry signatures (archive format 3, the API): each is checked. Absent or false: not checked. */
+  entrySignatures?: boolean;
   /** Checkpoints in publication order. */
   checkpoints: readonly AuditCheckpoint[];
   /** Leaf hashes as stored in the tiles, index = position (optional; used to name a changed entry exactly). */
@@ -118,6 +133,10 @@ export interface AuditReport {
   signaturesChecked?: number;
   /** Notices held whose origin signature could not be checked (no key history in the evidence, no entry). */
   signaturesNotChecked?: number;
+  /** Entries whose gateway signature verified; absent when the evidence carries no entry signatures. */
+  entriesSigned?: number;
+  /** Entries accepted unsigned: the leading prefix written before entry signatures, under a valid checkpoint. */
+  entriesUnsignedLegacy?: number;
 }
 
 export type Progress = (done: number, total: number) => void;
@@ -138,6 +157,12 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
   const registryEvents = new Map<string, { index: number; sha256: string; signerKid: string }>();
   let expected = 0;
   const total = input.entries.length;
+  // 5. Entry signatures, checked in the same pass; an unsigned leading entry is decided once the checkpoints are known.
+  const sigVerifier = input.entrySignatures ? new EntrySignatureVerifier(input.brokerKeys as never) : undefined;
+  let entriesSigned = 0;
+  let seenSigned = false;
+  const unsignedPrefix: number[] = [];
+  const forged = new Set<number>();
   for (let pos = 0; pos < total; pos++) {
     const e = input.entries[pos]!;
     if (e.index !== expected) {
@@ -150,6 +175,20 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     }
     expected++;
     leaves.push(leafHash(e.bytes));
+    if (sigVerifier) {
+      try {
+        sigVerifier.verify(e.bytes, e.signature);
+        entriesSigned++;
+        seenSigned = true;
+      } catch (err) {
+        const code = err instanceof EntrySignatureError ? err.code : 'entry-signature-invalid';
+        if (code === 'entry-unsigned' && !seenSigned) unsignedPrefix.push(pos);
+        else {
+          forged.add(pos);
+          add({ code, index: pos, message: code === 'entry-unsigned' ? `entry ${pos} carries no gateway signature, after signed entries: a forged entry` : `entry ${pos} is forged: ${(err as Error).message}` });
+        }
+      }
+    }
     let entry: ReturnType<typeof decodeEntry> | undefined;
     try {
       entry = decodeEntry(e.bytes);
@@ -170,7 +209,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
       const key = String(entry.event_id);
       if (registryEvents.has(key)) add({ code: 'entry-duplicate-event', index: pos, message: `entry ${pos} repeats registry event ${key} (first at ${registryEvents.get(key)!.index})` });
       else registryEvents.set(key, { index: pos, sha256: String(entry.sha256), signerKid: String(entry.signer_kid) });
-    } else if (entry?.kind === 'notice' && typeof entry.notice_id === 'string') {
+    } else if (entry?.kind === 'notice' && typeof entry.notice_id === 'string' && !forged.has(pos)) {
       if (byNotice.has(entry.notice_id)) add({ code: 'entry-duplicate-notice', index: pos, message: `entry ${pos} repeats notice ${entry.notice_id} (first at ${byNotice.get(entry.notice_id)!.index})` });
       else byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256) });
     }
@@ -213,6 +252,20 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     valid.push({ pos, cp });
   });
   if (valid.length === 0) add({ code: 'no-valid-checkpoint', message: 'no checkpoint verifies: nothing anchors the log' });
+
+  // 5 (end). Unsigned leading entries: written before entry signatures only if a valid checkpoint covers them.
+  const covered = valid.reduce((m, v) => Math.max(m, v.cp.treeSize), 0);
+  let entriesUnsignedLegacy = 0;
+  for (const pos of unsignedPrefix) {
+    if (pos < covered) {
+      entriesUnsignedLegacy++;
+      continue;
+    }
+    forged.add(pos);
+    add({ code: 'entry-unsigned', index: pos, message: `entry ${pos} carries no gateway signature and no checkpoint covers it: a forged entry` });
+    const e = decodeEntrySafe(input.entries[pos]!.bytes);
+    if (e?.kind === 'notice' && byNotice.get(String(e.notice_id))?.index === pos) byNotice.delete(String(e.notice_id));
+  }
 
   // 3. Roots recomputed from the entries at each checkpoint size.
   const bySize = [...valid].sort((a, b) => a.cp.treeSize - b.cp.treeSize);
@@ -305,7 +358,16 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     problems,
     firstBadEntry: entryIndices.length ? Math.min(...entryIndices) : undefined,
     ...(input.registryEvents ? { registryEventsChecked } : {}),
+    ...(sigVerifier ? { entriesSigned, entriesUnsignedLegacy } : {}),
   };
+}
+
+function decodeEntrySafe(bytes: Uint8Array): { kind?: unknown; notice_id?: unknown } | undefined {
+  try {
+    return decodeEntry(bytes) as { kind?: unknown; notice_id?: unknown };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why a held registry event does not match its entry, or undefined when it does. */

@@ -21,6 +21,7 @@ import { LiaisonError } from '../../core/errors.js';
 import { isUuid } from '../../core/ids.js';
 import type { CheckpointStore, LatestCheckpoint } from '../../log/checkpoint-store.js';
 import { decodeEntry } from '../../log/entry.js';
+import { ENTRY_SIGNATURE_HEADER } from '../../log/entry-signature.js';
 import { consistencyProofAsync, inclusionProofAsync, leafHash } from '../../log/merkle.js';
 import type { TileStore } from '../../log/tiles.js';
 import type { NatsBus } from '../../nats/connection.js';
@@ -94,11 +95,12 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
     }
   };
 
-  const entryAt = async (index: number): Promise<Uint8Array> => {
+  const messageAt = async (index: number): Promise<{ data: Uint8Array; signature: string | undefined }> => {
     const m = await opts.bus.getMessage(STREAMS.log, index + 1);
-    if (!m) throw new LiaisonError('internal', { detail: `LOG#${index + 1} is missing` });
-    return m.data;
+    if (!m) throw new LiaisonError('log-state-invalid', { detail: `LOG#${index + 1} is missing` });
+    return { data: m.data, signature: m.header?.get(ENTRY_SIGNATURE_HEADER) || undefined };
   };
+  const entryAt = async (index: number): Promise<Uint8Array> => (await messageAt(index)).data;
 
   const audit = { preHandler: app.requireRole('audit') };
 
@@ -110,7 +112,8 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
       ...audit,
       schema: {
         summary: 'Log entries',
-        description: 'Entries [start, end) as the exact bytes that were hashed (base64url), at most one page; continue from `end`. Role audit.',
+        description:
+          'Entries [start, end) as the exact bytes that were hashed (base64url), each with its gateway signature (`signature`: a JWS with detached payload, typ liaison-log-entry+jws, over those bytes; absent on entries written before entry signatures), at most one page; continue from `end`. `log_size`: the number of entries in LOG, which may be beyond the newest checkpoint (entries not yet folded, or refused). Role audit.',
         tags: ['log'],
         security: [{ clientAssertion: [] }],
         querystring: { type: 'object', additionalProperties: false, properties: { start: numberQuery, end: numberQuery } },
@@ -122,7 +125,8 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
             properties: {
               start: intSchema,
               end: intSchema,
-              entries: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['index', 'entry'], properties: { index: intSchema, entry: { type: 'string' } } } },
+              log_size: intSchema,
+              entries: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['index', 'entry'], properties: { index: intSchema, entry: { type: 'string' }, signature: { type: 'string' } } } },
             },
           },
         },
@@ -137,12 +141,12 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
       if (end > size) throw badQuery(`end must not be beyond the log size (${size})`);
       // A shorter page than asked is normal: the client continues from the end it got.
       const stop = Math.min(end, start + maxPage);
-      const entries: { index: number; entry: string }[] = [];
+      const entries: { index: number; entry: string; signature?: string }[] = [];
       for (let i = start; i < stop; i += 64) {
-        const chunk = await Promise.all(Array.from({ length: Math.min(64, stop - i) }, (_, k) => entryAt(i + k)));
-        chunk.forEach((bytes, k) => entries.push({ index: i + k, entry: b64u(bytes) }));
+        const chunk = await Promise.all(Array.from({ length: Math.min(64, stop - i) }, (_, k) => messageAt(i + k)));
+        chunk.forEach((m, k) => entries.push({ index: i + k, entry: b64u(m.data), ...(m.signature ? { signature: m.signature } : {}) }));
       }
-      return { start, end: stop, entries };
+      return { start, end: stop, log_size: size, entries };
     },
   );
 
