@@ -9,6 +9,8 @@ import { exportJWK, generateKeyPair } from 'jose';
 import { decryptDelivery, encryptDelivery } from '../broker/routing/encrypt.js';
 import { importRecipientKey } from '../broker/routing/delivery-jwe.js';
 import type { RegistryJwk } from '../broker/registry/model.js';
+import { ENTRY_SIGNATURE_HEADER } from '../broker/log/entry-signature.js';
+import { STREAMS } from '../broker/nats/streams.js';
 
 const pubX = () => Buffer.alloc(32, 7).toString('base64url');
 
@@ -32,6 +34,22 @@ t.test('a receipt verifies with python3-jwcrypto against GET /v1/keys', async (t
   t.equal(claims.log_index, res.json.log_index);
   const bad = py('verify-receipt', { jwks, receipt: flipPart(res.json.receipt, 1) });
   t.equal(bad.status, 1, 'a changed receipt does not verify in jwcrypto either');
+});
+
+t.test('a LOG entry signature (detached-payload JWS) verifies with python3-jwcrypto against GET /v1/keys', async (t) => {
+  const res = await g.post((await g.seal(notice(), 'vn-customs')).jwe);
+  t.equal(res.status, 202);
+  const m = await g.gw.bus.getMessage(STREAMS.log, res.json.log_index + 1);
+  const signature = m!.header!.get(ENTRY_SIGNATURE_HEADER);
+  const jwks = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json();
+  const entry_b64 = Buffer.from(m!.data).toString('base64url');
+  const out = py('verify-entry', { jwks, entry_b64, signature });
+  t.equal(out.status, 0, out.stderr);
+  t.equal(out.stdout.trim(), g.gw.keyring.signing.kid, 'signed by the current broker signing key');
+  const changed = Buffer.from(m!.data);
+  changed.writeUInt8(changed.readUInt8(changed.length - 3) ^ 1, changed.length - 3);
+  t.equal(py('verify-entry', { jwks, entry_b64: changed.toString('base64url'), signature }).status, 1, 'other bytes do not verify in jwcrypto either');
+  t.equal(py('verify-entry', { jwks, entry_b64, signature: flipPart(signature, 2) }).status, 1, 'a changed signature does not verify');
 });
 
 t.test('the gateway accepts notices sealed by python3-jwcrypto', async (t) => {
