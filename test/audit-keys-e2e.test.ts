@@ -6,6 +6,7 @@
  * one by another agency's valid key, its commitment fixed up and the log
  * re-anchored so that only the signature check can catch it → named.
  */
+import { signEntry } from '../broker/log/entry-signature.js';
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +92,8 @@ async function replaceNotice(a: AuditArchive, i: number, jws: string, patch: Par
   held.signed = Buffer.from(jws).toString('base64url');
   e.sha256 = sha256Hex(new TextEncoder().encode(jws));
   a.entries[i]!.entry = Buffer.from(encodeEntry(e)).toString('base64url');
+  // The forger is the hub itself (it holds the broker key): it re-signs the entry too, so only the origin signature is left to catch it.
+  a.entries[i]!.signature = signEntry(g.gw.keyring.signing, encodeEntry(e));
   await reanchor(a);
 }
 
