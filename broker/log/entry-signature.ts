@@ -57,8 +57,15 @@ function privateKeyObject(key: BrokerSigningKey): KeyObject {
 }
 
 /** Sign entry bytes: returns the compact detached JWS `protected..signature`. */
+const protectedHeaders = new Map<string, string>();
+
 export function signEntry(key: BrokerSigningKey, bytes: Uint8Array): string {
-  const protectedB64 = b64u(JSON.stringify({ alg: 'EdDSA', kid: key.kid, typ: ENTRY_SIGNATURE_TYP }));
+  let protectedB64 = protectedHeaders.get(key.kid);
+  if (!protectedB64) {
+    protectedB64 = b64u(JSON.stringify({ alg: 'EdDSA', kid: key.kid, typ: ENTRY_SIGNATURE_TYP }));
+    if (protectedHeaders.size > 64) protectedHeaders.clear();
+    protectedHeaders.set(key.kid, protectedB64);
+  }
   const sig = sign(null, Buffer.from(`${protectedB64}.${b64u(bytes)}`), privateKeyObject(key));
   return `${protectedB64}..${b64u(sig)}`;
 }
