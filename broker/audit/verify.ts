@@ -152,7 +152,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
 
   // 1. Entries.
   const leaves: Uint8Array[] = [];
-  const byNotice = new Map<string, { index: number; sha256: string }>();
+  const byNotice = new Map<string, { index: number; sha256: string; forged?: boolean }>();
   const acks = new Map<string, number>();
   const registryEvents = new Map<string, { index: number; sha256: string; signerKid: string }>();
   let expected = 0;
@@ -209,7 +209,10 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
       const key = String(entry.event_id);
       if (registryEvents.has(key)) add({ code: 'entry-duplicate-event', index: pos, message: `entry ${pos} repeats registry event ${key} (first at ${registryEvents.get(key)!.index})` });
       else registryEvents.set(key, { index: pos, sha256: String(entry.sha256), signerKid: String(entry.signer_kid) });
-    } else if (entry?.kind === 'notice' && typeof entry.notice_id === 'string' && !forged.has(pos)) {
+    } else if (entry?.kind === 'notice' && typeof entry.notice_id === 'string' && forged.has(pos)) {
+      // A forged entry: its commitment is still checked against a held notice, but it is never an erased notice nor a duplicate.
+      if (!byNotice.has(entry.notice_id)) byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256), forged: true });
+    } else if (entry?.kind === 'notice' && typeof entry.notice_id === 'string') {
       if (byNotice.has(entry.notice_id)) add({ code: 'entry-duplicate-notice', index: pos, message: `entry ${pos} repeats notice ${entry.notice_id} (first at ${byNotice.get(entry.notice_id)!.index})` });
       else byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256) });
     }
@@ -264,7 +267,8 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     forged.add(pos);
     add({ code: 'entry-unsigned', index: pos, message: `entry ${pos} carries no gateway signature and no checkpoint covers it: a forged entry` });
     const e = decodeEntrySafe(input.entries[pos]!.bytes);
-    if (e?.kind === 'notice' && byNotice.get(String(e.notice_id))?.index === pos) byNotice.delete(String(e.notice_id));
+    const held = e?.kind === 'notice' ? byNotice.get(String(e.notice_id)) : undefined;
+    if (held?.index === pos) held.forged = true;
   }
 
   // 3. Roots recomputed from the entries at each checkpoint size.
@@ -319,6 +323,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
 
   // 4. Notices still held against their commitments.
   let noticesChecked = 0;
+  let forgedHeld = 0;
   for (const n of input.notices ?? []) {
     const e = byNotice.get(n.noticeId);
     if (!e) {
@@ -326,6 +331,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
       continue;
     }
     noticesChecked++;
+    if (e.forged) forgedHeld++;
     const sha = createHash('sha256').update(n.signed).digest('hex');
     if (sha !== e.sha256) add({ code: 'notice-commitment-mismatch', index: e.index, message: `notice ${n.noticeId} (entry ${e.index}) does not match its commitment` });
   }
@@ -353,13 +359,20 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     verifiedTreeSize: lastGood?.size ?? 0,
     verifiedRoot: newest ? hex(newest.cp.rootHash) : undefined,
     noticesChecked,
-    noticesErased: input.notices ? byNotice.size - noticesChecked : 0,
-    ...(input.notices ? {} : { noticesNotFetched: byNotice.size }),
+    // A forged entry's commitment is not a notice: never counted as erased, nor as not fetched.
+    noticesErased: input.notices ? byNoticeGenuine(byNotice) - (noticesChecked - forgedHeld) : 0,
+    ...(input.notices ? {} : { noticesNotFetched: byNoticeGenuine(byNotice) }),
     problems,
     firstBadEntry: entryIndices.length ? Math.min(...entryIndices) : undefined,
     ...(input.registryEvents ? { registryEventsChecked } : {}),
     ...(sigVerifier ? { entriesSigned, entriesUnsignedLegacy } : {}),
   };
+}
+
+function byNoticeGenuine(m: ReadonlyMap<string, { forged?: boolean }>): number {
+  let n = 0;
+  for (const v of m.values()) if (!v.forged) n++;
+  return n;
 }
 
 function decodeEntrySafe(bytes: Uint8Array): { kind?: unknown; notice_id?: unknown } | undefined {
