@@ -178,6 +178,6 @@ t.test('auditLogWithOrigins folds the signature checks into the report; format 1
   t.equal(v2.signaturesChecked, 2);
   t.equal(v2.firstBadEntry, 1);
   t.same(v2.problems.map((p) => [p.code, p.index]), [['notice-signer-not-valid', 1]]);
-  t.throws(() => archiveToAuditInput({ ...archive, format: 'liaison-audit-archive/3' }));
+  t.throws(() => archiveToAuditInput({ ...archive, format: 'liaison-audit-archive/4' }));
   t.throws(() => archiveToAuditInput({ ...archive, format: 'liaison-audit-archive/2', agency_keys: [{ agency: 'vn' }] }), /agency_keys\[0\]/);
 });
