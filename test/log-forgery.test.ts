@@ -26,7 +26,7 @@ import { createLogger } from '../broker/core/logger.js';
 import { INDEX_BUCKET } from '../broker/log/checkpoint-store.js';
 import { Checkpointer } from '../broker/log/checkpointer.js';
 import { encodeEntry, type NoticeLogEntry } from '../broker/log/entry.js';
-import { ENTRY_SIGNATURE_HEADER } from '../broker/log/entry-signature.js';
+import { ENTRY_SIGNATURE_HEADER, signEntry } from '../broker/log/entry-signature.js';
 import { TILES_BUCKET } from '../broker/log/tiles.js';
 import { connectNats } from '../broker/nats/connection.js';
 import { STREAMS } from '../broker/nats/streams.js';
@@ -254,4 +254,31 @@ t.test('junk in CHECKPOINTS, log-index and log-tiles: never a 500; checkpointing
   const inc = await n.get('/v1/log/proof/inclusion?index=0');
   t.equal(inc.status, 502, `GET /v1/log/proof/inclusion: ${JSON.stringify(inc.json)}`);
   t.equal(inc.json.code, 'log-state-invalid');
+});
+
+t.test('a second, validly signed entry for a notice id already logged halts checkpointing; the index keeps the first', async (t) => {
+  const n = await network(t);
+  const [id] = await n.post(2);
+  const cp = await n.checkpointer('cp-a');
+  const before = await n.logSize();
+  await waitFor(() => (cp.status.checkpointSize === before ? true : undefined), 'the genuine entries folded');
+  const first = await n.get(`/v1/notices/${id}/proof`, 'vn-customs');
+  t.equal(first.status, 200);
+
+  // What a gateway re-appending an old entry after the duplicate window would write: signed, but a second entry for the id.
+  const original = JSON.parse(Buffer.from(first.json.entry, 'base64url').toString('utf8')) as NoticeLogEntry;
+  const again = encodeEntry({ ...original, received_at: new Date().toISOString() });
+  const h = natsHeaders();
+  h.set(ENTRY_SIGNATURE_HEADER, signEntry(n.g.gw.keyring.signing, again));
+  const ack = await (await n.attacker()).publish('log.notice', again, { headers: h });
+  await n.post(1);
+
+  await waitFor(() => (cp.status.halted ? true : undefined), 'the checkpointer to halt');
+  t.equal(cp.status.halted?.index, ack.seq - 1);
+  t.match(cp.status.halted?.reason, /^entry-duplicate-notice/);
+  t.equal(cp.status.checkpointSize, before, 'not folded');
+  const proof = await n.get(`/v1/notices/${id}/proof`, 'vn-customs');
+  t.equal(proof.json.index, first.json.index, 'the log-index still names the first entry');
+  const { archive } = await auditBoth(n);
+  t.match(archive.problems.find((p) => p.index === ack.seq - 1), { code: 'entry-duplicate-notice' });
 });
