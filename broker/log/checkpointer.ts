@@ -266,9 +266,10 @@ export class Checkpointer {
     if (conflict >= 0) {
       const c = claims[conflict]!;
       const held = (results[conflict] as { held: string }).held;
+      const where = /^(0|[1-9][0-9]{0,15})$/.test(held) ? `index ${held}` : 'a value that is not an index';
       const cut = good.findIndex((m) => m.seq - 1 === c.index);
       good.length = cut;
-      refused = { index: c.index, reason: `entry-duplicate-notice: the log-index already holds ${JSON.stringify(held)} for this notice id`, transient: false, since: Date.now() };
+      refused = { index: c.index, reason: `entry-duplicate-notice: the log-index already holds ${where} for this notice id`, transient: false, since: Date.now() };
     }
     return { good, refused };
   }

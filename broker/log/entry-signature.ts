@@ -125,7 +125,7 @@ export class EntrySignatureVerifier {
     if ('crit' in header || 'b64' in header) throw bad('crit and b64 are not accepted');
     if (typeof header.kid !== 'string') throw bad('no kid');
     const key = this.#key(header.kid);
-    if (!key) throw new EntrySignatureError('entry-signature-invalid', `kid ${JSON.stringify(header.kid.slice(0, 64))} is not a broker signing key`, true);
+    if (!key) throw new EntrySignatureError('entry-signature-invalid', 'its kid is not a broker signing key', true);
     const sig = Buffer.from(parts[2]!, 'base64url');
     if (sig.length !== 64 || !verify(null, Buffer.from(`${parts[0]}.${b64u(bytes)}`), key, sig)) throw bad('the signature does not verify over the entry bytes');
     return header.kid;
