@@ -18,6 +18,7 @@ import {
 } from 'nats';
 import type { Logger } from 'pino';
 import { LiaisonError } from '../core/errors.js';
+import { installStoredStatusGuard } from './stored-status.js';
 
 export interface PublishOptions {
   msgID: string;
@@ -241,6 +242,8 @@ export function turnBarrier(): () => Promise<void> {
 }
 
 export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
+  // A message stored with a status line must reach the readers as data, not as a NATS status (stored-status.ts).
+  installStoredStatusGuard();
   const auth = natsAuth(opts.auth ?? natsAuthFromEnv());
   for (const file of auth.looseFiles) opts.logger.warn({ event: 'nats-secret-file-mode', file }, 'a NATS secret file can be read by other users; chmod 600 it');
   let nc: NatsConnection;
