@@ -128,7 +128,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     // The signed log: the checkpoint origin (and signing key name) is the broker id.
     const checkpoints = await CheckpointStore.open(bus, config.brokerId, () => keyring.verificationKeys, config.streamReplicas);
     const tiles = await TileStore.open(bus, config.streamReplicas);
+    // The checkpointer starts after the app is built; /readyz reads its status through this.
+    let checkpointerView: CheckpointerView | null = null;
     const app = (built.app = await buildApp({ logger, bus, keyring, admin, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
+      checkpointer: () => checkpointerView,
       log: { checkpoints, tiles },
       auth: { brokerId: config.brokerId, registry: snapshot, resolveSigner, replay },
       inbox: { heartbeatSeconds: config.sseHeartbeatSeconds },
@@ -179,6 +182,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     webhooks?.start();
     const router = background?.router ?? roles?.router ?? null;
     const checkpointer = background?.checkpointer ?? roles?.checkpointer ?? null;
+    checkpointerView = checkpointer;
     const threads = () => background?.threadIds ?? { sealing: roles?.router?.sealingThreadId };
     metrics.attach({ bus, router, checkpointer, routerConsumer: ROUTER_CONSUMER, threads });
     return {

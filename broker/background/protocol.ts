@@ -1,5 +1,6 @@
 /** Messages between the gateway (thread.ts) and its background thread (worker.ts). Plain data only. */
 import type { Config } from '../config/config.js';
+import type { Finding } from '../core/integrity.js';
 import type { CheckpointerStatus } from '../log/checkpointer.js';
 import type { RoleThreadIds } from '../metrics/thread-cpu.js';
 
@@ -20,8 +21,8 @@ export interface BackgroundStatus {
   threads: RoleThreadIds;
 }
 
-/** What the router told its observer since the last message: routed (written, skipped), or failed (kind). */
-export type ObserverEvent = ['routed', number, number] | ['failed', 'unroutable' | 'retry'];
+/** What the router told its observer since the last message: routed (written, skipped), or failed (kind); and the integrity findings made on the thread (logged there already). */
+export type ObserverEvent = ['routed', number, number] | ['failed', 'unroutable' | 'retry'] | ['finding', Finding];
 
 export type FromWorker =
   | { type: 'ready'; status: BackgroundStatus }

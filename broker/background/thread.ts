@@ -23,6 +23,7 @@ import { Worker } from 'node:worker_threads';
 import { pino, type Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { settlesWithin } from '../core/sleep.js';
+import { integrity } from '../core/integrity.js';
 import { OFF_PATH_WORKER_LIMITS } from '../core/heap-limits.js';
 import type { CheckpointerStatus } from '../log/checkpointer.js';
 import type { RouterObserver } from '../routing/router.js';
@@ -145,6 +146,7 @@ export class BackgroundThread {
             this.#status = m.status;
             for (const e of m.events) {
               if (e[0] === 'routed') this.#o.observer.routed(e[1], e[2]);
+              else if (e[0] === 'finding') integrity.add(e[1]);
               else this.#o.observer.failed(e[1]);
             }
             return;

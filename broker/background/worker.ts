@@ -10,6 +10,7 @@
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../core/logger.js';
+import { integrity } from '../core/integrity.js';
 import { loadOrCreateBrokerKeys } from '../keys/broker-keys.js';
 import { defaultKekPath, KeyringStore, loadOrCreateKek } from '../keys/keyring-store.js';
 import { connectNats } from '../nats/connection.js';
@@ -66,6 +67,8 @@ async function main(): Promise<void> {
     routed: (written, skipped) => void events.push(['routed', written, skipped]),
     failed: (kind) => void events.push(['failed', kind]),
   };
+  // Findings made here (router, checkpointer, this thread's registry and keyring watches) go to the gateway thread's ledger.
+  integrity.onFinding((f) => void events.push(['finding', f]));
   const bus = await connectNats({ servers: natsUrl, name: `liaison-background-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger, auth: config });
   let registry: RegistryStore | undefined;
   let keyringStore: KeyringStore | undefined;

@@ -12,7 +12,7 @@ import { sendProblem, toLiaisonError } from './problem.js';
 import { RouteMethods } from './route-methods.js';
 import { capConnections, serverTimeoutOptions, writeClientErrorProblem, type ConnectionLimits } from './connections.js';
 import { LiaisonError } from '../core/errors.js';
-import { healthRoutes } from './routes/health.js';
+import { healthRoutes, type HealthOptions } from './routes/health.js';
 import { keysRoutes } from './routes/keys.js';
 import { noticesRoutes } from './routes/notices.js';
 import { logRoutes, type LogRoutesOptions } from './routes/log.js';
@@ -52,6 +52,8 @@ export interface AppDeps {
   acks?: { clockSkewSeconds: number; now?: () => Date };
   /** The signed log's stores; without them the /v1/log routes are not served. */
   log?: Omit<LogRoutesOptions, 'bus'>;
+  /** The checkpointer's status for /readyz (a halted checkpointer is `degraded`); it starts after the app is built. */
+  checkpointer?: HealthOptions['checkpointer'];
   /** Prometheus metrics of this gateway; with them GET /metrics is served. */
   metrics?: Metrics;
   /** Bearer token GET /metrics requires (metricsTokenFile); open without. */
@@ -152,7 +154,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(openapiPlugin, { brokerId: deps.auth.brokerId });
   if (deps.metrics) await app.register(metricsPlugin, { metrics: deps.metrics, token: deps.metricsToken });
   await app.register(authPlugin, deps.auth);
-  await app.register(healthRoutes, { bus: deps.bus });
+  await app.register(healthRoutes, { bus: deps.bus, ...(deps.checkpointer ? { checkpointer: deps.checkpointer } : {}) });
   await app.register(keysRoutes, { keyring: deps.keyring });
   await app.register(noticesRoutes, { ingest: deps.ingest, bodyLimitBytes: deps.bodyLimitBytes, mediaTypes: deps.envelopeMediaTypes });
   if (deps.log) await app.register(logRoutes, { bus: deps.bus, ...deps.log });

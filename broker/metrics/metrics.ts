@@ -17,6 +17,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SseObserver } from '../../adapters/sse/pump.js';
 import { problemCodes, type ProblemCode } from '../core/errors.js';
+import { FINDING_SOURCES, integrity } from '../core/integrity.js';
 import type { PipelineObserver } from '../ingest/pipeline.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
@@ -79,6 +80,7 @@ export class Metrics {
   readonly #routerLag: Gauge;
   readonly #leader: Gauge<'role'>;
   readonly #scrapeErrors: Counter<'source'>;
+  readonly #checkpointerHalted: Gauge;
   readonly #threadCpu: Counter<'thread'>;
   readonly #threadAccount = new ThreadCpuAccount(process.pid);
   #sources: MetricsSources | undefined;
@@ -126,6 +128,19 @@ export class Metrics {
       registers,
     });
     this.#scrapeErrors = new Counter({ name: 'liaison_metrics_source_errors_total', help: 'Scrape-time reads that failed or timed out, by source.', labelNames: ['source'], registers });
+    // Read from this thread's integrity ledger at scrape time (the background thread's findings are forwarded into it).
+    new Counter({
+      name: 'liaison_integrity_findings_total',
+      help: 'Malformed or foreign messages found (and skipped or quarantined) in a bucket or stream the gateway reads, by source (registry, broker-keys, notices, deliveries, ...). See /readyz for where.',
+      labelNames: ['source'],
+      registers,
+      collect() {
+        const totals = integrity.totals();
+        this.reset();
+        for (const source of FINDING_SOURCES) this.labels(source).inc(totals.get(source) ?? 0);
+      },
+    });
+    this.#checkpointerHalted = new Gauge({ name: 'liaison_checkpointer_halted', help: '1 while the checkpointer has halted on a bad log entry (see /readyz), else 0.', registers });
 
     // Known label values start at 0, so that rates and alerts work from the first scrape.
     for (const code of Object.keys(problemCodes) as ProblemCode[]) this.#noticesRefused.labels(code).inc(0);
@@ -182,6 +197,7 @@ export class Metrics {
     if (s.checkpointer !== undefined) {
       this.#leader.labels('checkpointer').set(s.checkpointer?.status.leader ? 1 : 0);
       this.#checkpointTreeSize.set(s.checkpointer?.status.leader ? s.checkpointer.status.checkpointSize : -1);
+      this.#checkpointerHalted.set(s.checkpointer?.status.halted ? 1 : 0);
     }
     if (!connected) return;
     const read = async (source: string, fn: () => Promise<void>) => {

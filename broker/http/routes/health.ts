@@ -1,25 +1,77 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { LiaisonError } from '../../core/errors.js';
+import { integrity } from '../../core/integrity.js';
 import type { NatsBus } from '../../nats/connection.js';
 import { STREAMS } from '../../nats/streams.js';
 import { sendProblem } from '../problem.js';
 
-const statusSchema = { type: 'object', properties: { status: { type: 'string' }, streams: { type: 'object', additionalProperties: { type: 'integer' } } } };
+/** What /readyz needs besides NATS: the checkpointer's status (it exists only once the gateway has started its roles). */
+export interface HealthOptions {
+  bus: NatsBus;
+  checkpointer?: () => { readonly status: { halted: { index: number; reason: string } | null } } | null;
+}
 
-export const healthRoutes: FastifyPluginAsync<{ bus: NatsBus }> = async (app, { bus }) => {
+const problemSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind', 'source', 'where', 'reason'],
+  properties: {
+    kind: { type: 'string', enum: ['integrity-finding', 'checkpointer-halted'] },
+    source: { type: 'string' },
+    where: { type: 'string' },
+    reason: { type: 'string' },
+    at: { type: 'string' },
+    count: { type: 'integer' },
+  },
+} as const;
+const statusSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ok', 'ready', 'degraded'] },
+    streams: { type: 'object', additionalProperties: { type: 'integer' } },
+    problems: { type: 'array', items: problemSchema },
+  },
+} as const;
+
+export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { bus, checkpointer }) => {
   /** Liveness: the process answers. */
   app.get('/healthz', { schema: { summary: 'Liveness', description: 'The process answers (used by the container HEALTHCHECK).', tags: ['operations'], security: [], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));
 
-  /** Readiness: NATS connected and the streams answer. */
-  app.get('/readyz', { schema: { summary: 'Readiness', description: 'NATS is connected and every JetStream stream answers (message counts per stream); 503 unavailable otherwise.', tags: ['operations'], security: [], response: { 200: statusSchema } } }, async (request, reply) => {
-    const fail = (detail: string) => sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail, retryAfter: 5 }));
-    if (!bus.isConnected()) return fail('NATS is not connected');
-    try {
+  /**
+   * Readiness. 503 when NATS is not connected or a stream does not answer: the
+   * gateway cannot take notices. 200 `degraded` with `problems` when it still
+   * takes and routes notices but something needs the operator: an integrity
+   * finding (a malformed or foreign message skipped; where it is and why, never
+   * its content) or a halted checkpointer. A load balancer must not pull a
+   * gateway that still ingests (every gateway reads the same NATS: pulling one
+   * for a bad message would pull them all); alert on `degraded` instead.
+   */
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness',
+        description:
+          'NATS is connected and every JetStream stream answers (message counts per stream); 503 unavailable otherwise. `status` is `ready`, or `degraded` (still 200: the gateway ingests and routes) with `problems`: integrity findings (a malformed or foreign message skipped in a bucket or stream: source, where, reason, when; never content) and a halted checkpointer.',
+        tags: ['operations'],
+        security: [],
+        response: { 200: statusSchema },
+      },
+    },
+    async (request, reply) => {
+      const fail = (detail: string) => sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail, retryAfter: 5 }));
+      if (!bus.isConnected()) return fail('NATS is not connected');
       const streams: Record<string, number> = {};
-      for (const name of Object.values(STREAMS)) streams[name] = (await bus.jsm.streams.info(name)).state.messages;
-      return { status: 'ready', streams };
-    } catch {
-      return fail('a JetStream stream is not reachable');
-    }
-  });
+      try {
+        for (const name of Object.values(STREAMS)) streams[name] = (await bus.jsm.streams.info(name)).state.messages;
+      } catch {
+        return fail('a JetStream stream is not reachable');
+      }
+      const problems: { kind: 'integrity-finding' | 'checkpointer-halted'; source: string; where: string; reason: string; at?: string; count?: number }[] = [];
+      const halted = checkpointer?.()?.status.halted;
+      if (halted) problems.push({ kind: 'checkpointer-halted', source: 'log', where: `log index ${halted.index}`, reason: halted.reason });
+      for (const f of integrity.list()) problems.push({ kind: 'integrity-finding', ...f });
+      return problems.length === 0 ? { status: 'ready', streams } : { status: 'degraded', streams, problems };
+    },
+  );
 };
