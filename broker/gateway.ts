@@ -34,6 +34,7 @@ import { webhookUrlRefusal } from '../adapters/webhook/url-policy.js';
 import { hostname } from 'node:os';
 import { settlesWithin } from './core/sleep.js';
 import { randomUUID } from 'node:crypto';
+import { integrity } from './core/integrity.js';
 
 /** How long close() waits for each background worker (background thread or router and checkpointer, webhooks). */
 const CLOSE_TIMEOUT_MS = 10_000;
@@ -68,6 +69,7 @@ export interface GatewayOptions {
 /** The composition root: connect NATS, check streams, load registry and keys, compile schemas, build the HTTP app. */
 export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
+  integrity.useLogger(logger);
   // Schemas are compiled once, before anything connects: a broken schema stops start-up.
   const validator = createNoticeValidator();
   const validateRegistry = createRegistryValidator();

@@ -4,6 +4,8 @@ import { isSlug, subjectToken } from '../../broker/core/ids.js';
 import type { NatsBus } from '../../broker/nats/connection.js';
 import { STREAMS } from '../../broker/nats/streams.js';
 import { DELIVERY_HEADERS } from '../../broker/routing/plan.js';
+import { integrity, streamWhere } from '../../broker/core/integrity.js';
+import { deliveryDefect } from '../../broker/routing/inbox.js';
 
 /**
  * The webhook dead-letter: stream DEADLETTER (broker/nats/streams.ts).
@@ -100,8 +102,14 @@ export async function listDeadLetters(bus: NatsBus, opts: { agency?: string; lim
       if (notFound(e)) break;
       throw new LiaisonError('unavailable', { detail: `deadletter list: ${(e as Error).message}`, cause: e });
     }
-    out.push(toDeadLetter(m));
     seq = m.seq + 1;
+    const dl = toDeadLetter(m);
+    // Not a parked delivery (junk in DEADLETTER): skipped with a finding; the list shows the others.
+    if (!isSlug(dl.agency) || !Number.isSafeInteger(dl.cursor) || !Number.isSafeInteger(dl.attempts) || deliveryDefect(m.data, m.header) !== null) {
+      integrity.report(undefined, 'deadletter', streamWhere(STREAMS.deadletter, m.seq), 'not a parked delivery');
+      continue;
+    }
+    out.push(dl);
   }
   return out;
 }
@@ -116,6 +124,10 @@ export async function requestRedelivery(bus: NatsBus, seq: number): Promise<Dead
   const m = await bus.getMessage(STREAMS.deadletter, seq);
   if (!m || !m.subject.startsWith('deadletter.webhook.')) throw new LiaisonError('not-found', { publicDetail: `no dead letter at ${seq}` });
   const dl = toDeadLetter(m);
+  if (!isSlug(dl.agency) || deliveryDefect(m.data, m.header) !== null) {
+    integrity.report(undefined, 'deadletter', streamWhere(STREAMS.deadletter, seq), 'not a parked delivery');
+    throw new LiaisonError('not-found', { publicDetail: `no dead letter at ${seq}` });
+  }
   await bus.publish(redeliverSubject(dl.agency), m.data, { msgID: `rd:${seq}`, headers: copyHeaders(m.header) });
   try {
     await bus.jsm.streams.deleteMessage(STREAMS.deadletter, seq, false);

@@ -4,6 +4,7 @@ import type { BrokerKeyring } from '../../broker/keys/broker-keys.js';
 import type { NatsBus } from '../../broker/nats/connection.js';
 import { STREAMS } from '../../broker/nats/streams.js';
 import type { RegistrySnapshot } from '../../broker/registry/model.js';
+import { integrity, streamWhere } from '../../broker/core/integrity.js';
 import { toInboxDelivery } from '../../broker/routing/inbox.js';
 import { Lease } from '../../broker/routing/lease.js';
 import { park, REDELIVER_SUBJECTS, WEBHOOK_HEADERS } from './deadletter.js';
@@ -168,8 +169,14 @@ export class WebhookDeliverer {
     const redelivery = m.subject.startsWith('redeliver.');
     const agency = m.subject.split('.')[redelivery ? 2 : 1] as string;
     const cursor = redelivery ? Number(m.headers?.get(WEBHOOK_HEADERS.cursor) ?? 0) : m.seq;
-    const delivery = toInboxDelivery(cursor, m.data, m.headers);
-    if (!delivery) return;
+    const at = { stream: redelivery ? STREAMS.deadletter : STREAMS.deliveries, seq: m.seq };
+    // Not a delivery (junk: a finding is made): terminated, so it is neither retried forever nor blocks the ones behind it.
+    const delivery = Number.isSafeInteger(cursor) && cursor > 0 ? toInboxDelivery(cursor, m.data, m.headers, undefined, at) : null;
+    if (!delivery) {
+      if (!(Number.isSafeInteger(cursor) && cursor > 0)) integrity.report(logger, 'deadletter', streamWhere(at.stream, at.seq), 'redelivery cursor malformed');
+      m.term();
+      return;
+    }
     const body = await signWebhook(this.o.keyring.signing, { ...delivery, iss: this.o.keyring.brokerId, recipient: agency });
     const headers = {
       'content-type': WEBHOOK_MEDIA_TYPE,

@@ -2,7 +2,8 @@ import { compactVerify } from 'jose';
 import type { MsgRequest, StoredMsg } from 'nats';
 import type { ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
-import { isUuid, subjectToken } from '../core/ids.js';
+import { isSlug, isUuid, subjectToken } from '../core/ids.js';
+import { integrity, streamWhere } from '../core/integrity.js';
 import { parseProtectedHeader } from '../core/jose-header.js';
 import { parseStrictJson } from '../core/strict-json.js';
 import { logEntryBytes, sha256Hex } from '../ingest/store.js';
@@ -32,6 +33,27 @@ const HEX64 = /^[0-9a-f]{64}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 const mismatch = (publicDetail: string) => new LiaisonError('ack-mismatch', { publicDetail });
 const notFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found/i.test((e as Error).message);
+
+/**
+ * The ack log entry a stored receipt carries, or undefined when the message is
+ * not a receipt the broker stored (junk in ACKS: reported as a finding, skipped).
+ */
+function storedAckEntry(m: StoredMsg): { entry: AckLogEntry; bytes: Uint8Array } | undefined {
+  const bytes = Buffer.from(m.header?.get(ACK_ENTRY_HEADER) ?? '', 'base64url');
+  let entry: Partial<AckLogEntry> | undefined;
+  try {
+    entry = bytes.length === 0 ? undefined : (decodeEntry(bytes) as Partial<AckLogEntry>);
+  } catch {
+    entry = undefined;
+  }
+  const ok =
+    typeof entry === 'object' && entry !== null && entry.kind === 'ack' && isUuid(entry.notice_id) && isSlug(entry.agency) &&
+    typeof entry.signer_kid === 'string' && typeof entry.acked_at === 'string' && typeof entry.received_at === 'string' &&
+    typeof entry.sha256 === 'string' && HEX64.test(entry.sha256) && m.data.length > 0;
+  if (ok) return { entry: entry as AckLogEntry, bytes };
+  integrity.report(undefined, 'acks', streamWhere(STREAMS.acks, m.seq), 'not a stored read receipt');
+  return undefined;
+}
 
 export interface RecordedAck {
   notice_id: string;
@@ -98,7 +120,13 @@ export async function recordAck(deps: AckDeps, agency: string, jws: string): Pro
   }
   const logIndex = Number(delivery.header?.get(DELIVERY_HEADERS.logIndex));
   const logged = Number.isSafeInteger(logIndex) && logIndex >= 0 ? await bus.getMessage(STREAMS.log, logIndex + 1) : null;
-  const noticeEntry = logged ? (decodeEntry(logged.data) as NoticeLogEntry) : undefined;
+  let noticeEntry: NoticeLogEntry | undefined;
+  try {
+    noticeEntry = logged ? (decodeEntry(logged.data) as NoticeLogEntry) : undefined;
+  } catch {
+    // Not JSON at that LOG position: the same answer as a missing entry (503), never a 500.
+    noticeEntry = undefined;
+  }
   if (!noticeEntry || noticeEntry.kind !== 'notice' || noticeEntry.notice_id !== claims.notice_id) throw new LiaisonError('unavailable', { detail: `the log entry of ${claims.notice_id} is not at ${logIndex}` });
   if (noticeEntry.sha256 !== claims.sha256) throw mismatch('sha256 is not the hash of the signed notice delivered');
 
@@ -110,14 +138,16 @@ export async function recordAck(deps: AckDeps, agency: string, jws: string): Pro
 
   // 5. Store, then log. The first receipt stands.
   const subject = ackSubject(claims.notice_id, agency);
-  const existing = await lastBySubject(bus, subject);
+  const last = await lastBySubject(bus, subject);
+  // Junk stored under the subject is not a first receipt (a finding): this one is stored.
+  const existing = last ? storedAckEntry(last) : undefined;
   const msgID = ackMsgId(claims.notice_id, agency);
   let entryBytes: Uint8Array;
   let signature: string | undefined;
   let duplicate = false;
   if (existing) {
-    entryBytes = Buffer.from(existing.header?.get(ACK_ENTRY_HEADER) ?? '', 'base64url');
-    signature = existing.header?.get(ENTRY_SIGNATURE_HEADER) || undefined;
+    entryBytes = existing.bytes;
+    signature = last?.header?.get(ENTRY_SIGNATURE_HEADER) || undefined;
     duplicate = true;
   } else {
     const entry: AckLogEntry = { v: 1, kind: 'ack', notice_id: claims.notice_id, agency, signer_kid: signer.kid, sha256: sha256Hex(jws), acked_at: claims.acked_at, received_at: now.toISOString() };
@@ -130,7 +160,9 @@ export async function recordAck(deps: AckDeps, agency: string, jws: string): Pro
     if (ack.duplicate) {
       // A concurrent first receipt won: answer with it.
       const stored = await bus.getMessage(STREAMS.acks, ack.seq);
-      entryBytes = Buffer.from(stored?.header?.get(ACK_ENTRY_HEADER) ?? '', 'base64url');
+      const first = stored ? storedAckEntry(stored) : undefined;
+      if (!first) throw new LiaisonError('unavailable', { detail: `the first read receipt of ${claims.notice_id} by ${agency} is not readable`, retryAfter: 5 });
+      entryBytes = first.bytes;
       signature = stored?.header?.get(ENTRY_SIGNATURE_HEADER) || undefined;
       duplicate = true;
     }
@@ -176,8 +208,11 @@ export async function listAcks(bus: NatsBus, noticeId: string, caller: string): 
       throw new LiaisonError('unavailable', { detail: `acks list: ${(e as Error).message}`, cause: e, retryAfter: 5 });
     }
     seq = m.seq + 1;
+    // Junk (not a receipt the broker stored) is skipped with a finding, before the origin check: it must not hide the real ones.
+    const stored = storedAckEntry(m);
+    if (!stored) continue;
     if (m.header?.get(ACK_ORIGIN_HEADER) !== caller) throw new LiaisonError('not-found', { publicDetail: 'no notice of yours with read receipts under this id' });
-    const entry = decodeEntry(Buffer.from(m.header?.get(ACK_ENTRY_HEADER) ?? '', 'base64url')) as AckLogEntry;
+    const { entry } = stored;
     out.push({ agency: entry.agency, signer_kid: entry.signer_kid, acked_at: entry.acked_at, received_at: entry.received_at, ack: new TextDecoder().decode(m.data), sha256: entry.sha256 });
   }
   // None at all reads the same as none of yours: no oracle on who acknowledged what.

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { integrity, streamWhere } from '../core/integrity.js';
 import type { StoredMsg } from 'nats';
 import type { Logger } from 'pino';
 import { LiaisonError } from '../core/errors.js';
@@ -272,13 +273,30 @@ export class KeyAdmin {
   async #completeStored(m: StoredMsg, type: RegistryEventType, subject: RegistryEvent['subject']): Promise<RecordedEvent> {
     const jws = new TextDecoder().decode(m.data);
     const entryBytes = Buffer.from(m.header?.get(EVENT_ENTRY_HEADER) ?? '', 'base64url');
-    const entry = decodeEntry(entryBytes);
+    let entry: ReturnType<typeof decodeEntry> | undefined;
+    try {
+      entry = entryBytes.length === 0 ? undefined : decodeEntry(entryBytes);
+    } catch {
+      entry = undefined;
+    }
+    let event: RegistryEvent | undefined;
+    if (entry?.kind === 'registry') {
+      try {
+        ({ event } = openRegistryEvent(jws, this.#o.keyring.verificationKeys));
+      } catch {
+        event = undefined;
+      }
+    }
+    if (!entry || typeof entry !== 'object' || !event) {
+      // Junk stored under this event id (not an event the broker signed): a finding; the id cannot be used.
+      integrity.report(this.#o.logger, 'registry-events', streamWhere(STREAMS.registryEvents, m.seq), 'not a broker-signed registry event');
+      throw new LiaisonError('key-conflict', { publicDetail: 'this event id was already used for another change' });
+    }
     if (entry.kind !== 'registry' || entry.event !== type || JSON.stringify(entry.subject) !== JSON.stringify(subject)) {
       throw new LiaisonError('key-conflict', { publicDetail: 'this event id was already used for another change' });
     }
     // The signature stored beside the entry, as is: bytes read back from a stream are never signed anew.
     const logIndex = (await logEntryBytes(this.#o.bus, eventMsgId(entry.event_id), entryBytes, m.header?.get(ENTRY_SIGNATURE_HEADER) || undefined)).seq - 1;
-    const { event } = openRegistryEvent(jws, this.#o.keyring.verificationKeys);
     await this.#apply(event, logIndex);
     return { event_id: entry.event_id, type, log_index: logIndex, event: jws, duplicate: true };
   }

@@ -1,5 +1,6 @@
 import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
+import { integrity, kvWhere } from '../core/integrity.js';
 import type { NatsBus } from '../nats/connection.js';
 import { jtiKey, MAX_ASSERTION_LIFETIME, type ReplayGuard } from './client-assertion.js';
 
@@ -15,10 +16,16 @@ export async function natsReplayGuard(bus: NatsBus, replicas = 1): Promise<Repla
   return {
     async claim(agencyId, jti) {
       try {
-        await kv.create(jtiKey(agencyId, jti), new Uint8Array(0));
+        // put with previousSeq 0, not kv.create: create writes over a delete marker, which would let a deleted jti be used again.
+        await kv.put(jtiKey(agencyId, jti), new Uint8Array(0), { previousSeq: 0 });
         return true;
       } catch (e) {
-        if (/wrong last sequence|key exists/i.test((e as Error).message)) return false;
+        if (/wrong last sequence|key exists/i.test((e as Error).message)) {
+          // Refused either way (junk never grants a jti); a claimed jti holds an empty value, anything else is junk.
+          const held = await kv.get(jtiKey(agencyId, jti)).catch(() => null);
+          if (held && (held.operation !== 'PUT' || held.value.length !== 0)) integrity.report(undefined, 'replay-guard', kvWhere(JTI_BUCKET, held.key, held.revision), held.operation === 'PUT' ? 'not a jti claim' : 'marker');
+          return false;
+        }
         throw new LiaisonError('unavailable', { detail: `jti store: ${(e as Error).message}`, cause: e, retryAfter: 2 });
       }
     },

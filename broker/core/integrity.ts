@@ -50,6 +50,12 @@ export class IntegrityLedger {
   readonly #kept = new Map<FindingSource, Finding[]>();
   readonly #totals = new Map<FindingSource, number>();
   readonly #listeners = new Set<(f: Finding) => void>();
+  #logger: Logger | undefined;
+
+  /** The logger of findings reported without one (readers that have none, such as the inbox); the first given stays. */
+  useLogger(logger: Logger): void {
+    this.#logger ??= logger;
+  }
 
   /**
    * Report a finding: logged at error level (event integrity-finding) and recorded.
@@ -57,7 +63,7 @@ export class IntegrityLedger {
    * time updated, not listed twice.
    */
   report(logger: Logger | undefined, source: FindingSource, where: string, reason: string): Finding {
-    logger?.error({ event: 'integrity-finding', source, where, reason }, 'malformed or foreign message skipped');
+    (logger ?? this.#logger)?.error({ event: 'integrity-finding', source, where, reason }, 'malformed or foreign message skipped');
     return this.add({ source, where, reason, at: new Date().toISOString(), count: 1 });
   }
 

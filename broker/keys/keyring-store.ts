@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import type { KV } from 'nats';
+import { integrity, kvWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
 import { watchAcrossReconnects, type NatsBus } from '../nats/connection.js';
 import { brokerKeyFilePath, writeSecretJson, type BrokerKeyFile, type BrokerKeyring } from './broker-keys.js';
@@ -107,6 +108,7 @@ export class KeyringStore {
     const kv = await o.bus.kv(BROKER_KEYS_BUCKET, { history: 16, replicas: o.replicas ?? 1 });
     const store = new KeyringStore(o, kv);
     let entry = await kv.get(KEYRING_KEY);
+    if (entry && entry.operation !== 'PUT') store.#finding(entry.revision, `${entry.operation === 'DEL' ? 'delete' : 'purge'} marker`);
     if (!entry || entry.operation !== 'PUT') {
       try {
         await kv.create(KEYRING_KEY, await seal(o.kek, o.keyring.file));
@@ -118,8 +120,19 @@ export class KeyringStore {
     }
     if (!entry) throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
     const found = entry;
-    await store.#apply(found.revision, () => unseal(o.kek, found.value));
+    try {
+      await store.#apply(found.revision, () => unseal(o.kek, found.value));
+    } catch (e) {
+      // Another KEK is a configuration error: start-up stops. Anything else is junk under the key: this instance keeps
+      // the keyring it has (its data dir holds the last one taken up) and says so; a rotation writes over the junk.
+      if (e instanceof KekMismatchError) throw e;
+      store.#finding(found.revision, 'not a keyring sealed under the key-encryption key');
+    }
     return store;
+  }
+
+  #finding(revision: number, reason: string): void {
+    integrity.report(this.o.logger, 'broker-keys', kvWhere(BROKER_KEYS_BUCKET, KEYRING_KEY, revision), reason);
   }
 
   /** Take up revision `revision` (its file from `load`, run only when it is newer than the one in use). */
@@ -147,11 +160,18 @@ export class KeyringStore {
         const iter = await this.kv.watch({ key: KEYRING_KEY });
         void (async () => {
           for await (const e of iter) {
-            if (e.operation !== 'PUT') continue;
+            if (e.operation !== 'PUT') {
+              // Nothing deletes the keyring: a marker is junk, and the keys in use stay.
+              this.#finding(e.revision, `${e.operation === 'DEL' ? 'delete' : 'purge'} marker`);
+              continue;
+            }
             // A keyring this instance cannot open is not taken up: it keeps the keys it has, and says so.
-            await this.#apply(e.revision, () => unseal(this.o.kek, e.value)).catch((err: Error) => this.o.logger.error({ event: 'broker-keyring-invalid', revision: e.revision, err: err.message }, 'broker keyring update not taken up'));
+            await this.#apply(e.revision, () => unseal(this.o.kek, e.value)).catch((err: Error) => {
+              if (err instanceof KekMismatchError) this.o.logger.error({ event: 'broker-keyring-invalid', revision: e.revision, err: err.message }, 'broker keyring update not taken up');
+              else this.#finding(e.revision, 'not a keyring sealed under the key-encryption key');
+            });
           }
-        })();
+        })().catch((err: unknown) => this.o.logger.error({ event: 'broker-keyring-watch-ended', err: { message: (err as Error)?.message } }, 'broker keyring watch ended by an error; the keys in use stay until the next reconnect'));
         return () => iter.stop();
       },
       (e) => this.o.logger.warn({ event: 'broker-keyring-rewatch-failed', err: { message: e.message } }, 'broker keyring watch could not be restarted after a reconnect; the running one continues'),
@@ -166,8 +186,18 @@ export class KeyringStore {
   async update<T>(change: (file: BrokerKeyFile) => Promise<{ file: BrokerKeyFile; result: T }>): Promise<{ result: T; revision: number }> {
     for (let attempt = 0; ; attempt++) {
       const entry = await this.kv.get(KEYRING_KEY);
-      if (!entry || entry.operation !== 'PUT') throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
-      const { file, result } = await change(await unseal(this.o.kek, entry.value));
+      if (!entry) throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
+      // Junk under the key (a marker, or what does not open): the change starts from the keyring in use and writes over it.
+      let current: BrokerKeyFile;
+      try {
+        if (entry.operation !== 'PUT') throw new Error('marker');
+        current = await unseal(this.o.kek, entry.value);
+      } catch (e) {
+        if (e instanceof KekMismatchError) throw e;
+        this.#finding(entry.revision, entry.operation === 'PUT' ? 'not a keyring sealed under the key-encryption key' : `${entry.operation === 'DEL' ? 'delete' : 'purge'} marker`);
+        current = this.o.keyring.file;
+      }
+      const { file, result } = await change(current);
       try {
         const revision = await this.kv.update(KEYRING_KEY, await seal(this.o.kek, file), entry.revision);
         await this.#apply(revision, async () => file);

@@ -17,6 +17,7 @@
 import type { KV } from 'nats';
 
 import { LiaisonError } from '../core/errors.js';
+import { integrity, kvWhere } from '../core/integrity.js';
 import type { NatsBus } from './connection.js';
 
 export const LEASES_BUCKET = 'leases';
@@ -47,6 +48,23 @@ export async function openLease(bus: NatsBus, name: string, holder: string, ttlM
   let revision = 0;
   let held = false;
   const value = () => enc.encode(JSON.stringify({ holder, at: new Date().toISOString() }));
+  // A refused acquire: someone holds the lease, or junk sits under its key. Junk holds nothing for longer than the TTL (the
+  // bucket's max age ages it out like any lease); it is reported once per revision.
+  let reportedJunk = 0;
+  const checkHolder = async () => {
+    const e = await kv.get(name).catch(() => null);
+    if (!e || e.operation !== 'PUT' || e.revision === reportedJunk) return;
+    let ok = false;
+    try {
+      const v = JSON.parse(new TextDecoder().decode(e.value)) as { holder?: unknown; at?: unknown };
+      ok = typeof v === 'object' && v !== null && typeof v.holder === 'string' && typeof v.at === 'string';
+    } catch {
+      ok = false;
+    }
+    if (ok) return;
+    reportedJunk = e.revision;
+    integrity.report(undefined, 'leases', kvWhere(LEASES_BUCKET, name, e.revision), 'not a lease');
+  };
   const unavailable = (e: unknown, what: string) => new LiaisonError('unavailable', { detail: `lease ${name} ${what}: ${(e as Error).message}`, cause: e });
 
   const lease: Lease = {
@@ -64,6 +82,7 @@ export async function openLease(bus: NatsBus, name: string, holder: string, ttlM
       } catch (e) {
         if (!isWrongSequence(e)) throw unavailable(e, 'acquire');
         held = false;
+        await checkHolder();
       }
       return held;
     },

@@ -1,4 +1,5 @@
-import type { KV } from 'nats';
+import type { KV, KvEntry } from 'nats';
+import { integrity, kvWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
 import { watchAcrossReconnects, type NatsBus } from '../nats/connection.js';
 import { checkRegistryReferences } from '../schemas/notice-validator.js';
@@ -67,16 +68,43 @@ export class RegistryStore {
     await this.kv.put(operationKey(o.id), enc.encode(JSON.stringify(o)));
   }
 
-  /** The agency record as stored now (not the watched snapshot), or undefined. */
+  /** The agency record as stored now (not the watched snapshot), or undefined (also when what is stored is not a valid record: a finding). */
   async readAgency(id: string): Promise<Agency | undefined> {
-    const e = await this.kv.get(agencyKey(id));
-    return e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as Agency) : undefined;
+    return this.#record<Agency>('agency', id, await this.kv.get(agencyKey(id)));
   }
 
-  /** The operation record as stored now, or undefined. */
+  /** The operation record as stored now, or undefined (as readAgency). */
   async readOperation(id: string): Promise<Operation | undefined> {
-    const e = await this.kv.get(operationKey(id));
-    return e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as Operation) : undefined;
+    return this.#record<Operation>('operation', id, await this.kv.get(operationKey(id)));
+  }
+
+  /** The valid record an entry holds; undefined for none (no entry, a delete marker) or junk (reported). */
+  #record<T extends Agency | Operation>(kind: 'agency' | 'operation', id: string, e: KvEntry | null): T | undefined {
+    if (!e || e.operation !== 'PUT') return undefined;
+    const r = this.#parse(kind, id, e.value);
+    if (r.ok) return r.record as T;
+    this.#finding(e, r.reason);
+    return undefined;
+  }
+
+  /** A registry value as a record of `kind` with id `id`, or why it is not one (never its content). */
+  #parse(kind: string, id: string, value: Uint8Array): { ok: true; record: Agency | Operation } | { ok: false; reason: string } {
+    if (kind !== 'agency' && kind !== 'operation') return { ok: false, reason: 'not an agency or operation key' };
+    if (value.length === 0) return { ok: false, reason: 'empty value' };
+    let record: unknown;
+    try {
+      record = JSON.parse(dec.decode(value));
+    } catch {
+      return { ok: false, reason: 'not JSON' };
+    }
+    const seed = kind === 'agency' ? { agencies: [record], operations: [] } : { agencies: [], operations: [record] };
+    if (!this.validate(seed).ok) return { ok: false, reason: 'fails the registry schema' };
+    if ((record as { id?: unknown }).id !== id) return { ok: false, reason: 'record id is not its key' };
+    return { ok: true, record: record as Agency | Operation };
+  }
+
+  #finding(e: { key: string; revision: number }, reason: string): void {
+    integrity.report(this.logger, 'registry', kvWhere(REGISTRY_BUCKET, e.key, e.revision), reason);
   }
 
   /**
@@ -102,12 +130,13 @@ export class RegistryStore {
   async #change<T extends Agency | Operation>(key: string, kind: 'agency' | 'operation', change: (current: T | undefined) => T | undefined): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
       const e = await this.kv.get(key);
-      const current = e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as T) : undefined;
+      // Junk under the key reads as no record (reported); a record written over it replaces it (compare-and-set on the junk's revision).
+      const current = this.#record<T>(kind, key.slice(kind.length + 1), e);
       const next = change(current);
       if (next === undefined) return current;
       this.#check(kind === 'agency' ? { agencies: [next as Agency], operations: [] } : { agencies: [], operations: [next as Operation] });
       try {
-        if (current && e) await this.kv.update(key, enc.encode(JSON.stringify(next)), e.revision);
+        if (e && (current || e.operation === 'PUT')) await this.kv.update(key, enc.encode(JSON.stringify(next)), e.revision);
         else await this.kv.create(key, enc.encode(JSON.stringify(next)));
         return next;
       } catch (err) {
@@ -166,16 +195,18 @@ export class RegistryStore {
     void (async () => {
       for await (const e of iter) {
         if (stopped) break;
-        const [kind, id] = [e.key.slice(0, e.key.indexOf('.')), e.key.slice(e.key.indexOf('.') + 1)];
-        if (e.operation === 'DEL' || e.operation === 'PURGE') {
-          if (kind === 'agency') agencies.delete(id);
-          if (kind === 'operation') operations.delete(id);
-        } else {
-          this.#apply(kind, id, e.value, agencies, operations);
+        try {
+          await this.#apply(e, agencies, operations);
+        } catch (err) {
+          // Never let one entry stop the watch: the gateway would stop seeing registry changes.
+          this.logger.error({ event: 'registry-watch-entry-failed', key: e.key, revision: e.revision, err: { message: (err as Error).message } }, 'registry entry not applied');
         }
         if (live) publish();
       }
-    })();
+    })().catch((err: unknown) => {
+      this.logger.error({ event: 'registry-watch-ended', err: { message: (err as Error)?.message } }, 'registry watch ended by an error; the last registry is kept until the next reconnect');
+      if (!live) ready();
+    });
     await initialized;
     return () => {
       stopped = true;
@@ -183,25 +214,39 @@ export class RegistryStore {
     };
   }
 
-  #apply(kind: string, id: string, value: Uint8Array, agencies: Map<string, Agency>, operations: Map<string, Operation>): void {
-    let record: unknown;
-    try {
-      record = JSON.parse(dec.decode(value));
-    } catch {
-      this.logger.error({ event: 'registry-record-invalid', kind, id }, 'registry record is not JSON; ignored');
+  /**
+   * One watched entry. Junk (not JSON, not a valid record, not its key's record,
+   * an unknown key, a delete or purge marker: nothing in the broker deletes a
+   * registry key) is a finding and changes nothing: the last good record of the
+   * key stays. When none was seen yet (a watch from scratch, junk the newest
+   * value), the newest good one in the key's history (64 revisions) is taken; with none there
+   * either, the agency or operation is absent. Junk never grants anything.
+   */
+  async #apply(e: KvEntry, agencies: Map<string, Agency>, operations: Map<string, Operation>): Promise<void> {
+    const dot = e.key.indexOf('.');
+    const [kind, id] = dot < 0 ? [e.key, ''] : [e.key.slice(0, dot), e.key.slice(dot + 1)];
+    const map = (kind === 'agency' ? agencies : kind === 'operation' ? operations : undefined) as Map<string, Agency | Operation> | undefined;
+    const r = e.operation === 'PUT' ? this.#parse(kind, id, e.value) : { ok: false as const, reason: `${e.operation === 'DEL' ? 'delete' : 'purge'} marker` };
+    if (r.ok) {
+      map?.set(id, r.record);
       return;
     }
-    const seed = kind === 'agency' ? { agencies: [record], operations: [] } : { agencies: [], operations: [record] };
-    const r = this.validate(seed);
-    if (!r.ok || (record as { id?: unknown }).id !== id || (kind !== 'agency' && kind !== 'operation')) {
-      this.logger.error({ event: 'registry-record-invalid', kind, id }, 'registry record fails the registry schema; ignored');
-      // Fail closed: a broken update removes the record rather than keeping a stale (e.g. not-yet-revoked) one.
-      if (kind === 'agency') agencies.delete(id);
-      if (kind === 'operation') operations.delete(id);
-      return;
+    this.#finding(e, r.reason);
+    if (!map || map.has(id)) return;
+    const good = await this.#lastGood(kind, id, e.revision);
+    if (good) map.set(id, good);
+  }
+
+  /** The newest valid record of a key older than `before`, from the bucket's history. */
+  async #lastGood(kind: string, id: string, before: number): Promise<Agency | Operation | undefined> {
+    let found: Agency | Operation | undefined;
+    const iter = await this.kv.history({ key: `${kind}.${id}` });
+    for await (const h of iter) {
+      if (h.revision >= before || h.operation !== 'PUT') continue;
+      const r = this.#parse(kind, id, h.value);
+      if (r.ok) found = r.record;
     }
-    if (kind === 'agency') agencies.set(id, record as Agency);
-    else operations.set(id, record as Operation);
+    return found;
   }
 
   close(): void {

@@ -1,6 +1,7 @@
 import type { ConsumerMessages, MsgHdrs, MsgRequest, StoredMsg } from 'nats';
 import { LiaisonError } from '../core/errors.js';
-import { isCountry, isSlug, subjectToken } from '../core/ids.js';
+import { isCountry, isSlug, isUuid, subjectToken } from '../core/ids.js';
+import { integrity, streamWhere } from '../core/integrity.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 import { DELIVERY_HEADERS } from './plan.js';
@@ -45,8 +46,35 @@ export function inboxSubject(f: InboxFilter): string {
   return `deliveries.${subjectToken(f.agency, 'agency')}.${f.operation === undefined ? '*' : subjectToken(f.operation, 'operation')}.${f.origin === undefined ? '*' : subjectToken(f.origin, 'origin')}`;
 }
 
-/** A stored delivery as the inbox shows it; null when it does not match the type filter. */
-export function toInboxDelivery(seq: number, data: Uint8Array, headers: MsgHdrs | undefined, type?: string): InboxDelivery | null {
+const TLPS = new Set(['CLEAR', 'GREEN', 'AMBER', 'AMBER+STRICT', 'RED']);
+const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const ARMORED = '-----BEGIN PGP MESSAGE-----';
+
+/** Why a stored message is not a delivery the router could have written (short, never content); null when it is one. */
+export function deliveryDefect(data: Uint8Array, headers: MsgHdrs | undefined): string | null {
+  if (!headers) return 'no delivery headers';
+  const get = (k: string) => headers.get(k) ?? '';
+  if (!isUuid(get(DELIVERY_HEADERS.noticeId))) return 'no notice id header';
+  if (!isSlug(get(DELIVERY_HEADERS.operation)) || !isCountry(get(DELIVERY_HEADERS.originCountry)) || !isSlug(get(DELIVERY_HEADERS.origin)) || !isSlug(get(DELIVERY_HEADERS.type))) return 'routing headers malformed';
+  if (!TLPS.has(get(DELIVERY_HEADERS.tlp)) || !/^\d{1,15}$/.test(get(DELIVERY_HEADERS.logIndex)) || get(DELIVERY_HEADERS.receivedAt) === '') return 'delivery headers malformed';
+  if (data.length === 0) return 'empty body';
+  const body = Buffer.from(data.subarray(0, Math.min(data.length, ARMORED.length))).toString('latin1');
+  if (get(DELIVERY_HEADERS.deliveryFormat) === 'openpgp') return body === ARMORED ? null : 'body is not an armored OpenPGP message';
+  return COMPACT_JWE.test(Buffer.from(data).toString('latin1')) ? null : 'body is not a compact JWE';
+}
+
+/**
+ * A stored delivery as the inbox shows it; null when it does not match the type
+ * filter, or when it is not a delivery at all (junk: an integrity finding, where
+ * = `stream#seq`, default DELIVERIES and the cursor). A reader skips a null and
+ * serves the others.
+ */
+export function toInboxDelivery(seq: number, data: Uint8Array, headers: MsgHdrs | undefined, type?: string, at: { stream: string; seq: number } = { stream: STREAMS.deliveries, seq }): InboxDelivery | null {
+  const defect = deliveryDefect(data, headers);
+  if (defect !== null) {
+    integrity.report(undefined, at.stream === STREAMS.deadletter ? 'deadletter' : 'deliveries', streamWhere(at.stream, at.seq), defect);
+    return null;
+  }
   const get = (k: string) => headers?.get(k) ?? '';
   const t = get(DELIVERY_HEADERS.type);
   if (type !== undefined && t !== type) return null;

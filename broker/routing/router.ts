@@ -1,6 +1,7 @@
 import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
-import { isUuid } from '../core/ids.js';
+import { isCountry, isSlug, isUuid } from '../core/ids.js';
+import { integrity, streamWhere } from '../core/integrity.js';
 import { ENTRY_HEADER, logEntryBytes, sha256Hex } from '../ingest/store.js';
 import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
@@ -50,8 +51,27 @@ const INGEST_GRACE_MS = 50;
 /** A re-append that wrote an entry for a notice received longer ago than this is a restoration after a crash (warned). */
 const RESTORED_WARN_AFTER_SECONDS = 5;
 
-/** Why a stored notice cannot be routed at all (never retried). */
-class Unroutable extends Error {}
+/** Why a stored notice cannot be routed at all (never retried); `junk` when the message cannot be a notice. */
+class Unroutable extends Error {
+  constructor(
+    message: string,
+    readonly junk = true,
+  ) {
+    super(message);
+  }
+}
+
+/** The fields routing reads, of the right types: else the message is not a notice (a TypeError in planning would retry it forever). */
+function isNoticeEntry(e: unknown): e is NoticeLogEntry {
+  const x = e as Partial<NoticeLogEntry> | null;
+  return (
+    typeof x === 'object' && x !== null && x.kind === 'notice' && isUuid(x.notice_id) &&
+    Array.isArray(x.recipients) && x.recipients.every((r) => typeof r === 'string') &&
+    typeof x.operation === 'string' && isSlug(x.operation) && typeof x.origin === 'object' && x.origin !== null &&
+    typeof x.origin.country === 'string' && isCountry(x.origin.country) && typeof x.origin.agency === 'string' &&
+    typeof x.type === 'string' && typeof x.tlp === 'string' && typeof x.received_at === 'string' && typeof x.sha256 === 'string'
+  );
+}
 
 /**
  * Lets concurrent tasks enter one stage in the order they took a ticket:
@@ -191,6 +211,8 @@ export class Router {
       this.opts.observer?.failed(e instanceof Unroutable ? 'unroutable' : 'retry');
       if (e instanceof Unroutable) {
         logger.error({ event: 'notice-unroutable', seq: m.seq, reason: e.message }, 'stored notice cannot be routed; terminated');
+        // What cannot be a notice at all (junk stored in NOTICES) is also an integrity finding; a notice merely too old to route is not.
+        if (e.junk) integrity.report(logger, 'notices', streamWhere(STREAMS.notices, m.seq), e.message);
         m.term();
         return;
       }
@@ -205,19 +227,20 @@ export class Router {
     const b64 = m.headers?.get(ENTRY_HEADER);
     if (!b64) throw new Unroutable('the notice carries no log entry header');
     const entryBytes = Buffer.from(b64, 'base64url');
-    let entry: NoticeLogEntry;
+    let decoded: unknown;
     try {
-      entry = decodeEntry(entryBytes) as NoticeLogEntry;
+      decoded = decodeEntry(entryBytes);
     } catch {
       throw new Unroutable('the log entry header is not JSON');
     }
-    if (entry.kind !== 'notice' || !isUuid(entry.notice_id) || !Array.isArray(entry.recipients)) throw new Unroutable('the log entry header is not a notice entry');
+    if (!isNoticeEntry(decoded)) throw new Unroutable('the log entry header is not a notice entry');
+    const entry = decoded;
     // The entry must commit to exactly these stored bytes, or it is not this notice's entry.
     if (entry.sha256 !== sha256Hex(m.data)) throw new Unroutable('the log entry does not commit to the stored notice');
     const ageSeconds = (Date.now() - m.info.timestampNanos / 1e6) / 1000;
     if (ageSeconds > this.opts.duplicateWindowSeconds - 30) {
       // Outside the duplicate window, re-appending could log the entry twice and re-delivering could deliver twice.
-      throw new Unroutable(`the notice is older than the duplicate window (${Math.round(ageSeconds)} s); route it by hand`);
+      throw new Unroutable(`the notice is older than the duplicate window (${Math.round(ageSeconds)} s); route it by hand`, false);
     }
     // Ingest writes the entry right after the NOTICES ack: give it a moment on a fresh notice, so the re-append below is
     // the usual no-op (else ingest's own append turns duplicate and costs it an extra read). Never waits on a backlog.
