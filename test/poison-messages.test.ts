@@ -157,6 +157,19 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     t.equal(rec.status, 404, 'the record as stored is junk: not found (never a 500)');
     const all = await http(c, '/v1/admin/registry', { headers: { authorization: await bearer(c, 'hub-operator') } });
     t.equal(all.status, 200, 'the whole registry still reads');
+    // The watch goes on: a good change after the junk is seen; a record written over junk repairs the key.
+    const admin = async () => ({ authorization: await bearer(c, 'hub-operator'), 'content-type': 'application/json' });
+    const vn = await http(c, '/v1/admin/agencies/vn-c04', { headers: await admin() });
+    t.equal(vn.status, 200);
+    const changed = await http(c, '/v1/admin/agencies/vn-c04', { method: 'PUT', headers: await admin(), body: JSON.stringify({ agency: { ...vn.json, keys: undefined, name: 'Renamed after the junk' } }) });
+    t.equal(changed.status, 201, `a registry change after the junk is recorded (${JSON.stringify(changed.json).slice(0, 300)})`);
+    await waitFor(() => (g.gw.registry.snapshot.agency('vn-c04')?.name === 'Renamed after the junk' ? true : undefined), 'the watch to see the change');
+    t.pass('the registry watch still follows changes');
+    const khLast = g.gw.registry.snapshot.agency('kh-police-adp')!;
+    // The store's compare-and-set (what an admin change applies) writes over the junk's revision.
+    await g.gw.registry.setAgency('kh-police-adp', () => khLast);
+    t.pass('the last good record written back over the junk');
+    t.equal((await http(c, '/v1/admin/agencies/kh-police-adp', { headers: await admin() })).status, 200, 'the key holds a record again');
   });
 
   await t.test('junk in KV broker-keys', async (t) => {
