@@ -19,6 +19,9 @@ import { makeClientAssertion } from '../broker/client/assertion.js';
 import { InboxClient } from '../broker/delivery/client.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { listDeadLetters } from '../adapters/webhook/deadletter.js';
+import { verifyWebhook } from '../adapters/webhook/index.js';
+import { webhookConsumer } from '../adapters/webhook/deliverer.js';
+import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receiver.js';
 import { startTestGateway, sampleNotice, type TestGateway } from './helpers/gateway.js';
 import { startTestNats, type TestNats } from './helpers/nats.js';
 import { waitFor as waitUntil } from './helpers/wait.js';
@@ -323,4 +326,33 @@ t.test('background thread off: the issue repro and junk notices and deliveries',
   await nextNoticeGoesThrough(t, c, 'background off');
   await expectFinding(t, c, 'deliveries', `DELIVERIES#${d}`, 'a 404 status message in DELIVERIES');
   t.notOk(c.statuses.some((s) => s >= 500), 'no 5xx');
+});
+
+t.test('webhooks: junk in a webhook agency\'s deliveries and in its redelivery requests is terminated with a finding; the next delivery is posted', async (t) => {
+  scenarioStart = new Date().toISOString();
+  const nats = await startTestNats(t);
+  const { g, url } = await gateway(t, nats, { webhookBackoffBaseMs: 50, webhookBackoffMaxMs: 200, webhookMaxAttempts: 2, webhookTimeoutMs: 2000 });
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const c: Ctx = { nats, g, url, nc, statuses: [] };
+  const th = await webhookReceiver(t, (_n, _q, res) => (res.writeHead(204), res.end()));
+  await g.gw.registry.putAgency({ ...g.gw.registry.snapshot.agency('th-customs')!, webhook: { url: th.url } });
+  await webhookConsumerReady(g.gw.bus, 'th-customs');
+  await waitFor(() => (g.gw.registry.snapshot.agency('th-customs')?.webhook ? true : undefined), 'the webhook in the registry');
+  const junk = [
+    await poison(nc, 'deliveries.th-customs.mekong-dragon-6.VN', status404()),
+    await poison(nc, 'deliveries.th-customs.mekong-dragon-6.VN', random()),
+  ];
+  const redeliver = await poison(nc, 'redeliver.webhook.th-customs', random());
+  const notice = fromVn();
+  const res = await g.post((await g.seal(notice, 'vn-customs')).jwe);
+  t.equal(res.status, 202);
+  await waitFor(() => (th.got.length >= 1 ? true : undefined), 'the real delivery to be posted');
+  t.equal(th.got.length, 1, 'one POST: the junk was not posted, and did not hold the queue (max one in hand)');
+  const claims = await verifyWebhook(th.got[0]!.body, g.jwks, 'th-customs');
+  t.equal(claims.notice_id, notice.id, 'and it is the real notice');
+  for (const s of junk) await expectFinding(t, c, 'deliveries', `DELIVERIES#${s}`, `junk delivery ${s} to a webhook agency`);
+  await expectFinding(t, c, 'deadletter', `DEADLETTER#${redeliver}`, 'junk redelivery request');
+  const info = await g.gw.bus.jsm.consumers.info(STREAMS.deliveries, webhookConsumer('th-customs'));
+  t.equal(info.num_ack_pending, 0, 'nothing left unacked on the webhook consumer');
 });
