@@ -266,22 +266,30 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     t.pass('the webhook deliverer leads again');
 
     // The jti bucket: junk under a jti refuses it (401, never 500), with a finding.
+    const key = g.creds('vn-customs').signing;
+    const withJti = async (jti: string) => {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({})
+        .setProtectedHeader({ alg: 'EdDSA', kid: key.kid as string, typ: 'JWT' })
+        .setIssuer('vn-customs')
+        .setSubject('vn-customs')
+        .setAudience(g.config.brokerId)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 60)
+        .setJti(jti)
+        .sign(await importJWK(key, 'EdDSA'));
+    };
     const jti = randomUUID();
     const jrev = await poison(nc, `$KV.assertion-jti.${jtiKey('vn-customs', jti)}`, random());
-    const key = g.creds('vn-customs').signing;
-    const now = Math.floor(Date.now() / 1000);
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'EdDSA', kid: key.kid as string, typ: 'JWT' })
-      .setIssuer('vn-customs')
-      .setSubject('vn-customs')
-      .setAudience(g.config.brokerId)
-      .setIssuedAt(now)
-      .setExpirationTime(now + 60)
-      .setJti(jti)
-      .sign(await importJWK(key, 'EdDSA'));
-    const refused = await http(c, '/v1/inbox', { headers: { authorization: `Bearer ${assertion}` } });
+    const refused = await http(c, '/v1/inbox', { headers: { authorization: `Bearer ${await withJti(jti)}` } });
     t.equal(refused.status, 401, 'a jti with junk under it is refused (junk grants nothing)');
     await expectFinding(t, c, 'replay-guard', `assertion-jti/${jtiKey('vn-customs', jti)}@${jrev}`, 'random bytes under a jti');
+    // A used jti, then a delete marker over it: the jti stays used.
+    const used = await withJti(randomUUID());
+    t.equal((await http(c, '/v1/inbox', { headers: { authorization: `Bearer ${used}` } })).status, 200, 'a fresh assertion is accepted');
+    const usedJti = JSON.parse(Buffer.from(used.split('.')[1]!, 'base64url').toString('utf8')).jti as string;
+    await poison(nc, `$KV.assertion-jti.${jtiKey('vn-customs', usedJti)}`, delMarker());
+    t.equal((await http(c, '/v1/inbox', { headers: { authorization: `Bearer ${used}` } })).status, 401, 'replayed after a delete marker over its jti: still refused');
   });
 
   await t.test('afterwards: no 500 anywhere, the metric counts every source, the next notice goes through', async (t) => {
