@@ -182,6 +182,9 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     t.equal(g.gw.keyring.signing.kid, kid, 'the keyring in use stays');
     const rev2 = await poison(nc, '$KV.broker-keys.keyring', status404());
     await expectFinding(t, c, 'broker-keys', `broker-keys/keyring@${rev2}`, 'a 404 status message as the keyring');
+    const rev3 = await poison(nc, '$KV.broker-keys.keyring', delMarker());
+    await expectFinding(t, c, 'broker-keys', `broker-keys/keyring@${rev3}`, 'a delete marker on the keyring');
+    t.equal(g.gw.keyring.signing.kid, kid, 'the keyring in use still stays');
   });
 
   await t.test('junk in NOTICES is terminated with a finding; the router goes on', async (t) => {
