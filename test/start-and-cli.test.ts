@@ -1,6 +1,6 @@
 import t, { type Test as Tap } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
@@ -193,6 +193,19 @@ async function localNatsRequiresAuth(t: Tap, dataDir: string, natsPid: number, u
   } finally {
     await anc.close();
   }
+  // Everything the gateway, its nats-server (JetStream's store) and the CLI wrote under the data dir is the owner's alone
+  // (umask 077: core/data-dir.ts). answer.json and jwks.json are this test's own files.
+  const open: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      if ((statSync(p).mode & 0o077) !== 0 && !['answer.json', 'jwks.json'].includes(e.name)) open.push(`${p.slice(dataDir.length + 1)} ${(statSync(p).mode & 0o777).toString(8)}`);
+    }
+  };
+  t.equal((statSync(dataDir).mode & 0o077), 0, 'the data dir is 0700');
+  walk(dataDir);
+  t.same(open, [], 'no file or directory under the data dir can be read by others, the JetStream store included');
 }
 
 t.test('npm start under a supervisor: SIGTERM to npm reaches the gateway, which stops its nats-server and exits', async (t) => {
