@@ -123,6 +123,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     } else {
       request.log.warn({ code: err.code, step: request.trace.step, reason: err.message, detail: err.publicDetail }, 'request refused');
     }
+    // Every 503 says when to come back: errors made far from the HTTP edge (a KV read, a lease) do not know the setting.
+    if (err.code === 'unavailable' && err.extras.retryAfter === undefined) reply.header('retry-after', String(deps.limits?.retryAfterSeconds ?? 5));
     return sendProblem(request, reply, err);
   });
   const routeMethods = new RouteMethods();
