@@ -109,6 +109,16 @@ const forgedEntry = (): NoticeLogEntry => ({
   recipients: ['cn-customs'],
 });
 
+/** A network with `count` genuine notices, a checkpointer of this test's, and every entry folded: where an attack starts. */
+async function folded(t: Tap, count: number): Promise<{ n: Net; cp: Checkpointer; before: number; ids: string[] }> {
+  const n = await network(t);
+  const ids = await n.post(count);
+  const cp = await n.checkpointer('cp-a');
+  const before = await n.logSize();
+  await waitFor(() => (cp.status.checkpointSize === before ? true : undefined), 'the genuine entries folded');
+  return { n, cp, before, ids };
+}
+
 async function auditBoth(n: Net) {
   const api = auditLog(await fetchFromApi((p) => n.get(p), n.g.config.brokerId, n.g.jwks.keys));
   const archive = await auditLogWithOrigins(archiveToAuditInput(JSON.parse(JSON.stringify(await exportArchive(n.g.gw.bus, n.g.config.brokerId, n.g.gw.keyring.verificationKeys as never)))));
@@ -141,11 +151,7 @@ t.test('a genuine log: every entry signed, all folded, both audit modes verify; 
 });
 
 t.test("the attacker's well-formed log.notice entry is not folded: halted before it, named forged in both audit modes", async (t) => {
-  const n = await network(t);
-  await n.post(2);
-  const cp = await n.checkpointer('cp-a');
-  const before = await n.logSize();
-  await waitFor(() => (cp.status.checkpointSize === before ? true : undefined), 'the genuine entries folded');
+  const { n, cp, before } = await folded(t, 2);
 
   const js = await n.attacker();
   const forged = forgedEntry();
@@ -197,11 +203,7 @@ for (const [what, publish] of [
   ['an empty NATS/1.0 404-style message', async (js: Awaited<ReturnType<Net['attacker']>>) => js.publish('log.notice', new Uint8Array(0), { headers: natsHeaders(404, 'No Messages') })],
 ] as const) {
   t.test(`junk in LOG (${what}): halted before it; the auditor API never answers 500`, async (t) => {
-    const n = await network(t);
-    await n.post(2);
-    const cp = await n.checkpointer('cp-a');
-    const before = await n.logSize();
-    await waitFor(() => (cp.status.checkpointSize === before ? true : undefined), 'the genuine entries folded');
+    const { n, cp, before } = await folded(t, 2);
     const js = await n.attacker();
     const ack = await publish(js);
     await n.post(1);
@@ -220,11 +222,7 @@ for (const [what, publish] of [
 }
 
 t.test('junk in CHECKPOINTS, log-index and log-tiles: never a 500; checkpointing goes on after CHECKPOINTS junk', async (t) => {
-  const n = await network(t);
-  const [id] = await n.post(2);
-  const cp = await n.checkpointer('cp-a');
-  const before = await n.logSize();
-  await waitFor(() => (cp.status.checkpointSize === before ? true : undefined), 'the genuine entries folded');
+  const { n, cp, before, ids: [id] } = await folded(t, 2);
 
   const js = await n.attacker();
   await js.publish('checkpoints', new TextEncoder().encode('junk, not a signed note'));
@@ -257,11 +255,7 @@ t.test('junk in CHECKPOINTS, log-index and log-tiles: never a 500; checkpointing
 });
 
 t.test('a second, validly signed entry for a notice id already logged halts checkpointing; the index keeps the first', async (t) => {
-  const n = await network(t);
-  const [id] = await n.post(2);
-  const cp = await n.checkpointer('cp-a');
-  const before = await n.logSize();
-  await waitFor(() => (cp.status.checkpointSize === before ? true : undefined), 'the genuine entries folded');
+  const { n, cp, before, ids: [id] } = await folded(t, 2);
   const first = await n.get(`/v1/notices/${id}/proof`, 'vn-customs');
   t.equal(first.status, 200);
 

@@ -28,7 +28,7 @@ import { STREAMS } from '../broker/nats/streams.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { natsServerBin } from './helpers/nats.js';
-import { waitFor } from './helpers/wait.js';
+import { outcome, waitFor } from './helpers/wait.js';
 
 interface Creds {
   user: string;
@@ -39,16 +39,6 @@ interface Creds {
   durable: string;
 }
 
-/** Settles within ms: 'ok' when the promise resolves, the error message when it rejects, 'timeout' otherwise. */
-async function outcome(p: Promise<unknown>, ms = 3000): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), ms)));
-  try {
-    return await Promise.race([p.then(() => 'ok', (e: Error) => e.message || String(e)), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** NATS subject matching: `*` one token, `>` the rest. */
 function subjectMatches(pattern: string, subject: string): boolean {

@@ -16,6 +16,7 @@ import { ensureStreams, STREAMS } from '../broker/nats/streams.js';
 import { ensureAgencyConsumers } from '../broker/nats/agency-consumers.js';
 import { agencyPermissions, subscriberAuth } from '../broker/nats/subscriber-auth.js';
 import { RegistrySnapshot, type Agency, type RegistrySeed } from '../broker/registry/model.js';
+import { outcome } from './helpers/wait.js';
 
 const agency = (id: string, roles: Agency['roles']): Agency => ({ id, country: 'VN', name: id, roles, keys: [] });
 const seed: RegistrySeed = {
@@ -23,16 +24,6 @@ const seed: RegistrySeed = {
   operations: [],
 };
 
-/** Settles within ms: 'ok' when the promise resolves, the error message when it rejects, 'timeout' otherwise. */
-async function outcome(p: Promise<unknown>, ms = 3000): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), ms)));
-  try {
-    return await Promise.race([p.then(() => 'ok', (e: Error) => e.message || String(e)), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const refused = (r: string) => r !== 'ok';
 

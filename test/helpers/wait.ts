@@ -10,3 +10,14 @@ export async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefine
     await sleep(50);
   }
 }
+
+/** Settles within ms: 'ok' when the promise resolves, the error message when it rejects, 'timeout' otherwise. */
+export async function outcome(p: Promise<unknown>, ms = 3000): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), ms)));
+  try {
+    return await Promise.race([p.then(() => 'ok', (e: Error) => e.message || String(e)), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
