@@ -126,7 +126,7 @@ t.test('liaison certs init / issue / revoke / crl', async (t) => {
   t.match(io.out, /revoked serial [0-9A-F]+ of th-customs/);
   t.equal(parseCrl(readFileSync(join(dir, 'crl.pem'))).revoked.size, 1);
   t.equal(await run(['certs', 'crl', '--dir', dir], sink), 0, io.err);
-  t.equal(await run(['certs', 'revoke', '--dir', dir, '--agency', 'th-customs', '--reason', 'because'], sink), 1);
+  t.equal(await run(['certs', 'revoke', '--dir', dir, '--agency', 'th-customs', '--reason', 'because'], sink), 2, 'a usage error');
   t.match(io.err, /--reason must be one of/);
-  t.equal(await run(['certs', 'issue', '--dir', dir], sink), 1);
+  t.equal(await run(['certs', 'issue', '--dir', dir], sink), 2, 'a usage error');
 });
