@@ -57,8 +57,8 @@ export async function startGateway(env: NodeJS.ProcessEnv, opts: { mainJs?: stri
 
 /**
  * The environment of a benchmarked gateway: loopback, the demo network, warnings only, a checkpoint a second, and no
- * per-client rate limit (one loopback client posts thousands of notices a minute; the limit would answer 429s, not
- * measure the pipeline).
+ * per-client rate limit or per-address connection cap (one loopback client posts thousands of notices a minute over up
+ * to 256 connections; the limits would answer 429s and close sockets, not measure the pipeline).
  */
 export const benchGatewayEnv = (o: { port: number; natsUrl: string; dataDir: string }): NodeJS.ProcessEnv => ({
   ...process.env,
@@ -70,6 +70,7 @@ export const benchGatewayEnv = (o: { port: number; natsUrl: string; dataDir: str
   LOG_LEVEL: 'warn',
   LIAISON_CHECKPOINT_INTERVAL_MS: '1000',
   LIAISON_RATE_LIMIT_MAX: '0',
+  LIAISON_MAX_CONNECTIONS_PER_ADDRESS: '0',
 });
 
 export interface Level extends LevelResult {
