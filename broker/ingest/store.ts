@@ -80,10 +80,12 @@ async function claimNoticeId(bus: NatsBus, noticeId: string, sha256: string): Pr
     throw e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `notice-ids: ${(e as Error).message}`, cause: e });
   }
   try {
-    await kv.create(noticeId, new TextEncoder().encode(sha256));
+    // A create-only KV put through the gateway's one publish path: it leaves with the turn's other publishes in one
+    // socket write (turnBarrier), where kv.create would be a write of its own on every notice.
+    await bus.publish(`$KV.${NOTICE_IDS_BUCKET}.${noticeId}`, new TextEncoder().encode(sha256), { expectLastSubjectSequence: 0 });
     return { kind: 'new' };
   } catch (e) {
-    if (!isExists(e)) throw new LiaisonError('unavailable', { detail: `notice-ids create: ${(e as Error).message}`, cause: e });
+    if (!isExists((e as { cause?: unknown }).cause ?? e)) throw e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `notice-ids create: ${(e as Error).message}`, cause: e });
   }
   let held;
   try {

@@ -21,10 +21,13 @@ import { LiaisonError } from '../core/errors.js';
 import { installStoredStatusGuard } from './stored-status.js';
 
 export interface PublishOptions {
-  msgID: string;
+  /** JetStream's Msg-Id (de-duplicated within the stream's window); none for a write that must never count as a duplicate. */
+  msgID?: string;
   headers?: Record<string, string>;
   /** Refuse unless the stream's last sequence is this (optimistic concurrency). */
   expectLastSequence?: number;
+  /** Refuse unless the subject's last sequence is this; 0: only if the subject holds nothing (a create-only KV key). */
+  expectLastSubjectSequence?: number;
 }
 
 /**
@@ -322,10 +325,12 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
       await publishTurn();
       try {
         return await js.publish(subject, data, {
-          msgID: p.msgID,
+          ...(p.msgID === undefined ? {} : { msgID: p.msgID }),
           headers: h,
           timeout: opts.publishTimeoutMs,
-          ...(p.expectLastSequence === undefined ? {} : { expect: { lastSequence: p.expectLastSequence } }),
+          ...(p.expectLastSequence === undefined && p.expectLastSubjectSequence === undefined
+            ? {}
+            : { expect: { ...(p.expectLastSequence === undefined ? {} : { lastSequence: p.expectLastSequence }), ...(p.expectLastSubjectSequence === undefined ? {} : { lastSubjectSequence: p.expectLastSubjectSequence }) } }),
         });
       } catch (e) {
         throw unavailable(e, `publish ${subject}`);
