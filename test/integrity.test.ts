@@ -103,17 +103,21 @@ t.test('/readyz: ready; degraded (still 200) with a halted checkpointer and find
   t.equal(r.statusCode, 200);
   t.equal(r.json().status, 'ready');
   t.notOk('problems' in r.json());
+  t.same(Object.keys(r.json()), ['status'], 'ready or not and why, nothing about the traffic (no message counts)');
   t.match(await metrics.render(), /liaison_checkpointer_halted 0/);
 
   status.halted = { index: 41, reason: 'entry signature invalid' };
   integrity.report(undefined, 'deliveries', streamWhere('DELIVERIES', 9), 'empty body');
+  integrity.report(undefined, 'registry', kvWhere('registry', 'agency.th-customs', 3), 'not a registry record');
   r = await app.inject({ method: 'GET', url: '/readyz' });
   t.equal(r.statusCode, 200, 'degraded is still 200: the gateway ingests');
   t.equal(r.json().status, 'degraded');
   t.match(r.json().problems, [
     { kind: 'checkpointer-halted', source: 'log', where: 'log index 41', reason: 'entry signature invalid' },
+    { kind: 'integrity-finding', source: 'registry', where: 'registry@3', reason: 'not a registry record', at: String, count: 1 },
     { kind: 'integrity-finding', source: 'deliveries', where: 'DELIVERIES#9', reason: 'empty body', at: String, count: 1 },
   ]);
+  t.notMatch(r.body, /th-customs/, "a KV finding's key (here an agency id) is in the log line, not in the public /readyz");
   const text = await metrics.render();
   t.match(text, /liaison_checkpointer_halted 1/);
   t.match(text, /liaison_integrity_findings_total\{source="deliveries"\} 1/);

@@ -11,6 +11,13 @@ export interface HealthOptions {
   checkpointer?: () => { readonly status: { halted: { index: number; reason: string } | null } } | null;
 }
 
+/**
+ * Where a finding is, as /readyz shows it to anyone: a stream and sequence as
+ * they are, a KV bucket and revision without the key (a registry key names an
+ * agency, a jti key the agency that used it). The key is in the error log line.
+ */
+export const publicWhere = (where: string): string => where.replace(/^([^/#]+)\/.*@(\d+)$/, '$1@$2');
+
 const problemSchema = {
   type: 'object',
   additionalProperties: false,
@@ -28,7 +35,6 @@ const statusSchema = {
   type: 'object',
   properties: {
     status: { type: 'string', enum: ['ok', 'ready', 'degraded'] },
-    streams: { type: 'object', additionalProperties: { type: 'integer' } },
     problems: { type: 'array', items: problemSchema },
   },
 } as const;
@@ -52,7 +58,7 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { bus
       schema: {
         summary: 'Readiness',
         description:
-          'NATS is connected and every JetStream stream answers (message counts per stream); 503 unavailable otherwise. `status` is `ready`, or `degraded` (still 200: the gateway ingests and routes) with `problems`: integrity findings (a malformed or foreign message skipped in a bucket or stream: source, where, reason, when; never content) and a halted checkpointer.',
+          'NATS is connected and every JetStream stream answers; 503 unavailable otherwise (no counts: nothing about the traffic is public). `status` is `ready`, or `degraded` (still 200: the gateway ingests and routes) with `problems`: integrity findings (a malformed or foreign message skipped in a bucket or stream: source, where, reason, when; never content) and a halted checkpointer.',
         tags: ['operations'],
         security: [],
         response: { 200: statusSchema },
@@ -61,17 +67,16 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { bus
     async (request, reply) => {
       const fail = (detail: string) => sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail, retryAfter: 5 }));
       if (!bus.isConnected()) return fail('NATS is not connected');
-      const streams: Record<string, number> = {};
       try {
-        for (const name of Object.values(STREAMS)) streams[name] = (await bus.jsm.streams.info(name)).state.messages;
+        for (const name of Object.values(STREAMS)) await bus.jsm.streams.info(name);
       } catch {
         return fail('a JetStream stream is not reachable');
       }
       const problems: { kind: 'integrity-finding' | 'checkpointer-halted'; source: string; where: string; reason: string; at?: string; count?: number }[] = [];
       const halted = checkpointer?.()?.status.halted;
       if (halted) problems.push({ kind: 'checkpointer-halted', source: 'log', where: `log index ${halted.index}`, reason: halted.reason });
-      for (const f of integrity.list()) problems.push({ kind: 'integrity-finding', ...f });
-      return problems.length === 0 ? { status: 'ready', streams } : { status: 'degraded', streams, problems };
+      for (const f of integrity.list()) problems.push({ kind: 'integrity-finding', ...f, where: publicWhere(f.where) });
+      return problems.length === 0 ? { status: 'ready' } : { status: 'degraded', problems };
     },
   );
 };
