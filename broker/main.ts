@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config/config.js';
 import { GATEWAY_NODE_ARGS, heapLimitCheck } from './core/heap-limits.js';
@@ -13,6 +13,8 @@ import { prepareLocalNats } from './nats/creds-files.js';
 import { RegistrySnapshot, type RegistrySeed } from './registry/model.js';
 
 const out = (line: string) => process.stdout.write(line + '\n');
+/** A path as one shell word: as it is when it is plain, else in single quotes. */
+const shellWord = (s: string) => (/^[\w./@%+=:,-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 async function main(): Promise<number> {
   // Everything this process and its nats-server child write is for the owner alone (core/data-dir.ts).
@@ -93,7 +95,9 @@ async function main(): Promise<number> {
     // Over HTTPS the CLI trusts the demo CA (server authentication; the notice's signature proves its origin), and presents the agency's certificate when mTLS is on.
     const pki = join(config.dataDir, 'pki');
     const tlsArgs = config.tls ? ` --ca ${join(pki, 'ca.crt')}${config.mtls !== 'off' ? ` --cert ${join(pki, 'agencies', 'vn-customs.crt')} --key ${join(pki, 'agencies', 'vn-customs.key')}` : ''}` : '';
-    out(`  npx liaison notice send docs/examples/notices/seizure-report.json --as vn-customs --stamp --url ${address}${tlsArgs}`);
+    // The CLI finds the demo keys under ./data unless told: name the data dir when it is elsewhere, so the command runs as printed.
+    const dataDirArg = config.dataDir === resolve('data') ? '' : ` --data-dir ${shellWord(config.dataDir)}`;
+    out(`  npx liaison notice send docs/examples/notices/seizure-report.json --as vn-customs --stamp${dataDirArg} --url ${address}${tlsArgs}`);
   } else if (gateway.registry.snapshot.agencies().length === 0) {
     // A first start without --demo and without a seed: a working broker that nobody can use yet; say what to do.
     out('The member registry is empty: no agency can send or read yet.');

@@ -81,8 +81,9 @@ t.test("README's npm start: a broker with a demo network and a local nats-server
 
   const printed = /npx liaison (.*)/.exec(out)?.[1]?.trim().split(/\s+/) as string[];
   t.same(printed.slice(0, 6), ['notice', 'send', 'docs/examples/notices/seizure-report.json', '--as', 'vn-customs', '--stamp']);
+  t.same(printed.slice(6, 8), ['--data-dir', dataDir], 'the data dir is named when it is not ./data, so the command runs as printed');
   const { io, sink } = capture();
-  const code = await run([...printed, '--data-dir', dataDir], sink);
+  const code = await run(printed, sink);
   t.equal(code, 0, io.stderr);
   t.match(io.stdout, /accepted: notice [0-9a-f-]{36} at log index 0/);
   const receipt = /receipt: (\S+)/.exec(io.stdout)?.[1] as string;

@@ -39,7 +39,8 @@ t.test('npm start -- --demo with LIAISON_TLS=true and LIAISON_MTLS=optional', as
   const line = /^\s+npx liaison (.*)$/m.exec(out);
   const args = (line?.[1] ?? '').trim().split(/\s+/);
   t.equal(args[args.indexOf('--ca') + 1], join(pki, 'ca.crt'), 'the command trusts the demo CA');
-  const cli = spawnSync(process.execPath, [`--import=${tsLoader}`, '--input-type=module', '-e', `import { run } from ${JSON.stringify(join(repoRoot, 'broker', 'cli', 'liaison.ts'))}; process.exitCode = await run(${JSON.stringify([...args, '--data-dir', dataDir])});`], {
+  t.equal(args[args.indexOf('--data-dir') + 1], dataDir, 'and names the data dir, which is not ./data');
+  const cli = spawnSync(process.execPath, [`--import=${tsLoader}`, '--input-type=module', '-e', `import { run } from ${JSON.stringify(join(repoRoot, 'broker', 'cli', 'liaison.ts'))}; process.exitCode = await run(${JSON.stringify(args)});`], {
     cwd: repoRoot,
     env: env(),
     encoding: 'utf8',
