@@ -325,6 +325,23 @@ t.test('cli: keys generate, usage errors', async (t) => {
   const version = capture();
   t.equal(await run(['--version'], version.sink), 0);
   t.equal(version.io.stdout, `liaison ${JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version}\n`);
+  // Private keys: by default under the data dir; never silently over an existing file or where git would track them.
+  const dataDirKeys = capture();
+  t.equal(await run(['keys', 'generate', '--agency', 'my-agency', '--country', 'MY', '--data-dir', dir], dataDirKeys.sink), 0, dataDirKeys.io.stderr);
+  t.equal(statSync(join(dir, 'keys', 'my-agency.json')).mode & 0o777, 0o600, 'written to DATA_DIR/keys/ID.json, 0600');
+  t.equal(statSync(join(dir, 'keys')).mode & 0o777, 0o700);
+  const again = capture();
+  t.equal(await run(['keys', 'generate', '--agency', 'my-agency', '--country', 'MY', '--data-dir', dir], again.sink), 1, 'an existing key file is not replaced');
+  t.match(again.io.stderr, /my-agency\.json exists; .*--force/);
+  const work = join(dir, 'work');
+  spawnSync('git', ['init', '-q', work]);
+  writeFileSync(join(work, '.gitignore'), 'secrets/\n');
+  const tracked = capture();
+  t.equal(await run(['keys', 'generate', '--agency', 'my-agency', '--country', 'MY', '--out', join(work, 'my-agency.json')], tracked.sink), 1, 'a path git would track is refused');
+  t.match(tracked.io.stderr, /inside a git work tree and not ignored/);
+  t.notOk(existsSync(join(work, 'my-agency.json')), 'and nothing is written');
+  t.equal(await run(['keys', 'generate', '--agency', 'my-agency', '--country', 'MY', '--out', join(work, 'secrets', 'my-agency.json')], capture().sink), 0, 'an ignored path in the work tree is fine');
+  t.equal(await run(['keys', 'generate', '--agency', 'my-agency', '--country', 'MY', '--out', join(work, 'my-agency.json'), '--force'], capture().sink), 0, '--force writes it anyway');
   const groupHelp = capture();
   t.equal(await run(['admin', '--help'], groupHelp.sink), 0, 'a group with --help: its usage, exit 0');
   t.match(groupHelp.io.stdout, /^Usage:\n.*liaison admin rotate-encryption-keys/s);

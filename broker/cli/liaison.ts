@@ -1,8 +1,9 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { readInputFile, readInputJson } from './input-file.js';
 import { randomUUID } from 'node:crypto';
 
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../core/paths.js';
 import { isUsageError, UsageError } from './usage-error.js';
@@ -26,10 +27,11 @@ const TLS_HELP = `Over HTTPS: --cert/--key present the agency's client certifica
 const HELP = `liaison — the Liaison command line
 
 Usage:
-  liaison keys generate --agency ID --country CC [--sig Ed25519|ES256] [--enc X25519|P-256] [--out FILE]
+  liaison keys generate --agency ID --country CC [--sig Ed25519|ES256] [--enc X25519|P-256] [--out FILE] [--force]
       Make an agency's signing and encryption key pairs. Writes the private
-      credentials (JWK) to FILE (default: ID.json, mode 0600) and prints the
-      public registry record to add to the member registry.
+      credentials (JWK) to FILE (default: DATA_DIR/keys/ID.json, mode 0600) and
+      prints the public registry record to add to the member registry. Refuses
+      to replace an existing file, or to write where git would track it, unless --force.
 
   liaison notice send FILE --as AGENCY [--url URL] [--data-dir DIR] [--credentials FILE]
                           [--stamp] [--alg ECDH-ES+A256KW|ECDH-ES] [--curve X25519|P-256] [--json]
@@ -86,10 +88,24 @@ Exit status: 0 done; 1 refused or failed (a problem from the gateway, a signatur
 
 class CliError extends Error {}
 
+/** Whether git would track `file`: it is inside a work tree and not ignored. False where git is not installed. */
+function trackedByGit(file: string): boolean {
+  const dir = dirname(file);
+  let d = dir;
+  while (!existsSync(join(d, '.git'))) {
+    const up = dirname(d);
+    if (up === d) return false;
+    d = up;
+  }
+  const r = spawnSync('git', ['check-ignore', '-q', '--no-index', file], { cwd: d, stdio: 'ignore', timeout: 5000 });
+  // 0: ignored; 1: not ignored; anything else (no git, an error): judge by the work tree alone.
+  return r.status !== 0;
+}
+
 const baseUrl = (v?: string) => (v ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
 
 async function keysGenerate(args: string[], io: Io): Promise<number | void> {
-  const { values } = parseArgs({ args, options: { agency: { type: 'string' }, country: { type: 'string' }, sig: { type: 'string', default: 'Ed25519' }, enc: { type: 'string', default: 'X25519' }, out: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { agency: { type: 'string' }, country: { type: 'string' }, sig: { type: 'string', default: 'Ed25519' }, enc: { type: 'string', default: 'X25519' }, out: { type: 'string' }, 'data-dir': { type: 'string' }, force: { type: 'boolean' } } });
   if (!values.agency || !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(values.agency)) throw new UsageError('--agency must be a lower-case slug, e.g. vn-customs');
   if (!values.country || !/^[A-Z]{2}$/.test(values.country)) throw new UsageError('--country must be an ISO 3166-1 alpha-2 code, e.g. VN');
   const sig = ({ Ed25519: 'Ed25519', ES256: 'ES256' } as Record<string, KeyKind>)[values.sig ?? ''];
@@ -97,8 +113,15 @@ async function keysGenerate(args: string[], io: Io): Promise<number | void> {
   if (!sig) throw new UsageError('--sig must be Ed25519 or ES256');
   if (!enc) throw new UsageError('--enc must be X25519 or P-256');
   const { credentials, record } = await makeAgency({ id: values.agency, country: values.country, name: values.agency, roles: ['publish', 'subscribe'], sig, enc, thumbprintKids: true });
-  const out = values.out ?? `${values.agency}.json`;
+  // Private keys go to the data dir (git-ignored) unless told; a path git would track, or an existing key file, needs --force.
+  const out = resolve(values.out ?? join(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', 'keys', `${values.agency}.json`));
+  if (!values.force) {
+    if (existsSync(out)) throw new CliError(`${out} exists; it may hold keys in use (--force to replace it)`);
+    if (trackedByGit(out)) throw new CliError(`${out} is inside a git work tree and not ignored: a private key could be committed (write it elsewhere, or --force)`);
+  }
+  mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
   writeFileSync(out, JSON.stringify(credentials, null, 2), { mode: 0o600 });
+  chmodSync(out, 0o600);
   io.err(`private keys written to ${out} (keep it secret); registry record:\n`);
   io.out(JSON.stringify(record, null, 2) + '\n');
 }
