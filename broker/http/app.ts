@@ -160,7 +160,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(keysRoutes, { keyring: deps.keyring });
   await app.register(noticesRoutes, { ingest: deps.ingest, bodyLimitBytes: deps.bodyLimitBytes, mediaTypes: deps.envelopeMediaTypes });
   if (deps.log) await app.register(logRoutes, { bus: deps.bus, ...deps.log });
-  await app.register(inboxRoutes, { bus: deps.bus, heartbeatSeconds: deps.inbox?.heartbeatSeconds ?? 15 });
+  await app.register(inboxRoutes, {
+    bus: deps.bus,
+    heartbeatSeconds: deps.inbox?.heartbeatSeconds ?? 15,
+    // The same rules as when the stream opened: the agency in the registry with the subscribe role, its key still valid.
+    stillAllowed: async (a) => {
+      if (!deps.auth.registry().agency(a.agencyId)?.roles.includes('subscribe')) return false;
+      return deps.auth.resolveSigner(a.kid).then((s) => s.agencyId === a.agencyId, () => false);
+    },
+  });
   await app.register(agencyKeysRoutes, { registry: deps.auth.registry });
   if (deps.admin) await app.register(adminRoutes, { admin: deps.admin });
   if (deps.acks) await app.register(ackRoutes, { bus: deps.bus, resolveSigner: deps.auth.resolveSigner, signer: () => deps.keyring.signing, ...deps.acks });

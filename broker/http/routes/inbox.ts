@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { LiaisonError } from '../../core/errors.js';
 import type { NatsBus } from '../../nats/connection.js';
+import type { AuthenticatedAgency } from '../../auth/client-assertion.js';
 import { pumpSse, sseHeartbeat } from '../../../adapters/sse/pump.js';
 import { checkFilter, followInbox, readInbox, type InboxFilter } from '../../routing/inbox.js';
 
@@ -8,6 +9,16 @@ export interface InboxRouteOptions {
   bus: NatsBus;
   /** Seconds between SSE heartbeat comment lines. */
   heartbeatSeconds: number;
+  /**
+   * Whether an open stream may go on: the agency still has the subscribe role
+   * and the key that signed its assertion is still valid. Asked every
+   * `recheckMs`; a stream whose answer turns false is ended. Absent: never ended.
+   */
+  stillAllowed?: (agency: AuthenticatedAgency) => Promise<boolean>;
+  /** How often open streams are re-authorised (default 1000 ms). */
+  recheckMs?: number;
+  /** Open streams one agency may hold on this gateway; past it 429 (default 8). */
+  maxStreamsPerAgency?: number;
 }
 
 const MAX_LIMIT = 500;
@@ -68,10 +79,22 @@ function filterOf(request: FastifyRequest): InboxFilter {
  */
 export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, opts) => {
   const live = new Set<AbortController>();
+  const perAgency = new Map<string, number>();
+  const maxStreams = opts.maxStreamsPerAgency ?? 8;
   // Open event streams would keep the server from closing: end them first.
   app.addHook('preClose', async () => {
     for (const c of live) c.abort();
   });
+  // A stream is authorised once, when it opens; a key revoked or a role removed since must end it, within a second.
+  const streams = new Map<AbortController, { agency: AuthenticatedAgency; end: (why: string) => void }>();
+  if (opts.stillAllowed) {
+    const check = opts.stillAllowed;
+    const timer = setInterval(() => {
+      for (const [, s] of streams) void check(s.agency).then((ok) => ok || s.end('access revoked'), () => undefined);
+    }, opts.recheckMs ?? 1000);
+    timer.unref();
+    app.addHook('onClose', async () => clearInterval(timer));
+  }
 
   app.get(
     '/v1/inbox',
@@ -108,6 +131,10 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
       // Last-Event-ID (a reconnecting EventSource) wins over ?after=.
       const after = typeof lastEventId === 'string' && lastEventId !== '' ? cursorOf(lastEventId, 'Last-Event-ID') : cursorOf(q.after, 'after');
 
+      const agency = request.agency as AuthenticatedAgency;
+      const open = perAgency.get(agency.agencyId) ?? 0;
+      if (open >= maxStreams) throw new LiaisonError('rate-limited', { publicDetail: `at most ${maxStreams} open inbox streams per agency`, retryAfter: 5 });
+      perAgency.set(agency.agencyId, open + 1);
       const abort = new AbortController();
       live.add(abort);
       const raw = reply.raw;
@@ -121,6 +148,15 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
       });
       // The response's 'close' is the client going away (the request's fires as soon as its body is read).
       raw.once('close', () => abort.abort());
+      streams.set(abort, {
+        agency,
+        end: (why) => {
+          if (abort.signal.aborted) return;
+          request.log.warn({ event: 'inbox-stream-revoked', agency: agency.agencyId }, 'inbox stream ended: the agency may no longer read');
+          if (!raw.writableEnded) raw.write(`: ${why}\n\n`);
+          abort.abort();
+        },
+      });
       const stopHeartbeat = sseHeartbeat(raw, opts.heartbeatSeconds * 1000, abort.signal);
       raw.write(`retry: 2000\n: stream of ${filter.agency}, after ${after}\n\n`);
       let sent = 0;
@@ -134,6 +170,10 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
       } finally {
         stopHeartbeat();
         live.delete(abort);
+        streams.delete(abort);
+        const left = (perAgency.get(agency.agencyId) ?? 1) - 1;
+        if (left <= 0) perAgency.delete(agency.agencyId);
+        else perAgency.set(agency.agencyId, left);
         request.log.info({ event: 'inbox-stream-closed', agency: filter.agency, sent }, 'inbox stream closed');
         if (!raw.writableEnded) raw.end();
       }
