@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir0700, write0600 } from '../core/data-dir.js';
 import { spawnSync } from 'node:child_process';
 import { readInputFile, readInputJson } from './input-file.js';
 import { randomUUID } from 'node:crypto';
@@ -88,7 +89,7 @@ Exit status: 0 done; 1 refused or failed (a problem from the gateway, a signatur
 
 class CliError extends Error {}
 
-/** Whether git would track `file`: it is inside a work tree and not ignored. False where git is not installed. */
+/** Whether git would track `file`: it is inside a work tree and not ignored. Inside a work tree without a usable git, yes (the safe side). */
 function trackedByGit(file: string): boolean {
   const dir = dirname(file);
   let d = dir;
@@ -98,7 +99,7 @@ function trackedByGit(file: string): boolean {
     d = up;
   }
   const r = spawnSync('git', ['check-ignore', '-q', '--no-index', file], { cwd: d, stdio: 'ignore', timeout: 5000 });
-  // 0: ignored; 1: not ignored; anything else (no git, an error): judge by the work tree alone.
+  // 0: ignored; 1: not ignored; anything else (no git, an error): it is in a work tree, so treat it as tracked.
   return r.status !== 0;
 }
 
@@ -119,9 +120,8 @@ async function keysGenerate(args: string[], io: Io): Promise<number | void> {
     if (existsSync(out)) throw new CliError(`${out} exists; it may hold keys in use (--force to replace it)`);
     if (trackedByGit(out)) throw new CliError(`${out} is inside a git work tree and not ignored: a private key could be committed (write it elsewhere, or --force)`);
   }
-  mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
-  writeFileSync(out, JSON.stringify(credentials, null, 2), { mode: 0o600 });
-  chmodSync(out, 0o600);
+  mkdir0700(dirname(out));
+  write0600(out, JSON.stringify(credentials, null, 2));
   io.err(`private keys written to ${out} (keep it secret); registry record:\n`);
   io.out(JSON.stringify(record, null, 2) + '\n');
 }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 
 /**
  * The umask of every Liaison process that writes under the data dir: files
@@ -20,4 +20,16 @@ export function securePrivateDir(dir: string): { narrowedFrom: number | null } {
   if ((mode & 0o077) === 0) return { narrowedFrom: null };
   chmodSync(dir, mode & 0o700);
   return { narrowedFrom: mode };
+}
+
+/** Write a file for its owner alone (0600), an existing file narrowed too (writeFileSync keeps an existing file's mode). */
+export function write0600(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+/** A directory for its owner alone (0700), an existing one narrowed too (mkdirSync keeps an existing directory's mode). */
+export function mkdir0700(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  chmodSync(dir, 0o700);
 }

@@ -11,7 +11,7 @@
  * connection is closed after `idleTimeoutMs` (SSE streams write heartbeats, so
  * they are never idle), and connections are capped in all and per address.
  */
-import type { Server as HttpServer } from 'node:http';
+import { STATUS_CODES, type Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer, ServerOptions as HttpsServerOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -67,8 +67,6 @@ export function capConnections(server: HttpServer | HttpsServer, l: ConnectionLi
   });
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large' };
-
 /** The problem a refusal by Node's HTTP parser gets: never Fastify's default JSON, never the path or a header echoed. */
 export function clientErrorProblem(code: string | undefined): { status: number; code: ProblemCode; detail: string } {
   switch (code) {
@@ -88,7 +86,7 @@ export function writeClientErrorProblem(err: NodeJS.ErrnoException, socket: Sock
   const body = JSON.stringify(problemBody(new LiaisonError(p.code, { publicDetail: p.detail }), randomUUID()));
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${p.status} ${STATUS_TEXT[p.status] ?? 'Error'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${p.status} ${STATUS_CODES[p.status] ?? 'Error'}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   }
   socket.destroy();

@@ -11,21 +11,12 @@
  * Only `-c <dataDir>/nats/nats-server.conf` is on the server's command line
  * (a process's command line is world-readable in /proc).
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { mkdir0700, write0600 } from '../core/data-dir.js';
 import { RegistrySnapshot } from '../registry/model.js';
 import { natsAuthFromEnv, type NatsAuthSettings } from './connection.js';
 import { BROKER_NATS_USER, HUB_NATS_ACCOUNT, subscriberAuth, type SubscriberAuth } from './subscriber-auth.js';
-
-export function write0600(file: string, text: string): void {
-  writeFileSync(file, text, { mode: 0o600 });
-  chmodSync(file, 0o600); // an existing file keeps its mode on writeFileSync
-}
-
-export function mkdir0700(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700); // an existing directory keeps its mode on mkdirSync
-}
 
 /** The passwords already issued in a credentials directory, by user name. */
 export function existingPasswords(dir: string): Record<string, string> {
