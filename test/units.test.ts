@@ -4,6 +4,7 @@ import { subjectToken, isSlug, isCountry, isUuid } from '../broker/core/ids.js';
 import { parseProtectedHeader } from '../broker/core/jose-header.js';
 import { checkFreshness } from '../broker/ingest/freshness.js';
 import { problemBody, toLiaisonError } from '../broker/http/problem.js';
+import { ErrorCode, NatsError } from 'nats';
 import { parseCompactJwe } from '../adapters/jose/parse-jwe.js';
 import { settlesWithin } from '../broker/core/sleep.js';
 import { turnBarrier } from '../broker/nats/connection.js';
@@ -63,6 +64,10 @@ t.test('problem mapping never leaks internals', async (t) => {
   t.same(Object.keys(body).sort(), ['code', 'instance', 'status', 'title', 'type']);
   t.equal(toLiaisonError({ code: 'FST_ERR_CTP_BODY_TOO_LARGE', message: 'x' }).code, 'too-large');
   t.equal(toLiaisonError({ statusCode: 429 }).code, 'rate-limited');
+  // A nats.js error let through (a request timing out while a cluster node dies: the fault test saw 500s) is a 503.
+  const natsTimeout = toLiaisonError(NatsError.errorForCode(ErrorCode.Timeout));
+  t.equal(natsTimeout.code, 'unavailable');
+  t.equal(natsTimeout.status, 503);
   t.equal(toLiaisonError({ statusCode: 418, message: 'teapot' }).code, 'bad-request');
   const own = new LiaisonError('schema-invalid', { errors: [{ path: '/a', message: 'm' }] });
   t.equal(toLiaisonError(own), own);

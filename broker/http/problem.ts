@@ -38,6 +38,9 @@ export function toLiaisonError(err: unknown): LiaisonError {
   const mapped = e?.code ? fastifyCodes[e.code] : undefined;
   if (mapped) return new LiaisonError(mapped, { detail: e.message, cause: err });
   if (e?.statusCode === 429) return new LiaisonError('rate-limited', { cause: err });
+  // A nats.js error that a NATS call let through untranslated (a timeout while a node dies, a leader election):
+  // the engine cannot answer now, which is a 503 with Retry-After, never a 500.
+  if ((err as Error)?.name === 'NatsError') return new LiaisonError('unavailable', { detail: e.message, cause: err });
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return new LiaisonError('bad-request', { detail: e.message, cause: err });
   return new LiaisonError('internal', { detail: e?.message ?? String(err), cause: err });
 }

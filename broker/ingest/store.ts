@@ -60,7 +60,12 @@ const windows = new WeakMap<NatsBus, Promise<number>>();
 function duplicateWindowMs(bus: NatsBus): Promise<number> {
   let w = windows.get(bus);
   if (!w) {
-    w = bus.jsm.streams.info(STREAMS.notices).then((i) => Math.floor((i.config.duplicate_window ?? 120e9) / 1e6));
+    w = bus.jsm.streams.info(STREAMS.notices).then(
+      (i) => Math.floor((i.config.duplicate_window ?? 120e9) / 1e6),
+      (e: unknown) => {
+        throw new LiaisonError('unavailable', { detail: `NOTICES info: ${(e as Error).message}`, cause: e });
+      },
+    );
     w.catch(() => windows.delete(bus));
     windows.set(bus, w);
   }
