@@ -4,7 +4,7 @@
 # The gateway needs a NATS server with JetStream (NATS_URL); see docker-compose.yml.
 # test/docker.test.ts keeps CMD in step with package.json's start script.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: npm ci (all dependencies) + tsc -------------------------------
 FROM ${NODE_IMAGE} AS build

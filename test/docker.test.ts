@@ -8,11 +8,15 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import semver from 'semver';
 import { parse } from 'yaml';
 import { GATEWAY_NODE_ARGS } from '../broker/core/heap-limits.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { run } from '../broker/cli/liaison.js';
 import { natsServerBin } from './helpers/nats.js';
+
+/** The Node release .ci/run runs the suite on beside the machine's own (NODE_LTS=x.y.z). */
+const ciNodeLts = /^NODE_LTS=(\d+\.\d+\.\d+)$/m.exec(readFileSync(join(repoRoot, '.ci', 'run'), 'utf8'))?.[1] ?? 'missing';
 
 interface Instruction {
   op: string;
@@ -84,8 +88,18 @@ t.test('Dockerfile: multi-stage, build with npm ci + tsc, runtime with productio
   for (const base of stages.map((s) => s.base)) {
     const arg = instructions.find((i) => i.op === 'ARG' && i.stage === -1 && base === `\${${i.args.split('=')[0]}}`);
     const image = arg ? arg.args.split('=')[1] : base;
-    t.match(image, /^node:20\b/, `base image ${image} is Node 20 (engines ${pkg.engines?.node})`);
+    const major = /^node:(\d+)-/.exec(image ?? '')?.[1];
+    t.equal(major, String(semver.major(ciNodeLts)), `base image ${image} is the Node LTS line .ci/run tests on (${ciNodeLts})`);
   }
+});
+
+t.test('Node: engines name the LTS lines; .ci/run tests the pinned release the image is built on', async (t) => {
+  const range = pkg.engines?.node ?? '';
+  t.ok(semver.satisfies(ciNodeLts, range), `.ci/run's Node ${ciNodeLts} is within engines ${range}`);
+  for (const supported of ['22.11.0', '24.11.0']) t.ok(semver.satisfies(supported, range), `Node ${supported} (first LTS of its line) is supported`);
+  for (const unsupported of ['20.20.2', '23.11.0']) t.notOk(semver.satisfies(unsupported, range), `Node ${unsupported} (end of life / not LTS) is not claimed`);
+  const ciRun = readFileSync(join(repoRoot, '.ci', 'run'), 'utf8');
+  t.match(ciRun, /^\s*bash \.ci\/with-node "\$NODE_LTS" npm test\s*$/m, '.ci/run runs npm test on the pinned LTS');
 });
 
 t.test('Dockerfile: CMD is package.json start without the build step; non-root; healthcheck on /healthz', async (t) => {
