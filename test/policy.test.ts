@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { LiaisonError } from '../broker/core/errors.js';
-import { evaluatePolicy } from '../broker/ingest/policy.js';
+import { evaluatePolicy, NOT_A_MEMBER } from '../broker/ingest/policy.js';
 import type { NoticeHeader } from '../broker/ingest/notice.js';
 import { keyStateAt, operationActiveAt, RegistrySnapshot, type Agency, type AgencyKey } from '../broker/registry/model.js';
 
@@ -41,10 +41,14 @@ t.test('refusals', async (t) => {
   denied(t, () => evaluatePolicy(notice(), 'th-customs', reg, now), /origin\.agency/);
   denied(t, () => evaluatePolicy(notice({ origin: { country: 'TH', agency: 'vn-customs' } }), 'vn-customs', reg, now), /country/);
   denied(t, () => evaluatePolicy(notice({ origin: { country: 'FR', agency: 'auditor' } }), 'auditor', reg, now), /may not publish/);
-  denied(t, () => evaluatePolicy(notice({ operation: 'nope' }), 'vn-customs', reg, now), /unknown operation/);
+  // To a non-member, a missing, a running and an inactive operation read the same; a member is told it is not active.
+  const notMember = new RegExp(`^${NOT_A_MEMBER}$`);
+  denied(t, () => evaluatePolicy(notice({ operation: 'nope' }), 'vn-customs', reg, now), notMember);
+  denied(t, () => evaluatePolicy(notice({ origin: { country: 'GB', agency: 'gb-bf' } }), 'gb-bf', reg, now), notMember);
+  denied(t, () => evaluatePolicy(notice({ operation: 'paused', origin: { country: 'GB', agency: 'gb-bf' } }), 'gb-bf', reg, now), notMember);
+  denied(t, () => evaluatePolicy(notice({ operation: 'future', origin: { country: 'GB', agency: 'gb-bf' } }), 'gb-bf', reg, now), notMember);
   denied(t, () => evaluatePolicy(notice({ operation: 'paused' }), 'vn-customs', reg, now), /not active/);
   denied(t, () => evaluatePolicy(notice({ operation: 'future' }), 'vn-customs', reg, now), /not active/);
-  denied(t, () => evaluatePolicy(notice({ origin: { country: 'GB', agency: 'gb-bf' } }), 'gb-bf', reg, now), /not a member/);
   denied(t, () => evaluatePolicy(notice({ addressees: ['GB'] }), 'vn-customs', reg, now), /country has no receiving member/);
   denied(t, () => evaluatePolicy(notice({ addressees: ['LA'] }), 'vn-customs', reg, now), /country has no receiving member/);
   denied(t, () => evaluatePolicy(notice({ addressees: ['gb-bf'] }), 'vn-customs', reg, now), /not a receiving member/);

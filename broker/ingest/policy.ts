@@ -10,6 +10,9 @@ export interface PolicyDecision {
 
 const deny = (reason: string) => new LiaisonError('policy-denied', { publicDetail: reason });
 
+/** Public wording for "no such operation" and "not yours", whatever its state: the same, on purpose. */
+export const NOT_A_MEMBER = 'the signing agency is not a member of the operation, or there is no such operation';
+
 /** TLP 2.0 at routing: RED and AMBER+STRICT only to agencies named one by one. */
 export const namedOnly = (tlp: Tlp) => tlp === 'RED' || tlp === 'AMBER+STRICT';
 
@@ -53,8 +56,8 @@ export function evaluatePolicy(notice: NoticeHeader, signerAgencyId: string, reg
 /**
  * The sender half of step 6, shared by every notice type (withdrawals too,
  * broker/ingest/withdrawal-policy.ts): origin = the signer's agency and
- * country, the signer may publish, the operation exists, is active, and counts
- * the signer as a member.
+ * country, the signer may publish, the operation exists and counts the signer
+ * as a member (one refusal for both), and is active (said to members only).
  */
 export function checkSender(notice: Pick<NoticeHeader, 'origin' | 'operation'>, signerAgencyId: string, registry: RegistrySnapshot, now: Date): { signer: Agency; op: Operation } {
   const signer = registry.agency(signerAgencyId);
@@ -63,9 +66,9 @@ export function checkSender(notice: Pick<NoticeHeader, 'origin' | 'operation'>, 
   if (notice.origin.country !== signer.country) throw deny("origin.country is not the signing agency's country");
   if (!signer.roles.includes('publish')) throw deny('the signing agency may not publish');
 
+  // Membership first: to a non-member, a missing, an inactive and a running operation read the same (no probing for ids).
   const op = registry.operation(notice.operation);
-  if (!op) throw deny('unknown operation');
+  if (!op || !op.members.includes(signer.id)) throw deny(NOT_A_MEMBER);
   if (!operationActiveAt(op, now)) throw deny('the operation is not active');
-  if (!op.members.includes(signer.id)) throw deny('the signing agency is not a member of the operation');
   return { signer, op };
 }
