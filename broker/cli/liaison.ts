@@ -1,16 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir0700, write0600 } from '../core/data-dir.js';
 import { spawnSync } from 'node:child_process';
-import { readInputFile, readInputJson } from './input-file.js';
-import { randomUUID } from 'node:crypto';
 
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../core/paths.js';
 import { isUsageError, UsageError } from './usage-error.js';
 import type { JWK } from 'jose';
-import { brokerEncryptionKey, sealNotice } from '../client/seal.js';
-import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, readJson } from '../client/http.js';
+import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys } from '../client/http.js';
+import { assertion } from './assertion.js';
+import { baseUrl, gatewayOf, noticeBytes, noticeSeal, noticeWithdraw, postEnvelope, sealFor, sealingChoice, sealingOptions } from './notice.js';
 import { makeAgency, credentialsFor } from '../demo/demo-network.js';
 import { verifyReceipt } from '../ingest/receipt.js';
 import type { KeyKind } from '../keys/jwk.js';
@@ -38,9 +37,35 @@ Usage:
                           [--stamp] [--alg ECDH-ES+A256KW|ECDH-ES] [--curve X25519|P-256] [--json]
                           [--cert FILE --key FILE] [--ca FILE]
       Sign FILE (a notice JSON) with AGENCY's key, encrypt it to the broker's
-      key from GET /v1/keys, post it, and print the receipt. --stamp gives the
-      notice a fresh id and created_at (for the samples in docs/examples).
+      key from GET /v1/keys, post it, and print the receipt. --stamp makes a
+      sample sendable now (docs/examples/notices): a fresh id, created_at now,
+      expires_at moved by as much (the validity period is kept), origin AGENCY.
       ${TLS_HELP}
+
+  liaison notice seal FILE --as AGENCY [--url URL] [--data-dir DIR] [--credentials FILE]
+                          [--stamp] [--alg ECDH-ES+A256KW|ECDH-ES] [--curve X25519|P-256]
+                          [--cert FILE --key FILE] [--ca FILE]
+      Print the envelope notice send would post (a compact JWE: FILE signed
+      with AGENCY's key, encrypted to the broker's key), and post nothing:
+      curl --data-binary @notice.jwe sends it. --stamp as for notice send.
+
+  liaison notice withdraw NOTICE_ID --as AGENCY --reason TEXT [--correction TEXT]
+                          [--summary TEXT] [--language TAG] [--priority P] [--tlp TLP] [--wait SECONDS]
+                          [--url URL] [--data-dir DIR] [--credentials FILE] [--json] [--cert FILE --key FILE] [--ca FILE]
+      Withdraw one of AGENCY's notices (or, with --correction, correct it): build
+      a withdrawal notice (schemas/notice/withdrawal) in the notice's operation,
+      at its TLP (--tlp to raise it), addressed to its recipients, then sign,
+      seal and post it as notice send does and print the receipt. The notice is
+      read from the signed log (GET /v1/notices/ID/proof), which holds it once a
+      checkpoint covers it: waits up to --wait seconds (default 30) for that.
+      --language (default en) and --priority (default high) are the header's.
+
+  liaison assertion --as AGENCY [--url URL | --broker ID] [--lifetime SECONDS]
+                    [--data-dir DIR] [--credentials FILE] [--cert FILE --key FILE] [--ca FILE]
+      Print a client assertion for one API request (Authorization: Bearer ...):
+      a JWT signed with AGENCY's key, aud the broker id (from GET /v1/keys, or
+      --broker), a fresh jti, valid --lifetime seconds (default 120, at most
+      300). The gateway accepts each assertion once: make one per request.
 
   liaison receipt verify RECEIPT|FILE [--url URL [--cert FILE --key FILE] [--ca FILE] | --keys JWKS-FILE] [--json]
       Verify a broker receipt against the broker's published keys (fetched
@@ -103,8 +128,6 @@ function trackedByGit(file: string): boolean {
   return r.status !== 0;
 }
 
-const baseUrl = (v?: string) => (v ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-
 async function keysGenerate(args: string[], io: Io): Promise<number | void> {
   const { values } = parseArgs({ args, options: { agency: { type: 'string' }, country: { type: 'string' }, sig: { type: 'string', default: 'Ed25519' }, enc: { type: 'string', default: 'X25519' }, out: { type: 'string' }, 'data-dir': { type: 'string' }, force: { type: 'boolean' } } });
   if (!values.agency || !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(values.agency)) throw new UsageError('--agency must be a lower-case slug, e.g. vn-customs');
@@ -127,53 +150,14 @@ async function keysGenerate(args: string[], io: Io): Promise<number | void> {
 }
 
 async function noticeSend(args: string[], io: Io): Promise<number | void> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { as: { type: 'string' }, url: { type: 'string' }, 'data-dir': { type: 'string' }, credentials: { type: 'string' }, stamp: { type: 'boolean' }, alg: { type: 'string', default: 'ECDH-ES+A256KW' }, curve: { type: 'string', default: 'X25519' }, json: { type: 'boolean' }, ...clientTlsOptions },
-  });
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...sealingOptions, stamp: { type: 'boolean' }, json: { type: 'boolean' } } });
   const file = positionals[0];
   if (!file) throw new UsageError('needs a FILE (a notice JSON)');
   const creds = credentialsFor(values);
-  if (values.alg !== 'ECDH-ES+A256KW' && values.alg !== 'ECDH-ES') throw new UsageError('--alg must be ECDH-ES+A256KW or ECDH-ES');
-  if (values.curve !== 'X25519' && values.curve !== 'P-256') throw new UsageError('--curve must be X25519 or P-256');
-  let bytes: Uint8Array = readInputFile(file);
-  if (values.stamp) {
-    let notice: Record<string, unknown>;
-    try {
-      notice = readInputJson(file) as Record<string, unknown>;
-    } catch (e) {
-      throw new CliError(`--stamp: ${(e as Error).message}`);
-    }
-    const now = Date.now();
-    // Keep the notice's validity period: expires_at moves with created_at.
-    if (typeof notice.expires_at === 'string' && typeof notice.created_at === 'string') {
-      const span = Date.parse(notice.expires_at) - Date.parse(notice.created_at);
-      if (Number.isFinite(span)) notice.expires_at = new Date(now + span).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    }
-    notice.id = randomUUID();
-    notice.created_at = new Date(now).toISOString().replace(/\.\d{3}Z$/, 'Z');
-    if (typeof notice.origin === 'object' && notice.origin) notice.origin = { ...(notice.origin as object), agency: creds.agency, country: creds.country };
-    bytes = new TextEncoder().encode(JSON.stringify(notice, null, 2));
-  }
-  const url = baseUrl(values.url);
-  const fetch = clientFetch(url, clientTlsFromArgs(values));
-  const jwks = await fetchBrokerKeys(url, fetch);
-  const { jwe } = await sealNotice(bytes, { signingKey: creds.signing, brokerKey: brokerEncryptionKey(jwks, values.curve), keyManagement: values.alg });
-  const res = await fetch(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe });
-  const body = await readJson<Record<string, unknown>>(res, `POST ${url}/v1/notices`);
-  if (values.json) {
-    io.out(JSON.stringify({ status: res.status, ...body }, null, 2) + '\n');
-  } else if (res.status === 202) {
-    io.out(
-      `accepted: notice ${String(body.notice_id)} at log index ${String(body.log_index)}, received ${String(body.received_at)}\n` +
-        `recipients: ${(body.recipients as string[]).join(', ')}\nreceipt: ${String(body.receipt)}\n`,
-    );
-  } else {
-    io.out(`refused (${res.status} ${String(body.code)}): ${String(body.title)}${body.detail ? ` ${String(body.detail)}` : ''}\n`);
-    for (const e of (body.errors as { path: string; message: string }[] | undefined) ?? []) io.out(`  ${e.path}: ${e.message}\n`);
-  }
-  return res.status === 202 ? 0 : 1;
+  const choice = sealingChoice(values);
+  const bytes = noticeBytes(file, values.stamp === true, creds);
+  const { url, fetch, jwks } = await gatewayOf(values);
+  return postEnvelope(url, fetch, await sealFor(bytes, creds, jwks, choice), io, values.json === true);
 }
 
 async function receiptVerify(args: string[], io: Io): Promise<number | void> {
@@ -206,6 +190,8 @@ export type Command = (args: string[], io: Io) => Promise<number | void>;
 export const commands: Record<string, Command> = {
   'keys generate': keysGenerate,
   'notice send': noticeSend,
+  'notice seal': noticeSeal,
+  'notice withdraw': noticeWithdraw,
   'receipt verify': receiptVerify,
   'audit verify': auditVerify,
   'audit export': auditExport,
@@ -216,6 +202,7 @@ export const commands: Record<string, Command> = {
   ...certsCommands,
   ...natsCommands,
   ...adminCommands,
+  assertion,
 };
 
 /** The paragraphs of HELP that describe one command (its usage lines and text), or all of HELP. */
@@ -242,7 +229,12 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     io.err(`liaison: needs a command\n\n${HELP}`);
     return 2;
   }
-  const cmd = commands[`${a} ${b ?? ''}`];
+  // A command of one word (`liaison assertion ...`) takes every argument after it.
+  const known = (k: string) => (Object.hasOwn(commands, k) ? commands[k] : undefined);
+  const single = known(a);
+  const cmd = single ?? known(`${a} ${b ?? ''}`);
+  const name = single ? a : `${a} ${b}`;
+  const args = single ? argv.slice(1) : rest;
   const group = Object.keys(commands).filter((k) => k.startsWith(`${a} `));
   if (!cmd && group.length > 0 && asksHelp(b)) {
     io.out(commandHelp(a));
@@ -258,18 +250,18 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
     io.err(`liaison: unknown command "${[a, b].filter(Boolean).join(' ')}"\n\n${HELP}`);
     return 2;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    io.out(commandHelp(`${a} ${b}`));
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(commandHelp(name));
     return 0;
   }
   try {
-    return (await cmd(rest, io)) ?? 0;
+    return (await cmd(args, io)) ?? 0;
   } catch (e) {
     if (isUsageError(e)) {
-      io.err(`liaison ${a} ${b}: ${(e as Error).message} (liaison ${a} ${b} --help)\n`);
+      io.err(`liaison ${name}: ${(e as Error).message} (liaison ${name} --help)\n`);
       return 2;
     }
-    io.err(`liaison ${a} ${b}: ${(e as Error).message}\n`);
+    io.err(`liaison ${name}: ${(e as Error).message}\n`);
     return 1;
   }
 }
