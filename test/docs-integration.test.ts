@@ -1,35 +1,46 @@
 /**
- * The integration guide's examples run against a real gateway: the TypeScript
- * client docs/examples/send-notice.ts (as a library and as a script), and the
- * guide's curl blocks (`<!-- run: NAME -->` before a ```sh fence), in order.
+ * The integration guide's and the samples' shell blocks (`<!-- run: NAME -->`
+ * before a ```sh fence) run as written against a real gateway of the demo
+ * network (test/helpers/doc-shell.ts), and the TypeScript client
+ * docs/examples/send-notice.ts runs as a library: the guides cannot drift from
+ * what works.
  */
-import t from 'tap';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import t, { type Test } from 'tap';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeClientAssertion } from '../broker/client/assertion.js';
 import { repoRoot } from '../broker/core/paths.js';
-import { credentialsPath } from '../broker/demo/demo-network.js';
 import { brokerKeys, clientAssertion, readInbox, sendNotice, verifyReceipt, LiaisonProblem, type Credentials } from '../docs/examples/send-notice.js';
+import { docShell, shellBlocks } from './helpers/doc-shell.js';
+import { runCli } from './helpers/cli.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
+import { inboxClients } from './helpers/inbox.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
 
-t.setTimeout(120_000);
+t.setTimeout(180_000);
 const nats = await startTestNats(t);
 // webhook: false — WebhookDeliverer.close() right after start waits ~45 s (reported to the lead); not needed here.
-const g = await startTestGateway(t, nats.url, { webhook: false });
+// A short checkpoint interval: notice withdraw reads the original from the signed log once a checkpoint covers it.
+const g = await startTestGateway(t, nats.url, { webhook: false, checkpointIntervalMs: 300 });
 const url = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const creds = (agency: string) => g.creds(agency) as unknown as Credentials;
-/** Run a child without blocking this process's event loop (the gateway answers it from here). */
-const run = (cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeout: number }) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    execFile(cmd, args, { ...opts, encoding: 'utf8', killSignal: 'SIGKILL' }, (err, stdout, stderr) =>
-      resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
-    );
-  });
+const shell = await docShell(t, g.dataDir, url);
+const guide = shellBlocks(join(repoRoot, 'docs', 'integration-guide.md'));
+const samples = shellBlocks(join(repoRoot, 'docs', 'examples', 'notices', 'README.md'));
+const inbox = inboxClients(g, url);
 const toThailand = () => sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+
+/** Run a block; it must exit 0. */
+async function block(t: Test, blocks: Map<string, string>, name: string, env: Record<string, string> = {}): Promise<string> {
+  const script = blocks.get(name);
+  if (script === undefined) throw new Error(`no block ${name}`);
+  const r = await shell.sh(script, env);
+  t.equal(r.status, 0, `${name}: exits 0 ${r.stderr}`);
+  return r.stdout;
+}
+
+/** The ids of the notices a `notice send` (or withdraw) printed as accepted, in order. */
+const acceptedIds = (out: string) => [...out.matchAll(/^accepted: notice ([0-9a-f-]{36}) at log index \d+/gm)].map((m) => m[1] as string);
 
 t.test('send-notice.ts: send, verify the receipt, read and verify the delivery as the recipient', async (t) => {
   const { broker } = await brokerKeys(url);
@@ -46,56 +57,72 @@ t.test('send-notice.ts: send, verify the receipt, read and verify the delivery a
   t.ok(again instanceof LiaisonProblem, 'the same id with other bytes is refused');
   t.equal((again as LiaisonProblem).code, 'duplicate-conflict');
 
-  const inbox = await waitFor(async () => {
-    const page = await readInbox(url, creds('th-customs'));
-    return page.notices.some((n) => n.notice.id === notice.id) ? page : undefined;
-  }, 'the delivery in th-customs\' inbox', 15_000);
-  const got = inbox.notices.find((n) => n.notice.id === notice.id);
+  const page = await waitFor(async () => {
+    const p = await readInbox(url, creds('th-customs'));
+    return p.notices.some((n) => n.notice.id === notice.id) ? p : undefined;
+  }, "the delivery in th-customs' inbox", 15_000);
+  const got = page.notices.find((n) => n.notice.id === notice.id);
   t.same(got?.notice, notice, 'the recipient reads exactly the notice the origin signed');
 
   const jwt = await clientAssertion(creds('th-customs'), broker);
   const res = await fetch(`${url}/v1/inbox?after=0&limit=1`, { headers: { authorization: `Bearer ${jwt}` } });
-  t.equal(res.status, 200, 'the example\'s client assertion is accepted');
+  t.equal(res.status, 200, "the example's client assertion is accepted");
 });
 
-t.test('send-notice.ts as a script', async (t) => {
-  const loader = join(repoRoot, 'node_modules', '@tapjs', 'typescript', 'dist', 'esm', 'import.mjs');
-  const r = await run(process.execPath, [`--import=${loader}`, join(repoRoot, 'docs', 'examples', 'send-notice.ts'), url, credentialsPath(g.dataDir, 'vn-customs'), join(repoRoot, 'docs', 'examples', 'notices', 'seizure-report.json')], {
-    cwd: repoRoot,
-    timeout: 60_000,
-  });
-  t.equal(r.status, 0, r.stderr);
-  t.match(r.stdout, /^accepted [0-9a-f-]{36} at log index \d+; receipt verified/);
+t.test("the guide's send-notice.ts command sends a sample with an expiry (stamped, the validity period kept)", async (t) => {
+  const out = await block(t, guide, 'script');
+  t.match(out, /^accepted [0-9a-f-]{36} at log index \d+; receipt verified/);
 });
 
-t.test('the guide\'s curl blocks', async (t) => {
-  const guide = readFileSync(join(repoRoot, 'docs', 'integration-guide.md'), 'utf8');
-  const blocks = new Map<string, string>();
-  for (const m of guide.matchAll(/<!-- run: ([a-z-]+) -->\n```sh\n([\s\S]*?)```/g)) blocks.set(m[1] as string, m[2] as string);
-  t.same([...blocks.keys()], ['keys', 'post', 'retry', 'refused', 'inbox']);
+t.test("the guide's curl blocks, the envelope and the assertion made by the CLI", async (t) => {
+  t.same([...guide.keys()], ['script', 'seal', 'keys', 'post', 'retry', 'refused', 'inbox']);
 
-  const dir = mkdtempSync(join(tmpdir(), 'liaison-curl-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const notice = toThailand();
-  writeFileSync(join(dir, 'notice.jwe'), (await g.seal(notice, 'vn-customs')).jwe);
-  const sh = async (name: string) => {
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', LIAISON_URL: url, ASSERTION: await makeClientAssertion('th-customs', g.creds('th-customs').signing, g.config.brokerId) };
-    const r = await run('bash', ['-euo', 'pipefail', '-c', blocks.get(name) as string], { cwd: dir, env, timeout: 20_000 });
-    t.equal(r.status, 0, `${name}: exit 0 ${r.stderr}`);
-    return r.stdout;
-  };
-
-  const keys = JSON.parse(await sh('keys')) as { broker: string; keys: unknown[] };
+  await block(t, guide, 'seal');
+  t.ok(existsSync(join(shell.dir, 'notice.jwe')), 'notice seal wrote the envelope to notice.jwe');
+  const keys = JSON.parse(await block(t, guide, 'keys')) as { broker: string; keys: unknown[] };
   t.equal(keys.broker, g.config.brokerId);
-  const receipt = JSON.parse(await sh('post')) as { notice_id: string; receipt: string; recipients: string[] };
-  t.equal(receipt.notice_id, notice.id);
-  t.ok(receipt.recipients.includes('th-customs'));
-  t.match(await sh('retry'), /^liaison-duplicate: true\s*$/im);
-  const problem = JSON.parse(await sh('refused')) as { code: string; status: number; type: string };
+  const receipt = JSON.parse(await block(t, guide, 'post')) as { notice_id: string; receipt: string; recipients: string[] };
+  t.match(receipt.notice_id, /^[0-9a-f-]{36}$/, `the sealed sample is accepted: ${JSON.stringify(receipt)}`);
+  t.same(receipt.recipients, ['cn-customs', 'la-customs', 'th-customs', 'vn-c04'], "the seizure report's addressees");
+  t.match(await block(t, guide, 'retry'), /^liaison-duplicate: true\s*$/im);
+  const problem = JSON.parse(await block(t, guide, 'refused')) as { code: string; status: number; type: string };
   t.same({ code: problem.code, status: problem.status, type: problem.type }, { code: 'envelope-malformed', status: 400, type: 'urn:liaison:problem:envelope-malformed' });
-  const inbox = await waitFor(async () => {
-    const page = JSON.parse(await sh('inbox')) as { deliveries: { notice_id: string; jwe: string }[]; next: number };
-    return page.deliveries.some((d) => d.notice_id === notice.id) ? page : undefined;
-  }, 'the curl-posted notice in the inbox', 15_000);
-  t.ok(inbox.next > 0);
+  const page = await waitFor(async () => {
+    const p = JSON.parse(await block(t, guide, 'inbox')) as { deliveries: { notice_id: string; origin: { agency: string }; type: string }[]; next: number };
+    return p.deliveries.some((d) => d.notice_id === receipt.notice_id) ? p : undefined;
+  }, 'the curl-posted notice in the inbox (read with a fresh assertion each time)', 15_000);
+  t.match(page.deliveries.find((d) => d.notice_id === receipt.notice_id), { type: 'seizure-report', origin: { agency: 'vn-customs' } });
+});
+
+t.test('every sample is sendable as its README says; a sent notice is withdrawn with notice withdraw, and corrected with withdrawal.json', async (t) => {
+  t.same([...samples.keys()], ['samples', 'withdraw', 'withdrawal-json']);
+  const script = samples.get('samples') as string;
+  for (const file of ['seizure-report', 'person-alert', 'modus-operandi', 'request-for-assistance', 'document-fraud-alert']) {
+    t.match(script, new RegExp(`notice send docs/examples/notices/${file}\\.json `), `${file}.json is among the samples sent`);
+  }
+  const sent = acceptedIds(await block(t, samples, 'samples'));
+  t.equal(sent.length, 5, 'each of the five samples is accepted');
+  const seizure = sent[0] as string;
+
+  const out = await block(t, samples, 'withdraw', { NOTICE_ID: seizure });
+  const [withdrawal] = acceptedIds(out);
+  t.ok(withdrawal, `the withdrawal is accepted: ${out}`);
+  t.match(out, /^recipients: cn-customs, la-customs, th-customs, vn-c04$/m, "it goes to the seizure report's recipients");
+  const delivered = await waitFor(async () => (await inbox('th-customs').pull({ type: 'withdrawal', limit: 500 })).deliveries.find((d) => d.notice_id === withdrawal), 'the withdrawal in th-customs\' inbox', 15_000);
+  const opened = await inbox('th-customs').open(delivered);
+  t.match(opened.notice, {
+    type: 'withdrawal',
+    operation: 'mekong-dragon-6',
+    origin: { agency: 'vn-customs', country: 'VN' },
+    tlp: 'AMBER',
+    references: [seizure],
+    body: { action: 'withdraw', supersedes: seizure, reason: 'Entered twice by mistake: see the later report.' },
+  });
+
+  // Another report of vn-customs, corrected with withdrawal.json as the README says.
+  const another = acceptedIds((await runCli(['notice', 'send', 'docs/examples/notices/seizure-report.json', '--as', 'vn-customs', '--stamp', '--url', url, '--data-dir', g.dataDir])).stdout)[0] as string;
+  t.ok(another);
+  const corrected = await block(t, samples, 'withdrawal-json', { NOTICE_ID: another });
+  t.equal(acceptedIds(corrected).length, 1, `withdrawal.json, superseding a logged notice, is accepted: ${corrected}`);
+  t.match(corrected, /^recipients: cn-customs, la-customs, th-customs, vn-c04$/m);
 });

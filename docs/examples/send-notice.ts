@@ -9,12 +9,12 @@
  *      verify the origin's signature    GET  /v1/inbox, GET /v1/registry/agencies/{id}/keys
  *
  * Run it:  node --import=./node_modules/@tapjs/typescript/dist/esm/import.mjs docs/examples/send-notice.ts \
- *            http://127.0.0.1:8080 data/demo/agencies/vn-customs.json docs/examples/notices/seizure-report.json
+ *            http://127.0.0.1:8080 data/demo/agencies/iq-police.json docs/examples/notices/person-alert.json
  * test/docs-integration.test.ts runs these functions against a real gateway.
  */
 
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { compactDecrypt, CompactEncrypt, CompactSign, compactVerify, importJWK, SignJWT, type JWK } from 'jose';
 
@@ -138,18 +138,29 @@ export async function readInbox(url: string, creds: Credentials, after = 0): Pro
   return { next: page.next, notices };
 }
 
-// As a script: send FILE (with a fresh id and created_at) as the agency of CREDENTIALS to URL.
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+/**
+ * A sample notice made sendable now (as `liaison notice send --stamp` does): a
+ * fresh id, created_at now, expires_at moved by as much (so the notice keeps its
+ * validity period), and the sender as origin.
+ */
+export function stamp(notice: Record<string, unknown>, creds: Credentials, now = new Date()): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...notice, id: randomUUID(), created_at: now.toISOString(), origin: { country: creds.country, agency: creds.agency } };
+  if (typeof notice.expires_at === 'string' && typeof notice.created_at === 'string') {
+    out.expires_at = new Date(now.getTime() + Date.parse(notice.expires_at) - Date.parse(notice.created_at)).toISOString();
+  }
+  return out;
+}
+
+// As a script: send FILE (stamped) as the agency of CREDENTIALS to URL.
+// (realpath: run through a symbolic link, argv[1] is the link and import.meta.url the file.)
+if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.argv[1])) {
   const [url = 'http://127.0.0.1:8080', credFile, noticeFile] = process.argv.slice(2);
   if (!credFile || !noticeFile) {
     process.stderr.write('usage: send-notice.ts URL CREDENTIALS.json NOTICE.json\n');
     process.exit(2);
   }
   const creds = JSON.parse(readFileSync(credFile, 'utf8')) as Credentials;
-  const notice = JSON.parse(readFileSync(noticeFile, 'utf8')) as Record<string, unknown>;
-  notice.id = randomUUID();
-  notice.created_at = new Date().toISOString();
-  notice.origin = { country: creds.country, agency: creds.agency };
+  const notice = stamp(JSON.parse(readFileSync(noticeFile, 'utf8')) as Record<string, unknown>, creds);
   try {
     const r = await sendNotice(url, creds, notice);
     const claims = await verifyReceipt(url, r.receipt);
