@@ -187,6 +187,10 @@ t.test('notice send prints a refusal with its code and the schema errors, and ex
   const expired = await cli('notice', 'send', 'docs/examples/notices/person-alert.json', '--as', 'iq-police');
   t.equal(expired.code, 1);
   t.match(expired.stdout, /^refused \(400 replay\): .* created_at is more than \d+ s old\n$/);
+  // withdrawal.json as it is supersedes a notice no broker has logged (the samples' README says so).
+  const unlogged = await cli('notice', 'send', 'docs/examples/notices/withdrawal.json', '--as', 'vn-customs', '--stamp');
+  t.equal(unlogged.code, 1);
+  t.match(unlogged.stdout, /^refused \(403 policy-denied\): /);
   const bad = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, priority: 'whenever', tlp: 'BLUE' });
   writeFileSync(join(dir, 'bad.json'), JSON.stringify(bad));
   const invalid = await cli('notice', 'send', join(dir, 'bad.json'), '--as', 'vn-customs');
