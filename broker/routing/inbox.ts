@@ -4,6 +4,7 @@ import { isCountry, isSlug, isUuid, subjectToken } from '../core/ids.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
+import { openInboxConsumer, type InboxConsumer } from './inbox-consumer.js';
 import { DELIVERY_HEADERS } from './plan.js';
 
 export interface InboxFilter {
@@ -112,8 +113,10 @@ export async function readInbox(bus: NatsBus, f: InboxFilter, after: number, lim
   }
   const deliveries: InboxDelivery[] = [];
   let next = after;
+  let read: InboxConsumer | undefined;
   try {
-    const consumer = await bus.js.consumers.get(STREAMS.deliveries, { filterSubjects: subject, opt_start_seq: first.seq, inactive_threshold: 10_000 });
+    read = await openInboxConsumer(bus, subject, first.seq);
+    const { consumer } = read;
     while (deliveries.length < limit) {
       const iter = await consumer.fetch({ max_messages: Math.min(256, limit - deliveries.length), expires: 2000 });
       let pending = -1;
@@ -133,24 +136,28 @@ export async function readInbox(bus: NatsBus, f: InboxFilter, after: number, lim
     }
   } catch (e) {
     throw unavailable(e, 'inbox read');
+  } finally {
+    await read?.close();
   }
   return { deliveries, next };
 }
 
 /**
- * Follow an agency's inbox live from `after`: an ordered (ephemeral) consumer
- * read in small batches. The next batch is pulled only when the caller has taken
- * the previous one, so a slow reader holds at most `batch` deliveries in memory.
- * Ends when `signal` aborts.
+ * Follow an agency's inbox live from `after`: an ephemeral consumer
+ * (inbox-consumer.ts) read in small batches, deleted when the stream ends. The
+ * next batch is pulled only when the caller has taken the previous one, so a
+ * slow reader holds at most `batch` deliveries in memory. Ends when `signal`
+ * aborts.
  */
 export async function* followInbox(bus: NatsBus, f: InboxFilter, after: number, signal: AbortSignal, batch = 8): AsyncGenerator<InboxDelivery> {
   const subject = inboxSubject(f);
-  let consumer;
+  let read: InboxConsumer;
   try {
-    consumer = await bus.js.consumers.get(STREAMS.deliveries, { filterSubjects: subject, opt_start_seq: after + 1, inactive_threshold: 10_000 });
+    read = await openInboxConsumer(bus, subject, after + 1);
   } catch (e) {
     throw unavailable(e, 'inbox follow');
   }
+  const { consumer } = read;
   let current: ConsumerMessages | undefined;
   const stop = () => current?.stop();
   signal.addEventListener('abort', stop, { once: true });
@@ -167,5 +174,6 @@ export async function* followInbox(bus: NatsBus, f: InboxFilter, after: number, 
   } finally {
     signal.removeEventListener('abort', stop);
     current?.stop();
+    await read.close();
   }
 }
