@@ -2,8 +2,11 @@ import t, { type Test } from 'tap';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { InboxClient } from '../broker/delivery/client.js';
-import { findNoticeEntry } from '../broker/ingest/withdrawal-lookup.js';
-import { evaluateWithdrawal, NOT_YOURS } from '../broker/ingest/withdrawal-policy.js';
+import { deliveredOriginal, findNoticeEntry } from '../broker/ingest/withdrawal-lookup.js';
+import { evaluateWithdrawal, NOT_YOURS, withdrawalRecipients } from '../broker/ingest/withdrawal-policy.js';
+import type { Agency, Operation } from '../broker/registry/model.js';
+import { DELIVERED_BUCKET, deliveredTo, recordDelivered } from '../broker/routing/delivered.js';
+import { planDeliveries } from '../broker/routing/plan.js';
 import type { NoticeHeader } from '../broker/ingest/notice.js';
 import { INDEX_BUCKET } from '../broker/log/checkpoint-store.js';
 import type { NoticeLogEntry } from '../broker/log/entry.js';
@@ -17,7 +20,8 @@ import { sleep, waitFor } from './helpers/wait.js';
 t.setTimeout(120_000);
 const nats = await startTestNats(t);
 // A short checkpoint interval, so that one case can wait for the log-index to hold the original.
-const g = await startTestGateway(t, nats.url, { leaseTtlSeconds: 3, routerAckWaitSeconds: 2, checkpointIntervalMs: 300 });
+// The inbox is polled hard while waiting for routing: a rate limit that the polling cannot reach.
+const g = await startTestGateway(t, nats.url, { leaseTtlSeconds: 3, routerAckWaitSeconds: 2, checkpointIntervalMs: 300, rateLimitMax: 100_000 });
 await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}`;
 
@@ -47,8 +51,13 @@ const routed = (noticeId: string, expected: number) =>
 async function send(tg: TestGateway, notice: Record<string, unknown>, from: string) {
   return tg.post((await tg.seal(notice, from)).jwe);
 }
+/** Post as a client should: a 503 (here: the original not routed yet, on a loaded machine) is retried after Retry-After, a few times. */
 async function post(notice: Record<string, unknown>, from = 'vn-customs') {
-  const res = await send(g, notice, from);
+  let res = await send(g, notice, from);
+  for (let i = 0; i < 5 && res.status === 503; i++) {
+    await sleep(1000 * Number(res.headers['retry-after'] ?? 1));
+    res = await send(g, notice, from);
+  }
   if (res.status !== 202) throw new Error(`post refused: ${res.status} ${JSON.stringify(res.json)}`);
   return res.json;
 }
@@ -106,6 +115,68 @@ t.test('a correction of a notice already in the log-index; TLP:RED named only', 
   await checkReached(t, w, receipt, ['th-customs']);
 });
 
+/** Change the registry for one test (as an operator would), and put it back after. */
+async function withOperation(t: Test, change: (op: Operation) => Operation) {
+  const before = g.gw.registry.snapshot.operation('mekong-dragon-6')!;
+  const after = change(before);
+  await g.gw.registry.putOperation(after);
+  await waitFor(() => (JSON.stringify(g.gw.registry.snapshot.operation(before.id)) === JSON.stringify(after) ? true : undefined), 'the registry change');
+  t.teardown(async () => {
+    await g.gw.registry.putOperation(before);
+    await waitFor(() => (JSON.stringify(g.gw.registry.snapshot.operation(before.id)) === JSON.stringify(before) ? true : undefined), 'the registry to be put back');
+  });
+}
+async function withAgency(t: Test, id: string, change: (a: Agency) => Agency) {
+  const before = g.gw.registry.snapshot.agency(id)!;
+  const after = change(before);
+  await g.gw.registry.putAgency(after);
+  await waitFor(() => (JSON.stringify(g.gw.registry.snapshot.agency(id)) === JSON.stringify(after) ? true : undefined), 'the registry change');
+  let restored: Promise<void> | undefined;
+  const restore = () =>
+    (restored ??= (async () => {
+      await g.gw.registry.putAgency(before);
+      await waitFor(() => (JSON.stringify(g.gw.registry.snapshot.agency(id)) === JSON.stringify(before) ? true : undefined), 'the registry to be put back');
+    })());
+  t.teardown(restore);
+  return restore;
+}
+
+t.test('an agency that has left the operation since the original still gets the withdrawal', async (t) => {
+  const n = original();
+  t.same((await post(n))['recipients'], ['kh-police-adp', 'th-customs']);
+  await routed(n.id, 2);
+  await withOperation(t, (op) => ({ ...op, members: op.members.filter((m) => m !== 'kh-police-adp') }));
+  const w = withdrawal(n.id);
+  const receipt = await post(w);
+  await checkReached(t, w, receipt, ['kh-police-adp', 'th-customs']);
+});
+
+t.test('once the operation is inactive, a withdrawal is still accepted and delivered', async (t) => {
+  const n = original();
+  await post(n);
+  await routed(n.id, 2);
+  await withOperation(t, (op) => ({ ...op, status: 'inactive' }));
+  const res = await send(g, sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'] }), 'vn-customs');
+  t.equal(res.status, 403, 'an ordinary notice is refused in the inactive operation');
+  const w = withdrawal(n.id);
+  const receipt = await post(w);
+  await checkReached(t, w, receipt, ['kh-police-adp', 'th-customs']);
+});
+
+t.test('the receipt names exactly the deliveries: a named recipient the router skipped gets no withdrawal', async (t) => {
+  // kh-police-adp is a member with the subscribe role (so the original's entry and receipt name it) but has no usable
+  // encryption key when the original is routed: the router skips it, and it never gets the original.
+  const keyBack = await withAgency(t, 'kh-police-adp', (a) => ({ ...a, keys: a.keys.map((k) => (k.use === 'enc' ? { ...k, not_before: '2999-01-01T00:00:00Z' } : k)) }));
+  const n = original();
+  t.same((await post(n))['recipients'], ['kh-police-adp', 'th-customs'], 'the original names both');
+  await routed(n.id, 1);
+  t.same(await deliveredTo(g.gw.bus, n.id), ['th-customs'], 'the router recorded the one delivery it made');
+  await keyBack();
+  const w = withdrawal(n.id);
+  const receipt = await post(w);
+  await checkReached(t, w, receipt, ['th-customs']);
+});
+
 t.test('only the origin agency may withdraw a notice; unknown notices are refused; nothing is logged', async (t) => {
   const n = original();
   await post(n);
@@ -158,6 +229,7 @@ t.test('lookup: without a checkpointer the whole log is scanned, bounded; pure r
     t.equal(res.status, 202);
     ids.push(n.id);
   }
+  await waitFor(async () => await deliveredTo(g2.gw.bus, ids[2]!), 'the routing of the last one');
   const found = await findNoticeEntry(g2.gw.bus, ids[2]!);
   t.match(found, { kind: 'notice', notice_id: ids[2], origin: { agency: 'vn-customs' }, recipients: ['kh-police-adp', 'th-customs'] });
   t.equal(await findNoticeEntry(g2.gw.bus, randomUUID()), undefined, 'an unknown id');
@@ -173,8 +245,40 @@ t.test('lookup: without a checkpointer the whole log is scanned, bounded; pure r
   const entry = (patch: Partial<NoticeLogEntry>): NoticeLogEntry => ({ ...(found as NoticeLogEntry), notice_id: ids[0]!, ...patch });
   const registry = g2.gw.registry.snapshot;
   const now = new Date();
-  t.same(evaluateWithdrawal(header, 'vn-customs', registry, now, entry({ recipients: ['th-customs', 'kh-police-adp', 'th-customs'] })), { recipients: ['kh-police-adp', 'th-customs'] }, 'sorted, once each');
-  t.throws(() => evaluateWithdrawal(header, 'vn-customs', registry, now, entry({ notice_id: ids[1]! })), { code: 'policy-denied' }, 'an entry of another notice');
-  t.throws(() => evaluateWithdrawal(header, 'vn-customs', registry, now, entry({ recipients: [] })), { code: 'policy-denied' }, 'no recipient');
-  t.throws(() => evaluateWithdrawal(header, 'vn-customs', registry, now, undefined), { code: 'policy-denied' }, 'no entry');
+  const both = ['kh-police-adp', 'th-customs'];
+  t.same(evaluateWithdrawal(header, 'vn-customs', registry, now, entry({ recipients: ['th-customs', 'kh-police-adp', 'th-customs'] }), both), { recipients: both }, 'sorted, once each');
+  t.throws(() => evaluateWithdrawal(header, 'vn-customs', registry, now, entry({ notice_id: ids[1]! }), both), { code: 'policy-denied' }, 'an entry of another notice');
+  t.throws(() => evaluateWithdrawal(header, 'vn-customs', registry, now, entry({ recipients: [] }), both), { code: 'policy-denied' }, 'no recipient');
+  t.throws(() => evaluateWithdrawal(header, 'vn-customs', registry, now, undefined, both), { code: 'policy-denied' }, 'no entry');
+
+  // Whom it goes to: only agencies both delivered the original and named by its entry.
+  const e = entry({});
+  t.same(withdrawalRecipients(e, ['th-customs', 'la-customs', 'gb-border-force'], registry, now), ['th-customs'], 'a record naming others does not widen the entry');
+  t.same(withdrawalRecipients(e, ['kh-police-adp', 'th-customs', 'vn-customs'], registry, now), both, 'never the origin');
+  t.throws(() => withdrawalRecipients(e, undefined, registry, now), { code: 'policy-denied', publicDetail: /no record of who received/ }, 'no record');
+  t.throws(() => withdrawalRecipients(e, [], registry, now), { code: 'policy-denied', publicDetail: /no recipient/ }, 'delivered to nobody');
+  const gone = { agency: () => undefined, operation: registry.operation.bind(registry) } as unknown as typeof registry;
+  t.throws(() => withdrawalRecipients(e, both, gone, now), { code: 'policy-denied', publicDetail: /can receive now/ }, 'nobody left who can receive');
+
+  // The router's plan: a withdrawal is not held to membership; any other notice is.
+  const outsider = { ...e, recipients: ['gb-border-force'] };
+  t.same(planDeliveries(outsider, registry, now).skipped, [{ agency: 'gb-border-force', reason: 'not-member' }], 'a notice: members only');
+  t.same(planDeliveries({ ...outsider, type: 'withdrawal' }, registry, now).deliveries.map((d) => d.agency), ['gb-border-force'], 'a withdrawal: whoever the entry names');
+
+  // The record of whom a notice was delivered to.
+  t.same(await deliveredOriginal(g2.gw.bus, e), both, 'the routed original');
+  const fresh = { notice_id: randomUUID(), received_at: new Date().toISOString() };
+  await t.rejects(deliveredOriginal(g2.gw.bus, fresh, 150), { code: 'unavailable', extras: { retryAfter: 2 } }, 'not routed yet: 503, retry');
+  const ancient = { notice_id: randomUUID(), received_at: '2020-01-01T00:00:00Z' };
+  t.equal(await deliveredOriginal(g2.gw.bus, ancient), undefined, 'past any routing and no record: none will come');
+  await recordDelivered(g2.gw.bus, 1, fresh.notice_id, ['th-customs'], false);
+  await recordDelivered(g2.gw.bus, 1, fresh.notice_id, ['kh-police-adp'], true);
+  t.same(await deliveredTo(g2.gw.bus, fresh.notice_id), both, 'a routing attempt after a redelivery adds to the record');
+  await recordDelivered(g2.gw.bus, 1, ancient.notice_id, ['th-customs'], true);
+  t.same(await deliveredTo(g2.gw.bus, ancient.notice_id), ['th-customs'], 'a redelivered notice without a record');
+  await (await g2.gw.bus.kv(DELIVERED_BUCKET)).put(ancient.notice_id, new TextEncoder().encode('["TH customs"]'));
+  await t.rejects(deliveredTo(g2.gw.bus, ancient.notice_id), { code: 'unavailable' }, 'a malformed record is not believed');
+  const nats3 = await startTestNats(t);
+  const g3 = await startTestGateway(t, nats3.url, { checkpointer: false });
+  t.equal(await deliveredTo(g3.gw.bus, randomUUID()), undefined, 'no router has recorded anything yet');
 });

@@ -1,3 +1,6 @@
+/** The notice type of a withdrawal or correction (broker/ingest/withdrawal-policy.ts). */
+export const WITHDRAWAL_TYPE = 'withdrawal';
+
 /** The notice header fields the pipeline relies on, after schema validation. */
 export type Tlp = 'CLEAR' | 'GREEN' | 'AMBER' | 'AMBER+STRICT' | 'RED';
 

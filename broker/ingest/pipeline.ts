@@ -11,7 +11,7 @@ import { evaluatePolicy } from './policy.js';
 import { receiptClaims, signReceipt, type ReceiptClaims } from './receipt.js';
 import { sha256Hex, storeAndLog } from './store.js';
 import { validateNotice } from './validate.js';
-import { findNoticeEntry } from './withdrawal-lookup.js';
+import { deliveredOriginal, findNoticeEntry } from './withdrawal-lookup.js';
 import { evaluateWithdrawalPolicy, isWithdrawal } from './withdrawal-policy.js';
 
 export interface PipelineDeps {
@@ -104,9 +104,9 @@ export function createIngestPipeline(deps: PipelineDeps) {
     trace.notice_id = header.id;
     trace.operation = header.operation;
     enter('policy');
-    // A withdrawal goes to the recipients of the notice it supersedes (withdrawal-policy.ts).
+    // A withdrawal goes to the agencies the notice it supersedes was delivered to (withdrawal-policy.ts).
     const { recipients } = isWithdrawal(header)
-      ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, deps.registry(), at, (id) => findNoticeEntry(deps.bus, id))
+      ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, deps.registry(), at, (id) => findNoticeEntry(deps.bus, id), (original) => deliveredOriginal(deps.bus, original))
       : evaluatePolicy(header, opened.signer.agencyId, deps.registry(), at);
     enter('store');
     const entry: NoticeLogEntry = {

@@ -57,9 +57,10 @@ export function evaluatePolicy(notice: NoticeHeader, signerAgencyId: string, reg
  * The sender half of step 6, shared by every notice type (withdrawals too,
  * broker/ingest/withdrawal-policy.ts): origin = the signer's agency and
  * country, the signer may publish, the operation exists and counts the signer
- * as a member (one refusal for both), and is active (said to members only).
+ * as a member (one refusal for both), and is active (said to members only;
+ * not required with `endedOperation`: withdrawals).
  */
-export function checkSender(notice: Pick<NoticeHeader, 'origin' | 'operation'>, signerAgencyId: string, registry: RegistrySnapshot, now: Date): { signer: Agency; op: Operation } {
+export function checkSender(notice: Pick<NoticeHeader, 'origin' | 'operation'>, signerAgencyId: string, registry: RegistrySnapshot, now: Date, opts: { endedOperation?: boolean } = {}): { signer: Agency; op: Operation } {
   const signer = registry.agency(signerAgencyId);
   if (!signer) throw deny('the signing agency is not in the registry');
   if (notice.origin.agency !== signer.id) throw deny('origin.agency is not the agency that signed the notice');
@@ -69,6 +70,6 @@ export function checkSender(notice: Pick<NoticeHeader, 'origin' | 'operation'>, 
   // Membership first: to a non-member, a missing, an inactive and a running operation read the same (no probing for ids).
   const op = registry.operation(notice.operation);
   if (!op || !op.members.includes(signer.id)) throw deny(NOT_A_MEMBER);
-  if (!operationActiveAt(op, now)) throw deny('the operation is not active');
+  if (!opts.endedOperation && !operationActiveAt(op, now)) throw deny('the operation is not active');
   return { signer, op };
 }

@@ -57,7 +57,7 @@ export function openNoticeIds(bus: NatsBus, replicas = 1): Promise<KV> {
 
 const windows = new WeakMap<NatsBus, Promise<number>>();
 /** NOTICES' duplicate window in ms (read once per connection). */
-function duplicateWindowMs(bus: NatsBus): Promise<number> {
+export function duplicateWindowMs(bus: NatsBus): Promise<number> {
   let w = windows.get(bus);
   if (!w) {
     w = bus.jsm.streams.info(STREAMS.notices).then(

@@ -1,11 +1,13 @@
 /**
  * Step 6 for notices of type `withdrawal` (schemas/notice/withdrawal/1.0):
  * the origin withdraws or corrects one of its own earlier notices. Pure: the
- * superseded notice's log entry is looked up beforehand
- * (broker/ingest/withdrawal-lookup.ts) and passed in.
+ * superseded notice's log entry and whom it was delivered to are looked up
+ * beforehand (broker/ingest/withdrawal-lookup.ts) and passed in.
  *
  * Rules (docs/routing.md, "Withdrawal and correction"):
- * - the sender passes the same checks as for any notice (checkSender);
+ * - the sender passes the checks for any notice (checkSender), except that
+ *   the operation may have ended: a notice is withdrawn when it turns out
+ *   wrong, also after the operation;
  * - `body.supersedes` is listed in the header's `references` (422 otherwise);
  * - the superseded notice is in the log and its origin agency is the sender;
  *   an unknown id and another agency's notice are refused alike (403
@@ -13,18 +15,22 @@
  * - it is not itself a withdrawal (supersede the original instead);
  * - same operation as the superseded notice;
  * - TLP at least as strict as the superseded notice's;
- * - recipients = the superseded notice's recipients, from its log entry,
- *   whatever the withdrawal's own addressees say (they must only be
- *   schema-valid). The router re-checks them against the live registry as for
- *   any notice.
+ * - recipients = the agencies the router delivered the superseded notice to
+ *   (KV `delivered`, broker/routing/delivered.ts), within the ones its log
+ *   entry names, whatever the withdrawal's own addressees say and whether or
+ *   not they are still members: never an agency that did not get the
+ *   original. Of those, the ones the router can deliver to now (in the
+ *   registry, `subscribe` role, an encryption key: planDeliveries, the same
+ *   rules the router applies), so the receipt names exactly who gets it.
  */
 import { LiaisonError } from '../core/errors.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import type { RegistrySnapshot } from '../registry/model.js';
-import type { NoticeHeader, Tlp } from './notice.js';
+import { planDeliveries } from '../routing/plan.js';
+import { WITHDRAWAL_TYPE, type NoticeHeader, type Tlp } from './notice.js';
 import { checkSender, type PolicyDecision } from './policy.js';
 
-export const WITHDRAWAL_TYPE = 'withdrawal';
+export { WITHDRAWAL_TYPE };
 
 export interface WithdrawalBody {
   action: 'withdraw' | 'correct';
@@ -53,15 +59,9 @@ export function supersededId(notice: NoticeHeader): string {
   return id;
 }
 
-/** Pure: who receives this withdrawal, given the superseded notice's log entry (undefined when it is not in the log). */
-export function evaluateWithdrawal(
-  notice: NoticeHeader,
-  signerAgencyId: string,
-  registry: RegistrySnapshot,
-  now: Date,
-  original: NoticeLogEntry | undefined,
-): PolicyDecision {
-  const { signer } = checkSender(notice, signerAgencyId, registry, now);
+/** Pure: the sender and superseded-notice rules; returns the superseded notice's entry. */
+export function checkWithdrawal(notice: NoticeHeader, signerAgencyId: string, registry: RegistrySnapshot, now: Date, original: NoticeLogEntry | undefined): NoticeLogEntry {
+  const { signer } = checkSender(notice, signerAgencyId, registry, now, { endedOperation: true });
   const id = supersededId(notice);
   if (original === undefined || original.kind !== 'notice' || original.notice_id !== id || original.origin.agency !== signer.id) {
     throw deny(NOT_YOURS);
@@ -69,13 +69,42 @@ export function evaluateWithdrawal(
   if (original.type === WITHDRAWAL_TYPE) throw deny('a withdrawal cannot itself be superseded; supersede the original notice');
   if (original.operation !== notice.operation) throw deny('a withdrawal is sent in the operation of the notice it supersedes');
   if (rank(notice.tlp) < rank(original.tlp)) throw deny(`a withdrawal is at least as restricted as the notice it supersedes (TLP:${original.tlp})`);
-  if (original.recipients.length === 0) throw deny('the notice has no recipient');
-  return { recipients: [...new Set(original.recipients)].sort() };
+  return original;
+}
+
+/**
+ * Pure: who receives the withdrawal of `original`, given whom the router
+ * delivered the original to (undefined: no record). Only agencies in both the
+ * record and the original's log entry, so neither source alone can widen it.
+ */
+export function withdrawalRecipients(original: NoticeLogEntry, delivered: readonly string[] | undefined, registry: RegistrySnapshot, now: Date): string[] {
+  if (delivered === undefined) throw deny('the broker holds no record of who received the superseded notice');
+  const received = new Set(delivered);
+  const recipients = original.recipients.filter((a) => received.has(a));
+  if (recipients.length === 0) throw deny('the notice has no recipient');
+  const plan = planDeliveries({ ...original, type: WITHDRAWAL_TYPE, recipients }, registry, now);
+  if (plan.deliveries.length === 0) throw deny('no agency that received the notice can receive now');
+  return plan.deliveries.map((d) => d.agency).sort();
+}
+
+/** Pure: who receives this withdrawal, given the superseded notice's log entry (undefined when it is not in the log) and whom it was delivered to. */
+export function evaluateWithdrawal(
+  notice: NoticeHeader,
+  signerAgencyId: string,
+  registry: RegistrySnapshot,
+  now: Date,
+  original: NoticeLogEntry | undefined,
+  delivered: readonly string[] | undefined,
+): PolicyDecision {
+  const checked = checkWithdrawal(notice, signerAgencyId, registry, now, original);
+  return { recipients: withdrawalRecipients(checked, delivered, registry, now) };
 }
 
 /**
  * The I/O-bound wrapper the pipeline calls: sender checks first (so a
- * non-member causes no lookup), then the lookup, then the pure rules.
+ * non-member causes no lookup), then the log lookup and its rules, and only
+ * for the sender's own notice the record of whom it was delivered to (which
+ * may wait for the original to be routed).
  */
 export async function evaluateWithdrawalPolicy(
   notice: NoticeHeader,
@@ -83,8 +112,9 @@ export async function evaluateWithdrawalPolicy(
   registry: RegistrySnapshot,
   now: Date,
   find: (noticeId: string) => Promise<NoticeLogEntry | undefined>,
+  delivered: (original: NoticeLogEntry) => Promise<string[] | undefined>,
 ): Promise<PolicyDecision> {
-  checkSender(notice, signerAgencyId, registry, now);
-  const original = await find(supersededId(notice));
-  return evaluateWithdrawal(notice, signerAgencyId, registry, now, original);
+  checkSender(notice, signerAgencyId, registry, now, { endedOperation: true });
+  const original = checkWithdrawal(notice, signerAgencyId, registry, now, await find(supersededId(notice)));
+  return { recipients: withdrawalRecipients(original, await delivered(original), registry, now) };
 }

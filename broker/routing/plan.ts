@@ -4,6 +4,7 @@
  * that cannot be served, with the reason. No NATS, no crypto: unit-tested directly.
  */
 import { subjectToken } from '../core/ids.js';
+import { WITHDRAWAL_TYPE } from '../ingest/notice.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import { keyStateAt, type AgencyKey, type RegistryJwk, type RegistrySnapshot } from '../registry/model.js';
 
@@ -60,16 +61,22 @@ export function currentEncryptionKey(keys: readonly AgencyKey[], at: Date): Agen
  * it is now: an agency removed from the operation, stripped of the subscribe
  * role or without a usable encryption key gets nothing, and the origin never
  * gets its own notice back.
+ *
+ * A withdrawal is the exception to membership: its recipients are the
+ * agencies that were delivered the original (chosen at ingest from the KV
+ * `delivered` record, never from today's registry), and it reaches them
+ * whether or not they are still members and the operation still active.
  */
-export function planDeliveries(entry: Pick<NoticeLogEntry, 'notice_id' | 'operation' | 'origin' | 'recipients'>, registry: RegistrySnapshot, at: Date): DeliveryPlan {
+export function planDeliveries(entry: Pick<NoticeLogEntry, 'notice_id' | 'operation' | 'origin' | 'recipients'> & Partial<Pick<NoticeLogEntry, 'type'>>, registry: RegistrySnapshot, at: Date): DeliveryPlan {
   const plan: DeliveryPlan = { deliveries: [], skipped: [] };
   const op = registry.operation(entry.operation);
+  const membersOnly = entry.type !== WITHDRAWAL_TYPE;
   for (const id of [...new Set(entry.recipients)].sort()) {
     const agency = registry.agency(id);
     if (id === entry.origin.agency) plan.skipped.push({ agency: id, reason: 'is-origin' });
     else if (!agency) plan.skipped.push({ agency: id, reason: 'agency-unknown' });
     else if (!agency.roles.includes('subscribe')) plan.skipped.push({ agency: id, reason: 'not-subscriber' });
-    else if (!op || !op.members.includes(id)) plan.skipped.push({ agency: id, reason: 'not-member' });
+    else if (membersOnly && (!op || !op.members.includes(id))) plan.skipped.push({ agency: id, reason: 'not-member' });
     else if (agency.delivery_format === 'openpgp' && (agency.openpgp_keys ?? []).some((k) => keyStateAt(k, at) === 'active')) {
       const kid = (agency.openpgp_keys ?? []).filter((k) => keyStateAt(k, at) === 'active').at(-1)!.kid;
       plan.deliveries.push({ agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id), kid, format: 'openpgp' });

@@ -12,6 +12,7 @@ import type { OpenPgpDeliveryPort } from './openpgp-port.js';
 import { sealAll } from './seal.js';
 import { DeliverySealer } from './seal-pool.js';
 import { Lease } from './lease.js';
+import { recordDelivered } from './delivered.js';
 import { deliveryHeaders, planDeliveries } from './plan.js';
 import { sleep } from '../core/sleep.js';
 
@@ -93,7 +94,8 @@ class Sequencer {
  * NOTICES in order through the durable pull consumer `router` (AckExplicit)
  * and for each notice: re-appends its log entry (a no-op when present: same
  * Msg-Id), writes one encrypted delivery per recipient (Msg-Id
- * `<notice-id>:<agency>`), then acks. A crash anywhere before the ack makes the
+ * `<notice-id>:<agency>`), records whom it delivered to (KV `delivered`,
+ * delivered.ts), then acks. A crash anywhere before the ack makes the
  * next router do the same again, and Msg-Id de-duplication turns what was
  * already written into no-ops: nothing dropped, nothing twice.
  *
@@ -265,16 +267,20 @@ export class Router {
       for (const s of plan.skipped) logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: s.agency, reason: s.reason }, 'recipient skipped');
       const sealed = await sealing;
       await deliveryTicket.turn;
+      const delivered: string[] = [];
       const published = plan.deliveries.map((d, i) => {
         const s = sealed[i];
         if (!s) return void logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' }, 'recipient skipped: no usable OpenPGP encryption key');
+        delivered.push(d.agency);
         return bus.publish(d.subject, s.body, { msgID: d.msgId, headers: { ...deliveryHeaders(entry, logIndex, s.kid), ...s.headers } });
       });
       deliveryTicket.release();
       await Promise.all(published);
+      // Only once every delivery is stored: the record never names an agency that did not get the notice.
+      await recordDelivered(bus, this.opts.replicas, entry.notice_id, delivered, m.info.redelivered === true);
       this.opts.observer?.routed(plan.deliveries.length, plan.skipped.length);
-      logger.info({ event: 'notice-routed', notice_id: entry.notice_id, log_index: logIndex, deliveries: plan.deliveries.length }, 'notice routed');
-      return { logIndex, delivered: plan.deliveries.map((d) => d.agency) };
+      logger.info({ event: 'notice-routed', notice_id: entry.notice_id, log_index: logIndex, deliveries: delivered.length }, 'notice routed');
+      return { logIndex, delivered };
     } finally {
       logTicket.release();
       deliveryTicket.release();

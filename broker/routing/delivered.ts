@@ -1,0 +1,80 @@
+/**
+ * KV bucket `delivered`: for each routed notice (key = notice id), the
+ * agencies the router stored a delivery for (JSON array, sorted), written
+ * after those deliveries are in DELIVERIES, also when there are none. No TTL:
+ * DELIVERIES ages out after 30 days, this record stays.
+ *
+ * It is what "received the notice" means when the notice is withdrawn: a
+ * notice's log entry names whom ingest meant it for, but the router may have
+ * skipped some of them (left the operation meanwhile, no encryption key), and
+ * a withdrawal must never reach an agency that did not get the original
+ * (broker/ingest/withdrawal-policy.ts).
+ */
+import type { KV } from 'nats';
+import { LiaisonError } from '../core/errors.js';
+import { isSlug } from '../core/ids.js';
+import type { NatsBus } from '../nats/connection.js';
+
+export const DELIVERED_BUCKET = 'delivered';
+
+const buckets = new WeakMap<NatsBus, Promise<KV>>();
+
+/** Open (create) the bucket; the router calls it with the stream replicas. */
+export function openDelivered(bus: NatsBus, replicas = 1): Promise<KV> {
+  let kv = buckets.get(bus);
+  if (!kv) {
+    kv = bus.kv(DELIVERED_BUCKET, { history: 1, replicas });
+    kv.catch(() => buckets.delete(bus));
+    buckets.set(bus, kv);
+  }
+  return kv;
+}
+
+const encode = (agencies: Iterable<string>) => new TextEncoder().encode(JSON.stringify([...new Set(agencies)].sort()));
+
+function decode(value: Uint8Array, noticeId: string): string[] {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(value));
+  } catch {
+    v = undefined;
+  }
+  if (!Array.isArray(v) || !v.every((a) => typeof a === 'string' && isSlug(a))) {
+    throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET}: the record of ${noticeId} is not a list of agency ids`, retryAfter: 5 });
+  }
+  return v as string[];
+}
+
+/**
+ * Record the agencies a notice was delivered to. `again` (the router is routing
+ * a redelivered notice): add to what an earlier attempt recorded, since what it
+ * stored stays stored even if this attempt's plan is smaller.
+ */
+export async function recordDelivered(bus: NatsBus, replicas: number, noticeId: string, agencies: readonly string[], again: boolean): Promise<void> {
+  const kv = await openDelivered(bus, replicas);
+  let all: Iterable<string> = agencies;
+  if (again) {
+    const held = await kv.get(noticeId);
+    if (held && held.operation === 'PUT') all = [...decode(held.value, noticeId), ...agencies];
+  }
+  // A KV put through the gateway's one publish path, so it leaves with the other routed notices' writes.
+  await bus.publish(`$KV.${DELIVERED_BUCKET}.${noticeId}`, encode(all), {});
+}
+
+/** The agencies a notice was delivered to; undefined when no router has recorded it (not routed yet, or routed before the record existed). */
+export async function deliveredTo(bus: NatsBus, noticeId: string): Promise<string[] | undefined> {
+  let kv: KV;
+  try {
+    kv = await bus.kv(DELIVERED_BUCKET, { bindOnly: true });
+  } catch (e) {
+    if (/not found/i.test((e as Error)?.message ?? '')) return undefined; // no router has ever recorded anything
+    throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET}: ${(e as Error).message}`, cause: e, retryAfter: 5 });
+  }
+  let held;
+  try {
+    held = await kv.get(noticeId);
+  } catch (e) {
+    throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET} get: ${(e as Error).message}`, cause: e, retryAfter: 5 });
+  }
+  return held && held.operation === 'PUT' ? decode(held.value, noticeId) : undefined;
+}
