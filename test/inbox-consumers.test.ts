@@ -50,6 +50,9 @@ t.test('a read that fails half-way deletes its consumer too', async (t) => {
   const follow = followInbox(failingPulls, { agency: 'th-customs' }, 0, new AbortController().signal);
   await t.rejects(follow.next(), /pull failed/, 'a stream: ended by the error');
   t.equal(await consumerCount(), baseline, 'a stream: back to the baseline');
+  const noBinding = { ...g.gw.bus, js: { consumers: { get: async () => Promise.reject(new Error('bind failed')) } } } as unknown as NatsBus;
+  await t.rejects(readInbox(noBinding, { agency: 'th-customs' }, 0, 10), { code: 'unavailable' }, 'made but not bound: 503');
+  t.equal(await consumerCount(), baseline, 'made but not bound: deleted at once');
 });
 
 t.test('an SSE stream holds one consumer, with the threshold the code asks for, until the client closes it', async (t) => {
