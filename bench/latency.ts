@@ -128,6 +128,7 @@ async function main() {
       LIAISON_BROKER_ID: BROKER_ID,
       LOG_LEVEL: 'warn',
       LIAISON_CHECKPOINT_INTERVAL_MS: '1000',
+      LIAISON_OPS_PORT: '0',
     };
     const gw = await startGateway(env);
     gateway = gw.child;

@@ -71,6 +71,8 @@ export const benchGatewayEnv = (o: { port: number; natsUrl: string; dataDir: str
   LIAISON_CHECKPOINT_INTERVAL_MS: '1000',
   LIAISON_RATE_LIMIT_MAX: '0',
   LIAISON_MAX_CONNECTIONS_PER_ADDRESS: '0',
+  // No operations listener: its fixed port would clash between the gateways a run starts.
+  LIAISON_OPS_PORT: '0',
 });
 
 export interface Level extends LevelResult {

@@ -8,6 +8,7 @@ import { createOpenPgpSignerResolver } from './keys/openpgp-signers.js';
 import type { Config } from './config/config.js';
 import type { EnvelopeAdapter } from './core/envelope.js';
 import { buildApp } from './http/app.js';
+import { buildOpsApp } from './http/ops.js';
 import { tlsSetup } from './http/tls.js';
 import { readMetricsToken } from './http/metrics.js';
 import { readableByOthers } from './core/secret-file.js';
@@ -41,6 +42,8 @@ const CLOSE_TIMEOUT_MS = 10_000;
 
 export interface Gateway {
   app: FastifyInstance;
+  /** The operations listener's app (GET /healthz, /readyz, /metrics; plain HTTP): main.ts listens on opsHost:opsPort. */
+  ops: FastifyInstance;
   bus: NatsBus;
   registry: RegistryStore;
   keyring: BrokerKeyring;
@@ -82,7 +85,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const metricsToken = config.metricsTokenFile ? readMetricsToken(config.metricsTokenFile) : undefined;
   if (config.metricsTokenFile && readableByOthers(config.metricsTokenFile)) logger.warn({ event: 'metrics-token-file-mode', file: config.metricsTokenFile }, 'the metrics token file can be read by other users; chmod 600 it');
 
-  const built: { app?: FastifyInstance; registry?: RegistryStore; keyringStore?: KeyringStore } = {};
+  const built: { app?: FastifyInstance; ops?: FastifyInstance; registry?: RegistryStore; keyringStore?: KeyringStore } = {};
   const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger, auth: config });
   try {
     await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas, deliveriesMaxAgeSeconds: config.deliveriesMaxAgeSeconds });
@@ -154,6 +157,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         retryAfterSeconds: config.retryAfterSeconds,
       },
     }));
+    const ops = (built.ops = await buildOpsApp({ logger, bus, metrics, metricsToken, checkpointer: () => checkpointerView }));
     // This instance's name in the leases it takes (router, webhooks).
     const holder = `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
     // The router and the checkpointer: on the background thread (default), or on this event loop. A test clock (opts.now)
@@ -189,6 +193,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     metrics.attach({ bus, router, checkpointer, routerConsumer: ROUTER_CONSUMER, threads });
     return {
       app,
+      ops,
       bus,
       registry,
       keyring,
@@ -208,6 +213,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         await bounded('router', roles?.router?.close());
         await bounded('checkpointer', roles?.checkpointer?.close());
         await app.close();
+        await ops.close();
         keyringStore.close();
         registry.close();
         await bus.close();
@@ -216,6 +222,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   } catch (e) {
     // Nothing started may outlive a failed start: its timers would keep the process alive.
     await built.app?.close().catch(() => undefined);
+    await built.ops?.close().catch(() => undefined);
     built.registry?.close();
     built.keyringStore?.close();
     await bus.close();

@@ -83,10 +83,15 @@ async function main(): Promise<number> {
     await nats?.stop();
     throw e;
   });
+  // The operations listener first: a port in use stops start-up before any client is served.
+  const opsAddress = config.opsPort === 0 ? null : await gateway.ops.listen({ host: config.opsHost, port: config.opsPort }).catch((e: NodeJS.ErrnoException) => {
+    throw new Error(`the operations listener cannot listen on ${config.opsHost}:${config.opsPort} (${e.code ?? e.message}): set LIAISON_OPS_PORT to a free port, or 0 for none`);
+  });
   const address = await gateway.app.listen({ host: config.host, port: config.port });
   // A URL may carry user:password@; never print it.
   const shownNats = natsUrl.replace(/\/\/[^@/,]*@/g, '//***@');
   out(`Liaison broker "${config.brokerId}" listening on ${address} (NATS ${shownNats}${nats ? `, local nats-server pid ${nats.pid}` : ''})`);
+  out(opsAddress ? `Operations (GET /healthz, /readyz, /metrics; plain HTTP, no client certificate): ${opsAddress}` : 'Operations listener off (LIAISON_OPS_PORT=0).');
   if (config.demo) {
     out('Demo network: agencies vn-customs, vn-c04, th-customs, kh-police-adp, la-customs, cn-customs, gb-border-force, fr-douane, iq-police;');
     out('              operations mekong-dragon-6, aircop, commit, oic-channel; auditor hub-auditor; operator hub-operator (liaison admin ...).');

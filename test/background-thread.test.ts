@@ -50,7 +50,7 @@ t.test('a notice is routed and checkpointed on the background thread, at a lower
   t.equal(routedLine.thread, 'background', 'the line says which thread wrote it');
   t.equal(routedLine.deliveries, 2, 'two deliveries (TH and KH)');
 
-  const metrics = await g.gw.app.inject({ method: 'GET', url: '/metrics' });
+  const metrics = await g.gw.ops.inject({ method: 'GET', url: '/metrics' });
   t.match(metrics.body, /^liaison_router_notices_routed_total 1$/m, 'the thread\'s routing is counted in the gateway\'s metrics');
   t.match(metrics.body, /^liaison_deliveries_written_total 2$/m, 'and its deliveries');
   t.match(metrics.body, /^liaison_leader\{role="router"\} 1$/m, 'the router lease is shown as held');
@@ -67,7 +67,7 @@ t.test('a notice is routed and checkpointed on the background thread, at a lower
 
   // The per-thread CPU metric names the lowered threads as background and sealing, and only them.
   const cpu = (body: string, thread: string) => Number(new RegExp(`^liaison_thread_cpu_seconds_total\\{thread="${thread}"\\} (\\S+)$`, 'm').exec(body)?.[1]);
-  const after = (await g.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const after = (await g.gw.ops.inject({ method: 'GET', url: '/metrics' })).body;
   const cpuNow = readThreadCpu();
   const lowered = [...threadNice()].filter(([, n]) => n === low).reduce((sum, [tid]) => sum + (cpuNow.get(tid) ?? 0), 0);
   t.ok(cpu(after, 'background') > 0, 'the background thread has CPU time');
@@ -88,7 +88,7 @@ t.test('backgroundThread false: the same roles on the gateway\'s event loop', as
   t.ok(line, 'routed');
   t.notOk(line?.thread, 'not by a thread');
   t.equal([...threadNice().values()].filter((n) => n !== getPriority()).length, 0, 'no thread lowered');
-  const body = (await g.gw.app.inject({ method: 'GET', url: '/metrics' })).body;
+  const body = (await g.gw.ops.inject({ method: 'GET', url: '/metrics' })).body;
   t.match(body, /^liaison_thread_cpu_seconds_total\{thread="background"\} 0$/m, 'no background thread, no CPU for it');
   t.match(body, /^liaison_thread_cpu_seconds_total\{thread="sealing"\} [0-9.e-]*[1-9]/m, 'the sealing worker this event loop started is counted');
 });

@@ -43,7 +43,7 @@ t.test('/docs lists POST /v1/notices in headless Chromium', async (t) => {
   t.match(await page.locator('.info .title').innerText(), /Liaison broker API/);
   t.match(await page.locator('.opblock-post').first().innerText(), /Post a notice/);
   const paths = await page.locator('.opblock-summary-path').allInnerTexts();
-  for (const p of ['/v1/inbox', '/v1/log/checkpoint', '/v1/keys', '/metrics']) t.ok(paths.some((x) => x.replace(/\u200b/g, '') === p), `${p} is listed`);
+  for (const p of ['/v1/inbox', '/v1/log/checkpoint', '/v1/keys', '/healthz']) t.ok(paths.some((x) => x.replace(/\u200b/g, '') === p), `${p} is listed`);
   t.ok(await page.locator('.btn.authorize').isVisible(), 'the Authorize button (bearer client assertion) is shown');
   t.same(failed, [], 'no request failed and no script error');
 

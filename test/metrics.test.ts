@@ -9,10 +9,12 @@ const nats = await startTestNats(t);
 // webhook: false — WebhookDeliverer.close() right after start waits ~45 s (reported to the lead); not needed here.
 const g = await startTestGateway(t, nats.url, { webhook: false, checkpointIntervalMs: 200, checkpointEveryEntries: 2 });
 const url = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
+// /metrics is served on the operations listener (without metricsTokenFile, not on the API port).
+const opsUrl = await g.gw.ops.listen({ host: '127.0.0.1', port: 0 });
 
 /** The exposition text as a map: `name{labels}` -> value. */
 async function scrape(): Promise<{ text: string; get(name: string, labels?: Record<string, string>): number | undefined; contentType: string; status: number }> {
-  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
   const values = new Map<string, number>();
   for (const line of text.split('\n')) {
@@ -32,6 +34,15 @@ async function scrape(): Promise<{ text: string; get(name: string, labels?: Reco
 }
 
 const notice = () => sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+
+t.test('without a metrics token, /metrics is on the operations listener only: the API port answers 404', async (t) => {
+  const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  t.equal(res.status, 404);
+  t.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
+  t.equal(((await res.json()) as { code: string }).code, 'not-found');
+  const docs = (await (await fetch(`${url}/docs/json`, { signal: AbortSignal.timeout(10_000) })).json()) as { paths: Record<string, unknown> };
+  t.notOk('/metrics' in docs.paths, 'nor is it in the API description');
+});
 
 t.test('/metrics answers in the Prometheus text format with every family, from zero', async (t) => {
   const m = await scrape();

@@ -15,6 +15,8 @@ const cleanEnv = () => {
   const env = { ...process.env };
   delete env.NATS_URL;
   delete env.LIAISON_CONFIG;
+  // No operations listener: its fixed default port would clash between gateways started at once (tls-start.test.ts checks it).
+  env.LIAISON_OPS_PORT = '0';
   return env;
 };
 

@@ -6,6 +6,8 @@ import { schemaPath } from '../core/paths.js';
 export interface Config {
   readonly host: string;
   readonly port: number;
+  readonly opsHost: string;
+  readonly opsPort: number;
   readonly dataDir: string;
   readonly natsUrl: string | null;
   readonly natsServerBin: string | null;
@@ -145,6 +147,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   }
   if (cfg.sseHeartbeatSeconds * 1000 >= cfg.idleTimeoutMs) {
     throw new ConfigError(`LIAISON_IDLE_TIMEOUT_MS (config key "idleTimeoutMs"): must be above sseHeartbeatSeconds (${cfg.sseHeartbeatSeconds} s), or idle SSE streams would be cut between heartbeats`);
+  }
+  if (cfg.opsPort !== 0 && cfg.opsPort === cfg.port) {
+    throw new ConfigError(`LIAISON_OPS_PORT (config key "opsPort"): must differ from port (${cfg.port}); 0 turns the operations listener off`);
   }
   if (cfg.mtls !== 'off' && !cfg.tls) {
     throw new ConfigError(`LIAISON_MTLS (config key "mtls"): mutual TLS needs LIAISON_TLS=true`);

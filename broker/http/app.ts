@@ -22,7 +22,7 @@ import { ackRoutes } from './routes/acks.js';
 import { adminRoutes } from './routes/admin.js';
 import type { KeyAdmin } from '../admin/key-admin.js';
 import { openapiPlugin } from './openapi.js';
-import { metricsPlugin } from './metrics.js';
+import { metricsCountingPlugin, metricsRoutePlugin } from './metrics.js';
 import type { Metrics } from '../metrics/metrics.js';
 
 export interface AppDeps {
@@ -54,9 +54,9 @@ export interface AppDeps {
   log?: Omit<LogRoutesOptions, 'bus'>;
   /** The checkpointer's status for /readyz (a halted checkpointer is `degraded`); it starts after the app is built. */
   checkpointer?: HealthOptions['checkpointer'];
-  /** Prometheus metrics of this gateway; with them GET /metrics is served. */
+  /** Prometheus metrics of this gateway: requests are counted. */
   metrics?: Metrics;
-  /** Bearer token GET /metrics requires (metricsTokenFile); open without. */
+  /** Bearer token of GET /metrics (metricsTokenFile): with it /metrics is served here too; without, only on the operations listener (ops.ts). */
   metricsToken?: string;
 }
 
@@ -154,7 +154,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   if (deps.limits) await registerLimits(app, deps.limits);
   // Before the routes: the OpenAPI document is collected from their schemas as they are added.
   await app.register(openapiPlugin, { brokerId: deps.auth.brokerId });
-  if (deps.metrics) await app.register(metricsPlugin, { metrics: deps.metrics, token: deps.metricsToken });
+  if (deps.metrics) await app.register(metricsCountingPlugin, { metrics: deps.metrics });
+  if (deps.metrics && deps.metricsToken !== undefined) await app.register(metricsRoutePlugin, { metrics: deps.metrics, token: deps.metricsToken });
   await app.register(authPlugin, deps.auth);
   await app.register(healthRoutes, { bus: deps.bus, ...(deps.checkpointer ? { checkpointer: deps.checkpointer } : {}) });
   await app.register(keysRoutes, { keyring: deps.keyring });

@@ -2,6 +2,10 @@
  * GET /metrics (Prometheus text format) and the HTTP-side counting: requests
  * by route template, notices accepted and refused by problem code, inbox
  * deliveries by mode. Labels never carry ids or content.
+ *
+ * Where /metrics is served: always on the operations listener (ops.ts,
+ * loopback by default); on the API port only when a token is configured, and
+ * then only with it. Traffic by code is not for every client of the API.
  */
 
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -31,7 +35,8 @@ export function readMetricsToken(file: string): string {
 /** Constant-time: both sides hashed first, so neither the length nor a prefix of the token leaks through timing. */
 const sameToken = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 
-export const metricsPlugin = fp<{ metrics: Metrics; token?: string | undefined }>(async (app: FastifyInstance, { metrics, token }) => {
+/** The HTTP-side counting on the API app: every request, notices by outcome, inbox deliveries by mode. */
+export const metricsCountingPlugin = fp<{ metrics: Metrics }>(async (app: FastifyInstance, { metrics }) => {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     // The SSE pump writes to the raw response: give it the observer there.
     if (request.method === 'GET' && routeOf(request) === INBOX_STREAM) (reply.raw as unknown as SseSink)[SSE_OBSERVER] = metrics.sse;
@@ -53,7 +58,10 @@ export const metricsPlugin = fp<{ metrics: Metrics; token?: string | undefined }
       else metrics.notice({ accepted: false, code: (request.trace?.code ?? 'internal') as ProblemCode });
     }
   });
+});
 
+/** GET /metrics; with a token, only with `Authorization: Bearer <token>` (401 unauthorized otherwise). */
+export const metricsRoutePlugin = fp<{ metrics: Metrics; token?: string | undefined }>(async (app: FastifyInstance, { metrics, token }) => {
   app.get(
     METRICS_PATH,
     {
@@ -61,7 +69,7 @@ export const metricsPlugin = fp<{ metrics: Metrics; token?: string | undefined }
       schema: {
         summary: 'Prometheus metrics',
         description:
-          'Prometheus text exposition: notices accepted and refused by code, ingest step latencies, deliveries by mode, router lag, log size, checkpoint age, NATS connection state, process metrics. Serve it to the monitoring network only; with metricsTokenFile set it needs `Authorization: Bearer <that token>` (401 unauthorized otherwise).',
+          'Prometheus text exposition: notices accepted and refused by code, ingest step latencies, deliveries by mode, router lag, log size, checkpoint age, NATS connection state, process metrics. On the API port only when metricsTokenFile is set, and then with `Authorization: Bearer <that token>` (401 unauthorized otherwise); without a token it is served on the operations listener (opsHost:opsPort) alone.',
         tags: ['operations'],
         security: [],
         produces: ['text/plain'],
