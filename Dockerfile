@@ -25,6 +25,7 @@ FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     LIAISON_HOST=0.0.0.0 \
     LIAISON_PORT=8080 \
+    LIAISON_OPS_PORT=9180 \
     LIAISON_DATA_DIR=/var/lib/liaison
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -42,7 +43,10 @@ VOLUME ["/var/lib/liaison"]
 USER node
 EXPOSE 8080
 # Liveness only (GET /readyz also checks NATS and the streams; use it for load balancers).
+# On the operations listener (plain HTTP on the container's loopback), which answers
+# whatever LIAISON_TLS and LIAISON_MTLS say: under LIAISON_MTLS=required the API port
+# would refuse this check in the TLS handshake. Keep LIAISON_OPS_PORT non-zero.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.LIAISON_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.LIAISON_OPS_PORT || 9180) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # package.json "start" without its "prestart" build step (dist/ is built above).
 CMD ["node", "--max-old-space-size=1024", "dist/broker/main.js"]

@@ -4,7 +4,9 @@
  * against package.json, the config schema and the repository.
  */
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,7 +61,7 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as 
 const { instructions, stages } = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
 const last = stages.length - 1;
 const inStage = (stage: number, op: string) => instructions.filter((i) => i.stage === stage && i.op === op);
-const configSchema = JSON.parse(readFileSync(join(repoRoot, 'schemas', 'config.schema.json'), 'utf8')) as { properties: Record<string, { 'x-env'?: string; enum?: unknown[] }> };
+const configSchema = JSON.parse(readFileSync(join(repoRoot, 'schemas', 'config.schema.json'), 'utf8')) as { properties: Record<string, { 'x-env'?: string; enum?: unknown[]; default?: unknown }> };
 const knownEnv = new Set(Object.values(configSchema.properties).map((p) => p['x-env']).filter(Boolean));
 
 t.test('Dockerfile: multi-stage, build with npm ci + tsc, runtime with production deps, dist/ and schemas/', async (t) => {
@@ -124,11 +126,48 @@ t.test('Dockerfile: CMD is package.json start without the build step; non-root; 
   t.equal(hc.length, 1);
   t.match(hc[0]?.args, /\/healthz/);
   t.match(hc[0]?.args, /CMD \[/, 'exec form');
+  // The operations listener (plain HTTP, no client certificate in any TLS mode), never the API port.
+  t.match(hc[0]?.args, /http:\/\/127\.0\.0\.1:' \+ \(process\.env\.LIAISON_OPS_PORT \|\| (\d+)\)/, 'the check calls the operations listener');
+  t.notMatch(hc[0]?.args, /LIAISON_PORT/, 'not the API port');
+  t.equal(Number(/LIAISON_OPS_PORT \|\| (\d+)/.exec(hc[0]?.args ?? '')?.[1]), configSchema.properties.opsPort?.default, "its fallback is opsPort's default");
   t.ok(inStage(last, 'EXPOSE').some((i) => i.args.split(/\s+/).includes('8080')));
 
   const env = inStage(last, 'ENV').map((i) => i.args).join(' ');
   t.match(env, /LIAISON_HOST=0\.0\.0\.0/, 'listens on all interfaces inside the container');
+  t.match(env, /LIAISON_OPS_PORT=[1-9]\d*/, 'the operations listener is on');
+  t.notMatch(env, /LIAISON_OPS_HOST=/, 'on loopback (its default), where the check runs');
   for (const m of env.matchAll(/\b(LIAISON_[A-Z_]+|NATS_URL|LOG_LEVEL)=/g)) t.ok(knownEnv.has(m[1]), `${m[1]} is a setting in schemas/config.schema.json`);
+});
+
+t.test("Dockerfile: the HEALTHCHECK command, run as Docker runs it, asks the operations listener's /healthz", async (t) => {
+  const argv = JSON.parse(/CMD (\[.*\])$/.exec(inStage(last, 'HEALTHCHECK')[0]?.args ?? '')?.[1] ?? 'null') as string[];
+  t.equal(argv[0], 'node');
+  // Two stand-ins on loopback: the operations listener says ok, the API port (as under mtls required) never does.
+  const seen: string[] = [];
+  const serve = (status: number) =>
+    new Promise<Server>((resolve) => {
+      const s = createServer((req, res) => {
+        seen.push(`${status} ${req.method} ${req.url}`);
+        res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
+      }).listen(0, '127.0.0.1', () => resolve(s));
+    });
+  const ops = await serve(200);
+  const api = await serve(503);
+  t.teardown(() => {
+    ops.close();
+    api.close();
+  });
+  const port = (s: Server) => String((s.address() as AddressInfo).port);
+  const check = (env: Record<string, string>) =>
+    new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, argv.slice(1), { env: { PATH: process.env.PATH ?? '', ...env }, stdio: 'ignore' });
+      child.once('exit', (code) => resolve(code));
+    });
+  t.equal(await check({ LIAISON_OPS_PORT: port(ops), LIAISON_PORT: port(api) }), 0, 'healthy: the operations listener answered');
+  t.same(seen, ['200 GET /healthz'], 'one GET /healthz, to the operations listener only');
+  const closed = port(ops);
+  await new Promise((r) => ops.close(r));
+  t.equal(await check({ LIAISON_OPS_PORT: closed, LIAISON_PORT: port(api) }), 1, 'unhealthy when the operations listener does not answer');
 });
 
 t.test('docker-compose.yml: a three-node NATS cluster with JetStream and authenticated routes and clients, two gateways with R3 streams', async (t) => {
@@ -186,7 +225,8 @@ t.test('docker-compose.yml: a three-node NATS cluster with JetStream and authent
     t.equal(s.depends_on?.['nats-creds']?.condition, 'service_completed_successfully', `${n}: starts once the accounts are written`);
     t.notOk('NATS_PASSWORD' in env || 'NATS_TOKEN' in env, `${n}: no secret in the compose file`);
     for (const d of natsNames) t.equal(s.depends_on?.[d]?.condition, 'service_healthy', `${n}: waits for ${d}`);
-    t.match(JSON.stringify(s.healthcheck?.test), /\/healthz/, `${n}: healthcheck on /healthz`);
+    t.match(JSON.stringify(s.healthcheck?.test), new RegExp(`http://127\\.0\\.0\\.1:${env.LIAISON_OPS_PORT}/healthz`), `${n}: healthcheck on the operations listener's /healthz`);
+    t.ok(Number(env.LIAISON_OPS_PORT) > 0 && env.LIAISON_OPS_PORT !== env.LIAISON_PORT, `${n}: the operations listener is on, apart from the API port`);
     const dataVol = (s.volumes as string[]).find((v) => v.endsWith(`:${env.LIAISON_DATA_DIR}`));
     t.ok(dataVol, `${n}: the data dir is a volume`);
     keyVolumes.add(String(dataVol).split(':')[0] as string);

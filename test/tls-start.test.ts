@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../broker/core/paths.js';
+import { freePort } from '../broker/nats/local-server.js';
 
 const tsLoader = join(repoRoot, 'node_modules', '@tapjs', 'typescript', 'dist', 'esm', 'import.mjs');
 const env = () => {
@@ -17,9 +18,10 @@ const env = () => {
 t.test('npm start -- --demo with LIAISON_TLS=true and LIAISON_MTLS=optional', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'liaison-tls-start-'));
   t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const opsPort = await freePort('127.0.0.1');
   const child = spawn(process.execPath, [`--import=${tsLoader}`, join(repoRoot, 'broker', 'main.ts'), '--demo'], {
     cwd: repoRoot,
-    env: { ...env(), LIAISON_PORT: '0', LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn', LIAISON_TLS: 'true', LIAISON_MTLS: 'optional' },
+    env: { ...env(), LIAISON_PORT: '0', LIAISON_OPS_PORT: String(opsPort), LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn', LIAISON_TLS: 'true', LIAISON_MTLS: 'optional' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -31,6 +33,10 @@ t.test('npm start -- --demo with LIAISON_TLS=true and LIAISON_MTLS=optional', as
   const deadline = Date.now() + 60_000;
   while (!/Send a first notice:\n\s+.*npx liaison .*\n/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
   t.match(out, /listening on https:\/\/127\.0\.0\.1:\d+/, err);
+  // The operations listener: plain HTTP beside the HTTPS API port, as the image's HEALTHCHECK calls it.
+  t.match(out, new RegExp(`^Operations \\(GET /healthz, /readyz, /metrics; plain HTTP, no client certificate\\): http://127\\.0\\.0\\.1:${opsPort}$`, 'm'));
+  const health = await fetch(`http://127.0.0.1:${opsPort}/healthz`, { signal: AbortSignal.timeout(10_000) });
+  t.equal(health.status, 200, 'GET /healthz over plain HTTP on the operations port');
   const pki = join(dataDir, 'pki');
   for (const f of ['ca.crt', 'crl.pem', 'server/gateway.crt', 'agencies/vn-customs.crt', 'agencies/iq-police.crt']) t.ok(existsSync(join(pki, f)), `${f} under the data dir`);
   for (const f of ['ca/ca.key', 'server/gateway.key', 'agencies/vn-customs.key']) t.equal(statSync(join(pki, f)).mode & 0o777, 0o600, `${f} is 0600`);
