@@ -81,7 +81,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   // The key-encryption key is read before anything connects: every instance of a network needs the same one.
   const kek = loadOrCreateKek(config.keyEncryptionKeyFile ?? defaultKekPath(config.dataDir), config.keyEncryptionKeyFile === null);
   // TLS material is read before anything connects: a missing or bad file stops start-up.
-  const tls = config.tls ? tlsSetup(config, logger) : null;
+  const tls = config.tls ? await tlsSetup(config, logger) : null;
   const metricsToken = config.metricsTokenFile ? readMetricsToken(config.metricsTokenFile) : undefined;
   if (config.metricsTokenFile && readableByOthers(config.metricsTokenFile)) logger.warn({ event: 'metrics-token-file-mode', file: config.metricsTokenFile }, 'the metrics token file can be read by other users; chmod 600 it');
 

@@ -1,4 +1,4 @@
-/** certs/pki.ts (the openssl CLI) and the CRL reader, without a gateway. */
+/** certs/pki.ts (the openssl CLI) and the CRL checks (broker/http/tls-crl.ts), without a gateway. */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { normalizeSerial, Pki, PkiError } from '../certs/pki.js';
 import { certificateAgency } from '../broker/http/tls.js';
-import { CrlError, crlSignedBy, parseCrl } from '../broker/http/tls-crl.js';
+import { caCertificates, checkCrl, CrlError, parseCrl } from '../broker/http/tls-crl.js';
 
 const tmp = (p: string) => {
   const d = mkdtempSync(join(tmpdir(), p));
@@ -16,6 +16,7 @@ const tmp = (p: string) => {
 };
 const mode = (f: string) => statSync(f).mode & 0o777;
 const cert = (f: string) => new X509Certificate(readFileSync(f));
+const cas = (f: string) => caCertificates(readFileSync(f, 'utf8'));
 
 t.test('a dev PKI: CA, gateway and agency certificates, CRL; keys 0600; safe to run again', async (t) => {
   const dir = tmp('liaison-pki-');
@@ -55,34 +56,32 @@ t.test('revocation and the CRL reader: the serial is listed, the signature is th
   const dir = tmp('liaison-crl-');
   const { paths } = Pki.init(dir, { agencies: ['th-customs', 'la-customs'] });
   const pki = Pki.open(dir);
-  const before = parseCrl(readFileSync(paths.crl));
-  t.equal(before.revoked.size, 0);
-  t.ok(crlSignedBy(before, [cert(paths.caCert)]));
+  const before = await checkCrl(readFileSync(paths.crl), cas(paths.caCert));
+  t.equal(before.revoked.size, 0, 'signed by the CA, nothing revoked');
   const serial = pki.revoke(paths.agencyCert('la-customs'), 'keyCompromise');
   t.equal(serial, normalizeSerial(cert(paths.agencyCert('la-customs')).serialNumber));
   const crlBytes = readFileSync(paths.crl);
-  const crl = parseCrl(crlBytes);
-  t.same([...crl.revoked], [serial]);
+  const crl = await checkCrl(crlBytes, cas(paths.caCert));
+  t.same([...crl.revoked], [serial], 'signed by the CA, the serial listed');
   t.ok(crl.nextUpdate && crl.nextUpdate > crl.thisUpdate);
-  t.ok(crlSignedBy(crl, [cert(paths.caCert)]), 'signed by the CA');
   // openssl agrees.
   t.throws(() => execFileSync('openssl', ['verify', '-CAfile', paths.caCert, '-crl_check', '-CRLfile', paths.crl, paths.agencyCert('la-customs')], { stdio: 'pipe' }));
   execFileSync('openssl', ['verify', '-CAfile', paths.caCert, '-crl_check', '-CRLfile', paths.crl, paths.agencyCert('th-customs')], { stdio: 'pipe' });
   // DER works as well as PEM.
   const der = execFileSync('openssl', ['crl', '-in', paths.crl, '-outform', 'DER']);
-  t.same([...parseCrl(der).revoked], [serial]);
+  t.same([...(await checkCrl(der, cas(paths.caCert))).revoked], [serial]);
 
   const other = tmp('liaison-crl-other-');
   Pki.init(other);
-  t.notOk(crlSignedBy(crl, [cert(join(other, 'ca.crt'))]), 'not signed by another CA');
+  await t.rejects(checkCrl(crlBytes, cas(join(other, 'ca.crt'))), /signature does not verify/, 'not signed by another CA (of the same name)');
   const flipped = Buffer.from(der);
   flipped[flipped.length - 5] = (flipped[flipped.length - 5] as number) ^ 1;
-  t.notOk(crlSignedBy(parseCrl(flipped), [cert(paths.caCert)]), 'modified-signature fails');
+  await t.rejects(checkCrl(flipped, cas(paths.caCert)), /signature does not verify/, 'modified-signature fails');
   const tbsFlip = Buffer.from(der);
   const at = tbsFlip.indexOf(Buffer.from(serial.length % 2 ? '0' + serial : serial, 'hex'));
   t.ok(at > 0);
   tbsFlip[at + 1] = (tbsFlip[at + 1] as number) ^ 1;
-  t.notOk(crlSignedBy(parseCrl(tbsFlip), [cert(paths.caCert)]), 'modified-serial fails');
+  await t.rejects(checkCrl(tbsFlip, cas(paths.caCert)), /signature does not verify/, 'modified-serial fails');
   t.throws(() => parseCrl(der.subarray(0, der.length - 10)), CrlError, 'truncated');
   t.throws(() => parseCrl(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])), CrlError, 'length past the end');
   t.throws(() => parseCrl('not a crl'), CrlError);
@@ -106,9 +105,8 @@ t.test("an operator's CA: the same tool with a CA cert and a passphrase-protecte
   t.ok(cert(paths.agencyCert('gb-border-force')).checkIssued(ca));
   t.ok(cert(paths.serverCert).verify(ca.publicKey));
   const serial = Pki.open(dir).revoke(paths.agencyCert('gb-border-force'));
-  const crl = parseCrl(readFileSync(paths.crl));
-  t.ok(crl.revoked.has(serial));
-  t.ok(crlSignedBy(crl, [ca]), 'an RSA CA signs the CRL (sha256WithRSAEncryption)');
+  const crl = await checkCrl(readFileSync(paths.crl), cas(caCert));
+  t.ok(crl.revoked.has(serial), 'an RSA CA signs the CRL (sha256WithRSAEncryption)');
   t.throws(() => Pki.init(tmp('liaison-pki-bad-'), { caCert }), /both --ca-cert and --ca-key/);
   t.throws(() => Pki.init(tmp('liaison-pki-bad-'), { caCert: paths.serverCert, caKey }), /not a CA certificate/);
 });
@@ -124,7 +122,7 @@ t.test('liaison certs init / issue / revoke / crl', async (t) => {
   t.ok(existsSync(join(dir, 'agencies', 'th-customs.key')));
   t.equal(await run(['certs', 'revoke', '--dir', dir, '--agency', 'th-customs', '--reason', 'superseded'], sink), 0, io.err);
   t.match(io.out, /revoked serial [0-9A-F]+ of th-customs/);
-  t.equal(parseCrl(readFileSync(join(dir, 'crl.pem'))).revoked.size, 1);
+  t.equal((await checkCrl(readFileSync(join(dir, 'crl.pem')), cas(join(dir, 'ca.crt')))).revoked.size, 1);
   t.equal(await run(['certs', 'crl', '--dir', dir], sink), 0, io.err);
   t.equal(await run(['certs', 'revoke', '--dir', dir, '--agency', 'th-customs', '--reason', 'because'], sink), 2, 'a usage error');
   t.match(io.err, /--reason must be one of/);

@@ -26,7 +26,8 @@ import type { Logger } from 'pino';
 import { AGENCY_URI_PREFIX, normalizeSerial, pkiPaths } from '../../certs/pki.js';
 import { LiaisonError } from '../core/errors.js';
 import type { RegistrySnapshot } from '../registry/model.js';
-import { crlSignedBy, parseCrl, type ParsedCrl } from './tls-crl.js';
+import type { X509Certificate as CaCertificate } from '@peculiar/x509';
+import { caCertificates, checkCrl, MAX_CRL_BYTES, type CheckedCrl } from './tls-crl.js';
 
 export type MtlsMode = 'off' | 'optional' | 'required';
 
@@ -108,57 +109,66 @@ function peerState(socket: TLSSocket): PeerState {
   return state;
 }
 
-/** The revoked serials of the CRL file, re-read (and its signature checked) when the file changes. */
+/**
+ * The revoked serials of the CRL file (checked by tls-crl.ts), re-read when the
+ * file changes. A new file that does not pass is refused, logged once, and the
+ * last good list stays in force: a broken file must not un-revoke anything.
+ */
 export class CrlSource {
-  #mtimeMs = -1;
-  #crl: ParsedCrl | null = null;
+  /** The file version (inode, size, mtime) last read, good or not. */
+  #seen = '';
+  #crl: CheckedCrl | null = null;
   #checkedAt = 0;
-  readonly #cas: X509Certificate[];
+  #reading: Promise<void> | null = null;
 
-  constructor(
+  private constructor(
     private readonly file: string,
-    caPem: string,
+    private readonly cas: CaCertificate[],
     private readonly logger: Logger,
-    private readonly recheckMs = 2000,
-  ) {
-    this.#cas = splitPem(caPem).map((p) => new X509Certificate(p));
-    this.#load(true);
+    private readonly recheckMs: number,
+  ) {}
+
+  /** Read and check the CRL; a missing or refused file stops start-up (the error names the file and why). */
+  static async open(file: string, caPem: string, logger: Logger, recheckMs = 2000): Promise<CrlSource> {
+    const source = new CrlSource(file, caCertificates(caPem), logger, recheckMs);
+    await source.#read(true);
+    source.#checkedAt = Date.now();
+    return source;
   }
 
-  #load(strict: boolean): void {
+  async #read(strict: boolean): Promise<void> {
     const st = statSync(this.file, { throwIfNoEntry: false });
     if (!st) {
       if (strict) throw new Error(`TLS CRL file ${this.file} does not exist`);
-      this.logger.error({ event: 'crl-missing', file: this.file }, 'the CRL file is gone; keeping the last one');
+      if (this.#seen !== 'gone') this.logger.error({ event: 'crl-missing', file: this.file }, 'the CRL file is gone; keeping the last one');
+      this.#seen = 'gone';
       return;
     }
-    if (st.mtimeMs === this.#mtimeMs) return;
+    const version = `${st.ino}/${st.size}/${st.mtimeMs}`;
+    if (version === this.#seen) return;
+    this.#seen = version;
     try {
-      const crl = parseCrl(readFileSync(this.file));
-      if (!crlSignedBy(crl, this.#cas)) throw new Error('its signature does not verify against the CA');
+      if (st.size > MAX_CRL_BYTES) throw new Error(`larger than ${MAX_CRL_BYTES} bytes`);
+      const crl = await checkCrl(readFileSync(this.file), this.cas);
       this.#crl = crl;
-      this.#mtimeMs = st.mtimeMs;
       this.logger.info({ event: 'crl-loaded', revoked: crl.revoked.size, nextUpdate: crl.nextUpdate?.toISOString() }, 'CRL loaded');
       if (crl.nextUpdate && crl.nextUpdate.getTime() < Date.now()) this.logger.warn({ event: 'crl-stale', nextUpdate: crl.nextUpdate.toISOString() }, 'the CRL is past its nextUpdate; issue a new one');
     } catch (e) {
       if (strict) throw new Error(`TLS CRL file ${this.file}: ${(e as Error).message}`);
-      // Keep the last good list: a broken new file must not un-revoke anything.
-      this.logger.error({ event: 'crl-invalid', file: this.file, err: (e as Error).message }, 'the new CRL is not valid; keeping the last one');
+      this.logger.error({ event: 'crl-invalid', file: this.file, err: (e as Error).message }, 'the new CRL is refused; keeping the last one');
     }
   }
 
-  isRevoked(serial: string): boolean {
+  /** Whether the serial is on the CRL; the file is looked at again at most every recheckMs. */
+  async isRevoked(serial: string): Promise<boolean> {
     const now = Date.now();
-    if (now - this.#checkedAt >= this.recheckMs) {
+    if (now - this.#checkedAt >= this.recheckMs && this.#reading === null) {
       this.#checkedAt = now;
-      this.#load(false);
+      this.#reading = this.#read(false).finally(() => (this.#reading = null));
     }
+    if (this.#reading) await this.#reading;
     return this.#crl?.revoked.has(serial) ?? false;
   }
-}
-
-function splitPem(pem: string): string[] {
-  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
 export interface ClientCertOptions {
@@ -184,7 +194,7 @@ export const clientCertPlugin = fp<ClientCertOptions>(async (app: FastifyInstanc
       return;
     }
     const { cert } = state;
-    if (opts.crl?.isRevoked(cert.serial)) throw new LiaisonError('client-cert-revoked', { detail: `serial ${cert.serial} is on the CRL`, publicDetail: 'the client certificate is revoked' });
+    if (await opts.crl?.isRevoked(cert.serial)) throw new LiaisonError('client-cert-revoked', { detail: `serial ${cert.serial} is on the CRL`, publicDetail: 'the client certificate is revoked' });
     const agency = opts.registry().agency(cert.agency);
     if (!agency) throw new LiaisonError('client-cert-invalid', { publicDetail: 'the client certificate names an agency that is not a member' });
     if (agency.certificates?.some((c) => c.status === 'revoked' && normalizeSerial(c.serial) === cert.serial)) {
@@ -220,12 +230,12 @@ export function tlsFilesFromConfig(config: { dataDir: string; tlsCert: string | 
 }
 
 /** Everything the gateway needs for HTTPS from its configuration; throws, naming the file, when one cannot be used. */
-export function tlsSetup(
+export async function tlsSetup(
   config: { dataDir: string; tlsCert: string | null; tlsKey: string | null; tlsCa: string | null; tlsCrl: string | null; mtls: MtlsMode },
   logger: Logger,
-): { https: ReturnType<typeof httpsServerOptions>; crl: CrlSource | null } {
+): Promise<{ https: ReturnType<typeof httpsServerOptions>; crl: CrlSource | null }> {
   const files = tlsFilesFromConfig(config);
   const https = httpsServerOptions(files, config.mtls);
-  const crl = config.mtls !== 'off' && files.crl !== null ? new CrlSource(files.crl, String(https.ca), logger) : null;
+  const crl = config.mtls !== 'off' && files.crl !== null ? await CrlSource.open(files.crl, String(https.ca), logger) : null;
   return { https, crl };
 }
