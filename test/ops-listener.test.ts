@@ -61,6 +61,10 @@ for (const mode of modes) {
     const post = await get(`${ops}/healthz`, { method: 'POST' });
     t.equal(post.status, 405);
     t.equal(JSON.parse(post.text).code, 'method-not-allowed');
+    const undecodable = await get(`${ops}/healthz%ZZ`);
+    t.equal(undecodable.status, 400, 'a path that does not decode: 400');
+    t.equal(JSON.parse(undecodable.text).code, 'bad-request');
+    t.notMatch(undecodable.text, /%ZZ/, 'the path is not echoed');
 
     if (mode.overrides.tls && mode.overrides.mtls === 'required') {
       // Why the listener exists: the API port lets no client without a certificate finish the handshake.

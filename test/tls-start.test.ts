@@ -1,6 +1,9 @@
 /** `npm start -- --demo` with TLS on: the demo PKI is made under the data dir, the gateway serves HTTPS, the printed command works. */
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,4 +60,24 @@ t.test('npm start -- --demo with LIAISON_TLS=true and LIAISON_MTLS=optional', as
 
   child.kill('SIGTERM');
   t.equal(await exited, 0, 'clean shutdown');
+});
+
+t.test('an operations port in use stops start-up, naming the setting', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'liaison-ops-busy-'));
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+  const busy = createServer().listen(0, '127.0.0.1');
+  await once(busy, 'listening');
+  t.teardown(() => busy.close());
+  const port = (busy.address() as AddressInfo).port;
+  const child = spawn(process.execPath, [`--import=${tsLoader}`, join(repoRoot, 'broker', 'main.ts'), '--demo'], {
+    cwd: repoRoot,
+    env: { ...env(), LIAISON_PORT: '0', LIAISON_OPS_PORT: String(port), LIAISON_DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => void (child.exitCode === null && child.kill('SIGKILL')));
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  t.equal(code, 1, 'exits 1');
+  t.match(err, new RegExp(`start-up failed: the operations listener cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\): set LIAISON_OPS_PORT to a free port, or 0 for none`));
 });
