@@ -113,4 +113,9 @@ t.test('reload: a new CRL that is refused leaves the last good one in force, and
   }
   swap(paths.crl);
   t.equal(await source.isRevoked(la), true, 'a good CRL again: taken up');
+
+  rmSync(live);
+  t.equal(await source.isRevoked(la), true, 'the file gone: the last good CRL stays in force');
+  t.equal(await source.isRevoked(th), true);
+  t.equal(lines.filter((l) => l.includes('"crl-missing"')).length, 1, 'logged once');
 });
