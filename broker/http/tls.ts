@@ -8,7 +8,8 @@
  *   that does not chain to the CA is disconnected before any HTTP is read.
  * - Per request (this plugin): the certificate's agency is its SAN URI
  *   `urn:liaison:agency:<id>`; it must be a member, and the certificate must not
- *   be revoked, by the CRL (`tlsCrl`, signature checked against the CA,
+ *   be revoked, by the CRL (`tlsCrl`: issuer, signature and critical
+ *   extensions checked by tls-crl.ts, which says why not in the handshake;
  *   re-read when the file changes) or by the registry (`certificates[].status`
  *   of the agency record, live through NATS KV).
  * - Binding: the certificate's agency must be the agency of the read token
