@@ -41,7 +41,7 @@ const statusSchema = {
 
 export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { bus, checkpointer }) => {
   /** Liveness: the process answers. */
-  app.get('/healthz', { schema: { summary: 'Liveness', description: 'The process answers (used by the container HEALTHCHECK).', tags: ['operations'], security: [], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: { summary: 'Liveness', description: 'The process answers. Also served, with /readyz and /metrics, by the operations listener (plain HTTP, opsHost:opsPort, no client certificate in any TLS mode), which the container HEALTHCHECK calls.', tags: ['operations'], security: [], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));
 
   /**
    * Readiness. 503 when NATS is not connected or a stream does not answer: the
