@@ -5,11 +5,16 @@ import type { NoticeHeader } from '../broker/ingest/notice.js';
 import { keyStateAt, operationActiveAt, RegistrySnapshot, type Agency, type AgencyKey } from '../broker/registry/model.js';
 
 const key = (kid: string): AgencyKey => ({ kid, use: 'sig', jwk: { kty: 'OKP', crv: 'Ed25519', x: 'x' }, status: 'active' });
-const agency = (id: string, country: string, roles: Agency['roles'] = ['publish', 'subscribe']): Agency => ({ id, country, name: id, roles, keys: [key(`${id}-sig`)] });
+const encKey = (kid: string, patch: Partial<AgencyKey> = {}): AgencyKey => ({ kid, use: 'enc', jwk: { kty: 'OKP', crv: 'X25519', x: 'x' }, status: 'active', ...patch });
+const agency = (id: string, country: string, roles: Agency['roles'] = ['publish', 'subscribe'], keys = [key(`${id}-sig`), encKey(`${id}-enc`)]): Agency => ({ id, country, name: id, roles, keys });
 const reg = new RegistrySnapshot(
-  [agency('vn-customs', 'VN'), agency('th-customs', 'TH'), agency('th-police', 'TH'), agency('kh-police', 'KH'), agency('la-customs', 'LA', ['publish']), agency('gb-bf', 'GB'), agency('auditor', 'FR', ['audit'])],
+  [agency('vn-customs', 'VN'), agency('th-customs', 'TH'), agency('th-police', 'TH'), agency('kh-police', 'KH'), agency('la-customs', 'LA', ['publish']), agency('gb-bf', 'GB'), agency('auditor', 'FR', ['audit']),
+   // Receiving members in name only: no key a delivery could be sealed to (none, a signing key only, revoked, not yet valid, an unusable curve).
+   agency('th-nokey', 'TH', undefined, [key('th-nokey-sig')]), agency('kh-revoked', 'KH', undefined, [encKey('kh-revoked-enc', { status: 'revoked' })]),
+   agency('kh-later', 'KH', undefined, [encKey('kh-later-enc', { not_before: '2099-01-01T00:00:00Z' })]), agency('kh-ed', 'KH', undefined, [encKey('kh-ed-enc', { jwk: { kty: 'OKP', crv: 'Ed25519', x: 'x' } })]),
+   { ...agency('kh-pgp', 'KH', undefined, [key('kh-pgp-sig')]), delivery_format: 'openpgp', openpgp_keys: [{ kid: 'A'.repeat(40), status: 'active', armored: '' } as never] }],
   [
-    { id: 'op', name: 'op', status: 'active', members: ['vn-customs', 'th-customs', 'th-police', 'kh-police', 'la-customs', 'auditor', 'ghost'], categories: [] },
+    { id: 'op', name: 'op', status: 'active', members: ['vn-customs', 'th-customs', 'th-police', 'kh-police', 'la-customs', 'auditor', 'ghost', 'th-nokey', 'kh-revoked', 'kh-later', 'kh-ed', 'kh-pgp'], categories: [] },
     { id: 'paused', name: 'paused', status: 'inactive', members: ['vn-customs', 'th-customs'], categories: [] },
     { id: 'future', name: 'future', status: 'active', members: ['vn-customs', 'th-customs'], categories: [], start: '2099-01-01' },
   ],
@@ -30,10 +35,16 @@ const denied = (t: Test, fn: () => unknown, reason: RegExp) => {
 
 t.test('expansion of addressees', async (t) => {
   t.same(evaluatePolicy(notice(), 'vn-customs', reg, now).recipients, ['th-customs', 'th-police'], 'a country: its receiving members');
-  t.same(evaluatePolicy(notice({ addressees: ['*'] }), 'vn-customs', reg, now).recipients, ['kh-police', 'th-customs', 'th-police'], '"*": every receiving member but the origin, not publish-only or audit-only agencies, not unknown ids');
+  t.same(evaluatePolicy(notice({ addressees: ['*'] }), 'vn-customs', reg, now).recipients, ['kh-pgp', 'kh-police', 'th-customs', 'th-police'], '"*": every receiving member but the origin, not publish-only or audit-only agencies, not unknown ids, none without a key');
   t.same(evaluatePolicy(notice({ addressees: ['kh-police', 'TH'] }), 'vn-customs', reg, now).recipients, ['kh-police', 'th-customs', 'th-police']);
   t.same(evaluatePolicy(notice({ tlp: 'RED', addressees: ['th-police'] }), 'vn-customs', reg, now).recipients, ['th-police']);
   t.same(evaluatePolicy(notice({ tlp: 'AMBER+STRICT', addressees: ['th-police', 'kh-police'] }), 'vn-customs', reg, now).recipients, ['kh-police', 'th-police']);
+});
+
+t.test('a receipt names only agencies the router can seal to: no key, no recipient', async (t) => {
+  t.same(evaluatePolicy(notice({ addressees: ['TH'] }), 'vn-customs', reg, now).recipients, ['th-customs', 'th-police'], 'a country leaves out its member without an encryption key');
+  t.same(evaluatePolicy(notice({ addressees: ['KH'] }), 'vn-customs', reg, now).recipients, ['kh-pgp', 'kh-police'], 'and revoked, not-yet-valid and unusable keys; an OpenPGP certificate counts');
+  for (const id of ['th-nokey', 'kh-revoked', 'kh-later', 'kh-ed']) denied(t, () => evaluatePolicy(notice({ addressees: [id] }), 'vn-customs', reg, now), /not a receiving member/);
 });
 
 t.test('refusals', async (t) => {

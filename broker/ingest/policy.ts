@@ -1,6 +1,6 @@
 import { LiaisonError } from '../core/errors.js';
 import { COUNTRY } from '../core/ids.js';
-import { operationActiveAt, type Agency, type Operation, type RegistrySnapshot } from '../registry/model.js';
+import { deliveryKeyAt, operationActiveAt, type Agency, type Operation, type RegistrySnapshot } from '../registry/model.js';
 import type { NoticeHeader, Tlp } from './notice.js';
 
 export interface PolicyDecision {
@@ -19,7 +19,8 @@ export const namedOnly = (tlp: Tlp) => tlp === 'RED' || tlp === 'AMBER+STRICT';
 /**
  * Step 6: who may send this, and to whom. Origin = the signer's agency and
  * country; the operation exists, is active, and counts the signer as a member;
- * every addressee is in the operation; TLP rules hold. Returns the expanded
+ * every addressee is a receiving member (subscribe role, a key to seal to);
+ * TLP rules hold. Returns the expanded
  * recipients (never the origin itself).
  */
 export function evaluatePolicy(notice: NoticeHeader, signerAgencyId: string, registry: RegistrySnapshot, now: Date): PolicyDecision {
@@ -27,7 +28,8 @@ export function evaluatePolicy(notice: NoticeHeader, signerAgencyId: string, reg
 
   const members: Agency[] = op.members
     .map((id) => registry.agency(id))
-    .filter((a): a is Agency => a !== undefined && a.id !== signer.id && a.roles.includes('subscribe'));
+    // Receiving = the subscribe role and a key to seal to now (the router's own test), so the receipt names exactly who gets it.
+    .filter((a): a is Agency => a !== undefined && a.id !== signer.id && a.roles.includes('subscribe') && deliveryKeyAt(a, now) !== undefined);
 
   const recipients = new Set<string>();
   const addressees = notice.addressees;

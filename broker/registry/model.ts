@@ -98,6 +98,40 @@ export function keyStateAt(key: Pick<AgencyKey, 'status' | 'not_before' | 'not_a
   return 'active';
 }
 
+/** Key types a delivery can be encrypted to with ECDH-ES+A256KW. */
+const usableEncKey = (jwk: RegistryJwk) => (jwk.kty === 'EC' && jwk.crv === 'P-256') || (jwk.kty === 'OKP' && jwk.crv === 'X25519');
+
+/**
+ * The agency's current encryption key at `at`: among its active `use: enc` keys
+ * of a usable type, the one that became valid last (the newest, by not_before,
+ * then by position in the record). Undefined when it has none.
+ */
+export function currentEncryptionKey(keys: readonly AgencyKey[], at: Date): AgencyKey | undefined {
+  let best: { key: AgencyKey; nb: number; i: number } | undefined;
+  keys.forEach((key, i) => {
+    if (key.use !== 'enc' || keyStateAt(key, at) !== 'active' || !usableEncKey(key.jwk)) return;
+    const nb = key.not_before === undefined ? 0 : Date.parse(key.not_before);
+    if (!best || nb > best.nb || (nb === best.nb && i > best.i)) best = { key, nb, i };
+  });
+  return best?.key;
+}
+
+/**
+ * What a delivery to this agency is sealed to at `at`: its newest active
+ * OpenPGP certificate when it asked for OpenPGP deliveries and has one, else
+ * its current JWK encryption key; undefined when it has neither. Ingest (the
+ * receipt's recipients) and the router ask the same question here, so a
+ * receipt never names an agency the router then skips for want of a key.
+ */
+export function deliveryKeyAt(agency: Pick<Agency, 'keys' | 'openpgp_keys' | 'delivery_format'>, at: Date): { format: 'openpgp'; kid: string } | { format: 'jose'; key: AgencyKey } | undefined {
+  if (agency.delivery_format === 'openpgp') {
+    const cert = (agency.openpgp_keys ?? []).filter((k) => keyStateAt(k, at) === 'active').at(-1);
+    if (cert) return { format: 'openpgp', kid: cert.kid };
+  }
+  const key = currentEncryptionKey(agency.keys, at);
+  return key && { format: 'jose', key };
+}
+
 /** Whether an operation is running on `at` (dates are inclusive calendar days, UTC). */
 export function operationActiveAt(op: Operation, at: Date): boolean {
   if (op.status !== 'active') return false;

@@ -6,7 +6,7 @@
 import { subjectToken } from '../core/ids.js';
 import { WITHDRAWAL_TYPE } from '../ingest/notice.js';
 import type { NoticeLogEntry } from '../log/entry.js';
-import { keyStateAt, type AgencyKey, type RegistryJwk, type RegistrySnapshot } from '../registry/model.js';
+import { deliveryKeyAt, type RegistryJwk, type RegistrySnapshot } from '../registry/model.js';
 
 interface PlannedBase {
   agency: string;
@@ -37,23 +37,7 @@ export const deliverySubject = (agency: string, operation: string, originCountry
 
 export const deliveryMsgId = (noticeId: string, agency: string) => `${noticeId}:${agency}`;
 
-/** Key types a delivery can be encrypted to with ECDH-ES+A256KW. */
-const usableEncKey = (jwk: RegistryJwk) => (jwk.kty === 'EC' && jwk.crv === 'P-256') || (jwk.kty === 'OKP' && jwk.crv === 'X25519');
-
-/**
- * The agency's current encryption key at `at`: among its active `use: enc` keys
- * of a usable type, the one that became valid last (the newest, by not_before,
- * then by position in the record). Undefined when it has none.
- */
-export function currentEncryptionKey(keys: readonly AgencyKey[], at: Date): AgencyKey | undefined {
-  let best: { key: AgencyKey; nb: number; i: number } | undefined;
-  keys.forEach((key, i) => {
-    if (key.use !== 'enc' || keyStateAt(key, at) !== 'active' || !usableEncKey(key.jwk)) return;
-    const nb = key.not_before === undefined ? 0 : Date.parse(key.not_before);
-    if (!best || nb > best.nb || (nb === best.nb && i > best.i)) best = { key, nb, i };
-  });
-  return best?.key;
-}
+export { currentEncryptionKey } from '../registry/model.js';
 
 /**
  * One delivery per recipient named in the log entry (recipients were expanded
@@ -77,13 +61,12 @@ export function planDeliveries(entry: Pick<NoticeLogEntry, 'notice_id' | 'operat
     else if (!agency) plan.skipped.push({ agency: id, reason: 'agency-unknown' });
     else if (!agency.roles.includes('subscribe')) plan.skipped.push({ agency: id, reason: 'not-subscriber' });
     else if (membersOnly && (!op || !op.members.includes(id))) plan.skipped.push({ agency: id, reason: 'not-member' });
-    else if (agency.delivery_format === 'openpgp' && (agency.openpgp_keys ?? []).some((k) => keyStateAt(k, at) === 'active')) {
-      const kid = (agency.openpgp_keys ?? []).filter((k) => keyStateAt(k, at) === 'active').at(-1)!.kid;
-      plan.deliveries.push({ agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id), kid, format: 'openpgp' });
-    } else {
-      const key = currentEncryptionKey(agency.keys, at);
-      if (!key) plan.skipped.push({ agency: id, reason: 'no-encryption-key' });
-      else plan.deliveries.push({ agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id), kid: key.kid, jwk: key.jwk });
+    else {
+      const to = deliveryKeyAt(agency, at);
+      const base = { agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id) };
+      if (!to) plan.skipped.push({ agency: id, reason: 'no-encryption-key' });
+      else if (to.format === 'openpgp') plan.deliveries.push({ ...base, kid: to.kid, format: 'openpgp' });
+      else plan.deliveries.push({ ...base, kid: to.key.kid, jwk: to.key.jwk });
     }
   }
   return plan;
