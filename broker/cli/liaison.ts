@@ -40,6 +40,7 @@ Usage:
       key from GET /v1/keys, post it, and print the receipt. --stamp makes a
       sample sendable now (docs/examples/notices): a fresh id, created_at now,
       expires_at moved by as much (the validity period is kept), origin AGENCY.
+      A 503 is sent again after its Retry-After (5 attempts, 60 s of waiting at most).
       ${TLS_HELP}
 
   liaison notice seal FILE --as AGENCY [--url URL] [--data-dir DIR] [--credentials FILE]

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { brokerEncryptionKey, sealNotice } from '../client/seal.js';
 import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, readJson, type FetchLike } from '../client/http.js';
 import { fetchOwnNotice, type OwnNoticeEntry } from '../client/own-notice.js';
+import { retrying, SEND_RETRY } from '../client/retry.js';
 import { atLeastAsStrict, buildWithdrawal, isTlp, rfc3339 } from '../client/withdrawal.js';
 import { isUuid } from '../core/ids.js';
 import { credentialsFor, type AgencyCredentials } from '../demo/demo-network.js';
@@ -85,7 +86,8 @@ export async function sealFor(bytes: Uint8Array, creds: AgencyCredentials, jwks:
 
 /** POST the envelope and print the receipt (or the refusal, with its code and the schema errors); 0 when accepted, 1 when refused. */
 export async function postEnvelope(url: string, fetch: FetchLike, jwe: string, io: Io, json: boolean): Promise<number> {
-  const res = await fetch(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe });
+  // The same sealed envelope again is safe: the notice id is the dedupe key.
+  const res = await retrying(fetch, { ...SEND_RETRY, report: (line) => io.err(`${line}\n`) })(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe });
   const body = await readJson<Record<string, unknown>>(res, `POST ${url}/v1/notices`);
   if (json) {
     io.out(JSON.stringify({ status: res.status, ...body }, null, 2) + '\n');
