@@ -1,8 +1,7 @@
 /**
- * The CLI's HTTP client: a fetch-like function over node:http / node:https that
- * can present an agency's client certificate (mutual TLS) and trust the
- * network CA. Node's built-in fetch cannot take a client certificate without
- * undici's Agent, which is not a dependency of this project.
+ * The CLI's HTTP client: undici's fetch with an Agent of its own, which can
+ * present an agency's client certificate (mutual TLS) and trust the network CA
+ * (Node's built-in fetch takes no TLS options).
  *
  * Every `liaison` command that talks to the gateway uses `clientFetch`:
  *   --cert FILE --key FILE   the agency's client certificate and key (PEM); env LIAISON_CLIENT_CERT, LIAISON_CLIENT_KEY
@@ -12,9 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { UsageError } from '../cli/usage-error.js';
 
 /** The client-TLS files of a command (paths). */
@@ -100,30 +97,17 @@ export function describeTransportError(e: unknown, origin: string, tls: LoadedTl
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the broker's TLS certificate does not name ${new URL(origin).hostname} (${err.reason ?? code})`;
   if (!secure) return `cannot reach the broker at ${origin}: ${code || err.message}`;
   // TLS 1.3: a gateway that requires a certificate sends its alert after the client's handshake, or just resets.
-  if (/CERTIFICATE_REQUIRED/i.test(text) || (!hasCert && /ECONNRESET|EPIPE|socket hang up|HANDSHAKE_FAILURE/i.test(text))) {
+  if (/CERTIFICATE_REQUIRED/i.test(text) || (!hasCert && /ECONNRESET|EPIPE|socket hang up|other side closed|UND_ERR_SOCKET|HANDSHAKE_FAILURE/i.test(text))) {
     return hasCert
       ? `the broker at ${origin} refused the client certificate during the TLS handshake (${code || err.message})`
       : `the broker at ${origin} requires a client certificate (mutual TLS): pass --cert FILE --key FILE (or set ${CLIENT_TLS_ENV.cert} and ${CLIENT_TLS_ENV.key})`;
   }
-  if (/UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|ECONNRESET|EPIPE|socket hang up/i.test(text)) {
+  if (/UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|ECONNRESET|EPIPE|socket hang up|other side closed|UND_ERR_SOCKET/i.test(text)) {
     return `the broker at ${origin} refused the connection during the TLS handshake (${code || err.message}): is the client certificate issued by the network CA, and not expired?`;
   }
   if (/EPROTO|WRONG_VERSION_NUMBER|packet length too long/i.test(text)) return `the broker at ${origin} does not speak ${new URL(origin).protocol.replace(':', '')} (${code || err.message}): check the scheme of --url`;
   if (/KEY_VALUES_MISMATCH|PEM|ASN1|NO_START_LINE|bad decrypt/i.test(text)) return `the client certificate or key cannot be used (${code || err.message}): --cert and --key must be the PEM certificate and its private key`;
   return `cannot reach the broker at ${origin}: ${code || err.message}`;
-}
-
-function toResponse(res: IncomingMessage): Response {
-  const headers = new Headers();
-  for (const [k, v] of Object.entries(res.headers)) {
-    if (v === undefined) continue;
-    for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one);
-  }
-  const status = res.statusCode ?? 502;
-  const nullBody = status === 204 || status === 205 || status === 304;
-  if (nullBody) res.resume();
-  const body = nullBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
-  return new Response(body, { status, statusText: res.statusMessage ?? '', headers });
 }
 
 /**
@@ -146,26 +130,25 @@ export function clientFetch(baseUrl: string, files: ClientTlsFiles = {}): FetchL
   if (usesTls && base.protocol !== 'https:') {
     throw new UsageError(`--cert/--key/--ca (or ${CLIENT_TLS_ENV.cert}, ${CLIENT_TLS_ENV.key}, ${CLIENT_TLS_ENV.ca}) need an https:// --url, not ${base.origin}`);
   }
-  return (url, init = {}) =>
-    new Promise<Response>((resolve, reject) => {
-      const target = new URL(url);
-      const secure = target.protocol === 'https:';
-      const body = init.body === undefined ? undefined : typeof init.body === 'string' ? Buffer.from(init.body, 'utf8') : Buffer.from(init.body);
-      const headers: Record<string, string> = { ...init.headers };
-      if (body !== undefined) headers['content-length'] = String(body.length);
-      const options = {
-        method: init.method ?? 'GET',
-        headers,
-        ...(init.signal ? { signal: init.signal } : {}),
-        ...(secure ? { ...tls, minVersion: 'TLSv1.2' as const } : {}),
-      };
-      const req = (secure ? httpsRequest : httpRequest)(target, options, (res) => resolve(toResponse(res)));
-      req.on('error', (e: Error) => {
-        if (init.signal?.aborted || e.name === 'AbortError') reject(e);
-        else reject(new HttpClientError(describeTransportError(e, target.origin, tls), { cause: e }));
-      });
-      req.end(body);
-    });
+  const dispatcher = new Agent({ connect: { ...tls, minVersion: 'TLSv1.2' } });
+  return async (url, init = {}) => {
+    const target = new URL(url);
+    try {
+      const res = await undiciFetch(target, { method: init.method ?? 'GET', headers: init.headers ?? {}, body: init.body ?? null, signal: init.signal ?? null, dispatcher });
+      // undici's Response has the interface of the global one; only the type declarations differ.
+      return res as unknown as Response;
+    } catch (e) {
+      if (init.signal?.aborted || (e as Error).name === 'AbortError') throw e;
+      throw new HttpClientError(describeTransportError(rootCause(e), target.origin, tls), { cause: e });
+    }
+  };
+}
+
+/** undici rejects with `TypeError: fetch failed` whose cause is the socket's error (or an AggregateError of one per address tried). */
+function rootCause(e: unknown): unknown {
+  let cause = e instanceof TypeError && e.cause !== undefined ? e.cause : e;
+  if (cause instanceof AggregateError && cause.errors.length > 0) cause = cause.errors[0];
+  return cause;
 }
 
 /** GET/POST that expects a JSON answer; a body that is not JSON becomes a clear error. */
