@@ -3,7 +3,11 @@ import { makeClientAssertion } from '../client/assertion.js';
 import type { FetchLike } from '../client/http.js';
 import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
 import type { InboxDelivery } from '../routing/inbox.js';
+import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { openDelivery, type OpenedDelivery } from './open.js';
+
+/** The largest SSE event the client holds while it is incomplete: a delivery is at most the body limit (1 MiB) sealed, with room to spare. */
+const SSE_MAX_EVENT_BYTES = 8 * 1024 * 1024;
 
 /** An agency's client for its inbox: pull, follow (SSE), and open (decrypt + verify origin). Used by the CLI and the tests. */
 export interface InboxQuery {
@@ -135,7 +139,17 @@ export class InboxClient {
     if (!res.ok || !res.body) throw await problem(res);
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
-    let buf = '';
+    const events: EventSourceMessage[] = [];
+    let failure: Error | undefined;
+    const parser = createParser({
+      onEvent: (e) => void events.push(e),
+      onComment: () => onHeartbeat?.(),
+      // Unknown fields and a bad retry are ignored, as the SSE spec says; an event that never ends is not.
+      onError: (e) => {
+        if (e.type === 'max-buffer-size-exceeded') failure ??= new InboxClientError(res.status, 'stream-malformed', `the inbox stream cannot be read: ${e.message}`);
+      },
+      maxBufferSize: SSE_MAX_EVENT_BYTES,
+    });
     try {
       for (;;) {
         let chunk;
@@ -146,20 +160,18 @@ export class InboxClient {
           throw e;
         }
         if (chunk.done) return;
-        buf += decoder.decode(chunk.value, { stream: true });
-        let i;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          let data = '';
-          let event = 'message';
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) onHeartbeat?.();
-            else if (line.startsWith('data: ')) data += line.slice(6);
-            else if (line.startsWith('event: ')) event = line.slice(7);
+        parser.feed(decoder.decode(chunk.value, { stream: true }));
+        for (let e = events.shift(); e; e = events.shift()) {
+          if (e.event !== 'delivery' || !e.data) continue;
+          let delivery: InboxDelivery;
+          try {
+            delivery = JSON.parse(e.data) as InboxDelivery;
+          } catch {
+            throw new InboxClientError(res.status, 'stream-malformed', 'the inbox stream sent a delivery that is not JSON');
           }
-          if (event === 'delivery' && data) yield JSON.parse(data) as InboxDelivery;
+          yield delivery;
         }
+        if (failure) throw failure;
       }
     } finally {
       await reader.cancel().catch(() => undefined);
