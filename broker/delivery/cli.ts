@@ -45,17 +45,19 @@ function setup(values: Values): { client: InboxClient; creds: AgencyCredentials;
   if (values.origin) q.origin = values.origin;
   if (values.type) q.type = values.type;
   const fetch = clientFetch(url, clientTlsFromArgs(values));
-  return { client: new InboxClient({ url, agency: creds.agency, signingKey: creds.signing, encryptionKey: creds.encryption, fetch }), creds, q };
+  return { client: new InboxClient({ url, agency: creds.agency, signingKey: creds.signing, encryptionKey: creds.encryption, openPgpKey: creds.openpgp?.private_armored, fetch }), creds, q };
 }
 
 /** Open one delivery and print it; a delivery that does not verify is reported, never printed as if it did. */
 async function show(client: InboxClient, d: InboxDelivery, io: Io, json: boolean): Promise<boolean> {
   try {
-    const { notice, signerKid } = await client.open(d);
-    if (json) io.out(JSON.stringify({ cursor: d.cursor, notice_id: d.notice_id, log_index: d.log_index, verified: true, signer_kid: signerKid, notice }) + '\n');
+    const { notice, signerKid, brokerFingerprint } = await client.open(d);
+    const broker = brokerFingerprint ? { broker_fingerprint: brokerFingerprint } : {};
+    if (json) io.out(JSON.stringify({ cursor: d.cursor, notice_id: d.notice_id, log_index: d.log_index, verified: true, signer_kid: signerKid, ...broker, notice }) + '\n');
     else {
       const n = notice as { type?: string; tlp?: string; priority?: string; summary?: string; created_at?: string };
-      io.out(`#${d.cursor} ${d.notice_id} ${d.operation} from ${d.origin.agency} (${d.origin.country}) TLP:${d.tlp} ${d.type} log ${d.log_index}\n  signature verified (${signerKid}); created ${n.created_at ?? '?'}\n  ${n.summary ?? ''}\n`);
+      const via = brokerFingerprint ? `OpenPGP delivery signed by the broker (${brokerFingerprint}); ` : '';
+      io.out(`#${d.cursor} ${d.notice_id} ${d.operation} from ${d.origin.agency} (${d.origin.country}) TLP:${d.tlp} ${d.type} log ${d.log_index}\n  ${via}signature verified (${signerKid}); created ${n.created_at ?? '?'}\n  ${n.summary ?? ''}\n`);
     }
     return true;
   } catch (e) {

@@ -4,7 +4,7 @@ import type { FetchLike } from '../client/http.js';
 import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
 import type { InboxDelivery } from '../routing/inbox.js';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { openDelivery, type OpenedDelivery } from './open.js';
+import { DeliveryVerificationError, openDelivery, openOpenPgpDelivery, type OpenedDelivery } from './open.js';
 
 /** The largest SSE event the client holds while it is incomplete: a delivery is at most the body limit (1 MiB) sealed, with room to spare. */
 const SSE_MAX_EVENT_BYTES = 8 * 1024 * 1024;
@@ -37,8 +37,12 @@ export interface InboxClientOptions {
   signingKey: JWK;
   /** The agency's private encryption JWK (deliveries). */
   encryptionKey: JWK;
+  /** The agency's OpenPGP private key, armored (`openpgp.private_armored` of its credentials): opens OpenPGP deliveries. */
+  openPgpKey?: string | undefined;
   /** The broker id (aud of client assertions); read from GET /v1/keys when not given. */
   brokerId?: string;
+  /** The broker's OpenPGP public key (armored), which signs OpenPGP deliveries; read from GET /v1/keys when not given. */
+  brokerOpenPgpKey?: string;
   /** How to make requests: the global fetch by default; the CLI passes clientFetch (broker/client/http.ts) for mutual TLS. */
   fetch?: FetchLike;
 }
@@ -62,12 +66,25 @@ async function problem(res: Response): Promise<InboxClientError> {
 
 export class InboxClient {
   readonly #keys = new Map<string, Promise<{ keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] }>>();
-  #brokerId: string | undefined;
+  #brokerKeys: Promise<{ broker: string; openpgp?: string }> | undefined;
   readonly #fetch: FetchLike;
 
   constructor(private readonly opts: InboxClientOptions) {
-    this.#brokerId = opts.brokerId;
     this.#fetch = opts.fetch ?? ((url, init) => fetch(url, init));
+  }
+
+  /** GET /v1/keys once, for what the options do not give: the broker id and its OpenPGP key. */
+  #published(): Promise<{ broker: string; openpgp?: string }> {
+    if (!this.#brokerKeys) {
+      const p = (async () => {
+        const res = await this.#fetch(`${this.#base}/v1/keys`);
+        if (!res.ok) throw await problem(res);
+        return (await res.json()) as { broker: string; openpgp?: string };
+      })();
+      p.catch(() => (this.#brokerKeys = undefined));
+      this.#brokerKeys = p;
+    }
+    return this.#brokerKeys;
   }
 
   get #base() {
@@ -75,12 +92,8 @@ export class InboxClient {
   }
 
   async #authorization(): Promise<string> {
-    if (!this.#brokerId) {
-      const res = await this.#fetch(`${this.#base}/v1/keys`);
-      if (!res.ok) throw await problem(res);
-      this.#brokerId = ((await res.json()) as { broker: string }).broker;
-    }
-    return `Bearer ${await makeClientAssertion(this.opts.agency, this.opts.signingKey, this.#brokerId)}`;
+    const broker = this.opts.brokerId ?? (await this.#published()).broker;
+    return `Bearer ${await makeClientAssertion(this.opts.agency, this.opts.signingKey, broker)}`;
   }
 
   /** One page of the inbox after a cursor. */
@@ -115,9 +128,19 @@ export class InboxClient {
     return (await this.#directory(id)).openpgp_keys ?? [];
   }
 
-  /** Decrypt with this agency's key and verify the origin's signature against the origin's registered key (JWK or OpenPGP). */
-  open(d: InboxDelivery): Promise<OpenedDelivery> {
-    return openDelivery(d, this.opts.encryptionKey, (id) => this.agencyKeys(id), (id) => this.agencyOpenPgpKeys(id));
+  /**
+   * Decrypt with this agency's key and verify the origin's signature against
+   * the origin's registered key (JWK or OpenPGP); an OpenPGP delivery also
+   * the broker's signature on it.
+   */
+  async open(d: InboxDelivery): Promise<OpenedDelivery> {
+    const originKeys = (id: string) => this.agencyKeys(id);
+    const originOpenPgpKeys = (id: string) => this.agencyOpenPgpKeys(id);
+    if (d.openpgp === undefined) return openDelivery(d, this.opts.encryptionKey, originKeys, originOpenPgpKeys);
+    if (!this.opts.openPgpKey) throw new DeliveryVerificationError('decrypt-failed', "an OpenPGP delivery, and this agency's credentials hold no OpenPGP private key (openpgp.private_armored)");
+    const broker = this.opts.brokerOpenPgpKey ?? (await this.#published()).openpgp;
+    if (!broker) throw new DeliveryVerificationError('key-unknown', 'an OpenPGP delivery, and the broker publishes no OpenPGP key (GET /v1/keys, openpgp)');
+    return openOpenPgpDelivery(d, this.opts.openPgpKey, broker, originKeys, originOpenPgpKeys);
   }
 
   /**

@@ -1,11 +1,13 @@
 import { compactVerify, importJWK, type JWK } from 'jose';
-import { readKey, readMessage, type PublicKey } from 'openpgp';
+import { decrypt, readKey, readKeys, readMessage, readPrivateKey, type PrivateKey, type PublicKey } from 'openpgp';
 import { signatureAlgsFor } from '../keys/jwk.js';
 import { keyStateAt, type AgencyKey, type OpenPgpAgencyKey } from '../registry/model.js';
 import { decryptDelivery, DELIVERY_CTY } from '../routing/encrypt.js';
 
 /** What an agency's own software does with a delivery: decrypt it, then verify the origin's signature itself. */
 export interface OpenedDelivery {
+  /** For an OpenPGP delivery: the fingerprint of the broker key that signed it. */
+  brokerFingerprint?: string;
   notice: Record<string, unknown>;
   /** The origin's signed notice exactly as stored: a compact JWS, or an armored OpenPGP signed message (`format: 'openpgp'`). */
   jws: string;
@@ -50,12 +52,62 @@ export async function openDelivery(
     throw new DeliveryVerificationError('decrypt-failed', `the delivery does not decrypt with this key: ${(e as Error).message}`);
   }
   const opened = cty === DELIVERY_CTY.openpgp ? await verifyOpenPgp(signed, delivery, originOpenPgpKeys) : await verifyJws(signed, delivery, originKeys);
+  return matchingLabels(opened, delivery);
+}
+
+function matchingLabels(opened: OpenedDelivery, delivery: { notice_id: string; origin: { agency: string } }): OpenedDelivery {
   const notice = opened.notice;
   const origin = notice.origin as { agency?: unknown } | undefined;
   if (origin?.agency !== delivery.origin.agency || notice.id !== delivery.notice_id) {
     throw new DeliveryVerificationError('origin-mismatch', 'the signed notice does not match the delivery labels');
   }
   return opened;
+}
+
+/**
+ * Open an OpenPGP delivery (`delivery_format: openpgp`, docs/openpgp.md):
+ * decrypt with the agency's OpenPGP private key, require exactly one signature
+ * and that it is the broker's (its published OpenPGP key), then verify the
+ * origin's signature on the notice inside (a compact JWS or an armored OpenPGP
+ * signed message) as for a JWE delivery.
+ */
+export async function openOpenPgpDelivery(
+  delivery: { openpgp?: string | undefined; notice_id: string; origin: { agency: string }; received_at: string },
+  /** The agency's OpenPGP private key, armored and unprotected (`openpgp.private_armored` of its credentials). */
+  recipientKey: string,
+  /** The broker's OpenPGP public key(s), armored (`openpgp` of GET /v1/keys). */
+  brokerKeys: string,
+  originKeys: (agency: string) => Promise<readonly AgencyKey[]>,
+  originOpenPgpKeys: (agency: string) => Promise<readonly OpenPgpAgencyKey[]>,
+): Promise<OpenedDelivery> {
+  if (typeof delivery.openpgp !== 'string') throw new DeliveryVerificationError('decrypt-failed', 'not an OpenPGP delivery');
+  let key: PrivateKey;
+  let brokers: PublicKey[];
+  try {
+    key = await readPrivateKey({ armoredKey: recipientKey });
+    brokers = await readKeys({ armoredKeys: brokerKeys });
+  } catch (e) {
+    throw new DeliveryVerificationError('key-unknown', `the agency's or the broker's OpenPGP key cannot be read: ${(e as Error).message}`);
+  }
+  let data: Uint8Array;
+  let signatures: Awaited<ReturnType<typeof decrypt>>['signatures'];
+  try {
+    const message = await readMessage({ armoredMessage: delivery.openpgp });
+    ({ data, signatures } = await decrypt({ message, decryptionKeys: key, verificationKeys: brokers, format: 'binary' }));
+  } catch (e) {
+    throw new DeliveryVerificationError('decrypt-failed', `the delivery does not decrypt with this agency's OpenPGP key: ${(e as Error).message}`);
+  }
+  const signature = signatures[0];
+  if (!signature || signatures.length !== 1) throw new DeliveryVerificationError('signature-invalid', 'the delivery does not carry exactly one signature (the broker\'s)');
+  try {
+    await signature.verified;
+  } catch (e) {
+    throw new DeliveryVerificationError('signature-invalid', `the delivery is not signed by the broker's OpenPGP key: ${(e as Error).message}`);
+  }
+  const broker = brokers.find((b) => b.getKeyIDs().some((id) => id.equals(signature.keyID)))?.getFingerprint() ?? signature.keyID.toHex();
+  // The literal data is the origin's signed notice as stored: an armored OpenPGP signed message, else a compact JWS.
+  const opened = new TextDecoder().decode(data.subarray(0, 27)) === '-----BEGIN PGP MESSAGE-----' ? await verifyOpenPgp(data, delivery, originOpenPgpKeys) : await verifyJws(data, delivery, originKeys);
+  return { ...matchingLabels(opened, delivery), brokerFingerprint: broker.toUpperCase() };
 }
 
 function parseNotice(payload: Uint8Array): Record<string, unknown> {
