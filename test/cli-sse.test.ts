@@ -63,3 +63,19 @@ t.test('hostile streams end with a clear error', async (t) => {
   const huge = 'x'.repeat(1024 * 1024);
   await t.rejects(follow(await stub(['event: delivery\ndata: ', ...Array.from({ length: 9 }, () => huge)])), { code: 'stream-malformed', message: /cannot be read/ });
 });
+
+t.test("the HTTP client's transport errors: one line that says what to do; an abort stays an abort", async (t) => {
+  // localhost may resolve to ::1 and 127.0.0.1: undici then fails with an AggregateError of both.
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as AddressInfo).port;
+  await new Promise((resolve) => closed.close(resolve));
+  for (const base of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
+    await t.rejects(clientFetch(base)(`${base}/v1/keys`), { name: 'HttpClientError', message: `cannot reach the broker at ${base}: connection refused (is the gateway running? --url or LIAISON_URL)` });
+  }
+  await t.rejects(clientFetch('http://127.0.0.1:6000')('http://127.0.0.1:6000/v1/keys'), { message: /fetch refuses that port/ });
+  const url = await stub([': open\n\n']);
+  const abort = new AbortController();
+  abort.abort();
+  await t.rejects(clientFetch(url)(`${url}/v1/inbox/stream`, { signal: abort.signal }), { name: 'AbortError' });
+});

@@ -91,6 +91,7 @@ export function describeTransportError(e: unknown, origin: string, tls: LoadedTl
   const hasCert = tls.cert !== undefined;
   const secure = origin.startsWith('https:');
   if (code === 'ECONNREFUSED') return `cannot reach the broker at ${origin}: connection refused (is the gateway running? --url or LIAISON_URL)`;
+  if (err.message === 'bad port') return `cannot reach the broker at ${origin}: fetch refuses that port (the WHATWG list of blocked ports); run the gateway on another one`;
   if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot reach the broker at ${origin}: the host name does not resolve`;
   if (TRUST_CODES.has(code)) return `the broker's TLS certificate at ${origin} is not trusted (${code}): pass the network CA with --ca FILE or ${CLIENT_TLS_ENV.ca}`;
   if (code === 'CERT_HAS_EXPIRED') return `the broker's TLS certificate at ${origin} has expired`;
