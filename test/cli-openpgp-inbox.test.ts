@@ -10,7 +10,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createMessage, encrypt, generateKey, readKey, readPrivateKey } from 'openpgp';
+import { config, createMessage, encrypt, enums, generateKey, readKey, readPrivateKey } from 'openpgp';
 import type { Agency } from '../broker/registry/model.js';
 import type { InboxDelivery } from '../broker/routing/inbox.js';
 import { InboxClient } from '../broker/delivery/client.js';
@@ -136,6 +136,14 @@ t.test("without the agency's OpenPGP key, or with a broker key that did not sign
   await t.rejects(openOpenPgpDelivery(d, gb.openpgp!.private_armored, other, none, none), { code: 'signature-invalid' }, 'another broker key');
   await t.rejects(openOpenPgpDelivery(d, 'not a key', brokerPublic.openpgp, none, none), { code: 'key-unknown' });
   await t.rejects(openOpenPgpDelivery(d, g.creds('fr-douane').openpgp!.private_armored, brokerPublic.openpgp, none, none), { code: 'decrypt-failed' }, "another agency's key");
+  // Anyone can encrypt to the agency: a compression bomb is stopped while it inflates, before any signature check.
+  const bomb = await encrypt({
+    message: await createMessage({ binary: new Uint8Array(9 * 1024 * 1024) }),
+    encryptionKeys: await readKey({ armoredKey: g.gw.registry.snapshot.agency('gb-border-force')!.openpgp_keys![0]!.armored }),
+    config: { ...config, preferredCompressionAlgorithm: enums.compression.zlib },
+  });
+  t.ok(bomb.length < 100_000, 'a small message');
+  await t.rejects(openOpenPgpDelivery({ ...d, openpgp: bomb }, gb.openpgp!.private_armored, brokerPublic.openpgp, none, none), { code: 'decrypt-failed', message: /size/i }, 'decompression bounded');
   await t.rejects(openOpenPgpDelivery({ ...d, openpgp: undefined }, gb.openpgp!.private_armored, brokerPublic.openpgp, none, none), { code: 'decrypt-failed' });
   await t.rejects(openOpenPgpDelivery(d, gb.openpgp!.private_armored, brokerPublic.openpgp, none, none), { code: 'key-unknown' }, "without the origin's keys");
   await t.rejects(openOpenPgpDelivery({ ...d, notice_id: fromTh.id }, gb.openpgp!.private_armored, brokerPublic.openpgp, none, async () => g.gw.registry.snapshot.agency('fr-douane')!.openpgp_keys!), { code: 'origin-mismatch' });

@@ -1,5 +1,6 @@
 import { compactVerify, importJWK, type JWK } from 'jose';
 import { decrypt, readKey, readKeys, readMessage, readPrivateKey, type PrivateKey, type PublicKey } from 'openpgp';
+import { strictConfig } from '../../adapters/openpgp/decrypt-message.js';
 import { signatureAlgsFor } from '../keys/jwk.js';
 import { keyStateAt, type AgencyKey, type OpenPgpAgencyKey } from '../registry/model.js';
 import { decryptDelivery, DELIVERY_CTY } from '../routing/encrypt.js';
@@ -15,6 +16,15 @@ export interface OpenedDelivery {
   /** The origin's envelope format (from the JWE `cty`). */
   format: 'jose' | 'openpgp';
 }
+
+/**
+ * openpgp.js settings for an OpenPGP delivery, which anyone can encrypt to the
+ * agency's public key: it is decrypted (and decompressed) before the broker's
+ * signature is checked, so grammar is enforced and decompression bounded. A
+ * delivery carries one notice, at most the gateway's body limit (1 MiB) as
+ * stored; 8 MiB leaves room for any configured limit.
+ */
+const DELIVERY_CONFIG = strictConfig({ maxPlaintextBytes: 8 * 1024 * 1024 });
 
 /** Leeway for an OpenPGP signature dated slightly after the broker's receipt time (clock skew). */
 const OPENPGP_SKEW_MS = 5 * 60_000;
@@ -92,8 +102,8 @@ export async function openOpenPgpDelivery(
   let data: Uint8Array;
   let signatures: Awaited<ReturnType<typeof decrypt>>['signatures'];
   try {
-    const message = await readMessage({ armoredMessage: delivery.openpgp });
-    ({ data, signatures } = await decrypt({ message, decryptionKeys: key, verificationKeys: brokers, format: 'binary' }));
+    const message = await readMessage({ armoredMessage: delivery.openpgp, config: DELIVERY_CONFIG });
+    ({ data, signatures } = await decrypt({ message, decryptionKeys: key, verificationKeys: brokers, format: 'binary', config: DELIVERY_CONFIG }));
   } catch (e) {
     throw new DeliveryVerificationError('decrypt-failed', `the delivery does not decrypt with this agency's OpenPGP key: ${(e as Error).message}`);
   }
