@@ -14,9 +14,11 @@ import { STREAMS } from '../broker/nats/streams.js';
 import { startTestGateway } from './helpers/gateway.js';
 import { runCli } from './helpers/cli.js';
 import { startTestNats } from './helpers/nats.js';
+import { waitFor } from './helpers/wait.js';
 
 const nats = await startTestNats(t);
-const g = await startTestGateway(t, nats.url);
+// Retry-After 10 s: four waits (40 s) fit in notice send's 60 s bound, room for NATS to come back in the last test.
+const g = await startTestGateway(t, nats.url, { publishTimeoutMs: 1000, retryAfterSeconds: 10 });
 const gateway = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const sample = join(repoRoot, 'docs', 'examples', 'notices', 'seizure-report.json');
 const noticeCount = async () => (await g.gw.bus.jsm.streams.info(STREAMS.notices)).state.messages;
@@ -77,6 +79,21 @@ t.test('a Retry-After past the bound on waiting: gives up at once, exit 1', asyn
   t.equal(sent.code, 1);
   t.equal(s.bodies.length, 1);
   t.match(sent.stderr, /asks to wait 3600 s: past the 60 s this command waits in all; giving up/);
+});
+
+t.test('NATS stopped, then restarted: the real gateway answers 503 with Retry-After, and the retry is accepted', async (t) => {
+  const before = await noticeCount();
+  await nats.stop();
+  const refusals = () => g.logLines.filter((l) => l.includes('"code":"unavailable"')).length;
+  const seen = refusals();
+  const sending = send(gateway);
+  await waitFor(() => (refusals() > seen ? true : undefined), 'a 503 to notice send', 20_000);
+  await nats.restart();
+  const sent = await sending;
+  t.equal(sent.code, 0, sent.stderr + sent.stdout);
+  t.match(sent.stderr, /503 from the broker; attempt 2 of 5 in 10 s/);
+  t.match(sent.stdout, /^accepted: notice /);
+  t.equal(await noticeCount(), before + 1, 'stored once');
 });
 
 t.test('Retry-After values', async (t) => {
