@@ -16,7 +16,7 @@ import { checkFreshness } from '../broker/ingest/freshness.js';
 import { evaluatePolicy } from '../broker/ingest/policy.js';
 import { signReceipt } from '../broker/ingest/receipt.js';
 import { createSignerResolver } from '../broker/ingest/signer-resolver.js';
-import { sha256Hex } from '../broker/ingest/store.js';
+import { sha256Hex } from '../broker/core/sha256.js';
 import { validateNotice } from '../broker/ingest/validate.js';
 import type { BrokerKeyring } from '../broker/keys/broker-keys.js';
 import type { RegistrySnapshot } from '../broker/registry/model.js';

@@ -18,15 +18,17 @@ import { createSignerResolver } from './ingest/signer-resolver.js';
 import { loadOrCreateBrokerKeys, type BrokerKeyring } from './keys/broker-keys.js';
 import { connectNats, type NatsBus } from './nats/connection.js';
 import { ensureStreams } from './nats/streams.js';
-import { openNoticeIds } from './ingest/store.js';
 import { CheckpointStore } from './log/checkpoint-store.js';
 import { TileStore } from './log/tiles.js';
+import { findNoticeEntry } from './log/notice-lookup.js';
+import { natsLogWriter, openNoticeIds } from './log/notice-writer.js';
 import type { RegistrySeed } from './registry/model.js';
 import { RegistryStore } from './registry/store.js';
 import { defaultKekPath, KeyringStore, loadOrCreateKek } from './keys/keyring-store.js';
 import { KeyAdmin } from './admin/key-admin.js';
 import { createNoticeValidator, createRegistryValidator } from './schemas/notice-validator.js';
 import { ROUTER_CONSUMER } from './routing/router.js';
+import { deliveredOriginal } from './routing/delivered.js';
 import { createBackgroundRoles } from './background/roles.js';
 import { BackgroundThread, type CheckpointerView, type RouterView } from './background/thread.js';
 import { Metrics } from './metrics/metrics.js';
@@ -89,7 +91,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger, auth: config });
   try {
     await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas, deliveriesMaxAgeSeconds: config.deliveriesMaxAgeSeconds });
-    // Notice ids are unique for the log's lifetime (create-only records, no TTL; broker/ingest/store.ts).
+    // Notice ids are unique for the log's lifetime (create-only records, no TTL; broker/log/notice-writer.ts).
     await openNoticeIds(bus, config.streamReplicas);
     const registry = (built.registry = await RegistryStore.open(bus, validateRegistry, logger, config.streamReplicas));
     const seedFile = config.registrySeed ?? join(config.dataDir, 'registry.json');
@@ -125,7 +127,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       registry: snapshot,
       resolveSigner,
       validator,
-      bus,
+      log: natsLogWriter(bus),
+      originals: { find: (id) => findNoticeEntry(bus, id), delivered: (original) => deliveredOriginal(bus, original) },
       limits: config,
       observer: metrics.pipeline,
       ...(opts.now ? { now: opts.now } : {}),

@@ -16,7 +16,7 @@ import { archiveToAuditInput, ARCHIVE_FORMAT, type AuditArchive } from '../broke
 import { exportArchive } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
 import { run } from '../broker/cli/liaison.js';
-import { sha256Hex } from '../broker/ingest/store.js';
+import { sha256Hex } from '../broker/core/sha256.js';
 import { makeKeyPair } from '../broker/keys/jwk.js';
 import { parseCheckpoint, signCheckpoint } from '../broker/log/checkpoint.js';
 import { decodeEntry, encodeEntry, type NoticeLogEntry } from '../broker/log/entry.js';

@@ -8,7 +8,7 @@ import { createMessage, generateKey, readPrivateKey, sign } from 'openpgp';
 import { signNotice } from '../broker/client/seal.js';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { auditLogWithOrigins, checkOriginSignatures, mergeKeyHistory, parseAgencyKeys, type HistoricalAgencyKey } from '../broker/audit/key-history.js';
-import { sha256Hex } from '../broker/ingest/store.js';
+import { sha256Hex } from '../broker/core/sha256.js';
 import { makeKeyPair, type KeyPairJwk } from '../broker/keys/jwk.js';
 import { signCheckpoint } from '../broker/log/checkpoint.js';
 import { CompactRange } from '../broker/log/compact-range.js';

@@ -6,7 +6,8 @@ import { isSlug, isUuid, subjectToken } from '../core/ids.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import { parseProtectedHeader } from '../core/jose-header.js';
 import { parseStrictJson } from '../core/strict-json.js';
-import { logEntryBytes, sha256Hex } from '../ingest/store.js';
+import { sha256Hex } from '../core/sha256.js';
+import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { decodeEntry, encodeEntry, type AckLogEntry, type NoticeLogEntry } from '../log/entry.js';
 import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
 import type { BrokerSigningKey } from '../keys/broker-keys.js';
@@ -22,7 +23,7 @@ import { ACK_TYP, type AckClaims } from './receipt.js';
  * duplicate window), with its log entry in a header; the entry goes to LOG
  * (`log.ack`), Msg-Id `ack:<notice-id>:<agency>` on both.
  */
-export const ACK_ENTRY_HEADER = 'Liaison-Log-Entry';
+export const ACK_ENTRY_HEADER = ENTRY_HEADER;
 /** The acknowledged notice's origin agency: who may list the receipts. */
 export const ACK_ORIGIN_HEADER = 'Liaison-Origin';
 export const ackSubject = (noticeId: string, agency: string) => `acks.${subjectToken(noticeId, 'notice_id')}.${subjectToken(agency, 'agency')}`;
@@ -168,7 +169,7 @@ export async function recordAck(deps: AckDeps, agency: string, jws: string): Pro
     }
   }
   // Same Msg-Id: a no-op when already logged; writes the entry if a crash lost it.
-  const logAck = await logEntryBytes(bus, msgID, entryBytes, signature);
+  const logAck = await appendEntry(bus, msgID, entryBytes, signature);
   const entry = decodeEntry(entryBytes) as AckLogEntry;
   return { notice_id: entry.notice_id, agency, log_index: logAck.seq - 1, received_at: entry.received_at, duplicate };
 }

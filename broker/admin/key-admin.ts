@@ -4,10 +4,10 @@ import type { StoredMsg } from 'nats';
 import type { Logger } from 'pino';
 import { LiaisonError } from '../core/errors.js';
 import { isUuid, SLUG, subjectToken } from '../core/ids.js';
-import { logEntryBytes } from '../ingest/store.js';
 import { rotateEncryptionKeys, rotateSigningKey, type BrokerKeyring, type BrokerSigningKey } from '../keys/broker-keys.js';
 import { importKey, publicPart } from '../keys/jwk.js';
 import type { KeyringStore } from '../keys/keyring-store.js';
+import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { decodeEntry, encodeEntry } from '../log/entry.js';
 import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
 import type { NatsBus } from '../nats/connection.js';
@@ -35,7 +35,7 @@ import { registryLogEntry, signRegistryEvent, openRegistryEvent, type RegistryEv
  *
  * Every gateway instance takes the change up through its KV watch.
  */
-export const EVENT_ENTRY_HEADER = 'Liaison-Log-Entry';
+export const EVENT_ENTRY_HEADER = ENTRY_HEADER;
 export const eventSubject = (id: string) => `registry-events.${subjectToken(id, 'event id')}`;
 export const eventMsgId = (id: string) => `registry:${id}`;
 
@@ -296,7 +296,7 @@ export class KeyAdmin {
       throw new LiaisonError('key-conflict', { publicDetail: 'this event id was already used for another change' });
     }
     // The signature stored beside the entry, as is: bytes read back from a stream are never signed anew.
-    const logIndex = (await logEntryBytes(this.#o.bus, eventMsgId(entry.event_id), entryBytes, m.header?.get(ENTRY_SIGNATURE_HEADER) || undefined)).seq - 1;
+    const logIndex = (await appendEntry(this.#o.bus, eventMsgId(entry.event_id), entryBytes, m.header?.get(ENTRY_SIGNATURE_HEADER) || undefined)).seq - 1;
     await this.#apply(event, logIndex);
     return { event_id: entry.event_id, type, log_index: logIndex, event: jws, duplicate: true };
   }
@@ -306,7 +306,7 @@ export class KeyAdmin {
     const headers: Record<string, string> = { [EVENT_ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url') };
     if (signature) headers[ENTRY_SIGNATURE_HEADER] = signature;
     await this.#o.bus.publish(eventSubject(id), new TextEncoder().encode(jws), { msgID, headers });
-    return (await logEntryBytes(this.#o.bus, msgID, entryBytes, signature)).seq - 1;
+    return (await appendEntry(this.#o.bus, msgID, entryBytes, signature)).seq - 1;
   }
 
   async #storedEvent(id: string): Promise<StoredMsg | null> {

@@ -1,7 +1,7 @@
 import { createPublicKey, verify as cryptoVerify } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { CompactSign, type JWK } from 'jose';
-import { sha256Hex } from '../ingest/store.js';
+import { sha256Hex } from '../core/sha256.js';
 import type { BrokerSigningKey } from '../keys/broker-keys.js';
 import type { RegistryLogEntry } from '../log/entry.js';
 import type { Agency, AgencyKey, OpenPgpAgencyKey, Operation } from '../registry/model.js';

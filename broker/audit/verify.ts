@@ -25,8 +25,8 @@
  * Every problem names what is wrong: an entry index, a checkpoint position.
  */
 
-import { createHash } from 'node:crypto';
 import { openRegistryEvent } from '../admin/registry-event.js';
+import { sha256Hex } from '../core/sha256.js';
 import { Buffer } from 'node:buffer';
 
 import { CheckpointError, CheckpointVerifier, type Checkpoint, type PublicSigningJwk } from '../log/checkpoint.js';
@@ -332,7 +332,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     }
     noticesChecked++;
     if (e.forged) forgedHeld++;
-    const sha = createHash('sha256').update(n.signed).digest('hex');
+    const sha = sha256Hex(n.signed);
     if (sha !== e.sha256) add({ code: 'notice-commitment-mismatch', index: e.index, message: `notice ${n.noticeId} (entry ${e.index}) does not match its commitment` });
   }
 
@@ -385,7 +385,7 @@ function decodeEntrySafe(bytes: Uint8Array): { kind?: unknown; notice_id?: unkno
 
 /** Why a held registry event does not match its entry, or undefined when it does. */
 function checkRegistryEvent(ev: { eventId: string; jws: string }, e: { sha256: string; signerKid: string }, brokerKeys: readonly PublicSigningJwk[]): string | undefined {
-  if (createHash('sha256').update(ev.jws).digest('hex') !== e.sha256) return 'does not match its commitment';
+  if (sha256Hex(ev.jws) !== e.sha256) return 'does not match its commitment';
   let opened;
   try {
     opened = openRegistryEvent(ev.jws, brokerKeys);

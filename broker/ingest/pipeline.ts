@@ -1,18 +1,17 @@
 import type { EnvelopeAdapter, EnvelopeContext, ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
 import type { BrokerKeyring } from '../keys/broker-keys.js';
+import { sha256Hex } from '../core/sha256.js';
 import type { NoticeLogEntry } from '../log/entry.js';
-import type { NatsBus } from '../nats/connection.js';
+import type { LogWriter } from '../log/writer.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import type { NoticeValidator } from '../schemas/notice-validator.js';
 import { decodeNotice } from './decode-notice.js';
 import { checkFreshness } from './freshness.js';
 import { evaluatePolicy } from './policy.js';
 import { receiptClaims, signReceipt, type ReceiptClaims } from './receipt.js';
-import { sha256Hex, storeAndLog } from './store.js';
 import { validateNotice } from './validate.js';
-import { deliveredOriginal, findNoticeEntry } from './withdrawal-lookup.js';
-import { evaluateWithdrawalPolicy, isWithdrawal } from './withdrawal-policy.js';
+import { evaluateWithdrawalPolicy, isWithdrawal, type OriginalLookup } from './withdrawal-policy.js';
 
 export interface PipelineDeps {
   adapters: readonly EnvelopeAdapter[];
@@ -21,7 +20,10 @@ export interface PipelineDeps {
   /** Shared with read authentication: kid -> checked agency signing key. */
   resolveSigner: (kid: string) => Promise<ResolvedSigner>;
   validator: NoticeValidator;
-  bus: NatsBus;
+  /** Step 7: stores the notice and its log entry (broker/log/writer.ts). */
+  log: LogWriter;
+  /** For withdrawals: the superseded notice's log entry and whom it was delivered to. */
+  originals: OriginalLookup;
   limits: { bodyLimitBytes: number; maxJsonDepth: number; clockSkewSeconds: number; maxNoticeAgeSeconds: number };
   now?: () => Date;
   /** Step timings for metrics (broker/metrics); sees step names and durations only. */
@@ -106,7 +108,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
     enter('policy');
     // A withdrawal goes to the agencies the notice it supersedes was delivered to (withdrawal-policy.ts).
     const { recipients } = isWithdrawal(header)
-      ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, deps.registry(), at, (id) => findNoticeEntry(deps.bus, id), (original) => deliveredOriginal(deps.bus, original))
+      ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, deps.registry(), at, deps.originals)
       : evaluatePolicy(header, opened.signer.agencyId, deps.registry(), at);
     enter('store');
     const entry: NoticeLogEntry = {
@@ -123,7 +125,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
       received_at: at.toISOString(),
       recipients,
     };
-    const stored = await storeAndLog(deps.bus, { signed: opened.signed, entry, signer: deps.keyring.signing });
+    const stored = await deps.log.append({ signed: opened.signed, entry, signer: deps.keyring.signing });
     enter('receipt');
     const claims = receiptClaims(deps.keyring.brokerId, stored.entry, stored.logIndex);
     const receipt = await signReceipt(deps.keyring.signing, claims);

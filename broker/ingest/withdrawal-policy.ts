@@ -2,7 +2,8 @@
  * Step 6 for notices of type `withdrawal` (schemas/notice/withdrawal/1.0):
  * the origin withdraws or corrects one of its own earlier notices. Pure: the
  * superseded notice's log entry and whom it was delivered to are looked up
- * beforehand (broker/ingest/withdrawal-lookup.ts) and passed in.
+ * beforehand (an OriginalLookup: broker/log/notice-lookup.ts and
+ * broker/routing/delivered.ts) and passed in.
  *
  * Rules (docs/routing.md, "Withdrawal and correction"):
  * - the sender passes the checks for any notice (checkSender), except that
@@ -31,6 +32,14 @@ import { WITHDRAWAL_TYPE, type NoticeHeader, type Tlp } from './notice.js';
 import { checkSender, type PolicyDecision } from './policy.js';
 
 export { WITHDRAWAL_TYPE };
+
+/** What a withdrawal needs to know of the notice it supersedes; the gateway wires it to the log and the router's record. */
+export interface OriginalLookup {
+  /** The notice's own log entry; undefined when the log holds none. */
+  find(noticeId: string): Promise<NoticeLogEntry | undefined>;
+  /** Whom the router delivered it to; undefined when no record can come any more. */
+  delivered(original: NoticeLogEntry): Promise<string[] | undefined>;
+}
 
 export interface WithdrawalBody {
   action: 'withdraw' | 'correct';
@@ -111,10 +120,9 @@ export async function evaluateWithdrawalPolicy(
   signerAgencyId: string,
   registry: RegistrySnapshot,
   now: Date,
-  find: (noticeId: string) => Promise<NoticeLogEntry | undefined>,
-  delivered: (original: NoticeLogEntry) => Promise<string[] | undefined>,
+  lookup: OriginalLookup,
 ): Promise<PolicyDecision> {
   checkSender(notice, signerAgencyId, registry, now, { endedOperation: true });
-  const original = checkWithdrawal(notice, signerAgencyId, registry, now, await find(supersededId(notice)));
-  return { recipients: withdrawalRecipients(original, await delivered(original), registry, now) };
+  const original = checkWithdrawal(notice, signerAgencyId, registry, now, await lookup.find(supersededId(notice)));
+  return { recipients: withdrawalRecipients(original, await lookup.delivered(original), registry, now) };
 }

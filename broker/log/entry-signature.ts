@@ -9,7 +9,7 @@
  * The dedicated `typ` keeps every other broker JWS (receipts, registry
  * events) from passing as an entry signature, and an entry signature from
  * passing as anything else. Signed with the broker's current signing key at
- * the one place that writes new entries (broker/ingest/store.ts callers), and
+ * the places that make new entries (broker/log/notice-writer.ts, acks, admin), and
  * carried in the LOG message header `Liaison-Log-Entry-Signature`; verified
  * by the checkpointer before it folds an entry and by `liaison audit verify`.
  *

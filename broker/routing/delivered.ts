@@ -13,6 +13,9 @@
 import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { isSlug } from '../core/ids.js';
+import { sleep } from '../core/sleep.js';
+import type { NoticeLogEntry } from '../log/entry.js';
+import { duplicateWindowMs } from '../log/notice-writer.js';
 import type { NatsBus } from '../nats/connection.js';
 
 export const DELIVERED_BUCKET = 'delivered';
@@ -77,4 +80,28 @@ export async function deliveredTo(bus: NatsBus, noticeId: string): Promise<strin
     throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET} get: ${(e as Error).message}`, cause: e, retryAfter: 5 });
   }
   return held && held.operation === 'PUT' ? decode(held.value, noticeId) : undefined;
+}
+
+/** How long a withdrawal waits for its original to be routed (normally milliseconds after ingest) before answering 503. */
+export const ROUTING_WAIT_MS = 3000;
+
+/**
+ * Whom the router delivered `original` to, for its withdrawal. A withdrawal sent
+ * right after its original may find no record yet: it waits for the routing,
+ * at most `waitMs`, then is 503 `unavailable` (retry). Undefined only when no
+ * record can come any more: the original is older than NOTICES' duplicate
+ * window, past which no router routes it (it was routed before the broker
+ * kept the record, or never).
+ */
+export async function deliveredOriginal(bus: NatsBus, original: Pick<NoticeLogEntry, 'notice_id' | 'received_at'>, waitMs = ROUTING_WAIT_MS): Promise<string[] | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const delivered = await deliveredTo(bus, original.notice_id);
+    if (delivered !== undefined) return delivered;
+    if (Date.now() - Date.parse(original.received_at) > (await duplicateWindowMs(bus))) return undefined;
+    if (Date.now() >= deadline) {
+      throw new LiaisonError('unavailable', { detail: `the superseded notice ${original.notice_id} is not routed yet`, publicDetail: 'the superseded notice is not delivered yet; retry shortly', retryAfter: 2 });
+    }
+    await sleep(100);
+  }
 }

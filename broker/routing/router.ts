@@ -2,7 +2,8 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { isCountry, isSlug, isUuid } from '../core/ids.js';
 import { integrity, streamWhere } from '../core/integrity.js';
-import { ENTRY_HEADER, logEntryBytes, sha256Hex } from '../ingest/store.js';
+import { sha256Hex } from '../core/sha256.js';
+import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
@@ -260,7 +261,7 @@ export class Router {
       // "Nothing is delivered that is not in the log": the same Msg-Id as ingest, so this is a no-op unless a crash lost the entry.
       await logTicket.turn;
       // The signature ingest made and stored beside the entry, copied as is: the router never signs what it read from NOTICES.
-      const logAckP = logEntryBytes(bus, entry.notice_id, entryBytes, m.headers?.get(ENTRY_SIGNATURE_HEADER) || undefined);
+      const logAckP = appendEntry(bus, entry.notice_id, entryBytes, m.headers?.get(ENTRY_SIGNATURE_HEADER) || undefined);
       logTicket.release();
       const logAck = await logAckP;
       const logIndex = this.#logAppended(entry, logAck);

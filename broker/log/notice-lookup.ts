@@ -1,6 +1,7 @@
 /**
- * Find a notice's own log entry by notice id, for withdrawals
- * (broker/ingest/withdrawal-policy.ts). LOG is never purged, so the entry is
+ * The log's reader by notice id: a notice's own log entry, for withdrawals
+ * (broker/ingest/withdrawal-policy.ts) and for a retry past the duplicate
+ * window (notice-writer.ts). LOG is never purged, so the entry is
  * the authority on who sent a notice and to whom it went.
  *
  * The `log-index` KV (notice id -> log index) is written by the checkpointer
@@ -19,13 +20,10 @@
 import type { KV, MsgRequest } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
-import { INDEX_BUCKET, SIZE_HEADER } from '../log/checkpoint-store.js';
-import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
 import { CHECKPOINT_SUBJECT, STREAMS } from '../nats/streams.js';
-import { sleep } from '../core/sleep.js';
-import { deliveredTo } from '../routing/delivered.js';
-import { duplicateWindowMs } from './store.js';
+import { INDEX_BUCKET, SIZE_HEADER } from './checkpoint-store.js';
+import { decodeEntry, type NoticeLogEntry } from './entry.js';
 
 export const MAX_TAIL_SCAN = 10_000;
 const NOTICE_SUBJECT = 'log.notice';
@@ -118,26 +116,3 @@ export async function findNoticeLogged(bus: NatsBus, noticeId: string, maxScan =
   }
 }
 
-/** How long a withdrawal waits for its original to be routed (normally milliseconds after ingest) before answering 503. */
-export const ROUTING_WAIT_MS = 3000;
-
-/**
- * Whom the router delivered `original` to (KV `delivered`). A withdrawal sent
- * right after its original may find no record yet: it waits for the routing,
- * at most `waitMs`, then is 503 `unavailable` (retry). Undefined only when no
- * record can come any more: the original is older than NOTICES' duplicate
- * window, past which no router routes it (it was routed before the broker
- * kept the record, or never).
- */
-export async function deliveredOriginal(bus: NatsBus, original: Pick<NoticeLogEntry, 'notice_id' | 'received_at'>, waitMs = ROUTING_WAIT_MS): Promise<string[] | undefined> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const delivered = await deliveredTo(bus, original.notice_id);
-    if (delivered !== undefined) return delivered;
-    if (Date.now() - Date.parse(original.received_at) > (await duplicateWindowMs(bus))) return undefined;
-    if (Date.now() >= deadline) {
-      throw new LiaisonError('unavailable', { detail: `the superseded notice ${original.notice_id} is not routed yet`, publicDetail: 'the superseded notice is not delivered yet; retry shortly', retryAfter: 2 });
-    }
-    await sleep(100);
-  }
-}

@@ -1,32 +1,22 @@
-import { createHash } from 'node:crypto';
+/**
+ * Ingest's writer of the log (step 7): a new notice goes to NOTICES, its entry
+ * to LOG (broker/log/append.ts, the one LOG writer) and its id to KV
+ * `notice-ids`. The ingest pipeline sees only the LogWriter interface
+ * (writer.ts).
+ */
 import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { subjectToken } from '../core/ids.js';
-import type { BrokerSigningKey } from '../keys/broker-keys.js';
-import { decodeEntry, encodeEntry, type NoticeLogEntry } from '../log/entry.js';
-import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
-import { findNoticeLogged } from './withdrawal-lookup.js';
+import { appendEntry, ENTRY_HEADER } from './append.js';
+import { decodeEntry, encodeEntry, type NoticeLogEntry } from './entry.js';
+import { ENTRY_SIGNATURE_HEADER, signEntry } from './entry-signature.js';
+import { findNoticeLogged } from './notice-lookup.js';
+import type { LogWriter, StoreInput, StoreResult } from './writer.js';
 
-export const sha256Hex = (b: Uint8Array | string) => createHash('sha256').update(b).digest('hex');
-
-export interface StoreInput {
-  signed: Uint8Array;
-  /** The entry to write if this notice is new; received_at is the broker's clock. */
-  entry: NoticeLogEntry;
-  /** The broker's current signing key: signs the entry (broker/log/entry-signature.ts). */
-  signer: BrokerSigningKey;
-}
-
-export interface StoreResult {
-  /** 0-based position in the log (LOG stream sequence - 1): the Merkle leaf index. */
-  logIndex: number;
-  /** The entry as stored: on a retry, the original one (original received_at). */
-  entry: NoticeLogEntry;
-  /** True when nothing new was written (an idempotent retry). */
-  duplicate: boolean;
-}
+/** The LogWriter over JetStream: NOTICES, LOG and KV `notice-ids` (storeAndLog). */
+export const natsLogWriter = (bus: NatsBus): LogWriter => ({ append: (input) => storeAndLog(bus, input) });
 
 export const noticeSubject = (e: Pick<NoticeLogEntry, 'operation' | 'origin' | 'type'>) =>
   `notices.${subjectToken(e.operation, 'operation')}.${subjectToken(e.origin.country, 'origin.country')}.${subjectToken(e.type, 'type')}`;
@@ -118,8 +108,6 @@ async function claimNoticeId(bus: NatsBus, noticeId: string, sha256: string): Pr
  * from the log (log-index, else a scan of the unindexed tail). A claim whose
  * store never happened (a crash in between) is completed by the retry.
  */
-export const ENTRY_HEADER = 'Liaison-Log-Entry';
-
 export async function storeAndLog(bus: NatsBus, input: StoreInput): Promise<StoreResult> {
   const { signed } = input;
   const msgID = input.entry.notice_id;
@@ -155,7 +143,7 @@ export async function storeAndLog(bus: NatsBus, input: StoreInput): Promise<Stor
       signature = stored.header?.get(ENTRY_SIGNATURE_HEADER) || undefined;
     }
   }
-  const logAck = await logEntryBytes(bus, msgID, entryBytes, signature);
+  const logAck = await appendEntry(bus, msgID, entryBytes, signature);
   let entry = decodeEntry(entryBytes) as NoticeLogEntry;
   if (logAck.duplicate) {
     const stored = await bus.getMessage(STREAMS.log, logAck.seq);
@@ -166,19 +154,3 @@ export async function storeAndLog(bus: NatsBus, input: StoreInput): Promise<Stor
   return { logIndex: logAck.seq - 1, entry, duplicate: noticeAck.duplicate && logAck.duplicate };
 }
 
-/**
- * Append entry bytes to LOG with their gateway signature (header
- * Liaison-Log-Entry-Signature), de-duplicated by msgID: writing the same entry
- * twice is a no-op that returns the first position. New entries are signed by
- * their writer (signEntry) before they reach here; a re-append (router,
- * retries) passes the signature stored beside the entry, never a fresh one.
- * `signature` undefined only re-appends an entry written before entry
- * signatures: a no-op inside the duplicate window, otherwise an unsigned entry
- * the checkpointer refuses.
- */
-export async function logEntryBytes(bus: NatsBus, msgID: string, bytes: Uint8Array, signature: string | undefined) {
-  const kind = (decodeEntry(bytes) as { kind: string }).kind;
-  const headers: Record<string, string> = { 'Liaison-Msg-Id': msgID };
-  if (signature) headers[ENTRY_SIGNATURE_HEADER] = signature;
-  return bus.publish(`log.${subjectToken(kind, 'log kind')}`, bytes, { msgID, headers });
-}
