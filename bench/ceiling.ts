@@ -15,14 +15,15 @@ import { decodeNotice } from '../broker/ingest/decode-notice.js';
 import { checkFreshness } from '../broker/ingest/freshness.js';
 import { evaluatePolicy } from '../broker/ingest/policy.js';
 import { signReceipt } from '../broker/ingest/receipt.js';
-import { createSignerResolver } from '../broker/ingest/signer-resolver.js';
+import { createSignerResolver } from '../broker/keys/jwk-signers.js';
 import { sha256Hex } from '../broker/core/sha256.js';
 import { validateNotice } from '../broker/ingest/validate.js';
 import type { BrokerKeyring } from '../broker/keys/broker-keys.js';
 import type { RegistrySnapshot } from '../broker/registry/model.js';
 import type { NoticeLogEntry } from '../broker/log/entry.js';
 import { planDeliveries } from '../broker/routing/plan.js';
-import { sealAll, type JoseSealer } from '../broker/routing/seal.js';
+import { envelopeFormat } from '../adapters/registry.js';
+import { sealAll, type DeliverySealers } from '../broker/routing/seal.js';
 import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
 import type { BenchEnvelope } from './notices.js';
 import { round } from './stats.js';
@@ -36,7 +37,7 @@ export interface CeilingResult {
 }
 
 /** `adapter`: the envelope adapter that opens the bodies (JOSE by default; the gateway's OpenPGP adapter for OpenPGP messages). */
-export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyring: BrokerKeyring, registry: RegistrySnapshot, concurrency: number, durationMs: number, adapter: EnvelopeAdapter = joseEnvelope, fanOut?: JoseSealer): Promise<CeilingResult> {
+export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyring: BrokerKeyring, registry: RegistrySnapshot, concurrency: number, durationMs: number, adapter: EnvelopeAdapter = joseEnvelope, fanOut?: DeliverySealers): Promise<CeilingResult> {
   const validator = createNoticeValidator();
   const resolveSigner = createSignerResolver(() => registry);
   const ctx: EnvelopeContext = { decryptionKey: (kid) => keyring.decryptionKey(kid)?.privateKey, resolveSigner };
@@ -52,9 +53,9 @@ export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyrin
     const sha256 = sha256Hex(opened.signed);
     await signReceipt(keyring.signing, { iss: keyring.brokerId, notice_id: header.id, sha256, log_index: 0, received_at: at.toISOString(), recipients });
     if (!fanOut) return;
-    const entry: NoticeLogEntry = { v: 1, kind: 'notice', notice_id: header.id, sha256, format: opened.format, signer_kid: opened.signer.kid, origin: { country: header.origin.country, agency: header.origin.agency }, operation: header.operation, type: header.type, tlp: header.tlp, received_at: at.toISOString(), recipients };
+    const entry: NoticeLogEntry = { v: 1, kind: 'notice', notice_id: header.id, sha256, format: envelopeFormat(opened.format).name, signer_kid: opened.signer.kid, origin: { country: header.origin.country, agency: header.origin.agency }, operation: header.operation, type: header.type, tlp: header.tlp, received_at: at.toISOString(), recipients };
     const plan = planDeliveries(entry, registry, at);
-    const sealed = await sealAll(plan.deliveries, opened.signed, entry, { registry, at, jose: fanOut });
+    const sealed = await sealAll(plan.deliveries, opened.signed, entry, { registry, at, sealers: fanOut });
     if (sealed.length !== plan.deliveries.length) throw new Error('fan-out sealed the wrong number of deliveries');
   };
   await one(envelopes[0]!); // warm up: key import, schema caches

@@ -1,7 +1,7 @@
 /**
  * CPU per call of the primitives behind one delivery JWE, through WebCrypto
  * (what jose 6 uses) and through node:crypto's synchronous calls (what
- * broker/routing/delivery-jwe.ts uses), and the whole delivery both ways.
+ * broker/adapters/jose/delivery-jwe.ts uses), and the whole delivery both ways.
  *
  *   npm run build && node dist/bench/crypto-calls.js [--calls 3000]
  *
@@ -10,7 +10,7 @@
 import * as c from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { CompactEncrypt, exportJWK, generateKeyPair } from 'jose';
-import { encryptDelivery } from '../broker/routing/encrypt.js';
+import { encryptDelivery } from '../adapters/jose/encrypt.js';
 import type { RegistryJwk } from '../broker/registry/model.js';
 import { out } from './processes.js';
 import { round } from './stats.js';

@@ -31,7 +31,7 @@ import { connectNats } from '../broker/nats/connection.js';
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
 import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audit-rate.js';
-import { DeliverySealer } from '../broker/routing/seal-pool.js';
+import { createDeliverySealers } from '../broker/routing/seal.js';
 import { measureCeiling, type CeilingResult } from './ceiling.js';
 import { benchGatewayEnv, routerWatch, runLevel, startGateway, startNode, type Level } from './levels.js';
 import { sealEnvelopes } from './notices.js';
@@ -117,15 +117,15 @@ async function main() {
     const ceiling = Math.max(...ceilings.map((c) => c.perSecond));
     // The same with each notice sealed to its recipients on the router's sealing worker: the crypto of the whole
     // pipeline, fan-out included, which the ceiling above (the issue's: decrypt, verify, validate, receipt) leaves out.
-    const sealer = new DeliverySealer();
+    const sealers = createDeliverySealers({});
     const fanOutCeilings: CeilingResult[] = [];
     try {
       for (const c of [16, 64]) {
-        fanOutCeilings.push(await measureCeiling(ceilingEnvelopes, keyring, registry, c, durationMs, undefined, (...a) => sealer.seal(...a)));
+        fanOutCeilings.push(await measureCeiling(ceilingEnvelopes, keyring, registry, c, durationMs, undefined, sealers));
         out(`crypto ceiling with fan-out  c=${c}: ${fanOutCeilings.at(-1)!.perSecond}/s (cpu ${fanOutCeilings.at(-1)!.cpuPercent}%)`);
       }
     } finally {
-      await sealer.close();
+      await Promise.all([...sealers.values()].map((s) => s.close?.()));
     }
     const fanOutCeiling = Math.max(...fanOutCeilings.map((c) => c.perSecond));
     const budget = (rate: number) => Math.min(MAX_ENVELOPES_PER_LEVEL, Math.ceil((rate * durationMs) / 1000 * 1.25) + 50);

@@ -2,9 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { joseEnvelope } from '../adapters/jose/index.js';
-import { createOpenPgpEnvelope } from '../adapters/openpgp/index.js';
-import { createOpenPgpSignerResolver } from './keys/openpgp-signers.js';
+import { ENVELOPE_FORMATS } from '../adapters/registry.js';
 import type { Config } from './config/config.js';
 import type { EnvelopeAdapter } from './core/envelope.js';
 import { buildApp } from './http/app.js';
@@ -14,7 +12,7 @@ import { readMetricsToken } from './http/metrics.js';
 import { readableByOthers } from './core/secret-file.js';
 import { natsReplayGuard } from './auth/replay-guard.js';
 import { createIngestPipeline } from './ingest/pipeline.js';
-import { createSignerResolver } from './ingest/signer-resolver.js';
+import { createSignerResolver } from './keys/jwk-signers.js';
 import { loadOrCreateBrokerKeys, type BrokerKeyring } from './keys/broker-keys.js';
 import { connectNats, type NatsBus } from './nats/connection.js';
 import { ensureStreams } from './nats/streams.js';
@@ -66,7 +64,7 @@ export interface GatewayOptions {
   config: Config;
   logger: Logger;
   natsUrl: string;
-  /** Envelope adapters; JOSE by default. The broker never imports a concrete adapter beyond this composition root. */
+  /** Envelope adapters; by default every registered format's opener (adapters/registry.ts). */
   adapters?: readonly EnvelopeAdapter[];
   now?: () => Date;
 }
@@ -108,17 +106,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       webhookUrlRefusal: (url) => webhookUrlRefusal(url, { allowPrivateNetworks: config.webhookAllowPrivateNetworks }), ...(opts.now ? { now: opts.now } : {}) });
     await admin.ensureKeyringEventLogged();
     const snapshot = () => registry.snapshot;
-    const adapters = opts.adapters ?? [
-      joseEnvelope,
-      ...(keyring.openpgp
-        ? [createOpenPgpEnvelope({
-            decryptionKeys: keyring.openpgp.decryptionKeys,
-            resolveSigner: createOpenPgpSignerResolver(snapshot, opts.now),
-            limits: { maxArmorBytes: config.bodyLimitBytes, maxPlaintextBytes: config.bodyLimitBytes },
-            ...(opts.now ? { now: opts.now } : {}),
-          })]
-        : []),
-    ];
+    // Every registered format the broker can open (OpenPGP only with a broker OpenPGP key).
+    const adapters = opts.adapters ?? ENVELOPE_FORMATS.flatMap((f) => f.opener({ openPgpDecryptionKeys: keyring.openpgp?.decryptionKeys, registry: snapshot, maxEnvelopeBytes: config.bodyLimitBytes, now: opts.now }) ?? []);
     const resolveSigner = createSignerResolver(snapshot, opts.now);
     const replay = await natsReplayGuard(bus, config.streamReplicas);
     const ingest = createIngestPipeline({

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { decryptDelivery, encryptDelivery } from '../broker/routing/encrypt.js';
+import { decryptDelivery, encryptDelivery } from '../adapters/jose/encrypt.js';
 import type { RegistryJwk } from '../broker/registry/model.js';
 
 const pair = async () => {

@@ -1,8 +1,8 @@
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import { decryptDelivery } from '../broker/routing/encrypt.js';
-import { DeliverySealer } from '../broker/routing/seal-pool.js';
+import { decryptDelivery } from '../adapters/jose/encrypt.js';
+import { DeliverySealer } from '../adapters/jose/seal-pool.js';
 import type { RegistryJwk } from '../broker/registry/model.js';
 
 const pair = async (crv: 'X25519' | 'P-256') => {

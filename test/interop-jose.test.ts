@@ -6,8 +6,8 @@ import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { flipPart } from './helpers/forge.js';
 import { exportJWK, generateKeyPair } from 'jose';
-import { decryptDelivery, encryptDelivery } from '../broker/routing/encrypt.js';
-import { importRecipientKey } from '../broker/routing/delivery-jwe.js';
+import { decryptDelivery, encryptDelivery } from '../adapters/jose/encrypt.js';
+import { importRecipientKey } from '../adapters/jose/delivery-jwe.js';
 import type { RegistryJwk } from '../broker/registry/model.js';
 import { ENTRY_SIGNATURE_HEADER } from '../broker/log/entry-signature.js';
 import { STREAMS } from '../broker/nats/streams.js';
@@ -68,7 +68,7 @@ t.test('the gateway accepts notices sealed by python3-jwcrypto', async (t) => {
   }
 });
 
-t.test('deliveries (node:crypto JWE, routing/delivery-jwe.ts) open in python3-jwcrypto and in jose, for X25519 and P-256 keys', async (t) => {
+t.test('deliveries (node:crypto JWE, adapters/jose/delivery-jwe.ts) open in python3-jwcrypto and in jose, for X25519 and P-256 keys', async (t) => {
   const signed = new TextEncoder().encode('eyJhbGciOiJFZERTQSJ9.' + Buffer.from('{"summary":"ضبط شحنة — Bắt giữ lô hàng — ยึดสินค้า"}').toString('base64url') + '.c2ln');
   for (const crv of ['X25519', 'P-256'] as const) {
     const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv, extractable: true });

@@ -1,4 +1,9 @@
 import { createMessage, encrypt, type PrivateKey, type PublicKey } from 'openpgp';
+import { LiaisonError } from '../../broker/core/errors.js';
+import type { EnvelopeFormatName } from '../registry.js';
+
+/** The literal data's file name extension for a notice of each origin format. */
+const EXTENSION = { jose: 'jws', openpgp: 'asc' } as const satisfies Record<EnvelopeFormatName, string>;
 
 /**
  * An OpenPGP delivery (issue 5): the origin's signed notice exactly as stored in
@@ -7,18 +12,19 @@ import { createMessage, encrypt, type PrivateKey, type PublicKey } from 'openpgp
  * certificate. The recipient checks the broker's signature on the delivery, and
  * the origin's signature inside it itself (the broker cannot forge that one).
  *
- * This is the seam for the router (broker/routing/**, owned elsewhere): an
- * agency whose registry entry has `delivery_format: 'openpgp'` gets this
- * instead of the JWE of broker/routing/encrypt.ts. Not wired yet.
+ * The router reaches it through the format registry (adapters/openpgp/format.ts):
+ * an agency whose registry entry has `delivery_format: 'openpgp'` gets this
+ * instead of the JWE of adapters/jose/encrypt.ts.
  */
 export interface OpenPgpDeliverySealer {
-  seal(signed: Uint8Array, to: { key: PublicKey; noticeId: string; format: 'jose' | 'openpgp' }): Promise<string>;
+  seal(signed: Uint8Array, to: { key: PublicKey; noticeId: string; format: string }): Promise<string>;
 }
 
 export function createOpenPgpDeliverySealer(brokerKey: PrivateKey): OpenPgpDeliverySealer {
   return {
     async seal(signed, to) {
-      const message = await createMessage({ binary: signed, filename: `${to.noticeId}.${to.format === 'openpgp' ? 'asc' : 'jws'}`, format: 'binary' });
+      if (!Object.hasOwn(EXTENSION, to.format)) throw new LiaisonError('format-unknown', { detail: `no OpenPGP delivery file name for envelope format ${JSON.stringify(to.format)}` });
+      const message = await createMessage({ binary: signed, filename: `${to.noticeId}.${EXTENSION[to.format as EnvelopeFormatName]}`, format: 'binary' });
       return encrypt({ message, encryptionKeys: to.key, signingKeys: brokerKey, format: 'armored' });
     },
   };

@@ -9,7 +9,9 @@
  *
  *  - the stored signed object (a compact JWS, or an armored OpenPGP signed
  *    message) verifies with the key named by the entry's `signer_kid`, with the
- *    same header/packet rules ingest applies (adapters/jose, adapters/openpgp);
+ *    same header/packet rules ingest applies: the verifier of the entry's
+ *    format (adapters/registry.ts; adapters/<format>/stored-signatures.ts);
+ *    an entry whose format is not registered is a bad entry;
  *  - that key belongs to the entry's origin agency;
  *  - the key was valid at the entry's `received_at` (keyStateAt): a key rotated
  *    or revoked LATER still verifies what it signed while it was valid.
@@ -18,35 +20,13 @@
  * `readAgencyKeyHistory`, which only takes a KV-like reader).
  */
 
-import { readMessage } from 'openpgp';
-
-import { verifyCompactJws } from '../../adapters/jose/verify-jws.js';
-import { strictConfig } from '../../adapters/openpgp/decrypt-message.js';
-import { DEFAULT_OPENPGP_LIMITS } from '../../adapters/openpgp/limits.js';
-import { verifyMessage } from '../../adapters/openpgp/verify-message.js';
-import type { ResolvedSigner } from '../core/envelope.js';
-import { LiaisonError } from '../core/errors.js';
-import { importKey, signatureAlgsFor } from '../keys/jwk.js';
-import { createOpenPgpSignerResolver } from '../keys/openpgp-signers.js';
+import { ENVELOPE_FORMATS, isEnvelopeFormatName, type EnvelopeFormatName } from '../../adapters/registry.js';
+import type { HistoricalAgencyKey as AnyHistoricalKey, OriginProblemCode as FormatProblemCode, StoredSignatureVerifier } from '../core/envelope.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
-import { keyStateAt, RegistrySnapshot, type Agency, type AgencyKey, type OpenPgpAgencyKey, type RegistryJwk } from '../registry/model.js';
 import { auditLog, type AuditEntry, type AuditInput, type AuditProblem, type AuditReport, type Progress } from './verify.js';
 
-/** One key as the registry history knew it (the archive's `agency_keys`). */
-export interface HistoricalAgencyKey {
-  agency: string;
-  kid: string;
-  use: 'sig' | 'enc';
-  format: 'jose' | 'openpgp';
-  /** JOSE keys: the public JWK. */
-  jwk?: RegistryJwk;
-  /** OpenPGP keys: the armored certificate. */
-  armored?: string;
-  status: 'active' | 'revoked';
-  not_before?: string;
-  not_after?: string;
-  revoked_at?: string;
-}
+/** One key as the registry history knew it (the archive's `agency_keys`), of a registered format. */
+export type HistoricalAgencyKey = AnyHistoricalKey & { format: EnvelopeFormatName };
 
 /** A revision of an `agency.<id>` registry record (its JSON value); DEL/PURGE markers are left out by the reader. */
 export interface AgencyRevision {
@@ -56,24 +36,17 @@ export interface AgencyRevision {
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const optStr = (v: unknown) => (typeof v === 'string' ? v : undefined);
-const material = (k: HistoricalAgencyKey) => (k.format === 'openpgp' ? `pgp:${k.armored ?? ''}` : `jwk:${JSON.stringify([k.jwk?.kty, k.jwk?.crv, k.jwk?.x, k.jwk?.y])}`);
 
-function toHistorical(agency: string, k: unknown, format: 'jose' | 'openpgp'): HistoricalAgencyKey | undefined {
+function toHistorical(agency: string, k: unknown, format: EnvelopeFormatName): { key: HistoricalAgencyKey; material: string } | undefined {
   if (!isObj(k) || typeof k.kid !== 'string' || (k.use !== 'sig' && k.use !== 'enc') || (k.status !== 'active' && k.status !== 'revoked')) return undefined;
-  const out: HistoricalAgencyKey = { agency, kid: k.kid, use: k.use, format, status: k.status };
-  if (format === 'jose') {
-    if (!isObj(k.jwk)) return undefined;
-    const j = k.jwk;
-    out.jwk = Object.fromEntries(['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use'].filter((f) => typeof j[f] === 'string').map((f) => [f, j[f]])) as unknown as RegistryJwk;
-  } else {
-    if (typeof k.armored !== 'string') return undefined;
-    out.armored = k.armored;
-  }
+  const material = ENVELOPE_FORMATS.find((f) => f.name === format)!.keyMaterial(k);
+  if (!material) return undefined;
+  const out: HistoricalAgencyKey = { agency, kid: k.kid, use: k.use, format, status: k.status, ...material.fields };
   for (const f of ['not_before', 'not_after', 'revoked_at'] as const) {
     const v = optStr(k[f]);
     if (v !== undefined) out[f] = v;
   }
-  return out;
+  return { key: out, material: material.id };
 }
 
 /**
@@ -85,15 +58,16 @@ export function mergeKeyHistory(revisions: Iterable<AgencyRevision>): Historical
   const byId = new Map<string, HistoricalAgencyKey>();
   for (const { agencyId, record } of revisions) {
     if (!isObj(record) || record.id !== agencyId) continue;
-    const keys = [
-      ...(Array.isArray(record.keys) ? record.keys.map((k) => toHistorical(agencyId, k, 'jose')) : []),
-      ...(Array.isArray(record.openpgp_keys) ? record.openpgp_keys.map((k) => toHistorical(agencyId, k, 'openpgp')) : []),
-    ];
-    for (const k of keys) {
-      if (!k) continue;
-      const id = JSON.stringify([k.agency, k.kid, material(k)]);
+    // Each format lists its keys in a field of its own (`keys`, `openpgp_keys`).
+    const keys = ENVELOPE_FORMATS.flatMap((f) => {
+      const listed = record[f.agencyKeysField];
+      return Array.isArray(listed) ? listed.map((k) => toHistorical(agencyId, k, f.name)) : [];
+    });
+    for (const h of keys) {
+      if (!h) continue;
+      const id = JSON.stringify([h.key.agency, h.key.kid, h.material]);
       byId.delete(id); // re-insert: the map's order is that of the newest revision
-      byId.set(id, k);
+      byId.set(id, h.key);
     }
   }
   return [...byId.values()];
@@ -126,14 +100,15 @@ export async function readAgencyKeyHistory(kv: KvHistoryReader): Promise<Histori
 export function parseAgencyKeys(raw: unknown, fail: (message: string) => Error): HistoricalAgencyKey[] {
   if (!Array.isArray(raw)) throw fail('agency_keys must be an array');
   return raw.map((k, i) => {
-    if (!isObj(k) || typeof k.agency !== 'string' || (k.format !== 'jose' && k.format !== 'openpgp')) throw fail(`agency_keys[${i}] must name an agency and a format`);
+    if (!isObj(k) || typeof k.agency !== 'string' || !isEnvelopeFormatName(k.format)) throw fail(`agency_keys[${i}] must name an agency and a format`);
     const h = toHistorical(k.agency, k, k.format);
     if (!h) throw fail(`agency_keys[${i}] is not a key record`);
-    return h;
+    return h.key;
   });
 }
 
-export type OriginProblemCode = 'notice-signature-invalid' | 'notice-signer-mismatch' | 'notice-signer-unknown' | 'notice-signer-wrong-agency' | 'notice-signer-not-valid';
+/** A format's findings, and an entry whose format is not registered (it cannot be checked: a bad entry, never "not checked"). */
+export type OriginProblemCode = FormatProblemCode | 'notice-format-unknown';
 
 export interface OriginCheckInput {
   entries: readonly AuditEntry[];
@@ -144,37 +119,17 @@ export interface OriginCheckInput {
 export interface OriginCheckResult {
   /** Notices whose origin signature was verified (good or bad). */
   checked: number;
-  /** Notices that could not be checked (no entry for them, an unknown format). */
+  /** Notices that could not be checked (no entry for them). */
   notChecked: number;
   problems: (AuditProblem & { code: OriginProblemCode })[];
 }
 
-/** A key of the history as the registry snapshot model knows it (for the OpenPGP resolver). */
-function historySnapshot(keys: readonly HistoricalAgencyKey[]): RegistrySnapshot {
-  const agencies = new Map<string, Agency>();
-  for (const k of keys) {
-    if (k.format !== 'openpgp' || k.use !== 'sig') continue;
-    const a = agencies.get(k.agency) ?? { id: k.agency, country: '', name: k.agency, roles: [], keys: [], openpgp_keys: [] };
-    const rec: OpenPgpAgencyKey = { kid: k.kid, use: 'sig', format: 'openpgp', armored: k.armored ?? '', status: k.status };
-    for (const f of ['not_before', 'not_after', 'revoked_at'] as const) if (k[f] !== undefined) rec[f] = k[f];
-    a.openpgp_keys!.push(rec);
-    agencies.set(k.agency, a);
-  }
-  return new RegistrySnapshot(agencies.values(), []);
-}
-
-const validity = (k: Pick<AgencyKey, 'status' | 'not_before' | 'not_after' | 'revoked_at'>) =>
-  [k.status, k.revoked_at && `revoked_at ${k.revoked_at}`, k.not_before && `not_before ${k.not_before}`, k.not_after && `not_after ${k.not_after}`].filter(Boolean).join(', ');
-
 /**
  * Verify the origin signature of every notice still held against the key
- * history. Sequential and deterministic; problems are in log order.
+ * history, each with the verifier of its entry's format (adapters/registry.ts).
+ * Deterministic: problems are in log order whatever order the checks finish in.
  */
-/** Origin signatures checked at once (JOSE): enough to keep every core's share of libuv's pool busy. */
-const JOSE_BATCH = 64;
-
 export async function checkOriginSignatures(input: OriginCheckInput): Promise<OriginCheckResult> {
-  const problems: OriginCheckResult['problems'] = [];
   const entryOf = new Map<string, { index: number; entry: NoticeLogEntry }>();
   for (let pos = 0; pos < input.entries.length; pos++) {
     try {
@@ -184,21 +139,7 @@ export async function checkOriginSignatures(input: OriginCheckInput): Promise<Or
       // auditLog reports malformed entries.
     }
   }
-  const joseByKid = new Map<string, HistoricalAgencyKey[]>();
-  for (const k of input.agencyKeys) {
-    if (k.format !== 'jose') continue;
-    joseByKid.set(k.kid, [...(joseByKid.get(k.kid) ?? []), k]);
-  }
-  const imported = new Map<string, Promise<ResolvedSigner>>();
-  let pgpAt = new Date(0);
-  const pgpResolver = createOpenPgpSignerResolver(
-    (() => {
-      const snap = historySnapshot(input.agencyKeys);
-      return () => snap;
-    })(),
-    () => pgpAt,
-  );
-  const pgpCfg = strictConfig(DEFAULT_OPENPGP_LIMITS);
+  const verifiers = new Map<string, StoredSignatureVerifier>(ENVELOPE_FORMATS.map((f) => [f.name, f.storedSignatures(input.agencyKeys)]));
 
   let checked = 0;
   let notChecked = 0;
@@ -206,94 +147,40 @@ export async function checkOriginSignatures(input: OriginCheckInput): Promise<Or
     .map((n) => ({ n, e: entryOf.get(n.noticeId) }))
     .sort((a, b) => (a.e?.index ?? Number.MAX_SAFE_INTEGER) - (b.e?.index ?? Number.MAX_SAFE_INTEGER));
   /** One notice's problems (none when its origin signature holds). */
-  const checkOne = async (n: (typeof input.notices)[number], index: number, entry: NoticeLogEntry): Promise<OriginCheckResult['problems']> => {
-    const found: OriginCheckResult['problems'] = [];
-    const at = new Date(entry.received_at);
+  const checkOne = async (n: (typeof input.notices)[number], index: number, entry: NoticeLogEntry, verifier: StoredSignatureVerifier | undefined): Promise<OriginCheckResult['problems']> => {
     const where = `notice ${n.noticeId} (entry ${index})`;
-    const add = (code: OriginProblemCode, message: string) => void found.push({ code, index, message: `${where}: ${message}` });
-    if (Number.isNaN(at.getTime())) {
-      add('notice-signer-not-valid', `received_at ${JSON.stringify(entry.received_at)} is not a time`);
-      return found;
-    }
-
-    // The key the entry names must be one key, of the origin agency, valid at received_at.
-    if (entry.format === 'jose') {
-      const candidates = joseByKid.get(entry.signer_kid) ?? [];
-      if (candidates.length === 0) {
-        add('notice-signer-unknown', `signer key ${entry.signer_kid} is not in the agency key history`);
-        return found;
-      }
-      if (candidates.length > 1) {
-        add('notice-signer-unknown', `signer key ${entry.signer_kid} is claimed by ${candidates.length} different keys in the history (${[...new Set(candidates.map((c) => c.agency))].join(', ')}): it names none`);
-        return found;
-      }
-      const key = candidates[0]!;
-      if (key.agency !== entry.origin?.agency) {
-        add('notice-signer-wrong-agency', `signer key ${key.kid} belongs to ${key.agency}, not to the origin agency ${String(entry.origin?.agency)}`);
-        return found;
-      }
-      const state = key.use === 'sig' ? keyStateAt(key, at) : 'not a signing key';
-      if (state !== 'active') {
-        add('notice-signer-not-valid', `signer key ${key.kid} was ${state} at received_at ${entry.received_at} (${validity(key)})`);
-        return found;
-      }
-      // The stored JWS: ingest's header rules; its kid must be the entry's key, the signature that key's.
-      const resolve = async (kid: string): Promise<ResolvedSigner> => {
-        if (kid !== key.kid) throw new LiaisonError('signature-invalid', { detail: `the JWS names key ${kid}, the log entry ${key.kid}` });
-        let p = imported.get(kid);
-        if (!p) {
-          const algorithms = signatureAlgsFor(key.jwk ?? {});
-          p = importKey(key.jwk as Parameters<typeof importKey>[0], algorithms[0] ?? 'none').then((k) => ({ kid, agencyId: key.agency, key: k, algorithms }));
-          imported.set(kid, p);
-        }
-        return p;
-      };
-      try {
-        await verifyCompactJws(n.signed, resolve);
-      } catch (err) {
-        const detail = (err as Error).message;
-        add(/names key/.test(String(detail)) ? 'notice-signer-mismatch' : 'notice-signature-invalid', `the stored JWS does not verify with ${key.kid}: ${detail}`);
-      }
-    } else {
-      // OpenPGP: the adapter's own verifier, with a resolver over the history at received_at (one at a time: pgpAt).
-      pgpAt = at;
-      try {
-        const message = await readMessage({ armoredMessage: new TextDecoder().decode(n.signed), config: pgpCfg });
-        const { signer } = await verifyMessage(message as Parameters<typeof verifyMessage>[0], pgpResolver, at, pgpCfg);
-        if (signer.kid !== entry.signer_kid) add('notice-signer-mismatch', `the OpenPGP message is signed by ${signer.kid}, the log entry names ${entry.signer_kid}`);
-        else if (signer.agencyId !== entry.origin?.agency) add('notice-signer-wrong-agency', `signer key ${signer.kid} belongs to ${signer.agencyId}, not to the origin agency ${String(entry.origin?.agency)}`);
-      } catch (err) {
-        const code = err instanceof LiaisonError ? err.code : undefined;
-        const detail = (err as Error).message;
-        add(code === 'key-unknown' ? 'notice-signer-unknown' : code === 'key-revoked' ? 'notice-signer-not-valid' : 'notice-signature-invalid', `the stored OpenPGP message does not verify at received_at ${entry.received_at}: ${detail}`);
-      }
-    }
-    return found;
+    const problem = (code: OriginProblemCode, message: string) => [{ code, index, message: `${where}: ${message}` }];
+    if (!verifier) return problem('notice-format-unknown', `the entry's format ${JSON.stringify(entry.format)} is not a registered envelope format`);
+    const at = new Date(entry.received_at);
+    if (Number.isNaN(at.getTime())) return problem('notice-signer-not-valid', `received_at ${JSON.stringify(entry.received_at)} is not a time`);
+    // The key the entry names must be one key, of the origin agency, valid at received_at: the format's verifier says.
+    const found = await verifier.verify(n.signed, { signerKid: entry.signer_kid, originAgency: entry.origin?.agency, receivedAt: entry.received_at, at });
+    return found ? problem(found.code, found.message) : [];
   };
 
-  // JOSE checks run JOSE_BATCH at a time (WebCrypto verifies on libuv's pool, so on every core); OpenPGP ones one by
-  // one. Problems are reported in log order whatever order the checks finish in.
+  // Each format says how many of its checks may run at once (JOSE: a batch, as WebCrypto verifies on every core;
+  // OpenPGP: one). A check that must run alone waits for everything started.
   const results: Promise<OriginCheckResult['problems']>[] = [];
   let inFlight: Promise<unknown>[] = [];
   for (const { n, e } of ordered) {
-    if (!e || (e.entry.format !== 'jose' && e.entry.format !== 'openpgp')) {
+    if (!e) {
       notChecked++; // no entry: auditLog reports it (notice-not-in-log)
       continue;
     }
     checked++;
-    const run = checkOne(n, e.index, e.entry);
+    const verifier = verifiers.get(e.entry.format);
+    const run = checkOne(n, e.index, e.entry, verifier);
     results.push(run);
-    if (e.entry.format === 'jose') {
+    const concurrency = verifier?.concurrency ?? 1;
+    if (concurrency > 1) {
       inFlight.push(run);
-      if (inFlight.length < JOSE_BATCH) continue;
+      if (inFlight.length < concurrency) continue;
     }
-    // A full batch, or an OpenPGP check (which must run alone): wait for everything started.
     await Promise.all(inFlight);
     inFlight = [];
     await run;
   }
-  problems.push(...(await Promise.all(results)).flat());
-  return { checked, notChecked, problems };
+  return { checked, notChecked, problems: (await Promise.all(results)).flat() };
 }
 
 /**

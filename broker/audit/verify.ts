@@ -66,7 +66,9 @@ export type AuditProblemCode =
   | 'notice-signer-mismatch'
   | 'notice-signer-unknown'
   | 'notice-signer-wrong-agency'
-  | 'notice-signer-not-valid';
+  | 'notice-signer-not-valid'
+  // The entry names an envelope format that is not registered (adapters/registry.ts): its signature cannot be checked.
+  | 'notice-format-unknown';
 
 export interface AuditProblem {
   code: AuditProblemCode;

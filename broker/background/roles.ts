@@ -5,15 +5,13 @@
  * gateway's event loop or on the background thread (thread.ts, worker.ts).
  */
 import type { Logger } from 'pino';
-import { createOpenPgpDeliverySealer } from '../../adapters/openpgp/seal-delivery.js';
 import type { Config } from '../config/config.js';
 import type { BrokerKeyring } from '../keys/broker-keys.js';
-import { currentOpenPgpRecipient } from '../keys/openpgp-recipients.js';
 import { Checkpointer } from '../log/checkpointer.js';
 import type { NatsBus } from '../nats/connection.js';
 import type { RegistrySnapshot } from '../registry/model.js';
-import type { OpenPgpDeliveryPort } from '../routing/openpgp-port.js';
 import { Router, type RouterObserver } from '../routing/router.js';
+import { createDeliverySealers } from '../routing/seal.js';
 
 export interface BackgroundRoleDeps {
   config: Config;
@@ -35,22 +33,8 @@ export interface BackgroundRoles {
   start(): void;
 }
 
-/** OpenPGP deliveries (delivery_format openpgp): signed by the broker's current OpenPGP key, encrypted to the agency's certificate. */
-function openPgpDeliveries(keyring: BrokerKeyring): OpenPgpDeliveryPort | undefined {
-  const brokerPgpKey = keyring.openpgp?.decryptionKeys[0];
-  if (!brokerPgpKey) return undefined;
-  const sealer = createOpenPgpDeliverySealer(brokerPgpKey);
-  return {
-    async seal(agency, signed, meta, at) {
-      const to = await currentOpenPgpRecipient(agency, at);
-      return to && { kid: to.kid, message: await sealer.seal(signed, { key: to.key, noticeId: meta.noticeId, format: meta.format }) };
-    },
-  };
-}
-
 export async function createBackgroundRoles(d: BackgroundRoleDeps): Promise<BackgroundRoles> {
   const { config, bus, keyring, logger } = d;
-  const openpgp = openPgpDeliveries(keyring);
   const router = config.router
     ? new Router({
         bus,
@@ -63,7 +47,8 @@ export async function createBackgroundRoles(d: BackgroundRoleDeps): Promise<Back
         replicas: config.streamReplicas,
         ...(d.now ? { now: d.now } : {}),
         ...(d.observer ? { observer: d.observer } : {}),
-        ...(openpgp ? { openpgp } : {}),
+        // Every format's deliveries; OpenPGP ones are signed by the broker's current OpenPGP key (none: not made).
+        sealers: createDeliverySealers({ openPgpSigningKey: keyring.openpgp?.decryptionKeys[0] }),
       })
     : null;
   const checkpointer = config.checkpointer

@@ -39,6 +39,7 @@ export const problemCodes = {
   'rate-limited': { status: 429, title: 'Too many requests.' },
   'log-state-invalid': { status: 502, title: 'The log store holds a record the broker cannot use.' },
   'unavailable': { status: 503, title: 'The broker cannot store notices right now; retry later.' },
+  'format-unknown': { status: 500, title: 'The broker does not know this envelope format.' },
   'internal': { status: 500, title: 'An internal error occurred.' },
 } as const satisfies Record<string, { status: number; title: string }>;
 

@@ -3,7 +3,7 @@ import { decrypt, readKey, readKeys, readMessage, readPrivateKey, type PrivateKe
 import { strictConfig } from '../../adapters/openpgp/decrypt-message.js';
 import { signatureAlgsFor } from '../keys/jwk.js';
 import { keyStateAt, type AgencyKey, type OpenPgpAgencyKey } from '../registry/model.js';
-import { decryptDelivery, DELIVERY_CTY } from '../routing/encrypt.js';
+import { decryptDelivery, DELIVERY_CTY } from '../../adapters/jose/encrypt.js';
 
 /** What an agency's own software does with a delivery: decrypt it, then verify the origin's signature itself. */
 export interface OpenedDelivery {

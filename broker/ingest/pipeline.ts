@@ -1,3 +1,4 @@
+import { envelopeFormat } from '../../adapters/registry.js';
 import type { EnvelopeAdapter, EnvelopeContext, ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
 import type { BrokerKeyring } from '../keys/broker-keys.js';
@@ -61,6 +62,8 @@ export function createIngestPipeline(deps: PipelineDeps) {
     decryptionKey: (kid) => deps.keyring.decryptionKey(kid)?.privateKey,
     resolveSigner: deps.resolveSigner,
   };
+  // An adapter of an unregistered format would write entries nothing downstream can read: refused at start.
+  for (const a of deps.adapters) envelopeFormat(a.format);
   const byMediaType = new Map(deps.adapters.flatMap((a) => a.mediaTypes.map((m) => [m, a] as const)));
 
   return async function ingest(body: string, mediaType: string, trace: IngestTrace = {}, caller: IngestCaller = {}): Promise<IngestResult> {
@@ -116,7 +119,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
       kind: 'notice',
       notice_id: header.id,
       sha256: sha256Hex(opened.signed),
-      format: opened.format,
+      format: envelopeFormat(opened.format).name,
       signer_kid: opened.signer.kid,
       origin: { country: header.origin.country, agency: header.origin.agency },
       operation: header.operation,

@@ -1,4 +1,5 @@
 import canonicalize from 'canonicalize';
+import type { EnvelopeFormatName } from '../../adapters/registry.js';
 
 /**
  * A log entry: a small canonical JSON record (RFC 8785 JCS) that commits to a
@@ -11,7 +12,7 @@ export interface NoticeLogEntry {
   notice_id: string;
   /** Lower-case hex SHA-256 of the signed object as received. */
   sha256: string;
-  format: 'jose' | 'openpgp';
+  format: EnvelopeFormatName;
   signer_kid: string;
   origin: { country: string; agency: string };
   operation: string;

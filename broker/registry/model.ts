@@ -59,7 +59,8 @@ export interface Agency {
   keys: AgencyKey[];
   openpgp_keys?: OpenPgpAgencyKey[];
   webhook?: { url: string };
-  delivery_format?: 'jose' | 'openpgp';
+  /** A registered envelope format name (adapters/registry.ts); absent: the default (JOSE). Any other name: not delivered (`format-unknown`). */
+  delivery_format?: string;
   /** Client certificates (mTLS); a revoked one is refused by every gateway. */
   certificates?: AgencyCertificate[];
   changed_by?: ChangedBy;
@@ -114,22 +115,6 @@ export function currentEncryptionKey(keys: readonly AgencyKey[], at: Date): Agen
     if (!best || nb > best.nb || (nb === best.nb && i > best.i)) best = { key, nb, i };
   });
   return best?.key;
-}
-
-/**
- * What a delivery to this agency is sealed to at `at`: its newest active
- * OpenPGP certificate when it asked for OpenPGP deliveries and has one, else
- * its current JWK encryption key; undefined when it has neither. Ingest (the
- * receipt's recipients) and the router ask the same question here, so a
- * receipt never names an agency the router then skips for want of a key.
- */
-export function deliveryKeyAt(agency: Pick<Agency, 'keys' | 'openpgp_keys' | 'delivery_format'>, at: Date): { format: 'openpgp'; kid: string } | { format: 'jose'; key: AgencyKey } | undefined {
-  if (agency.delivery_format === 'openpgp') {
-    const cert = (agency.openpgp_keys ?? []).filter((k) => keyStateAt(k, at) === 'active').at(-1);
-    if (cert) return { format: 'openpgp', kid: cert.kid };
-  }
-  const key = currentEncryptionKey(agency.keys, at);
-  return key && { format: 'jose', key };
 }
 
 /** Whether an operation is running on `at` (dates are inclusive calendar days, UTC). */

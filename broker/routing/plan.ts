@@ -6,7 +6,8 @@
 import { subjectToken } from '../core/ids.js';
 import { WITHDRAWAL_TYPE } from '../ingest/notice.js';
 import type { NoticeLogEntry } from '../log/entry.js';
-import { deliveryKeyAt, type RegistryJwk, type RegistrySnapshot } from '../registry/model.js';
+import { DEFAULT_DELIVERY_FORMAT, deliveryKeyAt, isEnvelopeFormatName, type EnvelopeFormatName } from '../../adapters/registry.js';
+import type { RegistryJwk, RegistrySnapshot } from '../registry/model.js';
 
 interface PlannedBase {
   agency: string;
@@ -19,13 +20,15 @@ interface PlannedBase {
 }
 
 /**
- * A JWE to the recipient's JWK (the default), or, for an agency whose record has
- * `delivery_format: 'openpgp'` and an active OpenPGP certificate, an OpenPGP
- * message (the certificate's encryption key is checked when sealing).
+ * A delivery in the agency's `delivery_format` when it has a key for it, else
+ * in the default format (a JWE to the recipient's JWK). The key is the format's
+ * choice (EnvelopeFormat.deliveryKey); an OpenPGP certificate's encryption key
+ * is checked when sealing.
  */
-export type PlannedDelivery = (PlannedBase & { format?: 'jose'; jwk: RegistryJwk }) | (PlannedBase & { format: 'openpgp' });
+export type PlannedDelivery = PlannedBase & { format: EnvelopeFormatName; jwk?: RegistryJwk };
 
-export type SkipReason = 'agency-unknown' | 'not-subscriber' | 'not-member' | 'is-origin' | 'no-encryption-key';
+/** `format-unknown`: the agency's record names a delivery format that is not registered. */
+export type SkipReason = 'agency-unknown' | 'not-subscriber' | 'not-member' | 'is-origin' | 'no-encryption-key' | 'format-unknown';
 
 export interface DeliveryPlan {
   deliveries: PlannedDelivery[];
@@ -61,12 +64,11 @@ export function planDeliveries(entry: Pick<NoticeLogEntry, 'notice_id' | 'operat
     else if (!agency) plan.skipped.push({ agency: id, reason: 'agency-unknown' });
     else if (!agency.roles.includes('subscribe')) plan.skipped.push({ agency: id, reason: 'not-subscriber' });
     else if (membersOnly && (!op || !op.members.includes(id))) plan.skipped.push({ agency: id, reason: 'not-member' });
+    else if (!isEnvelopeFormatName(agency.delivery_format ?? DEFAULT_DELIVERY_FORMAT)) plan.skipped.push({ agency: id, reason: 'format-unknown' });
     else {
       const to = deliveryKeyAt(agency, at);
-      const base = { agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id) };
       if (!to) plan.skipped.push({ agency: id, reason: 'no-encryption-key' });
-      else if (to.format === 'openpgp') plan.deliveries.push({ ...base, kid: to.kid, format: 'openpgp' });
-      else plan.deliveries.push({ ...base, kid: to.key.kid, jwk: to.key.jwk });
+      else plan.deliveries.push({ agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id), kid: to.key.kid, ...(to.key.jwk ? { jwk: to.key.jwk } : {}), format: to.format });
     }
   }
   return plan;
@@ -84,7 +86,7 @@ export const DELIVERY_HEADERS = {
   format: 'Liaison-Format',
   kid: 'Liaison-Recipient-Kid',
   receivedAt: 'Liaison-Received-At',
-  /** `openpgp` on an OpenPGP delivery (armored message); absent on a JWE. */
+  /** The delivery's format when it is not the default (`openpgp` on an armored OpenPGP message); absent on a JWE. */
   deliveryFormat: 'Liaison-Delivery-Format',
 } as const;
 

@@ -1,6 +1,8 @@
 import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { isCountry, isSlug, isUuid } from '../core/ids.js';
+import { isEnvelopeFormatName, unknownFormat } from '../../adapters/registry.js';
+import type { ProblemCode } from '../core/errors.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import { sha256Hex } from '../core/sha256.js';
 import { appendEntry, ENTRY_HEADER } from '../log/append.js';
@@ -9,9 +11,7 @@ import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
 import { STREAMS } from '../nats/streams.js';
 import type { RegistrySnapshot } from '../registry/model.js';
-import type { OpenPgpDeliveryPort } from './openpgp-port.js';
-import { sealAll } from './seal.js';
-import { DeliverySealer } from './seal-pool.js';
+import { createDeliverySealers, sealAll, type DeliverySealers } from './seal.js';
 import { Lease } from './lease.js';
 import { recordDelivered } from './delivered.js';
 import { deliveryHeaders, planDeliveries } from './plan.js';
@@ -34,8 +34,12 @@ export interface RouterOptions {
   now?: () => Date;
   /** Counts for metrics (broker/metrics); told numbers only, never ids. */
   observer?: RouterObserver;
-  /** OpenPGP deliveries for agencies with `delivery_format: 'openpgp'` (injected by the gateway); without it they are skipped. */
-  openpgp?: OpenPgpDeliveryPort;
+  /**
+   * The sealer of each delivery format (createDeliverySealers, with the broker's OpenPGP key: injected by the
+   * composition root); the router closes them. Default: the formats that need no broker key (JOSE); deliveries in a
+   * format without a sealer are skipped.
+   */
+  sealers?: DeliverySealers;
 }
 
 export interface RouterObserver {
@@ -58,6 +62,8 @@ class Unroutable extends Error {
   constructor(
     message: string,
     readonly junk = true,
+    /** The problem code, when there is one (`format-unknown`). */
+    readonly code?: ProblemCode,
   ) {
     super(message);
   }
@@ -112,13 +118,14 @@ class Sequencer {
  */
 export class Router {
   readonly #lease: Lease;
-  /** JOSE fan-out on a worker thread (seal-pool.ts), off the event loop that serves ingest. */
-  readonly #sealer = new DeliverySealer();
+  /** One sealer per delivery format (JOSE's fans out on a worker thread, off the event loop that serves ingest). */
+  readonly #sealers: DeliverySealers;
   readonly #logStage = new Sequencer();
   readonly #deliveryStage = new Sequencer();
   #routed = 0;
 
   constructor(private readonly opts: RouterOptions) {
+    this.#sealers = opts.sealers ?? createDeliverySealers({});
     this.#lease = new Lease({ bus: opts.bus, key: ROUTER_LEASE_KEY, holder: opts.holder, ttlSeconds: opts.leaseTtlSeconds, replicas: opts.replicas, logger: opts.logger });
   }
 
@@ -129,7 +136,7 @@ export class Router {
 
   /** The sealing worker's thread id while it runs (Linux), for the per-thread CPU metric. */
   get sealingThreadId(): number | undefined {
-    return this.#sealer.threadId;
+    return [...this.#sealers.values()].find((s) => s.threadId !== undefined)?.threadId;
   }
 
   /** Notices this instance has routed (and acked). */
@@ -144,7 +151,7 @@ export class Router {
   /** Finish the notice in hand, stop, and release the lease. */
   async close(): Promise<void> {
     await this.#lease.close();
-    await this.#sealer.close();
+    await Promise.all([...this.#sealers.values()].map((s) => s.close?.()));
   }
 
   async #ensureConsumer(): Promise<void> {
@@ -238,6 +245,7 @@ export class Router {
     }
     if (!isNoticeEntry(decoded)) throw new Unroutable('the log entry header is not a notice entry');
     const entry = decoded;
+    if (!isEnvelopeFormatName(entry.format)) throw new Unroutable(unknownFormat(entry.format).message, true, 'format-unknown');
     // The entry must commit to exactly these stored bytes, or it is not this notice's entry.
     if (entry.sha256 !== sha256Hex(m.data)) throw new Unroutable('the log entry does not commit to the stored notice');
     const ageSeconds = (Date.now() - m.info.timestampNanos / 1e6) / 1000;
@@ -255,7 +263,7 @@ export class Router {
       if (ageMs >= 0 && ageMs < INGEST_GRACE_MS) await sleep(INGEST_GRACE_MS - ageMs);
       const [registry, at] = [this.opts.registry(), (this.opts.now ?? (() => new Date()))()];
       const plan = planDeliveries(entry, registry, at);
-      const sealing = sealAll(plan.deliveries, m.data, entry, { registry, openpgp: this.opts.openpgp, at, jose: (...a) => this.#sealer.seal(...a) });
+      const sealing = sealAll(plan.deliveries, m.data, entry, { registry, at, sealers: this.#sealers });
       // A failed seal is the caller's error once its turn comes; never an unhandled rejection meanwhile.
       sealing.catch(() => undefined);
       // "Nothing is delivered that is not in the log": the same Msg-Id as ingest, so this is a no-op unless a crash lost the entry.
@@ -271,7 +279,7 @@ export class Router {
       const delivered: string[] = [];
       const published = plan.deliveries.map((d, i) => {
         const s = sealed[i];
-        if (!s) return void logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' }, 'recipient skipped: no usable OpenPGP encryption key');
+        if (!s) return void logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' }, 'recipient skipped: no usable encryption key of its delivery format');
         delivered.push(d.agency);
         return bus.publish(d.subject, s.body, { msgID: d.msgId, headers: { ...deliveryHeaders(entry, logIndex, s.kid), ...s.headers } });
       });

@@ -1,55 +1,52 @@
+import { DEFAULT_DELIVERY_FORMAT, ENVELOPE_FORMATS, type EnvelopeFormatName } from '../../adapters/registry.js';
+import type { FormatDeliverySealer, SealerDeps } from '../core/envelope.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import type { RegistrySnapshot } from '../registry/model.js';
-import { encryptDeliveries } from './encrypt.js';
-import type { OpenPgpDeliveryPort } from './openpgp-port.js';
 import { DELIVERY_HEADERS, type PlannedDelivery } from './plan.js';
 
 /** One delivery as published: `body` the message's bytes (a compact JWE or an armored OpenPGP message, ASCII either way). */
 export type Sealed = { body: Uint8Array; kid: string; headers: Record<string, string> };
 
-/**
- * Seals the JOSE deliveries of one notice: one compact JWE per recipient, in order, as the bytes to publish
- * (DeliverySealer on its worker, or encryptDeliveries in process).
- */
-export type JoseSealer = (signed: Uint8Array, recipients: { kid: string; jwk: PlannedJose['jwk'] }[], noticeId: string, format: 'jose' | 'openpgp') => Promise<Uint8Array[]>;
-type PlannedJose = Extract<PlannedDelivery, { jwk: unknown }>;
+/** The delivery sealer of every registered format the broker can seal (built once per router). */
+export type DeliverySealers = ReadonlyMap<EnvelopeFormatName, FormatDeliverySealer>;
 
-const ascii = new TextEncoder();
-
-/**
- * The bytes of one planned delivery: a JWE (cty naming the origin's format), or
- * an OpenPGP message through the injected port. Undefined when an OpenPGP
- * delivery cannot be made (no port, or no usable OpenPGP encryption key now).
- */
-export async function sealPlanned(
-  d: PlannedDelivery,
-  signed: Uint8Array,
-  entry: Pick<NoticeLogEntry, 'notice_id' | 'format'>,
-  ctx: { registry: RegistrySnapshot; openpgp?: OpenPgpDeliveryPort | undefined; at: Date },
-): Promise<Sealed | undefined> {
-  if (d.format !== 'openpgp') return { body: (await encryptDeliveries(signed, [d], entry.notice_id, entry.format))[0]!, kid: d.kid, headers: {} };
-  const agency = ctx.registry.agency(d.agency);
-  const sealed = agency && ctx.openpgp ? await ctx.openpgp.seal(agency, signed, { noticeId: entry.notice_id, format: entry.format }, ctx.at) : undefined;
-  return sealed && { body: ascii.encode(sealed.message), kid: sealed.kid, headers: { [DELIVERY_HEADERS.deliveryFormat]: 'openpgp' } };
+export function createDeliverySealers(deps: SealerDeps): DeliverySealers {
+  const sealers = new Map<EnvelopeFormatName, FormatDeliverySealer>();
+  for (const f of ENVELOPE_FORMATS) {
+    const s = f.deliverySealer(deps);
+    if (s) sealers.set(f.name, s);
+  }
+  return sealers;
 }
 
 /**
- * Every planned delivery of one notice, in plan order: the JOSE ones in one
- * call to `jose` (a worker thread in the router), the OpenPGP ones through the
- * port, concurrently. Same bytes as sealPlanned one by one.
+ * Every planned delivery of one notice, in plan order: each format's deliveries
+ * in one call to that format's sealer (JOSE: a worker thread), the formats
+ * concurrently. Undefined for a delivery that cannot be made now: no sealer for
+ * its format (no broker OpenPGP key), or no usable key of the recipient's.
  */
 export async function sealAll(
   plan: readonly PlannedDelivery[],
   signed: Uint8Array,
   entry: Pick<NoticeLogEntry, 'notice_id' | 'format'>,
-  ctx: { registry: RegistrySnapshot; openpgp?: OpenPgpDeliveryPort | undefined; at: Date; jose?: JoseSealer | undefined },
+  ctx: { registry: RegistrySnapshot; at: Date; sealers: DeliverySealers },
 ): Promise<(Sealed | undefined)[]> {
-  const jose = plan.filter((d): d is PlannedJose => d.format !== 'openpgp');
-  const [bodies, others] = await Promise.all([
-    (ctx.jose ?? encryptDeliveries)(signed, jose.map((d) => ({ kid: d.kid, jwk: d.jwk })), entry.notice_id, entry.format),
-    Promise.all(plan.map((d) => (d.format === 'openpgp' ? sealPlanned(d, signed, entry, ctx) : undefined))),
-  ]);
-  if (bodies.length !== jose.length) throw new Error('the sealer returned the wrong number of deliveries');
-  let j = 0;
-  return plan.map((d, i) => (d.format === 'openpgp' ? others[i] : { body: bodies[j++]!, kid: d.kid, headers: {} }));
+  const out: (Sealed | undefined)[] = plan.map(() => undefined);
+  const byFormat = new Map<EnvelopeFormatName, number[]>();
+  plan.forEach((d, i) => byFormat.set(d.format, [...(byFormat.get(d.format) ?? []), i]));
+  await Promise.all(
+    [...byFormat].map(async ([format, positions]) => {
+      const sealer = ctx.sealers.get(format);
+      if (!sealer) return;
+      const recipients = positions.flatMap((i) => {
+        const agency = ctx.registry.agency(plan[i]!.agency);
+        return agency ? [{ ...plan[i]!, agency, i }] : [];
+      });
+      const sealed = await sealer.seal(signed, recipients, { noticeId: entry.notice_id, format: entry.format }, ctx.at);
+      if (sealed.length !== recipients.length) throw new Error('the sealer returned the wrong number of deliveries');
+      const headers: Record<string, string> = format === DEFAULT_DELIVERY_FORMAT ? {} : { [DELIVERY_HEADERS.deliveryFormat]: format };
+      sealed.forEach((s, j) => (out[recipients[j]!.i] = s && { body: s.body, kid: s.kid, headers }));
+    }),
+  );
+  return out;
 }

@@ -1,7 +1,7 @@
 import type { CryptoKey } from 'jose';
 import type { ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
-import { importKey, signatureAlgsFor } from '../keys/jwk.js';
+import { importKey, signatureAlgsFor } from './jwk.js';
 import { keyStateAt, type RegistrySnapshot } from '../registry/model.js';
 
 /**

@@ -1,5 +1,7 @@
 import { compactDecrypt, importJWK, type JWK } from 'jose';
-import type { RegistryJwk } from '../registry/model.js';
+import { LiaisonError } from '../../broker/core/errors.js';
+import type { RegistryJwk } from '../../broker/registry/model.js';
+import type { EnvelopeFormatName } from '../registry.js';
 import { encryptCompactJwe, importRecipientKey, JWE_ALG, JWE_ENC, type RecipientKey } from './delivery-jwe.js';
 
 /** Key management and content encryption of every delivery (RFC 7518 §4.6, §5.3). */
@@ -11,7 +13,13 @@ export const DELIVERY_TYP = 'liaison-delivery+jwe';
  * RFC 7516 §4.1.12), `pgp-signed` for an OpenPGP-origin notice, whose stored
  * signed message (armored one-pass signed message) is the plaintext.
  */
-export const DELIVERY_CTY = { jose: 'JWT', openpgp: 'pgp-signed' } as const;
+export const DELIVERY_CTY = { jose: 'JWT', openpgp: 'pgp-signed' } as const satisfies Record<EnvelopeFormatName, string>;
+
+/** The `cty` for a notice of that origin format; a format without one is `format-unknown`. */
+function deliveryCty(format: string): string {
+  if (!Object.hasOwn(DELIVERY_CTY, format)) throw new LiaisonError('format-unknown', { detail: `no delivery cty for envelope format ${JSON.stringify(format)}` });
+  return DELIVERY_CTY[format as EnvelopeFormatName];
+}
 
 const keyFields = (jwk: RegistryJwk) => JSON.stringify([jwk.kty, jwk.crv, jwk.x, jwk.y]);
 /**
@@ -65,11 +73,11 @@ export async function encryptDelivery(
   signed: Uint8Array,
   recipient: { kid: string; jwk: RegistryJwk },
   noticeId: string,
-  format: 'jose' | 'openpgp' = 'jose',
+  format: string = 'jose',
   keyOf: (jwk: RegistryJwk) => RecipientKey = recipientKey,
 ): Promise<string> {
   // Synchronous node:crypto (delivery-jwe.ts): on the sealing worker, off the event loop that serves ingest.
-  return encryptCompactJwe(signed, keyOf(recipient.jwk), { kid: recipient.kid, typ: DELIVERY_TYP, cty: DELIVERY_CTY[format], 'liaison-notice-id': noticeId });
+  return encryptCompactJwe(signed, keyOf(recipient.jwk), { kid: recipient.kid, typ: DELIVERY_TYP, cty: deliveryCty(format), 'liaison-notice-id': noticeId });
 }
 
 const ascii = new TextEncoder();
@@ -82,7 +90,7 @@ export function encryptDeliveries(
   signed: Uint8Array,
   recipients: readonly { kid: string; jwk: RegistryJwk }[],
   noticeId: string,
-  format: 'jose' | 'openpgp',
+  format: string,
   keyOf?: (jwk: RegistryJwk) => RecipientKey,
 ): Promise<Uint8Array[]> {
   return Promise.all(recipients.map(async (r) => ascii.encode(await encryptDelivery(signed, r, noticeId, format, keyOf))));

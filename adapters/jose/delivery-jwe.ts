@@ -16,7 +16,7 @@
  * python3-jwcrypto.
  */
 import { createCipheriv, createECDH, createHash, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
-import type { RegistryJwk } from '../registry/model.js';
+import type { RegistryJwk } from '../../broker/registry/model.js';
 
 export const JWE_ALG = 'ECDH-ES+A256KW';
 export const JWE_ENC = 'A256GCM';

@@ -6,7 +6,7 @@
  * broker key: recipient public keys and the origin's signed bytes only.
  */
 import { parentPort } from 'node:worker_threads';
-import { currentThreadId } from '../metrics/thread-cpu.js';
+import { currentThreadId } from '../../broker/metrics/thread-cpu.js';
 import { encryptDeliveries, recipientKeyByMaterial } from './encrypt.js';
 import type { SealJob, SealReply } from './seal-pool.js';
 

@@ -12,15 +12,16 @@
  * without the compiled worker file), sealing runs in process, with the same code.
  */
 import { Worker } from 'node:worker_threads';
-import type { RegistryJwk } from '../registry/model.js';
+import type { RegistryJwk } from '../../broker/registry/model.js';
 import { encryptDeliveries } from './encrypt.js';
-import { OFF_PATH_WORKER_LIMITS } from '../core/heap-limits.js';
+import { OFF_PATH_WORKER_LIMITS } from '../../broker/core/heap-limits.js';
 
 export interface SealJob {
   id: number;
   signed: Uint8Array;
   noticeId: string;
-  format: 'jose' | 'openpgp';
+  /** The origin's envelope format (names the JWE's cty). */
+  format: string;
   recipients: { kid: string; jwk: RegistryJwk }[];
 }
 
@@ -55,7 +56,7 @@ export class DeliverySealer {
   }
 
   /** One compact JWE per recipient, in order, as its ASCII bytes. */
-  seal(signed: Uint8Array, recipients: { kid: string; jwk: RegistryJwk }[], noticeId: string, format: 'jose' | 'openpgp'): Promise<Uint8Array[]> {
+  seal(signed: Uint8Array, recipients: { kid: string; jwk: RegistryJwk }[], noticeId: string, format: string): Promise<Uint8Array[]> {
     if (recipients.length === 0) return Promise.resolve([]);
     const worker = this.#inProcess || this.#closed ? undefined : this.#ensureWorker();
     if (!worker) return sealInProcess({ signed, recipients, noticeId, format });

@@ -1,0 +1,52 @@
+import type { EnvelopeFormat } from '../../broker/core/envelope.js';
+import { currentOpenPgpRecipient } from '../../broker/keys/openpgp-recipients.js';
+import { createOpenPgpSignerResolver } from '../../broker/keys/openpgp-signers.js';
+import { keyStateAt } from '../../broker/registry/model.js';
+import { createOpenPgpEnvelope } from './index.js';
+import { createOpenPgpDeliverySealer } from './seal-delivery.js';
+import { openPgpStoredSignatures } from './stored-signatures.js';
+
+const ascii = new TextEncoder();
+
+/**
+ * OpenPGP: an armored message encrypted to the broker's OpenPGP key, holding
+ * the agency's signed message; certificates in an agency's `openpgp_keys`;
+ * deliveries (for agencies with `delivery_format: 'openpgp'`) signed by the
+ * broker's OpenPGP key and encrypted to the agency's certificate. Without a
+ * broker OpenPGP key the broker neither opens nor seals this format.
+ */
+export const openPgpFormat = {
+  name: 'openpgp',
+  opener(deps) {
+    if (!deps.openPgpDecryptionKeys?.length) return undefined;
+    return createOpenPgpEnvelope({
+      decryptionKeys: deps.openPgpDecryptionKeys,
+      resolveSigner: createOpenPgpSignerResolver(deps.registry, deps.now),
+      limits: { maxArmorBytes: deps.maxEnvelopeBytes, maxPlaintextBytes: deps.maxEnvelopeBytes },
+      ...(deps.now ? { now: deps.now } : {}),
+    });
+  },
+  agencyKeysField: 'openpgp_keys',
+  keyMaterial(record) {
+    return typeof record.armored === 'string' ? { fields: { armored: record.armored }, id: `pgp:${record.armored}` } : undefined;
+  },
+  storedSignatures: openPgpStoredSignatures,
+  deliveryKey(agency, at) {
+    // The certificate's encryption key is checked when sealing (currentOpenPgpRecipient).
+    const active = (agency.openpgp_keys ?? []).filter((k) => keyStateAt(k, at) === 'active');
+    return active.length ? { kid: active.at(-1)!.kid } : undefined;
+  },
+  deliverySealer(deps) {
+    if (!deps.openPgpSigningKey) return undefined;
+    const sealer = createOpenPgpDeliverySealer(deps.openPgpSigningKey);
+    return {
+      seal: (signed, recipients, meta, at) =>
+        Promise.all(
+          recipients.map(async (r) => {
+            const to = await currentOpenPgpRecipient(r.agency, at);
+            return to && { body: ascii.encode(await sealer.seal(signed, { key: to.key, noticeId: meta.noticeId, format: meta.format })), kid: to.kid };
+          }),
+        ),
+    };
+  },
+} as const satisfies EnvelopeFormat<'openpgp'>;
