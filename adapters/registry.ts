@@ -3,8 +3,8 @@
  * reaches them. Adding a format: implement EnvelopeFormat (broker/core/envelope.ts)
  * in adapters/<name>/format.ts and add it to ENVELOPE_FORMATS below.
  */
-import type { DeliveryKey, EnvelopeFormat } from '../broker/core/envelope.js';
 import type { Agency } from '../broker/registry/model.js';
+import type { DeliveryKey, EnvelopeFormat } from './format.js';
 import { LiaisonError } from '../broker/core/errors.js';
 import { joseFormat } from './jose/format.js';
 import { openPgpFormat } from './openpgp/format.js';

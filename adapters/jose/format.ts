@@ -1,5 +1,5 @@
-import type { EnvelopeFormat } from '../../broker/core/envelope.js';
 import { currentEncryptionKey } from '../../broker/registry/model.js';
+import type { EnvelopeFormat } from '../format.js';
 import { joseEnvelope } from './index.js';
 import { DeliverySealer } from './seal-pool.js';
 import { joseStoredSignatures } from './stored-signatures.js';

@@ -1,4 +1,5 @@
-import type { HistoricalAgencyKey, ResolvedSigner, StoredSignatureVerifier } from '../../broker/core/envelope.js';
+import type { ResolvedSigner } from '../../broker/core/envelope.js';
+import type { HistoricalAgencyKey, StoredSignatureVerifier } from '../format.js';
 import { LiaisonError } from '../../broker/core/errors.js';
 import { importKey, signatureAlgsFor } from '../../broker/keys/jwk.js';
 import { keyStateAt } from '../../broker/registry/model.js';

@@ -1,4 +1,4 @@
-import type { EnvelopeFormat } from '../../broker/core/envelope.js';
+import type { EnvelopeFormat } from '../format.js';
 import { currentOpenPgpRecipient } from '../../broker/keys/openpgp-recipients.js';
 import { createOpenPgpSignerResolver } from '../../broker/keys/openpgp-signers.js';
 import { keyStateAt } from '../../broker/registry/model.js';

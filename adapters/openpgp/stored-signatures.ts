@@ -1,5 +1,5 @@
 import { readMessage } from 'openpgp';
-import type { HistoricalAgencyKey, StoredSignatureVerifier } from '../../broker/core/envelope.js';
+import type { HistoricalAgencyKey, StoredSignatureVerifier } from '../format.js';
 import { LiaisonError } from '../../broker/core/errors.js';
 import { createOpenPgpSignerResolver } from '../../broker/keys/openpgp-signers.js';
 import { RegistrySnapshot, type Agency, type OpenPgpAgencyKey } from '../../broker/registry/model.js';

@@ -21,7 +21,7 @@
  */
 
 import { ENVELOPE_FORMATS, isEnvelopeFormatName, type EnvelopeFormatName } from '../../adapters/registry.js';
-import type { HistoricalAgencyKey as AnyHistoricalKey, OriginProblemCode as FormatProblemCode, StoredSignatureVerifier } from '../core/envelope.js';
+import type { HistoricalAgencyKey as AnyHistoricalKey, OriginProblemCode as FormatProblemCode, StoredSignatureVerifier } from '../../adapters/format.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import { auditLog, type AuditEntry, type AuditInput, type AuditProblem, type AuditReport, type Progress } from './verify.js';
 
