@@ -5,7 +5,7 @@ import type { Agency, RegistryJwk, RegistrySnapshot } from '../broker/registry/m
  * What one envelope format (JOSE, OpenPGP) implements: it opens incoming
  * envelopes (ingest's EnvelopeAdapter, broker/core/envelope.ts), verifies
  * stored signed objects for the audit, and seals deliveries. Formats are
- * listed in adapters/registry.ts; the broker asks that registry, never a
+ * listed in broker/formats/registry.ts; the broker asks that registry, never a
  * concrete adapter, and an unknown format name is a `format-unknown` error.
  * Here rather than in broker/core: it speaks of registry records, and core
  * imports nothing outside core.
@@ -93,7 +93,7 @@ export interface SealerDeps {
   openPgpSigningKey?: PrivateKey | undefined;
 }
 
-/** One envelope format: what adapters/registry.ts registers. */
+/** One envelope format: what broker/formats/registry.ts registers. */
 export interface EnvelopeFormat<Name extends string = string> {
   readonly name: Name;
   /** Ingest: the opener of incoming envelopes; undefined when the broker cannot open them (no key for it). */

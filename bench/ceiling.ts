@@ -22,7 +22,7 @@ import type { BrokerKeyring } from '../broker/keys/broker-keys.js';
 import type { RegistrySnapshot } from '../broker/registry/model.js';
 import type { NoticeLogEntry } from '../broker/log/entry.js';
 import { planDeliveries } from '../broker/routing/plan.js';
-import { envelopeFormat } from '../adapters/registry.js';
+import { envelopeFormat } from '../broker/formats/registry.js';
 import { sealAll, type DeliverySealers } from '../broker/routing/seal.js';
 import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
 import type { BenchEnvelope } from './notices.js';

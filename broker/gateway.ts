@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { ENVELOPE_FORMATS } from '../adapters/registry.js';
+import { ENVELOPE_FORMATS } from './formats/registry.js';
 import type { Config } from './config/config.js';
 import type { EnvelopeAdapter } from './core/envelope.js';
 import { buildApp } from './http/app.js';
@@ -64,7 +64,7 @@ export interface GatewayOptions {
   config: Config;
   logger: Logger;
   natsUrl: string;
-  /** Envelope adapters; by default every registered format's opener (adapters/registry.ts). */
+  /** Envelope adapters; by default every registered format's opener (broker/formats/registry.ts). */
   adapters?: readonly EnvelopeAdapter[];
   now?: () => Date;
 }

@@ -1,5 +1,5 @@
 /**
- * An envelope format name that is not registered (adapters/registry.ts) fails
+ * An envelope format name that is not registered (broker/formats/registry.ts) fails
  * loudly wherever the broker meets one: the audit reports the entry as bad (not
  * "not checked"), the router refuses the notice, ingest refuses an adapter of
  * that format, the plan does not deliver in it. Pure: no NATS.

@@ -1,11 +1,11 @@
 /**
- * The envelope-format registry (adapters/registry.ts): names, look-ups, and the
+ * The envelope-format registry (broker/formats/registry.ts): names, look-ups, and the
  * per-format pieces the broker asks it for. Pure: no NATS.
  */
 import t from 'tap';
 import { DELIVERY_CTY, encryptDelivery } from '../adapters/jose/encrypt.js';
-import { createOpenPgpDeliverySealer } from '../adapters/openpgp/seal-delivery.js';
-import { DEFAULT_DELIVERY_FORMAT, ENVELOPE_FORMATS, envelopeFormat, isEnvelopeFormatName } from '../adapters/registry.js';
+import { createOpenPgpDeliverySealer, DELIVERY_FILE_EXTENSION } from '../adapters/openpgp/seal-delivery.js';
+import { DEFAULT_DELIVERY_FORMAT, ENVELOPE_FORMATS, envelopeFormat, isEnvelopeFormatName } from '../broker/formats/registry.js';
 import { generateBrokerOpenPgpKey } from '../broker/keys/openpgp-keys.js';
 import { readPrivateKey } from 'openpgp';
 import { createDeliverySealers } from '../broker/routing/seal.js';
@@ -19,6 +19,7 @@ t.test('the registry: one entry per format, looked up by name; anything else is 
     t.throws(() => envelopeFormat(name), { name: 'LiaisonError', code: 'format-unknown' });
   }
   t.same(Object.keys(DELIVERY_CTY).sort(), ENVELOPE_FORMATS.map((f) => f.name).sort(), 'a JWE cty for every format');
+  t.same(Object.keys(DELIVERY_FILE_EXTENSION).sort(), ENVELOPE_FORMATS.map((f) => f.name).sort(), 'an OpenPGP literal data file name for every format');
 });
 
 t.test('each format opens only with what it needs: OpenPGP not without a broker OpenPGP key', async (t) => {

@@ -165,7 +165,7 @@ t.test('once the operation is inactive, a withdrawal is still accepted and deliv
 
 t.test('the receipts name exactly the deliveries: a member without a key gets neither the original nor its withdrawal', async (t) => {
   // kh-police-adp is a member with the subscribe role but no usable encryption key when the original is sent: it is not
-  // a recipient (ingest asks the router's own question, adapters/registry.ts deliveryKeyAt), so the original's receipt
+  // a recipient (ingest asks the router's own question, broker/formats/registry.ts deliveryKeyAt), so the original's receipt
   // leaves it out, and once it has a key again the withdrawal does not reach it either: it never had the original.
   const keyBack = await withAgency(t, 'kh-police-adp', (a) => ({ ...a, keys: a.keys.map((k) => (k.use === 'enc' ? { ...k, not_before: '2999-01-01T00:00:00Z' } : k)) }));
   const n = original({ addressees: ['*'] });

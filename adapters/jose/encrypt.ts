@@ -1,7 +1,6 @@
 import { compactDecrypt, importJWK, type JWK } from 'jose';
 import { LiaisonError } from '../../broker/core/errors.js';
 import type { RegistryJwk } from '../../broker/registry/model.js';
-import type { EnvelopeFormatName } from '../registry.js';
 import { encryptCompactJwe, importRecipientKey, JWE_ALG, JWE_ENC, type RecipientKey } from './delivery-jwe.js';
 
 /** Key management and content encryption of every delivery (RFC 7518 §4.6, §5.3). */
@@ -13,12 +12,13 @@ export const DELIVERY_TYP = 'liaison-delivery+jwe';
  * RFC 7516 §4.1.12), `pgp-signed` for an OpenPGP-origin notice, whose stored
  * signed message (armored one-pass signed message) is the plaintext.
  */
-export const DELIVERY_CTY = { jose: 'JWT', openpgp: 'pgp-signed' } as const satisfies Record<EnvelopeFormatName, string>;
+/** One per registered format (test/envelope-formats.test.ts). */
+export const DELIVERY_CTY = { jose: 'JWT', openpgp: 'pgp-signed' } as const;
 
 /** The `cty` for a notice of that origin format; a format without one is `format-unknown`. */
 function deliveryCty(format: string): string {
   if (!Object.hasOwn(DELIVERY_CTY, format)) throw new LiaisonError('format-unknown', { detail: `no delivery cty for envelope format ${JSON.stringify(format)}` });
-  return DELIVERY_CTY[format as EnvelopeFormatName];
+  return (DELIVERY_CTY as Readonly<Record<string, string>>)[format]!;
 }
 
 const keyFields = (jwk: RegistryJwk) => JSON.stringify([jwk.kty, jwk.crv, jwk.x, jwk.y]);

@@ -1,9 +1,8 @@
 import { createMessage, encrypt, type PrivateKey, type PublicKey } from 'openpgp';
 import { LiaisonError } from '../../broker/core/errors.js';
-import type { EnvelopeFormatName } from '../registry.js';
 
-/** The literal data's file name extension for a notice of each origin format. */
-const EXTENSION = { jose: 'jws', openpgp: 'asc' } as const satisfies Record<EnvelopeFormatName, string>;
+/** The literal data's file name extension for a notice of each origin format (one per registered format: test/envelope-formats.test.ts). */
+export const DELIVERY_FILE_EXTENSION: Readonly<Record<string, string>> = { jose: 'jws', openpgp: 'asc' };
 
 /**
  * An OpenPGP delivery (issue 5): the origin's signed notice exactly as stored in
@@ -23,8 +22,8 @@ export interface OpenPgpDeliverySealer {
 export function createOpenPgpDeliverySealer(brokerKey: PrivateKey): OpenPgpDeliverySealer {
   return {
     async seal(signed, to) {
-      if (!Object.hasOwn(EXTENSION, to.format)) throw new LiaisonError('format-unknown', { detail: `no OpenPGP delivery file name for envelope format ${JSON.stringify(to.format)}` });
-      const message = await createMessage({ binary: signed, filename: `${to.noticeId}.${EXTENSION[to.format as EnvelopeFormatName]}`, format: 'binary' });
+      if (!Object.hasOwn(DELIVERY_FILE_EXTENSION, to.format)) throw new LiaisonError('format-unknown', { detail: `no OpenPGP delivery file name for envelope format ${JSON.stringify(to.format)}` });
+      const message = await createMessage({ binary: signed, filename: `${to.noticeId}.${DELIVERY_FILE_EXTENSION[to.format]}`, format: 'binary' });
       return encrypt({ message, encryptionKeys: to.key, signingKeys: brokerKey, format: 'armored' });
     },
   };

@@ -10,7 +10,7 @@
  *  - the stored signed object (a compact JWS, or an armored OpenPGP signed
  *    message) verifies with the key named by the entry's `signer_kid`, with the
  *    same header/packet rules ingest applies: the verifier of the entry's
- *    format (adapters/registry.ts; adapters/<format>/stored-signatures.ts);
+ *    format (broker/formats/registry.ts; adapters/<format>/stored-signatures.ts);
  *    an entry whose format is not registered is a bad entry;
  *  - that key belongs to the entry's origin agency;
  *  - the key was valid at the entry's `received_at` (keyStateAt): a key rotated
@@ -20,8 +20,8 @@
  * `readAgencyKeyHistory`, which only takes a KV-like reader).
  */
 
-import { ENVELOPE_FORMATS, isEnvelopeFormatName, type EnvelopeFormatName } from '../../adapters/registry.js';
-import type { HistoricalAgencyKey as AnyHistoricalKey, OriginProblemCode as FormatProblemCode, StoredSignatureVerifier } from '../../adapters/format.js';
+import { ENVELOPE_FORMATS, isEnvelopeFormatName, type EnvelopeFormatName } from '../formats/registry.js';
+import type { HistoricalAgencyKey as AnyHistoricalKey, OriginProblemCode as FormatProblemCode, StoredSignatureVerifier } from '../formats/registry.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import { auditLog, type AuditEntry, type AuditInput, type AuditProblem, type AuditReport, type Progress } from './verify.js';
 
@@ -126,7 +126,7 @@ export interface OriginCheckResult {
 
 /**
  * Verify the origin signature of every notice still held against the key
- * history, each with the verifier of its entry's format (adapters/registry.ts).
+ * history, each with the verifier of its entry's format (broker/formats/registry.ts).
  * Deterministic: problems are in log order whatever order the checks finish in.
  */
 export async function checkOriginSignatures(input: OriginCheckInput): Promise<OriginCheckResult> {

@@ -67,7 +67,7 @@ export type AuditProblemCode =
   | 'notice-signer-unknown'
   | 'notice-signer-wrong-agency'
   | 'notice-signer-not-valid'
-  // The entry names an envelope format that is not registered (adapters/registry.ts): its signature cannot be checked.
+  // The entry names an envelope format that is not registered (broker/formats/registry.ts): its signature cannot be checked.
   | 'notice-format-unknown';
 
 export interface AuditProblem {

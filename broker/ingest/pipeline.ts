@@ -1,4 +1,4 @@
-import { envelopeFormat } from '../../adapters/registry.js';
+import { envelopeFormat } from '../formats/registry.js';
 import type { EnvelopeAdapter, EnvelopeContext, ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
 import type { BrokerKeyring } from '../keys/broker-keys.js';

@@ -1,6 +1,6 @@
 import { LiaisonError } from '../core/errors.js';
 import { COUNTRY } from '../core/ids.js';
-import { deliveryKeyAt } from '../../adapters/registry.js';
+import { deliveryKeyAt } from '../formats/registry.js';
 import { operationActiveAt, type Agency, type Operation, type RegistrySnapshot } from '../registry/model.js';
 import type { NoticeHeader, Tlp } from './notice.js';
 

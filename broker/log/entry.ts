@@ -1,5 +1,4 @@
 import canonicalize from 'canonicalize';
-import type { EnvelopeFormatName } from '../../adapters/registry.js';
 
 /**
  * A log entry: a small canonical JSON record (RFC 8785 JCS) that commits to a
@@ -12,7 +11,8 @@ export interface NoticeLogEntry {
   notice_id: string;
   /** Lower-case hex SHA-256 of the signed object as received. */
   sha256: string;
-  format: EnvelopeFormatName;
+  /** The envelope format it came in: a name registered in broker/formats/registry.ts. */
+  format: string;
   signer_kid: string;
   origin: { country: string; agency: string };
   operation: string;

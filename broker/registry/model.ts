@@ -59,7 +59,7 @@ export interface Agency {
   keys: AgencyKey[];
   openpgp_keys?: OpenPgpAgencyKey[];
   webhook?: { url: string };
-  /** A registered envelope format name (adapters/registry.ts); absent: the default (JOSE). Any other name: not delivered (`format-unknown`). */
+  /** A registered envelope format name (broker/formats/registry.ts); absent: the default (JOSE). Any other name: not delivered (`format-unknown`). */
   delivery_format?: string;
   /** Client certificates (mTLS); a revoked one is refused by every gateway. */
   certificates?: AgencyCertificate[];

@@ -6,7 +6,7 @@
 import { subjectToken } from '../core/ids.js';
 import { WITHDRAWAL_TYPE } from '../ingest/notice.js';
 import type { NoticeLogEntry } from '../log/entry.js';
-import { DEFAULT_DELIVERY_FORMAT, deliveryKeyAt, isEnvelopeFormatName, type EnvelopeFormatName } from '../../adapters/registry.js';
+import { DEFAULT_DELIVERY_FORMAT, deliveryKeyAt, isEnvelopeFormatName, type EnvelopeFormatName } from '../formats/registry.js';
 import type { RegistryJwk, RegistrySnapshot } from '../registry/model.js';
 
 interface PlannedBase {

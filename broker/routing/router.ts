@@ -1,7 +1,7 @@
 import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { isCountry, isSlug, isUuid } from '../core/ids.js';
-import { isEnvelopeFormatName, unknownFormat } from '../../adapters/registry.js';
+import { isEnvelopeFormatName, unknownFormat } from '../formats/registry.js';
 import type { ProblemCode } from '../core/errors.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import { sha256Hex } from '../core/sha256.js';

@@ -1,5 +1,5 @@
-import { DEFAULT_DELIVERY_FORMAT, ENVELOPE_FORMATS, type EnvelopeFormatName } from '../../adapters/registry.js';
-import type { FormatDeliverySealer, SealerDeps } from '../../adapters/format.js';
+import { DEFAULT_DELIVERY_FORMAT, ENVELOPE_FORMATS, type EnvelopeFormatName } from '../formats/registry.js';
+import type { FormatDeliverySealer, SealerDeps } from '../formats/registry.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { DELIVERY_HEADERS, type PlannedDelivery } from './plan.js';

@@ -3,11 +3,14 @@
  * reaches them. Adding a format: implement EnvelopeFormat (broker/core/envelope.ts)
  * in adapters/<name>/format.ts and add it to ENVELOPE_FORMATS below.
  */
-import type { Agency } from '../broker/registry/model.js';
-import type { DeliveryKey, EnvelopeFormat } from './format.js';
-import { LiaisonError } from '../broker/core/errors.js';
-import { joseFormat } from './jose/format.js';
-import { openPgpFormat } from './openpgp/format.js';
+import type { Agency } from '../registry/model.js';
+import type { DeliveryKey, EnvelopeFormat } from '../../adapters/format.js';
+
+/** The contract, for the broker's side of the seam (routing, audit): it imports formats from here only. */
+export type { FormatDeliverySealer, HistoricalAgencyKey, OriginProblemCode, SealerDeps, StoredSignatureVerifier } from '../../adapters/format.js';
+import { LiaisonError } from '../core/errors.js';
+import { joseFormat } from '../../adapters/jose/format.js';
+import { openPgpFormat } from '../../adapters/openpgp/format.js';
 
 export const ENVELOPE_FORMATS = [joseFormat, openPgpFormat] as const;
 
