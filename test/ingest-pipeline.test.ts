@@ -16,7 +16,7 @@ import { sha256Hex } from '../broker/core/sha256.js';
 import { credentialsPath, ensureDemoNetwork, readCredentials } from '../broker/demo/demo-network.js';
 import { createIngestPipeline } from '../broker/ingest/pipeline.js';
 import type { OriginalLookup } from '../broker/ingest/withdrawal-policy.js';
-import { createSignerResolver } from '../broker/ingest/signer-resolver.js';
+import { createSignerResolver } from '../broker/keys/jwk-signers.js';
 import { loadOrCreateBrokerKeys } from '../broker/keys/broker-keys.js';
 import type { NoticeLogEntry } from '../broker/log/entry.js';
 import type { LogWriter, StoreInput, StoreResult } from '../broker/log/writer.js';
