@@ -1,16 +1,16 @@
 /**
  * The envelope formats the broker knows, and the one way the rest of the broker
- * reaches them. Adding a format: implement EnvelopeFormat (broker/core/envelope.ts)
+ * reaches them. Adding a format: implement EnvelopeFormat (adapters/format.ts)
  * in adapters/<name>/format.ts and add it to ENVELOPE_FORMATS below.
  */
-import type { Agency } from '../registry/model.js';
 import type { DeliveryKey, EnvelopeFormat } from '../../adapters/format.js';
+import { joseFormat } from '../../adapters/jose/format.js';
+import { openPgpFormat } from '../../adapters/openpgp/format.js';
+import { LiaisonError } from '../core/errors.js';
+import type { Agency } from '../registry/model.js';
 
 /** The contract, for the broker's side of the seam (routing, audit): it imports formats from here only. */
 export type { FormatDeliverySealer, HistoricalAgencyKey, OriginProblemCode, SealerDeps, StoredSignatureVerifier } from '../../adapters/format.js';
-import { LiaisonError } from '../core/errors.js';
-import { joseFormat } from '../../adapters/jose/format.js';
-import { openPgpFormat } from '../../adapters/openpgp/format.js';
 
 export const ENVELOPE_FORMATS = [joseFormat, openPgpFormat] as const;
 
