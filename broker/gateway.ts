@@ -86,7 +86,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   if (config.metricsTokenFile && readableByOthers(config.metricsTokenFile)) logger.warn({ event: 'metrics-token-file-mode', file: config.metricsTokenFile }, 'the metrics token file can be read by other users; chmod 600 it');
 
   const built: { app?: FastifyInstance; ops?: FastifyInstance; registry?: RegistryStore; keyringStore?: KeyringStore } = {};
-  const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger, auth: config });
+  const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, logger, auth: config });
   try {
     await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas, deliveriesMaxAgeSeconds: config.deliveriesMaxAgeSeconds });
     // Notice ids are unique for the log's lifetime (create-only records, no TTL; broker/log/notice-writer.ts).

@@ -1,5 +1,5 @@
 import { compactVerify } from 'jose';
-import type { MsgRequest, StoredMsg } from 'nats';
+import type { StoredMsg } from 'nats';
 import type { ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
 import { isSlug, isUuid, subjectToken } from '../core/ids.js';
@@ -12,6 +12,8 @@ import { decodeEntry, encodeEntry, type AckLogEntry, type NoticeLogEntry } from 
 import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
 import type { BrokerSigningKey } from '../keys/broker-keys.js';
 import type { NatsBus } from '../nats/connection.js';
+import { isNotFound, natsUnavailable } from '../nats/errors.js';
+import { getNextMessage } from '../nats/next-message.js';
 import { STREAMS } from '../nats/streams.js';
 import { DELIVERY_HEADERS } from '../routing/plan.js';
 import { ACK_TYP, type AckClaims } from './receipt.js';
@@ -33,7 +35,6 @@ const MAX_ACK_BYTES = 4096;
 const HEX64 = /^[0-9a-f]{64}$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
 const mismatch = (publicDetail: string) => new LiaisonError('ack-mismatch', { publicDetail });
-const notFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found/i.test((e as Error).message);
 
 /**
  * The ack log entry a stored receipt carries, or undefined when the message is
@@ -162,7 +163,7 @@ export async function recordAck(deps: AckDeps, agency: string, jws: string): Pro
       // A concurrent first receipt won: answer with it.
       const stored = await bus.getMessage(STREAMS.acks, ack.seq);
       const first = stored ? storedAckEntry(stored) : undefined;
-      if (!first) throw new LiaisonError('unavailable', { detail: `the first read receipt of ${claims.notice_id} by ${agency} is not readable`, retryAfter: 5 });
+      if (!first) throw new LiaisonError('unavailable', { detail: `the first read receipt of ${claims.notice_id} by ${agency} is not readable` });
       entryBytes = first.bytes;
       signature = stored?.header?.get(ENTRY_SIGNATURE_HEADER) || undefined;
       duplicate = true;
@@ -178,8 +179,8 @@ async function lastBySubject(bus: NatsBus, subject: string): Promise<StoredMsg |
   try {
     return await bus.jsm.streams.getMessage(STREAMS.acks, { last_by_subj: subject });
   } catch (e) {
-    if (notFound(e)) return null;
-    throw new LiaisonError('unavailable', { detail: `acks lookup: ${(e as Error).message}`, cause: e, retryAfter: 5 });
+    if (isNotFound(e)) return null;
+    throw natsUnavailable(e, 'acks lookup');
   }
 }
 
@@ -203,10 +204,10 @@ export async function listAcks(bus: NatsBus, noticeId: string, caller: string): 
   for (let i = 0; i < 10_000; i++) {
     let m: StoredMsg;
     try {
-      m = await bus.jsm.streams.getMessage(STREAMS.acks, { seq, next_by_subj: subject } as unknown as MsgRequest);
+      m = await getNextMessage(bus.jsm, STREAMS.acks, seq, subject);
     } catch (e) {
-      if (notFound(e)) break;
-      throw new LiaisonError('unavailable', { detail: `acks list: ${(e as Error).message}`, cause: e, retryAfter: 5 });
+      if (isNotFound(e)) break;
+      throw natsUnavailable(e, 'acks list');
     }
     seq = m.seq + 1;
     // Junk (not a receipt the broker stored) is skipped with a finding, before the origin check: it must not hide the real ones.

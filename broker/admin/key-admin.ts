@@ -11,6 +11,7 @@ import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { decodeEntry, encodeEntry } from '../log/entry.js';
 import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
 import type { NatsBus } from '../nats/connection.js';
+import { isNotFound, natsUnavailable } from '../nats/errors.js';
 import { STREAMS } from '../nats/streams.js';
 import type { Agency, Operation } from '../registry/model.js';
 import type { RegistryStore } from '../registry/store.js';
@@ -68,9 +69,6 @@ export interface KeyAdminOptions {
   now?: () => Date;
 }
 
-const notFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found/i.test((e as Error)?.message ?? '');
-const unavailable = (e: unknown, what: string) => (e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `${what}: ${(e as Error)?.message ?? String(e)}`, cause: e, retryAfter: 5 }));
-
 export class KeyAdmin {
   readonly #o: KeyAdminOptions;
   readonly #now: () => Date;
@@ -125,7 +123,7 @@ export class KeyAdmin {
       });
       return await this.#logPending(result, type);
     } catch (e) {
-      throw unavailable(e, `broker key change ${type}`);
+      throw natsUnavailable(e, `broker key change ${type}`);
     }
   }
 
@@ -249,7 +247,7 @@ export class KeyAdmin {
       await this.#apply(event, logIndex);
       return { event_id: id, type, log_index: logIndex, event: jws, duplicate: false };
     } catch (e) {
-      throw unavailable(e, `registry change ${type}`);
+      throw natsUnavailable(e, `registry change ${type}`);
     }
   }
 
@@ -313,8 +311,8 @@ export class KeyAdmin {
     try {
       return await this.#o.bus.jsm.streams.getMessage(STREAMS.registryEvents, { last_by_subj: eventSubject(id) });
     } catch (e) {
-      if (notFound(e)) return null;
-      throw unavailable(e, 'registry event lookup');
+      if (isNotFound(e)) return null;
+      throw natsUnavailable(e, 'registry event lookup');
     }
   }
 

@@ -125,7 +125,7 @@ export async function auditExport(args: string[], io: AuditIo): Promise<number> 
   // Public parts only: the archive carries the broker's signing key history, never a private key.
   const keyFile = JSON.parse(readFileSync(join(dataDir, 'broker', 'keys.json'), 'utf8')) as { signing: JWK[] };
   const brokerKeys = keyFile.signing.map((k) => publicPart(k)).map((k) => ({ kty: String(k.kty), crv: String(k.crv), x: String(k.x), kid: String(k.kid) }));
-  const bus = await connectNats({ servers: natsUrl, name: 'liaison-audit-export', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent'), auth: cliNatsAuth(process.env, values['data-dir']) });
+  const bus = await connectNats({ servers: natsUrl, name: 'liaison-audit-export', publishTimeoutMs: 5000, logger: createLogger('silent'), auth: cliNatsAuth(process.env, values['data-dir']) });
   try {
     const archive = await exportArchive(bus, origin, brokerKeys);
     if (auditor) {

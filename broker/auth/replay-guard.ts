@@ -1,7 +1,7 @@
 import type { KV } from 'nats';
-import { LiaisonError } from '../core/errors.js';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { NatsBus } from '../nats/connection.js';
+import { natsUnavailable } from '../nats/errors.js';
 import { jtiKey, MAX_ASSERTION_LIFETIME, type ReplayGuard } from './client-assertion.js';
 
 export const JTI_BUCKET = 'assertion-jti';
@@ -26,7 +26,7 @@ export async function natsReplayGuard(bus: NatsBus, replicas = 1): Promise<Repla
           if (held && (held.operation !== 'PUT' || held.value.length !== 0)) integrity.report(undefined, 'replay-guard', kvWhere(JTI_BUCKET, held.key, held.revision), held.operation === 'PUT' ? 'not a jti claim' : 'marker');
           return false;
         }
-        throw new LiaisonError('unavailable', { detail: `jti store: ${(e as Error).message}`, cause: e, retryAfter: 2 });
+        throw natsUnavailable(e, 'jti store');
       }
     },
   };

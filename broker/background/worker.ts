@@ -70,7 +70,7 @@ async function main(): Promise<void> {
   // Findings made here (router, checkpointer, this thread's registry and keyring watches) go to the gateway thread's ledger.
   integrity.onFinding((f) => void events.push(['finding', f]));
   integrity.useLogger(logger);
-  const bus = await connectNats({ servers: natsUrl, name: `liaison-background-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, retryAfterSeconds: config.retryAfterSeconds, logger, auth: config });
+  const bus = await connectNats({ servers: natsUrl, name: `liaison-background-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, logger, auth: config });
   let registry: RegistryStore | undefined;
   let keyringStore: KeyringStore | undefined;
   let roles: BackgroundRoles | undefined;

@@ -13,6 +13,7 @@ import type { KV } from 'nats';
 
 import { LiaisonError } from '../core/errors.js';
 import type { NatsBus } from '../nats/connection.js';
+import { isNotFound, natsUnavailable } from '../nats/errors.js';
 import { CHECKPOINT_SUBJECT, STREAMS } from '../nats/streams.js';
 import { CheckpointVerifier, type PublicSigningJwk, type VerifiedCheckpoint } from './checkpoint.js';
 import { CompactRange } from './compact-range.js';
@@ -39,8 +40,6 @@ export interface LatestCheckpoint extends StoredCheckpoint {
 const dec = new TextDecoder();
 const enc = new TextEncoder();
 
-const unavailable = (e: unknown, what: string) => new LiaisonError('unavailable', { detail: `${what}: ${(e as Error)?.message ?? String(e)}`, cause: e });
-const isNotFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found/i.test((e as Error)?.message ?? '');
 
 export class CheckpointStore {
   readonly #bus: NatsBus;
@@ -87,7 +86,7 @@ export class CheckpointStore {
       sm = await this.#bus.jsm.streams.getMessage(STREAMS.checkpoints, { last_by_subj: CHECKPOINT_SUBJECT });
     } catch (e) {
       if (isNotFound(e)) return null;
-      throw unavailable(e, 'get last checkpoint');
+      throw natsUnavailable(e, 'get last checkpoint');
     }
     for (let skipped = 0; ; skipped++) {
       const valid = this.#asCheckpoint(sm);
@@ -117,7 +116,7 @@ export class CheckpointStore {
     try {
       return (await this.#bus.jsm.streams.info(STREAMS.checkpoints)).state.last_seq;
     } catch (e) {
-      throw unavailable(e, 'CHECKPOINTS info');
+      throw natsUnavailable(e, 'CHECKPOINTS info');
     }
   }
 
@@ -127,7 +126,7 @@ export class CheckpointStore {
     try {
       info = await this.#bus.jsm.streams.info(STREAMS.checkpoints);
     } catch (e) {
-      throw unavailable(e, 'CHECKPOINTS info');
+      throw natsUnavailable(e, 'CHECKPOINTS info');
     }
     for (let seq = info.state.first_seq; seq > 0 && seq <= info.state.last_seq; seq++) {
       const m = await this.#bus.getMessage(STREAMS.checkpoints, seq);
@@ -163,13 +162,13 @@ export class CheckpointStore {
         await this.#index.create(e.noticeId, enc.encode(value));
         return { ok: true };
       } catch (err) {
-        if (!/wrong last sequence|key exists/i.test((err as Error)?.message ?? '')) throw unavailable(err, 'log-index create');
+        if (!/wrong last sequence|key exists/i.test((err as Error)?.message ?? '')) throw natsUnavailable(err, 'log-index create');
       }
       let held;
       try {
         held = await this.#index.get(e.noticeId);
       } catch (err) {
-        throw unavailable(err, 'log-index get');
+        throw natsUnavailable(err, 'log-index get');
       }
       const v = held && held.operation === 'PUT' ? dec.decode(held.value) : '(deleted)';
       return v === value ? { ok: true } : { ok: false, held: v.slice(0, 32) };
@@ -185,7 +184,7 @@ export class CheckpointStore {
     try {
       e = await this.#index.get(noticeId);
     } catch (err) {
-      throw unavailable(err, 'log-index get');
+      throw natsUnavailable(err, 'log-index get');
     }
     if (!e || e.operation !== 'PUT') return undefined;
     const text = dec.decode(e.value);

@@ -17,10 +17,12 @@
  * longer unindexed tail (checkpointer stopped or far behind) is `unavailable`
  * (503, retry later), never a wrong "unknown".
  */
-import type { KV, MsgRequest } from 'nats';
+import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
 import type { NatsBus } from '../nats/connection.js';
+import { isNotFound, natsUnavailable } from '../nats/errors.js';
+import { getNextMessage } from '../nats/next-message.js';
 import { CHECKPOINT_SUBJECT, STREAMS } from '../nats/streams.js';
 import { INDEX_BUCKET, SIZE_HEADER } from './checkpoint-store.js';
 import { decodeEntry, type NoticeLogEntry } from './entry.js';
@@ -28,9 +30,6 @@ import { decodeEntry, type NoticeLogEntry } from './entry.js';
 export const MAX_TAIL_SCAN = 10_000;
 const NOTICE_SUBJECT = 'log.notice';
 
-const isNotFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found|stream not found/i.test((e as Error)?.message ?? '');
-const unavailable = (e: unknown, what: string) =>
-  e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `${what}: ${(e as Error)?.message ?? String(e)}`, cause: e, retryAfter: 5 });
 
 const indexes = new WeakMap<NatsBus, Promise<KV | null>>();
 
@@ -64,7 +63,7 @@ async function checkpointSize(bus: NatsBus): Promise<number> {
     return Number.isSafeInteger(n) && n >= 0 ? n : 0;
   } catch (e) {
     if (isNotFound(e)) return 0;
-    throw unavailable(e, 'last checkpoint');
+    throw natsUnavailable(e, 'last checkpoint');
   }
 }
 
@@ -78,7 +77,7 @@ async function indexOf(bus: NatsBus, noticeId: string): Promise<number | undefin
     return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
   } catch (e) {
     if (isNotFound(e)) return undefined;
-    throw unavailable(e, 'log-index get');
+    throw natsUnavailable(e, 'log-index get');
   }
 }
 
@@ -100,15 +99,14 @@ export async function findNoticeLogged(bus: NatsBus, noticeId: string, maxScan =
   let seq = covered + 1;
   for (let scanned = 0; ; scanned++) {
     if (scanned >= maxScan) {
-      throw new LiaisonError('unavailable', { detail: `log-index lags more than ${maxScan} notice entries behind LOG`, retryAfter: 5 });
+      throw new LiaisonError('unavailable', { detail: `log-index lags more than ${maxScan} notice entries behind LOG` });
     }
     let m;
     try {
-      // STREAM.MSG.GET with next_by_subj (nats-server >= 2.9); nats.js types it for direct gets only.
-      m = await bus.jsm.streams.getMessage(STREAMS.log, { seq, next_by_subj: NOTICE_SUBJECT } as unknown as MsgRequest);
+      m = await getNextMessage(bus.jsm, STREAMS.log, seq, NOTICE_SUBJECT);
     } catch (e) {
       if (isNotFound(e)) return undefined;
-      throw unavailable(e, `scan LOG from ${seq}`);
+      throw natsUnavailable(e, `scan LOG from ${seq}`);
     }
     const entry = asNoticeEntry(m.data, noticeId);
     if (entry) return { entry, index: m.seq - 1 };

@@ -8,6 +8,7 @@ import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { subjectToken } from '../core/ids.js';
 import type { NatsBus } from '../nats/connection.js';
+import { natsUnavailable } from '../nats/errors.js';
 import { STREAMS } from '../nats/streams.js';
 import { appendEntry, ENTRY_HEADER } from './append.js';
 import { decodeEntry, encodeEntry, type NoticeLogEntry } from './entry.js';
@@ -53,7 +54,7 @@ export function duplicateWindowMs(bus: NatsBus): Promise<number> {
     w = bus.jsm.streams.info(STREAMS.notices).then(
       (i) => Math.floor((i.config.duplicate_window ?? 120e9) / 1e6),
       (e: unknown) => {
-        throw new LiaisonError('unavailable', { detail: `NOTICES info: ${(e as Error).message}`, cause: e });
+        throw natsUnavailable(e, 'NOTICES info');
       },
     );
     w.catch(() => windows.delete(bus));
@@ -72,7 +73,7 @@ async function claimNoticeId(bus: NatsBus, noticeId: string, sha256: string): Pr
   try {
     kv = await openNoticeIds(bus);
   } catch (e) {
-    throw e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `notice-ids: ${(e as Error).message}`, cause: e });
+    throw natsUnavailable(e, 'notice-ids');
   }
   try {
     // A create-only KV put through the gateway's one publish path: it leaves with the turn's other publishes in one
@@ -80,13 +81,13 @@ async function claimNoticeId(bus: NatsBus, noticeId: string, sha256: string): Pr
     await bus.publish(`$KV.${NOTICE_IDS_BUCKET}.${noticeId}`, new TextEncoder().encode(sha256), { expectLastSubjectSequence: 0 });
     return { kind: 'new' };
   } catch (e) {
-    if (!isExists((e as { cause?: unknown }).cause ?? e)) throw e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `notice-ids create: ${(e as Error).message}`, cause: e });
+    if (!isExists((e as { cause?: unknown }).cause ?? e)) throw natsUnavailable(e, 'notice-ids create');
   }
   let held;
   try {
     held = await kv.get(noticeId);
   } catch (e) {
-    throw new LiaisonError('unavailable', { detail: `notice-ids get: ${(e as Error).message}`, cause: e });
+    throw natsUnavailable(e, 'notice-ids get');
   }
   if (!held) throw new LiaisonError('unavailable', { detail: `notice-ids: ${noticeId} exists but cannot be read` });
   if (new TextDecoder().decode(held.value) !== sha256) throw new LiaisonError('duplicate-conflict');

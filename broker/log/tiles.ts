@@ -23,6 +23,7 @@ import type { KV } from 'nats';
 
 import { LiaisonError } from '../core/errors.js';
 import type { NatsBus } from '../nats/connection.js';
+import { natsUnavailable } from '../nats/errors.js';
 import { HASH_SIZE, MerkleError, type AsyncNodeReader } from './merkle.js';
 
 export const TILES_BUCKET = 'log-tiles';
@@ -62,7 +63,7 @@ export class TileStore {
     try {
       e = await this.#kv.get(tileKey(level, tile));
     } catch (err) {
-      throw new LiaisonError('unavailable', { detail: `log-tiles get: ${(err as Error).message}`, cause: err });
+      throw natsUnavailable(err, 'log-tiles get');
     }
     if (!e || e.operation !== 'PUT') return null;
     return { bytes: e.value, revision: e.revision };
@@ -118,7 +119,7 @@ export class TileStore {
       } catch (err) {
         const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
         if (code === 10071) continue; // wrong last sequence: someone else wrote the row; re-read and merge
-        throw new LiaisonError('unavailable', { detail: `log-tiles write: ${(err as Error).message}`, cause: err });
+        throw natsUnavailable(err, 'log-tiles write');
       }
     }
     throw new LiaisonError('unavailable', { detail: `log-tiles write ${key}: too many concurrent updates` });

@@ -61,7 +61,7 @@ async function natsConsumers(args: string[], io: Io): Promise<number> {
   if (!url || !values.registry) throw new UsageError('needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url) and --registry FILE');
   const creds = values.creds ? (JSON.parse(readFileSync(join(values.creds, `${BROKER_NATS_USER}.json`), 'utf8')) as { user: string; password: string }) : undefined;
   const auth = creds ? { natsUser: creds.user, natsPassword: creds.password } : cliNatsAuth();
-  const bus = await connectNats({ servers: url, name: 'liaison-nats-consumers', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent'), auth });
+  const bus = await connectNats({ servers: url, name: 'liaison-nats-consumers', publishTimeoutMs: 5000, logger: createLogger('silent'), auth });
   try {
     const created = await ensureAgencyConsumers(bus.jsm, readSeed(values.registry));
     io.out(created.length ? `created: ${created.join(', ')}\n` : 'every agency consumer was already in place\n');

@@ -17,7 +17,7 @@ import {
   type KvOptions,
 } from 'nats';
 import type { Logger } from 'pino';
-import { LiaisonError } from '../core/errors.js';
+import { isNotFound, natsUnavailable } from './errors.js';
 import { installStoredStatusGuard } from './stored-status.js';
 
 export interface PublishOptions {
@@ -33,7 +33,7 @@ export interface PublishOptions {
 /**
  * The one NATS connection of a gateway process. Every NATS call of the broker
  * goes through here, so transport failures are translated once into
- * `unavailable` (503 with Retry-After), keeping the original as `cause`.
+ * `unavailable` (503; errors.ts), keeping the original as `cause`.
  */
 export interface NatsBus {
   readonly nc: NatsConnection;
@@ -184,7 +184,8 @@ export interface ConnectOptions {
   servers: string;
   name: string;
   publishTimeoutMs: number;
-  retryAfterSeconds: number;
+  /** @deprecated Not used: every 503's Retry-After is set from config at the HTTP edge (http/problem.ts). */
+  retryAfterSeconds?: number;
   logger: Logger;
   /** Credentials (the gateway passes its config). Absent: from the environment and LIAISON_CONFIG (natsAuthFromEnv), as the CLI commands do (they pass cliNatsAuth(): that, else the data dir's local broker user). */
   auth?: NatsAuthSettings;
@@ -263,7 +264,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
       // Keep reconnecting through an auth error (a password being rotated): the gateway must recover without a restart.
       ignoreAuthErrorAbort: true,
       // No call-site stack captured per request: with traces on, every JetStream publish built an Error (bench profile).
-      // Our errors say what failed (unavailable(e, 'publish <subject>')).
+      // Our errors say what failed (natsUnavailable(e, 'publish <subject>')).
       noAsyncTraces: true,
       ...(auth.authenticator ? { authenticator: auth.authenticator } : {}),
     });
@@ -301,10 +302,8 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
   })();
   const js = nc.jetstream({ timeout: opts.publishTimeoutMs });
   const jsm = await nc.jetstreamManager({ timeout: opts.publishTimeoutMs });
-  const unavailable = (cause: unknown, what: string) =>
-    new LiaisonError('unavailable', { detail: `${what}: ${(cause as Error)?.message ?? String(cause)}`, cause, retryAfter: opts.retryAfterSeconds });
   const guard = (what: string) => {
-    if (!connected || nc.isClosed()) throw unavailable(new Error('not connected'), what);
+    if (!connected || nc.isClosed()) throw natsUnavailable(new Error('not connected'), what);
   };
   // Publishes leave in the order publish() was called (the barrier releases in call order), so one caller's order holds.
   const publishTurn = turnBarrier();
@@ -333,7 +332,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
             : { expect: { ...(p.expectLastSequence === undefined ? {} : { lastSequence: p.expectLastSequence }), ...(p.expectLastSubjectSequence === undefined ? {} : { lastSubjectSequence: p.expectLastSubjectSequence }) } }),
         });
       } catch (e) {
-        throw unavailable(e, `publish ${subject}`);
+        throw natsUnavailable(e, `publish ${subject}`);
       }
     },
     async getMessage(stream, seq) {
@@ -341,8 +340,8 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
       try {
         return await jsm.streams.getMessage(stream, { seq });
       } catch (e) {
-        if ((e as { code?: string }).code === '404' || /no message found/i.test((e as Error).message)) return null;
-        throw unavailable(e, `get ${stream}#${seq}`);
+        if (isNotFound(e)) return null;
+        throw natsUnavailable(e, `get ${stream}#${seq}`);
       }
     },
     async kv(bucket, kvOpts) {
@@ -350,7 +349,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
       try {
         return await js.views.kv(bucket, { timeout: opts.publishTimeoutMs, ...kvOpts });
       } catch (e) {
-        throw unavailable(e, `kv ${bucket}`);
+        throw natsUnavailable(e, `kv ${bucket}`);
       }
     },
     async close() {

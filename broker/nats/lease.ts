@@ -16,7 +16,7 @@
 
 import type { KV } from 'nats';
 
-import { LiaisonError } from '../core/errors.js';
+import { natsUnavailable } from './errors.js';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { NatsBus } from './connection.js';
 
@@ -65,7 +65,7 @@ export async function openLease(bus: NatsBus, name: string, holder: string, ttlM
     reportedJunk = e.revision;
     integrity.report(undefined, 'leases', kvWhere(LEASES_BUCKET, name, e.revision), 'not a lease');
   };
-  const unavailable = (e: unknown, what: string) => new LiaisonError('unavailable', { detail: `lease ${name} ${what}: ${(e as Error).message}`, cause: e });
+  const unavailable = (e: unknown, what: string) => natsUnavailable(e, `lease ${name} ${what}`);
 
   const lease: Lease = {
     name,

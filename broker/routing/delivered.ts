@@ -17,6 +17,7 @@ import { sleep } from '../core/sleep.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import { duplicateWindowMs } from '../log/notice-writer.js';
 import type { NatsBus } from '../nats/connection.js';
+import { isNotFound, natsUnavailable } from '../nats/errors.js';
 
 export const DELIVERED_BUCKET = 'delivered';
 
@@ -43,7 +44,7 @@ function decode(value: Uint8Array, noticeId: string): string[] {
     v = undefined;
   }
   if (!Array.isArray(v) || !v.every((a) => typeof a === 'string' && isSlug(a))) {
-    throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET}: the record of ${noticeId} is not a list of agency ids`, retryAfter: 5 });
+    throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET}: the record of ${noticeId} is not a list of agency ids` });
   }
   return v as string[];
 }
@@ -70,14 +71,14 @@ export async function deliveredTo(bus: NatsBus, noticeId: string): Promise<strin
   try {
     kv = await bus.kv(DELIVERED_BUCKET, { bindOnly: true });
   } catch (e) {
-    if (/not found/i.test((e as Error)?.message ?? '')) return undefined; // no router has ever recorded anything
-    throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET}: ${(e as Error).message}`, cause: e, retryAfter: 5 });
+    if (isNotFound(e)) return undefined; // no router has ever recorded anything
+    throw natsUnavailable(e, DELIVERED_BUCKET);
   }
   let held;
   try {
     held = await kv.get(noticeId);
   } catch (e) {
-    throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET} get: ${(e as Error).message}`, cause: e, retryAfter: 5 });
+    throw natsUnavailable(e, `${DELIVERED_BUCKET} get`);
   }
   return held && held.operation === 'PUT' ? decode(held.value, noticeId) : undefined;
 }
@@ -100,7 +101,7 @@ export async function deliveredOriginal(bus: NatsBus, original: Pick<NoticeLogEn
     if (delivered !== undefined) return delivered;
     if (Date.now() - Date.parse(original.received_at) > (await duplicateWindowMs(bus))) return undefined;
     if (Date.now() >= deadline) {
-      throw new LiaisonError('unavailable', { detail: `the superseded notice ${original.notice_id} is not routed yet`, publicDetail: 'the superseded notice is not delivered yet; retry shortly', retryAfter: 2 });
+      throw new LiaisonError('unavailable', { detail: `the superseded notice ${original.notice_id} is not routed yet`, publicDetail: 'the superseded notice is not delivered yet; retry shortly' });
     }
     await sleep(100);
   }

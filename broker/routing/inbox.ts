@@ -1,8 +1,10 @@
-import type { ConsumerMessages, MsgHdrs, MsgRequest, StoredMsg } from 'nats';
+import type { ConsumerMessages, MsgHdrs, StoredMsg } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { isCountry, isSlug, isUuid, subjectToken } from '../core/ids.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import type { NatsBus } from '../nats/connection.js';
+import { isNotFound, natsUnavailable } from '../nats/errors.js';
+import { getNextMessage } from '../nats/next-message.js';
 import { STREAMS } from '../nats/streams.js';
 import { openInboxConsumer, type InboxConsumer } from './inbox-consumer.js';
 import { DELIVERY_HEADERS } from './plan.js';
@@ -92,9 +94,6 @@ export function toInboxDelivery(seq: number, data: Uint8Array, headers: MsgHdrs 
   };
 }
 
-const unavailable = (e: unknown, what: string) =>
-  e instanceof LiaisonError ? e : new LiaisonError('unavailable', { detail: `${what}: ${(e as Error)?.message ?? String(e)}`, cause: e, retryAfter: 5 });
-
 /**
  * One page of an agency's inbox: deliveries with stream sequence > `after`,
  * matching the filters, at most `limit`. `next` is the cursor to pass next time
@@ -105,11 +104,10 @@ export async function readInbox(bus: NatsBus, f: InboxFilter, after: number, lim
   // One cheap lookup first: with nothing new, answer at once instead of waiting out a fetch.
   let first: StoredMsg | null;
   try {
-    // STREAM.MSG.GET with next_by_subj (nats-server >= 2.9); nats.js types it for direct gets only.
-    first = await bus.jsm.streams.getMessage(STREAMS.deliveries, { seq: after + 1, next_by_subj: subject } as unknown as MsgRequest);
+    first = await getNextMessage(bus.jsm, STREAMS.deliveries, after + 1, subject);
   } catch (e) {
-    if ((e as { code?: string }).code === '404' || /no message found/i.test((e as Error).message)) return { deliveries: [], next: after };
-    throw unavailable(e, 'inbox lookup');
+    if (isNotFound(e)) return { deliveries: [], next: after };
+    throw natsUnavailable(e, 'inbox lookup');
   }
   const deliveries: InboxDelivery[] = [];
   let next = after;
@@ -135,7 +133,7 @@ export async function readInbox(bus: NatsBus, f: InboxFilter, after: number, lim
       if (pending === 0 || got === 0) break;
     }
   } catch (e) {
-    throw unavailable(e, 'inbox read');
+    throw natsUnavailable(e, 'inbox read');
   } finally {
     await read?.close();
   }
@@ -155,7 +153,7 @@ export async function* followInbox(bus: NatsBus, f: InboxFilter, after: number, 
   try {
     read = await openInboxConsumer(bus, subject, after + 1);
   } catch (e) {
-    throw unavailable(e, 'inbox follow');
+    throw natsUnavailable(e, 'inbox follow');
   }
   const { consumer } = read;
   let current: ConsumerMessages | undefined;

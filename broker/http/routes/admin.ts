@@ -4,6 +4,7 @@ import type { NewAgencyKey } from '../../admin/agency-keys.js';
 import { LiaisonError } from '../../core/errors.js';
 import { SLUG, UUID } from '../../core/ids.js';
 import { parseStrictJson } from '../../core/strict-json.js';
+import { natsUnavailable } from '../../nats/errors.js';
 
 /**
  * The key-lifecycle admin API (role operator). Each call is one registry event,
@@ -126,7 +127,7 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
   );
   const read = async <T>(get: () => Promise<T | undefined>, what: string): Promise<T> => {
     const r = await get().catch((e: unknown) => {
-      throw new LiaisonError('unavailable', { detail: `registry read: ${(e as Error).message}`, cause: e, retryAfter: 5 });
+      throw natsUnavailable(e, 'registry read');
     });
     if (r === undefined) throw new LiaisonError('not-found', { publicDetail: `no ${what}` });
     return r;

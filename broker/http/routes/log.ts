@@ -25,6 +25,7 @@ import { ENTRY_SIGNATURE_HEADER } from '../../log/entry-signature.js';
 import { consistencyProofAsync, inclusionProofAsync, leafHash } from '../../log/merkle.js';
 import type { TileStore } from '../../log/tiles.js';
 import type { NatsBus } from '../../nats/connection.js';
+import { natsUnavailable } from '../../nats/errors.js';
 import { STREAMS } from '../../nats/streams.js';
 
 export interface LogRoutesOptions {
@@ -91,7 +92,7 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
     try {
       return (await opts.bus.jsm.streams.info(STREAMS.log)).state.last_seq;
     } catch (e) {
-      throw new LiaisonError('unavailable', { detail: `LOG info: ${(e as Error).message}`, cause: e });
+      throw natsUnavailable(e, 'LOG info');
     }
   };
 
