@@ -146,10 +146,10 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         maxHeapUsedBytes: config.maxHeapUsedBytes,
         maxRssBytes: config.maxRssBytes,
         sampleIntervalMs: config.pressureSampleIntervalMs,
-        retryAfterSeconds: config.retryAfterSeconds,
       },
+      retryAfterSeconds: config.retryAfterSeconds,
     }));
-    const ops = (built.ops = await buildOpsApp({ logger, bus, metrics, metricsToken, checkpointer: () => checkpointerView }));
+    const ops = (built.ops = await buildOpsApp({ logger, bus, metrics, metricsToken, checkpointer: () => checkpointerView, retryAfterSeconds: config.retryAfterSeconds }));
     // This instance's name in the leases it takes (router, webhooks).
     const holder = `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
     // The router and the checkpointer: on the background thread (default), or on this event loop. A test clock (opts.now)

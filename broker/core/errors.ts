@@ -48,7 +48,7 @@ export type ProblemCode = keyof typeof problemCodes;
 export interface ProblemExtras {
   /** Failing JSON paths for schema-invalid, safe to show: paths, never values. */
   errors?: { path: string; message: string }[];
-  /** Seconds, for 503 and 429. */
+  /** Seconds, for 429. A 503 always carries the configured retryAfterSeconds, set at the HTTP edge (http/problem.ts). */
   retryAfter?: number;
 }
 

@@ -8,7 +8,7 @@ import type { NatsBus } from '../nats/connection.js';
 import { authPlugin, type AuthOptions } from './auth.js';
 import { registerLimits, type LimitsOptions } from './limits.js';
 import { clientCertPlugin, type ClientCertOptions } from './tls.js';
-import { sendProblem, toLiaisonError } from './problem.js';
+import { retryAfterOnEvery503, sendProblem, toLiaisonError } from './problem.js';
 import { RouteMethods } from './route-methods.js';
 import { capConnections, serverTimeoutOptions, writeClientErrorProblem, type ConnectionLimits } from './connections.js';
 import { LiaisonError } from '../core/errors.js';
@@ -44,6 +44,8 @@ export interface AppDeps {
   trustProxy?: string[];
   /** Request timeouts and connection caps (connections.ts); Node's defaults (none) without. */
   connections?: ConnectionLimits;
+  /** Retry-After (seconds) of every 503 (config `retryAfterSeconds`). */
+  retryAfterSeconds: number;
   /** Rate limits and back-pressure (limits.ts); none without. */
   limits?: LimitsOptions;
   /** Inbox reads (GET /v1/inbox, /v1/inbox/stream) and the member key directory. */
@@ -89,6 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.connections ? serverTimeoutOptions(deps.connections, deps.https) : deps.https ? { https: deps.https } : {}),
   });
   if (deps.connections) capConnections(app.server, deps.connections);
+  retryAfterOnEvery503(app, deps.retryAfterSeconds);
 
   app.decorateRequest('trace', null as unknown as IngestTrace);
   app.addHook('onRequest', async (request, reply) => {
@@ -123,8 +126,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     } else {
       request.log.warn({ code: err.code, step: request.trace.step, reason: err.message, detail: err.publicDetail }, 'request refused');
     }
-    // Every 503 says when to come back: errors made far from the HTTP edge (a KV read, a lease) do not know the setting.
-    if (err.code === 'unavailable' && err.extras.retryAfter === undefined) reply.header('retry-after', String(deps.limits?.retryAfterSeconds ?? 5));
     return sendProblem(request, reply, err);
   });
   const routeMethods = new RouteMethods();

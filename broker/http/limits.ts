@@ -27,8 +27,6 @@ export interface LimitsOptions {
   maxHeapUsedBytes: number;
   maxRssBytes: number;
   sampleIntervalMs: number;
-  /** Retry-After (seconds) of the 503 answers. */
-  retryAfterSeconds: number;
 }
 
 const EXEMPT = new Set(['/healthz']);
@@ -41,11 +39,10 @@ export async function registerLimits(app: FastifyInstance, opts: LimitsOptions):
       maxHeapUsedBytes: opts.maxHeapUsedBytes,
       maxRssBytes: opts.maxRssBytes,
       sampleInterval: opts.sampleIntervalMs,
-      retryAfter: opts.retryAfterSeconds,
-      // Thrown into the app's error handler: one problem format for every refusal.
+      // Thrown into the app's error handler: one problem format for every refusal, and the configured Retry-After (problem.ts).
       pressureHandler: async (request: FastifyRequest, _reply, type: string) => {
         if (EXEMPT.has(request.url)) return;
-        throw new LiaisonError('unavailable', { detail: `under pressure: ${type}`, publicDetail: 'the broker is overloaded; retry later', retryAfter: opts.retryAfterSeconds });
+        throw new LiaisonError('unavailable', { detail: `under pressure: ${type}`, publicDetail: 'the broker is overloaded; retry later' });
       },
     });
   }

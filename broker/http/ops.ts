@@ -16,7 +16,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { NatsBus } from '../nats/connection.js';
 import { capConnections, serverTimeoutOptions, writeClientErrorProblem, type ConnectionLimits } from './connections.js';
 import { metricsRoutePlugin } from './metrics.js';
-import { sendProblem, toLiaisonError } from './problem.js';
+import { retryAfterOnEvery503, sendProblem, toLiaisonError } from './problem.js';
 import { RouteMethods } from './route-methods.js';
 import { healthRoutes, type HealthOptions } from './routes/health.js';
 
@@ -27,6 +27,8 @@ export interface OpsDeps {
   /** The bearer token of GET /metrics (metricsTokenFile); here too it is required when set. */
   metricsToken?: string | undefined;
   checkpointer?: HealthOptions['checkpointer'];
+  /** Retry-After (seconds) of every 503 (config `retryAfterSeconds`): /readyz when not ready. */
+  retryAfterSeconds: number;
 }
 
 /** A probe or a scrape is small and quick: a slow or crowded client here is cut off early. */
@@ -49,6 +51,7 @@ export async function buildOpsApp(deps: OpsDeps): Promise<FastifyInstance> {
     ...serverTimeoutOptions(OPS_LIMITS),
   });
   capConnections(app.server, OPS_LIMITS);
+  retryAfterOnEvery503(app, deps.retryAfterSeconds);
   app.addHook('onSend', async (_request, reply) => {
     reply.header('x-content-type-options', 'nosniff').header('cache-control', 'no-store');
   });

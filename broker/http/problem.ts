@@ -1,5 +1,6 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LiaisonError, problemCodes, type ProblemCode } from '../core/errors.js';
+import { natsUnavailable } from '../nats/errors.js';
 
 export const PROBLEM_TYPE_BASE = 'urn:liaison:problem:';
 
@@ -40,7 +41,7 @@ export function toLiaisonError(err: unknown): LiaisonError {
   if (e?.statusCode === 429) return new LiaisonError('rate-limited', { cause: err });
   // A nats.js error that a NATS call let through untranslated (a timeout while a node dies, a leader election):
   // the engine cannot answer now, which is a 503 with Retry-After, never a 500.
-  if ((err as Error)?.name === 'NatsError') return new LiaisonError('unavailable', { detail: e.message, cause: err });
+  if ((err as Error)?.name === 'NatsError') return natsUnavailable(err, 'NATS');
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return new LiaisonError('bad-request', { detail: e.message, cause: err });
   return new LiaisonError('internal', { detail: e?.message ?? String(err), cause: err });
 }
@@ -56,6 +57,20 @@ export function problemBody(err: LiaisonError, requestId: string): ProblemBody {
   if (err.publicDetail !== undefined) body.detail = err.publicDetail;
   if (err.extras.errors !== undefined) body.errors = err.extras.errors;
   return body;
+}
+
+/**
+ * Every 503 of `app` carries the configured Retry-After (`retryAfterSeconds`),
+ * whatever answered it: a NATS call deep down, the pressure check, a readiness
+ * probe. Errors made far from the edge do not know the setting, and none may
+ * pick its own. Register before the routes.
+ */
+export function retryAfterOnEvery503(app: FastifyInstance, retryAfterSeconds: number): void {
+  const value = String(retryAfterSeconds);
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (reply.statusCode === 503) reply.header('retry-after', value);
+    done(null, payload);
+  });
 }
 
 export function sendProblem(request: FastifyRequest, reply: FastifyReply, err: LiaisonError): FastifyReply {

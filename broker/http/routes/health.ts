@@ -65,7 +65,7 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { bus
       },
     },
     async (request, reply) => {
-      const fail = (detail: string) => sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail, retryAfter: 5 }));
+      const fail = (detail: string) => sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail }));
       if (!bus.isConnected()) return fail('NATS is not connected');
       try {
         for (const name of Object.values(STREAMS)) await bus.jsm.streams.info(name);
