@@ -270,7 +270,7 @@ t.test('lookup: without a checkpointer the whole log is scanned, bounded; pure r
   // The record of whom a notice was delivered to.
   t.same(await deliveredOriginal(g2.gw.bus, e), both, 'the routed original');
   const fresh = { notice_id: randomUUID(), received_at: new Date().toISOString() };
-  await t.rejects(deliveredOriginal(g2.gw.bus, fresh, 150), { code: 'unavailable', extras: { retryAfter: 2 } }, 'not routed yet: 503, retry');
+  await t.rejects(deliveredOriginal(g2.gw.bus, fresh, 150), { code: 'unavailable' }, 'not routed yet: 503, retry');
   const ancient = { notice_id: randomUUID(), received_at: '2020-01-01T00:00:00Z' };
   t.equal(await deliveredOriginal(g2.gw.bus, ancient), undefined, 'past any routing and no record: none will come');
   await recordDelivered(g2.gw.bus, 1, fresh.notice_id, ['th-customs'], false);
