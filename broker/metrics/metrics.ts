@@ -20,6 +20,7 @@ import { problemCodes, type ProblemCode } from '../core/errors.js';
 import { FINDING_SOURCES, integrity } from '../core/integrity.js';
 import type { PipelineObserver } from '../ingest/pipeline.js';
 import type { NatsBus } from '../nats/connection.js';
+import { isNotFound } from '../nats/errors.js';
 import { STREAMS } from '../nats/streams.js';
 import type { RouterObserver } from '../routing/router.js';
 import { readThreadCpu, THREAD_ROLES, ThreadCpuAccount, type RoleThreadIds } from './thread-cpu.js';
@@ -211,7 +212,7 @@ export class Metrics {
       ...Object.values(STREAMS).map((name) =>
         read(`stream:${name}`, async () => {
           const info = await s.bus.jsm.streams.info(name).catch((e: Error) => {
-            if (/stream not found/i.test(e.message)) return null; // a stream this deployment does not use (yet)
+            if (isNotFound(e, 'stream')) return null; // a stream this deployment does not use (yet)
             throw e;
           });
           if (!info) return;
@@ -229,7 +230,7 @@ export class Metrics {
           this.#routerLag.set(c.num_pending + c.num_ack_pending);
         } catch (e) {
           // No router consumer yet: nothing has been routed, everything stored is waiting.
-          if (!/consumer not found/i.test((e as Error).message)) throw e;
+          if (!isNotFound(e, 'consumer')) throw e;
           this.#routerLag.set((await s.bus.jsm.streams.info(STREAMS.notices)).state.messages);
         }
       }),

@@ -1,4 +1,5 @@
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type JetStreamManager } from 'nats';
+import { isNotFound } from './errors.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { STREAMS } from './streams.js';
 import { agencyDurable, agencyFilter, subscribingAgencies } from './subscriber-auth.js';
@@ -30,7 +31,7 @@ export async function ensureAgencyConsumers(jsm: JetStreamManager, registry: Reg
     try {
       info = await jsm.consumers.info(STREAMS.deliveries, name);
     } catch (e) {
-      if (!/consumer not found/i.test((e as Error).message)) throw e;
+      if (!isNotFound(e, 'consumer')) throw e;
     }
     if (info && info.config.filter_subject === want.filter_subject && !info.config.deliver_subject) continue;
     if (info) await jsm.consumers.delete(STREAMS.deliveries, name);

@@ -1,4 +1,5 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
+import { isNotFound } from './errors.js';
 
 export const STREAMS = {
   notices: 'NOTICES',
@@ -106,7 +107,7 @@ export async function ensureStreams(jsm: JetStreamManager, s: StreamSettings): P
     try {
       info = await jsm.streams.info(name);
     } catch (e) {
-      if (!/stream not found/i.test((e as Error).message)) throw e;
+      if (!isNotFound(e, 'stream')) throw e;
       await jsm.streams.add(want);
       continue;
     }

@@ -9,6 +9,7 @@ import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
+import { isNotFound } from '../nats/errors.js';
 import { STREAMS } from '../nats/streams.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { createDeliverySealers, sealAll, type DeliverySealers } from './seal.js';
@@ -163,7 +164,7 @@ export class Router {
         await jsm.consumers.update(STREAMS.notices, ROUTER_CONSUMER, want);
       }
     } catch (e) {
-      if (!/consumer not found/i.test((e as Error).message)) throw e;
+      if (!isNotFound(e, 'consumer')) throw e;
       await jsm.consumers.add(STREAMS.notices, {
         durable_name: ROUTER_CONSUMER,
         ack_policy: AckPolicy.Explicit,
