@@ -2,7 +2,7 @@
 import t from 'tap';
 import { connect } from 'nats';
 import { LiaisonError } from '../broker/core/errors.js';
-import { isNotFound, natsUnavailable } from '../broker/nats/errors.js';
+import { isNotFound, isWrongLastSequence, natsUnavailable } from '../broker/nats/errors.js';
 import { getNextMessage } from '../broker/nats/next-message.js';
 import { startTestNats } from './helpers/nats.js';
 
@@ -82,6 +82,21 @@ t.test('natsUnavailable: the one 503, with no Retry-After of its own', async (t)
   const already = new LiaisonError('log-state-invalid', { detail: 'x' });
   t.equal(natsUnavailable(already, 'y'), already, 'a LiaisonError is kept as it is');
   t.equal(natsUnavailable('down', 'z').message, 'z: down', 'a thrown non-Error');
+});
+
+t.test('isWrongLastSequence: a conditional write lost to another writer', async (t) => {
+  const created = await failure(() => kv.create('held', enc.encode('y')));
+  t.ok(isWrongLastSequence(created), 'a KV create over a held key');
+  const rev = (await kv.get('held'))!.revision;
+  await kv.put('held', enc.encode('z'));
+  const stale = await failure(() => kv.update('held', enc.encode('w'), rev));
+  t.ok(isWrongLastSequence(stale), 'a KV update from a stale revision');
+  const publish = await failure(() => js.publish('s.a', enc.encode('5'), { expect: { lastSubjectSequence: 1 } }));
+  t.ok(isWrongLastSequence(publish), 'a publish expecting an older last sequence on its subject');
+  t.ok(isWrongLastSequence(natsUnavailable(publish, 'publish s.a')), 'also once translated (its cause)');
+  t.notOk(isWrongLastSequence(await failure(() => jsm.streams.info('NOPE'))), 'not a missing stream');
+  t.notOk(isWrongLastSequence(natsUnavailable(new Error('not connected'), 'publish')), 'not a lost connection');
+  for (const junk of [undefined, null, 'wrong last sequence']) t.notOk(isWrongLastSequence(junk), `not an error: ${String(junk)}`);
 });
 
 t.test('getNextMessage: the first message on a subject at or after a sequence', async (t) => {

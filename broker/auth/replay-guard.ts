@@ -1,7 +1,7 @@
 import type { KV } from 'nats';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { NatsBus } from '../nats/connection.js';
-import { natsUnavailable } from '../nats/errors.js';
+import { isWrongLastSequence, natsUnavailable } from '../nats/errors.js';
 import { jtiKey, MAX_ASSERTION_LIFETIME, type ReplayGuard } from './client-assertion.js';
 
 export const JTI_BUCKET = 'assertion-jti';
@@ -20,7 +20,7 @@ export async function natsReplayGuard(bus: NatsBus, replicas = 1): Promise<Repla
         await kv.put(jtiKey(agencyId, jti), new Uint8Array(0), { previousSeq: 0 });
         return true;
       } catch (e) {
-        if (/wrong last sequence|key exists/i.test((e as Error).message)) {
+        if (isWrongLastSequence(e)) {
           // Refused either way (junk never grants a jti); a claimed jti holds an empty value, anything else is junk.
           const held = await kv.get(jtiKey(agencyId, jti)).catch(() => null);
           if (held && (held.operation !== 'PUT' || held.value.length !== 0)) integrity.report(undefined, 'replay-guard', kvWhere(JTI_BUCKET, held.key, held.revision), held.operation === 'PUT' ? 'not a jti claim' : 'marker');

@@ -6,6 +6,7 @@ import type { KV } from 'nats';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
 import { watchAcrossReconnects, type NatsBus } from '../nats/connection.js';
+import { isWrongLastSequence } from '../nats/errors.js';
 import { brokerKeyFilePath, writeSecretJson, type BrokerKeyFile, type BrokerKeyring } from './broker-keys.js';
 import { OPENPGP_KEY_FILE } from './openpgp-keys.js';
 
@@ -76,8 +77,6 @@ async function unseal(kek: Kek, value: Uint8Array): Promise<BrokerKeyFile> {
   return JSON.parse(new TextDecoder().decode(plaintext)) as BrokerKeyFile;
 }
 
-const isWrongRevision = (e: unknown) => /wrong last sequence|key exists/i.test((e as Error)?.message ?? '');
-
 export interface KeyringStoreOptions {
   bus: NatsBus;
   keyring: BrokerKeyring;
@@ -114,7 +113,7 @@ export class KeyringStore {
         await kv.create(KEYRING_KEY, await seal(o.kek, o.keyring.file));
         o.logger.info({ event: 'broker-keyring-published' }, 'broker keyring put in NATS KV');
       } catch (e) {
-        if (!isWrongRevision(e)) throw e;
+        if (!isWrongLastSequence(e)) throw e;
       }
       entry = await kv.get(KEYRING_KEY);
     }
@@ -203,7 +202,7 @@ export class KeyringStore {
         await this.#apply(revision, async () => file);
         return { result, revision };
       } catch (e) {
-        if (!isWrongRevision(e) || attempt >= 4) throw e;
+        if (!isWrongLastSequence(e) || attempt >= 4) throw e;
       }
     }
   }

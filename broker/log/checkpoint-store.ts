@@ -13,7 +13,7 @@ import type { KV } from 'nats';
 
 import { LiaisonError } from '../core/errors.js';
 import type { NatsBus } from '../nats/connection.js';
-import { isNotFound, natsUnavailable } from '../nats/errors.js';
+import { isNotFound, isWrongLastSequence, natsUnavailable } from '../nats/errors.js';
 import { CHECKPOINT_SUBJECT, STREAMS } from '../nats/streams.js';
 import { CheckpointVerifier, type PublicSigningJwk, type VerifiedCheckpoint } from './checkpoint.js';
 import { CompactRange } from './compact-range.js';
@@ -162,7 +162,7 @@ export class CheckpointStore {
         await this.#index.create(e.noticeId, enc.encode(value));
         return { ok: true };
       } catch (err) {
-        if (!/wrong last sequence|key exists/i.test((err as Error)?.message ?? '')) throw natsUnavailable(err, 'log-index create');
+        if (!isWrongLastSequence(err)) throw natsUnavailable(err, 'log-index create');
       }
       let held;
       try {

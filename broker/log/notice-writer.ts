@@ -8,7 +8,7 @@ import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { subjectToken } from '../core/ids.js';
 import type { NatsBus } from '../nats/connection.js';
-import { natsUnavailable } from '../nats/errors.js';
+import { isWrongLastSequence, natsUnavailable } from '../nats/errors.js';
 import { STREAMS } from '../nats/streams.js';
 import { appendEntry, ENTRY_HEADER } from './append.js';
 import { decodeEntry, encodeEntry, type NoticeLogEntry } from './entry.js';
@@ -63,8 +63,6 @@ export function duplicateWindowMs(bus: NatsBus): Promise<number> {
   return w;
 }
 
-const isExists = (e: unknown) => /wrong last sequence|key exists/i.test((e as Error)?.message ?? '');
-
 type Claim = { kind: 'new' } | { kind: 'retry'; claimedAt: number };
 
 /** Claim a notice id for these bytes: new, a retry of the same bytes (with when it was first claimed), or a conflict. */
@@ -81,7 +79,7 @@ async function claimNoticeId(bus: NatsBus, noticeId: string, sha256: string): Pr
     await bus.publish(`$KV.${NOTICE_IDS_BUCKET}.${noticeId}`, new TextEncoder().encode(sha256), { expectLastSubjectSequence: 0 });
     return { kind: 'new' };
   } catch (e) {
-    if (!isExists((e as { cause?: unknown }).cause ?? e)) throw natsUnavailable(e, 'notice-ids create');
+    if (!isWrongLastSequence(e)) throw natsUnavailable(e, 'notice-ids create');
   }
   let held;
   try {

@@ -23,7 +23,7 @@ import type { KV } from 'nats';
 
 import { LiaisonError } from '../core/errors.js';
 import type { NatsBus } from '../nats/connection.js';
-import { natsUnavailable } from '../nats/errors.js';
+import { isWrongLastSequence, natsUnavailable } from '../nats/errors.js';
 import { HASH_SIZE, MerkleError, type AsyncNodeReader } from './merkle.js';
 
 export const TILES_BUCKET = 'log-tiles';
@@ -117,8 +117,7 @@ export class TileStore {
         this.#remember(key, out);
         return;
       } catch (err) {
-        const code = (err as { api_error?: { err_code?: number } }).api_error?.err_code;
-        if (code === 10071) continue; // wrong last sequence: someone else wrote the row; re-read and merge
+        if (isWrongLastSequence(err)) continue; // someone else wrote the row; re-read and merge
         throw natsUnavailable(err, 'log-tiles write');
       }
     }

@@ -9,6 +9,7 @@
  *   election) is the one `unavailable` (503). It carries no Retry-After: every
  *   503 the gateway sends carries the configured `retryAfterSeconds`, added at
  *   the HTTP edge (http/problem.ts), so no call site can pick its own.
+ * - `isWrongLastSequence`: a conditional write lost to another writer.
  */
 import { LiaisonError } from '../core/errors.js';
 
@@ -39,6 +40,20 @@ export function isNotFound(err: unknown, kind?: NotFoundKind): boolean {
   const kinds = kind === undefined ? Object.values(NOT_FOUND) : [NOT_FOUND[kind]];
   if (kinds.some((k) => e.api_error?.err_code === k.errCode || k.text.test(message))) return true;
   return kind === undefined && (e.code === '404' || e.api_error?.code === 404);
+}
+
+/**
+ * Whether a write that expected a last sequence (a KV create or update, a
+ * publish with expectLastSequence) was refused because someone wrote first:
+ * JetStream's 10071, also when wrapped as the `cause` of a translated error.
+ */
+export function isWrongLastSequence(err: unknown): boolean {
+  const is = (x: unknown) => {
+    if (typeof x !== 'object' || x === null) return false;
+    const e = x as NatsApiError;
+    return e.api_error?.err_code === 10071 || (typeof e.message === 'string' && /wrong last sequence|key exists/i.test(e.message));
+  };
+  return is(err) || is((err as { cause?: unknown } | null)?.cause);
 }
 
 /** A failed NATS call as the one `unavailable` (503); an error that is already a LiaisonError is kept as it is. */

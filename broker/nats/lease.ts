@@ -16,7 +16,7 @@
 
 import type { KV } from 'nats';
 
-import { natsUnavailable } from './errors.js';
+import { isWrongLastSequence, natsUnavailable } from './errors.js';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { NatsBus } from './connection.js';
 
@@ -38,8 +38,6 @@ export interface Lease {
   /** Whether we believe we hold it (last acquire/renew succeeded). */
   readonly held: boolean;
 }
-
-const isWrongSequence = (e: unknown) => (e as { api_error?: { err_code?: number } }).api_error?.err_code === 10071 || /wrong last sequence/i.test((e as Error)?.message ?? '');
 
 export async function openLease(bus: NatsBus, name: string, holder: string, ttlMs: number, replicas = 1): Promise<Lease> {
   const kv: KV = await bus.kv(LEASES_BUCKET, { history: 1, ttl: ttlMs, replicas });
@@ -80,7 +78,7 @@ export async function openLease(bus: NatsBus, name: string, holder: string, ttlM
         revision = await kv.create(name, value());
         held = true;
       } catch (e) {
-        if (!isWrongSequence(e)) throw unavailable(e, 'acquire');
+        if (!isWrongLastSequence(e)) throw unavailable(e, 'acquire');
         held = false;
         await checkHolder();
       }
@@ -92,7 +90,7 @@ export async function openLease(bus: NatsBus, name: string, holder: string, ttlM
         revision = await kv.update(name, value(), revision);
       } catch (e) {
         held = false;
-        if (!isWrongSequence(e)) throw unavailable(e, 'renew');
+        if (!isWrongLastSequence(e)) throw unavailable(e, 'renew');
       }
       return held;
     },

@@ -2,6 +2,7 @@ import type { KV, KvEntry } from 'nats';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
 import { watchAcrossReconnects, type NatsBus } from '../nats/connection.js';
+import { isWrongLastSequence } from '../nats/errors.js';
 import { checkRegistryReferences } from '../schemas/notice-validator.js';
 import { RegistrySnapshot, type Agency, type Operation, type RegistrySeed } from './model.js';
 
@@ -140,7 +141,7 @@ export class RegistryStore {
         else await this.kv.create(key, enc.encode(JSON.stringify(next)));
         return next;
       } catch (err) {
-        if (!/wrong last sequence|key exists/i.test((err as Error).message) || attempt >= 9) throw err;
+        if (!isWrongLastSequence(err) || attempt >= 9) throw err;
       }
     }
   }
