@@ -65,6 +65,10 @@ t.test('isNotFound: anything else is not', async (t) => {
   sub.unsubscribe();
   t.notOk(isNotFound(timeout), 'a timeout');
   for (const junk of [undefined, null, 'stream not found', 404, {}]) t.notOk(isNotFound(junk), `not an error: ${String(junk)}`);
+  // Another JetStream 404 (a pull that found nothing says 404 No Messages): not there, though none of the three kinds.
+  const other404 = { name: 'NatsError', code: '404', message: 'No Messages' };
+  t.ok(isNotFound(other404), 'a 404 of another kind');
+  t.notOk(isNotFound(other404, 'message'), 'is not a missing stored message');
 });
 
 t.test('natsUnavailable: the one 503, with no Retry-After of its own', async (t) => {
