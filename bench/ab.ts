@@ -105,7 +105,7 @@ async function main() {
       const gw = await startGateway({ ...benchGatewayEnv({ port: await freePort(), natsUrl: nats.url, dataDir }), ...v.env }, { mainJs: join(v.dist, 'broker', 'main.js'), nodeArgs: v.nodeArgs });
       const url = gw.url;
       const jwks = (await (await fetch(`${url}/v1/keys`)).json()) as { keys: JWK[]; openpgp?: string };
-      const bus = await connectNats({ servers: nats.url, name: 'bench-ab', publishTimeoutMs: 10_000, retryAfterSeconds: 1, logger: createLogger('silent') });
+      const bus = await connectNats({ servers: nats.url, name: 'bench-ab', publishTimeoutMs: 10_000, logger: createLogger('silent') });
       started.push({ v, nats, pid: gw.child.pid!, url, jwks, bus, rows: [] });
     }
     out(`A/B: ${variants.map((v) => `${v.name} (${v.dist}${Object.keys(v.env).length ? ` ${JSON.stringify(v.env)}` : ''}${v.nodeArgs ? ` node ${v.nodeArgs.join(' ')}` : ''})`).join(', ')}; ${values.openpgp ? 'OpenPGP, ' : ''}${rate === undefined ? `c=${concurrency}` : `open loop at ${rate}/s`}, ${durationMs} ms levels, ${rounds} rounds after a warm-up`);

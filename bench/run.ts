@@ -153,7 +153,7 @@ async function main() {
     const full: Level[] = [];
     // Each level starts with the router caught up: a backlog left by one level would load the next.
     // The bench's own NATS connection: the router's backlog between levels, then the audit's export.
-    const bus = await connectNats({ servers: nats.url, name: 'bench', publishTimeoutMs: 10_000, retryAfterSeconds: 1, logger: createLogger('silent') });
+    const bus = await connectNats({ servers: nats.url, name: 'bench', publishTimeoutMs: 10_000, logger: createLogger('silent') });
     const routed = routerWatch(bus);
     for (const c of levels) {
       const level = await runLevel({ url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gw.child.pid!, nats.pid);

@@ -61,7 +61,7 @@ t.test('a status line is a stored message only with a $JS.ACK reply or a direct 
 t.test('on a real connection, a stored 404 reaches a consumer as data with its status kept aside; the server\'s own 404 stays a status', async (t) => {
   const nats = await startTestNats(t);
   const { logger } = capture();
-  const bus = await connectNats({ servers: nats.url, name: 'integrity-test', publishTimeoutMs: 2000, retryAfterSeconds: 2, logger, auth: {} });
+  const bus = await connectNats({ servers: nats.url, name: 'integrity-test', publishTimeoutMs: 2000, logger, auth: {} });
   t.teardown(() => bus.close());
   const kv = await bus.kv('poison-probe', { history: 4 });
   const nc = await connect({ servers: nats.url });
@@ -86,7 +86,7 @@ t.test('on a real connection, a stored 404 reaches a consumer as data with its s
 t.test('/readyz: ready; degraded (still 200) with a halted checkpointer and findings; and liaison_checkpointer_halted', async (t) => {
   const nats = await startTestNats(t);
   const { logger } = capture();
-  const bus = await connectNats({ servers: nats.url, name: 'readyz-test', publishTimeoutMs: 2000, retryAfterSeconds: 2, logger, auth: {} });
+  const bus = await connectNats({ servers: nats.url, name: 'readyz-test', publishTimeoutMs: 2000, logger, auth: {} });
   t.teardown(() => bus.close());
   await ensureStreams(bus.jsm, { duplicateWindowSeconds: 120, replicas: 1, deliveriesMaxAgeSeconds: 3600 });
   const status = { leader: true, treeSize: 42, checkpointSize: 41, halted: null as { index: number; reason: string } | null };

@@ -29,7 +29,7 @@ const logLines: string[] = [];
 const logger = createLogger('info', new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString('utf8')), cb()) }));
 
 async function checkpointerProcess(name: string): Promise<{ bus: NatsBus; cp: Checkpointer }> {
-  const bus = await connectNats({ servers: nats.url, name, publishTimeoutMs: 2000, retryAfterSeconds: 1, logger });
+  const bus = await connectNats({ servers: nats.url, name, publishTimeoutMs: 2000, logger });
   const cp = await Checkpointer.create({ bus, keyring: g.gw.keyring, logger, origin: brokerId, everyEntries: 3, everyMs: 200, leaseTtlMs: TTL_MS, holder: name });
   t.teardown(async () => {
     await cp.close();

@@ -60,7 +60,7 @@ async function network(t: Tap): Promise<Net> {
     g,
     logLines,
     async checkpointer(name) {
-      const bus = await connectNats({ servers: nats.url, name, publishTimeoutMs: 2000, retryAfterSeconds: 1, logger });
+      const bus = await connectNats({ servers: nats.url, name, publishTimeoutMs: 2000, logger });
       const cp = await Checkpointer.create({ bus, keyring: g.gw.keyring, logger, origin: brokerId, everyEntries: 2, everyMs: 200, leaseTtlMs: 2000, holder: name });
       t.teardown(async () => {
         await cp.close();

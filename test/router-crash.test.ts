@@ -24,7 +24,7 @@ const logger = createLogger('info', new Writable({ write: (c: Buffer, _e, cb) =>
 
 
 async function routerProcess(name: string): Promise<{ bus: NatsBus; router: Router }> {
-  const bus = await connectNats({ servers: nats.url, name, publishTimeoutMs: 2000, retryAfterSeconds: 1, logger });
+  const bus = await connectNats({ servers: nats.url, name, publishTimeoutMs: 2000, logger });
   const router = new Router({ bus, registry: () => g.gw.registry.snapshot, logger, holder: name, leaseTtlSeconds: 2, ackWaitSeconds: 2, duplicateWindowSeconds: g.config.duplicateWindowSeconds, replicas: 1 });
   t.teardown(async () => {
     await router.close();
