@@ -21,7 +21,7 @@ export interface WebhookIo {
 async function withBus<T>(nats: string | undefined, fn: (bus: NatsBus) => Promise<T>): Promise<T> {
   const url = cliNatsUrl(nats);
   if (!url) throw new UsageError('needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url)');
-  const bus = await connectNats({ servers: url, name: 'liaison-webhook-cli', publishTimeoutMs: 5000, retryAfterSeconds: 5, logger: createLogger('silent'), auth: cliNatsAuth() });
+  const bus = await connectNats({ servers: url, name: 'liaison-webhook-cli', publishTimeoutMs: 5000, logger: createLogger('silent'), auth: cliNatsAuth() });
   try {
     return await fn(bus);
   } finally {

@@ -1,7 +1,9 @@
-import type { MsgHdrs, MsgRequest, StoredMsg } from 'nats';
+import type { MsgHdrs, StoredMsg } from 'nats';
 import { LiaisonError } from '../../broker/core/errors.js';
 import { isSlug, subjectToken } from '../../broker/core/ids.js';
 import type { NatsBus } from '../../broker/nats/connection.js';
+import { isNotFound, natsUnavailable } from '../../broker/nats/errors.js';
+import { getNextMessage } from '../../broker/nats/next-message.js';
 import { STREAMS } from '../../broker/nats/streams.js';
 import { DELIVERY_HEADERS } from '../../broker/routing/plan.js';
 import { integrity, streamWhere } from '../../broker/core/integrity.js';
@@ -85,8 +87,6 @@ function toDeadLetter(m: StoredMsg): DeadLetter {
   };
 }
 
-const notFound = (e: unknown) => (e as { code?: string }).code === '404' || /no message found/i.test((e as Error).message);
-
 /** The parked deliveries (of one agency, or all), oldest first, at most `limit`. */
 export async function listDeadLetters(bus: NatsBus, opts: { agency?: string; limit?: number } = {}): Promise<DeadLetter[]> {
   if (opts.agency !== undefined && !isSlug(opts.agency)) throw new LiaisonError('bad-request', { publicDetail: 'agency must be a lower-case slug' });
@@ -97,10 +97,10 @@ export async function listDeadLetters(bus: NatsBus, opts: { agency?: string; lim
   while (out.length < limit) {
     let m: StoredMsg;
     try {
-      m = await bus.jsm.streams.getMessage(STREAMS.deadletter, { seq, next_by_subj: subject } as unknown as MsgRequest);
+      m = await getNextMessage(bus.jsm, STREAMS.deadletter, seq, subject);
     } catch (e) {
-      if (notFound(e)) break;
-      throw new LiaisonError('unavailable', { detail: `deadletter list: ${(e as Error).message}`, cause: e });
+      if (isNotFound(e)) break;
+      throw natsUnavailable(e, 'deadletter list');
     }
     seq = m.seq + 1;
     const dl = toDeadLetter(m);
@@ -132,7 +132,7 @@ export async function requestRedelivery(bus: NatsBus, seq: number): Promise<Dead
   try {
     await bus.jsm.streams.deleteMessage(STREAMS.deadletter, seq, false);
   } catch (e) {
-    if (!notFound(e)) throw new LiaisonError('unavailable', { detail: `deadletter delete: ${(e as Error).message}`, cause: e });
+    if (!isNotFound(e)) throw natsUnavailable(e, 'deadletter delete');
   }
   return dl;
 }

@@ -2,6 +2,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import type { BrokerKeyring } from '../../broker/keys/broker-keys.js';
 import type { NatsBus } from '../../broker/nats/connection.js';
+import { isNotFound } from '../../broker/nats/errors.js';
 import { STREAMS } from '../../broker/nats/streams.js';
 import type { RegistrySnapshot } from '../../broker/registry/model.js';
 import { integrity, streamWhere } from '../../broker/core/integrity.js';
@@ -130,7 +131,7 @@ export class WebhookDeliverer {
     try {
       await jsm.consumers.info(stream, name);
     } catch (e) {
-      if (!/consumer not found/i.test((e as Error).message)) throw e;
+      if (!isNotFound(e, 'consumer')) throw e;
       // DeliverPolicy.New for an agency's deliveries: a newly registered webhook starts from now; the backlog stays readable by pull.
       await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: deliver, filter_subject: filter, max_ack_pending: 1, ack_wait: ns(this.#ackWaitMs) });
     }

@@ -184,8 +184,6 @@ export interface ConnectOptions {
   servers: string;
   name: string;
   publishTimeoutMs: number;
-  /** @deprecated Not used: every 503's Retry-After is set from config at the HTTP edge (http/problem.ts). */
-  retryAfterSeconds?: number;
   logger: Logger;
   /** Credentials (the gateway passes its config). Absent: from the environment and LIAISON_CONFIG (natsAuthFromEnv), as the CLI commands do (they pass cliNatsAuth(): that, else the data dir's local broker user). */
   auth?: NatsAuthSettings;
