@@ -5,6 +5,8 @@
  * comparison of two builds (ab.ts).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GATEWAY_NODE_ARGS } from '../broker/core/heap-limits.js';
@@ -62,6 +64,8 @@ export async function startGateway(env: NodeJS.ProcessEnv, opts: { mainJs?: stri
  */
 export const benchGatewayEnv = (o: { port: number; natsUrl: string; dataDir: string }): NodeJS.ProcessEnv => ({
   ...process.env,
+  // /metrics (the per-thread CPU columns) on the API port, with a token: the operations listener is off (below).
+  LIAISON_METRICS_TOKEN_FILE: metricsTokenFile(o.dataDir),
   LIAISON_PORT: String(o.port),
   LIAISON_HOST: '127.0.0.1',
   NATS_URL: o.natsUrl,
@@ -100,10 +104,20 @@ export interface Level extends LevelResult {
   threadCpuAtStart?: Record<ThreadRole, number>;
 }
 
+/** One bearer token for every gateway this bench process starts (Prometheus-style bearer_token_file). */
+const METRICS_TOKEN = randomBytes(32).toString('base64url');
+
+function metricsTokenFile(dataDir: string): string {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dataDir, 'metrics-token');
+  writeFileSync(file, METRICS_TOKEN + '\n', { mode: 0o600 });
+  return file;
+}
+
 /** A gateway's CPU seconds by thread role, from its /metrics; undefined when it has no such metric (the pass-through) or /metrics could not be read. */
 export async function scrapeThreadCpu(url: string): Promise<Record<ThreadRole, number> | undefined> {
   try {
-    const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` }, signal: AbortSignal.timeout(10_000) })).text();
     const out = {} as Record<ThreadRole, number>;
     for (const role of THREAD_ROLES) {
       const m = new RegExp(`^liaison_thread_cpu_seconds_total\\{thread="${role}"\\} (\\S+)$`, 'm').exec(text);
