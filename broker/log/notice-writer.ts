@@ -7,6 +7,7 @@
 import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { subjectToken } from '../core/ids.js';
+import { openBucketOnce } from '../nats/bucket.js';
 import type { NatsBus } from '../nats/connection.js';
 import { isWrongLastSequence, natsUnavailable } from '../nats/errors.js';
 import { STREAMS } from '../nats/streams.js';
@@ -33,17 +34,9 @@ const bytesEqual = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Bu
  */
 export const NOTICE_IDS_BUCKET = 'notice-ids';
 
-const noticeIdBuckets = new WeakMap<NatsBus, Promise<KV>>();
-
 /** Open (create) the notice-ids bucket; the gateway calls it at start with the stream replicas, ingest reuses it. */
 export function openNoticeIds(bus: NatsBus, replicas = 1): Promise<KV> {
-  let kv = noticeIdBuckets.get(bus);
-  if (!kv) {
-    kv = bus.kv(NOTICE_IDS_BUCKET, { history: 1, replicas });
-    kv.catch(() => noticeIdBuckets.delete(bus));
-    noticeIdBuckets.set(bus, kv);
-  }
-  return kv;
+  return openBucketOnce(bus, NOTICE_IDS_BUCKET, { history: 1, replicas });
 }
 
 const windows = new WeakMap<NatsBus, Promise<number>>();

@@ -16,22 +16,15 @@ import { isSlug } from '../core/ids.js';
 import { sleep } from '../core/sleep.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import { duplicateWindowMs } from '../log/notice-writer.js';
+import { openBucketOnce } from '../nats/bucket.js';
 import type { NatsBus } from '../nats/connection.js';
 import { isNotFound, natsUnavailable } from '../nats/errors.js';
 
 export const DELIVERED_BUCKET = 'delivered';
 
-const buckets = new WeakMap<NatsBus, Promise<KV>>();
-
 /** Open (create) the bucket; the router calls it with the stream replicas. */
 export function openDelivered(bus: NatsBus, replicas = 1): Promise<KV> {
-  let kv = buckets.get(bus);
-  if (!kv) {
-    kv = bus.kv(DELIVERED_BUCKET, { history: 1, replicas });
-    kv.catch(() => buckets.delete(bus));
-    buckets.set(bus, kv);
-  }
-  return kv;
+  return openBucketOnce(bus, DELIVERED_BUCKET, { history: 1, replicas });
 }
 
 const encode = (agencies: Iterable<string>) => new TextEncoder().encode(JSON.stringify([...new Set(agencies)].sort()));
