@@ -8,7 +8,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { encryptToBroker, brokerEncryptionKey, signNotice } from '../broker/client/seal.js';
 import { evaluatePolicy } from '../broker/ingest/policy.js';
-import type { NoticeHeader } from '../broker/ingest/notice.js';
+import type { NoticeHeader } from '../broker/core/notice.js';
 import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
 import { b64, forgeJws, withHeader } from './helpers/forge.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';

@@ -129,6 +129,7 @@ const PURE = [
   'broker/core/ids.ts',
   'broker/core/jose-header.ts',
   'broker/core/strict-json.ts',
+  'broker/core/notice.ts',
   'broker/ingest/policy.ts',
   'broker/ingest/withdrawal-policy.ts',
   'broker/ingest/freshness.ts',

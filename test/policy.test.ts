@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { LiaisonError } from '../broker/core/errors.js';
 import { evaluatePolicy, NOT_A_MEMBER } from '../broker/ingest/policy.js';
-import type { NoticeHeader } from '../broker/ingest/notice.js';
+import type { NoticeHeader } from '../broker/core/notice.js';
 import { keyStateAt, operationActiveAt, RegistrySnapshot, type Agency, type AgencyKey } from '../broker/registry/model.js';
 
 const key = (kid: string): AgencyKey => ({ kid, use: 'sig', jwk: { kty: 'OKP', crv: 'Ed25519', x: 'x' }, status: 'active' });

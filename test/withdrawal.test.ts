@@ -7,7 +7,7 @@ import { evaluateWithdrawal, NOT_YOURS, withdrawalRecipients } from '../broker/i
 import type { Agency, Operation } from '../broker/registry/model.js';
 import { DELIVERED_BUCKET, deliveredOriginal, deliveredTo, recordDelivered } from '../broker/routing/delivered.js';
 import { planDeliveries } from '../broker/routing/plan.js';
-import type { NoticeHeader } from '../broker/ingest/notice.js';
+import type { NoticeHeader } from '../broker/core/notice.js';
 import { INDEX_BUCKET } from '../broker/log/checkpoint-store.js';
 import type { NoticeLogEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';

@@ -28,7 +28,7 @@ import { LiaisonError } from '../core/errors.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { planDeliveries } from '../routing/plan.js';
-import { WITHDRAWAL_TYPE, type NoticeHeader, type Tlp } from './notice.js';
+import { WITHDRAWAL_TYPE, type NoticeHeader, type Tlp } from '../core/notice.js';
 import { checkSender, type PolicyDecision } from './policy.js';
 
 export { WITHDRAWAL_TYPE };

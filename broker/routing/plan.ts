@@ -4,7 +4,7 @@
  * that cannot be served, with the reason. No NATS, no crypto: unit-tested directly.
  */
 import { subjectToken } from '../core/ids.js';
-import { WITHDRAWAL_TYPE } from '../ingest/notice.js';
+import { WITHDRAWAL_TYPE } from '../core/notice.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import { DEFAULT_DELIVERY_FORMAT, deliveryKeyAt, isEnvelopeFormatName, type EnvelopeFormatName } from '../formats/registry.js';
 import type { RegistryJwk, RegistrySnapshot } from '../registry/model.js';
