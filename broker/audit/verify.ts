@@ -148,227 +148,321 @@ const MAX_PROBLEMS = 100;
 
 export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport {
   const problems: AuditProblem[] = [];
-  const add = (p: AuditProblem) => {
+  const add: AddProblem = (p) => {
     if (problems.length < MAX_PROBLEMS) problems.push(p);
   };
+  // The steps add their problems in this order: it is the report's order.
+  const scan = scanEntries(input, add, onProgress);
+  const valid = verifyCheckpoints(input, add);
+  const entriesUnsignedLegacy = settleUnsignedPrefix(scan, valid, input.entries, add);
+  const roots = recomputeRoots(valid, scan.leaves, input.leafHashes, add);
+  if (roots.firstMismatch) nameFirstChangedEntry(roots.firstMismatch, roots, scan.leaves, input.leafHashes, add);
+  const held = checkHeldNotices(input.notices ?? [], scan.byNotice, add);
+  const registryEventsChecked = checkHeldRegistryEvents(input.registryEvents ?? [], scan.registryEvents, input.brokerKeys, add);
 
-  // 1. Entries.
-  const leaves: Uint8Array[] = [];
-  const byNotice = new Map<string, { index: number; sha256: string; forged?: boolean }>();
+  const entryIndices = problems.filter((p) => p.code.startsWith('entry') && p.code !== 'entries-do-not-match' && p.index !== undefined).map((p) => p.index!);
+  const lastGood = roots.lastGood;
+  const newest = [...valid].reverse().find((v) => lastGood && v.cp.treeSize === lastGood.size);
+  return {
+    ok: problems.length === 0,
+    entries: scan.leaves.length,
+    checkpoints: input.checkpoints.length,
+    checkpointsValid: valid.length,
+    verifiedTreeSize: lastGood?.size ?? 0,
+    verifiedRoot: newest ? hex(newest.cp.rootHash) : undefined,
+    noticesChecked: held.checked,
+    // A forged entry's commitment is not a notice: never counted as erased, nor as not fetched.
+    noticesErased: input.notices ? byNoticeGenuine(scan.byNotice) - (held.checked - held.forged) : 0,
+    ...(input.notices ? {} : { noticesNotFetched: byNoticeGenuine(scan.byNotice) }),
+    problems,
+    firstBadEntry: entryIndices.length ? Math.min(...entryIndices) : undefined,
+    ...(input.registryEvents ? { registryEventsChecked } : {}),
+    ...(scan.signatures ? { entriesSigned: scan.signatures.signed, entriesUnsignedLegacy } : {}),
+  };
+}
+
+type AddProblem = (p: AuditProblem) => void;
+
+/** A notice entry, by notice id: where it is and what it commits to; `forged` when its gateway signature fails. */
+interface NoticeCommitment {
+  index: number;
+  sha256: string;
+  forged?: boolean;
+}
+
+/** What one pass over the entries found (steps 1 and 5). */
+interface EntryScan {
+  leaves: Uint8Array[];
+  byNotice: Map<string, NoticeCommitment>;
+  registryEvents: Map<string, { index: number; sha256: string; signerKid: string }>;
+  /** Entry signatures, when the evidence carries them. */
+  signatures: EntrySignatureScan | undefined;
+}
+
+interface EntrySignatureScan {
+  verifier: EntrySignatureVerifier;
+  signed: number;
+  seenSigned: boolean;
+  /** Unsigned entries before the first signed one: decided once the checkpoints are known. */
+  unsignedPrefix: number[];
+  forged: Set<number>;
+}
+
+/** Step 1 (with 5 in the same pass): positions, entry signatures, canonical encoding, duplicates by kind. */
+function scanEntries(input: AuditInput, add: AddProblem, onProgress: Progress | undefined): EntryScan {
+  const scan: EntryScan = {
+    leaves: [],
+    byNotice: new Map(),
+    registryEvents: new Map(),
+    signatures: input.entrySignatures ? { verifier: new EntrySignatureVerifier(input.brokerKeys as never), signed: 0, seenSigned: false, unsignedPrefix: [], forged: new Set() } : undefined,
+  };
   const acks = new Map<string, number>();
-  const registryEvents = new Map<string, { index: number; sha256: string; signerKid: string }>();
   let expected = 0;
   const total = input.entries.length;
-  // 5. Entry signatures, checked in the same pass; an unsigned leading entry is decided once the checkpoints are known.
-  const sigVerifier = input.entrySignatures ? new EntrySignatureVerifier(input.brokerKeys as never) : undefined;
-  let entriesSigned = 0;
-  let seenSigned = false;
-  const unsignedPrefix: number[] = [];
-  const forged = new Set<number>();
   for (let pos = 0; pos < total; pos++) {
     const e = input.entries[pos]!;
-    if (e.index !== expected) {
-      if (Number.isSafeInteger(e.index) && e.index > expected) {
-        add({ code: 'entry-missing', index: expected, message: `entry ${expected} is missing (the next entry given is ${e.index})` });
-        expected = e.index;
-      } else {
-        add({ code: 'entry-out-of-order', index: expected, message: `entry at position ${pos} claims index ${e.index} where ${expected} was expected` });
-      }
-    }
-    expected++;
-    leaves.push(leafHash(e.bytes));
-    if (sigVerifier) {
-      try {
-        sigVerifier.verify(e.bytes, e.signature);
-        entriesSigned++;
-        seenSigned = true;
-      } catch (err) {
-        const code = err instanceof EntrySignatureError ? err.code : 'entry-signature-invalid';
-        if (code === 'entry-unsigned' && !seenSigned) unsignedPrefix.push(pos);
-        else {
-          forged.add(pos);
-          add({ code, index: pos, message: code === 'entry-unsigned' ? `entry ${pos} carries no gateway signature, after signed entries: a forged entry` : `entry ${pos} is forged: ${(err as Error).message}` });
-        }
-      }
-    }
-    let entry: ReturnType<typeof decodeEntry> | undefined;
-    try {
-      entry = decodeEntry(e.bytes);
-      if (Buffer.compare(Buffer.from(encodeEntry(entry)), Buffer.from(e.bytes)) !== 0) throw new Error('not canonical');
-    } catch {
-      entry = undefined;
-      add({ code: 'entry-malformed', index: pos, message: `entry ${pos} is not a canonical log entry` });
-    }
-    if (entry && !(LOG_ENTRY_KINDS as readonly string[]).includes(String(entry.kind))) {
-      add({ code: 'entry-malformed', index: pos, message: `entry ${pos} has an unknown kind` });
-    } else if (entry?.kind === 'ack') {
-      // A read receipt: one per notice and recipient.
-      const key = `${String(entry.notice_id)}:${String(entry.agency)}`;
-      if (acks.has(key)) add({ code: 'entry-duplicate-ack', index: pos, message: `entry ${pos} repeats the read receipt of ${entry.agency} for notice ${entry.notice_id} (first at ${acks.get(key)})` });
-      else acks.set(key, pos);
-    } else if (entry?.kind === 'registry') {
-      // A registry change (key added, rotated, revoked): one entry per event.
-      const key = String(entry.event_id);
-      if (registryEvents.has(key)) add({ code: 'entry-duplicate-event', index: pos, message: `entry ${pos} repeats registry event ${key} (first at ${registryEvents.get(key)!.index})` });
-      else registryEvents.set(key, { index: pos, sha256: String(entry.sha256), signerKid: String(entry.signer_kid) });
-    } else if (entry?.kind === 'notice' && typeof entry.notice_id === 'string' && forged.has(pos)) {
-      // A forged entry: its commitment is still checked against a held notice, but it is never an erased notice nor a duplicate.
-      if (!byNotice.has(entry.notice_id)) byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256), forged: true });
-    } else if (entry?.kind === 'notice' && typeof entry.notice_id === 'string') {
-      if (byNotice.has(entry.notice_id)) add({ code: 'entry-duplicate-notice', index: pos, message: `entry ${pos} repeats notice ${entry.notice_id} (first at ${byNotice.get(entry.notice_id)!.index})` });
-      else byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256) });
-    }
+    expected = checkEntryIndex(e.index, pos, expected, add) + 1;
+    scan.leaves.push(leafHash(e.bytes));
+    if (scan.signatures) checkEntrySignature(scan.signatures, e, pos, add);
+    const entry = decodeCanonicalEntry(e.bytes, pos, add);
+    if (entry) indexEntryByKind(entry, pos, scan, acks, add);
     if (onProgress && (pos % 1024 === 0 || pos === total - 1)) onProgress(pos + 1, total);
   }
+  return scan;
+}
 
-  // 2. Checkpoints: signatures, order, forks, consistency.
-  let verifier: CheckpointVerifier | undefined;
-  try {
-    verifier = new CheckpointVerifier(input.origin, input.brokerKeys);
-  } catch (e) {
-    add({ code: 'checkpoint-signature-invalid', message: `no usable broker key: ${(e as Error).message}` });
+/** The index the entry at `pos` stands for: the one claimed after a gap, else the one expected (reporting the gap or the disorder). */
+function checkEntryIndex(claimed: number, pos: number, expected: number, add: AddProblem): number {
+  if (claimed === expected) return expected;
+  if (Number.isSafeInteger(claimed) && claimed > expected) {
+    add({ code: 'entry-missing', index: expected, message: `entry ${expected} is missing (the next entry given is ${claimed})` });
+    return claimed;
   }
-  const valid: { pos: number; cp: Checkpoint }[] = [];
-  let prev: { pos: number; cp: Checkpoint } | undefined;
-  const rootBySize = new Map<number, { pos: number; root: Uint8Array }>();
-  input.checkpoints.forEach((c, pos) => {
-    if (!verifier) return;
-    let cp: Checkpoint;
-    try {
-      cp = verifier.verify(c.note).checkpoint;
-    } catch (e) {
-      const code = e instanceof CheckpointError ? e.code : 'checkpoint-malformed';
-      add({ code, checkpoint: pos, message: `checkpoint #${pos}: ${(e as Error).message}` });
+  add({ code: 'entry-out-of-order', index: expected, message: `entry at position ${pos} claims index ${claimed} where ${expected} was expected` });
+  return expected;
+}
+
+/** Step 5: the entry's gateway signature; an unsigned entry before any signed one waits for the checkpoints, any other failure is a forged entry. */
+function checkEntrySignature(sigs: EntrySignatureScan, e: AuditEntry, pos: number, add: AddProblem): void {
+  try {
+    sigs.verifier.verify(e.bytes, e.signature);
+    sigs.signed++;
+    sigs.seenSigned = true;
+  } catch (err) {
+    const code = err instanceof EntrySignatureError ? err.code : 'entry-signature-invalid';
+    if (code === 'entry-unsigned' && !sigs.seenSigned) {
+      sigs.unsignedPrefix.push(pos);
       return;
     }
-    const seen = rootBySize.get(cp.treeSize);
-    if (seen && !hashEqual(seen.root, cp.rootHash)) {
-      add({ code: 'checkpoint-fork', checkpoint: pos, message: `checkpoints #${seen.pos} and #${pos} both sign size ${cp.treeSize} with different roots (a fork)` });
-    } else if (!seen) rootBySize.set(cp.treeSize, { pos, root: cp.rootHash });
-    if (prev) {
-      const p = prev.cp;
-      if (cp.treeSize < p.treeSize) {
-        add({ code: 'checkpoint-rollback', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) is smaller than #${prev.pos} before it (size ${p.treeSize})` });
-      } else if (cp.treeSize > p.treeSize && !verifyConsistency(p.treeSize, cp.treeSize, c.consistencyFromPrevious ?? [], p.rootHash, cp.rootHash)) {
-        add({ code: 'checkpoint-inconsistent', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) is not consistent with #${prev.pos} (size ${p.treeSize})` });
-      }
-    }
-    prev = { pos, cp };
-    valid.push({ pos, cp });
-  });
-  if (valid.length === 0) add({ code: 'no-valid-checkpoint', message: 'no checkpoint verifies: nothing anchors the log' });
+    sigs.forged.add(pos);
+    add({ code, index: pos, message: code === 'entry-unsigned' ? `entry ${pos} carries no gateway signature, after signed entries: a forged entry` : `entry ${pos} is forged: ${(err as Error).message}` });
+  }
+}
 
-  // 5 (end). Unsigned leading entries: written before entry signatures only if a valid checkpoint covers them.
+/** The entry, when its bytes are the canonical encoding of one; else undefined, reported as malformed. */
+function decodeCanonicalEntry(bytes: Uint8Array, pos: number, add: AddProblem): ReturnType<typeof decodeEntry> | undefined {
+  try {
+    const entry = decodeEntry(bytes);
+    if (Buffer.compare(Buffer.from(encodeEntry(entry)), Buffer.from(bytes)) !== 0) throw new Error('not canonical');
+    return entry;
+  } catch {
+    add({ code: 'entry-malformed', index: pos, message: `entry ${pos} is not a canonical log entry` });
+    return undefined;
+  }
+}
+
+/** One entry per read receipt, per registry event and per notice; an unknown kind is malformed. */
+function indexEntryByKind(entry: ReturnType<typeof decodeEntry>, pos: number, scan: EntryScan, acks: Map<string, number>, add: AddProblem): void {
+  if (!(LOG_ENTRY_KINDS as readonly string[]).includes(String(entry.kind))) {
+    add({ code: 'entry-malformed', index: pos, message: `entry ${pos} has an unknown kind` });
+  } else if (entry.kind === 'ack') {
+    // A read receipt: one per notice and recipient.
+    const key = `${String(entry.notice_id)}:${String(entry.agency)}`;
+    if (acks.has(key)) add({ code: 'entry-duplicate-ack', index: pos, message: `entry ${pos} repeats the read receipt of ${entry.agency} for notice ${entry.notice_id} (first at ${acks.get(key)})` });
+    else acks.set(key, pos);
+  } else if (entry.kind === 'registry') {
+    // A registry change (key added, rotated, revoked): one entry per event.
+    const key = String(entry.event_id);
+    if (scan.registryEvents.has(key)) add({ code: 'entry-duplicate-event', index: pos, message: `entry ${pos} repeats registry event ${key} (first at ${scan.registryEvents.get(key)!.index})` });
+    else scan.registryEvents.set(key, { index: pos, sha256: String(entry.sha256), signerKid: String(entry.signer_kid) });
+  } else if (entry.kind === 'notice' && typeof entry.notice_id === 'string' && scan.signatures?.forged.has(pos)) {
+    // A forged entry: its commitment is still checked against a held notice, but it is never an erased notice nor a duplicate.
+    if (!scan.byNotice.has(entry.notice_id)) scan.byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256), forged: true });
+  } else if (entry.kind === 'notice' && typeof entry.notice_id === 'string') {
+    if (scan.byNotice.has(entry.notice_id)) add({ code: 'entry-duplicate-notice', index: pos, message: `entry ${pos} repeats notice ${entry.notice_id} (first at ${scan.byNotice.get(entry.notice_id)!.index})` });
+    else scan.byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256) });
+  }
+}
+
+/** A checkpoint that verifies, with its position in publication order. */
+interface ValidCheckpoint {
+  pos: number;
+  cp: Checkpoint;
+}
+
+/** Step 2: each checkpoint's signature, then forks (one root per size) and order against the one before. */
+function verifyCheckpoints(input: AuditInput, add: AddProblem): ValidCheckpoint[] {
+  const verifier = checkpointVerifier(input, add);
+  const valid: ValidCheckpoint[] = [];
+  const rootBySize = new Map<number, { pos: number; root: Uint8Array }>();
+  if (verifier) {
+    input.checkpoints.forEach((c, pos) => {
+      const cp = openCheckpoint(verifier, c.note, pos, add);
+      if (!cp) return;
+      checkFork(rootBySize, cp, pos, add);
+      const prev = valid.at(-1);
+      if (prev) checkGrowth(prev, { pos, cp }, c.consistencyFromPrevious ?? [], add);
+      valid.push({ pos, cp });
+    });
+  }
+  if (valid.length === 0) add({ code: 'no-valid-checkpoint', message: 'no checkpoint verifies: nothing anchors the log' });
+  return valid;
+}
+
+function checkpointVerifier(input: AuditInput, add: AddProblem): CheckpointVerifier | undefined {
+  try {
+    return new CheckpointVerifier(input.origin, input.brokerKeys);
+  } catch (e) {
+    add({ code: 'checkpoint-signature-invalid', message: `no usable broker key: ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
+function openCheckpoint(verifier: CheckpointVerifier, note: string, pos: number, add: AddProblem): Checkpoint | undefined {
+  try {
+    return verifier.verify(note).checkpoint;
+  } catch (e) {
+    const code = e instanceof CheckpointError ? e.code : 'checkpoint-malformed';
+    add({ code, checkpoint: pos, message: `checkpoint #${pos}: ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
+/** Two signed roots for one size are a fork; the first root seen for a size is the one kept. */
+function checkFork(rootBySize: Map<number, { pos: number; root: Uint8Array }>, cp: Checkpoint, pos: number, add: AddProblem): void {
+  const seen = rootBySize.get(cp.treeSize);
+  if (seen && !hashEqual(seen.root, cp.rootHash)) {
+    add({ code: 'checkpoint-fork', checkpoint: pos, message: `checkpoints #${seen.pos} and #${pos} both sign size ${cp.treeSize} with different roots (a fork)` });
+  } else if (!seen) rootBySize.set(cp.treeSize, { pos, root: cp.rootHash });
+}
+
+/** A checkpoint never shrinks the log, and a larger one proves it extends the one before (RFC 9162 2.1.4). */
+function checkGrowth(prev: ValidCheckpoint, next: ValidCheckpoint, proof: readonly Uint8Array[], add: AddProblem): void {
+  const [p, cp, pos] = [prev.cp, next.cp, next.pos];
+  if (cp.treeSize < p.treeSize) {
+    add({ code: 'checkpoint-rollback', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) is smaller than #${prev.pos} before it (size ${p.treeSize})` });
+  } else if (cp.treeSize > p.treeSize && !verifyConsistency(p.treeSize, cp.treeSize, proof, p.rootHash, cp.rootHash)) {
+    add({ code: 'checkpoint-inconsistent', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) is not consistent with #${prev.pos} (size ${p.treeSize})` });
+  }
+}
+
+/** Step 5 (end): unsigned leading entries were written before entry signatures only if a valid checkpoint covers them; the others are forged. */
+function settleUnsignedPrefix(scan: EntryScan, valid: readonly ValidCheckpoint[], entries: readonly AuditEntry[], add: AddProblem): number {
+  if (!scan.signatures) return 0;
   const covered = valid.reduce((m, v) => Math.max(m, v.cp.treeSize), 0);
-  let entriesUnsignedLegacy = 0;
-  for (const pos of unsignedPrefix) {
+  let legacy = 0;
+  for (const pos of scan.signatures.unsignedPrefix) {
     if (pos < covered) {
-      entriesUnsignedLegacy++;
+      legacy++;
       continue;
     }
-    forged.add(pos);
+    scan.signatures.forged.add(pos);
     add({ code: 'entry-unsigned', index: pos, message: `entry ${pos} carries no gateway signature and no checkpoint covers it: a forged entry` });
-    const e = decodeEntrySafe(input.entries[pos]!.bytes);
-    const held = e?.kind === 'notice' ? byNotice.get(String(e.notice_id)) : undefined;
+    const e = decodeEntrySafe(entries[pos]!.bytes);
+    const held = e?.kind === 'notice' ? scan.byNotice.get(String(e.notice_id)) : undefined;
     if (held?.index === pos) held.forged = true;
   }
+  return legacy;
+}
 
-  // 3. Roots recomputed from the entries at each checkpoint size.
+/** What step 3 found: the newest size whose root matched before any mismatch, the first mismatch, and whether the stored leaf hashes are authenticated by the signed roots. */
+interface RootMatch {
+  lastGood: { size: number; root: Uint8Array } | undefined;
+  firstMismatch: { pos: number; size: number } | undefined;
+  claimedAuthentic: boolean;
+}
+
+/** Step 3: the root recomputed from the entries at each checkpoint's size (RFC 9162 2.1.1), smallest first; the stored leaf hashes folded alongside. */
+function recomputeRoots(valid: readonly ValidCheckpoint[], leaves: readonly Uint8Array[], leafHashes: readonly Uint8Array[] | undefined, add: AddProblem): RootMatch {
   const bySize = [...valid].sort((a, b) => a.cp.treeSize - b.cp.treeSize);
   const range = CompactRange.empty();
-  const claimed = input.leafHashes ? CompactRange.empty() : undefined;
-  let claimedAuthentic = input.leafHashes !== undefined;
-  let lastGood: { size: number; root: Uint8Array } | undefined;
-  let firstMismatch: { pos: number; size: number } | undefined;
+  const claimed = leafHashes ? CompactRange.empty() : undefined;
+  const match: RootMatch = { lastGood: undefined, firstMismatch: undefined, claimedAuthentic: leafHashes !== undefined };
   let i = 0;
   for (const { pos, cp } of bySize) {
     if (cp.treeSize > leaves.length) {
       add({ code: 'checkpoint-beyond-log', checkpoint: pos, index: leaves.length, message: `checkpoint #${pos} covers ${cp.treeSize} entries but only ${leaves.length} were given: entries from ${leaves.length} are missing` });
-      if (claimed && input.leafHashes!.length < cp.treeSize) claimedAuthentic = false;
+      if (claimed && leafHashes!.length < cp.treeSize) match.claimedAuthentic = false;
       continue;
     }
     for (; i < cp.treeSize; i++) {
       range.append(leaves[i]!);
-      if (claimed) {
-        const h = input.leafHashes![i];
-        if (h instanceof Uint8Array && h.length === 32) claimed.append(h);
-        else claimedAuthentic = false;
-      }
+      if (claimed && !appendClaimedLeaf(claimed, leafHashes![i])) match.claimedAuthentic = false;
     }
-    if (claimed && claimedAuthentic && claimed.size === cp.treeSize && !hashEqual(claimed.root(), cp.rootHash)) claimedAuthentic = false;
+    if (claimed && match.claimedAuthentic && claimed.size === cp.treeSize && !hashEqual(claimed.root(), cp.rootHash)) match.claimedAuthentic = false;
     if (hashEqual(range.root(), cp.rootHash)) {
-      if (!firstMismatch) lastGood = { size: cp.treeSize, root: cp.rootHash };
+      if (!match.firstMismatch) match.lastGood = { size: cp.treeSize, root: cp.rootHash };
     } else {
       add({ code: 'checkpoint-root-mismatch', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) does not match the root recomputed from the entries` });
-      firstMismatch ??= { pos, size: cp.treeSize };
+      match.firstMismatch ??= { pos, size: cp.treeSize };
     }
   }
+  return match;
+}
 
-  // Name the first changed entry exactly when the stored leaf hashes are authenticated by the signed roots.
-  if (firstMismatch) {
-    let named = false;
-    if (claimedAuthentic && input.leafHashes) {
-      const limit = Math.min(firstMismatch.size, input.leafHashes.length, leaves.length);
-      for (let k = 0; k < limit; k++) {
-        if (!hashEqual(leaves[k], input.leafHashes[k])) {
-          add({ code: 'entry-changed', index: k, message: `entry ${k} is not the entry the log signed (its leaf hash differs)` });
-          named = true;
-          break;
-        }
+/** Fold one stored leaf hash; false when it is not a 32-byte hash (the stored hashes then authenticate nothing). */
+function appendClaimedLeaf(claimed: CompactRange, h: Uint8Array | undefined): boolean {
+  if (!(h instanceof Uint8Array) || h.length !== 32) return false;
+  claimed.append(h);
+  return true;
+}
+
+/** Name the first changed entry exactly when the stored leaf hashes are authenticated by the signed roots; else the range it lies in. */
+function nameFirstChangedEntry(firstMismatch: { pos: number; size: number }, match: RootMatch, leaves: readonly Uint8Array[], leafHashes: readonly Uint8Array[] | undefined, add: AddProblem): void {
+  if (match.claimedAuthentic && leafHashes) {
+    const limit = Math.min(firstMismatch.size, leafHashes.length, leaves.length);
+    for (let k = 0; k < limit; k++) {
+      if (!hashEqual(leaves[k], leafHashes[k])) {
+        add({ code: 'entry-changed', index: k, message: `entry ${k} is not the entry the log signed (its leaf hash differs)` });
+        return;
       }
     }
-    if (!named) {
-      const from = lastGood?.size ?? 0;
-      add({ code: 'entries-do-not-match', index: from, message: `an entry in [${from}, ${firstMismatch.size}) was changed, dropped or reordered (or checkpoint #${firstMismatch.pos} is false)` });
-    }
   }
+  const from = match.lastGood?.size ?? 0;
+  add({ code: 'entries-do-not-match', index: from, message: `an entry in [${from}, ${firstMismatch.size}) was changed, dropped or reordered (or checkpoint #${firstMismatch.pos} is false)` });
+}
 
-  // 4. Notices still held against their commitments.
-  let noticesChecked = 0;
-  let forgedHeld = 0;
-  for (const n of input.notices ?? []) {
+/** Step 4: every notice still held against its entry's commitment; `forged` counts those whose entry is forged. */
+function checkHeldNotices(notices: readonly { noticeId: string; signed: Uint8Array }[], byNotice: ReadonlyMap<string, NoticeCommitment>, add: AddProblem): { checked: number; forged: number } {
+  let checked = 0;
+  let forged = 0;
+  for (const n of notices) {
     const e = byNotice.get(n.noticeId);
     if (!e) {
       add({ code: 'notice-not-in-log', message: `notice ${n.noticeId} is held but has no log entry` });
       continue;
     }
-    noticesChecked++;
-    if (e.forged) forgedHeld++;
-    const sha = sha256Hex(n.signed);
-    if (sha !== e.sha256) add({ code: 'notice-commitment-mismatch', index: e.index, message: `notice ${n.noticeId} (entry ${e.index}) does not match its commitment` });
+    checked++;
+    if (e.forged) forged++;
+    if (sha256Hex(n.signed) !== e.sha256) add({ code: 'notice-commitment-mismatch', index: e.index, message: `notice ${n.noticeId} (entry ${e.index}) does not match its commitment` });
   }
+  return { checked, forged };
+}
 
-  // 5. Registry events still held: the bytes committed to, the event the entry names, signed by the broker key the entry names.
-  let registryEventsChecked = 0;
-  for (const ev of input.registryEvents ?? []) {
-    const e = registryEvents.get(ev.eventId);
+/** Registry events still held: the bytes committed to, the event the entry names, signed by the broker key the entry names. */
+function checkHeldRegistryEvents(events: readonly { eventId: string; jws: string }[], byEvent: EntryScan['registryEvents'], brokerKeys: readonly PublicSigningJwk[], add: AddProblem): number {
+  let checked = 0;
+  for (const ev of events) {
+    const e = byEvent.get(ev.eventId);
     if (!e) {
       add({ code: 'registry-event-not-in-log', message: `registry event ${ev.eventId} is held but has no log entry` });
       continue;
     }
-    registryEventsChecked++;
-    const why = checkRegistryEvent(ev, e, input.brokerKeys);
+    checked++;
+    const why = checkRegistryEvent(ev, e, brokerKeys);
     if (why) add({ code: 'registry-event-mismatch', index: e.index, message: `registry event ${ev.eventId} (entry ${e.index}): ${why}` });
   }
-
-  const entryIndices = problems.filter((p) => p.code.startsWith('entry') && p.code !== 'entries-do-not-match' && p.index !== undefined).map((p) => p.index!);
-  const newest = [...valid].reverse().find((v) => lastGood && v.cp.treeSize === lastGood.size);
-  return {
-    ok: problems.length === 0,
-    entries: leaves.length,
-    checkpoints: input.checkpoints.length,
-    checkpointsValid: valid.length,
-    verifiedTreeSize: lastGood?.size ?? 0,
-    verifiedRoot: newest ? hex(newest.cp.rootHash) : undefined,
-    noticesChecked,
-    // A forged entry's commitment is not a notice: never counted as erased, nor as not fetched.
-    noticesErased: input.notices ? byNoticeGenuine(byNotice) - (noticesChecked - forgedHeld) : 0,
-    ...(input.notices ? {} : { noticesNotFetched: byNoticeGenuine(byNotice) }),
-    problems,
-    firstBadEntry: entryIndices.length ? Math.min(...entryIndices) : undefined,
-    ...(input.registryEvents ? { registryEventsChecked } : {}),
-    ...(sigVerifier ? { entriesSigned, entriesUnsignedLegacy } : {}),
-  };
+  return checked;
 }
 
 function byNoticeGenuine(m: ReadonlyMap<string, { forged?: boolean }>): number {
