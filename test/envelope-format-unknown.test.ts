@@ -7,7 +7,7 @@
 import t from 'tap';
 import pino from 'pino';
 import { signNotice } from '../broker/client/seal.js';
-import { checkOriginSignatures } from '../broker/audit/key-history.js';
+import { auditLogWithOrigins, checkOriginSignatures } from '../broker/audit/key-history.js';
 import type { EnvelopeAdapter } from '../broker/core/envelope.js';
 import { createIngestPipeline, type PipelineDeps } from '../broker/ingest/pipeline.js';
 import { sha256Hex } from '../broker/core/sha256.js';
@@ -34,6 +34,16 @@ t.test('audit: a held notice whose entry names an unknown format is a bad entry,
   t.same([r.checked, r.notChecked], [1, 0], 'counted as checked');
   t.same(r.problems.map((p) => [p.code, p.index]), [['notice-format-unknown', 0]]);
   t.match(r.problems[0]?.message, /"smime" is not a registered envelope format/);
+});
+
+t.test('audit without a key history: a held notice whose entry names an unknown format is still a bad entry', async (t) => {
+  // An archive of format 1 (or the API) carries no agency key history: signatures cannot be checked, but the format can.
+  const input = { origin: 'b', brokerKeys: [], entries: [{ index: 0, bytes: encodeEntry(entry) }], checkpoints: [], notices: [{ noticeId: entry.notice_id, signed }] };
+  const r = await auditLogWithOrigins(input);
+  t.same([r.signaturesChecked, r.signaturesNotChecked], [1, 0], 'counted as checked, never as not checked');
+  t.same(r.problems.filter((p) => p.code === 'notice-format-unknown').map((p) => p.index), [0]);
+  t.equal(r.firstBadEntry, 0);
+  t.equal(r.ok, false);
 });
 
 t.test('router: a stored notice whose entry names an unknown format is refused with format-unknown', async (t) => {

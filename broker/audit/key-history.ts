@@ -20,7 +20,7 @@
  * `readAgencyKeyHistory`, which only takes a KV-like reader).
  */
 
-import { ENVELOPE_FORMATS, isEnvelopeFormatName, type EnvelopeFormatName } from '../formats/registry.js';
+import { ENVELOPE_FORMATS, envelopeFormat, isEnvelopeFormatName, type EnvelopeFormatName } from '../formats/registry.js';
 import type { HistoricalAgencyKey as AnyHistoricalKey, OriginProblemCode as FormatProblemCode, StoredSignatureVerifier } from '../formats/registry.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import { auditLog, type AuditEntry, type AuditInput, type AuditProblem, type AuditReport, type Progress } from './verify.js';
@@ -39,7 +39,7 @@ const optStr = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 function toHistorical(agency: string, k: unknown, format: EnvelopeFormatName): { key: HistoricalAgencyKey; material: string } | undefined {
   if (!isObj(k) || typeof k.kid !== 'string' || (k.use !== 'sig' && k.use !== 'enc') || (k.status !== 'active' && k.status !== 'revoked')) return undefined;
-  const material = ENVELOPE_FORMATS.find((f) => f.name === format)!.keyMaterial(k);
+  const material = envelopeFormat(format).keyMaterial(k);
   if (!material) return undefined;
   const out: HistoricalAgencyKey = { agency, kid: k.kid, use: k.use, format, status: k.status, ...material.fields };
   for (const f of ['not_before', 'not_after', 'revoked_at'] as const) {
@@ -124,75 +124,117 @@ export interface OriginCheckResult {
   problems: (AuditProblem & { code: OriginProblemCode })[];
 }
 
+/** A held notice and the log entry that commits to it (undefined when there is none). */
+interface HeldNotice {
+  notice: OriginCheckInput['notices'][number];
+  at: { index: number; entry: NoticeLogEntry } | undefined;
+}
+
+type OriginProblems = OriginCheckResult['problems'];
+
 /**
  * Verify the origin signature of every notice still held against the key
  * history, each with the verifier of its entry's format (broker/formats/registry.ts).
  * Deterministic: problems are in log order whatever order the checks finish in.
  */
 export async function checkOriginSignatures(input: OriginCheckInput): Promise<OriginCheckResult> {
+  const verifiers = new Map<string, StoredSignatureVerifier>(ENVELOPE_FORMATS.map((f) => [f.name, f.storedSignatures(input.agencyKeys)]));
+  const held = heldInLogOrder(input.entries, input.notices);
+  const inLog = held.filter((h) => h.at !== undefined);
+  const problems = await runBounded(
+    inLog.map(({ notice, at }) => {
+      const verifier = verifiers.get(at!.entry.format);
+      return { concurrency: verifier?.concurrency ?? 1, run: () => checkOriginSignature(notice, at!.index, at!.entry, verifier) };
+    }),
+  );
+  // A notice without an entry is not checked: auditLog reports it (notice-not-in-log).
+  return { checked: inLog.length, notChecked: held.length - inLog.length, problems: problems.flat() };
+}
+
+/**
+ * Without the key history no signature can be checked, but an entry's format
+ * can: a held notice whose entry names an unregistered format is a bad entry
+ * (checked), the others are not checked.
+ */
+export function checkOriginFormats(input: Omit<OriginCheckInput, 'agencyKeys'>): OriginCheckResult {
+  const held = heldInLogOrder(input.entries, input.notices);
+  const problems = held.flatMap(({ notice, at }) => (at ? unknownFormatProblem(notice, at.index, at.entry) : []));
+  return { checked: problems.length, notChecked: held.length - problems.length, problems };
+}
+
+/** The first notice entry of each notice id, by id; what does not decode is left to auditLog (entry-malformed). */
+function noticeEntriesById(entries: readonly AuditEntry[]): Map<string, { index: number; entry: NoticeLogEntry }> {
   const entryOf = new Map<string, { index: number; entry: NoticeLogEntry }>();
-  for (let pos = 0; pos < input.entries.length; pos++) {
+  for (let pos = 0; pos < entries.length; pos++) {
     try {
-      const e = decodeEntry(input.entries[pos]!.bytes) as Partial<NoticeLogEntry>;
+      const e = decodeEntry(entries[pos]!.bytes) as Partial<NoticeLogEntry>;
       if (e.kind === 'notice' && typeof e.notice_id === 'string' && !entryOf.has(e.notice_id)) entryOf.set(e.notice_id, { index: pos, entry: e as NoticeLogEntry });
     } catch {
       // auditLog reports malformed entries.
     }
   }
-  const verifiers = new Map<string, StoredSignatureVerifier>(ENVELOPE_FORMATS.map((f) => [f.name, f.storedSignatures(input.agencyKeys)]));
+  return entryOf;
+}
 
-  let checked = 0;
-  let notChecked = 0;
-  const ordered = input.notices
-    .map((n) => ({ n, e: entryOf.get(n.noticeId) }))
-    .sort((a, b) => (a.e?.index ?? Number.MAX_SAFE_INTEGER) - (b.e?.index ?? Number.MAX_SAFE_INTEGER));
-  /** One notice's problems (none when its origin signature holds). */
-  const checkOne = async (n: (typeof input.notices)[number], index: number, entry: NoticeLogEntry, verifier: StoredSignatureVerifier | undefined): Promise<OriginCheckResult['problems']> => {
-    const where = `notice ${n.noticeId} (entry ${index})`;
-    const problem = (code: OriginProblemCode, message: string) => [{ code, index, message: `${where}: ${message}` }];
-    if (!verifier) return problem('notice-format-unknown', `the entry's format ${JSON.stringify(entry.format)} is not a registered envelope format`);
-    const at = new Date(entry.received_at);
-    if (Number.isNaN(at.getTime())) return problem('notice-signer-not-valid', `received_at ${JSON.stringify(entry.received_at)} is not a time`);
-    // The key the entry names must be one key, of the origin agency, valid at received_at: the format's verifier says.
-    const found = await verifier.verify(n.signed, { signerKid: entry.signer_kid, originAgency: entry.origin?.agency, receivedAt: entry.received_at, at });
-    return found ? problem(found.code, found.message) : [];
-  };
+/** The held notices with their entries, in log order (those without an entry last). */
+function heldInLogOrder(entries: readonly AuditEntry[], notices: OriginCheckInput['notices']): HeldNotice[] {
+  const entryOf = noticeEntriesById(entries);
+  return notices
+    .map((notice) => ({ notice, at: entryOf.get(notice.noticeId) }))
+    .sort((a, b) => (a.at?.index ?? Number.MAX_SAFE_INTEGER) - (b.at?.index ?? Number.MAX_SAFE_INTEGER));
+}
 
-  // Each format says how many of its checks may run at once (JOSE: a batch, as WebCrypto verifies on every core;
-  // OpenPGP: one). A check that must run alone waits for everything started.
-  const results: Promise<OriginCheckResult['problems']>[] = [];
+function originProblem(notice: HeldNotice['notice'], index: number, code: OriginProblemCode, message: string): OriginProblems {
+  return [{ code, index, message: `notice ${notice.noticeId} (entry ${index}): ${message}` }];
+}
+
+/** An entry whose format is not registered: its signature cannot be checked, so it is a bad entry. */
+function unknownFormatProblem(notice: HeldNotice['notice'], index: number, entry: NoticeLogEntry): OriginProblems {
+  return isEnvelopeFormatName(entry.format) ? [] : originProblem(notice, index, 'notice-format-unknown', `the entry's format ${JSON.stringify(entry.format)} is not a registered envelope format`);
+}
+
+/** One notice's problems (none when its origin signature holds): a registered format, a received_at that is a time, then the format's verifier. */
+async function checkOriginSignature(notice: HeldNotice['notice'], index: number, entry: NoticeLogEntry, verifier: StoredSignatureVerifier | undefined): Promise<OriginProblems> {
+  if (!verifier) return unknownFormatProblem(notice, index, entry);
+  const at = new Date(entry.received_at);
+  if (Number.isNaN(at.getTime())) return originProblem(notice, index, 'notice-signer-not-valid', `received_at ${JSON.stringify(entry.received_at)} is not a time`);
+  // The key the entry names must be one key, of the origin agency, valid at received_at: the format's verifier says.
+  const found = await verifier.verify(notice.signed, { signerKid: entry.signer_kid, originAgency: entry.origin?.agency, receivedAt: entry.received_at, at });
+  return found ? originProblem(notice, index, found.code, found.message) : [];
+}
+
+/**
+ * Run the checks in order, each with the concurrency its format allows (JOSE:
+ * a batch, as WebCrypto verifies on every core; OpenPGP: one). A check that
+ * must run alone waits for everything started. Results are in the given order.
+ */
+async function runBounded<T>(checks: readonly { concurrency: number; run: () => Promise<T> }[]): Promise<T[]> {
+  const results: Promise<T>[] = [];
   let inFlight: Promise<unknown>[] = [];
-  for (const { n, e } of ordered) {
-    if (!e) {
-      notChecked++; // no entry: auditLog reports it (notice-not-in-log)
-      continue;
-    }
-    checked++;
-    const verifier = verifiers.get(e.entry.format);
-    const run = checkOne(n, e.index, e.entry, verifier);
+  for (const check of checks) {
+    const run = check.run();
     results.push(run);
-    const concurrency = verifier?.concurrency ?? 1;
-    if (concurrency > 1) {
+    if (check.concurrency > 1) {
       inFlight.push(run);
-      if (inFlight.length < concurrency) continue;
+      if (inFlight.length < check.concurrency) continue;
     }
     await Promise.all(inFlight);
     inFlight = [];
     await run;
   }
-  return { checked, notChecked, problems: (await Promise.all(results)).flat() };
+  return Promise.all(results);
 }
 
 /**
  * auditLog, then the origin signatures of the notices held when the evidence
  * carries the agency key history (`agencyKeys`). Without it (an archive of
- * format 1, the API) every notice held is counted as not checked.
+ * format 1, the API) a notice held is counted as not checked, unless its
+ * entry names an unregistered format: that is reported (checkOriginFormats).
  */
 export async function auditLogWithOrigins(input: AuditInput, onProgress?: Progress): Promise<AuditReport> {
   const report = auditLog(input, onProgress);
   const notices = input.notices ?? [];
-  if (!input.agencyKeys) return { ...report, signaturesChecked: 0, signaturesNotChecked: notices.length };
-  const r = await checkOriginSignatures({ entries: input.entries, notices, agencyKeys: input.agencyKeys });
+  const r = input.agencyKeys ? await checkOriginSignatures({ entries: input.entries, notices, agencyKeys: input.agencyKeys }) : checkOriginFormats({ entries: input.entries, notices });
   const problems = [...report.problems, ...r.problems].slice(0, 100);
   const bad = [report.firstBadEntry, ...r.problems.map((p) => p.index)].filter((i): i is number => i !== undefined);
   return {
