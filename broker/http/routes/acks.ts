@@ -4,6 +4,36 @@ import { LiaisonError } from '../../core/errors.js';
 
 export type AckRouteOptions = AckDeps;
 
+/** One read receipt as GET /v1/notices/:id/acks lists it. */
+const ackItem = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['agency', 'signer_kid', 'acked_at', 'received_at', 'ack', 'sha256'],
+  properties: { agency: { type: 'string' }, signer_kid: { type: 'string' }, acked_at: { type: 'string' }, received_at: { type: 'string' }, ack: { type: 'string' }, sha256: { type: 'string' } },
+} as const;
+
+/** POST /v1/inbox/ack */
+export const postInboxAckSchema = {
+  summary: 'Acknowledge a delivery (signed read receipt)',
+  description: "Record the recipient's signed read receipt of a notice in the log: 201 when recorded, 200 when it was already recorded. Role subscribe.",
+  tags: ['inbox'],
+  security: [{ clientAssertion: [] }],
+  body: { description: "The recipient's read receipt.", content: { 'application/jose': { schema: { type: 'string', description: 'Compact JWS by the recipient agency signing key.' } } } },
+  response: {
+    '2xx': { type: 'object', additionalProperties: false, required: ['notice_id', 'agency', 'log_index', 'received_at', 'duplicate'], properties: { notice_id: { type: 'string' }, agency: { type: 'string' }, log_index: { type: 'integer' }, received_at: { type: 'string' }, duplicate: { type: 'boolean' } } },
+  },
+} as const;
+
+/** GET /v1/notices/:id/acks */
+export const getNoticeAcksSchema = {
+  summary: 'Read receipts of one of my notices',
+  description: 'The signed read receipts recorded for a notice the authenticated agency sent. Role publish.',
+  tags: ['notices'],
+  security: [{ clientAssertion: [] }],
+  params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 36 } } },
+  response: { 200: { type: 'object', additionalProperties: false, required: ['notice_id', 'acks'], properties: { notice_id: { type: 'string' }, acks: { type: 'array', items: ackItem } } } },
+} as const;
+
 /**
  * Read receipts.
  *  POST /v1/inbox/ack            (subscribe) body: the recipient's compact JWS (application/jose)
@@ -14,19 +44,7 @@ export const ackRoutes: FastifyPluginAsync<AckRouteOptions> = async (app, opts) 
 
   app.post(
     '/v1/inbox/ack',
-    {
-      preHandler: app.requireRole('subscribe'),
-      schema: {
-        summary: 'Acknowledge a delivery (signed read receipt)',
-        description: "Record the recipient's signed read receipt of a notice in the log: 201 when recorded, 200 when it was already recorded. Role subscribe.",
-        tags: ['inbox'],
-        security: [{ clientAssertion: [] }],
-        body: { description: "The recipient's read receipt.", content: { 'application/jose': { schema: { type: 'string', description: 'Compact JWS by the recipient agency signing key.' } } } },
-        response: {
-          '2xx': { type: 'object', additionalProperties: false, required: ['notice_id', 'agency', 'log_index', 'received_at', 'duplicate'], properties: { notice_id: { type: 'string' }, agency: { type: 'string' }, log_index: { type: 'integer' }, received_at: { type: 'string' }, duplicate: { type: 'boolean' } } },
-        },
-      },
-    },
+    { preHandler: app.requireRole('subscribe'), schema: postInboxAckSchema },
     async (request, reply) => {
       const agency = request.agency?.agencyId;
       if (!agency) throw new LiaisonError('unauthorized');
@@ -38,25 +56,9 @@ export const ackRoutes: FastifyPluginAsync<AckRouteOptions> = async (app, opts) 
     },
   );
 
-  const ackItem = {
-    type: 'object',
-    additionalProperties: false,
-    required: ['agency', 'signer_kid', 'acked_at', 'received_at', 'ack', 'sha256'],
-    properties: { agency: { type: 'string' }, signer_kid: { type: 'string' }, acked_at: { type: 'string' }, received_at: { type: 'string' }, ack: { type: 'string' }, sha256: { type: 'string' } },
-  } as const;
   app.get(
     '/v1/notices/:id/acks',
-    {
-      preHandler: app.requireRole('publish'),
-      schema: {
-        summary: 'Read receipts of one of my notices',
-        description: 'The signed read receipts recorded for a notice the authenticated agency sent. Role publish.',
-        tags: ['notices'],
-        security: [{ clientAssertion: [] }],
-        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 36 } } },
-        response: { 200: { type: 'object', additionalProperties: false, required: ['notice_id', 'acks'], properties: { notice_id: { type: 'string' }, acks: { type: 'array', items: ackItem } } } },
-      },
-    },
+    { preHandler: app.requireRole('publish'), schema: getNoticeAcksSchema },
     async (request, reply) => {
       const id = (request.params as { id: string }).id;
       request.trace.notice_id = id;

@@ -39,9 +39,22 @@ const statusSchema = {
   },
 } as const;
 
+/** GET /healthz */
+export const getHealthzSchema = { summary: 'Liveness', description: 'The process answers. Also served, with /readyz and /metrics, by the operations listener (plain HTTP, opsHost:opsPort, no client certificate in any TLS mode), which the container HEALTHCHECK calls.', tags: ['operations'], security: [], response: { 200: statusSchema } } as const;
+
+/** GET /readyz */
+export const getReadyzSchema = {
+  summary: 'Readiness',
+  description:
+    'NATS is connected and every JetStream stream answers; 503 unavailable otherwise (no counts: nothing about the traffic is public). `status` is `ready`, or `degraded` (still 200: the gateway ingests and routes) with `problems`: integrity findings (a malformed or foreign message skipped in a bucket or stream: source, where, reason, when; never content) and a halted checkpointer.',
+  tags: ['operations'],
+  security: [],
+  response: { 200: statusSchema },
+} as const;
+
 export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { bus, checkpointer }) => {
   /** Liveness: the process answers. */
-  app.get('/healthz', { schema: { summary: 'Liveness', description: 'The process answers. Also served, with /readyz and /metrics, by the operations listener (plain HTTP, opsHost:opsPort, no client certificate in any TLS mode), which the container HEALTHCHECK calls.', tags: ['operations'], security: [], response: { 200: statusSchema } } }, async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: getHealthzSchema }, async () => ({ status: 'ok' }));
 
   /**
    * Readiness. 503 when NATS is not connected or a stream does not answer: the
@@ -54,16 +67,7 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { bus
    */
   app.get(
     '/readyz',
-    {
-      schema: {
-        summary: 'Readiness',
-        description:
-          'NATS is connected and every JetStream stream answers; 503 unavailable otherwise (no counts: nothing about the traffic is public). `status` is `ready`, or `degraded` (still 200: the gateway ingests and routes) with `problems`: integrity findings (a malformed or foreign message skipped in a bucket or stream: source, where, reason, when; never content) and a halted checkpointer.',
-        tags: ['operations'],
-        security: [],
-        response: { 200: statusSchema },
-      },
-    },
+    { schema: getReadyzSchema },
     async (request, reply) => {
       const fail = (detail: string) => sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail }));
       if (!bus.isConnected()) return fail('NATS is not connected');

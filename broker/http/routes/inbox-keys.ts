@@ -16,6 +16,47 @@ export function mayReadKeys(registry: RegistrySnapshot, caller: Agency, target: 
   return registry.operations().some((op) => op.members.includes(caller.id) && op.members.includes(target));
 }
 
+const keySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kid', 'use', 'status', 'jwk'],
+  properties: {
+    kid: { type: 'string' },
+    use: { type: 'string' },
+    status: { type: 'string' },
+    not_before: { type: 'string' },
+    not_after: { type: 'string' },
+    revoked_at: { type: 'string' },
+    // Public members only: a private member in the registry could never leak through here.
+    jwk: { type: 'object', additionalProperties: false, properties: { kty: { type: 'string' }, crv: { type: 'string' }, x: { type: 'string' }, y: { type: 'string' }, kid: { type: 'string' }, alg: { type: 'string' }, use: { type: 'string' } } },
+  },
+};
+const openPgpKeySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kid', 'use', 'format', 'status', 'armored'],
+  properties: {
+    kid: { type: 'string' },
+    use: { type: 'string' },
+    format: { type: 'string' },
+    status: { type: 'string' },
+    not_before: { type: 'string' },
+    not_after: { type: 'string' },
+    revoked_at: { type: 'string' },
+    armored: { type: 'string' },
+  },
+};
+
+/** GET /v1/registry/agencies/:id/keys */
+export const getAgencyKeysSchema = {
+  summary: "A member agency's public keys",
+  description: 'Signing and encryption keys of one member agency with their history (status, validity window, revocation), to verify origin signatures inside deliveries: JWKs in `keys`, OpenPGP certificates (armored public key blocks) in `openpgp_keys`. Only for an agency that shares an operation with the caller (or the caller itself); any other id, known or not, is the same 404. Role subscribe, or operator (any agency).',
+  tags: ['keys'],
+  security: [{ clientAssertion: [] }],
+  params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
+  response: { 200: { type: 'object', additionalProperties: false, required: ['agency', 'country', 'keys'], properties: { agency: { type: 'string' }, country: { type: 'string' }, keys: { type: 'array', items: keySchema }, openpgp_keys: { type: 'array', items: openPgpKeySchema } } } },
+} as const;
+
 /**
  * The public keys of one member agency, with their history (status, validity,
  * revocation), so that a recipient can verify an origin's signature inside a
@@ -24,36 +65,6 @@ export function mayReadKeys(registry: RegistrySnapshot, caller: Agency, target: 
  * caller: the member directory is not a list of the network for any member.
  */
 export const agencyKeysRoutes: FastifyPluginAsync<{ registry: () => RegistrySnapshot }> = async (app, opts) => {
-  const keySchema = {
-    type: 'object',
-    additionalProperties: false,
-    required: ['kid', 'use', 'status', 'jwk'],
-    properties: {
-      kid: { type: 'string' },
-      use: { type: 'string' },
-      status: { type: 'string' },
-      not_before: { type: 'string' },
-      not_after: { type: 'string' },
-      revoked_at: { type: 'string' },
-      // Public members only: a private member in the registry could never leak through here.
-      jwk: { type: 'object', additionalProperties: false, properties: { kty: { type: 'string' }, crv: { type: 'string' }, x: { type: 'string' }, y: { type: 'string' }, kid: { type: 'string' }, alg: { type: 'string' }, use: { type: 'string' } } },
-    },
-  };
-  const openPgpKeySchema = {
-    type: 'object',
-    additionalProperties: false,
-    required: ['kid', 'use', 'format', 'status', 'armored'],
-    properties: {
-      kid: { type: 'string' },
-      use: { type: 'string' },
-      format: { type: 'string' },
-      status: { type: 'string' },
-      not_before: { type: 'string' },
-      not_after: { type: 'string' },
-      revoked_at: { type: 'string' },
-      armored: { type: 'string' },
-    },
-  };
   // Subscribers verify origins; operators (who manage every agency's keys) may read any agency's too.
   const subscriber = app.requireRole('subscribe');
   const subscriberOrOperator: preHandlerAsyncHookHandler = async function (request, reply) {
@@ -65,17 +76,7 @@ export const agencyKeysRoutes: FastifyPluginAsync<{ registry: () => RegistrySnap
   };
   app.get(
     '/v1/registry/agencies/:id/keys',
-    {
-      preHandler: subscriberOrOperator,
-      schema: {
-        summary: "A member agency's public keys",
-        description: 'Signing and encryption keys of one member agency with their history (status, validity window, revocation), to verify origin signatures inside deliveries: JWKs in `keys`, OpenPGP certificates (armored public key blocks) in `openpgp_keys`. Only for an agency that shares an operation with the caller (or the caller itself); any other id, known or not, is the same 404. Role subscribe, or operator (any agency).',
-        tags: ['keys'],
-        security: [{ clientAssertion: [] }],
-        params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
-        response: { 200: { type: 'object', additionalProperties: false, required: ['agency', 'country', 'keys'], properties: { agency: { type: 'string' }, country: { type: 'string' }, keys: { type: 'array', items: keySchema }, openpgp_keys: { type: 'array', items: openPgpKeySchema } } } },
-      },
-    },
+    { preHandler: subscriberOrOperator, schema: getAgencyKeysSchema },
     async (request, reply) => {
       const { id } = request.params as { id: string };
       if (!isSlug(id)) throw new LiaisonError('bad-request', { publicDetail: 'the agency id must be a lower-case slug' });

@@ -72,6 +72,19 @@ function filterOf(request: FastifyRequest): InboxFilter {
   return checkFilter({ agency, operation: q.operation, origin: q.origin, type: q.type });
 }
 
+/** GET /v1/inbox */
+export const getInboxSchema = {
+  summary: 'Read the inbox',
+  description: 'A page of the deliveries addressed to the authenticated agency, after the cursor `after` (a DELIVERIES stream position); continue from `next`. Each delivery is a compact JWE to the agency key around the origin\'s signed notice. Role subscribe.',
+  tags: ['inbox'],
+  security: [{ clientAssertion: [] }],
+  querystring: querySchema,
+  response: { 200: { type: 'object', additionalProperties: false, required: ['deliveries', 'next'], properties: { deliveries: { type: 'array', items: deliverySchema }, next: { type: 'integer' } } } },
+} as const;
+
+/** GET /v1/inbox/stream */
+export const getInboxStreamSchema = { summary: 'Follow the inbox (Server-Sent Events)', description: 'text/event-stream of `delivery` events (id = cursor; data = a delivery as in GET /v1/inbox) after `after` or Last-Event-ID, with heartbeat comments. Role subscribe.', tags: ['inbox'], security: [{ clientAssertion: [] }], produces: ['text/event-stream'], querystring: querySchema } as const;
+
 /**
  * An agency reads the deliveries addressed to it, and only those: the subject
  * filter always starts with `deliveries.<the authenticated agency>.`.
@@ -98,17 +111,7 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
 
   app.get(
     '/v1/inbox',
-    {
-      preHandler: app.requireRole('subscribe'),
-      schema: {
-        summary: 'Read the inbox',
-        description: 'A page of the deliveries addressed to the authenticated agency, after the cursor `after` (a DELIVERIES stream position); continue from `next`. Each delivery is a compact JWE to the agency key around the origin\'s signed notice. Role subscribe.',
-        tags: ['inbox'],
-        security: [{ clientAssertion: [] }],
-        querystring: querySchema,
-        response: { 200: { type: 'object', additionalProperties: false, required: ['deliveries', 'next'], properties: { deliveries: { type: 'array', items: deliverySchema }, next: { type: 'integer' } } } },
-      },
-    },
+    { preHandler: app.requireRole('subscribe'), schema: getInboxSchema },
     async (request, reply) => {
       const q = request.query as InboxQuery;
       const filter = filterOf(request);
@@ -123,7 +126,7 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
 
   app.get(
     '/v1/inbox/stream',
-    { preHandler: app.requireRole('subscribe'), schema: { summary: 'Follow the inbox (Server-Sent Events)', description: 'text/event-stream of `delivery` events (id = cursor; data = a delivery as in GET /v1/inbox) after `after` or Last-Event-ID, with heartbeat comments. Role subscribe.', tags: ['inbox'], security: [{ clientAssertion: [] }], produces: ['text/event-stream'], querystring: querySchema } },
+    { preHandler: app.requireRole('subscribe'), schema: getInboxStreamSchema },
     async (request, reply) => {
       const q = request.query as InboxQuery;
       const filter = filterOf(request);

@@ -78,6 +78,73 @@ function checkpointJson(cp: LatestCheckpoint) {
   return { origin: c.origin, tree_size: c.treeSize, root_hash: hex(c.rootHash), timestamp: new Date(c.timestamp).toISOString(), note: cp.note };
 }
 
+/** GET /v1/log/checkpoint */
+export const getCheckpointSchema = { summary: 'The newest signed checkpoint', description: 'A C2SP signed note (origin, tree size, root hash, timestamp) by the broker signing key. Role audit.', tags: ['log'], security: [{ clientAssertion: [] }], response: { 200: checkpointBody } } as const;
+
+/** GET /v1/log/entries */
+export const getLogEntriesSchema = {
+  summary: 'Log entries',
+  description:
+    'Entries [start, end) as the exact bytes that were hashed (base64url), each with its gateway signature (`signature`: a JWS with detached payload, typ liaison-log-entry+jws, over those bytes; absent on entries written before entry signatures), at most one page; continue from `end`. `log_size`: the number of entries in LOG, which may be beyond the newest checkpoint (entries not yet folded, or refused). Role audit.',
+  tags: ['log'],
+  security: [{ clientAssertion: [] }],
+  querystring: { type: 'object', additionalProperties: false, properties: { start: numberQuery, end: numberQuery } },
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['start', 'end', 'entries'],
+      properties: {
+        start: intSchema,
+        end: intSchema,
+        log_size: intSchema,
+        entries: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['index', 'entry'], properties: { index: intSchema, entry: { type: 'string' }, signature: { type: 'string' } } } },
+      },
+    },
+  },
+} as const;
+
+/** GET /v1/log/proof/inclusion */
+export const getInclusionProofSchema = {
+  summary: 'Inclusion proof',
+  description: 'RFC 9162 section 2.1.3 proof for the entry at `index` in the tree of `tree_size` (default: the newest checkpoint). Role audit.',
+  tags: ['log'],
+  security: [{ clientAssertion: [] }],
+  querystring: { type: 'object', additionalProperties: false, properties: { index: numberQuery, tree_size: numberQuery } },
+  response: {
+    200: { type: 'object', additionalProperties: false, required: ['index', 'tree_size', 'proof'], properties: { index: intSchema, tree_size: intSchema, proof: proofSchema } },
+  },
+} as const;
+
+/** GET /v1/log/proof/consistency */
+export const getConsistencyProofSchema = {
+  summary: 'Consistency proof',
+  description: 'RFC 9162 section 2.1.4 proof that the tree of size `first` is a prefix of the tree of size `second`. Role audit.',
+  tags: ['log'],
+  security: [{ clientAssertion: [] }],
+  querystring: { type: 'object', additionalProperties: false, properties: { first: numberQuery, second: numberQuery } },
+  response: {
+    200: { type: 'object', additionalProperties: false, required: ['first', 'second', 'proof'], properties: { first: intSchema, second: intSchema, proof: proofSchema } },
+  },
+} as const;
+
+/** GET /v1/notices/:id/proof */
+export const getNoticeProofSchema = {
+  summary: 'Proof for one of my notices',
+  description: "The log entry, leaf hash, inclusion proof and checkpoint of the sender's own notice, once a checkpoint covers it (404 before). Role publish.",
+  tags: ['notices'],
+  security: [{ clientAssertion: [] }],
+  params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['notice_id', 'index', 'tree_size', 'entry', 'leaf_hash', 'proof', 'checkpoint'],
+      properties: { notice_id: { type: 'string' }, index: intSchema, tree_size: intSchema, entry: { type: 'string' }, leaf_hash: hexHash, proof: proofSchema, checkpoint: checkpointBody },
+    },
+  },
+} as const;
+
 export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: FastifyInstance, opts) => {
   const maxPage = opts.maxPage ?? DEFAULT_MAX_PAGE;
   const reader = opts.tiles.reader();
@@ -105,34 +172,11 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
 
   const audit = { preHandler: app.requireRole('audit') };
 
-  app.get('/v1/log/checkpoint', { ...audit, schema: { summary: 'The newest signed checkpoint', description: 'A C2SP signed note (origin, tree size, root hash, timestamp) by the broker signing key. Role audit.', tags: ['log'], security: [{ clientAssertion: [] }], response: { 200: checkpointBody } } }, async () => checkpointJson(await latest()));
+  app.get('/v1/log/checkpoint', { ...audit, schema: getCheckpointSchema }, async () => checkpointJson(await latest()));
 
   app.get(
     '/v1/log/entries',
-    {
-      ...audit,
-      schema: {
-        summary: 'Log entries',
-        description:
-          'Entries [start, end) as the exact bytes that were hashed (base64url), each with its gateway signature (`signature`: a JWS with detached payload, typ liaison-log-entry+jws, over those bytes; absent on entries written before entry signatures), at most one page; continue from `end`. `log_size`: the number of entries in LOG, which may be beyond the newest checkpoint (entries not yet folded, or refused). Role audit.',
-        tags: ['log'],
-        security: [{ clientAssertion: [] }],
-        querystring: { type: 'object', additionalProperties: false, properties: { start: numberQuery, end: numberQuery } },
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['start', 'end', 'entries'],
-            properties: {
-              start: intSchema,
-              end: intSchema,
-              log_size: intSchema,
-              entries: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['index', 'entry'], properties: { index: intSchema, entry: { type: 'string' }, signature: { type: 'string' } } } },
-            },
-          },
-        },
-      },
-    },
+    { ...audit, schema: getLogEntriesSchema },
     async (request) => {
       const q = request.query as Record<string, unknown>;
       const start = queryInt(q, 'start', true)!;
@@ -153,19 +197,7 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
 
   app.get(
     '/v1/log/proof/inclusion',
-    {
-      ...audit,
-      schema: {
-        summary: 'Inclusion proof',
-        description: 'RFC 9162 section 2.1.3 proof for the entry at `index` in the tree of `tree_size` (default: the newest checkpoint). Role audit.',
-        tags: ['log'],
-        security: [{ clientAssertion: [] }],
-        querystring: { type: 'object', additionalProperties: false, properties: { index: numberQuery, tree_size: numberQuery } },
-        response: {
-          200: { type: 'object', additionalProperties: false, required: ['index', 'tree_size', 'proof'], properties: { index: intSchema, tree_size: intSchema, proof: proofSchema } },
-        },
-      },
-    },
+    { ...audit, schema: getInclusionProofSchema },
     async (request) => {
       const q = request.query as Record<string, unknown>;
       const index = queryInt(q, 'index', true)!;
@@ -181,19 +213,7 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
 
   app.get(
     '/v1/log/proof/consistency',
-    {
-      ...audit,
-      schema: {
-        summary: 'Consistency proof',
-        description: 'RFC 9162 section 2.1.4 proof that the tree of size `first` is a prefix of the tree of size `second`. Role audit.',
-        tags: ['log'],
-        security: [{ clientAssertion: [] }],
-        querystring: { type: 'object', additionalProperties: false, properties: { first: numberQuery, second: numberQuery } },
-        response: {
-          200: { type: 'object', additionalProperties: false, required: ['first', 'second', 'proof'], properties: { first: intSchema, second: intSchema, proof: proofSchema } },
-        },
-      },
-    },
+    { ...audit, schema: getConsistencyProofSchema },
     async (request) => {
       const q = request.query as Record<string, unknown>;
       const first = queryInt(q, 'first', true)!;
@@ -208,24 +228,7 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
 
   app.get(
     '/v1/notices/:id/proof',
-    {
-      preHandler: app.requireRole('publish'),
-      schema: {
-        summary: 'Proof for one of my notices',
-        description: "The log entry, leaf hash, inclusion proof and checkpoint of the sender's own notice, once a checkpoint covers it (404 before). Role publish.",
-        tags: ['notices'],
-        security: [{ clientAssertion: [] }],
-        params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
-        response: {
-          200: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['notice_id', 'index', 'tree_size', 'entry', 'leaf_hash', 'proof', 'checkpoint'],
-            properties: { notice_id: { type: 'string' }, index: intSchema, tree_size: intSchema, entry: { type: 'string' }, leaf_hash: hexHash, proof: proofSchema, checkpoint: checkpointBody },
-          },
-        },
-      },
-    },
+    { preHandler: app.requireRole('publish'), schema: getNoticeProofSchema },
     async (request) => {
       const id = (request.params as { id: string }).id;
       if (!isUuid(id)) throw badQuery('the notice id must be a lower-case UUID');

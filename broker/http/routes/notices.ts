@@ -13,7 +13,22 @@ export const receiptResponseSchema = {
     sha256: { type: 'string' },
     recipients: { type: 'array', items: { type: 'string' } },
   },
-};
+} as const;
+
+/** POST /v1/notices: the body is an envelope of one of the media types the registered formats open. */
+export const postNoticeSchema = (mediaTypes: readonly string[]) => ({
+  summary: 'Post a notice',
+  description:
+    "Send a notice as an envelope: a compact JWE (ECDH-ES+A256KW or ECDH-ES, A256GCM) to one of the broker's encryption keys (GET /v1/keys) around a compact JWS (EdDSA or ES256, typ liaison-notice+jws) by an active signing key of the agency named in the notice's origin. " +
+    'The answer is a broker-signed receipt with the log index. A retry of the same bytes returns the original receipt (header liaison-duplicate: true); the same id with other bytes is 409 duplicate-conflict. No bearer token: the signature inside the envelope is the proof of origin.',
+  tags: ['notices'],
+  security: [],
+  body: {
+    description: 'The envelope, as text.',
+    content: Object.fromEntries(mediaTypes.map((m) => [m, { schema: { type: 'string', description: m === 'application/jose' ? 'Compact JWE (five base64url parts joined by dots) around the compact JWS of the notice JSON.' : 'The envelope in this media type.' } }])),
+  },
+  response: { 202: receiptResponseSchema },
+});
 
 export const noticesRoutes: FastifyPluginAsync<{ ingest: IngestFn; bodyLimitBytes: number; mediaTypes: readonly string[] }> = async (app, opts) => {
   // Envelopes are taken as raw text; nothing else (JSON included) reaches the pipeline.
@@ -23,21 +38,7 @@ export const noticesRoutes: FastifyPluginAsync<{ ingest: IngestFn; bodyLimitByte
 
   app.post(
     '/v1/notices',
-    {
-      schema: {
-        summary: 'Post a notice',
-        description:
-          "Send a notice as an envelope: a compact JWE (ECDH-ES+A256KW or ECDH-ES, A256GCM) to one of the broker's encryption keys (GET /v1/keys) around a compact JWS (EdDSA or ES256, typ liaison-notice+jws) by an active signing key of the agency named in the notice's origin. " +
-          'The answer is a broker-signed receipt with the log index. A retry of the same bytes returns the original receipt (header liaison-duplicate: true); the same id with other bytes is 409 duplicate-conflict. No bearer token: the signature inside the envelope is the proof of origin.',
-        tags: ['notices'],
-        security: [],
-        body: {
-          description: 'The envelope, as text.',
-          content: Object.fromEntries(opts.mediaTypes.map((m) => [m, { schema: { type: 'string', description: m === 'application/jose' ? 'Compact JWE (five base64url parts joined by dots) around the compact JWS of the notice JSON.' : 'The envelope in this media type.' } }])),
-        },
-        response: { 202: receiptResponseSchema },
-      },
-    }, async (request, reply) => {
+    { schema: postNoticeSchema(opts.mediaTypes) }, async (request, reply) => {
     const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     if (typeof request.body !== 'string') throw new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${opts.mediaTypes.join(', ')}` });
     const body = request.body;
