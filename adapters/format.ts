@@ -93,6 +93,14 @@ export interface SealerDeps {
   openPgpSigningKey?: PrivateKey | undefined;
 }
 
+/** The inbox's side of a format: how a stored delivery in this format is served, and what its body must look like. */
+export interface InboxDeliveryShape {
+  /** The field of GET /v1/inbox that carries the delivery's text. */
+  readonly field: 'jwe' | 'openpgp';
+  /** Why a stored body is not a delivery in this format (short, never content); null when it is one. */
+  defect(body: Uint8Array): string | null;
+}
+
 /** One envelope format: what broker/formats/registry.ts registers. */
 export interface EnvelopeFormat<Name extends string = string> {
   readonly name: Name;
@@ -108,4 +116,6 @@ export interface EnvelopeFormat<Name extends string = string> {
   deliveryKey(agency: Agency, at: Date): DeliveryKey | undefined;
   /** Routing: the sealer of deliveries in this format; undefined when the broker cannot make them. */
   deliverySealer(deps: SealerDeps): FormatDeliverySealer | undefined;
+  /** Inbox: how a stored delivery in this format is checked and served (every gateway serves every format, sealer or not). */
+  readonly inboxDelivery: InboxDeliveryShape;
 }

@@ -16,7 +16,8 @@ import { makeKeyPair } from '../broker/keys/jwk.js';
 import { encodeEntry, type NoticeLogEntry } from '../broker/log/entry.js';
 import type { NatsBus } from '../broker/nats/connection.js';
 import { RegistrySnapshot, type Agency } from '../broker/registry/model.js';
-import { planDeliveries } from '../broker/routing/plan.js';
+import { toInboxDelivery } from '../broker/routing/inbox.js';
+import { DELIVERY_HEADERS, planDeliveries } from '../broker/routing/plan.js';
 import { Router } from '../broker/routing/router.js';
 
 const enc = new TextEncoder();
@@ -66,4 +67,15 @@ t.test('plan: an agency whose delivery_format is not registered gets nothing, an
   const plan = planDeliveries(entry, registry, new Date('2025-06-01T00:00:00Z'));
   t.same(plan.deliveries, []);
   t.same(plan.skipped, [{ agency: 'th', reason: 'format-unknown' }]);
+});
+
+t.test('inbox: a stored delivery labelled with an unregistered format is junk, never served as the default format', async (t) => {
+  const labels: Record<string, string> = {
+    [DELIVERY_HEADERS.noticeId]: entry.notice_id, [DELIVERY_HEADERS.operation]: 'op', [DELIVERY_HEADERS.originCountry]: 'VN', [DELIVERY_HEADERS.origin]: 'vn',
+    [DELIVERY_HEADERS.type]: 'seizure-report', [DELIVERY_HEADERS.tlp]: 'AMBER', [DELIVERY_HEADERS.logIndex]: '0', [DELIVERY_HEADERS.receivedAt]: entry.received_at,
+  };
+  const headers = (extra: Record<string, string>) => ({ get: (h: string) => ({ ...labels, ...extra })[h] ?? '' }) as unknown as Parameters<typeof toInboxDelivery>[2];
+  const jwe = enc.encode('aGVhZGVy.a2V5.aXY.Y2lwaGVy.dGFn');
+  t.match(toInboxDelivery(1, jwe, headers({})), { jwe: 'aGVhZGVy.a2V5.aXY.Y2lwaGVy.dGFn' }, 'unlabelled: the default format');
+  t.equal(toInboxDelivery(2, jwe, headers({ [DELIVERY_HEADERS.deliveryFormat]: 'smime' })), null, 'labelled smime: not a delivery');
 });

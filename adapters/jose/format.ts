@@ -5,6 +5,7 @@ import { DeliverySealer } from './seal-pool.js';
 import { joseStoredSignatures } from './stored-signatures.js';
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /**
  * JOSE: compact JWE (to the broker) ⊃ compact JWS ⊃ notice JSON in; JWK keys in
@@ -38,5 +39,9 @@ export const joseFormat = {
       },
       close: () => pool.close(),
     };
+  },
+  inboxDelivery: {
+    field: 'jwe',
+    defect: (body) => (COMPACT_JWE.test(Buffer.from(body).toString('latin1')) ? null : 'body is not a compact JWE'),
   },
 } as const satisfies EnvelopeFormat<'jose'>;

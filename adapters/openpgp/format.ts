@@ -7,6 +7,7 @@ import { createOpenPgpDeliverySealer } from './seal-delivery.js';
 import { openPgpStoredSignatures } from './stored-signatures.js';
 
 const ascii = new TextEncoder();
+const ARMORED = '-----BEGIN PGP MESSAGE-----';
 
 /**
  * OpenPGP: an armored message encrypted to the broker's OpenPGP key, holding
@@ -48,5 +49,9 @@ export const openPgpFormat = {
           }),
         ),
     };
+  },
+  inboxDelivery: {
+    field: 'openpgp',
+    defect: (body) => (Buffer.from(body.subarray(0, Math.min(body.length, ARMORED.length))).toString('latin1') === ARMORED ? null : 'body is not an armored OpenPGP message'),
   },
 } as const satisfies EnvelopeFormat<'openpgp'>;

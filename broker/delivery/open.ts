@@ -13,8 +13,8 @@ export interface OpenedDelivery {
   /** The origin's signed notice exactly as stored: a compact JWS, or an armored OpenPGP signed message (`format: 'openpgp'`). */
   jws: string;
   signerKid: string;
-  /** The origin's envelope format (from the JWE `cty`). */
-  format: 'jose' | 'openpgp';
+  /** The origin's envelope format (from the JWE `cty`): a format a delivery can carry (DELIVERY_CTY). */
+  format: keyof typeof DELIVERY_CTY;
 }
 
 /**

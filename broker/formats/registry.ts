@@ -31,6 +31,16 @@ export function envelopeFormat(name: unknown): EnvelopeFormat<EnvelopeFormatName
   return found;
 }
 
+/**
+ * The format of a stored delivery, from its `Liaison-Delivery-Format` header
+ * (`''` when absent: the default format, which the router does not label);
+ * undefined when the header names a format that is not registered.
+ */
+export function storedDeliveryFormat(header: string): EnvelopeFormat<EnvelopeFormatName> | undefined {
+  const name = header === '' ? DEFAULT_DELIVERY_FORMAT : header;
+  return isEnvelopeFormatName(name) ? envelopeFormat(name) : undefined;
+}
+
 export function unknownFormat(name: unknown): LiaisonError {
   return new LiaisonError('format-unknown', { detail: `envelope format ${JSON.stringify(name) ?? String(name)} is not registered (known: ${ENVELOPE_FORMATS.map((f) => f.name).join(', ')})` });
 }

@@ -2,6 +2,7 @@ import type { ConsumerMessages, MsgHdrs, StoredMsg } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { isCountry, isSlug, isUuid, subjectToken } from '../core/ids.js';
 import { integrity, streamWhere } from '../core/integrity.js';
+import { storedDeliveryFormat } from '../formats/registry.js';
 import type { NatsBus } from '../nats/connection.js';
 import { isNotFound, natsUnavailable } from '../nats/errors.js';
 import { getNextMessage } from '../nats/next-message.js';
@@ -50,8 +51,6 @@ export function inboxSubject(f: InboxFilter): string {
 }
 
 const TLPS = new Set(['CLEAR', 'GREEN', 'AMBER', 'AMBER+STRICT', 'RED']);
-const COMPACT_JWE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-const ARMORED = '-----BEGIN PGP MESSAGE-----';
 
 /** Why a stored message is not a delivery the router could have written (short, never content); null when it is one. */
 export function deliveryDefect(data: Uint8Array, headers: MsgHdrs | undefined): string | null {
@@ -61,9 +60,10 @@ export function deliveryDefect(data: Uint8Array, headers: MsgHdrs | undefined): 
   if (!isSlug(get(DELIVERY_HEADERS.operation)) || !isCountry(get(DELIVERY_HEADERS.originCountry)) || !isSlug(get(DELIVERY_HEADERS.origin)) || !isSlug(get(DELIVERY_HEADERS.type))) return 'routing headers malformed';
   if (!TLPS.has(get(DELIVERY_HEADERS.tlp)) || !/^\d{1,15}$/.test(get(DELIVERY_HEADERS.logIndex)) || get(DELIVERY_HEADERS.receivedAt) === '') return 'delivery headers malformed';
   if (data.length === 0) return 'empty body';
-  const body = Buffer.from(data.subarray(0, Math.min(data.length, ARMORED.length))).toString('latin1');
-  if (get(DELIVERY_HEADERS.deliveryFormat) === 'openpgp') return body === ARMORED ? null : 'body is not an armored OpenPGP message';
-  return COMPACT_JWE.test(Buffer.from(data).toString('latin1')) ? null : 'body is not a compact JWE';
+  // The body's shape is its format's (broker/formats/registry.ts); a format nobody registered is never served as the default.
+  const format = storedDeliveryFormat(get(DELIVERY_HEADERS.deliveryFormat));
+  if (!format) return 'delivery format not registered';
+  return format.inboxDelivery.defect(data);
 }
 
 /**
@@ -90,7 +90,7 @@ export function toInboxDelivery(seq: number, data: Uint8Array, headers: MsgHdrs 
     tlp: get(DELIVERY_HEADERS.tlp),
     log_index: Number(get(DELIVERY_HEADERS.logIndex)),
     received_at: get(DELIVERY_HEADERS.receivedAt),
-    ...(get(DELIVERY_HEADERS.deliveryFormat) === 'openpgp' ? { openpgp: new TextDecoder().decode(data) } : { jwe: new TextDecoder().decode(data) }),
+    [storedDeliveryFormat(get(DELIVERY_HEADERS.deliveryFormat))!.inboxDelivery.field]: new TextDecoder().decode(data),
   };
 }
 
