@@ -26,7 +26,7 @@ import { createLogger } from '../broker/core/logger.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { loadOrCreateBrokerKeys } from '../broker/keys/broker-keys.js';
-import { createOpenPgpSignerResolver } from '../broker/keys/openpgp-signers.js';
+import { createOpenPgpSignerResolver } from '../adapters/openpgp/signers.js';
 import { connectNats } from '../broker/nats/connection.js';
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createOpenPgpDeliverySealer } from '../adapters/openpgp/seal-delivery.js';
 import { loadOrCreateBrokerOpenPgpKeys } from '../broker/keys/openpgp-keys.js';
-import { currentOpenPgpRecipient } from '../broker/keys/openpgp-recipients.js';
+import { currentOpenPgpRecipient } from '../adapters/openpgp/recipients.js';
 import type { Agency } from '../broker/registry/model.js';
 import { startGpg } from './helpers/gpg.js';
 

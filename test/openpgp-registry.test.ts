@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMessage, encrypt, readKey, readPrivateKey } from 'openpgp';
 import { isLiaisonError } from '../broker/core/errors.js';
-import { createOpenPgpSignerResolver } from '../broker/keys/openpgp-signers.js';
+import { createOpenPgpSignerResolver } from '../adapters/openpgp/signers.js';
 import { makeOpenPgpAgencyKey } from '../broker/keys/openpgp-agency.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
 import { createRegistryValidator } from '../broker/schemas/notice-validator.js';

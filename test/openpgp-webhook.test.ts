@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { compactVerify, importJWK, type JWK } from 'jose';
 import { verifyWebhook, WEBHOOK_MEDIA_TYPE } from '../adapters/webhook/index.js';
 import { signatureAlgsFor } from '../broker/keys/jwk.js';
-import { currentOpenPgpRecipient } from '../broker/keys/openpgp-recipients.js';
+import { currentOpenPgpRecipient } from '../adapters/openpgp/recipients.js';
 import type { Agency } from '../broker/registry/model.js';
 import { startGpg } from './helpers/gpg.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';

@@ -1,6 +1,6 @@
 import type { EnvelopeFormat } from '../format.js';
-import { currentOpenPgpRecipient } from '../../broker/keys/openpgp-recipients.js';
-import { createOpenPgpSignerResolver } from '../../broker/keys/openpgp-signers.js';
+import { currentOpenPgpRecipient } from './recipients.js';
+import { createOpenPgpSignerResolver } from './signers.js';
 import { keyStateAt } from '../../broker/registry/model.js';
 import { createOpenPgpEnvelope } from './index.js';
 import { createOpenPgpDeliverySealer } from './seal-delivery.js';

@@ -1,6 +1,6 @@
 import type { PrivateKey } from 'openpgp';
 import type { EnvelopeAdapter } from '../../broker/core/envelope.js';
-import type { OpenPgpSignerResolver } from '../../broker/keys/openpgp-signers.js';
+import type { OpenPgpSignerResolver } from './signers.js';
 import { dearmorMessage } from './dearmor.js';
 import { decryptMessage, strictConfig } from './decrypt-message.js';
 import { DEFAULT_OPENPGP_LIMITS, type OpenPgpLimits } from './limits.js';

@@ -1,7 +1,7 @@
 import { readMessage } from 'openpgp';
 import type { HistoricalAgencyKey, StoredSignatureVerifier } from '../format.js';
 import { LiaisonError } from '../../broker/core/errors.js';
-import { createOpenPgpSignerResolver } from '../../broker/keys/openpgp-signers.js';
+import { createOpenPgpSignerResolver } from './signers.js';
 import { RegistrySnapshot, type Agency, type OpenPgpAgencyKey } from '../../broker/registry/model.js';
 import { strictConfig } from './decrypt-message.js';
 import { DEFAULT_OPENPGP_LIMITS } from './limits.js';

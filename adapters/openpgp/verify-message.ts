@@ -1,6 +1,6 @@
 import { config as defaultConfig, enums, Message, PacketList, type AnyPacket, type LiteralDataPacket, type OnePassSignaturePacket, type SignaturePacket } from 'openpgp';
 import { LiaisonError } from '../../broker/core/errors.js';
-import type { OpenPgpSigner, OpenPgpSignerResolver } from '../../broker/keys/openpgp-signers.js';
+import type { OpenPgpSigner, OpenPgpSignerResolver } from './signers.js';
 import { armorMessage } from './dearmor.js';
 
 export interface VerifiedMessage {

@@ -28,7 +28,7 @@ export interface AgencyKey {
  * `keys` so that code reading JWKs never meets a key without one. The kid is the
  * v4 primary key fingerprint, upper-case hex; the status and validity window
  * work as for JWKs, and the certificate's own expiry and revocation signatures
- * are checked too (broker/keys/openpgp-signers.ts).
+ * are checked too (adapters/openpgp/signers.ts).
  */
 export interface OpenPgpAgencyKey {
   kid: string;

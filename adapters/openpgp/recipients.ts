@@ -1,5 +1,5 @@
 import { readKey, type PublicKey } from 'openpgp';
-import { keyStateAt, type Agency, type OpenPgpAgencyKey } from '../registry/model.js';
+import { keyStateAt, type Agency, type OpenPgpAgencyKey } from '../../broker/registry/model.js';
 
 /** Parsed certificates kept, least recently used dropped first: a few per OpenPGP recipient agency. */
 export const RECIPIENT_CACHE_MAX = 64;

@@ -1,6 +1,6 @@
 import { readKey, type PublicKey } from 'openpgp';
-import { LiaisonError } from '../core/errors.js';
-import { keyStateAt, type Agency, type OpenPgpAgencyKey, type RegistrySnapshot } from '../registry/model.js';
+import { LiaisonError } from '../../broker/core/errors.js';
+import { keyStateAt, type Agency, type OpenPgpAgencyKey, type RegistrySnapshot } from '../../broker/registry/model.js';
 
 /** A registered OpenPGP signing certificate, checked for the request's time. */
 export interface OpenPgpSigner {
