@@ -14,7 +14,7 @@ import { createLogger } from '../broker/core/logger.js';
 import { Checkpointer, CHECKPOINTER_LEASE } from '../broker/log/checkpointer.js';
 import { parseCheckpoint } from '../broker/log/checkpoint.js';
 import { connectNats, type NatsBus } from '../broker/nats/connection.js';
-import { LEASES_BUCKET } from '../broker/nats/lease.js';
+import { LEASES_BUCKET } from '../broker/nats/kv-lease.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';

@@ -7,7 +7,8 @@ import { STREAMS } from '../../broker/nats/streams.js';
 import type { RegistrySnapshot } from '../../broker/registry/model.js';
 import { integrity, streamWhere } from '../../broker/core/integrity.js';
 import { toInboxDelivery } from '../../broker/routing/inbox.js';
-import { Lease } from '../../broker/routing/lease.js';
+import { LeaderLoop } from '../../broker/leader/leader-loop.js';
+import { openKvLease } from '../../broker/nats/kv-lease.js';
 import { park, REDELIVER_SUBJECTS, WEBHOOK_HEADERS } from './deadletter.js';
 import { checkWebhookUrl, postWebhook } from './post.js';
 import { signWebhook, WEBHOOK_MEDIA_TYPE } from './sign.js';
@@ -59,15 +60,16 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, random
  * tries. At-least-once: a receiver de-duplicates on `Idempotency-Key`.
  */
 export class WebhookDeliverer {
-  readonly #lease: Lease;
+  readonly #leader: LeaderLoop;
   #posted = 0;
 
   constructor(private readonly o: WebhookDelivererOptions) {
-    this.#lease = new Lease({ bus: o.bus, key: WEBHOOK_LEASE_KEY, holder: o.holder, ttlSeconds: o.leaseTtlSeconds, replicas: o.replicas, logger: o.logger });
+    const ttlMs = o.leaseTtlSeconds * 1000;
+    this.#leader = new LeaderLoop({ key: WEBHOOK_LEASE_KEY, holder: o.holder, ttlMs, logger: o.logger, open: () => openKvLease(o.bus, WEBHOOK_LEASE_KEY, o.holder, ttlMs, o.replicas) });
   }
 
   get leading(): boolean {
-    return this.#lease.held;
+    return this.#leader.held;
   }
 
   /** Webhook POSTs answered with a 2xx by this instance. */
@@ -76,11 +78,11 @@ export class WebhookDeliverer {
   }
 
   start(): void {
-    this.#lease.start((signal) => this.#lead(signal));
+    this.#leader.start(({ signal }) => this.#lead(signal));
   }
 
   async close(): Promise<void> {
-    await this.#lease.close();
+    await this.#leader.close();
   }
 
   /** ack_wait of the consumers: a whole round of tries fits in it, renewed with working() while trying anyway. */

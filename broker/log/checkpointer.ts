@@ -23,7 +23,9 @@ import { LiaisonError } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
 import type { BrokerKeyring } from '../keys/broker-keys.js';
 import type { NatsBus } from '../nats/connection.js';
-import { openLease, type Lease } from '../nats/lease.js';
+import { openKvLease } from '../nats/kv-lease.js';
+import { LeaderLoop, type LeaderTerm } from '../leader/leader-loop.js';
+import type { Lease } from '../leader/lease.js';
 import { STREAMS } from '../nats/streams.js';
 import { signCheckpoint } from './checkpoint.js';
 import { CheckpointStore } from './checkpoint-store.js';
@@ -78,28 +80,31 @@ function noticeIdOf(bytes: Uint8Array): string | undefined {
 
 export class Checkpointer {
   readonly #o: CheckpointerOptions;
-  readonly #lease: Lease;
+  readonly #leader: LeaderLoop;
+  readonly #holder: string;
+  /** The lease's TTL in force (the bucket's), in ms. */
+  readonly #leaseTtlMs: number;
   readonly #store: CheckpointStore;
   readonly #tiles: TileStore;
-  readonly #abort = new AbortController();
   readonly #log: Logger;
-  #loop: Promise<void> | undefined;
   #fetch: ConsumerMessages | undefined;
   #status: CheckpointerStatus = { leader: false, treeSize: 0, checkpointSize: 0, halted: null };
 
   private constructor(o: CheckpointerOptions, lease: Lease, store: CheckpointStore, tiles: TileStore) {
     this.#o = o;
-    this.#lease = lease;
+    this.#holder = lease.holder;
+    this.#leaseTtlMs = lease.ttlMs;
     this.#store = store;
     this.#tiles = tiles;
     this.#log = o.logger.child({ component: 'checkpointer', holder: lease.holder });
+    this.#leader = new LeaderLoop({ key: CHECKPOINTER_LEASE, holder: lease.holder, ttlMs: lease.ttlMs, logger: this.#log, open: async () => lease });
   }
 
   static async create(o: CheckpointerOptions): Promise<Checkpointer> {
     if (!Number.isSafeInteger(o.everyEntries) || o.everyEntries < 1) throw new Error('checkpointer: everyEntries must be >= 1');
     if (!Number.isSafeInteger(o.everyMs) || o.everyMs < 100) throw new Error('checkpointer: everyMs must be >= 100');
     const replicas = o.replicas ?? 1;
-    const lease = await openLease(o.bus, CHECKPOINTER_LEASE, o.holder ?? `${o.origin}-${randomUUID()}`, o.leaseTtlMs, replicas);
+    const lease = await openKvLease(o.bus, CHECKPOINTER_LEASE, o.holder ?? `${o.origin}-${randomUUID()}`, o.leaseTtlMs, replicas);
     const store = await CheckpointStore.open(o.bus, o.origin, () => o.keyring.verificationKeys, replicas);
     const tiles = await TileStore.open(o.bus, replicas);
     return new Checkpointer(o, lease, store, tiles);
@@ -110,46 +115,46 @@ export class Checkpointer {
   }
 
   get holder(): string {
-    return this.#lease.holder;
+    return this.#holder;
   }
 
   start(): void {
-    if (this.#loop) return;
-    this.#loop = this.#run();
+    this.#leader.start((term) => this.#lead(term));
   }
 
   /** Stop leading (releasing the lease) and wait for the loop to end. */
   async close(): Promise<void> {
-    this.#abort.abort();
-    this.#fetch?.stop();
-    await this.#loop;
-    await this.#lease.release().catch(() => undefined);
+    await this.#leader.close();
   }
 
+  /** The leader loop's renewal period: also the longest a fetch waits, so that the loop notices a lost lease in time. */
   get #renewEveryMs(): number {
-    return Math.max(100, Math.floor(this.#lease.ttlMs / 3));
+    return Math.max(100, Math.floor(this.#leaseTtlMs / 3));
   }
 
-  async #run(): Promise<void> {
-    const signal = this.#abort.signal;
-    while (!signal.aborted) {
-      try {
-        if (await this.#lease.acquire()) {
-          this.#log.info({ event: 'checkpointer-leader' }, 'checkpointer lease acquired');
-          this.#status.leader = true;
-          await this.#lead(signal);
-        }
-      } catch (e) {
-        this.#log.warn({ event: 'checkpointer-error', code: (e as LiaisonError).code, err: { message: (e as Error).message } }, 'checkpointer stopped leading after an error');
-        await this.#lease.release().catch(() => undefined);
-      }
-      if (this.#status.leader) this.#log.info({ event: 'checkpointer-follower' }, 'checkpointer no longer leader');
+  /** One term as leader: fold (again, after a transient refusal) until the lease is lost or the fold stops. */
+  async #lead(term: LeaderTerm): Promise<void> {
+    const stopFetch = () => this.#fetch?.stop();
+    term.signal.addEventListener('abort', stopFetch, { once: true });
+    this.#log.info({ event: 'checkpointer-leader' }, 'checkpointer lease acquired');
+    this.#status.leader = true;
+    try {
+      while (!term.signal.aborted && (await this.#fold(term)) === 'again');
+    } catch (e) {
+      this.#log.warn({ event: 'checkpointer-error', code: (e as LiaisonError).code, err: { message: (e as Error).message } }, 'checkpointer stopped leading after an error');
+    } finally {
+      term.signal.removeEventListener('abort', stopFetch);
       this.#status.leader = false;
-      await sleep(this.#renewEveryMs, signal);
+      this.#log.info({ event: 'checkpointer-follower' }, 'checkpointer no longer leader');
     }
   }
 
-  async #lead(signal: AbortSignal): Promise<void> {
+  /**
+   * Fold LOG from the newest checkpoint on. 'again': read the log anew shortly (an entry may become foldable); 'stop':
+   * step down (the lease was lost).
+   */
+  async #fold(term: LeaderTerm): Promise<'again' | 'stop'> {
+    const { signal } = term;
     const { bus, everyEntries, everyMs } = this.#o;
     const latest = await this.#store.latest();
     const range = latest?.range ?? CompactRange.empty();
@@ -158,7 +163,6 @@ export class Checkpointer {
     let cpSize = range.size;
     let cpTime = latest?.verified.checkpoint.timestamp ?? 0;
     let cpAt = Date.now();
-    let renewedAt = Date.now();
     let nodes: { level: number; index: number; hash: Uint8Array }[] = [];
     this.#status.checkpointSize = cpSize;
     this.#status.treeSize = range.size;
@@ -166,8 +170,8 @@ export class Checkpointer {
     const checkpoint = async (): Promise<boolean> => {
       await this.#tiles.write(nodes);
       nodes = [];
-      if (!(await this.#lease.renew())) return false;
-      renewedAt = Date.now();
+      // Still the leader right before the write only the leader may make.
+      if (!(await term.renew())) return false;
       const timestamp = Math.max(Date.now(), cpTime);
       const note = await signCheckpoint({ origin: this.#o.origin, treeSize: range.size, rootHash: range.root(), timestamp }, this.#o.keyring.signing.privateKey, this.#o.keyring.signing.publicJwk);
       cpSeq = await this.#store.publish(note, range, cpSeq);
@@ -180,14 +184,10 @@ export class Checkpointer {
     };
 
     // The empty tree gets a checkpoint too, so that auditors always find one.
-    if (!latest && !(await checkpoint())) return;
+    if (!latest && !(await checkpoint())) return 'stop';
 
     const consumer = await bus.js.consumers.get(STREAMS.log, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: range.size + 1 });
     while (!signal.aborted) {
-      if (Date.now() - renewedAt >= this.#renewEveryMs) {
-        if (!(await this.#lease.renew())) return;
-        renewedAt = Date.now();
-      }
       const batch = await consumer.fetch({ max_messages: Math.min(everyEntries, 512), expires: Math.max(1000, Math.min(everyMs, this.#renewEveryMs)) });
       this.#fetch = batch;
       const got: { seq: number; subject: string; data: Uint8Array; signature: string | undefined }[] = [];
@@ -202,27 +202,26 @@ export class Checkpointer {
       for (const m of good) {
         range.append(leafHash(m.data), (level, i, hash) => nodes.push({ level, index: i, hash }));
         this.#status.treeSize = range.size;
-        if (range.size - cpSize >= everyEntries && !(await checkpoint())) return;
+        if (range.size - cpSize >= everyEntries && !(await checkpoint())) return 'stop';
       }
       if (refused) {
         // What was folded before it is checkpointed; the refused entry and everything after it are not, until an operator acts.
-        if (range.size > cpSize && !(await checkpoint())) return;
+        if (range.size > cpSize && !(await checkpoint())) return 'stop';
         if (refused.transient && Date.now() - refused.since < UNKNOWN_KID_GRACE_MS) {
           // A kid this instance does not know yet may be a rotation another instance just made: read the log again shortly.
           await sleep(1000, signal);
-          return;
+          return 'again';
         }
         this.#halt(refused.index, refused.reason);
-        while (!signal.aborted) {
-          await sleep(this.#renewEveryMs, signal);
-          if (!signal.aborted && !(await this.#lease.renew())) return;
-        }
-        return;
+        // Halted, still the leader (the loop renews the lease), so that no other instance folds past the refused entry.
+        while (!signal.aborted) await sleep(this.#renewEveryMs, signal);
+        return 'stop';
       }
       if (range.size > cpSize && Date.now() - cpAt >= everyMs && !signal.aborted) {
-        if (!(await checkpoint())) return;
+        if (!(await checkpoint())) return 'stop';
       }
     }
+    return 'stop';
   }
 
   readonly #verifier = new EntrySignatureVerifier(() => this.#o.keyring.verificationKeys);

@@ -10,10 +10,11 @@ import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import type { NatsBus } from '../nats/connection.js';
 import { isNotFound } from '../nats/errors.js';
+import { openKvLease } from '../nats/kv-lease.js';
+import { LeaderLoop } from '../leader/leader-loop.js';
 import { STREAMS } from '../nats/streams.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { createDeliverySealers, sealAll, type DeliverySealers } from './seal.js';
-import { Lease } from './lease.js';
 import { recordDelivered } from './delivered.js';
 import { deliveryHeaders, planDeliveries } from './plan.js';
 import { sleep } from '../core/sleep.js';
@@ -118,7 +119,7 @@ class Sequencer {
  * behind it were delivered.
  */
 export class Router {
-  readonly #lease: Lease;
+  readonly #leader: LeaderLoop;
   /** One sealer per delivery format (JOSE's fans out on a worker thread, off the event loop that serves ingest). */
   readonly #sealers: DeliverySealers;
   readonly #logStage = new Sequencer();
@@ -127,12 +128,13 @@ export class Router {
 
   constructor(private readonly opts: RouterOptions) {
     this.#sealers = opts.sealers ?? createDeliverySealers({});
-    this.#lease = new Lease({ bus: opts.bus, key: ROUTER_LEASE_KEY, holder: opts.holder, ttlSeconds: opts.leaseTtlSeconds, replicas: opts.replicas, logger: opts.logger });
+    const ttlMs = opts.leaseTtlSeconds * 1000;
+    this.#leader = new LeaderLoop({ key: ROUTER_LEASE_KEY, holder: opts.holder, ttlMs, logger: opts.logger, open: () => openKvLease(opts.bus, ROUTER_LEASE_KEY, opts.holder, ttlMs, opts.replicas) });
   }
 
   /** Whether this instance holds the router lease right now. */
   get leading(): boolean {
-    return this.#lease.held;
+    return this.#leader.held;
   }
 
   /** The sealing worker's thread id while it runs (Linux), for the per-thread CPU metric. */
@@ -146,12 +148,12 @@ export class Router {
   }
 
   start(): void {
-    this.#lease.start((signal) => this.#consume(signal));
+    this.#leader.start(({ signal }) => this.#consume(signal));
   }
 
   /** Finish the notice in hand, stop, and release the lease. */
   async close(): Promise<void> {
-    await this.#lease.close();
+    await this.#leader.close();
     await Promise.all([...this.#sealers.values()].map((s) => s.close?.()));
   }
 

@@ -1,5 +1,5 @@
 /**
- * A leader lease in the NATS KV bucket `leases`. nats-server 2.9 has no
+ * A leader lease (broker/leader/lease.ts) in the NATS KV bucket `leases`. nats-server 2.9 has no
  * per-key TTL, so the bucket's max age is the lease TTL: a lease that is not
  * renewed ages out of the bucket and anyone may take it.
  *
@@ -19,27 +19,14 @@ import type { KV } from 'nats';
 import { isWrongLastSequence, natsUnavailable } from './errors.js';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { NatsBus } from './connection.js';
+import type { Lease } from '../leader/lease.js';
 
 export const LEASES_BUCKET = 'leases';
 
 const enc = new TextEncoder();
 
-export interface Lease {
-  readonly name: string;
-  readonly holder: string;
-  /** The bucket's TTL, in ms: a lease not renewed within it is lost. */
-  readonly ttlMs: number;
-  /** Take the lease if nobody holds it. True when we hold it afterwards. */
-  acquire(): Promise<boolean>;
-  /** Extend our lease. False when it was lost (expired, taken over) – stop leading. */
-  renew(): Promise<boolean>;
-  /** Give the lease up (only if still ours). */
-  release(): Promise<void>;
-  /** Whether we believe we hold it (last acquire/renew succeeded). */
-  readonly held: boolean;
-}
-
-export async function openLease(bus: NatsBus, name: string, holder: string, ttlMs: number, replicas = 1): Promise<Lease> {
+/** The lease `name` in the bucket `leases`, for `holder`; the bucket is created with `ttlMs` if it does not exist. */
+export async function openKvLease(bus: NatsBus, name: string, holder: string, ttlMs: number, replicas = 1): Promise<Lease> {
   const kv: KV = await bus.kv(LEASES_BUCKET, { history: 1, ttl: ttlMs, replicas });
   const status = await kv.status();
   const bucketTtl = status.ttl > 0 ? status.ttl : ttlMs;
