@@ -30,7 +30,9 @@ import { deliveredOriginal } from './routing/delivered.js';
 import { createBackgroundRoles } from './background/roles.js';
 import { BackgroundThread, type CheckpointerView, type RouterView } from './background/thread.js';
 import { Metrics } from './metrics/metrics.js';
-import { WebhookDeliverer } from '../adapters/webhook/deliverer.js';
+import type { TransportWorker } from '../adapters/transport/contract.js';
+import { transportWorkers } from './transports/registry.js';
+import { natsTransportContext } from './transports/nats-context.js';
 import { webhookUrlRefusal } from '../adapters/webhook/url-policy.js';
 import { hostname } from 'node:os';
 import { settlesWithin } from './core/sleep.js';
@@ -55,8 +57,10 @@ export interface Gateway {
   checkpointer: CheckpointerView | null;
   /** Prometheus metrics of this gateway (GET /metrics). */
   metrics: Metrics;
+  /** What the delivery transports run on this instance, by transport name (broker/transports/registry.ts). */
+  transports: ReadonlyMap<string, TransportWorker>;
   /** Webhook delivery of this instance (it delivers only while it holds the lease `webhook`); null when config.webhook is false. */
-  webhooks: WebhookDeliverer | null;
+  webhooks: TransportWorker | null;
   close(): Promise<void>;
 }
 
@@ -157,27 +161,12 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const wantRoles = config.router || config.checkpointer;
     const inThread = wantRoles && config.backgroundThread && !opts.now;
     const roles = wantRoles && !inThread ? await createBackgroundRoles({ config, bus, keyring, registry: snapshot, logger, holder, observer: metrics.router, ...(opts.now ? { now: opts.now } : {}) }) : null;
-    const webhooks = config.webhook
-      ? new WebhookDeliverer({
-          bus,
-          registry: snapshot,
-          keyring,
-          logger,
-          holder,
-          leaseTtlSeconds: config.leaseTtlSeconds,
-          replicas: config.streamReplicas,
-          timeoutMs: config.webhookTimeoutMs,
-          backoffBaseMs: config.webhookBackoffBaseMs,
-          backoffMaxMs: config.webhookBackoffMaxMs,
-          maxAttempts: config.webhookMaxAttempts,
-          allowPrivateNetworks: config.webhookAllowPrivateNetworks,
-        })
-      : null;
+    const transports = transportWorkers(natsTransportContext({ config, logger, holder, bus, registry: snapshot, keyring }));
     // Background workers start only once nothing else can fail, so a failed start leaves none running.
     await keyringStore.watch();
     const background = inThread ? await BackgroundThread.start({ config, natsUrl: opts.natsUrl, holder, logger, observer: metrics.router }) : null;
     roles?.start();
-    webhooks?.start();
+    for (const w of transports.values()) w.start();
     const router = background?.router ?? roles?.router ?? null;
     const checkpointer = background?.checkpointer ?? roles?.checkpointer ?? null;
     checkpointerView = checkpointer;
@@ -192,7 +181,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       admin,
       router,
       checkpointer,
-      webhooks,
+      transports,
+      webhooks: transports.get('webhook') ?? null,
       metrics,
       async close() {
         // Shutdown must end: each background worker gets a bounded time to stop, and
@@ -200,7 +190,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         const bounded = async (what: string, p: Promise<void> | undefined) => {
           if (p && !(await settlesWithin(p, CLOSE_TIMEOUT_MS))) logger.error({ event: 'close-timeout', component: what }, 'a component did not stop in time');
         };
-        await bounded('webhooks', webhooks?.close());
+        for (const [name, w] of transports) await bounded(name === 'webhook' ? 'webhooks' : name, w.close());
         await bounded('background', background?.close());
         await bounded('router', roles?.router?.close());
         await bounded('checkpointer', roles?.checkpointer?.close());

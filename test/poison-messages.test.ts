@@ -18,7 +18,7 @@ import { jtiKey } from '../broker/auth/client-assertion.js';
 import { makeClientAssertion } from '../broker/client/assertion.js';
 import { InboxClient } from '../broker/delivery/client.js';
 import { STREAMS } from '../broker/nats/streams.js';
-import { listDeadLetters } from '../adapters/webhook/deadletter.js';
+import { listDeadLetters } from '../broker/routing/deadletter.js';
 import { verifyWebhook } from '../adapters/webhook/index.js';
 import { webhookConsumer } from '../adapters/webhook/deliverer.js';
 import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receiver.js';

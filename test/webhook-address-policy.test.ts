@@ -6,7 +6,7 @@ import { STREAMS } from '../broker/nats/streams.js';
 import { checkWebhookUrl, postWebhook } from '../adapters/webhook/index.js';
 import { loadConfig } from '../broker/config/config.js';
 import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receiver.js';
-import { listDeadLetters } from '../adapters/webhook/deadletter.js';
+import { listDeadLetters } from '../broker/routing/deadletter.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';

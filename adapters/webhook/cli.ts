@@ -10,7 +10,7 @@ import { UsageError } from '../../broker/cli/usage-error.js';
 import { createLogger } from '../../broker/core/logger.js';
 import { connectNats, type NatsBus } from '../../broker/nats/connection.js';
 import { cliNatsAuth, cliNatsUrl } from '../../broker/nats/creds-files.js';
-import { listDeadLetters, requestRedelivery } from './deadletter.js';
+import { listDeadLetters, requestRedelivery } from '../../broker/routing/deadletter.js';
 
 export interface WebhookIo {
   out(text: string): void;

@@ -1,15 +1,7 @@
-import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
-import type { BrokerKeyring } from '../../broker/keys/broker-keys.js';
-import type { NatsBus } from '../../broker/nats/connection.js';
-import { isNotFound } from '../../broker/nats/errors.js';
-import { STREAMS } from '../../broker/nats/streams.js';
-import type { RegistrySnapshot } from '../../broker/registry/model.js';
-import { integrity, streamWhere } from '../../broker/core/integrity.js';
-import { toInboxDelivery } from '../../broker/routing/inbox.js';
+import type { AgencyDirectory, DeadLetterSink, DeliveryMessage, DeliveryQueue, DeliverySigner, DeliverySource } from '../transport/contract.js';
+import type { Lease } from '../../broker/leader/lease.js';
 import { LeaderLoop } from '../../broker/leader/leader-loop.js';
-import { openKvLease } from '../../broker/nats/kv-lease.js';
-import { park, REDELIVER_SUBJECTS, WEBHOOK_HEADERS } from './deadletter.js';
 import { checkWebhookUrl, postWebhook } from './post.js';
 import { signWebhook, WEBHOOK_MEDIA_TYPE } from './sign.js';
 import { sleep } from '../../broker/core/sleep.js';
@@ -19,13 +11,18 @@ export const REDELIVER_CONSUMER = 'webhook-redeliver';
 export const webhookConsumer = (agency: string) => `webhook-${agency}`;
 
 export interface WebhookDelivererOptions {
-  bus: NatsBus;
-  registry: () => RegistrySnapshot;
-  keyring: BrokerKeyring;
+  /** Opens the lease `webhook`: one instance delivers at a time. */
+  lease: () => Promise<Lease>;
+  /** The TTL asked for the lease, in ms. */
+  leaseTtlMs: number;
+  deliveries: DeliverySource;
+  deadLetters: DeadLetterSink;
+  /** The webhook URL and roles of each agency, live from the registry. */
+  agencies: AgencyDirectory;
+  /** The broker's id and current signing key. */
+  signer: () => DeliverySigner;
   logger: Logger;
   holder: string;
-  leaseTtlSeconds: number;
-  replicas: number;
   timeoutMs: number;
   /** POST to non-public addresses too (address-policy.ts); off by default. */
   allowPrivateNetworks?: boolean;
@@ -35,8 +32,6 @@ export interface WebhookDelivererOptions {
   /** How often the set of webhook agencies is compared with the registry (ms). */
   reconcileMs?: number;
 }
-
-const ns = (ms: number) => ms * 1_000_000;
 
 /**
  * Delay before try `attempt + 1` after `attempt` failures: exponential
@@ -64,8 +59,7 @@ export class WebhookDeliverer {
   #posted = 0;
 
   constructor(private readonly o: WebhookDelivererOptions) {
-    const ttlMs = o.leaseTtlSeconds * 1000;
-    this.#leader = new LeaderLoop({ key: WEBHOOK_LEASE_KEY, holder: o.holder, ttlMs, logger: o.logger, open: () => openKvLease(o.bus, WEBHOOK_LEASE_KEY, o.holder, ttlMs, o.replicas) });
+    this.#leader = new LeaderLoop({ key: WEBHOOK_LEASE_KEY, holder: o.holder, ttlMs: o.leaseTtlMs, logger: o.logger, open: o.lease });
   }
 
   get leading(): boolean {
@@ -100,19 +94,18 @@ export class WebhookDeliverer {
       const done = run(abort.signal).finally(() => signal.removeEventListener('abort', onLost));
       workers.set(name, { abort, done });
     };
-    spawn('', (s) => this.#worker(STREAMS.deadletter, REDELIVER_CONSUMER, REDELIVER_SUBJECTS, DeliverPolicy.All, s));
+    spawn('', (s) => this.#worker({ consumer: REDELIVER_CONSUMER, ackWaitMs: this.#ackWaitMs, redeliveries: true }, s));
     while (!signal.aborted) {
       const want = new Set(
-        this.o
-          .registry()
+        this.o.agencies
           .agencies()
-          .filter((a) => a.webhook?.url !== undefined && a.roles.includes('subscribe'))
+          .filter((a) => a.webhookUrl !== undefined && a.subscribes)
           .map((a) => a.id),
       );
       for (const id of want) {
         if (!workers.has(id)) {
           this.o.logger.info({ event: 'webhook-worker-started', agency: id }, 'webhook delivery started');
-          spawn(id, (s) => this.#worker(STREAMS.deliveries, webhookConsumer(id), `deliveries.${id}.*.*`, DeliverPolicy.New, s));
+          spawn(id, (s) => this.#worker({ consumer: webhookConsumer(id), ackWaitMs: this.#ackWaitMs, agency: id }, s));
         }
       }
       for (const [id, w] of workers) {
@@ -128,59 +121,26 @@ export class WebhookDeliverer {
     await Promise.all([...workers.values()].map((w) => w.done));
   }
 
-  async #ensureConsumer(stream: string, name: string, filter: string, deliver: DeliverPolicy): Promise<void> {
-    const { jsm } = this.o.bus;
-    try {
-      await jsm.consumers.info(stream, name);
-    } catch (e) {
-      if (!isNotFound(e, 'consumer')) throw e;
-      // DeliverPolicy.New for an agency's deliveries: a newly registered webhook starts from now; the backlog stays readable by pull.
-      await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: deliver, filter_subject: filter, max_ack_pending: 1, ack_wait: ns(this.#ackWaitMs) });
-    }
-  }
-
-  /** A consume loop that re-subscribes after a failure until `signal` aborts. */
-  async #worker(stream: string, name: string, filter: string, deliver: DeliverPolicy, signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      try {
-        await this.#ensureConsumer(stream, name, filter, deliver);
-        const consumer = await this.o.bus.js.consumers.get(stream, name);
-        const iter = await consumer.consume({ max_messages: 1, expires: 5000 });
-        const stop = () => iter.stop();
-        signal.addEventListener('abort', stop, { once: true });
-        // An abort that came while the consumer was being set up has no listener to stop it.
-        if (signal.aborted) stop();
-        try {
-          for await (const m of iter) {
-            if (signal.aborted) break;
-            await this.#handle(m, signal);
-          }
-        } finally {
-          signal.removeEventListener('abort', stop);
-        }
-      } catch (e) {
-        if (signal.aborted) break;
-        this.o.logger.warn({ event: 'webhook-consume-failed', consumer: name, err: { message: (e as Error).message } }, 'webhook consume loop failed; retrying');
-        await sleep(500, signal);
-      }
-    }
+  /** Deliver one queue until `signal` aborts (the source subscribes again after a failure). */
+  #worker(queue: DeliveryQueue, signal: AbortSignal): Promise<void> {
+    return this.o.deliveries.consume(
+      queue,
+      signal,
+      (m) => this.#handle(m, signal),
+      (e) => this.o.logger.warn({ event: 'webhook-consume-failed', consumer: queue.consumer, err: { message: e.message } }, 'webhook consume loop failed; retrying'),
+    );
   }
 
   /** Try one delivery (or redelivery request) up to maxAttempts times; then park it. Acks either way, unless the lease is lost. */
-  async #handle(m: JsMsg, signal: AbortSignal): Promise<void> {
+  async #handle(m: DeliveryMessage, signal: AbortSignal): Promise<void> {
     const { logger } = this.o;
-    const redelivery = m.subject.startsWith('redeliver.');
-    const agency = m.subject.split('.')[redelivery ? 2 : 1] as string;
-    const cursor = redelivery ? Number(m.headers?.get(WEBHOOK_HEADERS.cursor) ?? 0) : m.seq;
-    const at = { stream: redelivery ? STREAMS.deadletter : STREAMS.deliveries, seq: m.seq };
-    // Not a delivery (junk: a finding is made): terminated, so it is neither retried forever nor blocks the ones behind it.
-    const delivery = Number.isSafeInteger(cursor) && cursor > 0 ? toInboxDelivery(cursor, m.data, m.headers, undefined, at) : null;
+    const { agency, cursor, redelivery, delivery } = m;
     if (!delivery) {
-      if (!(Number.isSafeInteger(cursor) && cursor > 0)) integrity.report(logger, 'deadletter', streamWhere(at.stream, at.seq), 'redelivery cursor malformed');
       m.term();
       return;
     }
-    const body = await signWebhook(this.o.keyring.signing, { ...delivery, iss: this.o.keyring.brokerId, recipient: agency });
+    const signer = this.o.signer();
+    const body = await signWebhook(signer.key, { ...delivery, iss: signer.issuer, recipient: agency });
     const headers = {
       'content-type': WEBHOOK_MEDIA_TYPE,
       'idempotency-key': `${delivery.notice_id}:${agency}`,
@@ -194,13 +154,13 @@ export class WebhookDeliverer {
     try {
       for (attempts = 1; attempts <= this.o.maxAttempts; attempts++) {
         // Read the URL afresh each try: a corrected URL in the registry applies at once.
-        const url = checkWebhookUrl(this.o.registry().agency(agency)?.webhook?.url);
+        const url = checkWebhookUrl(this.o.agencies.agency(agency)?.webhookUrl);
         if (typeof url === 'string') {
           lastError = url;
         } else {
           const out = await postWebhook(url, body, headers, this.o.timeoutMs, { allowPrivateNetworks: this.o.allowPrivateNetworks ?? false });
           if (out.ok) {
-            await m.ackAck();
+            await m.ack();
             this.#posted++;
             logger.info({ event: 'webhook-delivered', agency, notice_id: delivery.notice_id, cursor, attempts, status: out.status, redelivery }, 'webhook delivered');
             return;
@@ -213,9 +173,8 @@ export class WebhookDeliverer {
         if (signal.aborted) return;
       }
       attempts = this.o.maxAttempts;
-      const key = redelivery ? `r${m.seq}` : `${cursor}:${agency}`;
-      const seq = await park(this.o.bus, { agency, key, data: m.data, headers: m.headers, cursor, attempts, lastError, at: new Date() });
-      await m.ackAck();
+      const seq = await this.o.deadLetters.park(m, { attempts, lastError, at: new Date() });
+      await m.ack();
       logger.error({ event: 'webhook-dead-lettered', agency, notice_id: delivery.notice_id, cursor, attempts, reason: lastError, deadletter_seq: seq }, 'webhook delivery parked in the dead-letter');
     } catch (e) {
       logger.warn({ event: 'webhook-handle-failed', agency, notice_id: delivery.notice_id, err: { message: (e as Error).message } }, 'webhook delivery failed; will be retried');

@@ -2,4 +2,4 @@ export { WebhookDeliverer, backoffMs, webhookConsumer, WEBHOOK_LEASE_KEY, type W
 export { signWebhook, verifyWebhook, WebhookVerificationError, WEBHOOK_TYP, WEBHOOK_MEDIA_TYPE, type WebhookClaims } from './sign.js';
 export { checkWebhookUrl, postWebhook, MAX_RESPONSE_BYTES } from './post.js';
 export { webhookUrlRefusal } from './url-policy.js';
-export { listDeadLetters, requestRedelivery, type DeadLetter } from './deadletter.js';
+export { webhookTransport } from './transport.js';

@@ -1,7 +1,7 @@
 import canonicalize from 'canonicalize';
 import { CompactSign, compactVerify, importJWK, type JWK } from 'jose';
-import type { BrokerSigningKey } from '../../broker/keys/broker-keys.js';
-import type { InboxDelivery } from '../../broker/routing/inbox.js';
+import type { InboxDelivery } from '../../broker/core/delivery.js';
+import type { DeliverySigner } from '../transport/contract.js';
 
 /** `typ` of the broker-signed webhook body (RFC 7515 §4.1.9; explicit typing as in RFC 8725 §3.11). */
 export const WEBHOOK_TYP = 'liaison-webhook+jws';
@@ -19,7 +19,7 @@ export interface WebhookClaims extends InboxDelivery {
 }
 
 /** The POST body: a compact JWS by the broker's signing key over the canonical (RFC 8785) claims. */
-export async function signWebhook(key: BrokerSigningKey, claims: WebhookClaims): Promise<string> {
+export async function signWebhook(key: DeliverySigner['key'], claims: WebhookClaims): Promise<string> {
   const payload = new TextEncoder().encode((canonicalize as unknown as (v: unknown) => string)(claims));
   return new CompactSign(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: WEBHOOK_TYP }).sign(key.privateKey);
 }

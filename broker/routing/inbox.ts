@@ -9,6 +9,9 @@ import { getNextMessage } from '../nats/next-message.js';
 import { STREAMS } from '../nats/streams.js';
 import { openInboxConsumer, type InboxConsumer } from './inbox-consumer.js';
 import { DELIVERY_HEADERS } from './plan.js';
+import type { InboxDelivery } from '../core/delivery.js';
+
+export type { InboxDelivery };
 
 export interface InboxFilter {
   agency: string;
@@ -16,22 +19,6 @@ export interface InboxFilter {
   /** Origin country (ISO 3166-1 alpha-2). */
   origin?: string | undefined;
   type?: string | undefined;
-}
-
-export interface InboxDelivery {
-  /** The DELIVERIES stream sequence: pass it as `after` (or Last-Event-ID) to continue after this one. */
-  cursor: number;
-  notice_id: string;
-  operation: string;
-  origin: { country: string; agency: string };
-  type: string;
-  tlp: string;
-  log_index: number;
-  received_at: string;
-  /** Compact JWE to the agency's encryption key; its plaintext is the origin's signed notice. Absent on an OpenPGP delivery. */
-  jwe?: string;
-  /** For agencies with `delivery_format: 'openpgp'`: an armored OpenPGP message signed by the broker's OpenPGP key and encrypted to the agency, whose literal data is the origin's signed notice. */
-  openpgp?: string;
 }
 
 const bad = (what: string) => new LiaisonError('bad-request', { publicDetail: what });

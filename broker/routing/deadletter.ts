@@ -1,13 +1,13 @@
 import type { MsgHdrs, StoredMsg } from 'nats';
-import { LiaisonError } from '../../broker/core/errors.js';
-import { isSlug, subjectToken } from '../../broker/core/ids.js';
-import type { NatsBus } from '../../broker/nats/connection.js';
-import { isNotFound, natsUnavailable } from '../../broker/nats/errors.js';
-import { getNextMessage } from '../../broker/nats/next-message.js';
-import { STREAMS } from '../../broker/nats/streams.js';
-import { DELIVERY_HEADERS } from '../../broker/routing/plan.js';
-import { integrity, streamWhere } from '../../broker/core/integrity.js';
-import { deliveryDefect } from '../../broker/routing/inbox.js';
+import { LiaisonError } from '../core/errors.js';
+import { isSlug, subjectToken } from '../core/ids.js';
+import type { NatsBus } from '../nats/connection.js';
+import { isNotFound, natsUnavailable } from '../nats/errors.js';
+import { getNextMessage } from '../nats/next-message.js';
+import { STREAMS } from '../nats/streams.js';
+import { DELIVERY_HEADERS } from './plan.js';
+import { integrity, streamWhere } from '../core/integrity.js';
+import { deliveryDefect } from './inbox.js';
 
 /**
  * The webhook dead-letter: stream DEADLETTER (broker/nats/streams.ts).

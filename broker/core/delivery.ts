@@ -1,0 +1,20 @@
+/**
+ * A delivery as every transport shows it to the recipient: the inbox page and
+ * stream (broker/routing/inbox.ts), the webhook body (adapters/webhook). Kept
+ * apart from routing so that a transport needs no routing code to name it.
+ */
+export interface InboxDelivery {
+  /** The DELIVERIES stream sequence: pass it as `after` (or Last-Event-ID) to continue after this one. */
+  cursor: number;
+  notice_id: string;
+  operation: string;
+  origin: { country: string; agency: string };
+  type: string;
+  tlp: string;
+  log_index: number;
+  received_at: string;
+  /** Compact JWE to the agency's encryption key; its plaintext is the origin's signed notice. Absent on an OpenPGP delivery. */
+  jwe?: string;
+  /** For agencies with `delivery_format: 'openpgp'`: an armored OpenPGP message signed by the broker's OpenPGP key and encrypted to the agency, whose literal data is the origin's signed notice. */
+  openpgp?: string;
+}
