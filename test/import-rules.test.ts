@@ -7,7 +7,10 @@
  *   routing plan) load neither `nats` nor `fastify`, not even through another
  *   module;
  * - the envelope adapters (adapters/jose, adapters/openpgp) never import
- *   routing, ingest or the HTTP edge;
+ *   routing, ingest or the HTTP edge; no adapter at all imports routing;
+ * - the delivery transports (adapters/webhook, adapters/sse) reach NATS, keys,
+ *   the registry and routing only through their contract
+ *   (adapters/transport/contract.ts);
  * - folders form no new cycle: the folder graph's cycles today are listed
  *   edge by edge in KNOWN_CYCLE_EDGES, which issue 22 empties. An import that
  *   closes a new cycle fails; so does an edge that left a cycle but is still
@@ -144,6 +147,11 @@ const IO_PACKAGES = ['nats', 'fastify', '@fastify/helmet', '@fastify/rate-limit'
 /** Folders an envelope adapter may never import. */
 const ADAPTER_FORBIDDEN = ['broker/routing', 'broker/ingest', 'broker/http', 'broker/background'];
 const ENVELOPE_ADAPTERS = ['adapters/jose', 'adapters/openpgp'];
+/** Folders a delivery transport may never import: what it needs comes through the transport contract. */
+const TRANSPORT_FORBIDDEN = ['broker/routing', 'broker/nats', 'broker/keys', 'broker/registry', 'broker/cli'];
+const TRANSPORT_ADAPTERS = ['adapters/webhook', 'adapters/sse'];
+/** The webhook CLI commands, on their way to broker/cli (issue 22, cli-groups): not part of the transport. */
+const NOT_YET_MOVED = ['adapters/webhook/cli.ts'];
 
 /**
  * The folder-graph edges on a cycle on main when this test was written
@@ -169,6 +177,23 @@ t.test('envelope adapters import no routing, ingest or HTTP code', async (t) => 
     if (!ENVELOPE_ADAPTERS.includes(folderOf(file))) continue;
     for (const i of imports) {
       const bad = ADAPTER_FORBIDDEN.find((f) => i.target.startsWith(`${f}/`));
+      t.notOk(bad, `${file} does not import ${i.target}`);
+    }
+  }
+});
+
+t.test('no adapter imports routing', async (t) => {
+  for (const [file, imports] of graph) {
+    if (!file.startsWith('adapters/') || NOT_YET_MOVED.includes(file)) continue;
+    for (const i of imports) t.notOk(i.target.startsWith('broker/routing/'), `${file} does not import ${i.target}`);
+  }
+});
+
+t.test('delivery transports import no NATS, keys, registry, routing or CLI code', async (t) => {
+  for (const [file, imports] of graph) {
+    if (!TRANSPORT_ADAPTERS.includes(folderOf(file)) || NOT_YET_MOVED.includes(file)) continue;
+    for (const i of imports) {
+      const bad = TRANSPORT_FORBIDDEN.find((f) => i.target.startsWith(`${f}/`));
       t.notOk(bad, `${file} does not import ${i.target}`);
     }
   }
