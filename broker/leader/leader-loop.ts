@@ -106,23 +106,29 @@ export class LeaderLoop {
     let lastRenewed = Date.now();
     // One renewal at a time: two updates of the same revision would make the second look like a lost lease.
     let renewing: Promise<boolean> = Promise.resolve(true);
-    const renew = (): Promise<boolean> =>
-      (renewing = renewing.then(async () => {
-        if (lost.signal.aborted) return false;
+    let pending = 0;
+    const renew = (): Promise<boolean> => {
+      pending++;
+      return (renewing = renewing.then(async () => {
         try {
+          if (lost.signal.aborted) return false;
           if (await lease.renew()) {
             lastRenewed = Date.now();
             return true;
           }
         } catch {
           // NATS away: the lease is as good as lost.
+        } finally {
+          pending--;
         }
         lost.abort();
         return false;
       }));
+    };
     const renewer = setInterval(() => {
       if (Date.now() - lastRenewed > (2 * lease.ttlMs) / 3) lost.abort();
-      if (!lost.signal.aborted) void renew();
+      // A slow renewal is not joined by another from the timer: they would only queue up behind it.
+      if (!lost.signal.aborted && pending === 0) void renew();
     }, periodMs);
     try {
       await work({ signal: lost.signal, renew });

@@ -1,14 +1,15 @@
 /**
- * A leader lease (broker/leader/lease.ts) in the NATS KV bucket `leases`. nats-server 2.9 has no
- * per-key TTL, so the bucket's max age is the lease TTL: a lease that is not
- * renewed ages out of the bucket and anyone may take it.
+ * A leader lease (broker/leader/lease.ts) in the NATS KV bucket `leases`.
+ * nats-server 2.9 has no per-key TTL, so the bucket's max age is the lease
+ * TTL: a lease that is not renewed ages out of the bucket and anyone may take
+ * it.
  *
  *   acquire: kv.create(name)          – succeeds only if nobody holds it
  *   renew:   kv.update(name, rev)     – succeeds only if we still hold it
  *   release: kv.delete(name, rev)     – only our own lease
  *
- * A holder must renew well within the TTL (ttl / 3 is a good period) and must
- * stop acting as leader as soon as renew() returns false.
+ * The leader loop (broker/leader/leader-loop.ts) renews it every TTL/3 and
+ * stops leading as soon as renew() returns false.
  *
  * All users of the bucket share one TTL (a bucket setting): the first to
  * create the bucket sets it; `ttlMs` reports what the bucket really uses.
