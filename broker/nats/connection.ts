@@ -17,31 +17,28 @@ import {
   type KvOptions,
 } from 'nats';
 import type { Logger } from 'pino';
+import type { PublishOptions, StorePort } from '../core/store-port.js';
 import { isNotFound, natsUnavailable } from './errors.js';
 import { installStoredStatusGuard } from './stored-status.js';
+import { jetStreamStore } from './store.js';
 
-export interface PublishOptions {
-  /** JetStream's Msg-Id (de-duplicated within the stream's window); none for a write that must never count as a duplicate. */
-  msgID?: string;
-  headers?: Record<string, string>;
-  /** Refuse unless the stream's last sequence is this (optimistic concurrency). */
-  expectLastSequence?: number;
-  /** Refuse unless the subject's last sequence is this; 0: only if the subject holds nothing (a create-only KV key). */
-  expectLastSubjectSequence?: number;
-}
+export type { PublishOptions } from '../core/store-port.js';
+export { watchAcrossReconnects } from '../core/reconnect-watch.js';
 
 /**
- * The one NATS connection of a gateway process. Every NATS call of the broker
- * goes through here, so transport failures are translated once into
- * `unavailable` (503; errors.ts), keeping the original as `cause`.
+ * The one NATS connection of a gateway process, and the StorePort over it
+ * (core/store-port.ts) that the registry, keys, log, auth, acks and metrics
+ * are given. Transport failures are translated once into `unavailable` (503;
+ * errors.ts), keeping the original as `cause`.
+ *
+ * nc, js, jsm and kv() are the raw client, for what still drives NATS
+ * directly (routing, the checkpointer's consumer, leases, webhook delivery,
+ * stream and consumer set-up); nothing else should take them.
  */
-export interface NatsBus {
+export interface NatsBus extends StorePort {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
-  isConnected(): boolean;
-  /** Call `fn` each time the connection comes back after a loss (not on the first connect); returns an unsubscribe. */
-  onReconnect(fn: () => void): () => void;
   publish(subject: string, data: Uint8Array, opts: PublishOptions): Promise<PubAck>;
   getMessage(stream: string, seq: number): Promise<StoredMsg | null>;
   kv(bucket: string, opts?: Partial<KvOptions>): Promise<KV>;
@@ -190,36 +187,6 @@ export interface ConnectOptions {
 }
 
 /**
- * Keep a KV watch current across connection losses: `start` opens one (and
- * returns its stop); it runs now, and again each time the connection comes
- * back, replacing the previous watch. The client's own watch resumes only
- * when its idle heartbeat notices the gap (about 12 s after a server
- * restart), and a change made meanwhile (a key revoked) would reach this
- * instance that late. Restarts run one at a time; one that fails is reported
- * to `onRestartError` and the running watch continues. Returns the stop.
- */
-export async function watchAcrossReconnects(bus: NatsBus, start: () => Promise<() => void>, onRestartError: (e: Error) => void): Promise<() => void> {
-  let stopCurrent: (() => void) | undefined;
-  let closed = false;
-  const run = async () => {
-    const stop = await start();
-    if (closed) return stop();
-    stopCurrent?.();
-    stopCurrent = stop;
-  };
-  await run();
-  let restarts = Promise.resolve();
-  const unsubscribe = bus.onReconnect(() => {
-    restarts = restarts.then(run).catch((e: unknown) => onRestartError(e as Error));
-  });
-  return () => {
-    closed = true;
-    unsubscribe();
-    stopCurrent?.();
-  };
-}
-
-/**
  * A barrier that releases, in call order, everyone who waited during one
  * event-loop turn, all at once (in the turn's check phase). The client writes
  * what was sent in one synchronous run as one socket write; publishes issued
@@ -306,6 +273,25 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
   // Publishes leave in the order publish() was called (the barrier releases in call order), so one caller's order holds.
   const publishTurn = turnBarrier();
 
+  const publish: NatsBus['publish'] = async (subject, data, p) => {
+    guard('publish');
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(p.headers ?? {})) h.set(k, v);
+    await publishTurn();
+    try {
+      return await js.publish(subject, data, {
+        ...(p.msgID === undefined ? {} : { msgID: p.msgID }),
+        headers: h,
+        timeout: opts.publishTimeoutMs,
+        ...(p.expectLastSequence === undefined && p.expectLastSubjectSequence === undefined
+          ? {}
+          : { expect: { ...(p.expectLastSequence === undefined ? {} : { lastSequence: p.expectLastSequence }), ...(p.expectLastSubjectSequence === undefined ? {} : { lastSubjectSequence: p.expectLastSubjectSequence }) } }),
+      });
+    } catch (e) {
+      throw natsUnavailable(e, `publish ${subject}`);
+    }
+  };
+
   return {
     nc,
     js,
@@ -315,24 +301,8 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
       reconnectListeners.add(fn);
       return () => reconnectListeners.delete(fn);
     },
-    async publish(subject, data, p) {
-      guard('publish');
-      const h = natsHeaders();
-      for (const [k, v] of Object.entries(p.headers ?? {})) h.set(k, v);
-      await publishTurn();
-      try {
-        return await js.publish(subject, data, {
-          ...(p.msgID === undefined ? {} : { msgID: p.msgID }),
-          headers: h,
-          timeout: opts.publishTimeoutMs,
-          ...(p.expectLastSequence === undefined && p.expectLastSubjectSequence === undefined
-            ? {}
-            : { expect: { ...(p.expectLastSequence === undefined ? {} : { lastSequence: p.expectLastSequence }), ...(p.expectLastSubjectSequence === undefined ? {} : { lastSubjectSequence: p.expectLastSubjectSequence }) } }),
-        });
-      } catch (e) {
-        throw natsUnavailable(e, `publish ${subject}`);
-      }
-    },
+    publish,
+    ...jetStreamStore({ js, jsm, guard, publish, timeoutMs: opts.publishTimeoutMs }),
     async getMessage(stream, seq) {
       guard('get');
       try {

@@ -1,18 +1,8 @@
 import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
+import { CHECKPOINT_SUBJECT, STREAMS } from '../core/stream-names.js';
 import { isNotFound } from './errors.js';
 
-export const STREAMS = {
-  notices: 'NOTICES',
-  log: 'LOG',
-  deliveries: 'DELIVERIES',
-  checkpoints: 'CHECKPOINTS',
-  deadletter: 'DEADLETTER',
-  acks: 'ACKS',
-  registryEvents: 'REGISTRY_EVENTS',
-} as const;
-
-/** The one subject of CHECKPOINTS: signed tree heads, in publication order. */
-export const CHECKPOINT_SUBJECT = 'checkpoints';
+export { CHECKPOINT_SUBJECT, STREAMS } from '../core/stream-names.js';
 
 export interface StreamSettings {
   duplicateWindowSeconds: number;
