@@ -2,11 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
-import type { KV } from 'nats';
+import { LiaisonError } from '../core/errors.js';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
-import { watchAcrossReconnects, type NatsBus } from '../nats/connection.js';
-import { isWrongLastSequence } from '../nats/errors.js';
+import { watchAcrossReconnects } from '../core/reconnect-watch.js';
+import type { KvBucket, StorePort } from '../core/store-port.js';
 import { brokerKeyFilePath, writeSecretJson, type BrokerKeyFile, type BrokerKeyring } from './broker-keys.js';
 import { OPENPGP_KEY_FILE } from './openpgp-keys.js';
 
@@ -78,7 +78,7 @@ async function unseal(kek: Kek, value: Uint8Array): Promise<BrokerKeyFile> {
 }
 
 export interface KeyringStoreOptions {
-  bus: NatsBus;
+  bus: StorePort;
   keyring: BrokerKeyring;
   kek: Kek;
   dataDir: string;
@@ -96,7 +96,7 @@ export class KeyringStore {
 
   private constructor(
     private readonly o: KeyringStoreOptions,
-    private readonly kv: KV,
+    private readonly kv: KvBucket,
   ) {}
 
   /**
@@ -104,17 +104,13 @@ export class KeyringStore {
    * keyring in; every later one takes up the keyring found there.
    */
   static async open(o: KeyringStoreOptions): Promise<KeyringStore> {
-    const kv = await o.bus.kv(BROKER_KEYS_BUCKET, { history: 16, replicas: o.replicas ?? 1 });
+    const kv = await o.bus.bucket(BROKER_KEYS_BUCKET, { history: 16, replicas: o.replicas ?? 1 });
     const store = new KeyringStore(o, kv);
     let entry = await kv.get(KEYRING_KEY);
     if (entry && entry.operation !== 'PUT') store.#finding(entry.revision, `${entry.operation === 'DEL' ? 'delete' : 'purge'} marker`);
     if (!entry || entry.operation !== 'PUT') {
-      try {
-        await kv.create(KEYRING_KEY, await seal(o.kek, o.keyring.file));
-        o.logger.info({ event: 'broker-keyring-published' }, 'broker keyring put in NATS KV');
-      } catch (e) {
-        if (!isWrongLastSequence(e)) throw e;
-      }
+      // Not created: another instance put its keyring in first, and that one is taken up.
+      if ((await kv.create(KEYRING_KEY, await seal(o.kek, o.keyring.file))) !== undefined) o.logger.info({ event: 'broker-keyring-published' }, 'broker keyring put in NATS KV');
       entry = await kv.get(KEYRING_KEY);
     }
     if (!entry) throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
@@ -197,13 +193,12 @@ export class KeyringStore {
         current = this.o.keyring.file;
       }
       const { file, result } = await change(current);
-      try {
-        const revision = await this.kv.update(KEYRING_KEY, await seal(this.o.kek, file), entry.revision);
+      const revision = await this.kv.update(KEYRING_KEY, await seal(this.o.kek, file), entry.revision);
+      if (revision !== undefined) {
         await this.#apply(revision, async () => file);
         return { result, revision };
-      } catch (e) {
-        if (!isWrongLastSequence(e) || attempt >= 4) throw e;
       }
+      if (attempt >= 4) throw new LiaisonError('unavailable', { detail: `${BROKER_KEYS_BUCKET} ${KEYRING_KEY}: too many concurrent changes` });
     }
   }
 

@@ -1,8 +1,8 @@
-import type { KV, KvEntry } from 'nats';
+import { LiaisonError } from '../core/errors.js';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
-import { watchAcrossReconnects, type NatsBus } from '../nats/connection.js';
-import { isWrongLastSequence } from '../nats/errors.js';
+import { watchAcrossReconnects } from '../core/reconnect-watch.js';
+import type { KvBucket, KvRecord, StorePort } from '../core/store-port.js';
 import { checkRegistryReferences } from '../schemas/notice-validator.js';
 import { RegistrySnapshot, type Agency, type Operation, type RegistrySeed } from './model.js';
 
@@ -27,14 +27,14 @@ export class RegistryStore {
   readonly #listeners = new Set<(s: RegistrySnapshot) => void>();
 
   private constructor(
-    readonly kv: KV,
+    readonly kv: KvBucket,
     private readonly validate: RecordValidator,
     private readonly logger: Logger,
-    private readonly bus: NatsBus,
+    private readonly bus: StorePort,
   ) {}
 
-  static async open(bus: NatsBus, validate: RecordValidator, logger: Logger, replicas = 1): Promise<RegistryStore> {
-    const kv = await bus.kv(REGISTRY_BUCKET, { history: 64, replicas });
+  static async open(bus: StorePort, validate: RecordValidator, logger: Logger, replicas = 1): Promise<RegistryStore> {
+    const kv = await bus.bucket(REGISTRY_BUCKET, { history: 64, replicas });
     return new RegistryStore(kv, validate, logger, bus);
   }
 
@@ -54,9 +54,13 @@ export class RegistryStore {
     if (!refs.ok) throw new Error(`registry seed is invalid: ${refs.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`);
     const keys = await this.kv.keys();
     for await (const _ of keys) return false;
-    for (const a of seed.agencies) await this.kv.create(agencyKey(a.id), enc.encode(JSON.stringify(a)));
-    for (const o of seed.operations) await this.kv.create(operationKey(o.id), enc.encode(JSON.stringify(o)));
+    for (const a of seed.agencies) await this.#seed(agencyKey(a.id), a);
+    for (const o of seed.operations) await this.#seed(operationKey(o.id), o);
     return true;
+  }
+
+  async #seed(key: string, record: Agency | Operation): Promise<void> {
+    if ((await this.kv.create(key, enc.encode(JSON.stringify(record)))) === undefined) throw new LiaisonError('unavailable', { detail: `${REGISTRY_BUCKET} ${key}: written by someone else while seeding` });
   }
 
   async putAgency(a: Agency): Promise<void> {
@@ -80,7 +84,7 @@ export class RegistryStore {
   }
 
   /** The valid record an entry holds; undefined for none (no entry, a delete marker) or junk (reported). */
-  #record<T extends Agency | Operation>(kind: 'agency' | 'operation', id: string, e: KvEntry | null): T | undefined {
+  #record<T extends Agency | Operation>(kind: 'agency' | 'operation', id: string, e: KvRecord | null): T | undefined {
     if (!e || e.operation !== 'PUT') return undefined;
     const r = this.#parse(kind, id, e.value);
     if (r.ok) return r.record as T;
@@ -136,13 +140,10 @@ export class RegistryStore {
       const next = change(current);
       if (next === undefined) return current;
       this.#check(kind === 'agency' ? { agencies: [next as Agency], operations: [] } : { agencies: [], operations: [next as Operation] });
-      try {
-        if (e && (current || e.operation === 'PUT')) await this.kv.update(key, enc.encode(JSON.stringify(next)), e.revision);
-        else await this.kv.create(key, enc.encode(JSON.stringify(next)));
-        return next;
-      } catch (err) {
-        if (!isWrongLastSequence(err) || attempt >= 9) throw err;
-      }
+      const value = enc.encode(JSON.stringify(next));
+      const written = e && (current || e.operation === 'PUT') ? await this.kv.update(key, value, e.revision) : await this.kv.create(key, value);
+      if (written !== undefined) return next;
+      if (attempt >= 9) throw new LiaisonError('unavailable', { detail: `${REGISTRY_BUCKET} ${key}: too many concurrent changes` });
     }
   }
 
@@ -223,7 +224,7 @@ export class RegistryStore {
    * value), the newest good one in the key's history (64 revisions) is taken; with none there
    * either, the agency or operation is absent. Junk never grants anything.
    */
-  async #apply(e: KvEntry, agencies: Map<string, Agency>, operations: Map<string, Operation>): Promise<void> {
+  async #apply(e: KvRecord, agencies: Map<string, Agency>, operations: Map<string, Operation>): Promise<void> {
     const dot = e.key.indexOf('.');
     const [kind, id] = dot < 0 ? [e.key, ''] : [e.key.slice(0, dot), e.key.slice(dot + 1)];
     const map = (kind === 'agency' ? agencies : kind === 'operation' ? operations : undefined) as Map<string, Agency | Operation> | undefined;
