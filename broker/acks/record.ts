@@ -1,5 +1,4 @@
 import { compactVerify } from 'jose';
-import type { StoredMsg } from 'nats';
 import type { ResolvedSigner } from '../core/envelope.js';
 import { LiaisonError } from '../core/errors.js';
 import { isSlug, isUuid, subjectToken } from '../core/ids.js';
@@ -11,10 +10,8 @@ import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { decodeEntry, encodeEntry, type AckLogEntry, type NoticeLogEntry } from '../log/entry.js';
 import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
 import type { BrokerSigningKey } from '../keys/broker-keys.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound, natsUnavailable } from '../nats/errors.js';
-import { getNextMessage } from '../nats/next-message.js';
-import { STREAMS } from '../nats/streams.js';
+import type { StorePort, StoredMessage } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
 import { DELIVERY_HEADERS } from '../routing/plan.js';
 import { ACK_TYP, type AckClaims } from './receipt.js';
 
@@ -40,7 +37,7 @@ const mismatch = (publicDetail: string) => new LiaisonError('ack-mismatch', { pu
  * The ack log entry a stored receipt carries, or undefined when the message is
  * not a receipt the broker stored (junk in ACKS: reported as a finding, skipped).
  */
-function storedAckEntry(m: StoredMsg): { entry: AckLogEntry; bytes: Uint8Array } | undefined {
+function storedAckEntry(m: StoredMessage): { entry: AckLogEntry; bytes: Uint8Array } | undefined {
   const bytes = Buffer.from(m.header?.get(ACK_ENTRY_HEADER) ?? '', 'base64url');
   let entry: Partial<AckLogEntry> | undefined;
   try {
@@ -66,7 +63,7 @@ export interface RecordedAck {
 }
 
 export interface AckDeps {
-  bus: NatsBus;
+  bus: StorePort;
   resolveSigner: (kid: string) => Promise<ResolvedSigner>;
   clockSkewSeconds: number;
   /** The broker's current signing key (signs the receipt's log entry). */
@@ -140,7 +137,7 @@ export async function recordAck(deps: AckDeps, agency: string, jws: string): Pro
 
   // 5. Store, then log. The first receipt stands.
   const subject = ackSubject(claims.notice_id, agency);
-  const last = await lastBySubject(bus, subject);
+  const last = await bus.lastMessage(STREAMS.acks, subject);
   // Junk stored under the subject is not a first receipt (a finding): this one is stored.
   const existing = last ? storedAckEntry(last) : undefined;
   const msgID = ackMsgId(claims.notice_id, agency);
@@ -175,15 +172,6 @@ export async function recordAck(deps: AckDeps, agency: string, jws: string): Pro
   return { notice_id: entry.notice_id, agency, log_index: logAck.seq - 1, received_at: entry.received_at, duplicate };
 }
 
-async function lastBySubject(bus: NatsBus, subject: string): Promise<StoredMsg | null> {
-  try {
-    return await bus.jsm.streams.getMessage(STREAMS.acks, { last_by_subj: subject });
-  } catch (e) {
-    if (isNotFound(e)) return null;
-    throw natsUnavailable(e, 'acks lookup');
-  }
-}
-
 export interface ListedAck {
   agency: string;
   signer_kid: string;
@@ -196,19 +184,14 @@ export interface ListedAck {
 }
 
 /** The read receipts of a notice, for its origin agency only (anyone else: the same not-found as no receipts). */
-export async function listAcks(bus: NatsBus, noticeId: string, caller: string): Promise<ListedAck[]> {
+export async function listAcks(bus: StorePort, noticeId: string, caller: string): Promise<ListedAck[]> {
   if (!isUuid(noticeId)) throw new LiaisonError('bad-request', { publicDetail: 'the notice id must be a lower-case UUID' });
   const subject = `acks.${noticeId}.*`;
   const out: ListedAck[] = [];
   let seq = 1;
   for (let i = 0; i < 10_000; i++) {
-    let m: StoredMsg;
-    try {
-      m = await getNextMessage(bus.jsm, STREAMS.acks, seq, subject);
-    } catch (e) {
-      if (isNotFound(e)) break;
-      throw natsUnavailable(e, 'acks list');
-    }
+    const m = await bus.nextMessage(STREAMS.acks, seq, subject);
+    if (!m) break;
     seq = m.seq + 1;
     // Junk (not a receipt the broker stored) is skipped with a finding, before the origin check: it must not hide the real ones.
     const stored = storedAckEntry(m);

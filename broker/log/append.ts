@@ -1,5 +1,5 @@
 import { subjectToken } from '../core/ids.js';
-import type { NatsBus } from '../nats/connection.js';
+import type { StorePort } from '../core/store-port.js';
 import { decodeEntry } from './entry.js';
 import { ENTRY_SIGNATURE_HEADER } from './entry-signature.js';
 
@@ -20,7 +20,7 @@ export const ENTRY_HEADER = 'Liaison-Log-Entry';
  * entry signatures: a no-op inside the duplicate window, otherwise an unsigned
  * entry the checkpointer refuses.
  */
-export async function appendEntry(bus: NatsBus, msgID: string, bytes: Uint8Array, signature: string | undefined) {
+export async function appendEntry(bus: Pick<StorePort, 'publish'>, msgID: string, bytes: Uint8Array, signature: string | undefined) {
   const kind = (decodeEntry(bytes) as { kind: string }).kind;
   const headers: Record<string, string> = { 'Liaison-Msg-Id': msgID };
   if (signature) headers[ENTRY_SIGNATURE_HEADER] = signature;

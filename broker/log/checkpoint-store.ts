@@ -9,12 +9,9 @@
  *   Liaison-Tree-Size      the tree size, for operators
  */
 
-import type { KV } from 'nats';
-
 import { LiaisonError } from '../core/errors.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound, isWrongLastSequence, natsUnavailable } from '../nats/errors.js';
-import { CHECKPOINT_SUBJECT, STREAMS } from '../nats/streams.js';
+import type { KvBucket, StorePort, StoredMessage, StreamState } from '../core/store-port.js';
+import { CHECKPOINT_SUBJECT, STREAMS } from '../core/stream-names.js';
 import { CheckpointVerifier, type PublicSigningJwk, type VerifiedCheckpoint } from './checkpoint.js';
 import { CompactRange } from './compact-range.js';
 import { hashEqual } from './merkle.js';
@@ -42,13 +39,13 @@ const enc = new TextEncoder();
 
 
 export class CheckpointStore {
-  readonly #bus: NatsBus;
+  readonly #bus: StorePort;
   readonly #keys: () => readonly PublicSigningJwk[];
   readonly #origin: string;
   #verifier: { keys: readonly PublicSigningJwk[]; verifier: CheckpointVerifier } | undefined;
-  readonly #index: KV;
+  readonly #index: KvBucket;
 
-  private constructor(bus: NatsBus, origin: string, keys: () => readonly PublicSigningJwk[], index: KV) {
+  private constructor(bus: StorePort, origin: string, keys: () => readonly PublicSigningJwk[], index: KvBucket) {
     this.#bus = bus;
     this.#origin = origin;
     this.#keys = keys;
@@ -61,8 +58,8 @@ export class CheckpointStore {
    * giving the current list (a live keyring: a rotated signing key is taken up
    * at once): a stored checkpoint must verify.
    */
-  static async open(bus: NatsBus, origin: string, keys: readonly PublicSigningJwk[] | (() => readonly PublicSigningJwk[]), replicas = 1): Promise<CheckpointStore> {
-    const index = await bus.kv(INDEX_BUCKET, { history: 1, replicas });
+  static async open(bus: StorePort, origin: string, keys: readonly PublicSigningJwk[] | (() => readonly PublicSigningJwk[]), replicas = 1): Promise<CheckpointStore> {
+    const index = await bus.bucket(INDEX_BUCKET, { history: 1, replicas });
     return new CheckpointStore(bus, origin, typeof keys === 'function' ? keys : () => keys, index);
   }
 
@@ -81,25 +78,20 @@ export class CheckpointStore {
    * `log-state-invalid`.
    */
   async latest(): Promise<LatestCheckpoint | null> {
-    let sm;
-    try {
-      sm = await this.#bus.jsm.streams.getMessage(STREAMS.checkpoints, { last_by_subj: CHECKPOINT_SUBJECT });
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw natsUnavailable(e, 'get last checkpoint');
-    }
+    let sm = await this.#bus.lastMessage(STREAMS.checkpoints, CHECKPOINT_SUBJECT);
+    if (!sm) return null;
     for (let skipped = 0; ; skipped++) {
       const valid = this.#asCheckpoint(sm);
       if (valid) return valid;
       if (skipped >= MAX_SKIPPED) throw new LiaisonError('log-state-invalid', { detail: `CHECKPOINTS: no valid checkpoint in the ${MAX_SKIPPED + 1} messages up to #${sm.seq}` });
-      let prev = null;
+      let prev: StoredMessage | null = null;
       for (let seq = sm.seq - 1; seq >= 1 && !prev; seq--) prev = await this.#bus.getMessage(STREAMS.checkpoints, seq);
       if (!prev) return null;
       sm = prev;
     }
   }
 
-  #asCheckpoint(sm: { seq: number; data: Uint8Array; header?: { get(k: string): string } | undefined }): LatestCheckpoint | undefined {
+  #asCheckpoint(sm: StoredMessage): LatestCheckpoint | undefined {
     try {
       const note = dec.decode(sm.data);
       const verified = this.verifier.verify(note);
@@ -113,22 +105,19 @@ export class CheckpointStore {
 
   /** The last sequence of CHECKPOINTS, whatever it holds (the expected-last-sequence of the next publish); 0 when empty. */
   async lastSeq(): Promise<number> {
-    try {
-      return (await this.#bus.jsm.streams.info(STREAMS.checkpoints)).state.last_seq;
-    } catch (e) {
-      throw natsUnavailable(e, 'CHECKPOINTS info');
-    }
+    return (await this.#info()).lastSeq;
+  }
+
+  async #info(): Promise<StreamState> {
+    const info = await this.#bus.streamInfo(STREAMS.checkpoints);
+    if (!info) throw new LiaisonError('unavailable', { detail: `${STREAMS.checkpoints} info: no such stream` });
+    return info;
   }
 
   /** Every checkpoint note, in publication order (for exports and audits). Not verified here: the auditor does that. */
   async *all(): AsyncGenerator<{ seq: number; note: string }> {
-    let info;
-    try {
-      info = await this.#bus.jsm.streams.info(STREAMS.checkpoints);
-    } catch (e) {
-      throw natsUnavailable(e, 'CHECKPOINTS info');
-    }
-    for (let seq = info.state.first_seq; seq > 0 && seq <= info.state.last_seq; seq++) {
+    const info = await this.#info();
+    for (let seq = info.firstSeq; seq > 0 && seq <= info.lastSeq; seq++) {
       const m = await this.#bus.getMessage(STREAMS.checkpoints, seq);
       if (m) yield { seq, note: dec.decode(m.data) };
     }
@@ -158,18 +147,8 @@ export class CheckpointStore {
   async claimIndex(entries: readonly { noticeId: string; index: number }[]): Promise<({ ok: true } | { ok: false; held: string })[]> {
     const one = async (e: { noticeId: string; index: number }): Promise<{ ok: true } | { ok: false; held: string }> => {
       const value = String(e.index);
-      try {
-        await this.#index.create(e.noticeId, enc.encode(value));
-        return { ok: true };
-      } catch (err) {
-        if (!isWrongLastSequence(err)) throw natsUnavailable(err, 'log-index create');
-      }
-      let held;
-      try {
-        held = await this.#index.get(e.noticeId);
-      } catch (err) {
-        throw natsUnavailable(err, 'log-index get');
-      }
+      if ((await this.#index.create(e.noticeId, enc.encode(value))) !== undefined) return { ok: true };
+      const held = await this.#index.get(e.noticeId);
       const v = held && held.operation === 'PUT' ? dec.decode(held.value) : '(deleted)';
       return v === value ? { ok: true } : { ok: false, held: v.slice(0, 32) };
     };
@@ -180,12 +159,7 @@ export class CheckpointStore {
 
   /** The log index of a notice id (a validated UUID), or undefined. */
   async indexOf(noticeId: string): Promise<number | undefined> {
-    let e;
-    try {
-      e = await this.#index.get(noticeId);
-    } catch (err) {
-      throw natsUnavailable(err, 'log-index get');
-    }
+    const e = await this.#index.get(noticeId);
     if (!e || e.operation !== 'PUT') return undefined;
     const text = dec.decode(e.value);
     const n = Number(text);

@@ -17,13 +17,10 @@
  * longer unindexed tail (checkpointer stopped or far behind) is `unavailable`
  * (503, retry later), never a wrong "unknown".
  */
-import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound, natsUnavailable } from '../nats/errors.js';
-import { getNextMessage } from '../nats/next-message.js';
-import { CHECKPOINT_SUBJECT, STREAMS } from '../nats/streams.js';
+import type { KvBucket, StorePort } from '../core/store-port.js';
+import { CHECKPOINT_SUBJECT, STREAMS } from '../core/stream-names.js';
 import { INDEX_BUCKET, SIZE_HEADER } from './checkpoint-store.js';
 import { decodeEntry, type NoticeLogEntry } from './entry.js';
 
@@ -31,13 +28,13 @@ export const MAX_TAIL_SCAN = 10_000;
 const NOTICE_SUBJECT = 'log.notice';
 
 
-const indexes = new WeakMap<NatsBus, Promise<KV | null>>();
+const indexes = new WeakMap<StorePort, Promise<KvBucket | null>>();
 
 /** The log-index bucket, bound (never created here); null when it does not exist. */
-function indexBucket(bus: NatsBus): Promise<KV | null> {
+function indexBucket(bus: StorePort): Promise<KvBucket | null> {
   let kv = indexes.get(bus);
   if (!kv) {
-    kv = bus.kv(INDEX_BUCKET, { bindOnly: true }).catch(() => {
+    kv = bus.bucket(INDEX_BUCKET, { bindOnly: true }).catch(() => {
       indexes.delete(bus); // try again next time
       return null;
     });
@@ -56,38 +53,28 @@ function asNoticeEntry(bytes: Uint8Array, noticeId: string): NoticeLogEntry | un
   return undefined;
 }
 
-async function checkpointSize(bus: NatsBus): Promise<number> {
-  try {
-    const sm = await bus.jsm.streams.getMessage(STREAMS.checkpoints, { last_by_subj: CHECKPOINT_SUBJECT });
-    const n = Number(sm.header?.get(SIZE_HEADER));
-    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
-  } catch (e) {
-    if (isNotFound(e)) return 0;
-    throw natsUnavailable(e, 'last checkpoint');
-  }
+async function checkpointSize(bus: StorePort): Promise<number> {
+  const sm = await bus.lastMessage(STREAMS.checkpoints, CHECKPOINT_SUBJECT);
+  const n = Number(sm?.header?.get(SIZE_HEADER));
+  return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
 
-async function indexOf(bus: NatsBus, noticeId: string): Promise<number | undefined> {
+async function indexOf(bus: StorePort, noticeId: string): Promise<number | undefined> {
   const kv = await indexBucket(bus);
   if (!kv) return undefined;
-  try {
-    const e = await kv.get(noticeId);
-    if (!e || e.operation !== 'PUT') return undefined;
-    const n = Number(new TextDecoder().decode(e.value));
-    return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-  } catch (e) {
-    if (isNotFound(e)) return undefined;
-    throw natsUnavailable(e, 'log-index get');
-  }
+  const e = await kv.get(noticeId);
+  if (!e || e.operation !== 'PUT') return undefined;
+  const n = Number(new TextDecoder().decode(e.value));
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 /** The notice's own log entry, or undefined when the log holds none. */
-export async function findNoticeEntry(bus: NatsBus, noticeId: string, maxScan = MAX_TAIL_SCAN): Promise<NoticeLogEntry | undefined> {
+export async function findNoticeEntry(bus: StorePort, noticeId: string, maxScan = MAX_TAIL_SCAN): Promise<NoticeLogEntry | undefined> {
   return (await findNoticeLogged(bus, noticeId, maxScan))?.entry;
 }
 
 /** The notice's own log entry and its log index (the first entry for that id), or undefined when the log holds none. */
-export async function findNoticeLogged(bus: NatsBus, noticeId: string, maxScan = MAX_TAIL_SCAN): Promise<{ entry: NoticeLogEntry; index: number } | undefined> {
+export async function findNoticeLogged(bus: StorePort, noticeId: string, maxScan = MAX_TAIL_SCAN): Promise<{ entry: NoticeLogEntry; index: number } | undefined> {
   if (!isUuid(noticeId)) return undefined;
   const covered = await checkpointSize(bus);
   const index = await indexOf(bus, noticeId);
@@ -101,13 +88,8 @@ export async function findNoticeLogged(bus: NatsBus, noticeId: string, maxScan =
     if (scanned >= maxScan) {
       throw new LiaisonError('unavailable', { detail: `log-index lags more than ${maxScan} notice entries behind LOG` });
     }
-    let m;
-    try {
-      m = await getNextMessage(bus.jsm, STREAMS.log, seq, NOTICE_SUBJECT);
-    } catch (e) {
-      if (isNotFound(e)) return undefined;
-      throw natsUnavailable(e, `scan LOG from ${seq}`);
-    }
+    const m = await bus.nextMessage(STREAMS.log, seq, NOTICE_SUBJECT);
+    if (!m) return undefined;
     const entry = asNoticeEntry(m.data, noticeId);
     if (entry) return { entry, index: m.seq - 1 };
     seq = m.seq + 1;

@@ -4,13 +4,10 @@
  * `notice-ids`. The ingest pipeline sees only the LogWriter interface
  * (writer.ts).
  */
-import type { KV } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { subjectToken } from '../core/ids.js';
-import { openBucketOnce } from '../nats/bucket.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isWrongLastSequence, natsUnavailable } from '../nats/errors.js';
-import { STREAMS } from '../nats/streams.js';
+import type { KvBucket, StorePort } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
 import { appendEntry, ENTRY_HEADER } from './append.js';
 import { decodeEntry, encodeEntry, type NoticeLogEntry } from './entry.js';
 import { ENTRY_SIGNATURE_HEADER, signEntry } from './entry-signature.js';
@@ -18,7 +15,7 @@ import { findNoticeLogged } from './notice-lookup.js';
 import type { LogWriter, StoreInput, StoreResult } from './writer.js';
 
 /** The LogWriter over JetStream: NOTICES, LOG and KV `notice-ids` (storeAndLog). */
-export const natsLogWriter = (bus: NatsBus): LogWriter => ({ append: (input) => storeAndLog(bus, input) });
+export const natsLogWriter = (bus: StorePort): LogWriter => ({ append: (input) => storeAndLog(bus, input) });
 
 export const noticeSubject = (e: Pick<NoticeLogEntry, 'operation' | 'origin' | 'type'>) =>
   `notices.${subjectToken(e.operation, 'operation')}.${subjectToken(e.origin.country, 'origin.country')}.${subjectToken(e.type, 'type')}`;
@@ -34,22 +31,34 @@ const bytesEqual = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Bu
  */
 export const NOTICE_IDS_BUCKET = 'notice-ids';
 
-/** Open (create) the notice-ids bucket; the gateway calls it at start with the stream replicas, ingest reuses it. */
-export function openNoticeIds(bus: NatsBus, replicas = 1): Promise<KV> {
-  return openBucketOnce(bus, NOTICE_IDS_BUCKET, { history: 1, replicas });
+const noticeIds = new WeakMap<StorePort, Promise<KvBucket>>();
+
+/**
+ * Open (create) the notice-ids bucket once per connection, with the options of
+ * the first call: the gateway calls it at start with the stream replicas,
+ * ingest reuses it. A failed open is forgotten, so the next call tries again.
+ * Its claims leave with the turn's NOTICES and LOG publishes, in one socket
+ * write, where a write of their own would cost one more on every notice.
+ */
+export function openNoticeIds(bus: StorePort, replicas = 1): Promise<KvBucket> {
+  let kv = noticeIds.get(bus);
+  if (!kv) {
+    kv = bus.bucket(NOTICE_IDS_BUCKET, { history: 1, replicas, putIfNewWithPublishes: true });
+    kv.catch(() => noticeIds.delete(bus));
+    noticeIds.set(bus, kv);
+  }
+  return kv;
 }
 
-const windows = new WeakMap<NatsBus, Promise<number>>();
+const windows = new WeakMap<StorePort, Promise<number>>();
 /** NOTICES' duplicate window in ms (read once per connection). */
-export function duplicateWindowMs(bus: NatsBus): Promise<number> {
+export function duplicateWindowMs(bus: StorePort): Promise<number> {
   let w = windows.get(bus);
   if (!w) {
-    w = bus.jsm.streams.info(STREAMS.notices).then(
-      (i) => Math.floor((i.config.duplicate_window ?? 120e9) / 1e6),
-      (e: unknown) => {
-        throw natsUnavailable(e, 'NOTICES info');
-      },
-    );
+    w = bus.streamInfo(STREAMS.notices).then((i) => {
+      if (!i) throw new LiaisonError('unavailable', { detail: `${STREAMS.notices} info: no such stream` });
+      return i.duplicateWindowMs;
+    });
     w.catch(() => windows.delete(bus));
     windows.set(bus, w);
   }
@@ -59,27 +68,10 @@ export function duplicateWindowMs(bus: NatsBus): Promise<number> {
 type Claim = { kind: 'new' } | { kind: 'retry'; claimedAt: number };
 
 /** Claim a notice id for these bytes: new, a retry of the same bytes (with when it was first claimed), or a conflict. */
-async function claimNoticeId(bus: NatsBus, noticeId: string, sha256: string): Promise<Claim> {
-  let kv: KV;
-  try {
-    kv = await openNoticeIds(bus);
-  } catch (e) {
-    throw natsUnavailable(e, 'notice-ids');
-  }
-  try {
-    // A create-only KV put through the gateway's one publish path: it leaves with the turn's other publishes in one
-    // socket write (turnBarrier), where kv.create would be a write of its own on every notice.
-    await bus.publish(`$KV.${NOTICE_IDS_BUCKET}.${noticeId}`, new TextEncoder().encode(sha256), { expectLastSubjectSequence: 0 });
-    return { kind: 'new' };
-  } catch (e) {
-    if (!isWrongLastSequence(e)) throw natsUnavailable(e, 'notice-ids create');
-  }
-  let held;
-  try {
-    held = await kv.get(noticeId);
-  } catch (e) {
-    throw natsUnavailable(e, 'notice-ids get');
-  }
+async function claimNoticeId(bus: StorePort, noticeId: string, sha256: string): Promise<Claim> {
+  const kv = await openNoticeIds(bus);
+  if (await kv.putIfNew(noticeId, new TextEncoder().encode(sha256))) return { kind: 'new' };
+  const held = await kv.get(noticeId);
   if (!held) throw new LiaisonError('unavailable', { detail: `notice-ids: ${noticeId} exists but cannot be read` });
   if (new TextDecoder().decode(held.value) !== sha256) throw new LiaisonError('duplicate-conflict');
   return { kind: 'retry', claimedAt: held.created.getTime() };
@@ -100,7 +92,7 @@ async function claimNoticeId(bus: NatsBus, noticeId: string, sha256: string): Pr
  * from the log (log-index, else a scan of the unindexed tail). A claim whose
  * store never happened (a crash in between) is completed by the retry.
  */
-export async function storeAndLog(bus: NatsBus, input: StoreInput): Promise<StoreResult> {
+export async function storeAndLog(bus: StorePort, input: StoreInput): Promise<StoreResult> {
   const { signed } = input;
   const msgID = input.entry.notice_id;
   const claim = await claimNoticeId(bus, msgID, input.entry.sha256);

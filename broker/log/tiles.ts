@@ -19,11 +19,8 @@
  * row: the loser re-reads and merges.
  */
 
-import type { KV } from 'nats';
-
 import { LiaisonError } from '../core/errors.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isWrongLastSequence, natsUnavailable } from '../nats/errors.js';
+import type { KvBucket, StorePort } from '../core/store-port.js';
 import { HASH_SIZE, MerkleError, type AsyncNodeReader } from './merkle.js';
 
 export const TILES_BUCKET = 'log-tiles';
@@ -36,17 +33,17 @@ interface CachedRow {
 }
 
 export class TileStore {
-  readonly #kv: KV;
+  readonly #kv: KvBucket;
   readonly #cache = new Map<string, CachedRow>();
   readonly #maxCached: number;
 
-  private constructor(kv: KV, maxCached: number) {
+  private constructor(kv: KvBucket, maxCached: number) {
     this.#kv = kv;
     this.#maxCached = maxCached;
   }
 
-  static async open(bus: NatsBus, replicas = 1, maxCachedRows = 4096): Promise<TileStore> {
-    const kv = await bus.kv(TILES_BUCKET, { history: 1, replicas });
+  static async open(bus: StorePort, replicas = 1, maxCachedRows = 4096): Promise<TileStore> {
+    const kv = await bus.bucket(TILES_BUCKET, { history: 1, replicas });
     return new TileStore(kv, maxCachedRows);
   }
 
@@ -59,12 +56,7 @@ export class TileStore {
   }
 
   async #getRow(level: number, tile: number): Promise<{ bytes: Uint8Array; revision: number } | null> {
-    let e;
-    try {
-      e = await this.#kv.get(tileKey(level, tile));
-    } catch (err) {
-      throw natsUnavailable(err, 'log-tiles get');
-    }
+    const e = await this.#kv.get(tileKey(level, tile));
     if (!e || e.operation !== 'PUT') return null;
     return { bytes: e.value, revision: e.revision };
   }
@@ -111,15 +103,10 @@ export class TileStore {
         if (!written.has(off)) throw new MerkleError('merkle-bad-state', `tile ${key} would get a gap at offset ${off}`);
       }
       if (!changed) return;
-      try {
-        if (cur) await this.#kv.update(key, out, cur.revision);
-        else await this.#kv.create(key, out);
-        this.#remember(key, out);
-        return;
-      } catch (err) {
-        if (isWrongLastSequence(err)) continue; // someone else wrote the row; re-read and merge
-        throw natsUnavailable(err, 'log-tiles write');
-      }
+      const stored = cur ? await this.#kv.update(key, out, cur.revision) : await this.#kv.create(key, out);
+      if (stored === undefined) continue; // someone else wrote the row; re-read and merge
+      this.#remember(key, out);
+      return;
     }
     throw new LiaisonError('unavailable', { detail: `log-tiles write ${key}: too many concurrent updates` });
   }
