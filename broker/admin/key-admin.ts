@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { integrity, streamWhere } from '../core/integrity.js';
-import type { StoredMsg } from 'nats';
 import type { Logger } from 'pino';
 import { LiaisonError } from '../core/errors.js';
 import { isUuid, SLUG, subjectToken } from '../core/ids.js';
@@ -10,9 +9,8 @@ import type { KeyringStore } from '../keys/keyring-store.js';
 import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { decodeEntry, encodeEntry } from '../log/entry.js';
 import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound, natsUnavailable } from '../nats/errors.js';
-import { STREAMS } from '../nats/streams.js';
+import type { StorePort, StoredMessage } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
 import type { Agency, Operation } from '../registry/model.js';
 import type { RegistryStore } from '../registry/store.js';
 import { applyAgencyEvent, checkNewKey, existingKey, type NewAgencyKey } from './agency-keys.js';
@@ -56,7 +54,7 @@ export interface RecordedEvent {
 }
 
 export interface KeyAdminOptions {
-  bus: NatsBus;
+  bus: StorePort;
   registry: RegistryStore;
   keyring: BrokerKeyring;
   keyringStore: KeyringStore;
@@ -123,7 +121,7 @@ export class KeyAdmin {
       });
       return await this.#logPending(result, type);
     } catch (e) {
-      throw natsUnavailable(e, `broker key change ${type}`);
+      throw unavailable(e, `broker key change ${type}`);
     }
   }
 
@@ -247,7 +245,7 @@ export class KeyAdmin {
       await this.#apply(event, logIndex);
       return { event_id: id, type, log_index: logIndex, event: jws, duplicate: false };
     } catch (e) {
-      throw natsUnavailable(e, `registry change ${type}`);
+      throw unavailable(e, `registry change ${type}`);
     }
   }
 
@@ -268,7 +266,7 @@ export class KeyAdmin {
   }
 
   /** A retry: the stored event must be the same kind of change on the same subject; it is logged (no-op if done) and applied again (idempotent). */
-  async #completeStored(m: StoredMsg, type: RegistryEventType, subject: RegistryEvent['subject']): Promise<RecordedEvent> {
+  async #completeStored(m: StoredMessage, type: RegistryEventType, subject: RegistryEvent['subject']): Promise<RecordedEvent> {
     const jws = new TextDecoder().decode(m.data);
     const entryBytes = Buffer.from(m.header?.get(EVENT_ENTRY_HEADER) ?? '', 'base64url');
     let entry: ReturnType<typeof decodeEntry> | undefined;
@@ -307,13 +305,8 @@ export class KeyAdmin {
     return (await appendEntry(this.#o.bus, msgID, entryBytes, signature)).seq - 1;
   }
 
-  async #storedEvent(id: string): Promise<StoredMsg | null> {
-    try {
-      return await this.#o.bus.jsm.streams.getMessage(STREAMS.registryEvents, { last_by_subj: eventSubject(id) });
-    } catch (e) {
-      if (isNotFound(e)) return null;
-      throw natsUnavailable(e, 'registry event lookup');
-    }
+  #storedEvent(id: string): Promise<StoredMessage | null> {
+    return this.#o.bus.lastMessage(STREAMS.registryEvents, eventSubject(id));
   }
 
   #eventId(id: string | undefined): string {
@@ -321,6 +314,12 @@ export class KeyAdmin {
     if (!isUuid(id)) throw new LiaisonError('bad-request', { publicDetail: 'id must be a lower-case UUID' });
     return id;
   }
+}
+
+/** A change that failed part-way as the one `unavailable` (503: retry it, it is idempotent); a LiaisonError is kept as it is. */
+function unavailable(err: unknown, what: string): LiaisonError {
+  if (err instanceof LiaisonError) return err;
+  return new LiaisonError('unavailable', { detail: `${what}: ${err instanceof Error ? err.message : String(err)}`, cause: err });
 }
 
 async function signerOf(file: BrokerKeyring['file']): Promise<BrokerSigningKey> {

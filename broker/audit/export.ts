@@ -6,8 +6,8 @@
 
 import { Buffer } from 'node:buffer';
 
-import type { NatsBus } from '../nats/connection.js';
-import { STREAMS } from '../nats/streams.js';
+import type { StorePort, StreamState } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
 import { CheckpointStore } from '../log/checkpoint-store.js';
 import { parseCheckpoint, type PublicSigningJwk } from '../log/checkpoint.js';
 import { consistencyProofAsync } from '../log/merkle.js';
@@ -21,15 +21,21 @@ import type { AuditCheckpoint, AuditInput } from './verify.js';
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const b64u = (b: Uint8Array) => Buffer.from(b).toString('base64url');
 
+async function streamInfo(bus: StorePort, stream: string): Promise<StreamState> {
+  const info = await bus.streamInfo(stream);
+  if (!info) throw new Error(`stream ${stream} not found`);
+  return info;
+}
+
 /** Read everything an offline audit needs from NATS into an archive. */
-export async function exportArchive(bus: NatsBus, origin: string, brokerKeys: readonly PublicSigningJwk[]): Promise<AuditArchive> {
+export async function exportArchive(bus: StorePort, origin: string, brokerKeys: readonly PublicSigningJwk[]): Promise<AuditArchive> {
   const store = await CheckpointStore.open(bus, origin, brokerKeys);
   const tiles = await TileStore.open(bus);
   const reader = tiles.reader();
 
-  const logInfo = await bus.jsm.streams.info(STREAMS.log);
+  const logInfo = await streamInfo(bus, STREAMS.log);
   const entries: AuditArchive['entries'] = [];
-  for (let seq = 1; seq <= logInfo.state.last_seq; seq++) {
+  for (let seq = 1; seq <= logInfo.lastSeq; seq++) {
     const m = await bus.getMessage(STREAMS.log, seq);
     const signature = m?.header?.get(ENTRY_SIGNATURE_HEADER);
     if (m) entries.push({ index: seq - 1, entry: b64u(m.data), ...(signature ? { signature } : {}) });
@@ -46,7 +52,7 @@ export async function exportArchive(bus: NatsBus, origin: string, brokerKeys: re
       size = undefined;
     }
     let proof: string[] = [];
-    if (size !== undefined && prevSize !== undefined && prevSize < size && size <= logInfo.state.last_seq) {
+    if (size !== undefined && prevSize !== undefined && prevSize < size && size <= logInfo.lastSeq) {
       proof = (await consistencyProofAsync(prevSize, size, reader)).map(hex);
     }
     checkpoints.push({ note, consistency_from_previous: proof });
@@ -58,19 +64,19 @@ export async function exportArchive(bus: NatsBus, origin: string, brokerKeys: re
   const leafHashes = (await tiles.leafHashes(0, maxSize)).map(hex);
 
   const notices: AuditArchive['notices'] = [];
-  const nInfo = await bus.jsm.streams.info(STREAMS.notices);
-  for (let seq = nInfo.state.first_seq; seq > 0 && seq <= nInfo.state.last_seq; seq++) {
+  const nInfo = await streamInfo(bus, STREAMS.notices);
+  for (let seq = nInfo.firstSeq; seq > 0 && seq <= nInfo.lastSeq; seq++) {
     const m = await bus.getMessage(STREAMS.notices, seq);
     const id = m?.header?.get('Liaison-Notice-Id');
     if (m && id) notices.push({ notice_id: id, signed: b64u(m.data) });
   }
   // The agency key history: every revision the registry bucket still holds of every agency record.
-  const registry = await bus.kv(REGISTRY_BUCKET, { bindOnly: true });
+  const registry = await bus.bucket(REGISTRY_BUCKET, { bindOnly: true });
   const agencyKeys = await readAgencyKeyHistory(registry);
   // Registry events (key changes), each committed to by a `registry` entry.
   const registryEvents: NonNullable<AuditArchive['registry_events']> = [];
-  const rInfo = await bus.jsm.streams.info(STREAMS.registryEvents).catch(() => undefined);
-  for (let seq = rInfo?.state.first_seq ?? 0; rInfo && seq > 0 && seq <= rInfo.state.last_seq; seq++) {
+  const rInfo = await bus.streamInfo(STREAMS.registryEvents).catch(() => null);
+  for (let seq = rInfo?.firstSeq ?? 0; rInfo && seq > 0 && seq <= rInfo.lastSeq; seq++) {
     const m = await bus.getMessage(STREAMS.registryEvents, seq);
     if (m) registryEvents.push({ event_id: m.subject.slice(m.subject.indexOf('.') + 1), jws: new TextDecoder().decode(m.data) });
   }

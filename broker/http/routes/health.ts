@@ -1,13 +1,13 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { LiaisonError } from '../../core/errors.js';
 import { integrity } from '../../core/integrity.js';
-import type { NatsBus } from '../../nats/connection.js';
-import { STREAMS } from '../../nats/streams.js';
+import type { StorePort } from '../../core/store-port.js';
+import { STREAMS } from '../../core/stream-names.js';
 import { sendProblem } from '../problem.js';
 
 /** What /readyz needs besides NATS: the checkpointer's status (it exists only once the gateway has started its roles). */
 export interface HealthOptions {
-  bus: NatsBus;
+  bus: StorePort;
   checkpointer?: () => { readonly status: { halted: { index: number; reason: string } | null } } | null;
 }
 
@@ -72,7 +72,7 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { bus
       const fail = (detail: string) => sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail }));
       if (!bus.isConnected()) return fail('NATS is not connected');
       try {
-        for (const name of Object.values(STREAMS)) await bus.jsm.streams.info(name);
+        for (const name of Object.values(STREAMS)) if (!(await bus.streamInfo(name))) throw new Error(`no stream ${name}`);
       } catch {
         return fail('a JetStream stream is not reachable');
       }

@@ -24,12 +24,11 @@ import { decodeEntry } from '../../log/entry.js';
 import { ENTRY_SIGNATURE_HEADER } from '../../log/entry-signature.js';
 import { consistencyProofAsync, inclusionProofAsync, leafHash } from '../../log/merkle.js';
 import type { TileStore } from '../../log/tiles.js';
-import type { NatsBus } from '../../nats/connection.js';
-import { natsUnavailable } from '../../nats/errors.js';
-import { STREAMS } from '../../nats/streams.js';
+import type { StorePort } from '../../core/store-port.js';
+import { STREAMS } from '../../core/stream-names.js';
 
 export interface LogRoutesOptions {
-  bus: NatsBus;
+  bus: StorePort;
   checkpoints: CheckpointStore;
   tiles: TileStore;
   /** Most entries in one GET /v1/log/entries answer. */
@@ -156,11 +155,9 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
   };
 
   const logSize = async (): Promise<number> => {
-    try {
-      return (await opts.bus.jsm.streams.info(STREAMS.log)).state.last_seq;
-    } catch (e) {
-      throw natsUnavailable(e, 'LOG info');
-    }
+    const info = await opts.bus.streamInfo(STREAMS.log);
+    if (!info) throw new LiaisonError('unavailable', { detail: `${STREAMS.log} info: no such stream` });
+    return info.lastSeq;
   };
 
   const messageAt = async (index: number): Promise<{ data: Uint8Array; signature: string | undefined }> => {
