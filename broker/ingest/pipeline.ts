@@ -5,6 +5,7 @@ import type { BrokerKeyring } from '../keys/broker-keys.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import type { LogWriter } from '../log/writer.js';
+import type { PipelineObserver } from '../metrics/observers.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import type { NoticeValidator } from '../schemas/notice-validator.js';
 import { decodeNotice } from './decode-notice.js';
@@ -29,11 +30,6 @@ export interface PipelineDeps {
   now?: () => Date;
   /** Step timings for metrics (broker/metrics); sees step names and durations only. */
   observer?: PipelineObserver;
-}
-
-/** Told how long each step took and whether it passed; never sees content or ids. */
-export interface PipelineObserver {
-  step(step: string, seconds: number, ok: boolean): void;
 }
 
 export interface IngestResult {

@@ -4,8 +4,9 @@
  * never share or clash.
  *
  * The rest of the broker does not import prom-client: the pipeline, the router
- * and the SSE pump are given small observer objects (their interfaces live
- * next to them) and this module implements them. Labels are codes, steps,
+ * and the SSE pump are given small observer objects (the pipeline's and the
+ * router's interfaces in observers.ts, the SSE pump's next to it) and this
+ * module implements them. Labels are codes, steps,
  * modes, outcomes, stream names and route templates, never notice, agency or
  * request ids, never content.
  *
@@ -18,16 +19,14 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { SseObserver } from '../../adapters/sse/pump.js';
 import { problemCodes, type ProblemCode } from '../core/errors.js';
 import { FINDING_SOURCES, integrity } from '../core/integrity.js';
-import type { PipelineObserver } from '../ingest/pipeline.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound } from '../nats/errors.js';
-import { STREAMS } from '../nats/streams.js';
-import type { RouterObserver } from '../routing/router.js';
+import type { StorePort } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
+import type { PipelineObserver, RouterObserver } from './observers.js';
 import { readThreadCpu, THREAD_ROLES, ThreadCpuAccount, type RoleThreadIds } from './thread-cpu.js';
 
 /** Where the scrape-time gauges come from; attached once the gateway has them. */
 export interface MetricsSources {
-  bus: NatsBus;
+  bus: StorePort;
   /** The router (null when this gateway does not route). */
   router?: { readonly leading: boolean } | null;
   /** The checkpointer (null when this gateway does not checkpoint). */
@@ -211,28 +210,23 @@ export class Metrics {
     await Promise.all([
       ...Object.values(STREAMS).map((name) =>
         read(`stream:${name}`, async () => {
-          const info = await s.bus.jsm.streams.info(name).catch((e: Error) => {
-            if (isNotFound(e, 'stream')) return null; // a stream this deployment does not use (yet)
-            throw e;
-          });
-          if (!info) return;
-          this.#streamMessages.labels(name).set(info.state.messages);
-          if (name === STREAMS.log) this.#logSize.set(info.state.last_seq);
+          const info = await s.bus.streamInfo(name);
+          if (!info) return; // a stream this deployment does not use (yet)
+          this.#streamMessages.labels(name).set(info.messages);
+          if (name === STREAMS.log) this.#logSize.set(info.lastSeq);
           if (name === STREAMS.checkpoints) {
-            const last = Date.parse(info.state.last_ts);
-            this.#checkpointAge.set(info.state.messages > 0 && Number.isFinite(last) ? Math.max(0, (Date.now() - last) / 1000) : -1);
+            const last = Date.parse(info.lastTime);
+            this.#checkpointAge.set(info.messages > 0 && Number.isFinite(last) ? Math.max(0, (Date.now() - last) / 1000) : -1);
           }
         }),
       ),
       read('router-consumer', async () => {
-        try {
-          const c = await s.bus.jsm.consumers.info(STREAMS.notices, s.routerConsumer ?? 'router');
-          this.#routerLag.set(c.num_pending + c.num_ack_pending);
-        } catch (e) {
-          // No router consumer yet: nothing has been routed, everything stored is waiting.
-          if (!isNotFound(e, 'consumer')) throw e;
-          this.#routerLag.set((await s.bus.jsm.streams.info(STREAMS.notices)).state.messages);
-        }
+        const c = await s.bus.consumerInfo(STREAMS.notices, s.routerConsumer ?? 'router');
+        if (c) return void this.#routerLag.set(c.pending + c.ackPending);
+        // No router consumer yet: nothing has been routed, everything stored is waiting.
+        const notices = await s.bus.streamInfo(STREAMS.notices);
+        if (!notices) throw new Error(`no ${STREAMS.notices} stream`);
+        this.#routerLag.set(notices.messages);
       }),
     ]);
   }
