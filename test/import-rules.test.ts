@@ -11,6 +11,10 @@
  * - the delivery transports (adapters/webhook, adapters/sse) reach NATS, keys,
  *   the registry and routing only through their contract
  *   (adapters/transport/contract.ts);
+ * - NATS stays at the edge: the registry, keys, auth, log, acks and metrics
+ *   (and the other StorePort users listed in NATS_FREE) import neither `nats`
+ *   nor broker/nats, not even a type: they are given the StorePort
+ *   (broker/core/store-port.ts);
  * - folders form no new cycle: the folder graph's cycles today are listed
  *   edge by edge in KNOWN_CYCLE_EDGES, which issue 22 empties. An import that
  *   closes a new cycle fails; so does an edge that left a cycle but is still
@@ -153,6 +157,12 @@ const TRANSPORT_ADAPTERS = ['adapters/webhook', 'adapters/sse'];
 /** The webhook CLI commands, on their way to broker/cli (issue 22, cli-groups): not part of the transport. */
 const NOT_YET_MOVED = ['adapters/webhook/cli.ts'];
 
+/** Folders and files that reach NATS only through the StorePort (broker/core/store-port.ts). */
+const NATS_FREE_FOLDERS = ['broker/registry', 'broker/keys', 'broker/auth', 'broker/log', 'broker/acks', 'broker/metrics'];
+const NATS_FREE_FILES = ['broker/admin/key-admin.ts', 'broker/audit/export.ts', 'broker/http/routes/health.ts', 'broker/http/routes/log.ts'];
+/** Still on the raw client, pending its own move (issue 22): the checkpointer's LOG consumer and lease. */
+const NATS_FREE_EXCEPT = ['broker/log/checkpointer.ts'];
+
 /**
  * The folder-graph edges on a cycle on main when this test was written
  * (2026-12-07): one strongly connected component of 16 folders. Issue 22's
@@ -196,6 +206,15 @@ t.test('delivery transports import no NATS, keys, registry, routing or CLI code'
       const bad = TRANSPORT_FORBIDDEN.find((f) => i.target.startsWith(`${f}/`));
       t.notOk(bad, `${file} does not import ${i.target}`);
     }
+  }
+});
+
+t.test('the StorePort users import neither nats nor broker/nats', async (t) => {
+  const users = [...graph.keys()].filter((f) => (NATS_FREE_FOLDERS.includes(folderOf(f)) || NATS_FREE_FILES.includes(f)) && !NATS_FREE_EXCEPT.includes(f));
+  for (const file of NATS_FREE_FILES) t.ok(graph.has(file), `${file} exists (keep this list in step with the code)`);
+  for (const file of users) {
+    const bad = (graph.get(file) ?? []).filter((i) => i.target === 'nats' || i.target.startsWith('broker/nats/')).map((i) => i.target);
+    t.same(bad, [], `${file} imports neither nats nor broker/nats`);
   }
 });
 
