@@ -137,7 +137,7 @@ export async function recordAck(deps: AckDeps, agency: string, jws: string): Pro
 
   // 5. Store, then log. The first receipt stands.
   const subject = ackSubject(claims.notice_id, agency);
-  const last = await bus.lastMessage(STREAMS.acks, subject);
+  const last = await bus.lastMessage(STREAMS.acks, subject, 'acks lookup');
   // Junk stored under the subject is not a first receipt (a finding): this one is stored.
   const existing = last ? storedAckEntry(last) : undefined;
   const msgID = ackMsgId(claims.notice_id, agency);
@@ -190,7 +190,7 @@ export async function listAcks(bus: StorePort, noticeId: string, caller: string)
   const out: ListedAck[] = [];
   let seq = 1;
   for (let i = 0; i < 10_000; i++) {
-    const m = await bus.nextMessage(STREAMS.acks, seq, subject);
+    const m = await bus.nextMessage(STREAMS.acks, seq, subject, 'acks list');
     if (!m) break;
     seq = m.seq + 1;
     // Junk (not a receipt the broker stored) is skipped with a finding, before the origin check: it must not hide the real ones.

@@ -306,7 +306,7 @@ export class KeyAdmin {
   }
 
   #storedEvent(id: string): Promise<StoredMessage | null> {
-    return this.#o.bus.lastMessage(STREAMS.registryEvents, eventSubject(id));
+    return this.#o.bus.lastMessage(STREAMS.registryEvents, eventSubject(id), 'registry event lookup');
   }
 
   #eventId(id: string | undefined): string {

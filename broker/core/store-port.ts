@@ -43,17 +43,21 @@ export interface KvBucketOptions {
   putIfNewWithPublishes?: boolean;
 }
 
+/**
+ * A KV bucket. `what`, where a call takes it, names the call in the detail of
+ * its `unavailable` (default: `<bucket> <operation>`), for the logs.
+ */
 export interface KvBucket {
   /** The newest revision of `key` (a delete marker too); null when there is none. */
-  get(key: string): Promise<KvRecord | null>;
+  get(key: string, what?: string): Promise<KvRecord | null>;
   /** Write unconditionally; the new revision. */
-  put(key: string, value: Uint8Array): Promise<number>;
+  put(key: string, value: Uint8Array, what?: string): Promise<number>;
   /** Write when the key holds no value (it may hold a delete marker); the new revision, or undefined when it holds one. */
-  create(key: string, value: Uint8Array): Promise<number | undefined>;
+  create(key: string, value: Uint8Array, what?: string): Promise<number | undefined>;
   /** Write only when the key was never written (a delete marker counts as written); false when it was. */
-  putIfNew(key: string, value: Uint8Array): Promise<boolean>;
+  putIfNew(key: string, value: Uint8Array, what?: string): Promise<boolean>;
   /** Write when `revision` is still the key's newest; the new revision, or undefined when someone wrote first. */
-  update(key: string, value: Uint8Array, revision: number): Promise<number | undefined>;
+  update(key: string, value: Uint8Array, revision: number, what?: string): Promise<number | undefined>;
   /** Every key holding a value now. */
   keys(): Promise<AsyncIterable<string>>;
   /** Every revision the bucket keeps of keys matching `key` (`>` and `*` wildcards), oldest first. */
@@ -104,6 +108,7 @@ export interface ConsumerState {
   readonly ackPending: number;
 }
 
+/** `what`, where a call takes it, names the call in the detail of its `unavailable`, for the logs. */
 export interface StorePort {
   isConnected(): boolean;
   /** Call `fn` each time the connection comes back after a loss (not on the first connect); returns an unsubscribe. */
@@ -114,9 +119,9 @@ export interface StorePort {
   /** The message at `seq`; null when there is none (never written, or deleted). */
   getMessage(stream: string, seq: number): Promise<StoredMessage | null>;
   /** The newest message on `subject`; null when there is none. */
-  lastMessage(stream: string, subject: string): Promise<StoredMessage | null>;
+  lastMessage(stream: string, subject: string, what?: string): Promise<StoredMessage | null>;
   /** The first message on `subject` (wildcards allowed) at or after `seq`; null when there is none. */
-  nextMessage(stream: string, seq: number, subject: string): Promise<StoredMessage | null>;
+  nextMessage(stream: string, seq: number, subject: string, what?: string): Promise<StoredMessage | null>;
   /** null when the stream does not exist. */
   streamInfo(stream: string): Promise<StreamState | null>;
   /** null when the consumer does not exist. */

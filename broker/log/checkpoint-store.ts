@@ -78,7 +78,7 @@ export class CheckpointStore {
    * `log-state-invalid`.
    */
   async latest(): Promise<LatestCheckpoint | null> {
-    let sm = await this.#bus.lastMessage(STREAMS.checkpoints, CHECKPOINT_SUBJECT);
+    let sm = await this.#bus.lastMessage(STREAMS.checkpoints, CHECKPOINT_SUBJECT, 'get last checkpoint');
     if (!sm) return null;
     for (let skipped = 0; ; skipped++) {
       const valid = this.#asCheckpoint(sm);

@@ -54,7 +54,7 @@ function asNoticeEntry(bytes: Uint8Array, noticeId: string): NoticeLogEntry | un
 }
 
 async function checkpointSize(bus: StorePort): Promise<number> {
-  const sm = await bus.lastMessage(STREAMS.checkpoints, CHECKPOINT_SUBJECT);
+  const sm = await bus.lastMessage(STREAMS.checkpoints, CHECKPOINT_SUBJECT, 'last checkpoint');
   const n = Number(sm?.header?.get(SIZE_HEADER));
   return Number.isSafeInteger(n) && n >= 0 ? n : 0;
 }
@@ -88,7 +88,7 @@ export async function findNoticeLogged(bus: StorePort, noticeId: string, maxScan
     if (scanned >= maxScan) {
       throw new LiaisonError('unavailable', { detail: `log-index lags more than ${maxScan} notice entries behind LOG` });
     }
-    const m = await bus.nextMessage(STREAMS.log, seq, NOTICE_SUBJECT);
+    const m = await bus.nextMessage(STREAMS.log, seq, NOTICE_SUBJECT, `scan LOG from ${seq}`);
     if (!m) return undefined;
     const entry = asNoticeEntry(m.data, noticeId);
     if (entry) return { entry, index: m.seq - 1 };

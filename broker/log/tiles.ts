@@ -103,7 +103,7 @@ export class TileStore {
         if (!written.has(off)) throw new MerkleError('merkle-bad-state', `tile ${key} would get a gap at offset ${off}`);
       }
       if (!changed) return;
-      const stored = cur ? await this.#kv.update(key, out, cur.revision) : await this.#kv.create(key, out);
+      const stored = cur ? await this.#kv.update(key, out, cur.revision, 'log-tiles write') : await this.#kv.create(key, out, 'log-tiles write');
       if (stored === undefined) continue; // someone else wrote the row; re-read and merge
       this.#remember(key, out);
       return;

@@ -16,47 +16,47 @@ type Publish = (subject: string, data: Uint8Array, opts: PublishOptions) => Prom
 export function natsKvBucket(kv: KV, name: string, opts: Pick<KvBucketOptions, 'putIfNewWithPublishes'>, publish: Publish): KvBucket {
   const lostOr = <T>(e: unknown, lost: T, what: string): T => {
     if (isWrongLastSequence(e)) return lost;
-    throw natsUnavailable(e, `${name} ${what}`);
+    throw natsUnavailable(e, what);
   };
   const withPublishes = opts.putIfNewWithPublishes === true;
   return {
-    async get(key) {
+    async get(key, what) {
       try {
         return await kv.get(key);
       } catch (e) {
         if (isNotFound(e)) return null;
-        throw natsUnavailable(e, `${name} get`);
+        throw natsUnavailable(e, what ?? `${name} get`);
       }
     },
-    async put(key, value) {
+    async put(key, value, what) {
       try {
         return await kv.put(key, value);
       } catch (e) {
-        throw natsUnavailable(e, `${name} put`);
+        throw natsUnavailable(e, what ?? `${name} put`);
       }
     },
-    async create(key, value) {
+    async create(key, value, what) {
       try {
         return await kv.create(key, value);
       } catch (e) {
-        return lostOr(e, undefined, 'create');
+        return lostOr(e, undefined, what ?? `${name} create`);
       }
     },
-    async putIfNew(key, value) {
+    async putIfNew(key, value, what) {
       try {
         // With publishes: the KV's own subject for the key, through the shared publish path (connection.ts: turnBarrier).
         if (withPublishes) await publish(`$KV.${name}.${key}`, value, NEVER_WRITTEN);
         else await kv.put(key, value, NEVER_WRITTEN_KV);
         return true;
       } catch (e) {
-        return lostOr(e, false, 'create');
+        return lostOr(e, false, what ?? `${name} create`);
       }
     },
-    async update(key, value, revision) {
+    async update(key, value, revision, what) {
       try {
         return await kv.update(key, value, revision);
       } catch (e) {
-        return lostOr(e, undefined, 'update');
+        return lostOr(e, undefined, what ?? `${name} update`);
       }
     },
     async keys() {

@@ -34,22 +34,22 @@ export function jetStreamStore(p: JetStreamParts): Pick<StorePort, 'bucket' | 'l
         throw natsUnavailable(e, `kv ${name}`);
       }
     },
-    async lastMessage(stream, subject) {
+    async lastMessage(stream, subject, what) {
       guard('get');
       try {
         return await jsm.streams.getMessage(stream, { last_by_subj: subject });
       } catch (e) {
         if (isNotFound(e)) return null;
-        throw natsUnavailable(e, `get ${stream} last ${subject}`);
+        throw natsUnavailable(e, what ?? `get ${stream} last ${subject}`);
       }
     },
-    async nextMessage(stream, seq, subject) {
+    async nextMessage(stream, seq, subject, what) {
       guard('get');
       try {
         return await getNextMessage(jsm, stream, seq, subject);
       } catch (e) {
         if (isNotFound(e)) return null;
-        throw natsUnavailable(e, `get ${stream} ${subject} from #${seq}`);
+        throw natsUnavailable(e, what ?? `get ${stream} ${subject} from #${seq}`);
       }
     },
     async streamInfo(stream) {

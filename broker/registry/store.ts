@@ -75,12 +75,12 @@ export class RegistryStore {
 
   /** The agency record as stored now (not the watched snapshot), or undefined (also when what is stored is not a valid record: a finding). */
   async readAgency(id: string): Promise<Agency | undefined> {
-    return this.#record<Agency>('agency', id, await this.kv.get(agencyKey(id)));
+    return this.#record<Agency>('agency', id, await this.kv.get(agencyKey(id), 'registry read'));
   }
 
   /** The operation record as stored now, or undefined (as readAgency). */
   async readOperation(id: string): Promise<Operation | undefined> {
-    return this.#record<Operation>('operation', id, await this.kv.get(operationKey(id)));
+    return this.#record<Operation>('operation', id, await this.kv.get(operationKey(id), 'registry read'));
   }
 
   /** The valid record an entry holds; undefined for none (no entry, a delete marker) or junk (reported). */
