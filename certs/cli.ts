@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pki, PkiError } from './pki.js';
-import { UsageError } from '../broker/cli/usage-error.js';
+import { UsageError } from '../broker/core/usage-error.js';
 
 interface Io {
   out(text: string): void;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../broker/core/paths.js';
 import { clientFetch } from '../broker/client/http.js';
-import { UsageError } from '../broker/cli/usage-error.js';
+import { UsageError } from '../broker/core/usage-error.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { Pki } from '../certs/pki.js';
 import { startTestGateway } from './helpers/gateway.js';

@@ -6,7 +6,7 @@
  *   liaison webhook redeliver   [--nats URL] (--seq N ... | --agency ID | --all)
  */
 import { parseArgs } from 'node:util';
-import { UsageError } from '../../broker/cli/usage-error.js';
+import { UsageError } from '../../broker/core/usage-error.js';
 import { createLogger } from '../../broker/core/logger.js';
 import { connectNats, type NatsBus } from '../../broker/nats/connection.js';
 import { cliNatsAuth, cliNatsUrl } from '../../broker/nats/creds-files.js';

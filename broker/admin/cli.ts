@@ -9,7 +9,7 @@ import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, prob
 import { readInputJson } from '../cli/input-file.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../core/usage-error.js';
 
 interface Io {
   out(text: string): void;

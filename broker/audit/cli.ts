@@ -13,7 +13,7 @@ import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { readInputJson } from '../cli/input-file.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../core/usage-error.js';
 import type { JWK } from 'jose';
 import { createMessage, encrypt, readKey, type PublicKey } from 'openpgp';
 import { brokerOpenPgpKeysFromFile, OPENPGP_KEY_FILE, type BrokerOpenPgpKeyFile } from '../keys/openpgp-keys.js';

@@ -10,7 +10,7 @@ import { MAX_ASSERTION_LIFETIME } from '../auth/client-assertion.js';
 import { isSlug } from '../core/ids.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { gatewayOf } from './notice.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from '../core/usage-error.js';
 import type { Io } from './liaison.js';
 
 export async function assertion(args: string[], io: Io): Promise<number | void> {

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { repoRoot } from '../core/paths.js';
-import { isUsageError, UsageError } from './usage-error.js';
+import { isUsageError, UsageError } from '../core/usage-error.js';
 import type { JWK } from 'jose';
 import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys } from '../client/http.js';
 import { assertion } from './assertion.js';

@@ -14,7 +14,7 @@ import { atLeastAsStrict, buildWithdrawal, isTlp, rfc3339 } from '../client/with
 import { isUuid } from '../core/ids.js';
 import { credentialsFor, type AgencyCredentials } from '../demo/demo-network.js';
 import { readInputFile, readInputJson } from './input-file.js';
-import { UsageError } from './usage-error.js';
+import { UsageError } from '../core/usage-error.js';
 import type { Io } from './liaison.js';
 
 export const baseUrl = (v?: string) => (v ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../core/usage-error.js';
 
 /** The client-TLS files of a command (paths). */
 export interface ClientTlsFiles {

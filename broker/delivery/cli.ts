@@ -4,7 +4,7 @@ import { type AgencyCredentials, credentialsFor } from '../demo/demo-network.js'
 import type { InboxDelivery } from '../routing/inbox.js';
 import { clientFetch, clientTlsFromArgs, clientTlsOptions } from '../client/http.js';
 import { InboxClient, type InboxQuery } from './client.js';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../core/usage-error.js';
 
 interface Io {
   out(text: string): void;

@@ -4,7 +4,7 @@ import type { JWK } from 'jose';
 import { makeKeyPair, type KeyKind } from '../keys/jwk.js';
 import { makeOpenPgpAgencyKey } from '../keys/openpgp-agency.js';
 import type { Agency, Operation, RegistrySeed, Role } from '../registry/model.js';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../core/usage-error.js';
 
 /** An agency's private credentials as the demo keeps them (and `liaison keys generate` writes them). */
 export interface AgencyCredentials {

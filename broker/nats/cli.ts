@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../cli/usage-error.js';
+import { UsageError } from '../core/usage-error.js';
 import { createLogger } from '../core/logger.js';
 import { RegistrySnapshot, type RegistrySeed } from '../registry/model.js';
 import { ensureAgencyConsumers } from './agency-consumers.js';
