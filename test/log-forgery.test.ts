@@ -17,7 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { connect, headers as natsHeaders } from 'nats';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
-import { auditExport } from '../broker/audit/cli.js';
+import { auditExport } from '../broker/cli/audit.js';
 import { exportArchive, fetchFromApi } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
 import { auditLog } from '../broker/audit/verify.js';

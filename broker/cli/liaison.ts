@@ -13,12 +13,12 @@ import { baseUrl, gatewayOf, noticeBytes, noticeSeal, noticeWithdraw, postEnvelo
 import { makeAgency, credentialsFor } from '../demo/demo-network.js';
 import { verifyReceipt } from '../ingest/receipt.js';
 import type { KeyKind } from '../keys/jwk.js';
-import { auditExport, auditVerify } from '../audit/cli.js';
-import { inboxFollow, inboxPull } from '../delivery/cli.js';
-import { CERTS_HELP, certsCommands } from '../../certs/cli.js';
-import { NATS_HELP, natsCommands } from '../nats/cli.js';
-import { ADMIN_HELP, adminCommands } from '../admin/cli.js';
-import { webhookDeadletters, webhookRedeliver } from '../../adapters/webhook/cli.js';
+import { auditCommands } from './audit.js';
+import { inboxCommands } from './inbox.js';
+import { CERTS_HELP, certsCommands } from './certs.js';
+import { NATS_HELP, natsCommands } from './nats.js';
+import { ADMIN_HELP, adminCommands } from './admin.js';
+import { webhookCommands } from './webhook.js';
 
 const TLS_HELP = `Over HTTPS: --cert/--key present the agency's client certificate
       (mutual TLS; e.g. data/pki/agencies/AGENCY.{crt,key}), --ca trusts the CA of
@@ -194,12 +194,9 @@ export const commands: Record<string, Command> = {
   'notice seal': noticeSeal,
   'notice withdraw': noticeWithdraw,
   'receipt verify': receiptVerify,
-  'audit verify': auditVerify,
-  'audit export': auditExport,
-  'inbox pull': inboxPull,
-  'inbox follow': inboxFollow,
-  'webhook deadletters': webhookDeadletters,
-  'webhook redeliver': webhookRedeliver,
+  ...auditCommands,
+  ...inboxCommands,
+  ...webhookCommands,
   ...certsCommands,
   ...natsCommands,
   ...adminCommands,

@@ -3,13 +3,9 @@ import { parseArgs } from 'node:util';
 import { type AgencyCredentials, credentialsFor } from '../demo/demo-network.js';
 import type { InboxDelivery } from '../routing/inbox.js';
 import { clientFetch, clientTlsFromArgs, clientTlsOptions } from '../client/http.js';
-import { InboxClient, type InboxQuery } from './client.js';
+import { InboxClient, type InboxQuery } from '../delivery/client.js';
 import { UsageError } from '../core/usage-error.js';
-
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
+import type { Io } from './liaison.js';
 
 const options = {
   as: { type: 'string' },
@@ -98,3 +94,5 @@ export async function inboxFollow(args: string[], io: Io): Promise<number> {
   }
   return ok ? 0 : 1;
 }
+
+export const inboxCommands = { 'inbox pull': inboxPull, 'inbox follow': inboxFollow };

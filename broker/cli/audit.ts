@@ -10,7 +10,7 @@
  */
 
 import { chmodSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { readInputJson } from '../cli/input-file.js';
+import { readInputJson } from './input-file.js';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../core/usage-error.js';
@@ -25,18 +25,13 @@ import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
 import { connectNats } from '../nats/connection.js';
 import { cliNatsAuth, cliNatsUrl } from '../nats/creds-files.js';
-import { archiveToAuditInput } from './archive.js';
-import { exportArchive, fetchFromApi } from './export.js';
-import { auditLogWithOrigins } from './key-history.js';
-import { auditLog, type AuditReport, type Progress } from './verify.js';
+import { archiveToAuditInput } from '../audit/archive.js';
+import { exportArchive, fetchFromApi } from '../audit/export.js';
+import { auditLogWithOrigins } from '../audit/key-history.js';
+import { auditLog, type AuditReport, type Progress } from '../audit/verify.js';
+import type { Io } from './liaison.js';
 
-export interface AuditIo {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-
-function progressBar(io: AuditIo, label: string): Progress | undefined {
+function progressBar(io: Io, label: string): Progress | undefined {
   if (!process.stderr.isTTY) return undefined;
   return (done, total) => {
     const width = 30;
@@ -70,7 +65,7 @@ function summary(r: AuditReport, seconds: number): string {
   return lines.join('\n') + '\n';
 }
 
-export async function auditVerify(args: string[], io: AuditIo): Promise<number> {
+export async function auditVerify(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
     options: { archive: { type: 'string' }, url: { type: 'string' }, as: { type: 'string' }, 'data-dir': { type: 'string' }, credentials: { type: 'string' }, state: { type: 'string' }, json: { type: 'boolean' }, ...clientTlsOptions },
@@ -103,7 +98,7 @@ export async function auditVerify(args: string[], io: AuditIo): Promise<number> 
   return report.ok ? 0 : 1;
 }
 
-export async function auditExport(args: string[], io: AuditIo): Promise<number> {
+export async function auditExport(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: { nats: { type: 'string' }, 'data-dir': { type: 'string' }, origin: { type: 'string' }, out: { type: 'string' }, 'encrypt-to': { type: 'string' } } });
   if (!values.out) throw new UsageError('needs --out FILE');
   // --encrypt-to KEYFILE: the auditor's OpenPGP public key (armored); read before anything connects.
@@ -145,3 +140,5 @@ export async function auditExport(args: string[], io: AuditIo): Promise<number> 
   }
   return 0;
 }
+
+export const auditCommands = { 'audit verify': auditVerify, 'audit export': auditExport };

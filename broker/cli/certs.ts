@@ -1,13 +1,9 @@
 /** `liaison certs ...`: the network PKI from the command line (certs/pki.ts). */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Pki, PkiError } from './pki.js';
-import { UsageError } from '../broker/core/usage-error.js';
-
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
+import { Pki, PkiError } from '../../certs/pki.js';
+import { UsageError } from '../core/usage-error.js';
+import type { Io } from './liaison.js';
 
 export const CERTS_HELP = `  liaison certs init [--dir DIR] [--agency ID]... [--server-name NAME]... [--days N]
                      [--ca-cert FILE --ca-key FILE [--ca-key-pass-env VAR]]

@@ -6,17 +6,12 @@
  *   liaison webhook redeliver   [--nats URL] (--seq N ... | --agency ID | --all)
  */
 import { parseArgs } from 'node:util';
-import { UsageError } from '../../broker/core/usage-error.js';
-import { createLogger } from '../../broker/core/logger.js';
-import { connectNats, type NatsBus } from '../../broker/nats/connection.js';
-import { cliNatsAuth, cliNatsUrl } from '../../broker/nats/creds-files.js';
-import { listDeadLetters, requestRedelivery } from '../../broker/routing/deadletter.js';
-
-export interface WebhookIo {
-  out(text: string): void;
-  err(text: string): void;
-}
-
+import { UsageError } from '../core/usage-error.js';
+import { createLogger } from '../core/logger.js';
+import { connectNats, type NatsBus } from '../nats/connection.js';
+import { cliNatsAuth, cliNatsUrl } from '../nats/creds-files.js';
+import { listDeadLetters, requestRedelivery } from '../routing/deadletter.js';
+import type { Io } from './liaison.js';
 
 async function withBus<T>(nats: string | undefined, fn: (bus: NatsBus) => Promise<T>): Promise<T> {
   const url = cliNatsUrl(nats);
@@ -29,7 +24,7 @@ async function withBus<T>(nats: string | undefined, fn: (bus: NatsBus) => Promis
   }
 }
 
-export async function webhookDeadletters(args: string[], io: WebhookIo): Promise<number> {
+export async function webhookDeadletters(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: { nats: { type: 'string' }, agency: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' } } });
   const list = await withBus(values.nats, (bus) => listDeadLetters(bus, { ...(values.agency ? { agency: values.agency } : {}), ...(values.limit ? { limit: Number(values.limit) } : {}) }));
   if (values.json) io.out(JSON.stringify({ deadletters: list }, null, 2) + '\n');
@@ -38,7 +33,7 @@ export async function webhookDeadletters(args: string[], io: WebhookIo): Promise
   return 0;
 }
 
-export async function webhookRedeliver(args: string[], io: WebhookIo): Promise<number> {
+export async function webhookRedeliver(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options: { nats: { type: 'string' }, seq: { type: 'string', multiple: true }, agency: { type: 'string' }, all: { type: 'boolean' }, json: { type: 'boolean' } } });
   const seqs = (values.seq ?? []).map((s) => {
     if (!/^\d{1,15}$/.test(s)) throw new UsageError('--seq must be a dead-letter sequence (see liaison webhook deadletters)');
@@ -55,3 +50,5 @@ export async function webhookRedeliver(args: string[], io: WebhookIo): Promise<n
   else io.out(done.length ? done.map((d) => `#${d.seq} ${d.agency} notice ${d.notice_id}: queued for redelivery\n`).join('') : 'nothing to redeliver\n');
   return 0;
 }
+
+export const webhookCommands = { 'webhook deadletters': webhookDeadletters, 'webhook redeliver': webhookRedeliver };

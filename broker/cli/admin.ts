@@ -6,15 +6,11 @@ import { calculateJwkThumbprint, type JWK } from 'jose';
 import { readKey } from 'openpgp';
 import { makeClientAssertion } from '../client/assertion.js';
 import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, problemLine, readJson } from '../client/http.js';
-import { readInputJson } from '../cli/input-file.js';
+import { readInputJson } from './input-file.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
 import { UsageError } from '../core/usage-error.js';
-
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
+import type { Io } from './liaison.js';
 
 export const ADMIN_HELP = `  liaison admin rotate-encryption-keys --as OPERATOR [--grace SECONDS] [--reason TEXT]
       Rotate the broker's encryption keys: new keys are published at once on

@@ -5,15 +5,11 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../core/usage-error.js';
 import { createLogger } from '../core/logger.js';
 import { RegistrySnapshot, type RegistrySeed } from '../registry/model.js';
-import { ensureAgencyConsumers } from './agency-consumers.js';
-import { connectNats } from './connection.js';
-import { cliNatsAuth, cliNatsUrl, writeNatsCreds } from './creds-files.js';
-import { BROKER_NATS_USER, HUB_NATS_ACCOUNT } from './subscriber-auth.js';
-
-interface Io {
-  out(text: string): void;
-  err(text: string): void;
-}
+import { ensureAgencyConsumers } from '../nats/agency-consumers.js';
+import { connectNats } from '../nats/connection.js';
+import { cliNatsAuth, cliNatsUrl, writeNatsCreds } from '../nats/creds-files.js';
+import { BROKER_NATS_USER, HUB_NATS_ACCOUNT } from '../nats/subscriber-auth.js';
+import type { Io } from './liaison.js';
 
 export const NATS_HELP = `  liaison nats creds --registry FILE --out DIR [--rotate]
       Make nats-server 2.9 accounts and users from the registry (a seed JSON):
