@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
-import { brokerEncryptionKey, sealNotice } from '../broker/client/seal.js';
+import { brokerEncryptionKey, sealNotice } from '../broker/agency-client/seal.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { credentialsPath, readCredentials } from '../broker/demo/demo-network.js';
 

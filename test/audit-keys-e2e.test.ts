@@ -11,7 +11,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signNotice } from '../broker/client/seal.js';
+import { signNotice } from '../broker/agency-client/seal.js';
 import { archiveToAuditInput, ARCHIVE_FORMAT, type AuditArchive } from '../broker/audit/archive.js';
 import { exportArchive } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';

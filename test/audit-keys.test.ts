@@ -5,7 +5,7 @@
 import t from 'tap';
 import { importJWK, type JWK } from 'jose';
 import { createMessage, generateKey, readPrivateKey, sign } from 'openpgp';
-import { signNotice } from '../broker/client/seal.js';
+import { signNotice } from '../broker/agency-client/seal.js';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { auditLogWithOrigins, checkOriginSignatures, mergeKeyHistory, parseAgencyKeys, type HistoricalAgencyKey } from '../broker/audit/key-history.js';
 import { sha256Hex } from '../broker/core/sha256.js';

@@ -4,7 +4,7 @@ import { generateKeyPairSync, webcrypto } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { archiveToAuditInput, type AuditArchive } from '../broker/audit/archive.js';
 import { exportArchive } from '../broker/audit/export.js';
 import { auditLog } from '../broker/audit/verify.js';

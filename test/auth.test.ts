@@ -1,6 +1,6 @@
 import t from 'tap';
 import { SignJWT, importJWK } from 'jose';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 

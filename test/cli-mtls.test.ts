@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../broker/core/paths.js';
-import { clientFetch } from '../broker/client/http.js';
+import { clientFetch } from '../broker/agency-client/http.js';
 import { UsageError } from '../broker/core/usage-error.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { Pki } from '../certs/pki.js';

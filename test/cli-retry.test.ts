@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { repoRoot } from '../broker/core/paths.js';
-import { retryAfterMs, retrying } from '../broker/client/retry.js';
+import { retryAfterMs, retrying } from '../broker/agency-client/retry.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { startTestGateway } from './helpers/gateway.js';
 import { runCli } from './helpers/cli.js';

@@ -8,9 +8,9 @@ import t from 'tap';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
-import { clientFetch } from '../broker/client/http.js';
-import { InboxClient } from '../broker/delivery/client.js';
-import type { InboxDelivery } from '../broker/routing/inbox.js';
+import { clientFetch } from '../broker/agency-client/http.js';
+import { InboxClient } from '../broker/agency-client/inbox-client.js';
+import type { InboxDelivery } from '../broker/core/inbox-delivery.js';
 
 const delivery = (cursor: number) => ({ cursor, notice_id: `00000000-0000-4000-8000-00000000000${cursor}`, operation: 'aircop', jwe: 'a.b.c.d.e' });
 

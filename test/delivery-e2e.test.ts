@@ -1,8 +1,8 @@
 import t, { type Test } from 'tap';
 import { sleep, waitFor } from './helpers/wait.js';
 import type { AddressInfo } from 'node:net';
-import { InboxClient, InboxClientError } from '../broker/delivery/client.js';
-import type { InboxDelivery } from '../broker/routing/inbox.js';
+import { InboxClient, InboxClientError } from '../broker/agency-client/inbox-client.js';
+import type { InboxDelivery } from '../broker/core/inbox-delivery.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { inboxClients } from './helpers/inbox.js';
@@ -222,7 +222,7 @@ t.test('SSE: a reader that pauses and resumes still gets every event (the server
     await post(notice);
   }
   await routed(last, 1);
-  const { makeClientAssertion } = await import('../broker/client/assertion.js');
+  const { makeClientAssertion } = await import('../broker/agency-client/assertion.js');
   const token = await makeClientAssertion('kh-police-adp', g.creds('kh-police-adp').signing, g.config.brokerId);
   const http = await import('node:http');
   const req = http.request(`${url}/v1/inbox/stream`, { headers: { authorization: `Bearer ${token}`, 'last-event-id': '0' } });

@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMessage, encrypt, readKey, readPrivateKey } from 'openpgp';
 import { repoRoot } from '../broker/core/paths.js';
-import { InboxClient } from '../broker/delivery/client.js';
+import { InboxClient } from '../broker/agency-client/inbox-client.js';
 import { docShell, shellBlocks } from './helpers/doc-shell.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';

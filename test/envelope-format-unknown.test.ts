@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import pino from 'pino';
-import { signNotice } from '../broker/client/seal.js';
+import { signNotice } from '../broker/agency-client/seal.js';
 import { auditLogWithOrigins, checkOriginSignatures } from '../broker/audit/key-history.js';
 import type { EnvelopeAdapter } from '../broker/core/envelope.js';
 import { createIngestPipeline, type PipelineDeps } from '../broker/ingest/pipeline.js';

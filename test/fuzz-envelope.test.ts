@@ -6,7 +6,7 @@
 // the policy (checked here independently of the response).
 import t from 'tap';
 import fc from 'fast-check';
-import { encryptToBroker, brokerEncryptionKey, signNotice } from '../broker/client/seal.js';
+import { encryptToBroker, brokerEncryptionKey, signNotice } from '../broker/agency-client/seal.js';
 import { evaluatePolicy } from '../broker/ingest/policy.js';
 import type { NoticeHeader } from '../broker/core/notice.js';
 import { createNoticeValidator } from '../broker/schemas/notice-validator.js';

@@ -6,7 +6,7 @@
  * threshold the code asks for is the one the server holds.
  */
 import t from 'tap';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { INBOX_CONSUMER_IDLE_MS, openInboxConsumer } from '../broker/routing/inbox-consumer.js';
 import { followInbox, readInbox } from '../broker/routing/inbox.js';

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { CompactSign } from 'jose';
-import { encryptToBroker, signNotice } from '../broker/client/seal.js';
+import { encryptToBroker, signNotice } from '../broker/agency-client/seal.js';
 import { parseStrictJson } from '../broker/core/strict-json.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import type { Agency } from '../broker/registry/model.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeJwt } from 'jose';
 import { joseEnvelope } from '../adapters/jose/index.js';
-import { brokerEncryptionKey, sealNotice } from '../broker/client/seal.js';
+import { brokerEncryptionKey, sealNotice } from '../broker/agency-client/seal.js';
 import { LiaisonError } from '../broker/core/errors.js';
 import { sha256Hex } from '../broker/core/sha256.js';
 import { credentialsPath, ensureDemoNetwork, readCredentials } from '../broker/demo/demo-network.js';

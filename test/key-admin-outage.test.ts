@@ -1,7 +1,7 @@
 /** The admin API when NATS is down: 503 with Retry-After and nothing changed; after recovery the retry with the same id makes the change once. */
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { decodeEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { startTestGateway } from './helpers/gateway.js';

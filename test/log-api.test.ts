@@ -3,7 +3,7 @@ import { waitFor } from './helpers/wait.js';
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { CheckpointVerifier } from '../broker/log/checkpoint.js';
 import { CompactRange } from '../broker/log/compact-range.js';

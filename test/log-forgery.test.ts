@@ -21,7 +21,7 @@ import { auditExport } from '../broker/cli/audit.js';
 import { exportArchive, fetchFromApi } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
 import { auditLog } from '../broker/audit/verify.js';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { createLogger } from '../broker/core/logger.js';
 import { INDEX_BUCKET } from '../broker/log/checkpoint-store.js';
 import { Checkpointer } from '../broker/log/checkpointer.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { InboxClient } from '../broker/delivery/client.js';
+import { InboxClient } from '../broker/agency-client/inbox-client.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';

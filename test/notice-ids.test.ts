@@ -10,7 +10,7 @@ import t from 'tap';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { exportArchive } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { decodeEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';

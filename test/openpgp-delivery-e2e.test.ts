@@ -1,11 +1,11 @@
 import t, { type Test } from 'tap';
 import type { AddressInfo } from 'node:net';
 import { compactVerify, decodeProtectedHeader, importJWK, type JWK } from 'jose';
-import { InboxClient } from '../broker/delivery/client.js';
-import { openDelivery } from '../broker/delivery/open.js';
+import { InboxClient } from '../broker/agency-client/inbox-client.js';
+import { openDelivery } from '../broker/agency-client/open-delivery.js';
 import { signatureAlgsFor } from '../broker/keys/jwk.js';
 import type { Agency } from '../broker/registry/model.js';
-import type { InboxDelivery } from '../broker/routing/inbox.js';
+import type { InboxDelivery } from '../broker/core/inbox-delivery.js';
 import { startGpg } from './helpers/gpg.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';

@@ -15,8 +15,8 @@ import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } fr
 import { createHash } from 'node:crypto';
 import { signAck } from '../broker/acks/receipt.js';
 import { jtiKey } from '../broker/auth/client-assertion.js';
-import { makeClientAssertion } from '../broker/client/assertion.js';
-import { InboxClient } from '../broker/delivery/client.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
+import { InboxClient } from '../broker/agency-client/inbox-client.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { listDeadLetters } from '../broker/routing/deadletter.js';
 import { verifyWebhook } from '../adapters/webhook/index.js';

@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { problemCodes } from '../broker/core/errors.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';

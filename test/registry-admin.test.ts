@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { openRegistryEvent } from '../broker/admin/registry-event.js';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { exportArchive } from '../broker/audit/export.js';

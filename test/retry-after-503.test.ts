@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { connect, type NatsError } from 'nats';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 

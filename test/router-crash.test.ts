@@ -1,7 +1,7 @@
 import t from 'tap';
 import { sleep, waitFor } from './helpers/wait.js';
 import { Writable } from 'node:stream';
-import { signNotice } from '../broker/client/seal.js';
+import { signNotice } from '../broker/agency-client/seal.js';
 import { createLogger } from '../broker/core/logger.js';
 import { sha256Hex } from '../broker/core/sha256.js';
 import { ENTRY_HEADER } from '../broker/log/append.js';

@@ -4,7 +4,7 @@
  * it (it used to keep delivering). One agency holds at most 8 streams.
  */
 import t from 'tap';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMessage, encrypt, readKey, readPrivateKey } from 'openpgp';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { Pki } from '../certs/pki.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';

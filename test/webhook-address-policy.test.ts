@@ -1,7 +1,7 @@
 import t from 'tap';
 import { isNonPublicAddress, isNonPublicLiteral } from '../adapters/webhook/address-policy.js';
 import { webhookUrlRefusal } from '../adapters/webhook/url-policy.js';
-import { makeClientAssertion } from '../broker/client/assertion.js';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { checkWebhookUrl, postWebhook } from '../adapters/webhook/index.js';
 import { loadConfig } from '../broker/config/config.js';

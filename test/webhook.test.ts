@@ -1,7 +1,7 @@
 import t from 'tap';
 import { sleep, waitFor as waitUntil } from './helpers/wait.js';
 import { checkWebhookUrl, postWebhook, verifyWebhook, backoffMs, WEBHOOK_TYP, type WebhookClaims } from '../adapters/webhook/index.js';
-import { openDelivery } from '../broker/delivery/open.js';
+import { openDelivery } from '../broker/agency-client/open-delivery.js';
 import { run } from '../broker/cli/liaison.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { InboxClient } from '../broker/delivery/client.js';
+import { InboxClient } from '../broker/agency-client/inbox-client.js';
 import { findNoticeEntry } from '../broker/log/notice-lookup.js';
 import { evaluateWithdrawal, NOT_YOURS, withdrawalRecipients } from '../broker/ingest/withdrawal-policy.js';
 import type { Agency, Operation } from '../broker/registry/model.js';
@@ -11,7 +11,7 @@ import type { NoticeHeader } from '../broker/core/notice.js';
 import { INDEX_BUCKET } from '../broker/log/checkpoint-store.js';
 import type { NoticeLogEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
-import type { InboxDelivery } from '../broker/routing/inbox.js';
+import type { InboxDelivery } from '../broker/core/inbox-delivery.js';
 import { sampleNotice, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { inboxClients } from './helpers/inbox.js';

@@ -9,7 +9,7 @@
 import type { CryptoKey } from 'jose';
 import type { Logger } from 'pino';
 import type { Config } from '../../broker/config/config.js';
-import type { InboxDelivery } from '../../broker/core/delivery.js';
+import type { InboxDelivery } from '../../broker/core/inbox-delivery.js';
 import type { Lease } from '../../broker/leader/lease.js';
 
 /** One stored delivery, or an operator's request to deliver a parked one again, held until it is settled. */

@@ -1,6 +1,6 @@
 import canonicalize from 'canonicalize';
 import { CompactSign, compactVerify, importJWK, type JWK } from 'jose';
-import type { InboxDelivery } from '../../broker/core/delivery.js';
+import type { InboxDelivery } from '../../broker/core/inbox-delivery.js';
 import type { DeliverySigner } from '../transport/contract.js';
 
 /** `typ` of the broker-signed webhook body (RFC 7515 §4.1.9; explicit typing as in RFC 8725 §3.11). */
@@ -38,7 +38,7 @@ export class WebhookVerificationError extends Error {
  * The receiver's side: verify a webhook body against the broker's JWKS
  * (`GET /v1/keys`, fetched and pinned by the receiver ahead of time, never from
  * the request), check `typ`, the issuer and that it is addressed to `recipient`.
- * Then open `jwe` with broker/delivery/open.ts to verify the origin itself.
+ * Then open `jwe` with broker/agency-client/open-delivery.ts to verify the origin itself.
  */
 export async function verifyWebhook(body: string, jwks: { keys: JWK[]; broker: string }, recipient: string): Promise<WebhookClaims> {
   let payload: Uint8Array;

@@ -1,11 +1,11 @@
 /**
  * `liaison assertion --as AGENCY`: print a client assertion for one read of
  * the API (curl -H "authorization: Bearer $(liaison assertion --as AGENCY)"),
- * made as the CLI's own requests make theirs (broker/client/assertion.ts).
+ * made as the CLI's own requests make theirs (broker/agency-client/assertion.ts).
  */
 import { parseArgs } from 'node:util';
-import { makeClientAssertion } from '../client/assertion.js';
-import { clientTlsOptions } from '../client/http.js';
+import { makeClientAssertion } from '../agency-client/assertion.js';
+import { clientTlsOptions } from '../agency-client/http.js';
 import { MAX_ASSERTION_LIFETIME } from '../auth/client-assertion.js';
 import { isSlug } from '../core/ids.js';
 import { credentialsFor } from '../demo/demo-network.js';

@@ -18,8 +18,8 @@ import type { JWK } from 'jose';
 import { createMessage, encrypt, readKey, type PublicKey } from 'openpgp';
 import { brokerOpenPgpKeysFromFile, OPENPGP_KEY_FILE, type BrokerOpenPgpKeyFile } from '../keys/openpgp-keys.js';
 
-import { makeClientAssertion } from '../client/assertion.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, problemLine, readJson } from '../client/http.js';
+import { makeClientAssertion } from '../agency-client/assertion.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, problemLine, readJson } from '../agency-client/http.js';
 import { createLogger } from '../core/logger.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';

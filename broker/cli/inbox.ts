@@ -1,9 +1,10 @@
 /** `liaison inbox pull` and `liaison inbox follow`: an agency reads, decrypts and verifies its deliveries. */
 import { parseArgs } from 'node:util';
-import { type AgencyCredentials, credentialsFor } from '../demo/demo-network.js';
-import type { InboxDelivery } from '../routing/inbox.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions } from '../client/http.js';
-import { InboxClient, type InboxQuery } from '../delivery/client.js';
+import type { AgencyCredentials } from '../agency-client/credentials.js';
+import { credentialsFor } from '../demo/demo-network.js';
+import type { InboxDelivery } from '../core/inbox-delivery.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions } from '../agency-client/http.js';
+import { InboxClient, type InboxQuery } from '../agency-client/inbox-client.js';
 import { UsageError } from '../core/usage-error.js';
 import type { Io } from './liaison.js';
 

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { repoRoot } from '../core/paths.js';
 import { isUsageError, UsageError } from '../core/usage-error.js';
 import type { JWK } from 'jose';
-import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys } from '../client/http.js';
+import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys } from '../agency-client/http.js';
 import { assertion } from './assertion.js';
 import { baseUrl, gatewayOf, noticeBytes, noticeSeal, noticeWithdraw, postEnvelope, sealFor, sealingChoice, sealingOptions } from './notice.js';
 import { makeAgency, credentialsFor } from '../demo/demo-network.js';

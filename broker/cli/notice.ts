@@ -6,13 +6,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { brokerEncryptionKey, sealNotice } from '../client/seal.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, readJson, type FetchLike } from '../client/http.js';
-import { fetchOwnNotice, type OwnNoticeEntry } from '../client/own-notice.js';
-import { retrying, SEND_RETRY } from '../client/retry.js';
-import { atLeastAsStrict, buildWithdrawal, isTlp, rfc3339 } from '../client/withdrawal.js';
+import { brokerEncryptionKey, sealNotice } from '../agency-client/seal.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, readJson, type FetchLike } from '../agency-client/http.js';
+import { fetchOwnNotice, type OwnNoticeEntry } from '../agency-client/own-notice.js';
+import { retrying, SEND_RETRY } from '../agency-client/retry.js';
+import { buildWithdrawal, rfc3339 } from '../agency-client/withdrawal.js';
+import { atLeastAsStrict, isTlp } from '../core/tlp.js';
 import { isUuid } from '../core/ids.js';
-import { credentialsFor, type AgencyCredentials } from '../demo/demo-network.js';
+import type { AgencyCredentials } from '../agency-client/credentials.js';
+import { credentialsFor } from '../demo/demo-network.js';
 import { readInputFile, readInputJson } from './input-file.js';
 import { UsageError } from '../core/usage-error.js';
 import type { Io } from './liaison.js';

@@ -1,9 +1,9 @@
+import type { Tlp } from './tlp.js';
+
 /** The notice type of a withdrawal or correction (broker/ingest/withdrawal-policy.ts). */
 export const WITHDRAWAL_TYPE = 'withdrawal';
 
 /** The notice header fields the pipeline relies on, after schema validation. */
-export type Tlp = 'CLEAR' | 'GREEN' | 'AMBER' | 'AMBER+STRICT' | 'RED';
-
 export interface NoticeHeader {
   id: string;
   type: string;

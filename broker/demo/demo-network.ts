@@ -1,20 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { JWK } from 'jose';
 import { makeKeyPair, type KeyKind } from '../keys/jwk.js';
 import { makeOpenPgpAgencyKey } from '../keys/openpgp-agency.js';
 import type { Agency, Operation, RegistrySeed, Role } from '../registry/model.js';
 import { UsageError } from '../core/usage-error.js';
-
-/** An agency's private credentials as the demo keeps them (and `liaison keys generate` writes them). */
-export interface AgencyCredentials {
-  agency: string;
-  country: string;
-  signing: JWK;
-  encryption: JWK;
-  /** The agency's OpenPGP key (Ed25519 + cv25519, as GnuPG makes them), for agencies that use OpenPGP. */
-  openpgp?: { fingerprint: string; private_armored: string };
-}
+import type { AgencyCredentials } from '../agency-client/credentials.js';
 
 interface DemoAgency {
   id: string;

@@ -2,7 +2,8 @@ import { LiaisonError } from '../core/errors.js';
 import { COUNTRY } from '../core/ids.js';
 import { deliveryKeyAt } from '../formats/registry.js';
 import { operationActiveAt, type Agency, type Operation, type RegistrySnapshot } from '../registry/model.js';
-import type { NoticeHeader, Tlp } from '../core/notice.js';
+import type { Tlp } from '../core/tlp.js';
+import type { NoticeHeader } from '../core/notice.js';
 
 export interface PolicyDecision {
   /** The agencies this notice will be delivered to, sorted. */

@@ -28,7 +28,8 @@ import { LiaisonError } from '../core/errors.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { planDeliveries } from '../routing/plan.js';
-import { WITHDRAWAL_TYPE, type NoticeHeader, type Tlp } from '../core/notice.js';
+import { atLeastAsStrict } from '../core/tlp.js';
+import { WITHDRAWAL_TYPE, type NoticeHeader } from '../core/notice.js';
 import { checkSender, type PolicyDecision } from './policy.js';
 
 export { WITHDRAWAL_TYPE };
@@ -47,10 +48,6 @@ export interface WithdrawalBody {
   reason: string;
   correction?: string;
 }
-
-/** TLP 2.0 from least to most restrictive. */
-export const TLP_ORDER: readonly Tlp[] = ['CLEAR', 'GREEN', 'AMBER', 'AMBER+STRICT', 'RED'];
-const rank = (tlp: string) => TLP_ORDER.indexOf(tlp as Tlp);
 
 const deny = (reason: string) => new LiaisonError('policy-denied', { publicDetail: reason });
 
@@ -77,7 +74,7 @@ export function checkWithdrawal(notice: NoticeHeader, signerAgencyId: string, re
   }
   if (original.type === WITHDRAWAL_TYPE) throw deny('a withdrawal cannot itself be superseded; supersede the original notice');
   if (original.operation !== notice.operation) throw deny('a withdrawal is sent in the operation of the notice it supersedes');
-  if (rank(notice.tlp) < rank(original.tlp)) throw deny(`a withdrawal is at least as restricted as the notice it supersedes (TLP:${original.tlp})`);
+  if (!atLeastAsStrict(notice.tlp, original.tlp)) throw deny(`a withdrawal is at least as restricted as the notice it supersedes (TLP:${original.tlp})`);
   return original;
 }
 

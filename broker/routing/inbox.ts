@@ -1,5 +1,6 @@
 import type { ConsumerMessages, MsgHdrs, StoredMsg } from 'nats';
 import { LiaisonError } from '../core/errors.js';
+import type { InboxDelivery } from '../core/inbox-delivery.js';
 import { isCountry, isSlug, isUuid, subjectToken } from '../core/ids.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import { storedDeliveryFormat } from '../formats/registry.js';
@@ -9,7 +10,6 @@ import { getNextMessage } from '../nats/next-message.js';
 import { STREAMS } from '../nats/streams.js';
 import { openInboxConsumer, type InboxConsumer } from './inbox-consumer.js';
 import { DELIVERY_HEADERS } from './plan.js';
-import type { InboxDelivery } from '../core/delivery.js';
 
 export type { InboxDelivery };
 

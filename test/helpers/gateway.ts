@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { JWK } from 'jose';
-import { brokerEncryptionKey, sealNotice, type SealOptions } from '../../broker/client/seal.js';
+import { brokerEncryptionKey, sealNotice, type SealOptions } from '../../broker/agency-client/seal.js';
 import { loadConfig, type Config } from '../../broker/config/config.js';
 import { createLogger } from '../../broker/core/logger.js';
-import { credentialsPath, ensureDemoNetwork, readCredentials, type AgencyCredentials } from '../../broker/demo/demo-network.js';
+import type { AgencyCredentials } from '../../broker/agency-client/credentials.js';
+import { credentialsPath, ensureDemoNetwork, readCredentials } from '../../broker/demo/demo-network.js';
 import { createGateway, type Gateway } from '../../broker/gateway.js';
 import { repoRoot } from '../../broker/core/paths.js';
 

@@ -1,4 +1,4 @@
-import { InboxClient } from '../../broker/delivery/client.js';
+import { InboxClient } from '../../broker/agency-client/inbox-client.js';
 import type { TestGateway } from './gateway.js';
 
 /** One InboxClient per demo agency of a listening test gateway, made on first use. */

@@ -2,14 +2,13 @@
  * A withdrawal or correction notice (schemas/notice/withdrawal/1.0) of one of
  * the agency's own notices, as `liaison notice withdraw` sends it. Pure: the
  * superseded notice's operation, TLP and recipients come from its log entry,
- * looked up beforehand (broker/client/own-notice.ts).
+ * looked up beforehand (broker/agency-client/own-notice.ts).
  *
  * The broker's rules (docs/routing.md, "Withdrawal and correction") shape it:
  * `supersedes` is also in `references`; same operation as the original; TLP at
  * least as strict; addressees repeat the original's recipients (the broker
  * routes to those whatever they say, but a reader sees who it is meant for).
  */
-import { TLP_ORDER } from '../ingest/withdrawal-policy.js';
 
 export interface WithdrawalSpec {
   /** The new notice's id (a fresh UUID). */
@@ -40,12 +39,6 @@ const clip = (s: string, n: number) => Array.from(s).slice(0, n).join('');
 
 /** RFC 3339 in UTC to the second, as the samples write it. */
 export const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-/** Whether `tlp` is a TLP 2.0 label. */
-export const isTlp = (tlp: string) => (TLP_ORDER as readonly string[]).includes(tlp);
-
-/** Whether `tlp` is at least as restrictive as `than`. */
-export const atLeastAsStrict = (tlp: string, than: string) => TLP_ORDER.indexOf(tlp as never) >= TLP_ORDER.indexOf(than as never);
 
 export function buildWithdrawal(spec: WithdrawalSpec): Record<string, unknown> {
   const correcting = spec.correction !== undefined;

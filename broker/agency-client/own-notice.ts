@@ -8,7 +8,7 @@
  */
 import { makeClientAssertion } from './assertion.js';
 import { HttpClientError, problemLine, readJson, type FetchLike } from './http.js';
-import type { AgencyCredentials } from '../demo/demo-network.js';
+import type { AgencyCredentials } from './credentials.js';
 
 export interface OwnNoticeEntry {
   operation: string;

@@ -1,10 +1,10 @@
 import type { JWK } from 'jose';
-import { makeClientAssertion } from '../client/assertion.js';
-import type { FetchLike } from '../client/http.js';
+import { makeClientAssertion } from './assertion.js';
+import type { FetchLike } from './http.js';
 import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
-import type { InboxDelivery } from '../routing/inbox.js';
+import type { InboxDelivery } from '../core/inbox-delivery.js';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { DeliveryVerificationError, openDelivery, openOpenPgpDelivery, type OpenedDelivery } from './open.js';
+import { DeliveryVerificationError, openDelivery, openOpenPgpDelivery, type OpenedDelivery } from './open-delivery.js';
 
 /** The largest SSE event the client holds while it is incomplete: a delivery is at most the body limit (1 MiB) sealed, with room to spare. */
 const SSE_MAX_EVENT_BYTES = 8 * 1024 * 1024;
@@ -43,7 +43,7 @@ export interface InboxClientOptions {
   brokerId?: string;
   /** The broker's OpenPGP public key (armored), which signs OpenPGP deliveries; read from GET /v1/keys when not given. */
   brokerOpenPgpKey?: string;
-  /** How to make requests: the global fetch by default; the CLI passes clientFetch (broker/client/http.ts) for mutual TLS. */
+  /** How to make requests: the global fetch by default; the CLI passes clientFetch (broker/agency-client/http.ts) for mutual TLS. */
   fetch?: FetchLike;
 }
 

@@ -1,7 +1,8 @@
 /**
- * A delivery as every transport shows it to the recipient: the inbox page and
- * stream (broker/routing/inbox.ts), the webhook body (adapters/webhook). Kept
- * apart from routing so that a transport needs no routing code to name it.
+ * One delivery as GET /v1/inbox, the SSE stream and webhooks carry it: the
+ * wire format shared by the broker that serves it (broker/routing/inbox.ts)
+ * and the agency client that reads it (broker/agency-client/), so neither
+ * side imports the other.
  */
 export interface InboxDelivery {
   /** The DELIVERIES stream sequence: pass it as `after` (or Last-Event-ID) to continue after this one. */
