@@ -14,7 +14,7 @@ import type { EnvelopeAdapter, EnvelopeContext } from '../broker/core/envelope.j
 import { decodeNotice } from '../broker/ingest/decode-notice.js';
 import { checkFreshness } from '../broker/ingest/freshness.js';
 import { evaluatePolicy } from '../broker/ingest/policy.js';
-import { signReceipt } from '../broker/ingest/receipt.js';
+import { signReceipt } from '../broker/ingest/notice-receipt.js';
 import { createSignerResolver } from '../broker/keys/jwk-signers.js';
 import { sha256Hex } from '../broker/core/sha256.js';
 import { validateNotice } from '../broker/ingest/validate.js';

@@ -2,7 +2,7 @@ import t from 'tap';
 import { sleep, waitFor as waitUntil } from './helpers/wait.js';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { signAck, verifyAck, ACK_TYP } from '../broker/acks/receipt.js';
+import { signAck, verifyAck, ACK_TYP } from '../broker/acks/read-receipt.js';
 import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { InboxClient } from '../broker/agency-client/inbox-client.js';
 import { decodeEntry, encodeEntry } from '../broker/log/entry.js';

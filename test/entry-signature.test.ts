@@ -7,7 +7,7 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { auditLog, type AuditEntry } from '../broker/audit/verify.js';
-import { receiptClaims, signReceipt } from '../broker/ingest/receipt.js';
+import { receiptClaims, signReceipt } from '../broker/ingest/notice-receipt.js';
 import { BrokerKeyring, generateBrokerKeyFile } from '../broker/keys/broker-keys.js';
 import { signCheckpoint } from '../broker/log/checkpoint.js';
 import { CompactRange } from '../broker/log/compact-range.js';

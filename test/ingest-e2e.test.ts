@@ -1,6 +1,6 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { verifyReceipt } from '../broker/ingest/receipt.js';
+import { verifyReceipt } from '../broker/ingest/notice-receipt.js';
 import { decodeEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';

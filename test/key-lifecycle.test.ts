@@ -19,7 +19,7 @@ import { openRegistryEvent } from '../broker/admin/registry-event.js';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { exportArchive } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
-import { verifyReceipt } from '../broker/ingest/receipt.js';
+import { verifyReceipt } from '../broker/ingest/notice-receipt.js';
 import { makeKeyPair } from '../broker/keys/jwk.js';
 import { makeOpenPgpAgencyKey } from '../broker/keys/openpgp-agency.js';
 import { decodeEntry, type RegistryLogEntry } from '../broker/log/entry.js';

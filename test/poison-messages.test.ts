@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { importJWK, SignJWT } from 'jose';
 import { connect, headers as natsHeaders, type MsgHdrs, type NatsConnection } from 'nats';
 import { createHash } from 'node:crypto';
-import { signAck } from '../broker/acks/receipt.js';
+import { signAck } from '../broker/acks/read-receipt.js';
 import { jtiKey } from '../broker/auth/client-assertion.js';
 import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { InboxClient } from '../broker/agency-client/inbox-client.js';

@@ -13,7 +13,7 @@ import type { BrokerSigningKey } from '../keys/broker-keys.js';
 import type { StorePort, StoredMessage } from '../core/store-port.js';
 import { STREAMS } from '../core/stream-names.js';
 import { DELIVERY_HEADERS } from '../routing/plan.js';
-import { ACK_TYP, type AckClaims } from './receipt.js';
+import { ACK_TYP, type AckClaims } from './read-receipt.js';
 
 /**
  * Read receipts. The receipt JWS is kept, as received, in stream ACKS on

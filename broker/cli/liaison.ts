@@ -11,7 +11,7 @@ import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, fetch
 import { assertion } from './assertion.js';
 import { baseUrl, gatewayOf, noticeBytes, noticeSeal, noticeWithdraw, postEnvelope, sealFor, sealingChoice, sealingOptions } from './notice.js';
 import { makeAgency, credentialsFor } from '../demo/demo-network.js';
-import { verifyReceipt } from '../ingest/receipt.js';
+import { verifyReceipt } from '../ingest/notice-receipt.js';
 import type { KeyKind } from '../keys/jwk.js';
 import { auditCommands } from './audit.js';
 import { inboxCommands } from './inbox.js';

@@ -11,7 +11,7 @@ import type { NoticeValidator } from '../schemas/notice-validator.js';
 import { decodeNotice } from './decode-notice.js';
 import { checkFreshness } from './freshness.js';
 import { evaluatePolicy } from './policy.js';
-import { receiptClaims, signReceipt, type ReceiptClaims } from './receipt.js';
+import { receiptClaims, signReceipt, type ReceiptClaims } from './notice-receipt.js';
 import { validateNotice } from './validate.js';
 import { evaluateWithdrawalPolicy, isWithdrawal, type OriginalLookup } from './withdrawal-policy.js';
 

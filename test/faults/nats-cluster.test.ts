@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LiaisonError } from '../../broker/core/errors.js';
-import { verifyReceipt, type ReceiptClaims } from '../../broker/ingest/receipt.js';
+import { verifyReceipt, type ReceiptClaims } from '../../broker/ingest/notice-receipt.js';
 import { decodeEntry, type NoticeLogEntry } from '../../broker/log/entry.js';
 import { STREAMS } from '../../broker/nats/streams.js';
 import { sampleNotice, startTestGateway, type TestGateway } from '../helpers/gateway.js';
