@@ -3,9 +3,10 @@
  * the integration guide asks of every client: wait what `Retry-After` says,
  * send the same bytes again, within a bound. Only for requests that are safe
  * to repeat: a sealed notice is (the notice id is the dedupe key; a repeat is
- * answered as a duplicate with the original receipt).
+ * answered as a duplicate with the original receipt), and so is an admin
+ * change (its idempotency id).
  */
-import type { FetchLike } from './http.js';
+import { HttpClientError, type FetchLike } from './http.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -14,6 +15,13 @@ export interface RetryPolicy {
   maxWaitMs: number;
   /** The wait when a 503 carries no usable Retry-After: doubled on each further attempt. */
   fallbackWaitMs: number;
+  /**
+   * Whether a request that got no answer (`fetch` threw this) is sent again,
+   * after the fallback wait; the last attempt's error is thrown. Unset: thrown
+   * at once. Only for requests whose repeat the broker recognises: a request
+   * that got no answer may still have been carried out.
+   */
+  retryUnanswered?: (error: unknown) => boolean;
   /** Told, in one line, before each wait and when giving up. */
   report?: (line: string) => void;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
@@ -22,6 +30,9 @@ export interface RetryPolicy {
 
 /** `liaison notice send`: 5 attempts within a minute of waiting. */
 export const SEND_RETRY: RetryPolicy = { maxAttempts: 5, maxWaitMs: 60_000, fallbackWaitMs: 1000 };
+
+/** `liaison admin` changes: 3 attempts, also when the gateway could not be reached (the change's id makes a repeat harmless). */
+export const ADMIN_RETRY: RetryPolicy = { maxAttempts: 3, maxWaitMs: 60_000, fallbackWaitMs: 1000, retryUnanswered: (e) => e instanceof HttpClientError };
 
 /**
  * The wait a `Retry-After` value asks for (RFC 9110 §10.2.3): delay-seconds or
@@ -54,7 +65,8 @@ const defaultSleep = (ms: number, signal?: AbortSignal) =>
 /**
  * `fetch` that sends again after a 503, waiting what Retry-After says, until an
  * answer that is not 503, the last attempt, or a wait past the bound: then the
- * last answer is returned as it came (the caller reports the 503).
+ * last answer is returned as it came (the caller reports the 503). With
+ * `retryUnanswered`, also after no answer, bounded alike.
  */
 export function retrying(fetch: FetchLike, policy: RetryPolicy): FetchLike {
   const sleep = policy.sleep ?? defaultSleep;
@@ -62,7 +74,21 @@ export function retrying(fetch: FetchLike, policy: RetryPolicy): FetchLike {
   return async (url, init = {}) => {
     let waited = 0;
     for (let attempt = 1; ; attempt++) {
-      const res = await fetch(url, init);
+      let res: Response;
+      try {
+        res = await fetch(url, init);
+      } catch (e) {
+        if (init.signal?.aborted || !policy.retryUnanswered?.(e)) throw e;
+        const wait = policy.fallbackWaitMs * 2 ** (attempt - 1);
+        if (attempt >= policy.maxAttempts || waited + wait > policy.maxWaitMs) {
+          policy.report?.(`no answer from the broker ${attempt} ${attempt === 1 ? 'time' : 'times'}; giving up`);
+          throw e;
+        }
+        policy.report?.(`no answer from the broker (${(e as Error).message}); attempt ${attempt + 1} of ${policy.maxAttempts} in ${Math.ceil(wait / 1000)} s`);
+        await sleep(wait, init.signal);
+        waited += wait;
+        continue;
+      }
       if (res.status !== 503) return res;
       if (attempt >= policy.maxAttempts) {
         policy.report?.(`503 from the broker ${attempt} times; giving up`);

@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { readKey } from 'openpgp';
 import { makeClientAssertion } from '../agency-client/assertion.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, problemLine, readJson } from '../agency-client/http.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, HttpClientError, problemLine, readJson, type FetchLike } from '../agency-client/http.js';
+import { ADMIN_RETRY, retrying } from '../agency-client/retry.js';
 import { readInputJson } from './input-file.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
@@ -79,27 +80,23 @@ async function send(values: Values, path: string, body: Record<string, unknown>,
   const { creds, url, fetch, broker } = await connect(values);
   const id = values.id ?? randomUUID();
   const payload = JSON.stringify({ id, ...(values.reason ? { reason: values.reason } : {}), ...body });
-  // The same id on every try: the broker makes the change once, however often it is asked.
-  for (let attempt = 1; ; attempt++) {
-    let res: Response | undefined;
-    try {
-      const token = await makeClientAssertion(creds.agency, creds.signing, broker);
-      res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: payload });
-    } catch (e) {
-      if (attempt >= 3) throw new Error(`no answer from ${url}: ${(e as Error).message}; retry with --id ${id}`);
-    }
-    if (res && res.status !== 503) {
-      if (!res.ok) {
-        io.err(`refused: ${await problemLine(res)}\n`);
-        return 1;
-      }
-      const answer = await readJson<Record<string, unknown>>(res, `${method} ${url}${path}`);
-      io.out(values.json ? `${JSON.stringify(answer, null, 2)}\n` : `${String(answer.type)}: event ${String(answer.event_id)} at log index ${String(answer.log_index)}${answer.duplicate ? ' (already recorded)' : ''}\n`);
-      return 0;
-    }
-    if (attempt >= 3) throw new Error(`the gateway answered 503 three times; retry later with --id ${id}`);
-    await new Promise((r) => setTimeout(r, 1000 * attempt));
+  // A fresh assertion on every try (the gateway accepts each once); the same id, so the broker makes the change once.
+  const authorized: FetchLike = async (target, init = {}) => fetch(target, { ...init, headers: { ...init.headers, authorization: `Bearer ${await makeClientAssertion(creds.agency, creds.signing, broker)}` } });
+  let res: Response;
+  try {
+    res = await retrying(authorized, { ...ADMIN_RETRY, report: (line) => io.err(`${line}\n`) })(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: payload });
+  } catch (e) {
+    if (e instanceof HttpClientError) throw new Error(`no answer from ${url}: ${e.message}; retry with --id ${id}`);
+    throw e;
   }
+  if (res.status === 503) throw new Error(`the gateway answered 503; retry later with --id ${id}`);
+  if (!res.ok) {
+    io.err(`refused: ${await problemLine(res)}\n`);
+    return 1;
+  }
+  const answer = await readJson<Record<string, unknown>>(res, `${method} ${url}${path}`);
+  io.out(values.json ? `${JSON.stringify(answer, null, 2)}\n` : `${String(answer.type)}: event ${String(answer.event_id)} at log index ${String(answer.log_index)}${answer.duplicate ? ' (already recorded)' : ''}\n`);
+  return 0;
 }
 
 /** The key in FILE as the admin API takes it. */
