@@ -1,5 +1,6 @@
 import type { PrivateKey } from 'openpgp';
 import type { EnvelopeAdapter } from '../broker/core/envelope.js';
+import type { CodeOf } from '../broker/core/errors.js';
 import type { Agency, RegistryJwk, RegistrySnapshot } from '../broker/registry/model.js';
 /**
  * What one envelope format (JOSE, OpenPGP) implements: it opens incoming
@@ -44,7 +45,7 @@ export interface KeyMaterial {
   id: string;
 }
 
-export type OriginProblemCode = 'notice-signature-invalid' | 'notice-signer-mismatch' | 'notice-signer-unknown' | 'notice-signer-wrong-agency' | 'notice-signer-not-valid';
+export type OriginProblemCode = CodeOf<'origin-check'>;
 
 /** What a log entry says about the signer of the notice it commits to. */
 export interface StoredSignerClaim {

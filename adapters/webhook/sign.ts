@@ -1,5 +1,6 @@
 import canonicalize from 'canonicalize';
 import { CompactSign, compactVerify, importJWK, type JWK } from 'jose';
+import { CodedError, type CodeOf } from '../../broker/core/errors.js';
 import type { InboxDelivery } from '../../broker/core/inbox-delivery.js';
 import type { DeliverySigner } from '../transport/contract.js';
 
@@ -24,15 +25,7 @@ export async function signWebhook(key: DeliverySigner['key'], claims: WebhookCla
   return new CompactSign(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: WEBHOOK_TYP }).sign(key.privateKey);
 }
 
-export class WebhookVerificationError extends Error {
-  constructor(
-    readonly code: 'signature-invalid' | 'key-unknown' | 'wrong-recipient',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'WebhookVerificationError';
-  }
-}
+export class WebhookVerificationError extends CodedError<CodeOf<'webhook'>> {}
 
 /**
  * The receiver's side: verify a webhook body against the broker's JWKS

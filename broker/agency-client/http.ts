@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import type { JWK } from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 import { UsageError } from '../core/usage-error.js';
+import { CodedError } from '../core/errors.js';
 
 /** The client-TLS files of a command (paths). */
 export interface ClientTlsFiles {
@@ -30,10 +31,9 @@ export interface FetchInit {
 }
 export type FetchLike = (url: string, init?: FetchInit) => Promise<Response>;
 
-export class HttpClientError extends Error {
+export class HttpClientError extends CodedError<'client-request-failed'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'HttpClientError';
+    super('client-request-failed', message, options);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { JWK } from 'jose';
 import { makeClientAssertion } from './assertion.js';
 import type { FetchLike } from './http.js';
+import { CodedError, isProblemCode, type CodeOf, type ProblemCode } from '../core/errors.js';
 import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
 import type { InboxDelivery } from '../core/inbox-delivery.js';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
@@ -18,14 +19,16 @@ export interface InboxQuery {
   type?: string;
 }
 
-export class InboxClientError extends Error {
+/** The gateway's problem code, else what kept the client from reading the answer. */
+export type InboxClientErrorCode = ProblemCode | CodeOf<'inbox-client'>;
+
+export class InboxClientError extends CodedError<InboxClientErrorCode> {
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: InboxClientErrorCode,
     message: string,
   ) {
-    super(message);
-    this.name = 'InboxClientError';
+    super(code, message);
   }
 }
 
@@ -61,7 +64,7 @@ async function problem(res: Response): Promise<InboxClientError> {
   } catch {
     /* not JSON */
   }
-  return new InboxClientError(res.status, body.code ?? 'http-error', `${res.status} ${body.code ?? ''}: ${body.title ?? res.statusText}${body.detail ? ` ${body.detail}` : ''}`);
+  return new InboxClientError(res.status, isProblemCode(body.code) ? body.code : 'http-error', `${res.status} ${body.code ?? ''}: ${body.title ?? res.statusText}${body.detail ? ` ${body.detail}` : ''}`);
 }
 
 export class InboxClient {

@@ -1,6 +1,7 @@
 import { compactVerify, importJWK, type JWK } from 'jose';
 import { decrypt, readKey, readKeys, readMessage, readPrivateKey, type PrivateKey, type PublicKey } from 'openpgp';
 import { strictConfig } from '../../adapters/openpgp/decrypt-message.js';
+import { CodedError, type CodeOf } from '../core/errors.js';
 import { signatureAlgsFor } from '../keys/jwk.js';
 import { keyStateAt, type AgencyKey, type OpenPgpAgencyKey } from '../registry/model.js';
 import { decryptDelivery, DELIVERY_CTY } from '../../adapters/jose/encrypt.js';
@@ -29,15 +30,7 @@ const DELIVERY_CONFIG = strictConfig({ maxPlaintextBytes: 8 * 1024 * 1024 });
 /** Leeway for an OpenPGP signature dated slightly after the broker's receipt time (clock skew). */
 const OPENPGP_SKEW_MS = 5 * 60_000;
 
-export class DeliveryVerificationError extends Error {
-  constructor(
-    readonly code: 'decrypt-failed' | 'signature-invalid' | 'key-unknown' | 'origin-mismatch',
-    message: string,
-  ) {
-    super(message);
-    this.name = 'DeliveryVerificationError';
-  }
-}
+export class DeliveryVerificationError extends CodedError<CodeOf<'delivery'>> {}
 
 /**
  * Open one delivery: decrypt with the recipient's private encryption key, find

@@ -26,6 +26,7 @@
 
 import { Buffer } from 'node:buffer';
 
+import { CodedError } from '../core/errors.js';
 import type { PublicSigningJwk } from '../log/checkpoint.js';
 import { parseAgencyKeys, type HistoricalAgencyKey } from './key-history.js';
 import type { AuditInput } from './verify.js';
@@ -49,10 +50,9 @@ export interface AuditArchive {
   registry_events?: { event_id: string; jws: string }[];
 }
 
-export class ArchiveError extends Error {
+export class ArchiveError extends CodedError<'archive-invalid'> {
   constructor(message: string) {
-    super(`audit archive: ${message}`);
-    this.name = 'ArchiveError';
+    super('archive-invalid', `audit archive: ${message}`);
   }
 }
 

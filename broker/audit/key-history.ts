@@ -20,6 +20,7 @@
  * `readAgencyKeyHistory`, which only takes a KV-like reader).
  */
 
+import type { CodeOf } from '../core/errors.js';
 import { ENVELOPE_FORMATS, envelopeFormat, isEnvelopeFormatName, type EnvelopeFormatName } from '../formats/registry.js';
 import type { HistoricalAgencyKey as AnyHistoricalKey, OriginProblemCode as FormatProblemCode, StoredSignatureVerifier } from '../formats/registry.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
@@ -108,7 +109,7 @@ export function parseAgencyKeys(raw: unknown, fail: (message: string) => Error):
 }
 
 /** A format's findings, and an entry whose format is not registered (it cannot be checked: a bad entry, never "not checked"). */
-export type OriginProblemCode = FormatProblemCode | 'notice-format-unknown';
+export type OriginProblemCode = CodeOf<'audit-origin'>;
 
 export interface OriginCheckInput {
   entries: readonly AuditEntry[];

@@ -26,6 +26,7 @@
  */
 
 import { openRegistryEvent } from '../admin/registry-event.js';
+import type { CodeOf } from '../core/errors.js';
 import { sha256Hex } from '../core/sha256.js';
 import { Buffer } from 'node:buffer';
 
@@ -36,39 +37,8 @@ import { EntrySignatureError, EntrySignatureVerifier } from '../log/entry-signat
 import { hashEqual, leafHash, verifyConsistency } from '../log/merkle.js';
 import type { HistoricalAgencyKey } from './key-history.js';
 
-export type AuditProblemCode =
-  | 'entry-missing'
-  | 'entry-out-of-order'
-  | 'entry-malformed'
-  | 'entry-changed'
-  | 'entry-duplicate-notice'
-  // Gateway signatures over entries (broker/log/entry-signature.ts): a forged entry.
-  | 'entry-unsigned'
-  | 'entry-signature-invalid'
-  | 'entry-duplicate-ack'
-  | 'entry-duplicate-event'
-  | 'registry-event-not-in-log'
-  | 'registry-event-mismatch'
-  | 'entries-do-not-match'
-  | 'checkpoint-malformed'
-  | 'checkpoint-signature-invalid'
-  | 'checkpoint-origin-mismatch'
-  | 'checkpoint-rollback'
-  | 'checkpoint-fork'
-  | 'checkpoint-inconsistent'
-  | 'checkpoint-root-mismatch'
-  | 'checkpoint-beyond-log'
-  | 'no-valid-checkpoint'
-  | 'notice-commitment-mismatch'
-  | 'notice-not-in-log'
-  // Origin signatures against the agency key history (key-history.ts).
-  | 'notice-signature-invalid'
-  | 'notice-signer-mismatch'
-  | 'notice-signer-unknown'
-  | 'notice-signer-wrong-agency'
-  | 'notice-signer-not-valid'
-  // The entry names an envelope format that is not registered (broker/formats/registry.ts): its signature cannot be checked.
-  | 'notice-format-unknown';
+/** Every finding of an audit: its codes are in broker/core/errors.ts. */
+export type AuditProblemCode = CodeOf<'audit'>;
 
 export interface AuditProblem {
   code: AuditProblemCode;

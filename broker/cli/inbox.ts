@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import type { AgencyCredentials } from '../agency-client/credentials.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import type { InboxDelivery } from '../core/inbox-delivery.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions } from '../agency-client/http.js';
+import { clientFetch, clientTlsFromArgs, clientTlsOptions, HttpClientError } from '../agency-client/http.js';
 import { InboxClient, type InboxQuery } from '../agency-client/inbox-client.js';
 import { UsageError } from '../core/usage-error.js';
 import type { Io } from './liaison.js';
@@ -58,7 +58,9 @@ async function show(client: InboxClient, d: InboxDelivery, io: Io, json: boolean
     }
     return true;
   } catch (e) {
-    if (json) io.out(JSON.stringify({ cursor: d.cursor, notice_id: d.notice_id, verified: false, error: (e as { code?: string }).code ?? 'error', message: (e as Error).message }) + '\n');
+    // `error` is a verdict on the delivery; a gateway the client could not reach gives none.
+    const error = e instanceof HttpClientError ? 'error' : ((e as { code?: string }).code ?? 'error');
+    if (json) io.out(JSON.stringify({ cursor: d.cursor, notice_id: d.notice_id, verified: false, error, message: (e as Error).message }) + '\n');
     else io.out(`#${d.cursor} ${d.notice_id}: DOES NOT VERIFY (${(e as Error).message})\n`);
     return false;
   }

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir0700, write0600 } from '../core/data-dir.js';
+import { CodedError } from '../core/errors.js';
 import { spawnSync } from 'node:child_process';
 
 import { dirname, join, resolve } from 'node:path';
@@ -113,7 +114,11 @@ Exit status: 0 done; 1 refused or failed (a problem from the gateway, a signatur
   not verify, a file that cannot be read); 2 a command line that cannot run as given.
 `;
 
-class CliError extends Error {}
+class CliError extends CodedError<'command-refused'> {
+  constructor(message: string) {
+    super('command-refused', message);
+  }
+}
 
 /** Whether git would track `file`: it is inside a work tree and not ignored. Inside a work tree without a usable git, yes (the safe side). */
 function trackedByGit(file: string): boolean {

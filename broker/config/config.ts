@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import { CodedError } from '../core/errors.js';
 import { schemaPath } from '../core/paths.js';
 
 export interface Config {
@@ -68,10 +69,9 @@ export interface Config {
   readonly natsCreds: string | null;
 }
 
-export class ConfigError extends Error {
+export class ConfigError extends CodedError<'config-invalid'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
+    super('config-invalid', message);
   }
 }
 

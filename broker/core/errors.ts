@@ -1,20 +1,64 @@
 /**
- * One error hierarchy for the whole broker. Every refusal a client can see is a
- * LiaisonError with a stable `code`, mapped once to an RFC 9457 problem response
- * (broker/http/problem.ts). The `title` is a fixed public sentence per code: no
- * decryption or signature oracle, no echo of input. `detail` is for the log only
- * unless `publicDetail` is set, and must never carry notice content or secrets.
+ * One error hierarchy for the whole broker, and one list of codes. Every error
+ * Liaison throws is a CodedError whose `code` is a key of `errorCodes`; every
+ * finding an audit reports carries a code from the same list. Each code is
+ * defined once, here; `by` names the errors (and findings) that carry it, and
+ * `CodeOf` turns that into the type a class accepts, so no module keeps a
+ * union of codes of its own.
+ *
+ * The codes with a `status` are the HTTP problems: every refusal a client can
+ * see is a LiaisonError with one of them, mapped once to an RFC 9457 problem
+ * response (broker/http/problem.ts) and documented in docs/problems.md. The
+ * `title` is a fixed public sentence per code: no decryption or signature
+ * oracle, no echo of input. `detail` is for the log only unless `publicDetail`
+ * is set, and must never carry notice content or secrets.
  */
 
-export const problemCodes = {
+/** What carries a code besides LiaisonError: an error class (by its domain), or an audit finding. */
+export type CodeCarrier =
+  | 'merkle'
+  | 'checkpoint'
+  | 'entry-signature'
+  | 'config'
+  | 'crl'
+  | 'nats-auth'
+  | 'kek'
+  | 'archive'
+  | 'usage'
+  | 'cli'
+  | 'http-client'
+  | 'inbox-client'
+  | 'delivery'
+  | 'webhook'
+  | 'routing'
+  /** A format's finding on a stored origin signature (adapters/format.ts). */
+  | 'origin-check'
+  /** The audit's origin findings: a format's, or a format that is not registered (broker/audit/key-history.ts). */
+  | 'audit-origin'
+  /** Every finding of an audit (broker/audit/verify.ts). */
+  | 'audit';
+
+interface ProblemDefinition {
+  status: number;
+  title: string;
+  by?: readonly CodeCarrier[];
+}
+interface CodeDefinition {
+  /** What the code says went wrong. */
+  means: string;
+  by: readonly CodeCarrier[];
+}
+
+export const errorCodes = {
+  // HTTP problems (LiaisonError): status and the public title.
   'envelope-malformed': { status: 400, title: 'The envelope is not a well-formed compact JWE or OpenPGP message.' },
   'unsupported-media-type': { status: 415, title: 'The request content type is not accepted here.' },
   'header-forbidden': { status: 400, title: 'The envelope carries a header parameter that is not allowed.' },
   'alg-not-allowed': { status: 400, title: 'The envelope uses an algorithm that is not allowed.' },
-  'key-unknown': { status: 400, title: 'The key identifier is not known to the broker.' },
+  'key-unknown': { status: 400, title: 'The key identifier is not known to the broker.', by: ['delivery', 'webhook'] },
   'key-revoked': { status: 403, title: 'The key is revoked or outside its validity window.' },
-  'decrypt-failed': { status: 400, title: 'The envelope could not be decrypted.' },
-  'signature-invalid': { status: 400, title: 'The signature does not verify.' },
+  'decrypt-failed': { status: 400, title: 'The envelope could not be decrypted.', by: ['delivery'] },
+  'signature-invalid': { status: 400, title: 'The signature does not verify.', by: ['delivery', 'webhook'] },
   'json-invalid': { status: 400, title: 'The signed payload is not acceptable JSON.' },
   'schema-invalid': { status: 422, title: 'The notice does not match its schema.' },
   'policy-denied': { status: 403, title: 'The notice is not allowed by the sharing rules.' },
@@ -39,11 +83,83 @@ export const problemCodes = {
   'rate-limited': { status: 429, title: 'Too many requests.' },
   'log-state-invalid': { status: 502, title: 'The log store holds a record the broker cannot use.' },
   'unavailable': { status: 503, title: 'The broker cannot store notices right now; retry later.' },
-  'format-unknown': { status: 500, title: 'The broker does not know this envelope format.' },
+  'format-unknown': { status: 500, title: 'The broker does not know this envelope format.', by: ['routing'] },
   'internal': { status: 500, title: 'An internal error occurred.' },
-} as const satisfies Record<string, { status: number; title: string }>;
 
-export type ProblemCode = keyof typeof problemCodes;
+  // Never an HTTP problem.
+  'merkle-bad-argument': { means: 'A caller broke a documented Merkle precondition (bad index, size, hash length).', by: ['merkle'] },
+  'merkle-bad-state': { means: 'Stored Merkle state is malformed: a serialized compact range, or a hash a node reader returned.', by: ['merkle'] },
+  'checkpoint-malformed': { means: 'A checkpoint note does not parse.', by: ['checkpoint', 'audit'] },
+  'checkpoint-signature-invalid': { means: 'No signature on a checkpoint verifies under a broker key.', by: ['checkpoint', 'audit'] },
+  'checkpoint-origin-mismatch': { means: 'A checkpoint names another log origin.', by: ['checkpoint', 'audit'] },
+  'entry-unsigned': { means: 'A log entry carries no gateway signature.', by: ['entry-signature', 'audit'] },
+  'entry-signature-invalid': { means: "A log entry's gateway signature does not verify.", by: ['entry-signature', 'audit'] },
+  'config-invalid': { means: 'A configuration setting is missing or has a bad value.', by: ['config'] },
+  'crl-invalid': { means: 'A certificate revocation list is not one, or is not acceptable.', by: ['crl'] },
+  'nats-auth-failed': { means: 'A NATS auth setting is bad, or NATS refused the credentials.', by: ['nats-auth'] },
+  'kek-mismatch': { means: 'The broker keyring in NATS is sealed under another key-encryption key.', by: ['kek'] },
+  'archive-invalid': { means: 'An audit archive is not well-formed.', by: ['archive'] },
+  'command-line-invalid': { means: 'A command line cannot be run as given (exit status 2).', by: ['usage'] },
+  'command-refused': { means: 'A command ran and refused to go on (exit status 1).', by: ['cli'] },
+  'client-request-failed': { means: 'A client could not reach the gateway, or could not use its answer.', by: ['http-client'] },
+  'http-error': { means: 'The gateway answered with an error that is not a problem document.', by: ['inbox-client'] },
+  'stream-malformed': { means: 'The inbox event stream cannot be read.', by: ['inbox-client'] },
+  'origin-mismatch': { means: "A delivery's labels differ from the signed notice it carries.", by: ['delivery'] },
+  'wrong-recipient': { means: 'A webhook body is addressed to another agency.', by: ['webhook'] },
+  'notice-unroutable': { means: 'A stored notice cannot be routed, ever (it is terminated).', by: ['routing'] },
+  'entry-missing': { means: 'An index is missing from the log entries given.', by: ['audit'] },
+  'entry-out-of-order': { means: 'A log entry claims another index than its position.', by: ['audit'] },
+  'entry-malformed': { means: 'A log entry is not a canonical entry of a known kind.', by: ['audit'] },
+  'entry-changed': { means: 'A log entry is not the entry the log signed.', by: ['audit'] },
+  'entry-duplicate-notice': { means: 'The log holds a notice twice.', by: ['audit'] },
+  'entry-duplicate-ack': { means: 'The log holds a read receipt twice.', by: ['audit'] },
+  'entry-duplicate-event': { means: 'The log holds a registry event twice.', by: ['audit'] },
+  'entries-do-not-match': { means: 'An entry in a range was changed, dropped or reordered (or a checkpoint is false).', by: ['audit'] },
+  'registry-event-not-in-log': { means: 'A registry event is held but has no log entry.', by: ['audit'] },
+  'registry-event-mismatch': { means: 'A registry event does not match its log entry.', by: ['audit'] },
+  'checkpoint-rollback': { means: 'A checkpoint is smaller than one before it.', by: ['audit'] },
+  'checkpoint-fork': { means: 'Two checkpoints sign one size with different roots.', by: ['audit'] },
+  'checkpoint-inconsistent': { means: 'A checkpoint is not consistent with the one before it.', by: ['audit'] },
+  'checkpoint-root-mismatch': { means: 'A checkpoint does not match the root recomputed from the entries.', by: ['audit'] },
+  'checkpoint-beyond-log': { means: 'A checkpoint covers more entries than were given.', by: ['audit'] },
+  'no-valid-checkpoint': { means: 'No checkpoint verifies: nothing anchors the log.', by: ['audit'] },
+  'notice-commitment-mismatch': { means: 'A notice does not match the commitment of its log entry.', by: ['audit'] },
+  'notice-not-in-log': { means: 'A notice is held but has no log entry.', by: ['audit'] },
+  'notice-signature-invalid': { means: "A stored notice's origin signature does not verify.", by: ['origin-check', 'audit-origin', 'audit'] },
+  'notice-signer-mismatch': { means: 'A stored notice is signed by another key than its log entry names.', by: ['origin-check', 'audit-origin', 'audit'] },
+  'notice-signer-unknown': { means: 'The signer key of a stored notice is not (unambiguously) in the agency key history.', by: ['origin-check', 'audit-origin', 'audit'] },
+  'notice-signer-wrong-agency': { means: 'The signer key of a stored notice belongs to another agency than its origin.', by: ['origin-check', 'audit-origin', 'audit'] },
+  'notice-signer-not-valid': { means: 'The signer key of a stored notice was not valid when the broker received it.', by: ['origin-check', 'audit-origin', 'audit'] },
+  'notice-format-unknown': { means: 'A log entry names an envelope format that is not registered: its signature cannot be checked.', by: ['audit-origin', 'audit'] },
+} as const satisfies Record<string, ProblemDefinition | CodeDefinition>;
+
+export type ErrorCode = keyof typeof errorCodes;
+
+/** The codes of HTTP problems: those with a status. */
+export type ProblemCode = { [C in ErrorCode]: (typeof errorCodes)[C] extends { status: number } ? C : never }[ErrorCode];
+
+/** The codes `carrier` may carry. */
+export type CodeOf<Carrier extends CodeCarrier> = {
+  [C in ErrorCode]: (typeof errorCodes)[C] extends { by: readonly (infer B)[] } ? (Carrier extends B ? C : never) : never;
+}[ErrorCode];
+
+const isProblemEntry = (entry: [string, ProblemDefinition | CodeDefinition]): entry is [ProblemCode, ProblemDefinition] => 'status' in entry[1];
+
+/** The HTTP problems of the list, with their status and title. */
+export const problemCodes = Object.fromEntries(Object.entries(errorCodes).filter(isProblemEntry)) as { readonly [C in ProblemCode]: (typeof errorCodes)[C] };
+
+export const isProblemCode = (code: unknown): code is ProblemCode => typeof code === 'string' && Object.hasOwn(problemCodes, code);
+
+/** The base of every error Liaison throws: a message for people, a `code` from the list for programs. */
+export abstract class CodedError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+
+  constructor(code: C, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
 
 export interface ProblemExtras {
   /** Failing JSON paths for schema-invalid, safe to show: paths, never values. */
@@ -52,8 +168,8 @@ export interface ProblemExtras {
   retryAfter?: number;
 }
 
-export class LiaisonError extends Error {
-  readonly code: ProblemCode;
+/** An HTTP problem: what the gateway answers a client it refuses (broker/http/problem.ts). */
+export class LiaisonError extends CodedError<ProblemCode> {
   readonly status: number;
   readonly title: string;
   /** Shown to the client in addition to the title; must be free of secrets and notice content. */
@@ -61,9 +177,7 @@ export class LiaisonError extends Error {
   readonly extras: ProblemExtras;
 
   constructor(code: ProblemCode, options: { detail?: string; publicDetail?: string; cause?: unknown } & ProblemExtras = {}) {
-    super(options.detail ?? problemCodes[code].title, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'LiaisonError';
-    this.code = code;
+    super(code, options.detail ?? problemCodes[code].title, options.cause === undefined ? undefined : { cause: options.cause });
     this.status = problemCodes[code].status;
     this.title = problemCodes[code].title;
     this.publicDetail = options.publicDetail;

@@ -1,12 +1,13 @@
+import { CodedError } from './errors.js';
+
 /**
  * A command line that cannot be run as given: a missing or malformed argument
  * or option. `liaison` exits 2 for it (and for an unknown command), 1 for a
  * command that ran and was refused or failed, 0 for success.
  */
-export class UsageError extends Error {
+export class UsageError extends CodedError<'command-line-invalid'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
+    super('command-line-invalid', message);
   }
 }
 

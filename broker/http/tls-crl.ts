@@ -24,11 +24,11 @@ import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import { X509Certificate, X509Crl } from '@peculiar/x509';
 import { normalizeSerial } from '../../certs/pki.js';
+import { CodedError } from '../core/errors.js';
 
-export class CrlError extends Error {
+export class CrlError extends CodedError<'crl-invalid'> {
   constructor(message: string) {
-    super(message);
-    this.name = 'CrlError';
+    super('crl-invalid', message);
   }
 }
 

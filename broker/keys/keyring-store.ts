@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
-import { LiaisonError } from '../core/errors.js';
+import { CodedError, LiaisonError } from '../core/errors.js';
 import { integrity, kvWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
 import { watchAcrossReconnects } from '../core/reconnect-watch.js';
@@ -27,10 +27,9 @@ export const BROKER_KEYS_BUCKET = 'broker-keys';
 const KEYRING_KEY = 'keyring';
 const CTY = 'liaison-keyring+json';
 
-export class KekMismatchError extends Error {
+export class KekMismatchError extends CodedError<'kek-mismatch'> {
   constructor(expected: string, got: string | undefined) {
-    super(`the broker keyring in NATS (KV ${BROKER_KEYS_BUCKET}) is sealed under key-encryption key ${got ?? '(unnamed)'}, this instance holds ${expected}: give every gateway of the network the same KEK file (LIAISON_KEK_FILE)`);
-    this.name = 'KekMismatchError';
+    super('kek-mismatch', `the broker keyring in NATS (KV ${BROKER_KEYS_BUCKET}) is sealed under key-encryption key ${got ?? '(unnamed)'}, this instance holds ${expected}: give every gateway of the network the same KEK file (LIAISON_KEK_FILE)`);
   }
 }
 

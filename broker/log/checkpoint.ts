@@ -18,6 +18,7 @@
 import { createHash, createPublicKey, verify as nodeVerify, webcrypto, type KeyObject } from 'node:crypto';
 import { Buffer } from 'node:buffer';
 
+import { CodedError, type CodeOf } from '../core/errors.js';
 import { HASH_SIZE } from './merkle.js';
 
 /** A note larger than this is refused unread (a checkpoint is a few hundred bytes). */
@@ -29,16 +30,9 @@ const MAX_EXTENSIONS = 8;
 const SIG_PREFIX = '\u2014 '; // em dash, space
 const ED25519_TYPE = 0x01;
 
-export type CheckpointErrorCode = 'checkpoint-malformed' | 'checkpoint-signature-invalid' | 'checkpoint-origin-mismatch';
+export type CheckpointErrorCode = CodeOf<'checkpoint'>;
 
-export class CheckpointError extends Error {
-  readonly code: CheckpointErrorCode;
-  constructor(code: CheckpointErrorCode, message: string) {
-    super(message);
-    this.name = 'CheckpointError';
-    this.code = code;
-  }
-}
+export class CheckpointError extends CodedError<CheckpointErrorCode> {}
 
 export interface Checkpoint {
   origin: string;

@@ -22,6 +22,7 @@ import { Buffer } from 'node:buffer';
 import { createPublicKey, KeyObject, sign, verify } from 'node:crypto';
 import type { JWK } from 'jose';
 
+import { CodedError, type CodeOf } from '../core/errors.js';
 import type { BrokerSigningKey } from '../keys/broker-keys.js';
 
 /** Header (on LOG, and on the NOTICES/ACKS/REGISTRY_EVENTS message that carries the entry) holding the entry's signature. */
@@ -29,17 +30,16 @@ export const ENTRY_SIGNATURE_HEADER = 'Liaison-Log-Entry-Signature';
 /** The JWS `typ` of an entry signature. */
 export const ENTRY_SIGNATURE_TYP = 'liaison-log-entry+jws';
 
-export type EntrySignatureFailure = 'entry-unsigned' | 'entry-signature-invalid';
+export type EntrySignatureFailure = CodeOf<'entry-signature'>;
 
-export class EntrySignatureError extends Error {
+export class EntrySignatureError extends CodedError<EntrySignatureFailure> {
   constructor(
-    readonly code: EntrySignatureFailure,
+    code: EntrySignatureFailure,
     message: string,
     /** Signed under a kid the key list does not hold (a rotation not yet seen, or a forgery). */
     readonly unknownKid = false,
   ) {
-    super(message);
-    this.name = 'EntrySignatureError';
+    super(code, message);
   }
 }
 

@@ -21,24 +21,14 @@
 
 import { createHash } from 'node:crypto';
 
+import { CodedError, type CodeOf } from '../core/errors.js';
+
 /** Size in bytes of every hash in the tree (SHA-256). */
 export const HASH_SIZE = 32;
 
-export type MerkleErrorCode =
-  /** A caller broke a documented precondition (bad index, size, hash length). */
-  | 'merkle-bad-argument'
-  /** Stored state is malformed: a serialized compact range, or a hash returned by a NodeReader. */
-  | 'merkle-bad-state';
+export type MerkleErrorCode = CodeOf<'merkle'>;
 
-export class MerkleError extends Error {
-  readonly code: MerkleErrorCode;
-
-  constructor(code: MerkleErrorCode, message: string) {
-    super(message);
-    this.name = 'MerkleError';
-    this.code = code;
-  }
-}
+export class MerkleError extends CodedError<MerkleErrorCode> {}
 
 /** Reads the hash of the perfect subtree at (level, index); level 0 = leaf hashes. */
 export type NodeReader = (level: number, index: number) => Uint8Array;

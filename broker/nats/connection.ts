@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { CodedError } from '../core/errors.js';
 import { readableByOthers, readSecretFile } from '../core/secret-file.js';
 import {
   connect,
@@ -68,10 +69,9 @@ export const NATS_AUTH_ENV = {
 } as const satisfies Record<keyof NatsAuthSettings, string>;
 
 /** A bad NATS auth setting, or NATS refusing the credentials. The message never holds a secret. */
-export class NatsAuthError extends Error {
+export class NatsAuthError extends CodedError<'nats-auth-failed'> {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'NatsAuthError';
+    super('nats-auth-failed', message, options);
   }
 }
 

@@ -2,7 +2,7 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { isCountry, isSlug, isUuid } from '../core/ids.js';
 import { isEnvelopeFormatName, unknownFormat } from '../formats/registry.js';
-import type { ProblemCode } from '../core/errors.js';
+import { CodedError, type CodeOf } from '../core/errors.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import { sha256Hex } from '../core/sha256.js';
 import { appendEntry, ENTRY_HEADER } from '../log/append.js';
@@ -60,14 +60,13 @@ const INGEST_GRACE_MS = 50;
 const RESTORED_WARN_AFTER_SECONDS = 5;
 
 /** Why a stored notice cannot be routed at all (never retried); `junk` when the message cannot be a notice. */
-class Unroutable extends Error {
+class Unroutable extends CodedError<CodeOf<'routing'>> {
   constructor(
     message: string,
     readonly junk = true,
-    /** The problem code, when there is one (`format-unknown`). */
-    readonly code?: ProblemCode,
+    code: CodeOf<'routing'> = 'notice-unroutable',
   ) {
-    super(message);
+    super(code, message);
   }
 }
 
