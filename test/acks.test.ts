@@ -77,7 +77,7 @@ t.test('a signed read receipt is logged, verifies with the recipient key, and th
   t.equal(a.sha256, entry.sha256, 'matching its log entry');
   const verified = await verifyAck(a.ack, await client('vn-customs').agencyKeys('th-customs'), new Date(a.received_at));
   t.same(verified.claims, { notice_id: notice.id, cursor: d.cursor, sha256, acked_at: a.acked_at }, "verifies with th-customs' key");
-  await t.rejects(verifyAck(a.ack, await client('vn-customs').agencyKeys('kh-police-adp'), new Date()), 'not with another agency key');
+  await t.rejects(verifyAck(a.ack, await client('vn-customs').agencyKeys('kh-police-adp'), new Date()), { message: 'the receipt is not signed by a key of this agency' }, 'not with another agency key');
 
   for (const other of ['kh-police-adp', 'la-customs', 'th-customs']) {
     const r = await listAcks(other, notice.id);

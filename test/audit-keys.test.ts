@@ -6,11 +6,12 @@ import t from 'tap';
 import { importJWK, type JWK } from 'jose';
 import { createMessage, generateKey, readPrivateKey, sign } from 'openpgp';
 import { signNotice } from '../broker/agency-client/seal.js';
-import { archiveToAuditInput } from '../broker/audit/archive.js';
+import { ArchiveError, archiveToAuditInput } from '../broker/audit/archive.js';
 import { auditLogWithOrigins, checkOriginSignatures, mergeKeyHistory, parseAgencyKeys, type HistoricalAgencyKey } from '../broker/audit/key-history.js';
 import { sha256Hex } from '../broker/core/sha256.js';
 import { makeKeyPair, type KeyPairJwk } from '../broker/keys/jwk.js';
 import { signCheckpoint } from '../broker/log/checkpoint.js';
+import { throwsWith } from './helpers/assert-error.js';
 import { CompactRange } from '../broker/log/compact-range.js';
 import { encodeEntry, type NoticeLogEntry } from '../broker/log/entry.js';
 import { leafHash } from '../broker/log/merkle.js';
@@ -70,9 +71,9 @@ t.test('mergeKeyHistory: the union of every revision, each key with its newest s
   t.equal(swapped.length, 2);
   // Round trip through the archive's parser; garbage is refused.
   t.same(parseAgencyKeys(JSON.parse(JSON.stringify(merged)), (m) => new Error(m)), merged);
-  t.throws(() => parseAgencyKeys({}, (m) => new Error(m)));
+  t.throws(() => parseAgencyKeys({}, (m) => new Error(m)), { message: 'agency_keys must be an array' }, 'the error is made by `fail`');
   t.throws(() => parseAgencyKeys([{ agency: 'vn', format: 'jose', kid: 'k', use: 'sig', status: 'active' }], (m) => new Error(m)), /not a key record/);
-  t.throws(() => parseAgencyKeys([{ kid: 'k' }], (m) => new Error(m)));
+  t.throws(() => parseAgencyKeys([{ kid: 'k' }], (m) => new Error(m)), { message: 'agency_keys[0] must name an agency and a format' });
 });
 
 t.test('a key rotated or revoked later still verifies what it signed while valid', async (t) => {
@@ -178,6 +179,6 @@ t.test('auditLogWithOrigins folds the signature checks into the report; format 1
   t.equal(v2.signaturesChecked, 2);
   t.equal(v2.firstBadEntry, 1);
   t.same(v2.problems.map((p) => [p.code, p.index]), [['notice-signer-not-valid', 1]]);
-  t.throws(() => archiveToAuditInput({ ...archive, format: 'liaison-audit-archive/4' }));
-  t.throws(() => archiveToAuditInput({ ...archive, format: 'liaison-audit-archive/2', agency_keys: [{ agency: 'vn' }] }), /agency_keys\[0\]/);
+  throwsWith(t, () => archiveToAuditInput({ ...archive, format: 'liaison-audit-archive/4' }), ArchiveError, 'archive-invalid', { message: /not a liaison-audit-archive\/1 or/ });
+  throwsWith(t, () => archiveToAuditInput({ ...archive, format: 'liaison-audit-archive/2', agency_keys: [{ agency: 'vn' }] }), ArchiveError, 'archive-invalid', { message: /agency_keys\[0\]/ });
 });

@@ -5,9 +5,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeClientAssertion } from '../broker/agency-client/assertion.js';
-import { archiveToAuditInput, type AuditArchive } from '../broker/audit/archive.js';
+import { ArchiveError, archiveToAuditInput, type AuditArchive } from '../broker/audit/archive.js';
 import { exportArchive } from '../broker/audit/export.js';
 import { auditLog } from '../broker/audit/verify.js';
+import { throwsWith } from './helpers/assert-error.js';
 import { run } from '../broker/cli/liaison.js';
 import { parseCheckpoint, signCheckpoint } from '../broker/log/checkpoint.js';
 import { STREAMS } from '../broker/nats/streams.js';
@@ -189,7 +190,7 @@ t.test('a notice erased under retention leaves the log verifiable', async (t) =>
 });
 
 t.test('a malformed archive is refused', async (t) => {
-  t.throws(() => archiveToAuditInput({ format: 'other' }));
-  t.throws(() => archiveToAuditInput({ ...copy(), entries: [{ index: -1, entry: '' }] }));
-  t.throws(() => archiveToAuditInput({ ...copy(), leaf_hashes: ['zz'] }));
+  throwsWith(t, () => archiveToAuditInput({ format: 'other' }), ArchiveError, 'archive-invalid', { message: /not a liaison-audit-archive\/1 or/ });
+  throwsWith(t, () => archiveToAuditInput({ ...copy(), entries: [{ index: -1, entry: '' }] }), ArchiveError, 'archive-invalid', { message: /entries\[0\] needs a non-negative integer index/ });
+  throwsWith(t, () => archiveToAuditInput({ ...copy(), leaf_hashes: ['zz'] }), ArchiveError, 'archive-invalid', { message: /leaf_hashes\[0\] must be 64 lowercase hex digits/ });
 });

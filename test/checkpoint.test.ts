@@ -2,6 +2,7 @@ import t from 'tap';
 import { createHash, generateKeyPairSync, webcrypto } from 'node:crypto';
 import type { JWK } from 'jose';
 import { CheckpointError, CheckpointVerifier, checkpointText, ed25519KeyId, parseCheckpoint, signCheckpoint, MAX_NOTE_BYTES, type Checkpoint } from '../broker/log/checkpoint.js';
+import { throwsWith } from './helpers/assert-error.js';
 
 async function keyPair(kid: string) {
   const { privateKey } = generateKeyPairSync('ed25519');
@@ -112,7 +113,7 @@ t.test('malformed notes are refused without throwing anything but CheckpointErro
       t.ok(e instanceof CheckpointError && (e.code === 'checkpoint-malformed' || e.code === 'checkpoint-signature-invalid'), `${name}: refused (${(e as Error).message})`);
     }
   }
-  t.throws(() => parseCheckpoint(note.replace('\n12345\n', '\n1e5\n')), CheckpointError);
+  throwsWith(t, () => parseCheckpoint(note.replace('\n12345\n', '\n1e5\n')), CheckpointError, 'checkpoint-malformed');
   // Pathological input stays fast (no backtracking).
   const start = process.hrtime.bigint();
   for (let i = 0; i < 50; i++) v.tryVerify('\u2014 '.repeat(5000) + '\n'.repeat(3000));

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { repoRoot } from '../broker/core/paths.js';
 import { clientFetch } from '../broker/agency-client/http.js';
 import { UsageError } from '../broker/core/usage-error.js';
+import { throwsWith } from './helpers/assert-error.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { Pki } from '../certs/pki.js';
 import { startTestGateway } from './helpers/gateway.js';
@@ -136,7 +137,7 @@ t.test('usage errors are one clear line', async (t) => {
   t.match(missing.stderr, /--cert \/nonexistent\.crt: cannot be read \(ENOENT\)/);
   const plain = await cli(['inbox', 'pull', '--as', 'th-customs', '--url', url.replace('https:', 'http:'), '--data-dir', dataDir, ...tlsArgs('th-customs')]);
   t.match(plain.stderr, /need an https:\/\/ --url/);
-  t.throws(() => clientFetch('http://127.0.0.1:1', { ca: paths.caCert }), UsageError, 'TLS options with an http:// URL: a usage error');
+  throwsWith(t, () => clientFetch('http://127.0.0.1:1', { ca: paths.caCert }), UsageError, 'command-line-invalid', { what: 'TLS options with an http:// URL: a usage error' });
   const help = await cli(['inbox', 'pull', '--help']);
   t.match(help.stdout, /--cert FILE --key FILE\] \[--ca FILE\]/);
   const sendHelp = await cli(['notice', 'send', '--help']);

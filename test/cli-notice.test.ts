@@ -10,10 +10,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { compactDecrypt, decodeJwt, decodeProtectedHeader, importJWK } from 'jose';
-import { clientFetch } from '../broker/agency-client/http.js';
+import { clientFetch, HttpClientError } from '../broker/agency-client/http.js';
 import { fetchOwnNotice, parseNoticeEntry } from '../broker/agency-client/own-notice.js';
 import { buildWithdrawal } from '../broker/agency-client/withdrawal.js';
 import { atLeastAsStrict } from '../broker/core/tlp.js';
+import { throwsWith } from './helpers/assert-error.js';
 import { stampNotice } from '../broker/cli/notice.js';
 import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
 import { runCli } from './helpers/cli.js';
@@ -235,10 +236,10 @@ t.test('parseNoticeEntry takes only the entry of the notice asked for', async (t
   const entry = (e: unknown) => Buffer.from(JSON.stringify(e)).toString('base64url');
   const good = { kind: 'notice', notice_id: id, operation: 'aircop', tlp: 'RED', type: 'person-alert', recipients: ['fr-douane'] };
   t.same(parseNoticeEntry(entry(good), id), { operation: 'aircop', tlp: 'RED', type: 'person-alert', recipients: ['fr-douane'] });
-  t.throws(() => parseNoticeEntry('%%%', id), /is not JSON/);
-  t.throws(() => parseNoticeEntry(undefined, id), /is not JSON/);
+  throwsWith(t, () => parseNoticeEntry('%%%', id), HttpClientError, 'client-request-failed', { message: /is not JSON/ });
+  throwsWith(t, () => parseNoticeEntry(undefined, id), HttpClientError, 'client-request-failed', { message: /is not JSON/ });
   for (const bad of [{ ...good, notice_id: randomUUID() }, { ...good, kind: 'ack' }, { ...good, recipients: 'fr-douane' }, { ...good, recipients: [1] }, { ...good, tlp: '' }, null]) {
-    t.throws(() => parseNoticeEntry(entry(bad), id), /is not that notice's entry/, JSON.stringify(bad));
+    throwsWith(t, () => parseNoticeEntry(entry(bad), id), HttpClientError, 'client-request-failed', { message: /is not that notice's entry/, what: JSON.stringify(bad) });
   }
 });
 

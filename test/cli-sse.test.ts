@@ -8,9 +8,10 @@ import t from 'tap';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair } from 'jose';
-import { clientFetch } from '../broker/agency-client/http.js';
+import { clientFetch, HttpClientError } from '../broker/agency-client/http.js';
 import { InboxClient } from '../broker/agency-client/inbox-client.js';
 import type { InboxDelivery } from '../broker/core/inbox-delivery.js';
+import { rejectsWith } from './helpers/assert-error.js';
 
 const delivery = (cursor: number) => ({ cursor, notice_id: `00000000-0000-4000-8000-00000000000${cursor}`, operation: 'aircop', jwe: 'a.b.c.d.e' });
 
@@ -73,7 +74,7 @@ t.test("the HTTP client's transport errors: one line that says what to do; an ab
   for (const base of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
     await t.rejects(clientFetch(base)(`${base}/v1/keys`), { name: 'HttpClientError', message: `cannot reach the broker at ${base}: connection refused (is the gateway running? --url or LIAISON_URL)` });
   }
-  await t.rejects(clientFetch('http://127.0.0.1:6000')('http://127.0.0.1:6000/v1/keys'), { message: /fetch refuses that port/ });
+  await rejectsWith(t, clientFetch('http://127.0.0.1:6000')('http://127.0.0.1:6000/v1/keys'), HttpClientError, 'client-request-failed', { message: /fetch refuses that port/ });
   const url = await stub([': open\n\n']);
   const abort = new AbortController();
   abort.abort();

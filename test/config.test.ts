@@ -3,6 +3,7 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, configEnvNames, loadConfig } from '../broker/config/config.js';
+import { throwsWith } from './helpers/assert-error.js';
 
 t.test('defaults follow the documented conventions', async (t) => {
   const c = loadConfig({});
@@ -50,7 +51,7 @@ t.test('a bad setting stops start-up with a message that names it', async (t) =>
   for (const [env, msg] of bad) t.throws(() => loadConfig(env), { name: 'ConfigError', message: msg }, JSON.stringify(env));
   const dir = mkdtempSync(join(tmpdir(), 'liaison-cfg-'));
   writeFileSync(join(dir, 'a.json'), '[1,2]');
-  t.throws(() => loadConfig({ LIAISON_CONFIG: join(dir, 'a.json') }), ConfigError);
+  throwsWith(t, () => loadConfig({ LIAISON_CONFIG: join(dir, 'a.json') }), ConfigError, 'config-invalid');
   writeFileSync(join(dir, 'b.json'), '{"prot": 1}');
-  t.throws(() => loadConfig({ LIAISON_CONFIG: join(dir, 'b.json') }), { message: /config key "prot"/ });
+  throwsWith(t, () => loadConfig({ LIAISON_CONFIG: join(dir, 'b.json') }), ConfigError, 'config-invalid', { message: /config key "prot"/ });
 });

@@ -21,11 +21,13 @@ import { exportArchive } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
 import { verifyReceipt } from '../broker/ingest/notice-receipt.js';
 import { makeKeyPair } from '../broker/keys/jwk.js';
+import { KekMismatchError } from '../broker/keys/keyring-store.js';
 import { makeOpenPgpAgencyKey } from '../broker/keys/openpgp-agency.js';
 import { decodeEntry, type RegistryLogEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { sampleNotice, startTestGateway, type TestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
+import { rejectsWith } from './helpers/assert-error.js';
 import { runCli } from './helpers/cli.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -62,7 +64,7 @@ async function withinASecond(what: string, check: () => Promise<boolean> | boole
 t.test('every instance runs with the one keyring from NATS', async (t) => {
   t.equal(b.gw.keyring.signing.kid, a.gw.keyring.signing.kid, 'the second instance took up the first one’s signing key, not its own');
   t.same(await keysOf(b), await keysOf(a));
-  await t.rejects(startTestGateway(t, nats.url, { router: false, checkpointer: false, webhook: false }), /sealed under key-encryption key .* give every gateway of the network the same KEK/, 'an instance with another KEK does not start');
+  await rejectsWith(t, startTestGateway(t, nats.url, { router: false, checkpointer: false, webhook: false }), KekMismatchError, 'kek-mismatch', { message: /sealed under key-encryption key .* give every gateway of the network the same KEK/, what: 'an instance with another KEK does not start' });
 });
 
 t.test('the admin API: operators only, hostile bodies refused, nothing logged', async (t) => {

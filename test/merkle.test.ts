@@ -30,6 +30,7 @@ import {
   type NodeReader,
 } from '../broker/log/merkle.js';
 import { CompactRange } from '../broker/log/compact-range.js';
+import { throwsWith } from './helpers/assert-error.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
@@ -110,21 +111,6 @@ function refSubproof(m: number, d: readonly Uint8Array[], b: boolean): Uint8Arra
   return m <= kk
     ? [...refSubproof(m, d.slice(0, kk), b), refMTH(d.slice(kk))]
     : [...refSubproof(m - kk, d.slice(kk), false), refMTH(d.slice(0, kk))];
-}
-
-/** Asserts that f throws a MerkleError with this code (tap's t.throws takes a function as a class). */
-interface Asserts {
-  ok(value: unknown, message: string): unknown;
-  fail(message: string): unknown;
-}
-
-function throwsMerkle(t: Asserts, f: () => unknown, code: string, name?: string): void {
-  try {
-    f();
-    t.fail(`${name ?? 'call'}: expected a MerkleError ${code}`);
-  } catch (e) {
-    t.ok(e instanceof MerkleError && e.name === 'MerkleError' && e.code === code, name ?? code);
-  }
 }
 
 const bitLength = (n: number): number => (n === 0 ? 0 : Math.floor(Math.log2(n)) + 1);
@@ -325,9 +311,9 @@ t.test('a reader that returns something other than a 32-byte hash is merkle-bad-
   const isBadState = (e: unknown): boolean => e instanceof MerkleError && e.code === 'merkle-bad-state' && e.name === 'MerkleError';
   const short: NodeReader = () => new Uint8Array(31);
   const notBytes = (() => 'ab'.repeat(32)) as unknown as NodeReader;
-  throwsMerkle(t, () => inclusionProof(1, 4, short), 'merkle-bad-state');
-  throwsMerkle(t, () => consistencyProof(3, 4, notBytes), 'merkle-bad-state');
-  throwsMerkle(t, () => treeRoot(5, short), 'merkle-bad-state');
+  throwsWith(t, () => inclusionProof(1, 4, short), MerkleError, 'merkle-bad-state');
+  throwsWith(t, () => consistencyProof(3, 4, notBytes), MerkleError, 'merkle-bad-state');
+  throwsWith(t, () => treeRoot(5, short), MerkleError, 'merkle-bad-state');
   t.ok(await inclusionProofAsync(1, 4, async () => new Uint8Array(33)).then(() => false, isBadState));
   t.ok(await consistencyProofAsync(1, 4, async () => new Uint8Array(0)).then(() => false, isBadState));
   t.ok(await treeRootAsync(5, async () => new Uint8Array(0)).then(() => false, isBadState));
@@ -354,7 +340,7 @@ t.test('builders check their preconditions first and throw merkle-bad-argument',
     ['fold of nothing', () => foldRight([])],
   ];
   for (const [name, f] of bad) {
-    throwsMerkle(t, f, 'merkle-bad-argument', name);
+    throwsWith(t, f, MerkleError, 'merkle-bad-argument', { what: name });
   }
   await t.rejects(inclusionProofAsync(2, 2, async () => EMPTY_ROOT), { code: 'merkle-bad-argument' });
   await t.rejects(consistencyProofAsync(3, 2, async () => EMPTY_ROOT), { code: 'merkle-bad-argument' });
@@ -470,7 +456,7 @@ t.test('compact range: append, onNode, root, and copies it does not share', asyn
   t.equal(hex(range.root()), hex(REF_ROOTS[10]!));
 
   for (const bad of [new Uint8Array(31), new Uint8Array(33), 'x'.repeat(32), undefined]) {
-    throwsMerkle(t, () => range.append(bad as Uint8Array), 'merkle-bad-argument');
+    throwsWith(t, () => range.append(bad as Uint8Array), MerkleError, 'merkle-bad-argument');
   }
   t.equal(range.size, 10);
 });
@@ -503,7 +489,7 @@ t.test('compact range: large sizes keep exact node coordinates; the tree stops a
   t.equal(range.size, 2 ** 52);
 
   const full = CompactRange.fromJSON({ size: Number.MAX_SAFE_INTEGER, hashes: Array.from({ length: 53 }, () => h) });
-  throwsMerkle(t, () => full.append(BIG.leaves[0]!), 'merkle-bad-argument');
+  throwsWith(t, () => full.append(BIG.leaves[0]!), MerkleError, 'merkle-bad-argument');
   t.equal(full.size, Number.MAX_SAFE_INTEGER);
 });
 
@@ -535,7 +521,7 @@ t.test('compact range: fromJSON rejects malformed state', async (t) => {
     ['a null hash', { size: 1, hashes: [null] }],
   ];
   for (const [name, j] of bad) {
-    throwsMerkle(t, () => CompactRange.fromJSON(j), 'merkle-bad-state', name);
+    throwsWith(t, () => CompactRange.fromJSON(j), MerkleError, 'merkle-bad-state', { what: name });
   }
   t.equal(CompactRange.fromJSON({ size: 0, hashes: [] }).size, 0);
 });

@@ -1,6 +1,8 @@
 import t from 'tap';
 import { armor, enums, unarmor } from 'openpgp';
 import { armorMessage, crc24, dearmorMessage } from '../adapters/openpgp/dearmor.js';
+import { LiaisonError } from '../broker/core/errors.js';
+import { throwsWith } from './helpers/assert-error.js';
 import { DEFAULT_OPENPGP_LIMITS } from '../adapters/openpgp/limits.js';
 
 t.test('CRC-24 (RFC 4880 6.1)', async (t) => {
@@ -19,5 +21,5 @@ t.test('our armor reads in openpgp.js and theirs in ours, checksums included; a 
   }
   const text = armorMessage(new Uint8Array(100).fill(9));
   const bad = text.replace(/\n=(.{4})\n/, (_m, c: string) => `\n=${c[0] === 'A' ? 'B' : 'A'}${c.slice(1)}\n`);
-  t.throws(() => dearmorMessage(bad, DEFAULT_OPENPGP_LIMITS), 'a wrong checksum is refused');
+  throwsWith(t, () => dearmorMessage(bad, DEFAULT_OPENPGP_LIMITS), LiaisonError, 'envelope-malformed', { what: 'a wrong checksum is refused' });
 });

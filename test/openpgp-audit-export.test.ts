@@ -51,5 +51,5 @@ t.test('a key file that is not a usable public key is refused before anything is
   const code = await run(['audit', 'export', '--nats', nats.url, '--data-dir', g.dataDir, '--out', file, '--encrypt-to', bad], io);
   t.not(code, 0);
   t.match(out, /encrypt-to/);
-  t.throws(() => readFileSync(file));
+  t.throws(() => readFileSync(file), { code: 'ENOENT' }, 'no file was written');
 });

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../broker/config/config.js';
+import { throwsWith } from './helpers/assert-error.js';
 import { Pki } from '../certs/pki.js';
 import { startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
@@ -89,7 +90,6 @@ t.test('configuration: opsHost and opsPort', async (t) => {
   t.equal(c.opsHost, '127.0.0.1', 'loopback by default');
   t.equal(c.opsPort, 9180);
   t.equal(loadConfig({ LIAISON_OPS_PORT: '0' }).opsPort, 0, '0: no operations listener');
-  t.throws(() => loadConfig({ LIAISON_PORT: '9000', LIAISON_OPS_PORT: '9000' }), ConfigError);
-  t.throws(() => loadConfig({ LIAISON_PORT: '9000', LIAISON_OPS_PORT: '9000' }), /LIAISON_OPS_PORT \(config key "opsPort"\): must differ from port/);
-  t.throws(() => loadConfig({ LIAISON_OPS_PORT: 'metrics' }), /LIAISON_OPS_PORT: must be an integer/);
+  throwsWith(t, () => loadConfig({ LIAISON_PORT: '9000', LIAISON_OPS_PORT: '9000' }), ConfigError, 'config-invalid', { message: /LIAISON_OPS_PORT \(config key "opsPort"\): must differ from port/ });
+  throwsWith(t, () => loadConfig({ LIAISON_OPS_PORT: 'metrics' }), ConfigError, 'config-invalid', { message: /LIAISON_OPS_PORT: must be an integer/ });
 });

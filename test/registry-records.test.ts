@@ -2,7 +2,8 @@
 import t from 'tap';
 import type { RegistryEvent } from '../broker/admin/registry-event.js';
 import { applySetEvent, checkAgencyRecord, checkOperationRecord } from '../broker/admin/registry-records.js';
-import { LiaisonError } from '../broker/core/errors.js';
+import { LiaisonError, type ProblemCode } from '../broker/core/errors.js';
+import { rejectsWith } from './helpers/assert-error.js';
 import { makeKeyPair } from '../broker/keys/jwk.js';
 import { RegistrySnapshot, type Agency, type Operation, type RegistryJwk } from '../broker/registry/model.js';
 
@@ -15,7 +16,7 @@ const valid = () => [];
 const isAgency = (id: string) => snapshot.agency(id) !== undefined;
 const event = (type: RegistryEvent['type'], record: unknown, id = '00000000-0000-4000-8000-000000000001', extra: Partial<RegistryEvent> = {}): RegistryEvent =>
   ({ id, type, subject: { operation: 'op' }, at: '2026-11-27T10:00:00Z', actor: { agency: 'hub-operator', kid: 'op' }, record, ...extra }) as RegistryEvent;
-const refusal = (fn: () => unknown) => t.rejects(Promise.resolve().then(fn), LiaisonError);
+const refusal = (code: ProblemCode, fn: () => unknown) => rejectsWith(t, Promise.resolve().then(fn), LiaisonError, code);
 
 t.test('a set applies once, and never over a later one', async (t) => {
   const op: Operation = { id: 'op', name: 'Op', status: 'active', members: ['vn-customs'], categories: [] };
@@ -43,21 +44,21 @@ t.test("agency-set keeps the agency's keys, and gives a new agency the keys of i
 t.test('checking requested records', async (t) => {
   const op = { id: 'op', name: 'Op', status: 'active', members: ['vn-customs'], categories: [] };
   t.same(checkOperationRecord(isAgency, 'op', op, valid), op);
-  await refusal(() => checkOperationRecord(isAgency, 'op', { ...op, members: ['nobody'] }, valid));
-  await refusal(() => checkOperationRecord(isAgency, 'op', { ...op, id: 'other' }, valid));
-  await refusal(() => checkOperationRecord(isAgency, 'op', op, () => ['/status must be equal to one of the allowed values']));
-  await refusal(() => checkOperationRecord(isAgency, 'op', null, valid));
+  await refusal('bad-request', () => checkOperationRecord(isAgency, 'op', { ...op, members: ['nobody'] }, valid));
+  await refusal('bad-request', () => checkOperationRecord(isAgency, 'op', { ...op, id: 'other' }, valid));
+  await refusal('bad-request', () => checkOperationRecord(isAgency, 'op', op, () => ['/status must be equal to one of the allowed values']));
+  await refusal('bad-request', () => checkOperationRecord(isAgency, 'op', null, valid));
 
   const fields = { id: 'vn-customs', country: 'VN', name: 'Vietnam Customs', roles: ['publish'] };
   const own = [{ kid: 'vn-sig', use: 'sig' as const, jwk: sigJwk }];
   t.same(await checkAgencyRecord(snapshot, 'vn-customs', vn, fields, own, valid), { record: fields, added: [] }, 'an existing agency may list its own keys');
-  await refusal(() => checkAgencyRecord(snapshot, 'vn-customs', vn, fields, [{ kid: 'new', use: 'sig', jwk: sigJwk }], valid));
-  await refusal(() => checkAgencyRecord(snapshot, 'vn-customs', vn, { ...fields, country: 'LA' }, undefined, valid));
-  await refusal(() => checkAgencyRecord(snapshot, 'vn-customs', vn, { ...fields, keys: [] }, undefined, valid));
+  await refusal('bad-request', () => checkAgencyRecord(snapshot, 'vn-customs', vn, fields, [{ kid: 'new', use: 'sig', jwk: sigJwk }], valid));
+  await refusal('bad-request', () => checkAgencyRecord(snapshot, 'vn-customs', vn, { ...fields, country: 'LA' }, undefined, valid));
+  await refusal('bad-request', () => checkAgencyRecord(snapshot, 'vn-customs', vn, { ...fields, keys: [] }, undefined, valid));
   const other = await makeKeyPair('Ed25519');
   const otherJwk = other.publicJwk as RegistryJwk;
   const twice = [{ kid: other.kid, use: 'sig' as const, jwk: otherJwk }, { kid: other.kid.toLowerCase(), use: 'sig' as const, jwk: otherJwk }];
-  await refusal(() => checkAgencyRecord(snapshot, 'my-customs', undefined, { ...fields, id: 'my-customs', country: 'MY' }, twice, valid));
+  await refusal('bad-request', () => checkAgencyRecord(snapshot, 'my-customs', undefined, { ...fields, id: 'my-customs', country: 'MY' }, twice, valid));
   const made = await checkAgencyRecord(snapshot, 'my-customs', undefined, { ...fields, id: 'my-customs', country: 'MY' }, twice.slice(0, 1), valid);
   t.same(made.added.map((k) => k.kid), [other.kid]);
 });

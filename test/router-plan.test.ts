@@ -2,6 +2,7 @@ import t from 'tap';
 import { PassThrough } from 'node:stream';
 import { pumpSse, sseFrame, type SseEvent } from '../adapters/sse/pump.js';
 import { LiaisonError } from '../broker/core/errors.js';
+import { throwsWith } from './helpers/assert-error.js';
 import type { Agency, AgencyKey } from '../broker/registry/model.js';
 import { RegistrySnapshot } from '../broker/registry/model.js';
 import { checkFilter, inboxSubject } from '../broker/routing/inbox.js';
@@ -64,7 +65,7 @@ t.test('inbox subjects: only the caller, and no wildcard or dot from a query', a
   t.equal(inboxSubject({ agency: 'th-customs' }), 'deliveries.th-customs.*.*');
   t.equal(inboxSubject({ agency: 'th-customs', operation: 'aircop', origin: 'GB' }), 'deliveries.th-customs.aircop.GB');
   for (const f of [{ operation: '>' }, { operation: 'a.b' }, { origin: '*' }, { origin: 'GBR' }, { type: 'x y' }, { operation: 'Mekong' }]) {
-    t.throws(() => checkFilter({ agency: 'th-customs', ...f }), LiaisonError, JSON.stringify(f));
+    throwsWith(t, () => checkFilter({ agency: 'th-customs', ...f }), LiaisonError, 'bad-request', { what: JSON.stringify(f) });
   }
 });
 

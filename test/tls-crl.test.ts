@@ -12,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createLogger } from '../broker/core/logger.js';
-import { caCertificates, checkCrl } from '../broker/http/tls-crl.js';
+import { caCertificates, checkCrl, CrlError } from '../broker/http/tls-crl.js';
 import { CrlSource } from '../broker/http/tls.js';
 import { normalizeSerial, Pki } from '../certs/pki.js';
 import { startTestGateway } from './helpers/gateway.js';
+import { rejectsWith } from './helpers/assert-error.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'liaison-crl-policy-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -59,10 +60,10 @@ t.test('the CRL checks: known and non-critical extensions pass; an unknown criti
   await t.rejects(checkCrl(readFileSync(critical), cas), { name: 'CrlError', message: `it has a critical extension this gateway does not process (${UNKNOWN})` });
 
   const partitioned = crlWith('idp', ['issuingDistributionPoint = critical, @idp', '[ idp ]', 'fullname = URI:http://crl.example/part1.crl', 'onlysomereasons = keyCompromise']);
-  await t.rejects(checkCrl(readFileSync(partitioned), cas), /critical extension this gateway does not process \(2\.5\.29\.28\)/, 'a partitioned CRL (issuing distribution point) is not the full list');
+  await rejectsWith(t, checkCrl(readFileSync(partitioned), cas), CrlError, 'crl-invalid', { message: /critical extension this gateway does not process \(2\.5\.29\.28\)/, what: 'a partitioned CRL (issuing distribution point) is not the full list' });
 
   const foreign = crlFromImpostor();
-  await t.rejects(checkCrl(readFileSync(foreign), cas), /its issuer \(O=Elsewhere, CN=Not the network CA\) is not the network CA/);
+  await rejectsWith(t, checkCrl(readFileSync(foreign), cas), CrlError, 'crl-invalid', { message: /its issuer \(O=Elsewhere, CN=Not the network CA\) is not the network CA/ });
 });
 
 t.test('start-up: a gateway given such a CRL does not start, and says why', async (t) => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { normalizeSerial, Pki, PkiError } from '../certs/pki.js';
 import { certificateAgency } from '../broker/http/tls.js';
 import { caCertificates, checkCrl, CrlError, parseCrl } from '../broker/http/tls-crl.js';
+import { rejectsWith, throwsWith } from './helpers/assert-error.js';
 
 const tmp = (p: string) => {
   const d = mkdtempSync(join(tmpdir(), p));
@@ -73,18 +74,18 @@ t.test('revocation and the CRL reader: the serial is listed, the signature is th
 
   const other = tmp('liaison-crl-other-');
   Pki.init(other);
-  await t.rejects(checkCrl(crlBytes, cas(join(other, 'ca.crt'))), /signature does not verify/, 'not signed by another CA (of the same name)');
+  await rejectsWith(t, checkCrl(crlBytes, cas(join(other, 'ca.crt'))), CrlError, 'crl-invalid', { message: /signature does not verify/, what: 'not signed by another CA (of the same name)' });
   const flipped = Buffer.from(der);
   flipped[flipped.length - 5] = (flipped[flipped.length - 5] as number) ^ 1;
-  await t.rejects(checkCrl(flipped, cas(paths.caCert)), /signature does not verify/, 'modified-signature fails');
+  await rejectsWith(t, checkCrl(flipped, cas(paths.caCert)), CrlError, 'crl-invalid', { message: /signature does not verify/, what: 'modified-signature fails' });
   const tbsFlip = Buffer.from(der);
   const at = tbsFlip.indexOf(Buffer.from(serial.length % 2 ? '0' + serial : serial, 'hex'));
   t.ok(at > 0);
   tbsFlip[at + 1] = (tbsFlip[at + 1] as number) ^ 1;
-  await t.rejects(checkCrl(tbsFlip, cas(paths.caCert)), /signature does not verify/, 'modified-serial fails');
-  t.throws(() => parseCrl(der.subarray(0, der.length - 10)), CrlError, 'truncated');
-  t.throws(() => parseCrl(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])), CrlError, 'length past the end');
-  t.throws(() => parseCrl('not a crl'), CrlError);
+  await rejectsWith(t, checkCrl(tbsFlip, cas(paths.caCert)), CrlError, 'crl-invalid', { message: /signature does not verify/, what: 'modified-serial fails' });
+  throwsWith(t, () => parseCrl(der.subarray(0, der.length - 10)), CrlError, 'crl-invalid', { what: 'truncated' });
+  throwsWith(t, () => parseCrl(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])), CrlError, 'crl-invalid', { what: 'length past the end' });
+  throwsWith(t, () => parseCrl('not a crl'), CrlError, 'crl-invalid', { message: /no PEM X509 CRL block/ });
   t.throws(() => pki.revoke(join(other, 'server', 'gateway.crt')), /not issued by this CA/);
 });
 
