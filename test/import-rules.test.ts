@@ -15,10 +15,9 @@
  *   (and the other StorePort users listed in NATS_FREE) import neither `nats`
  *   nor broker/nats, not even a type: they are given the StorePort
  *   (broker/core/store-port.ts);
- * - folders form no new cycle: the folder graph's cycles today are listed
- *   edge by edge in KNOWN_CYCLE_EDGES, which issue 22 empties. An import that
- *   closes a new cycle fails; so does an edge that left a cycle but is still
- *   listed, so the list only shrinks.
+ * - folders form no cycle: the folder graph is layered (issue 22 took the
+ *   79 folder edges that were on one cycle off it), so any import that
+ *   closes a cycle fails and names the edges on it.
  */
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -157,22 +156,12 @@ const ENVELOPE_ADAPTERS = ['adapters/jose', 'adapters/openpgp'];
 /** Folders a delivery transport may never import: what it needs comes through the transport contract. */
 const TRANSPORT_FORBIDDEN = ['broker/routing', 'broker/nats', 'broker/keys', 'broker/registry', 'broker/cli'];
 const TRANSPORT_ADAPTERS = ['adapters/webhook', 'adapters/sse'];
-/** The webhook CLI commands, on their way to broker/cli (issue 22, cli-groups): not part of the transport. */
-const NOT_YET_MOVED = ['adapters/webhook/cli.ts'];
 
 /** Folders and files that reach NATS only through the StorePort (broker/core/store-port.ts). */
 const NATS_FREE_FOLDERS = ['broker/registry', 'broker/keys', 'broker/auth', 'broker/log', 'broker/acks', 'broker/metrics'];
 const NATS_FREE_FILES = ['broker/admin/key-admin.ts', 'broker/audit/export.ts', 'broker/http/routes/health.ts', 'broker/http/routes/log.ts'];
 /** Still on the raw client, pending its own move (issue 22): the checkpointer's LOG consumer and lease. */
 const NATS_FREE_EXCEPT = ['broker/log/checkpointer.ts'];
-
-/**
- * The folder-graph edges on a cycle on main when this test was written
- * (2026-12-07): one strongly connected component of 16 folders. Issue 22's
- * layering (NATS at the edge, the log owning its I/O, a delivery-transport
- * interface) removes them; remove each line here as its edge goes.
- */
-const KNOWN_CYCLE_EDGES = new Set<string>(JSON.parse(readFileSync(join(repoRoot, 'test', 'import-rules.known-cycles.json'), 'utf8')) as string[]);
 
 const files = Object.fromEntries(SOURCE_ROOTS.flatMap(sourceFiles).map((f) => [f, readFileSync(join(repoRoot, f), 'utf8')]));
 const graph = importGraph(files);
@@ -197,14 +186,14 @@ t.test('envelope adapters import no routing, ingest or HTTP code', async (t) => 
 
 t.test('no adapter imports routing', async (t) => {
   for (const [file, imports] of graph) {
-    if (!file.startsWith('adapters/') || NOT_YET_MOVED.includes(file)) continue;
+    if (!file.startsWith('adapters/')) continue;
     for (const i of imports) t.notOk(i.target.startsWith('broker/routing/'), `${file} does not import ${i.target}`);
   }
 });
 
 t.test('delivery transports import no NATS, keys, registry, routing or CLI code', async (t) => {
   for (const [file, imports] of graph) {
-    if (!TRANSPORT_ADAPTERS.includes(folderOf(file)) || NOT_YET_MOVED.includes(file)) continue;
+    if (!TRANSPORT_ADAPTERS.includes(folderOf(file))) continue;
     for (const i of imports) {
       const bad = TRANSPORT_FORBIDDEN.find((f) => i.target.startsWith(`${f}/`));
       t.notOk(bad, `${file} does not import ${i.target}`);
@@ -221,12 +210,8 @@ t.test('the StorePort users import neither nats nor broker/nats', async (t) => {
   }
 });
 
-t.test('no new cycle between folders; the known ones only go away', async (t) => {
-  const now = cycleEdges(graph);
-  const added = [...now].filter((e) => !KNOWN_CYCLE_EDGES.has(e)).sort();
-  const gone = [...KNOWN_CYCLE_EDGES].filter((e) => !now.has(e)).sort();
-  t.same(added, [], 'no import closes a new cycle between folders');
-  t.same(gone, [], 'edges no longer on a cycle are removed from test/import-rules.known-cycles.json');
+t.test('no cycle between folders', async (t) => {
+  t.same([...cycleEdges(graph)].sort(), [], 'no folder edge lies on a cycle');
 });
 
 t.test('the checks themselves: a made-up tree breaking each rule is caught', async (t) => {
