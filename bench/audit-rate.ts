@@ -43,7 +43,7 @@ export interface AuditRate {
 
 export async function measureAuditVerify(bus: NatsBus, origin: string, brokerKeys: JWK[]): Promise<AuditRate> {
   const e0 = performance.now();
-  const archive = await exportArchive(bus, origin, brokerKeys as never);
+  const archive = await exportArchive(bus, origin, brokerKeys);
   const exportSeconds = (performance.now() - e0) / 1000;
   const dir = mkdtempSync(join(tmpdir(), 'liaison-audit-'));
   try {

@@ -29,7 +29,7 @@ import { repoRoot } from '../broker/core/paths.js';
 import { credentialsPath, ensureDemoNetwork, readCredentials } from '../broker/demo/demo-network.js';
 import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
 import { percentile, round } from './stats.js';
-import { children, out, sleep, stopChild } from './processes.js';
+import { out, sleep, stopChild } from './processes.js';
 import { startGateway } from './levels.js';
 
 const { values } = parseArgs({
@@ -62,7 +62,7 @@ async function followSse(url: string, signingKey: JWK, onDelivery: (noticeId: st
         const chunk = await reader.read();
         if (chunk.done) return;
         const at = performance.now();
-        buf += decoder.decode(chunk.value, { stream: true });
+        buf += decoder.decode(chunk.value as Uint8Array, { stream: true });
         let i;
         while ((i = buf.indexOf('\n\n')) >= 0) {
           const block = buf.slice(0, i);

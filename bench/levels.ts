@@ -25,13 +25,13 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     if (stderr.length < 16_384) stderr += d.toString('utf8');
   });
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => reject(new Error(`${script} not ready after ${timeoutMs} ms: ${stderr.slice(-800)}`)), timeoutMs);
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       buf += d.toString('utf8');
       const m = ready.exec(buf);
       if (m) {
@@ -44,7 +44,7 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
       reject(new Error(`${script} exited (${code}): ${stderr.slice(-800)}`));
     });
   });
-  child.stdout!.resume();
+  child.stdout.resume();
   return { child, match };
 }
 
@@ -145,7 +145,7 @@ export async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: nu
     let threadsAtStart: Record<ThreadRole, number> | undefined;
     const result = await new Promise<LevelResult>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('load generator timed out')), 120_000 + args.durationMs);
-      child.on('message', async (m: { ready?: boolean; result?: LevelResult }) => {
+      const onMessage = async (m: { ready?: boolean; result?: LevelResult }) => {
         if (m.ready) {
           threadsAtStart = await scrapeThreadCpu(args.url);
           gw.start();
@@ -155,7 +155,8 @@ export async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: nu
           clearTimeout(timer);
           resolve(m.result);
         }
-      });
+      };
+      child.on('message', (m: { ready?: boolean; result?: LevelResult }) => void onMessage(m));
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`load generator exited with ${code}`));

@@ -1,4 +1,4 @@
-import { createMessage, encrypt, readKey, readPrivateKey, type PrivateKey, type PublicKey } from 'openpgp';
+import { createMessage, encrypt, readKey, readPrivateKey, type PrivateKey } from 'openpgp';
 import { credentialsPath, readCredentials } from '../broker/demo/demo-network.js';
 import { makeNotice, SIZES, type BenchEnvelope } from './notices.js';
 
@@ -27,7 +27,7 @@ export const OPENPGP_MIX: readonly { type: string; from: string; patch?: Record<
  * anyway). The client's cost, paid before the clock starts, as for JOSE.
  */
 export async function sealOpenPgpEnvelopes(count: number, dataDir: string, brokerArmored: string): Promise<BenchEnvelope[]> {
-  const brokerKey = (await readKey({ armoredKey: brokerArmored })) as PublicKey;
+  const brokerKey = (await readKey({ armoredKey: brokerArmored }));
   const keys = new Map<string, PrivateKey>();
   const out: BenchEnvelope[] = [];
   for (let i = 0; i < count; i++) {
@@ -44,7 +44,7 @@ export async function sealOpenPgpEnvelopes(count: number, dataDir: string, broke
       keys.set(agency, signingKey);
     }
     const message = await createMessage({ binary: new TextEncoder().encode(JSON.stringify(notice)), format: 'binary' });
-    const armored = await encrypt({ message, encryptionKeys: brokerKey, signingKeys: signingKey, format: 'armored' });
+    const armored = (await encrypt({ message, encryptionKeys: brokerKey, signingKeys: signingKey, format: 'armored' })) as string;
     out.push({ id: notice.id as string, type: mix.type, size, bytes: armored.length, body: armored, mediaType: PGP_MEDIA_TYPE });
   }
   return out;

@@ -125,7 +125,7 @@ async function main() {
         out(`crypto ceiling with fan-out  c=${c}: ${fanOutCeilings.at(-1)!.perSecond}/s (cpu ${fanOutCeilings.at(-1)!.cpuPercent}%)`);
       }
     } finally {
-      await Promise.all([...sealers.values()].map((s) => s.close?.()));
+      await Promise.all([...sealers.values()].map(async (s) => s.close?.()));
     }
     const fanOutCeiling = Math.max(...fanOutCeilings.map((c) => c.perSecond));
     const budget = (rate: number) => Math.min(MAX_ENVELOPES_PER_LEVEL, Math.ceil((rate * durationMs) / 1000 * 1.25) + 50);

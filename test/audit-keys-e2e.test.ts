@@ -51,7 +51,7 @@ const statuses: number[] = [];
 for (let i = 0; i < 4; i++) statuses.push((await post()).res.status);
 
 // Rotation, as an operator does it: add the new key, revoke the old one as of now, later drop it from the record.
-const vn = structuredClone(g.gw.registry.snapshot.agency('vn-customs')!) as Agency;
+const vn = structuredClone<Agency>(g.gw.registry.snapshot.agency('vn-customs')!);
 vn.keys.push({ kid: rotated.kid, use: 'sig', jwk: rotated.publicJwk as Agency['keys'][number]['jwk'], status: 'active' });
 await putAgency(vn, (a) => a.keys.some((k) => k.kid === rotated.kid));
 await sleep(5);

@@ -3,7 +3,7 @@
  * pure, no NATS. Keys are made here (jose for JWS, openpgp.js for OpenPGP).
  */
 import t from 'tap';
-import { importJWK, type JWK } from 'jose';
+import { importJWK } from 'jose';
 import { createMessage, generateKey, readPrivateKey, sign } from 'openpgp';
 import { signNotice } from '../broker/agency-client/seal.js';
 import { ArchiveError, archiveToAuditInput } from '../broker/audit/archive.js';
@@ -161,7 +161,7 @@ t.test('auditLogWithOrigins folds the signature checks into the report; format 1
   for (const b of bytes) range.append(leafHash(b));
   const broker = await makeKeyPair('Ed25519', 'hub-sig-1');
   const priv = (await importJWK(broker.privateJwk, 'EdDSA')) as Parameters<typeof signCheckpoint>[1];
-  const note = await signCheckpoint({ origin: 'hub', treeSize: 2, rootHash: range.root(), timestamp: 1 }, priv, broker.publicJwk as JWK & { x: string });
+  const note = await signCheckpoint({ origin: 'hub', treeSize: 2, rootHash: range.root(), timestamp: 1 }, priv, broker.publicJwk);
   const archive = {
     format: 'liaison-audit-archive/1',
     origin: 'hub',

@@ -29,7 +29,7 @@ t.test('refusals', async (t) => {
   const key = await importJWK(creds.signing, 'EdDSA');
   const now = Math.floor(Date.now() / 1000);
   const jwt = (claims: Record<string, unknown>, header: Record<string, unknown> = {}) =>
-    new SignJWT({ jti: `jti-${Math.random().toString(36).slice(2)}`, ...claims }).setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid as string, ...header }).sign(key);
+    new SignJWT({ jti: `jti-${Math.random().toString(36).slice(2)}`, ...claims }).setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid, ...header }).sign(key);
   const base = { iss: 'th-customs', sub: 'th-customs', aud: brokerId, iat: now, exp: now + 60 };
   const cases: [string, string | undefined][] = [
     ['no token', undefined],
@@ -40,10 +40,10 @@ t.test('refusals', async (t) => {
     ['issuer is another agency', await jwt({ ...base, iss: 'vn-customs', sub: 'vn-customs' })],
     ['expired', await jwt({ ...base, iat: now - 600, exp: now - 300 })],
     ['lifetime too long', await jwt({ ...base, exp: now + 3600 })],
-    ['no jti', await new SignJWT({ ...base }).setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid as string }).sign(key)],
+    ['no jti', await new SignJWT({ ...base }).setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid }).sign(key)],
     ['jku header', await jwt(base, { jku: 'https://attacker.example/keys' })],
     ['unknown kid', await jwt(base, { kid: 'nobody' })],
-    ['signed by another key', await new SignJWT({ ...base, jti: 'abcdefgh-1' }).setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid as string }).sign(await importJWK(g.creds('la-customs').signing, 'EdDSA'))],
+    ['signed by another key', await new SignJWT({ ...base, jti: 'abcdefgh-1' }).setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid }).sign(await importJWK(g.creds('la-customs').signing, 'EdDSA'))],
   ];
   for (const [what, token] of cases) {
     const res = await call(token);

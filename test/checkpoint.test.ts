@@ -8,7 +8,7 @@ async function keyPair(kid: string) {
   const { privateKey } = generateKeyPairSync('ed25519');
   const jwk = privateKey.export({ format: 'jwk' }) as JWK;
   const priv = await webcrypto.subtle.importKey('jwk', { ...jwk, kid } as webcrypto.JsonWebKey, { name: 'Ed25519' }, false, ['sign']);
-  const pub: JWK = { kty: 'OKP', crv: 'Ed25519', x: jwk.x as string, kid };
+  const pub: JWK = { kty: 'OKP', crv: 'Ed25519', x: jwk.x, kid };
   return { priv, pub };
 }
 

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compactDecrypt, decodeJwt, decodeProtectedHeader, importJWK } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { clientFetch, HttpClientError } from '../broker/agency-client/http.js';
 import { fetchOwnNotice, parseNoticeEntry } from '../broker/agency-client/own-notice.js';
 import { buildWithdrawal } from '../broker/agency-client/withdrawal.js';

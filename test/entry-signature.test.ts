@@ -49,7 +49,7 @@ async function evidence(signed: boolean[], cpSize: number) {
   const range = CompactRange.empty();
   for (const e of entries.slice(0, cpSize)) range.append(leafHash(e.bytes));
   const note = await signCheckpoint({ origin: 'liaison-hub', treeSize: cpSize, rootHash: range.root(), timestamp: Date.now() }, keyring.signing.privateKey, keyring.signing.publicJwk);
-  return auditLog({ origin: 'liaison-hub', brokerKeys: keys as never, entries, entrySignatures: true, checkpoints: [{ note }], notices: [] });
+  return auditLog({ origin: 'liaison-hub', brokerKeys: keys, entries, entrySignatures: true, checkpoints: [{ note }], notices: [] });
 }
 
 t.test('unsigned entries: accepted only as the leading prefix under a checkpoint', async (t) => {

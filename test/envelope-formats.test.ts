@@ -32,7 +32,7 @@ t.test('each format opens only with what it needs: OpenPGP not without a broker 
   const without = createDeliverySealers({});
   const withKey = createDeliverySealers({ openPgpSigningKey: key });
   t.same([[...without.keys()], [...withKey.keys()]], [['jose'], ['jose', 'openpgp']]);
-  await Promise.all([...without.values(), ...withKey.values()].map((s) => s.close?.()));
+  await Promise.all([...without.values(), ...withKey.values()].map(async (s) => s.close?.()));
 });
 
 t.test('sealing a notice of an unregistered origin format throws format-unknown (never a delivery without its label)', async (t) => {

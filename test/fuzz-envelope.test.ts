@@ -165,7 +165,10 @@ function apply(doc: Record<string, any>, path: (string | number)[], m: Mutation)
   for (const k of path.slice(0, -1)) parent = parent[k];
   const last = path.at(-1)!;
   if (m.op === 'replace') parent[last] = m.value;
-  else if (m.op === 'delete') Array.isArray(parent) ? parent.splice(last as number, 1) : delete parent[last];
+  else if (m.op === 'delete') {
+    if (Array.isArray(parent)) parent.splice(last as number, 1);
+    else delete parent[last];
+  }
   else {
     const target = parent[last];
     if (target && typeof target === 'object' && !Array.isArray(target)) Object.defineProperty(target, m.key, { value: m.value, enumerable: true, writable: true, configurable: true });

@@ -118,7 +118,10 @@ function cycleEdges(graph: Map<string, Import[]>): Set<string> {
     while (stack.length) {
       for (const next of edges.get(stack.pop()!) ?? []) {
         if (next === to) return true;
-        if (!seen.has(next)) stack.push(next), seen.add(next);
+        if (!seen.has(next)) {
+          stack.push(next);
+          seen.add(next);
+        }
       }
     }
     return false;

@@ -42,9 +42,9 @@ const OPERATOR = 'hub-operator';
 async function admin(g: TestGateway, path: string, body: unknown, as = OPERATOR, raw?: string) {
   const token = await makeClientAssertion(as, a.creds(as).signing, brokerId);
   const res = await g.gw.app.inject({ method: 'POST', url: path, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, payload: raw ?? JSON.stringify(body) });
-  return { status: res.statusCode, json: res.json() as Record<string, any> };
+  return { status: res.statusCode, json: res.json<Record<string, any>>() };
 }
-const keysOf = async (g: TestGateway) => (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json() as { keys: JWK[]; broker: string };
+const keysOf = async (g: TestGateway) => (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json<{ keys: JWK[]; broker: string }>();
 const encKids = (jwks: { keys: JWK[] }) => jwks.keys.filter((k) => k.use === 'enc').map((k) => k.kid).sort();
 const logCount = async () => (await a.gw.bus.jsm.streams.info(STREAMS.log)).state.messages;
 const notice = (agency: string, country: string) => sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country, agency }, addressees: [country === 'TH' ? 'VN' : 'TH'], tlp: 'AMBER' });
@@ -117,7 +117,7 @@ t.test('broker encryption keys: rotated on one instance, published by all within
   const r = await admin(a, '/v1/admin/broker/keys/encryption/rotate', { reason: 'scheduled rotation' });
   t.equal(r.status, 201);
   t.equal(r.json.type, 'broker-encryption-keys-rotated');
-  const { event, kid } = openRegistryEvent(r.json.event, a.gw.keyring.verificationKeys as JWK[]);
+  const { event, kid } = openRegistryEvent(r.json.event, a.gw.keyring.verificationKeys);
   t.equal(kid, a.gw.keyring.signing.kid, 'signed by the broker');
   t.same(event.retired!.map((x) => x.kid).sort(), encKids(start), 'both previous keys retired');
   const logged = decodeEntry((await a.gw.bus.getMessage(STREAMS.log, r.json.log_index + 1))!.data) as RegistryLogEntry;
@@ -144,7 +144,7 @@ t.test('broker encryption keys: rotated on one instance, published by all within
     t.equal(refused.json.code, 'key-unknown');
   }
   t.equal((await send(a, 'vn-customs', 'VN', { brokerKey: oldKey })).status, 202, 'the original keys are still in their own grace period');
-  const history = (await a.gw.app.inject({ method: 'GET', url: '/v1/keys/history' })).json() as { encryption: { kid: string; current: boolean; decrypt_until?: string }[] };
+  const history = (await a.gw.app.inject({ method: 'GET', url: '/v1/keys/history' })).json<{ encryption: { kid: string; current: boolean; decrypt_until?: string }[] }>();
   t.equal(history.encryption.filter((k) => k.current).length, 2);
   t.ok(history.encryption.filter((k) => !k.current).every((k) => typeof k.decrypt_until === 'string'), 'rotated-out keys show until when they decrypt');
   t.notOk(JSON.stringify(history).includes('"d"'), 'no private part in the history');
@@ -156,7 +156,7 @@ t.test('broker signing key: the successor is vouched for by its predecessor; old
   t.equal(before.status, 202);
   const r = await admin(b, '/v1/admin/broker/keys/signing/rotate', {});
   t.equal(r.status, 201);
-  const { event, kid } = openRegistryEvent(r.json.event, b.gw.keyring.verificationKeys as JWK[]);
+  const { event, kid } = openRegistryEvent(r.json.event, b.gw.keyring.verificationKeys);
   t.equal(kid, k0, 'the rotation event is signed by the outgoing key');
   const k1 = String(event.added![0]!.kid);
   t.not(k1, k0);
@@ -167,7 +167,7 @@ t.test('broker signing key: the successor is vouched for by its predecessor; old
   t.equal((await verifyReceipt(before.json.receipt, jwks)).notice_id, before.json.notice_id, 'a receipt by the old key verifies against the published keys');
   t.equal((await verifyReceipt(after.json.receipt, jwks)).notice_id, after.json.notice_id, 'a receipt by the new key too');
   t.equal(JSON.parse(Buffer.from(after.json.receipt.split('.')[0], 'base64url').toString()).kid, k1);
-  const history = (await b.gw.app.inject({ method: 'GET', url: '/v1/keys/history' })).json() as { signing: { kid: string; current: boolean; retired_at?: string }[] };
+  const history = (await b.gw.app.inject({ method: 'GET', url: '/v1/keys/history' })).json<{ signing: { kid: string; current: boolean; retired_at?: string }[] }>();
   t.same(history.signing.slice(0, 2).map((k) => [k.kid, k.current]), [[k1, true], [k0, false]]);
   t.ok(history.signing[1]!.retired_at);
   t.notOk(a.gw.keyring.file.signing.slice(1).some((k) => k.d !== undefined), 'retired signing keys keep no private part');
@@ -226,6 +226,8 @@ t.test('rotation while notices flow: nothing refused that should pass, every rec
   ];
   // A sender keeps the broker key it fetched (as a client caching GET /v1/keys does) and its own signing key until told otherwise.
   let brokerKey = brokerEncryptionKey(await keysOf(a));
+  // Assigned once, below, while the senders' loops (which read it) are running.
+  // eslint-disable-next-line prefer-const
   let laKey: JWK | undefined;
   const results: { status: number; code?: string; receipt?: string }[] = [];
   let stop = false;

@@ -21,7 +21,7 @@ const fromVn = () => sampleNotice('seizure-report', { operation: 'mekong-dragon-
 async function get(url: string, agency = 'hub-auditor') {
   const token = await makeClientAssertion(agency, g.creds(agency).signing, brokerId);
   const res = await g.gw.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
-  return { status: res.statusCode, json: res.json() as Record<string, any>, headers: res.headers };
+  return { status: res.statusCode, json: res.json<Record<string, any>>(), headers: res.headers };
 }
 
 

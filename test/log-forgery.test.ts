@@ -72,7 +72,7 @@ async function network(t: Tap): Promise<Net> {
     async get(url, agency = 'hub-auditor') {
       const token = await makeClientAssertion(agency, g.creds(agency).signing, brokerId);
       const res = await g.gw.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
-      return { status: res.statusCode, json: res.json() as Record<string, any> };
+      return { status: res.statusCode, json: res.json<Record<string, any>>() };
     },
     async post(n = 1) {
       const ids: string[] = [];
@@ -121,7 +121,7 @@ async function folded(t: Tap, count: number): Promise<{ n: Net; cp: Checkpointer
 
 async function auditBoth(n: Net) {
   const api = auditLog(await fetchFromApi((p) => n.get(p), n.g.config.brokerId, n.g.jwks.keys));
-  const archive = await auditLogWithOrigins(archiveToAuditInput(JSON.parse(JSON.stringify(await exportArchive(n.g.gw.bus, n.g.config.brokerId, n.g.gw.keyring.verificationKeys as never)))));
+  const archive = await auditLogWithOrigins(archiveToAuditInput(JSON.parse(JSON.stringify(await exportArchive(n.g.gw.bus, n.g.config.brokerId, n.g.gw.keyring.verificationKeys)))));
   return { api, archive };
 }
 
@@ -161,7 +161,7 @@ t.test("the attacker's well-formed log.notice entry is not folded: halted before
   // A second forgery, with a real entry signature copied from another entry.
   const genuine = await n.g.gw.bus.getMessage(STREAMS.log, 1);
   const h = natsHeaders();
-  h.set(ENTRY_SIGNATURE_HEADER, genuine!.header!.get(ENTRY_SIGNATURE_HEADER));
+  h.set(ENTRY_SIGNATURE_HEADER, genuine!.header.get(ENTRY_SIGNATURE_HEADER));
   await js.publish('log.notice', encodeEntry(forgedEntry()), { headers: h });
   await n.post(1); // a genuine entry after them
 

@@ -128,7 +128,6 @@ t.test('known answers, worked out from the RFC 9162 2.1.1 definitions', async (t
 
   const a = new TextEncoder().encode('a');
   const b = new TextEncoder().encode('b');
-  const c = new TextEncoder().encode('c');
   const la = sha(bytes(0x00, 0x61));
   const lb = sha(bytes(0x00, 0x62));
   const lc = sha(bytes(0x00, 0x63));

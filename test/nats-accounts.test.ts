@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AckPolicy, connect, type JetStreamManager, type NatsConnection } from 'nats';
+import { AckPolicy, connect, Events, type JetStreamManager, type NatsConnection } from 'nats';
 import { run, type Io } from '../broker/cli/liaison.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { ensureAgencyConsumers } from '../broker/nats/agency-consumers.js';
@@ -90,7 +90,8 @@ t.test('an agency aims JetStream answers at Liaison subjects: nothing is stored,
   conns.push(anc);
   const errors: string[] = [];
   void (async () => {
-    for await (const s of anc.status()) if (s.type === 'error') errors.push(String(s.data));
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the status data, as text
+    for await (const s of anc.status()) if (s.type === Events.Error) errors.push(String(s.data));
   })();
 
   // Every Liaison bucket (KV_<bucket> streams) and every other stream's subjects.

@@ -64,7 +64,9 @@ t.test('isNotFound: anything else is not', async (t) => {
   const timeout = await failure(() => nc.request('nobody.answers', new Uint8Array(0), { timeout: 50, noMux: true }));
   sub.unsubscribe();
   t.notOk(isNotFound(timeout), 'a timeout');
+  /* eslint-disable @typescript-eslint/no-base-to-string -- a label for each junk value */
   for (const junk of [undefined, null, 'stream not found', 404, {}]) t.notOk(isNotFound(junk), `not an error: ${String(junk)}`);
+  /* eslint-enable @typescript-eslint/no-base-to-string */
   // Another JetStream 404 (a pull that found nothing says 404 No Messages): not there, though none of the three kinds.
   const other404 = { name: 'NatsError', code: '404', message: 'No Messages' };
   t.ok(isNotFound(other404), 'a 404 of another kind');

@@ -372,7 +372,7 @@ const KEY_PARAMS: Record<Kind, [string, { crv?: string }]> = {
 async function keyPair(kind: Kind): Promise<{ pub: Json; priv: Json }> {
   const [alg, options] = KEY_PARAMS[kind];
   const { publicKey, privateKey } = await generateKeyPair(alg, { ...options, extractable: true });
-  return { pub: (await exportJWK(publicKey)) as Json, priv: (await exportJWK(privateKey)) as Json };
+  return { pub: (await exportJWK(publicKey)), priv: (await exportJWK(privateKey)) };
 }
 // A small pool, made once: the seeds below copy from it.
 const POOL: Record<Kind, Json[]> = { ed25519: [], x25519: [], p256: [] };

@@ -10,7 +10,7 @@ const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url, { webhook: false });
 
 const res = await g.gw.app.inject({ method: 'GET', url: '/docs/json' });
-const doc = res.json() as Record<string, any>;
+const doc = res.json<Record<string, any>>();
 
 t.test('/docs/json is an OpenAPI 3.1 document that an independent validator accepts', async (t) => {
   t.equal(res.statusCode, 200);

@@ -25,7 +25,7 @@ await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}`;
 const gpg = startGpg(t);
 const brokerFpr = g.gw.keyring.openpgp!.fingerprint;
-await gpg.importKey(((await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json() as { openpgp: string }).openpgp);
+await gpg.importKey(((await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json<{ openpgp: string }>()).openpgp);
 // gb-border-force's demo OpenPGP key (made by openpgp.js) signs in GnuPG; its fingerprint is registered.
 const gb = g.creds('gb-border-force').openpgp!;
 await gpg.importKey(gb.private_armored);

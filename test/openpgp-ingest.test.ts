@@ -19,7 +19,7 @@ const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url);
 const gpg = startGpg(t);
 
-const published = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json() as { openpgp: string; keys: unknown[]; broker: string };
+const published = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json<{ openpgp: string; keys: unknown[]; broker: string }>();
 await gpg.importKey(published.openpgp);
 const brokerFpr = g.gw.keyring.openpgp!.fingerprint;
 

@@ -70,7 +70,7 @@ t.test('signer resolver: records that do not match their certificate name no key
 });
 
 t.test('a demo agency sends with openpgp.js and its credentials file', async (t) => {
-  const published = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json() as { openpgp: string };
+  const published = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json<{ openpgp: string }>();
   const creds = g.creds('fr-douane');
   const n = sampleNotice('seizure-report', { operation: 'aircop', origin: { country: 'FR', agency: 'fr-douane' }, addressees: ['GB'], tlp: 'GREEN' });
   const armored = await encrypt({

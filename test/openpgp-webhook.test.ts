@@ -23,7 +23,7 @@ const PGP = 'application/pgp-encrypted';
 const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url, { leaseTtlSeconds: 3, routerAckWaitSeconds: 2, webhookBackoffBaseMs: 50, webhookBackoffMaxMs: 200, webhookMaxAttempts: 3, webhookTimeoutMs: 2000 });
 const gpg = startGpg(t);
-const published = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json() as { openpgp: string; keys: JWK[]; broker: string };
+const published = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json<{ openpgp: string; keys: JWK[]; broker: string }>();
 await gpg.importKey(published.openpgp);
 const brokerFpr = g.gw.keyring.openpgp!.fingerprint;
 const gb = g.creds('gb-border-force').openpgp!;

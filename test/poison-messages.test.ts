@@ -72,7 +72,7 @@ async function http(c: Ctx, path: string, init: RequestInit = {}): Promise<{ sta
   const res = await fetch(`${c.url}${path}`, init);
   c.statuses.push(res.status);
   const text = await res.text();
-  let json: any = {};
+  let json: any;
   try {
     json = JSON.parse(text);
   } catch {
@@ -275,7 +275,7 @@ async function scenario(t: Test, overrides: Record<string, unknown>): Promise<vo
     const withJti = async (jti: string) => {
       const now = Math.floor(Date.now() / 1000);
       return new SignJWT({})
-        .setProtectedHeader({ alg: 'EdDSA', kid: key.kid as string, typ: 'JWT' })
+        .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'JWT' })
         .setIssuer('vn-customs')
         .setSubject('vn-customs')
         .setAudience(g.config.brokerId)

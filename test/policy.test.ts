@@ -21,7 +21,7 @@ const reg = new RegistrySnapshot(
 );
 const now = new Date('2026-11-26T10:00:00Z');
 const notice = (patch: Partial<NoticeHeader> = {}): NoticeHeader =>
-  ({ id: 'x', type: 'seizure-report', schema_version: '1.0', created_at: now.toISOString(), operation: 'op', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER', priority: 'normal', language: 'en', summary: 's', body: {}, ...patch }) as NoticeHeader;
+  ({ id: 'x', type: 'seizure-report', schema_version: '1.0', created_at: now.toISOString(), operation: 'op', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER', priority: 'normal', language: 'en', summary: 's', body: {}, ...patch });
 const denied = (t: Test, fn: () => unknown, reason: RegExp) => {
   try {
     fn();

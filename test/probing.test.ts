@@ -36,7 +36,7 @@ const refusal = (r: { status: number; headers: Record<string, unknown>; json: Re
 async function get(url: string, agency: string) {
   const token = await makeClientAssertion(agency, g.creds(agency).signing, brokerId);
   const res = await g.gw.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
-  return { status: res.statusCode, headers: res.headers as Record<string, unknown>, json: res.json() as Record<string, any> };
+  return { status: res.statusCode, headers: res.headers as Record<string, unknown>, json: res.json<Record<string, any>>() };
 }
 
 async function putOperation(op: { id: string; status: 'active' | 'inactive'; members: string[]; end?: string }) {

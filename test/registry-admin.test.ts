@@ -32,7 +32,7 @@ const OPERATOR = 'hub-operator';
 async function call(method: 'GET' | 'PUT' | 'POST', url: string, body?: unknown, as = OPERATOR, raw?: string) {
   const token = await makeClientAssertion(as, g.creds(as).signing, brokerId);
   const res = await g.gw.app.inject({ method, url, headers: { authorization: `Bearer ${token}`, ...(method === 'GET' ? {} : { 'content-type': 'application/json' }) }, ...(method === 'GET' ? {} : { payload: raw ?? JSON.stringify(body) }) });
-  return { status: res.statusCode, json: res.json() as Record<string, any> };
+  return { status: res.statusCode, json: res.json<Record<string, any>>() };
 }
 const logCount = async () => (await g.gw.bus.jsm.streams.info(STREAMS.log)).state.messages;
 const entryAt = async (index: number) => decodeEntry((await g.gw.bus.getMessage(STREAMS.log, index + 1))!.data) as unknown as Record<string, unknown>;

@@ -34,6 +34,8 @@ t.equal(timeout.code, 'TIMEOUT', 'the injected error is a nats.js timeout');
 /** Run `fn` while every stored-message get of the gateway's connection fails as `timeout`. */
 async function whileGetsFail<T>(fn: () => Promise<T>): Promise<T> {
   const streams = g.gw.bus.jsm.streams;
+  // Put back as it was (a method of this object) in the finally below.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const real = streams.getMessage;
   streams.getMessage = () => Promise.reject(timeout);
   try {
@@ -100,6 +102,7 @@ t.test('a registry change cannot look up its event (was 5)', async (t) => {
 
 t.test('a registry read fails (was 5)', async (t) => {
   const kv = g.gw.registry.kv;
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- put back as it was below
   const real = kv.get;
   kv.get = () => Promise.reject(timeout);
   try {

@@ -369,5 +369,5 @@ t.test('cli: keys generate, usage errors', async (t) => {
   t.notMatch(subHelp.io.stdout, /liaison receipt verify/, "a command's --help shows that command only");
   const keysHelp = capture();
   t.equal(await run(['keys', 'generate', '-h'], keysHelp.sink), 0);
-  t.match(keysHelp.io.stdout, /^Usage:\n  liaison keys generate/);
+  t.match(keysHelp.io.stdout, /^Usage:\n {2}liaison keys generate/);
 });

@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { InboxClient } from '../broker/agency-client/inbox-client.js';
 import { findNoticeEntry } from '../broker/log/notice-lookup.js';
 import { evaluateWithdrawal, NOT_YOURS, withdrawalRecipients } from '../broker/ingest/withdrawal-policy.js';
 import type { Agency, Operation } from '../broker/registry/model.js';

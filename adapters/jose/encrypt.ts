@@ -100,5 +100,5 @@ export function encryptDeliveries(
 export async function decryptDelivery(jwe: string, privateJwk: JWK): Promise<{ signed: Uint8Array; header: Record<string, unknown> }> {
   const key = await importJWK({ ...privateJwk, alg: DELIVERY_ALG }, DELIVERY_ALG);
   const { plaintext, protectedHeader } = await compactDecrypt(jwe, key, { keyManagementAlgorithms: [DELIVERY_ALG], contentEncryptionAlgorithms: [DELIVERY_ENC] });
-  return { signed: plaintext, header: protectedHeader as Record<string, unknown> };
+  return { signed: plaintext, header: protectedHeader };
 }

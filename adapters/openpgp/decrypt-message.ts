@@ -80,7 +80,7 @@ export async function decryptMessage(binary: Uint8Array, keys: readonly PrivateK
     sessionKeys = decrypted.map((k) => {
       const cipher = cipherOf(k, message);
       if (cipher === undefined || !ALLOWED_CIPHERS.has(cipher)) throw new LiaisonError('alg-not-allowed', { publicDetail: `the message is encrypted with ${cipher === undefined ? 'an unknown cipher' : enums.read(enums.symmetric, cipher)}; only AES (128, 192 or 256) is accepted` });
-      return { data: k.data, algorithm: enums.read(enums.symmetric, cipher) as SessionKey['algorithm'] };
+      return { data: k.data, algorithm: enums.read(enums.symmetric, cipher) };
     });
   } catch (e) {
     if (e instanceof LiaisonError) throw e;

@@ -19,7 +19,7 @@ function parseRecipient(record: OpenPgpAgencyKey): Promise<PublicKey | undefined
     parsed.delete(id); // most recently used last
   } else {
     p = readKey({ armoredKey: record.armored }).then(
-      (key) => (key.isPrivate() || key.getFingerprint().toUpperCase() !== record.kid ? undefined : (key as PublicKey)),
+      (key) => (key.isPrivate() || key.getFingerprint().toUpperCase() !== record.kid ? undefined : (key)),
       () => undefined,
     );
     if (parsed.size >= RECIPIENT_CACHE_MAX) parsed.delete(parsed.keys().next().value as string);

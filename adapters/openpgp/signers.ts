@@ -31,7 +31,7 @@ async function parseCertificate(record: OpenPgpAgencyKey): Promise<PublicKey | u
   try {
     const key = await readKey({ armoredKey: record.armored });
     if (key.isPrivate() || key.keyPacket.version !== 4 || key.getFingerprint().toUpperCase() !== record.kid) return undefined;
-    return key as PublicKey;
+    return key;
   } catch {
     return undefined;
   }
@@ -51,7 +51,7 @@ async function parseCertificate(record: OpenPgpAgencyKey): Promise<PublicKey | u
  */
 export function createOpenPgpSignerResolver(snapshot: () => RegistrySnapshot, now: () => Date = () => new Date()): OpenPgpSignerResolver {
   let indexedFor: RegistrySnapshot | undefined;
-  let index: Promise<Map<string, Indexed | null>> = Promise.resolve(new Map());
+  let index: Promise<Map<string, Indexed | null>> = Promise.resolve(new Map<string, Indexed | null>());
   let parsed = new Map<string, Promise<PublicKey | undefined>>();
 
   const build = async (snap: RegistrySnapshot) => {

@@ -40,7 +40,7 @@ export function openPgpStoredSignatures(history: readonly HistoricalAgencyKey[])
       at = claim.at;
       try {
         const message = await readMessage({ armoredMessage: new TextDecoder().decode(signed), config: cfg });
-        const { signer } = await verifyMessage(message as Parameters<typeof verifyMessage>[0], resolver, claim.at, cfg);
+        const { signer } = await verifyMessage(message, resolver, claim.at, cfg);
         if (signer.kid !== claim.signerKid) return { code: 'notice-signer-mismatch', message: `the OpenPGP message is signed by ${signer.kid}, the log entry names ${claim.signerKid}` };
         if (signer.agencyId !== claim.originAgency) return { code: 'notice-signer-wrong-agency', message: `signer key ${signer.kid} belongs to ${signer.agencyId}, not to the origin agency ${String(claim.originAgency)}` };
         return undefined;

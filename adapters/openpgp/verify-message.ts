@@ -57,8 +57,8 @@ async function toBytes(data: unknown): Promise<Uint8Array> {
 
 export async function verifyMessage(decrypted: Message<Uint8Array>, resolve: OpenPgpSignerResolver, now: Date, cfg: typeof defaultConfig): Promise<VerifiedMessage> {
   const tagOf = (p: unknown) => ((p as { constructor: { tag?: number } }).constructor.tag ?? -1);
-  let packets = await allPackets(decrypted.packets as PacketList<AnyPacket>);
-  if (packets.length === 1 && tagOf(packets[0]) === enums.packet.compressedData) {
+  let packets = await allPackets(decrypted.packets);
+  if (packets.length === 1 && tagOf(packets[0]) === (enums.packet.compressedData as number)) {
     packets = await allPackets((packets[0] as { packets: PacketList<AnyPacket> }).packets);
   }
   const tags = packets.map(tagOf);

@@ -75,11 +75,11 @@ export interface TransportContext {
   /** This instance's name in the leases it takes. */
   holder: string;
   /** Opens the leader lease `key` (broker/leader/leader-loop.ts runs work under it). */
-  lease(key: string): Promise<Lease>;
+  lease: (key: string) => Promise<Lease>;
   deliveries: DeliverySource;
   deadLetters: DeadLetterSink;
   agencies: AgencyDirectory;
-  signer(): DeliverySigner;
+  signer: () => DeliverySigner;
 }
 
 /** What a transport runs on a gateway: started once nothing else can fail, closed first. */

@@ -115,7 +115,7 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
 export function publicOnlyLookup(hostname: string, options: LookupOneOptions | LookupAllOptions, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, []);
-    const list = addresses as LookupAddress[];
+    const list = addresses;
     if (list.length === 0 || list.some((a) => isNonPublicAddress(a.address))) return callback(refused(hostname), []);
     if ((options as LookupAllOptions).all) return callback(null, list);
     callback(null, list[0]!.address, list[0]!.family);

@@ -150,7 +150,7 @@ export class WebhookDeliverer {
     // Keep the message ours while we try (and back off).
     const keep = setInterval(() => m.working(), Math.floor(this.#ackWaitMs / 3));
     let lastError = 'no attempt';
-    let attempts = 0;
+    let attempts: number;
     try {
       for (attempts = 1; attempts <= this.o.maxAttempts; attempts++) {
         // Read the URL afresh each try: a corrected URL in the registry applies at once.

@@ -41,7 +41,7 @@ export interface RegistryEvent {
   reason?: string;
 }
 
-const jcs = canonicalize as unknown as (v: unknown) => string | undefined;
+const jcs = canonicalize;
 
 export async function signRegistryEvent(key: BrokerSigningKey, event: RegistryEvent): Promise<string> {
   const text = jcs(event);

@@ -6,7 +6,7 @@ export async function makeClientAssertion(agencyId: string, signingKey: JWK, bro
   const alg = signingKey.alg ?? (signingKey.crv === 'Ed25519' ? 'EdDSA' : 'ES256');
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({})
-    .setProtectedHeader({ alg, kid: signingKey.kid as string, typ: 'JWT' })
+    .setProtectedHeader({ alg, kid: signingKey.kid, typ: 'JWT' })
     .setIssuer(agencyId)
     .setSubject(agencyId)
     .setAudience(brokerId)

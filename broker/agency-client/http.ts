@@ -137,7 +137,7 @@ export function clientFetch(baseUrl: string, files: ClientTlsFiles = {}): FetchL
     try {
       const res = await undiciFetch(target, { method: init.method ?? 'GET', headers: init.headers ?? {}, body: init.body ?? null, signal: init.signal ?? null, dispatcher });
       // undici's Response has the interface of the global one; only the type declarations differ.
-      return res as unknown as Response;
+      return res;
     } catch (e) {
       if (init.signal?.aborted || (e as Error).name === 'AbortError') throw e;
       throw new HttpClientError(describeTransportError(rootCause(e), target.origin, tls), { cause: e });
@@ -165,6 +165,7 @@ export async function readJson<T>(res: Response, what: string): Promise<T> {
 /** A problem answer (RFC 9457) in one line: `403 client-cert-mismatch: title detail`. */
 export async function problemLine(res: Response): Promise<string> {
   const body = (await readJson<Record<string, unknown>>(res, 'the broker').catch(() => ({}))) as Record<string, unknown>;
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the server's problem fields, whatever they are
   return `${res.status}${body.code ? ` ${String(body.code)}` : ''}${body.title ? `: ${String(body.title)}` : ''}${body.detail ? ` ${String(body.detail)}` : ''}`;
 }
 

@@ -186,7 +186,7 @@ export class InboxClient {
           throw e;
         }
         if (chunk.done) return;
-        parser.feed(decoder.decode(chunk.value, { stream: true }));
+        parser.feed(decoder.decode(chunk.value as Uint8Array, { stream: true }));
         for (let e = events.shift(); e; e = events.shift()) {
           if (e.event !== 'delivery' || !e.data) continue;
           let delivery: InboxDelivery;

@@ -96,7 +96,7 @@ export async function openOpenPgpDelivery(
   let signatures: Awaited<ReturnType<typeof decrypt>>['signatures'];
   try {
     const message = await readMessage({ armoredMessage: delivery.openpgp, config: DELIVERY_CONFIG });
-    ({ data, signatures } = await decrypt({ message, decryptionKeys: key, verificationKeys: brokers, format: 'binary', config: DELIVERY_CONFIG }));
+    ({ data, signatures } = (await decrypt({ message, decryptionKeys: key, verificationKeys: brokers, format: 'binary', config: DELIVERY_CONFIG })) as { data: Uint8Array; signatures: typeof signatures });
   } catch (e) {
     throw new DeliveryVerificationError('decrypt-failed', `the delivery does not decrypt with this agency's OpenPGP key: ${(e as Error).message}`);
   }
@@ -176,7 +176,7 @@ async function verifyOpenPgp(
     if (record.use !== 'sig') continue;
     let key: PublicKey;
     try {
-      key = (await readKey({ armoredKey: record.armored })) as PublicKey;
+      key = (await readKey({ armoredKey: record.armored }));
     } catch {
       continue;
     }
@@ -196,7 +196,7 @@ async function verifyOpenPgp(
   } catch (e) {
     throw new DeliveryVerificationError('signature-invalid', `the origin signature does not verify: ${(e as Error).message}`);
   }
-  const payload = message.getLiteralData();
+  const payload: unknown = message.getLiteralData();
   if (!(payload instanceof Uint8Array)) throw new DeliveryVerificationError('signature-invalid', 'the literal data cannot be read');
   return { notice: parseNotice(payload), jws: armored, signerKid: found.record.kid, format: 'openpgp' };
 }

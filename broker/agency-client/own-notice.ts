@@ -31,7 +31,7 @@ export function parseNoticeEntry(entryB64u: unknown, noticeId: string): OwnNotic
   if (e?.kind !== 'notice' || e.notice_id !== noticeId || !isString(e.operation) || !isString(e.tlp) || !isString(e.type) || !Array.isArray(recipients) || !recipients.every(isString)) {
     throw new HttpClientError(`the log entry the gateway gave for notice ${noticeId} is not that notice's entry`);
   }
-  return { operation: e.operation, tlp: e.tlp, type: e.type, recipients: recipients as string[] };
+  return { operation: e.operation, tlp: e.tlp, type: e.type, recipients: recipients };
 }
 
 /** The entry of the agency's own notice `noticeId`, or undefined while no checkpoint covers it (or it is not the agency's). */

@@ -22,7 +22,7 @@
 
 import type { CodeOf } from '../core/errors.js';
 import { ENVELOPE_FORMATS, envelopeFormat, isEnvelopeFormatName, type EnvelopeFormatName } from '../formats/registry.js';
-import type { HistoricalAgencyKey as AnyHistoricalKey, OriginProblemCode as FormatProblemCode, StoredSignatureVerifier } from '../formats/registry.js';
+import type { HistoricalAgencyKey as AnyHistoricalKey, StoredSignatureVerifier } from '../formats/registry.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import { auditLog, type AuditEntry, type AuditInput, type AuditProblem, type AuditReport, type Progress } from './verify.js';
 

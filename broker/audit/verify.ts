@@ -184,7 +184,7 @@ function scanEntries(input: AuditInput, add: AddProblem, onProgress: Progress | 
     leaves: [],
     byNotice: new Map(),
     registryEvents: new Map(),
-    signatures: input.entrySignatures ? { verifier: new EntrySignatureVerifier(input.brokerKeys as never), signed: 0, seenSigned: false, unsignedPrefix: [], forged: new Set() } : undefined,
+    signatures: input.entrySignatures ? { verifier: new EntrySignatureVerifier(input.brokerKeys), signed: 0, seenSigned: false, unsignedPrefix: [], forged: new Set() } : undefined,
   };
   const acks = new Map<string, number>();
   let expected = 0;
@@ -443,7 +443,7 @@ function byNoticeGenuine(m: ReadonlyMap<string, { forged?: boolean }>): number {
 
 function decodeEntrySafe(bytes: Uint8Array): { kind?: unknown; notice_id?: unknown } | undefined {
   try {
-    return decodeEntry(bytes) as { kind?: unknown; notice_id?: unknown };
+    return decodeEntry(bytes);
   } catch {
     return undefined;
   }

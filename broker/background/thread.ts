@@ -83,6 +83,8 @@ export class BackgroundThread {
   private constructor(o: BackgroundThreadOptions) {
     this.#o = o;
     this.#logDestination = (o.logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym]!;
+    // The views' getters have a `this` of their own (the view object).
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
     this.router = o.config.router
       ? {

@@ -118,8 +118,8 @@ async function main(): Promise<void> {
         await r.router?.close();
         await r.checkpointer?.close();
         clearInterval(timer);
-        keyringStore!.close();
-        registry!.close();
+        keyringStore.close();
+        registry.close();
         await bus.close();
       }
       send({ type: 'status', status: status(), events: events.splice(0) });

@@ -196,7 +196,7 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
   async 'admin set-agency'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });
     const { keys, openpgp_keys, ...agency } = readRecord(need(values.file, '--file FILE'));
-    const all = [...(Array.isArray(keys) ? keys : []), ...(Array.isArray(openpgp_keys) ? openpgp_keys : [])] as Record<string, unknown>[];
+    const all = [...(Array.isArray(keys) ? (keys as unknown[]) : []), ...(Array.isArray(openpgp_keys) ? (openpgp_keys as unknown[]) : [])] as Record<string, unknown>[];
     return send(values, `/v1/admin/agencies/${enc(String(agency.id))}`, { agency, ...(all.length > 0 ? { keys: all.map(asNewKey) } : {}) }, io, 'PUT');
   },
   async 'admin set-operation'(args, io) {

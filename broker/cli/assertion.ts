@@ -20,7 +20,7 @@ export async function assertion(args: string[], io: Io): Promise<number | void> 
     options: { as: { type: 'string' }, credentials: { type: 'string' }, 'data-dir': { type: 'string' }, url: { type: 'string' }, broker: { type: 'string' }, lifetime: { type: 'string', default: '120' }, ...clientTlsOptions },
   });
   if (positionals.length > 0) throw new UsageError(`takes no argument (got "${positionals[0]}")`);
-  const lifetime = /^\d{1,4}$/.test(values.lifetime as string) ? Number(values.lifetime) : NaN;
+  const lifetime = /^\d{1,4}$/.test(values.lifetime) ? Number(values.lifetime) : NaN;
   if (!(lifetime >= 1 && lifetime <= MAX_ASSERTION_LIFETIME)) throw new UsageError(`--lifetime must be 1 to ${MAX_ASSERTION_LIFETIME} seconds`);
   if (values.broker !== undefined && !isSlug(values.broker)) throw new UsageError('--broker must be the broker id, as GET /v1/keys names it');
   const creds = credentialsFor(values);

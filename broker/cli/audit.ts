@@ -108,7 +108,7 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
       const key = await readKey({ armoredKey: readFileSync(values['encrypt-to'], 'utf8') });
       if (key.isPrivate()) throw new Error('it holds a private key; give the public key');
       await key.getEncryptionKey();
-      auditor = key as PublicKey;
+      auditor = key;
     } catch (e) {
       throw new Error(`--encrypt-to ${values['encrypt-to']}: not a usable OpenPGP public key (${(e as Error).message})`);
     }
@@ -128,7 +128,7 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
       const pgpFile = join(dataDir, ...OPENPGP_KEY_FILE);
       const signer = existsSync(pgpFile) ? (await brokerOpenPgpKeysFromFile(JSON.parse(readFileSync(pgpFile, 'utf8')) as BrokerOpenPgpKeyFile)).decryptionKeys[0] : undefined;
       const message = await createMessage({ binary: new TextEncoder().encode(JSON.stringify(archive)), filename: 'liaison-audit-archive.json', format: 'binary' });
-      writeFileSync(values.out, await encrypt({ message, encryptionKeys: auditor, ...(signer ? { signingKeys: signer } : {}), format: 'armored' }), { mode: 0o600 });
+      writeFileSync(values.out, (await encrypt({ message, encryptionKeys: auditor, ...(signer ? { signingKeys: signer } : {}), format: 'armored' })) as string, { mode: 0o600 });
     } else {
       // Signed notices in clear: readable by the owner only (an existing file is narrowed too).
       writeFileSync(values.out, JSON.stringify(archive), { mode: 0o600 });

@@ -1,7 +1,7 @@
 /** `liaison certs ...`: the network PKI from the command line (certs/pki.ts). */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Pki, PkiError } from '../../certs/pki.js';
+import { Pki } from '../../certs/pki.js';
 import { UsageError } from '../core/usage-error.js';
 import type { Io } from './liaison.js';
 

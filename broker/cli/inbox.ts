@@ -68,7 +68,7 @@ async function show(client: InboxClient, d: InboxDelivery, io: Io, json: boolean
 
 export async function inboxPull(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options });
-  const { client, q } = setup(values as Values);
+  const { client, q } = setup(values);
   const page = await client.pull(q);
   let ok = true;
   for (const d of page.deliveries) ok = (await show(client, d, io, !!values.json)) && ok;
@@ -79,7 +79,7 @@ export async function inboxPull(args: string[], io: Io): Promise<number> {
 
 export async function inboxFollow(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({ args, options });
-  const { client, q } = setup(values as Values);
+  const { client, q } = setup(values);
   const max = values.count === undefined ? Infinity : Number(values.count);
   const abort = new AbortController();
   const stop = () => abort.abort();

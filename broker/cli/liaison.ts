@@ -171,6 +171,7 @@ async function receiptVerify(args: string[], io: Io): Promise<number | void> {
   const arg = positionals[0];
   if (!arg) throw new UsageError('needs a RECEIPT (compact JWS) or a FILE holding one (or the JSON answer of notice send)');
   let text = arg.split('.').length === 3 ? arg : readFileSync(arg, 'utf8').trim();
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- whatever the file holds, as text
   if (text.startsWith('{')) text = String((JSON.parse(text) as { receipt?: unknown }).receipt ?? '');
   const jwks = values.keys ? (JSON.parse(readFileSync(values.keys, 'utf8')) as { keys: JWK[] }) : await fetchBrokerKeys(baseUrl(values.url), clientFetch(baseUrl(values.url), clientTlsFromArgs(values)));
   let claims;

@@ -55,7 +55,7 @@ export function stampNotice(notice: Record<string, unknown>, creds: Pick<AgencyC
   }
   out.id = id;
   out.created_at = rfc3339(now);
-  if (typeof notice.origin === 'object' && notice.origin) out.origin = { ...(notice.origin as object), agency: creds.agency, country: creds.country };
+  if (typeof notice.origin === 'object' && notice.origin) out.origin = { ...(notice.origin), agency: creds.agency, country: creds.country };
   return out;
 }
 
@@ -99,7 +99,9 @@ export async function postEnvelope(url: string, fetch: FetchLike, jwe: string, i
         `recipients: ${(body.recipients as string[]).join(', ')}\nreceipt: ${String(body.receipt)}\n`,
     );
   } else {
+    /* eslint-disable @typescript-eslint/no-base-to-string -- the server's problem fields, whatever they are */
     io.out(`refused (${res.status} ${String(body.code)}): ${String(body.title)}${body.detail ? ` ${String(body.detail)}` : ''}\n`);
+    /* eslint-enable @typescript-eslint/no-base-to-string */
     for (const e of (body.errors as { path: string; message: string }[] | undefined) ?? []) io.out(`  ${e.path}: ${e.message}\n`);
   }
   return res.status === 202 ? 0 : 1;
@@ -171,15 +173,15 @@ export async function noticeWithdraw(args: string[], io: Io): Promise<number | v
   const noticeId = positionals[0];
   if (!noticeId) throw new UsageError('needs the NOTICE_ID of the notice to withdraw (as notice send printed it)');
   if (positionals.length > 1) throw new UsageError(`takes one NOTICE_ID, not ${positionals.length}`);
-  if (!isUuid(noticeId)) throw new UsageError(`${noticeId} is not a notice id (a lower-case UUID)`);
+  if (!isUuid(noticeId)) throw new UsageError(`${String(noticeId)} is not a notice id (a lower-case UUID)`);
   const blank = (v: string | undefined) => v !== undefined && !/\S/.test(v);
   if (values.reason === undefined || blank(values.reason)) throw new UsageError('needs --reason TEXT: why the notice is withdrawn or corrected');
   if (blank(values.correction)) throw new UsageError('--correction must say what changes');
   if (blank(values.summary)) throw new UsageError('--summary must not be blank');
-  if (!PRIORITIES.includes(values.priority as string)) throw new UsageError(`--priority must be one of ${PRIORITIES.join(', ')}`);
-  if (!LANGUAGE.test(values.language as string)) throw new UsageError('--language must be a BCP 47 tag, e.g. en, vi, fr');
+  if (!PRIORITIES.includes(values.priority)) throw new UsageError(`--priority must be one of ${PRIORITIES.join(', ')}`);
+  if (!LANGUAGE.test(values.language)) throw new UsageError('--language must be a BCP 47 tag, e.g. en, vi, fr');
   if (values.tlp !== undefined && !isTlp(values.tlp)) throw new UsageError('--tlp must be CLEAR, GREEN, AMBER, AMBER+STRICT or RED');
-  if (!/^\d{1,4}$/.test(values.wait as string)) throw new UsageError('--wait must be a number of seconds (0 to 9999)');
+  if (!/^\d{1,4}$/.test(values.wait)) throw new UsageError('--wait must be a number of seconds (0 to 9999)');
   const creds = credentialsFor(values);
   const choice = sealingChoice(values);
 
@@ -199,8 +201,8 @@ export async function noticeWithdraw(args: string[], io: Io): Promise<number | v
     reason: values.reason,
     correction: values.correction,
     summary: values.summary,
-    language: values.language as string,
-    priority: values.priority as string,
+    language: values.language,
+    priority: values.priority,
     now: new Date(),
   });
   const jwe = await sealFor(new TextEncoder().encode(JSON.stringify(notice)), creds, jwks, choice);

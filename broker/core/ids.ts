@@ -9,13 +9,17 @@ export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 /** Notice type names. */
 export const TYPE_NAME = SLUG;
 
+// Control characters are among what a subject token must not hold.
+// eslint-disable-next-line no-control-regex
+const UNSAFE_IN_SUBJECT = /[.*>\s\u0000-\u001f\u007f]/u;
+
 /**
  * A value about to become one token of a NATS subject. Even after schema
  * validation this is checked again at the boundary, so that no path can put
  * `.`, `*`, `>` or whitespace from input into a subject.
  */
 export function subjectToken(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 64 || /[.*>\s\u0000-\u001f\u007f]/u.test(value) || !/^[A-Za-z0-9_-]+$/.test(value)) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 64 || UNSAFE_IN_SUBJECT.test(value) || !/^[A-Za-z0-9_-]+$/.test(value)) {
     throw new LiaisonError('bad-request', { detail: `unsafe subject token for ${what}`, publicDetail: `${what} is not a safe identifier` });
   }
   return value;

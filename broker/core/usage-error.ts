@@ -13,5 +13,6 @@ export class UsageError extends CodedError<'command-line-invalid'> {
 
 /** A usage error, ours or node:util parseArgs's (unknown option, missing value, unexpected argument). */
 export function isUsageError(e: unknown): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- any code, as text
   return e instanceof UsageError || /^ERR_PARSE_ARGS_/.test(String((e as { code?: unknown } | null)?.code ?? ''));
 }

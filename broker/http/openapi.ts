@@ -106,7 +106,7 @@ export const openapiPlugin = fp<{ brokerId: string }>(async (app: FastifyInstanc
     },
     transformObject: (documentObject) => {
       if (!('openapiObject' in documentObject)) return documentObject.swaggerObject;
-      const doc = documentObject.openapiObject as Record<string, any>;
+      const doc = documentObject.openapiObject as { components?: { schemas?: Record<string, unknown> }; paths?: unknown };
       doc.components ??= {};
       doc.components.schemas = { ...(doc.components.schemas ?? {}), Problem: problemSchema };
       const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
@@ -120,7 +120,7 @@ export const openapiPlugin = fp<{ brokerId: string }>(async (app: FastifyInstanc
           if (d && op.requestBody) op.requestBody.description = d;
         }
       }
-      return doc;
+      return doc as typeof documentObject.openapiObject;
     },
   });
 

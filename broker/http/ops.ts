@@ -37,6 +37,8 @@ const OPS_LIMITS: ConnectionLimits = { requestTimeoutMs: 10_000, idleTimeoutMs: 
 /** The operations app, without a listener (main.ts listens on opsHost:opsPort; tests on port 0). */
 export async function buildOpsApp(deps: OpsDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    // The cast picks Fastify's logger type for the instance's generics (as in app.ts).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
     loggerInstance: deps.logger.child({ listener: 'ops' }) as FastifyBaseLogger,
     // A health check every few seconds would fill the log: only refusals and failures are logged.
     logController: new LogController({ disableRequestLogging: true }),

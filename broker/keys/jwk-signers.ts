@@ -27,7 +27,7 @@ export function createSignerResolver(snapshot: () => RegistrySnapshot, now: () =
     if (algorithms.length === 0) throw new LiaisonError('key-unknown', { detail: `registered key ${kid} has an unsupported type` });
     let key = cache.get(kid);
     if (!key) {
-      key = importKey(found.key.jwk as Parameters<typeof importKey>[0], algorithms[0] as string);
+      key = importKey(found.key.jwk, algorithms[0] as string);
       cache.set(kid, key);
     }
     try {

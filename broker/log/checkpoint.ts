@@ -272,7 +272,7 @@ export class CheckpointVerifier {
       if (s.name !== this.#origin || s.signature.length !== 64) continue;
       for (const k of this.#keys) {
         if (Buffer.compare(Buffer.from(k.keyId), Buffer.from(s.keyId)) !== 0) continue;
-        let ok = false;
+        let ok: boolean;
         try {
           ok = nodeVerify(null, msg, k.key, s.signature);
         } catch {

@@ -287,7 +287,7 @@ export class Checkpointer {
   #checkForm(m: { subject: string; data: Uint8Array }): string | undefined {
     let entry: { kind?: unknown; notice_id?: unknown };
     try {
-      entry = decodeEntry(m.data) as typeof entry;
+      entry = decodeEntry(m.data);
       if (Buffer.compare(Buffer.from(encodeEntry(entry as LogEntry)), Buffer.from(m.data)) !== 0) return 'entry-malformed: not canonical JSON';
     } catch {
       return 'entry-malformed: not a JSON entry';

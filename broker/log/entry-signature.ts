@@ -47,11 +47,11 @@ const b64u = (b: Uint8Array | string) => Buffer.from(b).toString('base64url');
 const privateKeys = new WeakMap<object, KeyObject>();
 
 function privateKeyObject(key: BrokerSigningKey): KeyObject {
-  let k = privateKeys.get(key.privateKey as object);
+  let k = privateKeys.get(key.privateKey);
   if (!k) {
     const pk = key.privateKey as unknown;
     k = pk instanceof KeyObject ? pk : KeyObject.from(pk as Parameters<typeof KeyObject.from>[0]);
-    privateKeys.set(key.privateKey as object, k);
+    privateKeys.set(key.privateKey, k);
   }
   return k;
 }

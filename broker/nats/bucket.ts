@@ -10,7 +10,7 @@ const opened = new WeakMap<NatsBus, Map<string, Promise<KV>>>();
  */
 export function openBucketOnce(bus: NatsBus, bucket: string, opts: Partial<KvOptions>): Promise<KV> {
   let byName = opened.get(bus);
-  if (!byName) opened.set(bus, (byName = new Map()));
+  if (!byName) opened.set(bus, (byName = new Map<string, Promise<KV>>()));
   let kv = byName.get(bucket);
   if (!kv) {
     kv = bus.kv(bucket, opts);

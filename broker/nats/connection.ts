@@ -257,7 +257,9 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
         for (const fn of reconnectListeners) fn();
       } else if (s.type === Events.Error) {
         // An auth error while reconnecting: logged once per kind (the client retries every few hundred ms), without the secret.
+        /* eslint-disable @typescript-eslint/no-base-to-string -- any code, as text */
         const code = typeof s.data === 'string' ? s.data : String((s.data as { code?: unknown } | undefined)?.code ?? '');
+        /* eslint-enable @typescript-eslint/no-base-to-string */
         if (AUTH_CODES.has(code) && code !== lastError) {
           lastError = code;
           opts.logger.error({ event: 'nats-auth-error', code, auth: auth.describe }, `NATS refused ${auth.describe}; ${auth.hint}`);

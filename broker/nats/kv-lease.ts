@@ -40,7 +40,7 @@ export async function openKvLease(bus: NatsBus, name: string, holder: string, tt
   const checkHolder = async () => {
     const e = await kv.get(name).catch(() => null);
     if (!e || e.operation !== 'PUT' || e.revision === reportedJunk) return;
-    let ok = false;
+    let ok: boolean;
     try {
       const v = JSON.parse(new TextDecoder().decode(e.value)) as { holder?: unknown; at?: unknown };
       ok = typeof v === 'object' && v !== null && typeof v.holder === 'string' && typeof v.at === 'string';

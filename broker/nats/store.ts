@@ -9,8 +9,8 @@ export interface JetStreamParts {
   js: JetStreamClient;
   jsm: JetStreamManager;
   /** Throws `unavailable` while the connection is down. */
-  guard(what: string): void;
-  publish(subject: string, data: Uint8Array, opts: PublishOptions): Promise<PublishAck>;
+  guard: (what: string) => void;
+  publish: (subject: string, data: Uint8Array, opts: PublishOptions) => Promise<PublishAck>;
   timeoutMs: number;
 }
 

@@ -48,6 +48,8 @@ export function installStoredStatusGuard(): void {
   const proto = MsgImpl.prototype as object;
   const desc = Object.getOwnPropertyDescriptor(proto, 'headers');
   if (!desc?.get) throw new Error('nats.js: Msg.headers is not a getter; the stored-status guard cannot be installed');
+  // Called with .call(this) below: the message it reads is the getter's receiver.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
   const original = desc.get;
   Object.defineProperty(proto, 'headers', {
     configurable: true,

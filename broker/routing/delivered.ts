@@ -39,7 +39,7 @@ function decode(value: Uint8Array, noticeId: string): string[] {
   if (!Array.isArray(v) || !v.every((a) => typeof a === 'string' && isSlug(a))) {
     throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET}: the record of ${noticeId} is not a list of agency ids` });
   }
-  return v as string[];
+  return v;
 }
 
 /**

@@ -153,7 +153,7 @@ export class Router {
   /** Finish the notice in hand, stop, and release the lease. */
   async close(): Promise<void> {
     await this.#leader.close();
-    await Promise.all([...this.#sealers.values()].map((s) => s.close?.()));
+    await Promise.all([...this.#sealers.values()].map(async (s) => s.close?.()));
   }
 
   async #ensureConsumer(): Promise<void> {
@@ -286,7 +286,7 @@ export class Router {
         return bus.publish(d.subject, s.body, { msgID: d.msgId, headers: { ...deliveryHeaders(entry, logIndex, s.kid), ...s.headers } });
       });
       deliveryTicket.release();
-      await Promise.all(published);
+      await Promise.all(published.filter((p) => p !== undefined));
       // Only once every delivery is stored: the record never names an agency that did not get the notice.
       await recordDelivered(bus, this.opts.replicas, entry.notice_id, delivered, m.info.redelivered === true);
       this.opts.observer?.routed(plan.deliveries.length, plan.skipped.length);

@@ -191,7 +191,7 @@ export function createNoticeValidator(schemaDir: string = defaultSchemaDir()): N
     }
   }
   for (const type of foundTypes) {
-    if (!typeEnum.includes(type)) throw new Error(`schemas/notice/${type} is not listed in the header's type enum`);
+    if (!typeEnum.includes(type)) throw new Error(`schemas/notice/${String(type)} is not listed in the header's type enum`);
   }
 
   // Compile everything now: strict-mode mistakes in a schema fail at start-up, not on the first notice.

@@ -42,6 +42,7 @@ export class LiaisonProblem extends Error {
     readonly code: string,
     readonly body: Record<string, unknown>,
   ) {
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the server's problem fields, whatever they are
     super(`${status} ${code}: ${String(body.title)}${body.detail ? ` ${String(body.detail)}` : ''}`);
   }
 }
@@ -66,9 +67,9 @@ export async function sendNotice(url: string, creds: Credentials, notice: Record
   if (!brokerKey) throw new Error('the broker publishes no X25519 encryption key');
   const payload = new TextEncoder().encode(JSON.stringify(notice));
   const alg = signingAlg(creds.signing);
-  const jws = await new CompactSign(payload).setProtectedHeader({ alg, kid: creds.signing.kid as string, typ: 'liaison-notice+jws' }).sign(await importJWK(creds.signing, alg));
+  const jws = await new CompactSign(payload).setProtectedHeader({ alg, kid: creds.signing.kid, typ: 'liaison-notice+jws' }).sign(await importJWK(creds.signing, alg));
   const jwe = await new CompactEncrypt(new TextEncoder().encode(jws))
-    .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: brokerKey.kid as string, cty: 'JWT' })
+    .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: brokerKey.kid, cty: 'JWT' })
     .encrypt(await importJWK(brokerKey, 'ECDH-ES+A256KW'));
   // Retrying the same jwe after a 503 or a network error is safe: the broker answers with the original receipt.
   return answer(await fetch(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe }));
@@ -94,7 +95,7 @@ export async function verifyReceipt(url: string, receipt: string): Promise<Recor
 export async function clientAssertion(creds: Credentials, brokerId: string): Promise<string> {
   const alg = signingAlg(creds.signing);
   return new SignJWT({})
-    .setProtectedHeader({ alg, kid: creds.signing.kid as string, typ: 'JWT' })
+    .setProtectedHeader({ alg, kid: creds.signing.kid, typ: 'JWT' })
     .setIssuer(creds.agency)
     .setSubject(creds.agency)
     .setAudience(brokerId)

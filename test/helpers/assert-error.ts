@@ -21,7 +21,8 @@ export interface Expected {
   what?: string;
 }
 
-const describe = (e: unknown) => (e instanceof Error ? `${e.name} (${String((e as { code?: unknown }).code ?? 'no code')}): ${e.message}` : String(e));
+const describeCode = (code: unknown) => (typeof code === 'string' ? code : code === undefined ? 'no code' : JSON.stringify(code));
+const describe = (e: unknown) => (e instanceof Error ? `${e.name} (${describeCode((e as { code?: unknown }).code)}): ${e.message}` : String(e));
 
 function check<E extends CodedError>(t: Asserts, err: unknown, Class: ErrorClass<E>, code: E['code'], expected: Expected, what: string): E | undefined {
   if (!(err instanceof Class)) {

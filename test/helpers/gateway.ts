@@ -62,7 +62,7 @@ export async function startTestGateway(t: Tap, natsUrl: string, overrides: Recor
     },
     async post(body, contentType = 'application/jose') {
       const res = await gw.app.inject({ method: 'POST', url: '/v1/notices', headers: { 'content-type': contentType }, payload: body });
-      let json: Record<string, any> = {};
+      let json: Record<string, any>;
       try {
         json = res.json();
       } catch {

@@ -44,7 +44,7 @@ export function httpsCall(
         res.on('error', reject);
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          let json: Record<string, any> = {};
+          let json: Record<string, any>;
           try {
             json = JSON.parse(text);
           } catch {

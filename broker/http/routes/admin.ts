@@ -104,7 +104,7 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_BODY }, (_req, body, done) => {
     try {
-      done(null, parseStrictJson(body as string, { maxBytes: MAX_BODY, maxDepth: 6 }));
+      done(null, parseStrictJson(body, { maxBytes: MAX_BODY, maxDepth: 6 }));
     } catch (e) {
       const why = e instanceof LiaisonError && e.publicDetail ? `: ${e.publicDetail}` : '';
       done(new LiaisonError('bad-request', { publicDetail: `the body is not acceptable JSON${why}` }), undefined);
