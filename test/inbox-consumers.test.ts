@@ -10,7 +10,9 @@ import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { INBOX_CONSUMER_IDLE_MS, openInboxConsumer } from '../broker/routing/inbox-consumer.js';
 import { followInbox, readInbox } from '../broker/routing/inbox.js';
+import type { JetStreamClient } from 'nats';
 import type { NatsBus } from '../broker/nats/connection.js';
+import { jetStreamConsumers } from '../broker/nats/consumers.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { inboxClients } from './helpers/inbox.js';
 import { startTestNats } from './helpers/nats.js';
@@ -44,13 +46,13 @@ t.test('many inbox pages leave no consumer behind', async (t) => {
 
 t.test('a read that fails half-way deletes its consumer too', async (t) => {
   // The consumer is made on the server; then every pull fails (a NATS fault between the two).
-  const failingPulls = { ...g.gw.bus, js: { consumers: { get: async () => ({ fetch: async () => Promise.reject(new Error('pull failed')) }) } } } as unknown as NatsBus;
+  const failingPulls: NatsBus = { ...g.gw.bus, openEphemeral: async (...a) => ({ ...(await g.gw.bus.openEphemeral(...a)), fetch: async () => Promise.reject(new Error('pull failed')) }) };
   await t.rejects(readInbox(failingPulls, { agency: 'th-customs' }, 0, 10), { code: 'unavailable' }, 'a page: 503');
   t.equal(await consumerCount(), baseline, 'a page: back to the baseline');
   const follow = followInbox(failingPulls, { agency: 'th-customs' }, 0, new AbortController().signal);
   await t.rejects(follow.next(), /pull failed/, 'a stream: ended by the error');
   t.equal(await consumerCount(), baseline, 'a stream: back to the baseline');
-  const noBinding = { ...g.gw.bus, js: { consumers: { get: async () => Promise.reject(new Error('bind failed')) } } } as unknown as NatsBus;
+  const noBinding: NatsBus = { ...g.gw.bus, ...jetStreamConsumers({ consumers: { get: async () => Promise.reject(new Error('bind failed')) } } as unknown as JetStreamClient, jsm) };
   await t.rejects(readInbox(noBinding, { agency: 'th-customs' }, 0, 10), { code: 'unavailable' }, 'made but not bound: 503');
   t.equal(await consumerCount(), baseline, 'made but not bound: deleted at once');
 });

@@ -72,6 +72,14 @@ t.test('a bucket bound but never made: its keys read as not there', async (t) =>
   t.equal(await kv.get('k'), null);
 });
 
+t.test('deleting a message: true when it was there, false when it is not', async (t) => {
+  await bus.jsm.streams.add({ name: 'D', subjects: ['d.>'] });
+  const { seq } = await bus.publish('d.x', enc.encode('x'), {});
+  t.equal(await bus.deleteMessage('D', seq), true, 'deleted');
+  t.equal(await bus.getMessage('D', seq), null, 'gone');
+  t.equal(await bus.deleteMessage('D', seq), false, 'already gone');
+});
+
 t.test('streams: messages by sequence and subject, stream and consumer state', async (t) => {
   t.equal((await bus.lastMessage('S', 's.a'))?.seq, 3, 'the last on a subject');
   t.equal(await bus.lastMessage('S', 's.none'), null, 'none on a subject');
@@ -111,6 +119,7 @@ t.test('a failure is unavailable, named after the call', async (t) => {
     ['lastMessage', () => other.lastMessage('S', 's.a', 'acks lookup'), /^get: not connected/],
     ['streamInfo', () => other.streamInfo('S'), /^stream info: not connected/],
     ['consumerInfo', () => other.consumerInfo('S', 'reader'), /^consumer info: not connected/],
+    ['deleteMessage', () => other.deleteMessage('S', 1), /^delete: not connected/],
   ];
   for (const [what, call, message] of failures) {
     const e = await call().then(() => undefined, (x: unknown) => x);
@@ -123,9 +132,10 @@ t.test('a failure past the guard keeps the caller’s name', async (t) => {
   const jsm = bus.jsm;
   // Saved to be put back on the same objects after the test: never called unbound.
   // eslint-disable-next-line @typescript-eslint/unbound-method
-  const real = { get: jsm.streams.getMessage, info: jsm.streams.info, consumer: jsm.consumers.info };
+  const real = { get: jsm.streams.getMessage, info: jsm.streams.info, consumer: jsm.consumers.info, del: jsm.streams.deleteMessage };
   const boom = () => Promise.reject(new Error('TIMEOUT'));
   jsm.streams.getMessage = boom;
+  jsm.streams.deleteMessage = boom;
   jsm.streams.info = boom;
   jsm.consumers.info = boom;
   try {
@@ -136,6 +146,8 @@ t.test('a failure past the guard keeps the caller’s name', async (t) => {
       [() => bus.nextMessage('S', 1, 's.a'), /^get S s\.a from #1: TIMEOUT/],
       [() => bus.streamInfo('S'), /^S info: TIMEOUT/],
       [() => bus.consumerInfo('S', 'reader'), /^S consumer reader info: TIMEOUT/],
+      [() => bus.deleteMessage('S', 1, 'deadletter delete'), /^deadletter delete: TIMEOUT/],
+      [() => bus.deleteMessage('S', 1), /^delete S#1: TIMEOUT/],
     ];
     for (const [call, message] of cases) {
       const e = await call().then(() => undefined, (x: unknown) => x);
@@ -146,5 +158,6 @@ t.test('a failure past the guard keeps the caller’s name', async (t) => {
     jsm.streams.getMessage = real.get;
     jsm.streams.info = real.info;
     jsm.consumers.info = real.consumer;
+    jsm.streams.deleteMessage = real.del;
   }
 });

@@ -189,3 +189,10 @@ export class LiaisonError extends CodedError<ProblemCode> {
 }
 
 export const isLiaisonError = (e: unknown): e is LiaisonError => e instanceof LiaisonError;
+
+/** A failed call to the message store as the one `unavailable` (503); an error that is already a LiaisonError is kept as it is. */
+export function unavailable(err: unknown, what: string): LiaisonError {
+  if (err instanceof LiaisonError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new LiaisonError('unavailable', { detail: `${what}: ${message}`, cause: err });
+}

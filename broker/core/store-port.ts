@@ -66,13 +66,17 @@ export interface KvBucket {
   watch(opts: { key: string; initializedFn?: () => void }): Promise<KvWatch>;
 }
 
+/** A message's headers: get() answers "" for a header that is not there. */
+export interface MessageHeaders {
+  get(name: string): string;
+}
+
 /** A stored stream message, as read back. */
 export interface StoredMessage {
   readonly subject: string;
   readonly seq: number;
   readonly data: Uint8Array;
-  /** get() answers "" for a header that is not there. */
-  readonly header?: { get(name: string): string } | undefined;
+  readonly header?: MessageHeaders | undefined;
 }
 
 export interface PublishOptions {
@@ -122,6 +126,8 @@ export interface StorePort {
   lastMessage(stream: string, subject: string, what?: string): Promise<StoredMessage | null>;
   /** The first message on `subject` (wildcards allowed) at or after `seq`; null when there is none. */
   nextMessage(stream: string, seq: number, subject: string, what?: string): Promise<StoredMessage | null>;
+  /** Remove the message at `seq` (not erased); false when there is none. */
+  deleteMessage(stream: string, seq: number, what?: string): Promise<boolean>;
   /** null when the stream does not exist. */
   streamInfo(stream: string): Promise<StreamState | null>;
   /** null when the consumer does not exist. */

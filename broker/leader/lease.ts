@@ -17,3 +17,9 @@ export interface Lease {
   /** Whether we believe we hold it (last acquire/renew succeeded). */
   readonly held: boolean;
 }
+
+/** Where leases come from (the NATS KV bucket `leases`: broker/nats/kv-lease.ts), for code that must not know. */
+export interface LeasePort {
+  /** The lease `name` for `holder`; the store is set up for `ttlMs` and `replicas` if it is not yet. */
+  openLease(name: string, holder: string, ttlMs: number, replicas?: number): Promise<Lease>;
+}

@@ -16,17 +16,16 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { DeliverPolicy, type ConsumerMessages } from 'nats';
 import type { Logger } from 'pino';
 
 import { LiaisonError } from '../core/errors.js';
 import { isUuid } from '../core/ids.js';
 import type { BrokerKeyring } from '../keys/broker-keys.js';
-import type { NatsBus } from '../nats/connection.js';
-import { openKvLease } from '../nats/kv-lease.js';
+import type { ConsumerPort, MessageBatch } from '../core/consumer-port.js';
+import type { StorePort } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
 import { LeaderLoop, type LeaderTerm } from '../leader/leader-loop.js';
-import type { Lease } from '../leader/lease.js';
-import { STREAMS } from '../nats/streams.js';
+import type { Lease, LeasePort } from '../leader/lease.js';
 import { signCheckpoint } from './checkpoint.js';
 import { CheckpointStore } from './checkpoint-store.js';
 import { CompactRange } from './compact-range.js';
@@ -41,7 +40,8 @@ export const CHECKPOINTER_LEASE = 'checkpointer';
 export const UNKNOWN_KID_GRACE_MS = 30_000;
 
 export interface CheckpointerOptions {
-  bus: NatsBus;
+  /** The message store: LOG read in order, CHECKPOINTS and the tiles written, the lease held. */
+  bus: StorePort & ConsumerPort & LeasePort;
   keyring: BrokerKeyring;
   logger: Logger;
   /** The log's origin line and signing key name (the broker id). */
@@ -87,7 +87,7 @@ export class Checkpointer {
   readonly #store: CheckpointStore;
   readonly #tiles: TileStore;
   readonly #log: Logger;
-  #fetch: ConsumerMessages | undefined;
+  #fetch: MessageBatch<unknown> | undefined;
   #status: CheckpointerStatus = { leader: false, treeSize: 0, checkpointSize: 0, halted: null };
 
   private constructor(o: CheckpointerOptions, lease: Lease, store: CheckpointStore, tiles: TileStore) {
@@ -104,7 +104,7 @@ export class Checkpointer {
     if (!Number.isSafeInteger(o.everyEntries) || o.everyEntries < 1) throw new Error('checkpointer: everyEntries must be >= 1');
     if (!Number.isSafeInteger(o.everyMs) || o.everyMs < 100) throw new Error('checkpointer: everyMs must be >= 100');
     const replicas = o.replicas ?? 1;
-    const lease = await openKvLease(o.bus, CHECKPOINTER_LEASE, o.holder ?? `${o.origin}-${randomUUID()}`, o.leaseTtlMs, replicas);
+    const lease = await o.bus.openLease(CHECKPOINTER_LEASE, o.holder ?? `${o.origin}-${randomUUID()}`, o.leaseTtlMs, replicas);
     const store = await CheckpointStore.open(o.bus, o.origin, () => o.keyring.verificationKeys, replicas);
     const tiles = await TileStore.open(o.bus, replicas);
     return new Checkpointer(o, lease, store, tiles);
@@ -186,9 +186,9 @@ export class Checkpointer {
     // The empty tree gets a checkpoint too, so that auditors always find one.
     if (!latest && !(await checkpoint())) return 'stop';
 
-    const consumer = await bus.js.consumers.get(STREAMS.log, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: range.size + 1 });
+    const reader = await bus.orderedReader(STREAMS.log, range.size + 1);
     while (!signal.aborted) {
-      const batch = await consumer.fetch({ max_messages: Math.min(everyEntries, 512), expires: Math.max(1000, Math.min(everyMs, this.#renewEveryMs)) });
+      const batch = await reader.fetch({ maxMessages: Math.min(everyEntries, 512), expiresMs: Math.max(1000, Math.min(everyMs, this.#renewEveryMs)) });
       this.#fetch = batch;
       const got: { seq: number; subject: string; data: Uint8Array; signature: string | undefined }[] = [];
       for await (const m of batch) {

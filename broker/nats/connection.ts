@@ -19,6 +19,10 @@ import {
 } from 'nats';
 import type { Logger } from 'pino';
 import type { PublishOptions, StorePort } from '../core/store-port.js';
+import type { ConsumerPort } from '../core/consumer-port.js';
+import type { LeasePort } from '../leader/lease.js';
+import { jetStreamConsumers } from './consumers.js';
+import { openKvLease } from './kv-lease.js';
 import { isNotFound, natsUnavailable } from './errors.js';
 import { installStoredStatusGuard } from './stored-status.js';
 import { jetStreamStore } from './store.js';
@@ -27,16 +31,17 @@ export type { PublishOptions } from '../core/store-port.js';
 export { watchAcrossReconnects } from '../core/reconnect-watch.js';
 
 /**
- * The one NATS connection of a gateway process, and the StorePort over it
- * (core/store-port.ts) that the registry, keys, log, auth, acks and metrics
- * are given. Transport failures are translated once into `unavailable` (503;
- * errors.ts), keeping the original as `cause`.
+ * The one NATS connection of a gateway process, and the ports over it that
+ * the registry, keys, log, auth, acks, metrics and routing are given: the
+ * StorePort (core/store-port.ts), the ConsumerPort (core/consumer-port.ts,
+ * consumers.ts) and the LeasePort (leader/lease.ts, kv-lease.ts). Store
+ * failures are translated once into `unavailable` (503; errors.ts), keeping
+ * the original as `cause`.
  *
  * nc, js, jsm and kv() are the raw client, for what still drives NATS
- * directly (routing, the checkpointer's consumer, leases, webhook delivery,
- * stream and consumer set-up); nothing else should take them.
+ * directly (stream and agency consumer set-up); nothing else should take them.
  */
-export interface NatsBus extends StorePort {
+export interface NatsBus extends StorePort, ConsumerPort, LeasePort {
   readonly nc: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
@@ -294,10 +299,12 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
     }
   };
 
-  return {
+  const bus: NatsBus = {
     nc,
     js,
     jsm,
+    ...jetStreamConsumers(js, jsm),
+    openLease: (name, holder, ttlMs, replicas) => openKvLease(bus, name, holder, ttlMs, replicas),
     isConnected: () => connected && !nc.isClosed(),
     onReconnect(fn) {
       reconnectListeners.add(fn);
@@ -333,4 +340,5 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
       await nc.close();
     },
   };
+  return bus;
 }

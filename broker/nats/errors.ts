@@ -11,7 +11,7 @@
  *   the HTTP edge (http/problem.ts), so no call site can pick its own.
  * - `isWrongLastSequence`: a conditional write lost to another writer.
  */
-import { LiaisonError } from '../core/errors.js';
+import { unavailable } from '../core/errors.js';
 
 /** JetStream's error codes (api_error.err_code) for what is not there, with the text nats-server gives them. */
 const NOT_FOUND = {
@@ -57,8 +57,4 @@ export function isWrongLastSequence(err: unknown): boolean {
 }
 
 /** A failed NATS call as the one `unavailable` (503); an error that is already a LiaisonError is kept as it is. */
-export function natsUnavailable(err: unknown, what: string): LiaisonError {
-  if (err instanceof LiaisonError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new LiaisonError('unavailable', { detail: `${what}: ${message}`, cause: err });
-}
+export const natsUnavailable = unavailable;

@@ -18,7 +18,7 @@ export interface JetStreamParts {
 const DEFAULT_DUPLICATE_WINDOW_NS = 120e9;
 
 /** The StorePort calls beyond publish and getMessage (connection.ts has those), over JetStream. */
-export function jetStreamStore(p: JetStreamParts): Pick<StorePort, 'bucket' | 'lastMessage' | 'nextMessage' | 'streamInfo' | 'consumerInfo'> {
+export function jetStreamStore(p: JetStreamParts): Pick<StorePort, 'bucket' | 'lastMessage' | 'nextMessage' | 'deleteMessage' | 'streamInfo' | 'consumerInfo'> {
   const { js, jsm, guard } = p;
   return {
     async bucket(name, o: KvBucketOptions = {}) {
@@ -50,6 +50,15 @@ export function jetStreamStore(p: JetStreamParts): Pick<StorePort, 'bucket' | 'l
       } catch (e) {
         if (isNotFound(e)) return null;
         throw natsUnavailable(e, what ?? `get ${stream} ${subject} from #${seq}`);
+      }
+    },
+    async deleteMessage(stream, seq, what) {
+      guard('delete');
+      try {
+        return await jsm.streams.deleteMessage(stream, seq, false);
+      } catch (e) {
+        if (isNotFound(e)) return false;
+        throw natsUnavailable(e, what ?? `delete ${stream}#${seq}`);
       }
     },
     async streamInfo(stream) {

@@ -1,10 +1,7 @@
-import type { MsgHdrs, StoredMsg } from 'nats';
 import { LiaisonError } from '../core/errors.js';
 import { isSlug, subjectToken } from '../core/ids.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound, natsUnavailable } from '../nats/errors.js';
-import { getNextMessage } from '../nats/next-message.js';
-import { STREAMS } from '../nats/streams.js';
+import type { MessageHeaders, StoredMessage, StorePort } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
 import { DELIVERY_HEADERS } from './plan.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import { deliveryDefect } from './inbox.js';
@@ -45,7 +42,7 @@ export interface DeadLetter {
   failed_at: string;
 }
 
-const copyHeaders = (h: MsgHdrs | undefined): Record<string, string> => {
+const copyHeaders = (h: MessageHeaders | undefined): Record<string, string> => {
   const out: Record<string, string> = {};
   for (const k of [...Object.values(DELIVERY_HEADERS), ...Object.values(WEBHOOK_HEADERS)]) {
     const v = h?.get(k);
@@ -56,8 +53,8 @@ const copyHeaders = (h: MsgHdrs | undefined): Record<string, string> => {
 
 /** Park a delivery that failed every try. Msg-Id `dl:<key>`, so a crash between park and ack parks it once. */
 export async function park(
-  bus: NatsBus,
-  p: { agency: string; key: string; data: Uint8Array; headers: MsgHdrs | undefined; cursor: number; attempts: number; lastError: string; at: Date },
+  bus: StorePort,
+  p: { agency: string; key: string; data: Uint8Array; headers: MessageHeaders | undefined; cursor: number; attempts: number; lastError: string; at: Date },
 ): Promise<number> {
   const headers = {
     ...copyHeaders(p.headers),
@@ -71,7 +68,7 @@ export async function park(
   return ack.seq;
 }
 
-function toDeadLetter(m: StoredMsg): DeadLetter {
+function toDeadLetter(m: StoredMessage): DeadLetter {
   const get = (k: string) => m.header?.get(k) ?? '';
   return {
     seq: m.seq,
@@ -88,20 +85,15 @@ function toDeadLetter(m: StoredMsg): DeadLetter {
 }
 
 /** The parked deliveries (of one agency, or all), oldest first, at most `limit`. */
-export async function listDeadLetters(bus: NatsBus, opts: { agency?: string; limit?: number } = {}): Promise<DeadLetter[]> {
+export async function listDeadLetters(bus: StorePort, opts: { agency?: string; limit?: number } = {}): Promise<DeadLetter[]> {
   if (opts.agency !== undefined && !isSlug(opts.agency)) throw new LiaisonError('bad-request', { publicDetail: 'agency must be a lower-case slug' });
   const subject = opts.agency === undefined ? DEADLETTER_SUBJECTS : deadletterSubject(opts.agency);
   const limit = Math.min(opts.limit ?? 1000, 10_000);
   const out: DeadLetter[] = [];
   let seq = 1;
   while (out.length < limit) {
-    let m: StoredMsg;
-    try {
-      m = await getNextMessage(bus.jsm, STREAMS.deadletter, seq, subject);
-    } catch (e) {
-      if (isNotFound(e)) break;
-      throw natsUnavailable(e, 'deadletter list');
-    }
+    const m = await bus.nextMessage(STREAMS.deadletter, seq, subject, 'deadletter list');
+    if (!m) break;
     seq = m.seq + 1;
     const dl = toDeadLetter(m);
     // Not a parked delivery (junk in DEADLETTER): skipped with a finding; the list shows the others.
@@ -120,7 +112,7 @@ export async function listDeadLetters(bus: NatsBus, opts: { agency?: string; lim
  * then remove it from the dead-letter. If it fails every try again, it is
  * parked again under a new sequence.
  */
-export async function requestRedelivery(bus: NatsBus, seq: number): Promise<DeadLetter> {
+export async function requestRedelivery(bus: StorePort, seq: number): Promise<DeadLetter> {
   const m = await bus.getMessage(STREAMS.deadletter, seq);
   if (!m || !m.subject.startsWith('deadletter.webhook.')) throw new LiaisonError('not-found', { publicDetail: `no dead letter at ${seq}` });
   const dl = toDeadLetter(m);
@@ -129,10 +121,6 @@ export async function requestRedelivery(bus: NatsBus, seq: number): Promise<Dead
     throw new LiaisonError('not-found', { publicDetail: `no dead letter at ${seq}` });
   }
   await bus.publish(redeliverSubject(dl.agency), m.data, { msgID: `rd:${seq}`, headers: copyHeaders(m.header) });
-  try {
-    await bus.jsm.streams.deleteMessage(STREAMS.deadletter, seq, false);
-  } catch (e) {
-    if (!isNotFound(e)) throw natsUnavailable(e, 'deadletter delete');
-  }
+  await bus.deleteMessage(STREAMS.deadletter, seq, 'deadletter delete');
   return dl;
 }

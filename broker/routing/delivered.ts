@@ -10,20 +10,18 @@
  * a withdrawal must never reach an agency that did not get the original
  * (broker/ingest/withdrawal-policy.ts).
  */
-import type { KV } from 'nats';
+import { openBucketOnce } from '../core/bucket-once.js';
 import { LiaisonError } from '../core/errors.js';
 import { isSlug } from '../core/ids.js';
 import { sleep } from '../core/sleep.js';
+import type { KvBucket, StorePort } from '../core/store-port.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import { duplicateWindowMs } from '../log/notice-writer.js';
-import { openBucketOnce } from '../nats/bucket.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound, natsUnavailable } from '../nats/errors.js';
 
 export const DELIVERED_BUCKET = 'delivered';
 
 /** Open (create) the bucket; the router calls it with the stream replicas. */
-export function openDelivered(bus: NatsBus, replicas = 1): Promise<KV> {
+export function openDelivered(bus: StorePort, replicas = 1): Promise<KvBucket> {
   return openBucketOnce(bus, DELIVERED_BUCKET, { history: 1, replicas });
 }
 
@@ -47,7 +45,7 @@ function decode(value: Uint8Array, noticeId: string): string[] {
  * a redelivered notice): add to what an earlier attempt recorded, since what it
  * stored stays stored even if this attempt's plan is smaller.
  */
-export async function recordDelivered(bus: NatsBus, replicas: number, noticeId: string, agencies: readonly string[], again: boolean): Promise<void> {
+export async function recordDelivered(bus: StorePort, replicas: number, noticeId: string, agencies: readonly string[], again: boolean): Promise<void> {
   const kv = await openDelivered(bus, replicas);
   let all: Iterable<string> = agencies;
   if (again) {
@@ -59,20 +57,10 @@ export async function recordDelivered(bus: NatsBus, replicas: number, noticeId: 
 }
 
 /** The agencies a notice was delivered to; undefined when no router has recorded it (not routed yet, or routed before the record existed). */
-export async function deliveredTo(bus: NatsBus, noticeId: string): Promise<string[] | undefined> {
-  let kv: KV;
-  try {
-    kv = await bus.kv(DELIVERED_BUCKET, { bindOnly: true });
-  } catch (e) {
-    if (isNotFound(e)) return undefined; // no router has ever recorded anything
-    throw natsUnavailable(e, DELIVERED_BUCKET);
-  }
-  let held;
-  try {
-    held = await kv.get(noticeId);
-  } catch (e) {
-    throw natsUnavailable(e, `${DELIVERED_BUCKET} get`);
-  }
+export async function deliveredTo(bus: StorePort, noticeId: string): Promise<string[] | undefined> {
+  // Bound, never made: when no router has ever recorded anything, the key reads as not there.
+  const kv = await bus.bucket(DELIVERED_BUCKET, { bindOnly: true });
+  const held = await kv.get(noticeId, `${DELIVERED_BUCKET} get`);
   return held && held.operation === 'PUT' ? decode(held.value, noticeId) : undefined;
 }
 
@@ -87,7 +75,7 @@ export const ROUTING_WAIT_MS = 3000;
  * window, past which no router routes it (it was routed before the broker
  * kept the record, or never).
  */
-export async function deliveredOriginal(bus: NatsBus, original: Pick<NoticeLogEntry, 'notice_id' | 'received_at'>, waitMs = ROUTING_WAIT_MS): Promise<string[] | undefined> {
+export async function deliveredOriginal(bus: StorePort, original: Pick<NoticeLogEntry, 'notice_id' | 'received_at'>, waitMs = ROUTING_WAIT_MS): Promise<string[] | undefined> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const delivered = await deliveredTo(bus, original.notice_id);

@@ -6,20 +6,17 @@
  * from now on) or on the redelivery requests (`redeliver.webhook.*`, all of
  * them); the sink is the DEADLETTER stream (deadletter.ts).
  */
-import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { DeadLetterSink, DeliveryMessage, DeliveryQueue, DeliverySource } from '../../adapters/transport/contract.js';
+import type { AckableMessage, ConsumerPort } from '../core/consumer-port.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import { sleep } from '../core/sleep.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound } from '../nats/errors.js';
-import { STREAMS } from '../nats/streams.js';
+import type { StorePort } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
 import { park, REDELIVER_SUBJECTS, WEBHOOK_HEADERS } from './deadletter.js';
 import { toInboxDelivery } from './inbox.js';
 
-const ns = (ms: number) => ms * 1_000_000;
-
 /** A stored message as a DeliveryMessage (its stream's message kept for the dead-letter). */
-function toDeliveryMessage(m: JsMsg, stored: WeakMap<DeliveryMessage, JsMsg>): DeliveryMessage {
+function toDeliveryMessage(m: AckableMessage, stored: WeakMap<DeliveryMessage, AckableMessage>): DeliveryMessage {
   const redelivery = m.subject.startsWith('redeliver.');
   const agency = m.subject.split('.')[redelivery ? 2 : 1] as string;
   const cursor = redelivery ? Number(m.headers?.get(WEBHOOK_HEADERS.cursor) ?? 0) : m.seq;
@@ -41,27 +38,20 @@ function toDeliveryMessage(m: JsMsg, stored: WeakMap<DeliveryMessage, JsMsg>): D
   return message;
 }
 
-export function natsDeliveryQueues(bus: NatsBus): { source: DeliverySource; deadLetters: DeadLetterSink } {
-  const stored = new WeakMap<DeliveryMessage, JsMsg>();
+export function natsDeliveryQueues(bus: StorePort & ConsumerPort): { source: DeliverySource; deadLetters: DeadLetterSink } {
+  const stored = new WeakMap<DeliveryMessage, AckableMessage>();
 
-  const ensureConsumer = async (stream: string, q: DeliveryQueue, filter: string, deliver: DeliverPolicy) => {
-    try {
-      await bus.jsm.consumers.info(stream, q.consumer);
-    } catch (e) {
-      if (!isNotFound(e, 'consumer')) throw e;
-      // DeliverPolicy.New for an agency's deliveries: a newly registered webhook starts from now; the backlog stays readable by pull.
-      await bus.jsm.consumers.add(stream, { durable_name: q.consumer, ack_policy: AckPolicy.Explicit, deliver_policy: deliver, filter_subject: filter, max_ack_pending: 1, ack_wait: ns(q.ackWaitMs) });
-    }
-  };
+  // 'new' for an agency's deliveries: a newly registered webhook starts from now; the backlog stays readable by pull.
+  const ensureConsumer = (stream: string, q: DeliveryQueue, filter: string, deliver: 'all' | 'new') =>
+    bus.ensureDurable(stream, { name: q.consumer, filterSubject: filter, deliver, ackWaitMs: q.ackWaitMs, maxAckPending: 1 }, { reconfigure: false });
 
   const source: DeliverySource = {
     async consume(q, signal, handle, failed) {
-      const [stream, filter, deliver] = 'agency' in q ? [STREAMS.deliveries, `deliveries.${q.agency}.*.*`, DeliverPolicy.New] : [STREAMS.deadletter, REDELIVER_SUBJECTS, DeliverPolicy.All];
+      const [stream, filter, deliver] = 'agency' in q ? [STREAMS.deliveries, `deliveries.${q.agency}.*.*`, 'new' as const] : [STREAMS.deadletter, REDELIVER_SUBJECTS, 'all' as const];
       while (!signal.aborted) {
         try {
           await ensureConsumer(stream, q, filter, deliver);
-          const consumer = await bus.js.consumers.get(stream, q.consumer);
-          const iter = await consumer.consume({ max_messages: 1, expires: 5000 });
+          const iter = await bus.consume(stream, q.consumer, { maxMessages: 1, expiresMs: 5000 });
           const stop = () => iter.stop();
           signal.addEventListener('abort', stop, { once: true });
           // An abort that came while the consumer was being set up has no listener to stop it.

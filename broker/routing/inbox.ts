@@ -1,13 +1,11 @@
-import type { ConsumerMessages, MsgHdrs, StoredMsg } from 'nats';
-import { LiaisonError } from '../core/errors.js';
+import type { ConsumerPort, MessageBatch, PendingMessage } from '../core/consumer-port.js';
+import { LiaisonError, unavailable } from '../core/errors.js';
 import type { InboxDelivery } from '../core/inbox-delivery.js';
 import { isCountry, isSlug, isUuid, subjectToken } from '../core/ids.js';
 import { integrity, streamWhere } from '../core/integrity.js';
+import type { MessageHeaders, StorePort } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
 import { storedDeliveryFormat } from '../formats/registry.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound, natsUnavailable } from '../nats/errors.js';
-import { getNextMessage } from '../nats/next-message.js';
-import { STREAMS } from '../nats/streams.js';
 import { openInboxConsumer, type InboxConsumer } from './inbox-consumer.js';
 import { DELIVERY_HEADERS } from './plan.js';
 
@@ -40,7 +38,7 @@ export function inboxSubject(f: InboxFilter): string {
 const TLPS = new Set(['CLEAR', 'GREEN', 'AMBER', 'AMBER+STRICT', 'RED']);
 
 /** Why a stored message is not a delivery the router could have written (short, never content); null when it is one. */
-export function deliveryDefect(data: Uint8Array, headers: MsgHdrs | undefined): string | null {
+export function deliveryDefect(data: Uint8Array, headers: MessageHeaders | undefined): string | null {
   if (!headers) return 'no delivery headers';
   const get = (k: string) => headers.get(k) ?? '';
   if (!isUuid(get(DELIVERY_HEADERS.noticeId))) return 'no notice id header';
@@ -59,7 +57,7 @@ export function deliveryDefect(data: Uint8Array, headers: MsgHdrs | undefined): 
  * = `stream#seq`, default DELIVERIES and the cursor). A reader skips a null and
  * serves the others.
  */
-export function toInboxDelivery(seq: number, data: Uint8Array, headers: MsgHdrs | undefined, type?: string, at: { stream: string; seq: number } = { stream: STREAMS.deliveries, seq }): InboxDelivery | null {
+export function toInboxDelivery(seq: number, data: Uint8Array, headers: MessageHeaders | undefined, type?: string, at: { stream: string; seq: number } = { stream: STREAMS.deliveries, seq }): InboxDelivery | null {
   const defect = deliveryDefect(data, headers);
   if (defect !== null) {
     integrity.report(undefined, at.stream === STREAMS.deadletter ? 'deadletter' : 'deliveries', streamWhere(at.stream, at.seq), defect);
@@ -86,24 +84,18 @@ export function toInboxDelivery(seq: number, data: Uint8Array, headers: MsgHdrs 
  * matching the filters, at most `limit`. `next` is the cursor to pass next time
  * (the last sequence examined, so filtered-out deliveries are not re-read).
  */
-export async function readInbox(bus: NatsBus, f: InboxFilter, after: number, limit: number): Promise<{ deliveries: InboxDelivery[]; next: number }> {
+export async function readInbox(bus: StorePort & ConsumerPort, f: InboxFilter, after: number, limit: number): Promise<{ deliveries: InboxDelivery[]; next: number }> {
   const subject = inboxSubject(f);
   // One cheap lookup first: with nothing new, answer at once instead of waiting out a fetch.
-  let first: StoredMsg | null;
-  try {
-    first = await getNextMessage(bus.jsm, STREAMS.deliveries, after + 1, subject);
-  } catch (e) {
-    if (isNotFound(e)) return { deliveries: [], next: after };
-    throw natsUnavailable(e, 'inbox lookup');
-  }
+  const first = await bus.nextMessage(STREAMS.deliveries, after + 1, subject, 'inbox lookup');
+  if (!first) return { deliveries: [], next: after };
   const deliveries: InboxDelivery[] = [];
   let next = after;
   let read: InboxConsumer | undefined;
   try {
     read = await openInboxConsumer(bus, subject, first.seq);
-    const { consumer } = read;
     while (deliveries.length < limit) {
-      const iter = await consumer.fetch({ max_messages: Math.min(256, limit - deliveries.length), expires: 2000 });
+      const iter = await read.fetch({ maxMessages: Math.min(256, limit - deliveries.length), expiresMs: 2000 });
       let pending = -1;
       let got = 0;
       for await (const m of iter) {
@@ -120,7 +112,7 @@ export async function readInbox(bus: NatsBus, f: InboxFilter, after: number, lim
       if (pending === 0 || got === 0) break;
     }
   } catch (e) {
-    throw natsUnavailable(e, 'inbox read');
+    throw unavailable(e, 'inbox read');
   } finally {
     await read?.close();
   }
@@ -134,21 +126,20 @@ export async function readInbox(bus: NatsBus, f: InboxFilter, after: number, lim
  * slow reader holds at most `batch` deliveries in memory. Ends when `signal`
  * aborts.
  */
-export async function* followInbox(bus: NatsBus, f: InboxFilter, after: number, signal: AbortSignal, batch = 8): AsyncGenerator<InboxDelivery> {
+export async function* followInbox(bus: ConsumerPort, f: InboxFilter, after: number, signal: AbortSignal, batch = 8): AsyncGenerator<InboxDelivery> {
   const subject = inboxSubject(f);
   let read: InboxConsumer;
   try {
     read = await openInboxConsumer(bus, subject, after + 1);
   } catch (e) {
-    throw natsUnavailable(e, 'inbox follow');
+    throw unavailable(e, 'inbox follow');
   }
-  const { consumer } = read;
-  let current: ConsumerMessages | undefined;
+  let current: MessageBatch<PendingMessage> | undefined;
   const stop = () => current?.stop();
   signal.addEventListener('abort', stop, { once: true });
   try {
     while (!signal.aborted) {
-      current = await consumer.fetch({ max_messages: batch, expires: 5000 });
+      current = await read.fetch({ maxMessages: batch, expiresMs: 5000 });
       if (signal.aborted) current.stop();
       for await (const m of current) {
         if (signal.aborted) break;

@@ -1,5 +1,7 @@
-import { AckPolicy, DeliverPolicy, type JsMsg } from 'nats';
 import type { Logger } from 'pino';
+import type { AckableMessage, ConsumerPort } from '../core/consumer-port.js';
+import type { StorePort } from '../core/store-port.js';
+import { STREAMS } from '../core/stream-names.js';
 import { isCountry, isSlug, isUuid } from '../core/ids.js';
 import { isEnvelopeFormatName, unknownFormat } from '../formats/registry.js';
 import { CodedError, type CodeOf } from '../core/errors.js';
@@ -8,11 +10,8 @@ import { sha256Hex } from '../core/sha256.js';
 import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
-import type { NatsBus } from '../nats/connection.js';
-import { isNotFound } from '../nats/errors.js';
-import { openKvLease } from '../nats/kv-lease.js';
 import { LeaderLoop } from '../leader/leader-loop.js';
-import { STREAMS } from '../nats/streams.js';
+import type { LeasePort } from '../leader/lease.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { createDeliverySealers, sealAll, type DeliverySealers } from './seal.js';
 import { recordDelivered } from './delivered.js';
@@ -23,7 +22,8 @@ export const ROUTER_CONSUMER = 'router';
 export const ROUTER_LEASE_KEY = 'router';
 
 export interface RouterOptions {
-  bus: NatsBus;
+  /** The message store: NOTICES consumed, LOG, DELIVERIES and KV `delivered` written, the lease held. */
+  bus: StorePort & ConsumerPort & LeasePort;
   registry: () => RegistrySnapshot;
   logger: Logger;
   /** Unique id of this gateway instance (the lease value). */
@@ -51,7 +51,6 @@ export interface RouterObserver {
   failed(kind: 'unroutable' | 'retry'): void;
 }
 
-const ns = (s: number) => s * 1_000_000_000;
 /** Notices a router has in hand at once (the consumer's max_ack_pending). */
 export const ROUTE_WINDOW = 32;
 /** How long the router leaves a fresh notice's log entry to ingest before re-appending it itself. */
@@ -128,7 +127,7 @@ export class Router {
   constructor(private readonly opts: RouterOptions) {
     this.#sealers = opts.sealers ?? createDeliverySealers({});
     const ttlMs = opts.leaseTtlSeconds * 1000;
-    this.#leader = new LeaderLoop({ key: ROUTER_LEASE_KEY, holder: opts.holder, ttlMs, logger: opts.logger, open: () => openKvLease(opts.bus, ROUTER_LEASE_KEY, opts.holder, ttlMs, opts.replicas) });
+    this.#leader = new LeaderLoop({ key: ROUTER_LEASE_KEY, holder: opts.holder, ttlMs, logger: opts.logger, open: () => opts.bus.openLease(ROUTER_LEASE_KEY, opts.holder, ttlMs, opts.replicas) });
   }
 
   /** Whether this instance holds the router lease right now. */
@@ -157,23 +156,8 @@ export class Router {
   }
 
   async #ensureConsumer(): Promise<void> {
-    const { jsm } = this.opts.bus;
-    const want = { ack_wait: ns(this.opts.ackWaitSeconds), max_ack_pending: ROUTE_WINDOW };
-    try {
-      const info = await jsm.consumers.info(STREAMS.notices, ROUTER_CONSUMER);
-      if (info.config.ack_wait !== want.ack_wait || info.config.max_ack_pending !== want.max_ack_pending) {
-        await jsm.consumers.update(STREAMS.notices, ROUTER_CONSUMER, want);
-      }
-    } catch (e) {
-      if (!isNotFound(e, 'consumer')) throw e;
-      await jsm.consumers.add(STREAMS.notices, {
-        durable_name: ROUTER_CONSUMER,
-        ack_policy: AckPolicy.Explicit,
-        deliver_policy: DeliverPolicy.All,
-        // At most ROUTE_WINDOW notices in hand; the router keeps their order itself (Sequencer).
-        ...want,
-      });
-    }
+    // At most ROUTE_WINDOW notices in hand; the router keeps their order itself (Sequencer).
+    await this.opts.bus.ensureDurable(STREAMS.notices, { name: ROUTER_CONSUMER, deliver: 'all', ackWaitMs: this.opts.ackWaitSeconds * 1000, maxAckPending: ROUTE_WINDOW }, { reconfigure: true });
   }
 
   /** The consume loop under the lease; re-subscribes after a failure until the lease is lost. */
@@ -182,8 +166,7 @@ export class Router {
     while (!signal.aborted) {
       try {
         await this.#ensureConsumer();
-        const consumer = await this.opts.bus.js.consumers.get(STREAMS.notices, ROUTER_CONSUMER);
-        const iter = await consumer.consume({ max_messages: ROUTE_WINDOW, expires: 5000 });
+        const iter = await this.opts.bus.consume(STREAMS.notices, ROUTER_CONSUMER, { maxMessages: ROUTE_WINDOW, expiresMs: 5000 });
         const stop = () => iter.stop();
         signal.addEventListener('abort', stop, { once: true });
         const inHand = new Set<Promise<void>>();
@@ -211,7 +194,7 @@ export class Router {
     }
   }
 
-  async #handle(m: JsMsg): Promise<void> {
+  async #handle(m: AckableMessage): Promise<void> {
     const { logger } = this.opts;
     try {
       await this.route(m);
@@ -234,7 +217,7 @@ export class Router {
   }
 
   /** Route one NOTICES message: log entry first, then the deliveries. Exposed for tests. */
-  async route(m: Pick<JsMsg, 'data' | 'headers' | 'seq' | 'info'>): Promise<{ logIndex: number; delivered: string[] }> {
+  async route(m: Pick<AckableMessage, 'data' | 'headers' | 'seq' | 'info'>): Promise<{ logIndex: number; delivered: string[] }> {
     const { bus, logger } = this.opts;
     const b64 = m.headers?.get(ENTRY_HEADER);
     if (!b64) throw new Unroutable('the notice carries no log entry header');
