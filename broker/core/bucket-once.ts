@@ -9,7 +9,7 @@ const opened = new WeakMap<StorePort, Map<string, Promise<KvBucket>>>();
  */
 export function openBucketOnce(store: StorePort, bucket: string, opts: KvBucketOptions): Promise<KvBucket> {
   let byName = opened.get(store);
-  if (!byName) opened.set(store, (byName = new Map()));
+  if (!byName) opened.set(store, (byName = new Map<string, Promise<KvBucket>>()));
   let kv = byName.get(bucket);
   if (!kv) {
     kv = store.bucket(bucket, opts);
