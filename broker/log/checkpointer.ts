@@ -96,8 +96,10 @@ export class Checkpointer {
     this.#leaseTtlMs = lease.ttlMs;
     this.#store = store;
     this.#tiles = tiles;
-    this.#log = o.logger.child({ component: 'checkpointer', holder: lease.holder });
-    this.#leader = new LeaderLoop({ key: CHECKPOINTER_LEASE, holder: lease.holder, ttlMs: lease.ttlMs, logger: this.#log, open: async () => lease });
+    const log = o.logger.child({ component: 'checkpointer' });
+    this.#log = log.child({ holder: lease.holder });
+    // The loop names the holder in its own lines: given the logger without it, so no line has `holder` twice.
+    this.#leader = new LeaderLoop({ key: CHECKPOINTER_LEASE, holder: lease.holder, ttlMs: lease.ttlMs, logger: log, open: async () => lease });
   }
 
   static async create(o: CheckpointerOptions): Promise<Checkpointer> {
