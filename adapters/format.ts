@@ -61,7 +61,10 @@ export interface StoredSignatureVerifier {
   /** How many checks may run at once (1: one after the other). */
   readonly concurrency: number;
   /** Undefined when the stored object verifies with the claimed key, of the origin agency, valid at `at`; else what is wrong. */
-  verify(signed: Uint8Array, claim: StoredSignerClaim): Promise<{ code: OriginProblemCode; message: string } | undefined>;
+  verify(
+    signed: Uint8Array,
+    claim: StoredSignerClaim,
+  ): Promise<{ code: OriginProblemCode; message: string } | undefined>;
 }
 
 /** A delivery's recipient key, chosen at plan time (pure): its kid, and for JOSE the public JWK. */
@@ -82,7 +85,12 @@ export interface FormatDeliverySealer {
    * One result per recipient, in order; undefined for a recipient that cannot be
    * served now (no usable encryption key). `format` is the origin's format.
    */
-  seal(signed: Uint8Array, recipients: readonly (DeliveryKey & { agency: Agency })[], meta: { noticeId: string; format: string }, at: Date): Promise<(SealedDelivery | undefined)[]>;
+  seal(
+    signed: Uint8Array,
+    recipients: readonly (DeliveryKey & { agency: Agency })[],
+    meta: { noticeId: string; format: string },
+    at: Date,
+  ): Promise<(SealedDelivery | undefined)[]>;
   /** The sealing thread's id, when it seals off the event loop (for the per-thread CPU metric). */
   readonly threadId?: number | undefined;
   close?(): Promise<void>;

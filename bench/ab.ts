@@ -33,22 +33,38 @@ import { createLogger } from '../broker/core/logger.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { connectNats, type NatsBus } from '../broker/nats/connection.js';
-import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
+import {
+  findNatsServer,
+  freePort,
+  NATS_INSTALL_HINT,
+  startLocalNats,
+  type LocalNats,
+} from '../broker/nats/local-server.js';
 import { benchGatewayEnv, routerWatch, runLevel, startGateway, type Level } from './levels.js';
 import { children, out, sleep, stopChild } from './processes.js';
 import { cpuSeconds, round } from './stats.js';
 
 const { values, positionals } = parseArgs({
-  options: { rounds: { type: 'string' }, concurrency: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' }, env: { type: 'string', multiple: true }, 'node-args': { type: 'string', multiple: true }, openpgp: { type: 'boolean' } },
+  options: {
+    rounds: { type: 'string' },
+    concurrency: { type: 'string' },
+    rate: { type: 'string' },
+    seconds: { type: 'string' },
+    env: { type: 'string', multiple: true },
+    'node-args': { type: 'string', multiple: true },
+    openpgp: { type: 'boolean' },
+  },
   allowPositionals: true,
 });
 const rounds = Number(values.rounds ?? 5);
 const concurrency = Number(values.concurrency ?? 64);
 const durationMs = Math.round(Number(values.seconds ?? 4) * 1000);
 if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 50)) throw new Error('--rounds: 1 to 50');
-if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 512)) throw new Error('--concurrency: 1 to 512');
+if (!(Number.isInteger(concurrency) && concurrency >= 1 && concurrency <= 512))
+  throw new Error('--concurrency: 1 to 512');
 const rate = values.rate === undefined ? undefined : Number(values.rate);
-if (rate !== undefined && !(Number.isInteger(rate) && rate >= 1 && rate <= 20_000)) throw new Error('--rate: 1 to 20000 per second');
+if (rate !== undefined && !(Number.isInteger(rate) && rate >= 1 && rate <= 20_000))
+  throw new Error('--rate: 1 to 20000 per second');
 if (!(durationMs >= 500 && durationMs <= 60_000)) throw new Error('--seconds: 0.5 to 60');
 
 interface Variant {
@@ -62,7 +78,8 @@ const variants: Variant[] = positionals.map((p) => {
   if (!m) throw new Error(`expected NAME=DIST, got ${p}`);
   return { name: m[1]!, dist: resolve(m[2]!), env: {} };
 });
-if (variants.length < 2 || new Set(variants.map((v) => v.name)).size !== variants.length) throw new Error('name two or more gateways, NAME=DIST each, names distinct');
+if (variants.length < 2 || new Set(variants.map((v) => v.name)).size !== variants.length)
+  throw new Error('name two or more gateways, NAME=DIST each, names distinct');
 for (const e of values.env ?? []) {
   const m = /^([\w.-]+):([A-Z_][A-Z0-9_]*)=(.*)$/.exec(e);
   const v = m && variants.find((x) => x.name === m[1]);
@@ -89,26 +106,55 @@ interface Row {
   sealingMs: number;
   otherMs: number;
 }
-const KEYS = ['acceptedPerSecond', 'sustainedPerSecond', 'gatewayCpuMsPerNotice', 'natsCpuMsPerNotice', 'peakRssMb', 'p99Ms', 'mainMs', 'backgroundMs', 'sealingMs', 'otherMs'] as const;
+const KEYS = [
+  'acceptedPerSecond',
+  'sustainedPerSecond',
+  'gatewayCpuMsPerNotice',
+  'natsCpuMsPerNotice',
+  'peakRssMb',
+  'p99Ms',
+  'mainMs',
+  'backgroundMs',
+  'sealingMs',
+  'otherMs',
+] as const;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 async function main() {
   const bin = findNatsServer(process.env.NATS_SERVER_BIN ?? null);
   if (!bin) throw new Error(NATS_INSTALL_HINT);
   const work = mkdtempSync(join(tmpdir(), 'liaison-ab-'));
-  const started: { v: Variant; nats: LocalNats; pid: number; url: string; jwks: { keys: JWK[]; openpgp?: string }; bus: NatsBus; rows: Row[] }[] = [];
+  const started: {
+    v: Variant;
+    nats: LocalNats;
+    pid: number;
+    url: string;
+    jwks: { keys: JWK[]; openpgp?: string };
+    bus: NatsBus;
+    rows: Row[];
+  }[] = [];
   try {
     const dataDir = join(work, 'data');
     await ensureDemoNetwork(dataDir);
     for (const v of variants) {
       const nats = await startLocalNats({ bin, storeDir: join(work, `nats-${v.name}`) });
-      const gw = await startGateway({ ...benchGatewayEnv({ port: await freePort(), natsUrl: nats.url, dataDir }), ...v.env }, { mainJs: join(v.dist, 'broker', 'main.js'), nodeArgs: v.nodeArgs });
+      const gw = await startGateway(
+        { ...benchGatewayEnv({ port: await freePort(), natsUrl: nats.url, dataDir }), ...v.env },
+        { mainJs: join(v.dist, 'broker', 'main.js'), nodeArgs: v.nodeArgs },
+      );
       const url = gw.url;
       const jwks = (await (await fetch(`${url}/v1/keys`)).json()) as { keys: JWK[]; openpgp?: string };
-      const bus = await connectNats({ servers: nats.url, name: 'bench-ab', publishTimeoutMs: 10_000, logger: createLogger('silent') });
+      const bus = await connectNats({
+        servers: nats.url,
+        name: 'bench-ab',
+        publishTimeoutMs: 10_000,
+        logger: createLogger('silent'),
+      });
       started.push({ v, nats, pid: gw.child.pid!, url, jwks, bus, rows: [] });
     }
-    out(`A/B: ${variants.map((v) => `${v.name} (${v.dist}${Object.keys(v.env).length ? ` ${JSON.stringify(v.env)}` : ''}${v.nodeArgs ? ` node ${v.nodeArgs.join(' ')}` : ''})`).join(', ')}; ${values.openpgp ? 'OpenPGP, ' : ''}${rate === undefined ? `c=${concurrency}` : `open loop at ${rate}/s`}, ${durationMs} ms levels, ${rounds} rounds after a warm-up`);
+    out(
+      `A/B: ${variants.map((v) => `${v.name} (${v.dist}${Object.keys(v.env).length ? ` ${JSON.stringify(v.env)}` : ''}${v.nodeArgs ? ` node ${v.nodeArgs.join(' ')}` : ''})`).join(', ')}; ${values.openpgp ? 'OpenPGP, ' : ''}${rate === undefined ? `c=${concurrency}` : `open loop at ${rate}/s`}, ${durationMs} ms levels, ${rounds} rounds after a warm-up`,
+    );
     for (let round_ = 0; round_ <= rounds; round_++) {
       const order = round_ % 2 === 0 ? started : [...started].reverse();
       for (const s of order) {
@@ -117,7 +163,30 @@ async function main() {
         // Closed loop: envelopes for 2 500 a second (OpenPGP: 1 000, which openpgp.js seals at ~500/s), more than any gateway
         // here took (all are sealed before the clock starts).
         const format = values.openpgp ? { format: 'openpgp' as const, openpgpKey: s.jwks.openpgp } : {};
-        const level: Level = await runLevel(rate === undefined ? { ...format, url: s.url, dataDir, jwks: s.jwks, concurrency, durationMs, count: Math.min(40_000, Math.ceil((values.openpgp ? 1 : 2.5) * durationMs) + 50) } : { ...format, url: s.url, dataDir, jwks: s.jwks, concurrency: 256, durationMs, ratePerSecond: rate, count: Math.ceil((rate * durationMs) / 1000) + 50 }, s.pid, s.nats.pid);
+        const level: Level = await runLevel(
+          rate === undefined
+            ? {
+                ...format,
+                url: s.url,
+                dataDir,
+                jwks: s.jwks,
+                concurrency,
+                durationMs,
+                count: Math.min(40_000, Math.ceil((values.openpgp ? 1 : 2.5) * durationMs) + 50),
+              }
+            : {
+                ...format,
+                url: s.url,
+                dataDir,
+                jwks: s.jwks,
+                concurrency: 256,
+                durationMs,
+                ratePerSecond: rate,
+                count: Math.ceil((rate * durationMs) / 1000) + 50,
+              },
+          s.pid,
+          s.nats.pid,
+        );
         const settled = s.v.env.LIAISON_ROUTER === '0' ? level : await routerWatch(s.bus).settle(level, s.pid, s.url);
         const threads = settled.threadCpuMsPerNotice;
         const row: Row = {
@@ -134,20 +203,48 @@ async function main() {
           otherMs: threads?.other ?? NaN,
         };
         if (round_ > 0) s.rows.push(row);
-        out(`  ${round_ === 0 ? 'warm-up' : `round ${round_}`}  ${s.v.name.padEnd(12)} ${KEYS.map((k) => `${k} ${row[k]}`).join('  ')}`);
+        out(
+          `  ${round_ === 0 ? 'warm-up' : `round ${round_}`}  ${s.v.name.padEnd(12)} ${KEYS.map((k) => `${k} ${row[k]}`).join('  ')}`,
+        );
         await sleep(300);
       }
     }
     const base = started[0]!;
-    const medians = Object.fromEntries(started.map((s) => [s.v.name, Object.fromEntries(KEYS.map((k) => [k, median(s.rows.map((r) => r[k]))])) as Record<(typeof KEYS)[number], number>]));
+    const medians = Object.fromEntries(
+      started.map((s) => [
+        s.v.name,
+        Object.fromEntries(KEYS.map((k) => [k, median(s.rows.map((r) => r[k]))])) as Record<
+          (typeof KEYS)[number],
+          number
+        >,
+      ]),
+    );
     out('medians (and against the first):');
     for (const s of started) {
       const m = medians[s.v.name]!;
-      out(`  ${s.v.name.padEnd(12)} ${KEYS.map((k) => `${k} ${m[k]}${s === base ? '' : ` (${round(m[k] / medians[base.v.name]![k], 3)})`}`).join('  ')}  max RSS ${Math.max(...s.rows.map((r) => r.peakRssMb))} MB`);
+      out(
+        `  ${s.v.name.padEnd(12)} ${KEYS.map((k) => `${k} ${m[k]}${s === base ? '' : ` (${round(m[k] / medians[base.v.name]![k], 3)})`}`).join('  ')}  max RSS ${Math.max(...s.rows.map((r) => r.peakRssMb))} MB`,
+      );
     }
     const resultsDir = join(repoRoot, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
-    writeFileSync(join(resultsDir, 'ab.json'), JSON.stringify({ at: new Date().toISOString(), concurrency, rate, durationMs, rounds, variants, medians, rows: Object.fromEntries(started.map((s) => [s.v.name, s.rows])) }, null, 2) + '\n');
+    writeFileSync(
+      join(resultsDir, 'ab.json'),
+      JSON.stringify(
+        {
+          at: new Date().toISOString(),
+          concurrency,
+          rate,
+          durationMs,
+          rounds,
+          variants,
+          medians,
+          rows: Object.fromEntries(started.map((s) => [s.v.name, s.rows])),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
     out('results: bench/results/ab.json');
   } finally {
     for (const s of started) await s.bus.close().catch(() => undefined);

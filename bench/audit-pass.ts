@@ -24,7 +24,14 @@ async function main(file: string, mode: string): Promise<AuditPassResult> {
   const input = archiveToAuditInput(JSON.parse(text));
   const report = mode === 'structure' ? auditLog(input) : await auditLogWithOrigins(input);
   const seconds = (performance.now() - t0) / 1000;
-  return { ok: report.ok, entries: report.entries, noticesChecked: report.noticesChecked, checkpoints: report.checkpoints, signaturesChecked: report.signaturesChecked ?? 0, seconds };
+  return {
+    ok: report.ok,
+    entries: report.entries,
+    noticesChecked: report.noticesChecked,
+    checkpoints: report.checkpoints,
+    signaturesChecked: report.signaturesChecked ?? 0,
+    seconds,
+  };
 }
 
 main(process.argv[2] ?? '', process.argv[3] ?? '').then(

@@ -24,7 +24,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 /** One timed pass (audit-pass.ts) over the archive file in a new node process. */
 function passInFreshProcess(file: string, mode: 'structure' | 'origins'): AuditPassResult {
-  const r = spawnSync(process.execPath, [join(here, 'audit-pass.js'), file, mode], { encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 20 });
+  const r = spawnSync(process.execPath, [join(here, 'audit-pass.js'), file, mode], {
+    encoding: 'utf8',
+    timeout: 600_000,
+    maxBuffer: 1 << 20,
+  });
   if (r.status !== 0) throw new Error(`audit pass (${mode}) failed (${r.status ?? r.signal}): ${r.stderr.slice(-800)}`);
   return JSON.parse(r.stdout) as AuditPassResult;
 }
@@ -59,7 +63,12 @@ export async function measureAuditVerify(bus: NatsBus, origin: string, brokerKey
       exportSeconds: round(exportSeconds, 2),
       verifySeconds: round(report.seconds, 3),
       entriesPerSecond: round(report.entries / report.seconds),
-      withOrigins: { ok: full.ok, signaturesChecked: full.signaturesChecked, verifySeconds: round(full.seconds, 3), entriesPerSecond: round(full.entries / full.seconds) },
+      withOrigins: {
+        ok: full.ok,
+        signaturesChecked: full.signaturesChecked,
+        verifySeconds: round(full.seconds, 3),
+        entriesPerSecond: round(full.entries / full.seconds),
+      },
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -37,7 +37,15 @@ export interface CeilingResult {
 }
 
 /** `adapter`: the envelope adapter that opens the bodies (JOSE by default; the gateway's OpenPGP adapter for OpenPGP messages). */
-export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyring: BrokerKeyring, registry: RegistrySnapshot, concurrency: number, durationMs: number, adapter: EnvelopeAdapter = joseEnvelope, fanOut?: DeliverySealers): Promise<CeilingResult> {
+export async function measureCeiling(
+  envelopes: readonly BenchEnvelope[],
+  keyring: BrokerKeyring,
+  registry: RegistrySnapshot,
+  concurrency: number,
+  durationMs: number,
+  adapter: EnvelopeAdapter = joseEnvelope,
+  fanOut?: DeliverySealers,
+): Promise<CeilingResult> {
   const validator = createNoticeValidator();
   const resolveSigner = createSignerResolver(() => registry);
   const ctx: EnvelopeContext = { decryptionKey: (kid) => keyring.decryptionKey(kid)?.privateKey, resolveSigner };
@@ -51,9 +59,29 @@ export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyrin
     const header = validateNotice(notice, validator);
     const { recipients } = evaluatePolicy(header, opened.signer.agencyId, registry, at);
     const sha256 = sha256Hex(opened.signed);
-    await signReceipt(keyring.signing, { iss: keyring.brokerId, notice_id: header.id, sha256, log_index: 0, received_at: at.toISOString(), recipients });
+    await signReceipt(keyring.signing, {
+      iss: keyring.brokerId,
+      notice_id: header.id,
+      sha256,
+      log_index: 0,
+      received_at: at.toISOString(),
+      recipients,
+    });
     if (!fanOut) return;
-    const entry: NoticeLogEntry = { v: 1, kind: 'notice', notice_id: header.id, sha256, format: envelopeFormat(opened.format).name, signer_kid: opened.signer.kid, origin: { country: header.origin.country, agency: header.origin.agency }, operation: header.operation, type: header.type, tlp: header.tlp, received_at: at.toISOString(), recipients };
+    const entry: NoticeLogEntry = {
+      v: 1,
+      kind: 'notice',
+      notice_id: header.id,
+      sha256,
+      format: envelopeFormat(opened.format).name,
+      signer_kid: opened.signer.kid,
+      origin: { country: header.origin.country, agency: header.origin.agency },
+      operation: header.operation,
+      type: header.type,
+      tlp: header.tlp,
+      received_at: at.toISOString(),
+      recipients,
+    };
     const plan = planDeliveries(entry, registry, at);
     const sealed = await sealAll(plan.deliveries, opened.signed, entry, { registry, at, sealers: fanOut });
     if (sealed.length !== plan.deliveries.length) throw new Error('fan-out sealed the wrong number of deliveries');
@@ -74,5 +102,11 @@ export async function measureCeiling(envelopes: readonly BenchEnvelope[], keyrin
   );
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
-  return { concurrency, opened: done, seconds: round(seconds, 3), perSecond: round(done / seconds), cpuPercent: round((100 * (cpu.user + cpu.system)) / 1e6 / seconds) };
+  return {
+    concurrency,
+    opened: done,
+    seconds: round(seconds, 3),
+    perSecond: round(done / seconds),
+    cpuPercent: round((100 * (cpu.user + cpu.system)) / 1e6 / seconds),
+  };
 }

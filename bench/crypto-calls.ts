@@ -35,7 +35,9 @@ out('WebCrypto (jose 6):');
 const wk = (await subtle.generateKey({ name: 'X25519' }, true, ['deriveBits'])) as c.webcrypto.CryptoKeyPair;
 const aes = await subtle.importKey('raw', new Uint8Array(32), 'AES-GCM', false, ['encrypt']);
 await measure('  generateKey X25519', () => subtle.generateKey({ name: 'X25519' }, true, ['deriveBits']));
-await measure('  deriveBits X25519', () => subtle.deriveBits({ name: 'X25519', public: wk.publicKey }, wk.privateKey, 256));
+await measure('  deriveBits X25519', () =>
+  subtle.deriveBits({ name: 'X25519', public: wk.publicKey }, wk.privateKey, 256),
+);
 await measure('  digest SHA-256, 36 bytes', () => subtle.digest('SHA-256', new Uint8Array(36)));
 await measure('  importKey raw AES', () => subtle.importKey('raw', new Uint8Array(32), 'AES-GCM', false, ['encrypt']));
 await measure('  encrypt AES-GCM, 8 kB', () => subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, aes, data));
@@ -58,6 +60,8 @@ out('one delivery JWE (ECDH-ES+A256KW, A256GCM, X25519, 8 kB):');
 const { publicKey } = await generateKeyPair('ECDH-ES+A256KW', { crv: 'X25519', extractable: true });
 const jwk = (await exportJWK(publicKey)) as RegistryJwk;
 await measure('  jose CompactEncrypt (WebCrypto)', () =>
-  new CompactEncrypt(data).setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: 'r', typ: 'liaison-delivery+jwe', cty: 'JWT' }).encrypt(publicKey),
+  new CompactEncrypt(data)
+    .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: 'r', typ: 'liaison-delivery+jwe', cty: 'JWT' })
+    .encrypt(publicKey),
 );
 await measure('  encryptDelivery (node:crypto, delivery-jwe.ts)', () => encryptDelivery(data, { kid: 'r', jwk }, 'n'));

@@ -27,7 +27,13 @@ import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { brokerEncryptionKey, sealNotice } from '../broker/agency-client/seal.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { credentialsPath, ensureDemoNetwork, readCredentials } from '../broker/demo/demo-network.js';
-import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
+import {
+  findNatsServer,
+  freePort,
+  NATS_INSTALL_HINT,
+  startLocalNats,
+  type LocalNats,
+} from '../broker/nats/local-server.js';
 import { percentile, round } from './stats.js';
 import { out, sleep, stopChild } from './processes.js';
 import { startGateway } from './levels.js';
@@ -38,7 +44,8 @@ const { values } = parseArgs({
 });
 const quick = values.quick ?? false;
 const rates = (values.rates ?? '20,50').split(',').map((s) => Number(s.trim()));
-if (rates.length === 0 || rates.some((r) => !Number.isInteger(r) || r < 1 || r > 500)) throw new Error('--rates: integers between 1 and 500');
+if (rates.length === 0 || rates.some((r) => !Number.isInteger(r) || r < 1 || r > 500))
+  throw new Error('--rates: integers between 1 and 500');
 const seconds = Number(values.seconds ?? (quick ? 3 : 10));
 if (!(seconds >= 1 && seconds <= 60)) throw new Error('--seconds must be between 1 and 60');
 const MAX_PER_RATE = 3000;
@@ -47,11 +54,18 @@ const BROKER_ID = 'liaison-hub';
 const FROM = 'vn-customs';
 const TO = 'th-customs';
 
-
 /** th-customs following its inbox over SSE: calls onDelivery(notice_id, now) for each delivery event. */
-async function followSse(url: string, signingKey: JWK, onDelivery: (noticeId: string, at: number) => void, signal: AbortSignal): Promise<{ done: Promise<void> }> {
+async function followSse(
+  url: string,
+  signingKey: JWK,
+  onDelivery: (noticeId: string, at: number) => void,
+  signal: AbortSignal,
+): Promise<{ done: Promise<void> }> {
   const authorization = `Bearer ${await makeClientAssertion(TO, signingKey, BROKER_ID)}`;
-  const res = await fetch(`${url}/v1/inbox/stream`, { headers: { authorization, accept: 'text/event-stream' }, signal });
+  const res = await fetch(`${url}/v1/inbox/stream`, {
+    headers: { authorization, accept: 'text/event-stream' },
+    signal,
+  });
   if (!res.ok || !res.body) throw new Error(`SSE refused: ${res.status} ${await res.text()}`);
   const reader = res.body.getReader();
   const decoder = new TextDecoder();
@@ -104,7 +118,12 @@ interface RateResult {
 
 function summary(xs: number[]): { p50Ms: number; p99Ms: number; minMs: number; maxMs: number } {
   const s = [...xs].sort((a, b) => a - b);
-  return { p50Ms: round(percentile(s, 50), 2), p99Ms: round(percentile(s, 99), 2), minMs: round(s[0] ?? NaN, 2), maxMs: round(s.at(-1) ?? NaN, 2) };
+  return {
+    p50Ms: round(percentile(s, 50), 2),
+    p99Ms: round(percentile(s, 99), 2),
+    minMs: round(s[0] ?? NaN, 2),
+    maxMs: round(s.at(-1) ?? NaN, 2),
+  };
 }
 
 async function main() {
@@ -139,32 +158,58 @@ async function main() {
       natsServer: bin,
       loadAverageAtStart: round(loadavg()[0] ?? NaN, 2),
     };
-    out(`Liaison delivery latency: ${machine.nproc} cores (${machine.cpuModel}), node ${machine.node}, load average ${machine.loadAverageAtStart}`);
-    out(`${FROM} → POST /v1/notices (mekong-dragon-6, addressed to TH) → router → SSE at ${TO}; rates ${rates.join(', ')}/s, ${seconds} s each`);
+    out(
+      `Liaison delivery latency: ${machine.nproc} cores (${machine.cpuModel}), node ${machine.node}, load average ${machine.loadAverageAtStart}`,
+    );
+    out(
+      `${FROM} → POST /v1/notices (mekong-dragon-6, addressed to TH) → router → SSE at ${TO}; rates ${rates.join(', ')}/s, ${seconds} s each`,
+    );
 
     const jwks = (await (await fetch(`${gw.url}/v1/keys`)).json()) as { keys: JWK[] };
     const brokerKey = brokerEncryptionKey(jwks);
     const sender = readCredentials(credentialsPath(dataDir, FROM)).signing;
     const receiver = readCredentials(credentialsPath(dataDir, TO)).signing;
-    const sample = JSON.parse(readFileSync(join(repoRoot, 'docs', 'examples', 'notices', 'seizure-report.json'), 'utf8')) as Record<string, unknown>;
+    const sample = JSON.parse(
+      readFileSync(join(repoRoot, 'docs', 'examples', 'notices', 'seizure-report.json'), 'utf8'),
+    ) as Record<string, unknown>;
 
     const seen = new Map<string, number>();
-    const sse = await followSse(gw.url, receiver, (id, at) => {
-      if (!seen.has(id)) seen.set(id, at);
-    }, abort.signal);
+    const sse = await followSse(
+      gw.url,
+      receiver,
+      (id, at) => {
+        if (!seen.has(id)) seen.set(id, at);
+      },
+      abort.signal,
+    );
     const sseDone = sse.done.catch((e: unknown) => out(`SSE ended: ${(e as Error).message}`));
 
     // Warm-up: a few notices, not measured (JIT, connections, the router's consumer).
     const seal = async (n: number) => {
       const list: { id: string; jwe: string }[] = [];
       for (let i = 0; i < n; i++) {
-        const notice = { ...sample, id: randomUUID(), created_at: new Date().toISOString(), addressees: ['TH'], tlp: 'AMBER', summary: `latency bench ${i}` };
-        list.push({ id: notice.id, jwe: (await sealNotice(new TextEncoder().encode(JSON.stringify(notice)), { signingKey: sender, brokerKey })).jwe });
+        const notice = {
+          ...sample,
+          id: randomUUID(),
+          created_at: new Date().toISOString(),
+          addressees: ['TH'],
+          tlp: 'AMBER',
+          summary: `latency bench ${i}`,
+        };
+        list.push({
+          id: notice.id,
+          jwe: (await sealNotice(new TextEncoder().encode(JSON.stringify(notice)), { signingKey: sender, brokerKey }))
+            .jwe,
+        });
       }
       return list;
     };
     const postOne = async (jwe: string) => {
-      const res = await fetch(`${gw.url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe });
+      const res = await fetch(`${gw.url}/v1/notices`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/jose' },
+        body: jwe,
+      });
       const at = performance.now();
       await res.arrayBuffer();
       return { status: res.status, at };
@@ -239,7 +284,10 @@ async function main() {
     abort.abort();
     await sseDone;
     const loadAverageAtEnd = round(loadavg()[0] ?? NaN, 2);
-    if (machine.loadAverageAtStart > 0.5 * machine.nproc) out(`note: the machine was busy (load average ${machine.loadAverageAtStart} at start, ${loadAverageAtEnd} at the end): figures are upper bounds`);
+    if (machine.loadAverageAtStart > 0.5 * machine.nproc)
+      out(
+        `note: the machine was busy (load average ${machine.loadAverageAtStart} at start, ${loadAverageAtEnd} at the end): figures are upper bounds`,
+      );
     const doc = {
       when: new Date().toISOString(),
       command: `npm run build && node dist/bench/latency.js${values.rates ? ` --rates ${values.rates}` : ''}${values.seconds ? ` --seconds ${values.seconds}` : ''}${quick ? ' --quick' : ''}`,

@@ -21,7 +21,14 @@ import { processMeter, round } from './stats.js';
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Spawn a node child and wait for a line of stdout matching `ready`. */
-export async function startNode(script: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs = 30_000, nodeArgs: string[] = []): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+export async function startNode(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  timeoutMs = 30_000,
+  nodeArgs: string[] = [],
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
   const child = spawn(process.execPath, [...nodeArgs, script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let stderr = '';
@@ -30,7 +37,10 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
   });
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     let buf = '';
-    const timer = setTimeout(() => reject(new Error(`${script} not ready after ${timeoutMs} ms: ${stderr.slice(-800)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${script} not ready after ${timeoutMs} ms: ${stderr.slice(-800)}`)),
+      timeoutMs,
+    );
     child.stdout.on('data', (d: Buffer) => {
       buf += d.toString('utf8');
       const m = ready.exec(buf);
@@ -52,8 +62,18 @@ export async function startNode(script: string, args: string[], env: NodeJS.Proc
  * A gateway's own `broker/main.js` (this build's by default), started as production starts it (`npm start`: with
  * GATEWAY_NODE_ARGS, unless `nodeArgs` replaces them); resolves with its URL once it listens.
  */
-export async function startGateway(env: NodeJS.ProcessEnv, opts: { mainJs?: string; nodeArgs?: readonly string[] } = {}): Promise<{ child: ChildProcess; url: string }> {
-  const { child, match } = await startNode(opts.mainJs ?? join(here, '..', 'broker', 'main.js'), [], env, /listening on (http:\/\/\S+)/, 30_000, [...(opts.nodeArgs ?? GATEWAY_NODE_ARGS)]);
+export async function startGateway(
+  env: NodeJS.ProcessEnv,
+  opts: { mainJs?: string; nodeArgs?: readonly string[] } = {},
+): Promise<{ child: ChildProcess; url: string }> {
+  const { child, match } = await startNode(
+    opts.mainJs ?? join(here, '..', 'broker', 'main.js'),
+    [],
+    env,
+    /listening on (http:\/\/\S+)/,
+    30_000,
+    [...(opts.nodeArgs ?? GATEWAY_NODE_ARGS)],
+  );
   return { child, url: match[1]!.replace(/[()]/g, '') };
 }
 
@@ -117,7 +137,12 @@ function metricsTokenFile(dataDir: string): string {
 /** A gateway's CPU seconds by thread role, from its /metrics; undefined when it has no such metric (the pass-through) or /metrics could not be read. */
 export async function scrapeThreadCpu(url: string): Promise<Record<ThreadRole, number> | undefined> {
   try {
-    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` }, signal: AbortSignal.timeout(10_000) })).text();
+    const text = await (
+      await fetch(`${url}/metrics`, {
+        headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+        signal: AbortSignal.timeout(10_000),
+      })
+    ).text();
     const out = {} as Record<ThreadRole, number>;
     for (const role of THREAD_ROLES) {
       const m = new RegExp(`^liaison_thread_cpu_seconds_total\\{thread="${role}"\\} (\\S+)$`, 'm').exec(text);
@@ -131,13 +156,21 @@ export async function scrapeThreadCpu(url: string): Promise<Record<ThreadRole, n
 }
 
 /** Pure: ms of CPU per notice by thread role between two readings. */
-export function threadCpuPerNotice(a: Record<ThreadRole, number>, b: Record<ThreadRole, number>, notices: number): Record<ThreadRole, number> {
-  return Object.fromEntries(THREAD_ROLES.map((r) => [r, round((1000 * (b[r] - a[r])) / Math.max(1, notices), 3)])) as Record<ThreadRole, number>;
+export function threadCpuPerNotice(
+  a: Record<ThreadRole, number>,
+  b: Record<ThreadRole, number>,
+  notices: number,
+): Record<ThreadRole, number> {
+  return Object.fromEntries(
+    THREAD_ROLES.map((r) => [r, round((1000 * (b[r] - a[r])) / Math.max(1, notices), 3)]),
+  ) as Record<ThreadRole, number>;
 }
 
 /** One level: fork the load generator, let it seal its envelopes, then time it while sampling the server and nats-server. */
 export async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: number): Promise<Level> {
-  const child = fork(join(here, 'loadgen.js'), [JSON.stringify(args)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(here, 'loadgen.js'), [JSON.stringify(args)], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   children.add(child);
   try {
     const gw = processMeter(serverPid);
@@ -171,7 +204,12 @@ export async function runLevel(args: LoadgenArgs, serverPid: number, natsPid: nu
       gatewayMainThreadCpuPercent: g.mainThreadCpuPercent,
       gatewayPeakRssMb: g.peakRssMb,
       natsCpuPercent: n.cpuPercent,
-      ...(threadsAtStart && threadsAtEnd ? { threadCpuAtStart: threadsAtStart, threadCpuMsPerNotice: threadCpuPerNotice(threadsAtStart, threadsAtEnd, result.accepted) } : {}),
+      ...(threadsAtStart && threadsAtEnd
+        ? {
+            threadCpuAtStart: threadsAtStart,
+            threadCpuMsPerNotice: threadCpuPerNotice(threadsAtStart, threadsAtEnd, result.accepted),
+          }
+        : {}),
     };
   } finally {
     await stopChild(child);
@@ -214,7 +252,9 @@ export function routerWatch(bus: NatsBus) {
         ...d,
         gatewayPeakRssMb: Math.max(level.gatewayPeakRssMb, rss),
         sustainedPerSecond: round(level.accepted / (level.seconds + catchUp)),
-        ...(threadsAtEnd ? { threadCpuMsPerNotice: threadCpuPerNotice(level.threadCpuAtStart!, threadsAtEnd, level.accepted) } : {}),
+        ...(threadsAtEnd
+          ? { threadCpuMsPerNotice: threadCpuPerNotice(level.threadCpuAtStart!, threadsAtEnd, level.accepted) }
+          : {}),
       };
     },
   };

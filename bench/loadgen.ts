@@ -49,13 +49,25 @@ export interface LevelResult {
    * 200 ms of each other form one burst; the period is the median gap between bursts of 5 or more).
    * Bursts at a steady period point at the machine, not the load.
    */
-  slow?: { requests: number; bursts: { atSeconds: number; requests: number; worstMs: number }[]; medianBurstGapSeconds: number | null };
+  slow?: {
+    requests: number;
+    bursts: { atSeconds: number; requests: number; worstMs: number }[];
+    medianBurstGapSeconds: number | null;
+  };
 }
 
 function post(agent: Agent, url: URL, body: string, contentType: string): Promise<number> {
   return new Promise((resolve) => {
     const req = request(
-      { agent, host: url.hostname, port: url.port, path: '/v1/notices', method: 'POST', headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) }, timeout: 30_000 },
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: '/v1/notices',
+        method: 'POST',
+        headers: { 'content-type': contentType, 'content-length': Buffer.byteLength(body) },
+        timeout: 30_000,
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
@@ -69,7 +81,10 @@ function post(agent: Agent, url: URL, body: string, contentType: string): Promis
 }
 
 async function run(args: LoadgenArgs): Promise<LevelResult> {
-  const envelopes = args.format === 'openpgp' ? await sealOpenPgpEnvelopes(args.count, args.dataDir, args.openpgpKey ?? '') : await sealEnvelopes(args.count, args.dataDir, args.jwks);
+  const envelopes =
+    args.format === 'openpgp'
+      ? await sealOpenPgpEnvelopes(args.count, args.dataDir, args.openpgpKey ?? '')
+      : await sealEnvelopes(args.count, args.dataDir, args.jwks);
   const url = new URL(args.url);
   const agent = new Agent({ keepAlive: true, maxSockets: args.concurrency });
   await new Promise<void>((resolve) => {
@@ -127,7 +142,10 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
     await Promise.all(Array.from({ length: args.concurrency }, worker));
   }
   const seconds = (performance.now() - t0) / 1000;
-  const bursts = clusters([...slowDue.keys()].sort((a, b) => a - b), 200);
+  const bursts = clusters(
+    [...slowDue.keys()].sort((a, b) => a - b),
+    200,
+  );
   // A stray slow request is not a burst: the period counts bursts of 5 or more.
   const burstGapMs = medianGap(bursts.filter((b) => b.length >= 5));
   const cpu = process.cpuUsage(cpu0);
@@ -153,7 +171,11 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
       ? {
           slow: {
             requests: slowDue.size,
-            bursts: bursts.map((b) => ({ atSeconds: round(b[0]! / 1000, 2), requests: b.length, worstMs: round(Math.max(...b.map((d) => slowDue.get(d)!)), 1) })),
+            bursts: bursts.map((b) => ({
+              atSeconds: round(b[0]! / 1000, 2),
+              requests: b.length,
+              worstMs: round(Math.max(...b.map((d) => slowDue.get(d)!)), 1),
+            })),
             medianBurstGapSeconds: burstGapMs === null ? null : round(burstGapMs / 1000, 2),
           },
         }

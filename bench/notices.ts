@@ -7,7 +7,13 @@ import { repoRoot } from '../broker/core/paths.js';
 import { credentialsPath, readCredentials } from '../broker/demo/demo-network.js';
 
 /** The five sample notices; each is sent by the agency named in its origin (Ed25519 and ES256 signers mixed). */
-export const NOTICE_TYPES = ['seizure-report', 'person-alert', 'modus-operandi', 'request-for-assistance', 'document-fraud-alert'] as const;
+export const NOTICE_TYPES = [
+  'seizure-report',
+  'person-alert',
+  'modus-operandi',
+  'request-for-assistance',
+  'document-fraud-alert',
+] as const;
 /** Size classes: as in docs/examples, +10 references, +50 references and a long summary. */
 export const SIZES = ['small', 'medium', 'large'] as const;
 
@@ -25,7 +31,10 @@ const samples = new Map<string, Record<string, unknown>>();
 function sample(type: string): Record<string, unknown> {
   let s = samples.get(type);
   if (!s) {
-    s = JSON.parse(readFileSync(join(repoRoot, 'docs', 'examples', 'notices', `${type}.json`), 'utf8')) as Record<string, unknown>;
+    s = JSON.parse(readFileSync(join(repoRoot, 'docs', 'examples', 'notices', `${type}.json`), 'utf8')) as Record<
+      string,
+      unknown
+    >;
     samples.set(type, s);
   }
   return s;
@@ -39,7 +48,10 @@ export function makeNotice(type: string, size: (typeof SIZES)[number]): Record<s
   if (size !== 'small') n.references = Array.from({ length: size === 'medium' ? 10 : 50 }, () => randomUUID());
   if (size === 'large') {
     const s = String(n.summary);
-    n.summary = (s + ' ').repeat(Math.max(1, Math.floor(1900 / (s.length + 1)))).trim().slice(0, 1990);
+    n.summary = (s + ' ')
+      .repeat(Math.max(1, Math.floor(1900 / (s.length + 1))))
+      .trim()
+      .slice(0, 1990);
   }
   return n;
 }

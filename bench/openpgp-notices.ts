@@ -15,8 +15,26 @@ export const PGP_MEDIA_TYPE = 'application/pgp-encrypted';
 export const OPENPGP_MIX: readonly { type: string; from: string; patch?: Record<string, unknown> }[] = [
   { type: 'document-fraud-alert', from: 'fr-douane' }, // oic-channel → GB, IQ, VN
   { type: 'person-alert', from: 'iq-police' }, // oic-channel → gb-border-force, fr-douane
-  { type: 'seizure-report', from: 'gb-border-force', patch: { operation: 'aircop', origin: { country: 'GB', agency: 'gb-border-force' }, addressees: ['th-customs', 'fr-douane', 'vn-customs'], tlp: 'AMBER' } },
-  { type: 'modus-operandi', from: 'gb-border-force', patch: { operation: 'oic-channel', origin: { country: 'GB', agency: 'gb-border-force' }, addressees: ['*'], tlp: 'GREEN' } },
+  {
+    type: 'seizure-report',
+    from: 'gb-border-force',
+    patch: {
+      operation: 'aircop',
+      origin: { country: 'GB', agency: 'gb-border-force' },
+      addressees: ['th-customs', 'fr-douane', 'vn-customs'],
+      tlp: 'AMBER',
+    },
+  },
+  {
+    type: 'modus-operandi',
+    from: 'gb-border-force',
+    patch: {
+      operation: 'oic-channel',
+      origin: { country: 'GB', agency: 'gb-border-force' },
+      addressees: ['*'],
+      tlp: 'GREEN',
+    },
+  },
 ];
 
 /**
@@ -26,8 +44,12 @@ export const OPENPGP_MIX: readonly { type: string; from: string; patch?: Record<
  * data, no compression (openpgp.js's default, and what the gateway stores
  * anyway). The client's cost, paid before the clock starts, as for JOSE.
  */
-export async function sealOpenPgpEnvelopes(count: number, dataDir: string, brokerArmored: string): Promise<BenchEnvelope[]> {
-  const brokerKey = (await readKey({ armoredKey: brokerArmored }));
+export async function sealOpenPgpEnvelopes(
+  count: number,
+  dataDir: string,
+  brokerArmored: string,
+): Promise<BenchEnvelope[]> {
+  const brokerKey = await readKey({ armoredKey: brokerArmored });
   const keys = new Map<string, PrivateKey>();
   const out: BenchEnvelope[] = [];
   for (let i = 0; i < count; i++) {
@@ -44,8 +66,20 @@ export async function sealOpenPgpEnvelopes(count: number, dataDir: string, broke
       keys.set(agency, signingKey);
     }
     const message = await createMessage({ binary: new TextEncoder().encode(JSON.stringify(notice)), format: 'binary' });
-    const armored = (await encrypt({ message, encryptionKeys: brokerKey, signingKeys: signingKey, format: 'armored' })) as string;
-    out.push({ id: notice.id as string, type: mix.type, size, bytes: armored.length, body: armored, mediaType: PGP_MEDIA_TYPE });
+    const armored = (await encrypt({
+      message,
+      encryptionKeys: brokerKey,
+      signingKeys: signingKey,
+      format: 'armored',
+    })) as string;
+    out.push({
+      id: notice.id as string,
+      type: mix.type,
+      size,
+      bytes: armored.length,
+      body: armored,
+      mediaType: PGP_MEDIA_TYPE,
+    });
   }
   return out;
 }

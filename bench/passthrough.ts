@@ -11,8 +11,17 @@ import { connect, headers, StorageType, RetentionPolicy } from 'nats';
 const [natsUrl = 'nats://127.0.0.1:4222', port = '0'] = process.argv.slice(2);
 const nc = await connect({ servers: natsUrl, name: 'bench-passthrough' });
 const jsm = await nc.jetstreamManager();
-for (const [name, subject] of [['BENCH_NOTICES', 'bench.notices'], ['BENCH_LOG', 'bench.log']] as const) {
-  await jsm.streams.add({ name, subjects: [subject], storage: StorageType.File, retention: RetentionPolicy.Limits, duplicate_window: 7200 * 1e9 });
+for (const [name, subject] of [
+  ['BENCH_NOTICES', 'bench.notices'],
+  ['BENCH_LOG', 'bench.log'],
+] as const) {
+  await jsm.streams.add({
+    name,
+    subjects: [subject],
+    storage: StorageType.File,
+    retention: RetentionPolicy.Limits,
+    duplicate_window: 7200 * 1e9,
+  });
 }
 const js = nc.jetstream({ timeout: 5000 });
 const app = Fastify({ logger: false, bodyLimit: 1 << 20 });

@@ -11,7 +11,10 @@ export async function stopChild(c: ChildProcess, ms = 5000): Promise<void> {
   if (c.exitCode !== null || c.signalCode !== null || !c.pid) return void children.delete(c);
   const exited = new Promise<void>((r) => c.once('exit', () => r()));
   process.kill(c.pid, 'SIGTERM');
-  const timer = setTimeout(() => c.pid && c.exitCode === null && c.signalCode === null && process.kill(c.pid, 'SIGKILL'), ms);
+  const timer = setTimeout(
+    () => c.pid && c.exitCode === null && c.signalCode === null && process.kill(c.pid, 'SIGKILL'),
+    ms,
+  );
   await exited;
   clearTimeout(timer);
   children.delete(c);

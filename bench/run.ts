@@ -28,7 +28,13 @@ import { ensureDemoNetwork } from '../broker/demo/demo-network.js';
 import { loadOrCreateBrokerKeys } from '../broker/keys/broker-keys.js';
 import { createOpenPgpSignerResolver } from '../adapters/openpgp/signers.js';
 import { connectNats } from '../broker/nats/connection.js';
-import { findNatsServer, freePort, NATS_INSTALL_HINT, startLocalNats, type LocalNats } from '../broker/nats/local-server.js';
+import {
+  findNatsServer,
+  freePort,
+  NATS_INSTALL_HINT,
+  startLocalNats,
+  type LocalNats,
+} from '../broker/nats/local-server.js';
 import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js';
 import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audit-rate.js';
 import { createDeliverySealers } from '../broker/routing/seal.js';
@@ -43,18 +49,35 @@ import { children, out, sleep, stopChild } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const { values } = parseArgs({
-  options: { quick: { type: 'boolean' }, profile: { type: 'string' }, levels: { type: 'string' }, 'openpgp-levels': { type: 'string' }, seconds: { type: 'string' }, 'no-chart': { type: 'boolean' } },
+  options: {
+    quick: { type: 'boolean' },
+    profile: { type: 'string' },
+    levels: { type: 'string' },
+    'openpgp-levels': { type: 'string' },
+    seconds: { type: 'string' },
+    'no-chart': { type: 'boolean' },
+  },
   allowPositionals: false,
 });
 const quick = values.quick ?? false;
-const parseLevels = (v: string) => v.split(',').map((s) => Number(s.trim())).filter((n) => Number.isInteger(n) && n > 0 && n <= 512);
+const parseLevels = (v: string) =>
+  v
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isInteger(n) && n > 0 && n <= 512);
 const levels = parseLevels(values.levels ?? '1,4,16,64');
 // The OpenPGP path: the same levels in a full run, fewer with --quick; `none` skips it.
-const openpgpLevels = values['openpgp-levels'] === 'none' ? [] : values['openpgp-levels'] ? parseLevels(values['openpgp-levels']) : quick ? [1, 4, 16] : levels;
+const openpgpLevels =
+  values['openpgp-levels'] === 'none'
+    ? []
+    : values['openpgp-levels']
+      ? parseLevels(values['openpgp-levels'])
+      : quick
+        ? [1, 4, 16]
+        : levels;
 const durationMs = Math.round(Number(values.seconds ?? (quick ? 1 : 5)) * 1000);
 if (!(durationMs >= 200 && durationMs <= 60_000)) throw new Error('--seconds must be between 0.2 and 60');
 const MAX_ENVELOPES_PER_LEVEL = 40_000;
-
 
 const fmt = (l: Level) =>
   `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}% (main ${String(l.gatewayMainThreadCpuPercent).padStart(5)}%)  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.routerBacklogAtEnd !== undefined ? `  router backlog ${l.routerBacklogAtEnd} (${l.routerDrainSeconds} s; sustained ${l.sustainedPerSecond}/s)` : ''}${l.ranOut ? '  (ran out of envelopes)' : ''}`;
@@ -62,7 +85,8 @@ const fmt = (l: Level) =>
 /** The gateway's CPU per notice by thread (its /metrics), level and catch-up. */
 const fmtThreads = (l: Level) => {
   const t = l.threadCpuMsPerNotice;
-  if (!t) return '      (no per-thread CPU: its /metrics had no liaison_thread_cpu_seconds_total, or could not be read)';
+  if (!t)
+    return '      (no per-thread CPU: its /metrics had no liaison_thread_cpu_seconds_total, or could not be read)';
   const sum = round(t.main + t.background + t.sealing + t.other, 3);
   return `      gateway CPU per notice ${sum} ms: main ${t.main}, background ${t.background}, sealing ${t.sealing}, other ${t.other} (GC helpers, libuv pool)`;
 };
@@ -92,7 +116,9 @@ async function main() {
     };
     // The machine's own CPU steadiness, before anything of ours runs: a host that slows its VM now and then shows in every p99.
     const steadyBefore = await measureSteadiness(quick ? 3 : 6);
-    out(`Liaison bench: ${machine.nproc} cores (${machine.cpuModel}), node ${machine.node}, load average ${machine.loadAverageAtStart}; levels ${levels.join(', ')}, ${durationMs} ms each${quick ? ' (--quick)' : ''}`);
+    out(
+      `Liaison bench: ${machine.nproc} cores (${machine.cpuModel}), node ${machine.node}, load average ${machine.loadAverageAtStart}; levels ${levels.join(', ')}, ${durationMs} ms each${quick ? ' (--quick)' : ''}`,
+    );
 
     out('  ' + describeSteadiness(steadyBefore));
 
@@ -100,14 +126,19 @@ async function main() {
     const port = await freePort();
     const env = benchGatewayEnv({ port, natsUrl: nats.url, dataDir });
     // --profile DIR: the gateway writes a V8 CPU profile there on exit (summarise with dist/bench/profile-top.js).
-    const nodeArgs = [...GATEWAY_NODE_ARGS, ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : [])];
+    const nodeArgs = [
+      ...GATEWAY_NODE_ARGS,
+      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []),
+    ];
     const gw = await startGateway(env, { nodeArgs });
     const gwUrl = gw.url;
     const jwks = (await (await fetch(`${gwUrl}/v1/keys`)).json()) as { keys: JWK[] };
 
     // --- reference 1: the crypto ceiling, in this process while the gateway idles
     const { keyring } = await loadOrCreateBrokerKeys(dataDir, 'liaison-hub');
-    const registry = RegistrySnapshot.fromSeed(JSON.parse(readFileSync(join(dataDir, 'registry.json'), 'utf8')) as RegistrySeed);
+    const registry = RegistrySnapshot.fromSeed(
+      JSON.parse(readFileSync(join(dataDir, 'registry.json'), 'utf8')) as RegistrySeed,
+    );
     const ceilingEnvelopes = await sealEnvelopes(quick ? 150 : 600, dataDir, jwks);
     const ceilings: CeilingResult[] = [];
     for (const c of [1, 16]) {
@@ -121,14 +152,19 @@ async function main() {
     const fanOutCeilings: CeilingResult[] = [];
     try {
       for (const c of [16, 64]) {
-        fanOutCeilings.push(await measureCeiling(ceilingEnvelopes, keyring, registry, c, durationMs, undefined, sealers));
-        out(`crypto ceiling with fan-out  c=${c}: ${fanOutCeilings.at(-1)!.perSecond}/s (cpu ${fanOutCeilings.at(-1)!.cpuPercent}%)`);
+        fanOutCeilings.push(
+          await measureCeiling(ceilingEnvelopes, keyring, registry, c, durationMs, undefined, sealers),
+        );
+        out(
+          `crypto ceiling with fan-out  c=${c}: ${fanOutCeilings.at(-1)!.perSecond}/s (cpu ${fanOutCeilings.at(-1)!.cpuPercent}%)`,
+        );
       }
     } finally {
       await Promise.all([...sealers.values()].map(async (s) => s.close?.()));
     }
     const fanOutCeiling = Math.max(...fanOutCeilings.map((c) => c.perSecond));
-    const budget = (rate: number) => Math.min(MAX_ENVELOPES_PER_LEVEL, Math.ceil((rate * durationMs) / 1000 * 1.25) + 50);
+    const budget = (rate: number) =>
+      Math.min(MAX_ENVELOPES_PER_LEVEL, Math.ceil(((rate * durationMs) / 1000) * 1.25) + 50);
 
     // --- the OpenPGP crypto ceiling: the gateway's own OpenPGP adapter (dearmor, packet scan, decrypt with the
     // broker's OpenPGP key, verify against the registered certificate), then the same steps 4-6 and 8 as JOSE.
@@ -136,14 +172,22 @@ async function main() {
     const openpgpCeilings: CeilingResult[] = [];
     let openpgpCeiling = NaN;
     if (openpgpLevels.length > 0) {
-      if (!brokerPgp || !keyring.openpgp) throw new Error('the gateway publishes no OpenPGP key (GET /v1/keys openpgp)');
-      const pgpAdapter = createOpenPgpEnvelope({ decryptionKeys: keyring.openpgp.decryptionKeys, resolveSigner: createOpenPgpSignerResolver(() => registry) });
+      if (!brokerPgp || !keyring.openpgp)
+        throw new Error('the gateway publishes no OpenPGP key (GET /v1/keys openpgp)');
+      const pgpAdapter = createOpenPgpEnvelope({
+        decryptionKeys: keyring.openpgp.decryptionKeys,
+        resolveSigner: createOpenPgpSignerResolver(() => registry),
+      });
       const s0 = performance.now();
       const pgpEnvelopes = await sealOpenPgpEnvelopes(quick ? 120 : 480, dataDir, brokerPgp);
-      out(`OpenPGP: sealed ${pgpEnvelopes.length} messages with openpgp.js in ${round((performance.now() - s0) / 1000, 2)} s (client cost, before timing)`);
+      out(
+        `OpenPGP: sealed ${pgpEnvelopes.length} messages with openpgp.js in ${round((performance.now() - s0) / 1000, 2)} s (client cost, before timing)`,
+      );
       for (const c of [1, 16]) {
         openpgpCeilings.push(await measureCeiling(pgpEnvelopes, keyring, registry, c, durationMs, pgpAdapter));
-        out(`OpenPGP crypto ceiling  c=${c}: ${openpgpCeilings.at(-1)!.perSecond}/s (cpu ${openpgpCeilings.at(-1)!.cpuPercent}%)`);
+        out(
+          `OpenPGP crypto ceiling  c=${c}: ${openpgpCeilings.at(-1)!.perSecond}/s (cpu ${openpgpCeilings.at(-1)!.cpuPercent}%)`,
+        );
       }
       openpgpCeiling = Math.max(...openpgpCeilings.map((c) => c.perSecond));
     }
@@ -153,10 +197,19 @@ async function main() {
     const full: Level[] = [];
     // Each level starts with the router caught up: a backlog left by one level would load the next.
     // The bench's own NATS connection: the router's backlog between levels, then the audit's export.
-    const bus = await connectNats({ servers: nats.url, name: 'bench', publishTimeoutMs: 10_000, logger: createLogger('silent') });
+    const bus = await connectNats({
+      servers: nats.url,
+      name: 'bench',
+      publishTimeoutMs: 10_000,
+      logger: createLogger('silent'),
+    });
     const routed = routerWatch(bus);
     for (const c of levels) {
-      const level = await runLevel({ url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gw.child.pid!, nats.pid);
+      const level = await runLevel(
+        { url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) },
+        gw.child.pid!,
+        nats.pid,
+      );
       full.push(await routed.settle(level, gw.child.pid!, gwUrl));
       out('  ' + fmt(full.at(-1)!));
       out(fmtThreads(full.at(-1)!));
@@ -167,7 +220,23 @@ async function main() {
     const halfRate = Math.max(1, Math.round(peak.sustainedPerSecond! / 2));
     // Three level lengths: in 5 s (~1 000 requests) the p99 is the 11th slowest request, and one 60 ms hiccup decides it.
     const openLoopMs = 3 * durationMs;
-    const half = await routed.settle(await runLevel({ url: gwUrl, dataDir, jwks, concurrency: 256, durationMs: openLoopMs, count: budget(3 * halfRate), ratePerSecond: halfRate }, gw.child.pid!, nats.pid), gw.child.pid!, gwUrl);
+    const half = await routed.settle(
+      await runLevel(
+        {
+          url: gwUrl,
+          dataDir,
+          jwks,
+          concurrency: 256,
+          durationMs: openLoopMs,
+          count: budget(3 * halfRate),
+          ratePerSecond: halfRate,
+        },
+        gw.child.pid!,
+        nats.pid,
+      ),
+      gw.child.pid!,
+      gwUrl,
+    );
     out('  ' + fmt(half) + '   (open loop at half the peak rate)');
     out(fmtThreads(half));
     out(fmtSlow(half));
@@ -178,42 +247,88 @@ async function main() {
     if (openpgpLevels.length > 0) {
       out('OpenPGP full pipeline (HTTP → dearmor → decrypt → verify → validate → policy → JetStream ×2 → receipt):');
       for (const c of openpgpLevels) {
-        const level = await runLevel({ url: gwUrl, dataDir, jwks, format: 'openpgp', openpgpKey: brokerPgp!, concurrency: c, durationMs, count: budget(openpgpCeiling) }, gw.child.pid!, nats.pid);
+        const level = await runLevel(
+          {
+            url: gwUrl,
+            dataDir,
+            jwks,
+            format: 'openpgp',
+            openpgpKey: brokerPgp!,
+            concurrency: c,
+            durationMs,
+            count: budget(openpgpCeiling),
+          },
+          gw.child.pid!,
+          nats.pid,
+        );
         openpgpFull.push(await routed.settle(level, gw.child.pid!, gwUrl));
         out('  ' + fmt(openpgpFull.at(-1)!));
         out(fmtThreads(openpgpFull.at(-1)!));
         await sleep(300);
       }
     }
-    const openpgpPeak = openpgpFull.length ? openpgpFull.reduce((a, b) => (b.sustainedPerSecond! > a.sustainedPerSecond! ? b : a)) : undefined;
+    const openpgpPeak = openpgpFull.length
+      ? openpgpFull.reduce((a, b) => (b.sustainedPerSecond! > a.sustainedPerSecond! ? b : a))
+      : undefined;
 
     // --- the audit verify rate over what this run logged
     await sleep(2500); // the checkpointer publishes every second while entries arrive
     let audit: AuditRate | undefined;
     try {
-      audit = await measureAuditVerify(bus, 'liaison-hub', jwks.keys.filter((k) => k.use === 'sig'));
+      audit = await measureAuditVerify(
+        bus,
+        'liaison-hub',
+        jwks.keys.filter((k) => k.use === 'sig'),
+      );
     } finally {
       await bus.close();
     }
     const rawVerify = rawEd25519VerifyRate(quick ? 300 : 1000);
-    out(`audit verify: ${audit.entriesPerSecond} entries/s over ${audit.entries} entries, ${audit.notices} notices, ${audit.checkpoints} checkpoints (ok=${audit.ok}); raw Ed25519 verify ${rawVerify.perSecond}/s`);
-    out(`audit verify with origin signatures (as liaison audit verify runs): ${audit.withOrigins.entriesPerSecond} entries/s, ${audit.withOrigins.signaturesChecked} signatures (ok=${audit.withOrigins.ok})`);
+    out(
+      `audit verify: ${audit.entriesPerSecond} entries/s over ${audit.entries} entries, ${audit.notices} notices, ${audit.checkpoints} checkpoints (ok=${audit.ok}); raw Ed25519 verify ${rawVerify.perSecond}/s`,
+    );
+    out(
+      `audit verify with origin signatures (as liaison audit verify runs): ${audit.withOrigins.entriesPerSecond} entries/s, ${audit.withOrigins.signaturesChecked} signatures (ok=${audit.withOrigins.ok})`,
+    );
     await stopChild(gw.child);
 
     // --- the same pipeline on a gateway that only ingests (router and checkpointer run elsewhere)
-    const ingestOnlyEnv = { ...env, LIAISON_ROUTER: '0', LIAISON_CHECKPOINTER: '0', LIAISON_PORT: String(await freePort()) };
+    const ingestOnlyEnv = {
+      ...env,
+      LIAISON_ROUTER: '0',
+      LIAISON_CHECKPOINTER: '0',
+      LIAISON_PORT: String(await freePort()),
+    };
     const gi = await startGateway(ingestOnlyEnv);
     const giUrl = gi.url;
     out('full pipeline, ingest-only gateway (LIAISON_ROUTER=0, LIAISON_CHECKPOINTER=0):');
     const ingestOnly: Level[] = [];
     for (const c of levels) {
-      ingestOnly.push(await runLevel({ url: giUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) }, gi.child.pid!, nats.pid));
+      ingestOnly.push(
+        await runLevel(
+          { url: giUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) },
+          gi.child.pid!,
+          nats.pid,
+        ),
+      );
       out('  ' + fmt(ingestOnly.at(-1)!));
       out(fmtThreads(ingestOnly.at(-1)!));
       await sleep(300);
     }
     // The same open-loop rate as the full gateway's half-peak level: how much of its tail is the fan-out on the process.
-    const ingestHalf = await runLevel({ url: giUrl, dataDir, jwks, concurrency: 256, durationMs: openLoopMs, count: budget(3 * halfRate), ratePerSecond: halfRate }, gi.child.pid!, nats.pid);
+    const ingestHalf = await runLevel(
+      {
+        url: giUrl,
+        dataDir,
+        jwks,
+        concurrency: 256,
+        durationMs: openLoopMs,
+        count: budget(3 * halfRate),
+        ratePerSecond: halfRate,
+      },
+      gi.child.pid!,
+      nats.pid,
+    );
     out('  ' + fmt(ingestHalf) + `   (open loop at ${halfRate}/s, the full gateway's half-peak rate)`);
     out(fmtThreads(ingestHalf));
     out(fmtSlow(ingestHalf));
@@ -221,11 +336,22 @@ async function main() {
     const ingestPeak = ingestOnly.reduce((a, b) => (b.acceptedPerSecond > a.acceptedPerSecond ? b : a));
 
     // --- reference 2: bare pass-through (Fastify + two JetStream publishes, no crypto)
-    const pt = await startNode(join(here, 'passthrough.js'), [nats.url, String(await freePort())], process.env, /listening (http:\/\/\S+)/);
+    const pt = await startNode(
+      join(here, 'passthrough.js'),
+      [nats.url, String(await freePort())],
+      process.env,
+      /listening (http:\/\/\S+)/,
+    );
     out('bare pass-through (Fastify + JetStream ×2, no crypto):');
     const pass: Level[] = [];
     for (const c of levels) {
-      pass.push(await runLevel({ url: pt.match[1]!, dataDir, jwks, concurrency: c, durationMs, count: budget(Math.max(2 * ceiling, 1500)) }, pt.child.pid!, nats.pid));
+      pass.push(
+        await runLevel(
+          { url: pt.match[1]!, dataDir, jwks, concurrency: c, durationMs, count: budget(Math.max(2 * ceiling, 1500)) },
+          pt.child.pid!,
+          nats.pid,
+        ),
+      );
       out('  ' + fmt(pass.at(-1)!));
       await sleep(300);
     }
@@ -254,7 +380,11 @@ async function main() {
       /** The ingest-only gateway at the same open-loop rate: the tail without the router and checkpointer on the process. */
       ingestOnlyP99AtHalfPeakMs: ingestHalf.p99Ms,
       // Under load of either kind: the OpenPGP levels run on the same gateway after the JOSE ones.
-      maxGatewayRssMb: Math.max(...full.map((l) => l.gatewayPeakRssMb), half.gatewayPeakRssMb, ...openpgpFull.map((l) => l.gatewayPeakRssMb)),
+      maxGatewayRssMb: Math.max(
+        ...full.map((l) => l.gatewayPeakRssMb),
+        half.gatewayPeakRssMb,
+        ...openpgpFull.map((l) => l.gatewayPeakRssMb),
+      ),
       auditOverRawVerify: round(audit.entriesPerSecond / rawVerify.perSecond, 3),
       /** The audit an auditor runs (origin signatures too) against raw verify. */
       auditWithOriginsOverRawVerify: round(audit.withOrigins.entriesPerSecond / rawVerify.perSecond, 3),
@@ -287,34 +417,83 @@ async function main() {
       auditOverRawVerify: { target: '>= 0.5', met: ratios.auditOverRawVerify >= 0.5 },
     };
     out('');
-    out(`full pipeline peak        ${ratios.fullPeakPerSecond}/s sustained at c=${ratios.fullPeakConcurrency} (accepted ${ratios.fullPeakAcceptedPerSecond}/s while the clock ran, then the router caught up)`);
-    out(`crypto ceiling            ${ceiling}/s        full / ceiling      = ${ratios.fullOverCeiling}  (target ≥ 0.6: ${targets.fullOverCeiling.met ? 'met' : 'NOT met'})`);
-    out(`crypto ceiling, fan-out   ${fanOutCeiling}/s        full / that         = ${ratios.fullOverCeilingWithFanOut}  (the crypto the full pipeline does per notice, deliveries included)`);
-    out(`ingest-only gateway peak  ${ratios.ingestOnlyPeakPerSecond}/s        ingest-only / ceiling = ${ratios.ingestOnlyOverCeiling}`);
-    out(`bare pass-through peak    ${ratios.passThroughPeakPerSecond}/s        full / pass-through = ${ratios.fullOverPassThrough}`);
-    out(`p99 at half peak (${halfRate}/s)  ${ratios.p99AtHalfPeakMs} ms  (target ≤ 25 ms: ${targets.p99AtHalfPeakMs.met ? 'met' : 'NOT met'}); ingest-only gateway at the same rate ${ratios.ingestOnlyP99AtHalfPeakMs} ms`);
-    out(`gateway peak RSS          ${ratios.maxGatewayRssMb} MB  (target ≤ 256 MB: ${targets.maxGatewayRssMb.met ? 'met' : 'NOT met'}; JOSE and OpenPGP levels, catch-ups included)`);
-    out(`audit verify / raw verify ${ratios.auditOverRawVerify}  (target ≥ 0.5: ${targets.auditOverRawVerify.met ? 'met' : 'NOT met'}); with origin signatures ${ratios.auditWithOriginsOverRawVerify}`);
+    out(
+      `full pipeline peak        ${ratios.fullPeakPerSecond}/s sustained at c=${ratios.fullPeakConcurrency} (accepted ${ratios.fullPeakAcceptedPerSecond}/s while the clock ran, then the router caught up)`,
+    );
+    out(
+      `crypto ceiling            ${ceiling}/s        full / ceiling      = ${ratios.fullOverCeiling}  (target ≥ 0.6: ${targets.fullOverCeiling.met ? 'met' : 'NOT met'})`,
+    );
+    out(
+      `crypto ceiling, fan-out   ${fanOutCeiling}/s        full / that         = ${ratios.fullOverCeilingWithFanOut}  (the crypto the full pipeline does per notice, deliveries included)`,
+    );
+    out(
+      `ingest-only gateway peak  ${ratios.ingestOnlyPeakPerSecond}/s        ingest-only / ceiling = ${ratios.ingestOnlyOverCeiling}`,
+    );
+    out(
+      `bare pass-through peak    ${ratios.passThroughPeakPerSecond}/s        full / pass-through = ${ratios.fullOverPassThrough}`,
+    );
+    out(
+      `p99 at half peak (${halfRate}/s)  ${ratios.p99AtHalfPeakMs} ms  (target ≤ 25 ms: ${targets.p99AtHalfPeakMs.met ? 'met' : 'NOT met'}); ingest-only gateway at the same rate ${ratios.ingestOnlyP99AtHalfPeakMs} ms`,
+    );
+    out(
+      `gateway peak RSS          ${ratios.maxGatewayRssMb} MB  (target ≤ 256 MB: ${targets.maxGatewayRssMb.met ? 'met' : 'NOT met'}; JOSE and OpenPGP levels, catch-ups included)`,
+    );
+    out(
+      `audit verify / raw verify ${ratios.auditOverRawVerify}  (target ≥ 0.5: ${targets.auditOverRawVerify.met ? 'met' : 'NOT met'}); with origin signatures ${ratios.auditWithOriginsOverRawVerify}`,
+    );
     out(`errors                    ${ratios.errors}`);
     if (openpgp) {
       const r = openpgp.ratios;
       const W = 58;
-      const at = (l: Level | undefined) => (l ? `${l.acceptedPerSecond}/s, p50 ${l.p50Ms} / p95 ${l.p95Ms} / p99 ${l.p99Ms} ms` : '—');
+      const at = (l: Level | undefined) =>
+        l ? `${l.acceptedPerSecond}/s, p50 ${l.p50Ms} / p95 ${l.p95Ms} / p99 ${l.p99Ms} ms` : '—';
       out('');
       out(`                          ${'JOSE'.padEnd(W)} OpenPGP`);
       out(`crypto ceiling            ${`${ceiling}/s`.padEnd(W)} ${r.cryptoCeilingPerSecond}/s`);
-      out(`full pipeline peak        ${`${at(peak)} (c=${peak.concurrency})`.padEnd(W)} ${at(openpgpPeak)} (c=${r.fullPeakConcurrency})`);
-      for (const c of openpgpLevels) out(`  c=${String(c).padEnd(21)} ${at(full.find((l) => l.concurrency === c)).padEnd(W)} ${at(openpgpFull.find((l) => l.concurrency === c))}`);
+      out(
+        `full pipeline peak        ${`${at(peak)} (c=${peak.concurrency})`.padEnd(W)} ${at(openpgpPeak)} (c=${r.fullPeakConcurrency})`,
+      );
+      for (const c of openpgpLevels)
+        out(
+          `  c=${String(c).padEnd(21)} ${at(full.find((l) => l.concurrency === c)).padEnd(W)} ${at(openpgpFull.find((l) => l.concurrency === c))}`,
+        );
       out(`full / ceiling            ${String(ratios.fullOverCeiling).padEnd(W)} ${r.fullOverCeiling}`);
-      out(`OpenPGP / JOSE            ceiling ${r.ceilingOverJoseCeiling}, full pipeline peak ${r.fullPeakOverJoseFullPeak}`);
+      out(
+        `OpenPGP / JOSE            ceiling ${r.ceilingOverJoseCeiling}, full pipeline peak ${r.fullPeakOverJoseFullPeak}`,
+      );
       out(`OpenPGP errors            ${r.errors}`);
     }
 
-    if (machine.loadAverageAtStart > 0.5 * machine.nproc) out(`note: the machine was busy (load average ${machine.loadAverageAtStart} on ${machine.nproc} cores at start, ${round(loadavg()[0] ?? NaN, 2)} at the end): figures are lower bounds`);
+    if (machine.loadAverageAtStart > 0.5 * machine.nproc)
+      out(
+        `note: the machine was busy (load average ${machine.loadAverageAtStart} on ${machine.nproc} cores at start, ${round(loadavg()[0] ?? NaN, 2)} at the end): figures are lower bounds`,
+      );
     // A probe that lost work with nothing of ours running: the host slowed this VM, and the latency percentiles carry it.
     const lost = Math.max(steadyBefore.lostFraction, steadyAfter.lostFraction);
-    if (lost > 0.02) out(`note: the CPU was not steady (the steadiness probe lost ${round(lost * 100, 1)} % of its work in slow episodes): latency percentiles include the host's slowdowns (docs/benchmarks.md)`);
-    const results = { when: new Date().toISOString(), loadAverageAtEnd: round(loadavg()[0] ?? NaN, 2), command: `npm run bench${quick ? ' -- --quick' : ''}`, machine: { ...machine, steadiness: { before: steadyBefore, after: steadyAfter } }, durationMs, levels, ceiling: ceilings, ceilingWithFanOut: fanOutCeilings, full, halfPeak: half, ingestOnly, ingestOnlyHalfPeak: ingestHalf, passThrough: pass, audit, rawEd25519Verify: rawVerify, ratios, targets, ...(openpgp ? { openpgp } : {}) };
+    if (lost > 0.02)
+      out(
+        `note: the CPU was not steady (the steadiness probe lost ${round(lost * 100, 1)} % of its work in slow episodes): latency percentiles include the host's slowdowns (docs/benchmarks.md)`,
+      );
+    const results = {
+      when: new Date().toISOString(),
+      loadAverageAtEnd: round(loadavg()[0] ?? NaN, 2),
+      command: `npm run bench${quick ? ' -- --quick' : ''}`,
+      machine: { ...machine, steadiness: { before: steadyBefore, after: steadyAfter } },
+      durationMs,
+      levels,
+      ceiling: ceilings,
+      ceilingWithFanOut: fanOutCeilings,
+      full,
+      halfPeak: half,
+      ingestOnly,
+      ingestOnlyHalfPeak: ingestHalf,
+      passThrough: pass,
+      audit,
+      rawEd25519Verify: rawVerify,
+      ratios,
+      targets,
+      ...(openpgp ? { openpgp } : {}),
+    };
     const resultsDir = join(repoRoot, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
     const name = quick ? 'quick.json' : 'latest.json';

@@ -20,7 +20,10 @@ export function clusters(sorted: readonly number[], joinGap: number): number[][]
 
 /** The median of the gaps between the first values of consecutive runs, or null with fewer than two runs. */
 export function medianGap(runs: readonly (readonly number[])[]): number | null {
-  const gaps = runs.slice(1).map((r, i) => r[0]! - runs[i]![0]!).sort((a, b) => a - b);
+  const gaps = runs
+    .slice(1)
+    .map((r, i) => r[0]! - runs[i]![0]!)
+    .sort((a, b) => a - b);
   return gaps.length > 0 ? gaps[gaps.length >> 1]! : null;
 }
 
@@ -81,7 +84,11 @@ export function processMeter(pid: number) {
       if (timer) clearInterval(timer);
       sample();
       const secs = (performance.now() - t0) / 1000;
-      return { cpuPercent: round((100 * (cpuSeconds(pid) - cpu0)) / secs), mainThreadCpuPercent: round((100 * (cpuSeconds(pid, pid) - main0)) / secs), peakRssMb: round(peak) };
+      return {
+        cpuPercent: round((100 * (cpuSeconds(pid) - cpu0)) / secs),
+        mainThreadCpuPercent: round((100 * (cpuSeconds(pid, pid) - main0)) / secs),
+        peakRssMb: round(peak),
+      };
     },
   };
 }

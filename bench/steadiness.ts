@@ -88,12 +88,16 @@ function spin(seconds: number): number[] {
 export async function measureSteadiness(seconds = 8, threads = cpus().length): Promise<Steadiness> {
   const file = fileURLToPath(import.meta.url);
   const perThread = await Promise.all(
-    Array.from({ length: threads }, () => new Promise<number[]>((resolve, reject) => {
-      const w = new Worker(file, { workerData: { seconds: seconds + 1 } });
-      w.once('message', (bins: number[]) => resolve(bins.slice(Math.round(1000 / BIN_MS))));
-      w.once('error', reject);
-      w.once('exit', (code) => reject(new Error(`steadiness worker exited (${code}) without its bins`)));
-    })),
+    Array.from(
+      { length: threads },
+      () =>
+        new Promise<number[]>((resolve, reject) => {
+          const w = new Worker(file, { workerData: { seconds: seconds + 1 } });
+          w.once('message', (bins: number[]) => resolve(bins.slice(Math.round(1000 / BIN_MS))));
+          w.once('error', reject);
+          w.once('exit', (code) => reject(new Error(`steadiness worker exited (${code}) without its bins`)));
+        }),
+    ),
   ).then((all) => all.map((bins) => summariseBins(bins)));
   const first = perThread[0]!;
   const gap = medianGap(first.episodes.map((e) => [e.atSeconds]));
@@ -119,5 +123,6 @@ if (!isMainThread && parentPort && (workerData as { seconds?: number } | null)?.
   const [secondsArg, threadsArg] = process.argv.slice(2);
   const s = await measureSteadiness(Number(secondsArg ?? 8), Number(threadsArg ?? cpus().length));
   process.stdout.write(describeSteadiness(s) + '\n');
-  for (const e of s.episodes) process.stdout.write(`  at ${e.atSeconds} s: ${e.ms} ms, down to ${e.lowestRatio} of the median\n`);
+  for (const e of s.episodes)
+    process.stdout.write(`  at ${e.atSeconds} s: ${e.ms} ms, down to ${e.lowestRatio} of the median\n`);
 }

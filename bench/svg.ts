@@ -15,7 +15,14 @@ function niceMax(v: number): number {
   return 10 * p;
 }
 
-export function throughputLatencySvg(opts: { title: string; subtitle: string; series: Series[]; verticals: { x: number; label: string; colour: string }[]; xLabel: string; yLabel: string }): string {
+export function throughputLatencySvg(opts: {
+  title: string;
+  subtitle: string;
+  series: Series[];
+  verticals: { x: number; label: string; colour: string }[];
+  xLabel: string;
+  yLabel: string;
+}): string {
   const W = 760;
   const H = 440;
   const m = { l: 70, r: 30, t: 60, b: 60 };
@@ -28,9 +35,13 @@ export function throughputLatencySvg(opts: { title: string; subtitle: string; se
   const X = (x: number) => m.l + (x / xMax) * pw;
   const Y = (y: number) => m.t + ph - (y / yMax) * ph;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="#fff"/>`);
-  out.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(opts.title)}</text>`);
+  out.push(
+    `<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(opts.title)}</text>`,
+  );
   out.push(`<text x="${W / 2}" y="40" text-anchor="middle" fill="#555">${esc(opts.subtitle)}</text>`);
   for (let i = 0; i <= 5; i++) {
     const xv = (xMax * i) / 5;
@@ -42,18 +53,28 @@ export function throughputLatencySvg(opts: { title: string; subtitle: string; se
   }
   out.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
   out.push(`<text x="${m.l + pw / 2}" y="${H - 18}" text-anchor="middle">${esc(opts.xLabel)}</text>`);
-  out.push(`<text transform="translate(18 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`);
+  out.push(
+    `<text transform="translate(18 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(opts.yLabel)}</text>`,
+  );
   for (const v of opts.verticals) {
-    out.push(`<line x1="${X(v.x)}" y1="${m.t}" x2="${X(v.x)}" y2="${m.t + ph}" stroke="${v.colour}" stroke-dasharray="6 4"/>`);
+    out.push(
+      `<line x1="${X(v.x)}" y1="${m.t}" x2="${X(v.x)}" y2="${m.t + ph}" stroke="${v.colour}" stroke-dasharray="6 4"/>`,
+    );
     // Along its own line (rotated), so that labels of lines close together never overlap each other or the legend.
-    out.push(`<text transform="translate(${X(v.x) + 4} ${m.t + 8}) rotate(90)" fill="${v.colour}" font-size="11">${esc(v.label)}</text>`);
+    out.push(
+      `<text transform="translate(${X(v.x) + 4} ${m.t + 8}) rotate(90)" fill="${v.colour}" font-size="11">${esc(v.label)}</text>`,
+    );
   }
   opts.series.forEach((s, si) => {
     const d = s.points.map((p, i) => `${i === 0 ? 'M' : 'L'}${X(p.x).toFixed(1)} ${Y(p.y).toFixed(1)}`).join(' ');
-    out.push(`<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`);
+    out.push(
+      `<path d="${d}" fill="none" stroke="${s.colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="4 3"' : ''}/>`,
+    );
     for (const p of s.points) {
       out.push(`<circle cx="${X(p.x).toFixed(1)}" cy="${Y(p.y).toFixed(1)}" r="3.5" fill="${s.colour}"/>`);
-      out.push(`<text x="${(X(p.x) + 6).toFixed(1)}" y="${(Y(p.y) - 6).toFixed(1)}" fill="${s.colour}" font-size="10">${esc(p.label)}</text>`);
+      out.push(
+        `<text x="${(X(p.x) + 6).toFixed(1)}" y="${(Y(p.y) - 6).toFixed(1)}" fill="${s.colour}" font-size="10">${esc(p.label)}</text>`,
+      );
     }
     // Legend in the top right corner: the curves rise on the left, the pass-through runs along the bottom.
     out.push(`<rect x="${m.l + pw - 350}" y="${m.t + 10 + si * 18}" width="14" height="3" fill="${s.colour}"/>`);
@@ -81,7 +102,8 @@ export interface ChartResults {
 
 /** The bench's chart: p99 (and the full pipeline's p50) against accepted/s, with the crypto ceilings. */
 export function benchChartSvg(r: ChartResults): string {
-  const p99 = (levels: ChartLevel[]) => levels.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` }));
+  const p99 = (levels: ChartLevel[]) =>
+    levels.map((l) => ({ x: l.acceptedPerSecond, y: l.p99Ms, label: `c=${l.concurrency}` }));
   const ceiling = r.ratios.cryptoCeilingPerSecond;
   const pgpCeiling = r.openpgp?.ratios.cryptoCeilingPerSecond;
   return throughputLatencySvg({
@@ -91,14 +113,21 @@ export function benchChartSvg(r: ChartResults): string {
     yLabel: 'latency (ms)',
     series: [
       { name: 'full pipeline p99 (gateway with router + checkpointer)', colour: '#c0392b', points: p99(r.full) },
-      { name: 'full pipeline p50', colour: '#e67e22', dashed: true, points: r.full.map((l) => ({ x: l.acceptedPerSecond, y: l.p50Ms, label: '' })) },
+      {
+        name: 'full pipeline p50',
+        colour: '#e67e22',
+        dashed: true,
+        points: r.full.map((l) => ({ x: l.acceptedPerSecond, y: l.p50Ms, label: '' })),
+      },
       { name: 'ingest-only gateway p99', colour: '#8e44ad', points: p99(r.ingestOnly) },
       { name: 'bare pass-through p99', colour: '#2471a3', points: p99(r.passThrough) },
       ...(r.openpgp ? [{ name: 'OpenPGP full pipeline p99', colour: '#16a085', points: p99(r.openpgp.full) }] : []),
     ],
     verticals: [
       { x: ceiling, label: `crypto ceiling ${Math.round(ceiling)}/s`, colour: '#27ae60' },
-      ...(pgpCeiling !== undefined ? [{ x: pgpCeiling, label: `OpenPGP ceiling ${Math.round(pgpCeiling)}/s`, colour: '#16a085' }] : []),
+      ...(pgpCeiling !== undefined
+        ? [{ x: pgpCeiling, label: `OpenPGP ceiling ${Math.round(pgpCeiling)}/s`, colour: '#16a085' }]
+        : []),
     ],
   });
 }

@@ -83,16 +83,34 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
   const metrics = new Metrics();
   const { keyring } = await loadOrCreateBrokerKeys(config.dataDir, config.brokerId, opts.now);
   // The key-encryption key is read before anything connects: every instance of a network needs the same one.
-  const kek = loadOrCreateKek(config.keyEncryptionKeyFile ?? defaultKekPath(config.dataDir), config.keyEncryptionKeyFile === null);
+  const kek = loadOrCreateKek(
+    config.keyEncryptionKeyFile ?? defaultKekPath(config.dataDir),
+    config.keyEncryptionKeyFile === null,
+  );
   // TLS material is read before anything connects: a missing or bad file stops start-up.
   const tls = config.tls ? await tlsSetup(config, logger) : null;
   const metricsToken = config.metricsTokenFile ? readMetricsToken(config.metricsTokenFile) : undefined;
-  if (config.metricsTokenFile && readableByOthers(config.metricsTokenFile)) logger.warn({ event: 'metrics-token-file-mode', file: config.metricsTokenFile }, 'the metrics token file can be read by other users; chmod 600 it');
+  if (config.metricsTokenFile && readableByOthers(config.metricsTokenFile))
+    logger.warn(
+      { event: 'metrics-token-file-mode', file: config.metricsTokenFile },
+      'the metrics token file can be read by other users; chmod 600 it',
+    );
 
-  const built: { app?: FastifyInstance; ops?: FastifyInstance; registry?: RegistryStore; keyringStore?: KeyringStore } = {};
-  const bus = await connectNats({ servers: opts.natsUrl, name: `liaison-gateway-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, logger, auth: config });
+  const built: { app?: FastifyInstance; ops?: FastifyInstance; registry?: RegistryStore; keyringStore?: KeyringStore } =
+    {};
+  const bus = await connectNats({
+    servers: opts.natsUrl,
+    name: `liaison-gateway-${config.brokerId}`,
+    publishTimeoutMs: config.publishTimeoutMs,
+    logger,
+    auth: config,
+  });
   try {
-    await ensureStreams(bus.jsm, { duplicateWindowSeconds: config.duplicateWindowSeconds, replicas: config.streamReplicas, deliveriesMaxAgeSeconds: config.deliveriesMaxAgeSeconds });
+    await ensureStreams(bus.jsm, {
+      duplicateWindowSeconds: config.duplicateWindowSeconds,
+      replicas: config.streamReplicas,
+      deliveriesMaxAgeSeconds: config.deliveriesMaxAgeSeconds,
+    });
     // Notice ids are unique for the log's lifetime (create-only records, no TTL; broker/log/notice-writer.ts).
     await openNoticeIds(bus, config.streamReplicas);
     const registry = (built.registry = await RegistryStore.open(bus, validateRegistry, logger, config.streamReplicas));
@@ -105,13 +123,40 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     }
     await registry.watch();
     // The broker keyring is shared through KV: a rotation made through any instance reaches every one.
-    const keyringStore = (built.keyringStore = await KeyringStore.open({ bus, keyring, kek, dataDir: config.dataDir, logger, replicas: config.streamReplicas }));
-    const admin = new KeyAdmin({ bus, registry, keyring, keyringStore, brokerId: config.brokerId, encryptionKeyGraceSeconds: config.encryptionKeyGraceSeconds, agencyKeyOverlapSeconds: config.agencyKeyOverlapSeconds, logger,
-      webhookUrlRefusal: (url) => webhookUrlRefusal(url, { allowPrivateNetworks: config.webhookAllowPrivateNetworks }), ...(opts.now ? { now: opts.now } : {}) });
+    const keyringStore = (built.keyringStore = await KeyringStore.open({
+      bus,
+      keyring,
+      kek,
+      dataDir: config.dataDir,
+      logger,
+      replicas: config.streamReplicas,
+    }));
+    const admin = new KeyAdmin({
+      bus,
+      registry,
+      keyring,
+      keyringStore,
+      brokerId: config.brokerId,
+      encryptionKeyGraceSeconds: config.encryptionKeyGraceSeconds,
+      agencyKeyOverlapSeconds: config.agencyKeyOverlapSeconds,
+      logger,
+      webhookUrlRefusal: (url) => webhookUrlRefusal(url, { allowPrivateNetworks: config.webhookAllowPrivateNetworks }),
+      ...(opts.now ? { now: opts.now } : {}),
+    });
     await admin.ensureKeyringEventLogged();
     const snapshot = () => registry.snapshot;
     // Every registered format the broker can open (OpenPGP only with a broker OpenPGP key).
-    const adapters = opts.adapters ?? ENVELOPE_FORMATS.flatMap((f) => f.opener({ openPgpDecryptionKeys: keyring.openpgp?.decryptionKeys, registry: snapshot, maxEnvelopeBytes: config.bodyLimitBytes, now: opts.now }) ?? []);
+    const adapters =
+      opts.adapters ??
+      ENVELOPE_FORMATS.flatMap(
+        (f) =>
+          f.opener({
+            openPgpDecryptionKeys: keyring.openpgp?.decryptionKeys,
+            registry: snapshot,
+            maxEnvelopeBytes: config.bodyLimitBytes,
+            now: opts.now,
+          }) ?? [],
+      );
     const resolveSigner = createSignerResolver(snapshot, opts.now);
     const replay = await natsReplayGuard(bus, config.streamReplicas);
     const ingest = createIngestPipeline({
@@ -127,11 +172,23 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       ...(opts.now ? { now: opts.now } : {}),
     });
     // The signed log: the checkpoint origin (and signing key name) is the broker id.
-    const checkpoints = await CheckpointStore.open(bus, config.brokerId, () => keyring.verificationKeys, config.streamReplicas);
+    const checkpoints = await CheckpointStore.open(
+      bus,
+      config.brokerId,
+      () => keyring.verificationKeys,
+      config.streamReplicas,
+    );
     const tiles = await TileStore.open(bus, config.streamReplicas);
     // The checkpointer starts after the app is built; /readyz reads its status through this.
     let checkpointerView: CheckpointerView | null = null;
-    const app = (built.app = await buildApp({ logger, bus, keyring, admin, ingest, bodyLimitBytes: config.bodyLimitBytes, envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
+    const app = (built.app = await buildApp({
+      logger,
+      bus,
+      keyring,
+      admin,
+      ingest,
+      bodyLimitBytes: config.bodyLimitBytes,
+      envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
       checkpointer: () => checkpointerView,
       log: { checkpoints, tiles },
       auth: { brokerId: config.brokerId, registry: snapshot, resolveSigner, replay },
@@ -140,8 +197,16 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       metrics,
       ...(metricsToken ? { metricsToken } : {}),
       ...(tls ? { https: tls.https } : {}),
-      trustProxy: config.trustProxy.split(',').map((p) => p.trim()).filter(Boolean),
-      connections: { requestTimeoutMs: config.requestTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, maxConnections: config.maxConnections, maxConnectionsPerAddress: config.maxConnectionsPerAddress },
+      trustProxy: config.trustProxy
+        .split(',')
+        .map((p) => p.trim())
+        .filter(Boolean),
+      connections: {
+        requestTimeoutMs: config.requestTimeoutMs,
+        idleTimeoutMs: config.idleTimeoutMs,
+        maxConnections: config.maxConnections,
+        maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+      },
       ...(tls && config.mtls !== 'off' ? { clientCert: { mode: config.mtls, registry: snapshot, crl: tls.crl } } : {}),
       limits: {
         rateLimitMax: config.rateLimitMax,
@@ -153,18 +218,41 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       },
       retryAfterSeconds: config.retryAfterSeconds,
     }));
-    const ops = (built.ops = await buildOpsApp({ logger, bus, metrics, metricsToken, checkpointer: () => checkpointerView, retryAfterSeconds: config.retryAfterSeconds }));
+    const ops = (built.ops = await buildOpsApp({
+      logger,
+      bus,
+      metrics,
+      metricsToken,
+      checkpointer: () => checkpointerView,
+      retryAfterSeconds: config.retryAfterSeconds,
+    }));
     // This instance's name in the leases it takes (router, webhooks).
     const holder = `${config.brokerId}/${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
     // The router and the checkpointer: on the background thread (default), or on this event loop. A test clock (opts.now)
     // cannot cross into a thread, so a gateway given one keeps them here.
     const wantRoles = config.router || config.checkpointer;
     const inThread = wantRoles && config.backgroundThread && !opts.now;
-    const roles = wantRoles && !inThread ? await createBackgroundRoles({ config, bus, keyring, registry: snapshot, logger, holder, observer: metrics.router, ...(opts.now ? { now: opts.now } : {}) }) : null;
-    const transports = transportWorkers(natsTransportContext({ config, logger, holder, bus, registry: snapshot, keyring }));
+    const roles =
+      wantRoles && !inThread
+        ? await createBackgroundRoles({
+            config,
+            bus,
+            keyring,
+            registry: snapshot,
+            logger,
+            holder,
+            observer: metrics.router,
+            ...(opts.now ? { now: opts.now } : {}),
+          })
+        : null;
+    const transports = transportWorkers(
+      natsTransportContext({ config, logger, holder, bus, registry: snapshot, keyring }),
+    );
     // Background workers start only once nothing else can fail, so a failed start leaves none running.
     await keyringStore.watch();
-    const background = inThread ? await BackgroundThread.start({ config, natsUrl: opts.natsUrl, holder, logger, observer: metrics.router }) : null;
+    const background = inThread
+      ? await BackgroundThread.start({ config, natsUrl: opts.natsUrl, holder, logger, observer: metrics.router })
+      : null;
     roles?.start();
     for (const w of transports.values()) w.start();
     const router = background?.router ?? roles?.router ?? null;
@@ -188,7 +276,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         // Shutdown must end: each background worker gets a bounded time to stop, and
         // one that does not is named in the log rather than holding the process.
         const bounded = async (what: string, p: Promise<void> | undefined) => {
-          if (p && !(await settlesWithin(p, CLOSE_TIMEOUT_MS))) logger.error({ event: 'close-timeout', component: what }, 'a component did not stop in time');
+          if (p && !(await settlesWithin(p, CLOSE_TIMEOUT_MS)))
+            logger.error({ event: 'close-timeout', component: what }, 'a component did not stop in time');
         };
         for (const [name, w] of transports) await bounded(name === 'webhook' ? 'webhooks' : name, w.close());
         await bounded('background', background?.close());

@@ -29,7 +29,8 @@ export const AGENCY_URI_PREFIX = 'urn:liaison:agency:';
 export const agencyUri = (agency: string) => `${AGENCY_URI_PREFIX}${agency}`;
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
-const DNS_NAME = /^(?=.{1,253}$)(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+const DNS_NAME =
+  /^(?=.{1,253}$)(?:\*\.)?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 export class PkiError extends Error {
@@ -106,7 +107,8 @@ function checkAgency(a: string): string {
 }
 
 function checkServerName(n: string): string {
-  if (isIP(n) === 0 && !DNS_NAME.test(n)) throw new PkiError(`server name must be a DNS name or an IP address (got ${JSON.stringify(n.slice(0, 70))})`);
+  if (isIP(n) === 0 && !DNS_NAME.test(n))
+    throw new PkiError(`server name must be a DNS name or an IP address (got ${JSON.stringify(n.slice(0, 70))})`);
   return n;
 }
 
@@ -129,11 +131,20 @@ class OpenSsl {
 
   run(args: string[], env: NodeJS.ProcessEnv = process.env): string {
     try {
-      return execFileSync(this.bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env, timeout: 30_000 });
+      return execFileSync(this.bin, args, {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env,
+        timeout: 30_000,
+      });
     } catch (e) {
       const err = e as { stderr?: string; message: string; code?: string };
-      if (err.code === 'ENOENT') throw new PkiError(`the openssl CLI was not found (${this.bin}); install openssl`, { cause: e });
-      throw new PkiError(`openssl ${args[0]} failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-3).join(' | ')}`, { cause: e });
+      if (err.code === 'ENOENT')
+        throw new PkiError(`the openssl CLI was not found (${this.bin}); install openssl`, { cause: e });
+      throw new PkiError(
+        `openssl ${args[0]} failed: ${(err.stderr ?? err.message).trim().split('\n').slice(-3).join(' | ')}`,
+        { cause: e },
+      );
     }
   }
 }
@@ -178,7 +189,8 @@ function caConfig(paths: PkiPaths, m: PkiManifest): string {
 function readManifest(paths: PkiPaths): PkiManifest | null {
   if (!existsSync(paths.manifest)) return null;
   const m = JSON.parse(readFileSync(paths.manifest, 'utf8')) as PkiManifest;
-  if (m.v !== 1 || typeof m.caCert !== 'string' || typeof m.caKey !== 'string') throw new PkiError(`${paths.manifest} is not a Liaison PKI manifest`);
+  if (m.v !== 1 || typeof m.caCert !== 'string' || typeof m.caKey !== 'string')
+    throw new PkiError(`${paths.manifest} is not a Liaison PKI manifest`);
   return m;
 }
 
@@ -214,28 +226,56 @@ export class Pki {
     const paths = pkiPaths(dir);
     const created: string[] = [];
     const openssl = opts.openssl ?? 'openssl';
-    if ((opts.caCert === undefined) !== (opts.caKey === undefined)) throw new PkiError('pass both --ca-cert and --ca-key, or neither');
-    if (opts.caKeyPassEnv !== undefined && !ENV_NAME.test(opts.caKeyPassEnv)) throw new PkiError('the CA key passphrase must be named by an environment variable name');
-    for (const sub of ['', 'ca', join('ca', 'newcerts'), 'server', 'agencies']) mkdirSync(join(paths.dir, sub), { recursive: true, mode: 0o700 });
+    if ((opts.caCert === undefined) !== (opts.caKey === undefined))
+      throw new PkiError('pass both --ca-cert and --ca-key, or neither');
+    if (opts.caKeyPassEnv !== undefined && !ENV_NAME.test(opts.caKeyPassEnv))
+      throw new PkiError('the CA key passphrase must be named by an environment variable name');
+    for (const sub of ['', 'ca', join('ca', 'newcerts'), 'server', 'agencies'])
+      mkdirSync(join(paths.dir, sub), { recursive: true, mode: 0o700 });
     chmodSync(join(paths.dir, 'ca'), 0o700);
     let m = readManifest(paths);
-    if (m && opts.caCert !== undefined && resolve(opts.caCert) !== m.caCert) throw new PkiError(`${paths.dir} already uses the CA ${m.caCert}`);
+    if (m && opts.caCert !== undefined && resolve(opts.caCert) !== m.caCert)
+      throw new PkiError(`${paths.dir} already uses the CA ${m.caCert}`);
     if (!existsSync(join(paths.dir, 'ca', 'index.txt'))) writeFileSync(join(paths.dir, 'ca', 'index.txt'), '');
     if (!existsSync(join(paths.dir, 'ca', 'crlnumber'))) writeFileSync(join(paths.dir, 'ca', 'crlnumber'), '1000\n');
     if (!m) {
       const external = opts.caCert !== undefined;
       m = external
-        ? { v: 1, caCert: resolve(opts.caCert as string), caKey: resolve(opts.caKey as string), external: true, ...(opts.caKeyPassEnv ? { caKeyPassEnv: opts.caKeyPassEnv } : {}) }
+        ? {
+            v: 1,
+            caCert: resolve(opts.caCert as string),
+            caKey: resolve(opts.caKey as string),
+            external: true,
+            ...(opts.caKeyPassEnv ? { caKeyPassEnv: opts.caKeyPassEnv } : {}),
+          }
         : { v: 1, caCert: paths.caCert, caKey: join(paths.dir, 'ca', 'ca.key'), external: false };
       if (external) {
-        if (!existsSync(m.caCert) || !existsSync(m.caKey)) throw new PkiError('the CA certificate or key file does not exist');
+        if (!existsSync(m.caCert) || !existsSync(m.caKey))
+          throw new PkiError('the CA certificate or key file does not exist');
         const ca = new X509Certificate(readFileSync(m.caCert));
         if (!ca.ca) throw new PkiError(`${m.caCert} is not a CA certificate (basicConstraints CA:TRUE)`);
         copyFileSync(m.caCert, paths.caCert);
       } else {
         writeKey(m.caKey);
         const pki0 = new Pki(paths, m, openssl);
-        pki0.#ssl.run(['req', '-config', pki0.#cnf, '-x509', '-new', '-key', m.caKey, '-subj', `/O=Liaison/CN=${(opts.caName ?? 'Liaison dev network CA').replace(/[/=+\\]/g, ' ')}`, '-extensions', 'v3_ca', '-days', String(days(opts.caDays, 3650)), '-sha256', '-out', paths.caCert]);
+        pki0.#ssl.run([
+          'req',
+          '-config',
+          pki0.#cnf,
+          '-x509',
+          '-new',
+          '-key',
+          m.caKey,
+          '-subj',
+          `/O=Liaison/CN=${(opts.caName ?? 'Liaison dev network CA').replace(/[/=+\\]/g, ' ')}`,
+          '-extensions',
+          'v3_ca',
+          '-days',
+          String(days(opts.caDays, 3650)),
+          '-sha256',
+          '-out',
+          paths.caCert,
+        ]);
         created.push('ca.crt', 'ca/ca.key');
       }
       writeFileSync(paths.manifest, JSON.stringify(m, null, 2) + '\n');
@@ -267,7 +307,24 @@ export class Pki {
     try {
       writeFileSync(`${tmp}.ext`, ['[ ext ]', ...ext, ''].join('\n'));
       this.#ssl.run(['req', '-config', this.#cnf, '-new', '-key', key, '-subj', subject, '-out', `${tmp}.csr`]);
-      this.#ssl.run(['ca', '-config', this.#cnf, '-batch', '-notext', '-in', `${tmp}.csr`, '-out', cert, '-extfile', `${tmp}.ext`, '-extensions', 'ext', '-days', String(validDays), ...this.#passin()]);
+      this.#ssl.run([
+        'ca',
+        '-config',
+        this.#cnf,
+        '-batch',
+        '-notext',
+        '-in',
+        `${tmp}.csr`,
+        '-out',
+        cert,
+        '-extfile',
+        `${tmp}.ext`,
+        '-extensions',
+        'ext',
+        '-days',
+        String(validDays),
+        ...this.#passin(),
+      ]);
     } finally {
       rmSync(`${tmp}.ext`, { force: true });
       rmSync(`${tmp}.csr`, { force: true });
@@ -280,34 +337,51 @@ export class Pki {
     const all = [...new Set(['localhost', '127.0.0.1', '::1', ...names.map(checkServerName)])];
     const san = all.map((n) => (isIP(n) ? `IP:${n}` : `DNS:${n}`)).join(',');
     writeKey(this.paths.serverKey);
-    return this.#issue(this.paths.serverKey, this.paths.serverCert, '/O=Liaison/CN=liaison-gateway', [
-      'basicConstraints = critical,CA:FALSE',
-      'keyUsage = critical,digitalSignature,keyEncipherment',
-      'extendedKeyUsage = serverAuth',
-      `subjectAltName = ${san}`,
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid,issuer',
-    ], days(validDays, 825));
+    return this.#issue(
+      this.paths.serverKey,
+      this.paths.serverCert,
+      '/O=Liaison/CN=liaison-gateway',
+      [
+        'basicConstraints = critical,CA:FALSE',
+        'keyUsage = critical,digitalSignature,keyEncipherment',
+        'extendedKeyUsage = serverAuth',
+        `subjectAltName = ${san}`,
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid,issuer',
+      ],
+      days(validDays, 825),
+    );
   }
 
   /** (Re)issue an agency's client certificate; the previous one stays valid until revoked. */
   issueAgency(agency: string, validDays?: number): X509Certificate {
     checkAgency(agency);
     writeKey(this.paths.agencyKey(agency));
-    return this.#issue(this.paths.agencyKey(agency), this.paths.agencyCert(agency), `/O=Liaison/CN=${agency}`, [
-      'basicConstraints = critical,CA:FALSE',
-      'keyUsage = critical,digitalSignature',
-      'extendedKeyUsage = clientAuth',
-      `subjectAltName = URI:${agencyUri(agency)}`,
-      'subjectKeyIdentifier = hash',
-      'authorityKeyIdentifier = keyid,issuer',
-    ], days(validDays, 365));
+    return this.#issue(
+      this.paths.agencyKey(agency),
+      this.paths.agencyCert(agency),
+      `/O=Liaison/CN=${agency}`,
+      [
+        'basicConstraints = critical,CA:FALSE',
+        'keyUsage = critical,digitalSignature',
+        'extendedKeyUsage = clientAuth',
+        `subjectAltName = URI:${agencyUri(agency)}`,
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid,issuer',
+      ],
+      days(validDays, 365),
+    );
   }
 
   /** Revoke a certificate (a file issued by this CA) and write a new CRL. Returns its serial (upper-case hex). */
-  revoke(certFile: string, reason: 'unspecified' | 'keyCompromise' | 'affiliationChanged' | 'superseded' | 'cessationOfOperation' = 'unspecified'): string {
+  revoke(
+    certFile: string,
+    reason:
+      'unspecified' | 'keyCompromise' | 'affiliationChanged' | 'superseded' | 'cessationOfOperation' = 'unspecified',
+  ): string {
     const cert = new X509Certificate(readFileSync(certFile));
-    if (!cert.checkIssued(new X509Certificate(readFileSync(this.manifest.caCert)))) throw new PkiError(`${certFile} was not issued by this CA`);
+    if (!cert.checkIssued(new X509Certificate(readFileSync(this.manifest.caCert))))
+      throw new PkiError(`${certFile} was not issued by this CA`);
     this.#ssl.run(['ca', '-config', this.#cnf, '-revoke', certFile, '-crl_reason', reason, ...this.#passin()]);
     this.writeCrl();
     return normalizeSerial(cert.serialNumber);
@@ -321,5 +395,8 @@ export class Pki {
 
 /** A certificate serial as compared everywhere: upper-case hex without leading zeros. */
 export function normalizeSerial(hex: string): string {
-  return hex.replace(/[:\s]/g, '').toUpperCase().replace(/^0+(?=.)/, '');
+  return hex
+    .replace(/[:\s]/g, '')
+    .toUpperCase()
+    .replace(/^0+(?=.)/, '');
 }

@@ -16,16 +16,34 @@ import { startTestNats } from './helpers/nats.js';
 
 t.setTimeout(120_000);
 /** These tests wait up to 15 s for webhook retries and checkpoints. */
-const waitFor = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000) => waitUntil(fn, what, ms);
+const waitFor = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000) =>
+  waitUntil(fn, what, ms);
 
 const nats = await startTestNats(t);
-const g = await startTestGateway(t, nats.url, { leaseTtlSeconds: 3, routerAckWaitSeconds: 2, checkpointIntervalMs: 200, checkpointEveryEntries: 1 });
+const g = await startTestGateway(t, nats.url, {
+  leaseTtlSeconds: 3,
+  routerAckWaitSeconds: 2,
+  checkpointIntervalMs: 200,
+  checkpointEveryEntries: 1,
+});
 await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}`;
-const client = (agency: string) => new InboxClient({ url, agency, signingKey: g.creds(agency).signing, encryptionKey: g.creds(agency).encryption, brokerId: g.config.brokerId });
-const bearer = async (agency: string) => `Bearer ${await makeClientAssertion(agency, g.creds(agency).signing, g.config.brokerId)}`;
+const client = (agency: string) =>
+  new InboxClient({
+    url,
+    agency,
+    signingKey: g.creds(agency).signing,
+    encryptionKey: g.creds(agency).encryption,
+    brokerId: g.config.brokerId,
+  });
+const bearer = async (agency: string) =>
+  `Bearer ${await makeClientAssertion(agency, g.creds(agency).signing, g.config.brokerId)}`;
 const postAck = async (agency: string, jws: string) => {
-  const res = await fetch(`${url}/v1/inbox/ack`, { method: 'POST', headers: { authorization: await bearer(agency), 'content-type': 'application/jose' }, body: jws });
+  const res = await fetch(`${url}/v1/inbox/ack`, {
+    method: 'POST',
+    headers: { authorization: await bearer(agency), 'content-type': 'application/jose' },
+    body: jws,
+  });
   return { status: res.status, json: (await res.json()) as Record<string, any> };
 };
 const listAcks = async (agency: string, id: string) => {
@@ -33,16 +51,28 @@ const listAcks = async (agency: string, id: string) => {
   return { status: res.status, json: (await res.json()) as Record<string, any> };
 };
 
-const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH', 'KH'], tlp: 'AMBER' });
+const notice = sampleNotice('seizure-report', {
+  operation: 'mekong-dragon-6',
+  origin: { country: 'VN', agency: 'vn-customs' },
+  addressees: ['TH', 'KH'],
+  tlp: 'AMBER',
+});
 const posted = await g.post((await g.seal(notice, 'vn-customs')).jwe);
 t.equal(posted.status, 202);
-const delivery = async (agency: string) => waitFor(async () => (await client(agency).pull({ limit: 100 })).deliveries.find((d) => d.notice_id === notice.id), `${agency}'s delivery`);
+const delivery = async (agency: string) =>
+  waitFor(
+    async () => (await client(agency).pull({ limit: 100 })).deliveries.find((d) => d.notice_id === notice.id),
+    `${agency}'s delivery`,
+  );
 
 t.test('a signed read receipt is logged, verifies with the recipient key, and the sender lists it', async (t) => {
   const d = await delivery('th-customs');
   const opened = await client('th-customs').open(d);
   const sha256 = createHash('sha256').update(opened.jws).digest('hex');
-  const ack = await signAck({ notice_id: notice.id, cursor: d.cursor, sha256, acked_at: new Date().toISOString() }, g.creds('th-customs').signing);
+  const ack = await signAck(
+    { notice_id: notice.id, cursor: d.cursor, sha256, acked_at: new Date().toISOString() },
+    g.creds('th-customs').signing,
+  );
 
   const first = await postAck('th-customs', ack);
   t.equal(first.status, 201, JSON.stringify(first.json));
@@ -50,7 +80,10 @@ t.test('a signed read receipt is logged, verifies with the recipient key, and th
   const again = await postAck('th-customs', ack);
   t.equal(again.status, 200, 'the same receipt again: idempotent');
   t.same(again.json, { ...first.json, duplicate: true }, 'answered with the first');
-  const later = await signAck({ notice_id: notice.id, cursor: d.cursor, sha256, acked_at: new Date(Date.now() + 1000).toISOString() }, g.creds('th-customs').signing);
+  const later = await signAck(
+    { notice_id: notice.id, cursor: d.cursor, sha256, acked_at: new Date(Date.now() + 1000).toISOString() },
+    g.creds('th-customs').signing,
+  );
   const second = await postAck('th-customs', later);
   t.equal(second.status, 200, 'a second, different receipt of the same notice: the first stands');
   t.equal(second.json.log_index, first.json.log_index);
@@ -60,12 +93,28 @@ t.test('a signed read receipt is logged, verifies with the recipient key, and th
   t.ok(m, 'in LOG at the index answered');
   t.equal(m!.subject, 'log.ack');
   const entry = decodeEntry(m!.data) as unknown as Record<string, unknown>;
-  t.same(Object.keys(entry).sort(), ['acked_at', 'agency', 'kind', 'notice_id', 'received_at', 'sha256', 'signer_kid', 'v']);
-  t.match(entry, { kind: 'ack', notice_id: notice.id, agency: 'th-customs', signer_kid: 'th-customs-sig-1', sha256: createHash('sha256').update(ack).digest('hex') });
+  t.same(Object.keys(entry).sort(), [
+    'acked_at',
+    'agency',
+    'kind',
+    'notice_id',
+    'received_at',
+    'sha256',
+    'signer_kid',
+    'v',
+  ]);
+  t.match(entry, {
+    kind: 'ack',
+    notice_id: notice.id,
+    agency: 'th-customs',
+    signer_kid: 'th-customs-sig-1',
+    sha256: createHash('sha256').update(ack).digest('hex'),
+  });
   t.same(Buffer.from(encodeEntry(entry as never)), Buffer.from(m!.data), 'canonical JSON');
   const acksInLog = [];
   const info = await g.gw.bus.jsm.streams.info(STREAMS.log);
-  for (let s = 1; s <= info.state.last_seq; s++) if ((await g.gw.bus.getMessage(STREAMS.log, s))?.subject === 'log.ack') acksInLog.push(s);
+  for (let s = 1; s <= info.state.last_seq; s++)
+    if ((await g.gw.bus.getMessage(STREAMS.log, s))?.subject === 'log.ack') acksInLog.push(s);
   t.equal(acksInLog.length, 1, 'logged once');
 
   // The sender lists it, and anyone verifies it with the recipient's key.
@@ -76,8 +125,16 @@ t.test('a signed read receipt is logged, verifies with the recipient key, and th
   t.equal(a.ack, ack, 'the receipt exactly as signed');
   t.equal(a.sha256, entry.sha256, 'matching its log entry');
   const verified = await verifyAck(a.ack, await client('vn-customs').agencyKeys('th-customs'), new Date(a.received_at));
-  t.same(verified.claims, { notice_id: notice.id, cursor: d.cursor, sha256, acked_at: a.acked_at }, "verifies with th-customs' key");
-  await t.rejects(verifyAck(a.ack, await client('vn-customs').agencyKeys('kh-police-adp'), new Date()), { message: 'the receipt is not signed by a key of this agency' }, 'not with another agency key');
+  t.same(
+    verified.claims,
+    { notice_id: notice.id, cursor: d.cursor, sha256, acked_at: a.acked_at },
+    "verifies with th-customs' key",
+  );
+  await t.rejects(
+    verifyAck(a.ack, await client('vn-customs').agencyKeys('kh-police-adp'), new Date()),
+    { message: 'the receipt is not signed by a key of this agency' },
+    'not with another agency key',
+  );
 
   for (const other of ['kh-police-adp', 'la-customs', 'th-customs']) {
     const r = await listAcks(other, notice.id);
@@ -86,7 +143,10 @@ t.test('a signed read receipt is logged, verifies with the recipient key, and th
   }
 
   // Auditors: the log with its ack entry still verifies end to end.
-  await waitFor(async () => ((g.gw.checkpointer?.status.checkpointSize ?? 0) > first.json.log_index ? true : undefined), 'a checkpoint over the ack');
+  await waitFor(
+    async () => ((g.gw.checkpointer?.status.checkpointSize ?? 0) > first.json.log_index ? true : undefined),
+    'a checkpoint over the ack',
+  );
   const archive = await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys);
   const report = auditLog(archiveToAuditInput(JSON.parse(JSON.stringify(archive))));
   t.same(report.problems, [], 'audit verify accepts the ack entry');
@@ -100,14 +160,69 @@ t.test('refused read receipts', async (t) => {
   const sha256 = createHash('sha256').update(opened.jws).digest('hex');
   const claims = { notice_id: notice.id, cursor: kh.cursor, sha256, acked_at: new Date().toISOString() };
   const cases: [string, string, string, number, string][] = [
-    ["another agency's delivery", 'kh-police-adp', await signAck({ ...claims, cursor: th.cursor }, g.creds('kh-police-adp').signing), 422, 'ack-mismatch'],
-    ['a wrong hash', 'kh-police-adp', await signAck({ ...claims, sha256: '0'.repeat(64) }, g.creds('kh-police-adp').signing), 422, 'ack-mismatch'],
-    ["signed with another agency's key", 'kh-police-adp', await signAck(claims, g.creds('th-customs').signing), 403, 'forbidden'],
-    ['by an agency that was not a recipient', 'la-customs', await signAck(claims, g.creds('la-customs').signing), 422, 'ack-mismatch'],
-    ['acked in the future', 'kh-police-adp', await signAck({ ...claims, acked_at: new Date(Date.now() + 3_600_000).toISOString() }, g.creds('kh-police-adp').signing), 400, 'clock-skew'],
-    ['an extra member', 'kh-police-adp', forgeJws({ alg: 'ES256', kid: 'kh-police-adp-sig-1', typ: ACK_TYP }, JSON.stringify({ ...claims, note: 'x' }), g.creds('kh-police-adp').signing), 400, 'bad-request'],
-    ['no typ', 'kh-police-adp', forgeJws({ alg: 'ES256', kid: 'kh-police-adp-sig-1' }, JSON.stringify(claims), g.creds('kh-police-adp').signing), 400, 'bad-request'],
-    ['a bad signature', 'kh-police-adp', (await signAck(claims, g.creds('kh-police-adp').signing)).slice(0, -6) + 'AAAAAA', 400, 'signature-invalid'],
+    [
+      "another agency's delivery",
+      'kh-police-adp',
+      await signAck({ ...claims, cursor: th.cursor }, g.creds('kh-police-adp').signing),
+      422,
+      'ack-mismatch',
+    ],
+    [
+      'a wrong hash',
+      'kh-police-adp',
+      await signAck({ ...claims, sha256: '0'.repeat(64) }, g.creds('kh-police-adp').signing),
+      422,
+      'ack-mismatch',
+    ],
+    [
+      "signed with another agency's key",
+      'kh-police-adp',
+      await signAck(claims, g.creds('th-customs').signing),
+      403,
+      'forbidden',
+    ],
+    [
+      'by an agency that was not a recipient',
+      'la-customs',
+      await signAck(claims, g.creds('la-customs').signing),
+      422,
+      'ack-mismatch',
+    ],
+    [
+      'acked in the future',
+      'kh-police-adp',
+      await signAck(
+        { ...claims, acked_at: new Date(Date.now() + 3_600_000).toISOString() },
+        g.creds('kh-police-adp').signing,
+      ),
+      400,
+      'clock-skew',
+    ],
+    [
+      'an extra member',
+      'kh-police-adp',
+      forgeJws(
+        { alg: 'ES256', kid: 'kh-police-adp-sig-1', typ: ACK_TYP },
+        JSON.stringify({ ...claims, note: 'x' }),
+        g.creds('kh-police-adp').signing,
+      ),
+      400,
+      'bad-request',
+    ],
+    [
+      'no typ',
+      'kh-police-adp',
+      forgeJws({ alg: 'ES256', kid: 'kh-police-adp-sig-1' }, JSON.stringify(claims), g.creds('kh-police-adp').signing),
+      400,
+      'bad-request',
+    ],
+    [
+      'a bad signature',
+      'kh-police-adp',
+      (await signAck(claims, g.creds('kh-police-adp').signing)).slice(0, -6) + 'AAAAAA',
+      400,
+      'signature-invalid',
+    ],
     ['not a JWS', 'kh-police-adp', 'hello', 400, 'bad-request'],
   ];
   for (const [what, as, jws, status, code] of cases) {
@@ -115,7 +230,15 @@ t.test('refused read receipts', async (t) => {
     t.equal(r.status, status, `${what}: ${status}`);
     t.equal(r.json.code, code, `${what}: ${code}`);
   }
-  const noAuth = await fetch(`${url}/v1/inbox/ack`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: 'a.b.c' });
+  const noAuth = await fetch(`${url}/v1/inbox/ack`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/jose' },
+    body: 'a.b.c',
+  });
   t.equal(noAuth.status, 401, 'needs a client assertion');
-  t.notMatch(g.logLines.join('\n'), new RegExp(opened.jws.slice(20, 60).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), 'no notice content in the logs');
+  t.notMatch(
+    g.logLines.join('\n'),
+    new RegExp(opened.jws.slice(20, 60).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')),
+    'no notice content in the logs',
+  );
 });

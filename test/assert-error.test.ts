@@ -11,8 +11,12 @@ function recorder() {
   let passed = 0;
   const t: Asserts = {
     fail: (message) => failures.push(message),
-    equal: (found, wanted, message) => (found === wanted ? passed++ : failures.push(`${message}: ${String(found)} is not ${String(wanted)}`)),
-    match: (found, pattern, message) => (pattern.test(String(found)) ? passed++ : failures.push(`${message}: ${String(found)} does not match ${String(pattern)}`)),
+    equal: (found, wanted, message) =>
+      found === wanted ? passed++ : failures.push(`${message}: ${String(found)} is not ${String(wanted)}`),
+    match: (found, pattern, message) =>
+      pattern.test(String(found))
+        ? passed++
+        : failures.push(`${message}: ${String(found)} does not match ${String(pattern)}`),
   };
   return { t, failures, passed: () => passed };
 }
@@ -36,9 +40,14 @@ t.test('throwsWith fails a wrong class, a wrong code, a wrong message, and no th
   throwsWith(r.t, merkle, MerkleError, 'merkle-bad-state');
   throwsWith(r.t, merkle, MerkleError, 'merkle-bad-argument', { message: /tree size 4/, what: 'named' });
   throwsWith(r.t, () => 1, MerkleError, 'merkle-bad-argument');
-  throwsWith(r.t, () => {
-    throw new RangeError('plain');
-  }, MerkleError, 'merkle-bad-argument');
+  throwsWith(
+    r.t,
+    () => {
+      throw new RangeError('plain');
+    },
+    MerkleError,
+    'merkle-bad-argument',
+  );
   t.same(r.failures, [
     'throws CheckpointError checkpoint-malformed: not a CheckpointError but MerkleError (merkle-bad-argument): index 9 is past the tree size 3',
     'throws MerkleError merkle-bad-state: code: merkle-bad-argument is not merkle-bad-state',

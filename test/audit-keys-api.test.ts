@@ -15,7 +15,11 @@ import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
 
 const nats = await startTestNats(t);
-const g = await startTestGateway(t, nats.url, { checkpointEveryEntries: 3, checkpointIntervalMs: 200, leaseTtlSeconds: 2 });
+const g = await startTestGateway(t, nats.url, {
+  checkpointEveryEntries: 3,
+  checkpointIntervalMs: 200,
+  leaseTtlSeconds: 2,
+});
 const url = await g.gw.app.listen({ port: 0, host: '127.0.0.1' });
 const dir = mkdtempSync(join(tmpdir(), 'liaison-audit-api-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -23,7 +27,12 @@ const state = join(dir, 'audit-state.json');
 
 const post = async (n: number) => {
   for (let i = 0; i < n; i++) {
-    const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+    const notice = sampleNotice('seizure-report', {
+      operation: 'mekong-dragon-6',
+      origin: { country: 'VN', agency: 'vn-customs' },
+      addressees: ['TH'],
+      tlp: 'AMBER',
+    });
     const res = await g.post((await g.seal(notice, 'vn-customs')).jwe);
     if (res.status !== 202) throw new Error(`post refused: ${res.status}`);
   }
@@ -54,29 +63,58 @@ t.test('the auditor verifies the live log over the API, twice, consistent with w
   t.notMatch(first.out, /erased/);
   t.match(first.out, /the log verifies/);
   const saved = (JSON.parse(readFileSync(state, 'utf8')) as { checkpoints: string[] }).checkpoints;
-  t.same(saved.map((n) => parseCheckpoint(n).checkpoint.treeSize), [5], 'the checkpoint seen is remembered');
+  t.same(
+    saved.map((n) => parseCheckpoint(n).checkpoint.treeSize),
+    [5],
+    'the checkpoint seen is remembered',
+  );
 
   await post(4);
   await waitFor(() => (g.gw.checkpointer!.status.checkpointSize === 9 ? true : undefined), 'checkpoint 9');
   const second = await verify('--as', 'hub-auditor', '--state', state, '--json');
   t.equal(second.code, 0, second.out);
-  const report = JSON.parse(second.out) as { ok: boolean; entries: number; checkpoints: number; checkpointsValid: number; verifiedTreeSize: number; noticesNotFetched: number; noticesErased: number };
-  t.same([report.ok, report.entries, report.checkpoints, report.checkpointsValid, report.verifiedTreeSize], [true, 9, 2, 2, 9], 'the earlier checkpoint and the new one, proven consistent');
+  const report = JSON.parse(second.out) as {
+    ok: boolean;
+    entries: number;
+    checkpoints: number;
+    checkpointsValid: number;
+    verifiedTreeSize: number;
+    noticesNotFetched: number;
+    noticesErased: number;
+  };
+  t.same(
+    [report.ok, report.entries, report.checkpoints, report.checkpointsValid, report.verifiedTreeSize],
+    [true, 9, 2, 2, 9],
+    'the earlier checkpoint and the new one, proven consistent',
+  );
   t.same([report.noticesNotFetched, report.noticesErased], [9, 0], 'no contents fetched, none counted as erased');
-  t.same((JSON.parse(readFileSync(state, 'utf8')) as { checkpoints: string[] }).checkpoints.map((n) => parseCheckpoint(n).checkpoint.treeSize), [5, 9]);
+  t.same(
+    (JSON.parse(readFileSync(state, 'utf8')) as { checkpoints: string[] }).checkpoints.map(
+      (n) => parseCheckpoint(n).checkpoint.treeSize,
+    ),
+    [5, 9],
+  );
 });
 
 t.test('a checkpoint the hub showed earlier that the log contradicts is reported (a fork)', async (t) => {
   // The auditor's state holds a checkpoint of size 5 with another root, signed by the broker key: a hub that forked its log.
   const k = g.gw.keyring.signing;
-  const forked = await signCheckpoint({ origin: g.config.brokerId, treeSize: 5, rootHash: new Uint8Array(32).fill(7), timestamp: Date.now() }, k.privateKey, k.publicJwk);
+  const forked = await signCheckpoint(
+    { origin: g.config.brokerId, treeSize: 5, rootHash: new Uint8Array(32).fill(7), timestamp: Date.now() },
+    k.privateKey,
+    k.publicJwk,
+  );
   const forkState = join(dir, 'fork-state.json');
   writeFileSync(forkState, JSON.stringify({ checkpoints: [forked] }));
   const r = await verify('--as', 'hub-auditor', '--state', forkState);
   t.equal(r.code, 1, r.out);
   t.match(r.out, /PROBLEM checkpoint-(inconsistent|root-mismatch)/);
   t.match(r.out, /does NOT verify/);
-  t.same((JSON.parse(readFileSync(forkState, 'utf8')) as { checkpoints: string[] }).checkpoints, [forked], 'a failed run does not extend the state');
+  t.same(
+    (JSON.parse(readFileSync(forkState, 'utf8')) as { checkpoints: string[] }).checkpoints,
+    [forked],
+    'a failed run does not extend the state',
+  );
 });
 
 t.test('API mode needs auditor credentials', async (t) => {

@@ -27,7 +27,11 @@ import { startTestNats } from './helpers/nats.js';
 import { sleep, waitFor } from './helpers/wait.js';
 
 const nats = await startTestNats(t);
-const g = await startTestGateway(t, nats.url, { checkpointEveryEntries: 4, checkpointIntervalMs: 300, leaseTtlSeconds: 2 });
+const g = await startTestGateway(t, nats.url, {
+  checkpointEveryEntries: 4,
+  checkpointIntervalMs: 300,
+  leaseTtlSeconds: 2,
+});
 const brokerId = g.config.brokerId;
 const sigKeys = g.jwks.keys.filter((k) => k.use === 'sig');
 const dir = mkdtempSync(join(tmpdir(), 'liaison-audit-keys-'));
@@ -35,7 +39,13 @@ t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 const OLD = 'vn-customs-sig-1';
 const rotated = await makeKeyPair('Ed25519', 'vn-customs-sig-2');
-const notice = () => sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+const notice = () =>
+  sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH'],
+    tlp: 'AMBER',
+  });
 const post = async (signingKey?: typeof rotated.privateJwk) => {
   const n = notice();
   const res = await g.post((await g.seal(n, 'vn-customs', signingKey ? { signingKey } : {})).jwe);
@@ -43,7 +53,11 @@ const post = async (signingKey?: typeof rotated.privateJwk) => {
 };
 const putAgency = async (a: Agency, seen: (x: Agency) => boolean) => {
   await g.gw.registry.putAgency(a);
-  await waitFor(() => (seen(g.gw.registry.snapshot.agency(a.id)!) ? true : undefined), `registry change of ${a.id}`, 5000);
+  await waitFor(
+    () => (seen(g.gw.registry.snapshot.agency(a.id)!) ? true : undefined),
+    `registry change of ${a.id}`,
+    5000,
+  );
 };
 
 // Setup only (assertions belong in subtests): statuses are checked below.
@@ -52,7 +66,12 @@ for (let i = 0; i < 4; i++) statuses.push((await post()).res.status);
 
 // Rotation, as an operator does it: add the new key, revoke the old one as of now, later drop it from the record.
 const vn = structuredClone<Agency>(g.gw.registry.snapshot.agency('vn-customs')!);
-vn.keys.push({ kid: rotated.kid, use: 'sig', jwk: rotated.publicJwk as Agency['keys'][number]['jwk'], status: 'active' });
+vn.keys.push({
+  kid: rotated.kid,
+  use: 'sig',
+  jwk: rotated.publicJwk as Agency['keys'][number]['jwk'],
+  status: 'active',
+});
 await putAgency(vn, (a) => a.keys.some((k) => k.kid === rotated.kid));
 await sleep(5);
 const revokedAt = new Date().toISOString();
@@ -65,28 +84,38 @@ await putAgency(vn, (a) => !a.keys.some((k) => k.kid === OLD));
 
 await waitFor(() => (g.gw.checkpointer!.status.checkpointSize === 8 ? true : undefined), 'checkpoint 8');
 const archive = await exportArchive(g.gw.bus, brokerId, sigKeys);
-const entry = (a: AuditArchive, i: number) => decodeEntry(Buffer.from(a.entries[i]!.entry, 'base64url')) as NoticeLogEntry;
+const entry = (a: AuditArchive, i: number) =>
+  decodeEntry(Buffer.from(a.entries[i]!.entry, 'base64url')) as NoticeLogEntry;
 const copy = (): AuditArchive => JSON.parse(JSON.stringify(archive)) as AuditArchive;
 const audit = (a: AuditArchive) => auditLogWithOrigins(archiveToAuditInput(a));
 
 /** Re-anchor a changed archive as a hub holding the broker key could: new leaf hashes, re-signed checkpoints (same sizes and times), new consistency proofs. */
 async function reanchor(a: AuditArchive): Promise<void> {
   const leaves = a.entries.map((e) => leafHash(Buffer.from(e.entry, 'base64url')));
-  const node = (level: number, index: number) => rootFromLeafHashes(leaves.slice(index * 2 ** level, (index + 1) * 2 ** level));
+  const node = (level: number, index: number) =>
+    rootFromLeafHashes(leaves.slice(index * 2 ** level, (index + 1) * 2 ** level));
   const k = g.gw.keyring.signing;
   let prev: number | undefined;
   for (const c of a.checkpoints) {
     const cp = parseCheckpoint(c.note).checkpoint;
     const root = cp.treeSize === 0 ? rootFromLeafHashes([]) : rootFromLeafHashes(leaves.slice(0, cp.treeSize));
     c.note = await signCheckpoint({ ...cp, rootHash: root }, k.privateKey, k.publicJwk);
-    c.consistency_from_previous = prev !== undefined && prev < cp.treeSize ? consistencyProof(prev, cp.treeSize, node).map((h) => Buffer.from(h).toString('hex')) : [];
+    c.consistency_from_previous =
+      prev !== undefined && prev < cp.treeSize
+        ? consistencyProof(prev, cp.treeSize, node).map((h) => Buffer.from(h).toString('hex'))
+        : [];
     prev = cp.treeSize;
   }
   a.leaf_hashes = leaves.map((h) => Buffer.from(h).toString('hex'));
 }
 
 /** Replace notice i's stored signed object and fix up its entry's commitment (and whatever else `patch` changes). */
-async function replaceNotice(a: AuditArchive, i: number, jws: string, patch: Partial<NoticeLogEntry> = {}): Promise<void> {
+async function replaceNotice(
+  a: AuditArchive,
+  i: number,
+  jws: string,
+  patch: Partial<NoticeLogEntry> = {},
+): Promise<void> {
   const e = { ...entry(a, i), ...patch };
   const held = a.notices.find((n) => n.notice_id === e.notice_id)!;
   held.signed = Buffer.from(jws).toString('base64url');
@@ -102,10 +131,20 @@ t.test('a rotated and revoked key still verifies what it signed while valid', as
   t.equal(oldKeyAfterRevocation, 403, 'the old key is refused once revoked');
   t.equal(archive.format, ARCHIVE_FORMAT);
   const keys = archive.agency_keys!.filter((k) => k.agency === 'vn-customs' && k.use === 'sig');
-  t.same(keys.map((k) => `${k.kid}:${k.status}`).sort(), [`${OLD}:revoked`, `${rotated.kid}:active`], 'the key dropped from the record is still in the history, with its revocation');
+  t.same(
+    keys.map((k) => `${k.kid}:${k.status}`).sort(),
+    [`${OLD}:revoked`, `${rotated.kid}:active`],
+    'the key dropped from the record is still in the history, with its revocation',
+  );
   t.equal(keys.find((k) => k.kid === OLD)!.revoked_at, revokedAt);
-  t.ok(archive.agency_keys!.some((k) => k.agency === 'th-customs'), 'every agency');
-  t.same([0, 1, 2, 3, 4, 5, 6, 7].map((i) => entry(archive, i).signer_kid), [OLD, OLD, OLD, OLD, rotated.kid, rotated.kid, rotated.kid, rotated.kid]);
+  t.ok(
+    archive.agency_keys!.some((k) => k.agency === 'th-customs'),
+    'every agency',
+  );
+  t.same(
+    [0, 1, 2, 3, 4, 5, 6, 7].map((i) => entry(archive, i).signer_kid),
+    [OLD, OLD, OLD, OLD, rotated.kid, rotated.kid, rotated.kid, rotated.kid],
+  );
 
   const r = await audit(archive);
   t.same(r.problems, []);
@@ -129,7 +168,11 @@ t.test("a notice's JWS replaced by one signed with another agency's valid key is
   await replaceNotice(a, target, forged);
   const r = await audit(a);
   t.notOk(r.ok);
-  t.same(r.problems.map((p) => [p.code, p.index]), [['notice-signer-mismatch', target]], 'the log, checkpoints and commitments all verify: only the signature check catches it');
+  t.same(
+    r.problems.map((p) => [p.code, p.index]),
+    [['notice-signer-mismatch', target]],
+    'the log, checkpoints and commitments all verify: only the signature check catches it',
+  );
   t.equal(r.firstBadEntry, target);
 
   const file = join(dir, 'forged.json');
@@ -137,20 +180,29 @@ t.test("a notice's JWS replaced by one signed with another agency's valid key is
   let out = '';
   const io = { out: (s: string) => void (out += s), err: (s: string) => void (out += s) };
   t.equal(await run(['audit', 'verify', '--archive', file], io), 1, 'non-zero exit');
-  t.match(out, new RegExp(`PROBLEM notice-signer-mismatch: notice ${entry(a, target).notice_id} \\(entry ${target}\\)`));
+  t.match(
+    out,
+    new RegExp(`PROBLEM notice-signer-mismatch: notice ${entry(a, target).notice_id} \\(entry ${target}\\)`),
+  );
   t.match(out, new RegExp(`first bad entry: ${target}`));
 
   // The entry rewritten to name the other agency's key too: that key is not the origin agency's.
   const b = copy();
   await replaceNotice(b, target, forged, { signer_kid: 'th-customs-sig-1' });
-  t.same((await audit(b)).problems.map((p) => [p.code, p.index]), [['notice-signer-wrong-agency', target]]);
+  t.same(
+    (await audit(b)).problems.map((p) => [p.code, p.index]),
+    [['notice-signer-wrong-agency', target]],
+  );
 
   // The origin's own old key, after its revocation: a signature by a key already revoked at received_at.
   const c = copy();
   const late = await signNotice(new TextEncoder().encode(JSON.stringify(notice())), g.creds('vn-customs').signing);
   await replaceNotice(c, 6, late, { signer_kid: OLD });
   const rc = await audit(c);
-  t.same(rc.problems.map((p) => [p.code, p.index]), [['notice-signer-not-valid', 6]]);
+  t.same(
+    rc.problems.map((p) => [p.code, p.index]),
+    [['notice-signer-not-valid', 6]],
+  );
   t.match(rc.problems[0]!.message, /was revoked at received_at/);
 
   // The same JWS under an entry received before the revocation verifies: it was signed while valid.

@@ -16,14 +16,22 @@ import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 
 const nats = await startTestNats(t);
-const g = await startTestGateway(t, nats.url, { checkpointEveryEntries: 4, checkpointIntervalMs: 300, leaseTtlSeconds: 2 });
+const g = await startTestGateway(t, nats.url, {
+  checkpointEveryEntries: 4,
+  checkpointIntervalMs: 300,
+  leaseTtlSeconds: 2,
+});
 const brokerId = g.config.brokerId;
 const sigKeys = g.jwks.keys.filter((k) => k.use === 'sig');
 
-
 const ids: string[] = [];
 for (let i = 0; i < 12; i++) {
-  const n = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+  const n = sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH'],
+    tlp: 'AMBER',
+  });
   const res = await g.post((await g.seal(n, 'vn-customs')).jwe);
   if (res.status !== 202) throw new Error(JSON.stringify(res.json));
   ids.push(n.id);
@@ -33,7 +41,8 @@ const archive = await exportArchive(g.gw.bus, brokerId, sigKeys);
 const copy = (): AuditArchive => JSON.parse(JSON.stringify(archive)) as AuditArchive;
 const audit = (a: AuditArchive) => auditLog(archiveToAuditInput(a));
 const codes = (a: AuditArchive) => audit(a).problems.map((p) => p.code);
-const entryJson = (a: AuditArchive, i: number) => JSON.parse(Buffer.from(a.entries[i]!.entry, 'base64url').toString('utf8'));
+const entryJson = (a: AuditArchive, i: number) =>
+  JSON.parse(Buffer.from(a.entries[i]!.entry, 'base64url').toString('utf8'));
 const sizes = archive.checkpoints.map((c) => parseCheckpoint(c.note).checkpoint.treeSize);
 
 t.test('the exported archive of a real log verifies', async (t) => {
@@ -83,7 +92,10 @@ t.test('one byte changed in an entry is named', async (t) => {
   t.equal(r.firstBadEntry, 5);
   t.ok(r.problems.some((p) => p.code === 'entry-changed' && p.index === 5));
   t.ok(r.problems.some((p) => p.code === 'checkpoint-root-mismatch'));
-  t.ok(r.problems.some((p) => p.code === 'notice-commitment-mismatch' && p.index === 5), 'the held notice no longer matches the changed commitment');
+  t.ok(
+    r.problems.some((p) => p.code === 'notice-commitment-mismatch' && p.index === 5),
+    'the held notice no longer matches the changed commitment',
+  );
   // Without the leaf hashes the range is still named.
   delete a.leaf_hashes;
   const r2 = audit(a);
@@ -91,7 +103,9 @@ t.test('one byte changed in an entry is named', async (t) => {
   t.ok(range && range.index! <= 5, `named as a range: ${range?.message}`);
   // A byte that breaks the canonical encoding is named directly.
   const b = copy();
-  b.entries[2]!.entry = Buffer.from(Buffer.from(b.entries[2]!.entry, 'base64url').toString('utf8').replace('{', '{ ')).toString('base64url');
+  b.entries[2]!.entry = Buffer.from(
+    Buffer.from(b.entries[2]!.entry, 'base64url').toString('utf8').replace('{', '{ '),
+  ).toString('base64url');
   t.equal(audit(b).firstBadEntry, 2);
   t.ok(codes(b).includes('entry-malformed'));
 });
@@ -138,33 +152,72 @@ t.test('a forged checkpoint is named', async (t) => {
   a.checkpoints[last]!.note = lines.join('\n');
   const r = audit(a);
   t.notOk(r.ok);
-  t.ok(r.problems.some((p) => p.code === 'checkpoint-signature-invalid' && p.checkpoint === last), JSON.stringify(r.problems));
+  t.ok(
+    r.problems.some((p) => p.code === 'checkpoint-signature-invalid' && p.checkpoint === last),
+    JSON.stringify(r.problems),
+  );
   // Signed by a key that is not the broker's.
   const b = copy();
   const kp = generateKeyPairSync('ed25519');
   const jwk = kp.privateKey.export({ format: 'jwk' });
-  const priv = await webcrypto.subtle.importKey('jwk', jwk as webcrypto.JsonWebKey, { name: 'Ed25519' }, false, ['sign']);
-  b.checkpoints.push({ note: await signCheckpoint({ origin: brokerId, treeSize: 12, rootHash: new Uint8Array(32), timestamp: Date.now() }, priv, { kty: 'OKP', crv: 'Ed25519', x: jwk.x! }), consistency_from_previous: [] });
-  t.ok(audit(b).problems.some((p) => p.code === 'checkpoint-signature-invalid' && p.checkpoint === b.checkpoints.length - 1));
+  const priv = await webcrypto.subtle.importKey('jwk', jwk as webcrypto.JsonWebKey, { name: 'Ed25519' }, false, [
+    'sign',
+  ]);
+  b.checkpoints.push({
+    note: await signCheckpoint(
+      { origin: brokerId, treeSize: 12, rootHash: new Uint8Array(32), timestamp: Date.now() },
+      priv,
+      { kty: 'OKP', crv: 'Ed25519', x: jwk.x! },
+    ),
+    consistency_from_previous: [],
+  });
+  t.ok(
+    audit(b).problems.some(
+      (p) => p.code === 'checkpoint-signature-invalid' && p.checkpoint === b.checkpoints.length - 1,
+    ),
+  );
 });
 
 t.test('a fork and an inconsistent checkpoint, both signed by the broker key, are named', async (t) => {
   const k = g.gw.keyring.signing;
   const size = sizes.find((s) => s > 0)!;
   const a = copy();
-  a.checkpoints.push({ note: await signCheckpoint({ origin: brokerId, treeSize: size, rootHash: new Uint8Array(32).fill(1), timestamp: Date.now() }, k.privateKey, k.publicJwk), consistency_from_previous: [] });
+  a.checkpoints.push({
+    note: await signCheckpoint(
+      { origin: brokerId, treeSize: size, rootHash: new Uint8Array(32).fill(1), timestamp: Date.now() },
+      k.privateKey,
+      k.publicJwk,
+    ),
+    consistency_from_previous: [],
+  });
   const r = audit(a);
   t.notOk(r.ok);
-  t.ok(r.problems.some((p) => p.code === 'checkpoint-fork' && p.checkpoint === a.checkpoints.length - 1), `fork at size ${size}`);
-  t.ok(r.problems.some((p) => p.code === 'checkpoint-rollback'), 'and it goes back in size');
+  t.ok(
+    r.problems.some((p) => p.code === 'checkpoint-fork' && p.checkpoint === a.checkpoints.length - 1),
+    `fork at size ${size}`,
+  );
+  t.ok(
+    r.problems.some((p) => p.code === 'checkpoint-rollback'),
+    'and it goes back in size',
+  );
 
   const missing = [...Array(12).keys()].find((s) => s > size && !sizes.includes(s))!;
   const b = copy();
   const pos = sizes.findIndex((s) => s > missing);
-  b.checkpoints.splice(pos, 0, { note: await signCheckpoint({ origin: brokerId, treeSize: missing, rootHash: new Uint8Array(32).fill(2), timestamp: Date.now() }, k.privateKey, k.publicJwk), consistency_from_previous: b.checkpoints[pos]!.consistency_from_previous });
+  b.checkpoints.splice(pos, 0, {
+    note: await signCheckpoint(
+      { origin: brokerId, treeSize: missing, rootHash: new Uint8Array(32).fill(2), timestamp: Date.now() },
+      k.privateKey,
+      k.publicJwk,
+    ),
+    consistency_from_previous: b.checkpoints[pos]!.consistency_from_previous,
+  });
   const r2 = audit(b);
   t.notOk(r2.ok);
-  t.ok(r2.problems.some((p) => p.code === 'checkpoint-inconsistent' && p.checkpoint === pos), `checkpoint #${pos} (size ${missing}) is not consistent with the one before`);
+  t.ok(
+    r2.problems.some((p) => p.code === 'checkpoint-inconsistent' && p.checkpoint === pos),
+    `checkpoint #${pos} (size ${missing}) is not consistent with the one before`,
+  );
   t.ok(r2.problems.some((p) => p.code === 'checkpoint-root-mismatch' && p.checkpoint === pos));
   t.equal(r2.firstBadEntry, undefined, 'no entry is blamed: the entries match every genuine checkpoint');
 });
@@ -179,7 +232,11 @@ t.test('a notice erased under retention leaves the log verifiable', async (t) =>
   t.equal(r.noticesErased, 1);
   t.equal(r.noticesChecked, 11);
   const token = await makeClientAssertion('vn-customs', g.creds('vn-customs').signing, brokerId);
-  const proof = await g.gw.app.inject({ method: 'GET', url: `/v1/notices/${ids[0]}/proof`, headers: { authorization: `Bearer ${token}` } });
+  const proof = await g.gw.app.inject({
+    method: 'GET',
+    url: `/v1/notices/${ids[0]}/proof`,
+    headers: { authorization: `Bearer ${token}` },
+  });
   t.equal(proof.statusCode, 200, 'its inclusion proof is still served');
   // Content changed in a held notice.
   const b = JSON.parse(JSON.stringify(a)) as AuditArchive;
@@ -190,7 +247,17 @@ t.test('a notice erased under retention leaves the log verifiable', async (t) =>
 });
 
 t.test('a malformed archive is refused', async (t) => {
-  throwsWith(t, () => archiveToAuditInput({ format: 'other' }), ArchiveError, 'archive-invalid', { message: /not a liaison-audit-archive\/1 or/ });
-  throwsWith(t, () => archiveToAuditInput({ ...copy(), entries: [{ index: -1, entry: '' }] }), ArchiveError, 'archive-invalid', { message: /entries\[0\] needs a non-negative integer index/ });
-  throwsWith(t, () => archiveToAuditInput({ ...copy(), leaf_hashes: ['zz'] }), ArchiveError, 'archive-invalid', { message: /leaf_hashes\[0\] must be 64 lowercase hex digits/ });
+  throwsWith(t, () => archiveToAuditInput({ format: 'other' }), ArchiveError, 'archive-invalid', {
+    message: /not a liaison-audit-archive\/1 or/,
+  });
+  throwsWith(
+    t,
+    () => archiveToAuditInput({ ...copy(), entries: [{ index: -1, entry: '' }] }),
+    ArchiveError,
+    'archive-invalid',
+    { message: /entries\[0\] needs a non-negative integer index/ },
+  );
+  throwsWith(t, () => archiveToAuditInput({ ...copy(), leaf_hashes: ['zz'] }), ArchiveError, 'archive-invalid', {
+    message: /leaf_hashes\[0\] must be 64 lowercase hex digits/,
+  });
 });

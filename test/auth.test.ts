@@ -8,9 +8,12 @@ const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url);
 const app = g.gw.app;
 // A probe route behind the same preHandler the inbox and log routes use.
-app.get('/test/whoami', { preHandler: app.requireRole('subscribe') }, async (req) => ({ agency: req.agency?.agencyId }));
+app.get('/test/whoami', { preHandler: app.requireRole('subscribe') }, async (req) => ({
+  agency: req.agency?.agencyId,
+}));
 app.get('/test/audit', { preHandler: app.requireRole('audit') }, async (req) => ({ agency: req.agency?.agencyId }));
-const call = (token?: string, url = '/test/whoami') => app.inject({ method: 'GET', url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
+const call = (token?: string, url = '/test/whoami') =>
+  app.inject({ method: 'GET', url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
 const brokerId = g.config.brokerId;
 
 t.test('a valid client assertion authenticates the agency, once', async (t) => {
@@ -29,7 +32,9 @@ t.test('refusals', async (t) => {
   const key = await importJWK(creds.signing, 'EdDSA');
   const now = Math.floor(Date.now() / 1000);
   const jwt = (claims: Record<string, unknown>, header: Record<string, unknown> = {}) =>
-    new SignJWT({ jti: `jti-${Math.random().toString(36).slice(2)}`, ...claims }).setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid, ...header }).sign(key);
+    new SignJWT({ jti: `jti-${Math.random().toString(36).slice(2)}`, ...claims })
+      .setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid, ...header })
+      .sign(key);
   const base = { iss: 'th-customs', sub: 'th-customs', aud: brokerId, iat: now, exp: now + 60 };
   const cases: [string, string | undefined][] = [
     ['no token', undefined],
@@ -43,7 +48,12 @@ t.test('refusals', async (t) => {
     ['no jti', await new SignJWT({ ...base }).setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid }).sign(key)],
     ['jku header', await jwt(base, { jku: 'https://attacker.example/keys' })],
     ['unknown kid', await jwt(base, { kid: 'nobody' })],
-    ['signed by another key', await new SignJWT({ ...base, jti: 'abcdefgh-1' }).setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid }).sign(await importJWK(g.creds('la-customs').signing, 'EdDSA'))],
+    [
+      'signed by another key',
+      await new SignJWT({ ...base, jti: 'abcdefgh-1' })
+        .setProtectedHeader({ alg: 'EdDSA', kid: creds.signing.kid })
+        .sign(await importJWK(g.creds('la-customs').signing, 'EdDSA')),
+    ],
   ];
   for (const [what, token] of cases) {
     const res = await call(token);
@@ -53,6 +63,9 @@ t.test('refusals', async (t) => {
   const wrongRole = await call(await makeClientAssertion('th-customs', creds.signing, brokerId), '/test/audit');
   t.equal(wrongRole.statusCode, 403);
   t.equal(wrongRole.json().code, 'forbidden');
-  const auditor = await call(await makeClientAssertion('hub-auditor', g.creds('hub-auditor').signing, brokerId), '/test/audit');
+  const auditor = await call(
+    await makeClientAssertion('hub-auditor', g.creds('hub-auditor').signing, brokerId),
+    '/test/audit',
+  );
   t.equal(auditor.statusCode, 200);
 });

@@ -22,7 +22,12 @@ t.test("a bench gateway's /metrics answers the bench's scraper on the API port",
   const config = loadConfig(env);
   t.equal(config.opsPort, 0, 'no operations listener');
   t.ok(config.metricsTokenFile, 'a metrics token file');
-  const g = await startTestGateway(t, nats.url, { metricsTokenFile: config.metricsTokenFile, opsPort: config.opsPort }, { dataDir });
+  const g = await startTestGateway(
+    t,
+    nats.url,
+    { metricsTokenFile: config.metricsTokenFile, opsPort: config.opsPort },
+    { dataDir },
+  );
   const url = (await g.gw.app.listen({ host: '127.0.0.1', port: 0 })).replace('[::1]', '127.0.0.1');
   const cpu = await scrapeThreadCpu(url);
   t.ok(cpu, 'the scraper reads the per-thread CPU');

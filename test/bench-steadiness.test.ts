@@ -13,7 +13,16 @@ t.test('a steady machine: no episode, nothing lost', async (t) => {
 t.test('slow bins close together are one episode; far apart, two', async (t) => {
   const bins = Array.from({ length: 200 }, () => 1000);
   // 20 ms bins: an episode at 1.00 s (bins 50-54, with one normal bin inside), another at 3.00 s (bins 150-151).
-  for (const [i, v] of [[50, 300], [51, 100], [52, 1000], [53, 500], [54, 790], [150, 200], [151, 600]] as const) bins[i] = v;
+  for (const [i, v] of [
+    [50, 300],
+    [51, 100],
+    [52, 1000],
+    [53, 500],
+    [54, 790],
+    [150, 200],
+    [151, 600],
+  ] as const)
+    bins[i] = v;
   const s = summariseBins(bins);
   t.same(s.episodes, [
     { atSeconds: 1, ms: 100, lowestRatio: 0.1 },

@@ -14,7 +14,16 @@ import { startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
+];
 
 t.test('/docs lists POST /v1/notices in headless Chromium', async (t) => {
   t.ok(existsSync(CHROMIUM), `${CHROMIUM} exists (apt-get install chromium; .ci/run installs it)`);
@@ -26,7 +35,12 @@ t.test('/docs lists POST /v1/notices in headless Chromium', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'liaison-browser-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-  const browser: Browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000 });
+  const browser: Browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ARGS,
+    headless: true,
+    timeout: 30_000,
+  });
   t.teardown(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
   page.setDefaultTimeout(30_000);
@@ -43,7 +57,11 @@ t.test('/docs lists POST /v1/notices in headless Chromium', async (t) => {
   t.match(await page.locator('.info .title').innerText(), /Liaison broker API/);
   t.match(await page.locator('.opblock-post').first().innerText(), /Post a notice/);
   const paths = await page.locator('.opblock-summary-path').allInnerTexts();
-  for (const p of ['/v1/inbox', '/v1/log/checkpoint', '/v1/keys', '/healthz']) t.ok(paths.some((x) => x.replace(/\u200b/g, '') === p), `${p} is listed`);
+  for (const p of ['/v1/inbox', '/v1/log/checkpoint', '/v1/keys', '/healthz'])
+    t.ok(
+      paths.some((x) => x.replace(/\u200b/g, '') === p),
+      `${p} is listed`,
+    );
   t.ok(await page.locator('.btn.authorize').isVisible(), 'the Authorize button (bearer client assertion) is shown');
   t.same(failed, [], 'no request failed and no script error');
 

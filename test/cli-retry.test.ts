@@ -26,7 +26,13 @@ const gateway = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const sample = join(repoRoot, 'docs', 'examples', 'notices', 'seizure-report.json');
 const noticeCount = async () => (await g.gw.bus.jsm.streams.info(STREAMS.notices)).state.messages;
 
-const PROBLEM = JSON.stringify({ type: 'about:blank', status: 503, code: 'unavailable', title: 'Service Unavailable', detail: 'try again later' });
+const PROBLEM = JSON.stringify({
+  type: 'about:blank',
+  status: 503,
+  code: 'unavailable',
+  title: 'Service Unavailable',
+  detail: 'try again later',
+});
 
 /** POST and PUT: the next answers from `plan` (a 503 with that Retry-After value, or none for null; 'drop': no answer); then through to the gateway. */
 async function stub(plan: (string | null)[]) {
@@ -46,12 +52,26 @@ async function stub(plan: (string | null)[]) {
         return;
       }
       if (retryAfter !== undefined) {
-        res.writeHead(503, { 'content-type': 'application/problem+json', ...(retryAfter === null ? {} : { 'retry-after': retryAfter }) }).end(PROBLEM);
+        res
+          .writeHead(503, {
+            'content-type': 'application/problem+json',
+            ...(retryAfter === null ? {} : { 'retry-after': retryAfter }),
+          })
+          .end(PROBLEM);
         return;
       }
-      const headers = { 'content-type': req.headers['content-type'] ?? 'application/json', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) };
-      void fetch(`${gateway}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, ...(sends ? { body } : {}) }).then(async (up) => {
-        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(Buffer.from(await up.arrayBuffer()));
+      const headers = {
+        'content-type': req.headers['content-type'] ?? 'application/json',
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+      };
+      void fetch(`${gateway}${req.url ?? '/'}`, {
+        method: req.method ?? 'GET',
+        headers,
+        ...(sends ? { body } : {}),
+      }).then(async (up) => {
+        res
+          .writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' })
+          .end(Buffer.from(await up.arrayBuffer()));
       });
     });
   });
@@ -60,7 +80,8 @@ async function stub(plan: (string | null)[]) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, bodies, authorizations };
 }
 
-const send = (url: string) => runCli(['notice', 'send', sample, '--as', 'vn-customs', '--stamp', '--url', url, '--data-dir', g.dataDir]);
+const send = (url: string) =>
+  runCli(['notice', 'send', sample, '--as', 'vn-customs', '--stamp', '--url', url, '--data-dir', g.dataDir]);
 
 t.test('503 with Retry-After (seconds, then an HTTP-date): sent again, the same envelope, and accepted', async (t) => {
   const before = await noticeCount();
@@ -92,20 +113,23 @@ t.test('a Retry-After past the bound on waiting: gives up at once, exit 1', asyn
   t.match(sent.stderr, /asks to wait 3600 s: past the 60 s this command waits in all; giving up/);
 });
 
-t.test('NATS stopped, then restarted: the real gateway answers 503 with Retry-After, and the retry is accepted', async (t) => {
-  const before = await noticeCount();
-  await nats.stop();
-  const refusals = () => g.logLines.filter((l) => l.includes('"code":"unavailable"')).length;
-  const seen = refusals();
-  const sending = send(gateway);
-  await waitFor(() => (refusals() > seen ? true : undefined), 'a 503 to notice send', 20_000);
-  await nats.restart();
-  const sent = await sending;
-  t.equal(sent.code, 0, sent.stderr + sent.stdout);
-  t.match(sent.stderr, /503 from the broker; attempt 2 of 5 in 10 s/);
-  t.match(sent.stdout, /^accepted: notice /);
-  t.equal(await noticeCount(), before + 1, 'stored once');
-});
+t.test(
+  'NATS stopped, then restarted: the real gateway answers 503 with Retry-After, and the retry is accepted',
+  async (t) => {
+    const before = await noticeCount();
+    await nats.stop();
+    const refusals = () => g.logLines.filter((l) => l.includes('"code":"unavailable"')).length;
+    const seen = refusals();
+    const sending = send(gateway);
+    await waitFor(() => (refusals() > seen ? true : undefined), 'a 503 to notice send', 20_000);
+    await nats.restart();
+    const sent = await sending;
+    t.equal(sent.code, 0, sent.stderr + sent.stdout);
+    t.match(sent.stderr, /503 from the broker; attempt 2 of 5 in 10 s/);
+    t.match(sent.stdout, /^accepted: notice /);
+    t.equal(await noticeCount(), before + 1, 'stored once');
+  },
+);
 
 t.test('Retry-After values', async (t) => {
   const now = Date.parse('2026-12-07T08:00:00Z');
@@ -113,17 +137,27 @@ t.test('Retry-After values', async (t) => {
   t.equal(retryAfterMs(' 0 ', now), 0);
   t.equal(retryAfterMs('Mon, 07 Dec 2026 08:00:30 GMT', now), 30_000, 'an HTTP-date');
   t.equal(retryAfterMs('Mon, 07 Dec 2026 07:00:00 GMT', now), 0, 'a date in the past: no wait');
-  for (const bad of [null, '', '-1', '1.5', '2026-12-07', 'soon', 'Mon, 99 Foo 2026 GMT', '99999999999']) t.equal(retryAfterMs(bad, now), undefined, `not a Retry-After: ${String(bad)}`);
+  for (const bad of [null, '', '-1', '1.5', '2026-12-07', 'soon', 'Mon, 99 Foo 2026 GMT', '99999999999'])
+    t.equal(retryAfterMs(bad, now), undefined, `not a Retry-After: ${String(bad)}`);
 });
 
 t.test('no Retry-After: a doubling fallback wait; other answers are returned at once', async (t) => {
   const answers = [503, 503, 503, 202];
   const waits: number[] = [];
   const fetch = async () => new Response(null, { status: answers.shift() ?? 500 });
-  const res = await retrying(fetch, { maxAttempts: 5, maxWaitMs: 60_000, fallbackWaitMs: 100, sleep: async (ms) => void waits.push(ms) })('http://x/');
+  const res = await retrying(fetch, {
+    maxAttempts: 5,
+    maxWaitMs: 60_000,
+    fallbackWaitMs: 100,
+    sleep: async (ms) => void waits.push(ms),
+  })('http://x/');
   t.equal(res.status, 202);
   t.same(waits, [100, 200, 400]);
-  const once = await retrying(async () => new Response(null, { status: 400 }), { maxAttempts: 5, maxWaitMs: 1, fallbackWaitMs: 1 })('http://x/');
+  const once = await retrying(async () => new Response(null, { status: 400 }), {
+    maxAttempts: 5,
+    maxWaitMs: 1,
+    fallbackWaitMs: 1,
+  })('http://x/');
   t.equal(once.status, 400);
 });
 
@@ -133,17 +167,33 @@ t.test('an abort during the wait ends it', async (t) => {
     setImmediate(() => abort.abort(new Error('stopped')));
     return new Response(null, { status: 503, headers: { 'retry-after': '30' } });
   };
-  await t.rejects(retrying(fetch, { maxAttempts: 5, maxWaitMs: 60_000, fallbackWaitMs: 1 })('http://x/', { signal: abort.signal }), /stopped/);
+  await t.rejects(
+    retrying(fetch, { maxAttempts: 5, maxWaitMs: 60_000, fallbackWaitMs: 1 })('http://x/', { signal: abort.signal }),
+    /stopped/,
+  );
   const aborted = new AbortController();
   aborted.abort(new Error('already'));
-  await t.rejects(retrying(async () => new Response(null, { status: 503 }), { maxAttempts: 2, maxWaitMs: 60_000, fallbackWaitMs: 1 })('http://x/', { signal: aborted.signal }), /already/);
+  await t.rejects(
+    retrying(async () => new Response(null, { status: 503 }), { maxAttempts: 2, maxWaitMs: 60_000, fallbackWaitMs: 1 })(
+      'http://x/',
+      { signal: aborted.signal },
+    ),
+    /already/,
+  );
 });
 
 t.test('no answer: sent again only when the policy says so; the last error is thrown', async (t) => {
   const unanswered = new HttpClientError('cannot reach the broker');
   const waits: number[] = [];
   const lines: string[] = [];
-  const policy = { maxAttempts: 3, maxWaitMs: 60_000, fallbackWaitMs: 100, retryUnanswered: (e: unknown) => e === unanswered, sleep: async (ms: number) => void waits.push(ms), report: (l: string) => void lines.push(l) };
+  const policy = {
+    maxAttempts: 3,
+    maxWaitMs: 60_000,
+    fallbackWaitMs: 100,
+    retryUnanswered: (e: unknown) => e === unanswered,
+    sleep: async (ms: number) => void waits.push(ms),
+    report: (l: string) => void lines.push(l),
+  };
   let calls = 0;
   const flaky = async () => {
     if (++calls < 3) throw unanswered;
@@ -167,44 +217,60 @@ t.test('no answer: sent again only when the policy says so; the last error is th
   const { retryUnanswered: _, ...sendLike } = policy;
   await t.rejects(count(unanswered, sendLike), unanswered);
   t.equal(calls, 1, 'a policy without retryUnanswered (notice send): thrown at once');
-  t.ok(ADMIN_RETRY.retryUnanswered?.(new HttpClientError('cannot reach the broker at ...')), 'admin changes: a transport error is no answer');
+  t.ok(
+    ADMIN_RETRY.retryUnanswered?.(new HttpClientError('cannot reach the broker at ...')),
+    'admin changes: a transport error is no answer',
+  );
   t.notOk(ADMIN_RETRY.retryUnanswered?.(new Error('a bug')), 'admin changes: anything else is not');
 });
 
-t.test('liaison admin: a 503 or no answer is retried through the same policy, with the same id and a fresh assertion', async (t) => {
-  const op = (url: string) => ['--as', 'hub-operator', '--data-dir', g.dataDir, '--url', url];
-  const got = await runCli(['admin', 'get-operation', '--operation', 'aircop', ...op(gateway)]);
-  t.equal(got.code, 0, got.stderr);
-  const record = join(g.dataDir, 'aircop.json');
-  writeFileSync(record, got.stdout);
-  const set = (url: string) => runCli(['admin', 'set-operation', '--file', record, ...op(url)]);
+t.test(
+  'liaison admin: a 503 or no answer is retried through the same policy, with the same id and a fresh assertion',
+  async (t) => {
+    const op = (url: string) => ['--as', 'hub-operator', '--data-dir', g.dataDir, '--url', url];
+    const got = await runCli(['admin', 'get-operation', '--operation', 'aircop', ...op(gateway)]);
+    t.equal(got.code, 0, got.stderr);
+    const record = join(g.dataDir, 'aircop.json');
+    writeFileSync(record, got.stdout);
+    const set = (url: string) => runCli(['admin', 'set-operation', '--file', record, ...op(url)]);
 
-  const busy = await stub(['2']);
-  const started = Date.now();
-  const after503 = await set(busy.url);
-  t.equal(after503.code, 0, after503.stderr + after503.stdout);
-  t.match(after503.stdout, /event \S+ at log index \d+/);
-  t.match(after503.stderr, /503 from the broker; attempt 2 of 3 in 2 s \(Retry-After\)/);
-  t.ok(Date.now() - started >= 2000, 'waited what Retry-After asked');
-  t.equal(busy.bodies.length, 2);
-  t.equal(new Set(busy.bodies).size, 1, 'the same change, with its id, each time');
-  t.equal(new Set(busy.authorizations).size, 2, 'a fresh client assertion on each try (the gateway accepts each once)');
+    const busy = await stub(['2']);
+    const started = Date.now();
+    const after503 = await set(busy.url);
+    t.equal(after503.code, 0, after503.stderr + after503.stdout);
+    t.match(after503.stdout, /event \S+ at log index \d+/);
+    t.match(after503.stderr, /503 from the broker; attempt 2 of 3 in 2 s \(Retry-After\)/);
+    t.ok(Date.now() - started >= 2000, 'waited what Retry-After asked');
+    t.equal(busy.bodies.length, 2);
+    t.equal(new Set(busy.bodies).size, 1, 'the same change, with its id, each time');
+    t.equal(
+      new Set(busy.authorizations).size,
+      2,
+      'a fresh client assertion on each try (the gateway accepts each once)',
+    );
 
-  const gone = await stub(['drop']);
-  const afterDrop = await set(gone.url);
-  t.equal(afterDrop.code, 0, afterDrop.stderr + afterDrop.stdout);
-  t.match(afterDrop.stderr, /no answer from the broker \(.+\); attempt 2 of 3 in 1 s/);
-  t.equal(gone.bodies.length, 2);
+    const gone = await stub(['drop']);
+    const afterDrop = await set(gone.url);
+    t.equal(afterDrop.code, 0, afterDrop.stderr + afterDrop.stdout);
+    t.match(afterDrop.stderr, /no answer from the broker \(.+\); attempt 2 of 3 in 1 s/);
+    t.equal(gone.bodies.length, 2);
 
-  const down = await stub(['drop', 'drop', 'drop']);
-  const unanswered = await set(down.url);
-  t.equal(unanswered.code, 1);
-  t.equal(down.bodies.length, 3, 'three attempts, no more');
-  t.match(unanswered.stderr, /no answer from the broker 3 times; giving up\nliaison admin set-operation: no answer from http:\/\/127\.0\.0\.1:\d+: .+; retry with --id [0-9a-f-]{36}\n$/);
+    const down = await stub(['drop', 'drop', 'drop']);
+    const unanswered = await set(down.url);
+    t.equal(unanswered.code, 1);
+    t.equal(down.bodies.length, 3, 'three attempts, no more');
+    t.match(
+      unanswered.stderr,
+      /no answer from the broker 3 times; giving up\nliaison admin set-operation: no answer from http:\/\/127\.0\.0\.1:\d+: .+; retry with --id [0-9a-f-]{36}\n$/,
+    );
 
-  const full = await stub(['0', '0', '0']);
-  const refused = await set(full.url);
-  t.equal(refused.code, 1);
-  t.equal(full.bodies.length, 3);
-  t.match(refused.stderr, /503 from the broker 3 times; giving up\nliaison admin set-operation: the gateway answered 503; retry later with --id [0-9a-f-]{36}\n$/);
-});
+    const full = await stub(['0', '0', '0']);
+    const refused = await set(full.url);
+    t.equal(refused.code, 1);
+    t.equal(full.bodies.length, 3);
+    t.match(
+      refused.stderr,
+      /503 from the broker 3 times; giving up\nliaison admin set-operation: the gateway answered 503; retry later with --id [0-9a-f-]{36}\n$/,
+    );
+  },
+);

@@ -15,7 +15,13 @@ t.test('defaults follow the documented conventions', async (t) => {
 });
 
 t.test('environment variables, with types', async (t) => {
-  const c = loadConfig({ LIAISON_PORT: '9090', NATS_URL: 'nats://127.0.0.1:4222', LOG_LEVEL: 'warn', LIAISON_DEMO: 'yes', LIAISON_STREAM_REPLICAS: '3' });
+  const c = loadConfig({
+    LIAISON_PORT: '9090',
+    NATS_URL: 'nats://127.0.0.1:4222',
+    LOG_LEVEL: 'warn',
+    LIAISON_DEMO: 'yes',
+    LIAISON_STREAM_REPLICAS: '3',
+  });
   t.equal(c.port, 9090);
   t.equal(c.natsUrl, 'nats://127.0.0.1:4222');
   t.equal(c.logLevel, 'warn');
@@ -48,10 +54,13 @@ t.test('a bad setting stops start-up with a message that names it', async (t) =>
     [{ LIAISON_REQUEST_TIMEOUT_MS: '0' }, /LIAISON_REQUEST_TIMEOUT_MS.*>= 1000/],
     [{ LIAISON_CONFIG: '/nonexistent/liaison.json' }, /LIAISON_CONFIG: cannot read/],
   ];
-  for (const [env, msg] of bad) t.throws(() => loadConfig(env), { name: 'ConfigError', message: msg }, JSON.stringify(env));
+  for (const [env, msg] of bad)
+    t.throws(() => loadConfig(env), { name: 'ConfigError', message: msg }, JSON.stringify(env));
   const dir = mkdtempSync(join(tmpdir(), 'liaison-cfg-'));
   writeFileSync(join(dir, 'a.json'), '[1,2]');
   throwsWith(t, () => loadConfig({ LIAISON_CONFIG: join(dir, 'a.json') }), ConfigError, 'config-invalid');
   writeFileSync(join(dir, 'b.json'), '{"prot": 1}');
-  throwsWith(t, () => loadConfig({ LIAISON_CONFIG: join(dir, 'b.json') }), ConfigError, 'config-invalid', { message: /config key "prot"/ });
+  throwsWith(t, () => loadConfig({ LIAISON_CONFIG: join(dir, 'b.json') }), ConfigError, 'config-invalid', {
+    message: /config key "prot"/,
+  });
 });

@@ -27,7 +27,6 @@ async function expectProblem(t: Test, p: Promise<unknown>, status: number, code:
   }
 }
 
-
 /** Every delivery in an agency's inbox (all pages). */
 async function allDeliveries(agency: string): Promise<InboxDelivery[]> {
   const out: InboxDelivery[] = [];
@@ -47,13 +46,28 @@ const post = async (notice: Record<string, unknown>, from = 'vn-customs') => {
   return res.json;
 };
 const fromVn = (patch: Record<string, unknown> = {}) =>
-  sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH', 'KH'], tlp: 'AMBER', ...patch });
+  sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH', 'KH'],
+    tlp: 'AMBER',
+    ...patch,
+  });
 
 /** Wait until the router has written every delivery of a notice. */
 const routed = async (noticeId: string, expected: number) =>
   waitFor(async () => {
     let n = 0;
-    for (const agency of ['th-customs', 'kh-police-adp', 'la-customs', 'cn-customs', 'vn-c04', 'gb-border-force', 'vn-customs', 'fr-douane']) {
+    for (const agency of [
+      'th-customs',
+      'kh-police-adp',
+      'la-customs',
+      'cn-customs',
+      'vn-c04',
+      'gb-border-force',
+      'vn-customs',
+      'fr-douane',
+    ]) {
       const page = await client(agency).pull({ limit: 500 });
       n += page.deliveries.filter((d) => d.notice_id === noticeId).length;
     }
@@ -63,9 +77,17 @@ const routed = async (noticeId: string, expected: number) =>
 const PEOPLE = ['th-customs', 'kh-police-adp', 'la-customs', 'gb-border-force', 'cn-customs', 'vn-c04', 'vn-customs'];
 
 const cases = [
-  { name: 'AMBER to TH and KH', patch: { addressees: ['TH', 'KH'], tlp: 'AMBER' }, to: ['kh-police-adp', 'th-customs'] },
+  {
+    name: 'AMBER to TH and KH',
+    patch: { addressees: ['TH', 'KH'], tlp: 'AMBER' },
+    to: ['kh-police-adp', 'th-customs'],
+  },
   { name: 'TLP:RED to one named agency', patch: { addressees: ['th-customs'], tlp: 'RED' }, to: ['th-customs'] },
-  { name: 'AMBER+STRICT to named organisations', patch: { addressees: ['kh-police-adp', 'th-customs'], tlp: 'AMBER+STRICT' }, to: ['kh-police-adp', 'th-customs'] },
+  {
+    name: 'AMBER+STRICT to named organisations',
+    patch: { addressees: ['kh-police-adp', 'th-customs'], tlp: 'AMBER+STRICT' },
+    to: ['kh-police-adp', 'th-customs'],
+  },
 ];
 
 for (const c of cases) {
@@ -73,14 +95,16 @@ for (const c of cases) {
     // Live followers first, from "now" (the current end of their inbox).
     const streams = new Map<string, { got: InboxDelivery[]; abort: AbortController; done: Promise<void> }>();
     for (const agency of PEOPLE) {
-      const { next } = await client(agency).pull({ after: 0, limit: 500 }).then(async (p) => {
-        let after = p.next;
-        for (let i = 0; i < 20 && p.deliveries.length; i++) {
-          p = await client(agency).pull({ after, limit: 500 });
-          after = p.next;
-        }
-        return { next: after };
-      });
+      const { next } = await client(agency)
+        .pull({ after: 0, limit: 500 })
+        .then(async (p) => {
+          let after = p.next;
+          for (let i = 0; i < 20 && p.deliveries.length; i++) {
+            p = await client(agency).pull({ after, limit: 500 });
+            after = p.next;
+          }
+          return { next: after };
+        });
       const abort = new AbortController();
       const got: InboxDelivery[] = [];
       const done = (async () => {
@@ -100,7 +124,13 @@ for (const c of cases) {
       if (c.to.includes(agency)) {
         t.equal(pulled.length, 1, `${agency} pulls it once`);
         const d = pulled[0]!;
-        t.match(d, { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, type: 'seizure-report', tlp: c.patch.tlp, log_index: receipt.log_index });
+        t.match(d, {
+          operation: 'mekong-dragon-6',
+          origin: { country: 'VN', agency: 'vn-customs' },
+          type: 'seizure-report',
+          tlp: c.patch.tlp,
+          log_index: receipt.log_index,
+        });
         const opened = await client(agency).open(d);
         t.same(opened.notice, notice, `${agency} decrypts it and verifies vn-customs' signature`);
         t.equal(opened.signerKid, 'vn-customs-sig-1');
@@ -116,20 +146,30 @@ for (const c of cases) {
     await sleep(300); // a late wrong delivery would show up here
     for (const agency of PEOPLE) {
       const s = streams.get(agency)!;
-      if (!c.to.includes(agency)) t.equal(s.got.filter((x) => x.notice_id === notice.id).length, 0, `${agency} gets nothing over SSE`);
+      if (!c.to.includes(agency))
+        t.equal(s.got.filter((x) => x.notice_id === notice.id).length, 0, `${agency} gets nothing over SSE`);
       s.abort.abort();
       await s.done;
     }
     // A delivery to someone else does not open with this agency's key.
     const other = (await allDeliveries(c.to[0]!)).find((d) => d.notice_id === notice.id)!;
-    await t.rejects(client('la-customs').open(other), { code: 'decrypt-failed' }, "la-customs cannot decrypt th's copy");
+    await t.rejects(
+      client('la-customs').open(other),
+      { code: 'decrypt-failed' },
+      "la-customs cannot decrypt th's copy",
+    );
   });
 }
 
 t.test('filters: operation, origin country and type narrow the inbox; bad filters are 400 problems', async (t) => {
   const a = fromVn({ addressees: ['th-customs'] });
   await post(a);
-  const b = sampleNotice('seizure-report', { operation: 'aircop', origin: { country: 'GB', agency: 'gb-border-force' }, addressees: ['th-customs'], tlp: 'GREEN' });
+  const b = sampleNotice('seizure-report', {
+    operation: 'aircop',
+    origin: { country: 'GB', agency: 'gb-border-force' },
+    addressees: ['th-customs'],
+    tlp: 'GREEN',
+  });
   await post(b, 'gb-border-force');
   await routed(b.id, 1);
   await routed(a.id, 1);
@@ -145,7 +185,12 @@ t.test('filters: operation, origin country and type narrow the inbox; bad filter
   t.equal(page.next, page.deliveries[0]!.cursor, 'next is where to continue');
   const page2 = await th.pull({ after: page.next, limit: 1 });
   t.ok(page2.deliveries[0]!.cursor > page.next, 'the next page starts after the cursor');
-  for (const [q, what] of [[{ operation: 'mekong.*' }, 'operation with a dot'], [{ origin: '>' }, 'origin wildcard'], [{ type: 'a b' }, 'type with a space'], [{ origin: 'vn' }, 'lower-case country']] as const) {
+  for (const [q, what] of [
+    [{ operation: 'mekong.*' }, 'operation with a dot'],
+    [{ origin: '>' }, 'origin wildcard'],
+    [{ type: 'a b' }, 'type with a space'],
+    [{ origin: 'vn' }, 'lower-case country'],
+  ] as const) {
     await expectProblem(t, th.pull(q), 400, 'bad-request', what);
   }
   await expectProblem(t, th.pull({ after: -1 }), 400, 'bad-request', 'negative cursor');
@@ -153,7 +198,13 @@ t.test('filters: operation, origin country and type narrow the inbox; bad filter
   const noAuth = await fetch(`${url}/v1/inbox`);
   t.equal(noAuth.status, 401);
   t.equal(noAuth.headers.get('content-type'), 'application/problem+json; charset=utf-8');
-  const auditor = new InboxClient({ url, agency: 'hub-auditor', signingKey: g.creds('hub-auditor').signing, encryptionKey: g.creds('hub-auditor').encryption, brokerId: g.config.brokerId });
+  const auditor = new InboxClient({
+    url,
+    agency: 'hub-auditor',
+    signingKey: g.creds('hub-auditor').signing,
+    encryptionKey: g.creds('hub-auditor').encryption,
+    brokerId: g.config.brokerId,
+  });
   await expectProblem(t, auditor.pull(), 403, 'forbidden', 'an agency without the subscribe role reads no inbox');
 });
 
@@ -196,9 +247,17 @@ t.test('SSE: a client that disconnects and reconnects with Last-Event-ID gets no
   }
   clearTimeout(deadline);
   abort.abort();
-  t.same(got.map((d) => d.notice_id), ids, 'every notice once, in order, across the reconnect');
+  t.same(
+    got.map((d) => d.notice_id),
+    ids,
+    'every notice once, in order, across the reconnect',
+  );
   const cursors = got.map((d) => d.cursor);
-  t.same(cursors, [...cursors].sort((a, b) => a - b), 'event ids increase');
+  t.same(
+    cursors,
+    [...cursors].sort((a, b) => a - b),
+    'event ids increase',
+  );
   t.equal(new Set(cursors).size, cursors.length, 'no repeat');
 
   // Heartbeats on an idle stream.
@@ -225,7 +284,9 @@ t.test('SSE: a reader that pauses and resumes still gets every event (the server
   const { makeClientAssertion } = await import('../broker/agency-client/assertion.js');
   const token = await makeClientAssertion('kh-police-adp', g.creds('kh-police-adp').signing, g.config.brokerId);
   const http = await import('node:http');
-  const req = http.request(`${url}/v1/inbox/stream`, { headers: { authorization: `Bearer ${token}`, 'last-event-id': '0' } });
+  const req = http.request(`${url}/v1/inbox/stream`, {
+    headers: { authorization: `Bearer ${token}`, 'last-event-id': '0' },
+  });
   const res = await new Promise<import('node:http').IncomingMessage>((r) => req.on('response', r).end());
   t.equal(res.statusCode, 200);
   t.equal(res.headers['content-type'], 'text/event-stream; charset=utf-8');
@@ -238,7 +299,11 @@ t.test('SSE: a reader that pauses and resumes still gets every event (the server
   req.destroy();
   const ids = [...received.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1]));
   t.equal(new Set(ids).size, ids.length, 'no repeats');
-  t.same(ids, [...ids].sort((a, b) => a - b), 'in order');
+  t.same(
+    ids,
+    [...ids].sort((a, b) => a - b),
+    'in order',
+  );
 });
 
 t.test('registry keys endpoint needs authentication and returns public keys only', async (t) => {
@@ -257,9 +322,15 @@ t.test('CLI: liaison inbox pull and follow decrypt, verify and print', async (t)
   await routed(notice.id, 1);
   let out = '';
   const io = { out: (s: string) => void (out += s), err: (s: string) => void (out += s) };
-  const code = await run(['inbox', 'pull', '--as', 'kh-police-adp', '--url', url, '--data-dir', g.dataDir, '--limit', '500', '--json'], io);
+  const code = await run(
+    ['inbox', 'pull', '--as', 'kh-police-adp', '--url', url, '--data-dir', g.dataDir, '--limit', '500', '--json'],
+    io,
+  );
   t.equal(code, 0, out.slice(-300));
-  const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, any>);
+  const lines = out
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, any>);
   const mine = lines.find((l) => l.notice_id === notice.id);
   t.equal(mine?.verified, true, 'verified');
   t.same(mine?.notice, notice, 'the decrypted notice, byte-for-byte the one sent');
@@ -267,7 +338,23 @@ t.test('CLI: liaison inbox pull and follow decrypt, verify and print', async (t)
 
   out = '';
   const last = (await allDeliveries('kh-police-adp')).find((d) => d.notice_id === notice.id)!;
-  const follow = run(['inbox', 'follow', '--as', 'kh-police-adp', '--url', url, '--data-dir', g.dataDir, '--after', String(last.cursor - 1), '--count', '1'], io);
+  const follow = run(
+    [
+      'inbox',
+      'follow',
+      '--as',
+      'kh-police-adp',
+      '--url',
+      url,
+      '--data-dir',
+      g.dataDir,
+      '--after',
+      String(last.cursor - 1),
+      '--count',
+      '1',
+    ],
+    io,
+  );
   t.equal(await follow, 0);
   t.match(out, /signature verified \(vn-customs-sig-1\)/);
   t.match(out, /Tịch thu 120 kg vảy tê tê/);

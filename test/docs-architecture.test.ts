@@ -25,7 +25,10 @@ export function folderRows(markdown: string): string[][] {
 const folderKey = (file: string) => `${dirname(file).split('/').slice(0, 2).join('/')}/`;
 
 /** Each folder's row index, and the imports that reach a row below their own. */
-export function layeringFaults(rows: string[][], graph: Map<string, Import[]>): { unmapped: string[]; downward: string[] } {
+export function layeringFaults(
+  rows: string[][],
+  graph: Map<string, Import[]>,
+): { unmapped: string[]; downward: string[] } {
   const rowOf = new Map(rows.flatMap((folders, i) => folders.map((f) => [f, i] as const)));
   const unmapped = new Set<string>();
   const downward = new Set<string>();
@@ -56,7 +59,9 @@ t.test('every source folder has a row in the folder map, and no import reaches a
 });
 
 t.test('the check itself: a missing row and an upside-down import are caught', async (t) => {
-  const rows = folderRows('## Where the code is\n\n| folder | what |\n|---|---|\n| `broker/core/` | x |\n| `broker/log/`, `broker/keys/` | y |\n\n## Next\n| `broker/http/` | z |\n');
+  const rows = folderRows(
+    '## Where the code is\n\n| folder | what |\n|---|---|\n| `broker/core/` | x |\n| `broker/log/`, `broker/keys/` | y |\n\n## Next\n| `broker/http/` | z |\n',
+  );
   t.same(rows, [['broker/core/'], ['broker/log/', 'broker/keys/']], 'rows and their folders, this section only');
   const graph = importGraph({
     'broker/core/a.ts': "import { b } from '../log/b.js';\n",
@@ -64,5 +69,8 @@ t.test('the check itself: a missing row and an upside-down import are caught', a
     'broker/keys/k.ts': 'export const k = 1;\n',
     'broker/http/h.ts': "import { a } from '../core/a.js';\n",
   });
-  t.same(layeringFaults(rows, graph), { unmapped: ['broker/http/'], downward: ['broker/core/ -> broker/log/ (broker/core/a.ts)'] });
+  t.same(layeringFaults(rows, graph), {
+    unmapped: ['broker/http/'],
+    downward: ['broker/core/ -> broker/log/ (broker/core/a.ts)'],
+  });
 });

@@ -15,13 +15,24 @@ for (const part of doc.split(/^## /m).slice(1)) {
 t.test('docs/problems.md has one section per problem code, and no other', async (t) => {
   const codes = Object.keys(problemCodes).sort();
   const documented = [...sections.keys()].sort();
-  t.same(documented.filter((c) => !codes.includes(c)), [], 'no section for a code that does not exist');
-  t.same(codes.filter((c) => !sections.has(c)), [], 'every code has a section');
+  t.same(
+    documented.filter((c) => !codes.includes(c)),
+    [],
+    'no section for a code that does not exist',
+  );
+  t.same(
+    codes.filter((c) => !sections.has(c)),
+    [],
+    'every code has a section',
+  );
   t.equal(doc.split(/^## /m).length - 1, sections.size, 'every ## heading is a code');
 });
 
-t.test('each section states the code\'s status and title, and when and what to do', async (t) => {
-  for (const [code, { status, title }] of Object.entries(problemCodes) as [ProblemCode, { status: number; title: string }][]) {
+t.test("each section states the code's status and title, and when and what to do", async (t) => {
+  for (const [code, { status, title }] of Object.entries(problemCodes) as [
+    ProblemCode,
+    { status: number; title: string },
+  ][]) {
     const body = sections.get(code);
     if (!body) continue;
     t.match(body, new RegExp(`^- \\*\\*Status:\\*\\* ${status}$`, 'm'), `${code}: status ${status}`);

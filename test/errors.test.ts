@@ -35,12 +35,19 @@ function sourceFiles(dir: string): string[] {
 function classHeritage(): [string, string, string][] {
   const out: [string, string, string][] = [];
   for (const file of ['broker', 'adapters'].flatMap(sourceFiles)) {
-    const source = ts.createSourceFile(file, readFileSync(join(repoRoot, file), 'utf8'), ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+    const source = ts.createSourceFile(
+      file,
+      readFileSync(join(repoRoot, file), 'utf8'),
+      ts.ScriptTarget.Latest,
+      false,
+      ts.ScriptKind.TS,
+    );
     const visit = (node: ts.Node) => {
       if (ts.isClassDeclaration(node) || ts.isClassExpression(node)) {
         for (const clause of node.heritageClauses ?? []) {
           if (clause.token !== ts.SyntaxKind.ExtendsKeyword) continue;
-          for (const type of clause.types) out.push([file, node.name?.text ?? '(anonymous)', type.expression.getText(source)]);
+          for (const type of clause.types)
+            out.push([file, node.name?.text ?? '(anonymous)', type.expression.getText(source)]);
         }
       }
       ts.forEachChild(node, visit);
@@ -50,25 +57,43 @@ function classHeritage(): [string, string, string][] {
   return out;
 }
 
-const BUILT_IN_ERRORS = ['Error', 'TypeError', 'RangeError', 'SyntaxError', 'EvalError', 'ReferenceError', 'URIError', 'AggregateError'];
+const BUILT_IN_ERRORS = [
+  'Error',
+  'TypeError',
+  'RangeError',
+  'SyntaxError',
+  'EvalError',
+  'ReferenceError',
+  'URIError',
+  'AggregateError',
+];
 
 t.test('CodedError is the only class of broker/ and adapters/ that extends a built-in error', async (t) => {
   const direct = classHeritage().filter(([, , base]) => BUILT_IN_ERRORS.includes(base));
-  t.same(direct.map(([file, name]) => `${file}: ${name}`), ['broker/core/errors.ts: CodedError']);
+  t.same(
+    direct.map(([file, name]) => `${file}: ${name}`),
+    ['broker/core/errors.ts: CodedError'],
+  );
 });
 
-t.test('the one list: every code is an HTTP problem (status, title) or says what it means and what carries it', async (t) => {
-  for (const [code, entry] of Object.entries(errorCodes) as [string, Record<string, unknown>][]) {
-    t.match(code, /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, `${code}: a kebab-case code`);
-    if ('status' in entry) {
-      t.ok(Number.isInteger(entry.status) && (entry.status as number) >= 400 && (entry.status as number) < 600, `${code}: an error status`);
-      t.type(entry.title, 'string', `${code}: a title`);
-    } else {
-      t.type(entry.means, 'string', `${code}: says what it means`);
-      t.ok(Array.isArray(entry.by) && entry.by.length > 0, `${code}: names what carries it`);
+t.test(
+  'the one list: every code is an HTTP problem (status, title) or says what it means and what carries it',
+  async (t) => {
+    for (const [code, entry] of Object.entries(errorCodes) as [string, Record<string, unknown>][]) {
+      t.match(code, /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, `${code}: a kebab-case code`);
+      if ('status' in entry) {
+        t.ok(
+          Number.isInteger(entry.status) && (entry.status as number) >= 400 && (entry.status as number) < 600,
+          `${code}: an error status`,
+        );
+        t.type(entry.title, 'string', `${code}: a title`);
+      } else {
+        t.type(entry.means, 'string', `${code}: says what it means`);
+        t.ok(Array.isArray(entry.by) && entry.by.length > 0, `${code}: names what carries it`);
+      }
     }
-  }
-});
+  },
+);
 
 t.test('problemCodes are the entries of the list with a status, in order', async (t) => {
   const withStatus = Object.entries(errorCodes).filter(([, e]) => 'status' in e);
@@ -89,8 +114,18 @@ t.test('every error class carries its code, its name and the message it always h
     [new ConfigError('bad port'), 'ConfigError', 'config-invalid', 'bad port'],
     [new CrlError('no CRL'), 'CrlError', 'crl-invalid', 'no CRL'],
     [new NatsAuthError('refused', { cause }), 'NatsAuthError', 'nats-auth-failed', 'refused'],
-    [new KekMismatchError('aaaa', 'bbbb'), 'KekMismatchError', 'kek-mismatch', 'the broker keyring in NATS (KV broker-keys) is sealed under key-encryption key bbbb, this instance holds aaaa: give every gateway of the network the same KEK file (LIAISON_KEK_FILE)'],
-    [new ArchiveError('entries must be an array'), 'ArchiveError', 'archive-invalid', 'audit archive: entries must be an array'],
+    [
+      new KekMismatchError('aaaa', 'bbbb'),
+      'KekMismatchError',
+      'kek-mismatch',
+      'the broker keyring in NATS (KV broker-keys) is sealed under key-encryption key bbbb, this instance holds aaaa: give every gateway of the network the same KEK file (LIAISON_KEK_FILE)',
+    ],
+    [
+      new ArchiveError('entries must be an array'),
+      'ArchiveError',
+      'archive-invalid',
+      'audit archive: entries must be an array',
+    ],
     [new UsageError('needs --agency'), 'UsageError', 'command-line-invalid', 'needs --agency'],
     [new HttpClientError('unreachable', { cause }), 'HttpClientError', 'client-request-failed', 'unreachable'],
     [new InboxClientError(403, 'forbidden', '403 forbidden'), 'InboxClientError', 'forbidden', '403 forbidden'],

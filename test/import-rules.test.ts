@@ -23,7 +23,14 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../broker/core/paths.js';
-import { cycleEdges, folderOf, importGraph, packagesLoadedBy, SOURCE_ROOTS, sourceFiles } from './helpers/import-graph.js';
+import {
+  cycleEdges,
+  folderOf,
+  importGraph,
+  packagesLoadedBy,
+  SOURCE_ROOTS,
+  sourceFiles,
+} from './helpers/import-graph.js';
 
 /** Modules that hold logic only: no I/O library may load with them. */
 const PURE = [
@@ -45,7 +52,17 @@ const PURE = [
   'broker/log/entry.ts',
   'broker/routing/plan.ts',
 ];
-const IO_PACKAGES = ['nats', 'fastify', '@fastify/helmet', '@fastify/rate-limit', '@fastify/swagger', '@fastify/swagger-ui', '@fastify/under-pressure', 'fastify-plugin', 'undici'];
+const IO_PACKAGES = [
+  'nats',
+  'fastify',
+  '@fastify/helmet',
+  '@fastify/rate-limit',
+  '@fastify/swagger',
+  '@fastify/swagger-ui',
+  '@fastify/under-pressure',
+  'fastify-plugin',
+  'undici',
+];
 
 /** Folders an envelope adapter may never import. */
 const ADAPTER_FORBIDDEN = ['broker/routing', 'broker/ingest', 'broker/http', 'broker/background'];
@@ -55,17 +72,36 @@ const TRANSPORT_FORBIDDEN = ['broker/routing', 'broker/nats', 'broker/keys', 'br
 const TRANSPORT_ADAPTERS = ['adapters/webhook', 'adapters/sse'];
 
 /** Folders and files that reach NATS only through the ports (broker/core/store-port.ts, consumer-port.ts, broker/leader/lease.ts). */
-const NATS_FREE_FOLDERS = ['broker/registry', 'broker/keys', 'broker/auth', 'broker/log', 'broker/acks', 'broker/metrics', 'broker/routing'];
-const NATS_FREE_FILES = ['broker/admin/key-admin.ts', 'broker/audit/export.ts', 'broker/http/routes/health.ts', 'broker/http/routes/log.ts'];
+const NATS_FREE_FOLDERS = [
+  'broker/registry',
+  'broker/keys',
+  'broker/auth',
+  'broker/log',
+  'broker/acks',
+  'broker/metrics',
+  'broker/routing',
+];
+const NATS_FREE_FILES = [
+  'broker/admin/key-admin.ts',
+  'broker/audit/export.ts',
+  'broker/http/routes/health.ts',
+  'broker/http/routes/log.ts',
+];
 
-const files = Object.fromEntries(SOURCE_ROOTS.flatMap(sourceFiles).map((f) => [f, readFileSync(join(repoRoot, f), 'utf8')]));
+const files = Object.fromEntries(
+  SOURCE_ROOTS.flatMap(sourceFiles).map((f) => [f, readFileSync(join(repoRoot, f), 'utf8')]),
+);
 const graph = importGraph(files);
 
 t.test('pure modules load no I/O library, directly or through another module', async (t) => {
   for (const file of PURE) {
     t.ok(graph.has(file), `${file} exists (keep this list in step with the code)`);
     const loaded = packagesLoadedBy(graph, file);
-    for (const pkg of IO_PACKAGES) t.notOk(loaded.has(pkg), `${file} does not load ${pkg}${loaded.has(pkg) ? ` (via ${loaded.get(pkg)!.join(' → ')})` : ''}`);
+    for (const pkg of IO_PACKAGES)
+      t.notOk(
+        loaded.has(pkg),
+        `${file} does not load ${pkg}${loaded.has(pkg) ? ` (via ${loaded.get(pkg)!.join(' → ')})` : ''}`,
+      );
   }
 });
 
@@ -97,10 +133,12 @@ t.test('delivery transports import no NATS, keys, registry, routing or CLI code'
 });
 
 t.test('the StorePort users import neither nats nor broker/nats', async (t) => {
-  const users = [...graph.keys()].filter((f) => (NATS_FREE_FOLDERS.includes(folderOf(f)) || NATS_FREE_FILES.includes(f)));
+  const users = [...graph.keys()].filter((f) => NATS_FREE_FOLDERS.includes(folderOf(f)) || NATS_FREE_FILES.includes(f));
   for (const file of NATS_FREE_FILES) t.ok(graph.has(file), `${file} exists (keep this list in step with the code)`);
   for (const file of users) {
-    const bad = (graph.get(file) ?? []).filter((i) => i.target === 'nats' || i.target.startsWith('broker/nats/')).map((i) => i.target);
+    const bad = (graph.get(file) ?? [])
+      .filter((i) => i.target === 'nats' || i.target.startsWith('broker/nats/'))
+      .map((i) => i.target);
     t.same(bad, [], `${file} imports neither nats nor broker/nats`);
   }
 });
@@ -122,5 +160,9 @@ t.test('the checks themselves: a made-up tree breaking each rule is caught', asy
   t.same([...packagesLoadedBy(bad, 'broker/core/pure.ts').keys()], ['nats'], 'nats through another module');
   t.same([...packagesLoadedBy(bad, 'broker/core/typed.ts').keys()], [], 'a type-only import loads nothing');
   t.same([...packagesLoadedBy(bad, 'broker/core/lazy.ts').keys()], ['fastify'], 'a dynamic import loads');
-  t.same([...cycleEdges(bad)].sort(), ['broker/a -> broker/b', 'broker/b -> broker/c', 'broker/c -> broker/a'], 'a three-folder cycle, through a re-export and a type import');
+  t.same(
+    [...cycleEdges(bad)].sort(),
+    ['broker/a -> broker/b', 'broker/b -> broker/c', 'broker/c -> broker/a'],
+    'a three-folder cycle, through a re-export and a type import',
+  );
 });

@@ -13,7 +13,13 @@ const g = await startTestGateway(t, nats.url, { bodyLimitBytes: 64 * 1024, maxJs
 const brokerX = g.jwks.keys.find((k) => k.use === 'enc' && k.crv === 'X25519')!;
 
 const fromVn = (patch: Record<string, unknown> = {}) =>
-  sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH', 'KH'], tlp: 'AMBER', ...patch });
+  sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH', 'KH'],
+    tlp: 'AMBER',
+    ...patch,
+  });
 const logSize = async () => (await g.gw.bus.jsm.streams.info(STREAMS.log)).state.messages;
 const noticesSize = async () => (await g.gw.bus.jsm.streams.info(STREAMS.notices)).state.messages;
 
@@ -58,7 +64,12 @@ t.test('JWE encrypted to another key under the broker kid', async (t) => {
 
 t.test('tampered ciphertext, tag, IV, encrypted key or protected header', async (t) => {
   const { jwe } = await g.seal(fromVn(), 'vn-customs');
-  for (const [i, what] of [[1, 'encrypted key'], [2, 'iv'], [3, 'ciphertext'], [4, 'tag']] as const) {
+  for (const [i, what] of [
+    [1, 'encrypted key'],
+    [2, 'iv'],
+    [3, 'ciphertext'],
+    [4, 'tag'],
+  ] as const) {
     const r = await refused(t, flipPart(jwe, i), 400, 'decrypt-failed');
     t.equal(r.json.title, 'The envelope could not be decrypted.', `one fixed answer for ${what}`);
   }
@@ -91,8 +102,21 @@ t.test('forbidden headers: zip, crit, jku, x5u, jwk, x5c', async (t) => {
   const signing = g.creds('vn-customs').signing;
   const base = { alg: 'EdDSA', kid: signing.kid };
   const { d: _d, ...pub } = signing;
-  for (const extra of [{ crit: ['b64'], b64: false }, { crit: ['x-unknown'], 'x-unknown': 1 }, { jku: 'https://attacker.example/k' }, { x5u: 'https://attacker.example/c' }, { jwk: pub }, { x5c: ['MIIB'] }, { zip: 'DEF' }]) {
-    const r = await refused(t, await sealRaw(forgeJws({ ...base, ...extra }, payload, signing)), 400, 'header-forbidden');
+  for (const extra of [
+    { crit: ['b64'], b64: false },
+    { crit: ['x-unknown'], 'x-unknown': 1 },
+    { jku: 'https://attacker.example/k' },
+    { x5u: 'https://attacker.example/c' },
+    { jwk: pub },
+    { x5c: ['MIIB'] },
+    { zip: 'DEF' },
+  ]) {
+    const r = await refused(
+      t,
+      await sealRaw(forgeJws({ ...base, ...extra }, payload, signing)),
+      400,
+      'header-forbidden',
+    );
     t.notMatch(JSON.stringify(r.json), /attacker/, 'the problem does not echo the header');
   }
 });
@@ -107,7 +131,14 @@ t.test('signatures', async (t) => {
   // A key id no one registered.
   await refused(t, await sealRaw(withHeader(jws, { kid: 'nobody-sig-1' })), 400, 'key-unknown');
   // An encryption key id used as a signing key id.
-  await refused(t, await sealRaw(forgeJws({ alg: 'EdDSA', kid: 'vn-customs-enc-1' }, JSON.stringify(notice), g.creds('vn-customs').signing)), 400, 'key-unknown');
+  await refused(
+    t,
+    await sealRaw(
+      forgeJws({ alg: 'EdDSA', kid: 'vn-customs-enc-1' }, JSON.stringify(notice), g.creds('vn-customs').signing),
+    ),
+    400,
+    'key-unknown',
+  );
 });
 
 t.test('a valid signature by an agency other than the origin', async (t) => {
@@ -124,17 +155,37 @@ t.test('revoked and expired keys', async (t) => {
     t.ok(pred(), 'registry change seen by the running gateway within a second');
   };
   const la = structuredClone(snapshot().agency('la-customs')) as Agency;
-  const { jwe: before } = await g.seal(sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'LA', agency: 'la-customs' }, addressees: ['VN'], tlp: 'GREEN' }), 'la-customs');
-  la.keys = la.keys.map((k) => (k.use === 'sig' ? { ...k, status: 'revoked', revoked_at: new Date(Date.now() - 1000).toISOString() } : k));
+  const { jwe: before } = await g.seal(
+    sampleNotice('seizure-report', {
+      operation: 'mekong-dragon-6',
+      origin: { country: 'LA', agency: 'la-customs' },
+      addressees: ['VN'],
+      tlp: 'GREEN',
+    }),
+    'la-customs',
+  );
+  la.keys = la.keys.map((k) =>
+    k.use === 'sig' ? { ...k, status: 'revoked', revoked_at: new Date(Date.now() - 1000).toISOString() } : k,
+  );
   await g.gw.registry.putAgency(la);
   await waitFor(() => snapshot().key('la-customs-sig-1')?.key.status === 'revoked');
   await refused(t, before, 403, 'key-revoked');
 
   const cn = structuredClone(snapshot().agency('cn-customs')) as Agency;
-  cn.keys = cn.keys.map((k) => (k.use === 'sig' ? { ...k, not_after: new Date(Date.now() - 60_000).toISOString() } : k));
+  cn.keys = cn.keys.map((k) =>
+    k.use === 'sig' ? { ...k, not_after: new Date(Date.now() - 60_000).toISOString() } : k,
+  );
   await g.gw.registry.putAgency(cn);
   await waitFor(() => snapshot().key('cn-customs-sig-1')?.key.not_after !== undefined);
-  const { jwe } = await g.seal(sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'CN', agency: 'cn-customs' }, addressees: ['VN'], tlp: 'GREEN' }), 'cn-customs');
+  const { jwe } = await g.seal(
+    sampleNotice('seizure-report', {
+      operation: 'mekong-dragon-6',
+      origin: { country: 'CN', agency: 'cn-customs' },
+      addressees: ['VN'],
+      tlp: 'GREEN',
+    }),
+    'cn-customs',
+  );
   await refused(t, jwe, 403, 'key-revoked');
 });
 
@@ -149,15 +200,23 @@ t.test('schema-invalid notices list the failing JSON paths', async (t) => {
   const bad = fromVn();
   bad.body.items[0].quantity = { value: '12', unit: 'kg' };
   const r2 = await refused(t, (await g.seal(bad, 'vn-customs')).jwe, 422, 'schema-invalid');
-  t.ok((r2.json.errors as { path: string }[]).some((e) => e.path === '/body/items/0/quantity/value'), 'a string is not coerced to a number');
+  t.ok(
+    (r2.json.errors as { path: string }[]).some((e) => e.path === '/body/items/0/quantity/value'),
+    'a string is not coerced to a number',
+  );
 });
 
 t.test('policy', async (t) => {
-  const send = async (patch: Record<string, unknown>, agency = 'vn-customs') => (await g.seal(fromVn(patch), agency)).jwe;
+  const send = async (patch: Record<string, unknown>, agency = 'vn-customs') =>
+    (await g.seal(fromVn(patch), agency)).jwe;
   let r = await refused(t, await send({ origin: { country: 'TH', agency: 'vn-customs' } }), 403, 'policy-denied');
   t.match(r.json.detail, /country/);
   r = await refused(t, await send({ operation: 'no-such-operation' }), 403, 'policy-denied');
-  t.match(r.json.detail, /not a member of the operation, or there is no such operation/, 'a missing operation reads as one of others (test/probing.test.ts)');
+  t.match(
+    r.json.detail,
+    /not a member of the operation, or there is no such operation/,
+    'a missing operation reads as one of others (test/probing.test.ts)',
+  );
   r = await refused(t, await send({ operation: 'oic-channel', addressees: ['GB'] }), 403, 'policy-denied');
   t.match(r.json.detail, /not a member/);
   r = await refused(t, await send({ addressees: ['GB'] }), 403, 'policy-denied');
@@ -168,8 +227,16 @@ t.test('policy', async (t) => {
   await refused(t, await send({ tlp: 'AMBER+STRICT', addressees: ['TH'] }), 403, 'policy-denied');
   await refused(t, await send({ addressees: ['*', 'TH'] }), 422, 'schema-invalid');
   // an inactive operation
-  await g.gw.registry.putOperation({ id: 'closed-op', name: 'A finished campaign', status: 'active', members: ['vn-customs', 'th-customs'], categories: [], end: '2020-12-31' });
-  for (let i = 0; i < 100 && !g.gw.registry.snapshot.operation('closed-op'); i++) await new Promise((res) => setTimeout(res, 10));
+  await g.gw.registry.putOperation({
+    id: 'closed-op',
+    name: 'A finished campaign',
+    status: 'active',
+    members: ['vn-customs', 'th-customs'],
+    categories: [],
+    end: '2020-12-31',
+  });
+  for (let i = 0; i < 100 && !g.gw.registry.snapshot.operation('closed-op'); i++)
+    await new Promise((res) => setTimeout(res, 10));
   r = await refused(t, await send({ operation: 'closed-op', addressees: ['TH'] }), 403, 'policy-denied');
   t.match(r.json.detail, /not active/);
   // RED to a named agency is fine
@@ -179,8 +246,18 @@ t.test('policy', async (t) => {
 });
 
 t.test('freshness: created_at too old or in the future', async (t) => {
-  await refused(t, (await g.seal(fromVn({ created_at: new Date(Date.now() - 2 * 3600_000).toISOString() }), 'vn-customs')).jwe, 400, 'replay');
-  await refused(t, (await g.seal(fromVn({ created_at: new Date(Date.now() + 3600_000).toISOString() }), 'vn-customs')).jwe, 400, 'clock-skew');
+  await refused(
+    t,
+    (await g.seal(fromVn({ created_at: new Date(Date.now() - 2 * 3600_000).toISOString() }), 'vn-customs')).jwe,
+    400,
+    'replay',
+  );
+  await refused(
+    t,
+    (await g.seal(fromVn({ created_at: new Date(Date.now() + 3600_000).toISOString() }), 'vn-customs')).jwe,
+    400,
+    'clock-skew',
+  );
   await refused(t, (await g.seal(fromVn({ created_at: 'yesterday' }), 'vn-customs')).jwe, 422, 'schema-invalid');
 });
 
@@ -189,11 +266,20 @@ t.test('sizes and JSON shape', async (t) => {
   const deep = fromVn();
   let v: Record<string, unknown> = {};
   deep.body.extra = v;
-  for (let i = 0; i < 40; i++) v = (v.n = {});
+  for (let i = 0; i < 40; i++) v = v.n = {};
   await refused(t, (await g.seal(deep, 'vn-customs')).jwe, 400, 'json-invalid');
   const text = JSON.stringify(fromVn());
-  for (const evil of [text.replace('{', '{"__proto__":{"admin":true},'), text.replace('"body":{', '"body":{"constructor":{"prototype":{}},'), text.replace('{', '{"tlp":"RED",')]) {
-    await refused(t, (await g.seal(null, 'vn-customs', { raw: new TextEncoder().encode(evil) })).jwe, 400, 'json-invalid');
+  for (const evil of [
+    text.replace('{', '{"__proto__":{"admin":true},'),
+    text.replace('"body":{', '"body":{"constructor":{"prototype":{}},'),
+    text.replace('{', '{"tlp":"RED",'),
+  ]) {
+    await refused(
+      t,
+      (await g.seal(null, 'vn-customs', { raw: new TextEncoder().encode(evil) })).jwe,
+      400,
+      'json-invalid',
+    );
   }
 });
 
@@ -203,7 +289,12 @@ t.test('ids that are unsafe in a NATS subject', async (t) => {
     t.ok((r.json.errors as { path: string }[]).some((e) => e.path === '/operation'));
   }
   for (const agency of ['vn.customs', '*']) {
-    await refused(t, (await g.seal(fromVn({ origin: { country: 'VN', agency } }), 'vn-customs')).jwe, 422, 'schema-invalid');
+    await refused(
+      t,
+      (await g.seal(fromVn({ origin: { country: 'VN', agency } }), 'vn-customs')).jwe,
+      422,
+      'schema-invalid',
+    );
   }
   await refused(t, (await g.seal(fromVn({ type: 'seizure.report' }), 'vn-customs')).jwe, 422, 'schema-invalid');
   await refused(t, (await g.seal(fromVn({ id: 'abc.>' }), 'vn-customs')).jwe, 422, 'schema-invalid');
@@ -213,7 +304,12 @@ t.test('the log never carries notice content or key material', async (t) => {
   const marker = 'SECRET-MARKER-7f3a';
   const { jwe } = await g.seal(fromVn({ summary: `${marker} container MSCU1234567` }), 'vn-customs');
   t.equal((await g.post(jwe)).status, 202);
-  await refused(t, (await g.seal(fromVn({ summary: marker, tlp: 'RED', addressees: ['*'] }), 'vn-customs')).jwe, 403, 'policy-denied');
+  await refused(
+    t,
+    (await g.seal(fromVn({ summary: marker, tlp: 'RED', addressees: ['*'] }), 'vn-customs')).jwe,
+    403,
+    'policy-denied',
+  );
   const all = g.logLines.join('\n');
   t.notOk(all.includes(marker), 'no notice content in logs');
   t.notOk(all.includes(jwe.slice(0, 40)), 'no envelope in logs');
@@ -221,7 +317,11 @@ t.test('the log never carries notice content or key material', async (t) => {
     t.notOk(all.includes(String(g.creds(a).signing.d)), 'no private key in logs');
   }
   const line = g.logLines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.outcome === 'accepted');
-  t.match(line, { agency: 'vn-customs', status: 202, route: '/v1/notices', operation: 'mekong-dragon-6' }, 'request line has agency, notice id, outcome and timing');
+  t.match(
+    line,
+    { agency: 'vn-customs', status: 202, route: '/v1/notices', operation: 'mekong-dragon-6' },
+    'request line has agency, notice id, outcome and timing',
+  );
   t.type(line.ms, 'number');
   t.type(line.reqId, 'string');
   t.type(line.notice_id, 'string');
@@ -238,4 +338,3 @@ t.test('the log never carries notice content or key material', async (t) => {
   });
   t.same(notStrict.slice(0, 3), [], `every one of ${g.logLines.length} log lines is JSON without a duplicate member`);
 });
-

@@ -10,7 +10,13 @@ const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url);
 
 const fromVn = (patch: Record<string, unknown> = {}) =>
-  sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH', 'KH'], tlp: 'AMBER', ...patch });
+  sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH', 'KH'],
+    tlp: 'AMBER',
+    ...patch,
+  });
 
 const streamCount = async (name: string) => (await g.gw.bus.jsm.streams.info(name)).state.messages;
 
@@ -21,7 +27,11 @@ t.test('a signed, encrypted notice is stored, logged and receipted', async (t) =
   t.equal(res.status, 202, JSON.stringify(res.json));
   t.equal(res.json.notice_id, notice.id);
   t.same(res.json.recipients, ['kh-police-adp', 'th-customs']);
-  t.equal(res.json.sha256, createHash('sha256').update(jws).digest('hex'), 'the commitment is the SHA-256 of the signed JWS as received');
+  t.equal(
+    res.json.sha256,
+    createHash('sha256').update(jws).digest('hex'),
+    'the commitment is the SHA-256 of the signed JWS as received',
+  );
 
   const claims = await verifyReceipt(res.json.receipt, g.jwks);
   t.equal(claims.notice_id, notice.id);
@@ -31,8 +41,20 @@ t.test('a signed, encrypted notice is stored, logged and receipted', async (t) =
   const logged = await g.gw.bus.getMessage(STREAMS.log, res.json.log_index + 1);
   t.ok(logged, 'the receipt log index names the LOG entry');
   const entry = decodeEntry(logged!.data);
-  t.match(entry, { kind: 'notice', notice_id: notice.id, sha256: res.json.sha256, signer_kid: 'vn-customs-sig-1', origin: { country: 'VN', agency: 'vn-customs' }, operation: 'mekong-dragon-6', type: 'seizure-report', tlp: 'AMBER' });
-  t.notOk(new TextDecoder().decode(logged!.data).includes(notice.summary), 'the log holds a commitment, not the content');
+  t.match(entry, {
+    kind: 'notice',
+    notice_id: notice.id,
+    sha256: res.json.sha256,
+    signer_kid: 'vn-customs-sig-1',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    operation: 'mekong-dragon-6',
+    type: 'seizure-report',
+    tlp: 'AMBER',
+  });
+  t.notOk(
+    new TextDecoder().decode(logged!.data).includes(notice.summary),
+    'the log holds a commitment, not the content',
+  );
 });
 
 t.test('an Arabic-language notice is stored and read back byte-exact', async (t) => {

@@ -30,7 +30,11 @@ const { seedFile } = await ensureDemoNetwork(dataDir);
 const registry = RegistrySnapshot.fromSeed(JSON.parse(readFileSync(seedFile, 'utf8')) as RegistrySeed);
 const { keyring } = await loadOrCreateBrokerKeys(dataDir, 'test-broker');
 const vn = readCredentials(credentialsPath(dataDir, 'vn-customs'));
-const seal = (notice: unknown) => sealNotice(new TextEncoder().encode(JSON.stringify(notice)), { signingKey: vn.signing, brokerKey: brokerEncryptionKey(keyring.jwks()) });
+const seal = (notice: unknown) =>
+  sealNotice(new TextEncoder().encode(JSON.stringify(notice)), {
+    signingKey: vn.signing,
+    brokerKey: brokerEncryptionKey(keyring.jwks()),
+  });
 
 /** A log in memory: appends in order; the same notice id again answers with the first entry. */
 class MemoryLog implements LogWriter {
@@ -66,7 +70,11 @@ function pipeline(log: LogWriter, originals: OriginalLookup = noOriginals) {
 t.test('a notice: the writer gets the signed bytes and the entry; the receipt names its position', async (t) => {
   const log = new MemoryLog();
   const ingest = pipeline(log);
-  await log.append({ signed: new Uint8Array(1), entry: { notice_id: 'someone-else' } as NoticeLogEntry, signer: keyring.signing });
+  await log.append({
+    signed: new Uint8Array(1),
+    entry: { notice_id: 'someone-else' } as NoticeLogEntry,
+    signer: keyring.signing,
+  });
   const notice = sampleNotice('seizure-report');
   const { jwe, jws } = await seal(notice);
   const res = await ingest(jwe, 'application/jose');
@@ -74,7 +82,16 @@ t.test('a notice: the writer gets the signed bytes and the entry; the receipt na
   const input = log.appended[1]!;
   t.equal(new TextDecoder().decode(input.signed), jws, 'the signed notice as received');
   t.equal(input.signer, keyring.signing, "signed with the broker's current key");
-  t.match(input.entry, { v: 1, kind: 'notice', notice_id: notice['id'], sha256: sha256Hex(jws), format: 'jose', origin: { agency: 'vn-customs' }, operation: notice['operation'], type: 'seizure-report' });
+  t.match(input.entry, {
+    v: 1,
+    kind: 'notice',
+    notice_id: notice['id'],
+    sha256: sha256Hex(jws),
+    format: 'jose',
+    origin: { agency: 'vn-customs' },
+    operation: notice['operation'],
+    type: 'seizure-report',
+  });
   t.same(res.claims.recipients, input.entry.recipients, 'the receipt names the recipients the entry names');
   t.equal(res.claims.log_index, 1, "the receipt's log index is the writer's answer");
   t.equal(res.duplicate, false);
@@ -111,13 +128,32 @@ t.test('a withdrawal: the original and whom it went to come from the look-up', a
     delivered: async (o) => (asked.push(['delivered', o.notice_id]), [entry.recipients[0]!]),
   };
   const ingest = pipeline(log, originals);
-  const w = sampleNotice('withdrawal', { operation: original['operation'], references: [original['id']], body: { action: 'withdraw', supersedes: original['id'], reason: 'test' } });
+  const w = sampleNotice('withdrawal', {
+    operation: original['operation'],
+    references: [original['id']],
+    body: { action: 'withdraw', supersedes: original['id'], reason: 'test' },
+  });
   const res = await ingest((await seal(w)).jwe, 'application/jose');
-  t.same(asked, [['find', original['id']], ['delivered', original['id']]], 'the log first, then the routing record');
+  t.same(
+    asked,
+    [
+      ['find', original['id']],
+      ['delivered', original['id']],
+    ],
+    'the log first, then the routing record',
+  );
   t.same(res.claims.recipients, [entry.recipients[0]], 'only whom the original was delivered to');
   t.same(log.entries[1]?.recipients, [entry.recipients[0]], 'and so the entry written');
 
-  const unknown = sampleNotice('withdrawal', { operation: original['operation'], references: [w['id']], body: { action: 'withdraw', supersedes: w['id'], reason: 'test' } });
-  await t.rejects(pipeline(log, { ...originals, find: async () => undefined })((await seal(unknown)).jwe, 'application/jose'), { code: 'policy-denied' }, 'not in the log: refused');
+  const unknown = sampleNotice('withdrawal', {
+    operation: original['operation'],
+    references: [w['id']],
+    body: { action: 'withdraw', supersedes: w['id'], reason: 'test' },
+  });
+  await t.rejects(
+    pipeline(log, { ...originals, find: async () => undefined })((await seal(unknown)).jwe, 'application/jose'),
+    { code: 'policy-denied' },
+    'not in the log: refused',
+  );
   t.equal(log.appended.length, 2, 'a refused withdrawal is not written');
 });

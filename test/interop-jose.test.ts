@@ -16,11 +16,18 @@ const pubX = () => Buffer.alloc(32, 7).toString('base64url');
 
 /** python3-jwcrypto: a JOSE implementation independent of the jose package the broker uses. */
 const tool = join(import.meta.dirname, 'interop', 'jwcrypto_tool.py');
-const py = (cmd: string, input: unknown) => spawnSync('/usr/bin/python3', [tool, cmd], { input: JSON.stringify(input), encoding: 'utf8', timeout: 30_000 });
+const py = (cmd: string, input: unknown) =>
+  spawnSync('/usr/bin/python3', [tool, cmd], { input: JSON.stringify(input), encoding: 'utf8', timeout: 30_000 });
 
 const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url);
-const notice = () => sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'GREEN' });
+const notice = () =>
+  sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH'],
+    tlp: 'GREEN',
+  });
 
 t.test('a receipt verifies with python3-jwcrypto against GET /v1/keys', async (t) => {
   const n = notice();
@@ -36,21 +43,32 @@ t.test('a receipt verifies with python3-jwcrypto against GET /v1/keys', async (t
   t.equal(bad.status, 1, 'a changed receipt does not verify in jwcrypto either');
 });
 
-t.test('a LOG entry signature (detached-payload JWS) verifies with python3-jwcrypto against GET /v1/keys', async (t) => {
-  const res = await g.post((await g.seal(notice(), 'vn-customs')).jwe);
-  t.equal(res.status, 202);
-  const m = await g.gw.bus.getMessage(STREAMS.log, res.json.log_index + 1);
-  const signature = m!.header.get(ENTRY_SIGNATURE_HEADER);
-  const jwks = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json();
-  const entry_b64 = Buffer.from(m!.data).toString('base64url');
-  const out = py('verify-entry', { jwks, entry_b64, signature });
-  t.equal(out.status, 0, out.stderr);
-  t.equal(out.stdout.trim(), g.gw.keyring.signing.kid, 'signed by the current broker signing key');
-  const changed = Buffer.from(m!.data);
-  changed.writeUInt8(changed.readUInt8(changed.length - 3) ^ 1, changed.length - 3);
-  t.equal(py('verify-entry', { jwks, entry_b64: changed.toString('base64url'), signature }).status, 1, 'other bytes do not verify in jwcrypto either');
-  t.equal(py('verify-entry', { jwks, entry_b64, signature: flipPart(signature, 2) }).status, 1, 'a changed signature does not verify');
-});
+t.test(
+  'a LOG entry signature (detached-payload JWS) verifies with python3-jwcrypto against GET /v1/keys',
+  async (t) => {
+    const res = await g.post((await g.seal(notice(), 'vn-customs')).jwe);
+    t.equal(res.status, 202);
+    const m = await g.gw.bus.getMessage(STREAMS.log, res.json.log_index + 1);
+    const signature = m!.header.get(ENTRY_SIGNATURE_HEADER);
+    const jwks = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json();
+    const entry_b64 = Buffer.from(m!.data).toString('base64url');
+    const out = py('verify-entry', { jwks, entry_b64, signature });
+    t.equal(out.status, 0, out.stderr);
+    t.equal(out.stdout.trim(), g.gw.keyring.signing.kid, 'signed by the current broker signing key');
+    const changed = Buffer.from(m!.data);
+    changed.writeUInt8(changed.readUInt8(changed.length - 3) ^ 1, changed.length - 3);
+    t.equal(
+      py('verify-entry', { jwks, entry_b64: changed.toString('base64url'), signature }).status,
+      1,
+      'other bytes do not verify in jwcrypto either',
+    );
+    t.equal(
+      py('verify-entry', { jwks, entry_b64, signature: flipPart(signature, 2) }).status,
+      1,
+      'a changed signature does not verify',
+    );
+  },
+);
 
 t.test('the gateway accepts notices sealed by python3-jwcrypto', async (t) => {
   for (const [agency, crv, alg] of [
@@ -61,30 +79,66 @@ t.test('the gateway accepts notices sealed by python3-jwcrypto', async (t) => {
   ] as const) {
     const n = { ...notice(), origin: { country: 'VN', agency } };
     const brokerJwk = publicPart(g.jwks.keys.find((k) => k.use === 'enc' && k.crv === crv)!);
-    const out = py('seal', { notice: JSON.stringify(n), signing_jwk: g.creds(agency).signing, broker_jwk: brokerJwk, alg });
+    const out = py('seal', {
+      notice: JSON.stringify(n),
+      signing_jwk: g.creds(agency).signing,
+      broker_jwk: brokerJwk,
+      alg,
+    });
     t.equal(out.status, 0, out.stderr);
     const res = await g.post(out.stdout.trim());
     t.equal(res.status, 202, `${agency} ${crv} ${alg}: ${JSON.stringify(res.json)}`);
   }
 });
 
-t.test('deliveries (node:crypto JWE, adapters/jose/delivery-jwe.ts) open in python3-jwcrypto and in jose, for X25519 and P-256 keys', async (t) => {
-  const signed = new TextEncoder().encode('eyJhbGciOiJFZERTQSJ9.' + Buffer.from('{"summary":"ضبط شحنة — Bắt giữ lô hàng — ยึดสินค้า"}').toString('base64url') + '.c2ln');
-  for (const crv of ['X25519', 'P-256'] as const) {
-    const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv, extractable: true });
-    const [pub, priv] = [(await exportJWK(publicKey)) as RegistryJwk, await exportJWK(privateKey)];
-    const jwe = await encryptDelivery(signed, { kid: `k-${crv}`, jwk: pub }, 'n-1', 'jose');
-    const out = py('open', { jwe, private_jwk: priv });
-    t.equal(out.status, 0, out.stderr);
-    const opened = JSON.parse(out.stdout) as { header: Record<string, unknown>; plaintext_b64: string };
-    t.same(Buffer.from(opened.plaintext_b64, 'base64'), Buffer.from(signed), `${crv}: jwcrypto gets the signed bytes back, byte for byte`);
-    t.match(opened.header, { alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: `k-${crv}`, typ: 'liaison-delivery+jwe', cty: 'JWT', 'liaison-notice-id': 'n-1', epk: { crv } });
-    const viaJose = await decryptDelivery(jwe, priv);
-    t.same(Buffer.from(viaJose.signed), Buffer.from(signed), `${crv}: jose too`);
-    t.equal(py('open', { jwe: flipPart(jwe, 3), private_jwk: priv }).status, 1, `${crv}: a changed ciphertext does not open`);
-    const other = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv, extractable: true })).privateKey);
-    t.equal(py('open', { jwe, private_jwk: other }).status, 1, `${crv}: another key does not open it`);
-  }
-  t.throws(() => importRecipientKey({ kty: 'OKP', crv: 'Ed25519', x: pubX() }), { name: 'TypeError', message: /unsupported OKP\/Ed25519/ }, 'a signing key is not a delivery key');
-  t.throws(() => importRecipientKey({ kty: 'EC', crv: 'P-256', x: pubX(), y: pubX() }), { code: 'ERR_CRYPTO_INVALID_JWK' }, 'a P-256 point not on the curve is refused');
-});
+t.test(
+  'deliveries (node:crypto JWE, adapters/jose/delivery-jwe.ts) open in python3-jwcrypto and in jose, for X25519 and P-256 keys',
+  async (t) => {
+    const signed = new TextEncoder().encode(
+      'eyJhbGciOiJFZERTQSJ9.' +
+        Buffer.from('{"summary":"ضبط شحنة — Bắt giữ lô hàng — ยึดสินค้า"}').toString('base64url') +
+        '.c2ln',
+    );
+    for (const crv of ['X25519', 'P-256'] as const) {
+      const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv, extractable: true });
+      const [pub, priv] = [(await exportJWK(publicKey)) as RegistryJwk, await exportJWK(privateKey)];
+      const jwe = await encryptDelivery(signed, { kid: `k-${crv}`, jwk: pub }, 'n-1', 'jose');
+      const out = py('open', { jwe, private_jwk: priv });
+      t.equal(out.status, 0, out.stderr);
+      const opened = JSON.parse(out.stdout) as { header: Record<string, unknown>; plaintext_b64: string };
+      t.same(
+        Buffer.from(opened.plaintext_b64, 'base64'),
+        Buffer.from(signed),
+        `${crv}: jwcrypto gets the signed bytes back, byte for byte`,
+      );
+      t.match(opened.header, {
+        alg: 'ECDH-ES+A256KW',
+        enc: 'A256GCM',
+        kid: `k-${crv}`,
+        typ: 'liaison-delivery+jwe',
+        cty: 'JWT',
+        'liaison-notice-id': 'n-1',
+        epk: { crv },
+      });
+      const viaJose = await decryptDelivery(jwe, priv);
+      t.same(Buffer.from(viaJose.signed), Buffer.from(signed), `${crv}: jose too`);
+      t.equal(
+        py('open', { jwe: flipPart(jwe, 3), private_jwk: priv }).status,
+        1,
+        `${crv}: a changed ciphertext does not open`,
+      );
+      const other = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv, extractable: true })).privateKey);
+      t.equal(py('open', { jwe, private_jwk: other }).status, 1, `${crv}: another key does not open it`);
+    }
+    t.throws(
+      () => importRecipientKey({ kty: 'OKP', crv: 'Ed25519', x: pubX() }),
+      { name: 'TypeError', message: /unsupported OKP\/Ed25519/ },
+      'a signing key is not a delivery key',
+    );
+    t.throws(
+      () => importRecipientKey({ kty: 'EC', crv: 'P-256', x: pubX(), y: pubX() }),
+      { code: 'ERR_CRYPTO_INVALID_JWK' },
+      'a P-256 point not on the curve is refused',
+    );
+  },
+);

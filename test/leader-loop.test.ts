@@ -64,7 +64,8 @@ function memLease(slot: Slot, holder: string): Lease {
 }
 
 /** Resolves when `signal` aborts (at once if it has). */
-const termEnded = (signal: AbortSignal) => new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
+const termEnded = (signal: AbortSignal) =>
+  new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
 
 const until = async (what: string, ok: () => boolean, ms = 3000) => {
   const end = Date.now() + ms;

@@ -13,10 +13,20 @@ import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 
 const nats = await startTestNats(t);
-const g = await startTestGateway(t, nats.url, { checkpointEveryEntries: 4, checkpointIntervalMs: 300, leaseTtlSeconds: 2 });
+const g = await startTestGateway(t, nats.url, {
+  checkpointEveryEntries: 4,
+  checkpointIntervalMs: 300,
+  leaseTtlSeconds: 2,
+});
 const brokerId = g.config.brokerId;
 
-const fromVn = () => sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+const fromVn = () =>
+  sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH'],
+    tlp: 'AMBER',
+  });
 
 async function get(url: string, agency = 'hub-auditor') {
   const token = await makeClientAssertion(agency, g.creds(agency).signing, brokerId);
@@ -24,10 +34,12 @@ async function get(url: string, agency = 'hub-auditor') {
   return { status: res.statusCode, json: res.json<Record<string, any>>(), headers: res.headers };
 }
 
-
 /** The independent RFC 9162 verifier in Python (test/interop/merkle_verify.py), one JSON object per line. */
 function pythonVerify(cases: object[]): string[] {
-  const r = spawnSync('python3', [join(repoRoot, 'test', 'interop', 'merkle_verify.py'), '--jsonl'], { input: cases.map((c) => JSON.stringify(c)).join('\n') + '\n', encoding: 'utf8' });
+  const r = spawnSync('python3', [join(repoRoot, 'test', 'interop', 'merkle_verify.py'), '--jsonl'], {
+    input: cases.map((c) => JSON.stringify(c)).join('\n') + '\n',
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`merkle_verify.py failed: ${r.stderr}`);
   return r.stdout.trim().split('\n');
 }
@@ -40,13 +52,17 @@ for (let i = 0; i < 10; i++) {
   if (res.status !== 202) throw new Error(`post: ${JSON.stringify(res.json)}`);
   posted.push({ id: n.id, index: res.json.log_index });
 }
-await waitFor(async () => ((await get('/v1/log/checkpoint')).json.tree_size === 10 ? true : undefined), 'a checkpoint of all ten entries');
+await waitFor(
+  async () => ((await get('/v1/log/checkpoint')).json.tree_size === 10 ? true : undefined),
+  'a checkpoint of all ten entries',
+);
 
 /** Every checkpoint note in CHECKPOINTS, in order. */
 async function allNotes(): Promise<string[]> {
   const info = await g.gw.bus.jsm.streams.info(STREAMS.checkpoints);
   const out: string[] = [];
-  for (let s = info.state.first_seq; s <= info.state.last_seq; s++) out.push(new TextDecoder().decode((await g.gw.bus.getMessage(STREAMS.checkpoints, s))!.data));
+  for (let s = info.state.first_seq; s <= info.state.last_seq; s++)
+    out.push(new TextDecoder().decode((await g.gw.bus.getMessage(STREAMS.checkpoints, s))!.data));
   return out;
 }
 
@@ -70,12 +86,20 @@ t.test('the checkpoint is signed by the broker key published in /v1/keys and mat
     t.ok(Buffer.compare(bytes, Buffer.from(stored)) === 0, `entry ${i} is the exact LOG bytes`);
     range.append(leafHash(bytes));
   }
-  t.equal(Buffer.from(range.root()).toString('hex'), cp.json.root_hash, 'the auditor recomputes the signed root from the entries');
+  t.equal(
+    Buffer.from(range.root()).toString('hex'),
+    cp.json.root_hash,
+    'the auditor recomputes the signed root from the entries',
+  );
 
   const notes = await allNotes();
   const sizes = notes.map((n) => v.verify(n).checkpoint.treeSize);
   t.equal(sizes[0], 0, 'the empty tree is checkpointed first');
-  t.same([...sizes].sort((a, b) => a - b), sizes, 'checkpoint sizes never go back');
+  t.same(
+    [...sizes].sort((a, b) => a - b),
+    sizes,
+    'checkpoint sizes never go back',
+  );
   t.ok(sizes.includes(4) && sizes.includes(8), `a checkpoint every 4 entries (${sizes.join(',')})`);
 });
 
@@ -90,10 +114,24 @@ t.test('inclusion and consistency proofs from the API verify in the independent 
     for (let i = 0; i < c.treeSize; i++) {
       const p = await get(`/v1/log/proof/inclusion?index=${i}&tree_size=${c.treeSize}`);
       t.equal(p.status, 200);
-      cases.push({ kind: 'inclusion', leaf_b64: entries[i]!.entry, index: i, tree_size: c.treeSize, proof: p.json.proof, root_hex: rootHex });
+      cases.push({
+        kind: 'inclusion',
+        leaf_b64: entries[i]!.entry,
+        index: i,
+        tree_size: c.treeSize,
+        proof: p.json.proof,
+        root_hex: rootHex,
+      });
       expect.push('OK');
       // and a mutated one: another entry's bytes must not verify
-      cases.push({ kind: 'inclusion', leaf_b64: entries[(i + 1) % 10]!.entry, index: i, tree_size: c.treeSize, proof: p.json.proof, root_hex: rootHex });
+      cases.push({
+        kind: 'inclusion',
+        leaf_b64: entries[(i + 1) % 10]!.entry,
+        index: i,
+        tree_size: c.treeSize,
+        proof: p.json.proof,
+        root_hex: rootHex,
+      });
       expect.push(c.treeSize === 1 && i === 0 && (i + 1) % 10 === 0 ? 'OK' : 'FAIL');
     }
   }
@@ -102,7 +140,14 @@ t.test('inclusion and consistency proofs from the API verify in the independent 
       if (a.treeSize > b.treeSize) continue;
       const p = await get(`/v1/log/proof/consistency?first=${a.treeSize}&second=${b.treeSize}`);
       t.equal(p.status, 200);
-      cases.push({ kind: 'consistency', first: a.treeSize, second: b.treeSize, proof: p.json.proof, first_root_hex: Buffer.from(a.rootHash).toString('hex'), second_root_hex: Buffer.from(b.rootHash).toString('hex') });
+      cases.push({
+        kind: 'consistency',
+        first: a.treeSize,
+        second: b.treeSize,
+        proof: p.json.proof,
+        first_root_hex: Buffer.from(a.rootHash).toString('hex'),
+        second_root_hex: Buffer.from(b.rootHash).toString('hex'),
+      });
       expect.push('OK');
     }
   }
@@ -118,15 +163,40 @@ t.test('a sender proves its own notice, and only its own', async (t) => {
   const entry = Buffer.from(p.json.entry, 'base64url');
   t.equal(JSON.parse(entry.toString()).notice_id, mine.id);
   const v = new CheckpointVerifier(brokerId, g.jwks.keys).verify(p.json.checkpoint.note);
-  t.ok(verifyInclusion(leafHash(entry), p.json.index, v.checkpoint.treeSize, p.json.proof.map((h: string) => Buffer.from(h, 'hex')), v.checkpoint.rootHash), 'the proof verifies against the signed checkpoint');
-  t.same(pythonVerify([{ kind: 'inclusion', leaf_b64: p.json.entry, index: p.json.index, tree_size: v.checkpoint.treeSize, proof: p.json.proof, root_hex: Buffer.from(v.checkpoint.rootHash).toString('hex') }]), ['OK']);
+  t.ok(
+    verifyInclusion(
+      leafHash(entry),
+      p.json.index,
+      v.checkpoint.treeSize,
+      p.json.proof.map((h: string) => Buffer.from(h, 'hex')),
+      v.checkpoint.rootHash,
+    ),
+    'the proof verifies against the signed checkpoint',
+  );
+  t.same(
+    pythonVerify([
+      {
+        kind: 'inclusion',
+        leaf_b64: p.json.entry,
+        index: p.json.index,
+        tree_size: v.checkpoint.treeSize,
+        proof: p.json.proof,
+        root_hex: Buffer.from(v.checkpoint.rootHash).toString('hex'),
+      },
+    ]),
+    ['OK'],
+  );
 
   const other = await get(`/v1/notices/${mine.id}/proof`, 'th-customs');
   t.equal(other.status, 404, "another agency's notice is not found");
   t.equal(other.json.code, 'not-found');
   t.equal((await get(`/v1/notices/${randomUUID()}/proof`, 'vn-customs')).status, 404, 'unknown id');
   t.equal((await get('/v1/notices/not-a-uuid/proof', 'vn-customs')).json.code, 'bad-request');
-  t.equal((await get(`/v1/notices/${mine.id}/proof`, 'hub-auditor')).status, 403, 'the notice proof needs the publish role');
+  t.equal(
+    (await get(`/v1/notices/${mine.id}/proof`, 'hub-auditor')).status,
+    403,
+    'the notice proof needs the publish role',
+  );
 });
 
 t.test('a notice is 404 until a checkpoint covers it', async (t) => {
@@ -168,7 +238,11 @@ t.test('query numbers are checked strictly', async (t) => {
     t.equal(r.json.code, 'bad-request', url);
     t.equal(r.headers['content-type'], 'application/problem+json; charset=utf-8');
   }
-  t.equal((await get('/v1/log/proof/consistency?first=0&second=4')).json.proof.length, 0, 'from the empty tree: an empty proof');
+  t.equal(
+    (await get('/v1/log/proof/consistency?first=0&second=4')).json.proof.length,
+    0,
+    'from the empty tree: an empty proof',
+  );
 });
 
 t.test('the log API needs the audit role', async (t) => {

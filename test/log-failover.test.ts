@@ -17,10 +17,14 @@ const overrides = { checkpointEveryEntries: 3, checkpointIntervalMs: 200, leaseT
 const g1 = await startTestGateway(t, nats.url, overrides, { dataDir });
 const g2 = await startTestGateway(t, nats.url, overrides, { dataDir });
 
-
 const post = async (g: TestGateway, n: number) => {
   for (let i = 0; i < n; i++) {
-    const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+    const notice = sampleNotice('seizure-report', {
+      operation: 'mekong-dragon-6',
+      origin: { country: 'VN', agency: 'vn-customs' },
+      addressees: ['TH'],
+      tlp: 'AMBER',
+    });
     const res = await g.post((await g.seal(notice, 'vn-customs')).jwe);
     if (res.status !== 202) throw new Error(JSON.stringify(res.json));
   }
@@ -41,10 +45,21 @@ t.test('one leader at a time; another takes over within the lease TTL; checkpoin
   const tookMs = Date.now() - stoppedAt;
   t.ok(tookMs < 2000 + 1000, `takeover in ${tookMs} ms (lease TTL 2 s)`);
   await load;
-  await waitFor(() => (other.gw.checkpointer!.status.checkpointSize === 15 ? true : undefined), 'checkpoint 15 from the new leader');
+  await waitFor(
+    () => (other.gw.checkpointer!.status.checkpointSize === 15 ? true : undefined),
+    'checkpoint 15 from the new leader',
+  );
 
-  const archive = await exportArchive(other.gw.bus, other.config.brokerId, other.jwks.keys.filter((k) => k.use === 'sig'));
+  const archive = await exportArchive(
+    other.gw.bus,
+    other.config.brokerId,
+    other.jwks.keys.filter((k) => k.use === 'sig'),
+  );
   const r = auditLog(archiveToAuditInput(archive));
-  t.same(r.problems, [], 'every checkpoint of both leaders verifies, is consistent with the ones before, and matches the entries');
+  t.same(
+    r.problems,
+    [],
+    'every checkpoint of both leaders verifies, is consistent with the ones before, and matches the entries',
+  );
   t.equal(r.verifiedTreeSize, 15);
 });

@@ -80,7 +80,12 @@ interface Consistency {
 type Case = Inclusion | Consistency;
 
 function inclusionCase(index: number, size: number, asEntry = false): Inclusion {
-  const base = { index, tree_size: size, proof: inclusionProof(index, size, read).map(hex), root_hex: hex(rootOf(size)) };
+  const base = {
+    index,
+    tree_size: size,
+    proof: inclusionProof(index, size, read).map(hex),
+    root_hex: hex(rootOf(size)),
+  };
   return asEntry
     ? { kind: 'inclusion', leaf_b64: Buffer.from(entries[index]!).toString('base64url'), ...base }
     : { kind: 'inclusion', leaf_hash_hex: hex(leaves[index]!), ...base };
@@ -101,9 +106,18 @@ function consistencyCase(first: number, second: number): Consistency {
 function tsVerdict(c: Case): boolean {
   const proof = c.proof.map((p) => new Uint8Array(Buffer.from(p, 'hex')));
   if (c.kind === 'consistency') {
-    return verifyConsistency(c.first, c.second, proof, Buffer.from(c.first_root_hex, 'hex'), Buffer.from(c.second_root_hex, 'hex'));
+    return verifyConsistency(
+      c.first,
+      c.second,
+      proof,
+      Buffer.from(c.first_root_hex, 'hex'),
+      Buffer.from(c.second_root_hex, 'hex'),
+    );
   }
-  const leaf = c.leaf_hash_hex !== undefined ? Buffer.from(c.leaf_hash_hex, 'hex') : leafHash(Buffer.from(c.leaf_b64!, 'base64url'));
+  const leaf =
+    c.leaf_hash_hex !== undefined
+      ? Buffer.from(c.leaf_hash_hex, 'hex')
+      : leafHash(Buffer.from(c.leaf_b64!, 'base64url'));
   return verifyInclusion(leaf, c.index, c.tree_size, proof, Buffer.from(c.root_hex, 'hex'));
 }
 
@@ -118,11 +132,15 @@ function mutations(c: Case): [string, Case][] {
   const out: [string, Case][] = [];
   c.proof.forEach((p, i) => {
     const bit = (i * 37 + 5) % 256;
-    out.push([`modified-proof[${i}]-bit-@${bit}`, { ...c, proof: c.proof.map((q, j) => (j === i ? flipHex(q, bit) : q)) }]);
+    out.push([
+      `modified-proof[${i}]-bit-@${bit}`,
+      { ...c, proof: c.proof.map((q, j) => (j === i ? flipHex(q, bit) : q)) },
+    ]);
   });
   if (c.proof.length > 0) out.push(['truncated-proof', { ...c, proof: c.proof.slice(0, -1) }]);
   out.push(['extended-proof', { ...c, proof: [...c.proof, hex(EMPTY_ROOT)] }]);
-  if (c.proof.length > 1) out.push(['swapped-proof-elements[0,1]', { ...c, proof: [c.proof[1]!, c.proof[0]!, ...c.proof.slice(2)] }]);
+  if (c.proof.length > 1)
+    out.push(['swapped-proof-elements[0,1]', { ...c, proof: [c.proof[1]!, c.proof[0]!, ...c.proof.slice(2)] }]);
   if (c.kind === 'inclusion') {
     out.push(['wrong-root', { ...c, root_hex: flipHex(c.root_hex, 200) }]);
     if (c.leaf_hash_hex !== undefined) out.push(['wrong-leaf', { ...c, leaf_hash_hex: flipHex(c.leaf_hash_hex, 1) }]);
@@ -155,7 +173,9 @@ for (let n = 65; n <= N; n += 37) {
 
 t.test('python accepts every proof the module makes', async (t) => {
   const verdicts = pythonBatch(valid);
-  const rejected = valid.filter((_, i) => verdicts[i] !== 'OK').map((c, i) => `${JSON.stringify(c).slice(0, 80)} -> ${verdicts[i]}`);
+  const rejected = valid
+    .filter((_, i) => verdicts[i] !== 'OK')
+    .map((c, i) => `${JSON.stringify(c).slice(0, 80)} -> ${verdicts[i]}`);
   t.same(rejected, [], `${valid.length} proofs`);
   t.equal(valid.filter((c) => !tsVerdict(c)).length, 0, 'and so does the module');
 });
@@ -166,9 +186,15 @@ t.test('python rejects every named mutation, and agrees with the module', async 
     if (i % 3 === 0) for (const m of mutations(c)) cases.push(m);
   });
   const verdicts = pythonBatch(cases.map(([, c]) => c));
-  const accepted = cases.filter((_, i) => !verdicts[i]!.startsWith('FAIL: ')).map(([name, c]) => `${name} ${JSON.stringify(c).slice(0, 80)}`);
+  const accepted = cases
+    .filter((_, i) => !verdicts[i]!.startsWith('FAIL: '))
+    .map(([name, c]) => `${name} ${JSON.stringify(c).slice(0, 80)}`);
   t.same(accepted, [], `${cases.length} mutations rejected by python`);
-  t.same(cases.filter(([, c]) => tsVerdict(c)).map(([name]) => name), [], 'and by the module');
+  t.same(
+    cases.filter(([, c]) => tsVerdict(c)).map(([name]) => name),
+    [],
+    'and by the module',
+  );
 });
 
 t.test('the two verifiers agree on random proofs of random shapes', async (t) => {
@@ -184,10 +210,24 @@ t.test('the two verifiers agree on random proofs of random shapes', async (t) =>
     const size = 1 + rnd(300);
     const proof = Array.from({ length: rnd(11) }, pick);
     if (k % 2 === 0) {
-      cases.push({ kind: 'inclusion', leaf_hash_hex: pick(), index: rnd(size + 2), tree_size: size, proof, root_hex: hex(rootOf(size)) });
+      cases.push({
+        kind: 'inclusion',
+        leaf_hash_hex: pick(),
+        index: rnd(size + 2),
+        tree_size: size,
+        proof,
+        root_hex: hex(rootOf(size)),
+      });
     } else {
       const first = rnd(size + 1);
-      cases.push({ kind: 'consistency', first, second: size, proof, first_root_hex: hex(rootOf(first)), second_root_hex: hex(rootOf(size)) });
+      cases.push({
+        kind: 'consistency',
+        first,
+        second: size,
+        proof,
+        first_root_hex: hex(rootOf(first)),
+        second_root_hex: hex(rootOf(size)),
+      });
     }
   }
   const verdicts = pythonBatch(cases);

@@ -168,7 +168,10 @@ const inclusionArb = sizeArb.chain((size) =>
 const consistencyArb = sizeArb.chain((second) =>
   fc.record({
     second: fc.constant(second),
-    first: fc.oneof({ weight: 5, arbitrary: indexBelow(second).map((f) => f + 1) }, { weight: 1, arbitrary: fc.constantFrom(0, second) }),
+    first: fc.oneof(
+      { weight: 5, arbitrary: indexBelow(second).map((f) => f + 1) },
+      { weight: 1, arbitrary: fc.constantFrom(0, second) },
+    ),
     extra: fc.array(fc.integer({ min: 0, max: second - 1 }), { maxLength: 5 }),
     bit: fc.integer({ min: 0, max: HASH_SIZE * 8 - 1 }),
   }),
@@ -235,7 +238,15 @@ function inclusionMutations(c: InclusionCase, bit: number): [string, InclusionCa
   out.push([`wrong-leaf-bit-@${bit}`, { ...c, leaf: flip(c.leaf, bit) }]);
   // In a 1-leaf tree the root is the leaf hash, so these two are no mutation there.
   if (c.size > 1) out.push(['wrong-leaf-is-root', { ...c, leaf: c.root }]);
-  for (const i of new Set([c.index - 1, c.index + 1, c.index + 2, 0, c.size - 1, Math.floor(c.index / 2), c.index * 2])) {
+  for (const i of new Set([
+    c.index - 1,
+    c.index + 1,
+    c.index + 2,
+    0,
+    c.size - 1,
+    Math.floor(c.index / 2),
+    c.index * 2,
+  ])) {
     if (i !== c.index) out.push([`wrong-index-${i}`, { ...c, index: i }]);
   }
   out.push(['wrong-size-x2', { ...c, size: c.size * 2 }]);
@@ -255,7 +266,8 @@ function consistencyMutations(c: ConsistencyCase, bit: number): [string, Consist
   const out: [string, ConsistencyCase][] = [];
   out.push([`wrong-first-root-bit-@${bit}`, { ...c, firstRoot: flip(c.firstRoot, bit) }]);
   if (c.first > 0) out.push([`wrong-second-root-bit-@${bit}`, { ...c, secondRoot: flip(c.secondRoot, bit) }]);
-  if (c.first > 0 && c.first < c.second) out.push(['swapped-roots', { ...c, firstRoot: c.secondRoot, secondRoot: c.firstRoot }]);
+  if (c.first > 0 && c.first < c.second)
+    out.push(['swapped-roots', { ...c, firstRoot: c.secondRoot, secondRoot: c.firstRoot }]);
   for (const f of new Set([c.first - 1, c.first + 1, c.first * 2, Math.floor(c.first / 2)])) {
     if (f !== c.first) out.push([`wrong-first-${f}`, { ...c, first: f }]);
   }
@@ -278,9 +290,11 @@ t.test('inclusion: proofs equal PATH(m, D[n]), verify, and every named mutation 
       const tree = treeFor(size, [index], extra);
       const proof = inclusionProof(index, size, tree.reader(size));
       const want = tree.path(index, 0, size);
-      if (proof.map(hex).join() !== want.map(hex).join()) throw new Error(`proof differs from PATH for ${index}/${size}`);
+      if (proof.map(hex).join() !== want.map(hex).join())
+        throw new Error(`proof differs from PATH for ${index}/${size}`);
       const root = tree.mth(0, size);
-      if (hex(treeRoot(size, tree.reader(size))) !== hex(root)) throw new Error(`root differs from MTH for size ${size}`);
+      if (hex(treeRoot(size, tree.reader(size))) !== hex(root))
+        throw new Error(`root differs from MTH for size ${size}`);
       const c: InclusionCase = { leaf: tree.leaf(index), index, size, proof, root };
       if (!incl(c)) throw new Error(`valid proof rejected: ${index}/${size}`);
       for (const [name, m] of inclusionMutations(c, bit)) {
@@ -300,8 +314,15 @@ t.test('consistency: proofs equal PROOF(m, D[n]), verify, and every named mutati
       const tree = treeFor(second, [Math.max(0, first - 1), first, second - 1], extra);
       const proof = consistencyProof(first, second, tree.reader(second));
       const want = first === 0 ? [] : tree.subproof(first, 0, second, true);
-      if (proof.map(hex).join() !== want.map(hex).join()) throw new Error(`proof differs from PROOF for ${first}/${second}`);
-      const c: ConsistencyCase = { first, second, proof, firstRoot: tree.mth(0, first), secondRoot: tree.mth(0, second) };
+      if (proof.map(hex).join() !== want.map(hex).join())
+        throw new Error(`proof differs from PROOF for ${first}/${second}`);
+      const c: ConsistencyCase = {
+        first,
+        second,
+        proof,
+        firstRoot: tree.mth(0, first),
+        secondRoot: tree.mth(0, second),
+      };
       if (!cons(c)) throw new Error(`valid proof rejected: ${first}/${second}`);
       for (const [name, m] of consistencyMutations(c, bit)) {
         mutations++;
@@ -322,7 +343,10 @@ t.test('async builders return the same proofs as the sync ones', async (t) => {
       const index = Math.max(0, first - 1);
       const a = (await inclusionProofAsync(index, second, slow)).map(hex).join();
       const b = (await consistencyProofAsync(first, second, slow)).map(hex).join();
-      return a === inclusionProof(index, second, read).map(hex).join() && b === consistencyProof(first, second, read).map(hex).join();
+      return (
+        a === inclusionProof(index, second, read).map(hex).join() &&
+        b === consistencyProof(first, second, read).map(hex).join()
+      );
     }),
     { numRuns: 60 },
   );
@@ -331,7 +355,12 @@ t.test('async builders return the same proofs as the sync ones', async (t) => {
 
 t.test('verifiers are total: arbitrary input gives false, never an exception', async (t) => {
   const hashArb = fc.uint8Array({ minLength: HASH_SIZE, maxLength: HASH_SIZE });
-  const numArb = fc.oneof(fc.integer({ min: -3, max: 70 }), fc.integer({ min: 0, max: MAX }), fc.double(), fc.constantFrom(2 ** 53, -0, Number.NaN));
+  const numArb = fc.oneof(
+    fc.integer({ min: -3, max: 70 }),
+    fc.integer({ min: 0, max: MAX }),
+    fc.double(),
+    fc.constantFrom(2 ** 53, -0, Number.NaN),
+  );
   const anyArb = fc.oneof(fc.anything(), hashArb, fc.uint8Array({ maxLength: 40 }));
   const proofArb = fc.oneof(fc.array(hashArb, { maxLength: 70 }), fc.array(anyArb, { maxLength: 4 }), anyArb);
   fc.assert(
@@ -350,49 +379,60 @@ t.test('verifiers are total: arbitrary input gives false, never an exception', a
 
 const DENSE = new SparseTree(Array.from({ length: 700 }, (_, i) => i));
 
-t.test('compact range: root equals MTH after any appends and resumes; onNode reports exactly the perfect subtrees', async (t) => {
-  const stepArb = fc.oneof(
-    { weight: 4, arbitrary: fc.integer({ min: 1, max: 40 }).map((n) => ({ append: n })) },
-    { weight: 1, arbitrary: fc.constant({ append: 0 }) }, // resume from toJSON
-  );
-  fc.assert(
-    fc.property(fc.array(stepArb, { maxLength: 30 }), (steps) => {
-      let range = CompactRange.empty();
-      const reported = new Map<string, string>();
-      for (const { append } of steps) {
-        if (append === 0) {
-          range = CompactRange.fromJSON(JSON.parse(JSON.stringify(range.toJSON())));
-          continue;
+t.test(
+  'compact range: root equals MTH after any appends and resumes; onNode reports exactly the perfect subtrees',
+  async (t) => {
+    const stepArb = fc.oneof(
+      { weight: 4, arbitrary: fc.integer({ min: 1, max: 40 }).map((n) => ({ append: n })) },
+      { weight: 1, arbitrary: fc.constant({ append: 0 }) }, // resume from toJSON
+    );
+    fc.assert(
+      fc.property(fc.array(stepArb, { maxLength: 30 }), (steps) => {
+        let range = CompactRange.empty();
+        const reported = new Map<string, string>();
+        for (const { append } of steps) {
+          if (append === 0) {
+            range = CompactRange.fromJSON(JSON.parse(JSON.stringify(range.toJSON())));
+            continue;
+          }
+          for (let i = 0; i < append && range.size < 700; i++) {
+            range.append(DENSE.leaf(range.size), (level, index, hash) => {
+              const key = `${level}/${index}`;
+              if (reported.has(key)) throw new Error(`node ${key} reported twice`);
+              reported.set(key, hex(hash));
+            });
+          }
+          if (hex(range.root()) !== hex(DENSE.mth(0, range.size)))
+            throw new Error(`root differs at size ${range.size}`);
         }
-        for (let i = 0; i < append && range.size < 700; i++) {
-          range.append(DENSE.leaf(range.size), (level, index, hash) => {
-            const key = `${level}/${index}`;
-            if (reported.has(key)) throw new Error(`node ${key} reported twice`);
-            reported.set(key, hex(hash));
-          });
+        // Every perfect subtree inside [0, size), with its hash, and nothing else.
+        let expected = 0;
+        for (let level = 0; 2 ** level <= range.size; level++) {
+          for (let index = 0; (index + 1) * 2 ** level <= range.size; index++) {
+            expected++;
+            if (reported.get(`${level}/${index}`) !== hex(DENSE.node(level, index)))
+              throw new Error(`node ${level}/${index} missing or wrong`);
+          }
         }
-        if (hex(range.root()) !== hex(DENSE.mth(0, range.size))) throw new Error(`root differs at size ${range.size}`);
-      }
-      // Every perfect subtree inside [0, size), with its hash, and nothing else.
-      let expected = 0;
-      for (let level = 0; 2 ** level <= range.size; level++) {
-        for (let index = 0; (index + 1) * 2 ** level <= range.size; index++) {
-          expected++;
-          if (reported.get(`${level}/${index}`) !== hex(DENSE.node(level, index))) throw new Error(`node ${level}/${index} missing or wrong`);
-        }
-      }
-      return reported.size === expected && range.toJSON().hashes.length === range.toJSON().size.toString(2).replace(/0/g, '').length;
-    }),
-    { numRuns: 100 },
-  );
-  t.pass('compact range');
-});
+        return (
+          reported.size === expected &&
+          range.toJSON().hashes.length === range.toJSON().size.toString(2).replace(/0/g, '').length
+        );
+      }),
+      { numRuns: 100 },
+    );
+    t.pass('compact range');
+  },
+);
 
 t.test('compact range: fromJSON of random junk throws merkle-bad-state or round-trips exactly', async (t) => {
   const hexArb = fc.uint8Array({ minLength: HASH_SIZE, maxLength: HASH_SIZE }).map((b) => hex(b));
   const stateArb = fc.oneof(
     fc.anything(),
-    fc.record({ size: fc.oneof(fc.integer({ min: -2, max: 20 }), fc.double(), fc.string()), hashes: fc.array(fc.oneof(hexArb, fc.string(), fc.anything()), { maxLength: 6 }) }),
+    fc.record({
+      size: fc.oneof(fc.integer({ min: -2, max: 20 }), fc.double(), fc.string()),
+      hashes: fc.array(fc.oneof(hexArb, fc.string(), fc.anything()), { maxLength: 6 }),
+    }),
     fc.record({ size: fc.integer({ min: 0, max: 64 }), hashes: fc.array(hexArb, { maxLength: 7 }) }),
   );
   fc.assert(

@@ -74,7 +74,8 @@ function strictReader(tree: Tree, size: number): NodeReader & { reads: number } 
     if (!Number.isSafeInteger(level) || !Number.isSafeInteger(index) || level < 0 || index < 0) {
       throw new Error(`bad coordinates ${level},${index}`);
     }
-    if ((index + 1) * 2 ** level > size) throw new Error(`node ${level},${index} is not a perfect subtree of size ${size}`);
+    if ((index + 1) * 2 ** level > size)
+      throw new Error(`node ${level},${index} is not a perfect subtree of size ${size}`);
     return tree.levels[level]![index]!;
   };
   read.reads = 0;
@@ -179,7 +180,15 @@ t.test('RFC 6962 reference tree (leaves "", 00, 10, 2021, ...): roots for sizes 
 
 t.test('RFC 9162 2.1.5 example: the 7-leaf tree and its proofs', async (t) => {
   const d = Array.from({ length: 7 }, (_, i) => leafHash(entry(i)));
-  const [a, b, c, dd, e, f, j] = d as [Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array, Uint8Array];
+  const [a, b, c, dd, e, f, j] = d as [
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+    Uint8Array,
+  ];
   const g = nodeHash(a, b);
   const h = nodeHash(c, dd);
   const i = nodeHash(e, f);
@@ -254,7 +263,8 @@ t.test('consistency proofs: equal to PROOF(m, D[n]), verify, and cost O(log n) r
     checked++;
     if (!verifyConsistency(m, n, proof, REF_ROOTS[m]!, REF_ROOTS[n]!)) failures++;
     if (reader.reads > 3 * bitLength(n)) failures++;
-    if (m > 0 && n <= 48 && hexes(refSubproof(m, BIG.leaves.slice(0, n), true)).join() !== hexes(proof).join()) failures++;
+    if (m > 0 && n <= 48 && hexes(refSubproof(m, BIG.leaves.slice(0, n), true)).join() !== hexes(proof).join())
+      failures++;
     if ((m === 0 || m === n) && proof.length !== 0) failures++;
   }
   t.equal(failures, 0, `${checked} proofs`);
@@ -262,12 +272,28 @@ t.test('consistency proofs: equal to PROOF(m, D[n]), verify, and cost O(log n) r
 
 t.test('proof node lists: only perfect subtrees, each proof hash a right fold', async (t) => {
   t.same(inclusionProofNodes(0, 1), []);
-  t.same(inclusionProofNodes(2, 7), [[{ level: 0, index: 3 }], [{ level: 1, index: 0 }], [{ level: 1, index: 2 }, { level: 0, index: 6 }]]);
+  t.same(inclusionProofNodes(2, 7), [
+    [{ level: 0, index: 3 }],
+    [{ level: 1, index: 0 }],
+    [
+      { level: 1, index: 2 },
+      { level: 0, index: 6 },
+    ],
+  ]);
   t.same(consistencyProofNodes(0, 5), []);
   t.same(consistencyProofNodes(5, 5), []);
-  t.same(consistencyProofNodes(4, 7), [[{ level: 1, index: 2 }, { level: 0, index: 6 }]]);
+  t.same(consistencyProofNodes(4, 7), [
+    [
+      { level: 1, index: 2 },
+      { level: 0, index: 6 },
+    ],
+  ]);
   t.same(treeRootNodes(0), []);
-  t.same(treeRootNodes(13), [{ level: 3, index: 0 }, { level: 2, index: 2 }, { level: 0, index: 12 }]);
+  t.same(treeRootNodes(13), [
+    { level: 3, index: 0 },
+    { level: 2, index: 2 },
+    { level: 0, index: 12 },
+  ]);
   // Sizes far beyond what fits in memory: coordinates stay exact up to 2^53 - 1.
   const max = Number.MAX_SAFE_INTEGER;
   const nodes = treeRootNodes(max);
@@ -287,27 +313,54 @@ t.test('proof node lists: only perfect subtrees, each proof hash a right fold', 
   t.same(firstLeaf[52]![0], { level: 51, index: 2 });
   t.same(firstLeaf[52]![51], { level: 0, index: max - 1 });
   t.equal(hex(foldRight([EMPTY_ROOT])), hex(EMPTY_ROOT));
-  t.equal(hex(foldRight([BIG.leaves[0]!, BIG.leaves[1]!, BIG.leaves[2]!])), hex(nodeHash(BIG.leaves[0]!, nodeHash(BIG.leaves[1]!, BIG.leaves[2]!))));
+  t.equal(
+    hex(foldRight([BIG.leaves[0]!, BIG.leaves[1]!, BIG.leaves[2]!])),
+    hex(nodeHash(BIG.leaves[0]!, nodeHash(BIG.leaves[1]!, BIG.leaves[2]!))),
+  );
 });
 
 t.test('async builders match the sync ones and propagate reader failures', async (t) => {
-  for (const [m, n] of [[0, 1], [5, 17], [16, 17], [63, 64], [100, 300], [299, 300]] as const) {
+  for (const [m, n] of [
+    [0, 1],
+    [5, 17],
+    [16, 17],
+    [63, 64],
+    [100, 300],
+    [299, 300],
+  ] as const) {
     const reader = strictReader(BIG, n);
     const slow = async (level: number, index: number): Promise<Uint8Array> => {
       await new Promise((r) => setImmediate(r));
       return reader(level, index);
     };
     t.same(hexes(await inclusionProofAsync(m, n, slow)), hexes(inclusionProof(m, n, reader)), `inclusion ${m} ${n}`);
-    t.same(hexes(await consistencyProofAsync(m, n, slow)), hexes(consistencyProof(m, n, reader)), `consistency ${m} ${n}`);
+    t.same(
+      hexes(await consistencyProofAsync(m, n, slow)),
+      hexes(consistencyProof(m, n, reader)),
+      `consistency ${m} ${n}`,
+    );
   }
   const down = new Error('tile store down');
-  await t.rejects(inclusionProofAsync(3, 10, async () => Promise.reject(down)), down);
-  await t.rejects(consistencyProofAsync(3, 10, async () => Promise.reject(down)), down);
-  t.throws(() => inclusionProof(3, 10, () => { throw down; }), down);
+  await t.rejects(
+    inclusionProofAsync(3, 10, async () => Promise.reject(down)),
+    down,
+  );
+  await t.rejects(
+    consistencyProofAsync(3, 10, async () => Promise.reject(down)),
+    down,
+  );
+  t.throws(
+    () =>
+      inclusionProof(3, 10, () => {
+        throw down;
+      }),
+    down,
+  );
 });
 
 t.test('a reader that returns something other than a 32-byte hash is merkle-bad-state', async (t) => {
-  const isBadState = (e: unknown): boolean => e instanceof MerkleError && e.code === 'merkle-bad-state' && e.name === 'MerkleError';
+  const isBadState = (e: unknown): boolean =>
+    e instanceof MerkleError && e.code === 'merkle-bad-state' && e.name === 'MerkleError';
   const short: NodeReader = () => new Uint8Array(31);
   const notBytes = (() => 'ab'.repeat(32)) as unknown as NodeReader;
   throwsWith(t, () => inclusionProof(1, 4, short), MerkleError, 'merkle-bad-state');
@@ -341,9 +394,18 @@ t.test('builders check their preconditions first and throw merkle-bad-argument',
   for (const [name, f] of bad) {
     throwsWith(t, f, MerkleError, 'merkle-bad-argument', { what: name });
   }
-  await t.rejects(inclusionProofAsync(2, 2, async () => EMPTY_ROOT), { code: 'merkle-bad-argument' });
-  await t.rejects(consistencyProofAsync(3, 2, async () => EMPTY_ROOT), { code: 'merkle-bad-argument' });
-  await t.rejects(treeRootAsync(1.5, async () => EMPTY_ROOT), { code: 'merkle-bad-argument' });
+  await t.rejects(
+    inclusionProofAsync(2, 2, async () => EMPTY_ROOT),
+    { code: 'merkle-bad-argument' },
+  );
+  await t.rejects(
+    consistencyProofAsync(3, 2, async () => EMPTY_ROOT),
+    { code: 'merkle-bad-argument' },
+  );
+  await t.rejects(
+    treeRootAsync(1.5, async () => EMPTY_ROOT),
+    { code: 'merkle-bad-argument' },
+  );
   t.ok(new MerkleError('merkle-bad-argument', 'x') instanceof Error);
 });
 
@@ -362,7 +424,16 @@ t.test('verifiers return false, never throw, on malformed input', async (t) => {
     t.notOk(verifyInclusion(leaf, m, n, any(j), root));
     t.notOk(verifyInclusion(leaf, m, n, [...proof.slice(1), any(j)], root));
   }
-  for (const [i, s] of [[-1, n], [m, -1], [m + 0.5, n], [m, n + 0.5], [Number.NaN, n], [m, Number.POSITIVE_INFINITY], [n, n], [m, 2 ** 53]] as const) {
+  for (const [i, s] of [
+    [-1, n],
+    [m, -1],
+    [m + 0.5, n],
+    [m, n + 0.5],
+    [Number.NaN, n],
+    [m, Number.POSITIVE_INFINITY],
+    [n, n],
+    [m, 2 ** 53],
+  ] as const) {
     t.notOk(verifyInclusion(leaf, i, s, proof, root), `index ${i} size ${s}`);
   }
   t.notOk(verifyInclusion(leaf, 0, 0, [], EMPTY_ROOT), 'nothing is included in the empty tree');
@@ -378,13 +449,23 @@ t.test('verifiers return false, never throw, on malformed input', async (t) => {
     t.notOk(verifyConsistency(f, n, cproof, REF_ROOTS[f]!, any(j)));
     t.notOk(verifyConsistency(f, n, [any(j), ...cproof], REF_ROOTS[f]!, root));
   }
-  for (const [a, b] of [[-1, n], [f, -1], [f + 0.5, n], [f, Number.NaN], [n + 1, n], [f, 2 ** 53]] as const) {
+  for (const [a, b] of [
+    [-1, n],
+    [f, -1],
+    [f + 0.5, n],
+    [f, Number.NaN],
+    [n + 1, n],
+    [f, 2 ** 53],
+  ] as const) {
     t.notOk(verifyConsistency(a, b, cproof, REF_ROOTS[f]!, root), `first ${a} second ${b}`);
   }
   t.notOk(verifyConsistency(f, n, [], REF_ROOTS[f]!, root), 'empty proof for 0 < first < second');
   t.notOk(verifyConsistency(f, n, [...cproof, root], REF_ROOTS[f]!, root), 'too long');
   t.notOk(verifyConsistency(f, n, cproof.slice(0, -1), REF_ROOTS[f]!, root), 'too short');
-  t.notOk(verifyConsistency(4, n, [REF_ROOTS[4]!, ...consistencyProof(4, n, strictReader(BIG, n))], REF_ROOTS[4]!, root), 'power-of-two first root sent although the verifier adds it');
+  t.notOk(
+    verifyConsistency(4, n, [REF_ROOTS[4]!, ...consistencyProof(4, n, strictReader(BIG, n))], REF_ROOTS[4]!, root),
+    'power-of-two first root sent although the verifier adds it',
+  );
 
   // first = second: empty proof, equal roots.
   t.ok(verifyConsistency(n, n, [], root, root));
@@ -431,12 +512,29 @@ t.test('compact range: append, onNode, root, and copies it does not share', asyn
   t.equal(range.size, 0);
   t.equal(hex(range.root()), hex(EMPTY_ROOT));
   const seen: string[] = [];
-  for (let i = 0; i < 8; i++) range.append(BIG.leaves[i]!, (level, index, hash) => {
-    seen.push(`${level}/${index}`);
-    t.equal(hex(hash), hex(BIG.levels[level]![index]!));
-  });
+  for (let i = 0; i < 8; i++)
+    range.append(BIG.leaves[i]!, (level, index, hash) => {
+      seen.push(`${level}/${index}`);
+      t.equal(hex(hash), hex(BIG.levels[level]![index]!));
+    });
   // Bottom up within each append; every perfect subtree of the 8-leaf tree exactly once.
-  t.same(seen, ['0/0', '0/1', '1/0', '0/2', '0/3', '1/1', '2/0', '0/4', '0/5', '1/2', '0/6', '0/7', '1/3', '2/1', '3/0']);
+  t.same(seen, [
+    '0/0',
+    '0/1',
+    '1/0',
+    '0/2',
+    '0/3',
+    '1/1',
+    '2/0',
+    '0/4',
+    '0/5',
+    '1/2',
+    '0/6',
+    '0/7',
+    '1/3',
+    '2/1',
+    '3/0',
+  ]);
   t.equal(range.size, 8);
   t.same(range.toJSON(), { size: 8, hashes: [hex(BIG.levels[3]![0]!)] });
 
@@ -449,7 +547,13 @@ t.test('compact range: append, onNode, root, and copies it does not share', asyn
 
   // A failing onNode (say, a tile write) leaves the range unchanged.
   const before = JSON.stringify(range.toJSON());
-  t.throws(() => range.append(BIG.leaves[9]!, () => { throw new Error('tile store down'); }), /tile store down/);
+  t.throws(
+    () =>
+      range.append(BIG.leaves[9]!, () => {
+        throw new Error('tile store down');
+      }),
+    /tile store down/,
+  );
   t.equal(JSON.stringify(range.toJSON()), before);
   range.append(BIG.leaves[9]!);
   t.equal(hex(range.root()), hex(REF_ROOTS[10]!));

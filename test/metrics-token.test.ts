@@ -21,29 +21,56 @@ t.test('the token file: one token of at least 32 characters, or start-up stops',
   const two = join(dir, 'two');
   writeFileSync(two, `${token} ${token}`);
   t.throws(() => readMetricsToken(two), /one token/);
-  t.throws(() => readMetricsToken(join(dir, 'missing')), /LIAISON_METRICS_TOKEN_FILE .*cannot read .*ENOENT/, 'a missing file is named, with its error code');
+  t.throws(
+    () => readMetricsToken(join(dir, 'missing')),
+    /LIAISON_METRICS_TOKEN_FILE .*cannot read .*ENOENT/,
+    'a missing file is named, with its error code',
+  );
 });
 
-t.test('with metricsTokenFile, GET /metrics needs the bearer token, on the API port and on the operations listener', async (t) => {
-  const nats = await startTestNats(t);
-  const g = await startTestGateway(t, nats.url, { webhook: false, router: false, checkpointer: false, metricsTokenFile: file });
-  const api = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
-  const ops = await g.gw.ops.listen({ host: '127.0.0.1', port: 0 });
-  for (const [where, url] of [['API port', api], ['operations listener', ops]] as const) {
-    const get = (authorization?: string) => fetch(`${url}/metrics`, { headers: authorization ? { authorization } : {}, signal: AbortSignal.timeout(10_000) });
-    for (const [what, auth] of [['no token', undefined], ['a wrong token', `Bearer ${token.slice(0, -1)}Y`], ['the token without Bearer', token], ['a longer token', `Bearer ${token}x`]] as const) {
-      const res = await get(auth);
-      t.equal(res.status, 401, `${where}, ${what}: 401`);
-      const body = (await res.json()) as { code: string };
-      t.equal(body.code, 'unauthorized');
+t.test(
+  'with metricsTokenFile, GET /metrics needs the bearer token, on the API port and on the operations listener',
+  async (t) => {
+    const nats = await startTestNats(t);
+    const g = await startTestGateway(t, nats.url, {
+      webhook: false,
+      router: false,
+      checkpointer: false,
+      metricsTokenFile: file,
+    });
+    const api = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
+    const ops = await g.gw.ops.listen({ host: '127.0.0.1', port: 0 });
+    for (const [where, url] of [
+      ['API port', api],
+      ['operations listener', ops],
+    ] as const) {
+      const get = (authorization?: string) =>
+        fetch(`${url}/metrics`, {
+          headers: authorization ? { authorization } : {},
+          signal: AbortSignal.timeout(10_000),
+        });
+      for (const [what, auth] of [
+        ['no token', undefined],
+        ['a wrong token', `Bearer ${token.slice(0, -1)}Y`],
+        ['the token without Bearer', token],
+        ['a longer token', `Bearer ${token}x`],
+      ] as const) {
+        const res = await get(auth);
+        t.equal(res.status, 401, `${where}, ${what}: 401`);
+        const body = (await res.json()) as { code: string };
+        t.equal(body.code, 'unauthorized');
+      }
+      const ok = await get(`Bearer ${token}`);
+      t.equal(ok.status, 200, `${where}, the token: 200`);
+      t.match(await ok.text(), /liaison_notices_accepted_total/, 'the exposition');
     }
-    const ok = await get(`Bearer ${token}`);
-    t.equal(ok.status, 200, `${where}, the token: 200`);
-    t.match(await ok.text(), /liaison_notices_accepted_total/, 'the exposition');
-  }
-  t.notMatch(g.logLines.join('\n'), token, 'the token never reaches a log line');
-  t.notOk(g.logLines.some((l) => l.includes('metrics-token-file-mode')), 'a 0600 token file draws no warning');
-});
+    t.notMatch(g.logLines.join('\n'), token, 'the token never reaches a log line');
+    t.notOk(
+      g.logLines.some((l) => l.includes('metrics-token-file-mode')),
+      'a 0600 token file draws no warning',
+    );
+  },
+);
 
 t.test('without metricsTokenFile: the API port does not serve /metrics; the operations listener does', async (t) => {
   const nats = await startTestNats(t);

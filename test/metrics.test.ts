@@ -13,7 +13,12 @@ const url = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const opsUrl = await g.gw.ops.listen({ host: '127.0.0.1', port: 0 });
 
 /** The exposition text as a map: `name{labels}` -> value. */
-async function scrape(): Promise<{ text: string; get(name: string, labels?: Record<string, string>): number | undefined; contentType: string; status: number }> {
+async function scrape(): Promise<{
+  text: string;
+  get(name: string, labels?: Record<string, string>): number | undefined;
+  contentType: string;
+  status: number;
+}> {
   const res = await fetch(`${opsUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
   const text = await res.text();
   const values = new Map<string, number>();
@@ -27,20 +32,30 @@ async function scrape(): Promise<{ text: string; get(name: string, labels?: Reco
     status: res.status,
     contentType: res.headers.get('content-type') ?? '',
     get: (name, labels = {}) => {
-      const l = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(',');
+      const l = Object.entries(labels)
+        .map(([k, v]) => `${k}="${v}"`)
+        .join(',');
       return values.get(l ? `${name}{${l}}` : name);
     },
   };
 }
 
-const notice = () => sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+const notice = () =>
+  sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH'],
+    tlp: 'AMBER',
+  });
 
 t.test('without a metrics token, /metrics is on the operations listener only: the API port answers 404', async (t) => {
   const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) });
   t.equal(res.status, 404);
   t.equal(res.headers.get('content-type'), 'application/problem+json; charset=utf-8');
   t.equal(((await res.json()) as { code: string }).code, 'not-found');
-  const docs = (await (await fetch(`${url}/docs/json`, { signal: AbortSignal.timeout(10_000) })).json()) as { paths: Record<string, unknown> };
+  const docs = (await (await fetch(`${url}/docs/json`, { signal: AbortSignal.timeout(10_000) })).json()) as {
+    paths: Record<string, unknown>;
+  };
   t.notOk('/metrics' in docs.paths, 'nor is it in the API description');
 });
 
@@ -63,7 +78,8 @@ t.test('/metrics answers in the Prometheus text format with every family, from z
     'liaison_http_request_duration_seconds',
     'liaison_thread_cpu_seconds_total',
     'process_cpu_user_seconds_total',
-  ]) t.match(m.text, new RegExp(`^# TYPE ${family} `, 'm'), family);
+  ])
+    t.match(m.text, new RegExp(`^# TYPE ${family} `, 'm'), family);
   t.equal(m.get('liaison_notices_refused_total', { code: 'schema-invalid' }), 0, 'every problem code starts at 0');
   t.equal(m.get('liaison_notices_accepted_total', { duplicate: 'false' }), 0);
   t.equal(m.get('liaison_nats_connected'), 1);
@@ -84,18 +100,37 @@ t.test('posting notices moves the counters, histograms and gauges', async (t) =>
   t.equal((await g.post('{}', 'application/json')).json.code, 'unsupported-media-type');
   const old = notice();
   ids.push(old.id);
-  t.equal((await g.post((await g.seal({ ...old, created_at: new Date(Date.now() - 86_400_000).toISOString() }, 'vn-customs')).jwe)).json.code, 'replay');
+  t.equal(
+    (
+      await g.post(
+        (await g.seal({ ...old, created_at: new Date(Date.now() - 86_400_000).toISOString() }, 'vn-customs')).jwe,
+      )
+    ).json.code,
+    'replay',
+  );
 
   // The router fans the three notices out; the checkpointer covers them.
-  const routed = await waitFor(async () => {
-    const m = await scrape();
-    return (m.get('liaison_router_notices_routed_total') ?? 0) >= 3 && m.get('liaison_router_lag_notices') === 0 ? m : undefined;
-  }, 'the router to route 3 notices', 20_000);
+  const routed = await waitFor(
+    async () => {
+      const m = await scrape();
+      return (m.get('liaison_router_notices_routed_total') ?? 0) >= 3 && m.get('liaison_router_lag_notices') === 0
+        ? m
+        : undefined;
+    },
+    'the router to route 3 notices',
+    20_000,
+  );
   t.equal(routed.get('liaison_router_notices_routed_total'), 3);
   t.ok((routed.get('liaison_deliveries_written_total') ?? 0) >= 3, 'at least one delivery per notice was written');
 
   const th = g.creds('th-customs');
-  const client = new InboxClient({ url, agency: 'th-customs', signingKey: th.signing, encryptionKey: th.encryption, brokerId: g.config.brokerId });
+  const client = new InboxClient({
+    url,
+    agency: 'th-customs',
+    signingKey: th.signing,
+    encryptionKey: th.encryption,
+    brokerId: g.config.brokerId,
+  });
   const page = await client.pull({ after: 0, limit: 50 });
   t.ok(page.deliveries.length >= 3);
 
@@ -111,20 +146,39 @@ t.test('posting notices moves the counters, histograms and gauges', async (t) =>
   }
   t.equal(seen, 3, 'three deliveries over SSE');
 
-  const m = await waitFor(async () => {
-    const s = await scrape();
-    return (s.get('liaison_deliveries_total', { mode: 'sse' }) ?? 0) >= 3 && (s.get('liaison_checkpoint_tree_size') ?? -1) >= 3 ? s : undefined;
-  }, 'the SSE count and a checkpoint covering the notices', 15_000);
+  const m = await waitFor(
+    async () => {
+      const s = await scrape();
+      return (s.get('liaison_deliveries_total', { mode: 'sse' }) ?? 0) >= 3 &&
+        (s.get('liaison_checkpoint_tree_size') ?? -1) >= 3
+        ? s
+        : undefined;
+    },
+    'the SSE count and a checkpoint covering the notices',
+    15_000,
+  );
   t.equal(m.get('liaison_notices_accepted_total', { duplicate: 'false' }), 3);
   t.equal(m.get('liaison_notices_accepted_total', { duplicate: 'true' }), 1);
   t.equal(m.get('liaison_notices_refused_total', { code: 'envelope-malformed' }), 1);
   t.equal(m.get('liaison_notices_refused_total', { code: 'unsupported-media-type' }), 1);
   t.equal(m.get('liaison_notices_refused_total', { code: 'replay' }), 1);
   t.equal(m.get('liaison_notices_refused_total', { code: 'schema-invalid' }), 0);
-  t.equal(m.get('liaison_ingest_step_duration_seconds_count', { step: 'store', outcome: 'ok' }), 4, 'store: 3 notices and the retry');
+  t.equal(
+    m.get('liaison_ingest_step_duration_seconds_count', { step: 'store', outcome: 'ok' }),
+    4,
+    'store: 3 notices and the retry',
+  );
   t.equal(m.get('liaison_ingest_step_duration_seconds_count', { step: 'receipt', outcome: 'ok' }), 4);
-  t.equal(m.get('liaison_ingest_step_duration_seconds_count', { step: 'open', outcome: 'refused' }), 1, 'the malformed envelope failed at open');
-  t.equal(m.get('liaison_ingest_step_duration_seconds_count', { step: 'freshness', outcome: 'refused' }), 1, 'the old notice failed at freshness');
+  t.equal(
+    m.get('liaison_ingest_step_duration_seconds_count', { step: 'open', outcome: 'refused' }),
+    1,
+    'the malformed envelope failed at open',
+  );
+  t.equal(
+    m.get('liaison_ingest_step_duration_seconds_count', { step: 'freshness', outcome: 'refused' }),
+    1,
+    'the old notice failed at freshness',
+  );
   t.ok((m.get('liaison_ingest_step_duration_seconds_sum', { step: 'open', outcome: 'ok' }) ?? 0) > 0);
   t.equal(m.get('liaison_deliveries_total', { mode: 'pull' }), page.deliveries.length);
   t.equal(m.get('liaison_log_size'), 3);
@@ -133,7 +187,10 @@ t.test('posting notices moves the counters, histograms and gauges', async (t) =>
   t.equal(m.get('liaison_leader', { role: 'checkpointer' }), 1);
   const age = m.get('liaison_checkpoint_age_seconds') ?? -1;
   t.ok(age >= 0 && age < 60, `checkpoint age ${age}`);
-  t.equal(m.get('liaison_http_request_duration_seconds_count', { method: 'POST', route: '/v1/notices', status: '202' }), 4);
+  t.equal(
+    m.get('liaison_http_request_duration_seconds_count', { method: 'POST', route: '/v1/notices', status: '202' }),
+    4,
+  );
 
   // Labels are codes, steps, modes, routes: never ids of notices or agencies, never content.
   for (const id of ids) t.notMatch(m.text, id);
@@ -143,10 +200,14 @@ t.test('posting notices moves the counters, histograms and gauges', async (t) =>
 
 t.test('with NATS down, /metrics still answers quickly and says so', async (t) => {
   await nats.stop();
-  const down = await waitFor(async () => {
-    const m = await scrape();
-    return m.get('liaison_nats_connected') === 0 ? m : undefined;
-  }, 'liaison_nats_connected 0', 20_000);
+  const down = await waitFor(
+    async () => {
+      const m = await scrape();
+      return m.get('liaison_nats_connected') === 0 ? m : undefined;
+    },
+    'liaison_nats_connected 0',
+    20_000,
+  );
   t.equal(down.status, 200);
   const started = Date.now();
   await scrape();

@@ -20,19 +20,33 @@ import { outcome } from './helpers/wait.js';
 
 const agency = (id: string, roles: Agency['roles']): Agency => ({ id, country: 'VN', name: id, roles, keys: [] });
 const seed: RegistrySeed = {
-  agencies: [agency('a-customs', ['publish', 'subscribe']), agency('b-police', ['subscribe']), agency('c-publisher', ['publish'])],
+  agencies: [
+    agency('a-customs', ['publish', 'subscribe']),
+    agency('b-police', ['subscribe']),
+    agency('c-publisher', ['publish']),
+  ],
   operations: [],
 };
-
 
 const refused = (r: string) => r !== 'ok';
 
 t.test('the generated config: one restricted user per subscribing agency, a full-rights broker user', async (t) => {
   const auth = subscriberAuth(RegistrySnapshot.fromSeed(seed), { password: () => 'pw' });
-  t.same(auth.agencies.map((a) => a.agency), ['a-customs', 'b-police'], 'only agencies with the subscribe role');
-  t.same(auth.users.map((u) => u.user), ['liaison-broker', 'a-customs', 'b-police']);
+  t.same(
+    auth.agencies.map((a) => a.agency),
+    ['a-customs', 'b-police'],
+    'only agencies with the subscribe role',
+  );
+  t.same(
+    auth.users.map((u) => u.user),
+    ['liaison-broker', 'a-customs', 'b-police'],
+  );
   t.equal(auth.users[0]?.permissions, undefined, 'the broker has full rights');
-  t.same(auth.users.map((u) => u.account), ['LIAISON', 'agency-a-customs', 'agency-b-police'], 'each agency in an account of its own');
+  t.same(
+    auth.users.map((u) => u.account),
+    ['LIAISON', 'agency-a-customs', 'agency-b-police'],
+    'each agency in an account of its own',
+  );
   t.same(agencyPermissions('a-customs').publish.allow, [
     'liaison.API.CONSUMER.MSG.NEXT.DELIVERIES.inbox-a-customs',
     'liaison.API.CONSUMER.INFO.DELIVERIES.inbox-a-customs',
@@ -42,8 +56,16 @@ t.test('the generated config: one restricted user per subscribing agency, a full
   t.throws(() => agencyPermissions('a.>'), /cannot name a NATS user/);
   t.match(auth.config, /accounts \{\n/);
   t.match(auth.config, /"LIAISON" \{\n\s+jetstream: enabled\n/, 'JetStream in the hub account');
-  t.match(auth.config, /\{ service: "\$JS\.API\.CONSUMER\.MSG\.NEXT\.DELIVERIES\.inbox-a-customs", response_type: stream, accounts: \["agency-a-customs"\] \}/, 'a pull export to that agency only');
-  t.match(auth.config, /\{ service: \{ account: "LIAISON", subject: "\$JS\.API\.CONSUMER\.INFO\.DELIVERIES\.inbox-b-police" \}, to: "liaison\.API\.CONSUMER\.INFO\.DELIVERIES\.inbox-b-police" \}/, 'an import under the agency prefix');
+  t.match(
+    auth.config,
+    /\{ service: "\$JS\.API\.CONSUMER\.MSG\.NEXT\.DELIVERIES\.inbox-a-customs", response_type: stream, accounts: \["agency-a-customs"\] \}/,
+    'a pull export to that agency only',
+  );
+  t.match(
+    auth.config,
+    /\{ service: \{ account: "LIAISON", subject: "\$JS\.API\.CONSUMER\.INFO\.DELIVERIES\.inbox-b-police" \}, to: "liaison\.API\.CONSUMER\.INFO\.DELIVERIES\.inbox-b-police" \}/,
+    'an import under the agency prefix',
+  );
   t.equal(auth.agencies[0]?.js_api_prefix, 'liaison.API');
   const again = subscriberAuth(RegistrySnapshot.fromSeed(seed), { existing: { 'a-customs': 'kept' } });
   t.equal(again.agencies[0]?.password, 'kept', 'issued passwords are kept');
@@ -64,19 +86,31 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
   for (const f of ['auth.conf', 'liaison-broker.json', 'agencies/a-customs.json', 'agencies/b-police.json']) {
     t.equal(statSync(join(credsDir, f)).mode & 0o777, 0o600, `${f} is 0600`);
   }
-  const broker = JSON.parse(readFileSync(join(credsDir, 'liaison-broker.json'), 'utf8')) as { user: string; password: string };
+  const broker = JSON.parse(readFileSync(join(credsDir, 'liaison-broker.json'), 'utf8')) as {
+    user: string;
+    password: string;
+  };
   type Creds = { user: string; password: string; inbox_prefix: string; js_api_prefix: string; durable: string };
   const credsA = JSON.parse(readFileSync(join(credsDir, 'agencies', 'a-customs.json'), 'utf8')) as Creds;
   const credsB = JSON.parse(readFileSync(join(credsDir, 'agencies', 'b-police.json'), 'utf8')) as Creds;
   t.equal(credsA.durable, 'inbox-a-customs');
   // Re-running keeps the passwords (the server config and the agencies' files stay in step).
   t.equal(await run(['nats', 'creds', '--registry', registryFile, '--out', credsDir], sink), 0, io.stderr);
-  t.equal((JSON.parse(readFileSync(join(credsDir, 'agencies', 'a-customs.json'), 'utf8')) as { password: string }).password, credsA.password);
+  t.equal(
+    (JSON.parse(readFileSync(join(credsDir, 'agencies', 'a-customs.json'), 'utf8')) as { password: string }).password,
+    credsA.password,
+  );
 
   const conf = join(dir, 'nats-server.conf');
   // 2.9: an include path is relative to the including file; JetStream in the file (the hub's account enables it).
   writeFileSync(conf, `jetstream { store_dir: ${JSON.stringify(join(dir, 'store'))} }\ninclude "creds/auth.conf"\n`);
-  const server = await startLocalNats({ bin, storeDir: join(dir, 'store'), args: ['-c', conf], readyAuth: { user: broker.user, pass: broker.password }, jetstreamInConfig: true });
+  const server = await startLocalNats({
+    bin,
+    storeDir: join(dir, 'store'),
+    args: ['-c', conf],
+    readyAuth: { user: broker.user, pass: broker.password },
+    jetstreamInConfig: true,
+  });
   t.teardown(() => server.stop());
 
   const conns: NatsConnection[] = [];
@@ -104,8 +138,14 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
     hs.set('Liaison-Notice-Id', id);
     return hs;
   };
-  await bjs.publish('deliveries.a-customs.op-1.VN', new TextEncoder().encode('jwe-for-a'), { msgID: 'n1:a-customs', headers: h('n1') });
-  await bjs.publish('deliveries.b-police.op-1.VN', new TextEncoder().encode('jwe-for-b'), { msgID: 'n1:b-police', headers: h('n1') });
+  await bjs.publish('deliveries.a-customs.op-1.VN', new TextEncoder().encode('jwe-for-a'), {
+    msgID: 'n1:a-customs',
+    headers: h('n1'),
+  });
+  await bjs.publish('deliveries.b-police.op-1.VN', new TextEncoder().encode('jwe-for-b'), {
+    msgID: 'n1:b-police',
+    headers: h('n1'),
+  });
 
   // A reads its own delivery through its durable consumer, and acks it.
   const anc = await open({ user: credsA.user, pass: credsA.password, inboxPrefix: credsA.inbox_prefix });
@@ -118,7 +158,11 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
     await m.ackAck({ timeout: 3000 });
   }
   t.same(got, ['deliveries.a-customs.op-1.VN jwe-for-a'], 'A fetched exactly its own delivery');
-  t.equal((await jsm.consumers.info(STREAMS.deliveries, credsA.durable)).num_ack_pending, 0, "A's ack reached the server");
+  t.equal(
+    (await jsm.consumers.info(STREAMS.deliveries, credsA.durable)).num_ack_pending,
+    0,
+    "A's ack reached the server",
+  );
 
   // A cannot subscribe to B's deliveries (nor to every inbox, nor NOTICES).
   for (const subject of ['deliveries.b-police.>', 'deliveries.>', '_INBOX.>', '_INBOX.b-police.>', 'notices.>']) {
@@ -134,16 +178,50 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
   // A cannot create a consumer on B's deliveries, an ephemeral consumer on DELIVERIES, or re-create its own wider.
   const ajsm = await anc.jetstreamManager({ checkAPI: false, apiPrefix: credsA.js_api_prefix });
   const attempts: [string, Promise<unknown>][] = [
-    ['a durable consumer on deliveries.b-police.>', ajsm.consumers.add(STREAMS.deliveries, { durable_name: 'steal', filter_subject: 'deliveries.b-police.>', ack_policy: AckPolicy.Explicit })],
+    [
+      'a durable consumer on deliveries.b-police.>',
+      ajsm.consumers.add(STREAMS.deliveries, {
+        durable_name: 'steal',
+        filter_subject: 'deliveries.b-police.>',
+        ack_policy: AckPolicy.Explicit,
+      }),
+    ],
     ['an ephemeral consumer on DELIVERIES', ajsm.consumers.add(STREAMS.deliveries, { ack_policy: AckPolicy.None })],
-    ['an ephemeral consumer on its own deliveries', ajsm.consumers.add(STREAMS.deliveries, { filter_subject: 'deliveries.a-customs.>', ack_policy: AckPolicy.None })],
-    ['its own durable with a wider filter', ajsm.consumers.add(STREAMS.deliveries, { durable_name: credsA.durable, filter_subject: 'deliveries.>', ack_policy: AckPolicy.Explicit })],
-    ['its own durable by the legacy API', anc.request(`$JS.API.CONSUMER.DURABLE.CREATE.DELIVERIES.${credsA.durable}`, JSON.stringify({ stream_name: 'DELIVERIES', config: { durable_name: credsA.durable, ack_policy: 'explicit' } }), { timeout: 2000 })],
-    ["a fetch from B's durable consumer", anc.request(`$JS.API.CONSUMER.MSG.NEXT.DELIVERIES.${credsB.durable}`, JSON.stringify({ batch: 1, expires: 500_000_000 }), { timeout: 2000 })],
+    [
+      'an ephemeral consumer on its own deliveries',
+      ajsm.consumers.add(STREAMS.deliveries, { filter_subject: 'deliveries.a-customs.>', ack_policy: AckPolicy.None }),
+    ],
+    [
+      'its own durable with a wider filter',
+      ajsm.consumers.add(STREAMS.deliveries, {
+        durable_name: credsA.durable,
+        filter_subject: 'deliveries.>',
+        ack_policy: AckPolicy.Explicit,
+      }),
+    ],
+    [
+      'its own durable by the legacy API',
+      anc.request(
+        `$JS.API.CONSUMER.DURABLE.CREATE.DELIVERIES.${credsA.durable}`,
+        JSON.stringify({ stream_name: 'DELIVERIES', config: { durable_name: credsA.durable, ack_policy: 'explicit' } }),
+        { timeout: 2000 },
+      ),
+    ],
+    [
+      "a fetch from B's durable consumer",
+      anc.request(
+        `$JS.API.CONSUMER.MSG.NEXT.DELIVERIES.${credsB.durable}`,
+        JSON.stringify({ batch: 1, expires: 500_000_000 }),
+        { timeout: 2000 },
+      ),
+    ],
     ["B's consumer info", ajsm.consumers.info(STREAMS.deliveries, credsB.durable)],
     ['a message of LOG', anc.request('$JS.API.STREAM.MSG.GET.LOG', JSON.stringify({ seq: 1 }), { timeout: 2000 })],
     ['DELIVERIES stream info', ajsm.streams.info(STREAMS.deliveries)],
-    ['a notice published to NOTICES', ajs.publish('notices.x.VN.seizure-report', new TextEncoder().encode('{}'), { timeout: 2000 })],
+    [
+      'a notice published to NOTICES',
+      ajs.publish('notices.x.VN.seizure-report', new TextEncoder().encode('{}'), { timeout: 2000 }),
+    ],
   ];
   for (const [what, p] of attempts) {
     const r = await outcome(p);
@@ -154,7 +232,11 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
   await anc.flush();
 
   // The broker sees the effects: nothing changed but A's own consumer.
-  t.same((await jsm.consumers.list(STREAMS.deliveries).next()).map((c) => c.name).sort(), ['inbox-a-customs', 'inbox-b-police'], 'no consumer was created by A');
+  t.same(
+    (await jsm.consumers.list(STREAMS.deliveries).next()).map((c) => c.name).sort(),
+    ['inbox-a-customs', 'inbox-b-police'],
+    'no consumer was created by A',
+  );
   const infoB = await jsm.consumers.info(STREAMS.deliveries, credsB.durable);
   t.equal(infoB.delivered.stream_seq, 0, "B's consumer delivered nothing to A");
   t.equal(infoB.num_pending, 1);
@@ -163,7 +245,9 @@ t.test('real nats-server with the generated users: A reads only its own deliveri
 
   // B reads its own delivery the same way.
   const b = await open({ user: credsB.user, pass: credsB.password, inboxPrefix: credsB.inbox_prefix });
-  const bm = await (await b.jetstream({ apiPrefix: credsB.js_api_prefix }).consumers.get(STREAMS.deliveries, credsB.durable)).next({ expires: 1500 });
+  const bm = await (
+    await b.jetstream({ apiPrefix: credsB.js_api_prefix }).consumers.get(STREAMS.deliveries, credsB.durable)
+  ).next({ expires: 1500 });
   t.equal(bm?.subject, 'deliveries.b-police.op-1.VN');
   await bm?.ackAck({ timeout: 3000 });
 });

@@ -38,7 +38,9 @@ t.test('isNotFound: what JetStream says is not there', async (t) => {
     'a missing stream (get)': await failure(() => jsm.streams.getMessage('NOPE', { seq: 1 })),
     'a sequence past the end': await failure(() => jsm.streams.getMessage('S', { seq: 99 })),
     'a deleted message': await failure(() => jsm.streams.getMessage('S', { seq: 2 })),
-    'a missing KV key, read as its last message': await failure(() => jsm.streams.getMessage('KV_bucket', { last_by_subj: '$KV.bucket.missing' })),
+    'a missing KV key, read as its last message': await failure(() =>
+      jsm.streams.getMessage('KV_bucket', { last_by_subj: '$KV.bucket.missing' }),
+    ),
     'a missing consumer (info)': await failure(() => jsm.consumers.info('S', 'nope')),
     'a missing consumer (delete)': await failure(() => jsm.consumers.delete('S', 'nope')),
     'no next message on a subject': await failure(() => getNextMessage(jsm, 'S', 5, 's.a')),
@@ -65,7 +67,8 @@ t.test('isNotFound: anything else is not', async (t) => {
   sub.unsubscribe();
   t.notOk(isNotFound(timeout), 'a timeout');
   /* eslint-disable @typescript-eslint/no-base-to-string -- a label for each junk value */
-  for (const junk of [undefined, null, 'stream not found', 404, {}]) t.notOk(isNotFound(junk), `not an error: ${String(junk)}`);
+  for (const junk of [undefined, null, 'stream not found', 404, {}])
+    t.notOk(isNotFound(junk), `not an error: ${String(junk)}`);
   /* eslint-enable @typescript-eslint/no-base-to-string */
   // Another JetStream 404 (a pull that found nothing says 404 No Messages): not there, though none of the three kinds.
   const other404 = { name: 'NatsError', code: '404', message: 'No Messages' };
@@ -102,7 +105,8 @@ t.test('isWrongLastSequence: a conditional write lost to another writer', async 
   t.ok(isWrongLastSequence(natsUnavailable(publish, 'publish s.a')), 'also once translated (its cause)');
   t.notOk(isWrongLastSequence(await failure(() => jsm.streams.info('NOPE'))), 'not a missing stream');
   t.notOk(isWrongLastSequence(natsUnavailable(new Error('not connected'), 'publish')), 'not a lost connection');
-  for (const junk of [undefined, null, 'wrong last sequence']) t.notOk(isWrongLastSequence(junk), `not an error: ${String(junk)}`);
+  for (const junk of [undefined, null, 'wrong last sequence'])
+    t.notOk(isWrongLastSequence(junk), `not an error: ${String(junk)}`);
 });
 
 t.test('getNextMessage: the first message on a subject at or after a sequence', async (t) => {

@@ -5,7 +5,13 @@ import { startTestNats } from './helpers/nats.js';
 
 const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url, { publishTimeoutMs: 1000, retryAfterSeconds: 3 });
-const notice = () => sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'GREEN' });
+const notice = () =>
+  sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH'],
+    tlp: 'GREEN',
+  });
 
 t.test('NATS down: 503 with Retry-After and no receipt; after recovery the retry succeeds, once', async (t) => {
   const before = await g.post((await g.seal(notice(), 'vn-customs')).jwe);

@@ -16,7 +16,14 @@ import {
 const repo = dirname(dirname(fileURLToPath(import.meta.url)));
 const schemaDir = join(repo, 'schemas');
 const examplesDir = join(repo, 'docs', 'examples', 'notices');
-const TYPES = ['document-fraud-alert', 'modus-operandi', 'person-alert', 'request-for-assistance', 'seizure-report', 'withdrawal'];
+const TYPES = [
+  'document-fraud-alert',
+  'modus-operandi',
+  'person-alert',
+  'request-for-assistance',
+  'seizure-report',
+  'withdrawal',
+];
 
 const validator = createNoticeValidator();
 
@@ -58,8 +65,13 @@ t.test('the validator knows every type at version 1.0, from the directory layout
 });
 
 t.test('every sample notice is valid, one per type, in several scripts', async (tt) => {
-  const files = readdirSync(examplesDir).filter((f) => f.endsWith('.json')).sort();
-  tt.same(files, TYPES.map((x) => `${x}.json`));
+  const files = readdirSync(examplesDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  tt.same(
+    files,
+    TYPES.map((x) => `${x}.json`),
+  );
   const languages = new Set<string>();
   for (const file of files) {
     const notice = JSON.parse(readFileSync(join(examplesDir, file), 'utf8')) as Json;
@@ -82,44 +94,228 @@ t.test('header failures point at the failing member', async (tt) => {
     return n;
   };
 
-  failsAt(tt, v((n) => (n['id'] = 'not-a-uuid')), ['/id'], 'bad uuid');
-  failsAt(tt, v((n) => (n['id'] = String(n['id']).toUpperCase())), ['/id'], 'upper-case uuid');
-  failsAt(tt, v((n) => (n['id'] = `urn:uuid:${n['id']}`)), ['/id'], 'urn:uuid: prefix');
-  failsAt(tt, v((n) => (n['tlp'] = 'WHITE')), ['/tlp'], 'unknown tlp (TLP 1.0 WHITE)');
-  failsAt(tt, v((n) => (n['priority'] = 'critical')), ['/priority'], 'unknown priority');
-  failsAt(tt, v((n) => (n['classification'] = 'secret')), ['/classification'], 'extra header property');
-  failsAt(tt, v((n) => (n['origin'].country = 'vn')), ['/origin/country'], 'lower-case country');
-  failsAt(tt, v((n) => (n['origin'].country = 'VNM')), ['/origin/country'], 'alpha-3 country');
-  failsAt(tt, v((n) => (n['origin'].agency = 'VN Customs')), ['/origin/agency'], 'agency not a slug');
-  failsAt(tt, v((n) => delete n['origin'].agency), ['/origin/agency'], 'origin without agency');
-  failsAt(tt, v((n) => (n['operation'] = 'mekong-dragon-')), ['/operation'], 'operation slug ends with -');
-  failsAt(tt, v((n) => (n['addressees'] = [])), ['/addressees'], 'addressees empty');
-  failsAt(tt, v((n) => (n['addressees'] = ['*', 'VN'])), ['/addressees'], '* with others');
-  failsAt(tt, v((n) => (n['addressees'] = ['VN', 'VN'])), ['/addressees'], 'duplicate addressee');
-  failsAt(tt, v((n) => (n['addressees'] = ['VN', 'Viet Nam'])), ['/addressees/1'], 'bad addressee');
-  failsAt(tt, v((n) => (n['addressees'] = Array.from({ length: 201 }, (_, i) => `agency-${i}`))), ['/addressees'], '201 addressees');
-  failsAt(tt, v((n) => (n['type'] = 'wildlife-report')), ['/type'], 'unknown type');
-  failsAt(tt, v((n) => (n['schema_version'] = '2.0')), ['/schema_version'], 'unknown version');
-  failsAt(tt, v((n) => (n['schema_version'] = '1')), ['/schema_version'], 'version not major.minor');
-  failsAt(tt, v((n) => (n['schema_version'] = 1.0)), ['/schema_version'], 'version as a number');
-  failsAt(tt, v((n) => (n['created_at'] = '2024-06-14 03:20:00Z')), ['/created_at'], 'space instead of T');
-  failsAt(tt, v((n) => (n['created_at'] = '2024-06-14T03:20:00')), ['/created_at'], 'no offset');
-  failsAt(tt, v((n) => (n['created_at'] = '2024-02-30T03:20:00Z')), ['/created_at'], 'no such day');
-  failsAt(tt, v((n) => (n['created_at'] = '2016-12-31T23:59:60Z')), ['/created_at'], 'leap second');
-  failsAt(tt, v((n) => (n['expires_at'] = '2024-06-14')), ['/expires_at'], 'expires_at a date only');
-  failsAt(tt, v((n) => (n['expires_at'] = '2024-06-14T02:00:00Z')), ['/expires_at'], 'expires before created');
-  failsAt(tt, v((n) => (n['language'] = 'Vietnamese')), ['/language'], 'language not BCP 47');
-  failsAt(tt, v((n) => (n['summary'] = '')), ['/summary'], 'empty summary');
-  failsAt(tt, v((n) => (n['summary'] = ' \n\t ')), ['/summary'], 'blank summary');
-  failsAt(tt, v((n) => (n['summary'] = 'x'.repeat(2001))), ['/summary'], 'summary too long');
-  failsAt(tt, v((n) => (n['evaluation'] = { source_reliability: 'G', information_credibility: 7 })),
-    ['/evaluation/source_reliability', '/evaluation/information_credibility'], 'evaluation out of range');
-  failsAt(tt, v((n) => (n['evaluation'].information_credibility = 2.5)), ['/evaluation/information_credibility'], 'credibility not integer');
-  failsAt(tt, v((n) => (n['handling_code'] = 'H4')), ['/handling_code'], 'unknown handling code');
-  failsAt(tt, v((n) => (n['references'] = ['b75ffbf0-ecef-489e-9129-197b1d3e628A'])), ['/references/0'], 'bad reference');
-  failsAt(tt, v((n) => (n['references'] = [n['id']])), ['/references/0'], 'reference to itself');
-  failsAt(tt, v((n) => (n['body'] = [])), ['/body'], 'body an array');
-  failsAt(tt, v((n) => delete n['body']), ['/body'], 'no body');
+  failsAt(
+    tt,
+    v((n) => (n['id'] = 'not-a-uuid')),
+    ['/id'],
+    'bad uuid',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['id'] = String(n['id']).toUpperCase())),
+    ['/id'],
+    'upper-case uuid',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['id'] = `urn:uuid:${n['id']}`)),
+    ['/id'],
+    'urn:uuid: prefix',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['tlp'] = 'WHITE')),
+    ['/tlp'],
+    'unknown tlp (TLP 1.0 WHITE)',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['priority'] = 'critical')),
+    ['/priority'],
+    'unknown priority',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['classification'] = 'secret')),
+    ['/classification'],
+    'extra header property',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['origin'].country = 'vn')),
+    ['/origin/country'],
+    'lower-case country',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['origin'].country = 'VNM')),
+    ['/origin/country'],
+    'alpha-3 country',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['origin'].agency = 'VN Customs')),
+    ['/origin/agency'],
+    'agency not a slug',
+  );
+  failsAt(
+    tt,
+    v((n) => delete n['origin'].agency),
+    ['/origin/agency'],
+    'origin without agency',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['operation'] = 'mekong-dragon-')),
+    ['/operation'],
+    'operation slug ends with -',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['addressees'] = [])),
+    ['/addressees'],
+    'addressees empty',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['addressees'] = ['*', 'VN'])),
+    ['/addressees'],
+    '* with others',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['addressees'] = ['VN', 'VN'])),
+    ['/addressees'],
+    'duplicate addressee',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['addressees'] = ['VN', 'Viet Nam'])),
+    ['/addressees/1'],
+    'bad addressee',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['addressees'] = Array.from({ length: 201 }, (_, i) => `agency-${i}`))),
+    ['/addressees'],
+    '201 addressees',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['type'] = 'wildlife-report')),
+    ['/type'],
+    'unknown type',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['schema_version'] = '2.0')),
+    ['/schema_version'],
+    'unknown version',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['schema_version'] = '1')),
+    ['/schema_version'],
+    'version not major.minor',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['schema_version'] = 1.0)),
+    ['/schema_version'],
+    'version as a number',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['created_at'] = '2024-06-14 03:20:00Z')),
+    ['/created_at'],
+    'space instead of T',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['created_at'] = '2024-06-14T03:20:00')),
+    ['/created_at'],
+    'no offset',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['created_at'] = '2024-02-30T03:20:00Z')),
+    ['/created_at'],
+    'no such day',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['created_at'] = '2016-12-31T23:59:60Z')),
+    ['/created_at'],
+    'leap second',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['expires_at'] = '2024-06-14')),
+    ['/expires_at'],
+    'expires_at a date only',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['expires_at'] = '2024-06-14T02:00:00Z')),
+    ['/expires_at'],
+    'expires before created',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['language'] = 'Vietnamese')),
+    ['/language'],
+    'language not BCP 47',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['summary'] = '')),
+    ['/summary'],
+    'empty summary',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['summary'] = ' \n\t ')),
+    ['/summary'],
+    'blank summary',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['summary'] = 'x'.repeat(2001))),
+    ['/summary'],
+    'summary too long',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['evaluation'] = { source_reliability: 'G', information_credibility: 7 })),
+    ['/evaluation/source_reliability', '/evaluation/information_credibility'],
+    'evaluation out of range',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['evaluation'].information_credibility = 2.5)),
+    ['/evaluation/information_credibility'],
+    'credibility not integer',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['handling_code'] = 'H4')),
+    ['/handling_code'],
+    'unknown handling code',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['references'] = ['b75ffbf0-ecef-489e-9129-197b1d3e628A'])),
+    ['/references/0'],
+    'bad reference',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['references'] = [n['id']])),
+    ['/references/0'],
+    'reference to itself',
+  );
+  failsAt(
+    tt,
+    v((n) => (n['body'] = [])),
+    ['/body'],
+    'body an array',
+  );
+  failsAt(
+    tt,
+    v((n) => delete n['body']),
+    ['/body'],
+    'no body',
+  );
   failsAt(tt, 'a string', [''], 'not an object');
   failsAt(tt, null, [''], 'null');
 
@@ -166,47 +362,191 @@ t.test('seizure-report bodies', async (tt) => {
     { ok: false, errors: [{ path: '/body/items/0/species', message: 'is required' }] },
     'missing species on a wildlife item',
   );
-  failsAt(tt, w((b) => (b['items'][1].cites_appendix = 'IV')), ['/body/items/1/cites_appendix'], 'bad CITES appendix');
-  failsAt(tt, w((b) => (b['items'][1].cites_appendix = 1)), ['/body/items/1/cites_appendix'], 'CITES appendix as a number');
-  failsAt(tt, w((b) => delete b['items'][0].specimen), ['/body/items/0/specimen'], 'missing specimen');
-  failsAt(tt, w((b) => (b['items'][0].species = 'pangolin')), ['/body/items/0/species'], 'species not a scientific name');
-  failsAt(tt, w((b) => (b['items'][0].substance = 'heroin')), ['/body/items/0/substance'], 'drug field on a wildlife item');
+  failsAt(
+    tt,
+    w((b) => (b['items'][1].cites_appendix = 'IV')),
+    ['/body/items/1/cites_appendix'],
+    'bad CITES appendix',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['items'][1].cites_appendix = 1)),
+    ['/body/items/1/cites_appendix'],
+    'CITES appendix as a number',
+  );
+  failsAt(
+    tt,
+    w((b) => delete b['items'][0].specimen),
+    ['/body/items/0/specimen'],
+    'missing specimen',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['items'][0].species = 'pangolin')),
+    ['/body/items/0/species'],
+    'species not a scientific name',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['items'][0].substance = 'heroin')),
+    ['/body/items/0/substance'],
+    'drug field on a wildlife item',
+  );
   tt.ok(validator.validate(w((b) => (b['items'][0].species = 'Dalbergia spp.'))).ok, 'genus spp.');
   tt.ok(validator.validate(w((b) => (b['items'][0].species = 'Ceratotherium simum simum'))).ok, 'subspecies');
 
   // Quantity: never coerced.
-  failsAt(tt, w((b) => (b['items'][0].quantity.value = '12')), ['/body/items/0/quantity/value'], 'quantity "12" as a string');
-  failsAt(tt, w((b) => (b['items'][0].quantity.value = 0)), ['/body/items/0/quantity/value'], 'quantity 0');
-  failsAt(tt, w((b) => (b['items'][0].quantity.unit = 'lbs')), ['/body/items/0/quantity/unit'], 'unknown unit');
-  failsAt(tt, w((b) => delete b['items'][0].quantity), ['/body/items/0/quantity'], 'no quantity');
+  failsAt(
+    tt,
+    w((b) => (b['items'][0].quantity.value = '12')),
+    ['/body/items/0/quantity/value'],
+    'quantity "12" as a string',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['items'][0].quantity.value = 0)),
+    ['/body/items/0/quantity/value'],
+    'quantity 0',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['items'][0].quantity.unit = 'lbs')),
+    ['/body/items/0/quantity/unit'],
+    'unknown unit',
+  );
+  failsAt(
+    tt,
+    w((b) => delete b['items'][0].quantity),
+    ['/body/items/0/quantity'],
+    'no quantity',
+  );
 
   // Items, places, conveyance.
-  failsAt(tt, w((b) => (b['items'] = [])), ['/body/items'], 'no items');
-  failsAt(tt, w((b) => (b['items'] = Array.from({ length: 101 }, () => b['items'][0]))), ['/body/items'], '101 items');
-  failsAt(tt, w((b) => (b['category'] = 'timber')), ['/body/category'], 'unknown category');
-  failsAt(tt, w((b) => (b['location'].port_code = 'HAIPHONG')), ['/body/location/port_code'], 'bad port code');
+  failsAt(
+    tt,
+    w((b) => (b['items'] = [])),
+    ['/body/items'],
+    'no items',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['items'] = Array.from({ length: 101 }, () => b['items'][0]))),
+    ['/body/items'],
+    '101 items',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['category'] = 'timber')),
+    ['/body/category'],
+    'unknown category',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['location'].port_code = 'HAIPHONG')),
+    ['/body/location/port_code'],
+    'bad port code',
+  );
   tt.ok(validator.validate(w((b) => (b['location'].port_code = 'HAN'))).ok, 'IATA code');
   tt.ok(validator.validate(w((b) => (b['location'].port_code = 'VN HPH'))).ok, 'UN/LOCODE with a space');
-  failsAt(tt, w((b) => (b['conveyance'].mode = 'boat')), ['/body/conveyance/mode'], 'unknown conveyance mode');
-  failsAt(tt, w((b) => (b['route'].countries = [])), ['/body/route/countries'], 'empty route');
-  failsAt(tt, w((b) => (b['route'].countries = ['NG', 'MYS'])), ['/body/route/countries/1'], 'bad route country');
-  failsAt(tt, w((b) => (b['concealment'].method = 'magic')), ['/body/concealment/method'], 'unknown concealment');
-  failsAt(tt, w((b) => (b['persons_detained'] = -1)), ['/body/persons_detained'], 'negative detainees');
-  failsAt(tt, w((b) => (b['persons_detained'] = 1.5)), ['/body/persons_detained'], 'fractional detainees');
-  failsAt(tt, w((b) => (b['seized_at'] = 'yesterday')), ['/body/seized_at'], 'bad seized_at');
-  failsAt(tt, w((b) => (b['case_reference'] = '')), ['/body/case_reference'], 'empty case reference');
+  failsAt(
+    tt,
+    w((b) => (b['conveyance'].mode = 'boat')),
+    ['/body/conveyance/mode'],
+    'unknown conveyance mode',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['route'].countries = [])),
+    ['/body/route/countries'],
+    'empty route',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['route'].countries = ['NG', 'MYS'])),
+    ['/body/route/countries/1'],
+    'bad route country',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['concealment'].method = 'magic')),
+    ['/body/concealment/method'],
+    'unknown concealment',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['persons_detained'] = -1)),
+    ['/body/persons_detained'],
+    'negative detainees',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['persons_detained'] = 1.5)),
+    ['/body/persons_detained'],
+    'fractional detainees',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['seized_at'] = 'yesterday')),
+    ['/body/seized_at'],
+    'bad seized_at',
+  );
+  failsAt(
+    tt,
+    w((b) => (b['case_reference'] = '')),
+    ['/body/case_reference'],
+    'empty case reference',
+  );
 
   // Drugs.
-  const meth = { description: 'Crystal methamphetamine in tea packages', quantity: { value: 48.5, unit: 'kg' }, substance: 'methamphetamine', form: 'crystal', purity_percent: 78 };
+  const meth = {
+    description: 'Crystal methamphetamine in tea packages',
+    quantity: { value: 48.5, unit: 'kg' },
+    substance: 'methamphetamine',
+    form: 'crystal',
+    purity_percent: 78,
+  };
   tt.ok(validator.validate(drugs([meth])).ok, 'a drug seizure');
-  tt.ok(validator.validate(drugs([{ description: 'Ephedrine', quantity: { value: 3, unit: 't' }, substance: 'precursor', substance_name: 'ephedrine' }])).ok, 'a named precursor');
-  failsAt(tt, drugs([{ description: 'P2P drums', quantity: { value: 20, unit: 'l' }, substance: 'precursor' }]), ['/body/items/0/substance_name'], 'precursor without a name');
+  tt.ok(
+    validator.validate(
+      drugs([
+        {
+          description: 'Ephedrine',
+          quantity: { value: 3, unit: 't' },
+          substance: 'precursor',
+          substance_name: 'ephedrine',
+        },
+      ]),
+    ).ok,
+    'a named precursor',
+  );
+  failsAt(
+    tt,
+    drugs([{ description: 'P2P drums', quantity: { value: 20, unit: 'l' }, substance: 'precursor' }]),
+    ['/body/items/0/substance_name'],
+    'precursor without a name',
+  );
   failsAt(tt, drugs([{ ...meth, substance: 'sugar' }]), ['/body/items/0/substance'], 'unknown substance');
   failsAt(tt, drugs([{ ...meth, purity_percent: 120 }]), ['/body/items/0/purity_percent'], 'purity over 100');
-  failsAt(tt, drugs([wildlife['body'].items[0]]), ['/body/items/0/substance', '/body/items/0/species', '/body/items/0/common_name', '/body/items/0/cites_appendix', '/body/items/0/specimen'], 'a wildlife item in a drug seizure');
+  failsAt(
+    tt,
+    drugs([wildlife['body'].items[0]]),
+    [
+      '/body/items/0/substance',
+      '/body/items/0/species',
+      '/body/items/0/common_name',
+      '/body/items/0/cites_appendix',
+      '/body/items/0/specimen',
+    ],
+    'a wildlife item in a drug seizure',
+  );
 
   // Cash.
-  const usd = { description: 'USD 100 banknotes in vacuum bags', quantity: { value: 1500, unit: 'pieces' }, currency: 'USD', amount: 150000 };
+  const usd = {
+    description: 'USD 100 banknotes in vacuum bags',
+    quantity: { value: 1500, unit: 'pieces' },
+    currency: 'USD',
+    amount: 150000,
+  };
   tt.ok(validator.validate(cash([usd])).ok, 'a cash seizure');
   const { currency: _c, ...noCurrency } = usd;
   failsAt(tt, cash([noCurrency]), ['/body/items/0/currency'], 'cash without currency');
@@ -217,7 +557,12 @@ t.test('seizure-report bodies', async (tt) => {
   // Other.
   const other = { description: 'Cigarettes', quantity: { value: 40, unit: 'containers' }, hs_code: '240220' };
   tt.ok(validator.validate(w((b) => ((b['category'] = 'other'), (b['items'] = [other])))).ok, 'other goods');
-  failsAt(tt, w((b) => ((b['category'] = 'other'), (b['items'] = [{ ...other, hs_code: '24' }]))), ['/body/items/0/hs_code'], 'short HS code');
+  failsAt(
+    tt,
+    w((b) => ((b['category'] = 'other'), (b['items'] = [{ ...other, hs_code: '24' }]))),
+    ['/body/items/0/hs_code'],
+    'short HS code',
+  );
 });
 
 t.test('person-alert bodies', async (tt) => {
@@ -226,18 +571,76 @@ t.test('person-alert bodies', async (tt) => {
     mutate(n['body']);
     return n;
   };
-  failsAt(tt, p((b) => delete b['person'].family_name), ['/body/person/family_name'], 'no family name');
-  failsAt(tt, p((b) => (b['person'].date_of_birth = '1988-02-30')), ['/body/person/date_of_birth'], 'no such date');
-  failsAt(tt, p((b) => (b['person'].date_of_birth = '14/03/1988')), ['/body/person/date_of_birth'], 'date not ISO');
-  failsAt(tt, p((b) => (b['person'].sex = 'M')), ['/body/person/sex'], 'unknown sex value');
-  failsAt(tt, p((b) => (b['person'].nationalities = ['IRQ'])), ['/body/person/nationalities/0'], 'alpha-3 nationality');
-  failsAt(tt, p((b) => (b['alert_kind'] = 'suspect')), ['/body/alert_kind'], 'unknown alert kind');
-  failsAt(tt, p((b) => (b['interpol_notice'].colour = 'pink')), ['/body/interpol_notice/colour'], 'unknown notice colour');
-  failsAt(tt, p((b) => (b['documents'][0].kind = 'laissez-passer')), ['/body/documents/0/kind'], 'unknown document kind');
-  failsAt(tt, p((b) => (b['documents'][0].number = 'A1 <script>')), ['/body/documents/0/number'], 'bad document number');
-  failsAt(tt, p((b) => (b['risk'] = { armed: 'no' })), ['/body/risk/armed', '/body/risk/violent'], 'risk flags');
-  failsAt(tt, p((b) => delete b['action_requested']), ['/body/action_requested'], 'no action requested');
-  tt.ok(validator.validate(p((b) => ((b['alert_kind'] = 'victim'), delete b['interpol_notice'], delete b['documents']))).ok, 'a victim alert');
+  failsAt(
+    tt,
+    p((b) => delete b['person'].family_name),
+    ['/body/person/family_name'],
+    'no family name',
+  );
+  failsAt(
+    tt,
+    p((b) => (b['person'].date_of_birth = '1988-02-30')),
+    ['/body/person/date_of_birth'],
+    'no such date',
+  );
+  failsAt(
+    tt,
+    p((b) => (b['person'].date_of_birth = '14/03/1988')),
+    ['/body/person/date_of_birth'],
+    'date not ISO',
+  );
+  failsAt(
+    tt,
+    p((b) => (b['person'].sex = 'M')),
+    ['/body/person/sex'],
+    'unknown sex value',
+  );
+  failsAt(
+    tt,
+    p((b) => (b['person'].nationalities = ['IRQ'])),
+    ['/body/person/nationalities/0'],
+    'alpha-3 nationality',
+  );
+  failsAt(
+    tt,
+    p((b) => (b['alert_kind'] = 'suspect')),
+    ['/body/alert_kind'],
+    'unknown alert kind',
+  );
+  failsAt(
+    tt,
+    p((b) => (b['interpol_notice'].colour = 'pink')),
+    ['/body/interpol_notice/colour'],
+    'unknown notice colour',
+  );
+  failsAt(
+    tt,
+    p((b) => (b['documents'][0].kind = 'laissez-passer')),
+    ['/body/documents/0/kind'],
+    'unknown document kind',
+  );
+  failsAt(
+    tt,
+    p((b) => (b['documents'][0].number = 'A1 <script>')),
+    ['/body/documents/0/number'],
+    'bad document number',
+  );
+  failsAt(
+    tt,
+    p((b) => (b['risk'] = { armed: 'no' })),
+    ['/body/risk/armed', '/body/risk/violent'],
+    'risk flags',
+  );
+  failsAt(
+    tt,
+    p((b) => delete b['action_requested']),
+    ['/body/action_requested'],
+    'no action requested',
+  );
+  tt.ok(
+    validator.validate(p((b) => ((b['alert_kind'] = 'victim'), delete b['interpol_notice'], delete b['documents']))).ok,
+    'a victim alert',
+  );
 });
 
 t.test('modus-operandi bodies', async (tt) => {
@@ -246,12 +649,40 @@ t.test('modus-operandi bodies', async (tt) => {
     mutate(n['body']);
     return n;
   };
-  failsAt(tt, m((b) => (b['crime_area'] = 'smuggling')), ['/body/crime_area'], 'unknown crime area');
-  failsAt(tt, m((b) => (b['description'] = 'ก'.repeat(20001))), ['/body/description'], 'description over 20000');
-  tt.ok(validator.validate(m((b) => (b['description'] = 'ก'.repeat(20000)))).ok, 'description of 20000 Thai characters');
-  failsAt(tt, m((b) => (b['indicators'] = [])), ['/body/indicators'], 'no indicators');
-  failsAt(tt, m((b) => (b['routes'][1].countries = [])), ['/body/routes/1/countries'], 'empty route');
-  failsAt(tt, m((b) => (b['first_observed'] = '2024-01')), ['/body/first_observed'], 'partial date');
+  failsAt(
+    tt,
+    m((b) => (b['crime_area'] = 'smuggling')),
+    ['/body/crime_area'],
+    'unknown crime area',
+  );
+  failsAt(
+    tt,
+    m((b) => (b['description'] = 'ก'.repeat(20001))),
+    ['/body/description'],
+    'description over 20000',
+  );
+  tt.ok(
+    validator.validate(m((b) => (b['description'] = 'ก'.repeat(20000)))).ok,
+    'description of 20000 Thai characters',
+  );
+  failsAt(
+    tt,
+    m((b) => (b['indicators'] = [])),
+    ['/body/indicators'],
+    'no indicators',
+  );
+  failsAt(
+    tt,
+    m((b) => (b['routes'][1].countries = [])),
+    ['/body/routes/1/countries'],
+    'empty route',
+  );
+  failsAt(
+    tt,
+    m((b) => (b['first_observed'] = '2024-01')),
+    ['/body/first_observed'],
+    'partial date',
+  );
 });
 
 t.test('request-for-assistance bodies', async (tt) => {
@@ -260,11 +691,36 @@ t.test('request-for-assistance bodies', async (tt) => {
     mutate(n['body']);
     return n;
   };
-  failsAt(tt, r((b) => (b['contact'].email = 'liaison desk at adp')), ['/body/contact/email'], 'bad email');
-  failsAt(tt, r((b) => (b['contact'].phone = '023 720 000')), ['/body/contact/phone'], 'phone without +');
-  failsAt(tt, r((b) => delete b['contact']), ['/body/contact'], 'no contact');
-  failsAt(tt, r((b) => (b['respond_by'] = '2024-07-18')), ['/body/respond_by'], 'respond_by a date only');
-  failsAt(tt, r((b) => (b['request_kind'] = 'arrest')), ['/body/request_kind'], 'unknown request kind');
+  failsAt(
+    tt,
+    r((b) => (b['contact'].email = 'liaison desk at adp')),
+    ['/body/contact/email'],
+    'bad email',
+  );
+  failsAt(
+    tt,
+    r((b) => (b['contact'].phone = '023 720 000')),
+    ['/body/contact/phone'],
+    'phone without +',
+  );
+  failsAt(
+    tt,
+    r((b) => delete b['contact']),
+    ['/body/contact'],
+    'no contact',
+  );
+  failsAt(
+    tt,
+    r((b) => (b['respond_by'] = '2024-07-18')),
+    ['/body/respond_by'],
+    'respond_by a date only',
+  );
+  failsAt(
+    tt,
+    r((b) => (b['request_kind'] = 'arrest')),
+    ['/body/request_kind'],
+    'unknown request kind',
+  );
 });
 
 t.test('document-fraud-alert bodies', async (tt) => {
@@ -273,13 +729,48 @@ t.test('document-fraud-alert bodies', async (tt) => {
     mutate(n['body']);
     return n;
   };
-  failsAt(tt, d((b) => (b['images'][0].sha256 = String(b['images'][0].sha256).toUpperCase())), ['/body/images/0/sha256'], 'upper-case hash');
-  failsAt(tt, d((b) => (b['images'][1].data = 'iVBORw0KGgo=')), ['/body/images/1/data'], 'no binary image data');
-  failsAt(tt, d((b) => (b['images'][2].media_type = 'application/pdf')), ['/body/images/2/media_type'], 'not an image type');
-  failsAt(tt, d((b) => (b['fraud_type'] = 'fake')), ['/body/fraud_type'], 'unknown fraud type');
-  failsAt(tt, d((b) => (b['features'] = [])), ['/body/features'], 'no features');
-  failsAt(tt, d((b) => (b['document'].issuing_country = 'Italy')), ['/body/document/issuing_country'], 'bad issuing country');
-  failsAt(tt, d((b) => (b['detected_at'] = { country: 'FR' })), ['/body/detected_at/place'], 'detected_at without place');
+  failsAt(
+    tt,
+    d((b) => (b['images'][0].sha256 = String(b['images'][0].sha256).toUpperCase())),
+    ['/body/images/0/sha256'],
+    'upper-case hash',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['images'][1].data = 'iVBORw0KGgo=')),
+    ['/body/images/1/data'],
+    'no binary image data',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['images'][2].media_type = 'application/pdf')),
+    ['/body/images/2/media_type'],
+    'not an image type',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['fraud_type'] = 'fake')),
+    ['/body/fraud_type'],
+    'unknown fraud type',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['features'] = [])),
+    ['/body/features'],
+    'no features',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['document'].issuing_country = 'Italy')),
+    ['/body/document/issuing_country'],
+    'bad issuing country',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['detected_at'] = { country: 'FR' })),
+    ['/body/detected_at/place'],
+    'detected_at without place',
+  );
 });
 
 t.test('validation never changes the notice', async (tt) => {
@@ -372,7 +863,7 @@ const KEY_PARAMS: Record<Kind, [string, { crv?: string }]> = {
 async function keyPair(kind: Kind): Promise<{ pub: Json; priv: Json }> {
   const [alg, options] = KEY_PARAMS[kind];
   const { publicKey, privateKey } = await generateKeyPair(alg, { ...options, extractable: true });
-  return { pub: (await exportJWK(publicKey)), priv: (await exportJWK(privateKey)) };
+  return { pub: await exportJWK(publicKey), priv: await exportJWK(privateKey) };
 }
 // A small pool, made once: the seeds below copy from it.
 const POOL: Record<Kind, Json[]> = { ed25519: [], x25519: [], p256: [] };
@@ -407,21 +898,71 @@ function demoSeed(): Json {
       name,
       roles: id === 'gb-border-force' ? ['publish', 'subscribe', 'audit'] : ['publish', 'subscribe'],
       keys: [
-        { kid: `${id}-sig-2024`, use: 'sig', jwk: { ...publicJwk('ed25519'), kid: `${id}-sig-2024`, alg: 'EdDSA', use: 'sig' }, status: 'active', not_before: '2024-01-01T00:00:00Z', not_after: '2026-01-01T00:00:00Z' },
-        { kid: `${id}-enc-2024`, use: 'enc', jwk: i % 2 === 0 ? { ...publicJwk('x25519'), alg: 'ECDH-ES+A256KW' } : publicJwk('p256'), status: 'active' },
+        {
+          kid: `${id}-sig-2024`,
+          use: 'sig',
+          jwk: { ...publicJwk('ed25519'), kid: `${id}-sig-2024`, alg: 'EdDSA', use: 'sig' },
+          status: 'active',
+          not_before: '2024-01-01T00:00:00Z',
+          not_after: '2026-01-01T00:00:00Z',
+        },
+        {
+          kid: `${id}-enc-2024`,
+          use: 'enc',
+          jwk: i % 2 === 0 ? { ...publicJwk('x25519'), alg: 'ECDH-ES+A256KW' } : publicJwk('p256'),
+          status: 'active',
+        },
         ...(id === 'vn-customs'
-          ? [{ kid: 'vn-customs-sig-2023', use: 'sig', jwk: publicJwk('p256'), status: 'revoked', not_before: '2023-01-01T00:00:00Z', revoked_at: '2024-01-15T08:00:00+07:00' }]
+          ? [
+              {
+                kid: 'vn-customs-sig-2023',
+                use: 'sig',
+                jwk: publicJwk('p256'),
+                status: 'revoked',
+                not_before: '2023-01-01T00:00:00Z',
+                revoked_at: '2024-01-15T08:00:00+07:00',
+              },
+            ]
           : []),
       ],
-      ...(id === 'gb-border-force' ? { webhook: { url: 'https://intel.border-force.example/liaison/hook' }, delivery_format: 'jose' } : {}),
+      ...(id === 'gb-border-force'
+        ? { webhook: { url: 'https://intel.border-force.example/liaison/hook' }, delivery_format: 'jose' }
+        : {}),
       ...(id === 'fr-douane' ? { delivery_format: 'openpgp' } : {}),
     })),
     operations: [
-      { id: 'mekong-dragon-6', name: 'Mekong Dragon VI', status: 'active', members: ['vn-customs', 'vn-c04', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'], categories: ['drugs', 'wildlife', 'cites', 'precursors'], start: '2024-03-01', end: '2024-12-31' },
-      { id: 'aircop', name: 'AIRCOP', status: 'active', members: ['vn-customs', 'th-customs', 'fr-douane', 'gb-border-force'], categories: ['drugs', 'high-risk-travellers'] },
-      { id: 'commit', name: 'COMMIT', status: 'active', members: ['vn-c04', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'], categories: ['human-trafficking'] },
+      {
+        id: 'mekong-dragon-6',
+        name: 'Mekong Dragon VI',
+        status: 'active',
+        members: ['vn-customs', 'vn-c04', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'],
+        categories: ['drugs', 'wildlife', 'cites', 'precursors'],
+        start: '2024-03-01',
+        end: '2024-12-31',
+      },
+      {
+        id: 'aircop',
+        name: 'AIRCOP',
+        status: 'active',
+        members: ['vn-customs', 'th-customs', 'fr-douane', 'gb-border-force'],
+        categories: ['drugs', 'high-risk-travellers'],
+      },
+      {
+        id: 'commit',
+        name: 'COMMIT',
+        status: 'active',
+        members: ['vn-c04', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'],
+        categories: ['human-trafficking'],
+      },
       { id: 'crimjust', name: 'CRIMJUST', status: 'inactive', members: [], categories: ['cocaine'] },
-      { id: 'oic-channel', name: 'Organised immigration crime', status: 'active', members: ['gb-border-force', 'fr-douane', 'iq-police', 'vn-c04'], categories: ['migrant-smuggling', 'document-fraud'], start: '2024-01-01' },
+      {
+        id: 'oic-channel',
+        name: 'Organised immigration crime',
+        status: 'active',
+        members: ['gb-border-force', 'fr-douane', 'iq-police', 'vn-c04'],
+        categories: ['migrant-smuggling', 'document-fraud'],
+        start: '2024-01-01',
+      },
     ],
   };
 }
@@ -440,32 +981,59 @@ t.test('the registry schema refuses private keys and malformed keys', async (tt)
   const { priv } = await keyPair('ed25519');
   tt.ok('d' in priv);
   const withD = rv((s) => (s['agencies'][0].keys[0].jwk = priv));
-  tt.same(withD, { ok: false, errors: [{ path: '/agencies/0/keys/0/jwk/d', message: 'is not allowed here' }] }, 'JWK with d');
+  tt.same(
+    withD,
+    { ok: false, errors: [{ path: '/agencies/0/keys/0/jwk/d', message: 'is not allowed here' }] },
+    'JWK with d',
+  );
   for (const member of ['p', 'q', 'dp', 'dq', 'qi', 'k']) {
-    tt.same(pathsOf(rv((s) => (s['agencies'][1].keys[1].jwk[member] = 'AAAA'))), [`/agencies/1/keys/1/jwk/${member}`], `JWK with ${member}`);
+    tt.same(
+      pathsOf(rv((s) => (s['agencies'][1].keys[1].jwk[member] = 'AAAA'))),
+      [`/agencies/1/keys/1/jwk/${member}`],
+      `JWK with ${member}`,
+    );
   }
   tt.notMatch(JSON.stringify(withD), priv['d'], 'the private key is not echoed');
   // Several branches reject the same curve; it is reported once.
   tt.same(
     rv((s) => (s['agencies'][0].keys[0].jwk.crv = 'Ed448')),
-    { ok: false, errors: [{ path: '/agencies/0/keys/0/jwk/crv', message: 'must be equal to one of the allowed values' }] },
+    {
+      ok: false,
+      errors: [{ path: '/agencies/0/keys/0/jwk/crv', message: 'must be equal to one of the allowed values' }],
+    },
     'unknown curve, reported once',
   );
 
   const cases: [string, (s: Json) => void, string[]][] = [
-    ['RSA key', (s) => (s['agencies'][0].keys[0].jwk = { kty: 'RSA', crv: 'Ed25519', n: 'x', e: 'AQAB', x: 'A'.repeat(43) }), ['/agencies/0/keys/0/jwk/kty', '/agencies/0/keys/0/jwk/n', '/agencies/0/keys/0/jwk/e']],
+    [
+      'RSA key',
+      (s) => (s['agencies'][0].keys[0].jwk = { kty: 'RSA', crv: 'Ed25519', n: 'x', e: 'AQAB', x: 'A'.repeat(43) }),
+      ['/agencies/0/keys/0/jwk/kty', '/agencies/0/keys/0/jwk/n', '/agencies/0/keys/0/jwk/e'],
+    ],
     ['OKP key with y', (s) => (s['agencies'][0].keys[0].jwk.y = 'A'.repeat(43)), ['/agencies/0/keys/0/jwk/y']],
     ['EC key without y', (s) => delete s['agencies'][1].keys[1].jwk.y, ['/agencies/1/keys/1/jwk/y']],
     ['X25519 for signing', (s) => (s['agencies'][0].keys[0].jwk = publicJwk('x25519')), ['/agencies/0/keys/0/jwk/crv']],
-    ['Ed25519 for encryption', (s) => (s['agencies'][0].keys[1].jwk = publicJwk('ed25519')), ['/agencies/0/keys/1/jwk/crv']],
+    [
+      'Ed25519 for encryption',
+      (s) => (s['agencies'][0].keys[1].jwk = publicJwk('ed25519')),
+      ['/agencies/0/keys/1/jwk/crv'],
+    ],
     ['short x', (s) => (s['agencies'][0].keys[0].jwk.x = 'abc'), ['/agencies/0/keys/0/jwk/x']],
     ['bad kid', (s) => (s['agencies'][0].keys[0].kid = 'vn customs/1'), ['/agencies/0/keys/0/kid']],
-    ['revoked without revoked_at', (s) => delete s['agencies'][0].keys[2].revoked_at, ['/agencies/0/keys/2/revoked_at']],
+    [
+      'revoked without revoked_at',
+      (s) => delete s['agencies'][0].keys[2].revoked_at,
+      ['/agencies/0/keys/2/revoked_at'],
+    ],
     ['unknown status', (s) => (s['agencies'][0].keys[0].status = 'suspended'), ['/agencies/0/keys/0/status']],
     ['empty roles', (s) => (s['agencies'][0].roles = []), ['/agencies/0/roles']],
     ['duplicate roles', (s) => (s['agencies'][0].roles = ['publish', 'publish']), ['/agencies/0/roles']],
     ['unknown role', (s) => (s['agencies'][0].roles = ['admin']), ['/agencies/0/roles/0']],
-    ['webhook not http(s)', (s) => (s['agencies'][6].webhook.url = 'ftp://intel.example/hook'), ['/agencies/6/webhook/url']],
+    [
+      'webhook not http(s)',
+      (s) => (s['agencies'][6].webhook.url = 'ftp://intel.example/hook'),
+      ['/agencies/6/webhook/url'],
+    ],
     ['webhook not a URI', (s) => (s['agencies'][6].webhook.url = 'https://bad host/'), ['/agencies/6/webhook/url']],
     ['bad delivery format', (s) => (s['agencies'][7].delivery_format = 'smtp'), ['/agencies/7/delivery_format']],
     ['agency country', (s) => (s['agencies'][0].country = 'VNM'), ['/agencies/0/country']],
@@ -486,10 +1054,18 @@ t.test('the registry validator checks references between records', async (tt) =>
   };
   const cases: [string, (s: Json) => void, string[]][] = [
     ['duplicate agency', (s) => s['agencies'].push({ ...clone(s['agencies'][0]), keys: [] }), ['/agencies/9/id']],
-    ['duplicate kid across agencies', (s) => (s['agencies'][1].keys[0].kid = s['agencies'][0].keys[0].kid), ['/agencies/1/keys/0/kid', '/agencies/1/keys/0/jwk/kid']],
+    [
+      'duplicate kid across agencies',
+      (s) => (s['agencies'][1].keys[0].kid = s['agencies'][0].keys[0].kid),
+      ['/agencies/1/keys/0/kid', '/agencies/1/keys/0/jwk/kid'],
+    ],
     ['jwk kid differs', (s) => (s['agencies'][0].keys[0].jwk.kid = 'other'), ['/agencies/0/keys/0/jwk/kid']],
     ['jwk use differs', (s) => (s['agencies'][0].keys[0].jwk.use = 'enc'), ['/agencies/0/keys/0/jwk/use']],
-    ['window reversed', (s) => (s['agencies'][0].keys[0].not_after = '2023-12-31T23:59:59Z'), ['/agencies/0/keys/0/not_after']],
+    [
+      'window reversed',
+      (s) => (s['agencies'][0].keys[0].not_after = '2023-12-31T23:59:59Z'),
+      ['/agencies/0/keys/0/not_after'],
+    ],
     ['end before start', (s) => (s['operations'][0].end = '2024-02-28'), ['/operations/0/end']],
     ['duplicate operation', (s) => s['operations'].push(clone(s['operations'][2])), ['/operations/5/id']],
   ];
@@ -499,12 +1075,21 @@ t.test('the registry validator checks references between records', async (tt) =>
 t.test('single registry records validate alone; whole seeds also check members', async (tt) => {
   const seed = demoSeed();
   // The registry store checks each KV record wrapped alone: members need not be in the same document.
-  for (const agency of seed['agencies']) tt.same(registryValidator({ agencies: [agency], operations: [] }), { ok: true }, agency.id);
-  for (const op of seed['operations']) tt.same(registryValidator({ agencies: [], operations: [op] }), { ok: true }, op.id);
+  for (const agency of seed['agencies'])
+    tt.same(registryValidator({ agencies: [agency], operations: [] }), { ok: true }, agency.id);
+  for (const op of seed['operations'])
+    tt.same(registryValidator({ agencies: [], operations: [op] }), { ok: true }, op.id);
 
-  tt.same(checkRegistryReferences(seed as Parameters<typeof checkRegistryReferences>[0]), { ok: true }, 'every member of the demo seed is an agency');
+  tt.same(
+    checkRegistryReferences(seed as Parameters<typeof checkRegistryReferences>[0]),
+    { ok: true },
+    'every member of the demo seed is an agency',
+  );
   seed['operations'][1].members.push('us-dea');
-  tt.same(checkRegistryReferences(seed as Parameters<typeof checkRegistryReferences>[0]), { ok: false, errors: [{ path: '/operations/1/members/4', message: 'is not a registered agency' }] });
+  tt.same(checkRegistryReferences(seed as Parameters<typeof checkRegistryReferences>[0]), {
+    ok: false,
+    errors: [{ path: '/operations/1/members/4', message: 'is not a registered agency' }],
+  });
   tt.same(registryValidator(seed), { ok: true }, 'the schema validator itself does not look across records');
 });
 
@@ -532,13 +1117,20 @@ t.test('schemas are discovered from the directory layout', async (tt) => {
   const tree = realTree();
   const seizure = dir(noticeOf(tree), 'seizure-report');
   // A newer minor version of one type, plus files that are not schemas.
-  seizure['1.1.schema.json'] = (seizure['1.0.schema.json'] as string).replace('seizure-report:1.0', 'seizure-report:1.1').replace('"persons_detained"]', '"persons_detained", "case_reference"]');
+  seizure['1.1.schema.json'] = (seizure['1.0.schema.json'] as string)
+    .replace('seizure-report:1.0', 'seizure-report:1.1')
+    .replace('"persons_detained"]', '"persons_detained", "case_reference"]');
   for (const version of ['2.0', '10.0']) {
-    seizure[`${version}.schema.json`] = (seizure['1.0.schema.json'] as string).replace('seizure-report:1.0', `seizure-report:${version}`);
+    seizure[`${version}.schema.json`] = (seizure['1.0.schema.json'] as string).replace(
+      'seizure-report:1.0',
+      `seizure-report:${version}`,
+    );
   }
   seizure['README.md'] = '# notes';
   noticeOf(tree)['README.md'] = '# notices';
-  dir(noticeOf(tree), 'header')['2.0.schema.json'] = (dir(noticeOf(tree), 'header')['1.0.schema.json'] as string).replace('header:1.0', 'header:2.0');
+  dir(noticeOf(tree), 'header')['2.0.schema.json'] = (
+    dir(noticeOf(tree), 'header')['1.0.schema.json'] as string
+  ).replace('header:1.0', 'header:2.0');
   const root = tt.testdir(tree);
 
   const v = createNoticeValidator(root);
@@ -547,7 +1139,11 @@ t.test('schemas are discovered from the directory layout', async (tt) => {
     ['1.0', '1.1', '2.0', '10.0'],
     'versions in numeric order',
   );
-  tt.same(v.types.map((x) => x.type), [...TYPES.slice(0, 4), ...Array(4).fill('seizure-report'), ...TYPES.slice(5)], 'types in order');
+  tt.same(
+    v.types.map((x) => x.type),
+    [...TYPES.slice(0, 4), ...Array(4).fill('seizure-report'), ...TYPES.slice(5)],
+    'types in order',
+  );
   const n = sample('seizure-report');
   n['schema_version'] = '1.1';
   delete n['body'].case_reference;
@@ -568,25 +1164,80 @@ t.test('the default schema dir is found by walking up', async (tt) => {
 });
 
 t.test('broken schema trees fail at construction, not on the first notice', async (tt) => {
-  const broken = (name: string, change: (tree: Tree) => void, pattern: RegExp, make: (root: string) => unknown = createNoticeValidator): void => {
+  const broken = (
+    name: string,
+    change: (tree: Tree) => void,
+    pattern: RegExp,
+    make: (root: string) => unknown = createNoticeValidator,
+  ): void => {
     const tree = realTree();
     change(tree);
     const root = tt.testdir(tree);
     tt.throws(() => make(root), pattern, name);
   };
-  broken('wrong $id', (tree) => editJson(dir(noticeOf(tree), 'person-alert'), '1.0.schema.json', (s) => (s['$id'] = 'urn:liaison:schema:notice:person-alert:2.0')), /\$id must be urn:liaison:schema:notice:person-alert:1\.0/);
-  broken('misnamed file', (tree) => (dir(noticeOf(tree), 'person-alert')['v1.json'] = '{}'), /expected <major>\.<minor>\.schema\.json/);
-  broken('schema not an object', (tree) => (dir(noticeOf(tree), 'person-alert')['1.0.schema.json'] = '[]'), /must be a JSON object/);
+  broken(
+    'wrong $id',
+    (tree) =>
+      editJson(
+        dir(noticeOf(tree), 'person-alert'),
+        '1.0.schema.json',
+        (s) => (s['$id'] = 'urn:liaison:schema:notice:person-alert:2.0'),
+      ),
+    /\$id must be urn:liaison:schema:notice:person-alert:1\.0/,
+  );
+  broken(
+    'misnamed file',
+    (tree) => (dir(noticeOf(tree), 'person-alert')['v1.json'] = '{}'),
+    /expected <major>\.<minor>\.schema\.json/,
+  );
+  broken(
+    'schema not an object',
+    (tree) => (dir(noticeOf(tree), 'person-alert')['1.0.schema.json'] = '[]'),
+    /must be a JSON object/,
+  );
   broken('bad type dir name', (tree) => (noticeOf(tree)['Person_Alert'] = {}), /lower-case slug/);
   broken('no header', (tree) => delete noticeOf(tree)['header'], /header\/1\.0\.schema\.json is missing/);
-  broken('header without a type enum', (tree) => editJson(dir(noticeOf(tree), 'header'), '1.0.schema.json', (s) => delete s['properties'].type.enum), /properties\.type\.enum is missing/);
-  broken('header without properties', (tree) => editJson(dir(noticeOf(tree), 'header'), '1.0.schema.json', (s) => ((s['required'] = []), delete s['properties'])), /properties\.type\.enum is missing/);
-  broken('type without a body schema', (tree) => delete noticeOf(tree)['modus-operandi'], /lists type modus-operandi but schemas\/notice has no body schema/);
-  broken('body schema not in the header enum', (tree) => {
-    noticeOf(tree)['firearms-trace'] = { '1.0.schema.json': JSON.stringify({ $schema: 'https://json-schema.org/draft/2020-12/schema', $id: 'urn:liaison:schema:notice:firearms-trace:1.0', type: 'object' }) };
-  }, /firearms-trace is not listed in the header's type enum/);
-  broken('strict mode: unknown keyword', (tree) => editJson(dir(noticeOf(tree), 'modus-operandi'), '1.0.schema.json', (s) => (s['properties'].title.maxlength = 10)), /strict mode: unknown keyword: "maxlength"/);
-  broken('registry $id', (tree) => editJson(tree, 'registry.schema.json', (s) => (s['$id'] = 'urn:liaison:schema:registry:2')), /\$id must be urn:liaison:schema:registry:1/, createRegistryValidator);
+  broken(
+    'header without a type enum',
+    (tree) => editJson(dir(noticeOf(tree), 'header'), '1.0.schema.json', (s) => delete s['properties'].type.enum),
+    /properties\.type\.enum is missing/,
+  );
+  broken(
+    'header without properties',
+    (tree) =>
+      editJson(dir(noticeOf(tree), 'header'), '1.0.schema.json', (s) => ((s['required'] = []), delete s['properties'])),
+    /properties\.type\.enum is missing/,
+  );
+  broken(
+    'type without a body schema',
+    (tree) => delete noticeOf(tree)['modus-operandi'],
+    /lists type modus-operandi but schemas\/notice has no body schema/,
+  );
+  broken(
+    'body schema not in the header enum',
+    (tree) => {
+      noticeOf(tree)['firearms-trace'] = {
+        '1.0.schema.json': JSON.stringify({
+          $schema: 'https://json-schema.org/draft/2020-12/schema',
+          $id: 'urn:liaison:schema:notice:firearms-trace:1.0',
+          type: 'object',
+        }),
+      };
+    },
+    /firearms-trace is not listed in the header's type enum/,
+  );
+  broken(
+    'strict mode: unknown keyword',
+    (tree) =>
+      editJson(dir(noticeOf(tree), 'modus-operandi'), '1.0.schema.json', (s) => (s['properties'].title.maxlength = 10)),
+    /strict mode: unknown keyword: "maxlength"/,
+  );
+  broken(
+    'registry $id',
+    (tree) => editJson(tree, 'registry.schema.json', (s) => (s['$id'] = 'urn:liaison:schema:registry:2')),
+    /\$id must be urn:liaison:schema:registry:1/,
+    createRegistryValidator,
+  );
   broken('registry missing', (tree) => delete tree['registry.schema.json'], /ENOENT/, createRegistryValidator);
 });
 
@@ -599,13 +1250,57 @@ t.test('withdrawal bodies: action, the superseded id, a bounded reason, a correc
     mutate(n['body']);
     return n;
   };
-  tt.same(validator.validate(d((b) => ((b['action'] = 'withdraw'), delete b['correction']))), { ok: true }, 'a withdrawal needs no correction');
-  failsAt(tt, d((b) => (b['action'] = 'retract')), ['/body/action'], 'unknown action');
-  failsAt(tt, d((b) => delete b['correction']), ['/body/correction'], 'a correction without its text');
-  failsAt(tt, d((b) => (b['supersedes'] = 'F192A0FC-F40C-458B-9671-087BAF138E9A')), ['/body/supersedes'], 'supersedes not a lower-case uuid');
-  failsAt(tt, d((b) => delete b['supersedes']), ['/body/supersedes'], 'no supersedes');
-  failsAt(tt, d((b) => (b['reason'] = ' ')), ['/body/reason'], 'blank reason');
-  failsAt(tt, d((b) => (b['reason'] = 'x'.repeat(2001))), ['/body/reason'], 'reason too long');
-  failsAt(tt, d((b) => (b['correction'] = 'x'.repeat(2001))), ['/body/correction'], 'correction too long');
-  failsAt(tt, d((b) => (b['notice'] = { id: 'x' })), ['/body/notice'], 'no other members');
+  tt.same(
+    validator.validate(d((b) => ((b['action'] = 'withdraw'), delete b['correction']))),
+    { ok: true },
+    'a withdrawal needs no correction',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['action'] = 'retract')),
+    ['/body/action'],
+    'unknown action',
+  );
+  failsAt(
+    tt,
+    d((b) => delete b['correction']),
+    ['/body/correction'],
+    'a correction without its text',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['supersedes'] = 'F192A0FC-F40C-458B-9671-087BAF138E9A')),
+    ['/body/supersedes'],
+    'supersedes not a lower-case uuid',
+  );
+  failsAt(
+    tt,
+    d((b) => delete b['supersedes']),
+    ['/body/supersedes'],
+    'no supersedes',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['reason'] = ' ')),
+    ['/body/reason'],
+    'blank reason',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['reason'] = 'x'.repeat(2001))),
+    ['/body/reason'],
+    'reason too long',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['correction'] = 'x'.repeat(2001))),
+    ['/body/correction'],
+    'correction too long',
+  );
+  failsAt(
+    tt,
+    d((b) => (b['notice'] = { id: 'x' })),
+    ['/body/notice'],
+    'no other members',
+  );
 });

@@ -19,7 +19,11 @@ const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url);
 const gpg = startGpg(t);
 
-const published = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json<{ openpgp: string; keys: unknown[]; broker: string }>();
+const published = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json<{
+  openpgp: string;
+  keys: unknown[];
+  broker: string;
+}>();
 await gpg.importKey(published.openpgp);
 const brokerFpr = g.gw.keyring.openpgp!.fingerprint;
 
@@ -32,17 +36,34 @@ async function waitFor(t: Test, pred: () => boolean) {
 }
 
 /** Register (or replace) an OpenPGP signing certificate of an agency through the live registry, as an operator would. */
-async function register(t: Test, agencyId: string, fpr: string, patch: Partial<OpenPgpAgencyKey> = {}, armored?: string) {
+async function register(
+  t: Test,
+  agencyId: string,
+  fpr: string,
+  patch: Partial<OpenPgpAgencyKey> = {},
+  armored?: string,
+) {
   armored ??= await gpg.exportPublic(fpr);
   const agency = structuredClone(g.gw.registry.snapshot.agency(agencyId)) as Agency;
   const record: OpenPgpAgencyKey = { kid: fpr, use: 'sig', format: 'openpgp', armored, status: 'active', ...patch };
   agency.openpgp_keys = [...(agency.openpgp_keys ?? []).filter((k) => k.kid !== fpr), record];
   await g.gw.registry.putAgency(agency);
-  await waitFor(t, () => JSON.stringify(g.gw.registry.snapshot.agency(agencyId)?.openpgp_keys?.find((k) => k.kid === fpr)) === JSON.stringify(record));
+  await waitFor(
+    t,
+    () =>
+      JSON.stringify(g.gw.registry.snapshot.agency(agencyId)?.openpgp_keys?.find((k) => k.kid === fpr)) ===
+      JSON.stringify(record),
+  );
 }
 
 const notice = (agency: string, country: string, patch: Record<string, unknown> = {}) =>
-  sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country, agency }, addressees: ['KH'], tlp: 'GREEN', ...patch });
+  sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country, agency },
+    addressees: ['KH'],
+    tlp: 'GREEN',
+    ...patch,
+  });
 const text = (n: unknown) => JSON.stringify(n);
 
 async function refused(t: Test, body: string, status: number, code: string) {
@@ -76,61 +97,100 @@ t.test('the broker publishes its OpenPGP key; GnuPG reads it as a v4 Ed25519/cv2
   t.equal((await import('node:fs')).statSync(file).mode & 0o777, 0o600, 'mode 0600');
 });
 
-for (const [agency, country, which] of [['vn-customs', 'VN', 'Curve25519'], ['th-customs', 'TH', 'RSA-3072']] as const) {
-  t.test(`GnuPG ${which}: a signed and encrypted notice is accepted, and the stored signed message verifies in GnuPG`, { timeout: 60_000 }, async (t) => {
-    const fpr = agency === 'vn-customs' ? vnFpr : thFpr;
-    const n = notice(agency, country);
-    const l = await logSize();
-    const armored = await gpg.signEncrypt(text(n), [fpr], [brokerFpr]);
-    const res = await g.post(armored, PGP);
-    t.equal(res.status, 202, JSON.stringify(res.json));
-    t.equal(res.json.notice_id, n.id);
-    t.type(res.json.receipt, 'string');
-    t.equal(await logSize(), l + 1, 'one log entry');
-    // The auditor's view: NOTICES holds the agency's signed message; gpg verifies it and yields the notice.
-    const stored = await g.gw.bus.jsm.streams.getMessage(STREAMS.notices, { last_by_subj: `notices.mekong-dragon-6.${country}.seizure-report` });
-    t.equal(stored.header.get('Liaison-Format'), 'openpgp');
-    const { createHash } = await import('node:crypto');
-    t.equal(createHash('sha256').update(stored.data).digest('hex'), res.json.sha256, 'the receipt commits to the stored bytes');
-    const verified = await gpg.run(['--status-fd', '2', '--decrypt'], { input: stored.data });
-    t.match(verified.stderr, new RegExp(`VALIDSIG ${fpr.slice(-16)}|VALIDSIG [0-9A-F]+ .* ${fpr}`), 'gpg: good signature by the agency key');
-    t.same(JSON.parse(verified.stdout.toString('utf8')), n, 'gpg recovers the notice');
-    // A retry of the very same message is idempotent: the stored form is deterministic.
-    const again = await g.post(armored, PGP);
-    t.equal(again.status, 202);
-    t.equal(again.headers['liaison-duplicate'], 'true');
-    t.equal(again.json.log_index, res.json.log_index);
-    t.equal(await logSize(), l + 1, 'still one log entry');
-  });
+for (const [agency, country, which] of [
+  ['vn-customs', 'VN', 'Curve25519'],
+  ['th-customs', 'TH', 'RSA-3072'],
+] as const) {
+  t.test(
+    `GnuPG ${which}: a signed and encrypted notice is accepted, and the stored signed message verifies in GnuPG`,
+    { timeout: 60_000 },
+    async (t) => {
+      const fpr = agency === 'vn-customs' ? vnFpr : thFpr;
+      const n = notice(agency, country);
+      const l = await logSize();
+      const armored = await gpg.signEncrypt(text(n), [fpr], [brokerFpr]);
+      const res = await g.post(armored, PGP);
+      t.equal(res.status, 202, JSON.stringify(res.json));
+      t.equal(res.json.notice_id, n.id);
+      t.type(res.json.receipt, 'string');
+      t.equal(await logSize(), l + 1, 'one log entry');
+      // The auditor's view: NOTICES holds the agency's signed message; gpg verifies it and yields the notice.
+      const stored = await g.gw.bus.jsm.streams.getMessage(STREAMS.notices, {
+        last_by_subj: `notices.mekong-dragon-6.${country}.seizure-report`,
+      });
+      t.equal(stored.header.get('Liaison-Format'), 'openpgp');
+      const { createHash } = await import('node:crypto');
+      t.equal(
+        createHash('sha256').update(stored.data).digest('hex'),
+        res.json.sha256,
+        'the receipt commits to the stored bytes',
+      );
+      const verified = await gpg.run(['--status-fd', '2', '--decrypt'], { input: stored.data });
+      t.match(
+        verified.stderr,
+        new RegExp(`VALIDSIG ${fpr.slice(-16)}|VALIDSIG [0-9A-F]+ .* ${fpr}`),
+        'gpg: good signature by the agency key',
+      );
+      t.same(JSON.parse(verified.stdout.toString('utf8')), n, 'gpg recovers the notice');
+      // A retry of the very same message is idempotent: the stored form is deterministic.
+      const again = await g.post(armored, PGP);
+      t.equal(again.status, 202);
+      t.equal(again.headers['liaison-duplicate'], 'true');
+      t.equal(again.json.log_index, res.json.log_index);
+      t.equal(await logSize(), l + 1, 'still one log entry');
+    },
+  );
 }
 
 t.test('an OpenPGP notice compressed with ZLIB and with ZIP is accepted', { timeout: 60_000 }, async (t) => {
   for (const algo of ['zlib', 'zip']) {
-    const res = await g.post(await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr], [brokerFpr], ['--compress-algo', algo]), PGP);
+    const res = await g.post(
+      await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr], [brokerFpr], ['--compress-algo', algo]),
+      PGP,
+    );
     t.equal(res.status, 202, `${algo}: ${JSON.stringify(res.json)}`);
   }
 });
 
-t.test('legacy ciphers (3DES, CAST5) are refused as alg-not-allowed; AES-128 and AES-256 are accepted', { timeout: 60_000 }, async (t) => {
-  for (const algo of ['3DES', 'CAST5']) {
-    const armored = await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr], [brokerFpr], ['--cipher-algo', algo]);
-    const res = await refused(t, armored, 400, 'alg-not-allowed');
-    t.match(String(res.json.detail), /only AES/, algo);
-  }
-  for (const algo of ['AES', 'AES256']) {
-    const res = await g.post(await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr], [brokerFpr], ['--cipher-algo', algo]), PGP);
-    t.equal(res.status, 202, `${algo}: ${JSON.stringify(res.json)}`);
-  }
-});
+t.test(
+  'legacy ciphers (3DES, CAST5) are refused as alg-not-allowed; AES-128 and AES-256 are accepted',
+  { timeout: 60_000 },
+  async (t) => {
+    for (const algo of ['3DES', 'CAST5']) {
+      const armored = await gpg.signEncrypt(
+        text(notice('vn-customs', 'VN')),
+        [vnFpr],
+        [brokerFpr],
+        ['--cipher-algo', algo],
+      );
+      const res = await refused(t, armored, 400, 'alg-not-allowed');
+      t.match(String(res.json.detail), /only AES/, algo);
+    }
+    for (const algo of ['AES', 'AES256']) {
+      const res = await g.post(
+        await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr], [brokerFpr], ['--cipher-algo', algo]),
+        PGP,
+      );
+      t.equal(res.status, 202, `${algo}: ${JSON.stringify(res.json)}`);
+    }
+  },
+);
 
 t.test('unsigned message', async (t) => {
-  const armored = (await gpg.run(['--armor', '--recipient', brokerFpr, '--encrypt'], { input: text(notice('vn-customs', 'VN')) })).stdout.toString('utf8');
+  const armored = (
+    await gpg.run(['--armor', '--recipient', brokerFpr, '--encrypt'], { input: text(notice('vn-customs', 'VN')) })
+  ).stdout.toString('utf8');
   await refused(t, armored, 400, 'signature-invalid');
 });
 
 t.test('signed by an unregistered key', { timeout: 60_000 }, async (t) => {
   const stranger = await gpg.genKey('Stranger <x@example.org>', 'ed25519');
-  await refused(t, await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [stranger], [brokerFpr]), 400, 'key-unknown');
+  await refused(
+    t,
+    await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [stranger], [brokerFpr]),
+    400,
+    'key-unknown',
+  );
 });
 
 t.test('encrypted to another key', { timeout: 60_000 }, async (t) => {
@@ -139,7 +199,12 @@ t.test('encrypted to another key', { timeout: 60_000 }, async (t) => {
 });
 
 t.test('signed by another agency than the origin', async (t) => {
-  const r = await refused(t, await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [thFpr], [brokerFpr]), 403, 'policy-denied');
+  const r = await refused(
+    t,
+    await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [thFpr], [brokerFpr]),
+    403,
+    'policy-denied',
+  );
   t.match(r.json.detail, /origin/);
 });
 
@@ -157,44 +222,84 @@ t.test('compression bomb', { timeout: 60_000 }, async (t) => {
 t.test('nested messages', { timeout: 60_000 }, async (t) => {
   const inner = await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr], [brokerFpr]);
   await refused(t, await gpg.signEncrypt(inner, [vnFpr], [brokerFpr]), 400, 'openpgp-limits');
-  const innerBinary = (await gpg.run(['--recipient', brokerFpr, '--local-user', vnFpr, '--sign', '--encrypt'], { input: text(notice('vn-customs', 'VN')) })).stdout;
+  const innerBinary = (
+    await gpg.run(['--recipient', brokerFpr, '--local-user', vnFpr, '--sign', '--encrypt'], {
+      input: text(notice('vn-customs', 'VN')),
+    })
+  ).stdout;
   await refused(t, await gpg.signEncrypt(innerBinary, [vnFpr], [brokerFpr]), 400, 'openpgp-limits');
 });
 
 t.test('huge armor', async (t) => {
   const armored = await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr], [brokerFpr]);
   const headers = Array.from({ length: 50 }, (_, i) => `Comment: padding ${i}`).join('\n');
-  await refused(t, armored.replace('-----BEGIN PGP MESSAGE-----\n', `-----BEGIN PGP MESSAGE-----\n${headers}\n`), 400, 'openpgp-limits');
-  await refused(t, armored.replace('-----BEGIN PGP MESSAGE-----\n', `-----BEGIN PGP MESSAGE-----\nComment: ${'x'.repeat(100_000)}\n`), 400, 'envelope-malformed');
+  await refused(
+    t,
+    armored.replace('-----BEGIN PGP MESSAGE-----\n', `-----BEGIN PGP MESSAGE-----\n${headers}\n`),
+    400,
+    'openpgp-limits',
+  );
+  await refused(
+    t,
+    armored.replace('-----BEGIN PGP MESSAGE-----\n', `-----BEGIN PGP MESSAGE-----\nComment: ${'x'.repeat(100_000)}\n`),
+    400,
+    'envelope-malformed',
+  );
   const lines = armored.trim().split('\n');
   const body = lines.slice(2, -2).join('\n');
-  await refused(t, [lines[0], '', ...Array.from({ length: 20_000 }, () => body), lines.at(-2), lines.at(-1)].join('\n'), 413, 'too-large');
+  await refused(
+    t,
+    [lines[0], '', ...Array.from({ length: 20_000 }, () => body), lines.at(-2), lines.at(-1)].join('\n'),
+    413,
+    'too-large',
+  );
   await refused(t, `${armored}\n${armored}`, 400, 'envelope-malformed');
 });
 
 t.test('many recipients', async (t) => {
-  const binary = await gpg.run(['--recipient', brokerFpr, '--local-user', vnFpr, '--sign', '--encrypt'], { input: text(notice('vn-customs', 'VN')) });
+  const binary = await gpg.run(['--recipient', brokerFpr, '--local-user', vnFpr, '--sign', '--encrypt'], {
+    input: text(notice('vn-customs', 'VN')),
+  });
   const packets = scanPackets(binary.stdout, { maxPackets: 10, keepBodiesUpTo: 0 });
   const pkesk = packets.find((p) => p.tag === TAG.pkesk)!;
   const data = packets.find((p) => p.tag === TAG.seipd)!;
-  const many = Buffer.concat([...Array.from({ length: 40 }, () => binary.stdout.subarray(pkesk.start, pkesk.end)), binary.stdout.subarray(data.start, data.end)]);
+  const many = Buffer.concat([
+    ...Array.from({ length: 40 }, () => binary.stdout.subarray(pkesk.start, pkesk.end)),
+    binary.stdout.subarray(data.start, data.end),
+  ]);
   await refused(t, armor(enums.armor.message, many), 400, 'openpgp-limits');
-  const nine = Buffer.concat([...Array.from({ length: 9 }, () => binary.stdout.subarray(pkesk.start, pkesk.end)), binary.stdout.subarray(data.start, data.end)]);
+  const nine = Buffer.concat([
+    ...Array.from({ length: 9 }, () => binary.stdout.subarray(pkesk.start, pkesk.end)),
+    binary.stdout.subarray(data.start, data.end),
+  ]);
   await refused(t, armor(enums.armor.message, nine), 400, 'openpgp-limits');
 });
 
 t.test('many signatures', { timeout: 60_000 }, async (t) => {
   const second = await gpg.genKey('VN Customs second key <pgp2@customs.gov.vn>', 'ed25519');
   await register(t, 'vn-customs', second);
-  await refused(t, await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr, second], [brokerFpr]), 400, 'openpgp-limits');
+  await refused(
+    t,
+    await gpg.signEncrypt(text(notice('vn-customs', 'VN')), [vnFpr, second], [brokerFpr]),
+    400,
+    'openpgp-limits',
+  );
 });
 
 t.test('other shapes: password-encrypted, cleartext-signed, tampered, garbage', async (t) => {
-  const sym = (await gpg.run(['--armor', '--passphrase', 'secret', '--symmetric'], { input: text(notice('vn-customs', 'VN')) })).stdout.toString('utf8');
+  const sym = (
+    await gpg.run(['--armor', '--passphrase', 'secret', '--symmetric'], { input: text(notice('vn-customs', 'VN')) })
+  ).stdout.toString('utf8');
   await refused(t, sym, 400, 'alg-not-allowed');
-  const clear = (await gpg.run(['--local-user', vnFpr, '--clearsign'], { input: text(notice('vn-customs', 'VN')) })).stdout.toString('utf8');
+  const clear = (
+    await gpg.run(['--local-user', vnFpr, '--clearsign'], { input: text(notice('vn-customs', 'VN')) })
+  ).stdout.toString('utf8');
   await refused(t, clear, 400, 'envelope-malformed');
-  const binary = (await gpg.run(['--recipient', brokerFpr, '--local-user', vnFpr, '--sign', '--encrypt'], { input: text(notice('vn-customs', 'VN')) })).stdout;
+  const binary = (
+    await gpg.run(['--recipient', brokerFpr, '--local-user', vnFpr, '--sign', '--encrypt'], {
+      input: text(notice('vn-customs', 'VN')),
+    })
+  ).stdout;
   const tampered = Uint8Array.from(binary);
   tampered[tampered.length - 30] = (tampered[tampered.length - 30] as number) ^ 0x01;
   await refused(t, armor(enums.armor.message, tampered), 400, 'decrypt-failed');
@@ -214,16 +319,24 @@ t.test('revoked keys: in the registry, and by a GnuPG revocation certificate', {
 
   const cn = await gpg.genKey('China Customs <pgp@customs.gov.cn>', 'ed25519');
   const signed = await gpg.signEncrypt(text(notice('cn-customs', 'CN')), [cn], [brokerFpr]);
-  const rev = readFileSync(join(gpg.home, 'openpgp-revocs.d', `${cn}.rev`), 'utf8').replace(/^:-----BEGIN/m, '-----BEGIN');
+  const rev = readFileSync(join(gpg.home, 'openpgp-revocs.d', `${cn}.rev`), 'utf8').replace(
+    /^:-----BEGIN/m,
+    '-----BEGIN',
+  );
   await gpg.importKey(rev);
   await register(t, 'cn-customs', cn, {}, await gpg.exportPublic(cn));
   await refused(t, signed, 403, 'key-revoked');
 });
 
-t.test('expired keys: in the registry, and by the key\'s own expiry', { timeout: 60_000 }, async (t) => {
+t.test("expired keys: in the registry, and by the key's own expiry", { timeout: 60_000 }, async (t) => {
   const kh = await gpg.genKey('Cambodian Police <pgp@police.gov.kh>', 'ed25519');
   await register(t, 'kh-police-adp', kh, { not_after: new Date(Date.now() - 60_000).toISOString() });
-  await refused(t, await gpg.signEncrypt(text(notice('kh-police-adp', 'KH', { addressees: ['VN'] })), [kh], [brokerFpr]), 403, 'key-revoked');
+  await refused(
+    t,
+    await gpg.signEncrypt(text(notice('kh-police-adp', 'KH', { addressees: ['VN'] })), [kh], [brokerFpr]),
+    403,
+    'key-revoked',
+  );
 
   const c04 = await gpg.genKey('C04 <pgp@c04.gov.vn>', 'ed25519', { expire: 'seconds=3' });
   const signed = await gpg.signEncrypt(text(notice('vn-c04', 'VN')), [c04], [brokerFpr]);
@@ -234,12 +347,18 @@ t.test('expired keys: in the registry, and by the key\'s own expiry', { timeout:
 
 t.test('the log never carries notice content or key material', async (t) => {
   const marker = 'PGP-SECRET-MARKER-91c2';
-  const armored = await gpg.signEncrypt(text(notice('vn-customs', 'VN', { summary: `${marker} container` })), [vnFpr], [brokerFpr]);
+  const armored = await gpg.signEncrypt(
+    text(notice('vn-customs', 'VN', { summary: `${marker} container` })),
+    [vnFpr],
+    [brokerFpr],
+  );
   t.equal((await g.post(armored, PGP)).status, 202);
   const all = g.logLines.join('\n');
   t.notOk(all.includes(marker), 'no notice content in logs');
   t.notOk(all.includes(armored.split('\n')[3] as string), 'no envelope in logs');
   t.notOk(all.includes('PGP PRIVATE KEY'), 'no key material');
-  const line = g.logLines.map((l) => JSON.parse(l)).find((l) => l.msg === 'request' && l.outcome === 'accepted' && l.agency === 'vn-customs');
+  const line = g.logLines
+    .map((l) => JSON.parse(l))
+    .find((l) => l.msg === 'request' && l.outcome === 'accepted' && l.agency === 'vn-customs');
   t.ok(line, 'request line with the agency');
 });

@@ -39,20 +39,41 @@ t.test('registry schema: OpenPGP key records', async (t) => {
   const at = (i: number) => `/agencies/${seed.agencies.findIndex((a) => a.id === 'fr-douane')}/openpgp_keys/${i}`;
   const fr = seed.agencies.find((a) => a.id === 'fr-douane')!;
   const creds = g.creds('fr-douane');
-  t.same(paths(withKey({ armored: creds.openpgp!.private_armored })), [`${at(0)}/armored`], 'a secret key block is refused');
-  t.same(paths(withKey({ kid: fr.openpgp_keys![0]!.kid.toLowerCase() })), [`${at(0)}/kid`], 'the fingerprint is upper-case hex');
+  t.same(
+    paths(withKey({ armored: creds.openpgp!.private_armored })),
+    [`${at(0)}/armored`],
+    'a secret key block is refused',
+  );
+  t.same(
+    paths(withKey({ kid: fr.openpgp_keys![0]!.kid.toLowerCase() })),
+    [`${at(0)}/kid`],
+    'the fingerprint is upper-case hex',
+  );
   t.same(paths(withKey({ kid: 'ABCD' })), [`${at(0)}/kid`], 'a short key id is not a fingerprint');
   t.same(paths(withKey({ status: 'revoked' })), [`${at(0)}/revoked_at`], 'a revoked key says since when');
   t.same(paths(withKey({ format: 'jwk' })), [`${at(0)}/format`]);
   t.same(paths(withKey({ jwk: fr.keys[0]!.jwk })), [`${at(0)}/jwk`], 'no JWK in an OpenPGP record');
-  t.same(paths(withKey({ kid: fr.openpgp_keys![0]!.kid }, [fr.openpgp_keys![0]! as unknown as Record<string, unknown>])), [`${at(1)}/kid`], 'duplicate kid');
-  t.same(paths(withKey({ not_before: '2030-01-01T00:00:00Z', not_after: '2029-01-01T00:00:00Z' })), [`${at(0)}/not_after`]);
+  t.same(
+    paths(withKey({ kid: fr.openpgp_keys![0]!.kid }, [fr.openpgp_keys![0]! as unknown as Record<string, unknown>])),
+    [`${at(1)}/kid`],
+    'duplicate kid',
+  );
+  t.same(paths(withKey({ not_before: '2030-01-01T00:00:00Z', not_after: '2029-01-01T00:00:00Z' })), [
+    `${at(0)}/not_after`,
+  ]);
 });
 
 t.test('signer resolver: records that do not match their certificate name no key', async (t) => {
   const a = await makeOpenPgpAgencyKey('A', 'a@example.org');
   const b = await makeOpenPgpAgencyKey('B', 'b@example.org');
-  const agency = (keys: unknown[]) => ({ id: 'x', country: 'FR', name: 'X', roles: ['publish' as const], keys: [], openpgp_keys: keys as never });
+  const agency = (keys: unknown[]) => ({
+    id: 'x',
+    country: 'FR',
+    name: 'X',
+    roles: ['publish' as const],
+    keys: [],
+    openpgp_keys: keys as never,
+  });
   const keyID = (await readKey({ armoredKey: a.record.armored })).getKeyID().toHex();
   const code = async (snap: RegistrySnapshot) => {
     try {
@@ -63,16 +84,39 @@ t.test('signer resolver: records that do not match their certificate name no key
     }
   };
   t.equal(await code(new RegistrySnapshot([agency([a.record])], [])), 'ok');
-  t.equal(await code(new RegistrySnapshot([agency([{ ...a.record, armored: b.record.armored }])], [])), 'key-unknown', 'kid is not the certificate fingerprint');
-  t.equal(await code(new RegistrySnapshot([agency([{ ...a.record, use: 'enc' }])], [])), 'key-unknown', 'an encryption record does not sign');
-  t.equal(await code(new RegistrySnapshot([agency([a.record]), { ...agency([a.record]), id: 'y' }], [])), 'key-unknown', 'a certificate claimed twice names no one');
-  t.equal(await code(new RegistrySnapshot([agency([{ ...a.record, not_before: new Date(Date.now() + 3600_000).toISOString() }])], [])), 'key-revoked', 'not yet valid');
+  t.equal(
+    await code(new RegistrySnapshot([agency([{ ...a.record, armored: b.record.armored }])], [])),
+    'key-unknown',
+    'kid is not the certificate fingerprint',
+  );
+  t.equal(
+    await code(new RegistrySnapshot([agency([{ ...a.record, use: 'enc' }])], [])),
+    'key-unknown',
+    'an encryption record does not sign',
+  );
+  t.equal(
+    await code(new RegistrySnapshot([agency([a.record]), { ...agency([a.record]), id: 'y' }], [])),
+    'key-unknown',
+    'a certificate claimed twice names no one',
+  );
+  t.equal(
+    await code(
+      new RegistrySnapshot([agency([{ ...a.record, not_before: new Date(Date.now() + 3600_000).toISOString() }])], []),
+    ),
+    'key-revoked',
+    'not yet valid',
+  );
 });
 
 t.test('a demo agency sends with openpgp.js and its credentials file', async (t) => {
   const published = (await g.gw.app.inject({ method: 'GET', url: '/v1/keys' })).json<{ openpgp: string }>();
   const creds = g.creds('fr-douane');
-  const n = sampleNotice('seizure-report', { operation: 'aircop', origin: { country: 'FR', agency: 'fr-douane' }, addressees: ['GB'], tlp: 'GREEN' });
+  const n = sampleNotice('seizure-report', {
+    operation: 'aircop',
+    origin: { country: 'FR', agency: 'fr-douane' },
+    addressees: ['GB'],
+    tlp: 'GREEN',
+  });
   const armored = await encrypt({
     message: await createMessage({ binary: new TextEncoder().encode(JSON.stringify(n)) }),
     encryptionKeys: await readKey({ armoredKey: published.openpgp }),

@@ -36,53 +36,61 @@ const modes = [
 ] as const;
 
 for (const mode of modes) {
-  t.test(`${mode.name}: the operations listener answers health checks and scrapes without a client certificate`, async (t) => {
-    const g = await startTestGateway(t, nats.url, { ...mode.overrides, router: false, checkpointer: false, webhook: false }, { dataDir });
-    const api = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
-    const ops = await g.gw.ops.listen({ host: '127.0.0.1', port: 0 });
-    t.match(ops, /^http:\/\/127\.0\.0\.1:\d+$/, 'plain HTTP, whatever the API port serves');
-    t.match(api, mode.overrides.tls ? /^https:/ : /^http:/);
-
-    const live = await get(`${ops}/healthz`);
-    t.equal(live.status, 200, 'GET /healthz: 200');
-    t.same(JSON.parse(live.text), { status: 'ok' });
-    const ready = await get(`${ops}/readyz`);
-    t.equal(ready.status, 200, 'GET /readyz: 200');
-    t.same(JSON.parse(ready.text), { status: 'ready' }, 'ready, and no counts');
-    const scrape = await get(`${ops}/metrics`);
-    t.equal(scrape.status, 200, 'GET /metrics: 200');
-    t.match(scrape.type, /^text\/plain; version=0\.0\.4/);
-    t.match(scrape.text, /^liaison_nats_connected 1$/m);
-
-    // Only the operations routes, each only with GET: problems otherwise.
-    const other = await get(`${ops}/v1/keys`);
-    t.equal(other.status, 404);
-    t.equal(other.type, 'application/problem+json; charset=utf-8');
-    t.equal(JSON.parse(other.text).code, 'not-found');
-    const post = await get(`${ops}/healthz`, { method: 'POST' });
-    t.equal(post.status, 405);
-    t.equal(JSON.parse(post.text).code, 'method-not-allowed');
-    const undecodable = await get(`${ops}/healthz%ZZ`);
-    t.equal(undecodable.status, 400, 'a path that does not decode: 400');
-    t.equal(JSON.parse(undecodable.text).code, 'bad-request');
-    t.notMatch(undecodable.text, /%ZZ/, 'the path is not echoed');
-
-    if (mode.overrides.tls && mode.overrides.mtls === 'required') {
-      // Why the listener exists: the API port lets no client without a certificate finish the handshake.
-      const refused = await httpsCall(api, { ca, path: '/healthz' }).then(
-        () => null,
-        (e: Error) => e,
+  t.test(
+    `${mode.name}: the operations listener answers health checks and scrapes without a client certificate`,
+    async (t) => {
+      const g = await startTestGateway(
+        t,
+        nats.url,
+        { ...mode.overrides, router: false, checkpointer: false, webhook: false },
+        { dataDir },
       );
-      t.ok(refused, 'the API port refuses a health check without a client certificate');
-      const withCert = await httpsCall(api, { ca, id: identity(pki, 'vn-customs'), path: '/healthz' });
-      t.equal(withCert.status, 200, 'with an agency certificate it answers');
-    } else if (mode.overrides.tls) {
-      const viaApi = await httpsCall(api, { ca, path: '/healthz' });
-      t.equal(viaApi.status, 200, 'the API port answers a health check without a certificate as well');
-    } else {
-      t.equal((await get(`${api}/healthz`)).status, 200, 'the API port answers a health check as well');
-    }
-  });
+      const api = await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
+      const ops = await g.gw.ops.listen({ host: '127.0.0.1', port: 0 });
+      t.match(ops, /^http:\/\/127\.0\.0\.1:\d+$/, 'plain HTTP, whatever the API port serves');
+      t.match(api, mode.overrides.tls ? /^https:/ : /^http:/);
+
+      const live = await get(`${ops}/healthz`);
+      t.equal(live.status, 200, 'GET /healthz: 200');
+      t.same(JSON.parse(live.text), { status: 'ok' });
+      const ready = await get(`${ops}/readyz`);
+      t.equal(ready.status, 200, 'GET /readyz: 200');
+      t.same(JSON.parse(ready.text), { status: 'ready' }, 'ready, and no counts');
+      const scrape = await get(`${ops}/metrics`);
+      t.equal(scrape.status, 200, 'GET /metrics: 200');
+      t.match(scrape.type, /^text\/plain; version=0\.0\.4/);
+      t.match(scrape.text, /^liaison_nats_connected 1$/m);
+
+      // Only the operations routes, each only with GET: problems otherwise.
+      const other = await get(`${ops}/v1/keys`);
+      t.equal(other.status, 404);
+      t.equal(other.type, 'application/problem+json; charset=utf-8');
+      t.equal(JSON.parse(other.text).code, 'not-found');
+      const post = await get(`${ops}/healthz`, { method: 'POST' });
+      t.equal(post.status, 405);
+      t.equal(JSON.parse(post.text).code, 'method-not-allowed');
+      const undecodable = await get(`${ops}/healthz%ZZ`);
+      t.equal(undecodable.status, 400, 'a path that does not decode: 400');
+      t.equal(JSON.parse(undecodable.text).code, 'bad-request');
+      t.notMatch(undecodable.text, /%ZZ/, 'the path is not echoed');
+
+      if (mode.overrides.tls && mode.overrides.mtls === 'required') {
+        // Why the listener exists: the API port lets no client without a certificate finish the handshake.
+        const refused = await httpsCall(api, { ca, path: '/healthz' }).then(
+          () => null,
+          (e: Error) => e,
+        );
+        t.ok(refused, 'the API port refuses a health check without a client certificate');
+        const withCert = await httpsCall(api, { ca, id: identity(pki, 'vn-customs'), path: '/healthz' });
+        t.equal(withCert.status, 200, 'with an agency certificate it answers');
+      } else if (mode.overrides.tls) {
+        const viaApi = await httpsCall(api, { ca, path: '/healthz' });
+        t.equal(viaApi.status, 200, 'the API port answers a health check without a certificate as well');
+      } else {
+        t.equal((await get(`${api}/healthz`)).status, 200, 'the API port answers a health check as well');
+      }
+    },
+  );
 }
 
 t.test('configuration: opsHost and opsPort', async (t) => {
@@ -90,6 +98,10 @@ t.test('configuration: opsHost and opsPort', async (t) => {
   t.equal(c.opsHost, '127.0.0.1', 'loopback by default');
   t.equal(c.opsPort, 9180);
   t.equal(loadConfig({ LIAISON_OPS_PORT: '0' }).opsPort, 0, '0: no operations listener');
-  throwsWith(t, () => loadConfig({ LIAISON_PORT: '9000', LIAISON_OPS_PORT: '9000' }), ConfigError, 'config-invalid', { message: /LIAISON_OPS_PORT \(config key "opsPort"\): must differ from port/ });
-  throwsWith(t, () => loadConfig({ LIAISON_OPS_PORT: 'metrics' }), ConfigError, 'config-invalid', { message: /LIAISON_OPS_PORT: must be an integer/ });
+  throwsWith(t, () => loadConfig({ LIAISON_PORT: '9000', LIAISON_OPS_PORT: '9000' }), ConfigError, 'config-invalid', {
+    message: /LIAISON_OPS_PORT \(config key "opsPort"\): must differ from port/,
+  });
+  throwsWith(t, () => loadConfig({ LIAISON_OPS_PORT: 'metrics' }), ConfigError, 'config-invalid', {
+    message: /LIAISON_OPS_PORT: must be an integer/,
+  });
 });

@@ -36,12 +36,19 @@ const refusal = (r: { status: number; headers: Record<string, unknown>; json: Re
 async function get(url: string, agency: string) {
   const token = await makeClientAssertion(agency, g.creds(agency).signing, brokerId);
   const res = await g.gw.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
-  return { status: res.statusCode, headers: res.headers as Record<string, unknown>, json: res.json<Record<string, any>>() };
+  return {
+    status: res.statusCode,
+    headers: res.headers as Record<string, unknown>,
+    json: res.json<Record<string, any>>(),
+  };
 }
 
 async function putOperation(op: { id: string; status: 'active' | 'inactive'; members: string[]; end?: string }) {
   await g.gw.registry.putOperation({ name: op.id, categories: [], ...op });
-  await waitFor(() => (g.gw.registry.snapshot.operation(op.id)?.status === op.status ? true : undefined), `operation ${op.id} in the registry`);
+  await waitFor(
+    () => (g.gw.registry.snapshot.operation(op.id)?.status === op.status ? true : undefined),
+    `operation ${op.id} in the registry`,
+  );
 }
 
 // gb-border-force is in aircop, oic-channel and closed-op (inactive); not in mekong-dragon-6, paused-op or ended-op.
@@ -49,23 +56,50 @@ await putOperation({ id: 'paused-op', status: 'inactive', members: ['vn-customs'
 await putOperation({ id: 'ended-op', status: 'active', members: ['vn-customs', 'th-customs'], end: '2020-12-31' });
 await putOperation({ id: 'closed-op', status: 'inactive', members: ['gb-border-force', 'vn-customs'] });
 
-const fromGb = (operation: string) => sampleNotice('seizure-report', { operation, origin: { country: 'GB', agency: 'gb-border-force' }, addressees: ['VN'], tlp: 'AMBER' });
+const fromGb = (operation: string) =>
+  sampleNotice('seizure-report', {
+    operation,
+    origin: { country: 'GB', agency: 'gb-border-force' },
+    addressees: ['VN'],
+    tlp: 'AMBER',
+  });
 function withdrawalFromGb(operation: string) {
   const of = randomUUID();
-  const w = sampleNotice('withdrawal', { operation, origin: { country: 'GB', agency: 'gb-border-force' }, addressees: ['VN'], tlp: 'AMBER', references: [of] });
+  const w = sampleNotice('withdrawal', {
+    operation,
+    origin: { country: 'GB', agency: 'gb-border-force' },
+    addressees: ['VN'],
+    tlp: 'AMBER',
+    references: [of],
+  });
   w['body'] = { ...w['body'], supersedes: of };
   return w;
 }
 const send = async (notice: Record<string, unknown>, agency: string) => g.post((await g.seal(notice, agency)).jwe);
 
 t.test('a non-member gets one refusal whether the operation exists, runs, is inactive or has ended', async (t) => {
-  for (const [kind, make] of [['notice', fromGb], ['withdrawal', withdrawalFromGb]] as const) {
+  for (const [kind, make] of [
+    ['notice', fromGb],
+    ['withdrawal', withdrawalFromGb],
+  ] as const) {
     const missing = refusal(await send(make('no-such-operation'), 'gb-border-force'));
     t.equal(missing.status, 403, `${kind}: 403`);
     t.equal(missing.body['code'], 'policy-denied');
-    t.same(refusal(await send(make('mekong-dragon-6'), 'gb-border-force')), missing, `${kind}: a running operation of others reads as a missing one`);
-    t.same(refusal(await send(make('paused-op'), 'gb-border-force')), missing, `${kind}: an inactive operation of others reads as a missing one`);
-    t.same(refusal(await send(make('ended-op'), 'gb-border-force')), missing, `${kind}: an ended operation of others reads as a missing one`);
+    t.same(
+      refusal(await send(make('mekong-dragon-6'), 'gb-border-force')),
+      missing,
+      `${kind}: a running operation of others reads as a missing one`,
+    );
+    t.same(
+      refusal(await send(make('paused-op'), 'gb-border-force')),
+      missing,
+      `${kind}: an inactive operation of others reads as a missing one`,
+    );
+    t.same(
+      refusal(await send(make('ended-op'), 'gb-border-force')),
+      missing,
+      `${kind}: an ended operation of others reads as a missing one`,
+    );
     t.notMatch(JSON.stringify(missing.body), /not active|unknown/, `${kind}: the words say neither`);
   }
   // A member knows its operation: it is told why.
@@ -81,41 +115,79 @@ t.test('the inbox filter by operation reads the same for any operation id', asyn
   t.same(b.json, a.json, 'an empty page either way');
 });
 
-t.test('agency keys: unknown and not shared read the same; members, the agency itself and operators get them', async (t) => {
-  // iq-police is in oic-channel only (gb-border-force, fr-douane, vn-c04).
-  const unknown = refusal(await get('/v1/registry/agencies/no-such-agency/keys', 'iq-police'));
-  t.equal(unknown.status, 404);
-  t.equal(unknown.body['code'], 'not-found');
-  t.same(refusal(await get('/v1/registry/agencies/vn-customs/keys', 'iq-police')), unknown, 'an agency in no common operation reads as an unknown one');
-  t.same(refusal(await get('/v1/registry/agencies/hub-operator/keys', 'iq-police')), unknown, 'the hub staff too');
-  t.same(refusal(await get('/v1/registry/agencies/no-such-agency/keys', 'vn-customs')), refusal(await get('/v1/registry/agencies/iq-police/keys', 'vn-customs')), 'and the other way round');
+t.test(
+  'agency keys: unknown and not shared read the same; members, the agency itself and operators get them',
+  async (t) => {
+    // iq-police is in oic-channel only (gb-border-force, fr-douane, vn-c04).
+    const unknown = refusal(await get('/v1/registry/agencies/no-such-agency/keys', 'iq-police'));
+    t.equal(unknown.status, 404);
+    t.equal(unknown.body['code'], 'not-found');
+    t.same(
+      refusal(await get('/v1/registry/agencies/vn-customs/keys', 'iq-police')),
+      unknown,
+      'an agency in no common operation reads as an unknown one',
+    );
+    t.same(refusal(await get('/v1/registry/agencies/hub-operator/keys', 'iq-police')), unknown, 'the hub staff too');
+    t.same(
+      refusal(await get('/v1/registry/agencies/no-such-agency/keys', 'vn-customs')),
+      refusal(await get('/v1/registry/agencies/iq-police/keys', 'vn-customs')),
+      'and the other way round',
+    );
 
-  const shared = await get('/v1/registry/agencies/gb-border-force/keys', 'iq-police');
-  t.equal(shared.status, 200, 'an agency of a common operation');
-  t.equal(shared.json['agency'], 'gb-border-force');
-  t.ok((shared.json['keys'] as { use: string }[]).some((k) => k.use === 'sig'));
-  t.equal((await get('/v1/registry/agencies/iq-police/keys', 'iq-police')).status, 200, 'its own keys');
-  // la-customs shares with iq-police only an operation that is no longer active.
-  await putOperation({ id: 'old-op', status: 'inactive', members: ['iq-police', 'la-customs'] });
-  t.equal((await get('/v1/registry/agencies/la-customs/keys', 'iq-police')).status, 200, 'an operation that has ended still counts: its notices are still verified');
+    const shared = await get('/v1/registry/agencies/gb-border-force/keys', 'iq-police');
+    t.equal(shared.status, 200, 'an agency of a common operation');
+    t.equal(shared.json['agency'], 'gb-border-force');
+    t.ok((shared.json['keys'] as { use: string }[]).some((k) => k.use === 'sig'));
+    t.equal((await get('/v1/registry/agencies/iq-police/keys', 'iq-police')).status, 200, 'its own keys');
+    // la-customs shares with iq-police only an operation that is no longer active.
+    await putOperation({ id: 'old-op', status: 'inactive', members: ['iq-police', 'la-customs'] });
+    t.equal(
+      (await get('/v1/registry/agencies/la-customs/keys', 'iq-police')).status,
+      200,
+      'an operation that has ended still counts: its notices are still verified',
+    );
 
-  const byOperator = await get('/v1/registry/agencies/iq-police/keys', 'hub-operator');
-  t.equal(byOperator.status, 200, 'an operator reads any agency');
-  t.equal(byOperator.json['agency'], 'iq-police');
-  t.equal((await get('/v1/registry/agencies/no-such-agency/keys', 'hub-operator')).status, 404);
-  const auditor = await get('/v1/registry/agencies/iq-police/keys', 'hub-auditor');
-  t.equal(auditor.status, 403, 'audit alone is not enough');
-  t.equal(auditor.json['code'], 'forbidden');
-});
+    const byOperator = await get('/v1/registry/agencies/iq-police/keys', 'hub-operator');
+    t.equal(byOperator.status, 200, 'an operator reads any agency');
+    t.equal(byOperator.json['agency'], 'iq-police');
+    t.equal((await get('/v1/registry/agencies/no-such-agency/keys', 'hub-operator')).status, 404);
+    const auditor = await get('/v1/registry/agencies/iq-police/keys', 'hub-auditor');
+    t.equal(auditor.status, 403, 'audit alone is not enough');
+    t.equal(auditor.json['code'], 'forbidden');
+  },
+);
 
 t.test('a notice id taken: the same 409 whoever holds it, saying nothing about the notice that holds it', async (t) => {
-  const x = sampleNotice('seizure-report', { operation: 'aircop', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'AMBER' });
+  const x = sampleNotice('seizure-report', {
+    operation: 'aircop',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH'],
+    tlp: 'AMBER',
+  });
   const first = await send(x, 'vn-customs');
   t.equal(first.status, 202);
   const own = await send({ ...x, summary: 'other bytes' }, 'vn-customs');
-  const other = await send(sampleNotice('seizure-report', { id: x['id'], operation: 'aircop', origin: { country: 'GB', agency: 'gb-border-force' }, addressees: ['TH'], tlp: 'AMBER' }), 'gb-border-force');
+  const other = await send(
+    sampleNotice('seizure-report', {
+      id: x['id'],
+      operation: 'aircop',
+      origin: { country: 'GB', agency: 'gb-border-force' },
+      addressees: ['TH'],
+      tlp: 'AMBER',
+    }),
+    'gb-border-force',
+  );
   // th-customs received X: a recipient reusing the id it was sent.
-  const recipient = await send(sampleNotice('seizure-report', { id: x['id'], operation: 'mekong-dragon-6', origin: { country: 'TH', agency: 'th-customs' }, addressees: ['VN'], tlp: 'GREEN' }), 'th-customs');
+  const recipient = await send(
+    sampleNotice('seizure-report', {
+      id: x['id'],
+      operation: 'mekong-dragon-6',
+      origin: { country: 'TH', agency: 'th-customs' },
+      addressees: ['VN'],
+      tlp: 'GREEN',
+    }),
+    'th-customs',
+  );
   t.equal(own.status, 409);
   t.equal(own.json['code'], 'duplicate-conflict');
   t.same(refusal(other), refusal(own), 'another agency reads what the holder reads');
@@ -124,7 +196,15 @@ t.test('a notice id taken: the same 409 whoever holds it, saying nothing about t
   for (const r of [own, other, recipient]) {
     t.equal(r.headers['liaison-duplicate'], undefined, 'not marked as a retry');
     const text = JSON.stringify(r.json);
-    for (const leak of ['vn-customs', 'aircop', 'th-customs', 'log_index', first.json['received_at'], first.json['sha256'], first.json['receipt']]) {
+    for (const leak of [
+      'vn-customs',
+      'aircop',
+      'th-customs',
+      'log_index',
+      first.json['received_at'],
+      first.json['sha256'],
+      first.json['receipt'],
+    ]) {
       t.notOk(text.includes(leak), `nothing of the original: ${leak}`);
     }
   }

@@ -20,12 +20,23 @@ const nats = await startTestNats(t);
 // This gateway only ingests; the routers below are separate "processes" (own NATS connections) that the test kills.
 const g = await startTestGateway(t, nats.url, { router: false, leaseTtlSeconds: 2 });
 const logLines: string[] = [];
-const logger = createLogger('info', new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString('utf8')), cb()) }));
-
+const logger = createLogger(
+  'info',
+  new Writable({ write: (c: Buffer, _e, cb) => (logLines.push(c.toString('utf8')), cb()) }),
+);
 
 async function routerProcess(name: string): Promise<{ bus: NatsBus; router: Router }> {
   const bus = await connectNats({ servers: nats.url, name, publishTimeoutMs: 2000, logger });
-  const router = new Router({ bus, registry: () => g.gw.registry.snapshot, logger, holder: name, leaseTtlSeconds: 2, ackWaitSeconds: 2, duplicateWindowSeconds: g.config.duplicateWindowSeconds, replicas: 1 });
+  const router = new Router({
+    bus,
+    registry: () => g.gw.registry.snapshot,
+    logger,
+    holder: name,
+    leaseTtlSeconds: 2,
+    ackWaitSeconds: 2,
+    duplicateWindowSeconds: g.config.duplicateWindowSeconds,
+    replicas: 1,
+  });
   t.teardown(async () => {
     await router.close();
     await bus.close();
@@ -65,7 +76,13 @@ t.test('one router at a time; killed mid-stream, the next one finishes: every de
   const ids: string[] = [];
   const total = 30;
   for (let i = 0; i < total; i++) {
-    const n = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH', 'KH'], tlp: 'AMBER', summary: `flow ${i}` });
+    const n = sampleNotice('seizure-report', {
+      operation: 'mekong-dragon-6',
+      origin: { country: 'VN', agency: 'vn-customs' },
+      addressees: ['TH', 'KH'],
+      tlp: 'AMBER',
+      summary: `flow ${i}`,
+    });
     ids.push(n.id);
     await post(n);
     if (i === 10) {
@@ -89,7 +106,8 @@ t.test('one router at a time; killed mid-stream, the next one finishes: every de
   }
   mark('all delivered');
   await sleep(2500); // past another ack wait: nothing more turns up
-  for (const agency of ['th-customs', 'kh-police-adp']) t.equal((await inboxIds(agency)).filter((id) => ids.includes(id)).length, total, `${agency}: still exactly once`);
+  for (const agency of ['th-customs', 'kh-police-adp'])
+    t.equal((await inboxIds(agency)).filter((id) => ids.includes(id)).length, total, `${agency}: still exactly once`);
   t.same(await inboxIds('la-customs'), [], 'la-customs (not addressed) has nothing');
 
   // The log holds each notice exactly once: the router's re-appends were no-ops.
@@ -100,39 +118,100 @@ t.test('one router at a time; killed mid-stream, the next one finishes: every de
     if (m) logged.push((decodeEntry(m.data) as NoticeLogEntry).notice_id);
   }
   t.equal(new Set(logged).size, logged.length, 'no log entry twice');
-  t.ok(ids.every((id) => logged.includes(id)), 'every notice is in the log');
+  t.ok(
+    ids.every((id) => logged.includes(id)),
+    'every notice is in the log',
+  );
 });
 
-t.test('a stored notice whose log entry was lost in a crash is logged by the router before it is delivered', async (t) => {
-  const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['th-customs'], tlp: 'RED' });
-  const jws = await signNotice(new TextEncoder().encode(JSON.stringify(notice)), g.creds('vn-customs').signing);
-  const signed = new TextEncoder().encode(jws);
-  const entry: NoticeLogEntry = {
-    v: 1, kind: 'notice', notice_id: notice.id, sha256: sha256Hex(signed), format: 'jose', signer_kid: 'vn-customs-sig-1',
-    origin: { country: 'VN', agency: 'vn-customs' }, operation: 'mekong-dragon-6', type: 'seizure-report', tlp: 'RED', received_at: new Date().toISOString(), recipients: ['th-customs'],
-  };
-  const before = (await g.gw.bus.jsm.streams.info(STREAMS.log)).state.last_seq;
-  // What ingest's first publish does (the entry and its signature in the headers); the process "dies" before the LOG publish.
-  const signature = signEntry(g.gw.keyring.signing, encodeEntry(entry));
-  await g.gw.bus.publish(noticeSubject(entry), signed, { msgID: notice.id, headers: { 'Liaison-Notice-Id': notice.id, 'Liaison-Format': 'jose', [ENTRY_HEADER]: Buffer.from(encodeEntry(entry)).toString('base64url'), [ENTRY_SIGNATURE_HEADER]: signature } });
-  const d = await waitFor(async () => (await readInbox(g.gw.bus, { agency: 'th-customs' }, 0, 500)).deliveries.find((x) => x.notice_id === notice.id), 'the delivery');
-  t.ok(d.log_index >= before, 'the delivery names a new log position');
-  const logged = await g.gw.bus.getMessage(STREAMS.log, d.log_index + 1);
-  t.ok(logged, 'the entry is in the log');
-  t.same(decodeEntry(logged!.data), entry, 'exactly the entry the notice carried');
-  t.equal(logged!.header?.get(ENTRY_SIGNATURE_HEADER), signature, 'with the signature ingest made, copied, not a new one');
-  t.ok(logLines.some((l) => l.includes('"log-entry-restored"')), 'the router says it restored an entry');
-  t.notOk(logLines.join('\n').includes(notice.summary as string), 'no notice content in the service log');
-});
+t.test(
+  'a stored notice whose log entry was lost in a crash is logged by the router before it is delivered',
+  async (t) => {
+    const notice = sampleNotice('seizure-report', {
+      operation: 'mekong-dragon-6',
+      origin: { country: 'VN', agency: 'vn-customs' },
+      addressees: ['th-customs'],
+      tlp: 'RED',
+    });
+    const jws = await signNotice(new TextEncoder().encode(JSON.stringify(notice)), g.creds('vn-customs').signing);
+    const signed = new TextEncoder().encode(jws);
+    const entry: NoticeLogEntry = {
+      v: 1,
+      kind: 'notice',
+      notice_id: notice.id,
+      sha256: sha256Hex(signed),
+      format: 'jose',
+      signer_kid: 'vn-customs-sig-1',
+      origin: { country: 'VN', agency: 'vn-customs' },
+      operation: 'mekong-dragon-6',
+      type: 'seizure-report',
+      tlp: 'RED',
+      received_at: new Date().toISOString(),
+      recipients: ['th-customs'],
+    };
+    const before = (await g.gw.bus.jsm.streams.info(STREAMS.log)).state.last_seq;
+    // What ingest's first publish does (the entry and its signature in the headers); the process "dies" before the LOG publish.
+    const signature = signEntry(g.gw.keyring.signing, encodeEntry(entry));
+    await g.gw.bus.publish(noticeSubject(entry), signed, {
+      msgID: notice.id,
+      headers: {
+        'Liaison-Notice-Id': notice.id,
+        'Liaison-Format': 'jose',
+        [ENTRY_HEADER]: Buffer.from(encodeEntry(entry)).toString('base64url'),
+        [ENTRY_SIGNATURE_HEADER]: signature,
+      },
+    });
+    const d = await waitFor(
+      async () =>
+        (await readInbox(g.gw.bus, { agency: 'th-customs' }, 0, 500)).deliveries.find((x) => x.notice_id === notice.id),
+      'the delivery',
+    );
+    t.ok(d.log_index >= before, 'the delivery names a new log position');
+    const logged = await g.gw.bus.getMessage(STREAMS.log, d.log_index + 1);
+    t.ok(logged, 'the entry is in the log');
+    t.same(decodeEntry(logged!.data), entry, 'exactly the entry the notice carried');
+    t.equal(
+      logged!.header?.get(ENTRY_SIGNATURE_HEADER),
+      signature,
+      'with the signature ingest made, copied, not a new one',
+    );
+    t.ok(
+      logLines.some((l) => l.includes('"log-entry-restored"')),
+      'the router says it restored an entry',
+    );
+    t.notOk(logLines.join('\n').includes(notice.summary as string), 'no notice content in the service log');
+  },
+);
 
 t.test('a notice whose entry does not commit to its bytes is not delivered', async (t) => {
-  const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['th-customs'], tlp: 'AMBER' });
+  const notice = sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['th-customs'],
+    tlp: 'AMBER',
+  });
   const jws = await signNotice(new TextEncoder().encode(JSON.stringify(notice)), g.creds('vn-customs').signing);
   const entry: NoticeLogEntry = {
-    v: 1, kind: 'notice', notice_id: notice.id, sha256: '0'.repeat(64), format: 'jose', signer_kid: 'vn-customs-sig-1',
-    origin: { country: 'VN', agency: 'vn-customs' }, operation: 'mekong-dragon-6', type: 'seizure-report', tlp: 'AMBER', received_at: new Date().toISOString(), recipients: ['th-customs', 'la-customs'],
+    v: 1,
+    kind: 'notice',
+    notice_id: notice.id,
+    sha256: '0'.repeat(64),
+    format: 'jose',
+    signer_kid: 'vn-customs-sig-1',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    operation: 'mekong-dragon-6',
+    type: 'seizure-report',
+    tlp: 'AMBER',
+    received_at: new Date().toISOString(),
+    recipients: ['th-customs', 'la-customs'],
   };
-  await g.gw.bus.publish(noticeSubject(entry), new TextEncoder().encode(jws), { msgID: notice.id, headers: { [ENTRY_HEADER]: Buffer.from(encodeEntry(entry)).toString('base64url') } });
-  await waitFor(() => (logLines.some((l) => l.includes('"notice-unroutable"')) ? true : undefined), 'the router to refuse it');
+  await g.gw.bus.publish(noticeSubject(entry), new TextEncoder().encode(jws), {
+    msgID: notice.id,
+    headers: { [ENTRY_HEADER]: Buffer.from(encodeEntry(entry)).toString('base64url') },
+  });
+  await waitFor(
+    () => (logLines.some((l) => l.includes('"notice-unroutable"')) ? true : undefined),
+    'the router to refuse it',
+  );
   t.notOk((await inboxIds('th-customs')).includes(notice.id), 'not delivered');
 });

@@ -16,7 +16,12 @@ const SLOW = 120; // from one address: PER_ADDRESS are let in, the rest closed o
 const DECLARED = 1_048_000;
 
 const nats = await startTestNats(t);
-const g = await startTestGateway(t, nats.url, { webhook: false, requestTimeoutMs: 2000, maxConnectionsPerAddress: PER_ADDRESS, rateLimitMax: 0 });
+const g = await startTestGateway(t, nats.url, {
+  webhook: false,
+  requestTimeoutMs: 2000,
+  maxConnectionsPerAddress: PER_ADDRESS,
+  rateLimitMax: 0,
+});
 await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const port = (g.gw.app.server.address() as { port: number }).port;
 
@@ -33,7 +38,9 @@ function slowPost(localAddress: string): Slow {
   socket.on('data', (d: Buffer) => (s.answer += d.toString('latin1')));
   socket.on('error', () => undefined);
   socket.once('connect', () => {
-    socket.write(`POST /v1/notices HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/jose\r\nContent-Length: ${DECLARED}\r\n\r\n`);
+    socket.write(
+      `POST /v1/notices HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/jose\r\nContent-Length: ${DECLARED}\r\n\r\n`,
+    );
     const chunk = Buffer.alloc(64 * 1024, 0x61);
     let left = DECLARED - 1;
     const pump = () => {
@@ -48,44 +55,55 @@ function slowPost(localAddress: string): Slow {
   return s;
 }
 
-t.test('a flood of slow bodies: capped per address, each ended by a 408 problem, memory bounded, others served', async (t) => {
-  const before = process.memoryUsage().rss;
-  let peak = before;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-  t.teardown(() => clearInterval(sampler));
+t.test(
+  'a flood of slow bodies: capped per address, each ended by a 408 problem, memory bounded, others served',
+  async (t) => {
+    const before = process.memoryUsage().rss;
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+    t.teardown(() => clearInterval(sampler));
 
-  const slow = Array.from({ length: SLOW }, () => slowPost('127.0.0.1'));
-  // Another client, from another loopback address, while the flood holds its connections.
-  await new Promise((r) => setTimeout(r, 500));
-  const viaOther = await new Promise<string>((resolve) => {
-    const s = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' }, () => s.write('GET /v1/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
-    let text = '';
-    s.on('data', (d: Buffer) => (text += d.toString()));
-    s.on('close', () => resolve(text));
-    s.on('error', () => resolve(text));
-  });
-  t.match(viaOther, /^HTTP\/1\.1 200 /, 'another client is served while the flood holds its connections');
+    const slow = Array.from({ length: SLOW }, () => slowPost('127.0.0.1'));
+    // Another client, from another loopback address, while the flood holds its connections.
+    await new Promise((r) => setTimeout(r, 500));
+    const viaOther = await new Promise<string>((resolve) => {
+      const s = connect({ host: '127.0.0.1', port, localAddress: '127.0.0.2' }, () =>
+        s.write('GET /v1/keys HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'),
+      );
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString()));
+      s.on('close', () => resolve(text));
+      s.on('error', () => resolve(text));
+    });
+    t.match(viaOther, /^HTTP\/1\.1 200 /, 'another client is served while the flood holds its connections');
 
-  // Every slow connection ends within a bounded time, none is held open.
-  const ended = await Promise.race([Promise.all(slow.map((s) => s.closed)).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 20_000))]);
-  t.ok(ended, 'every slow connection was closed by the gateway');
-  const timedOut = slow.filter((s) => s.answer.startsWith('HTTP/1.1 408 '));
-  const refused = slow.filter((s) => s.answer === '');
-  t.equal(timedOut.length, PER_ADDRESS, `the ${PER_ADDRESS} connections let in each got 408`);
-  t.equal(refused.length, SLOW - PER_ADDRESS, 'the rest were closed on arrival, unanswered');
-  const body = JSON.parse(timedOut[0]!.answer.slice(timedOut[0]!.answer.indexOf('\r\n\r\n') + 4));
-  t.equal(body.code, 'request-timeout');
-  t.equal(body.status, 408);
-  t.match(timedOut[0]!.answer, /content-type: application\/problem\+json/i);
+    // Every slow connection ends within a bounded time, none is held open.
+    const ended = await Promise.race([
+      Promise.all(slow.map((s) => s.closed)).then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 20_000)),
+    ]);
+    t.ok(ended, 'every slow connection was closed by the gateway');
+    const timedOut = slow.filter((s) => s.answer.startsWith('HTTP/1.1 408 '));
+    const refused = slow.filter((s) => s.answer === '');
+    t.equal(timedOut.length, PER_ADDRESS, `the ${PER_ADDRESS} connections let in each got 408`);
+    t.equal(refused.length, SLOW - PER_ADDRESS, 'the rest were closed on arrival, unanswered');
+    const body = JSON.parse(timedOut[0]!.answer.slice(timedOut[0]!.answer.indexOf('\r\n\r\n') + 4));
+    t.equal(body.code, 'request-timeout');
+    t.equal(body.status, 408);
+    t.match(timedOut[0]!.answer, /content-type: application\/problem\+json/i);
 
-  // The bodies held at once are the per-address cap's worth, not the flood's: a stated bound of 4 x that.
-  const grownMb = (peak - before) / 1e6;
-  t.ok(grownMb < (4 * PER_ADDRESS * DECLARED) / 1e6, `RSS grew by ${grownMb.toFixed(1)} MB during the flood (bound ${((4 * PER_ADDRESS * DECLARED) / 1e6).toFixed(0)} MB)`);
-  t.comment(`RSS before ${(before / 1e6).toFixed(1)} MB, peak ${(peak / 1e6).toFixed(1)} MB`);
+    // The bodies held at once are the per-address cap's worth, not the flood's: a stated bound of 4 x that.
+    const grownMb = (peak - before) / 1e6;
+    t.ok(
+      grownMb < (4 * PER_ADDRESS * DECLARED) / 1e6,
+      `RSS grew by ${grownMb.toFixed(1)} MB during the flood (bound ${((4 * PER_ADDRESS * DECLARED) / 1e6).toFixed(0)} MB)`,
+    );
+    t.comment(`RSS before ${(before / 1e6).toFixed(1)} MB, peak ${(peak / 1e6).toFixed(1)} MB`);
 
-  const after = await g.gw.app.inject({ method: 'GET', url: '/v1/keys' });
-  t.equal(after.statusCode, 200, 'the gateway serves as before');
-});
+    const after = await g.gw.app.inject({ method: 'GET', url: '/v1/keys' });
+    t.equal(after.statusCode, 200, 'the gateway serves as before');
+  },
+);
 
 t.test("Node's parser refusals are problems that echo nothing", async (t) => {
   const raw = (text: string) =>
@@ -98,9 +116,24 @@ t.test("Node's parser refusals are problems that echo nothing", async (t) => {
     });
   const cases: [string, string, number, string][] = [
     ['a malformed header line', 'GET /v1/keys HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n', 400, 'bad-request'],
-    ['Content-Length with Transfer-Encoding', 'POST /v1/notices HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'bad-request'],
-    ['40 KB of headers', `GET /v1/keys HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`, 431, 'headers-too-large'],
-    ['a path with an invalid escape', 'GET /v1/inbox%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 400, 'bad-request'],
+    [
+      'Content-Length with Transfer-Encoding',
+      'POST /v1/notices HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      400,
+      'bad-request',
+    ],
+    [
+      '40 KB of headers',
+      `GET /v1/keys HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40_000)}\r\n\r\n`,
+      431,
+      'headers-too-large',
+    ],
+    [
+      'a path with an invalid escape',
+      'GET /v1/inbox%ZZ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      400,
+      'bad-request',
+    ],
   ];
   for (const [what, text, status, code] of cases) {
     const out = await raw(text);

@@ -18,7 +18,10 @@ const url = `http://127.0.0.1:${(g.gw.app.server.address() as { port: number }).
 async function openStream(gw: TestGateway, agency: string) {
   const token = await makeClientAssertion(agency, gw.creds(agency).signing, gw.config.brokerId);
   const abort = new AbortController();
-  const res = await fetch(`${url}/v1/inbox/stream`, { headers: { authorization: `Bearer ${token}` }, signal: abort.signal });
+  const res = await fetch(`${url}/v1/inbox/stream`, {
+    headers: { authorization: `Bearer ${token}` },
+    signal: abort.signal,
+  });
   let text = '';
   const ended =
     res.status === 200
@@ -35,14 +38,20 @@ async function openStream(gw: TestGateway, agency: string) {
   return { status: res.status, res, ended, text: () => text };
 }
 
-const closedWithin = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+const closedWithin = (p: Promise<unknown>, ms: number) =>
+  Promise.race([p.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 
 t.test("a stream opened before the agency's signing key is revoked is ended", async (t) => {
   const s = await openStream(g, 'la-customs');
   t.equal(s.status, 200);
   await waitFor(() => (s.text().includes(': stream of la-customs') ? true : undefined), 'the stream to open');
   const la = g.gw.registry.snapshot.agency('la-customs')!;
-  await g.gw.registry.putAgency({ ...la, keys: la.keys.map((k) => (k.use === 'sig' ? { ...k, status: 'revoked' as const, revoked_at: new Date().toISOString() } : k)) });
+  await g.gw.registry.putAgency({
+    ...la,
+    keys: la.keys.map((k) =>
+      k.use === 'sig' ? { ...k, status: 'revoked' as const, revoked_at: new Date().toISOString() } : k,
+    ),
+  });
   t.ok(await closedWithin(s.ended, 5000), 'the gateway ended the stream');
   t.match(s.text(), /: access revoked\n/, 'saying why');
 });
@@ -65,7 +74,10 @@ t.test('a stream of an agency still allowed goes on', async (t) => {
 t.test('at most 8 open streams per agency: the ninth is 429, another agency is served', async (t) => {
   const open = [];
   for (let i = 0; i < 8; i++) open.push(await openStream(g, 'th-customs'));
-  t.same(open.map((s) => s.status), new Array(8).fill(200));
+  t.same(
+    open.map((s) => s.status),
+    new Array(8).fill(200),
+  );
   const ninth = await openStream(g, 'th-customs');
   t.equal(ninth.status, 429);
   const body = (await ninth.res.json()) as { code: string; detail: string };

@@ -13,13 +13,25 @@ import { connectNats } from '../broker/nats/connection.js';
 import { startTestNats } from './helpers/nats.js';
 
 const nats = await startTestNats(t);
-const bus = await connectNats({ servers: nats.url, name: 'store-port-test', publishTimeoutMs: 2000, logger: createLogger('silent'), auth: {} });
+const bus = await connectNats({
+  servers: nats.url,
+  name: 'store-port-test',
+  publishTimeoutMs: 2000,
+  logger: createLogger('silent'),
+  auth: {},
+});
 t.teardown(() => bus.close());
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
 await bus.jsm.streams.add({ name: 'S', subjects: ['s.>'], duplicate_window: 60e9 });
-for (const [subject, v] of [['s.a', '1'], ['s.b', '2'], ['s.a', '3'], ['s.b', '4']] as const) await bus.publish(subject, enc.encode(v), {});
+for (const [subject, v] of [
+  ['s.a', '1'],
+  ['s.b', '2'],
+  ['s.a', '3'],
+  ['s.b', '4'],
+] as const)
+  await bus.publish(subject, enc.encode(v), {});
 
 t.test('a bucket: null for nothing there, undefined or false for a lost conditional write', async (t) => {
   const kv = await bus.bucket('port-kv', { history: 5 });
@@ -57,7 +69,11 @@ t.test('a bucket: null for nothing there, undefined or false for a lost conditio
   await done;
   watch.stop();
   t.ok(replayed, 'initializedFn once the current value is delivered');
-  t.same(seen.map((e) => dec.decode(e.value)), ['three', 'four'], 'the current value, then the change');
+  t.same(
+    seen.map((e) => dec.decode(e.value)),
+    ['three', 'four'],
+    'the current value, then the change',
+  );
 });
 
 t.test('a bucket whose putIfNew leaves with the publishes: the same answers', async (t) => {
@@ -102,7 +118,13 @@ t.test('streams: messages by sequence and subject, stream and consumer state', a
 });
 
 t.test('a failure is unavailable, named after the call', async (t) => {
-  const other = await connectNats({ servers: nats.url, name: 'store-port-closed', publishTimeoutMs: 500, logger: createLogger('silent'), auth: {} });
+  const other = await connectNats({
+    servers: nats.url,
+    name: 'store-port-closed',
+    publishTimeoutMs: 500,
+    logger: createLogger('silent'),
+    auth: {},
+  });
   const kv = await other.bucket('port-kv');
   await other.nc.close();
   const failures: [string, () => Promise<unknown>, RegExp][] = [
@@ -122,7 +144,10 @@ t.test('a failure is unavailable, named after the call', async (t) => {
     ['deleteMessage', () => other.deleteMessage('S', 1), /^delete: not connected/],
   ];
   for (const [what, call, message] of failures) {
-    const e = await call().then(() => undefined, (x: unknown) => x);
+    const e = await call().then(
+      () => undefined,
+      (x: unknown) => x,
+    );
     t.ok(e instanceof LiaisonError && e.code === 'unavailable', `${what}: unavailable`);
     t.match((e as Error | undefined)?.message, message, `${what}: named`);
   }
@@ -131,8 +156,14 @@ t.test('a failure is unavailable, named after the call', async (t) => {
 t.test('a failure past the guard keeps the caller’s name', async (t) => {
   const jsm = bus.jsm;
   // Saved to be put back on the same objects after the test: never called unbound.
-  // eslint-disable-next-line @typescript-eslint/unbound-method
-  const real = { get: jsm.streams.getMessage, info: jsm.streams.info, consumer: jsm.consumers.info, del: jsm.streams.deleteMessage };
+  /* eslint-disable @typescript-eslint/unbound-method */
+  const real = {
+    get: jsm.streams.getMessage,
+    info: jsm.streams.info,
+    consumer: jsm.consumers.info,
+    del: jsm.streams.deleteMessage,
+  };
+  /* eslint-enable @typescript-eslint/unbound-method */
   const boom = () => Promise.reject(new Error('TIMEOUT'));
   jsm.streams.getMessage = boom;
   jsm.streams.deleteMessage = boom;
@@ -150,7 +181,10 @@ t.test('a failure past the guard keeps the caller’s name', async (t) => {
       [() => bus.deleteMessage('S', 1), /^delete S#1: TIMEOUT/],
     ];
     for (const [call, message] of cases) {
-      const e = await call().then(() => undefined, (x: unknown) => x);
+      const e = await call().then(
+        () => undefined,
+        (x: unknown) => x,
+      );
       t.ok(e instanceof LiaisonError && e.code === 'unavailable');
       t.match((e as Error | undefined)?.message, message);
     }

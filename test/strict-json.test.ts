@@ -25,7 +25,11 @@ function refuses(
   reason: string,
   opts: { limits?: Partial<StrictJsonLimits>; pointer?: string; name?: string } = {},
 ): LiaisonError | undefined {
-  const name = opts.name ?? (typeof input === 'string' ? JSON.stringify(input.length > 60 ? input.slice(0, 60) + '…' : input) : `bytes[${input.length}]`);
+  const name =
+    opts.name ??
+    (typeof input === 'string'
+      ? JSON.stringify(input.length > 60 ? input.slice(0, 60) + '…' : input)
+      : `bytes[${input.length}]`);
   try {
     parse(input, opts.limits);
   } catch (e) {
@@ -49,7 +53,10 @@ function hasForbiddenKey(v: unknown): boolean {
   return false;
 }
 const notice = (stringUnit?: 'binary' | 'grapheme') =>
-  fc.jsonValue(stringUnit === undefined ? { maxDepth: 6 } : { maxDepth: 6, stringUnit }).map((v) => ({ v })).filter((o) => !hasForbiddenKey(o));
+  fc
+    .jsonValue(stringUnit === undefined ? { maxDepth: 6 } : { maxDepth: 6, stringUnit })
+    .map((v) => ({ v }))
+    .filter((o) => !hasForbiddenKey(o));
 
 // ---------------------------------------------------------------- acceptance
 
@@ -110,8 +117,9 @@ t.test('Arabic, Thai, Vietnamese, emoji and escapes round-trip exactly', async (
     tt.strictSame(parse(utf8(text)), obj, `bytes #${i}`);
   });
   // Every escape form, both cases of hex, escaped astral pair, decoded exactly.
-  const escaped = '{"e":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u00E9\\u0000\\uD83D\\uDE00\\ud83c\\udff3","\\u0645\\u062d":"\\u0e2a"}';
-  tt.strictSame(parse(escaped), { e: '"\\/\b\f\n\r\té\u00e9\u0000😀\ud83c\udff3', 'مح': 'ส' });
+  const escaped =
+    '{"e":"\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\u00E9\\u0000\\uD83D\\uDE00\\ud83c\\udff3","\\u0645\\u062d":"\\u0e2a"}';
+  tt.strictSame(parse(escaped), { e: '"\\/\b\f\n\r\té\u00e9\u0000😀\ud83c\udff3', مح: 'ส' });
   tt.strictSame(parse(escaped), JSON.parse(escaped));
   // Raw (unescaped) astral characters and a raw pair in a JS string input.
   tt.strictSame(parse('{"😀":"\ud83d\ude00"}'), { '😀': '😀' });
@@ -124,7 +132,10 @@ t.test('limits are validated (programmer error, not input error)', async (tt) =>
   tt.throws(() => parseStrictJson('{}', { maxBytes: 10, maxDepth: -1 }), RangeError);
   tt.throws(() => parseStrictJson('{}', { maxBytes: 10, maxDepth: 1, maxKeys: '5' as unknown as number }), RangeError);
   tt.throws(() => parseStrictJson('{}', { maxBytes: 10, maxDepth: 1, maxStringLength: -5 }), RangeError);
-  tt.strictSame(parseStrictJson('{}', { maxBytes: Infinity, maxDepth: Infinity, maxKeys: Infinity, maxStringLength: Infinity }), {});
+  tt.strictSame(
+    parseStrictJson('{}', { maxBytes: Infinity, maxDepth: Infinity, maxKeys: Infinity, maxStringLength: Infinity }),
+    {},
+  );
 });
 
 t.test('input that is neither bytes nor text', async (tt) => {
@@ -149,12 +160,22 @@ t.test('maxBytes: too-large, counted in UTF-8 bytes', async (tt) => {
 
 t.test('UTF-8 and BOM', async (tt) => {
   refuses(tt, Uint8Array.of(0xc3, 0x28), 'json-invalid', 'input is not valid UTF-8');
-  refuses(tt, Uint8Array.of(0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d), 'json-invalid', 'input is not valid UTF-8', { name: 'bad byte in string' });
+  refuses(
+    tt,
+    Uint8Array.of(0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d),
+    'json-invalid',
+    'input is not valid UTF-8',
+    { name: 'bad byte in string' },
+  );
   refuses(tt, Uint8Array.of(0x7b, 0x7d, 0xff), 'json-invalid', 'input is not valid UTF-8', { name: 'trailing 0xff' });
   refuses(tt, Uint8Array.of(0xed, 0xa0, 0x80), 'json-invalid', 'input is not valid UTF-8', { name: 'CESU surrogate' });
   refuses(tt, Uint8Array.of(0xc0, 0xaf), 'json-invalid', 'input is not valid UTF-8', { name: 'overlong' });
-  refuses(tt, Uint8Array.of(0xef, 0xbb, 0xbf), 'json-invalid', 'input starts with a byte order mark', { name: 'lone BOM bytes' });
-  refuses(tt, Uint8Array.of(0xef, 0xbb, 0xbf, 0x7b, 0x7d), 'json-invalid', 'input starts with a byte order mark', { name: 'BOM bytes + {}' });
+  refuses(tt, Uint8Array.of(0xef, 0xbb, 0xbf), 'json-invalid', 'input starts with a byte order mark', {
+    name: 'lone BOM bytes',
+  });
+  refuses(tt, Uint8Array.of(0xef, 0xbb, 0xbf, 0x7b, 0x7d), 'json-invalid', 'input starts with a byte order mark', {
+    name: 'BOM bytes + {}',
+  });
   refuses(tt, '\ufeff', 'json-invalid', 'input starts with a byte order mark');
   refuses(tt, '\ufeff{}', 'json-invalid', 'input starts with a byte order mark');
   // A BOM anywhere else is just a character (inside strings) or a syntax error.
@@ -310,7 +331,8 @@ t.test('forbidden keys (decoded), anywhere', async (tt) => {
   refuses(tt, '{"\\u005f_proto__":{"polluted":true}}', 'json-invalid', 'forbidden key', { pointer: '/__proto__' });
   refuses(tt, '{"\\u0063onstructor":{"prototype":{}}}', 'json-invalid', 'forbidden key', { pointer: '/constructor' });
   // Values, near-misses and other Object.prototype names are fine.
-  const ok = '{"a":"__proto__","__proto":1,"_proto_":2,"Constructor":3,"prototypes":4,"toString":5,"hasOwnProperty":6,"b":["constructor"]}';
+  const ok =
+    '{"a":"__proto__","__proto":1,"_proto_":2,"Constructor":3,"prototypes":4,"toString":5,"hasOwnProperty":6,"b":["constructor"]}';
   tt.strictSame(parse(ok), JSON.parse(ok));
   tt.equal(({} as Record<string, unknown>)['polluted'], undefined);
 });
@@ -326,8 +348,14 @@ t.test('nesting depth: exactly at the limit and one over', async (tt) => {
   for (const d of [2, 3, 10, 64]) {
     tt.strictSame(parse(arrays(d), { maxDepth: d }), JSON.parse(arrays(d)), `arrays depth ${d} at limit`);
     tt.strictSame(parse(objects(d), { maxDepth: d }), JSON.parse(objects(d)), `objects depth ${d} at limit`);
-    refuses(tt, arrays(d + 1), 'json-invalid', 'nesting too deep', { limits: { maxDepth: d }, pointer: '/a' + '/0'.repeat(d - 1) });
-    refuses(tt, objects(d + 1), 'json-invalid', 'nesting too deep', { limits: { maxDepth: d }, pointer: '/a'.repeat(d) });
+    refuses(tt, arrays(d + 1), 'json-invalid', 'nesting too deep', {
+      limits: { maxDepth: d },
+      pointer: '/a' + '/0'.repeat(d - 1),
+    });
+    refuses(tt, objects(d + 1), 'json-invalid', 'nesting too deep', {
+      limits: { maxDepth: d },
+      pointer: '/a'.repeat(d),
+    });
   }
   // Wide but shallow is fine; depth counts open containers, not seen ones.
   const wide = `{"a":[${Array.from({ length: 500 }, () => '[[{}]]').join(',')}]}`;
@@ -344,8 +372,13 @@ t.test('100k-deep nesting: refused by the limit, and scanned without recursion',
   refuses(tt, '{"a":' + '['.repeat(n), 'json-invalid', 'nesting too deep', { limits: { maxDepth: 64 } });
   // With the limit out of the way the scanner itself walks the whole thing: no RangeError.
   refuses(tt, '{"a":' + '['.repeat(n), 'json-invalid', 'unexpected end of input', { limits: { maxDepth: Infinity } });
-  refuses(tt, deepObjects + '}', 'json-invalid', 'trailing characters after the top-level value', { limits: { maxDepth: Infinity }, pointer: '' });
-  refuses(tt, `${'{"a":'.repeat(n)}{"k":1,"k":2}${'}'.repeat(n)}`, 'json-invalid', 'duplicate key', { limits: { maxDepth: Infinity } });
+  refuses(tt, deepObjects + '}', 'json-invalid', 'trailing characters after the top-level value', {
+    limits: { maxDepth: Infinity },
+    pointer: '',
+  });
+  refuses(tt, `${'{"a":'.repeat(n)}{"k":1,"k":2}${'}'.repeat(n)}`, 'json-invalid', 'duplicate key', {
+    limits: { maxDepth: Infinity },
+  });
   const parsed = parse(deepArrays, { maxDepth: n + 1 }) as { a: unknown };
   let depth = 0;
   for (let v: unknown = parsed.a; Array.isArray(v); v = v[0]) depth++;
@@ -356,7 +389,10 @@ t.test('maxKeys per object (default 1000)', async (tt) => {
   const obj = (n: number, prefix = 'k') => `{${Array.from({ length: n }, (_, i) => `"${prefix}${i}":${i}`).join(',')}}`;
   tt.strictSame(parse(obj(3), { maxKeys: 3 }), JSON.parse(obj(3)));
   refuses(tt, obj(4), 'json-invalid', 'too many keys in object', { limits: { maxKeys: 3 }, pointer: '' });
-  refuses(tt, `{"x":[${obj(4)}]}`, 'json-invalid', 'too many keys in object', { limits: { maxKeys: 3 }, pointer: '/x/0' });
+  refuses(tt, `{"x":[${obj(4)}]}`, 'json-invalid', 'too many keys in object', {
+    limits: { maxKeys: 3 },
+    pointer: '/x/0',
+  });
   tt.strictSame(parse(obj(1000)), JSON.parse(obj(1000)));
   refuses(tt, obj(1001), 'json-invalid', 'too many keys in object', { pointer: '' });
   // Per object, not per document.
@@ -377,7 +413,9 @@ t.test('maxStringLength in decoded UTF-16 code units (default 1 000 000)', async
   // An astral character is two code units, raw or escaped.
   tt.strictSame(parse(str('😀😀'), { maxStringLength: 4 }), { s: '😀😀' });
   refuses(tt, str('😀😀'), 'json-invalid', 'string too long', { limits: { maxStringLength: 3 } });
-  refuses(tt, str('\\ud83d\\ude00\\ud83d\\ude00'), 'json-invalid', 'string too long', { limits: { maxStringLength: 3 } });
+  refuses(tt, str('\\ud83d\\ude00\\ud83d\\ude00'), 'json-invalid', 'string too long', {
+    limits: { maxStringLength: 3 },
+  });
   // Keys count too.
   tt.strictSame(parse('{"abcde":1}', { maxStringLength: 5 }), { abcde: 1 });
   refuses(tt, '{"abcdef":1}', 'json-invalid', 'string too long', { limits: { maxStringLength: 5 }, pointer: '' });
@@ -430,7 +468,9 @@ t.test('publicDetail and message never carry input values', async (tt) => {
   tt.equal(e?.status, 400);
   refuses(tt, '{"a~b":{"c/d":[{"k":1,"k":1}]}}', 'json-invalid', 'duplicate key', { pointer: '/*/*/0/k' });
   refuses(tt, `{"${'x'.repeat(65)}":{"k":1,"k":1}}`, 'json-invalid', 'duplicate key', { pointer: '/*/k' });
-  refuses(tt, `{"${'x'.repeat(64)}":{"k":1,"k":1}}`, 'json-invalid', 'duplicate key', { pointer: `/${'x'.repeat(64)}/k` });
+  refuses(tt, `{"${'x'.repeat(64)}":{"k":1,"k":1}}`, 'json-invalid', 'duplicate key', {
+    pointer: `/${'x'.repeat(64)}/k`,
+  });
   refuses(tt, '{"Field_1.x-y":{"k":1,"k":1}}', 'json-invalid', 'duplicate key', { pointer: '/Field_1.x-y/k' });
 });
 
@@ -488,9 +528,64 @@ function checkAgainstJsonParse(input: Uint8Array | string): 'accepted' | 'refuse
 import { isDeepStrictEqual } from 'node:util';
 
 const JSONISH = [
-  '{', '}', '[', ']', ',', ':', '"', '\\', 'u', '0', '1', '9', '-', '+', '.', 'e', 'E', ' ', '\n', '\t', '\r', '\f', '\u000b',
-  'a', 't', 'r', 'f', 'n', 'l', 's', '/', '*', "'", '\u0000', '\u001f', '\u007f', '\ud800', '\udc00', '\ufeff', 'é', 'ก', '😀',
-  'D', '8', 'd', 'c', '_', 'p', 'o', '__proto__', 'constructor', '\\u0061', '\\ud83d', '\\ude00', 'true', 'null', '1e5', '"a":',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  '"',
+  '\\',
+  'u',
+  '0',
+  '1',
+  '9',
+  '-',
+  '+',
+  '.',
+  'e',
+  'E',
+  ' ',
+  '\n',
+  '\t',
+  '\r',
+  '\f',
+  '\u000b',
+  'a',
+  't',
+  'r',
+  'f',
+  'n',
+  'l',
+  's',
+  '/',
+  '*',
+  "'",
+  '\u0000',
+  '\u001f',
+  '\u007f',
+  '\ud800',
+  '\udc00',
+  '\ufeff',
+  'é',
+  'ก',
+  '😀',
+  'D',
+  '8',
+  'd',
+  'c',
+  '_',
+  'p',
+  'o',
+  '__proto__',
+  'constructor',
+  '\\u0061',
+  '\\ud83d',
+  '\\ude00',
+  'true',
+  'null',
+  '1e5',
+  '"a":',
 ];
 const mutation = fc.record({
   op: fc.constantFrom('delete', 'insert', 'replace', 'duplicate', 'swap'),
@@ -503,11 +598,23 @@ function mutate(s: string, muts: Mutation[]): string {
   for (const m of muts) {
     const at = m.at % (s.length + 1);
     switch (m.op) {
-      case 'delete': s = s.slice(0, at) + s.slice(at + m.len); break;
-      case 'insert': s = s.slice(0, at) + m.piece + s.slice(at); break;
-      case 'replace': s = s.slice(0, at) + m.piece + s.slice(at + 1); break;
-      case 'duplicate': s = s.slice(0, at + m.len) + s.slice(at, at + m.len) + s.slice(at + m.len); break;
-      default: { const b = (at + m.len) % (s.length + 1); const [x, y] = at < b ? [at, b] : [b, at]; s = s.slice(0, x) + s.slice(y) + s.slice(x, y); }
+      case 'delete':
+        s = s.slice(0, at) + s.slice(at + m.len);
+        break;
+      case 'insert':
+        s = s.slice(0, at) + m.piece + s.slice(at);
+        break;
+      case 'replace':
+        s = s.slice(0, at) + m.piece + s.slice(at + 1);
+        break;
+      case 'duplicate':
+        s = s.slice(0, at + m.len) + s.slice(at, at + m.len) + s.slice(at + m.len);
+        break;
+      default: {
+        const b = (at + m.len) % (s.length + 1);
+        const [x, y] = at < b ? [at, b] : [b, at];
+        s = s.slice(0, x) + s.slice(y) + s.slice(x, y);
+      }
     }
   }
   return s;
@@ -516,24 +623,37 @@ function mutate(s: string, muts: Mutation[]): string {
 t.test('fuzz: mutated JSON text either equals JSON.parse or is refused with a LiaisonError', async (tt) => {
   const seen = { accepted: 0, refused: 0 };
   fc.assert(
-    fc.property(notice('binary'), fc.boolean(), fc.array(mutation, { minLength: 1, maxLength: 4 }), (o, pretty, muts) => {
-      seen[checkAgainstJsonParse(mutate(JSON.stringify(o, null, pretty ? 1 : undefined), muts))]++;
-    }),
+    fc.property(
+      notice('binary'),
+      fc.boolean(),
+      fc.array(mutation, { minLength: 1, maxLength: 4 }),
+      (o, pretty, muts) => {
+        seen[checkAgainstJsonParse(mutate(JSON.stringify(o, null, pretty ? 1 : undefined), muts))]++;
+      },
+    ),
     { numRuns: 5000 },
   );
-  tt.ok(seen.accepted > 100 && seen.refused > 1000, `both outcomes exercised (${seen.accepted} accepted, ${seen.refused} refused)`);
+  tt.ok(
+    seen.accepted > 100 && seen.refused > 1000,
+    `both outcomes exercised (${seen.accepted} accepted, ${seen.refused} refused)`,
+  );
 });
 
 t.test('fuzz: mutated UTF-8 bytes either equal JSON.parse or are refused with a LiaisonError', async (tt) => {
   fc.assert(
     fc.property(
       notice('binary'),
-      fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }), del: fc.boolean() }), { minLength: 1, maxLength: 3 }),
+      fc.array(fc.record({ at: fc.nat(), byte: fc.integer({ min: 0, max: 255 }), del: fc.boolean() }), {
+        minLength: 1,
+        maxLength: 3,
+      }),
       (o, muts) => {
         let bytes = Array.from(utf8(JSON.stringify(o)));
         for (const m of muts) {
           const at = m.at % (bytes.length + 1);
-          bytes = m.del ? [...bytes.slice(0, at), ...bytes.slice(at + 1)] : [...bytes.slice(0, at), m.byte, ...bytes.slice(at)];
+          bytes = m.del
+            ? [...bytes.slice(0, at), ...bytes.slice(at + 1)]
+            : [...bytes.slice(0, at), m.byte, ...bytes.slice(at)];
         }
         checkAgainstJsonParse(Uint8Array.from(bytes));
       },

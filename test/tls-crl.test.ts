@@ -26,7 +26,8 @@ const caPem = readFileSync(paths.caCert, 'utf8');
 const cas = caCertificates(caPem);
 const cnf = join(paths.dir, 'ca', 'openssl.cnf');
 const caKey = join(paths.dir, 'ca', 'ca.key');
-const serialOf = (agency: string) => normalizeSerial(new X509Certificate(readFileSync(pki.paths.agencyCert(agency))).serialNumber);
+const serialOf = (agency: string) =>
+  normalizeSerial(new X509Certificate(readFileSync(pki.paths.agencyCert(agency))).serialNumber);
 const openssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
 
 /** A CRL signed by the network CA (its current revocations), with `extensions` lines as its CRL extensions. */
@@ -41,7 +42,19 @@ function crlWith(name: string, extensions: string[]): string {
 /** A CRL signed with the network CA's key under another issuer name. */
 function crlFromImpostor(): string {
   const impostor = join(dir, 'impostor.crt');
-  openssl(['req', '-x509', '-new', '-key', caKey, '-subj', '/O=Elsewhere/CN=Not the network CA', '-days', '30', '-out', impostor]);
+  openssl([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    caKey,
+    '-subj',
+    '/O=Elsewhere/CN=Not the network CA',
+    '-days',
+    '30',
+    '-out',
+    impostor,
+  ]);
   const out = join(dir, 'impostor-crl.pem');
   openssl(['ca', '-config', cnf, '-gencrl', '-cert', impostor, '-keyfile', caKey, '-out', out]);
   return out;
@@ -49,33 +62,76 @@ function crlFromImpostor(): string {
 
 const UNKNOWN = '1.3.6.1.4.1.55555.1';
 
-t.test('the CRL checks: known and non-critical extensions pass; an unknown critical one or a foreign issuer is refused', async (t) => {
-  const plain = await checkCrl(readFileSync(paths.crl), cas);
-  t.equal(plain.revoked.size, 0, "the PKI's own CRL passes");
-  const aki = await checkCrl(readFileSync(crlWith('aki', ['authorityKeyIdentifier = keyid:always', `${UNKNOWN} = ASN1:NULL`])), cas);
-  t.ok(aki, 'an authority key identifier and an unknown non-critical extension pass');
+t.test(
+  'the CRL checks: known and non-critical extensions pass; an unknown critical one or a foreign issuer is refused',
+  async (t) => {
+    const plain = await checkCrl(readFileSync(paths.crl), cas);
+    t.equal(plain.revoked.size, 0, "the PKI's own CRL passes");
+    const aki = await checkCrl(
+      readFileSync(crlWith('aki', ['authorityKeyIdentifier = keyid:always', `${UNKNOWN} = ASN1:NULL`])),
+      cas,
+    );
+    t.ok(aki, 'an authority key identifier and an unknown non-critical extension pass');
 
-  const critical = crlWith('critical', ['authorityKeyIdentifier = keyid:always', `${UNKNOWN} = critical,ASN1:NULL`]);
-  t.match(execFileSync('openssl', ['crl', '-in', critical, '-noout', '-text'], { encoding: 'utf8' }), /critical/, 'openssl made it with a critical extension');
-  await t.rejects(checkCrl(readFileSync(critical), cas), { name: 'CrlError', message: `it has a critical extension this gateway does not process (${UNKNOWN})` });
+    const critical = crlWith('critical', ['authorityKeyIdentifier = keyid:always', `${UNKNOWN} = critical,ASN1:NULL`]);
+    t.match(
+      execFileSync('openssl', ['crl', '-in', critical, '-noout', '-text'], { encoding: 'utf8' }),
+      /critical/,
+      'openssl made it with a critical extension',
+    );
+    await t.rejects(checkCrl(readFileSync(critical), cas), {
+      name: 'CrlError',
+      message: `it has a critical extension this gateway does not process (${UNKNOWN})`,
+    });
 
-  const partitioned = crlWith('idp', ['issuingDistributionPoint = critical, @idp', '[ idp ]', 'fullname = URI:http://crl.example/part1.crl', 'onlysomereasons = keyCompromise']);
-  await rejectsWith(t, checkCrl(readFileSync(partitioned), cas), CrlError, 'crl-invalid', { message: /critical extension this gateway does not process \(2\.5\.29\.28\)/, what: 'a partitioned CRL (issuing distribution point) is not the full list' });
+    const partitioned = crlWith('idp', [
+      'issuingDistributionPoint = critical, @idp',
+      '[ idp ]',
+      'fullname = URI:http://crl.example/part1.crl',
+      'onlysomereasons = keyCompromise',
+    ]);
+    await rejectsWith(t, checkCrl(readFileSync(partitioned), cas), CrlError, 'crl-invalid', {
+      message: /critical extension this gateway does not process \(2\.5\.29\.28\)/,
+      what: 'a partitioned CRL (issuing distribution point) is not the full list',
+    });
 
-  const foreign = crlFromImpostor();
-  await rejectsWith(t, checkCrl(readFileSync(foreign), cas), CrlError, 'crl-invalid', { message: /its issuer \(O=Elsewhere, CN=Not the network CA\) is not the network CA/ });
-});
+    const foreign = crlFromImpostor();
+    await rejectsWith(t, checkCrl(readFileSync(foreign), cas), CrlError, 'crl-invalid', {
+      message: /its issuer \(O=Elsewhere, CN=Not the network CA\) is not the network CA/,
+    });
+  },
+);
 
 t.test('start-up: a gateway given such a CRL does not start, and says why', async (t) => {
   for (const [what, file, why] of [
-    ['an unknown critical extension', crlWith('critical-start', [`${UNKNOWN} = critical,ASN1:NULL`]), /critical extension/],
+    [
+      'an unknown critical extension',
+      crlWith('critical-start', [`${UNKNOWN} = critical,ASN1:NULL`]),
+      /critical extension/,
+    ],
     ['a foreign issuer', crlFromImpostor(), /is not the network CA/],
   ] as const) {
     await t.rejects(CrlSource.open(file, caPem, createLogger('silent')), why, `CrlSource: ${what}`);
     const dataDir = mkdtempSync(join(tmpdir(), 'liaison-crl-start-'));
     t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
     // The gateway reads TLS material before it connects anywhere: no NATS is needed to see it refuse.
-    await t.rejects(startTestGateway(t, 'nats://127.0.0.1:1', { tls: true, mtls: 'required', tlsCa: paths.caCert, tlsCert: paths.serverCert, tlsKey: paths.serverKey, tlsCrl: file }, { dataDir }), new RegExp(`TLS CRL file ${file.replace(/[.]/g, '\\.')}: .*${why.source}`), `the gateway: ${what}`);
+    await t.rejects(
+      startTestGateway(
+        t,
+        'nats://127.0.0.1:1',
+        {
+          tls: true,
+          mtls: 'required',
+          tlsCa: paths.caCert,
+          tlsCert: paths.serverCert,
+          tlsKey: paths.serverKey,
+          tlsCrl: file,
+        },
+        { dataDir },
+      ),
+      new RegExp(`TLS CRL file ${file.replace(/[.]/g, '\\.')}: .*${why.source}`),
+      `the gateway: ${what}`,
+    );
   }
 });
 
@@ -104,7 +160,11 @@ t.test('reload: a new CRL that is refused leaves the last good one in force, and
     ['an unknown critical extension', crlWith('critical-reload', [`${UNKNOWN} = critical,ASN1:NULL`])],
     ['a foreign issuer', crlFromImpostor()],
   ] as const) {
-    t.match(execFileSync('openssl', ['crl', '-in', file, '-noout', '-text'], { encoding: 'utf8' }), /Revoked Certificates:/, `${what}: the refused CRL lists revocations`);
+    t.match(
+      execFileSync('openssl', ['crl', '-in', file, '-noout', '-text'], { encoding: 'utf8' }),
+      /Revoked Certificates:/,
+      `${what}: the refused CRL lists revocations`,
+    );
     const before = lines.filter((l) => l.includes('"crl-invalid"')).length;
     swap(file);
     t.equal(await source.isRevoked(la), false, `${what}: not used`);

@@ -21,16 +21,26 @@ const cas = (f: string) => caCertificates(readFileSync(f, 'utf8'));
 
 t.test('a dev PKI: CA, gateway and agency certificates, CRL; keys 0600; safe to run again', async (t) => {
   const dir = tmp('liaison-pki-');
-  const { paths, created } = Pki.init(dir, { agencies: ['vn-customs', 'fr-douane'], serverNames: ['gateway.liaison.example', '10.1.2.3'] });
+  const { paths, created } = Pki.init(dir, {
+    agencies: ['vn-customs', 'fr-douane'],
+    serverNames: ['gateway.liaison.example', '10.1.2.3'],
+  });
   t.ok(created.includes('ca.crt') && created.includes('agencies/fr-douane.crt') && created.includes('crl.pem'));
-  for (const key of [join(dir, 'ca', 'ca.key'), paths.serverKey, paths.agencyKey('vn-customs'), paths.agencyKey('fr-douane')]) t.equal(mode(key), 0o600, `${key} is 0600`);
+  for (const key of [
+    join(dir, 'ca', 'ca.key'),
+    paths.serverKey,
+    paths.agencyKey('vn-customs'),
+    paths.agencyKey('fr-douane'),
+  ])
+    t.equal(mode(key), 0o600, `${key} is 0600`);
   t.equal(mode(join(dir, 'ca')), 0o700, 'the CA directory is private');
   const ca = cert(paths.caCert);
   t.ok(ca.ca, 'the CA is a CA');
 
   const server = cert(paths.serverCert);
   t.ok(server.checkIssued(ca) && server.verify(ca.publicKey), 'the gateway certificate is issued by the CA');
-  for (const n of ['DNS:localhost', 'IP Address:127.0.0.1', 'DNS:gateway.liaison.example', 'IP Address:10.1.2.3']) t.ok(server.subjectAltName?.includes(n), `SAN has ${n}`);
+  for (const n of ['DNS:localhost', 'IP Address:127.0.0.1', 'DNS:gateway.liaison.example', 'IP Address:10.1.2.3'])
+    t.ok(server.subjectAltName?.includes(n), `SAN has ${n}`);
   t.equal(server.checkHost('localhost'), 'localhost');
   t.equal(server.checkIP('127.0.0.1'), '127.0.0.1');
   t.equal(certificateAgency(server), null, 'the server certificate names no agency');
@@ -39,7 +49,11 @@ t.test('a dev PKI: CA, gateway and agency certificates, CRL; keys 0600; safe to 
   t.equal(agency.subjectAltName, 'URI:urn:liaison:agency:vn-customs');
   t.equal(certificateAgency(agency), 'vn-customs');
   t.ok(agency.verify(ca.publicKey));
-  const exts = execFileSync('openssl', ['x509', '-in', paths.agencyCert('vn-customs'), '-noout', '-ext', 'extendedKeyUsage,basicConstraints'], { encoding: 'utf8' });
+  const exts = execFileSync(
+    'openssl',
+    ['x509', '-in', paths.agencyCert('vn-customs'), '-noout', '-ext', 'extendedKeyUsage,basicConstraints'],
+    { encoding: 'utf8' },
+  );
   t.match(exts, /TLS Web Client Authentication/, 'clientAuth only');
   t.notMatch(exts, /Server Authentication/);
   t.match(exts, /CA:FALSE/);
@@ -66,25 +80,46 @@ t.test('revocation and the CRL reader: the serial is listed, the signature is th
   t.same([...crl.revoked], [serial], 'signed by the CA, the serial listed');
   t.ok(crl.nextUpdate && crl.nextUpdate > crl.thisUpdate);
   // openssl agrees.
-  t.throws(() => execFileSync('openssl', ['verify', '-CAfile', paths.caCert, '-crl_check', '-CRLfile', paths.crl, paths.agencyCert('la-customs')], { stdio: 'pipe' }));
-  execFileSync('openssl', ['verify', '-CAfile', paths.caCert, '-crl_check', '-CRLfile', paths.crl, paths.agencyCert('th-customs')], { stdio: 'pipe' });
+  t.throws(() =>
+    execFileSync(
+      'openssl',
+      ['verify', '-CAfile', paths.caCert, '-crl_check', '-CRLfile', paths.crl, paths.agencyCert('la-customs')],
+      { stdio: 'pipe' },
+    ),
+  );
+  execFileSync(
+    'openssl',
+    ['verify', '-CAfile', paths.caCert, '-crl_check', '-CRLfile', paths.crl, paths.agencyCert('th-customs')],
+    { stdio: 'pipe' },
+  );
   // DER works as well as PEM.
   const der = execFileSync('openssl', ['crl', '-in', paths.crl, '-outform', 'DER']);
   t.same([...(await checkCrl(der, cas(paths.caCert))).revoked], [serial]);
 
   const other = tmp('liaison-crl-other-');
   Pki.init(other);
-  await rejectsWith(t, checkCrl(crlBytes, cas(join(other, 'ca.crt'))), CrlError, 'crl-invalid', { message: /signature does not verify/, what: 'not signed by another CA (of the same name)' });
+  await rejectsWith(t, checkCrl(crlBytes, cas(join(other, 'ca.crt'))), CrlError, 'crl-invalid', {
+    message: /signature does not verify/,
+    what: 'not signed by another CA (of the same name)',
+  });
   const flipped = Buffer.from(der);
   flipped[flipped.length - 5] = (flipped[flipped.length - 5] as number) ^ 1;
-  await rejectsWith(t, checkCrl(flipped, cas(paths.caCert)), CrlError, 'crl-invalid', { message: /signature does not verify/, what: 'modified-signature fails' });
+  await rejectsWith(t, checkCrl(flipped, cas(paths.caCert)), CrlError, 'crl-invalid', {
+    message: /signature does not verify/,
+    what: 'modified-signature fails',
+  });
   const tbsFlip = Buffer.from(der);
   const at = tbsFlip.indexOf(Buffer.from(serial.length % 2 ? '0' + serial : serial, 'hex'));
   t.ok(at > 0);
   tbsFlip[at + 1] = (tbsFlip[at + 1] as number) ^ 1;
-  await rejectsWith(t, checkCrl(tbsFlip, cas(paths.caCert)), CrlError, 'crl-invalid', { message: /signature does not verify/, what: 'modified-serial fails' });
+  await rejectsWith(t, checkCrl(tbsFlip, cas(paths.caCert)), CrlError, 'crl-invalid', {
+    message: /signature does not verify/,
+    what: 'modified-serial fails',
+  });
   throwsWith(t, () => parseCrl(der.subarray(0, der.length - 10)), CrlError, 'crl-invalid', { what: 'truncated' });
-  throwsWith(t, () => parseCrl(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])), CrlError, 'crl-invalid', { what: 'length past the end' });
+  throwsWith(t, () => parseCrl(Buffer.from([0x30, 0x84, 0xff, 0xff, 0xff, 0xff])), CrlError, 'crl-invalid', {
+    what: 'length past the end',
+  });
   throwsWith(t, () => parseCrl('not a crl'), CrlError, 'crl-invalid', { message: /no PEM X509 CRL block/ });
   t.throws(() => pki.revoke(join(other, 'server', 'gateway.crt')), /not issued by this CA/);
 });
@@ -94,12 +129,54 @@ t.test("an operator's CA: the same tool with a CA cert and a passphrase-protecte
   const caKey = join(ext, 'ca.key');
   const caCert = join(ext, 'ca.crt');
   const env = { ...process.env, LIAISON_TEST_CA_PASS: 'correct horse battery staple' };
-  execFileSync('openssl', ['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-aes-256-cbc', '-pass', 'env:LIAISON_TEST_CA_PASS', '-out', caKey], { env, stdio: 'pipe' });
-  execFileSync('openssl', ['req', '-x509', '-new', '-key', caKey, '-passin', 'env:LIAISON_TEST_CA_PASS', '-subj', '/O=Member Network/CN=Network Root CA', '-days', '30', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', caCert], { env, stdio: 'pipe' });
+  execFileSync(
+    'openssl',
+    [
+      'genpkey',
+      '-algorithm',
+      'RSA',
+      '-pkeyopt',
+      'rsa_keygen_bits:2048',
+      '-aes-256-cbc',
+      '-pass',
+      'env:LIAISON_TEST_CA_PASS',
+      '-out',
+      caKey,
+    ],
+    { env, stdio: 'pipe' },
+  );
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-new',
+      '-key',
+      caKey,
+      '-passin',
+      'env:LIAISON_TEST_CA_PASS',
+      '-subj',
+      '/O=Member Network/CN=Network Root CA',
+      '-days',
+      '30',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+      '-out',
+      caCert,
+    ],
+    { env, stdio: 'pipe' },
+  );
   const dir = tmp('liaison-pki-ext-');
   process.env.LIAISON_TEST_CA_PASS = env.LIAISON_TEST_CA_PASS;
   t.teardown(() => void delete process.env.LIAISON_TEST_CA_PASS);
-  const { paths } = Pki.init(dir, { caCert, caKey, caKeyPassEnv: 'LIAISON_TEST_CA_PASS', agencies: ['gb-border-force'] });
+  const { paths } = Pki.init(dir, {
+    caCert,
+    caKey,
+    caKeyPassEnv: 'LIAISON_TEST_CA_PASS',
+    agencies: ['gb-border-force'],
+  });
   t.notOk(existsSync(join(dir, 'ca', 'ca.key')), 'no CA key is made or copied');
   t.notMatch(readFileSync(paths.manifest, 'utf8'), /PRIVATE|horse/, 'the manifest holds paths only');
   const ca = cert(caCert);
@@ -117,15 +194,27 @@ t.test('liaison certs init / issue / revoke / crl', async (t) => {
   const dir = tmp('liaison-certs-cli-');
   const io = { out: '', err: '' };
   const sink = { out: (s: string) => void (io.out += s), err: (s: string) => void (io.err += s) };
-  t.equal(await run(['certs', 'init', '--dir', dir, '--agency', 'vn-customs', '--server-name', 'hub.example'], sink), 0, io.err);
+  t.equal(
+    await run(['certs', 'init', '--dir', dir, '--agency', 'vn-customs', '--server-name', 'hub.example'], sink),
+    0,
+    io.err,
+  );
   t.match(io.out, /wrote .*agencies\/vn-customs\.crt/);
   t.equal(await run(['certs', 'issue', '--dir', dir, '--agency', 'th-customs'], sink), 0, io.err);
   t.ok(existsSync(join(dir, 'agencies', 'th-customs.key')));
-  t.equal(await run(['certs', 'revoke', '--dir', dir, '--agency', 'th-customs', '--reason', 'superseded'], sink), 0, io.err);
+  t.equal(
+    await run(['certs', 'revoke', '--dir', dir, '--agency', 'th-customs', '--reason', 'superseded'], sink),
+    0,
+    io.err,
+  );
   t.match(io.out, /revoked serial [0-9A-F]+ of th-customs/);
   t.equal((await checkCrl(readFileSync(join(dir, 'crl.pem')), cas(join(dir, 'ca.crt')))).revoked.size, 1);
   t.equal(await run(['certs', 'crl', '--dir', dir], sink), 0, io.err);
-  t.equal(await run(['certs', 'revoke', '--dir', dir, '--agency', 'th-customs', '--reason', 'because'], sink), 2, 'a usage error');
+  t.equal(
+    await run(['certs', 'revoke', '--dir', dir, '--agency', 'th-customs', '--reason', 'because'], sink),
+    2,
+    'a usage error',
+  );
   t.match(io.err, /--reason must be one of/);
   t.equal(await run(['certs', 'issue', '--dir', dir], sink), 2, 'a usage error');
 });

@@ -1,6 +1,13 @@
 import t from 'tap';
 import { sleep, waitFor as waitUntil } from './helpers/wait.js';
-import { checkWebhookUrl, postWebhook, verifyWebhook, backoffMs, WEBHOOK_TYP, type WebhookClaims } from '../adapters/webhook/index.js';
+import {
+  checkWebhookUrl,
+  postWebhook,
+  verifyWebhook,
+  backoffMs,
+  WEBHOOK_TYP,
+  type WebhookClaims,
+} from '../adapters/webhook/index.js';
 import { openDelivery } from '../broker/agency-client/open-delivery.js';
 import { run } from '../broker/cli/liaison.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
@@ -9,7 +16,8 @@ import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receive
 
 t.setTimeout(120_000);
 /** These tests wait up to 15 s for webhook retries and checkpoints. */
-const waitFor = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000) => waitUntil(fn, what, ms);
+const waitFor = <T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 15_000) =>
+  waitUntil(fn, what, ms);
 
 /** These receivers listen on loopback, which postWebhook refuses unless told (webhook-address-policy.test.ts). */
 const LOOPBACK = { allowPrivateNetworks: true };
@@ -25,7 +33,13 @@ t.test('URL checks and the bounded POST (hostile receivers)', async (t) => {
 
   const target = await receiver((_n, _q, res) => res.end('ok'));
   const redirect = await receiver((_n, _q, res) => (res.writeHead(302, { location: target.url }), res.end()));
-  const out = await postWebhook(checkWebhookUrl(redirect.url) as URL, 'x.y.z', { 'content-type': 'application/jose' }, 2000, LOOPBACK);
+  const out = await postWebhook(
+    checkWebhookUrl(redirect.url) as URL,
+    'x.y.z',
+    { 'content-type': 'application/jose' },
+    2000,
+    LOOPBACK,
+  );
   t.same(out, { ok: false, status: 302, reason: 'http 302' }, 'a redirect is a failure');
   t.equal(target.got.length, 0, 'the redirect is not followed');
 
@@ -58,13 +72,28 @@ t.test('URL checks and the bounded POST (hostile receivers)', async (t) => {
     const cap = Math.min(5000, 100 * 2 ** (a - 1));
     t.ok(d >= cap / 2 && d <= cap, `backoff after ${a} failures within [${cap / 2}, ${cap}]`);
   }
-  t.equal(backoffMs(3, 100, 5000, () => 0), 200, 'lower half fixed');
-  t.equal(backoffMs(3, 100, 5000, () => 1), 400, 'upper bound');
+  t.equal(
+    backoffMs(3, 100, 5000, () => 0),
+    200,
+    'lower half fixed',
+  );
+  t.equal(
+    backoffMs(3, 100, 5000, () => 1),
+    400,
+    'upper bound',
+  );
 });
 
 t.test('webhook delivery end to end', async (t) => {
   const nats = await startTestNats(t);
-  const g = await startTestGateway(t, nats.url, { leaseTtlSeconds: 3, routerAckWaitSeconds: 2, webhookBackoffBaseMs: 50, webhookBackoffMaxMs: 200, webhookMaxAttempts: 3, webhookTimeoutMs: 2000 });
+  const g = await startTestGateway(t, nats.url, {
+    leaseTtlSeconds: 3,
+    routerAckWaitSeconds: 2,
+    webhookBackoffBaseMs: 50,
+    webhookBackoffMaxMs: 200,
+    webhookMaxAttempts: 3,
+    webhookTimeoutMs: 2000,
+  });
   const jwks = g.jwks;
 
   // TH fails twice, then accepts; KH always fails (until it recovers); LA has a webhook but is not addressed.
@@ -72,14 +101,23 @@ t.test('webhook delivery end to end', async (t) => {
   const th = await receiver((n, _q, res) => (res.writeHead(n <= 2 ? 503 : 204), res.end()));
   const kh = await receiver((_n, _q, res) => (res.writeHead(khUp ? 200 : 500), res.end('{"error":"down"}')));
   const la = await receiver((_n, _q, res) => (res.writeHead(200), res.end()));
-  for (const [id, r] of [['th-customs', th], ['kh-police-adp', kh], ['la-customs', la]] as const) {
+  for (const [id, r] of [
+    ['th-customs', th],
+    ['kh-police-adp', kh],
+    ['la-customs', la],
+  ] as const) {
     const a = g.gw.registry.snapshot.agency(id)!;
     await g.gw.registry.putAgency({ ...a, webhook: { url: r.url } });
   }
   for (const id of ['th-customs', 'kh-police-adp', 'la-customs']) await webhookConsumerReady(g.gw.bus, id);
   t.ok(g.gw.webhooks?.leading, 'this gateway holds the webhook lease');
 
-  const notice = sampleNotice('seizure-report', { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH', 'KH'], tlp: 'AMBER' });
+  const notice = sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['TH', 'KH'],
+    tlp: 'AMBER',
+  });
   const res = await g.post((await g.seal(notice, 'vn-customs')).jwe);
   t.equal(res.status, 202, 'posted');
 
@@ -88,13 +126,24 @@ t.test('webhook delivery end to end', async (t) => {
     const claims: WebhookClaims = await verifyWebhook(body, jwks, agency);
     t.equal(claims.notice_id, notice.id, `${agency}: the broker signed this notice's delivery`);
     t.equal(claims.log_index, res.json.log_index, `${agency}: with its log index`);
-    const header = JSON.parse(Buffer.from(body.split('.')[0]!, 'base64url').toString('utf8')) as { typ: string; kid: string };
+    const header = JSON.parse(Buffer.from(body.split('.')[0]!, 'base64url').toString('utf8')) as {
+      typ: string;
+      kid: string;
+    };
     t.equal(header.typ, WEBHOOK_TYP);
     const opened = await openDelivery(claims, g.creds(agency).encryption, originKeys);
     t.same(opened.notice, notice, `${agency}: decrypts it and verifies vn-customs' signature`);
-    await t.rejects(verifyWebhook(body, jwks, 'la-customs'), { code: 'wrong-recipient' }, 'a body for one agency is refused by another');
+    await t.rejects(
+      verifyWebhook(body, jwks, 'la-customs'),
+      { code: 'wrong-recipient' },
+      'a body for one agency is refused by another',
+    );
     const tampered = body.slice(0, -4) + (body.endsWith('AAAA') ? 'BBBB' : 'AAAA');
-    await t.rejects(verifyWebhook(tampered, jwks, agency), { code: 'signature-invalid' }, 'a changed body does not verify');
+    await t.rejects(
+      verifyWebhook(tampered, jwks, agency),
+      { code: 'signature-invalid' },
+      'a changed body does not verify',
+    );
     return claims;
   };
 
@@ -113,13 +162,22 @@ t.test('webhook delivery end to end', async (t) => {
   };
   const listed = await waitFor(async () => {
     const j = io();
-    if ((await run(['webhook', 'deadletters', '--nats', nats.url, '--json'], j.sink)) !== 0) throw new Error(j.o.stderr);
-    const d = (JSON.parse(j.o.stdout) as { deadletters: { seq: number; agency: string; notice_id: string; attempts: number; last_error: string }[] }).deadletters;
+    if ((await run(['webhook', 'deadletters', '--nats', nats.url, '--json'], j.sink)) !== 0)
+      throw new Error(j.o.stderr);
+    const d = (
+      JSON.parse(j.o.stdout) as {
+        deadletters: { seq: number; agency: string; notice_id: string; attempts: number; last_error: string }[];
+      }
+    ).deadletters;
     return d.length ? d : undefined;
   }, 'the dead letter');
   t.equal(kh.got.length, 3, 'KH was tried webhookMaxAttempts times');
   t.equal(listed.length, 1, 'one dead letter');
-  t.match(listed[0], { agency: 'kh-police-adp', notice_id: notice.id, attempts: 3, last_error: 'http 500' }, 'visible with its agency, notice, tries and last error');
+  t.match(
+    listed[0],
+    { agency: 'kh-police-adp', notice_id: notice.id, attempts: 3, last_error: 'http 500' },
+    'visible with its agency, notice, tries and last error',
+  );
   const text = io();
   await run(['webhook', 'deadletters', '--nats', nats.url], text.sink);
   t.match(text.o.stdout, /kh-police-adp\s+notice/, 'listed for a human too');
@@ -132,7 +190,11 @@ t.test('webhook delivery end to end', async (t) => {
   // KH recovers; the operator re-delivers.
   khUp = true;
   const r = io();
-  t.equal(await run(['webhook', 'redeliver', '--nats', nats.url, '--seq', String(listed[0]!.seq)], r.sink), 0, r.o.stderr);
+  t.equal(
+    await run(['webhook', 'redeliver', '--nats', nats.url, '--seq', String(listed[0]!.seq)], r.sink),
+    0,
+    r.o.stderr,
+  );
   t.match(r.o.stdout, /queued for redelivery/);
   await waitFor(() => (kh.got.length >= 4 ? true : undefined), 'KH to get the re-delivery');
   const claims = await check(kh.got[3]!.body, 'kh-police-adp');
@@ -141,7 +203,11 @@ t.test('webhook delivery end to end', async (t) => {
   await run(['webhook', 'deadletters', '--nats', nats.url, '--json'], after.sink);
   t.same(JSON.parse(after.o.stdout), { deadletters: [] }, 'the dead-letter is empty after re-delivery');
   const again = io();
-  t.equal(await run(['webhook', 'redeliver', '--nats', nats.url, '--seq', String(listed[0]!.seq)], again.sink), 1, 'a dead letter already re-delivered cannot be re-delivered twice');
+  t.equal(
+    await run(['webhook', 'redeliver', '--nats', nats.url, '--seq', String(listed[0]!.seq)], again.sink),
+    1,
+    'a dead letter already re-delivered cannot be re-delivered twice',
+  );
   await sleep(300);
   t.equal(th.got.length, 3, 'TH got nothing more');
   t.equal(kh.got.length, 4, 'KH got exactly one more');

@@ -6,9 +6,15 @@ import { JWE_ALGS, JWE_ENCS, type ParsedJwe } from './parse-jwe.js';
  * Step 2 (JOSE): decrypt with the broker key named by kid. Every failure after the
  * key is found is the same `decrypt-failed` answer (no padding or key oracle).
  */
-export async function decryptJwe(jwe: ParsedJwe, decryptionKey: (kid: string) => CryptoKey | undefined): Promise<Uint8Array> {
+export async function decryptJwe(
+  jwe: ParsedJwe,
+  decryptionKey: (kid: string) => CryptoKey | undefined,
+): Promise<Uint8Array> {
   const key = decryptionKey(jwe.header.kid);
-  if (!key) throw new LiaisonError('key-unknown', { publicDetail: 'the JWE kid is not a broker encryption key; fetch GET /v1/keys' });
+  if (!key)
+    throw new LiaisonError('key-unknown', {
+      publicDetail: 'the JWE kid is not a broker encryption key; fetch GET /v1/keys',
+    });
   try {
     const { plaintext } = await compactDecrypt(jwe.compact, key, {
       keyManagementAlgorithms: [...JWE_ALGS],
@@ -16,6 +22,9 @@ export async function decryptJwe(jwe: ParsedJwe, decryptionKey: (kid: string) =>
     });
     return plaintext;
   } catch (e) {
-    throw new LiaisonError('decrypt-failed', { detail: `JWE decryption failed: ${(e as { code?: string }).code ?? 'error'}`, cause: e });
+    throw new LiaisonError('decrypt-failed', {
+      detail: `JWE decryption failed: ${(e as { code?: string }).code ?? 'error'}`,
+      cause: e,
+    });
   }
 }

@@ -15,7 +15,17 @@
  * deliveries with any JOSE library; the tests open these with jose and with
  * python3-jwcrypto.
  */
-import { createCipheriv, createECDH, createHash, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, type JsonWebKey, type KeyObject } from 'node:crypto';
+import {
+  createCipheriv,
+  createECDH,
+  createHash,
+  createPublicKey,
+  diffieHellman,
+  generateKeyPairSync,
+  randomBytes,
+  type JsonWebKey,
+  type KeyObject,
+} from 'node:crypto';
 import type { RegistryJwk } from '../../broker/registry/model.js';
 
 export const JWE_ALG = 'ECDH-ES+A256KW';
@@ -38,16 +48,21 @@ export type RecipientKey = { crv: 'X25519'; key: KeyObject } | { crv: 'P-256'; p
 /** Import a registry `use: enc` JWK (only its public members are read); throws on anything but a valid X25519 or P-256 key. */
 export function importRecipientKey(jwk: RegistryJwk): RecipientKey {
   const crv = curveOf(jwk);
-  if (crv === 'X25519') return { crv, key: createPublicKey({ key: { kty: 'OKP', crv, x: jwk.x } as JsonWebKey, format: 'jwk' }) };
+  if (crv === 'X25519')
+    return { crv, key: createPublicKey({ key: { kty: 'OKP', crv, x: jwk.x } as JsonWebKey, format: 'jwk' }) };
   // Imported once as a key to have the point checked (on the curve, right sizes), then kept as raw bytes.
   createPublicKey({ key: { kty: 'EC', crv, x: jwk.x, y: jwk.y } as JsonWebKey, format: 'jwk' });
   const [x, y] = [Buffer.from(String(jwk.x), 'base64url'), Buffer.from(String(jwk.y), 'base64url')];
-  if (x.length !== 32 || y.length !== 32) throw new TypeError('delivery key: P-256 x and y must be 32 bytes each (RFC 7518 §6.2.1)');
+  if (x.length !== 32 || y.length !== 32)
+    throw new TypeError('delivery key: P-256 x and y must be 32 bytes each (RFC 7518 §6.2.1)');
   return { crv, point: Buffer.concat([Buffer.from([0x04]), x, y]) };
 }
 
 /** The X25519 base point (u = 9): X25519(k, 9) is the public key of the scalar k (RFC 7748 §6.1). */
-const X25519_BASE = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.concat([Buffer.from([9]), Buffer.alloc(31)]).toString('base64url') }, format: 'jwk' });
+const X25519_BASE = createPublicKey({
+  key: { kty: 'OKP', crv: 'X25519', x: Buffer.concat([Buffer.from([9]), Buffer.alloc(31)]).toString('base64url') },
+  format: 'jwk',
+});
 
 /**
  * ECDH with a fresh ephemeral key on the recipient's curve: the shared secret Z
@@ -61,11 +76,17 @@ function agree(recipient: RecipientKey): { z: Buffer; epk: Record<string, string
   if (recipient.crv === 'X25519') {
     const { privateKey } = generateKeyPairSync('x25519');
     const pub = diffieHellman({ privateKey, publicKey: X25519_BASE });
-    return { z: diffieHellman({ privateKey, publicKey: recipient.key }), epk: { kty: 'OKP', crv: 'X25519', x: b64u(pub) } };
+    return {
+      z: diffieHellman({ privateKey, publicKey: recipient.key }),
+      epk: { kty: 'OKP', crv: 'X25519', x: b64u(pub) },
+    };
   }
   const ecdh = createECDH('prime256v1');
   const point = ecdh.generateKeys();
-  return { z: ecdh.computeSecret(recipient.point), epk: { kty: 'EC', crv: 'P-256', x: b64u(point.subarray(1, 33)), y: b64u(point.subarray(33)) } };
+  return {
+    z: ecdh.computeSecret(recipient.point),
+    epk: { kty: 'EC', crv: 'P-256', x: b64u(point.subarray(1, 33)), y: b64u(point.subarray(33)) },
+  };
 }
 
 const u32 = (n: number) => {
@@ -101,7 +122,11 @@ function aesKeyWrap256(kek: Uint8Array, cek: Uint8Array): Buffer {
  * One compact JWE of `plaintext` to `recipient` with ECDH-ES+A256KW / A256GCM.
  * `header`: the other protected header members (kid, typ, cty, ...); alg, enc and epk are set here.
  */
-export function encryptCompactJwe(plaintext: Uint8Array, recipient: RecipientKey, header: Record<string, string>): string {
+export function encryptCompactJwe(
+  plaintext: Uint8Array,
+  recipient: RecipientKey,
+  header: Record<string, string>,
+): string {
   const { z, epk } = agree(recipient);
   const kek = concatKdf256(z, JWE_ALG);
   z.fill(0);

@@ -17,7 +17,10 @@ export const DELIVERY_CTY = { jose: 'JWT', openpgp: 'pgp-signed' } as const;
 
 /** The `cty` for a notice of that origin format; a format without one is `format-unknown`. */
 function deliveryCty(format: string): string {
-  if (!Object.hasOwn(DELIVERY_CTY, format)) throw new LiaisonError('format-unknown', { detail: `no delivery cty for envelope format ${JSON.stringify(format)}` });
+  if (!Object.hasOwn(DELIVERY_CTY, format))
+    throw new LiaisonError('format-unknown', {
+      detail: `no delivery cty for envelope format ${JSON.stringify(format)}`,
+    });
   return (DELIVERY_CTY as Readonly<Record<string, string>>)[format]!;
 }
 
@@ -77,7 +80,12 @@ export async function encryptDelivery(
   keyOf: (jwk: RegistryJwk) => RecipientKey = recipientKey,
 ): Promise<string> {
   // Synchronous node:crypto (delivery-jwe.ts): on the sealing worker, off the event loop that serves ingest.
-  return encryptCompactJwe(signed, keyOf(recipient.jwk), { kid: recipient.kid, typ: DELIVERY_TYP, cty: deliveryCty(format), 'liaison-notice-id': noticeId });
+  return encryptCompactJwe(signed, keyOf(recipient.jwk), {
+    kid: recipient.kid,
+    typ: DELIVERY_TYP,
+    cty: deliveryCty(format),
+    'liaison-notice-id': noticeId,
+  });
 }
 
 const ascii = new TextEncoder();
@@ -93,12 +101,20 @@ export function encryptDeliveries(
   format: string,
   keyOf?: (jwk: RegistryJwk) => RecipientKey,
 ): Promise<Uint8Array[]> {
-  return Promise.all(recipients.map(async (r) => ascii.encode(await encryptDelivery(signed, r, noticeId, format, keyOf))));
+  return Promise.all(
+    recipients.map(async (r) => ascii.encode(await encryptDelivery(signed, r, noticeId, format, keyOf))),
+  );
 }
 
 /** The recipient's side: decrypt a delivery with its own private encryption key; returns the origin's signed bytes. */
-export async function decryptDelivery(jwe: string, privateJwk: JWK): Promise<{ signed: Uint8Array; header: Record<string, unknown> }> {
+export async function decryptDelivery(
+  jwe: string,
+  privateJwk: JWK,
+): Promise<{ signed: Uint8Array; header: Record<string, unknown> }> {
   const key = await importJWK({ ...privateJwk, alg: DELIVERY_ALG }, DELIVERY_ALG);
-  const { plaintext, protectedHeader } = await compactDecrypt(jwe, key, { keyManagementAlgorithms: [DELIVERY_ALG], contentEncryptionAlgorithms: [DELIVERY_ENC] });
+  const { plaintext, protectedHeader } = await compactDecrypt(jwe, key, {
+    keyManagementAlgorithms: [DELIVERY_ALG],
+    contentEncryptionAlgorithms: [DELIVERY_ENC],
+  });
   return { signed: plaintext, header: protectedHeader };
 }

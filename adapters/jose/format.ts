@@ -19,7 +19,9 @@ export const joseFormat = {
   keyMaterial(record) {
     if (!isObj(record.jwk)) return undefined;
     const j = record.jwk;
-    const jwk = Object.fromEntries(['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use'].filter((f) => typeof j[f] === 'string').map((f) => [f, j[f]]));
+    const jwk = Object.fromEntries(
+      ['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use'].filter((f) => typeof j[f] === 'string').map((f) => [f, j[f]]),
+    );
     return { fields: { jwk: jwk as { kty: string } }, id: `jwk:${JSON.stringify([jwk.kty, jwk.crv, jwk.x, jwk.y])}` };
   },
   storedSignatures: joseStoredSignatures,
@@ -34,7 +36,12 @@ export const joseFormat = {
         return pool.threadId;
       },
       async seal(signed, recipients, meta) {
-        const bodies = await pool.seal(signed, recipients.map((r) => ({ kid: r.kid, jwk: r.jwk ?? { kty: '' } })), meta.noticeId, meta.format);
+        const bodies = await pool.seal(
+          signed,
+          recipients.map((r) => ({ kid: r.kid, jwk: r.jwk ?? { kty: '' } })),
+          meta.noticeId,
+          meta.format,
+        );
         return bodies.map((body, i) => ({ body, kid: recipients[i]!.kid }));
       },
       close: () => pool.close(),

@@ -15,12 +15,22 @@ export function parseCompactJwe(body: string): ParsedJwe {
   const compact = body.trim();
   const parts = compact.split('.');
   if (parts.length !== 5) {
-    throw new LiaisonError('envelope-malformed', { publicDetail: parts.length === 3 ? 'expected a JWE (encrypted to the broker), got a JWS' : 'expected a compact JWE with five parts' });
+    throw new LiaisonError('envelope-malformed', {
+      publicDetail:
+        parts.length === 3
+          ? 'expected a JWE (encrypted to the broker), got a JWS'
+          : 'expected a compact JWE with five parts',
+    });
   }
-  const header = parseProtectedHeader(parts[0] as string, { what: 'JWE', allowedAlgs: JWE_ALGS, allowedParams: JWE_PARAMS });
+  const header = parseProtectedHeader(parts[0] as string, {
+    what: 'JWE',
+    allowedAlgs: JWE_ALGS,
+    allowedParams: JWE_PARAMS,
+  });
   if (typeof header.enc !== 'string' || !(JWE_ENCS as readonly string[]).includes(header.enc)) {
     throw new LiaisonError('alg-not-allowed', { publicDetail: `JWE enc must be ${JWE_ENCS.join(', ')}` });
   }
-  if (header.alg === 'ECDH-ES' && parts[1] !== '') throw new LiaisonError('envelope-malformed', { publicDetail: 'ECDH-ES (direct) must have an empty encrypted key' });
+  if (header.alg === 'ECDH-ES' && parts[1] !== '')
+    throw new LiaisonError('envelope-malformed', { publicDetail: 'ECDH-ES (direct) must have an empty encrypted key' });
   return { compact, header: header as ParsedJwe['header'] };
 }

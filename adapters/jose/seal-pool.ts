@@ -30,7 +30,8 @@ export interface SealJob {
  * bytes, and strings crossing threads were copied twice and landed on the router's heap (about 35 kB a notice, which
  * its small young generation then scavenged).
  */
-export type SealReply = { id: number; bodies: Uint8Array[]; error?: undefined } | { id: number; error: string; bodies?: undefined };
+export type SealReply =
+  { id: number; bodies: Uint8Array[]; error?: undefined } | { id: number; error: string; bodies?: undefined };
 
 interface Pending {
   job: SealJob;
@@ -38,9 +39,11 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-const sealInProcess = (job: Omit<SealJob, 'id'>) => encryptDeliveries(job.signed, job.recipients, job.noticeId, job.format);
+const sealInProcess = (job: Omit<SealJob, 'id'>) =>
+  encryptDeliveries(job.signed, job.recipients, job.noticeId, job.format);
 
-const workerUrl = () => new URL(import.meta.url.endsWith('.ts') ? './seal-worker.ts' : './seal-worker.js', import.meta.url);
+const workerUrl = () =>
+  new URL(import.meta.url.endsWith('.ts') ? './seal-worker.ts' : './seal-worker.js', import.meta.url);
 
 export class DeliverySealer {
   #worker: Worker | undefined;
@@ -56,7 +59,12 @@ export class DeliverySealer {
   }
 
   /** One compact JWE per recipient, in order, as its ASCII bytes. */
-  seal(signed: Uint8Array, recipients: { kid: string; jwk: RegistryJwk }[], noticeId: string, format: string): Promise<Uint8Array[]> {
+  seal(
+    signed: Uint8Array,
+    recipients: { kid: string; jwk: RegistryJwk }[],
+    noticeId: string,
+    format: string,
+  ): Promise<Uint8Array[]> {
     if (recipients.length === 0) return Promise.resolve([]);
     const worker = this.#inProcess || this.#closed ? undefined : this.#ensureWorker();
     if (!worker) return sealInProcess({ signed, recipients, noticeId, format });
@@ -64,7 +72,13 @@ export class DeliverySealer {
     // in an ArrayBuffer of its own, and transfer that (not cloned again); the caller's bytes stay intact.
     const copy = new Uint8Array(signed.byteLength);
     copy.set(signed);
-    const job: SealJob = { id: this.#nextId++, signed: copy, noticeId, format, recipients: recipients.map((r) => ({ kid: r.kid, jwk: r.jwk })) };
+    const job: SealJob = {
+      id: this.#nextId++,
+      signed: copy,
+      noticeId,
+      format,
+      recipients: recipients.map((r) => ({ kid: r.kid, jwk: r.jwk })),
+    };
     return new Promise<Uint8Array[]>((resolve, reject) => {
       // Kept with the caller's own bytes, for a retry in process should the worker never start (the posted copy is gone).
       this.#pending.set(job.id, { job: { ...job, signed }, resolve, reject });

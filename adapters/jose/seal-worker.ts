@@ -16,7 +16,11 @@ const port = parentPort;
 port.on('message', (job: SealJob) => {
   // Each JWE's bytes have an ArrayBuffer of their own (encryptDeliveries): transferred, not copied.
   encryptDeliveries(job.signed, job.recipients, job.noticeId, job.format, recipientKeyByMaterial).then(
-    (bodies) => port.postMessage({ id: job.id, bodies } satisfies SealReply, bodies.map((b) => b.buffer as ArrayBuffer)),
+    (bodies) =>
+      port.postMessage(
+        { id: job.id, bodies } satisfies SealReply,
+        bodies.map((b) => b.buffer as ArrayBuffer),
+      ),
     (e: unknown) => port.postMessage({ id: job.id, error: (e as Error)?.message ?? String(e) } satisfies SealReply),
   );
 });

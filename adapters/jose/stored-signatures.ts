@@ -9,7 +9,14 @@ import { verifyCompactJws } from './verify-jws.js';
 const JOSE_BATCH = 64;
 
 const validity = (k: Pick<HistoricalAgencyKey, 'status' | 'not_before' | 'not_after' | 'revoked_at'>) =>
-  [k.status, k.revoked_at && `revoked_at ${k.revoked_at}`, k.not_before && `not_before ${k.not_before}`, k.not_after && `not_after ${k.not_after}`].filter(Boolean).join(', ');
+  [
+    k.status,
+    k.revoked_at && `revoked_at ${k.revoked_at}`,
+    k.not_before && `not_before ${k.not_before}`,
+    k.not_after && `not_after ${k.not_after}`,
+  ]
+    .filter(Boolean)
+    .join(', ');
 
 /**
  * The audit's check of a stored compact JWS against the JOSE keys of the
@@ -28,21 +35,42 @@ export function joseStoredSignatures(history: readonly HistoricalAgencyKey[]): S
     concurrency: JOSE_BATCH,
     async verify(signed, claim) {
       const candidates = byKid.get(claim.signerKid) ?? [];
-      if (candidates.length === 0) return { code: 'notice-signer-unknown', message: `signer key ${claim.signerKid} is not in the agency key history` };
+      if (candidates.length === 0)
+        return {
+          code: 'notice-signer-unknown',
+          message: `signer key ${claim.signerKid} is not in the agency key history`,
+        };
       if (candidates.length > 1) {
         const agencies = [...new Set(candidates.map((c) => c.agency))].join(', ');
-        return { code: 'notice-signer-unknown', message: `signer key ${claim.signerKid} is claimed by ${candidates.length} different keys in the history (${agencies}): it names none` };
+        return {
+          code: 'notice-signer-unknown',
+          message: `signer key ${claim.signerKid} is claimed by ${candidates.length} different keys in the history (${agencies}): it names none`,
+        };
       }
       const key = candidates[0]!;
-      if (key.agency !== claim.originAgency) return { code: 'notice-signer-wrong-agency', message: `signer key ${key.kid} belongs to ${key.agency}, not to the origin agency ${String(claim.originAgency)}` };
+      if (key.agency !== claim.originAgency)
+        return {
+          code: 'notice-signer-wrong-agency',
+          message: `signer key ${key.kid} belongs to ${key.agency}, not to the origin agency ${String(claim.originAgency)}`,
+        };
       const state = key.use === 'sig' ? keyStateAt(key, claim.at) : 'not a signing key';
-      if (state !== 'active') return { code: 'notice-signer-not-valid', message: `signer key ${key.kid} was ${state} at received_at ${claim.receivedAt} (${validity(key)})` };
+      if (state !== 'active')
+        return {
+          code: 'notice-signer-not-valid',
+          message: `signer key ${key.kid} was ${state} at received_at ${claim.receivedAt} (${validity(key)})`,
+        };
       const resolve = async (kid: string): Promise<ResolvedSigner> => {
-        if (kid !== key.kid) throw new LiaisonError('signature-invalid', { detail: `the JWS names key ${kid}, the log entry ${key.kid}` });
+        if (kid !== key.kid)
+          throw new LiaisonError('signature-invalid', { detail: `the JWS names key ${kid}, the log entry ${key.kid}` });
         let p = imported.get(kid);
         if (!p) {
           const algorithms = signatureAlgsFor(key.jwk ?? {});
-          p = importKey(key.jwk as Parameters<typeof importKey>[0], algorithms[0] ?? 'none').then((k) => ({ kid, agencyId: key.agency, key: k, algorithms }));
+          p = importKey(key.jwk as Parameters<typeof importKey>[0], algorithms[0] ?? 'none').then((k) => ({
+            kid,
+            agencyId: key.agency,
+            key: k,
+            algorithms,
+          }));
           imported.set(kid, p);
         }
         return p;
@@ -52,7 +80,10 @@ export function joseStoredSignatures(history: readonly HistoricalAgencyKey[]): S
         return undefined;
       } catch (err) {
         const detail = (err as Error).message;
-        return { code: /names key/.test(String(detail)) ? 'notice-signer-mismatch' : 'notice-signature-invalid', message: `the stored JWS does not verify with ${key.kid}: ${detail}` };
+        return {
+          code: /names key/.test(String(detail)) ? 'notice-signer-mismatch' : 'notice-signature-invalid',
+          message: `the stored JWS does not verify with ${key.kid}: ${detail}`,
+        };
       }
     },
   };

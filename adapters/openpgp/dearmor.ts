@@ -33,34 +33,52 @@ export function crc24(bytes: Uint8Array): number {
  * armor headers, strict base64, and the CRC-24 checked when present. Cleartext
  * signatures, key blocks and binary bodies are refused here.
  */
-export function dearmorMessage(body: string, limits: Pick<OpenPgpLimits, 'maxArmorBytes' | 'maxArmorHeaders'>): Uint8Array {
-  if (body.length > limits.maxArmorBytes) throw new LiaisonError('openpgp-limits', { publicDetail: `the armored message is larger than ${limits.maxArmorBytes} bytes` });
-  const lines = body.trim().split(/\r?\n/).map((l) => l.replace(/[ \t]+$/, ''));
+export function dearmorMessage(
+  body: string,
+  limits: Pick<OpenPgpLimits, 'maxArmorBytes' | 'maxArmorHeaders'>,
+): Uint8Array {
+  if (body.length > limits.maxArmorBytes)
+    throw new LiaisonError('openpgp-limits', {
+      publicDetail: `the armored message is larger than ${limits.maxArmorBytes} bytes`,
+    });
+  const lines = body
+    .trim()
+    .split(/\r?\n/)
+    .map((l) => l.replace(/[ \t]+$/, ''));
   if (lines[0] !== BEGIN) {
-    const publicDetail = lines[0]?.startsWith('-----BEGIN PGP SIGNED MESSAGE') ? 'a cleartext-signed message is not encrypted to the broker' : 'expected one ASCII-armored PGP MESSAGE block';
+    const publicDetail = lines[0]?.startsWith('-----BEGIN PGP SIGNED MESSAGE')
+      ? 'a cleartext-signed message is not encrypted to the broker'
+      : 'expected one ASCII-armored PGP MESSAGE block';
     throw new LiaisonError('envelope-malformed', { publicDetail });
   }
   if (lines[lines.length - 1] !== END || lines.indexOf(END) !== lines.length - 1) {
-    throw new LiaisonError('envelope-malformed', { publicDetail: 'expected exactly one ASCII-armored PGP MESSAGE block' });
+    throw new LiaisonError('envelope-malformed', {
+      publicDetail: 'expected exactly one ASCII-armored PGP MESSAGE block',
+    });
   }
   let i = 1;
   for (; i < lines.length - 1 && lines[i] !== ''; i++) {
-    if (i > limits.maxArmorHeaders) throw new LiaisonError('openpgp-limits', { publicDetail: `more than ${limits.maxArmorHeaders} armor headers` });
-    if (!HEADER.test(lines[i] as string)) throw new LiaisonError('envelope-malformed', { publicDetail: 'an armor header line is malformed' });
+    if (i > limits.maxArmorHeaders)
+      throw new LiaisonError('openpgp-limits', { publicDetail: `more than ${limits.maxArmorHeaders} armor headers` });
+    if (!HEADER.test(lines[i] as string))
+      throw new LiaisonError('envelope-malformed', { publicDetail: 'an armor header line is malformed' });
   }
-  if (lines[i] !== '') throw new LiaisonError('envelope-malformed', { publicDetail: 'the armor has no blank line before its body' });
+  if (lines[i] !== '')
+    throw new LiaisonError('envelope-malformed', { publicDetail: 'the armor has no blank line before its body' });
   const data = lines.slice(i + 1, -1);
   let crc: string | undefined;
   if (data.length > 0 && CRC_LINE.test(data[data.length - 1] as string)) crc = (data.pop() as string).slice(1);
   for (const line of data) {
-    if (!BASE64_LINE.test(line)) throw new LiaisonError('envelope-malformed', { publicDetail: 'the armor body is not base64' });
+    if (!BASE64_LINE.test(line))
+      throw new LiaisonError('envelope-malformed', { publicDetail: 'the armor body is not base64' });
   }
   const b64 = data.join('');
-  if (b64.length === 0 || b64.length % 4 !== 0 || /=[^=]/.test(b64)) throw new LiaisonError('envelope-malformed', { publicDetail: 'the armor body is not base64' });
+  if (b64.length === 0 || b64.length % 4 !== 0 || /=[^=]/.test(b64))
+    throw new LiaisonError('envelope-malformed', { publicDetail: 'the armor body is not base64' });
   const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
   if (crc !== undefined) {
     const expected = Buffer.from(crc, 'base64');
-    if (((expected[0] as number) << 16 | (expected[1] as number) << 8 | (expected[2] as number)) !== crc24(bytes)) {
+    if ((((expected[0] as number) << 16) | ((expected[1] as number) << 8) | (expected[2] as number)) !== crc24(bytes)) {
       throw new LiaisonError('envelope-malformed', { publicDetail: 'the armor checksum does not match' });
     }
   }

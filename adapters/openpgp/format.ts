@@ -29,7 +29,9 @@ export const openPgpFormat = {
   },
   agencyKeysField: 'openpgp_keys',
   keyMaterial(record) {
-    return typeof record.armored === 'string' ? { fields: { armored: record.armored }, id: `pgp:${record.armored}` } : undefined;
+    return typeof record.armored === 'string'
+      ? { fields: { armored: record.armored }, id: `pgp:${record.armored}` }
+      : undefined;
   },
   storedSignatures: openPgpStoredSignatures,
   deliveryKey(agency, at) {
@@ -45,13 +47,23 @@ export const openPgpFormat = {
         Promise.all(
           recipients.map(async (r) => {
             const to = await currentOpenPgpRecipient(r.agency, at);
-            return to && { body: ascii.encode(await sealer.seal(signed, { key: to.key, noticeId: meta.noticeId, format: meta.format })), kid: to.kid };
+            return (
+              to && {
+                body: ascii.encode(
+                  await sealer.seal(signed, { key: to.key, noticeId: meta.noticeId, format: meta.format }),
+                ),
+                kid: to.kid,
+              }
+            );
           }),
         ),
     };
   },
   inboxDelivery: {
     field: 'openpgp',
-    defect: (body) => (Buffer.from(body.subarray(0, Math.min(body.length, ARMORED.length))).toString('latin1') === ARMORED ? null : 'body is not an armored OpenPGP message'),
+    defect: (body) =>
+      Buffer.from(body.subarray(0, Math.min(body.length, ARMORED.length))).toString('latin1') === ARMORED
+        ? null
+        : 'body is not an armored OpenPGP message',
   },
 } as const satisfies EnvelopeFormat<'openpgp'>;

@@ -19,7 +19,7 @@ function parseRecipient(record: OpenPgpAgencyKey): Promise<PublicKey | undefined
     parsed.delete(id); // most recently used last
   } else {
     p = readKey({ armoredKey: record.armored }).then(
-      (key) => (key.isPrivate() || key.getFingerprint().toUpperCase() !== record.kid ? undefined : (key)),
+      (key) => (key.isPrivate() || key.getFingerprint().toUpperCase() !== record.kid ? undefined : key),
       () => undefined,
     );
     if (parsed.size >= RECIPIENT_CACHE_MAX) parsed.delete(parsed.keys().next().value as string);
@@ -35,9 +35,15 @@ function parseRecipient(record: OpenPgpAgencyKey): Promise<PublicKey | undefined
  * first; the certificate must match its kid, be neither revoked nor expired, and
  * have a valid encryption (sub)key now. Undefined when there is none.
  */
-export async function currentOpenPgpRecipient(agency: Agency, at: Date): Promise<{ kid: string; key: PublicKey } | undefined> {
+export async function currentOpenPgpRecipient(
+  agency: Agency,
+  at: Date,
+): Promise<{ kid: string; key: PublicKey } | undefined> {
   const records = (agency.openpgp_keys ?? []).filter((r) => keyStateAt(r, at) === 'active');
-  const ordered = [...records.filter((r) => r.use === 'enc').reverse(), ...records.filter((r) => r.use === 'sig').reverse()];
+  const ordered = [
+    ...records.filter((r) => r.use === 'enc').reverse(),
+    ...records.filter((r) => r.use === 'sig').reverse(),
+  ];
   for (const record of ordered) {
     const key = await parseRecipient(record);
     if (!key) continue;

@@ -1,7 +1,19 @@
 import { LiaisonError } from '../../broker/core/errors.js';
 
 /** Packet tags (RFC 9580 5). */
-export const TAG = { pkesk: 1, signature: 2, skesk: 3, ops: 4, compressed: 8, sed: 9, marker: 10, literal: 11, seipd: 18, aead: 20, padding: 21 } as const;
+export const TAG = {
+  pkesk: 1,
+  signature: 2,
+  skesk: 3,
+  ops: 4,
+  compressed: 8,
+  sed: 9,
+  marker: 10,
+  literal: 11,
+  seipd: 18,
+  aead: 20,
+  padding: 21,
+} as const;
 
 export interface ScannedPacket {
   tag: number;
@@ -35,7 +47,8 @@ export function scanPackets(bytes: Uint8Array, opts: { maxPackets: number; keepB
     return s;
   };
   while (pos < bytes.length) {
-    if (out.length >= opts.maxPackets) throw new LiaisonError('openpgp-limits', { publicDetail: `more than ${opts.maxPackets} packets` });
+    if (out.length >= opts.maxPackets)
+      throw new LiaisonError('openpgp-limits', { publicDetail: `more than ${opts.maxPackets} packets` });
     const start = pos;
     const first = byte();
     if ((first & 0x80) === 0) throw malformed('not an OpenPGP packet sequence');
@@ -57,14 +70,22 @@ export function scanPackets(bytes: Uint8Array, opts: { maxPackets: number; keepB
           break;
         }
         // Partial body length: only data packets may use it (RFC 9580 4.2.1.4).
-        if (![TAG.compressed, TAG.sed, TAG.literal, TAG.seipd, TAG.aead].includes(tag as 8)) throw malformed('partial lengths on a non-data packet');
+        if (![TAG.compressed, TAG.sed, TAG.literal, TAG.seipd, TAG.aead].includes(tag as 8))
+          throw malformed('partial lengths on a non-data packet');
         chunks.push(take(1 << (l & 0x1f)));
       }
     } else {
       // Legacy format (RFC 9580 4.2.2).
       tag = (first >> 2) & 0x0f;
       const type = first & 0x03;
-      const n = type === 0 ? byte() : type === 1 ? (byte() << 8) + byte() : type === 2 ? ((byte() << 24) >>> 0) + (byte() << 16) + (byte() << 8) + byte() : bytes.length - pos;
+      const n =
+        type === 0
+          ? byte()
+          : type === 1
+            ? (byte() << 8) + byte()
+            : type === 2
+              ? ((byte() << 24) >>> 0) + (byte() << 16) + (byte() << 8) + byte()
+              : bytes.length - pos;
       chunks.push(take(n));
     }
     const length = chunks.reduce((s, c) => s + c.length, 0);

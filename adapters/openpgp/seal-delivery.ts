@@ -22,8 +22,15 @@ export interface OpenPgpDeliverySealer {
 export function createOpenPgpDeliverySealer(brokerKey: PrivateKey): OpenPgpDeliverySealer {
   return {
     async seal(signed, to) {
-      if (!Object.hasOwn(DELIVERY_FILE_EXTENSION, to.format)) throw new LiaisonError('format-unknown', { detail: `no OpenPGP delivery file name for envelope format ${JSON.stringify(to.format)}` });
-      const message = await createMessage({ binary: signed, filename: `${to.noticeId}.${DELIVERY_FILE_EXTENSION[to.format]}`, format: 'binary' });
+      if (!Object.hasOwn(DELIVERY_FILE_EXTENSION, to.format))
+        throw new LiaisonError('format-unknown', {
+          detail: `no OpenPGP delivery file name for envelope format ${JSON.stringify(to.format)}`,
+        });
+      const message = await createMessage({
+        binary: signed,
+        filename: `${to.noticeId}.${DELIVERY_FILE_EXTENSION[to.format]}`,
+        format: 'binary',
+      });
       // openpgp's own types give `any` here; format 'armored' makes it a string.
       return encrypt({ message, encryptionKeys: to.key, signingKeys: brokerKey, format: 'armored' }) as Promise<string>;
     },

@@ -30,7 +30,8 @@ interface Indexed {
 async function parseCertificate(record: OpenPgpAgencyKey): Promise<PublicKey | undefined> {
   try {
     const key = await readKey({ armoredKey: record.armored });
-    if (key.isPrivate() || key.keyPacket.version !== 4 || key.getFingerprint().toUpperCase() !== record.kid) return undefined;
+    if (key.isPrivate() || key.keyPacket.version !== 4 || key.getFingerprint().toUpperCase() !== record.kid)
+      return undefined;
     return key;
   } catch {
     return undefined;
@@ -49,7 +50,10 @@ async function parseCertificate(record: OpenPgpAgencyKey): Promise<PublicKey | u
  * Certificates are parsed once per registry snapshot (reused across snapshots
  * when unchanged), so a revocation in the registry is seen at once.
  */
-export function createOpenPgpSignerResolver(snapshot: () => RegistrySnapshot, now: () => Date = () => new Date()): OpenPgpSignerResolver {
+export function createOpenPgpSignerResolver(
+  snapshot: () => RegistrySnapshot,
+  now: () => Date = () => new Date(),
+): OpenPgpSignerResolver {
   let indexedFor: RegistrySnapshot | undefined;
   let index: Promise<Map<string, Indexed | null>> = Promise.resolve(new Map<string, Indexed | null>());
   let parsed = new Map<string, Promise<PublicKey | undefined>>();
@@ -85,24 +89,39 @@ export function createOpenPgpSignerResolver(snapshot: () => RegistrySnapshot, no
     const byId = await index;
     const lookup = issuer.fingerprint ? `fpr:${issuer.fingerprint.toUpperCase()}` : `kid:${issuer.keyID.toUpperCase()}`;
     const found = byId.get(lookup);
-    if (!found) throw new LiaisonError('key-unknown', { publicDetail: 'the signing key is not a registered agency OpenPGP signing key', detail: `OpenPGP issuer ${lookup} not registered${found === null ? ' (ambiguous)' : ''}` });
+    if (!found)
+      throw new LiaisonError('key-unknown', {
+        publicDetail: 'the signing key is not a registered agency OpenPGP signing key',
+        detail: `OpenPGP issuer ${lookup} not registered${found === null ? ' (ambiguous)' : ''}`,
+      });
     const at = now();
     const state = keyStateAt(found.record, at);
-    if (state !== 'active') throw new LiaisonError('key-revoked', { detail: `OpenPGP signer key ${found.record.kid} is ${state} in the registry` });
+    if (state !== 'active')
+      throw new LiaisonError('key-revoked', {
+        detail: `OpenPGP signer key ${found.record.kid} is ${state} in the registry`,
+      });
     const { key } = found;
-    if (await key.isRevoked(undefined, undefined, at)) throw new LiaisonError('key-revoked', { detail: `OpenPGP certificate ${found.record.kid} carries a revocation` });
+    if (await key.isRevoked(undefined, undefined, at))
+      throw new LiaisonError('key-revoked', { detail: `OpenPGP certificate ${found.record.kid} carries a revocation` });
     let expires: Date | number | null;
     try {
       expires = await key.getExpirationTime();
     } catch (e) {
-      throw new LiaisonError('key-revoked', { detail: `OpenPGP certificate ${found.record.kid} has no valid self-signature`, cause: e });
+      throw new LiaisonError('key-revoked', {
+        detail: `OpenPGP certificate ${found.record.kid} has no valid self-signature`,
+        cause: e,
+      });
     }
-    if (expires === null || (expires instanceof Date && expires.getTime() <= at.getTime())) throw new LiaisonError('key-revoked', { detail: `OpenPGP certificate ${found.record.kid} is expired` });
+    if (expires === null || (expires instanceof Date && expires.getTime() <= at.getTime()))
+      throw new LiaisonError('key-revoked', { detail: `OpenPGP certificate ${found.record.kid} is expired` });
     const signingKeyID = key.getKeyIDs().find((id) => id.toHex().toUpperCase() === issuer.keyID.toUpperCase());
     try {
       await key.getSigningKey(signingKeyID, at);
     } catch (e) {
-      throw new LiaisonError('key-revoked', { detail: `OpenPGP certificate ${found.record.kid}: the issuing key is not a valid signing key now`, cause: e });
+      throw new LiaisonError('key-revoked', {
+        detail: `OpenPGP certificate ${found.record.kid}: the issuing key is not a valid signing key now`,
+        cause: e,
+      });
     }
     return { kid: found.record.kid, agencyId: found.agency.id, key };
   };

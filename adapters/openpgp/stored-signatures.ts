@@ -12,8 +12,21 @@ function historySnapshot(keys: readonly HistoricalAgencyKey[]): RegistrySnapshot
   const agencies = new Map<string, Agency>();
   for (const k of keys) {
     if (k.format !== 'openpgp' || k.use !== 'sig') continue;
-    const a = agencies.get(k.agency) ?? { id: k.agency, country: '', name: k.agency, roles: [], keys: [], openpgp_keys: [] };
-    const rec: OpenPgpAgencyKey = { kid: k.kid, use: 'sig', format: 'openpgp', armored: k.armored ?? '', status: k.status };
+    const a = agencies.get(k.agency) ?? {
+      id: k.agency,
+      country: '',
+      name: k.agency,
+      roles: [],
+      keys: [],
+      openpgp_keys: [],
+    };
+    const rec: OpenPgpAgencyKey = {
+      kid: k.kid,
+      use: 'sig',
+      format: 'openpgp',
+      armored: k.armored ?? '',
+      status: k.status,
+    };
     for (const f of ['not_before', 'not_after', 'revoked_at'] as const) if (k[f] !== undefined) rec[f] = k[f];
     a.openpgp_keys!.push(rec);
     agencies.set(k.agency, a);
@@ -41,14 +54,27 @@ export function openPgpStoredSignatures(history: readonly HistoricalAgencyKey[])
       try {
         const message = await readMessage({ armoredMessage: new TextDecoder().decode(signed), config: cfg });
         const { signer } = await verifyMessage(message, resolver, claim.at, cfg);
-        if (signer.kid !== claim.signerKid) return { code: 'notice-signer-mismatch', message: `the OpenPGP message is signed by ${signer.kid}, the log entry names ${claim.signerKid}` };
-        if (signer.agencyId !== claim.originAgency) return { code: 'notice-signer-wrong-agency', message: `signer key ${signer.kid} belongs to ${signer.agencyId}, not to the origin agency ${String(claim.originAgency)}` };
+        if (signer.kid !== claim.signerKid)
+          return {
+            code: 'notice-signer-mismatch',
+            message: `the OpenPGP message is signed by ${signer.kid}, the log entry names ${claim.signerKid}`,
+          };
+        if (signer.agencyId !== claim.originAgency)
+          return {
+            code: 'notice-signer-wrong-agency',
+            message: `signer key ${signer.kid} belongs to ${signer.agencyId}, not to the origin agency ${String(claim.originAgency)}`,
+          };
         return undefined;
       } catch (err) {
         const code = err instanceof LiaisonError ? err.code : undefined;
         const detail = (err as Error).message;
         return {
-          code: code === 'key-unknown' ? 'notice-signer-unknown' : code === 'key-revoked' ? 'notice-signer-not-valid' : 'notice-signature-invalid',
+          code:
+            code === 'key-unknown'
+              ? 'notice-signer-unknown'
+              : code === 'key-revoked'
+                ? 'notice-signer-not-valid'
+                : 'notice-signature-invalid',
           message: `the stored OpenPGP message does not verify at received_at ${claim.receivedAt}: ${detail}`,
         };
       }

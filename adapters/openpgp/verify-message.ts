@@ -1,4 +1,13 @@
-import { config as defaultConfig, enums, Message, PacketList, type AnyPacket, type LiteralDataPacket, type OnePassSignaturePacket, type SignaturePacket } from 'openpgp';
+import {
+  config as defaultConfig,
+  enums,
+  Message,
+  PacketList,
+  type AnyPacket,
+  type LiteralDataPacket,
+  type OnePassSignaturePacket,
+  type SignaturePacket,
+} from 'openpgp';
 import { LiaisonError } from '../../broker/core/errors.js';
 import type { OpenPgpSigner, OpenPgpSignerResolver } from './signers.js';
 import { armorMessage } from './dearmor.js';
@@ -29,7 +38,9 @@ const SIGNATURE_SKEW_MS = 5 * 60_000;
  */
 async function allPackets(list: PacketList<AnyPacket>): Promise<unknown[]> {
   const out: unknown[] = [...list];
-  const stream = (list as unknown as { stream?: { getReader(): { read(): Promise<{ done: boolean; value: unknown }> } } }).stream;
+  const stream = (
+    list as unknown as { stream?: { getReader(): { read(): Promise<{ done: boolean; value: unknown }> } } }
+  ).stream;
   if (stream && typeof stream.getReader === 'function') {
     const reader = stream.getReader();
     for (;;) {
@@ -55,42 +66,74 @@ async function toBytes(data: unknown): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-export async function verifyMessage(decrypted: Message<Uint8Array>, resolve: OpenPgpSignerResolver, now: Date, cfg: typeof defaultConfig): Promise<VerifiedMessage> {
-  const tagOf = (p: unknown) => ((p as { constructor: { tag?: number } }).constructor.tag ?? -1);
+export async function verifyMessage(
+  decrypted: Message<Uint8Array>,
+  resolve: OpenPgpSignerResolver,
+  now: Date,
+  cfg: typeof defaultConfig,
+): Promise<VerifiedMessage> {
+  const tagOf = (p: unknown) => (p as { constructor: { tag?: number } }).constructor.tag ?? -1;
   let packets = await allPackets(decrypted.packets);
   if (packets.length === 1 && tagOf(packets[0]) === (enums.packet.compressedData as number)) {
     packets = await allPackets((packets[0] as { packets: PacketList<AnyPacket> }).packets);
   }
   const tags = packets.map(tagOf);
   const count = (tag: number) => tags.filter((t) => t === tag).length;
-  if (count(enums.packet.compressedData) > 0) throw new LiaisonError('openpgp-limits', { publicDetail: 'nested compressed data is refused' });
-  if (count(enums.packet.literalData) !== 1) throw new LiaisonError('envelope-malformed', { publicDetail: 'the message must hold exactly one literal data packet' });
+  if (count(enums.packet.compressedData) > 0)
+    throw new LiaisonError('openpgp-limits', { publicDetail: 'nested compressed data is refused' });
+  if (count(enums.packet.literalData) !== 1)
+    throw new LiaisonError('envelope-malformed', {
+      publicDetail: 'the message must hold exactly one literal data packet',
+    });
   const signatures = count(enums.packet.signature);
   if (signatures === 0) throw new LiaisonError('signature-invalid', { publicDetail: 'the message is not signed' });
-  if (signatures > 1 || count(enums.packet.onePassSignature) > 1) throw new LiaisonError('openpgp-limits', { publicDetail: 'exactly one signature is accepted' });
+  if (signatures > 1 || count(enums.packet.onePassSignature) > 1)
+    throw new LiaisonError('openpgp-limits', { publicDetail: 'exactly one signature is accepted' });
   if (tags.join(',') !== [enums.packet.onePassSignature, enums.packet.literalData, enums.packet.signature].join(',')) {
-    throw new LiaisonError('envelope-malformed', { publicDetail: 'expected a one-pass signed message (one-pass signature, literal data, signature)' });
+    throw new LiaisonError('envelope-malformed', {
+      publicDetail: 'expected a one-pass signed message (one-pass signature, literal data, signature)',
+    });
   }
-  const [ops, literal, sig] = packets as unknown as [OnePassSignaturePacket & { issuerKeyID: SignaturePacket['issuerKeyID'] }, LiteralDataPacket, SignaturePacket];
+  const [ops, literal, sig] = packets as unknown as [
+    OnePassSignaturePacket & { issuerKeyID: SignaturePacket['issuerKeyID'] },
+    LiteralDataPacket,
+    SignaturePacket,
+  ];
   const inner = new PacketList();
   inner.push(ops, literal, sig);
   const payload = new Message(inner).getLiteralData() as Uint8Array | null;
-  if (!(payload instanceof Uint8Array)) throw new LiaisonError('envelope-malformed', { publicDetail: 'the literal data cannot be read' });
+  if (!(payload instanceof Uint8Array))
+    throw new LiaisonError('envelope-malformed', { publicDetail: 'the literal data cannot be read' });
   const head = Buffer.from(payload.subarray(0, 64)).toString('latin1').trimStart();
   if ((payload.length > 0 && ((payload[0] as number) & 0x80) !== 0) || head.startsWith('-----BEGIN PGP')) {
-    throw new LiaisonError('openpgp-limits', { publicDetail: 'a nested OpenPGP message is refused; sign and encrypt the notice JSON once' });
+    throw new LiaisonError('openpgp-limits', {
+      publicDetail: 'a nested OpenPGP message is refused; sign and encrypt the notice JSON once',
+    });
   }
-  if (!DOCUMENT_SIGNATURES.includes(sig.signatureType as number)) throw new LiaisonError('signature-invalid', { detail: `signature type ${String(sig.signatureType)}` });
+  if (!DOCUMENT_SIGNATURES.includes(sig.signatureType as number))
+    throw new LiaisonError('signature-invalid', { detail: `signature type ${String(sig.signatureType)}` });
   const keyID = sig.issuerKeyID.toHex().toUpperCase();
-  if (ops.issuerKeyID.toHex().toUpperCase() !== keyID) throw new LiaisonError('envelope-malformed', { publicDetail: 'the one-pass signature and the signature name different keys' });
-  const fingerprint = sig.issuerFingerprint ? Buffer.from(sig.issuerFingerprint).toString('hex').toUpperCase() : undefined;
+  if (ops.issuerKeyID.toHex().toUpperCase() !== keyID)
+    throw new LiaisonError('envelope-malformed', {
+      publicDetail: 'the one-pass signature and the signature name different keys',
+    });
+  const fingerprint = sig.issuerFingerprint
+    ? Buffer.from(sig.issuerFingerprint).toString('hex').toUpperCase()
+    : undefined;
   const signer = await resolve(fingerprint ? { keyID, fingerprint } : { keyID });
   try {
-    const [verification] = await new Message(inner).verify([signer.key], new Date(now.getTime() + SIGNATURE_SKEW_MS), cfg);
+    const [verification] = await new Message(inner).verify(
+      [signer.key],
+      new Date(now.getTime() + SIGNATURE_SKEW_MS),
+      cfg,
+    );
     if (!verification) throw new Error('no verification result');
     await verification.verified;
   } catch (e) {
-    throw new LiaisonError('signature-invalid', { detail: `OpenPGP signature verification failed: ${e instanceof Error ? e.name : 'error'}`, cause: e });
+    throw new LiaisonError('signature-invalid', {
+      detail: `OpenPGP signature verification failed: ${e instanceof Error ? e.name : 'error'}`,
+      cause: e,
+    });
   }
   // What is stored and hashed: the sender's three packets, re-serialized without compression and armored,
   // so that `gpg --verify` or any OpenPGP implementation re-verifies it from NOTICES without the broker.

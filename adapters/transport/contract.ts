@@ -40,7 +40,12 @@ export interface DeliverySource {
    * Hand the queue's messages to `handle` one at a time, in order, until `signal` aborts; after a failure (told to
    * `failed`) it subscribes again. A message `handle` leaves unsettled comes back after the queue's ack wait.
    */
-  consume(queue: DeliveryQueue, signal: AbortSignal, handle: (m: DeliveryMessage) => Promise<void>, failed: (e: Error) => void): Promise<void>;
+  consume(
+    queue: DeliveryQueue,
+    signal: AbortSignal,
+    handle: (m: DeliveryMessage) => Promise<void>,
+    failed: (e: Error) => void,
+  ): Promise<void>;
 }
 
 /** Where a delivery that failed every try is parked for an operator (`liaison webhook deadletters`). */

@@ -55,7 +55,9 @@ function ipv6Bytes(address: string): Uint8Array | null {
   let head = text;
   const groups: number[] = [];
   const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4) head = text.slice(0, v4.index) + `${((+v4[1]! << 8) | +v4[2]!).toString(16)}:${((+v4[3]! << 8) | +v4[4]!).toString(16)}`;
+  if (v4)
+    head =
+      text.slice(0, v4.index) + `${((+v4[1]! << 8) | +v4[2]!).toString(16)}:${((+v4[3]! << 8) | +v4[4]!).toString(16)}`;
   const [left, right] = head.split('::') as [string, string | undefined];
   const parse = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
   const l = parse(left);
@@ -112,7 +114,11 @@ type LookupCallback = (err: NodeJS.ErrnoException | null, address: string | Look
  * not public. Node calls it for host names only (an IP literal is checked by
  * isNonPublicLiteral before the request is made).
  */
-export function publicOnlyLookup(hostname: string, options: LookupOneOptions | LookupAllOptions, callback: LookupCallback): void {
+export function publicOnlyLookup(
+  hostname: string,
+  options: LookupOneOptions | LookupAllOptions,
+  callback: LookupCallback,
+): void {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, []);
     const list = addresses;
@@ -127,4 +133,3 @@ export function isNonPublicLiteral(url: URL): boolean {
   const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
   return isIP(host) !== 0 && isNonPublicAddress(host);
 }
-

@@ -1,5 +1,12 @@
 import type { Logger } from 'pino';
-import type { AgencyDirectory, DeadLetterSink, DeliveryMessage, DeliveryQueue, DeliverySigner, DeliverySource } from '../transport/contract.js';
+import type {
+  AgencyDirectory,
+  DeadLetterSink,
+  DeliveryMessage,
+  DeliveryQueue,
+  DeliverySigner,
+  DeliverySource,
+} from '../transport/contract.js';
 import type { Lease } from '../../broker/leader/lease.js';
 import { LeaderLoop } from '../../broker/leader/leader-loop.js';
 import { checkWebhookUrl, postWebhook } from './post.js';
@@ -59,7 +66,13 @@ export class WebhookDeliverer {
   #posted = 0;
 
   constructor(private readonly o: WebhookDelivererOptions) {
-    this.#leader = new LeaderLoop({ key: WEBHOOK_LEASE_KEY, holder: o.holder, ttlMs: o.leaseTtlMs, logger: o.logger, open: o.lease });
+    this.#leader = new LeaderLoop({
+      key: WEBHOOK_LEASE_KEY,
+      holder: o.holder,
+      ttlMs: o.leaseTtlMs,
+      logger: o.logger,
+      open: o.lease,
+    });
   }
 
   get leading(): boolean {
@@ -112,7 +125,10 @@ export class WebhookDeliverer {
         if (id !== '' && !want.has(id)) {
           w.abort.abort();
           workers.delete(id);
-          this.o.logger.info({ event: 'webhook-worker-stopped', agency: id }, 'webhook delivery stopped (no webhook in the registry)');
+          this.o.logger.info(
+            { event: 'webhook-worker-stopped', agency: id },
+            'webhook delivery stopped (no webhook in the registry)',
+          );
         }
       }
       await sleep(this.o.reconcileMs ?? 1000, signal);
@@ -127,7 +143,11 @@ export class WebhookDeliverer {
       queue,
       signal,
       (m) => this.#handle(m, signal),
-      (e) => this.o.logger.warn({ event: 'webhook-consume-failed', consumer: queue.consumer, err: { message: e.message } }, 'webhook consume loop failed; retrying'),
+      (e) =>
+        this.o.logger.warn(
+          { event: 'webhook-consume-failed', consumer: queue.consumer, err: { message: e.message } },
+          'webhook consume loop failed; retrying',
+        ),
     );
   }
 
@@ -158,26 +178,69 @@ export class WebhookDeliverer {
         if (typeof url === 'string') {
           lastError = url;
         } else {
-          const out = await postWebhook(url, body, headers, this.o.timeoutMs, { allowPrivateNetworks: this.o.allowPrivateNetworks ?? false });
+          const out = await postWebhook(url, body, headers, this.o.timeoutMs, {
+            allowPrivateNetworks: this.o.allowPrivateNetworks ?? false,
+          });
           if (out.ok) {
             await m.ack();
             this.#posted++;
-            logger.info({ event: 'webhook-delivered', agency, notice_id: delivery.notice_id, cursor, attempts, status: out.status, redelivery }, 'webhook delivered');
+            logger.info(
+              {
+                event: 'webhook-delivered',
+                agency,
+                notice_id: delivery.notice_id,
+                cursor,
+                attempts,
+                status: out.status,
+                redelivery,
+              },
+              'webhook delivered',
+            );
             return;
           }
           lastError = out.reason;
         }
-        logger.warn({ event: 'webhook-attempt-failed', agency, notice_id: delivery.notice_id, cursor, attempt: attempts, reason: lastError }, 'webhook attempt failed');
-        if (attempts < this.o.maxAttempts) await sleep(backoffMs(attempts, this.o.backoffBaseMs, this.o.backoffMaxMs), signal);
+        logger.warn(
+          {
+            event: 'webhook-attempt-failed',
+            agency,
+            notice_id: delivery.notice_id,
+            cursor,
+            attempt: attempts,
+            reason: lastError,
+          },
+          'webhook attempt failed',
+        );
+        if (attempts < this.o.maxAttempts)
+          await sleep(backoffMs(attempts, this.o.backoffBaseMs, this.o.backoffMaxMs), signal);
         // Lease lost: leave it unacked for the next holder.
         if (signal.aborted) return;
       }
       attempts = this.o.maxAttempts;
       const seq = await this.o.deadLetters.park(m, { attempts, lastError, at: new Date() });
       await m.ack();
-      logger.error({ event: 'webhook-dead-lettered', agency, notice_id: delivery.notice_id, cursor, attempts, reason: lastError, deadletter_seq: seq }, 'webhook delivery parked in the dead-letter');
+      logger.error(
+        {
+          event: 'webhook-dead-lettered',
+          agency,
+          notice_id: delivery.notice_id,
+          cursor,
+          attempts,
+          reason: lastError,
+          deadletter_seq: seq,
+        },
+        'webhook delivery parked in the dead-letter',
+      );
     } catch (e) {
-      logger.warn({ event: 'webhook-handle-failed', agency, notice_id: delivery.notice_id, err: { message: (e as Error).message } }, 'webhook delivery failed; will be retried');
+      logger.warn(
+        {
+          event: 'webhook-handle-failed',
+          agency,
+          notice_id: delivery.notice_id,
+          err: { message: (e as Error).message },
+        },
+        'webhook delivery failed; will be retried',
+      );
       m.nak(1000);
     } finally {
       clearInterval(keep);

@@ -34,8 +34,15 @@ export function checkWebhookUrl(raw: unknown): URL | string {
  * anything the receiver sent. Unless `allowPrivateNetworks`, only public
  * addresses are connected to (address-policy.ts).
  */
-export function postWebhook(url: URL, body: string, headers: Record<string, string>, timeoutMs: number, policy: { allowPrivateNetworks: boolean } = { allowPrivateNetworks: false }): Promise<PostOutcome> {
-  if (!policy.allowPrivateNetworks && isNonPublicLiteral(url)) return Promise.resolve({ ok: false, reason: 'error EADDRNOTPUBLIC' });
+export function postWebhook(
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  policy: { allowPrivateNetworks: boolean } = { allowPrivateNetworks: false },
+): Promise<PostOutcome> {
+  if (!policy.allowPrivateNetworks && isNonPublicLiteral(url))
+    return Promise.resolve({ ok: false, reason: 'error EADDRNOTPUBLIC' });
   const data = Buffer.from(body, 'utf8');
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise<PostOutcome>((resolve) => {
@@ -48,7 +55,12 @@ export function postWebhook(url: URL, body: string, headers: Record<string, stri
     };
     const req = request(url, {
       method: 'POST',
-      headers: { ...headers, 'content-length': String(data.length), 'user-agent': 'liaison-webhook/1', connection: 'close' },
+      headers: {
+        ...headers,
+        'content-length': String(data.length),
+        'user-agent': 'liaison-webhook/1',
+        connection: 'close',
+      },
       agent: false,
       timeout: timeoutMs,
       maxHeaderSize: 16 * 1024,
@@ -66,7 +78,8 @@ export function postWebhook(url: URL, body: string, headers: Record<string, stri
     req.on('response', (res: IncomingMessage) => {
       const status = res.statusCode ?? 0;
       let read = 0;
-      const finish = () => done(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, status, reason: `http ${status}` });
+      const finish = () =>
+        done(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, status, reason: `http ${status}` });
       res.on('data', (chunk: Buffer) => {
         read += chunk.length;
         // Enough: the status is what counts; never buffer a receiver's body.

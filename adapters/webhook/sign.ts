@@ -22,7 +22,9 @@ export interface WebhookClaims extends InboxDelivery {
 /** The POST body: a compact JWS by the broker's signing key over the canonical (RFC 8785) claims. */
 export async function signWebhook(key: DeliverySigner['key'], claims: WebhookClaims): Promise<string> {
   const payload = new TextEncoder().encode((canonicalize as unknown as (v: unknown) => string)(claims));
-  return new CompactSign(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: WEBHOOK_TYP }).sign(key.privateKey);
+  return new CompactSign(payload)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: WEBHOOK_TYP })
+    .sign(key.privateKey);
 }
 
 export class WebhookVerificationError extends CodedError<CodeOf<'webhook'>> {}
@@ -33,14 +35,20 @@ export class WebhookVerificationError extends CodedError<CodeOf<'webhook'>> {}
  * the request), check `typ`, the issuer and that it is addressed to `recipient`.
  * Then open `jwe` with broker/agency-client/open-delivery.ts to verify the origin itself.
  */
-export async function verifyWebhook(body: string, jwks: { keys: JWK[]; broker: string }, recipient: string): Promise<WebhookClaims> {
+export async function verifyWebhook(
+  body: string,
+  jwks: { keys: JWK[]; broker: string },
+  recipient: string,
+): Promise<WebhookClaims> {
   let payload: Uint8Array;
   let typ: unknown;
   try {
     const r = await compactVerify(
       body,
       async (h) => {
-        const jwk = jwks.keys.find((k) => k.kid === h.kid && k.kty === 'OKP' && k.crv === 'Ed25519' && (k.use === undefined || k.use === 'sig'));
+        const jwk = jwks.keys.find(
+          (k) => k.kid === h.kid && k.kty === 'OKP' && k.crv === 'Ed25519' && (k.use === undefined || k.use === 'sig'),
+        );
         if (!jwk) throw new WebhookVerificationError('key-unknown', 'the body is not signed by a key of the broker');
         return importJWK(jwk, 'EdDSA');
       },
@@ -50,11 +58,16 @@ export async function verifyWebhook(body: string, jwks: { keys: JWK[]; broker: s
     typ = r.protectedHeader.typ;
   } catch (e) {
     if (e instanceof WebhookVerificationError) throw e;
-    throw new WebhookVerificationError('signature-invalid', `the broker signature does not verify: ${(e as Error).message}`);
+    throw new WebhookVerificationError(
+      'signature-invalid',
+      `the broker signature does not verify: ${(e as Error).message}`,
+    );
   }
   if (typ !== WEBHOOK_TYP) throw new WebhookVerificationError('signature-invalid', `typ is not ${WEBHOOK_TYP}`);
   const claims = JSON.parse(new TextDecoder().decode(payload)) as WebhookClaims;
-  if (claims.iss !== jwks.broker) throw new WebhookVerificationError('signature-invalid', 'the body was issued by another broker');
-  if (claims.recipient !== recipient) throw new WebhookVerificationError('wrong-recipient', 'the body is addressed to another agency');
+  if (claims.iss !== jwks.broker)
+    throw new WebhookVerificationError('signature-invalid', 'the body was issued by another broker');
+  if (claims.recipient !== recipient)
+    throw new WebhookVerificationError('wrong-recipient', 'the body is addressed to another agency');
   return claims;
 }

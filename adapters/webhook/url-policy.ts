@@ -14,11 +14,15 @@ const SET_TIME_LOOKUP_MS = 1500;
  * every delivery resolves it again and refuses a non-public answer
  * (publicOnlyLookup), so a later change of its DNS gains nothing.
  */
-export async function webhookUrlRefusal(raw: unknown, policy: { allowPrivateNetworks: boolean }): Promise<string | null> {
+export async function webhookUrlRefusal(
+  raw: unknown,
+  policy: { allowPrivateNetworks: boolean },
+): Promise<string | null> {
   const url = checkWebhookUrl(raw);
   if (typeof url === 'string') return url;
   if (policy.allowPrivateNetworks) return null;
-  if (isNonPublicLiteral(url)) return 'the webhook URL points at a loopback, private, link-local or otherwise non-public address';
+  if (isNonPublicLiteral(url))
+    return 'the webhook URL points at a loopback, private, link-local or otherwise non-public address';
   const host = url.hostname.replace(/\.$/, '').toLowerCase();
   if (host === 'localhost' || host.endsWith('.localhost')) return 'the webhook URL points at localhost';
   if (isIP(url.hostname.replace(/^\[(.*)\]$/, '$1')) !== 0) return null;
@@ -28,6 +32,7 @@ export async function webhookUrlRefusal(raw: unknown, policy: { allowPrivateNetw
     new Promise<null>((r) => (timer = setTimeout(() => r(null), SET_TIME_LOOKUP_MS))),
   ]);
   clearTimeout(timer);
-  if (answers && answers.some((a) => isNonPublicAddress(a.address))) return `the webhook host ${host} resolves to a non-public address`;
+  if (answers && answers.some((a) => isNonPublicAddress(a.address)))
+    return `the webhook host ${host} resolves to a non-public address`;
   return null;
 }

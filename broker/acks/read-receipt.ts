@@ -30,7 +30,11 @@ export async function signAck(claims: AckClaims, signingKey: JWK): Promise<strin
  * recipient's key history (GET /v1/registry/agencies/:id/keys), with the key
  * valid at `at` (when the broker received the receipt).
  */
-export async function verifyAck(jws: string, recipientKeys: readonly AgencyKey[], at: Date): Promise<{ claims: AckClaims; kid: string }> {
+export async function verifyAck(
+  jws: string,
+  recipientKeys: readonly AgencyKey[],
+  at: Date,
+): Promise<{ claims: AckClaims; kid: string }> {
   const [h] = jws.split('.');
   const header = JSON.parse(Buffer.from(h ?? '', 'base64url').toString('utf8')) as { kid?: unknown; typ?: unknown };
   if (header.typ !== ACK_TYP) throw new Error(`not a read receipt (typ ${String(header.typ)})`);

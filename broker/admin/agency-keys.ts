@@ -30,8 +30,12 @@ function kidTaken(snapshot: RegistrySnapshot, kid: string): boolean {
 /** Check a submitted key: public only, importable, its kid free, and return its registry form. */
 export async function checkNewKey(snapshot: RegistrySnapshot, key: NewAgencyKey): Promise<AddedAgencyKey> {
   if (kidTaken(snapshot, key.kid)) throw conflict(`kid ${key.kid} is already registered`);
-  const window = { ...(key.not_before ? { not_before: key.not_before } : {}), ...(key.not_after ? { not_after: key.not_after } : {}) };
-  if (key.not_before && key.not_after && Date.parse(key.not_after) <= Date.parse(key.not_before)) throw bad('not_after must be after not_before');
+  const window = {
+    ...(key.not_before ? { not_before: key.not_before } : {}),
+    ...(key.not_after ? { not_after: key.not_after } : {}),
+  };
+  if (key.not_before && key.not_after && Date.parse(key.not_after) <= Date.parse(key.not_before))
+    throw bad('not_after must be after not_before');
   if ('format' in key) {
     let parsed;
     try {
@@ -41,7 +45,13 @@ export async function checkNewKey(snapshot: RegistrySnapshot, key: NewAgencyKey)
     }
     if (parsed.isPrivate()) throw bad('send the public key only');
     if (parsed.getFingerprint().toUpperCase() !== key.kid.toUpperCase()) throw bad("kid must be the key's fingerprint");
-    return { kid: parsed.getFingerprint().toUpperCase(), use: key.use, format: 'openpgp', armored: parsed.armor(), ...window };
+    return {
+      kid: parsed.getFingerprint().toUpperCase(),
+      use: key.use,
+      format: 'openpgp',
+      armored: parsed.armor(),
+      ...window,
+    };
   }
   const jwk = key.jwk as unknown as Record<string, unknown>;
   for (const p of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) if (p in jwk) throw bad('send the public key only');
@@ -62,7 +72,11 @@ function withKey(a: Agency, k: AddedAgencyKey): Agency {
 }
 
 function mapKey(a: Agency, kid: string, f: <K extends AgencyKey | OpenPgpAgencyKey>(k: K) => K): Agency {
-  return { ...a, keys: a.keys.map((k) => (k.kid === kid ? f(k) : k)), ...(a.openpgp_keys ? { openpgp_keys: a.openpgp_keys.map((k) => (k.kid === kid ? f(k) : k)) } : {}) };
+  return {
+    ...a,
+    keys: a.keys.map((k) => (k.kid === kid ? f(k) : k)),
+    ...(a.openpgp_keys ? { openpgp_keys: a.openpgp_keys.map((k) => (k.kid === kid ? f(k) : k)) } : {}),
+  };
 }
 
 /** The agency record with these keys added, active (a key it lists already is left as it is). */
@@ -74,10 +88,14 @@ export function withKeys(a: Agency, added: readonly AddedAgencyKey[]): Agency {
 export function applyAgencyEvent(a: Agency, e: RegistryEvent): Agency {
   let next = withKeys(a, (e.added ?? []) as AddedAgencyKey[]);
   for (const r of e.retired ?? []) {
-    next = mapKey(next, r.kid, (k) => (k.not_after !== undefined && Date.parse(k.not_after) <= Date.parse(r.until) ? k : { ...k, not_after: r.until }));
+    next = mapKey(next, r.kid, (k) =>
+      k.not_after !== undefined && Date.parse(k.not_after) <= Date.parse(r.until) ? k : { ...k, not_after: r.until },
+    );
   }
   for (const r of e.revoked ?? []) {
-    next = mapKey(next, r.kid, (k) => (k.status === 'revoked' ? k : { ...k, status: 'revoked', revoked_at: r.revoked_at }));
+    next = mapKey(next, r.kid, (k) =>
+      k.status === 'revoked' ? k : { ...k, status: 'revoked', revoked_at: r.revoked_at },
+    );
   }
   return next;
 }

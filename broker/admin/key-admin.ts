@@ -3,7 +3,12 @@ import { integrity, streamWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
 import { LiaisonError } from '../core/errors.js';
 import { isUuid, SLUG, subjectToken } from '../core/ids.js';
-import { rotateEncryptionKeys, rotateSigningKey, type BrokerKeyring, type BrokerSigningKey } from '../keys/broker-keys.js';
+import {
+  rotateEncryptionKeys,
+  rotateSigningKey,
+  type BrokerKeyring,
+  type BrokerSigningKey,
+} from '../keys/broker-keys.js';
 import { importKey, publicPart } from '../keys/jwk.js';
 import type { KeyringStore } from '../keys/keyring-store.js';
 import { appendEntry, ENTRY_HEADER } from '../log/append.js';
@@ -15,7 +20,13 @@ import type { Agency, Operation } from '../registry/model.js';
 import type { RegistryStore } from '../registry/store.js';
 import { applyAgencyEvent, checkNewKey, existingKey, type NewAgencyKey } from './agency-keys.js';
 import { applySetEvent, checkAgencyRecord, checkOperationRecord } from './registry-records.js';
-import { registryLogEntry, signRegistryEvent, openRegistryEvent, type RegistryEvent, type RegistryEventType } from './registry-event.js';
+import {
+  registryLogEntry,
+  signRegistryEvent,
+  openRegistryEvent,
+  type RegistryEvent,
+  type RegistryEventType,
+} from './registry-event.js';
 
 /**
  * Key lifecycle, and agency and operation records, through the admin API. Every
@@ -78,18 +89,32 @@ export class KeyAdmin {
 
   // ---- broker keys -------------------------------------------------------
 
-  rotateBrokerEncryptionKeys(actor: Actor, req: { id?: string; grace_seconds?: number; reason?: string }): Promise<RecordedEvent> {
+  rotateBrokerEncryptionKeys(
+    actor: Actor,
+    req: { id?: string; grace_seconds?: number; reason?: string },
+  ): Promise<RecordedEvent> {
     const grace = req.grace_seconds ?? this.#o.encryptionKeyGraceSeconds;
     return this.#brokerChange(actor, req, 'broker-encryption-keys-rotated', async (file, base) => {
       const r = await rotateEncryptionKeys(file, this.#now(), grace);
-      return { file: r.file, event: { ...base, added: r.added, retired: r.retired.map((x) => ({ kid: x.kid, until: x.decrypt_until })), ...(r.dropped.length ? { destroyed: r.dropped } : {}) } };
+      return {
+        file: r.file,
+        event: {
+          ...base,
+          added: r.added,
+          retired: r.retired.map((x) => ({ kid: x.kid, until: x.decrypt_until })),
+          ...(r.dropped.length ? { destroyed: r.dropped } : {}),
+        },
+      };
     });
   }
 
   rotateBrokerSigningKey(actor: Actor, req: { id?: string; reason?: string }): Promise<RecordedEvent> {
     return this.#brokerChange(actor, req, 'broker-signing-key-rotated', async (file, base) => {
       const r = await rotateSigningKey(file, this.#now());
-      return { file: r.file, event: { ...base, added: [r.added], retired: [{ kid: r.retired.kid, until: r.retired.retired_at }] } };
+      return {
+        file: r.file,
+        event: { ...base, added: [r.added], retired: [{ kid: r.retired.kid, until: r.retired.retired_at }] },
+      };
     });
   }
 
@@ -97,7 +122,10 @@ export class KeyAdmin {
     actor: Actor,
     req: { id?: string; reason?: string },
     type: RegistryEventType,
-    make: (file: BrokerKeyring['file'], base: RegistryEvent) => Promise<{ file: BrokerKeyring['file']; event: RegistryEvent }>,
+    make: (
+      file: BrokerKeyring['file'],
+      base: RegistryEvent,
+    ) => Promise<{ file: BrokerKeyring['file']; event: RegistryEvent }>,
   ): Promise<RecordedEvent> {
     const id = this.#eventId(req.id);
     const subject = { broker: this.#o.brokerId };
@@ -108,7 +136,14 @@ export class KeyAdmin {
     if (pending?.id === id) return this.#logPending(pending, type);
     try {
       const { result } = await this.#o.keyringStore.update(async (file) => {
-        const base: RegistryEvent = { id, type, subject, at: this.#now().toISOString(), actor, ...(req.reason ? { reason: req.reason } : {}) };
+        const base: RegistryEvent = {
+          id,
+          type,
+          subject,
+          at: this.#now().toISOString(),
+          actor,
+          ...(req.reason ? { reason: req.reason } : {}),
+        };
         const { file: next, event } = await make(file, base);
         // Signed by the key that is current before the change: a new signing key is vouched for by its predecessor.
         const signer = await signerOf(file);
@@ -130,43 +165,78 @@ export class KeyAdmin {
     const pending = this.#o.keyring.file.last_event;
     if (!pending || (await this.#storedEvent(pending.id))) return;
     await this.#record(pending.id, pending.jws, Buffer.from(pending.entry, 'base64url'), pending.entry_signature);
-    this.#o.logger.warn({ event: 'registry-event-repaired', event_id: pending.id }, 'a broker key change whose event was not logged has been logged now');
+    this.#o.logger.warn(
+      { event: 'registry-event-repaired', event_id: pending.id },
+      'a broker key change whose event was not logged has been logged now',
+    );
   }
 
-  async #logPending(p: { id: string; jws: string; entry: string; entry_signature?: string }, type: RegistryEventType): Promise<RecordedEvent> {
+  async #logPending(
+    p: { id: string; jws: string; entry: string; entry_signature?: string },
+    type: RegistryEventType,
+  ): Promise<RecordedEvent> {
     const logIndex = await this.#record(p.id, p.jws, Buffer.from(p.entry, 'base64url'), p.entry_signature);
     return { event_id: p.id, type, log_index: logIndex, event: p.jws, duplicate: false };
   }
 
   // ---- agency keys -------------------------------------------------------
 
-  addAgencyKey(actor: Actor, agencyId: string, req: { id?: string; key: NewAgencyKey; reason?: string }): Promise<RecordedEvent> {
-    return this.#agencyChange(actor, agencyId, req, 'agency-key-added', async (_agency, base) => ({ ...base, added: [await checkNewKey(this.#o.registry.snapshot, req.key)] }));
+  addAgencyKey(
+    actor: Actor,
+    agencyId: string,
+    req: { id?: string; key: NewAgencyKey; reason?: string },
+  ): Promise<RecordedEvent> {
+    return this.#agencyChange(actor, agencyId, req, 'agency-key-added', async (_agency, base) => ({
+      ...base,
+      added: [await checkNewKey(this.#o.registry.snapshot, req.key)],
+    }));
   }
 
-  rotateAgencyKey(actor: Actor, agencyId: string, kid: string, req: { id?: string; key: NewAgencyKey; overlap_seconds?: number; reason?: string }): Promise<RecordedEvent> {
+  rotateAgencyKey(
+    actor: Actor,
+    agencyId: string,
+    kid: string,
+    req: { id?: string; key: NewAgencyKey; overlap_seconds?: number; reason?: string },
+  ): Promise<RecordedEvent> {
     return this.#agencyChange(actor, agencyId, req, 'agency-key-rotated', async (agency, base) => {
       const old = existingKey(agency, kid);
-      if (old.status === 'revoked') throw new LiaisonError('key-conflict', { publicDetail: `key ${kid} is revoked; add a new key instead` });
-      if (old.use !== req.key.use) throw new LiaisonError('bad-request', { publicDetail: `the new key must have the old key's use (${old.use})` });
+      if (old.status === 'revoked')
+        throw new LiaisonError('key-conflict', { publicDetail: `key ${kid} is revoked; add a new key instead` });
+      if (old.use !== req.key.use)
+        throw new LiaisonError('bad-request', { publicDetail: `the new key must have the old key's use (${old.use})` });
       const added = await checkNewKey(this.#o.registry.snapshot, req.key);
-      const until = new Date(this.#now().getTime() + (req.overlap_seconds ?? this.#o.agencyKeyOverlapSeconds) * 1000).toISOString();
+      const until = new Date(
+        this.#now().getTime() + (req.overlap_seconds ?? this.#o.agencyKeyOverlapSeconds) * 1000,
+      ).toISOString();
       return { ...base, added: [added], retired: [{ kid, until }] };
     });
   }
 
-  revokeAgencyKey(actor: Actor, agencyId: string, kid: string, req: { id?: string; revoked_at?: string; reason?: string }): Promise<RecordedEvent> {
+  revokeAgencyKey(
+    actor: Actor,
+    agencyId: string,
+    kid: string,
+    req: { id?: string; revoked_at?: string; reason?: string },
+  ): Promise<RecordedEvent> {
     return this.#agencyChange(actor, agencyId, req, 'agency-key-revoked', async (agency, base) => {
       const old = existingKey(agency, kid);
-      if (old.status === 'revoked') throw new LiaisonError('key-conflict', { publicDetail: `key ${kid} is already revoked` });
+      if (old.status === 'revoked')
+        throw new LiaisonError('key-conflict', { publicDetail: `key ${kid} is already revoked` });
       const at = req.revoked_at ?? base.at;
       // A revocation takes effect now or later: dating it back would turn signatures made in good faith into forgeries in the audit.
-      if (Date.parse(at) < Date.parse(base.at) - 1000) throw new LiaisonError('bad-request', { publicDetail: 'revoked_at may not be in the past' });
+      if (Date.parse(at) < Date.parse(base.at) - 1000)
+        throw new LiaisonError('bad-request', { publicDetail: 'revoked_at may not be in the past' });
       return { ...base, revoked: [{ kid, revoked_at: new Date(Date.parse(at)).toISOString() }] };
     });
   }
 
-  #agencyChange(actor: Actor, agencyId: string, req: { id?: string; reason?: string }, type: RegistryEventType, make: (agency: Agency, base: RegistryEvent) => Promise<RegistryEvent>): Promise<RecordedEvent> {
+  #agencyChange(
+    actor: Actor,
+    agencyId: string,
+    req: { id?: string; reason?: string },
+    type: RegistryEventType,
+    make: (agency: Agency, base: RegistryEvent) => Promise<RegistryEvent>,
+  ): Promise<RecordedEvent> {
     return this.#registryChange(actor, { agency: agencyId }, req, type, async (base) => {
       const agency = await this.#o.registry.readAgency(agencyId);
       if (!agency) throw new LiaisonError('not-found', { publicDetail: `no agency ${agencyId}` });
@@ -194,23 +264,44 @@ export class KeyAdmin {
   }
 
   /** Create an agency (its record and first keys) or set an existing one's record, its keys apart (registry-records.ts). */
-  setAgency(actor: Actor, agencyId: string, req: { id?: string; agency: unknown; keys?: NewAgencyKey[]; reason?: string }): Promise<RecordedEvent> {
+  setAgency(
+    actor: Actor,
+    agencyId: string,
+    req: { id?: string; agency: unknown; keys?: NewAgencyKey[]; reason?: string },
+  ): Promise<RecordedEvent> {
     return this.#registryChange(actor, { agency: agencyId }, req, 'agency-set', async (base) => {
       const { registry } = this.#o;
       const existing = await registry.readAgency(agencyId);
-      const { record, added } = await checkAgencyRecord(registry.snapshot, agencyId, existing, req.agency, req.keys, (r) => registry.recordErrors('agency', r));
-      const refusal = record.webhook && this.#o.webhookUrlRefusal ? await this.#o.webhookUrlRefusal(record.webhook.url) : null;
+      const { record, added } = await checkAgencyRecord(
+        registry.snapshot,
+        agencyId,
+        existing,
+        req.agency,
+        req.keys,
+        (r) => registry.recordErrors('agency', r),
+      );
+      const refusal =
+        record.webhook && this.#o.webhookUrlRefusal ? await this.#o.webhookUrlRefusal(record.webhook.url) : null;
       if (refusal) throw new LiaisonError('bad-request', { publicDetail: `agency.webhook.url: ${refusal}` });
       return { ...base, record, ...(added.length > 0 ? { added } : {}) };
     });
   }
 
   /** Create an operation or set its record (members, status, dates...). */
-  setOperation(actor: Actor, operationId: string, req: { id?: string; operation: unknown; reason?: string }): Promise<RecordedEvent> {
+  setOperation(
+    actor: Actor,
+    operationId: string,
+    req: { id?: string; operation: unknown; reason?: string },
+  ): Promise<RecordedEvent> {
     return this.#registryChange(actor, { operation: operationId }, req, 'operation-set', async (base) => {
       const { registry } = this.#o;
       const isAgency = await this.#agencyLookup((req.operation as { members?: unknown } | null)?.members);
-      return { ...base, record: checkOperationRecord(isAgency, operationId, req.operation, (r) => registry.recordErrors('operation', r)) };
+      return {
+        ...base,
+        record: checkOperationRecord(isAgency, operationId, req.operation, (r) =>
+          registry.recordErrors('operation', r),
+        ),
+      };
     });
   }
 
@@ -224,18 +315,37 @@ export class KeyAdmin {
     const stored = new Set<string>();
     for (const m of Array.isArray(ids) ? ids.slice(0, 1000) : []) {
       // Only a well-formed id becomes a KV key; any other fails the record's schema.
-      if (typeof m === 'string' && SLUG.test(m) && registry.snapshot.agency(m) === undefined && (await registry.readAgency(m))) stored.add(m);
+      if (
+        typeof m === 'string' &&
+        SLUG.test(m) &&
+        registry.snapshot.agency(m) === undefined &&
+        (await registry.readAgency(m))
+      )
+        stored.add(m);
     }
     return (id) => registry.snapshot.agency(id) !== undefined || stored.has(id);
   }
 
   /** One change of the registry: signed, stored and logged first (write-ahead), then applied; a retry with its id completes it. */
-  async #registryChange(actor: Actor, subject: { agency: string } | { operation: string }, req: { id?: string; reason?: string }, type: RegistryEventType, make: (base: RegistryEvent) => Promise<RegistryEvent>): Promise<RecordedEvent> {
+  async #registryChange(
+    actor: Actor,
+    subject: { agency: string } | { operation: string },
+    req: { id?: string; reason?: string },
+    type: RegistryEventType,
+    make: (base: RegistryEvent) => Promise<RegistryEvent>,
+  ): Promise<RecordedEvent> {
     const id = this.#eventId(req.id);
     try {
       const prior = await this.#storedEvent(id);
       if (prior) return await this.#completeStored(prior, type, subject);
-      const base: RegistryEvent = { id, type, subject, at: this.#now().toISOString(), actor, ...(req.reason ? { reason: req.reason } : {}) };
+      const base: RegistryEvent = {
+        id,
+        type,
+        subject,
+        at: this.#now().toISOString(),
+        actor,
+        ...(req.reason ? { reason: req.reason } : {}),
+      };
       const event = await make(base);
       const signer = this.#o.keyring.signing;
       const jws = await signRegistryEvent(signer, event);
@@ -266,7 +376,11 @@ export class KeyAdmin {
   }
 
   /** A retry: the stored event must be the same kind of change on the same subject; it is logged (no-op if done) and applied again (idempotent). */
-  async #completeStored(m: StoredMessage, type: RegistryEventType, subject: RegistryEvent['subject']): Promise<RecordedEvent> {
+  async #completeStored(
+    m: StoredMessage,
+    type: RegistryEventType,
+    subject: RegistryEvent['subject'],
+  ): Promise<RecordedEvent> {
     const jws = new TextDecoder().decode(m.data);
     const entryBytes = Buffer.from(m.header?.get(EVENT_ENTRY_HEADER) ?? '', 'base64url');
     let entry: ReturnType<typeof decodeEntry> | undefined;
@@ -285,14 +399,31 @@ export class KeyAdmin {
     }
     if (!entry || typeof entry !== 'object' || !event) {
       // Junk stored under this event id (not an event the broker signed): a finding; the id cannot be used.
-      integrity.report(this.#o.logger, 'registry-events', streamWhere(STREAMS.registryEvents, m.seq), 'not a broker-signed registry event');
+      integrity.report(
+        this.#o.logger,
+        'registry-events',
+        streamWhere(STREAMS.registryEvents, m.seq),
+        'not a broker-signed registry event',
+      );
       throw new LiaisonError('key-conflict', { publicDetail: 'this event id was already used for another change' });
     }
-    if (entry.kind !== 'registry' || entry.event !== type || JSON.stringify(entry.subject) !== JSON.stringify(subject)) {
+    if (
+      entry.kind !== 'registry' ||
+      entry.event !== type ||
+      JSON.stringify(entry.subject) !== JSON.stringify(subject)
+    ) {
       throw new LiaisonError('key-conflict', { publicDetail: 'this event id was already used for another change' });
     }
     // The signature stored beside the entry, as is: bytes read back from a stream are never signed anew.
-    const logIndex = (await appendEntry(this.#o.bus, eventMsgId(entry.event_id), entryBytes, m.header?.get(ENTRY_SIGNATURE_HEADER) || undefined)).seq - 1;
+    const logIndex =
+      (
+        await appendEntry(
+          this.#o.bus,
+          eventMsgId(entry.event_id),
+          entryBytes,
+          m.header?.get(ENTRY_SIGNATURE_HEADER) || undefined,
+        )
+      ).seq - 1;
     await this.#apply(event, logIndex);
     return { event_id: entry.event_id, type, log_index: logIndex, event: jws, duplicate: true };
   }
@@ -319,11 +450,19 @@ export class KeyAdmin {
 /** A change that failed part-way as the one `unavailable` (503: retry it, it is idempotent); a LiaisonError is kept as it is. */
 function unavailable(err: unknown, what: string): LiaisonError {
   if (err instanceof LiaisonError) return err;
-  return new LiaisonError('unavailable', { detail: `${what}: ${err instanceof Error ? err.message : String(err)}`, cause: err });
+  return new LiaisonError('unavailable', {
+    detail: `${what}: ${err instanceof Error ? err.message : String(err)}`,
+    cause: err,
+  });
 }
 
 async function signerOf(file: BrokerKeyring['file']): Promise<BrokerSigningKey> {
   const current = file.signing[0];
   if (!current?.kid) throw new Error('broker key file has no signing key');
-  return { kid: current.kid, alg: 'EdDSA', privateKey: await importKey(current, 'EdDSA'), publicJwk: publicPart(current) };
+  return {
+    kid: current.kid,
+    alg: 'EdDSA',
+    privateKey: await importKey(current, 'EdDSA'),
+    publicJwk: publicPart(current),
+  };
 }

@@ -15,7 +15,14 @@ import type { Agency, AgencyKey, OpenPgpAgencyKey, Operation } from '../registry
  */
 export const REGISTRY_EVENT_TYP = 'liaison-registry-event+jws';
 
-export type RegistryEventType = 'broker-encryption-keys-rotated' | 'broker-signing-key-rotated' | 'agency-key-added' | 'agency-key-rotated' | 'agency-key-revoked' | 'agency-set' | 'operation-set';
+export type RegistryEventType =
+  | 'broker-encryption-keys-rotated'
+  | 'broker-signing-key-rotated'
+  | 'agency-key-added'
+  | 'agency-key-rotated'
+  | 'agency-key-revoked'
+  | 'agency-set'
+  | 'operation-set';
 
 /** A key as it enters the registry (public parts only). */
 export type AddedAgencyKey = Omit<AgencyKey, 'status' | 'revoked_at'> | Omit<OpenPgpAgencyKey, 'status' | 'revoked_at'>;
@@ -46,7 +53,9 @@ const jcs = canonicalize;
 export async function signRegistryEvent(key: BrokerSigningKey, event: RegistryEvent): Promise<string> {
   const text = jcs(event);
   if (text === undefined) throw new Error('registry event cannot be canonicalized');
-  return new CompactSign(new TextEncoder().encode(text)).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: REGISTRY_EVENT_TYP }).sign(key.privateKey);
+  return new CompactSign(new TextEncoder().encode(text))
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: REGISTRY_EVENT_TYP })
+    .sign(key.privateKey);
 }
 
 /**
@@ -55,7 +64,10 @@ export async function signRegistryEvent(key: BrokerSigningKey, event: RegistryEv
  * archive's broker_keys). Synchronous (node:crypto), so the offline audit uses
  * it too. Throws an Error that says what is wrong.
  */
-export function openRegistryEvent(jws: string, brokerKeys: readonly { kty?: unknown; crv?: unknown; x?: unknown; kid?: unknown }[]): { event: RegistryEvent; kid: string } {
+export function openRegistryEvent(
+  jws: string,
+  brokerKeys: readonly { kty?: unknown; crv?: unknown; x?: unknown; kid?: unknown }[],
+): { event: RegistryEvent; kid: string } {
   const [h, p, sig, ...rest] = jws.split('.');
   if (rest.length > 0 || !h || !p || !sig) throw new Error('is not a compact JWS');
   let header: { alg?: unknown; kid?: unknown; typ?: unknown };
@@ -66,15 +78,34 @@ export function openRegistryEvent(jws: string, brokerKeys: readonly { kty?: unkn
   } catch {
     throw new Error('is not a compact JWS of JSON');
   }
-  if (header.alg !== 'EdDSA' || header.typ !== REGISTRY_EVENT_TYP || typeof header.kid !== 'string') throw new Error('header is not that of a broker registry event');
-  const jwk = brokerKeys.find((k) => k.kid === header.kid && k.kty === 'OKP' && k.crv === 'Ed25519' && typeof k.x === 'string');
+  if (header.alg !== 'EdDSA' || header.typ !== REGISTRY_EVENT_TYP || typeof header.kid !== 'string')
+    throw new Error('header is not that of a broker registry event');
+  const jwk = brokerKeys.find(
+    (k) => k.kid === header.kid && k.kty === 'OKP' && k.crv === 'Ed25519' && typeof k.x === 'string',
+  );
   if (!jwk) throw new Error(`its signing key ${header.kid} is not in the broker key history`);
   const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x as string }, format: 'jwk' });
-  if (!cryptoVerify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(sig, 'base64url'))) throw new Error('the broker signature does not verify');
+  if (!cryptoVerify(null, Buffer.from(`${h}.${p}`), key, Buffer.from(sig, 'base64url')))
+    throw new Error('the broker signature does not verify');
   return { event, kid: header.kid };
 }
 
 export function registryLogEntry(event: RegistryEvent, jws: string, signerKid: string): RegistryLogEntry {
-  const kids = [...(event.added ?? []).map((k) => String(k.kid)), ...(event.retired ?? []).map((r) => r.kid), ...(event.revoked ?? []).map((r) => r.kid)];
-  return { v: 1, kind: 'registry', event_id: event.id, event: event.type, subject: event.subject, kids, actor: event.actor.agency, signer_kid: signerKid, sha256: sha256Hex(jws), received_at: event.at };
+  const kids = [
+    ...(event.added ?? []).map((k) => String(k.kid)),
+    ...(event.retired ?? []).map((r) => r.kid),
+    ...(event.revoked ?? []).map((r) => r.kid),
+  ];
+  return {
+    v: 1,
+    kind: 'registry',
+    event_id: event.id,
+    event: event.type,
+    subject: event.subject,
+    kids,
+    actor: event.actor.agency,
+    signer_kid: signerKid,
+    sha256: sha256Hex(jws),
+    received_at: event.at,
+  };
 }

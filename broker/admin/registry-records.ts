@@ -29,7 +29,12 @@ function asObject(v: unknown, what: string): Record<string, unknown> {
 }
 
 /** The operation record an operation-set event carries: valid by the registry schema, its id the path's, every member a registered agency (`isAgency`). */
-export function checkOperationRecord(isAgency: (id: string) => boolean, id: string, requested: unknown, errors: Errors): Omit<Operation, 'changed_by'> {
+export function checkOperationRecord(
+  isAgency: (id: string) => boolean,
+  id: string,
+  requested: unknown,
+  errors: Errors,
+): Omit<Operation, 'changed_by'> {
   const r = asObject(requested, 'operation');
   if (r.id !== id) throw bad(`operation.id must be "${id}", the id in the path`);
   const why = errors(r);
@@ -56,15 +61,20 @@ export async function checkAgencyRecord(
 ): Promise<{ record: AgencyFields; added: AddedAgencyKey[] }> {
   const r = asObject(requested, 'agency');
   if (r.id !== id) throw bad(`agency.id must be "${id}", the id in the path`);
-  if ('keys' in r || 'openpgp_keys' in r) throw bad("an agency's keys are not part of its record here: give a new agency's first keys in `keys`, and change an existing agency's through its key routes");
+  if ('keys' in r || 'openpgp_keys' in r)
+    throw bad(
+      "an agency's keys are not part of its record here: give a new agency's first keys in `keys`, and change an existing agency's through its key routes",
+    );
   const record = r as unknown as AgencyFields;
   const added: AddedAgencyKey[] = [];
   if (existing) {
     // A record file may list the keys the agency has (as fetched): those are left as they are; any other is refused.
     const held = new Set([...existing.keys, ...(existing.openpgp_keys ?? [])].map((k) => k.kid.toUpperCase()));
     const other = (keys ?? []).filter((k) => !held.has(k.kid.toUpperCase()));
-    if (other.length > 0) throw bad(`agency ${id} exists: add ${other.map((k) => k.kid).join(', ')} through its key routes (add, rotate)`);
-    if (record.country !== existing.country) throw bad(`agency ${id} is registered in ${existing.country}; its country does not change`);
+    if (other.length > 0)
+      throw bad(`agency ${id} exists: add ${other.map((k) => k.kid).join(', ')} through its key routes (add, rotate)`);
+    if (record.country !== existing.country)
+      throw bad(`agency ${id} is registered in ${existing.country}; its country does not change`);
   } else {
     const kids = new Set<string>();
     for (const k of keys ?? []) {
@@ -87,10 +97,21 @@ function recordWithKeys(record: AgencyFields, current: Agency | undefined, added
 }
 
 /** The record after a set event logged at `logIndex`, or undefined to leave it as it is (a set at this or a later index is in already). */
-export function applySetEvent<T extends Agency | Operation>(current: T | undefined, event: RegistryEvent, logIndex: number): T | undefined {
+export function applySetEvent<T extends Agency | Operation>(
+  current: T | undefined,
+  event: RegistryEvent,
+  logIndex: number,
+): T | undefined {
   if (current?.changed_by && current.changed_by.log_index >= logIndex) return undefined;
   const changed_by = { event_id: event.id, log_index: logIndex };
   if (event.type === 'operation-set') return { ...(event.record as Operation), changed_by } as T;
   if (event.type !== 'agency-set') throw new TypeError(`${event.type} is not a set event`);
-  return { ...recordWithKeys(event.record as AgencyFields, current as Agency | undefined, (event.added ?? []) as AddedAgencyKey[]), changed_by } as T;
+  return {
+    ...recordWithKeys(
+      event.record as AgencyFields,
+      current as Agency | undefined,
+      (event.added ?? []) as AddedAgencyKey[],
+    ),
+    changed_by,
+  } as T;
 }

@@ -61,7 +61,9 @@ interface LoadedTls {
 
 function load(files: ClientTlsFiles): LoadedTls {
   if ((files.cert === undefined) !== (files.key === undefined)) {
-    throw new UsageError(`a client certificate needs both --cert and --key (or ${CLIENT_TLS_ENV.cert} and ${CLIENT_TLS_ENV.key})`);
+    throw new UsageError(
+      `a client certificate needs both --cert and --key (or ${CLIENT_TLS_ENV.cert} and ${CLIENT_TLS_ENV.key})`,
+    );
   }
   const read = (flag: keyof ClientTlsFiles, file: string | undefined) => {
     if (file === undefined) return undefined;
@@ -81,7 +83,14 @@ function load(files: ClientTlsFiles): LoadedTls {
   return out;
 }
 
-const TRUST_CODES = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED']);
+const TRUST_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+]);
 
 /** One line that says what went wrong on the way to the gateway, and what to pass. */
 export function describeTransportError(e: unknown, origin: string, tls: LoadedTls): string {
@@ -90,24 +99,38 @@ export function describeTransportError(e: unknown, origin: string, tls: LoadedTl
   const text = `${code} ${err.message ?? ''}`;
   const hasCert = tls.cert !== undefined;
   const secure = origin.startsWith('https:');
-  if (code === 'ECONNREFUSED') return `cannot reach the broker at ${origin}: connection refused (is the gateway running? --url or LIAISON_URL)`;
-  if (err.message === 'bad port') return `cannot reach the broker at ${origin}: fetch refuses that port (the WHATWG list of blocked ports); run the gateway on another one`;
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return `cannot reach the broker at ${origin}: the host name does not resolve`;
-  if (TRUST_CODES.has(code)) return `the broker's TLS certificate at ${origin} is not trusted (${code}): pass the network CA with --ca FILE or ${CLIENT_TLS_ENV.ca}`;
+  if (code === 'ECONNREFUSED')
+    return `cannot reach the broker at ${origin}: connection refused (is the gateway running? --url or LIAISON_URL)`;
+  if (err.message === 'bad port')
+    return `cannot reach the broker at ${origin}: fetch refuses that port (the WHATWG list of blocked ports); run the gateway on another one`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return `cannot reach the broker at ${origin}: the host name does not resolve`;
+  if (TRUST_CODES.has(code))
+    return `the broker's TLS certificate at ${origin} is not trusted (${code}): pass the network CA with --ca FILE or ${CLIENT_TLS_ENV.ca}`;
   if (code === 'CERT_HAS_EXPIRED') return `the broker's TLS certificate at ${origin} has expired`;
-  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `the broker's TLS certificate does not name ${new URL(origin).hostname} (${err.reason ?? code})`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return `the broker's TLS certificate does not name ${new URL(origin).hostname} (${err.reason ?? code})`;
   if (!secure) return `cannot reach the broker at ${origin}: ${code || err.message}`;
   // TLS 1.3: a gateway that requires a certificate sends its alert after the client's handshake, or just resets.
-  if (/CERTIFICATE_REQUIRED/i.test(text) || (!hasCert && /ECONNRESET|EPIPE|socket hang up|other side closed|UND_ERR_SOCKET|HANDSHAKE_FAILURE/i.test(text))) {
+  if (
+    /CERTIFICATE_REQUIRED/i.test(text) ||
+    (!hasCert && /ECONNRESET|EPIPE|socket hang up|other side closed|UND_ERR_SOCKET|HANDSHAKE_FAILURE/i.test(text))
+  ) {
     return hasCert
       ? `the broker at ${origin} refused the client certificate during the TLS handshake (${code || err.message})`
       : `the broker at ${origin} requires a client certificate (mutual TLS): pass --cert FILE --key FILE (or set ${CLIENT_TLS_ENV.cert} and ${CLIENT_TLS_ENV.key})`;
   }
-  if (/UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|ECONNRESET|EPIPE|socket hang up|other side closed|UND_ERR_SOCKET/i.test(text)) {
+  if (
+    /UNKNOWN_CA|BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|DECRYPT_ERROR|ECONNRESET|EPIPE|socket hang up|other side closed|UND_ERR_SOCKET/i.test(
+      text,
+    )
+  ) {
     return `the broker at ${origin} refused the connection during the TLS handshake (${code || err.message}): is the client certificate issued by the network CA, and not expired?`;
   }
-  if (/EPROTO|WRONG_VERSION_NUMBER|packet length too long/i.test(text)) return `the broker at ${origin} does not speak ${new URL(origin).protocol.replace(':', '')} (${code || err.message}): check the scheme of --url`;
-  if (/KEY_VALUES_MISMATCH|PEM|ASN1|NO_START_LINE|bad decrypt/i.test(text)) return `the client certificate or key cannot be used (${code || err.message}): --cert and --key must be the PEM certificate and its private key`;
+  if (/EPROTO|WRONG_VERSION_NUMBER|packet length too long/i.test(text))
+    return `the broker at ${origin} does not speak ${new URL(origin).protocol.replace(':', '')} (${code || err.message}): check the scheme of --url`;
+  if (/KEY_VALUES_MISMATCH|PEM|ASN1|NO_START_LINE|bad decrypt/i.test(text))
+    return `the client certificate or key cannot be used (${code || err.message}): --cert and --key must be the PEM certificate and its private key`;
   return `cannot reach the broker at ${origin}: ${code || err.message}`;
 }
 
@@ -127,15 +150,24 @@ export function clientFetch(baseUrl: string, files: ClientTlsFiles = {}): FetchL
   } catch {
     throw new UsageError(`--url ${baseUrl} is not a URL`);
   }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new UsageError(`--url ${baseUrl}: only http:// and https:// are supported`);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:')
+    throw new UsageError(`--url ${baseUrl}: only http:// and https:// are supported`);
   if (usesTls && base.protocol !== 'https:') {
-    throw new UsageError(`--cert/--key/--ca (or ${CLIENT_TLS_ENV.cert}, ${CLIENT_TLS_ENV.key}, ${CLIENT_TLS_ENV.ca}) need an https:// --url, not ${base.origin}`);
+    throw new UsageError(
+      `--cert/--key/--ca (or ${CLIENT_TLS_ENV.cert}, ${CLIENT_TLS_ENV.key}, ${CLIENT_TLS_ENV.ca}) need an https:// --url, not ${base.origin}`,
+    );
   }
   const dispatcher = new Agent({ connect: { ...tls, minVersion: 'TLSv1.2' } });
   return async (url, init = {}) => {
     const target = new URL(url);
     try {
-      const res = await undiciFetch(target, { method: init.method ?? 'GET', headers: init.headers ?? {}, body: init.body ?? null, signal: init.signal ?? null, dispatcher });
+      const res = await undiciFetch(target, {
+        method: init.method ?? 'GET',
+        headers: init.headers ?? {},
+        body: init.body ?? null,
+        signal: init.signal ?? null,
+        dispatcher,
+      });
       // undici's Response has the interface of the global one; only the type declarations differ.
       return res;
     } catch (e) {
@@ -164,13 +196,19 @@ export async function readJson<T>(res: Response, what: string): Promise<T> {
 
 /** A problem answer (RFC 9457) in one line: `403 client-cert-mismatch: title detail`. */
 export async function problemLine(res: Response): Promise<string> {
-  const body = (await readJson<Record<string, unknown>>(res, 'the broker').catch(() => ({}))) as Record<string, unknown>;
+  const body = (await readJson<Record<string, unknown>>(res, 'the broker').catch(() => ({}))) as Record<
+    string,
+    unknown
+  >;
   // eslint-disable-next-line @typescript-eslint/no-base-to-string -- the server's problem fields, whatever they are
   return `${res.status}${body.code ? ` ${String(body.code)}` : ''}${body.title ? `: ${String(body.title)}` : ''}${body.detail ? ` ${String(body.detail)}` : ''}`;
 }
 
 /** GET /v1/keys of the gateway at `url`: the broker's JWKS and id (the audience of client assertions). */
-export async function fetchBrokerKeys(url: string, fetch: FetchLike): Promise<{ keys: JWK[]; broker: string; openpgp?: string }> {
+export async function fetchBrokerKeys(
+  url: string,
+  fetch: FetchLike,
+): Promise<{ keys: JWK[]; broker: string; openpgp?: string }> {
   const res = await fetch(`${url}/v1/keys`);
   if (!res.ok) throw new HttpClientError(`GET ${url}/v1/keys answered ${await problemLine(res)}`);
   return readJson<{ keys: JWK[]; broker: string; openpgp?: string }>(res, `GET ${url}/v1/keys`);

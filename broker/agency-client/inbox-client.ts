@@ -64,7 +64,11 @@ async function problem(res: Response): Promise<InboxClientError> {
   } catch {
     /* not JSON */
   }
-  return new InboxClientError(res.status, isProblemCode(body.code) ? body.code : 'http-error', `${res.status} ${body.code ?? ''}: ${body.title ?? res.statusText}${body.detail ? ` ${body.detail}` : ''}`);
+  return new InboxClientError(
+    res.status,
+    isProblemCode(body.code) ? body.code : 'http-error',
+    `${res.status} ${body.code ?? ''}: ${body.title ?? res.statusText}${body.detail ? ` ${body.detail}` : ''}`,
+  );
 }
 
 export class InboxClient {
@@ -101,7 +105,9 @@ export class InboxClient {
 
   /** One page of the inbox after a cursor. */
   async pull(q: InboxQuery = {}): Promise<{ deliveries: InboxDelivery[]; next: number }> {
-    const res = await this.#fetch(`${this.#base}/v1/inbox${query({ ...q })}`, { headers: { authorization: await this.#authorization() } });
+    const res = await this.#fetch(`${this.#base}/v1/inbox${query({ ...q })}`, {
+      headers: { authorization: await this.#authorization() },
+    });
     if (!res.ok) throw await problem(res);
     return (await res.json()) as { deliveries: InboxDelivery[]; next: number };
   }
@@ -111,7 +117,9 @@ export class InboxClient {
     let p = this.#keys.get(id);
     if (!p) {
       p = (async () => {
-        const res = await this.#fetch(`${this.#base}/v1/registry/agencies/${encodeURIComponent(id)}/keys`, { headers: { authorization: await this.#authorization() } });
+        const res = await this.#fetch(`${this.#base}/v1/registry/agencies/${encodeURIComponent(id)}/keys`, {
+          headers: { authorization: await this.#authorization() },
+        });
         if (!res.ok) throw await problem(res);
         return (await res.json()) as { keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] };
       })();
@@ -140,9 +148,17 @@ export class InboxClient {
     const originKeys = (id: string) => this.agencyKeys(id);
     const originOpenPgpKeys = (id: string) => this.agencyOpenPgpKeys(id);
     if (d.openpgp === undefined) return openDelivery(d, this.opts.encryptionKey, originKeys, originOpenPgpKeys);
-    if (!this.opts.openPgpKey) throw new DeliveryVerificationError('decrypt-failed', "an OpenPGP delivery, and this agency's credentials hold no OpenPGP private key (openpgp.private_armored)");
+    if (!this.opts.openPgpKey)
+      throw new DeliveryVerificationError(
+        'decrypt-failed',
+        "an OpenPGP delivery, and this agency's credentials hold no OpenPGP private key (openpgp.private_armored)",
+      );
     const broker = this.opts.brokerOpenPgpKey ?? (await this.#published()).openpgp;
-    if (!broker) throw new DeliveryVerificationError('key-unknown', 'an OpenPGP delivery, and the broker publishes no OpenPGP key (GET /v1/keys, openpgp)');
+    if (!broker)
+      throw new DeliveryVerificationError(
+        'key-unknown',
+        'an OpenPGP delivery, and the broker publishes no OpenPGP key (GET /v1/keys, openpgp)',
+      );
     return openOpenPgpDelivery(d, this.opts.openPgpKey, broker, originKeys, originOpenPgpKeys);
   }
 
@@ -151,7 +167,11 @@ export class InboxClient {
    * Last-Event-ID) until `signal` aborts or the server ends the stream.
    * `onHeartbeat` sees the comment lines.
    */
-  async *follow(q: Omit<InboxQuery, 'limit'>, signal: AbortSignal, onHeartbeat?: () => void): AsyncGenerator<InboxDelivery> {
+  async *follow(
+    q: Omit<InboxQuery, 'limit'>,
+    signal: AbortSignal,
+    onHeartbeat?: () => void,
+  ): AsyncGenerator<InboxDelivery> {
     const { after, ...filters } = q;
     const headers: Record<string, string> = { authorization: await this.#authorization(), accept: 'text/event-stream' };
     if (after !== undefined) headers['last-event-id'] = String(after);
@@ -172,7 +192,12 @@ export class InboxClient {
       onComment: () => onHeartbeat?.(),
       // Unknown fields and a bad retry are ignored, as the SSE spec says; an event that never ends is not.
       onError: (e) => {
-        if (e.type === 'max-buffer-size-exceeded') failure ??= new InboxClientError(res.status, 'stream-malformed', `the inbox stream cannot be read: ${e.message}`);
+        if (e.type === 'max-buffer-size-exceeded')
+          failure ??= new InboxClientError(
+            res.status,
+            'stream-malformed',
+            `the inbox stream cannot be read: ${e.message}`,
+          );
       },
       maxBufferSize: SSE_MAX_EVENT_BYTES,
     });
@@ -193,7 +218,11 @@ export class InboxClient {
           try {
             delivery = JSON.parse(e.data) as InboxDelivery;
           } catch {
-            throw new InboxClientError(res.status, 'stream-malformed', 'the inbox stream sent a delivery that is not JSON');
+            throw new InboxClientError(
+              res.status,
+              'stream-malformed',
+              'the inbox stream sent a delivery that is not JSON',
+            );
           }
           yield delivery;
         }

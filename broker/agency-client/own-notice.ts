@@ -28,17 +28,33 @@ export function parseNoticeEntry(entryB64u: unknown, noticeId: string): OwnNotic
     throw new HttpClientError(`the log entry of notice ${noticeId} is not JSON`);
   }
   const recipients = e?.recipients;
-  if (e?.kind !== 'notice' || e.notice_id !== noticeId || !isString(e.operation) || !isString(e.tlp) || !isString(e.type) || !Array.isArray(recipients) || !recipients.every(isString)) {
+  if (
+    e?.kind !== 'notice' ||
+    e.notice_id !== noticeId ||
+    !isString(e.operation) ||
+    !isString(e.tlp) ||
+    !isString(e.type) ||
+    !Array.isArray(recipients) ||
+    !recipients.every(isString)
+  ) {
     throw new HttpClientError(`the log entry the gateway gave for notice ${noticeId} is not that notice's entry`);
   }
   return { operation: e.operation, tlp: e.tlp, type: e.type, recipients: recipients };
 }
 
 /** The entry of the agency's own notice `noticeId`, or undefined while no checkpoint covers it (or it is not the agency's). */
-export async function fetchOwnNotice(url: string, fetch: FetchLike, creds: AgencyCredentials, brokerId: string, noticeId: string): Promise<OwnNoticeEntry | undefined> {
+export async function fetchOwnNotice(
+  url: string,
+  fetch: FetchLike,
+  creds: AgencyCredentials,
+  brokerId: string,
+  noticeId: string,
+): Promise<OwnNoticeEntry | undefined> {
   const token = await makeClientAssertion(creds.agency, creds.signing, brokerId);
   const where = `GET ${url}/v1/notices/${noticeId}/proof`;
-  const res = await fetch(`${url}/v1/notices/${encodeURIComponent(noticeId)}/proof`, { headers: { authorization: `Bearer ${token}` } });
+  const res = await fetch(`${url}/v1/notices/${encodeURIComponent(noticeId)}/proof`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
   if (res.status === 404) {
     await res.body?.cancel();
     return undefined;

@@ -32,7 +32,12 @@ export interface RetryPolicy {
 export const SEND_RETRY: RetryPolicy = { maxAttempts: 5, maxWaitMs: 60_000, fallbackWaitMs: 1000 };
 
 /** `liaison admin` changes: 3 attempts, also when the gateway could not be reached (the change's id makes a repeat harmless). */
-export const ADMIN_RETRY: RetryPolicy = { maxAttempts: 3, maxWaitMs: 60_000, fallbackWaitMs: 1000, retryUnanswered: (e) => e instanceof HttpClientError };
+export const ADMIN_RETRY: RetryPolicy = {
+  maxAttempts: 3,
+  maxWaitMs: 60_000,
+  fallbackWaitMs: 1000,
+  retryUnanswered: (e) => e instanceof HttpClientError,
+};
 
 /**
  * The wait a `Retry-After` value asks for (RFC 9110 §10.2.3): delay-seconds or
@@ -84,7 +89,9 @@ export function retrying(fetch: FetchLike, policy: RetryPolicy): FetchLike {
           policy.report?.(`no answer from the broker ${attempt} ${attempt === 1 ? 'time' : 'times'}; giving up`);
           throw e;
         }
-        policy.report?.(`no answer from the broker (${(e as Error).message}); attempt ${attempt + 1} of ${policy.maxAttempts} in ${Math.ceil(wait / 1000)} s`);
+        policy.report?.(
+          `no answer from the broker (${(e as Error).message}); attempt ${attempt + 1} of ${policy.maxAttempts} in ${Math.ceil(wait / 1000)} s`,
+        );
         await sleep(wait, init.signal);
         waited += wait;
         continue;
@@ -96,11 +103,15 @@ export function retrying(fetch: FetchLike, policy: RetryPolicy): FetchLike {
       }
       const wait = retryAfterMs(res.headers.get('retry-after'), now()) ?? policy.fallbackWaitMs * 2 ** (attempt - 1);
       if (waited + wait > policy.maxWaitMs) {
-        policy.report?.(`503 from the broker, which asks to wait ${Math.ceil(wait / 1000)} s: past the ${policy.maxWaitMs / 1000} s this command waits in all; giving up`);
+        policy.report?.(
+          `503 from the broker, which asks to wait ${Math.ceil(wait / 1000)} s: past the ${policy.maxWaitMs / 1000} s this command waits in all; giving up`,
+        );
         return res;
       }
       await res.body?.cancel().catch(() => undefined);
-      policy.report?.(`503 from the broker; attempt ${attempt + 1} of ${policy.maxAttempts} in ${Math.ceil(wait / 1000)} s (Retry-After)`);
+      policy.report?.(
+        `503 from the broker; attempt ${attempt + 1} of ${policy.maxAttempts} in ${Math.ceil(wait / 1000)} s (Retry-After)`,
+      );
       await sleep(wait, init.signal);
       waited += wait;
     }

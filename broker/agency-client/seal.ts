@@ -14,13 +14,24 @@ export interface SealOptions {
   jweHeader?: Record<string, unknown>;
 }
 
-export async function signNotice(payload: Uint8Array, signingKey: JWK, extraHeader: Record<string, unknown> = {}): Promise<string> {
+export async function signNotice(
+  payload: Uint8Array,
+  signingKey: JWK,
+  extraHeader: Record<string, unknown> = {},
+): Promise<string> {
   const alg = signingKey.alg ?? (signingKey.crv === 'Ed25519' ? 'EdDSA' : 'ES256');
   const key = await importJWK(signingKey, alg);
-  return new CompactSign(payload).setProtectedHeader({ alg, kid: signingKey.kid, typ: 'liaison-notice+jws', ...extraHeader }).sign(key);
+  return new CompactSign(payload)
+    .setProtectedHeader({ alg, kid: signingKey.kid, typ: 'liaison-notice+jws', ...extraHeader })
+    .sign(key);
 }
 
-export async function encryptToBroker(jws: string, brokerKey: JWK, keyManagement: 'ECDH-ES+A256KW' | 'ECDH-ES' = 'ECDH-ES+A256KW', extraHeader: Record<string, unknown> = {}): Promise<string> {
+export async function encryptToBroker(
+  jws: string,
+  brokerKey: JWK,
+  keyManagement: 'ECDH-ES+A256KW' | 'ECDH-ES' = 'ECDH-ES+A256KW',
+  extraHeader: Record<string, unknown> = {},
+): Promise<string> {
   const key = await importJWK(brokerKey, keyManagement);
   return new CompactEncrypt(new TextEncoder().encode(jws))
     .setProtectedHeader({ alg: keyManagement, enc: 'A256GCM', kid: brokerKey.kid, cty: 'JWT', ...extraHeader })

@@ -43,8 +43,12 @@ export const rfc3339 = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 export function buildWithdrawal(spec: WithdrawalSpec): Record<string, unknown> {
   const correcting = spec.correction !== undefined;
   const summary =
-    spec.summary ?? (correcting ? `Correction of notice ${spec.supersedes}: ${spec.correction as string}` : `Withdrawal of notice ${spec.supersedes}: ${spec.reason}`);
-  const addressees = spec.recipients.length > 0 && spec.recipients.length <= MAX_ADDRESSEES ? [...spec.recipients] : ['*'];
+    spec.summary ??
+    (correcting
+      ? `Correction of notice ${spec.supersedes}: ${spec.correction as string}`
+      : `Withdrawal of notice ${spec.supersedes}: ${spec.reason}`);
+  const addressees =
+    spec.recipients.length > 0 && spec.recipients.length <= MAX_ADDRESSEES ? [...spec.recipients] : ['*'];
   return {
     id: spec.id,
     type: 'withdrawal',

@@ -33,7 +33,11 @@ import type { AuditInput } from './verify.js';
 
 export const ARCHIVE_FORMAT = 'liaison-audit-archive/3';
 /** Formats this reader accepts: 1 has no agency key history, 2 no entry signatures. */
-export const ARCHIVE_FORMATS: readonly string[] = ['liaison-audit-archive/1', 'liaison-audit-archive/2', ARCHIVE_FORMAT];
+export const ARCHIVE_FORMATS: readonly string[] = [
+  'liaison-audit-archive/1',
+  'liaison-audit-archive/2',
+  ARCHIVE_FORMAT,
+];
 
 export interface AuditArchive {
   format: typeof ARCHIVE_FORMAT | 'liaison-audit-archive/2' | 'liaison-audit-archive/1';
@@ -80,36 +84,73 @@ const hex32 = (v: unknown, what: string): Uint8Array => {
 
 /** Check an archive's shape and turn it into auditLog's input. */
 export function archiveToAuditInput(raw: unknown): AuditInput {
-  if (!isObj(raw) || !ARCHIVE_FORMATS.includes(String(raw.format))) throw new ArchiveError(`not a ${ARCHIVE_FORMATS.join(' or ')} file`);
+  if (!isObj(raw) || !ARCHIVE_FORMATS.includes(String(raw.format)))
+    throw new ArchiveError(`not a ${ARCHIVE_FORMATS.join(' or ')} file`);
   const origin = str(raw.origin, 'origin', 255);
   const brokerKeys = arr(raw.broker_keys, 'broker_keys').map((k, i) => {
     if (!isObj(k)) throw new ArchiveError(`broker_keys[${i}] must be a JWK`);
-    return { kty: String(k.kty), crv: String(k.crv), x: String(k.x), ...(typeof k.kid === 'string' ? { kid: k.kid } : {}) };
+    return {
+      kty: String(k.kty),
+      crv: String(k.crv),
+      x: String(k.x),
+      ...(typeof k.kid === 'string' ? { kid: k.kid } : {}),
+    };
   });
   const entries = arr(raw.entries, 'entries').map((e, i) => {
-    if (!isObj(e) || typeof e.index !== 'number' || !Number.isSafeInteger(e.index) || e.index < 0) throw new ArchiveError(`entries[${i}] needs a non-negative integer index`);
+    if (!isObj(e) || typeof e.index !== 'number' || !Number.isSafeInteger(e.index) || e.index < 0)
+      throw new ArchiveError(`entries[${i}] needs a non-negative integer index`);
     const signature = e.signature === undefined ? undefined : str(e.signature, `entries[${i}].signature`, 2048);
-    return { index: e.index, bytes: b64u(e.entry, `entries[${i}].entry`), ...(signature !== undefined ? { signature } : {}) };
+    return {
+      index: e.index,
+      bytes: b64u(e.entry, `entries[${i}].entry`),
+      ...(signature !== undefined ? { signature } : {}),
+    };
   });
   const entrySignatures = raw.format === ARCHIVE_FORMAT;
   const checkpoints = arr(raw.checkpoints, 'checkpoints').map((c, i) => {
     if (!isObj(c)) throw new ArchiveError(`checkpoints[${i}] must be an object`);
-    const proof = c.consistency_from_previous === undefined ? [] : arr(c.consistency_from_previous, `checkpoints[${i}].consistency_from_previous`);
+    const proof =
+      c.consistency_from_previous === undefined
+        ? []
+        : arr(c.consistency_from_previous, `checkpoints[${i}].consistency_from_previous`);
     if (proof.length > 128) throw new ArchiveError(`checkpoints[${i}]: proof too long`);
-    return { note: str(c.note, `checkpoints[${i}].note`, 65536), consistencyFromPrevious: proof.map((h, k) => hex32(h, `checkpoints[${i}].consistency_from_previous[${k}]`)) };
+    return {
+      note: str(c.note, `checkpoints[${i}].note`, 65536),
+      consistencyFromPrevious: proof.map((h, k) => hex32(h, `checkpoints[${i}].consistency_from_previous[${k}]`)),
+    };
   });
-  const leafHashes = raw.leaf_hashes === undefined ? undefined : arr(raw.leaf_hashes, 'leaf_hashes').map((h, i) => hex32(h, `leaf_hashes[${i}]`));
+  const leafHashes =
+    raw.leaf_hashes === undefined
+      ? undefined
+      : arr(raw.leaf_hashes, 'leaf_hashes').map((h, i) => hex32(h, `leaf_hashes[${i}]`));
   const notices = arr(raw.notices ?? [], 'notices').map((n, i) => {
     if (!isObj(n)) throw new ArchiveError(`notices[${i}] must be an object`);
-    return { noticeId: str(n.notice_id, `notices[${i}].notice_id`, 64), signed: b64u(n.signed, `notices[${i}].signed`) };
+    return {
+      noticeId: str(n.notice_id, `notices[${i}].notice_id`, 64),
+      signed: b64u(n.signed, `notices[${i}].signed`),
+    };
   });
-  const agencyKeys = raw.agency_keys === undefined ? undefined : parseAgencyKeys(raw.agency_keys, (m) => new ArchiveError(m));
+  const agencyKeys =
+    raw.agency_keys === undefined ? undefined : parseAgencyKeys(raw.agency_keys, (m) => new ArchiveError(m));
   const registryEvents =
     raw.registry_events === undefined
       ? undefined
       : arr(raw.registry_events, 'registry_events').map((r, i) => {
           if (!isObj(r)) throw new ArchiveError(`registry_events[${i}] must be an object`);
-          return { eventId: str(r.event_id, `registry_events[${i}].event_id`, 64), jws: str(r.jws, `registry_events[${i}].jws`, 1 << 20) };
+          return {
+            eventId: str(r.event_id, `registry_events[${i}].event_id`, 64),
+            jws: str(r.jws, `registry_events[${i}].jws`, 1 << 20),
+          };
         });
-  return { origin, brokerKeys, entries, entrySignatures, checkpoints, ...(leafHashes ? { leafHashes } : {}), notices, ...(agencyKeys ? { agencyKeys } : {}), ...(registryEvents ? { registryEvents } : {}) };
+  return {
+    origin,
+    brokerKeys,
+    entries,
+    entrySignatures,
+    checkpoints,
+    ...(leafHashes ? { leafHashes } : {}),
+    notices,
+    ...(agencyKeys ? { agencyKeys } : {}),
+    ...(registryEvents ? { registryEvents } : {}),
+  };
 }

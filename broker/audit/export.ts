@@ -28,7 +28,11 @@ async function streamInfo(bus: StorePort, stream: string): Promise<StreamState> 
 }
 
 /** Read everything an offline audit needs from NATS into an archive. */
-export async function exportArchive(bus: StorePort, origin: string, brokerKeys: readonly PublicSigningJwk[]): Promise<AuditArchive> {
+export async function exportArchive(
+  bus: StorePort,
+  origin: string,
+  brokerKeys: readonly PublicSigningJwk[],
+): Promise<AuditArchive> {
   const store = await CheckpointStore.open(bus, origin, brokerKeys);
   const tiles = await TileStore.open(bus);
   const reader = tiles.reader();
@@ -78,9 +82,24 @@ export async function exportArchive(bus: StorePort, origin: string, brokerKeys: 
   const rInfo = await bus.streamInfo(STREAMS.registryEvents).catch(() => null);
   for (let seq = rInfo?.firstSeq ?? 0; rInfo && seq > 0 && seq <= rInfo.lastSeq; seq++) {
     const m = await bus.getMessage(STREAMS.registryEvents, seq);
-    if (m) registryEvents.push({ event_id: m.subject.slice(m.subject.indexOf('.') + 1), jws: new TextDecoder().decode(m.data) });
+    if (m)
+      registryEvents.push({
+        event_id: m.subject.slice(m.subject.indexOf('.') + 1),
+        jws: new TextDecoder().decode(m.data),
+      });
   }
-  return { format: ARCHIVE_FORMAT, origin, exported_at: new Date().toISOString(), broker_keys: [...brokerKeys], entries, checkpoints, leaf_hashes: leafHashes, notices, agency_keys: agencyKeys, registry_events: registryEvents };
+  return {
+    format: ARCHIVE_FORMAT,
+    origin,
+    exported_at: new Date().toISOString(),
+    broker_keys: [...brokerKeys],
+    entries,
+    checkpoints,
+    leaf_hashes: leafHashes,
+    notices,
+    agency_keys: agencyKeys,
+    registry_events: registryEvents,
+  };
 }
 
 export type AuthedGet = (path: string) => Promise<{ status: number; json: Record<string, unknown> }>;
@@ -91,7 +110,13 @@ export type AuthedGet = (path: string) => Promise<{ status: number; json: Record
  * oldest first) – the consistency proof to the next, so that the replay also
  * proves the hub did not rewrite what it showed earlier.
  */
-export async function fetchFromApi(get: AuthedGet, origin: string, brokerKeys: readonly PublicSigningJwk[], known: readonly string[] = [], onPage?: (done: number) => void): Promise<AuditInput & { latestNote: string }> {
+export async function fetchFromApi(
+  get: AuthedGet,
+  origin: string,
+  brokerKeys: readonly PublicSigningJwk[],
+  known: readonly string[] = [],
+  onPage?: (done: number) => void,
+): Promise<AuditInput & { latestNote: string }> {
   const cp = await get('/v1/log/checkpoint');
   if (cp.status !== 200) throw new Error(`GET /v1/log/checkpoint answered ${cp.status}`);
   const latestNote = String(cp.json.note);
@@ -107,7 +132,12 @@ export async function fetchFromApi(get: AuthedGet, origin: string, brokerKeys: r
     if (page.status !== 200) throw new Error(`GET /v1/log/entries answered ${page.status}`);
     const got = page.json.entries as { index: number; entry: string; signature?: unknown }[];
     if (!Array.isArray(got) || got.length === 0) throw new Error('the API returned an empty page');
-    for (const e of got) entries.push({ index: e.index, bytes: new Uint8Array(Buffer.from(e.entry, 'base64url')), ...(typeof e.signature === 'string' ? { signature: e.signature } : {}) });
+    for (const e of got)
+      entries.push({
+        index: e.index,
+        bytes: new Uint8Array(Buffer.from(e.entry, 'base64url')),
+        ...(typeof e.signature === 'string' ? { signature: e.signature } : {}),
+      });
     const logSize = page.json.log_size;
     if (typeof logSize === 'number' && Number.isSafeInteger(logSize)) {
       entrySignatures = true;

@@ -21,10 +21,22 @@
  */
 
 import type { CodeOf } from '../core/errors.js';
-import { ENVELOPE_FORMATS, envelopeFormat, isEnvelopeFormatName, type EnvelopeFormatName } from '../formats/registry.js';
+import {
+  ENVELOPE_FORMATS,
+  envelopeFormat,
+  isEnvelopeFormatName,
+  type EnvelopeFormatName,
+} from '../formats/registry.js';
 import type { HistoricalAgencyKey as AnyHistoricalKey, StoredSignatureVerifier } from '../formats/registry.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
-import { auditLog, type AuditEntry, type AuditInput, type AuditProblem, type AuditReport, type Progress } from './verify.js';
+import {
+  auditLog,
+  type AuditEntry,
+  type AuditInput,
+  type AuditProblem,
+  type AuditReport,
+  type Progress,
+} from './verify.js';
 
 /** One key as the registry history knew it (the archive's `agency_keys`), of a registered format. */
 export type HistoricalAgencyKey = AnyHistoricalKey & { format: EnvelopeFormatName };
@@ -38,8 +50,18 @@ export interface AgencyRevision {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const optStr = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
-function toHistorical(agency: string, k: unknown, format: EnvelopeFormatName): { key: HistoricalAgencyKey; material: string } | undefined {
-  if (!isObj(k) || typeof k.kid !== 'string' || (k.use !== 'sig' && k.use !== 'enc') || (k.status !== 'active' && k.status !== 'revoked')) return undefined;
+function toHistorical(
+  agency: string,
+  k: unknown,
+  format: EnvelopeFormatName,
+): { key: HistoricalAgencyKey; material: string } | undefined {
+  if (
+    !isObj(k) ||
+    typeof k.kid !== 'string' ||
+    (k.use !== 'sig' && k.use !== 'enc') ||
+    (k.status !== 'active' && k.status !== 'revoked')
+  )
+    return undefined;
   const material = envelopeFormat(format).keyMaterial(k);
   if (!material) return undefined;
   const out: HistoricalAgencyKey = { agency, kid: k.kid, use: k.use, format, status: k.status, ...material.fields };
@@ -76,7 +98,9 @@ export function mergeKeyHistory(revisions: Iterable<AgencyRevision>): Historical
 
 /** What readAgencyKeyHistory needs of a NATS KV bucket. */
 export interface KvHistoryReader {
-  history(opts?: { key?: string | string[] }): Promise<AsyncIterable<{ key: string; operation: string; value: Uint8Array; revision: number }>>;
+  history(opts?: {
+    key?: string | string[];
+  }): Promise<AsyncIterable<{ key: string; operation: string; value: Uint8Array; revision: number }>>;
 }
 
 /** Every stored revision of every `agency.*` record (deleted agencies included), merged into the key history. */
@@ -101,7 +125,8 @@ export async function readAgencyKeyHistory(kv: KvHistoryReader): Promise<Histori
 export function parseAgencyKeys(raw: unknown, fail: (message: string) => Error): HistoricalAgencyKey[] {
   if (!Array.isArray(raw)) throw fail('agency_keys must be an array');
   return raw.map((k, i) => {
-    if (!isObj(k) || typeof k.agency !== 'string' || !isEnvelopeFormatName(k.format)) throw fail(`agency_keys[${i}] must name an agency and a format`);
+    if (!isObj(k) || typeof k.agency !== 'string' || !isEnvelopeFormatName(k.format))
+      throw fail(`agency_keys[${i}] must name an agency and a format`);
     const h = toHistorical(k.agency, k, k.format);
     if (!h) throw fail(`agency_keys[${i}] is not a key record`);
     return h.key;
@@ -139,13 +164,18 @@ type OriginProblems = OriginCheckResult['problems'];
  * Deterministic: problems are in log order whatever order the checks finish in.
  */
 export async function checkOriginSignatures(input: OriginCheckInput): Promise<OriginCheckResult> {
-  const verifiers = new Map<string, StoredSignatureVerifier>(ENVELOPE_FORMATS.map((f) => [f.name, f.storedSignatures(input.agencyKeys)]));
+  const verifiers = new Map<string, StoredSignatureVerifier>(
+    ENVELOPE_FORMATS.map((f) => [f.name, f.storedSignatures(input.agencyKeys)]),
+  );
   const held = heldInLogOrder(input.entries, input.notices);
   const inLog = held.filter((h) => h.at !== undefined);
   const problems = await runBounded(
     inLog.map(({ notice, at }) => {
       const verifier = verifiers.get(at!.entry.format);
-      return { concurrency: verifier?.concurrency ?? 1, run: () => checkOriginSignature(notice, at!.index, at!.entry, verifier) };
+      return {
+        concurrency: verifier?.concurrency ?? 1,
+        run: () => checkOriginSignature(notice, at!.index, at!.entry, verifier),
+      };
     }),
   );
   // A notice without an entry is not checked: auditLog reports it (notice-not-in-log).
@@ -169,7 +199,8 @@ function noticeEntriesById(entries: readonly AuditEntry[]): Map<string, { index:
   for (let pos = 0; pos < entries.length; pos++) {
     try {
       const e = decodeEntry(entries[pos]!.bytes) as Partial<NoticeLogEntry>;
-      if (e.kind === 'notice' && typeof e.notice_id === 'string' && !entryOf.has(e.notice_id)) entryOf.set(e.notice_id, { index: pos, entry: e as NoticeLogEntry });
+      if (e.kind === 'notice' && typeof e.notice_id === 'string' && !entryOf.has(e.notice_id))
+        entryOf.set(e.notice_id, { index: pos, entry: e as NoticeLogEntry });
     } catch {
       // auditLog reports malformed entries.
     }
@@ -185,22 +216,50 @@ function heldInLogOrder(entries: readonly AuditEntry[], notices: OriginCheckInpu
     .sort((a, b) => (a.at?.index ?? Number.MAX_SAFE_INTEGER) - (b.at?.index ?? Number.MAX_SAFE_INTEGER));
 }
 
-function originProblem(notice: HeldNotice['notice'], index: number, code: OriginProblemCode, message: string): OriginProblems {
+function originProblem(
+  notice: HeldNotice['notice'],
+  index: number,
+  code: OriginProblemCode,
+  message: string,
+): OriginProblems {
   return [{ code, index, message: `notice ${notice.noticeId} (entry ${index}): ${message}` }];
 }
 
 /** An entry whose format is not registered: its signature cannot be checked, so it is a bad entry. */
 function unknownFormatProblem(notice: HeldNotice['notice'], index: number, entry: NoticeLogEntry): OriginProblems {
-  return isEnvelopeFormatName(entry.format) ? [] : originProblem(notice, index, 'notice-format-unknown', `the entry's format ${JSON.stringify(entry.format)} is not a registered envelope format`);
+  return isEnvelopeFormatName(entry.format)
+    ? []
+    : originProblem(
+        notice,
+        index,
+        'notice-format-unknown',
+        `the entry's format ${JSON.stringify(entry.format)} is not a registered envelope format`,
+      );
 }
 
 /** One notice's problems (none when its origin signature holds): a registered format, a received_at that is a time, then the format's verifier. */
-async function checkOriginSignature(notice: HeldNotice['notice'], index: number, entry: NoticeLogEntry, verifier: StoredSignatureVerifier | undefined): Promise<OriginProblems> {
+async function checkOriginSignature(
+  notice: HeldNotice['notice'],
+  index: number,
+  entry: NoticeLogEntry,
+  verifier: StoredSignatureVerifier | undefined,
+): Promise<OriginProblems> {
   if (!verifier) return unknownFormatProblem(notice, index, entry);
   const at = new Date(entry.received_at);
-  if (Number.isNaN(at.getTime())) return originProblem(notice, index, 'notice-signer-not-valid', `received_at ${JSON.stringify(entry.received_at)} is not a time`);
+  if (Number.isNaN(at.getTime()))
+    return originProblem(
+      notice,
+      index,
+      'notice-signer-not-valid',
+      `received_at ${JSON.stringify(entry.received_at)} is not a time`,
+    );
   // The key the entry names must be one key, of the origin agency, valid at received_at: the format's verifier says.
-  const found = await verifier.verify(notice.signed, { signerKid: entry.signer_kid, originAgency: entry.origin?.agency, receivedAt: entry.received_at, at });
+  const found = await verifier.verify(notice.signed, {
+    signerKid: entry.signer_kid,
+    originAgency: entry.origin?.agency,
+    receivedAt: entry.received_at,
+    at,
+  });
   return found ? originProblem(notice, index, found.code, found.message) : [];
 }
 
@@ -235,7 +294,9 @@ async function runBounded<T>(checks: readonly { concurrency: number; run: () => 
 export async function auditLogWithOrigins(input: AuditInput, onProgress?: Progress): Promise<AuditReport> {
   const report = auditLog(input, onProgress);
   const notices = input.notices ?? [];
-  const r = input.agencyKeys ? await checkOriginSignatures({ entries: input.entries, notices, agencyKeys: input.agencyKeys }) : checkOriginFormats({ entries: input.entries, notices });
+  const r = input.agencyKeys
+    ? await checkOriginSignatures({ entries: input.entries, notices, agencyKeys: input.agencyKeys })
+    : checkOriginFormats({ entries: input.entries, notices });
   const problems = [...report.problems, ...r.problems].slice(0, 100);
   const bad = [report.firstBadEntry, ...r.problems.map((p) => p.index)].filter((i): i is number => i !== undefined);
   return {

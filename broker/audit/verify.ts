@@ -128,9 +128,16 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
   const roots = recomputeRoots(valid, scan.leaves, input.leafHashes, add);
   if (roots.firstMismatch) nameFirstChangedEntry(roots.firstMismatch, roots, scan.leaves, input.leafHashes, add);
   const held = checkHeldNotices(input.notices ?? [], scan.byNotice, add);
-  const registryEventsChecked = checkHeldRegistryEvents(input.registryEvents ?? [], scan.registryEvents, input.brokerKeys, add);
+  const registryEventsChecked = checkHeldRegistryEvents(
+    input.registryEvents ?? [],
+    scan.registryEvents,
+    input.brokerKeys,
+    add,
+  );
 
-  const entryIndices = problems.filter((p) => p.code.startsWith('entry') && p.code !== 'entries-do-not-match' && p.index !== undefined).map((p) => p.index!);
+  const entryIndices = problems
+    .filter((p) => p.code.startsWith('entry') && p.code !== 'entries-do-not-match' && p.index !== undefined)
+    .map((p) => p.index!);
   const lastGood = roots.lastGood;
   const newest = [...valid].reverse().find((v) => lastGood && v.cp.treeSize === lastGood.size);
   return {
@@ -184,7 +191,15 @@ function scanEntries(input: AuditInput, add: AddProblem, onProgress: Progress | 
     leaves: [],
     byNotice: new Map(),
     registryEvents: new Map(),
-    signatures: input.entrySignatures ? { verifier: new EntrySignatureVerifier(input.brokerKeys), signed: 0, seenSigned: false, unsignedPrefix: [], forged: new Set() } : undefined,
+    signatures: input.entrySignatures
+      ? {
+          verifier: new EntrySignatureVerifier(input.brokerKeys),
+          signed: 0,
+          seenSigned: false,
+          unsignedPrefix: [],
+          forged: new Set(),
+        }
+      : undefined,
   };
   const acks = new Map<string, number>();
   let expected = 0;
@@ -205,10 +220,18 @@ function scanEntries(input: AuditInput, add: AddProblem, onProgress: Progress | 
 function checkEntryIndex(claimed: number, pos: number, expected: number, add: AddProblem): number {
   if (claimed === expected) return expected;
   if (Number.isSafeInteger(claimed) && claimed > expected) {
-    add({ code: 'entry-missing', index: expected, message: `entry ${expected} is missing (the next entry given is ${claimed})` });
+    add({
+      code: 'entry-missing',
+      index: expected,
+      message: `entry ${expected} is missing (the next entry given is ${claimed})`,
+    });
     return claimed;
   }
-  add({ code: 'entry-out-of-order', index: expected, message: `entry at position ${pos} claims index ${claimed} where ${expected} was expected` });
+  add({
+    code: 'entry-out-of-order',
+    index: expected,
+    message: `entry at position ${pos} claims index ${claimed} where ${expected} was expected`,
+  });
   return expected;
 }
 
@@ -225,12 +248,23 @@ function checkEntrySignature(sigs: EntrySignatureScan, e: AuditEntry, pos: numbe
       return;
     }
     sigs.forged.add(pos);
-    add({ code, index: pos, message: code === 'entry-unsigned' ? `entry ${pos} carries no gateway signature, after signed entries: a forged entry` : `entry ${pos} is forged: ${(err as Error).message}` });
+    add({
+      code,
+      index: pos,
+      message:
+        code === 'entry-unsigned'
+          ? `entry ${pos} carries no gateway signature, after signed entries: a forged entry`
+          : `entry ${pos} is forged: ${(err as Error).message}`,
+    });
   }
 }
 
 /** The entry, when its bytes are the canonical encoding of one; else undefined, reported as malformed. */
-function decodeCanonicalEntry(bytes: Uint8Array, pos: number, add: AddProblem): ReturnType<typeof decodeEntry> | undefined {
+function decodeCanonicalEntry(
+  bytes: Uint8Array,
+  pos: number,
+  add: AddProblem,
+): ReturnType<typeof decodeEntry> | undefined {
   try {
     const entry = decodeEntry(bytes);
     if (Buffer.compare(Buffer.from(encodeEntry(entry)), Buffer.from(bytes)) !== 0) throw new Error('not canonical');
@@ -242,24 +276,47 @@ function decodeCanonicalEntry(bytes: Uint8Array, pos: number, add: AddProblem): 
 }
 
 /** One entry per read receipt, per registry event and per notice; an unknown kind is malformed. */
-function indexEntryByKind(entry: ReturnType<typeof decodeEntry>, pos: number, scan: EntryScan, acks: Map<string, number>, add: AddProblem): void {
+function indexEntryByKind(
+  entry: ReturnType<typeof decodeEntry>,
+  pos: number,
+  scan: EntryScan,
+  acks: Map<string, number>,
+  add: AddProblem,
+): void {
   if (!(LOG_ENTRY_KINDS as readonly string[]).includes(String(entry.kind))) {
     add({ code: 'entry-malformed', index: pos, message: `entry ${pos} has an unknown kind` });
   } else if (entry.kind === 'ack') {
     // A read receipt: one per notice and recipient.
     const key = `${String(entry.notice_id)}:${String(entry.agency)}`;
-    if (acks.has(key)) add({ code: 'entry-duplicate-ack', index: pos, message: `entry ${pos} repeats the read receipt of ${entry.agency} for notice ${entry.notice_id} (first at ${acks.get(key)})` });
+    if (acks.has(key))
+      add({
+        code: 'entry-duplicate-ack',
+        index: pos,
+        message: `entry ${pos} repeats the read receipt of ${entry.agency} for notice ${entry.notice_id} (first at ${acks.get(key)})`,
+      });
     else acks.set(key, pos);
   } else if (entry.kind === 'registry') {
     // A registry change (key added, rotated, revoked): one entry per event.
     const key = String(entry.event_id);
-    if (scan.registryEvents.has(key)) add({ code: 'entry-duplicate-event', index: pos, message: `entry ${pos} repeats registry event ${key} (first at ${scan.registryEvents.get(key)!.index})` });
-    else scan.registryEvents.set(key, { index: pos, sha256: String(entry.sha256), signerKid: String(entry.signer_kid) });
+    if (scan.registryEvents.has(key))
+      add({
+        code: 'entry-duplicate-event',
+        index: pos,
+        message: `entry ${pos} repeats registry event ${key} (first at ${scan.registryEvents.get(key)!.index})`,
+      });
+    else
+      scan.registryEvents.set(key, { index: pos, sha256: String(entry.sha256), signerKid: String(entry.signer_kid) });
   } else if (entry.kind === 'notice' && typeof entry.notice_id === 'string' && scan.signatures?.forged.has(pos)) {
     // A forged entry: its commitment is still checked against a held notice, but it is never an erased notice nor a duplicate.
-    if (!scan.byNotice.has(entry.notice_id)) scan.byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256), forged: true });
+    if (!scan.byNotice.has(entry.notice_id))
+      scan.byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256), forged: true });
   } else if (entry.kind === 'notice' && typeof entry.notice_id === 'string') {
-    if (scan.byNotice.has(entry.notice_id)) add({ code: 'entry-duplicate-notice', index: pos, message: `entry ${pos} repeats notice ${entry.notice_id} (first at ${scan.byNotice.get(entry.notice_id)!.index})` });
+    if (scan.byNotice.has(entry.notice_id))
+      add({
+        code: 'entry-duplicate-notice',
+        index: pos,
+        message: `entry ${pos} repeats notice ${entry.notice_id} (first at ${scan.byNotice.get(entry.notice_id)!.index})`,
+      });
     else scan.byNotice.set(entry.notice_id, { index: pos, sha256: String(entry.sha256) });
   }
 }
@@ -285,7 +342,8 @@ function verifyCheckpoints(input: AuditInput, add: AddProblem): ValidCheckpoint[
       valid.push({ pos, cp });
     });
   }
-  if (valid.length === 0) add({ code: 'no-valid-checkpoint', message: 'no checkpoint verifies: nothing anchors the log' });
+  if (valid.length === 0)
+    add({ code: 'no-valid-checkpoint', message: 'no checkpoint verifies: nothing anchors the log' });
   return valid;
 }
 
@@ -298,7 +356,12 @@ function checkpointVerifier(input: AuditInput, add: AddProblem): CheckpointVerif
   }
 }
 
-function openCheckpoint(verifier: CheckpointVerifier, note: string, pos: number, add: AddProblem): Checkpoint | undefined {
+function openCheckpoint(
+  verifier: CheckpointVerifier,
+  note: string,
+  pos: number,
+  add: AddProblem,
+): Checkpoint | undefined {
   try {
     return verifier.verify(note).checkpoint;
   } catch (e) {
@@ -309,25 +372,52 @@ function openCheckpoint(verifier: CheckpointVerifier, note: string, pos: number,
 }
 
 /** Two signed roots for one size are a fork; the first root seen for a size is the one kept. */
-function checkFork(rootBySize: Map<number, { pos: number; root: Uint8Array }>, cp: Checkpoint, pos: number, add: AddProblem): void {
+function checkFork(
+  rootBySize: Map<number, { pos: number; root: Uint8Array }>,
+  cp: Checkpoint,
+  pos: number,
+  add: AddProblem,
+): void {
   const seen = rootBySize.get(cp.treeSize);
   if (seen && !hashEqual(seen.root, cp.rootHash)) {
-    add({ code: 'checkpoint-fork', checkpoint: pos, message: `checkpoints #${seen.pos} and #${pos} both sign size ${cp.treeSize} with different roots (a fork)` });
+    add({
+      code: 'checkpoint-fork',
+      checkpoint: pos,
+      message: `checkpoints #${seen.pos} and #${pos} both sign size ${cp.treeSize} with different roots (a fork)`,
+    });
   } else if (!seen) rootBySize.set(cp.treeSize, { pos, root: cp.rootHash });
 }
 
 /** A checkpoint never shrinks the log, and a larger one proves it extends the one before (RFC 9162 2.1.4). */
-function checkGrowth(prev: ValidCheckpoint, next: ValidCheckpoint, proof: readonly Uint8Array[], add: AddProblem): void {
+function checkGrowth(
+  prev: ValidCheckpoint,
+  next: ValidCheckpoint,
+  proof: readonly Uint8Array[],
+  add: AddProblem,
+): void {
   const [p, cp, pos] = [prev.cp, next.cp, next.pos];
   if (cp.treeSize < p.treeSize) {
-    add({ code: 'checkpoint-rollback', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) is smaller than #${prev.pos} before it (size ${p.treeSize})` });
+    add({
+      code: 'checkpoint-rollback',
+      checkpoint: pos,
+      message: `checkpoint #${pos} (size ${cp.treeSize}) is smaller than #${prev.pos} before it (size ${p.treeSize})`,
+    });
   } else if (cp.treeSize > p.treeSize && !verifyConsistency(p.treeSize, cp.treeSize, proof, p.rootHash, cp.rootHash)) {
-    add({ code: 'checkpoint-inconsistent', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) is not consistent with #${prev.pos} (size ${p.treeSize})` });
+    add({
+      code: 'checkpoint-inconsistent',
+      checkpoint: pos,
+      message: `checkpoint #${pos} (size ${cp.treeSize}) is not consistent with #${prev.pos} (size ${p.treeSize})`,
+    });
   }
 }
 
 /** Step 5 (end): unsigned leading entries were written before entry signatures only if a valid checkpoint covers them; the others are forged. */
-function settleUnsignedPrefix(scan: EntryScan, valid: readonly ValidCheckpoint[], entries: readonly AuditEntry[], add: AddProblem): number {
+function settleUnsignedPrefix(
+  scan: EntryScan,
+  valid: readonly ValidCheckpoint[],
+  entries: readonly AuditEntry[],
+  add: AddProblem,
+): number {
   if (!scan.signatures) return 0;
   const covered = valid.reduce((m, v) => Math.max(m, v.cp.treeSize), 0);
   let legacy = 0;
@@ -337,7 +427,11 @@ function settleUnsignedPrefix(scan: EntryScan, valid: readonly ValidCheckpoint[]
       continue;
     }
     scan.signatures.forged.add(pos);
-    add({ code: 'entry-unsigned', index: pos, message: `entry ${pos} carries no gateway signature and no checkpoint covers it: a forged entry` });
+    add({
+      code: 'entry-unsigned',
+      index: pos,
+      message: `entry ${pos} carries no gateway signature and no checkpoint covers it: a forged entry`,
+    });
     const e = decodeEntrySafe(entries[pos]!.bytes);
     const held = e?.kind === 'notice' ? scan.byNotice.get(String(e.notice_id)) : undefined;
     if (held?.index === pos) held.forged = true;
@@ -353,15 +447,29 @@ interface RootMatch {
 }
 
 /** Step 3: the root recomputed from the entries at each checkpoint's size (RFC 9162 2.1.1), smallest first; the stored leaf hashes folded alongside. */
-function recomputeRoots(valid: readonly ValidCheckpoint[], leaves: readonly Uint8Array[], leafHashes: readonly Uint8Array[] | undefined, add: AddProblem): RootMatch {
+function recomputeRoots(
+  valid: readonly ValidCheckpoint[],
+  leaves: readonly Uint8Array[],
+  leafHashes: readonly Uint8Array[] | undefined,
+  add: AddProblem,
+): RootMatch {
   const bySize = [...valid].sort((a, b) => a.cp.treeSize - b.cp.treeSize);
   const range = CompactRange.empty();
   const claimed = leafHashes ? CompactRange.empty() : undefined;
-  const match: RootMatch = { lastGood: undefined, firstMismatch: undefined, claimedAuthentic: leafHashes !== undefined };
+  const match: RootMatch = {
+    lastGood: undefined,
+    firstMismatch: undefined,
+    claimedAuthentic: leafHashes !== undefined,
+  };
   let i = 0;
   for (const { pos, cp } of bySize) {
     if (cp.treeSize > leaves.length) {
-      add({ code: 'checkpoint-beyond-log', checkpoint: pos, index: leaves.length, message: `checkpoint #${pos} covers ${cp.treeSize} entries but only ${leaves.length} were given: entries from ${leaves.length} are missing` });
+      add({
+        code: 'checkpoint-beyond-log',
+        checkpoint: pos,
+        index: leaves.length,
+        message: `checkpoint #${pos} covers ${cp.treeSize} entries but only ${leaves.length} were given: entries from ${leaves.length} are missing`,
+      });
       if (claimed && leafHashes!.length < cp.treeSize) match.claimedAuthentic = false;
       continue;
     }
@@ -369,11 +477,16 @@ function recomputeRoots(valid: readonly ValidCheckpoint[], leaves: readonly Uint
       range.append(leaves[i]!);
       if (claimed && !appendClaimedLeaf(claimed, leafHashes![i])) match.claimedAuthentic = false;
     }
-    if (claimed && match.claimedAuthentic && claimed.size === cp.treeSize && !hashEqual(claimed.root(), cp.rootHash)) match.claimedAuthentic = false;
+    if (claimed && match.claimedAuthentic && claimed.size === cp.treeSize && !hashEqual(claimed.root(), cp.rootHash))
+      match.claimedAuthentic = false;
     if (hashEqual(range.root(), cp.rootHash)) {
       if (!match.firstMismatch) match.lastGood = { size: cp.treeSize, root: cp.rootHash };
     } else {
-      add({ code: 'checkpoint-root-mismatch', checkpoint: pos, message: `checkpoint #${pos} (size ${cp.treeSize}) does not match the root recomputed from the entries` });
+      add({
+        code: 'checkpoint-root-mismatch',
+        checkpoint: pos,
+        message: `checkpoint #${pos} (size ${cp.treeSize}) does not match the root recomputed from the entries`,
+      });
       match.firstMismatch ??= { pos, size: cp.treeSize };
     }
   }
@@ -388,22 +501,40 @@ function appendClaimedLeaf(claimed: CompactRange, h: Uint8Array | undefined): bo
 }
 
 /** Name the first changed entry exactly when the stored leaf hashes are authenticated by the signed roots; else the range it lies in. */
-function nameFirstChangedEntry(firstMismatch: { pos: number; size: number }, match: RootMatch, leaves: readonly Uint8Array[], leafHashes: readonly Uint8Array[] | undefined, add: AddProblem): void {
+function nameFirstChangedEntry(
+  firstMismatch: { pos: number; size: number },
+  match: RootMatch,
+  leaves: readonly Uint8Array[],
+  leafHashes: readonly Uint8Array[] | undefined,
+  add: AddProblem,
+): void {
   if (match.claimedAuthentic && leafHashes) {
     const limit = Math.min(firstMismatch.size, leafHashes.length, leaves.length);
     for (let k = 0; k < limit; k++) {
       if (!hashEqual(leaves[k], leafHashes[k])) {
-        add({ code: 'entry-changed', index: k, message: `entry ${k} is not the entry the log signed (its leaf hash differs)` });
+        add({
+          code: 'entry-changed',
+          index: k,
+          message: `entry ${k} is not the entry the log signed (its leaf hash differs)`,
+        });
         return;
       }
     }
   }
   const from = match.lastGood?.size ?? 0;
-  add({ code: 'entries-do-not-match', index: from, message: `an entry in [${from}, ${firstMismatch.size}) was changed, dropped or reordered (or checkpoint #${firstMismatch.pos} is false)` });
+  add({
+    code: 'entries-do-not-match',
+    index: from,
+    message: `an entry in [${from}, ${firstMismatch.size}) was changed, dropped or reordered (or checkpoint #${firstMismatch.pos} is false)`,
+  });
 }
 
 /** Step 4: every notice still held against its entry's commitment; `forged` counts those whose entry is forged. */
-function checkHeldNotices(notices: readonly { noticeId: string; signed: Uint8Array }[], byNotice: ReadonlyMap<string, NoticeCommitment>, add: AddProblem): { checked: number; forged: number } {
+function checkHeldNotices(
+  notices: readonly { noticeId: string; signed: Uint8Array }[],
+  byNotice: ReadonlyMap<string, NoticeCommitment>,
+  add: AddProblem,
+): { checked: number; forged: number } {
   let checked = 0;
   let forged = 0;
   for (const n of notices) {
@@ -414,13 +545,23 @@ function checkHeldNotices(notices: readonly { noticeId: string; signed: Uint8Arr
     }
     checked++;
     if (e.forged) forged++;
-    if (sha256Hex(n.signed) !== e.sha256) add({ code: 'notice-commitment-mismatch', index: e.index, message: `notice ${n.noticeId} (entry ${e.index}) does not match its commitment` });
+    if (sha256Hex(n.signed) !== e.sha256)
+      add({
+        code: 'notice-commitment-mismatch',
+        index: e.index,
+        message: `notice ${n.noticeId} (entry ${e.index}) does not match its commitment`,
+      });
   }
   return { checked, forged };
 }
 
 /** Registry events still held: the bytes committed to, the event the entry names, signed by the broker key the entry names. */
-function checkHeldRegistryEvents(events: readonly { eventId: string; jws: string }[], byEvent: EntryScan['registryEvents'], brokerKeys: readonly PublicSigningJwk[], add: AddProblem): number {
+function checkHeldRegistryEvents(
+  events: readonly { eventId: string; jws: string }[],
+  byEvent: EntryScan['registryEvents'],
+  brokerKeys: readonly PublicSigningJwk[],
+  add: AddProblem,
+): number {
   let checked = 0;
   for (const ev of events) {
     const e = byEvent.get(ev.eventId);
@@ -430,7 +571,12 @@ function checkHeldRegistryEvents(events: readonly { eventId: string; jws: string
     }
     checked++;
     const why = checkRegistryEvent(ev, e, brokerKeys);
-    if (why) add({ code: 'registry-event-mismatch', index: e.index, message: `registry event ${ev.eventId} (entry ${e.index}): ${why}` });
+    if (why)
+      add({
+        code: 'registry-event-mismatch',
+        index: e.index,
+        message: `registry event ${ev.eventId} (entry ${e.index}): ${why}`,
+      });
   }
   return checked;
 }
@@ -450,7 +596,11 @@ function decodeEntrySafe(bytes: Uint8Array): { kind?: unknown; notice_id?: unkno
 }
 
 /** Why a held registry event does not match its entry, or undefined when it does. */
-function checkRegistryEvent(ev: { eventId: string; jws: string }, e: { sha256: string; signerKid: string }, brokerKeys: readonly PublicSigningJwk[]): string | undefined {
+function checkRegistryEvent(
+  ev: { eventId: string; jws: string },
+  e: { sha256: string; signerKid: string },
+  brokerKeys: readonly PublicSigningJwk[],
+): string | undefined {
   if (sha256Hex(ev.jws) !== e.sha256) return 'does not match its commitment';
   let opened;
   try {

@@ -21,7 +21,8 @@ export interface ReplayGuard {
   claim(agencyId: string, jti: string, expiresAt: number): Promise<boolean>;
 }
 
-const unauthorized = (publicDetail: string, cause?: unknown) => new LiaisonError('unauthorized', { publicDetail, cause });
+const unauthorized = (publicDetail: string, cause?: unknown) =>
+  new LiaisonError('unauthorized', { publicDetail, cause });
 
 /**
  * A client assertion (RFC 7523 style): a JWT signed by one of the agency's
@@ -30,13 +31,23 @@ const unauthorized = (publicDetail: string, cause?: unknown) => new LiaisonError
  */
 export async function verifyClientAssertion(
   token: string,
-  opts: { brokerId: string; registry: RegistrySnapshot; resolveSigner: (kid: string) => Promise<ResolvedSigner>; replay: ReplayGuard; now?: Date },
+  opts: {
+    brokerId: string;
+    registry: RegistrySnapshot;
+    resolveSigner: (kid: string) => Promise<ResolvedSigner>;
+    replay: ReplayGuard;
+    now?: Date;
+  },
 ): Promise<AuthenticatedAgency> {
   const parts = token.split('.');
   if (parts.length !== 3) throw unauthorized('the bearer token is not a compact JWS client assertion');
   let header;
   try {
-    header = parseProtectedHeader(parts[0] as string, { what: 'JWS', allowedAlgs: ['EdDSA', 'Ed25519', 'ES256'], allowedParams: ['alg', 'kid', 'typ'] });
+    header = parseProtectedHeader(parts[0] as string, {
+      what: 'JWS',
+      allowedAlgs: ['EdDSA', 'Ed25519', 'ES256'],
+      allowedParams: ['alg', 'kid', 'typ'],
+    });
   } catch (e) {
     throw unauthorized((e as LiaisonError).publicDetail ?? 'the assertion header is not acceptable', e);
   }
@@ -67,13 +78,17 @@ export async function verifyClientAssertion(
   if (payload.aud !== opts.brokerId) throw unauthorized('aud must be the broker id alone');
   const exp = payload.exp as number;
   const iat = payload.iat as number;
-  if (exp - iat > MAX_ASSERTION_LIFETIME) throw unauthorized(`assertion lifetime must be at most ${MAX_ASSERTION_LIFETIME} s`);
-  if (typeof payload.jti !== 'string' || !JTI.test(payload.jti)) throw unauthorized('jti must be 8-128 characters of [A-Za-z0-9_.:-]');
-  if (!(await opts.replay.claim(signer.agencyId, payload.jti, exp))) throw unauthorized('the assertion was already used (jti replay)');
+  if (exp - iat > MAX_ASSERTION_LIFETIME)
+    throw unauthorized(`assertion lifetime must be at most ${MAX_ASSERTION_LIFETIME} s`);
+  if (typeof payload.jti !== 'string' || !JTI.test(payload.jti))
+    throw unauthorized('jti must be 8-128 characters of [A-Za-z0-9_.:-]');
+  if (!(await opts.replay.claim(signer.agencyId, payload.jti, exp)))
+    throw unauthorized('the assertion was already used (jti replay)');
   const agency = opts.registry.agency(signer.agencyId);
   if (!agency) throw unauthorized('the agency is not in the registry');
   return { agencyId: agency.id, country: agency.country, roles: agency.roles, kid: signer.kid };
 }
 
 /** A KV key for a jti: the agency and a hash, so any jti is a safe key. */
-export const jtiKey = (agencyId: string, jti: string) => `${agencyId}.${createHash('sha256').update(jti).digest('hex')}`;
+export const jtiKey = (agencyId: string, jti: string) =>
+  `${agencyId}.${createHash('sha256').update(jti).digest('hex')}`;

@@ -19,7 +19,13 @@ export async function natsReplayGuard(bus: StorePort, replicas = 1): Promise<Rep
       if (await kv.putIfNew(jtiKey(agencyId, jti), CLAIMED, 'jti store')) return true;
       // Refused either way (junk never grants a jti); a claimed jti holds an empty value, anything else is junk.
       const held = await kv.get(jtiKey(agencyId, jti)).catch(() => null);
-      if (held && (held.operation !== 'PUT' || held.value.length !== 0)) integrity.report(undefined, 'replay-guard', kvWhere(JTI_BUCKET, held.key, held.revision), held.operation === 'PUT' ? 'not a jti claim' : 'marker');
+      if (held && (held.operation !== 'PUT' || held.value.length !== 0))
+        integrity.report(
+          undefined,
+          'replay-guard',
+          kvWhere(JTI_BUCKET, held.key, held.revision),
+          held.operation === 'PUT' ? 'not a jti claim' : 'marker',
+        );
       return false;
     },
   };

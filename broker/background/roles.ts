@@ -52,7 +52,16 @@ export async function createBackgroundRoles(d: BackgroundRoleDeps): Promise<Back
       })
     : null;
   const checkpointer = config.checkpointer
-    ? await Checkpointer.create({ bus, keyring, logger, origin: config.brokerId, everyEntries: config.checkpointEveryEntries, everyMs: config.checkpointIntervalMs, leaseTtlMs: config.leaseTtlSeconds * 1000, replicas: config.streamReplicas })
+    ? await Checkpointer.create({
+        bus,
+        keyring,
+        logger,
+        origin: config.brokerId,
+        everyEntries: config.checkpointEveryEntries,
+        everyMs: config.checkpointIntervalMs,
+        leaseTtlMs: config.leaseTtlSeconds * 1000,
+        replicas: config.streamReplicas,
+      })
     : null;
   return {
     router,

@@ -82,7 +82,9 @@ export class BackgroundThread {
 
   private constructor(o: BackgroundThreadOptions) {
     this.#o = o;
-    this.#logDestination = (o.logger as unknown as Record<symbol, { write(line: string): unknown }>)[pino.symbols.streamSym]!;
+    this.#logDestination = (o.logger as unknown as Record<symbol, { write(line: string): unknown }>)[
+      pino.symbols.streamSym
+    ]!;
     // The views' getters have a `this` of their own (the view object).
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
@@ -99,7 +101,9 @@ export class BackgroundThread {
     this.checkpointer = o.config.checkpointer
       ? {
           get status() {
-            return { ...(self.#status.checkpointer ?? { leader: false, treeSize: 0, checkpointSize: 0, halted: null }) };
+            return {
+              ...(self.#status.checkpointer ?? { leader: false, treeSize: 0, checkpointSize: 0, halted: null }),
+            };
           },
           close: () => self.#closeRole('checkpointer'),
         }
@@ -123,7 +127,10 @@ export class BackgroundThread {
 
   #spawn(): Promise<void> {
     const data: BackgroundWorkerData = { config: this.#o.config, natsUrl: this.#o.natsUrl, holder: this.#o.holder };
-    const w = new Worker(this.#o.workerUrl ?? workerUrl(), { workerData: data, resourceLimits: OFF_PATH_WORKER_LIMITS });
+    const w = new Worker(this.#o.workerUrl ?? workerUrl(), {
+      workerData: data,
+      resourceLimits: OFF_PATH_WORKER_LIMITS,
+    });
     this.#worker = w;
     return new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -161,13 +168,21 @@ export class BackgroundThread {
               clearTimeout(timer);
               reject(new Error(`the background thread could not start: ${m.message}`));
             } else {
-              this.#o.logger.error({ event: 'background-close-failed', err: { message: m.message } }, 'the background thread failed while stopping');
+              this.#o.logger.error(
+                { event: 'background-close-failed', err: { message: m.message } },
+                'the background thread failed while stopping',
+              );
             }
             void w.terminate();
             return;
         }
       });
-      w.on('error', (e) => this.#o.logger.error({ event: 'background-thread-error', err: { message: e.message } }, 'the background thread threw'));
+      w.on('error', (e) =>
+        this.#o.logger.error(
+          { event: 'background-thread-error', err: { message: e.message } },
+          'the background thread threw',
+        ),
+      );
       w.on('exit', (code) => {
         clearTimeout(timer);
         if (this.#worker !== w) return;
@@ -180,9 +195,17 @@ export class BackgroundThread {
         if (this.#closing) return;
         // A thread that ran for a while starts again quickly; one that keeps dying soon after its start, ever more slowly.
         if (Date.now() - startedAt >= STABLE_AFTER_MS) this.#restartMs = RESTART_FIRST_MS;
-        this.#o.logger.error({ event: 'background-thread-exited', code, restart_in_ms: this.#restartMs }, 'the background thread (router, checkpointer) stopped; starting it again');
+        this.#o.logger.error(
+          { event: 'background-thread-exited', code, restart_in_ms: this.#restartMs },
+          'the background thread (router, checkpointer) stopped; starting it again',
+        );
         this.#restartTimer = setTimeout(() => {
-          this.#spawn().catch((e: Error) => this.#o.logger.error({ event: 'background-restart-failed', err: { message: e.message } }, 'the background thread could not be started again'));
+          this.#spawn().catch((e: Error) =>
+            this.#o.logger.error(
+              { event: 'background-restart-failed', err: { message: e.message } },
+              'the background thread could not be started again',
+            ),
+          );
         }, this.#restartMs);
         this.#restartMs = Math.min(RESTART_MAX_MS, this.#restartMs * 2);
       });
@@ -215,7 +238,10 @@ export class BackgroundThread {
     if (!w) return;
     const waitMs = this.#o.closeWaitMs ?? CLOSE_WAIT_MS;
     if (!(await settlesWithin(this.#closeRole('all'), waitMs))) {
-      this.#o.logger.warn({ event: 'background-close-timeout', wait_ms: waitMs }, 'the background thread did not stop its roles in time; terminating it');
+      this.#o.logger.warn(
+        { event: 'background-close-timeout', wait_ms: waitMs },
+        'the background thread did not stop its roles in time; terminating it',
+      );
     }
     await w.terminate();
   }

@@ -55,7 +55,10 @@ function lowerPriority(nice: number): void {
     if (tid === undefined) throw new Error('no /proc/thread-self');
     setPriority(tid, nice);
   } catch (e) {
-    logger.warn({ event: 'background-nice-failed', err: { message: (e as Error).message } }, 'could not lower the background thread priority');
+    logger.warn(
+      { event: 'background-nice-failed', err: { message: (e as Error).message } },
+      'could not lower the background thread priority',
+    );
   }
 }
 
@@ -70,7 +73,13 @@ async function main(): Promise<void> {
   // Findings made here (router, checkpointer, this thread's registry and keyring watches) go to the gateway thread's ledger.
   integrity.onFinding((f) => void events.push(['finding', f]));
   integrity.useLogger(logger);
-  const bus = await connectNats({ servers: natsUrl, name: `liaison-background-${config.brokerId}`, publishTimeoutMs: config.publishTimeoutMs, logger, auth: config });
+  const bus = await connectNats({
+    servers: natsUrl,
+    name: `liaison-background-${config.brokerId}`,
+    publishTimeoutMs: config.publishTimeoutMs,
+    logger,
+    auth: config,
+  });
   let registry: RegistryStore | undefined;
   let keyringStore: KeyringStore | undefined;
   let roles: BackgroundRoles | undefined;
@@ -87,10 +96,26 @@ async function main(): Promise<void> {
     await registry.watch();
     const { keyring } = await loadOrCreateBrokerKeys(config.dataDir, config.brokerId);
     const kek = loadOrCreateKek(config.keyEncryptionKeyFile ?? defaultKekPath(config.dataDir), false);
-    keyringStore = await KeyringStore.open({ bus, keyring, kek, dataDir: config.dataDir, logger, replicas: config.streamReplicas, persist: false });
+    keyringStore = await KeyringStore.open({
+      bus,
+      keyring,
+      kek,
+      dataDir: config.dataDir,
+      logger,
+      replicas: config.streamReplicas,
+      persist: false,
+    });
     await keyringStore.watch();
     const reg = registry;
-    roles = await createBackgroundRoles({ config, bus, keyring, registry: () => reg.snapshot, logger, holder, observer });
+    roles = await createBackgroundRoles({
+      config,
+      bus,
+      keyring,
+      registry: () => reg.snapshot,
+      logger,
+      holder,
+      observer,
+    });
   } catch (e) {
     keyringStore?.close();
     registry?.close();
@@ -133,7 +158,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  logger.error({ event: 'background-start-failed', err: { message: (e as Error)?.message } }, 'the background thread could not start');
+  logger.error(
+    { event: 'background-start-failed', err: { message: (e as Error)?.message } },
+    'the background thread could not start',
+  );
   flushLogs();
   send({ type: 'failed', message: (e as Error)?.message ?? String(e) });
 });

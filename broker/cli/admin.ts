@@ -5,7 +5,16 @@ import { parseArgs } from 'node:util';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { readKey } from 'openpgp';
 import { makeClientAssertion } from '../agency-client/assertion.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, HttpClientError, problemLine, readJson, type FetchLike } from '../agency-client/http.js';
+import {
+  clientFetch,
+  clientTlsFromArgs,
+  clientTlsOptions,
+  fetchBrokerKeys,
+  HttpClientError,
+  problemLine,
+  readJson,
+  type FetchLike,
+} from '../agency-client/http.js';
 import { ADMIN_RETRY, retrying } from '../agency-client/retry.js';
 import { readInputJson } from './input-file.js';
 import { credentialsFor } from '../demo/demo-network.js';
@@ -50,9 +59,29 @@ export const ADMIN_HELP = `  liaison admin rotate-encryption-keys --as OPERATOR 
   --url, --cert/--key/--ca as for other commands.
 `;
 
-const common = { ...clientTlsOptions, as: { type: 'string' }, credentials: { type: 'string' }, 'data-dir': { type: 'string' }, url: { type: 'string' }, json: { type: 'boolean' }, reason: { type: 'string' }, id: { type: 'string' } } as const;
+const common = {
+  ...clientTlsOptions,
+  as: { type: 'string' },
+  credentials: { type: 'string' },
+  'data-dir': { type: 'string' },
+  url: { type: 'string' },
+  json: { type: 'boolean' },
+  reason: { type: 'string' },
+  id: { type: 'string' },
+} as const;
 
-type Values = { cert?: string; key?: string; ca?: string; as?: string; credentials?: string; 'data-dir'?: string; url?: string; json?: boolean; reason?: string; id?: string };
+type Values = {
+  cert?: string;
+  key?: string;
+  ca?: string;
+  as?: string;
+  credentials?: string;
+  'data-dir'?: string;
+  url?: string;
+  json?: boolean;
+  reason?: string;
+  id?: string;
+};
 
 async function connect(values: Values) {
   const creds = credentialsFor(values);
@@ -76,15 +105,32 @@ async function get(values: Values, path: string, io: Io): Promise<number> {
 }
 
 /** Send one admin change (POST, or PUT for a record) with an idempotency id, retried with it; print the recorded event. */
-async function send(values: Values, path: string, body: Record<string, unknown>, io: Io, method: 'POST' | 'PUT' = 'POST'): Promise<number> {
+async function send(
+  values: Values,
+  path: string,
+  body: Record<string, unknown>,
+  io: Io,
+  method: 'POST' | 'PUT' = 'POST',
+): Promise<number> {
   const { creds, url, fetch, broker } = await connect(values);
   const id = values.id ?? randomUUID();
   const payload = JSON.stringify({ id, ...(values.reason ? { reason: values.reason } : {}), ...body });
   // A fresh assertion on every try (the gateway accepts each once); the same id, so the broker makes the change once.
-  const authorized: FetchLike = async (target, init = {}) => fetch(target, { ...init, headers: { ...init.headers, authorization: `Bearer ${await makeClientAssertion(creds.agency, creds.signing, broker)}` } });
+  const authorized: FetchLike = async (target, init = {}) =>
+    fetch(target, {
+      ...init,
+      headers: {
+        ...init.headers,
+        authorization: `Bearer ${await makeClientAssertion(creds.agency, creds.signing, broker)}`,
+      },
+    });
   let res: Response;
   try {
-    res = await retrying(authorized, { ...ADMIN_RETRY, report: (line) => io.err(`${line}\n`) })(`${url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: payload });
+    res = await retrying(authorized, { ...ADMIN_RETRY, report: (line) => io.err(`${line}\n`) })(`${url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: payload,
+    });
   } catch (e) {
     if (e instanceof HttpClientError) throw new Error(`no answer from ${url}: ${e.message}; retry with --id ${id}`);
     throw e;
@@ -95,7 +141,11 @@ async function send(values: Values, path: string, body: Record<string, unknown>,
     return 1;
   }
   const answer = await readJson<Record<string, unknown>>(res, `${method} ${url}${path}`);
-  io.out(values.json ? `${JSON.stringify(answer, null, 2)}\n` : `${String(answer.type)}: event ${String(answer.event_id)} at log index ${String(answer.log_index)}${answer.duplicate ? ' (already recorded)' : ''}\n`);
+  io.out(
+    values.json
+      ? `${JSON.stringify(answer, null, 2)}\n`
+      : `${String(answer.type)}: event ${String(answer.event_id)} at log index ${String(answer.log_index)}${answer.duplicate ? ' (already recorded)' : ''}\n`,
+  );
   return 0;
 }
 
@@ -104,7 +154,12 @@ export async function readNewKey(file: string, use?: string): Promise<Record<str
   const text = readFileSync(file, 'utf8');
   if (text.includes('-----BEGIN PGP')) {
     const key = await readKey({ armoredKey: text });
-    return { kid: key.getFingerprint().toUpperCase(), use: use ?? 'sig', format: 'openpgp', armored: key.toPublic().armor() };
+    return {
+      kid: key.getFingerprint().toUpperCase(),
+      use: use ?? 'sig',
+      format: 'openpgp',
+      armored: key.toPublic().armor(),
+    };
   }
   let jwk: JWK;
   try {
@@ -125,7 +180,13 @@ export async function readNewKey(file: string, use?: string): Promise<Record<str
 /** A registry record from FILE (as get-agency or get-operation print it, or a seed's); the broker's own `changed_by` dropped. */
 function readRecord(file: string): Record<string, unknown> {
   const parsed = readInputJson(file);
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed) || typeof (parsed as { id?: unknown }).id !== 'string') throw new Error(`${file}: not a registry record (a JSON object with an id)`);
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    Array.isArray(parsed) ||
+    typeof (parsed as { id?: unknown }).id !== 'string'
+  )
+    throw new Error(`${file}: not a registry record (a JSON object with an id)`);
   const { changed_by: _, ...record } = parsed as Record<string, unknown>;
   return record;
 }
@@ -158,28 +219,66 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
   async 'admin rotate-encryption-keys'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, grace: { type: 'string' } } });
     const grace = seconds(values.grace, '--grace');
-    return send(values, '/v1/admin/broker/keys/encryption/rotate', grace === undefined ? {} : { grace_seconds: grace }, io);
+    return send(
+      values,
+      '/v1/admin/broker/keys/encryption/rotate',
+      grace === undefined ? {} : { grace_seconds: grace },
+      io,
+    );
   },
   async 'admin rotate-signing-key'(args, io) {
     const { values } = parseArgs({ args, options: common });
     return send(values, '/v1/admin/broker/keys/signing/rotate', {}, io);
   },
   async 'admin add-key'(args, io) {
-    const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, 'new-key': { type: 'string' }, use: { type: 'string' }, 'not-before': { type: 'string' }, 'not-after': { type: 'string' } } });
+    const { values } = parseArgs({
+      args,
+      options: {
+        ...common,
+        agency: { type: 'string' },
+        'new-key': { type: 'string' },
+        use: { type: 'string' },
+        'not-before': { type: 'string' },
+        'not-after': { type: 'string' },
+      },
+    });
     const key = await readNewKey(need(values['new-key'], '--new-key FILE'), values.use);
     if (values['not-before']) key.not_before = values['not-before'];
     if (values['not-after']) key.not_after = values['not-after'];
     return send(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys`, { key }, io);
   },
   async 'admin rotate-key'(args, io) {
-    const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, kid: { type: 'string' }, 'new-key': { type: 'string' }, use: { type: 'string' }, overlap: { type: 'string' } } });
+    const { values } = parseArgs({
+      args,
+      options: {
+        ...common,
+        agency: { type: 'string' },
+        kid: { type: 'string' },
+        'new-key': { type: 'string' },
+        use: { type: 'string' },
+        overlap: { type: 'string' },
+      },
+    });
     const key = await readNewKey(need(values['new-key'], '--new-key FILE'), values.use);
     const overlap = seconds(values.overlap, '--overlap');
-    return send(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid OLD'))}/rotate`, { key, ...(overlap === undefined ? {} : { overlap_seconds: overlap }) }, io);
+    return send(
+      values,
+      `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid OLD'))}/rotate`,
+      { key, ...(overlap === undefined ? {} : { overlap_seconds: overlap }) },
+      io,
+    );
   },
   async 'admin revoke-key'(args, io) {
-    const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' }, kid: { type: 'string' }, at: { type: 'string' } } });
-    return send(values, `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid KID'))}/revoke`, values.at ? { revoked_at: values.at } : {}, io);
+    const { values } = parseArgs({
+      args,
+      options: { ...common, agency: { type: 'string' }, kid: { type: 'string' }, at: { type: 'string' } },
+    });
+    return send(
+      values,
+      `/v1/admin/agencies/${enc(need(values.agency, '--agency ID'))}/keys/${enc(need(values.kid, '--kid KID'))}/revoke`,
+      values.at ? { revoked_at: values.at } : {},
+      io,
+    );
   },
   async 'admin get-agency'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, agency: { type: 'string' } } });
@@ -196,8 +295,17 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
   async 'admin set-agency'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });
     const { keys, openpgp_keys, ...agency } = readRecord(need(values.file, '--file FILE'));
-    const all = [...(Array.isArray(keys) ? (keys as unknown[]) : []), ...(Array.isArray(openpgp_keys) ? (openpgp_keys as unknown[]) : [])] as Record<string, unknown>[];
-    return send(values, `/v1/admin/agencies/${enc(String(agency.id))}`, { agency, ...(all.length > 0 ? { keys: all.map(asNewKey) } : {}) }, io, 'PUT');
+    const all = [
+      ...(Array.isArray(keys) ? (keys as unknown[]) : []),
+      ...(Array.isArray(openpgp_keys) ? (openpgp_keys as unknown[]) : []),
+    ] as Record<string, unknown>[];
+    return send(
+      values,
+      `/v1/admin/agencies/${enc(String(agency.id))}`,
+      { agency, ...(all.length > 0 ? { keys: all.map(asNewKey) } : {}) },
+      io,
+      'PUT',
+    );
   },
   async 'admin set-operation'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });

@@ -17,12 +17,22 @@ export async function assertion(args: string[], io: Io): Promise<number | void> 
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { as: { type: 'string' }, credentials: { type: 'string' }, 'data-dir': { type: 'string' }, url: { type: 'string' }, broker: { type: 'string' }, lifetime: { type: 'string', default: '120' }, ...clientTlsOptions },
+    options: {
+      as: { type: 'string' },
+      credentials: { type: 'string' },
+      'data-dir': { type: 'string' },
+      url: { type: 'string' },
+      broker: { type: 'string' },
+      lifetime: { type: 'string', default: '120' },
+      ...clientTlsOptions,
+    },
   });
   if (positionals.length > 0) throw new UsageError(`takes no argument (got "${positionals[0]}")`);
   const lifetime = /^\d{1,4}$/.test(values.lifetime) ? Number(values.lifetime) : NaN;
-  if (!(lifetime >= 1 && lifetime <= MAX_ASSERTION_LIFETIME)) throw new UsageError(`--lifetime must be 1 to ${MAX_ASSERTION_LIFETIME} seconds`);
-  if (values.broker !== undefined && !isSlug(values.broker)) throw new UsageError('--broker must be the broker id, as GET /v1/keys names it');
+  if (!(lifetime >= 1 && lifetime <= MAX_ASSERTION_LIFETIME))
+    throw new UsageError(`--lifetime must be 1 to ${MAX_ASSERTION_LIFETIME} seconds`);
+  if (values.broker !== undefined && !isSlug(values.broker))
+    throw new UsageError('--broker must be the broker id, as GET /v1/keys names it');
   const creds = credentialsFor(values);
   // The audience is the broker id: given, or asked of the gateway (GET /v1/keys).
   const broker = values.broker ?? (await gatewayOf(values)).jwks.broker;

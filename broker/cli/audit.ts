@@ -19,7 +19,14 @@ import { createMessage, encrypt, readKey, type PublicKey } from 'openpgp';
 import { brokerOpenPgpKeysFromFile, OPENPGP_KEY_FILE, type BrokerOpenPgpKeyFile } from '../keys/openpgp-keys.js';
 
 import { makeClientAssertion } from '../agency-client/assertion.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, problemLine, readJson } from '../agency-client/http.js';
+import {
+  clientFetch,
+  clientTlsFromArgs,
+  clientTlsOptions,
+  fetchBrokerKeys,
+  problemLine,
+  readJson,
+} from '../agency-client/http.js';
 import { createLogger } from '../core/logger.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
@@ -36,7 +43,9 @@ function progressBar(io: Io, label: string): Progress | undefined {
   return (done, total) => {
     const width = 30;
     const filled = total === 0 ? width : Math.round((done / total) * width);
-    io.err(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done === total ? '\n' : ''}`);
+    io.err(
+      `\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}${done === total ? '\n' : ''}`,
+    );
   };
 }
 
@@ -54,10 +63,14 @@ function summary(r: AuditReport, seconds: number): string {
       : `entry sigs:  ${r.entriesSigned} entries signed by the gateway and verified against the broker key history${r.entriesUnsignedLegacy ? `, ${r.entriesUnsignedLegacy} leading entries unsigned (written before entry signatures, under a checkpoint)` : ''}`,
   );
   if (r.registryEventsChecked !== undefined) {
-    lines.push(`registry:    ${r.registryEventsChecked} registry events (key, agency and operation changes) checked against their entries and the broker key history`);
+    lines.push(
+      `registry:    ${r.registryEventsChecked} registry events (key, agency and operation changes) checked against their entries and the broker key history`,
+    );
   }
   if (r.signaturesChecked !== undefined) {
-    lines.push(`signatures:  ${r.signaturesChecked} origin signatures checked against the agency key history${r.signaturesNotChecked ? `, ${r.signaturesNotChecked} not checked` : ''}`);
+    lines.push(
+      `signatures:  ${r.signaturesChecked} origin signatures checked against the agency key history${r.signaturesNotChecked ? `, ${r.signaturesNotChecked} not checked` : ''}`,
+    );
   }
   for (const p of r.problems) lines.push(`PROBLEM ${p.code}: ${p.message}`);
   if (r.firstBadEntry !== undefined) lines.push(`first bad entry: ${r.firstBadEntry}`);
@@ -68,14 +81,27 @@ function summary(r: AuditReport, seconds: number): string {
 export async function auditVerify(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { archive: { type: 'string' }, url: { type: 'string' }, as: { type: 'string' }, 'data-dir': { type: 'string' }, credentials: { type: 'string' }, state: { type: 'string' }, json: { type: 'boolean' }, ...clientTlsOptions },
+    options: {
+      archive: { type: 'string' },
+      url: { type: 'string' },
+      as: { type: 'string' },
+      'data-dir': { type: 'string' },
+      credentials: { type: 'string' },
+      state: { type: 'string' },
+      json: { type: 'boolean' },
+      ...clientTlsOptions,
+    },
   });
   const started = Date.now();
   let report: AuditReport;
   if (values.archive) {
-    report = await auditLogWithOrigins(archiveToAuditInput(readInputJson(values.archive)), progressBar(io, 'replaying'));
+    report = await auditLogWithOrigins(
+      archiveToAuditInput(readInputJson(values.archive)),
+      progressBar(io, 'replaying'),
+    );
   } else {
-    if (!values.as && !values.credentials) throw new UsageError('needs --archive FILE, or --url with --as AGENCY (auditor credentials)');
+    if (!values.as && !values.credentials)
+      throw new UsageError('needs --archive FILE, or --url with --as AGENCY (auditor credentials)');
     const url = (values.url ?? process.env.LIAISON_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
     const creds = credentialsFor(values);
     const fetch = clientFetch(url, clientTlsFromArgs(values));
@@ -84,14 +110,19 @@ export async function auditVerify(args: string[], io: Io): Promise<number> {
       const token = await makeClientAssertion(creds.agency, creds.signing, jwks.broker);
       const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
       // Refused credentials (token or client certificate) stop the run with the gateway's problem code.
-      if (res.status === 401 || res.status === 403) throw new Error(`GET ${url}${path} answered ${await problemLine(res)}`);
+      if (res.status === 401 || res.status === 403)
+        throw new Error(`GET ${url}${path} answered ${await problemLine(res)}`);
       return { status: res.status, json: await readJson<Record<string, unknown>>(res, `GET ${url}${path}`) };
     };
     // Checkpoints seen in earlier runs: the hub must stay consistent with what it showed before.
-    const known = values.state && existsSync(values.state) ? ((JSON.parse(readFileSync(values.state, 'utf8')) as { checkpoints?: string[] }).checkpoints ?? []) : [];
+    const known =
+      values.state && existsSync(values.state)
+        ? ((JSON.parse(readFileSync(values.state, 'utf8')) as { checkpoints?: string[] }).checkpoints ?? [])
+        : [];
     const input = await fetchFromApi(get, jwks.broker, jwks.keys, known);
     report = auditLog(input, progressBar(io, 'replaying'));
-    if (values.state && report.ok) writeFileSync(values.state, JSON.stringify({ checkpoints: [...known, input.latestNote].slice(-100) }, null, 2));
+    if (values.state && report.ok)
+      writeFileSync(values.state, JSON.stringify({ checkpoints: [...known, input.latestNote].slice(-100) }, null, 2));
   }
   const seconds = (Date.now() - started) / 1000;
   io.out(values.json ? JSON.stringify(report, null, 2) + '\n' : summary(report, seconds));
@@ -99,7 +130,16 @@ export async function auditVerify(args: string[], io: Io): Promise<number> {
 }
 
 export async function auditExport(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { nats: { type: 'string' }, 'data-dir': { type: 'string' }, origin: { type: 'string' }, out: { type: 'string' }, 'encrypt-to': { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      nats: { type: 'string' },
+      'data-dir': { type: 'string' },
+      origin: { type: 'string' },
+      out: { type: 'string' },
+      'encrypt-to': { type: 'string' },
+    },
+  });
   if (!values.out) throw new UsageError('needs --out FILE');
   // --encrypt-to KEYFILE: the auditor's OpenPGP public key (armored); read before anything connects.
   let auditor: PublicKey | undefined;
@@ -110,31 +150,60 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
       await key.getEncryptionKey();
       auditor = key;
     } catch (e) {
-      throw new Error(`--encrypt-to ${values['encrypt-to']}: not a usable OpenPGP public key (${(e as Error).message})`);
+      throw new Error(
+        `--encrypt-to ${values['encrypt-to']}: not a usable OpenPGP public key (${(e as Error).message})`,
+      );
     }
   }
   const natsUrl = cliNatsUrl(values.nats, process.env, values['data-dir']);
-  if (!natsUrl) throw new UsageError('needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url)');
+  if (!natsUrl)
+    throw new UsageError('needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url)');
   const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
   const origin = values.origin ?? process.env.LIAISON_BROKER_ID ?? 'liaison-hub';
   // Public parts only: the archive carries the broker's signing key history, never a private key.
   const keyFile = JSON.parse(readFileSync(join(dataDir, 'broker', 'keys.json'), 'utf8')) as { signing: JWK[] };
-  const brokerKeys = keyFile.signing.map((k) => publicPart(k)).map((k) => ({ kty: String(k.kty), crv: String(k.crv), x: String(k.x), kid: String(k.kid) }));
-  const bus = await connectNats({ servers: natsUrl, name: 'liaison-audit-export', publishTimeoutMs: 5000, logger: createLogger('silent'), auth: cliNatsAuth(process.env, values['data-dir']) });
+  const brokerKeys = keyFile.signing
+    .map((k) => publicPart(k))
+    .map((k) => ({ kty: String(k.kty), crv: String(k.crv), x: String(k.x), kid: String(k.kid) }));
+  const bus = await connectNats({
+    servers: natsUrl,
+    name: 'liaison-audit-export',
+    publishTimeoutMs: 5000,
+    logger: createLogger('silent'),
+    auth: cliNatsAuth(process.env, values['data-dir']),
+  });
   try {
     const archive = await exportArchive(bus, origin, brokerKeys);
     if (auditor) {
       // An OpenPGP message to the auditor, signed by the broker's OpenPGP key when this data dir has one.
       const pgpFile = join(dataDir, ...OPENPGP_KEY_FILE);
-      const signer = existsSync(pgpFile) ? (await brokerOpenPgpKeysFromFile(JSON.parse(readFileSync(pgpFile, 'utf8')) as BrokerOpenPgpKeyFile)).decryptionKeys[0] : undefined;
-      const message = await createMessage({ binary: new TextEncoder().encode(JSON.stringify(archive)), filename: 'liaison-audit-archive.json', format: 'binary' });
-      writeFileSync(values.out, (await encrypt({ message, encryptionKeys: auditor, ...(signer ? { signingKeys: signer } : {}), format: 'armored' })) as string, { mode: 0o600 });
+      const signer = existsSync(pgpFile)
+        ? (await brokerOpenPgpKeysFromFile(JSON.parse(readFileSync(pgpFile, 'utf8')) as BrokerOpenPgpKeyFile))
+            .decryptionKeys[0]
+        : undefined;
+      const message = await createMessage({
+        binary: new TextEncoder().encode(JSON.stringify(archive)),
+        filename: 'liaison-audit-archive.json',
+        format: 'binary',
+      });
+      writeFileSync(
+        values.out,
+        (await encrypt({
+          message,
+          encryptionKeys: auditor,
+          ...(signer ? { signingKeys: signer } : {}),
+          format: 'armored',
+        })) as string,
+        { mode: 0o600 },
+      );
     } else {
       // Signed notices in clear: readable by the owner only (an existing file is narrowed too).
       writeFileSync(values.out, JSON.stringify(archive), { mode: 0o600 });
     }
     chmodSync(values.out, 0o600);
-    io.err(`exported ${archive.entries.length} entries, ${archive.checkpoints.length} checkpoints, ${archive.notices.length} notices still held to ${values.out}\n`);
+    io.err(
+      `exported ${archive.entries.length} entries, ${archive.checkpoints.length} checkpoints, ${archive.notices.length} notices still held to ${values.out}\n`,
+    );
   } finally {
     await bus.close();
   }

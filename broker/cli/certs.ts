@@ -44,13 +44,24 @@ async function certsInit(args: string[], io: Io): Promise<number> {
     ...(values['ca-key'] !== undefined ? { caKey: values['ca-key'] } : {}),
     ...(values['ca-key-pass-env'] !== undefined ? { caKeyPassEnv: values['ca-key-pass-env'] } : {}),
   });
-  io.out(created.length ? `PKI in ${paths.dir}: wrote ${created.join(', ')}\n` : `PKI in ${paths.dir}: nothing to do\n`);
+  io.out(
+    created.length ? `PKI in ${paths.dir}: wrote ${created.join(', ')}\n` : `PKI in ${paths.dir}: nothing to do\n`,
+  );
   io.out(`trust: ${paths.caCert}\nCRL:   ${paths.crl}\n`);
   return 0;
 }
 
 async function certsIssue(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { dir: { type: 'string' }, agency: { type: 'string' }, server: { type: 'boolean' }, 'server-name': { type: 'string', multiple: true }, days: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      dir: { type: 'string' },
+      agency: { type: 'string' },
+      server: { type: 'boolean' },
+      'server-name': { type: 'string', multiple: true },
+      days: { type: 'string' },
+    },
+  });
   const pki = Pki.open(dirOf(values.dir));
   if (values.server) {
     const c = pki.issueServer(values['server-name'] ?? [], int(values.days));
@@ -59,21 +70,32 @@ async function certsIssue(args: string[], io: Io): Promise<number> {
   }
   if (!values.agency) throw new UsageError('needs --agency ID or --server');
   const c = pki.issueAgency(values.agency, int(values.days));
-  io.out(`client certificate of ${values.agency}: ${pki.paths.agencyCert(values.agency)} (serial ${c.serialNumber}), key ${pki.paths.agencyKey(values.agency)}\n`);
+  io.out(
+    `client certificate of ${values.agency}: ${pki.paths.agencyCert(values.agency)} (serial ${c.serialNumber}), key ${pki.paths.agencyKey(values.agency)}\n`,
+  );
   return 0;
 }
 
 const REASONS = ['unspecified', 'keyCompromise', 'affiliationChanged', 'superseded', 'cessationOfOperation'] as const;
 
 async function certsRevoke(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { dir: { type: 'string' }, agency: { type: 'string' }, reason: { type: 'string', default: 'unspecified' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      dir: { type: 'string' },
+      agency: { type: 'string' },
+      reason: { type: 'string', default: 'unspecified' },
+    },
+  });
   if (!values.agency) throw new UsageError('needs --agency ID');
   const reason = REASONS.find((r) => r === values.reason);
   if (!reason) throw new UsageError(`--reason must be one of ${REASONS.join(', ')}`);
   const pki = Pki.open(dirOf(values.dir));
   const serial = pki.revoke(pki.paths.agencyCert(values.agency), reason);
   io.out(`revoked serial ${serial} of ${values.agency}; new CRL ${pki.paths.crl}\n`);
-  io.out(`to refuse it on every gateway at once, also add { "serial": "${serial}", "status": "revoked", "revoked_at": "${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')}" } to the agency's certificates in the registry\n`);
+  io.out(
+    `to refuse it on every gateway at once, also add { "serial": "${serial}", "status": "revoked", "revoked_at": "${new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')}" } to the agency's certificates in the registry\n`,
+  );
   return 0;
 }
 

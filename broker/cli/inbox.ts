@@ -42,7 +42,18 @@ function setup(values: Values): { client: InboxClient; creds: AgencyCredentials;
   if (values.origin) q.origin = values.origin;
   if (values.type) q.type = values.type;
   const fetch = clientFetch(url, clientTlsFromArgs(values));
-  return { client: new InboxClient({ url, agency: creds.agency, signingKey: creds.signing, encryptionKey: creds.encryption, openPgpKey: creds.openpgp?.private_armored, fetch }), creds, q };
+  return {
+    client: new InboxClient({
+      url,
+      agency: creds.agency,
+      signingKey: creds.signing,
+      encryptionKey: creds.encryption,
+      openPgpKey: creds.openpgp?.private_armored,
+      fetch,
+    }),
+    creds,
+    q,
+  };
 }
 
 /** Open one delivery and print it; a delivery that does not verify is reported, never printed as if it did. */
@@ -50,17 +61,39 @@ async function show(client: InboxClient, d: InboxDelivery, io: Io, json: boolean
   try {
     const { notice, signerKid, brokerFingerprint } = await client.open(d);
     const broker = brokerFingerprint ? { broker_fingerprint: brokerFingerprint } : {};
-    if (json) io.out(JSON.stringify({ cursor: d.cursor, notice_id: d.notice_id, log_index: d.log_index, verified: true, signer_kid: signerKid, ...broker, notice }) + '\n');
+    if (json)
+      io.out(
+        JSON.stringify({
+          cursor: d.cursor,
+          notice_id: d.notice_id,
+          log_index: d.log_index,
+          verified: true,
+          signer_kid: signerKid,
+          ...broker,
+          notice,
+        }) + '\n',
+      );
     else {
       const n = notice as { type?: string; tlp?: string; priority?: string; summary?: string; created_at?: string };
       const via = brokerFingerprint ? `OpenPGP delivery signed by the broker (${brokerFingerprint}); ` : '';
-      io.out(`#${d.cursor} ${d.notice_id} ${d.operation} from ${d.origin.agency} (${d.origin.country}) TLP:${d.tlp} ${d.type} log ${d.log_index}\n  ${via}signature verified (${signerKid}); created ${n.created_at ?? '?'}\n  ${n.summary ?? ''}\n`);
+      io.out(
+        `#${d.cursor} ${d.notice_id} ${d.operation} from ${d.origin.agency} (${d.origin.country}) TLP:${d.tlp} ${d.type} log ${d.log_index}\n  ${via}signature verified (${signerKid}); created ${n.created_at ?? '?'}\n  ${n.summary ?? ''}\n`,
+      );
     }
     return true;
   } catch (e) {
     // `error` is a verdict on the delivery; a gateway the client could not reach gives none.
     const error = e instanceof HttpClientError ? 'error' : ((e as { code?: string }).code ?? 'error');
-    if (json) io.out(JSON.stringify({ cursor: d.cursor, notice_id: d.notice_id, verified: false, error, message: (e as Error).message }) + '\n');
+    if (json)
+      io.out(
+        JSON.stringify({
+          cursor: d.cursor,
+          notice_id: d.notice_id,
+          verified: false,
+          error,
+          message: (e as Error).message,
+        }) + '\n',
+      );
     else io.out(`#${d.cursor} ${d.notice_id}: DOES NOT VERIFY (${(e as Error).message})\n`);
     return false;
   }
@@ -73,7 +106,10 @@ export async function inboxPull(args: string[], io: Io): Promise<number> {
   let ok = true;
   for (const d of page.deliveries) ok = (await show(client, d, io, !!values.json)) && ok;
   if (values.json) io.out(JSON.stringify({ next: page.next, count: page.deliveries.length }) + '\n');
-  else io.out(`${page.deliveries.length} ${page.deliveries.length === 1 ? 'delivery' : 'deliveries'}; continue with --after ${page.next}\n`);
+  else
+    io.out(
+      `${page.deliveries.length} ${page.deliveries.length === 1 ? 'delivery' : 'deliveries'}; continue with --after ${page.next}\n`,
+    );
   return ok ? 0 : 1;
 }
 

@@ -8,9 +8,25 @@ import { parseArgs } from 'node:util';
 import { repoRoot } from '../core/paths.js';
 import { isUsageError, UsageError } from '../core/usage-error.js';
 import type { JWK } from 'jose';
-import { CLIENT_TLS_ENV, clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys } from '../agency-client/http.js';
+import {
+  CLIENT_TLS_ENV,
+  clientFetch,
+  clientTlsFromArgs,
+  clientTlsOptions,
+  fetchBrokerKeys,
+} from '../agency-client/http.js';
 import { assertion } from './assertion.js';
-import { baseUrl, gatewayOf, noticeBytes, noticeSeal, noticeWithdraw, postEnvelope, sealFor, sealingChoice, sealingOptions } from './notice.js';
+import {
+  baseUrl,
+  gatewayOf,
+  noticeBytes,
+  noticeSeal,
+  noticeWithdraw,
+  postEnvelope,
+  sealFor,
+  sealingChoice,
+  sealingOptions,
+} from './notice.js';
 import { makeAgency, credentialsFor } from '../demo/demo-network.js';
 import { verifyReceipt } from '../ingest/notice-receipt.js';
 import type { KeyKind } from '../keys/jwk.js';
@@ -135,19 +151,45 @@ function trackedByGit(file: string): boolean {
 }
 
 async function keysGenerate(args: string[], io: Io): Promise<number | void> {
-  const { values } = parseArgs({ args, options: { agency: { type: 'string' }, country: { type: 'string' }, sig: { type: 'string', default: 'Ed25519' }, enc: { type: 'string', default: 'X25519' }, out: { type: 'string' }, 'data-dir': { type: 'string' }, force: { type: 'boolean' } } });
-  if (!values.agency || !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(values.agency)) throw new UsageError('--agency must be a lower-case slug, e.g. vn-customs');
-  if (!values.country || !/^[A-Z]{2}$/.test(values.country)) throw new UsageError('--country must be an ISO 3166-1 alpha-2 code, e.g. VN');
+  const { values } = parseArgs({
+    args,
+    options: {
+      agency: { type: 'string' },
+      country: { type: 'string' },
+      sig: { type: 'string', default: 'Ed25519' },
+      enc: { type: 'string', default: 'X25519' },
+      out: { type: 'string' },
+      'data-dir': { type: 'string' },
+      force: { type: 'boolean' },
+    },
+  });
+  if (!values.agency || !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(values.agency))
+    throw new UsageError('--agency must be a lower-case slug, e.g. vn-customs');
+  if (!values.country || !/^[A-Z]{2}$/.test(values.country))
+    throw new UsageError('--country must be an ISO 3166-1 alpha-2 code, e.g. VN');
   const sig = ({ Ed25519: 'Ed25519', ES256: 'ES256' } as Record<string, KeyKind>)[values.sig ?? ''];
   const enc = ({ X25519: 'X25519', 'P-256': 'P-256-ECDH' } as Record<string, KeyKind>)[values.enc ?? ''];
   if (!sig) throw new UsageError('--sig must be Ed25519 or ES256');
   if (!enc) throw new UsageError('--enc must be X25519 or P-256');
-  const { credentials, record } = await makeAgency({ id: values.agency, country: values.country, name: values.agency, roles: ['publish', 'subscribe'], sig, enc, thumbprintKids: true });
+  const { credentials, record } = await makeAgency({
+    id: values.agency,
+    country: values.country,
+    name: values.agency,
+    roles: ['publish', 'subscribe'],
+    sig,
+    enc,
+    thumbprintKids: true,
+  });
   // Private keys go to the data dir (git-ignored) unless told; a path git would track, or an existing key file, needs --force.
-  const out = resolve(values.out ?? join(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', 'keys', `${values.agency}.json`));
+  const out = resolve(
+    values.out ?? join(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', 'keys', `${values.agency}.json`),
+  );
   if (!values.force) {
     if (existsSync(out)) throw new CliError(`${out} exists; it may hold keys in use (--force to replace it)`);
-    if (trackedByGit(out)) throw new CliError(`${out} is inside a git work tree and not ignored: a private key could be committed (write it elsewhere, or --force)`);
+    if (trackedByGit(out))
+      throw new CliError(
+        `${out} is inside a git work tree and not ignored: a private key could be committed (write it elsewhere, or --force)`,
+      );
   }
   mkdir0700(dirname(out));
   write0600(out, JSON.stringify(credentials, null, 2));
@@ -156,7 +198,11 @@ async function keysGenerate(args: string[], io: Io): Promise<number | void> {
 }
 
 async function noticeSend(args: string[], io: Io): Promise<number | void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...sealingOptions, stamp: { type: 'boolean' }, json: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...sealingOptions, stamp: { type: 'boolean' }, json: { type: 'boolean' } },
+  });
   const file = positionals[0];
   if (!file) throw new UsageError('needs a FILE (a notice JSON)');
   const creds = credentialsFor(values);
@@ -167,13 +213,20 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
 }
 
 async function receiptVerify(args: string[], io: Io): Promise<number | void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { url: { type: 'string' }, keys: { type: 'string' }, json: { type: 'boolean' }, ...clientTlsOptions } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { url: { type: 'string' }, keys: { type: 'string' }, json: { type: 'boolean' }, ...clientTlsOptions },
+  });
   const arg = positionals[0];
-  if (!arg) throw new UsageError('needs a RECEIPT (compact JWS) or a FILE holding one (or the JSON answer of notice send)');
+  if (!arg)
+    throw new UsageError('needs a RECEIPT (compact JWS) or a FILE holding one (or the JSON answer of notice send)');
   let text = arg.split('.').length === 3 ? arg : readFileSync(arg, 'utf8').trim();
   // eslint-disable-next-line @typescript-eslint/no-base-to-string -- whatever the file holds, as text
   if (text.startsWith('{')) text = String((JSON.parse(text) as { receipt?: unknown }).receipt ?? '');
-  const jwks = values.keys ? (JSON.parse(readFileSync(values.keys, 'utf8')) as { keys: JWK[] }) : await fetchBrokerKeys(baseUrl(values.url), clientFetch(baseUrl(values.url), clientTlsFromArgs(values)));
+  const jwks = values.keys
+    ? (JSON.parse(readFileSync(values.keys, 'utf8')) as { keys: JWK[] })
+    : await fetchBrokerKeys(baseUrl(values.url), clientFetch(baseUrl(values.url), clientTlsFromArgs(values)));
   let claims;
   try {
     claims = await verifyReceipt(text, jwks);
@@ -181,7 +234,10 @@ async function receiptVerify(args: string[], io: Io): Promise<number | void> {
     throw new CliError(`receipt does NOT verify: ${(e as Error).message}`);
   }
   if (values.json) io.out(JSON.stringify({ valid: true, claims }, null, 2) + '\n');
-  else io.out(`receipt verifies: notice ${claims.notice_id}, log index ${claims.log_index}, sha256 ${claims.sha256}, received ${claims.received_at} by ${claims.iss}\n`);
+  else
+    io.out(
+      `receipt verifies: notice ${claims.notice_id}, log index ${claims.log_index}, sha256 ${claims.sha256}, received ${claims.received_at} by ${claims.iss}\n`,
+    );
 }
 
 /** Where a command writes: the process's streams by default, a buffer in tests. */
@@ -247,7 +303,9 @@ export async function run(argv: string[], io: Io = processIo): Promise<number> {
   if (!cmd && group.length > 0) {
     // A known group with no or an unknown subcommand: name its subcommands and show their usage only.
     const subcommands = group.map((k) => k.slice(a.length + 1)).join(', ');
-    io.err(`liaison ${a}: ${b === undefined ? 'needs a subcommand' : `unknown subcommand "${b}"`}: ${subcommands}\n\n${commandHelp(a)}`);
+    io.err(
+      `liaison ${a}: ${b === undefined ? 'needs a subcommand' : `unknown subcommand "${b}"`}: ${subcommands}\n\n${commandHelp(a)}`,
+    );
     return 2;
   }
   if (!cmd) {

@@ -40,7 +40,10 @@ export const NATS_HELP = `  liaison nats creds --registry FILE --out DIR [--rota
 const readSeed = (file: string) => RegistrySnapshot.fromSeed(JSON.parse(readFileSync(file, 'utf8')) as RegistrySeed);
 
 async function natsCreds(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { registry: { type: 'string' }, out: { type: 'string' }, rotate: { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args,
+    options: { registry: { type: 'string' }, out: { type: 'string' }, rotate: { type: 'boolean' } },
+  });
   if (!values.registry || !values.out) throw new UsageError('needs --registry FILE and --out DIR');
   const dir = values.out;
   const auth = writeNatsCreds(dir, readSeed(values.registry), { rotate: values.rotate === true });
@@ -52,12 +55,29 @@ async function natsCreds(args: string[], io: Io): Promise<number> {
 }
 
 async function natsConsumers(args: string[], io: Io): Promise<number> {
-  const { values } = parseArgs({ args, options: { nats: { type: 'string' }, registry: { type: 'string' }, creds: { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: { nats: { type: 'string' }, registry: { type: 'string' }, creds: { type: 'string' } },
+  });
   const url = cliNatsUrl(values.nats);
-  if (!url || !values.registry) throw new UsageError('needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url) and --registry FILE');
-  const creds = values.creds ? (JSON.parse(readFileSync(join(values.creds, `${BROKER_NATS_USER}.json`), 'utf8')) as { user: string; password: string }) : undefined;
+  if (!url || !values.registry)
+    throw new UsageError(
+      'needs --nats URL (or NATS_URL, or a data dir whose local nats-server wrote nats/url) and --registry FILE',
+    );
+  const creds = values.creds
+    ? (JSON.parse(readFileSync(join(values.creds, `${BROKER_NATS_USER}.json`), 'utf8')) as {
+        user: string;
+        password: string;
+      })
+    : undefined;
   const auth = creds ? { natsUser: creds.user, natsPassword: creds.password } : cliNatsAuth();
-  const bus = await connectNats({ servers: url, name: 'liaison-nats-consumers', publishTimeoutMs: 5000, logger: createLogger('silent'), auth });
+  const bus = await connectNats({
+    servers: url,
+    name: 'liaison-nats-consumers',
+    publishTimeoutMs: 5000,
+    logger: createLogger('silent'),
+    auth,
+  });
   try {
     const created = await ensureAgencyConsumers(bus.jsm, readSeed(values.registry));
     io.out(created.length ? `created: ${created.join(', ')}\n` : 'every agency consumer was already in place\n');

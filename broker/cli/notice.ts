@@ -7,7 +7,14 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { brokerEncryptionKey, sealNotice } from '../agency-client/seal.js';
-import { clientFetch, clientTlsFromArgs, clientTlsOptions, fetchBrokerKeys, readJson, type FetchLike } from '../agency-client/http.js';
+import {
+  clientFetch,
+  clientTlsFromArgs,
+  clientTlsOptions,
+  fetchBrokerKeys,
+  readJson,
+  type FetchLike,
+} from '../agency-client/http.js';
 import { fetchOwnNotice, type OwnNoticeEntry } from '../agency-client/own-notice.js';
 import { retrying, SEND_RETRY } from '../agency-client/retry.js';
 import { buildWithdrawal, rfc3339 } from '../agency-client/withdrawal.js';
@@ -36,8 +43,12 @@ type KeyManagement = 'ECDH-ES+A256KW' | 'ECDH-ES';
 type Curve = 'X25519' | 'P-256';
 
 /** --alg and --curve, checked. */
-export function sealingChoice(values: { alg?: string | undefined; curve?: string | undefined }): { alg: KeyManagement; curve: Curve } {
-  if (values.alg !== 'ECDH-ES+A256KW' && values.alg !== 'ECDH-ES') throw new UsageError('--alg must be ECDH-ES+A256KW or ECDH-ES');
+export function sealingChoice(values: { alg?: string | undefined; curve?: string | undefined }): {
+  alg: KeyManagement;
+  curve: Curve;
+} {
+  if (values.alg !== 'ECDH-ES+A256KW' && values.alg !== 'ECDH-ES')
+    throw new UsageError('--alg must be ECDH-ES+A256KW or ECDH-ES');
   if (values.curve !== 'X25519' && values.curve !== 'P-256') throw new UsageError('--curve must be X25519 or P-256');
   return { alg: values.alg, curve: values.curve };
 }
@@ -47,7 +58,12 @@ export function sealingChoice(values: { alg?: string | undefined; curve?: string
  * now, expires_at moved by as much as created_at (the validity period is kept),
  * origin = the agency. Nothing else changes.
  */
-export function stampNotice(notice: Record<string, unknown>, creds: Pick<AgencyCredentials, 'agency' | 'country'>, now: Date, id: string = randomUUID()): Record<string, unknown> {
+export function stampNotice(
+  notice: Record<string, unknown>,
+  creds: Pick<AgencyCredentials, 'agency' | 'country'>,
+  now: Date,
+  id: string = randomUUID(),
+): Record<string, unknown> {
   const out = { ...notice };
   if (typeof notice.expires_at === 'string' && typeof notice.created_at === 'string') {
     const span = Date.parse(notice.expires_at) - Date.parse(notice.created_at);
@@ -55,7 +71,8 @@ export function stampNotice(notice: Record<string, unknown>, creds: Pick<AgencyC
   }
   out.id = id;
   out.created_at = rfc3339(now);
-  if (typeof notice.origin === 'object' && notice.origin) out.origin = { ...(notice.origin), agency: creds.agency, country: creds.country };
+  if (typeof notice.origin === 'object' && notice.origin)
+    out.origin = { ...notice.origin, agency: creds.agency, country: creds.country };
   return out;
 }
 
@@ -68,12 +85,20 @@ export function noticeBytes(file: string, stamp: boolean, creds: AgencyCredentia
   } catch (e) {
     throw new Error(`--stamp: ${(e as Error).message}`);
   }
-  if (notice === null || typeof notice !== 'object' || Array.isArray(notice)) throw new Error(`--stamp: ${file} does not hold a JSON object`);
-  return new TextEncoder().encode(JSON.stringify(stampNotice(notice as Record<string, unknown>, creds, new Date()), null, 2));
+  if (notice === null || typeof notice !== 'object' || Array.isArray(notice))
+    throw new Error(`--stamp: ${file} does not hold a JSON object`);
+  return new TextEncoder().encode(
+    JSON.stringify(stampNotice(notice as Record<string, unknown>, creds, new Date()), null, 2),
+  );
 }
 
 /** The gateway of a command: its URL, a fetch with the command's TLS files, and its keys. */
-export async function gatewayOf(values: { url?: string | undefined; cert?: string | undefined; key?: string | undefined; ca?: string | undefined }) {
+export async function gatewayOf(values: {
+  url?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  ca?: string | undefined;
+}) {
   const url = baseUrl(values.url);
   const fetch = clientFetch(url, clientTlsFromArgs(values));
   const jwks = await fetchBrokerKeys(url, fetch);
@@ -81,15 +106,28 @@ export async function gatewayOf(values: { url?: string | undefined; cert?: strin
 }
 
 /** Sign `bytes` with the agency's key and encrypt it to the broker's key of `curve`: the compact JWE `notice send` posts. */
-export async function sealFor(bytes: Uint8Array, creds: AgencyCredentials, jwks: Awaited<ReturnType<typeof gatewayOf>>['jwks'], choice: { alg: KeyManagement; curve: Curve }): Promise<string> {
-  const { jwe } = await sealNotice(bytes, { signingKey: creds.signing, brokerKey: brokerEncryptionKey(jwks, choice.curve), keyManagement: choice.alg });
+export async function sealFor(
+  bytes: Uint8Array,
+  creds: AgencyCredentials,
+  jwks: Awaited<ReturnType<typeof gatewayOf>>['jwks'],
+  choice: { alg: KeyManagement; curve: Curve },
+): Promise<string> {
+  const { jwe } = await sealNotice(bytes, {
+    signingKey: creds.signing,
+    brokerKey: brokerEncryptionKey(jwks, choice.curve),
+    keyManagement: choice.alg,
+  });
   return jwe;
 }
 
 /** POST the envelope and print the receipt (or the refusal, with its code and the schema errors); 0 when accepted, 1 when refused. */
 export async function postEnvelope(url: string, fetch: FetchLike, jwe: string, io: Io, json: boolean): Promise<number> {
   // The same sealed envelope again is safe: the notice id is the dedupe key.
-  const res = await retrying(fetch, { ...SEND_RETRY, report: (line) => io.err(`${line}\n`) })(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe });
+  const res = await retrying(fetch, { ...SEND_RETRY, report: (line) => io.err(`${line}\n`) })(`${url}/v1/notices`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/jose' },
+    body: jwe,
+  });
   const body = await readJson<Record<string, unknown>>(res, `POST ${url}/v1/notices`);
   if (json) {
     io.out(JSON.stringify({ status: res.status, ...body }, null, 2) + '\n');
@@ -100,16 +138,23 @@ export async function postEnvelope(url: string, fetch: FetchLike, jwe: string, i
     );
   } else {
     /* eslint-disable @typescript-eslint/no-base-to-string -- the server's problem fields, whatever they are */
-    io.out(`refused (${res.status} ${String(body.code)}): ${String(body.title)}${body.detail ? ` ${String(body.detail)}` : ''}\n`);
+    io.out(
+      `refused (${res.status} ${String(body.code)}): ${String(body.title)}${body.detail ? ` ${String(body.detail)}` : ''}\n`,
+    );
     /* eslint-enable @typescript-eslint/no-base-to-string */
-    for (const e of (body.errors as { path: string; message: string }[] | undefined) ?? []) io.out(`  ${e.path}: ${e.message}\n`);
+    for (const e of (body.errors as { path: string; message: string }[] | undefined) ?? [])
+      io.out(`  ${e.path}: ${e.message}\n`);
   }
   return res.status === 202 ? 0 : 1;
 }
 
 /** liaison notice seal FILE --as AGENCY: print the envelope `notice send` would post, and post nothing. */
 export async function noticeSeal(args: string[], io: Io): Promise<number | void> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { ...sealingOptions, stamp: { type: 'boolean' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...sealingOptions, stamp: { type: 'boolean' } },
+  });
   const file = positionals[0];
   if (!file) throw new UsageError('needs a FILE (a notice JSON)');
   if (positionals.length > 1) throw new UsageError(`takes one FILE, not ${positionals.length}`);
@@ -134,7 +179,12 @@ const LANGUAGE = /^[a-zA-Z]{2,3}(?:-[a-zA-Z0-9]{1,8})*$/;
 const POLL_MS = 500;
 
 /** The original's log entry, waiting up to `waitSeconds` for a checkpoint to cover it. */
-async function originalEntry(lookup: () => Promise<OwnNoticeEntry | undefined>, noticeId: string, waitSeconds: number, io: Io): Promise<OwnNoticeEntry> {
+async function originalEntry(
+  lookup: () => Promise<OwnNoticeEntry | undefined>,
+  noticeId: string,
+  waitSeconds: number,
+  io: Io,
+): Promise<OwnNoticeEntry> {
   const deadline = Date.now() + waitSeconds * 1000;
   for (let told = false; ; told = true) {
     const entry = await lookup();
@@ -175,21 +225,32 @@ export async function noticeWithdraw(args: string[], io: Io): Promise<number | v
   if (positionals.length > 1) throw new UsageError(`takes one NOTICE_ID, not ${positionals.length}`);
   if (!isUuid(noticeId)) throw new UsageError(`${String(noticeId)} is not a notice id (a lower-case UUID)`);
   const blank = (v: string | undefined) => v !== undefined && !/\S/.test(v);
-  if (values.reason === undefined || blank(values.reason)) throw new UsageError('needs --reason TEXT: why the notice is withdrawn or corrected');
+  if (values.reason === undefined || blank(values.reason))
+    throw new UsageError('needs --reason TEXT: why the notice is withdrawn or corrected');
   if (blank(values.correction)) throw new UsageError('--correction must say what changes');
   if (blank(values.summary)) throw new UsageError('--summary must not be blank');
   if (!PRIORITIES.includes(values.priority)) throw new UsageError(`--priority must be one of ${PRIORITIES.join(', ')}`);
   if (!LANGUAGE.test(values.language)) throw new UsageError('--language must be a BCP 47 tag, e.g. en, vi, fr');
-  if (values.tlp !== undefined && !isTlp(values.tlp)) throw new UsageError('--tlp must be CLEAR, GREEN, AMBER, AMBER+STRICT or RED');
+  if (values.tlp !== undefined && !isTlp(values.tlp))
+    throw new UsageError('--tlp must be CLEAR, GREEN, AMBER, AMBER+STRICT or RED');
   if (!/^\d{1,4}$/.test(values.wait)) throw new UsageError('--wait must be a number of seconds (0 to 9999)');
   const creds = credentialsFor(values);
   const choice = sealingChoice(values);
 
   const { url, fetch, jwks } = await gatewayOf(values);
-  const original = await originalEntry(() => fetchOwnNotice(url, fetch, creds, jwks.broker, noticeId), noticeId, Number(values.wait), io);
-  if (original.type === 'withdrawal') throw new Error(`notice ${noticeId} is itself a withdrawal: withdraw or correct the original notice instead`);
+  const original = await originalEntry(
+    () => fetchOwnNotice(url, fetch, creds, jwks.broker, noticeId),
+    noticeId,
+    Number(values.wait),
+    io,
+  );
+  if (original.type === 'withdrawal')
+    throw new Error(`notice ${noticeId} is itself a withdrawal: withdraw or correct the original notice instead`);
   const tlp = values.tlp ?? original.tlp;
-  if (!atLeastAsStrict(tlp, original.tlp)) throw new UsageError(`--tlp ${tlp} is less strict than the notice's TLP:${original.tlp}; a withdrawal is at least as restricted`);
+  if (!atLeastAsStrict(tlp, original.tlp))
+    throw new UsageError(
+      `--tlp ${tlp} is less strict than the notice's TLP:${original.tlp}; a withdrawal is at least as restricted`,
+    );
 
   const notice = buildWithdrawal({
     id: randomUUID(),

@@ -75,8 +75,14 @@ export class ConfigError extends CodedError<'config-invalid'> {
   }
 }
 
-interface PropertySchema { 'x-env'?: string; type?: string | string[]; enum?: unknown[] }
-interface ConfigSchema { properties: Record<string, PropertySchema> }
+interface PropertySchema {
+  'x-env'?: string;
+  type?: string | string[];
+  enum?: unknown[];
+}
+interface ConfigSchema {
+  properties: Record<string, PropertySchema>;
+}
 
 const configSchema = JSON.parse(readFileSync(schemaPath('config.schema.json'), 'utf8')) as ConfigSchema;
 
@@ -104,7 +110,9 @@ function envValue(raw: string, prop: PropertySchema, name: string): unknown {
 
 /** The environment variable behind each config key, from the schema's x-env annotations. */
 export const configEnvNames: Readonly<Record<string, string>> = Object.freeze(
-  Object.fromEntries(Object.entries(configSchema.properties).flatMap(([k, p]) => (p['x-env'] ? [[k, p['x-env']]] : []))),
+  Object.fromEntries(
+    Object.entries(configSchema.properties).flatMap(([k, p]) => (p['x-env'] ? [[k, p['x-env']]] : [])),
+  ),
 );
 
 /**
@@ -134,7 +142,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   Object.assign(data, overrides);
   if (!validateConfig(data)) {
     const err = validateConfig.errors?.[0];
-    const key = err?.instancePath.replace(/^\//, '') || (err?.params as { additionalProperty?: string }).additionalProperty || '';
+    const key =
+      err?.instancePath.replace(/^\//, '') || (err?.params as { additionalProperty?: string }).additionalProperty || '';
     const env = configEnvNames[key];
     const where = env ? `${env} (config key "${key}")` : `config key "${key}"`;
     throw new ConfigError(`${where}: ${err?.message ?? 'invalid'}`);
@@ -146,10 +155,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     );
   }
   if (cfg.sseHeartbeatSeconds * 1000 >= cfg.idleTimeoutMs) {
-    throw new ConfigError(`LIAISON_IDLE_TIMEOUT_MS (config key "idleTimeoutMs"): must be above sseHeartbeatSeconds (${cfg.sseHeartbeatSeconds} s), or idle SSE streams would be cut between heartbeats`);
+    throw new ConfigError(
+      `LIAISON_IDLE_TIMEOUT_MS (config key "idleTimeoutMs"): must be above sseHeartbeatSeconds (${cfg.sseHeartbeatSeconds} s), or idle SSE streams would be cut between heartbeats`,
+    );
   }
   if (cfg.opsPort !== 0 && cfg.opsPort === cfg.port) {
-    throw new ConfigError(`LIAISON_OPS_PORT (config key "opsPort"): must differ from port (${cfg.port}); 0 turns the operations listener off`);
+    throw new ConfigError(
+      `LIAISON_OPS_PORT (config key "opsPort"): must differ from port (${cfg.port}); 0 turns the operations listener off`,
+    );
   }
   if (cfg.mtls !== 'off' && !cfg.tls) {
     throw new ConfigError(`LIAISON_MTLS (config key "mtls"): mutual TLS needs LIAISON_TLS=true`);

@@ -84,7 +84,11 @@ export interface ConsumerPort {
    */
   ensureDurable(stream: string, spec: DurableConsumerSpec, opts: { reconfigure: boolean }): Promise<void>;
   /** Consume the durable consumer `name`: pulls of up to `maxMessages`, each waiting at most `expiresMs`, for as long as the iteration goes on. */
-  consume(stream: string, name: string, opts: { maxMessages: number; expiresMs: number }): Promise<MessageBatch<AckableMessage>>;
+  consume(
+    stream: string,
+    name: string,
+    opts: { maxMessages: number; expiresMs: number },
+  ): Promise<MessageBatch<AckableMessage>>;
   /** Read `stream` in order from sequence `startSeq`, without acks (nothing is kept on the server for it). */
   orderedReader(stream: string, startSeq: number): Promise<StreamReader>;
   /**
@@ -92,5 +96,8 @@ export interface ConsumerPort {
    * without acks, kept in memory on one server, dropped by the server after
    * `inactiveMs` without a pull should close() be lost.
    */
-  openEphemeral(stream: string, opts: { filterSubject: string; startSeq: number; inactiveMs: number }): Promise<EphemeralReader>;
+  openEphemeral(
+    stream: string,
+    opts: { filterSubject: string; startSeq: number; inactiveMs: number },
+  ): Promise<EphemeralReader>;
 }

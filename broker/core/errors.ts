@@ -62,18 +62,22 @@ export const errorCodes = {
   'json-invalid': { status: 400, title: 'The signed payload is not acceptable JSON.' },
   'schema-invalid': { status: 422, title: 'The notice does not match its schema.' },
   'policy-denied': { status: 403, title: 'The notice is not allowed by the sharing rules.' },
-  'replay': { status: 400, title: 'The notice is too old to be accepted.' },
+  replay: { status: 400, title: 'The notice is too old to be accepted.' },
   'clock-skew': { status: 400, title: 'The notice is dated in the future.' },
   'duplicate-conflict': { status: 409, title: 'A different notice with this id was already accepted.' },
   'too-large': { status: 413, title: 'The request body is larger than the configured limit.' },
   'request-timeout': { status: 408, title: 'The request did not arrive in time.' },
   'headers-too-large': { status: 431, title: 'The request headers are too large.' },
-  'openpgp-limits': { status: 400, title: 'The OpenPGP message exceeds a structural limit (size, packets, recipients, signatures, compression or nesting).' },
+  'openpgp-limits': {
+    status: 400,
+    title:
+      'The OpenPGP message exceeds a structural limit (size, packets, recipients, signatures, compression or nesting).',
+  },
   'bad-request': { status: 400, title: 'The request is not valid.' },
   'key-conflict': { status: 409, title: 'The key change conflicts with the registry.' },
   'ack-mismatch': { status: 422, title: 'The read receipt does not match a delivery to this agency.' },
-  'unauthorized': { status: 401, title: 'The request is not authenticated.' },
-  'forbidden': { status: 403, title: 'The request is not allowed for this agency.' },
+  unauthorized: { status: 401, title: 'The request is not authenticated.' },
+  forbidden: { status: 403, title: 'The request is not allowed for this agency.' },
   'not-found': { status: 404, title: 'No such resource.' },
   'method-not-allowed': { status: 405, title: 'The method is not allowed here.' },
   'client-cert-required': { status: 401, title: 'A client certificate from the network CA is required.' },
@@ -82,18 +86,30 @@ export const errorCodes = {
   'client-cert-revoked': { status: 403, title: 'The client certificate is revoked.' },
   'rate-limited': { status: 429, title: 'Too many requests.' },
   'log-state-invalid': { status: 502, title: 'The log store holds a record the broker cannot use.' },
-  'unavailable': { status: 503, title: 'The broker cannot store notices right now; retry later.' },
+  unavailable: { status: 503, title: 'The broker cannot store notices right now; retry later.' },
   'format-unknown': { status: 500, title: 'The broker does not know this envelope format.', by: ['routing'] },
-  'internal': { status: 500, title: 'An internal error occurred.' },
+  internal: { status: 500, title: 'An internal error occurred.' },
 
   // Never an HTTP problem.
-  'merkle-bad-argument': { means: 'A caller broke a documented Merkle precondition (bad index, size, hash length).', by: ['merkle'] },
-  'merkle-bad-state': { means: 'Stored Merkle state is malformed: a serialized compact range, or a hash a node reader returned.', by: ['merkle'] },
+  'merkle-bad-argument': {
+    means: 'A caller broke a documented Merkle precondition (bad index, size, hash length).',
+    by: ['merkle'],
+  },
+  'merkle-bad-state': {
+    means: 'Stored Merkle state is malformed: a serialized compact range, or a hash a node reader returned.',
+    by: ['merkle'],
+  },
   'checkpoint-malformed': { means: 'A checkpoint note does not parse.', by: ['checkpoint', 'audit'] },
-  'checkpoint-signature-invalid': { means: 'No signature on a checkpoint verifies under a broker key.', by: ['checkpoint', 'audit'] },
+  'checkpoint-signature-invalid': {
+    means: 'No signature on a checkpoint verifies under a broker key.',
+    by: ['checkpoint', 'audit'],
+  },
   'checkpoint-origin-mismatch': { means: 'A checkpoint names another log origin.', by: ['checkpoint', 'audit'] },
   'entry-unsigned': { means: 'A log entry carries no gateway signature.', by: ['entry-signature', 'audit'] },
-  'entry-signature-invalid': { means: "A log entry's gateway signature does not verify.", by: ['entry-signature', 'audit'] },
+  'entry-signature-invalid': {
+    means: "A log entry's gateway signature does not verify.",
+    by: ['entry-signature', 'audit'],
+  },
   'config-invalid': { means: 'A configuration setting is missing or has a bad value.', by: ['config'] },
   'crl-invalid': { means: 'A certificate revocation list is not one, or is not acceptable.', by: ['crl'] },
   'nats-auth-failed': { means: 'A NATS auth setting is bad, or NATS refused the credentials.', by: ['nats-auth'] },
@@ -101,7 +117,10 @@ export const errorCodes = {
   'archive-invalid': { means: 'An audit archive is not well-formed.', by: ['archive'] },
   'command-line-invalid': { means: 'A command line cannot be run as given (exit status 2).', by: ['usage'] },
   'command-refused': { means: 'A command ran and refused to go on (exit status 1).', by: ['cli'] },
-  'client-request-failed': { means: 'A client could not reach the gateway, or could not use its answer.', by: ['http-client'] },
+  'client-request-failed': {
+    means: 'A client could not reach the gateway, or could not use its answer.',
+    by: ['http-client'],
+  },
   'http-error': { means: 'The gateway answered with an error that is not a problem document.', by: ['inbox-client'] },
   'stream-malformed': { means: 'The inbox event stream cannot be read.', by: ['inbox-client'] },
   'origin-mismatch': { means: "A delivery's labels differ from the signed notice it carries.", by: ['delivery'] },
@@ -114,41 +133,76 @@ export const errorCodes = {
   'entry-duplicate-notice': { means: 'The log holds a notice twice.', by: ['audit'] },
   'entry-duplicate-ack': { means: 'The log holds a read receipt twice.', by: ['audit'] },
   'entry-duplicate-event': { means: 'The log holds a registry event twice.', by: ['audit'] },
-  'entries-do-not-match': { means: 'An entry in a range was changed, dropped or reordered (or a checkpoint is false).', by: ['audit'] },
+  'entries-do-not-match': {
+    means: 'An entry in a range was changed, dropped or reordered (or a checkpoint is false).',
+    by: ['audit'],
+  },
   'registry-event-not-in-log': { means: 'A registry event is held but has no log entry.', by: ['audit'] },
   'registry-event-mismatch': { means: 'A registry event does not match its log entry.', by: ['audit'] },
   'checkpoint-rollback': { means: 'A checkpoint is smaller than one before it.', by: ['audit'] },
   'checkpoint-fork': { means: 'Two checkpoints sign one size with different roots.', by: ['audit'] },
   'checkpoint-inconsistent': { means: 'A checkpoint is not consistent with the one before it.', by: ['audit'] },
-  'checkpoint-root-mismatch': { means: 'A checkpoint does not match the root recomputed from the entries.', by: ['audit'] },
+  'checkpoint-root-mismatch': {
+    means: 'A checkpoint does not match the root recomputed from the entries.',
+    by: ['audit'],
+  },
   'checkpoint-beyond-log': { means: 'A checkpoint covers more entries than were given.', by: ['audit'] },
   'no-valid-checkpoint': { means: 'No checkpoint verifies: nothing anchors the log.', by: ['audit'] },
   'notice-commitment-mismatch': { means: 'A notice does not match the commitment of its log entry.', by: ['audit'] },
   'notice-not-in-log': { means: 'A notice is held but has no log entry.', by: ['audit'] },
-  'notice-signature-invalid': { means: "A stored notice's origin signature does not verify.", by: ['origin-check', 'audit-origin', 'audit'] },
-  'notice-signer-mismatch': { means: 'A stored notice is signed by another key than its log entry names.', by: ['origin-check', 'audit-origin', 'audit'] },
-  'notice-signer-unknown': { means: 'The signer key of a stored notice is not (unambiguously) in the agency key history.', by: ['origin-check', 'audit-origin', 'audit'] },
-  'notice-signer-wrong-agency': { means: 'The signer key of a stored notice belongs to another agency than its origin.', by: ['origin-check', 'audit-origin', 'audit'] },
-  'notice-signer-not-valid': { means: 'The signer key of a stored notice was not valid when the broker received it.', by: ['origin-check', 'audit-origin', 'audit'] },
-  'notice-format-unknown': { means: 'A log entry names an envelope format that is not registered: its signature cannot be checked.', by: ['audit-origin', 'audit'] },
+  'notice-signature-invalid': {
+    means: "A stored notice's origin signature does not verify.",
+    by: ['origin-check', 'audit-origin', 'audit'],
+  },
+  'notice-signer-mismatch': {
+    means: 'A stored notice is signed by another key than its log entry names.',
+    by: ['origin-check', 'audit-origin', 'audit'],
+  },
+  'notice-signer-unknown': {
+    means: 'The signer key of a stored notice is not (unambiguously) in the agency key history.',
+    by: ['origin-check', 'audit-origin', 'audit'],
+  },
+  'notice-signer-wrong-agency': {
+    means: 'The signer key of a stored notice belongs to another agency than its origin.',
+    by: ['origin-check', 'audit-origin', 'audit'],
+  },
+  'notice-signer-not-valid': {
+    means: 'The signer key of a stored notice was not valid when the broker received it.',
+    by: ['origin-check', 'audit-origin', 'audit'],
+  },
+  'notice-format-unknown': {
+    means: 'A log entry names an envelope format that is not registered: its signature cannot be checked.',
+    by: ['audit-origin', 'audit'],
+  },
 } as const satisfies Record<string, ProblemDefinition | CodeDefinition>;
 
 export type ErrorCode = keyof typeof errorCodes;
 
 /** The codes of HTTP problems: those with a status. */
-export type ProblemCode = { [C in ErrorCode]: (typeof errorCodes)[C] extends { status: number } ? C : never }[ErrorCode];
+export type ProblemCode = {
+  [C in ErrorCode]: (typeof errorCodes)[C] extends { status: number } ? C : never;
+}[ErrorCode];
 
 /** The codes `carrier` may carry. */
 export type CodeOf<Carrier extends CodeCarrier> = {
-  [C in ErrorCode]: (typeof errorCodes)[C] extends { by: readonly (infer B)[] } ? (Carrier extends B ? C : never) : never;
+  [C in ErrorCode]: (typeof errorCodes)[C] extends { by: readonly (infer B)[] }
+    ? Carrier extends B
+      ? C
+      : never
+    : never;
 }[ErrorCode];
 
-const isProblemEntry = (entry: [string, ProblemDefinition | CodeDefinition]): entry is [ProblemCode, ProblemDefinition] => 'status' in entry[1];
+const isProblemEntry = (
+  entry: [string, ProblemDefinition | CodeDefinition],
+): entry is [ProblemCode, ProblemDefinition] => 'status' in entry[1];
 
 /** The HTTP problems of the list, with their status and title. */
-export const problemCodes = Object.fromEntries(Object.entries(errorCodes).filter(isProblemEntry)) as { readonly [C in ProblemCode]: (typeof errorCodes)[C] };
+export const problemCodes = Object.fromEntries(Object.entries(errorCodes).filter(isProblemEntry)) as {
+  readonly [C in ProblemCode]: (typeof errorCodes)[C];
+};
 
-export const isProblemCode = (code: unknown): code is ProblemCode => typeof code === 'string' && Object.hasOwn(problemCodes, code);
+export const isProblemCode = (code: unknown): code is ProblemCode =>
+  typeof code === 'string' && Object.hasOwn(problemCodes, code);
 
 /** The base of every error Liaison throws: a message for people, a `code` from the list for programs. */
 export abstract class CodedError<C extends ErrorCode = ErrorCode> extends Error {
@@ -176,8 +230,15 @@ export class LiaisonError extends CodedError<ProblemCode> {
   readonly publicDetail: string | undefined;
   readonly extras: ProblemExtras;
 
-  constructor(code: ProblemCode, options: { detail?: string; publicDetail?: string; cause?: unknown } & ProblemExtras = {}) {
-    super(code, options.detail ?? problemCodes[code].title, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(
+    code: ProblemCode,
+    options: { detail?: string; publicDetail?: string; cause?: unknown } & ProblemExtras = {},
+  ) {
+    super(
+      code,
+      options.detail ?? problemCodes[code].title,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.status = problemCodes[code].status;
     this.title = problemCodes[code].title;
     this.publicDetail = options.publicDetail;

@@ -19,8 +19,17 @@ const UNSAFE_IN_SUBJECT = /[.*>\s\u0000-\u001f\u007f]/u;
  * `.`, `*`, `>` or whitespace from input into a subject.
  */
 export function subjectToken(value: unknown, what: string): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 64 || UNSAFE_IN_SUBJECT.test(value) || !/^[A-Za-z0-9_-]+$/.test(value)) {
-    throw new LiaisonError('bad-request', { detail: `unsafe subject token for ${what}`, publicDetail: `${what} is not a safe identifier` });
+  if (
+    typeof value !== 'string' ||
+    value.length === 0 ||
+    value.length > 64 ||
+    UNSAFE_IN_SUBJECT.test(value) ||
+    !/^[A-Za-z0-9_-]+$/.test(value)
+  ) {
+    throw new LiaisonError('bad-request', {
+      detail: `unsafe subject token for ${what}`,
+      publicDetail: `${what} is not a safe identifier`,
+    });
   }
   return value;
 }

@@ -63,7 +63,10 @@ export class IntegrityLedger {
    * time updated, not listed twice.
    */
   report(logger: Logger | undefined, source: FindingSource, where: string, reason: string): Finding {
-    (logger ?? this.#logger)?.error({ event: 'integrity-finding', source, where, reason }, 'malformed or foreign message skipped');
+    (logger ?? this.#logger)?.error(
+      { event: 'integrity-finding', source, where, reason },
+      'malformed or foreign message skipped',
+    );
     return this.add({ source, where, reason, at: new Date().toISOString(), count: 1 });
   }
 

@@ -9,7 +9,11 @@ import type { StorePort } from './store-port.js';
  * instance that late. Restarts run one at a time; one that fails is reported
  * to `onRestartError` and the running watch continues. Returns the stop.
  */
-export async function watchAcrossReconnects(bus: Pick<StorePort, 'onReconnect'>, start: () => Promise<() => void>, onRestartError: (e: Error) => void): Promise<() => void> {
+export async function watchAcrossReconnects(
+  bus: Pick<StorePort, 'onReconnect'>,
+  start: () => Promise<() => void>,
+  onRestartError: (e: Error) => void,
+): Promise<() => void> {
   let stopCurrent: (() => void) | undefined;
   let closed = false;
   const run = async () => {

@@ -13,7 +13,8 @@ export function readSecretFile(file: string, what: string, opts: { oneLine: bool
     throw new Error(`${what}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   const value = opts.oneLine ? text.replace(/\r?\n$/, '') : text;
-  if (value === '' || (opts.oneLine && /[\r\n]/.test(value))) throw new Error(`${what}: ${file} must hold the secret on one line`);
+  if (value === '' || (opts.oneLine && /[\r\n]/.test(value)))
+    throw new Error(`${what}: ${file} must hold the secret on one line`);
   return value;
 }
 

@@ -63,7 +63,8 @@ function invalid(reason: string, pointer?: string, offset?: number): LiaisonErro
 
 function checkLimit(name: string, value: number): number {
   // Programmer error, not an input error: `!(>= 0)` also catches NaN.
-  if (typeof value !== 'number' || !(value >= 0)) throw new RangeError(`strict-json: limit ${name} must be a number >= 0`);
+  if (typeof value !== 'number' || !(value >= 0))
+    throw new RangeError(`strict-json: limit ${name} must be a number >= 0`);
   return value;
 }
 
@@ -173,7 +174,16 @@ function scanString(text: string, pos: number, maxLength: number): number {
         }
         pos += 6;
         saved += 5;
-      } else if (e === 0x22 || e === 0x5c || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) {
+      } else if (
+        e === 0x22 ||
+        e === 0x5c ||
+        e === 0x2f ||
+        e === 0x62 ||
+        e === 0x66 ||
+        e === 0x6e ||
+        e === 0x72 ||
+        e === 0x74
+      ) {
         if (pending !== 0) return fail(UNPAIRED, pos);
         pos += 2;
         saved += 1;

@@ -11,4 +11,5 @@ export const TLP_ORDER: readonly Tlp[] = ['CLEAR', 'GREEN', 'AMBER', 'AMBER+STRI
 export const isTlp = (tlp: string): tlp is Tlp => (TLP_ORDER as readonly string[]).includes(tlp);
 
 /** Whether `tlp` is at least as restrictive as `than`. */
-export const atLeastAsStrict = (tlp: string, than: string) => TLP_ORDER.indexOf(tlp as Tlp) >= TLP_ORDER.indexOf(than as Tlp);
+export const atLeastAsStrict = (tlp: string, than: string) =>
+  TLP_ORDER.indexOf(tlp as Tlp) >= TLP_ORDER.indexOf(than as Tlp);

@@ -23,17 +23,76 @@ const publish: Role[] = ['publish', 'subscribe'];
 
 /** Agencies of the demo network (after the cooperation described in shared CONTEXT: Mekong Dragon, COMMIT, AIRCOP, organised immigration crime). */
 export const DEMO_AGENCIES: DemoAgency[] = [
-  { id: 'vn-customs', country: 'VN', name: 'General Department of Vietnam Customs', roles: publish, sig: 'Ed25519', enc: 'X25519' },
-  { id: 'vn-c04', country: 'VN', name: 'Ministry of Public Security, Drug Crime Investigation Police (C04)', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
+  {
+    id: 'vn-customs',
+    country: 'VN',
+    name: 'General Department of Vietnam Customs',
+    roles: publish,
+    sig: 'Ed25519',
+    enc: 'X25519',
+  },
+  {
+    id: 'vn-c04',
+    country: 'VN',
+    name: 'Ministry of Public Security, Drug Crime Investigation Police (C04)',
+    roles: publish,
+    sig: 'ES256',
+    enc: 'P-256-ECDH',
+  },
   { id: 'th-customs', country: 'TH', name: 'Thai Customs Department', roles: publish, sig: 'Ed25519', enc: 'X25519' },
-  { id: 'kh-police-adp', country: 'KH', name: 'Cambodian National Police, Anti-Drug Department', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
+  {
+    id: 'kh-police-adp',
+    country: 'KH',
+    name: 'Cambodian National Police, Anti-Drug Department',
+    roles: publish,
+    sig: 'ES256',
+    enc: 'P-256-ECDH',
+  },
   { id: 'la-customs', country: 'LA', name: 'Lao Customs Department', roles: publish, sig: 'Ed25519', enc: 'X25519' },
-  { id: 'cn-customs', country: 'CN', name: 'General Administration of Customs of China, Anti-Smuggling Bureau', roles: publish, sig: 'ES256', enc: 'P-256-ECDH' },
-  { id: 'gb-border-force', country: 'GB', name: 'UK Border Force', roles: publish, sig: 'Ed25519', enc: 'X25519', openpgp: true },
-  { id: 'fr-douane', country: 'FR', name: 'Direction générale des douanes et droits indirects', roles: publish, sig: 'ES256', enc: 'P-256-ECDH', openpgp: true },
-  { id: 'iq-police', country: 'IQ', name: 'Iraqi Ministry of Interior, Directorate of Border Crossings', roles: publish, sig: 'Ed25519', enc: 'X25519', openpgp: true },
+  {
+    id: 'cn-customs',
+    country: 'CN',
+    name: 'General Administration of Customs of China, Anti-Smuggling Bureau',
+    roles: publish,
+    sig: 'ES256',
+    enc: 'P-256-ECDH',
+  },
+  {
+    id: 'gb-border-force',
+    country: 'GB',
+    name: 'UK Border Force',
+    roles: publish,
+    sig: 'Ed25519',
+    enc: 'X25519',
+    openpgp: true,
+  },
+  {
+    id: 'fr-douane',
+    country: 'FR',
+    name: 'Direction générale des douanes et droits indirects',
+    roles: publish,
+    sig: 'ES256',
+    enc: 'P-256-ECDH',
+    openpgp: true,
+  },
+  {
+    id: 'iq-police',
+    country: 'IQ',
+    name: 'Iraqi Ministry of Interior, Directorate of Border Crossings',
+    roles: publish,
+    sig: 'Ed25519',
+    enc: 'X25519',
+    openpgp: true,
+  },
   { id: 'hub-auditor', country: 'FR', name: 'Network audit office', roles: ['audit'], sig: 'Ed25519', enc: 'X25519' },
-  { id: 'hub-operator', country: 'FR', name: 'Network operations desk (key management)', roles: ['operator'], sig: 'Ed25519', enc: 'X25519' },
+  {
+    id: 'hub-operator',
+    country: 'FR',
+    name: 'Network operations desk (key management)',
+    roles: ['operator'],
+    sig: 'Ed25519',
+    enc: 'X25519',
+  },
 ];
 
 export const DEMO_OPERATIONS: Operation[] = [
@@ -44,9 +103,27 @@ export const DEMO_OPERATIONS: Operation[] = [
     members: ['vn-customs', 'vn-c04', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'],
     categories: ['drugs', 'wildlife', 'cites'],
   },
-  { id: 'aircop', name: 'AIRCOP: Joint Airport Interdiction Task Forces', status: 'active', members: ['th-customs', 'gb-border-force', 'fr-douane', 'vn-customs'], categories: ['drugs', 'high-risk-travellers', 'illicit-goods'] },
-  { id: 'commit', name: 'COMMIT: trafficking in persons in the Mekong', status: 'active', members: ['vn-c04', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'], categories: ['human-trafficking', 'online-fraud'] },
-  { id: 'oic-channel', name: 'Organised immigration crime: source, transit and destination', status: 'active', members: ['gb-border-force', 'fr-douane', 'iq-police', 'vn-c04'], categories: ['migrant-smuggling', 'document-fraud'] },
+  {
+    id: 'aircop',
+    name: 'AIRCOP: Joint Airport Interdiction Task Forces',
+    status: 'active',
+    members: ['th-customs', 'gb-border-force', 'fr-douane', 'vn-customs'],
+    categories: ['drugs', 'high-risk-travellers', 'illicit-goods'],
+  },
+  {
+    id: 'commit',
+    name: 'COMMIT: trafficking in persons in the Mekong',
+    status: 'active',
+    members: ['vn-c04', 'th-customs', 'kh-police-adp', 'la-customs', 'cn-customs'],
+    categories: ['human-trafficking', 'online-fraud'],
+  },
+  {
+    id: 'oic-channel',
+    name: 'Organised immigration crime: source, transit and destination',
+    status: 'active',
+    members: ['gb-border-force', 'fr-douane', 'iq-police', 'vn-c04'],
+    categories: ['migrant-smuggling', 'document-fraud'],
+  },
 ];
 
 export const credentialsPath = (dataDir: string, agency: string) => join(dataDir, 'demo', 'agencies', `${agency}.json`);
@@ -60,13 +137,21 @@ export function readCredentials(file: string): AgencyCredentials {
  * --data-dir (default $LIAISON_DATA_DIR, then ./data). Throws an Error saying
  * where it looked (never what a file held).
  */
-export function credentialsFor(values: { as?: string | undefined; credentials?: string | undefined; 'data-dir'?: string | undefined }): AgencyCredentials {
+export function credentialsFor(values: {
+  as?: string | undefined;
+  credentials?: string | undefined;
+  'data-dir'?: string | undefined;
+}): AgencyCredentials {
   if (!values.as && !values.credentials) throw new UsageError('needs --as AGENCY (or --credentials FILE)');
-  const file = values.credentials ?? credentialsPath(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', values.as as string);
+  const file =
+    values.credentials ??
+    credentialsPath(values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data', values.as as string);
   try {
     return readCredentials(file);
   } catch {
-    throw new Error(`cannot read the credentials of ${values.as ?? file} at ${file} (start the demo with npm start, or pass --credentials)`);
+    throw new Error(
+      `cannot read the credentials of ${values.as ?? file} at ${file} (start the demo with npm start, or pass --credentials)`,
+    );
   }
 }
 
@@ -76,7 +161,13 @@ export async function makeAgency(spec: DemoAgency): Promise<{ credentials: Agenc
   const enc = await makeKeyPair(spec.enc, spec.thumbprintKids ? undefined : `${spec.id}-enc-1`);
   const pgp = spec.openpgp ? await makeOpenPgpAgencyKey(spec.name, `${spec.id}@demo.liaison.invalid`) : undefined;
   return {
-    credentials: { agency: spec.id, country: spec.country, signing: sig.privateJwk, encryption: enc.privateJwk, ...(pgp ? { openpgp: { fingerprint: pgp.record.kid, private_armored: pgp.privateArmored } } : {}) },
+    credentials: {
+      agency: spec.id,
+      country: spec.country,
+      signing: sig.privateJwk,
+      encryption: enc.privateJwk,
+      ...(pgp ? { openpgp: { fingerprint: pgp.record.kid, private_armored: pgp.privateArmored } } : {}),
+    },
     record: {
       id: spec.id,
       country: spec.country,

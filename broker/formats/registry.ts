@@ -10,7 +10,13 @@ import { LiaisonError } from '../core/errors.js';
 import type { Agency } from '../registry/model.js';
 
 /** The contract, for the broker's side of the seam (routing, audit): it imports formats from here only. */
-export type { FormatDeliverySealer, HistoricalAgencyKey, OriginProblemCode, SealerDeps, StoredSignatureVerifier } from '../../adapters/format.js';
+export type {
+  FormatDeliverySealer,
+  HistoricalAgencyKey,
+  OriginProblemCode,
+  SealerDeps,
+  StoredSignatureVerifier,
+} from '../../adapters/format.js';
 
 export const ENVELOPE_FORMATS = [joseFormat, openPgpFormat] as const;
 
@@ -42,7 +48,9 @@ export function storedDeliveryFormat(header: string): EnvelopeFormat<EnvelopeFor
 }
 
 export function unknownFormat(name: unknown): LiaisonError {
-  return new LiaisonError('format-unknown', { detail: `envelope format ${JSON.stringify(name) ?? String(name)} is not registered (known: ${ENVELOPE_FORMATS.map((f) => f.name).join(', ')})` });
+  return new LiaisonError('format-unknown', {
+    detail: `envelope format ${JSON.stringify(name) ?? String(name)} is not registered (known: ${ENVELOPE_FORMATS.map((f) => f.name).join(', ')})`,
+  });
 }
 
 /**

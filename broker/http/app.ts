@@ -88,9 +88,17 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     clientErrorHandler: writeClientErrorProblem,
     // A path Fastify cannot decode (`/v1/inbox%ZZ`): its default answer quotes the path back.
     frameworkErrors: (error, request, reply) => {
-      void sendProblem(request, reply, new LiaisonError('bad-request', { detail: error.message, publicDetail: 'the request path is not a valid URL' }));
+      void sendProblem(
+        request,
+        reply,
+        new LiaisonError('bad-request', { detail: error.message, publicDetail: 'the request path is not a valid URL' }),
+      );
     },
-    ...(deps.connections ? serverTimeoutOptions(deps.connections, deps.https) : deps.https ? { https: deps.https } : {}),
+    ...(deps.connections
+      ? serverTimeoutOptions(deps.connections, deps.https)
+      : deps.https
+        ? { https: deps.https }
+        : {}),
   });
   if (deps.connections) capConnections(app.server, deps.connections);
   retryAfterOnEvery503(app, deps.retryAfterSeconds);
@@ -124,9 +132,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     request.trace.code = err.code;
     request.trace.outcome = 'refused';
     if (err.status >= 500) {
-      request.log.error({ code: err.code, step: request.trace.step, err: { message: err.message, cause: (err.cause as Error | undefined)?.message } }, 'request failed');
+      request.log.error(
+        {
+          code: err.code,
+          step: request.trace.step,
+          err: { message: err.message, cause: (err.cause as Error | undefined)?.message },
+        },
+        'request failed',
+      );
     } else {
-      request.log.warn({ code: err.code, step: request.trace.step, reason: err.message, detail: err.publicDetail }, 'request refused');
+      request.log.warn(
+        { code: err.code, step: request.trace.step, reason: err.message, detail: err.publicDetail },
+        'request refused',
+      );
     }
     return sendProblem(request, reply, err);
   });
@@ -137,10 +155,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const allow = routeMethods.allowed(path);
     if (allow.length > 0) {
       reply.header('allow', allow.join(', '));
-      return sendProblem(request, reply, new LiaisonError('method-not-allowed', { publicDetail: `${request.method} is not served here; this path takes ${allow.join(', ')}` }));
+      return sendProblem(
+        request,
+        reply,
+        new LiaisonError('method-not-allowed', {
+          publicDetail: `${request.method} is not served here; this path takes ${allow.join(', ')}`,
+        }),
+      );
     }
     // The root has nothing of its own: say where the API is described.
-    if (path === '/') return sendProblem(request, reply, new LiaisonError('not-found', { publicDetail: 'this is the Liaison API: its description is at /docs (OpenAPI 3.1, with /docs/json)' }));
+    if (path === '/')
+      return sendProblem(
+        request,
+        reply,
+        new LiaisonError('not-found', {
+          publicDetail: 'this is the Liaison API: its description is at /docs (OpenAPI 3.1, with /docs/json)',
+        }),
+      );
     return sendProblem(request, reply, toLiaisonError({ code: 'FST_ERR_NOT_FOUND', message: 'no route' }));
   });
 
@@ -149,7 +180,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // a plain-HTTP gateway is a loopback or behind a TLS proxy, which sets its own.
   await app.register(helmet, {
     global: true,
-    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] } },
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] },
+    },
     hsts: deps.https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
   });
   // Before any route: the client certificate is checked, then limits apply, on every route.
@@ -158,11 +192,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Before the routes: the OpenAPI document is collected from their schemas as they are added.
   await app.register(openapiPlugin, { brokerId: deps.auth.brokerId });
   if (deps.metrics) await app.register(metricsCountingPlugin, { metrics: deps.metrics });
-  if (deps.metrics && deps.metricsToken !== undefined) await app.register(metricsRoutePlugin, { metrics: deps.metrics, token: deps.metricsToken });
+  if (deps.metrics && deps.metricsToken !== undefined)
+    await app.register(metricsRoutePlugin, { metrics: deps.metrics, token: deps.metricsToken });
   await app.register(authPlugin, deps.auth);
-  await app.register(healthRoutes, { bus: deps.bus, ...(deps.checkpointer ? { checkpointer: deps.checkpointer } : {}) });
+  await app.register(healthRoutes, {
+    bus: deps.bus,
+    ...(deps.checkpointer ? { checkpointer: deps.checkpointer } : {}),
+  });
   await app.register(keysRoutes, { keyring: deps.keyring });
-  await app.register(noticesRoutes, { ingest: deps.ingest, bodyLimitBytes: deps.bodyLimitBytes, mediaTypes: deps.envelopeMediaTypes });
+  await app.register(noticesRoutes, {
+    ingest: deps.ingest,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    mediaTypes: deps.envelopeMediaTypes,
+  });
   if (deps.log) await app.register(logRoutes, { bus: deps.bus, ...deps.log });
   await app.register(inboxRoutes, {
     bus: deps.bus,
@@ -170,11 +212,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // The same rules as when the stream opened: the agency in the registry with the subscribe role, its key still valid.
     stillAllowed: async (a) => {
       if (!deps.auth.registry().agency(a.agencyId)?.roles.includes('subscribe')) return false;
-      return deps.auth.resolveSigner(a.kid).then((s) => s.agencyId === a.agencyId, () => false);
+      return deps.auth.resolveSigner(a.kid).then(
+        (s) => s.agencyId === a.agencyId,
+        () => false,
+      );
     },
   });
   await app.register(agencyKeysRoutes, { registry: deps.auth.registry });
   if (deps.admin) await app.register(adminRoutes, { admin: deps.admin });
-  if (deps.acks) await app.register(ackRoutes, { bus: deps.bus, resolveSigner: deps.auth.resolveSigner, signer: () => deps.keyring.signing, ...deps.acks });
+  if (deps.acks)
+    await app.register(ackRoutes, {
+      bus: deps.bus,
+      resolveSigner: deps.auth.resolveSigner,
+      signer: () => deps.keyring.signing,
+      ...deps.acks,
+    });
   return app;
 }

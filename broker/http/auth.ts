@@ -30,12 +30,19 @@ export const authPlugin = fp<AuthOptions>(async (app: FastifyInstance, opts) => 
     return async function (request: FastifyRequest) {
       const header = request.headers.authorization;
       const m = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_.-]{1,8192})$/.exec(header) : null;
-      if (!m) throw new LiaisonError('unauthorized', { publicDetail: 'send Authorization: Bearer <client assertion JWT>' });
-      const agency = await verifyClientAssertion(m[1] as string, { brokerId: opts.brokerId, registry: opts.registry(), resolveSigner: opts.resolveSigner, replay: opts.replay });
+      if (!m)
+        throw new LiaisonError('unauthorized', { publicDetail: 'send Authorization: Bearer <client assertion JWT>' });
+      const agency = await verifyClientAssertion(m[1] as string, {
+        brokerId: opts.brokerId,
+        registry: opts.registry(),
+        resolveSigner: opts.resolveSigner,
+        replay: opts.replay,
+      });
       assertClientCertAgency(request, agency.agencyId);
       request.agency = agency;
       request.trace.agency = agency.agencyId;
-      if (!agency.roles.includes(role)) throw new LiaisonError('forbidden', { publicDetail: `this needs the ${role} role` });
+      if (!agency.roles.includes(role))
+        throw new LiaisonError('forbidden', { publicDetail: `this needs the ${role} role` });
     };
   });
 });

@@ -36,7 +36,11 @@ const checkEveryMs = (l: ConnectionLimits) => Math.max(250, Math.min(1000, Math.
 
 /** The Fastify constructor options that carry the limits to the server it creates (plain HTTP or HTTPS). */
 export function serverTimeoutOptions(l: ConnectionLimits, https?: HttpsServerOptions) {
-  const node = { requestTimeout: l.requestTimeoutMs, headersTimeout: headersTimeoutMs(l), connectionsCheckingInterval: checkEveryMs(l) };
+  const node = {
+    requestTimeout: l.requestTimeoutMs,
+    headersTimeout: headersTimeoutMs(l),
+    connectionsCheckingInterval: checkEveryMs(l),
+  };
   return {
     requestTimeout: l.requestTimeoutMs,
     connectionTimeout: l.idleTimeoutMs,
@@ -46,7 +50,11 @@ export function serverTimeoutOptions(l: ConnectionLimits, https?: HttpsServerOpt
 }
 
 /** Cap connections in all (Node refuses past maxConnections) and per remote address (closed on arrival). */
-export function capConnections(server: HttpServer | HttpsServer, l: ConnectionLimits, onRefused: (why: 'per-address') => void = () => undefined): void {
+export function capConnections(
+  server: HttpServer | HttpsServer,
+  l: ConnectionLimits,
+  onRefused: (why: 'per-address') => void = () => undefined,
+): void {
   if (l.maxConnections > 0) server.maxConnections = l.maxConnections;
   if (l.maxConnectionsPerAddress <= 0) return;
   const open = new Map<string, number>();
@@ -73,7 +81,11 @@ export function clientErrorProblem(code: string | undefined): { status: number; 
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return { status: 408, code: 'request-timeout', detail: 'the request did not arrive whole in time' };
     case 'HPE_HEADER_OVERFLOW':
-      return { status: 431, code: 'headers-too-large', detail: 'the request headers are larger than the server accepts' };
+      return {
+        status: 431,
+        code: 'headers-too-large',
+        detail: 'the request headers are larger than the server accepts',
+      };
     default:
       return { status: 400, code: 'bad-request', detail: 'the request is not well-formed HTTP/1.1' };
   }

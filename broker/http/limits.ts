@@ -42,7 +42,10 @@ export async function registerLimits(app: FastifyInstance, opts: LimitsOptions):
       // Thrown into the app's error handler: one problem format for every refusal, and the configured Retry-After (problem.ts).
       pressureHandler: async (request: FastifyRequest, _reply, type: string) => {
         if (EXEMPT.has(request.url)) return;
-        throw new LiaisonError('unavailable', { detail: `under pressure: ${type}`, publicDetail: 'the broker is overloaded; retry later' });
+        throw new LiaisonError('unavailable', {
+          detail: `under pressure: ${type}`,
+          publicDetail: 'the broker is overloaded; retry later',
+        });
       },
     });
   }
@@ -54,7 +57,11 @@ export async function registerLimits(app: FastifyInstance, opts: LimitsOptions):
       keyGenerator: clientKey,
       allowList: (request: FastifyRequest) => EXEMPT.has(request.url),
       errorResponseBuilder: (_request, ctx) =>
-        new LiaisonError('rate-limited', { detail: `rate limit of ${ctx.max} per window reached`, publicDetail: `at most ${ctx.max} requests per ${Math.round(opts.rateLimitWindowMs / 1000)} s`, retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)) }),
+        new LiaisonError('rate-limited', {
+          detail: `rate limit of ${ctx.max} per window reached`,
+          publicDetail: `at most ${ctx.max} requests per ${Math.round(opts.rateLimitWindowMs / 1000)} s`,
+          retryAfter: Math.max(1, Math.ceil(ctx.ttl / 1000)),
+        }),
     });
   }
 }

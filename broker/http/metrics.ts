@@ -28,18 +28,21 @@ const TOKEN_SETTING = 'LIAISON_METRICS_TOKEN_FILE (config key "metricsTokenFile"
 /** The /metrics bearer token from its file (metricsTokenFile): one line, at least 32 characters, no spaces, or start-up stops. */
 export function readMetricsToken(file: string): string {
   const token = readSecretFile(file, TOKEN_SETTING, { oneLine: true });
-  if (token.length < 32 || /\s/.test(token)) throw new Error(`${TOKEN_SETTING}: ${file} must hold one token of at least 32 characters`);
+  if (token.length < 32 || /\s/.test(token))
+    throw new Error(`${TOKEN_SETTING}: ${file} must hold one token of at least 32 characters`);
   return token;
 }
 
 /** Constant-time: both sides hashed first, so neither the length nor a prefix of the token leaks through timing. */
-const sameToken = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+const sameToken = (a: string, b: string) =>
+  timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 
 /** The HTTP-side counting on the API app: every request, notices by outcome, inbox deliveries by mode. */
 export const metricsCountingPlugin = fp<{ metrics: Metrics }>(async (app: FastifyInstance, { metrics }) => {
   app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
     // The SSE pump writes to the raw response: give it the observer there.
-    if (request.method === 'GET' && routeOf(request) === INBOX_STREAM) (reply.raw as unknown as SseSink)[SSE_OBSERVER] = metrics.sse;
+    if (request.method === 'GET' && routeOf(request) === INBOX_STREAM)
+      (reply.raw as unknown as SseSink)[SSE_OBSERVER] = metrics.sse;
   });
 
   app.addHook('preSerialization', async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
@@ -54,35 +57,42 @@ export const metricsCountingPlugin = fp<{ metrics: Metrics }>(async (app: Fastif
     const route = routeOf(request);
     metrics.httpRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (request.method === 'POST' && route === NOTICES) {
-      if (reply.statusCode === 202) metrics.notice({ accepted: true, duplicate: request.trace?.outcome === 'duplicate' });
+      if (reply.statusCode === 202)
+        metrics.notice({ accepted: true, duplicate: request.trace?.outcome === 'duplicate' });
       else metrics.notice({ accepted: false, code: (request.trace?.code ?? 'internal') as ProblemCode });
     }
   });
 });
 
 /** GET /metrics; with a token, only with `Authorization: Bearer <token>` (401 unauthorized otherwise). */
-export const metricsRoutePlugin = fp<{ metrics: Metrics; token?: string | undefined }>(async (app: FastifyInstance, { metrics, token }) => {
-  app.get(
-    METRICS_PATH,
-    {
-      logLevel: 'warn',
-      schema: {
-        summary: 'Prometheus metrics',
-        description:
-          'Prometheus text exposition: notices accepted and refused by code, ingest step latencies, deliveries by mode, router lag, log size, checkpoint age, NATS connection state, process metrics. On the API port only when metricsTokenFile is set, and then with `Authorization: Bearer <that token>` (401 unauthorized otherwise); without a token it is served on the operations listener (opsHost:opsPort) alone.',
-        tags: ['operations'],
-        security: [],
-        produces: ['text/plain'],
-        response: { 200: { description: 'Prometheus text format 0.0.4', type: 'string' } },
+export const metricsRoutePlugin = fp<{ metrics: Metrics; token?: string | undefined }>(
+  async (app: FastifyInstance, { metrics, token }) => {
+    app.get(
+      METRICS_PATH,
+      {
+        logLevel: 'warn',
+        schema: {
+          summary: 'Prometheus metrics',
+          description:
+            'Prometheus text exposition: notices accepted and refused by code, ingest step latencies, deliveries by mode, router lag, log size, checkpoint age, NATS connection state, process metrics. On the API port only when metricsTokenFile is set, and then with `Authorization: Bearer <that token>` (401 unauthorized otherwise); without a token it is served on the operations listener (opsHost:opsPort) alone.',
+          tags: ['operations'],
+          security: [],
+          produces: ['text/plain'],
+          response: { 200: { description: 'Prometheus text format 0.0.4', type: 'string' } },
+        },
       },
-    },
-    async (request, reply) => {
-      if (token !== undefined) {
-        const m = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
-        if (!m || !sameToken(m[1]!, token)) throw new LiaisonError('unauthorized', { detail: 'metrics token missing or wrong', publicDetail: 'GET /metrics needs the metrics bearer token' });
-      }
-      const text = await metrics.render();
-      return reply.type(metrics.contentType).header('cache-control', 'no-store').send(text);
-    },
-  );
-});
+      async (request, reply) => {
+        if (token !== undefined) {
+          const m = /^Bearer (\S+)$/.exec(request.headers.authorization ?? '');
+          if (!m || !sameToken(m[1]!, token))
+            throw new LiaisonError('unauthorized', {
+              detail: 'metrics token missing or wrong',
+              publicDetail: 'GET /metrics needs the metrics bearer token',
+            });
+        }
+        const text = await metrics.render();
+        return reply.type(metrics.contentType).header('cache-control', 'no-store').send(text);
+      },
+    );
+  },
+);

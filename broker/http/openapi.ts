@@ -36,13 +36,21 @@ export const problemSchema = {
     type: { type: 'string', description: 'urn:liaison:problem:<code>' },
     title: { type: 'string', description: 'A fixed sentence per code.' },
     status: { type: 'integer' },
-    code: { type: 'string', enum: Object.keys(problemCodes), description: 'Stable problem code; see docs/problems.md.' },
+    code: {
+      type: 'string',
+      enum: Object.keys(problemCodes),
+      description: 'Stable problem code; see docs/problems.md.',
+    },
     detail: { type: 'string' },
     instance: { type: 'string', description: 'urn:liaison:request:<request id> (also sent as x-request-id).' },
     errors: {
       type: 'array',
       description: 'schema-invalid only: the failing JSON paths (never values).',
-      items: { type: 'object', required: ['path', 'message'], properties: { path: { type: 'string' }, message: { type: 'string' } } },
+      items: {
+        type: 'object',
+        required: ['path', 'message'],
+        properties: { path: { type: 'string' }, message: { type: 'string' } },
+      },
     },
   },
 } as const;
@@ -54,7 +62,9 @@ interface OperationObject {
 
 function packageVersion(): string {
   try {
-    return (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
+    return (
+      (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0'
+    );
   } catch {
     return '0.0.0';
   }
@@ -91,7 +101,11 @@ export const openapiPlugin = fp<{ brokerId: string }>(async (app: FastifyInstanc
         { name: 'log', description: 'The signed, append-only log (auditors).' },
         { name: 'keys', description: "The broker's public keys and the member key directory." },
         { name: 'operations', description: 'Health and readiness for operators and load balancers.' },
-        { name: 'admin', description: 'Key lifecycle for operators (role operator): rotations and revocations, each a signed registry event in the log.' },
+        {
+          name: 'admin',
+          description:
+            'Key lifecycle for operators (role operator): rotations and revocations, each a signed registry event in the log.',
+        },
       ],
       components: {
         securitySchemes: {
@@ -106,15 +120,23 @@ export const openapiPlugin = fp<{ brokerId: string }>(async (app: FastifyInstanc
     },
     transformObject: (documentObject) => {
       if (!('openapiObject' in documentObject)) return documentObject.swaggerObject;
-      const doc = documentObject.openapiObject as { components?: { schemas?: Record<string, unknown> }; paths?: unknown };
+      const doc = documentObject.openapiObject as {
+        components?: { schemas?: Record<string, unknown> };
+        paths?: unknown;
+      };
       doc.components ??= {};
       doc.components.schemas = { ...(doc.components.schemas ?? {}), Problem: problemSchema };
-      const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
+      const problem = (description: string) => ({
+        description,
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      });
       for (const [url, item] of Object.entries((doc.paths ?? {}) as Record<string, Record<string, OperationObject>>)) {
         for (const [method, op] of Object.entries(item)) {
           op.responses ??= {};
           op.responses['4XX'] ??= problem('Refused: a client error, as an RFC 9457 problem with a stable code.');
-          op.responses['5XX'] ??= problem('The broker cannot answer now (unavailable: retry after Retry-After) or failed (internal).');
+          op.responses['5XX'] ??= problem(
+            'The broker cannot answer now (unavailable: retry after Retry-After) or failed (internal).',
+          );
           const fastifyUrl = url.replace(/\{([^}]+)\}/g, ':$1');
           const d = bodyDescriptions.get(`${method} ${fastifyUrl}`);
           if (d && op.requestBody) op.requestBody.description = d;

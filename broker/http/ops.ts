@@ -32,7 +32,12 @@ export interface OpsDeps {
 }
 
 /** A probe or a scrape is small and quick: a slow or crowded client here is cut off early. */
-const OPS_LIMITS: ConnectionLimits = { requestTimeoutMs: 10_000, idleTimeoutMs: 65_000, maxConnections: 64, maxConnectionsPerAddress: 0 };
+const OPS_LIMITS: ConnectionLimits = {
+  requestTimeoutMs: 10_000,
+  idleTimeoutMs: 65_000,
+  maxConnections: 64,
+  maxConnectionsPerAddress: 0,
+};
 
 /** The operations app, without a listener (main.ts listens on opsHost:opsPort; tests on port 0). */
 export async function buildOpsApp(deps: OpsDeps): Promise<FastifyInstance> {
@@ -48,7 +53,11 @@ export async function buildOpsApp(deps: OpsDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
     clientErrorHandler: writeClientErrorProblem,
     frameworkErrors: (error, request, reply) => {
-      void sendProblem(request, reply, new LiaisonError('bad-request', { detail: error.message, publicDetail: 'the request path is not a valid URL' }));
+      void sendProblem(
+        request,
+        reply,
+        new LiaisonError('bad-request', { detail: error.message, publicDetail: 'the request path is not a valid URL' }),
+      );
     },
     ...serverTimeoutOptions(OPS_LIMITS),
   });
@@ -60,7 +69,11 @@ export async function buildOpsApp(deps: OpsDeps): Promise<FastifyInstance> {
   app.setErrorHandler((error, request, reply) => {
     const err = toLiaisonError(error);
     if (err.status >= 500) request.log.error({ code: err.code, err: { message: err.message } }, 'request failed');
-    else request.log.warn({ code: err.code, route: request.routeOptions.url ?? 'unmatched', detail: err.publicDetail }, 'request refused');
+    else
+      request.log.warn(
+        { code: err.code, route: request.routeOptions.url ?? 'unmatched', detail: err.publicDetail },
+        'request refused',
+      );
     return sendProblem(request, reply, err);
   });
   const routeMethods = new RouteMethods();
@@ -69,11 +82,26 @@ export async function buildOpsApp(deps: OpsDeps): Promise<FastifyInstance> {
     const allow = routeMethods.allowed(request.url.split('?', 1)[0] as string);
     if (allow.length > 0) {
       reply.header('allow', allow.join(', '));
-      return sendProblem(request, reply, new LiaisonError('method-not-allowed', { publicDetail: `${request.method} is not served here; this path takes ${allow.join(', ')}` }));
+      return sendProblem(
+        request,
+        reply,
+        new LiaisonError('method-not-allowed', {
+          publicDetail: `${request.method} is not served here; this path takes ${allow.join(', ')}`,
+        }),
+      );
     }
-    return sendProblem(request, reply, new LiaisonError('not-found', { publicDetail: 'the operations listener serves GET /healthz, /readyz and /metrics' }));
+    return sendProblem(
+      request,
+      reply,
+      new LiaisonError('not-found', {
+        publicDetail: 'the operations listener serves GET /healthz, /readyz and /metrics',
+      }),
+    );
   });
-  await app.register(healthRoutes, { bus: deps.bus, ...(deps.checkpointer ? { checkpointer: deps.checkpointer } : {}) });
+  await app.register(healthRoutes, {
+    bus: deps.bus,
+    ...(deps.checkpointer ? { checkpointer: deps.checkpointer } : {}),
+  });
   await app.register(metricsRoutePlugin, { metrics: deps.metrics, token: deps.metricsToken });
   return app;
 }

@@ -30,11 +30,22 @@ const fastifyCodes: Record<string, ProblemCode> = {
 /** Normalise anything thrown into a LiaisonError; unknown errors become `internal` (message kept for the log only). */
 export function toLiaisonError(err: unknown): LiaisonError {
   if (err instanceof LiaisonError) return err;
-  const e = err as { code?: string; statusCode?: number; message?: string; validation?: unknown; validationContext?: string };
+  const e = err as {
+    code?: string;
+    statusCode?: number;
+    message?: string;
+    validation?: unknown;
+    validationContext?: string;
+  };
   if (e?.code === 'FST_ERR_VALIDATION' && Array.isArray(e.validation)) {
     // A route's schema refused the request: say where (a JSON Pointer into body, querystring or params) and why, as ajv words it.
-    const where = (v: { instancePath?: string; message?: string }) => `${e.validationContext ?? 'request'}${v.instancePath ?? ''} ${v.message ?? 'is not valid'}`;
-    return new LiaisonError('bad-request', { detail: e.message, publicDetail: (e.validation as { instancePath?: string; message?: string }[]).slice(0, 5).map(where).join('; '), cause: err });
+    const where = (v: { instancePath?: string; message?: string }) =>
+      `${e.validationContext ?? 'request'}${v.instancePath ?? ''} ${v.message ?? 'is not valid'}`;
+    return new LiaisonError('bad-request', {
+      detail: e.message,
+      publicDetail: (e.validation as { instancePath?: string; message?: string }[]).slice(0, 5).map(where).join('; '),
+      cause: err,
+    });
   }
   const mapped = e?.code ? fastifyCodes[e.code] : undefined;
   if (mapped) return new LiaisonError(mapped, { detail: e.message, cause: err });
@@ -42,7 +53,8 @@ export function toLiaisonError(err: unknown): LiaisonError {
   // A nats.js error that a NATS call let through untranslated (a timeout while a node dies, a leader election):
   // the engine cannot answer now, which is a 503 with Retry-After, never a 500.
   if ((err as Error)?.name === 'NatsError') return natsUnavailable(err, 'NATS');
-  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) return new LiaisonError('bad-request', { detail: e.message, cause: err });
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500)
+    return new LiaisonError('bad-request', { detail: e.message, cause: err });
   return new LiaisonError('internal', { detail: e?.message ?? String(err), cause: err });
 }
 

@@ -65,7 +65,9 @@ export function parseCrl(input: Uint8Array | string): X509Crl {
 
 /** The trusted CA certificates of a PEM bundle. */
 export function caCertificates(caPem: string): X509Certificate[] {
-  return (caPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((p) => new X509Certificate(p));
+  return (caPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map(
+    (p) => new X509Certificate(p),
+  );
 }
 
 const sameName = (a: ArrayBuffer, b: ArrayBuffer) => Buffer.from(a).equals(Buffer.from(b));
@@ -75,24 +77,33 @@ export async function checkCrl(input: Uint8Array | string, cas: readonly X509Cer
   const crl = parseCrl(input);
   const issuerDer = crl.issuerName.toArrayBuffer();
   const issuers = cas.filter((ca) => sameName(ca.subjectName.toArrayBuffer(), issuerDer));
-  if (issuers.length === 0) throw new CrlError(`its issuer (${crl.issuer}) is not the network CA (${cas.map((c) => c.subject).join('; ') || 'none'})`);
+  if (issuers.length === 0)
+    throw new CrlError(
+      `its issuer (${crl.issuer}) is not the network CA (${cas.map((c) => c.subject).join('; ') || 'none'})`,
+    );
   let signed = false;
   for (const ca of issuers) {
     // The CA's key with the CRL's own algorithm (given the certificate, the library would take the hash the CA
     // certificate was signed with). An unsupported or mismatched algorithm verifies nothing.
-    if (await crl.verify({ publicKey: ca.publicKey }, webcrypto as unknown as Parameters<X509Crl['verify']>[1]).catch(() => false)) {
+    if (
+      await crl
+        .verify({ publicKey: ca.publicKey }, webcrypto as unknown as Parameters<X509Crl['verify']>[1])
+        .catch(() => false)
+    ) {
       signed = true;
       break;
     }
   }
   if (!signed) throw new CrlError('its signature does not verify against the CA');
   for (const ext of crl.extensions) {
-    if (ext.critical && !KNOWN_CRL_EXTENSIONS.has(ext.type)) throw new CrlError(`it has a critical extension this gateway does not process (${ext.type})`);
+    if (ext.critical && !KNOWN_CRL_EXTENSIONS.has(ext.type))
+      throw new CrlError(`it has a critical extension this gateway does not process (${ext.type})`);
   }
   const revoked = new Set<string>();
   for (const entry of crl.entries) {
     for (const ext of entry.extensions) {
-      if (ext.critical && !KNOWN_ENTRY_EXTENSIONS.has(ext.type)) throw new CrlError(`an entry has a critical extension this gateway does not process (${ext.type})`);
+      if (ext.critical && !KNOWN_ENTRY_EXTENSIONS.has(ext.type))
+        throw new CrlError(`an entry has a critical extension this gateway does not process (${ext.type})`);
     }
     revoked.add(normalizeSerial(entry.serialNumber));
   }

@@ -104,7 +104,13 @@ function peerState(socket: TLSSocket): PeerState {
   else if (!socket.authorized) state = { kind: 'untrusted' };
   else {
     const agency = certificateAgency(x509);
-    state = agency === null ? { kind: 'unnamed' } : { kind: 'cert', cert: { agency, serial: normalizeSerial(x509.serialNumber), fingerprint256: x509.fingerprint256 } };
+    state =
+      agency === null
+        ? { kind: 'unnamed' }
+        : {
+            kind: 'cert',
+            cert: { agency, serial: normalizeSerial(x509.serialNumber), fingerprint256: x509.fingerprint256 },
+          };
   }
   peers.set(socket, state);
   return state;
@@ -141,7 +147,8 @@ export class CrlSource {
     const st = statSync(this.file, { throwIfNoEntry: false });
     if (!st) {
       if (strict) throw new Error(`TLS CRL file ${this.file} does not exist`);
-      if (this.#seen !== 'gone') this.logger.error({ event: 'crl-missing', file: this.file }, 'the CRL file is gone; keeping the last one');
+      if (this.#seen !== 'gone')
+        this.logger.error({ event: 'crl-missing', file: this.file }, 'the CRL file is gone; keeping the last one');
       this.#seen = 'gone';
       return;
     }
@@ -152,11 +159,21 @@ export class CrlSource {
       if (st.size > MAX_CRL_BYTES) throw new Error(`larger than ${MAX_CRL_BYTES} bytes`);
       const crl = await checkCrl(readFileSync(this.file), this.cas);
       this.#crl = crl;
-      this.logger.info({ event: 'crl-loaded', revoked: crl.revoked.size, nextUpdate: crl.nextUpdate?.toISOString() }, 'CRL loaded');
-      if (crl.nextUpdate && crl.nextUpdate.getTime() < Date.now()) this.logger.warn({ event: 'crl-stale', nextUpdate: crl.nextUpdate.toISOString() }, 'the CRL is past its nextUpdate; issue a new one');
+      this.logger.info(
+        { event: 'crl-loaded', revoked: crl.revoked.size, nextUpdate: crl.nextUpdate?.toISOString() },
+        'CRL loaded',
+      );
+      if (crl.nextUpdate && crl.nextUpdate.getTime() < Date.now())
+        this.logger.warn(
+          { event: 'crl-stale', nextUpdate: crl.nextUpdate.toISOString() },
+          'the CRL is past its nextUpdate; issue a new one',
+        );
     } catch (e) {
       if (strict) throw new Error(`TLS CRL file ${this.file}: ${(e as Error).message}`);
-      this.logger.error({ event: 'crl-invalid', file: this.file, err: (e as Error).message }, 'the new CRL is refused; keeping the last one');
+      this.logger.error(
+        { event: 'crl-invalid', file: this.file, err: (e as Error).message },
+        'the new CRL is refused; keeping the last one',
+      );
     }
   }
 
@@ -188,18 +205,37 @@ export const clientCertPlugin = fp<ClientCertOptions>(async (app: FastifyInstanc
   app.addHook('onRequest', async (request: FastifyRequest) => {
     const socket = request.raw.socket as TLSSocket;
     const state = socket.encrypted ? peerState(socket) : ({ kind: 'none' } as const);
-    if (state.kind === 'untrusted') throw new LiaisonError('client-cert-invalid', { publicDetail: 'the client certificate is not issued by the network CA' });
-    if (state.kind === 'unnamed') throw new LiaisonError('client-cert-invalid', { publicDetail: `the client certificate names no agency (SAN URI ${AGENCY_URI_PREFIX}<id>)` });
+    if (state.kind === 'untrusted')
+      throw new LiaisonError('client-cert-invalid', {
+        publicDetail: 'the client certificate is not issued by the network CA',
+      });
+    if (state.kind === 'unnamed')
+      throw new LiaisonError('client-cert-invalid', {
+        publicDetail: `the client certificate names no agency (SAN URI ${AGENCY_URI_PREFIX}<id>)`,
+      });
     if (state.kind === 'none') {
-      if (opts.mode === 'required') throw new LiaisonError('client-cert-required', { publicDetail: 'this gateway requires a client certificate from the network CA' });
+      if (opts.mode === 'required')
+        throw new LiaisonError('client-cert-required', {
+          publicDetail: 'this gateway requires a client certificate from the network CA',
+        });
       return;
     }
     const { cert } = state;
-    if (await opts.crl?.isRevoked(cert.serial)) throw new LiaisonError('client-cert-revoked', { detail: `serial ${cert.serial} is on the CRL`, publicDetail: 'the client certificate is revoked' });
+    if (await opts.crl?.isRevoked(cert.serial))
+      throw new LiaisonError('client-cert-revoked', {
+        detail: `serial ${cert.serial} is on the CRL`,
+        publicDetail: 'the client certificate is revoked',
+      });
     const agency = opts.registry().agency(cert.agency);
-    if (!agency) throw new LiaisonError('client-cert-invalid', { publicDetail: 'the client certificate names an agency that is not a member' });
+    if (!agency)
+      throw new LiaisonError('client-cert-invalid', {
+        publicDetail: 'the client certificate names an agency that is not a member',
+      });
     if (agency.certificates?.some((c) => c.status === 'revoked' && normalizeSerial(c.serial) === cert.serial)) {
-      throw new LiaisonError('client-cert-revoked', { detail: `serial ${cert.serial} is revoked in the registry`, publicDetail: 'the client certificate is revoked' });
+      throw new LiaisonError('client-cert-revoked', {
+        detail: `serial ${cert.serial} is revoked in the registry`,
+        publicDetail: 'the client certificate is revoked',
+      });
     }
     request.clientCert = cert;
   });
@@ -209,7 +245,10 @@ export const clientCertPlugin = fp<ClientCertOptions>(async (app: FastifyInstanc
 export function assertClientCertAgency(request: FastifyRequest, agencyId: string): void {
   const cert = request.clientCert;
   if (cert && cert.agency !== agencyId) {
-    throw new LiaisonError('client-cert-mismatch', { detail: `certificate of ${cert.agency}, token of ${agencyId}`, publicDetail: 'the client certificate belongs to another agency than the token' });
+    throw new LiaisonError('client-cert-mismatch', {
+      detail: `certificate of ${cert.agency}, token of ${agencyId}`,
+      publicDetail: 'the client certificate belongs to another agency than the token',
+    });
   }
 }
 
@@ -224,19 +263,38 @@ export function clientKey(request: FastifyRequest): string {
 }
 
 /** The TLS files of a configuration: the configured paths, else the PKI layout under dataDir/pki (certs/pki.ts). */
-export function tlsFilesFromConfig(config: { dataDir: string; tlsCert: string | null; tlsKey: string | null; tlsCa: string | null; tlsCrl: string | null }): TlsFiles {
+export function tlsFilesFromConfig(config: {
+  dataDir: string;
+  tlsCert: string | null;
+  tlsKey: string | null;
+  tlsCa: string | null;
+  tlsCrl: string | null;
+}): TlsFiles {
   const pki = pkiPaths(join(config.dataDir, 'pki'));
   const crl = config.tlsCrl ?? (existsSync(pki.crl) ? pki.crl : null);
-  return { cert: config.tlsCert ?? pki.serverCert, key: config.tlsKey ?? pki.serverKey, ca: config.tlsCa ?? pki.caCert, crl };
+  return {
+    cert: config.tlsCert ?? pki.serverCert,
+    key: config.tlsKey ?? pki.serverKey,
+    ca: config.tlsCa ?? pki.caCert,
+    crl,
+  };
 }
 
 /** Everything the gateway needs for HTTPS from its configuration; throws, naming the file, when one cannot be used. */
 export async function tlsSetup(
-  config: { dataDir: string; tlsCert: string | null; tlsKey: string | null; tlsCa: string | null; tlsCrl: string | null; mtls: MtlsMode },
+  config: {
+    dataDir: string;
+    tlsCert: string | null;
+    tlsKey: string | null;
+    tlsCa: string | null;
+    tlsCrl: string | null;
+    mtls: MtlsMode;
+  },
   logger: Logger,
 ): Promise<{ https: ReturnType<typeof httpsServerOptions>; crl: CrlSource | null }> {
   const files = tlsFilesFromConfig(config);
   const https = httpsServerOptions(files, config.mtls);
-  const crl = config.mtls !== 'off' && files.crl !== null ? await CrlSource.open(files.crl, String(https.ca), logger) : null;
+  const crl =
+    config.mtls !== 'off' && files.crl !== null ? await CrlSource.open(files.crl, String(https.ca), logger) : null;
   return { https, crl };
 }

@@ -17,14 +17,18 @@ export function checkFreshness(notice: Record<string, unknown>, now: Date, rules
   const created = notice.created_at;
   const t = typeof created === 'string' && RFC3339.test(created) ? Date.parse(created) : NaN;
   if (Number.isNaN(t)) {
-    throw new LiaisonError('schema-invalid', { errors: [{ path: '/created_at', message: 'must be an RFC 3339 date-time' }] });
+    throw new LiaisonError('schema-invalid', {
+      errors: [{ path: '/created_at', message: 'must be an RFC 3339 date-time' }],
+    });
   }
   const ageMs = now.getTime() - t;
   if (ageMs > rules.maxNoticeAgeSeconds * 1000) {
     throw new LiaisonError('replay', { publicDetail: `created_at is more than ${rules.maxNoticeAgeSeconds} s old` });
   }
   if (-ageMs > rules.clockSkewSeconds * 1000) {
-    throw new LiaisonError('clock-skew', { publicDetail: `created_at is more than ${rules.clockSkewSeconds} s in the future` });
+    throw new LiaisonError('clock-skew', {
+      publicDetail: `created_at is more than ${rules.clockSkewSeconds} s in the future`,
+    });
   }
   if (typeof notice.expires_at === 'string' && Date.parse(notice.expires_at) <= now.getTime()) {
     throw new LiaisonError('replay', { publicDetail: 'the notice has already expired' });

@@ -15,7 +15,14 @@ export interface ReceiptClaims {
 }
 
 export function receiptClaims(brokerId: string, entry: NoticeLogEntry, logIndex: number): ReceiptClaims {
-  return { iss: brokerId, notice_id: entry.notice_id, sha256: entry.sha256, log_index: logIndex, received_at: entry.received_at, recipients: entry.recipients };
+  return {
+    iss: brokerId,
+    notice_id: entry.notice_id,
+    sha256: entry.sha256,
+    log_index: logIndex,
+    received_at: entry.received_at,
+    recipients: entry.recipients,
+  };
 }
 
 /**
@@ -24,7 +31,9 @@ export function receiptClaims(brokerId: string, entry: NoticeLogEntry, logIndex:
  */
 export async function signReceipt(key: BrokerSigningKey, claims: ReceiptClaims): Promise<string> {
   const payload = new TextEncoder().encode((canonicalize as unknown as (v: unknown) => string)(claims));
-  return new CompactSign(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: RECEIPT_TYP }).sign(key.privateKey);
+  return new CompactSign(payload)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: RECEIPT_TYP })
+    .sign(key.privateKey);
 }
 
 /** Verify a receipt against a JWKS (the broker's `GET /v1/keys`). */

@@ -62,7 +62,12 @@ export function createIngestPipeline(deps: PipelineDeps) {
   for (const a of deps.adapters) envelopeFormat(a.format);
   const byMediaType = new Map(deps.adapters.flatMap((a) => a.mediaTypes.map((m) => [m, a] as const)));
 
-  return async function ingest(body: string, mediaType: string, trace: IngestTrace = {}, caller: IngestCaller = {}): Promise<IngestResult> {
+  return async function ingest(
+    body: string,
+    mediaType: string,
+    trace: IngestTrace = {},
+    caller: IngestCaller = {},
+  ): Promise<IngestResult> {
     let step: string | undefined;
     let started = performance.now();
     const lap = (ok: boolean) => {
@@ -84,19 +89,34 @@ export function createIngestPipeline(deps: PipelineDeps) {
     }
   };
 
-  async function ingestSteps(body: string, mediaType: string, trace: IngestTrace, caller: IngestCaller, enter: (step: string) => void): Promise<IngestResult> {
+  async function ingestSteps(
+    body: string,
+    mediaType: string,
+    trace: IngestTrace,
+    caller: IngestCaller,
+    enter: (step: string) => void,
+  ): Promise<IngestResult> {
     const adapter = byMediaType.get(mediaType);
-    if (!adapter) throw new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${[...byMediaType.keys()].join(', ')}` });
+    if (!adapter)
+      throw new LiaisonError('unsupported-media-type', {
+        publicDetail: `send one of: ${[...byMediaType.keys()].join(', ')}`,
+      });
     enter('open');
     const opened = await adapter.open(body, ctx);
     trace.agency = opened.signer.agencyId;
     // With mTLS the signer must be the client certificate's agency, whatever the envelope format; checked before anything is stored.
     const certAgency = caller.clientCertAgency ?? null;
     if (certAgency !== null && opened.signer.agencyId !== certAgency) {
-      throw new LiaisonError('client-cert-mismatch', { detail: `certificate of ${certAgency}, notice signed by ${opened.signer.agencyId}`, publicDetail: 'the client certificate belongs to another agency than the notice signer' });
+      throw new LiaisonError('client-cert-mismatch', {
+        detail: `certificate of ${certAgency}, notice signed by ${opened.signer.agencyId}`,
+        publicDetail: 'the client certificate belongs to another agency than the notice signer',
+      });
     }
     enter('decode');
-    const notice = decodeNotice(opened.payload, { maxBytes: deps.limits.bodyLimitBytes, maxDepth: deps.limits.maxJsonDepth });
+    const notice = decodeNotice(opened.payload, {
+      maxBytes: deps.limits.bodyLimitBytes,
+      maxDepth: deps.limits.maxJsonDepth,
+    });
     enter('freshness');
     const at = now();
     checkFreshness(notice, at, deps.limits);

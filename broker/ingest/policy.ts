@@ -25,13 +25,21 @@ export const namedOnly = (tlp: Tlp) => tlp === 'RED' || tlp === 'AMBER+STRICT';
  * TLP rules hold. Returns the expanded
  * recipients (never the origin itself).
  */
-export function evaluatePolicy(notice: NoticeHeader, signerAgencyId: string, registry: RegistrySnapshot, now: Date): PolicyDecision {
+export function evaluatePolicy(
+  notice: NoticeHeader,
+  signerAgencyId: string,
+  registry: RegistrySnapshot,
+  now: Date,
+): PolicyDecision {
   const { signer, op } = checkSender(notice, signerAgencyId, registry, now);
 
   const members: Agency[] = op.members
     .map((id) => registry.agency(id))
     // Receiving = the subscribe role and a key to seal to now (the router's own test), so the receipt names exactly who gets it.
-    .filter((a): a is Agency => a !== undefined && a.id !== signer.id && a.roles.includes('subscribe') && deliveryKeyAt(a, now) !== undefined);
+    .filter(
+      (a): a is Agency =>
+        a !== undefined && a.id !== signer.id && a.roles.includes('subscribe') && deliveryKeyAt(a, now) !== undefined,
+    );
 
   const recipients = new Set<string>();
   const addressees = notice.addressees;
@@ -64,7 +72,13 @@ export function evaluatePolicy(notice: NoticeHeader, signerAgencyId: string, reg
  * as a member (one refusal for both), and is active (said to members only;
  * not required with `endedOperation`: withdrawals).
  */
-export function checkSender(notice: Pick<NoticeHeader, 'origin' | 'operation'>, signerAgencyId: string, registry: RegistrySnapshot, now: Date, opts: { endedOperation?: boolean } = {}): { signer: Agency; op: Operation } {
+export function checkSender(
+  notice: Pick<NoticeHeader, 'origin' | 'operation'>,
+  signerAgencyId: string,
+  registry: RegistrySnapshot,
+  now: Date,
+  opts: { endedOperation?: boolean } = {},
+): { signer: Agency; op: Operation } {
   const signer = registry.agency(signerAgencyId);
   if (!signer) throw deny('the signing agency is not in the registry');
   if (notice.origin.agency !== signer.id) throw deny('origin.agency is not the agency that signed the notice');

@@ -60,21 +60,37 @@ export const isWithdrawal = (notice: Pick<NoticeHeader, 'type'>) => notice.type 
 export function supersededId(notice: NoticeHeader): string {
   const id = (notice.body as unknown as WithdrawalBody).supersedes;
   if (!(notice.references ?? []).includes(id)) {
-    throw new LiaisonError('schema-invalid', { errors: [{ path: '/references', message: 'must contain the id in body.supersedes' }] });
+    throw new LiaisonError('schema-invalid', {
+      errors: [{ path: '/references', message: 'must contain the id in body.supersedes' }],
+    });
   }
   return id;
 }
 
 /** Pure: the sender and superseded-notice rules; returns the superseded notice's entry. */
-export function checkWithdrawal(notice: NoticeHeader, signerAgencyId: string, registry: RegistrySnapshot, now: Date, original: NoticeLogEntry | undefined): NoticeLogEntry {
+export function checkWithdrawal(
+  notice: NoticeHeader,
+  signerAgencyId: string,
+  registry: RegistrySnapshot,
+  now: Date,
+  original: NoticeLogEntry | undefined,
+): NoticeLogEntry {
   const { signer } = checkSender(notice, signerAgencyId, registry, now, { endedOperation: true });
   const id = supersededId(notice);
-  if (original === undefined || original.kind !== 'notice' || original.notice_id !== id || original.origin.agency !== signer.id) {
+  if (
+    original === undefined ||
+    original.kind !== 'notice' ||
+    original.notice_id !== id ||
+    original.origin.agency !== signer.id
+  ) {
     throw deny(NOT_YOURS);
   }
-  if (original.type === WITHDRAWAL_TYPE) throw deny('a withdrawal cannot itself be superseded; supersede the original notice');
-  if (original.operation !== notice.operation) throw deny('a withdrawal is sent in the operation of the notice it supersedes');
-  if (!atLeastAsStrict(notice.tlp, original.tlp)) throw deny(`a withdrawal is at least as restricted as the notice it supersedes (TLP:${original.tlp})`);
+  if (original.type === WITHDRAWAL_TYPE)
+    throw deny('a withdrawal cannot itself be superseded; supersede the original notice');
+  if (original.operation !== notice.operation)
+    throw deny('a withdrawal is sent in the operation of the notice it supersedes');
+  if (!atLeastAsStrict(notice.tlp, original.tlp))
+    throw deny(`a withdrawal is at least as restricted as the notice it supersedes (TLP:${original.tlp})`);
   return original;
 }
 
@@ -83,7 +99,12 @@ export function checkWithdrawal(notice: NoticeHeader, signerAgencyId: string, re
  * delivered the original to (undefined: no record). Only agencies in both the
  * record and the original's log entry, so neither source alone can widen it.
  */
-export function withdrawalRecipients(original: NoticeLogEntry, delivered: readonly string[] | undefined, registry: RegistrySnapshot, now: Date): string[] {
+export function withdrawalRecipients(
+  original: NoticeLogEntry,
+  delivered: readonly string[] | undefined,
+  registry: RegistrySnapshot,
+  now: Date,
+): string[] {
   if (delivered === undefined) throw deny('the broker holds no record of who received the superseded notice');
   const received = new Set(delivered);
   const recipients = original.recipients.filter((a) => received.has(a));

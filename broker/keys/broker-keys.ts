@@ -2,7 +2,12 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { dirname, join } from 'node:path';
 import type { CryptoKey, JWK } from 'jose';
 import { importKey, makeKeyPair, publicPart } from './jwk.js';
-import { brokerOpenPgpKeysFromFile, loadOrCreateBrokerOpenPgpKeys, OPENPGP_KEY_FILE, type BrokerOpenPgpKeys } from './openpgp-keys.js';
+import {
+  brokerOpenPgpKeysFromFile,
+  loadOrCreateBrokerOpenPgpKeys,
+  OPENPGP_KEY_FILE,
+  type BrokerOpenPgpKeys,
+} from './openpgp-keys.js';
 
 /** When a key came in and, once rotated out, until when it still works. */
 export interface KeyTimes {
@@ -31,7 +36,12 @@ export interface BrokerKeyFile {
   /** The broker's OpenPGP private keys (armored, newest first), shared with the JOSE keys so every instance decrypts the same messages. */
   openpgp?: string[];
   /** The registry event of the change that made this version (kept until it is surely logged; see broker/admin). */
-  last_event?: { id: string; jws: string; entry: string; /** The entry's gateway signature (broker/log/entry-signature.ts); absent on keyrings written before entry signatures. */ entry_signature?: string };
+  last_event?: {
+    id: string;
+    jws: string;
+    entry: string;
+    /** The entry's gateway signature (broker/log/entry-signature.ts); absent on keyrings written before entry signatures. */ entry_signature?: string;
+  };
 }
 
 export interface BrokerSigningKey {
@@ -76,16 +86,31 @@ interface KeyringState {
 async function buildState(file: BrokerKeyFile, previous?: KeyringState): Promise<KeyringState> {
   // OpenPGP keys are parsed only when they changed (parsing is slow, and they rarely do).
   const openpgp =
-    file.openpgp === undefined ? previous?.openpgp : JSON.stringify(file.openpgp) === JSON.stringify(previous?.file.openpgp) && previous?.openpgp ? previous.openpgp : await brokerOpenPgpKeysFromFile({ version: 1, keys: file.openpgp });
+    file.openpgp === undefined
+      ? previous?.openpgp
+      : JSON.stringify(file.openpgp) === JSON.stringify(previous?.file.openpgp) && previous?.openpgp
+        ? previous.openpgp
+        : await brokerOpenPgpKeysFromFile({ version: 1, keys: file.openpgp });
   const [current] = file.signing;
   if (!current?.kid) throw new Error('broker key file has no signing key');
   if (current.d === undefined) throw new Error('the current broker signing key has no private part');
-  const signing: BrokerSigningKey = { kid: current.kid, alg: 'EdDSA', privateKey: await importKey(current, 'EdDSA'), publicJwk: publicPart(current) };
+  const signing: BrokerSigningKey = {
+    kid: current.kid,
+    alg: 'EdDSA',
+    privateKey: await importKey(current, 'EdDSA'),
+    publicJwk: publicPart(current),
+  };
   const decryption = new Map<string, BrokerDecryptionKey>();
   for (const jwk of file.encryption) {
     if (!jwk.kid || !jwk.crv) throw new Error('broker encryption key without kid or crv');
     const until = file.meta?.[jwk.kid]?.decrypt_until;
-    decryption.set(jwk.kid, { kid: jwk.kid, crv: jwk.crv, privateKey: await importKey(jwk, 'ECDH-ES'), publicJwk: publicPart(jwk), ...(until ? { decryptUntil: Date.parse(until) } : {}) });
+    decryption.set(jwk.kid, {
+      kid: jwk.kid,
+      crv: jwk.crv,
+      privateKey: await importKey(jwk, 'ECDH-ES'),
+      publicJwk: publicPart(jwk),
+      ...(until ? { decryptUntil: Date.parse(until) } : {}),
+    });
   }
   return { file, openpgp, signing, verificationKeys: file.signing.map(publicPart), decryption };
 }
@@ -144,7 +169,9 @@ export class BrokerKeyring {
 
   /** The public JWKS served at GET /v1/keys: every signing key, and the current encryption keys. */
   jwks(): Jwks {
-    const current = [...this.#s.decryption.values()].filter((k) => k.decryptUntil === undefined).map((k) => k.publicJwk);
+    const current = [...this.#s.decryption.values()]
+      .filter((k) => k.decryptUntil === undefined)
+      .map((k) => k.publicJwk);
     const jwks: Jwks = { keys: [...this.#s.verificationKeys, ...current], broker: this.brokerId };
     if (this.#s.openpgp) jwks.openpgp = this.#s.openpgp.publicArmored;
     return jwks;
@@ -155,8 +182,18 @@ export class BrokerKeyring {
     const meta = (kid: string | undefined) => (kid ? file.meta?.[kid] : undefined) ?? {};
     return {
       broker: this.brokerId,
-      signing: file.signing.map((k, i) => ({ kid: String(k.kid), jwk: publicPart(k), current: i === 0, ...pick(meta(k.kid), ['created_at', 'retired_at']) })),
-      encryption: file.encryption.map((k) => ({ kid: String(k.kid), jwk: publicPart(k), current: meta(k.kid).decrypt_until === undefined, ...pick(meta(k.kid), ['created_at', 'decrypt_until']) })),
+      signing: file.signing.map((k, i) => ({
+        kid: String(k.kid),
+        jwk: publicPart(k),
+        current: i === 0,
+        ...pick(meta(k.kid), ['created_at', 'retired_at']),
+      })),
+      encryption: file.encryption.map((k) => ({
+        kid: String(k.kid),
+        jwk: publicPart(k),
+        current: meta(k.kid).decrypt_until === undefined,
+        ...pick(meta(k.kid), ['created_at', 'decrypt_until']),
+      })),
     };
   }
 }
@@ -172,7 +209,12 @@ export async function generateBrokerKeyFile(now = new Date()): Promise<BrokerKey
   const p256 = await makeKeyPair('P-256-ECDH');
   const x25519 = await makeKeyPair('X25519');
   const created_at = now.toISOString();
-  return { version: 2, signing: [sig.privateJwk], encryption: [p256.privateJwk, x25519.privateJwk], meta: { [sig.kid]: { created_at }, [p256.kid]: { created_at }, [x25519.kid]: { created_at } } };
+  return {
+    version: 2,
+    signing: [sig.privateJwk],
+    encryption: [p256.privateJwk, x25519.privateJwk],
+    meta: { [sig.kid]: { created_at }, [p256.kid]: { created_at }, [x25519.kid]: { created_at } },
+  };
 }
 
 export interface EncryptionRotation {
@@ -191,7 +233,11 @@ export interface EncryptionRotation {
  * keys whose grace period has already ended are dropped. Pure but for key
  * generation.
  */
-export async function rotateEncryptionKeys(file: BrokerKeyFile, now: Date, graceSeconds: number): Promise<EncryptionRotation> {
+export async function rotateEncryptionKeys(
+  file: BrokerKeyFile,
+  now: Date,
+  graceSeconds: number,
+): Promise<EncryptionRotation> {
   const meta: Record<string, KeyTimes> = { ...(file.meta ?? {}) };
   const until = new Date(now.getTime() + graceSeconds * 1000).toISOString();
   const retired: EncryptionRotation['retired'] = [];
@@ -217,7 +263,12 @@ export async function rotateEncryptionKeys(file: BrokerKeyFile, now: Date, grace
   const created_at = now.toISOString();
   meta[p256.kid] = { created_at };
   meta[x25519.kid] = { created_at };
-  return { file: { version: 2, signing: file.signing, encryption: [p256.privateJwk, x25519.privateJwk, ...kept], meta }, added: [p256.publicJwk, x25519.publicJwk], retired, dropped };
+  return {
+    file: { version: 2, signing: file.signing, encryption: [p256.privateJwk, x25519.privateJwk, ...kept], meta },
+    added: [p256.publicJwk, x25519.publicJwk],
+    retired,
+    dropped,
+  };
 }
 
 export interface SigningRotation {
@@ -232,8 +283,21 @@ export async function rotateSigningKey(file: BrokerKeyFile, now: Date): Promise<
   if (!current?.kid) throw new Error('broker key file has no signing key');
   const sig = await makeKeyPair('Ed25519');
   const at = now.toISOString();
-  const meta: Record<string, KeyTimes> = { ...(file.meta ?? {}), [sig.kid]: { created_at: at }, [current.kid]: { ...(file.meta?.[current.kid] ?? {}), retired_at: at } };
-  return { file: { version: 2, signing: [sig.privateJwk, publicPart(current), ...older.map(publicPart)], encryption: file.encryption, meta }, added: sig.publicJwk, retired: { kid: current.kid, retired_at: at } };
+  const meta: Record<string, KeyTimes> = {
+    ...(file.meta ?? {}),
+    [sig.kid]: { created_at: at },
+    [current.kid]: { ...(file.meta?.[current.kid] ?? {}), retired_at: at },
+  };
+  return {
+    file: {
+      version: 2,
+      signing: [sig.privateJwk, publicPart(current), ...older.map(publicPart)],
+      encryption: file.encryption,
+      meta,
+    },
+    added: sig.publicJwk,
+    retired: { kid: current.kid, retired_at: at },
+  };
 }
 
 export const brokerKeyFilePath = (dataDir: string) => join(dataDir, 'broker', 'keys.json');
@@ -249,12 +313,21 @@ export function writeSecretJson(path: string, file: unknown): void {
 export function readBrokerKeyFile(path: string): BrokerKeyFile {
   chmodSync(path, 0o600);
   const parsed = JSON.parse(readFileSync(path, 'utf8')) as BrokerKeyFile;
-  if ((parsed.version !== 1 && parsed.version !== 2) || !Array.isArray(parsed.signing) || !Array.isArray(parsed.encryption)) throw new Error(`${path}: not a broker key file`);
+  if (
+    (parsed.version !== 1 && parsed.version !== 2) ||
+    !Array.isArray(parsed.signing) ||
+    !Array.isArray(parsed.encryption)
+  )
+    throw new Error(`${path}: not a broker key file`);
   return parsed;
 }
 
 /** Load dataDir/broker/keys.json, creating it (0600) on first start. */
-export async function loadOrCreateBrokerKeys(dataDir: string, brokerId: string, now?: () => Date): Promise<{ keyring: BrokerKeyring; created: boolean }> {
+export async function loadOrCreateBrokerKeys(
+  dataDir: string,
+  brokerId: string,
+  now?: () => Date,
+): Promise<{ keyring: BrokerKeyring; created: boolean }> {
   const file = brokerKeyFilePath(dataDir);
   let created = false;
   if (!existsSync(file)) {

@@ -20,11 +20,13 @@ export function createSignerResolver(snapshot: () => RegistrySnapshot, now: () =
       cache = new Map();
     }
     const found = snap.key(kid);
-    if (!found || found.key.use !== 'sig') throw new LiaisonError('key-unknown', { publicDetail: 'the JWS kid is not a registered agency signing key' });
+    if (!found || found.key.use !== 'sig')
+      throw new LiaisonError('key-unknown', { publicDetail: 'the JWS kid is not a registered agency signing key' });
     const state = keyStateAt(found.key, now());
     if (state !== 'active') throw new LiaisonError('key-revoked', { detail: `signer key ${kid} is ${state}` });
     const algorithms = signatureAlgsFor(found.key.jwk);
-    if (algorithms.length === 0) throw new LiaisonError('key-unknown', { detail: `registered key ${kid} has an unsupported type` });
+    if (algorithms.length === 0)
+      throw new LiaisonError('key-unknown', { detail: `registered key ${kid} has an unsupported type` });
     let key = cache.get(kid);
     if (!key) {
       key = importKey(found.key.jwk, algorithms[0] as string);

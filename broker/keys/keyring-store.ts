@@ -29,7 +29,10 @@ const CTY = 'liaison-keyring+json';
 
 export class KekMismatchError extends CodedError<'kek-mismatch'> {
   constructor(expected: string, got: string | undefined) {
-    super('kek-mismatch', `the broker keyring in NATS (KV ${BROKER_KEYS_BUCKET}) is sealed under key-encryption key ${got ?? '(unnamed)'}, this instance holds ${expected}: give every gateway of the network the same KEK file (LIAISON_KEK_FILE)`);
+    super(
+      'kek-mismatch',
+      `the broker keyring in NATS (KV ${BROKER_KEYS_BUCKET}) is sealed under key-encryption key ${got ?? '(unnamed)'}, this instance holds ${expected}: give every gateway of the network the same KEK file (LIAISON_KEK_FILE)`,
+    );
   }
 }
 
@@ -58,7 +61,9 @@ export function loadOrCreateKek(path: string, create: boolean): Kek {
 export const defaultKekPath = (dataDir: string) => join(dataDir, 'broker', 'kek');
 
 async function seal(kek: Kek, file: BrokerKeyFile): Promise<Uint8Array> {
-  const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(file))).setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: kek.id, cty: CTY }).encrypt(kek.key);
+  const jwe = await new CompactEncrypt(new TextEncoder().encode(JSON.stringify(file)))
+    .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: kek.id, cty: CTY })
+    .encrypt(kek.key);
   return new TextEncoder().encode(jwe);
 }
 
@@ -71,7 +76,10 @@ async function unseal(kek: Kek, value: Uint8Array): Promise<BrokerKeyFile> {
     throw new Error(`KV ${BROKER_KEYS_BUCKET}: the keyring is not a JWE`);
   }
   if (kid !== kek.id) throw new KekMismatchError(kek.id, kid);
-  const { plaintext, protectedHeader } = await compactDecrypt(jwe, kek.key, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
+  const { plaintext, protectedHeader } = await compactDecrypt(jwe, kek.key, {
+    keyManagementAlgorithms: ['dir'],
+    contentEncryptionAlgorithms: ['A256GCM'],
+  });
   if (protectedHeader.cty !== CTY) throw new Error(`KV ${BROKER_KEYS_BUCKET}: unexpected content type`);
   return JSON.parse(new TextDecoder().decode(plaintext)) as BrokerKeyFile;
 }
@@ -106,10 +114,12 @@ export class KeyringStore {
     const kv = await o.bus.bucket(BROKER_KEYS_BUCKET, { history: 16, replicas: o.replicas ?? 1 });
     const store = new KeyringStore(o, kv);
     let entry = await kv.get(KEYRING_KEY);
-    if (entry && entry.operation !== 'PUT') store.#finding(entry.revision, `${entry.operation === 'DEL' ? 'delete' : 'purge'} marker`);
+    if (entry && entry.operation !== 'PUT')
+      store.#finding(entry.revision, `${entry.operation === 'DEL' ? 'delete' : 'purge'} marker`);
     if (!entry || entry.operation !== 'PUT') {
       // Not created: another instance put its keyring in first, and that one is taken up.
-      if ((await kv.create(KEYRING_KEY, await seal(o.kek, o.keyring.file))) !== undefined) o.logger.info({ event: 'broker-keyring-published' }, 'broker keyring put in NATS KV');
+      if ((await kv.create(KEYRING_KEY, await seal(o.kek, o.keyring.file))) !== undefined)
+        o.logger.info({ event: 'broker-keyring-published' }, 'broker keyring put in NATS KV');
       entry = await kv.get(KEYRING_KEY);
     }
     if (!entry) throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
@@ -138,9 +148,13 @@ export class KeyringStore {
       this.#revision = revision;
       if (this.o.persist !== false) {
         writeSecretJson(brokerKeyFilePath(this.o.dataDir), file);
-        if (file.openpgp) writeSecretJson(join(this.o.dataDir, ...OPENPGP_KEY_FILE), { version: 1, keys: file.openpgp });
+        if (file.openpgp)
+          writeSecretJson(join(this.o.dataDir, ...OPENPGP_KEY_FILE), { version: 1, keys: file.openpgp });
       }
-      this.o.logger.info({ event: 'broker-keyring-loaded', revision, signing_kid: this.o.keyring.signing.kid }, 'broker keyring taken up');
+      this.o.logger.info(
+        { event: 'broker-keyring-loaded', revision, signing_kid: this.o.keyring.signing.kid },
+        'broker keyring taken up',
+      );
     });
     this.#applying = run.catch(() => undefined);
     return run;
@@ -161,14 +175,27 @@ export class KeyringStore {
             }
             // A keyring this instance cannot open is not taken up: it keeps the keys it has, and says so.
             await this.#apply(e.revision, () => unseal(this.o.kek, e.value)).catch((err: Error) => {
-              if (err instanceof KekMismatchError) this.o.logger.error({ event: 'broker-keyring-invalid', revision: e.revision, err: err.message }, 'broker keyring update not taken up');
+              if (err instanceof KekMismatchError)
+                this.o.logger.error(
+                  { event: 'broker-keyring-invalid', revision: e.revision, err: err.message },
+                  'broker keyring update not taken up',
+                );
               else this.#finding(e.revision, 'not a keyring sealed under the key-encryption key');
             });
           }
-        })().catch((err: unknown) => this.o.logger.error({ event: 'broker-keyring-watch-ended', err: { message: (err as Error)?.message } }, 'broker keyring watch ended by an error; the keys in use stay until the next reconnect'));
+        })().catch((err: unknown) =>
+          this.o.logger.error(
+            { event: 'broker-keyring-watch-ended', err: { message: (err as Error)?.message } },
+            'broker keyring watch ended by an error; the keys in use stay until the next reconnect',
+          ),
+        );
         return () => iter.stop();
       },
-      (e) => this.o.logger.warn({ event: 'broker-keyring-rewatch-failed', err: { message: e.message } }, 'broker keyring watch could not be restarted after a reconnect; the running one continues'),
+      (e) =>
+        this.o.logger.warn(
+          { event: 'broker-keyring-rewatch-failed', err: { message: e.message } },
+          'broker keyring watch could not be restarted after a reconnect; the running one continues',
+        ),
     );
   }
 
@@ -177,7 +204,9 @@ export class KeyringStore {
    * (and anything it wants to hand back); the put is compare-and-set on the
    * revision, retried on a concurrent change. Applied locally before returning.
    */
-  async update<T>(change: (file: BrokerKeyFile) => Promise<{ file: BrokerKeyFile; result: T }>): Promise<{ result: T; revision: number }> {
+  async update<T>(
+    change: (file: BrokerKeyFile) => Promise<{ file: BrokerKeyFile; result: T }>,
+  ): Promise<{ result: T; revision: number }> {
     for (let attempt = 0; ; attempt++) {
       const entry = await this.kv.get(KEYRING_KEY);
       if (!entry) throw new Error(`KV ${BROKER_KEYS_BUCKET}: no keyring`);
@@ -188,7 +217,12 @@ export class KeyringStore {
         current = await unseal(this.o.kek, entry.value);
       } catch (e) {
         if (e instanceof KekMismatchError) throw e;
-        this.#finding(entry.revision, entry.operation === 'PUT' ? 'not a keyring sealed under the key-encryption key' : `${entry.operation === 'DEL' ? 'delete' : 'purge'} marker`);
+        this.#finding(
+          entry.revision,
+          entry.operation === 'PUT'
+            ? 'not a keyring sealed under the key-encryption key'
+            : `${entry.operation === 'DEL' ? 'delete' : 'purge'} marker`,
+        );
         current = this.o.keyring.file;
       }
       const { file, result } = await change(current);
@@ -197,7 +231,10 @@ export class KeyringStore {
         await this.#apply(revision, async () => file);
         return { result, revision };
       }
-      if (attempt >= 4) throw new LiaisonError('unavailable', { detail: `${BROKER_KEYS_BUCKET} ${KEYRING_KEY}: too many concurrent changes` });
+      if (attempt >= 4)
+        throw new LiaisonError('unavailable', {
+          detail: `${BROKER_KEYS_BUCKET} ${KEYRING_KEY}: too many concurrent changes`,
+        });
     }
   }
 

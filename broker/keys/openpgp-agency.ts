@@ -7,8 +7,19 @@ import type { OpenPgpAgencyKey } from '../registry/model.js';
  * unprotected: for demo credentials files, 0600) and its registry record
  * (fingerprint as kid, public key block only).
  */
-export async function makeOpenPgpAgencyKey(name: string, email: string): Promise<{ privateArmored: string; record: OpenPgpAgencyKey }> {
-  const { privateKey, publicKey } = await generateKey({ type: 'ecc', curve: 'curve25519Legacy', userIDs: [{ name, email }], format: 'armored' });
+export async function makeOpenPgpAgencyKey(
+  name: string,
+  email: string,
+): Promise<{ privateArmored: string; record: OpenPgpAgencyKey }> {
+  const { privateKey, publicKey } = await generateKey({
+    type: 'ecc',
+    curve: 'curve25519Legacy',
+    userIDs: [{ name, email }],
+    format: 'armored',
+  });
   const fingerprint = (await readKey({ armoredKey: publicKey })).getFingerprint().toUpperCase();
-  return { privateArmored: privateKey, record: { kid: fingerprint, use: 'sig', format: 'openpgp', armored: publicKey, status: 'active' } };
+  return {
+    privateArmored: privateKey,
+    record: { kid: fingerprint, use: 'sig', format: 'openpgp', armored: publicKey, status: 'active' },
+  };
 }

@@ -40,19 +40,28 @@ export async function generateBrokerOpenPgpKey(brokerId: string): Promise<string
 }
 
 export async function brokerOpenPgpKeysFromFile(file: BrokerOpenPgpKeyFile): Promise<BrokerOpenPgpKeys> {
-  if (file.version !== 1 || !Array.isArray(file.keys) || file.keys.length === 0) throw new Error('broker OpenPGP key file has no key');
+  if (file.version !== 1 || !Array.isArray(file.keys) || file.keys.length === 0)
+    throw new Error('broker OpenPGP key file has no key');
   const keys: PrivateKey[] = [];
   for (const armored of file.keys) {
     const key = await readPrivateKey({ armoredKey: armored });
-    if (!key.isDecrypted()) throw new Error('broker OpenPGP key is passphrase-protected; store it unprotected (the file is 0600)');
+    if (!key.isDecrypted())
+      throw new Error('broker OpenPGP key is passphrase-protected; store it unprotected (the file is 0600)');
     keys.push(key);
   }
   const current = keys[0] as PrivateKey;
-  return { fingerprint: current.getFingerprint().toUpperCase(), publicArmored: current.toPublic().armor(), decryptionKeys: keys };
+  return {
+    fingerprint: current.getFingerprint().toUpperCase(),
+    publicArmored: current.toPublic().armor(),
+    decryptionKeys: keys,
+  };
 }
 
 /** Load dataDir/broker/openpgp-keys.json, creating it (0600) on first start. */
-export async function loadOrCreateBrokerOpenPgpKeys(dataDir: string, brokerId: string): Promise<{ keys: BrokerOpenPgpKeys; created: boolean }> {
+export async function loadOrCreateBrokerOpenPgpKeys(
+  dataDir: string,
+  brokerId: string,
+): Promise<{ keys: BrokerOpenPgpKeys; created: boolean }> {
   const file = join(dataDir, ...OPENPGP_KEY_FILE);
   let created = false;
   if (!existsSync(file)) {

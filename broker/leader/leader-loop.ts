@@ -133,7 +133,10 @@ export class LeaderLoop {
     try {
       await work({ signal: lost.signal, renew });
     } catch (e) {
-      this.o.logger.error({ event: 'lease-work-failed', key: this.o.key, err: { message: (e as Error).message } }, 'work under lease failed');
+      this.o.logger.error(
+        { event: 'lease-work-failed', key: this.o.key, err: { message: (e as Error).message } },
+        'work under lease failed',
+      );
     } finally {
       clearInterval(renewer);
       closed.removeEventListener('abort', onClose);

@@ -20,7 +20,12 @@ export const ENTRY_HEADER = 'Liaison-Log-Entry';
  * entry signatures: a no-op inside the duplicate window, otherwise an unsigned
  * entry the checkpointer refuses.
  */
-export async function appendEntry(bus: Pick<StorePort, 'publish'>, msgID: string, bytes: Uint8Array, signature: string | undefined) {
+export async function appendEntry(
+  bus: Pick<StorePort, 'publish'>,
+  msgID: string,
+  bytes: Uint8Array,
+  signature: string | undefined,
+) {
   const kind = (decodeEntry(bytes) as { kind: string }).kind;
   const headers: Record<string, string> = { 'Liaison-Msg-Id': msgID };
   if (signature) headers[ENTRY_SIGNATURE_HEADER] = signature;

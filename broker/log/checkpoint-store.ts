@@ -37,7 +37,6 @@ export interface LatestCheckpoint extends StoredCheckpoint {
 const dec = new TextDecoder();
 const enc = new TextEncoder();
 
-
 export class CheckpointStore {
   readonly #bus: StorePort;
   readonly #keys: () => readonly PublicSigningJwk[];
@@ -58,7 +57,12 @@ export class CheckpointStore {
    * giving the current list (a live keyring: a rotated signing key is taken up
    * at once): a stored checkpoint must verify.
    */
-  static async open(bus: StorePort, origin: string, keys: readonly PublicSigningJwk[] | (() => readonly PublicSigningJwk[]), replicas = 1): Promise<CheckpointStore> {
+  static async open(
+    bus: StorePort,
+    origin: string,
+    keys: readonly PublicSigningJwk[] | (() => readonly PublicSigningJwk[]),
+    replicas = 1,
+  ): Promise<CheckpointStore> {
     const index = await bus.bucket(INDEX_BUCKET, { history: 1, replicas });
     return new CheckpointStore(bus, origin, typeof keys === 'function' ? keys : () => keys, index);
   }
@@ -83,7 +87,10 @@ export class CheckpointStore {
     for (let skipped = 0; ; skipped++) {
       const valid = this.#asCheckpoint(sm);
       if (valid) return valid;
-      if (skipped >= MAX_SKIPPED) throw new LiaisonError('log-state-invalid', { detail: `CHECKPOINTS: no valid checkpoint in the ${MAX_SKIPPED + 1} messages up to #${sm.seq}` });
+      if (skipped >= MAX_SKIPPED)
+        throw new LiaisonError('log-state-invalid', {
+          detail: `CHECKPOINTS: no valid checkpoint in the ${MAX_SKIPPED + 1} messages up to #${sm.seq}`,
+        });
       let prev: StoredMessage | null = null;
       for (let seq = sm.seq - 1; seq >= 1 && !prev; seq--) prev = await this.#bus.getMessage(STREAMS.checkpoints, seq);
       if (!prev) return null;
@@ -96,7 +103,8 @@ export class CheckpointStore {
       const note = dec.decode(sm.data);
       const verified = this.verifier.verify(note);
       const range = CompactRange.fromJSON(JSON.parse(sm.header?.get(RANGE_HEADER) || 'null'));
-      if (range.size !== verified.checkpoint.treeSize || !hashEqual(range.root(), verified.checkpoint.rootHash)) throw new Error('stored compact range does not match the signed root');
+      if (range.size !== verified.checkpoint.treeSize || !hashEqual(range.root(), verified.checkpoint.rootHash))
+        throw new Error('stored compact range does not match the signed root');
       return { seq: sm.seq, note, verified, range };
     } catch {
       return undefined;
@@ -144,7 +152,9 @@ export class CheckpointStore {
    * or the value found instead (another index, or junk): a second entry for
    * one notice id.
    */
-  async claimIndex(entries: readonly { noticeId: string; index: number }[]): Promise<({ ok: true } | { ok: false; held: string })[]> {
+  async claimIndex(
+    entries: readonly { noticeId: string; index: number }[],
+  ): Promise<({ ok: true } | { ok: false; held: string })[]> {
     const one = async (e: { noticeId: string; index: number }): Promise<{ ok: true } | { ok: false; held: string }> => {
       const value = String(e.index);
       if ((await this.#index.create(e.noticeId, enc.encode(value))) !== undefined) return { ok: true };
@@ -163,7 +173,10 @@ export class CheckpointStore {
     if (!e || e.operation !== 'PUT') return undefined;
     const text = dec.decode(e.value);
     const n = Number(text);
-    if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || !Number.isSafeInteger(n)) throw new LiaisonError('log-state-invalid', { detail: `log-index ${noticeId} holds a value that is not a log index` });
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(text) || !Number.isSafeInteger(n))
+      throw new LiaisonError('log-state-invalid', {
+        detail: `log-index ${noticeId} holds a value that is not a log index`,
+      });
     return n;
   }
 }

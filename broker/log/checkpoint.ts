@@ -97,7 +97,13 @@ function isStdBase64(s: string): boolean {
   if (s.length === 0 || s.length % 4 !== 0) return false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    const ok = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2b || c === 0x2f || (c === 0x3d && i >= s.length - 2);
+    const ok =
+      (c >= 0x41 && c <= 0x5a) ||
+      (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x30 && c <= 0x39) ||
+      c === 0x2b ||
+      c === 0x2f ||
+      (c === 0x3d && i >= s.length - 2);
     if (!ok) return false;
   }
   if (s.charCodeAt(s.length - 2) === 0x3d && s.charCodeAt(s.length - 1) !== 0x3d) return false;
@@ -115,15 +121,22 @@ function decodeBase64(s: string): Uint8Array | undefined {
 /** The note text of a checkpoint (tlog-checkpoint body), ending in a newline. */
 export function checkpointText(c: Checkpoint): string {
   if (!isOrigin(c.origin)) throw malformed('origin must be printable ASCII without spaces or +');
-  if (!Number.isSafeInteger(c.treeSize) || c.treeSize < 0) throw malformed('tree size must be a non-negative safe integer');
-  if (!(c.rootHash instanceof Uint8Array) || c.rootHash.length !== HASH_SIZE) throw malformed(`root hash must be ${HASH_SIZE} bytes`);
-  if (!Number.isSafeInteger(c.timestamp) || c.timestamp < 0) throw malformed('timestamp must be a non-negative safe integer');
+  if (!Number.isSafeInteger(c.treeSize) || c.treeSize < 0)
+    throw malformed('tree size must be a non-negative safe integer');
+  if (!(c.rootHash instanceof Uint8Array) || c.rootHash.length !== HASH_SIZE)
+    throw malformed(`root hash must be ${HASH_SIZE} bytes`);
+  if (!Number.isSafeInteger(c.timestamp) || c.timestamp < 0)
+    throw malformed('timestamp must be a non-negative safe integer');
   return `${c.origin}\n${c.treeSize}\n${Buffer.from(c.rootHash).toString('base64')}\ntimestamp ${c.timestamp}\n`;
 }
 
 /** signed-note: key id of an Ed25519 key = SHA-256(name || "\n" || 0x01 || public key)[:4]. */
 export function ed25519KeyId(name: string, publicKey: Uint8Array): Uint8Array {
-  const h = createHash('sha256').update(name, 'utf8').update(Uint8Array.of(0x0a, ED25519_TYPE)).update(publicKey).digest();
+  const h = createHash('sha256')
+    .update(name, 'utf8')
+    .update(Uint8Array.of(0x0a, ED25519_TYPE))
+    .update(publicKey)
+    .digest();
   return new Uint8Array(h.subarray(0, 4));
 }
 
@@ -137,7 +150,11 @@ function rawEd25519(jwk: PublicSigningJwk): Uint8Array | undefined {
  * Sign a checkpoint as a signed note under key name `c.origin` with the
  * broker's Ed25519 signing key (a WebCrypto CryptoKey) and its public JWK.
  */
-export async function signCheckpoint(c: Checkpoint, privateKey: webcrypto.CryptoKey, publicJwk: PublicSigningJwk): Promise<string> {
+export async function signCheckpoint(
+  c: Checkpoint,
+  privateKey: webcrypto.CryptoKey,
+  publicJwk: PublicSigningJwk,
+): Promise<string> {
   const text = checkpointText(c);
   const pub = rawEd25519(publicJwk);
   if (!pub) throw malformed('the signing key must be an Ed25519 public JWK');
@@ -186,11 +203,14 @@ export function parseCheckpoint(input: unknown): ParsedNote {
   if (split < 0) throw malformed('no blank line before the signatures');
   const text = note.slice(0, split + 1);
   const sigPart = note.slice(split + 2);
-  if (sigPart.length === 0 || sigPart.charCodeAt(sigPart.length - 1) !== 0x0a) throw malformed('signature lines must end with a newline');
+  if (sigPart.length === 0 || sigPart.charCodeAt(sigPart.length - 1) !== 0x0a)
+    throw malformed('signature lines must end with a newline');
 
   const lines = text.slice(0, -1).split('\n');
-  if (lines.length < 3 || lines.length > 3 + MAX_EXTENSIONS) throw malformed('expected origin, tree size, root hash and at most a few extension lines');
-  for (const l of lines) if (l.length === 0 || l.length > MAX_LINE) throw malformed('empty or over-long line in the note text');
+  if (lines.length < 3 || lines.length > 3 + MAX_EXTENSIONS)
+    throw malformed('expected origin, tree size, root hash and at most a few extension lines');
+  for (const l of lines)
+    if (l.length === 0 || l.length > MAX_LINE) throw malformed('empty or over-long line in the note text');
   const [origin, sizeLine, rootLine, ...ext] = lines as [string, string, string, ...string[]];
   if (!isOrigin(origin)) throw malformed('bad origin line');
   const treeSize = parseDecimal(sizeLine);
@@ -212,7 +232,8 @@ export function parseCheckpoint(input: unknown): ParsedNote {
   if (sigLines.length > MAX_SIGNATURES) throw malformed('too many signature lines');
   const signatures: NoteSignature[] = [];
   for (const l of sigLines) {
-    if (!l.startsWith(SIG_PREFIX) || l.length > MAX_LINE) throw malformed('a signature line must start with an em dash and a space');
+    if (!l.startsWith(SIG_PREFIX) || l.length > MAX_LINE)
+      throw malformed('a signature line must start with an em dash and a space');
     const rest = l.slice(SIG_PREFIX.length);
     const sp = rest.indexOf(' ');
     if (sp < 0 || rest.indexOf(' ', sp + 1) >= 0) throw malformed('a signature line is "— <name> <base64>"');
@@ -266,7 +287,8 @@ export class CheckpointVerifier {
    */
   verify(note: unknown): VerifiedCheckpoint {
     const parsed = parseCheckpoint(note);
-    if (parsed.checkpoint.origin !== this.#origin) throw new CheckpointError('checkpoint-origin-mismatch', 'checkpoint: origin is not the expected log');
+    if (parsed.checkpoint.origin !== this.#origin)
+      throw new CheckpointError('checkpoint-origin-mismatch', 'checkpoint: origin is not the expected log');
     const msg = Buffer.from(parsed.text, 'utf8');
     for (const s of parsed.signatures) {
       if (s.name !== this.#origin || s.signature.length !== 64) continue;
@@ -281,7 +303,10 @@ export class CheckpointVerifier {
         if (ok) return { ...parsed, kid: k.kid };
       }
     }
-    throw new CheckpointError('checkpoint-signature-invalid', 'checkpoint: no signature by a known broker key verifies');
+    throw new CheckpointError(
+      'checkpoint-signature-invalid',
+      'checkpoint: no signature by a known broker key verifies',
+    );
   }
 
   /** verify() that answers undefined instead of throwing. */

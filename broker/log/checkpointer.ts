@@ -77,7 +77,6 @@ function noticeIdOf(bytes: Uint8Array): string | undefined {
   }
 }
 
-
 export class Checkpointer {
   readonly #o: CheckpointerOptions;
   readonly #leader: LeaderLoop;
@@ -99,14 +98,26 @@ export class Checkpointer {
     const log = o.logger.child({ component: 'checkpointer' });
     this.#log = log.child({ holder: lease.holder });
     // The loop names the holder in its own lines: given the logger without it, so no line has `holder` twice.
-    this.#leader = new LeaderLoop({ key: CHECKPOINTER_LEASE, holder: lease.holder, ttlMs: lease.ttlMs, logger: log, open: async () => lease });
+    this.#leader = new LeaderLoop({
+      key: CHECKPOINTER_LEASE,
+      holder: lease.holder,
+      ttlMs: lease.ttlMs,
+      logger: log,
+      open: async () => lease,
+    });
   }
 
   static async create(o: CheckpointerOptions): Promise<Checkpointer> {
-    if (!Number.isSafeInteger(o.everyEntries) || o.everyEntries < 1) throw new Error('checkpointer: everyEntries must be >= 1');
+    if (!Number.isSafeInteger(o.everyEntries) || o.everyEntries < 1)
+      throw new Error('checkpointer: everyEntries must be >= 1');
     if (!Number.isSafeInteger(o.everyMs) || o.everyMs < 100) throw new Error('checkpointer: everyMs must be >= 100');
     const replicas = o.replicas ?? 1;
-    const lease = await o.bus.openLease(CHECKPOINTER_LEASE, o.holder ?? `${o.origin}-${randomUUID()}`, o.leaseTtlMs, replicas);
+    const lease = await o.bus.openLease(
+      CHECKPOINTER_LEASE,
+      o.holder ?? `${o.origin}-${randomUUID()}`,
+      o.leaseTtlMs,
+      replicas,
+    );
     const store = await CheckpointStore.open(o.bus, o.origin, () => o.keyring.verificationKeys, replicas);
     const tiles = await TileStore.open(o.bus, replicas);
     return new Checkpointer(o, lease, store, tiles);
@@ -143,7 +154,10 @@ export class Checkpointer {
     try {
       while (!term.signal.aborted && (await this.#fold(term)) === 'again');
     } catch (e) {
-      this.#log.warn({ event: 'checkpointer-error', code: (e as LiaisonError).code, err: { message: (e as Error).message } }, 'checkpointer stopped leading after an error');
+      this.#log.warn(
+        { event: 'checkpointer-error', code: (e as LiaisonError).code, err: { message: (e as Error).message } },
+        'checkpointer stopped leading after an error',
+      );
     } finally {
       term.signal.removeEventListener('abort', stopFetch);
       this.#status.leader = false;
@@ -175,7 +189,11 @@ export class Checkpointer {
       // Still the leader right before the write only the leader may make.
       if (!(await term.renew())) return false;
       const timestamp = Math.max(Date.now(), cpTime);
-      const note = await signCheckpoint({ origin: this.#o.origin, treeSize: range.size, rootHash: range.root(), timestamp }, this.#o.keyring.signing.privateKey, this.#o.keyring.signing.publicJwk);
+      const note = await signCheckpoint(
+        { origin: this.#o.origin, treeSize: range.size, rootHash: range.root(), timestamp },
+        this.#o.keyring.signing.privateKey,
+        this.#o.keyring.signing.publicJwk,
+      );
       cpSeq = await this.#store.publish(note, range, cpSeq);
       cpSize = range.size;
       cpTime = timestamp;
@@ -190,11 +208,19 @@ export class Checkpointer {
 
     const reader = await bus.orderedReader(STREAMS.log, range.size + 1);
     while (!signal.aborted) {
-      const batch = await reader.fetch({ maxMessages: Math.min(everyEntries, 512), expiresMs: Math.max(1000, Math.min(everyMs, this.#renewEveryMs)) });
+      const batch = await reader.fetch({
+        maxMessages: Math.min(everyEntries, 512),
+        expiresMs: Math.max(1000, Math.min(everyMs, this.#renewEveryMs)),
+      });
       this.#fetch = batch;
       const got: { seq: number; subject: string; data: Uint8Array; signature: string | undefined }[] = [];
       for await (const m of batch) {
-        got.push({ seq: m.seq, subject: m.subject, data: m.data, signature: m.headers?.get(ENTRY_SIGNATURE_HEADER) || undefined });
+        got.push({
+          seq: m.seq,
+          subject: m.subject,
+          data: m.data,
+          signature: m.headers?.get(ENTRY_SIGNATURE_HEADER) || undefined,
+        });
         if (signal.aborted) break;
       }
       this.#fetch = undefined;
@@ -235,13 +261,18 @@ export class Checkpointer {
    * may not, with why. `expected`: the tree size (the first message must be
    * LOG sequence expected + 1).
    */
-  async #admit(msgs: readonly { seq: number; subject: string; data: Uint8Array; signature: string | undefined }[], expected: number) {
-    const good: typeof msgs[number][] = [];
+  async #admit(
+    msgs: readonly { seq: number; subject: string; data: Uint8Array; signature: string | undefined }[],
+    expected: number,
+  ) {
+    const good: (typeof msgs)[number][] = [];
     let refused: { index: number; reason: string; transient: boolean; since: number } | undefined;
     const ids = new Map<string, number>();
     for (const m of msgs) {
       if (m.seq !== expected + good.length + 1) {
-        throw new LiaisonError('internal', { detail: `LOG#${m.seq} arrived when ${expected + good.length + 1} was expected` });
+        throw new LiaisonError('internal', {
+          detail: `LOG#${m.seq} arrived when ${expected + good.length + 1} was expected`,
+        });
       }
       const index = m.seq - 1;
       const { why, transient } = this.#check(m);
@@ -253,7 +284,12 @@ export class Checkpointer {
       const id = noticeIdOf(m.data);
       if (id !== undefined) {
         if (ids.has(id)) {
-          refused = { index, reason: `entry-duplicate-notice: notice id already at index ${ids.get(id)}`, transient: false, since: Date.now() };
+          refused = {
+            index,
+            reason: `entry-duplicate-notice: notice id already at index ${ids.get(id)}`,
+            transient: false,
+            since: Date.now(),
+          };
           break;
         }
         ids.set(id, index);
@@ -270,13 +306,21 @@ export class Checkpointer {
       const where = /^(0|[1-9][0-9]{0,15})$/.test(held) ? `index ${held}` : 'a value that is not an index';
       const cut = good.findIndex((m) => m.seq - 1 === c.index);
       good.length = cut;
-      refused = { index: c.index, reason: `entry-duplicate-notice: the log-index already holds ${where} for this notice id`, transient: false, since: Date.now() };
+      refused = {
+        index: c.index,
+        reason: `entry-duplicate-notice: the log-index already holds ${where} for this notice id`,
+        transient: false,
+        since: Date.now(),
+      };
     }
     return { good, refused };
   }
 
   /** Why an entry must not be folded, or undefined when it may. Never reads content into the reason. */
-  #check(m: { subject: string; data: Uint8Array; signature: string | undefined }): { why: string | undefined; transient: boolean } {
+  #check(m: { subject: string; data: Uint8Array; signature: string | undefined }): {
+    why: string | undefined;
+    transient: boolean;
+  } {
     try {
       this.#verifier.verify(m.data, m.signature);
     } catch (e) {
@@ -290,11 +334,13 @@ export class Checkpointer {
     let entry: { kind?: unknown; notice_id?: unknown };
     try {
       entry = decodeEntry(m.data);
-      if (Buffer.compare(Buffer.from(encodeEntry(entry as LogEntry)), Buffer.from(m.data)) !== 0) return 'entry-malformed: not canonical JSON';
+      if (Buffer.compare(Buffer.from(encodeEntry(entry as LogEntry)), Buffer.from(m.data)) !== 0)
+        return 'entry-malformed: not canonical JSON';
     } catch {
       return 'entry-malformed: not a JSON entry';
     }
-    if (typeof entry !== 'object' || entry === null || !(LOG_ENTRY_KINDS as readonly unknown[]).includes(entry.kind)) return 'entry-malformed: unknown kind';
+    if (typeof entry !== 'object' || entry === null || !(LOG_ENTRY_KINDS as readonly unknown[]).includes(entry.kind))
+      return 'entry-malformed: unknown kind';
     if (m.subject !== `log.${String(entry.kind)}`) return 'entry-malformed: subject does not match its kind';
     if (entry.kind === 'notice' && !isUuid(entry.notice_id)) return 'entry-malformed: notice id is not a UUID';
     return undefined;
@@ -302,6 +348,9 @@ export class Checkpointer {
 
   #halt(index: number, reason: string): void {
     this.#status.halted = { index, reason };
-    this.#log.error({ event: 'log-entry-refused', stream: STREAMS.log, seq: index + 1, index, reason }, 'checkpointing stopped: a LOG entry fails its checks and is not folded (see docs/audit.md)');
+    this.#log.error(
+      { event: 'log-entry-refused', stream: STREAMS.log, seq: index + 1, index, reason },
+      'checkpointing stopped: a LOG entry fails its checks and is not folded (see docs/audit.md)',
+    );
   }
 }

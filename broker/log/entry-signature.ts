@@ -108,18 +108,21 @@ export class EntrySignatureVerifier {
 
   /** The signing kid when `signature` is a valid entry signature over `bytes`; throws EntrySignatureError otherwise. */
   verify(bytes: Uint8Array, signature: string | undefined | null): string {
-    if (signature === undefined || signature === null || signature === '') throw new EntrySignatureError('entry-unsigned', 'the entry carries no signature');
+    if (signature === undefined || signature === null || signature === '')
+      throw new EntrySignatureError('entry-unsigned', 'the entry carries no signature');
     const bad = (why: string) => new EntrySignatureError('entry-signature-invalid', why);
     if (signature.length > 2048) throw bad('the signature is too long');
     const parts = signature.split('.');
-    if (parts.length !== 3 || parts[1] !== '' || !B64U.test(parts[0]!) || !B64U.test(parts[2]!)) throw bad('not a compact JWS with a detached payload');
+    if (parts.length !== 3 || parts[1] !== '' || !B64U.test(parts[0]!) || !B64U.test(parts[2]!))
+      throw bad('not a compact JWS with a detached payload');
     let header: Record<string, unknown>;
     try {
       header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as Record<string, unknown>;
     } catch {
       throw bad('the protected header is not JSON');
     }
-    if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad('the protected header is not an object');
+    if (typeof header !== 'object' || header === null || Array.isArray(header))
+      throw bad('the protected header is not an object');
     if (header.typ !== ENTRY_SIGNATURE_TYP) throw bad(`typ is not ${ENTRY_SIGNATURE_TYP}`);
     if (header.alg !== 'EdDSA') throw bad('alg is not EdDSA');
     if ('crit' in header || 'b64' in header) throw bad('crit and b64 are not accepted');
@@ -127,7 +130,8 @@ export class EntrySignatureVerifier {
     const key = this.#key(header.kid);
     if (!key) throw new EntrySignatureError('entry-signature-invalid', 'its kid is not a broker signing key', true);
     const sig = Buffer.from(parts[2]!, 'base64url');
-    if (sig.length !== 64 || !verify(null, Buffer.from(`${parts[0]}.${b64u(bytes)}`), key, sig)) throw bad('the signature does not verify over the entry bytes');
+    if (sig.length !== 64 || !verify(null, Buffer.from(`${parts[0]}.${b64u(bytes)}`), key, sig))
+      throw bad('the signature does not verify over the entry bytes');
     return header.kid;
   }
 }

@@ -75,7 +75,7 @@ export const LOG_ENTRY_KINDS = ['notice', 'ack', 'registry'] as const;
 const enc = new TextEncoder();
 
 export function encodeEntry(entry: LogEntry): Uint8Array {
-  const text = (canonicalize)(entry);
+  const text = canonicalize(entry);
   if (text === undefined) throw new Error('entry cannot be canonicalized');
   return enc.encode(text);
 }

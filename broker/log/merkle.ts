@@ -220,7 +220,10 @@ export function consistencyProofNodes(first: number, second: number): ProofNodes
 
 function checkNode(h: unknown, n: NodeId): Uint8Array {
   if (!isHash(h)) {
-    throw new MerkleError('merkle-bad-state', `node reader returned no ${HASH_SIZE}-byte hash for level ${n.level} index ${n.index}`);
+    throw new MerkleError(
+      'merkle-bad-state',
+      `node reader returned no ${HASH_SIZE}-byte hash for level ${n.level} index ${n.index}`,
+    );
   }
   return h;
 }
@@ -263,7 +266,11 @@ export function inclusionProof(index: number, treeSize: number, getNode: NodeRea
   return readSync(inclusionProofNodes(index, treeSize), getNode);
 }
 
-export async function inclusionProofAsync(index: number, treeSize: number, getNode: AsyncNodeReader): Promise<Uint8Array[]> {
+export async function inclusionProofAsync(
+  index: number,
+  treeSize: number,
+  getNode: AsyncNodeReader,
+): Promise<Uint8Array[]> {
   return readAsync(inclusionProofNodes(index, treeSize), getNode);
 }
 
@@ -276,7 +283,11 @@ export function consistencyProof(first: number, second: number, getNode: NodeRea
   return readSync(consistencyProofNodes(first, second), getNode);
 }
 
-export async function consistencyProofAsync(first: number, second: number, getNode: AsyncNodeReader): Promise<Uint8Array[]> {
+export async function consistencyProofAsync(
+  first: number,
+  second: number,
+  getNode: AsyncNodeReader,
+): Promise<Uint8Array[]> {
   return readAsync(consistencyProofNodes(first, second), getNode);
 }
 

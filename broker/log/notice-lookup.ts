@@ -27,7 +27,6 @@ import { decodeEntry, type NoticeLogEntry } from './entry.js';
 export const MAX_TAIL_SCAN = 10_000;
 const NOTICE_SUBJECT = 'log.notice';
 
-
 const indexes = new WeakMap<StorePort, Promise<KvBucket | null>>();
 
 /** The log-index bucket, bound (never created here); null when it does not exist. */
@@ -46,7 +45,13 @@ function indexBucket(bus: StorePort): Promise<KvBucket | null> {
 function asNoticeEntry(bytes: Uint8Array, noticeId: string): NoticeLogEntry | undefined {
   try {
     const e = decodeEntry(bytes) as Partial<NoticeLogEntry>;
-    if (e.kind === 'notice' && e.notice_id === noticeId && Array.isArray(e.recipients) && typeof e.origin?.agency === 'string') return e as NoticeLogEntry;
+    if (
+      e.kind === 'notice' &&
+      e.notice_id === noticeId &&
+      Array.isArray(e.recipients) &&
+      typeof e.origin?.agency === 'string'
+    )
+      return e as NoticeLogEntry;
   } catch {
     // a malformed entry is not the one we look for
   }
@@ -69,12 +74,20 @@ async function indexOf(bus: StorePort, noticeId: string): Promise<number | undef
 }
 
 /** The notice's own log entry, or undefined when the log holds none. */
-export async function findNoticeEntry(bus: StorePort, noticeId: string, maxScan = MAX_TAIL_SCAN): Promise<NoticeLogEntry | undefined> {
+export async function findNoticeEntry(
+  bus: StorePort,
+  noticeId: string,
+  maxScan = MAX_TAIL_SCAN,
+): Promise<NoticeLogEntry | undefined> {
   return (await findNoticeLogged(bus, noticeId, maxScan))?.entry;
 }
 
 /** The notice's own log entry and its log index (the first entry for that id), or undefined when the log holds none. */
-export async function findNoticeLogged(bus: StorePort, noticeId: string, maxScan = MAX_TAIL_SCAN): Promise<{ entry: NoticeLogEntry; index: number } | undefined> {
+export async function findNoticeLogged(
+  bus: StorePort,
+  noticeId: string,
+  maxScan = MAX_TAIL_SCAN,
+): Promise<{ entry: NoticeLogEntry; index: number } | undefined> {
   if (!isUuid(noticeId)) return undefined;
   const covered = await checkpointSize(bus);
   const index = await indexOf(bus, noticeId);
@@ -86,7 +99,9 @@ export async function findNoticeLogged(bus: StorePort, noticeId: string, maxScan
   let seq = covered + 1;
   for (let scanned = 0; ; scanned++) {
     if (scanned >= maxScan) {
-      throw new LiaisonError('unavailable', { detail: `log-index lags more than ${maxScan} notice entries behind LOG` });
+      throw new LiaisonError('unavailable', {
+        detail: `log-index lags more than ${maxScan} notice entries behind LOG`,
+      });
     }
     const m = await bus.nextMessage(STREAMS.log, seq, NOTICE_SUBJECT, `scan LOG from ${seq}`);
     if (!m) return undefined;
@@ -95,4 +110,3 @@ export async function findNoticeLogged(bus: StorePort, noticeId: string, maxScan
     seq = m.seq + 1;
   }
 }
-

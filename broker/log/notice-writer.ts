@@ -118,7 +118,8 @@ export async function storeAndLog(bus: StorePort, input: StoreInput): Promise<St
   });
   if (noticeAck.duplicate) {
     const stored = await bus.getMessage(STREAMS.notices, noticeAck.seq);
-    if (!stored) throw new LiaisonError('unavailable', { detail: `NOTICES#${noticeAck.seq} vanished after a duplicate ack` });
+    if (!stored)
+      throw new LiaisonError('unavailable', { detail: `NOTICES#${noticeAck.seq} vanished after a duplicate ack` });
     if (!bytesEqual(stored.data, signed)) throw new LiaisonError('duplicate-conflict');
     const header = stored.header?.get(ENTRY_HEADER);
     if (header) {
@@ -137,4 +138,3 @@ export async function storeAndLog(bus: StorePort, input: StoreInput): Promise<St
   }
   return { logIndex: logAck.seq - 1, entry, duplicate: noticeAck.duplicate && logAck.duplicate };
 }
-

@@ -79,7 +79,12 @@ export class TileStore {
     await Promise.all([...rows.entries()].map(([key, r]) => this.#writeRow(key, r.level, r.tile, r.items)));
   }
 
-  async #writeRow(key: string, level: number, tile: number, items: { offset: number; hash: Uint8Array }[]): Promise<void> {
+  async #writeRow(
+    key: string,
+    level: number,
+    tile: number,
+    items: { offset: number; hash: Uint8Array }[],
+  ): Promise<void> {
     const needed = Math.max(...items.map((i) => i.offset + HASH_SIZE));
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = await this.#getRow(level, tile);
@@ -100,10 +105,13 @@ export class TileStore {
       // No gaps: every slot below `needed` must be filled by the row or by this write.
       const written = new Set(items.map((i) => i.offset));
       for (let off = have.length; off < out.length; off += HASH_SIZE) {
-        if (!written.has(off)) throw new MerkleError('merkle-bad-state', `tile ${key} would get a gap at offset ${off}`);
+        if (!written.has(off))
+          throw new MerkleError('merkle-bad-state', `tile ${key} would get a gap at offset ${off}`);
       }
       if (!changed) return;
-      const stored = cur ? await this.#kv.update(key, out, cur.revision, 'log-tiles write') : await this.#kv.create(key, out, 'log-tiles write');
+      const stored = cur
+        ? await this.#kv.update(key, out, cur.revision, 'log-tiles write')
+        : await this.#kv.create(key, out, 'log-tiles write');
       if (stored === undefined) continue; // someone else wrote the row; re-read and merge
       this.#remember(key, out);
       return;
@@ -120,7 +128,8 @@ export class TileStore {
     if (!row || row.length < offset + HASH_SIZE) {
       const got = await this.#getRow(level, tile);
       if (!got) return undefined;
-      if (got.bytes.length % HASH_SIZE !== 0 || got.bytes.length > TILE_WIDTH * HASH_SIZE) throw new LiaisonError('log-state-invalid', { detail: `log-tiles ${key} is not a row of hashes` });
+      if (got.bytes.length % HASH_SIZE !== 0 || got.bytes.length > TILE_WIDTH * HASH_SIZE)
+        throw new LiaisonError('log-state-invalid', { detail: `log-tiles ${key} is not a row of hashes` });
       row = got.bytes;
       this.#remember(key, row);
     }

@@ -30,7 +30,14 @@ export interface MetricsSources {
   /** The router (null when this gateway does not route). */
   router?: { readonly leading: boolean } | null;
   /** The checkpointer (null when this gateway does not checkpoint). */
-  checkpointer?: { readonly status: { leader: boolean; treeSize: number; checkpointSize: number; halted: { index: number; reason: string } | null } } | null;
+  checkpointer?: {
+    readonly status: {
+      leader: boolean;
+      treeSize: number;
+      checkpointSize: number;
+      halted: { index: number; reason: string } | null;
+    };
+  } | null;
   /** The router's durable consumer on NOTICES. */
   routerConsumer?: string;
   /** The ids of the background thread and the sealing worker, where they run (liaison_thread_cpu_seconds_total). */
@@ -91,8 +98,18 @@ export class Metrics {
     const registers = [this.registry];
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
 
-    this.#noticesAccepted = new Counter({ name: 'liaison_notices_accepted_total', help: 'Notices accepted (202), by whether the post was a retry of an accepted notice.', labelNames: ['duplicate'], registers });
-    this.#noticesRefused = new Counter({ name: 'liaison_notices_refused_total', help: 'Posts to /v1/notices refused, by problem code.', labelNames: ['code'], registers });
+    this.#noticesAccepted = new Counter({
+      name: 'liaison_notices_accepted_total',
+      help: 'Notices accepted (202), by whether the post was a retry of an accepted notice.',
+      labelNames: ['duplicate'],
+      registers,
+    });
+    this.#noticesRefused = new Counter({
+      name: 'liaison_notices_refused_total',
+      help: 'Posts to /v1/notices refused, by problem code.',
+      labelNames: ['code'],
+      registers,
+    });
     this.#stepSeconds = new Histogram({
       name: 'liaison_ingest_step_duration_seconds',
       help: 'Time spent in each ingest pipeline step (open = decrypt and verify), by outcome.',
@@ -100,13 +117,43 @@ export class Metrics {
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.#routed = new Counter({ name: 'liaison_router_notices_routed_total', help: 'Notices routed (fanned out to DELIVERIES) by this gateway.', registers });
-    this.#routeFailures = new Counter({ name: 'liaison_router_failures_total', help: 'Routing attempts that failed: retry (will be retried) or unroutable (terminated).', labelNames: ['kind'], registers });
-    this.#written = new Counter({ name: 'liaison_deliveries_written_total', help: 'Encrypted deliveries written to DELIVERIES by the router (one per recipient agency).', registers });
-    this.#skipped = new Counter({ name: 'liaison_deliveries_skipped_total', help: 'Recipients left out at routing (no usable key, not a member any more, ...).', registers });
-    this.#delivered = new Counter({ name: 'liaison_deliveries_total', help: 'Deliveries handed to agencies, by mode (pull: GET /v1/inbox, sse: /v1/inbox/stream, webhook).', labelNames: ['mode'], registers });
-    this.#webhookRetries = new Counter({ name: 'liaison_webhook_retries_total', help: 'Webhook delivery attempts retried.', registers });
-    this.#webhookDeadLetters = new Counter({ name: 'liaison_webhook_dead_letters_total', help: 'Webhook deliveries given up and dead-lettered.', registers });
+    this.#routed = new Counter({
+      name: 'liaison_router_notices_routed_total',
+      help: 'Notices routed (fanned out to DELIVERIES) by this gateway.',
+      registers,
+    });
+    this.#routeFailures = new Counter({
+      name: 'liaison_router_failures_total',
+      help: 'Routing attempts that failed: retry (will be retried) or unroutable (terminated).',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.#written = new Counter({
+      name: 'liaison_deliveries_written_total',
+      help: 'Encrypted deliveries written to DELIVERIES by the router (one per recipient agency).',
+      registers,
+    });
+    this.#skipped = new Counter({
+      name: 'liaison_deliveries_skipped_total',
+      help: 'Recipients left out at routing (no usable key, not a member any more, ...).',
+      registers,
+    });
+    this.#delivered = new Counter({
+      name: 'liaison_deliveries_total',
+      help: 'Deliveries handed to agencies, by mode (pull: GET /v1/inbox, sse: /v1/inbox/stream, webhook).',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.#webhookRetries = new Counter({
+      name: 'liaison_webhook_retries_total',
+      help: 'Webhook delivery attempts retried.',
+      registers,
+    });
+    this.#webhookDeadLetters = new Counter({
+      name: 'liaison_webhook_dead_letters_total',
+      help: 'Webhook deliveries given up and dead-lettered.',
+      registers,
+    });
     this.#http = new Histogram({
       name: 'liaison_http_request_duration_seconds',
       help: 'HTTP requests by method, route template and status.',
@@ -114,20 +161,55 @@ export class Metrics {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.#natsConnected = new Gauge({ name: 'liaison_nats_connected', help: '1 while the gateway is connected to NATS, else 0.', registers });
-    this.#logSize = new Gauge({ name: 'liaison_log_size', help: 'Entries in the signed log (LOG stream last sequence).', registers });
-    this.#streamMessages = new Gauge({ name: 'liaison_stream_messages', help: 'Messages held per JetStream stream.', labelNames: ['stream'], registers });
-    this.#checkpointAge = new Gauge({ name: 'liaison_checkpoint_age_seconds', help: 'Seconds since the newest checkpoint was published to CHECKPOINTS.', registers });
-    this.#checkpointTreeSize = new Gauge({ name: 'liaison_checkpoint_tree_size', help: 'Tree size of the newest checkpoint known to this gateway (as leader) or -1.', registers });
-    this.#routerLag = new Gauge({ name: 'liaison_router_lag_notices', help: 'Notices stored but not yet routed (pending and unacked on the router consumer).', registers });
-    this.#leader = new Gauge({ name: 'liaison_leader', help: '1 while this gateway holds the lease of the role (router, checkpointer).', labelNames: ['role'], registers });
+    this.#natsConnected = new Gauge({
+      name: 'liaison_nats_connected',
+      help: '1 while the gateway is connected to NATS, else 0.',
+      registers,
+    });
+    this.#logSize = new Gauge({
+      name: 'liaison_log_size',
+      help: 'Entries in the signed log (LOG stream last sequence).',
+      registers,
+    });
+    this.#streamMessages = new Gauge({
+      name: 'liaison_stream_messages',
+      help: 'Messages held per JetStream stream.',
+      labelNames: ['stream'],
+      registers,
+    });
+    this.#checkpointAge = new Gauge({
+      name: 'liaison_checkpoint_age_seconds',
+      help: 'Seconds since the newest checkpoint was published to CHECKPOINTS.',
+      registers,
+    });
+    this.#checkpointTreeSize = new Gauge({
+      name: 'liaison_checkpoint_tree_size',
+      help: 'Tree size of the newest checkpoint known to this gateway (as leader) or -1.',
+      registers,
+    });
+    this.#routerLag = new Gauge({
+      name: 'liaison_router_lag_notices',
+      help: 'Notices stored but not yet routed (pending and unacked on the router consumer).',
+      registers,
+    });
+    this.#leader = new Gauge({
+      name: 'liaison_leader',
+      help: '1 while this gateway holds the lease of the role (router, checkpointer).',
+      labelNames: ['role'],
+      registers,
+    });
     this.#threadCpu = new Counter({
       name: 'liaison_thread_cpu_seconds_total',
       help: 'CPU time of the gateway process by thread (Linux): main (HTTP event loop, ingest), background (router, checkpointer), sealing (delivery encryption), other (GC and compiler helpers, libuv pool with WebCrypto).',
       labelNames: ['thread'],
       registers,
     });
-    this.#scrapeErrors = new Counter({ name: 'liaison_metrics_source_errors_total', help: 'Scrape-time reads that failed or timed out, by source.', labelNames: ['source'], registers });
+    this.#scrapeErrors = new Counter({
+      name: 'liaison_metrics_source_errors_total',
+      help: 'Scrape-time reads that failed or timed out, by source.',
+      labelNames: ['source'],
+      registers,
+    });
     // Read from this thread's integrity ledger at scrape time (the background thread's findings are forwarded into it).
     new Counter({
       name: 'liaison_integrity_findings_total',
@@ -140,7 +222,11 @@ export class Metrics {
         for (const source of FINDING_SOURCES) this.labels(source).inc(totals.get(source) ?? 0);
       },
     });
-    this.#checkpointerHalted = new Gauge({ name: 'liaison_checkpointer_halted', help: '1 while the checkpointer has halted on a bad log entry (see /readyz), else 0.', registers });
+    this.#checkpointerHalted = new Gauge({
+      name: 'liaison_checkpointer_halted',
+      help: '1 while the checkpointer has halted on a bad log entry (see /readyz), else 0.',
+      registers,
+    });
 
     // Known label values start at 0, so that rates and alerts work from the first scrape.
     for (const code of Object.keys(problemCodes) as ProblemCode[]) this.#noticesRefused.labels(code).inc(0);
@@ -216,7 +302,9 @@ export class Metrics {
           if (name === STREAMS.log) this.#logSize.set(info.lastSeq);
           if (name === STREAMS.checkpoints) {
             const last = Date.parse(info.lastTime);
-            this.#checkpointAge.set(info.messages > 0 && Number.isFinite(last) ? Math.max(0, (Date.now() - last) / 1000) : -1);
+            this.#checkpointAge.set(
+              info.messages > 0 && Number.isFinite(last) ? Math.max(0, (Date.now() - last) / 1000) : -1,
+            );
           }
         }),
       ),

@@ -67,7 +67,14 @@ export class ThreadCpuAccount {
 
   /** Add one scan; returns the seconds each role ran since the previous one (since its threads started, the first time). */
   observe(scan: ReadonlyMap<number, number>, roles: RoleThreadIds): Record<ThreadRole, number> {
-    const roleOf = (tid: number): ThreadRole => (tid === this.mainThreadId ? 'main' : tid === roles.background ? 'background' : tid === roles.sealing ? 'sealing' : 'other');
+    const roleOf = (tid: number): ThreadRole =>
+      tid === this.mainThreadId
+        ? 'main'
+        : tid === roles.background
+          ? 'background'
+          : tid === roles.sealing
+            ? 'sealing'
+            : 'other';
     const added: Record<ThreadRole, number> = { main: 0, background: 0, sealing: 0, other: 0 };
     for (const tid of this.#last.keys()) if (!scan.has(tid)) this.#last.delete(tid);
     for (const [tid, seconds] of scan) {

@@ -139,8 +139,13 @@ export function natsAuth(s: NatsAuthSettings): NatsAuth {
   const passwordFile = given(s.natsPasswordFile) ? s.natsPasswordFile : null;
   const token = given(s.natsToken) ? s.natsToken : null;
   const creds = given(s.natsCreds) ? s.natsCreds : null;
-  const methods = [user !== null || password !== null || passwordFile !== null, token !== null, creds !== null].filter(Boolean).length;
-  if (methods > 1) throw new NatsAuthError(`NATS credentials: set one of ${NATS_AUTH_ENV.natsUser} (with a password), ${NATS_AUTH_ENV.natsToken} or ${NATS_AUTH_ENV.natsCreds}, not several`);
+  const methods = [user !== null || password !== null || passwordFile !== null, token !== null, creds !== null].filter(
+    Boolean,
+  ).length;
+  if (methods > 1)
+    throw new NatsAuthError(
+      `NATS credentials: set one of ${NATS_AUTH_ENV.natsUser} (with a password), ${NATS_AUTH_ENV.natsToken} or ${NATS_AUTH_ENV.natsCreds}, not several`,
+    );
   const loose = (file: string) => (readableByOthers(file) ? [file] : []);
   const rereading = (key: keyof NatsAuthSettings, file: string) => {
     let last = readNatsSecret(key, file);
@@ -154,9 +159,16 @@ export function natsAuth(s: NatsAuthSettings): NatsAuth {
     };
   };
   if (password !== null || passwordFile !== null || user !== null) {
-    if (user === null) throw new NatsAuthError(`${setting(password !== null ? 'natsPassword' : 'natsPasswordFile')}: needs ${setting('natsUser')}`);
-    if (password !== null && passwordFile !== null) throw new NatsAuthError(`${setting('natsPassword')} and ${setting('natsPasswordFile')}: set one, not both`);
-    if (password === null && passwordFile === null) throw new NatsAuthError(`${setting('natsUser')}: needs ${setting('natsPasswordFile')} or ${setting('natsPassword')}`);
+    if (user === null)
+      throw new NatsAuthError(
+        `${setting(password !== null ? 'natsPassword' : 'natsPasswordFile')}: needs ${setting('natsUser')}`,
+      );
+    if (password !== null && passwordFile !== null)
+      throw new NatsAuthError(`${setting('natsPassword')} and ${setting('natsPasswordFile')}: set one, not both`);
+    if (password === null && passwordFile === null)
+      throw new NatsAuthError(
+        `${setting('natsUser')}: needs ${setting('natsPasswordFile')} or ${setting('natsPassword')}`,
+      );
     const pass = passwordFile !== null ? rereading('natsPasswordFile', passwordFile) : (password as string);
     return {
       authenticator: usernamePasswordAuthenticator(user, pass),
@@ -165,10 +177,21 @@ export function natsAuth(s: NatsAuthSettings): NatsAuth {
       looseFiles: passwordFile !== null ? loose(passwordFile) : [],
     };
   }
-  if (token !== null) return { authenticator: tokenAuthenticator(token), describe: 'a token', hint: `check ${NATS_AUTH_ENV.natsToken}`, looseFiles: [] };
+  if (token !== null)
+    return {
+      authenticator: tokenAuthenticator(token),
+      describe: 'a token',
+      hint: `check ${NATS_AUTH_ENV.natsToken}`,
+      looseFiles: [],
+    };
   if (creds !== null) {
     const read = rereading('natsCreds', creds);
-    return { authenticator: credsAuthenticator(() => new TextEncoder().encode(read())), describe: `the credentials file ${creds}`, hint: `check ${NATS_AUTH_ENV.natsCreds}`, looseFiles: loose(creds) };
+    return {
+      authenticator: credsAuthenticator(() => new TextEncoder().encode(read())),
+      describe: `the credentials file ${creds}`,
+      hint: `check ${NATS_AUTH_ENV.natsCreds}`,
+      looseFiles: loose(creds),
+    };
   }
   return {
     describe: 'no credentials',
@@ -180,7 +203,12 @@ export function natsAuth(s: NatsAuthSettings): NatsAuth {
 /** Server URLs for messages: any `user:password@` in them is dropped. */
 export const redactServers = (servers: string): string => servers.replace(/\/\/[^/@\s]*@/g, '//');
 
-const AUTH_CODES = new Set(['AUTHORIZATION_VIOLATION', 'AUTHENTICATION_EXPIRED', 'AUTHENTICATION_TIMEOUT', 'ACCOUNT_EXPIRED']);
+const AUTH_CODES = new Set([
+  'AUTHORIZATION_VIOLATION',
+  'AUTHENTICATION_EXPIRED',
+  'AUTHENTICATION_TIMEOUT',
+  'ACCOUNT_EXPIRED',
+]);
 
 export interface ConnectOptions {
   servers: string;
@@ -219,7 +247,11 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
   // A message stored with a status line must reach the readers as data, not as a NATS status (stored-status.ts).
   installStoredStatusGuard();
   const auth = natsAuth(opts.auth ?? natsAuthFromEnv());
-  for (const file of auth.looseFiles) opts.logger.warn({ event: 'nats-secret-file-mode', file }, 'a NATS secret file can be read by other users; chmod 600 it');
+  for (const file of auth.looseFiles)
+    opts.logger.warn(
+      { event: 'nats-secret-file-mode', file },
+      'a NATS secret file can be read by other users; chmod 600 it',
+    );
   let nc: NatsConnection;
   try {
     nc = await connect({
@@ -243,7 +275,9 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
     const where = `NATS at ${redactServers(opts.servers)}`;
     if (AUTH_CODES.has(code)) {
       const what = auth.authenticator ? `refused ${auth.describe}` : 'requires credentials';
-      throw new NatsAuthError(`${where} ${what} (${code.toLowerCase().replace(/_/g, ' ')}); ${auth.hint}`, { cause: e });
+      throw new NatsAuthError(`${where} ${what} (${code.toLowerCase().replace(/_/g, ' ')}); ${auth.hint}`, {
+        cause: e,
+      });
     }
     throw new Error(`cannot connect to ${where}: ${(e as Error).message}`, { cause: e });
   }
@@ -263,11 +297,15 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
       } else if (s.type === Events.Error) {
         // An auth error while reconnecting: logged once per kind (the client retries every few hundred ms), without the secret.
         /* eslint-disable @typescript-eslint/no-base-to-string -- any code, as text */
-        const code = typeof s.data === 'string' ? s.data : String((s.data as { code?: unknown } | undefined)?.code ?? '');
+        const code =
+          typeof s.data === 'string' ? s.data : String((s.data as { code?: unknown } | undefined)?.code ?? '');
         /* eslint-enable @typescript-eslint/no-base-to-string */
         if (AUTH_CODES.has(code) && code !== lastError) {
           lastError = code;
-          opts.logger.error({ event: 'nats-auth-error', code, auth: auth.describe }, `NATS refused ${auth.describe}; ${auth.hint}`);
+          opts.logger.error(
+            { event: 'nats-auth-error', code, auth: auth.describe },
+            `NATS refused ${auth.describe}; ${auth.hint}`,
+          );
         }
       }
     }
@@ -292,7 +330,14 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
         timeout: opts.publishTimeoutMs,
         ...(p.expectLastSequence === undefined && p.expectLastSubjectSequence === undefined
           ? {}
-          : { expect: { ...(p.expectLastSequence === undefined ? {} : { lastSequence: p.expectLastSequence }), ...(p.expectLastSubjectSequence === undefined ? {} : { lastSubjectSequence: p.expectLastSubjectSequence }) } }),
+          : {
+              expect: {
+                ...(p.expectLastSequence === undefined ? {} : { lastSequence: p.expectLastSequence }),
+                ...(p.expectLastSubjectSequence === undefined
+                  ? {}
+                  : { lastSubjectSequence: p.expectLastSubjectSequence }),
+              },
+            }),
       });
     } catch (e) {
       throw natsUnavailable(e, `publish ${subject}`);
@@ -333,7 +378,10 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsBus> {
       if (nc.isClosed()) return;
       // Drain flushes pending work, but needs a server: bound it, then close.
       if (connected) {
-        const drained = nc.drain().then(() => true, () => false);
+        const drained = nc.drain().then(
+          () => true,
+          () => false,
+        );
         const timedOut = new Promise<boolean>((r) => setTimeout(() => r(false), 2000).unref());
         if (await Promise.race([drained, timedOut])) return;
       }

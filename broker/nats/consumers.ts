@@ -26,7 +26,11 @@ export function jetStreamConsumers(js: JetStreamClient, jsm: JetStreamManager): 
         ));
       try {
         const consumer = await js.consumers.get(stream, info.name);
-        return { name: info.name, fetch: ({ maxMessages, expiresMs }) => consumer.fetch({ max_messages: maxMessages, expires: expiresMs }), close };
+        return {
+          name: info.name,
+          fetch: ({ maxMessages, expiresMs }) => consumer.fetch({ max_messages: maxMessages, expires: expiresMs }),
+          close,
+        };
       } catch (e) {
         await close();
         throw e;
@@ -36,7 +40,10 @@ export function jetStreamConsumers(js: JetStreamClient, jsm: JetStreamManager): 
       const want = { ack_wait: ns(spec.ackWaitMs), max_ack_pending: spec.maxAckPending };
       try {
         const info = await jsm.consumers.info(stream, spec.name);
-        if (reconfigure && (info.config.ack_wait !== want.ack_wait || info.config.max_ack_pending !== want.max_ack_pending)) {
+        if (
+          reconfigure &&
+          (info.config.ack_wait !== want.ack_wait || info.config.max_ack_pending !== want.max_ack_pending)
+        ) {
           await jsm.consumers.update(stream, spec.name, want);
         }
       } catch (e) {
@@ -55,8 +62,13 @@ export function jetStreamConsumers(js: JetStreamClient, jsm: JetStreamManager): 
       return consumer.consume({ max_messages: maxMessages, expires: expiresMs });
     },
     async orderedReader(stream, startSeq) {
-      const consumer = await js.consumers.get(stream, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: startSeq });
-      return { fetch: ({ maxMessages, expiresMs }) => consumer.fetch({ max_messages: maxMessages, expires: expiresMs }) };
+      const consumer = await js.consumers.get(stream, {
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: startSeq,
+      });
+      return {
+        fetch: ({ maxMessages, expiresMs }) => consumer.fetch({ max_messages: maxMessages, expires: expiresMs }),
+      };
     },
   };
 }

@@ -36,15 +36,23 @@ export function existingPasswords(dir: string): Record<string, string> {
 export const brokerPasswordFile = (credsDir: string): string => join(credsDir, `${BROKER_NATS_USER}.password`);
 
 /** Write the accounts and credentials of `registry` to `dir` (0700, files 0600), keeping issued passwords unless `rotate`. */
-export function writeNatsCreds(dir: string, registry: RegistrySnapshot, opts: { rotate?: boolean } = {}): SubscriberAuth {
+export function writeNatsCreds(
+  dir: string,
+  registry: RegistrySnapshot,
+  opts: { rotate?: boolean } = {},
+): SubscriberAuth {
   mkdir0700(dir);
   mkdir0700(join(dir, 'agencies'));
   const auth = subscriberAuth(registry, opts.rotate ? {} : { existing: existingPasswords(dir) });
   write0600(join(dir, 'auth.conf'), auth.config);
-  write0600(join(dir, `${BROKER_NATS_USER}.json`), JSON.stringify({ user: auth.broker.user, password: auth.broker.password }, null, 2) + '\n');
+  write0600(
+    join(dir, `${BROKER_NATS_USER}.json`),
+    JSON.stringify({ user: auth.broker.user, password: auth.broker.password }, null, 2) + '\n',
+  );
   // The same password alone, for the gateways' NATS_PASSWORD_FILE.
   write0600(brokerPasswordFile(dir), `${auth.broker.password}\n`);
-  for (const a of auth.agencies) write0600(join(dir, 'agencies', `${a.agency}.json`), JSON.stringify(a, null, 2) + '\n');
+  for (const a of auth.agencies)
+    write0600(join(dir, 'agencies', `${a.agency}.json`), JSON.stringify(a, null, 2) + '\n');
   return auth;
 }
 
@@ -52,7 +60,13 @@ export function writeNatsCreds(dir: string, registry: RegistrySnapshot, opts: { 
 export function localNatsPaths(dataDir: string) {
   const dir = join(dataDir, 'nats');
   const creds = join(dir, 'creds');
-  return { dir, creds, config: join(dir, 'nats-server.conf'), url: join(dir, 'url'), passwordFile: brokerPasswordFile(creds) };
+  return {
+    dir,
+    creds,
+    config: join(dir, 'nats-server.conf'),
+    url: join(dir, 'url'),
+    passwordFile: brokerPasswordFile(creds),
+  };
 }
 
 const q = (s: string) => JSON.stringify(s);
@@ -69,7 +83,15 @@ export async function prepareLocalNats(
   dataDir: string,
   registry: RegistrySnapshot | null,
   opts: { host: string; pickPort: (previous: number | null) => Promise<number> },
-): Promise<{ config: string; url: string; port: number; auth: { natsUser: string; natsPasswordFile: string }; password: string; createdCreds: boolean; migrated: boolean }> {
+): Promise<{
+  config: string;
+  url: string;
+  port: number;
+  auth: { natsUser: string; natsPasswordFile: string };
+  password: string;
+  createdCreds: boolean;
+  migrated: boolean;
+}> {
   const p = localNatsPaths(dataDir);
   mkdir0700(p.dir);
   const migrated = migrateGlobalAccountStore(p.dir);
@@ -92,7 +114,15 @@ export async function prepareLocalNats(
   );
   write0600(p.url, `${url}\n`);
   const password = readFileSync(p.passwordFile, 'utf8').trim();
-  return { config: p.config, url, port, auth: { natsUser: BROKER_NATS_USER, natsPasswordFile: p.passwordFile }, password, createdCreds, migrated };
+  return {
+    config: p.config,
+    url,
+    port,
+    auth: { natsUser: BROKER_NATS_USER, natsPasswordFile: p.passwordFile },
+    password,
+    createdCreds,
+    migrated,
+  };
 }
 
 /**
@@ -117,7 +147,10 @@ const emptyRegistry = (): RegistrySnapshot => RegistrySnapshot.fromSeed({ agenci
  * its URL, and the broker user with its password file. Used only for what the
  * environment does not set (NATS_URL, NATS_USER...).
  */
-export function localNatsDefaults(env: NodeJS.ProcessEnv = process.env, dataDirFlag?: string): { url: string | null; auth: NatsAuthSettings | null } {
+export function localNatsDefaults(
+  env: NodeJS.ProcessEnv = process.env,
+  dataDirFlag?: string,
+): { url: string | null; auth: NatsAuthSettings | null } {
   let dataDir = dataDirFlag || env.LIAISON_DATA_DIR || null;
   if (!dataDir && env.LIAISON_CONFIG) {
     try {
@@ -129,7 +162,15 @@ export function localNatsDefaults(env: NodeJS.ProcessEnv = process.env, dataDirF
   }
   const p = localNatsPaths(dataDir ?? './data');
   const url = existsSync(p.url) ? readFileSync(p.url, 'utf8').trim() || null : null;
-  const auth = existsSync(p.passwordFile) ? { natsUser: BROKER_NATS_USER, natsPassword: null, natsPasswordFile: p.passwordFile, natsToken: null, natsCreds: null } : null;
+  const auth = existsSync(p.passwordFile)
+    ? {
+        natsUser: BROKER_NATS_USER,
+        natsPassword: null,
+        natsPasswordFile: p.passwordFile,
+        natsToken: null,
+        natsCreds: null,
+      }
+    : null;
   return { url, auth };
 }
 
@@ -143,4 +184,8 @@ export function cliNatsAuth(env: NodeJS.ProcessEnv = process.env, dataDir?: stri
 }
 
 /** A CLI command's NATS URL: --nats, else NATS_URL, else the local nats-server's (dataDir/nats/url). */
-export const cliNatsUrl = (flag: string | undefined, env: NodeJS.ProcessEnv = process.env, dataDir?: string): string | null => flag || env.NATS_URL || localNatsDefaults(env, dataDir).url;
+export const cliNatsUrl = (
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  dataDir?: string,
+): string | null => flag || env.NATS_URL || localNatsDefaults(env, dataDir).url;

@@ -51,7 +51,10 @@ export function isWrongLastSequence(err: unknown): boolean {
   const is = (x: unknown) => {
     if (typeof x !== 'object' || x === null) return false;
     const e = x as NatsApiError;
-    return e.api_error?.err_code === 10071 || (typeof e.message === 'string' && /wrong last sequence|key exists/i.test(e.message));
+    return (
+      e.api_error?.err_code === 10071 ||
+      (typeof e.message === 'string' && /wrong last sequence|key exists/i.test(e.message))
+    );
   };
   return is(err) || is((err as { cause?: unknown } | null)?.cause);
 }

@@ -13,7 +13,12 @@ type Publish = (subject: string, data: Uint8Array, opts: PublishOptions) => Prom
  * null, a lost conditional write as undefined/false, anything else is the one
  * `unavailable` (errors.ts), named `<bucket> <operation>`.
  */
-export function natsKvBucket(kv: KV, name: string, opts: Pick<KvBucketOptions, 'putIfNewWithPublishes'>, publish: Publish): KvBucket {
+export function natsKvBucket(
+  kv: KV,
+  name: string,
+  opts: Pick<KvBucketOptions, 'putIfNewWithPublishes'>,
+  publish: Publish,
+): KvBucket {
   const lostOr = <T>(e: unknown, lost: T, what: string): T => {
     if (isWrongLastSequence(e)) return lost;
     throw natsUnavailable(e, what);

@@ -27,7 +27,13 @@ export const LEASES_BUCKET = 'leases';
 const enc = new TextEncoder();
 
 /** The lease `name` in the bucket `leases`, for `holder`; the bucket is created with `ttlMs` if it does not exist. */
-export async function openKvLease(bus: NatsBus, name: string, holder: string, ttlMs: number, replicas = 1): Promise<Lease> {
+export async function openKvLease(
+  bus: NatsBus,
+  name: string,
+  holder: string,
+  ttlMs: number,
+  replicas = 1,
+): Promise<Lease> {
   const kv: KV = await bus.kv(LEASES_BUCKET, { history: 1, ttl: ttlMs, replicas });
   const status = await kv.status();
   const bucketTtl = status.ttl > 0 ? status.ttl : ttlMs;

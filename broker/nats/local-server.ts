@@ -7,7 +7,13 @@ import { connect } from 'nats';
 /** Find the nats-server binary: an explicit path, then PATH, then Debian's /usr/sbin. */
 export function findNatsServer(explicit?: string | null): string | null {
   if (explicit) return existsSync(explicit) ? explicit : null;
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/local/bin', '/usr/bin'];
+  const dirs = [
+    ...(process.env.PATH ?? '').split(delimiter),
+    '/usr/sbin',
+    '/usr/local/sbin',
+    '/usr/local/bin',
+    '/usr/bin',
+  ];
   for (const d of dirs) {
     if (!d) continue;
     const p = join(d, 'nats-server');
@@ -80,11 +86,14 @@ export interface LocalNats {
 /** Start a nats-server child with JetStream on a loopback port and wait until it accepts clients. */
 export async function startLocalNats(opts: LocalNatsOptions): Promise<LocalNats> {
   const host = opts.host ?? '127.0.0.1';
-  if (opts.configFile && opts.port === undefined) throw new Error('startLocalNats: configFile needs the port the file listens on');
+  if (opts.configFile && opts.port === undefined)
+    throw new Error('startLocalNats: configFile needs the port the file listens on');
   const port = opts.port ?? (await freePort(host));
   mkdirSync(opts.storeDir, { recursive: true });
   const js = opts.jetstreamInConfig ? [] : ['-js', '-sd', opts.storeDir];
-  const argv = opts.configFile ? ['-c', opts.configFile] : ['-a', host, '-p', String(port), ...js, ...(opts.args ?? [])];
+  const argv = opts.configFile
+    ? ['-c', opts.configFile]
+    : ['-a', host, '-p', String(port), ...js, ...(opts.args ?? [])];
   const child = spawn(opts.bin, argv, {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -96,7 +105,8 @@ export async function startLocalNats(opts: LocalNatsOptions): Promise<LocalNats>
   const url = `nats://${host}:${port}`;
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 10_000);
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}: ${stderr.trim().slice(-500)}`);
+    if (child.exitCode !== null)
+      throw new Error(`nats-server exited with code ${child.exitCode}: ${stderr.trim().slice(-500)}`);
     try {
       const nc = await connect({ servers: url, reconnect: false, timeout: 500, ...(opts.readyAuth ?? {}) });
       await nc.close();

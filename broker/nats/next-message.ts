@@ -11,7 +11,12 @@ interface NextBySubjectRequest extends SeqMsgRequest {
 }
 
 /** The first message on `subject` at or after `seq` in `stream`; a 404 (isNotFound) when there is none. */
-export function getNextMessage(jsm: JetStreamManager, stream: string, seq: number, subject: string): Promise<StoredMsg> {
+export function getNextMessage(
+  jsm: JetStreamManager,
+  stream: string,
+  seq: number,
+  subject: string,
+): Promise<StoredMsg> {
   const query: NextBySubjectRequest = { seq, next_by_subj: subject };
   return jsm.streams.getMessage(stream, query);
 }

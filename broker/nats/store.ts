@@ -18,7 +18,9 @@ export interface JetStreamParts {
 const DEFAULT_DUPLICATE_WINDOW_NS = 120e9;
 
 /** The StorePort calls beyond publish and getMessage (connection.ts has those), over JetStream. */
-export function jetStreamStore(p: JetStreamParts): Pick<StorePort, 'bucket' | 'lastMessage' | 'nextMessage' | 'deleteMessage' | 'streamInfo' | 'consumerInfo'> {
+export function jetStreamStore(
+  p: JetStreamParts,
+): Pick<StorePort, 'bucket' | 'lastMessage' | 'nextMessage' | 'deleteMessage' | 'streamInfo' | 'consumerInfo'> {
   const { js, jsm, guard } = p;
   return {
     async bucket(name, o: KvBucketOptions = {}) {

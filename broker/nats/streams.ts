@@ -44,7 +44,8 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       ...common,
       name: STREAMS.deliveries,
       subjects: ['deliveries.*.*.*'],
-      description: 'One encrypted copy of a notice per recipient agency; subject deliveries.<agency>.<operation>.<origin-country>; Msg-Id <notice-id>:<agency>',
+      description:
+        'One encrypted copy of a notice per recipient agency; subject deliveries.<agency>.<operation>.<origin-country>; Msg-Id <notice-id>:<agency>',
       discard: DiscardPolicy.Old,
       deny_purge: false,
       max_age: ns(s.deliveriesMaxAgeSeconds ?? 30 * 24 * 3600),
@@ -55,14 +56,16 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       ...common,
       name: STREAMS.checkpoints,
       subjects: [CHECKPOINT_SUBJECT],
-      description: 'Signed checkpoints (C2SP signed notes) of the LOG Merkle tree, with the compact range state in a header',
+      description:
+        'Signed checkpoints (C2SP signed notes) of the LOG Merkle tree, with the compact range state in a header',
       ...appendOnly,
     },
     {
       ...common,
       name: STREAMS.deadletter,
       subjects: ['deadletter.webhook.*', 'redeliver.webhook.*'],
-      description: 'Webhook deliveries that failed every try (deadletter.webhook.<agency>), and operator requests to send one again (redeliver.webhook.<agency>)',
+      description:
+        'Webhook deliveries that failed every try (deadletter.webhook.<agency>), and operator requests to send one again (redeliver.webhook.<agency>)',
       discard: DiscardPolicy.Old,
       deny_delete: false, // a re-delivered dead letter is removed
       deny_purge: false,
@@ -73,14 +76,16 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       ...common,
       name: STREAMS.acks,
       subjects: ['acks.*.*'],
-      description: "Recipients' signed read receipts (compact JWS, as received), subject acks.<notice-id>.<agency>; Msg-Id ack:<notice-id>:<agency>",
+      description:
+        "Recipients' signed read receipts (compact JWS, as received), subject acks.<notice-id>.<agency>; Msg-Id ack:<notice-id>:<agency>",
       ...appendOnly,
     },
     {
       ...common,
       name: STREAMS.registryEvents,
       subjects: ['registry-events.*'],
-      description: 'Broker-signed registry events (key added, rotated, revoked; compact JWS), subject registry-events.<event-id>, with the log entry in a header; Msg-Id registry:<event-id>',
+      description:
+        'Broker-signed registry events (key added, rotated, revoked; compact JWS), subject registry-events.<event-id>, with the log entry in a header; Msg-Id registry:<event-id>',
       ...appendOnly,
     },
   ];
@@ -105,7 +110,9 @@ export async function ensureStreams(jsm: JetStreamManager, s: StreamSettings): P
       if (info.config[k] !== want[k]) throw new Error(`stream ${name}: ${k} is ${info.config[k]}, expected ${want[k]}`);
     }
     const { num_replicas: _r, ...update } = want;
-    const needs = Object.entries(update).some(([k, v]) => JSON.stringify((info.config as unknown as Record<string, unknown>)[k]) !== JSON.stringify(v));
+    const needs = Object.entries(update).some(
+      ([k, v]) => JSON.stringify((info.config as unknown as Record<string, unknown>)[k]) !== JSON.stringify(v),
+    );
     if (needs) await jsm.streams.update(name, { ...info.config, ...update });
   }
 }

@@ -106,7 +106,11 @@ export interface AgencyService {
 export function agencyServices(agency: string): AgencyService[] {
   const d = STREAMS.deliveries;
   const durable = agencyDurable(agency);
-  const api = (rest: string, responseType: AgencyService['responseType']): AgencyService => ({ subject: `$JS.API.${rest}`, local: `${AGENCY_JS_API_PREFIX}.${rest}`, responseType });
+  const api = (rest: string, responseType: AgencyService['responseType']): AgencyService => ({
+    subject: `$JS.API.${rest}`,
+    local: `${AGENCY_JS_API_PREFIX}.${rest}`,
+    responseType,
+  });
   return [
     api(`CONSUMER.MSG.NEXT.${d}.${durable}`, 'stream'), // a pull batch: several replies
     api(`CONSUMER.INFO.${d}.${durable}`, 'singleton'),
@@ -124,7 +128,14 @@ export function agencyPermissions(agency: string): NatsPermissions {
     publish: {
       allow: agencyServices(agency).map((s) => s.local),
       // Redundant with the allow list (anything not allowed is refused); spelled out so a later edit cannot open them by accident.
-      deny: ['notices.>', 'log.>', 'deliveries.>', '$JS.API.CONSUMER.CREATE.>', '$JS.API.CONSUMER.DURABLE.CREATE.>', '$JS.API.STREAM.>'],
+      deny: [
+        'notices.>',
+        'log.>',
+        'deliveries.>',
+        '$JS.API.CONSUMER.CREATE.>',
+        '$JS.API.CONSUMER.DURABLE.CREATE.>',
+        '$JS.API.STREAM.>',
+      ],
     },
     subscribe: {
       allow: [`${agencyInboxPrefix(agency)}.>`],
@@ -150,7 +161,8 @@ const list = (xs: string[]) => `[${xs.map(q).join(', ')}]`;
 
 function userBlock(u: NatsUser, indent: string): string {
   const head = `${indent}{ user: ${q(u.user)}, password: ${q(u.password)}`;
-  if (!u.permissions) return `${indent}# full rights in this account: the gateways and operator commands (NATS_USER=${u.user}, NATS_PASSWORD_FILE=<creds dir>/${u.user}.password)\n${head} }`;
+  if (!u.permissions)
+    return `${indent}# full rights in this account: the gateways and operator commands (NATS_USER=${u.user}, NATS_PASSWORD_FILE=<creds dir>/${u.user}.password)\n${head} }`;
   const p = u.permissions;
   return (
     `${head},\n${indent}  permissions: {\n` +
@@ -171,8 +183,12 @@ export function renderAccounts(broker: NatsUser, agencies: AgencyNatsCredentials
   for (const a of agencies) {
     const imports: string[] = [];
     for (const s of agencyServices(a.agency)) {
-      exports.push(`      { service: ${q(s.subject)}${s.responseType === 'stream' ? ', response_type: stream' : ''}, accounts: [${q(a.account)}] }`);
-      imports.push(`      { service: { account: ${q(HUB_NATS_ACCOUNT)}, subject: ${q(s.subject)} }${s.local !== s.subject ? `, to: ${q(s.local)}` : ''} }`);
+      exports.push(
+        `      { service: ${q(s.subject)}${s.responseType === 'stream' ? ', response_type: stream' : ''}, accounts: [${q(a.account)}] }`,
+      );
+      imports.push(
+        `      { service: { account: ${q(HUB_NATS_ACCOUNT)}, subject: ${q(s.subject)} }${s.local !== s.subject ? `, to: ${q(s.local)}` : ''} }`,
+      );
     }
     const own = users.filter((u) => u.account === a.account);
     accounts.push(
@@ -199,12 +215,21 @@ export function renderAccounts(broker: NatsUser, agencies: AgencyNatsCredentials
  */
 export function subscriberAuth(
   registry: RegistrySnapshot,
-  opts: { brokerUser?: string; brokerPassword?: string; password?: () => string; existing?: Record<string, string> } = {},
+  opts: {
+    brokerUser?: string;
+    brokerPassword?: string;
+    password?: () => string;
+    existing?: Record<string, string>;
+  } = {},
 ): SubscriberAuth {
   const password = opts.password ?? randomPassword;
   const pick = (user: string) => opts.existing?.[user] ?? password();
   const brokerUser = opts.brokerUser ?? BROKER_NATS_USER;
-  const broker: NatsUser = { account: HUB_NATS_ACCOUNT, user: brokerUser, password: opts.brokerPassword ?? pick(brokerUser) };
+  const broker: NatsUser = {
+    account: HUB_NATS_ACCOUNT,
+    user: brokerUser,
+    password: opts.brokerPassword ?? pick(brokerUser),
+  };
   const agencies: AgencyNatsCredentials[] = [];
   const users: NatsUser[] = [broker];
   for (const id of subscribingAgencies(registry)) {
@@ -213,7 +238,17 @@ export function subscriberAuth(
     const pw = pick(id);
     const account = agencyAccount(id);
     users.push({ account, user: id, password: pw, permissions });
-    agencies.push({ agency: id, account, user: id, password: pw, inbox_prefix: agencyInboxPrefix(id), js_api_prefix: AGENCY_JS_API_PREFIX, stream: STREAMS.deliveries, durable: agencyDurable(id), filter_subject: agencyFilter(id) });
+    agencies.push({
+      agency: id,
+      account,
+      user: id,
+      password: pw,
+      inbox_prefix: agencyInboxPrefix(id),
+      js_api_prefix: AGENCY_JS_API_PREFIX,
+      stream: STREAMS.deliveries,
+      durable: agencyDurable(id),
+      filter_subject: agencyFilter(id),
+    });
   }
   return { broker, agencies, users, config: renderAccounts(broker, agencies, users) };
 }

@@ -91,7 +91,10 @@ export interface RegistrySeed {
 export type KeyState = 'active' | 'revoked' | 'not-yet-valid' | 'expired';
 
 /** Whether a key may be used at `at`: its status, revocation time and validity window. */
-export function keyStateAt(key: Pick<AgencyKey, 'status' | 'not_before' | 'not_after' | 'revoked_at'>, at: Date): KeyState {
+export function keyStateAt(
+  key: Pick<AgencyKey, 'status' | 'not_before' | 'not_after' | 'revoked_at'>,
+  at: Date,
+): KeyState {
   const t = at.getTime();
   if (key.status === 'revoked' && (key.revoked_at === undefined || Date.parse(key.revoked_at) <= t)) return 'revoked';
   if (key.not_before !== undefined && Date.parse(key.not_before) > t) return 'not-yet-valid';
@@ -100,7 +103,8 @@ export function keyStateAt(key: Pick<AgencyKey, 'status' | 'not_before' | 'not_a
 }
 
 /** Key types a delivery can be encrypted to with ECDH-ES+A256KW. */
-const usableEncKey = (jwk: RegistryJwk) => (jwk.kty === 'EC' && jwk.crv === 'P-256') || (jwk.kty === 'OKP' && jwk.crv === 'X25519');
+const usableEncKey = (jwk: RegistryJwk) =>
+  (jwk.kty === 'EC' && jwk.crv === 'P-256') || (jwk.kty === 'OKP' && jwk.crv === 'X25519');
 
 /**
  * The agency's current encryption key at `at`: among its active `use: enc` keys

@@ -13,7 +13,9 @@ const enc = new TextEncoder();
 export const agencyKey = (id: string) => `agency.${id}`;
 export const operationKey = (id: string) => `operation.${id}`;
 
-export type RecordValidator = (seed: unknown) => { ok: true } | { ok: false; errors: { path: string; message: string }[] };
+export type RecordValidator = (
+  seed: unknown,
+) => { ok: true } | { ok: false; errors: { path: string; message: string }[] };
 
 /**
  * The live member registry: agency and operation records in the NATS KV bucket
@@ -51,7 +53,8 @@ export class RegistryStore {
   async seedIfEmpty(seed: RegistrySeed): Promise<boolean> {
     const check = this.validate(seed);
     const refs = check.ok ? checkRegistryReferences(seed) : check;
-    if (!refs.ok) throw new Error(`registry seed is invalid: ${refs.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`);
+    if (!refs.ok)
+      throw new Error(`registry seed is invalid: ${refs.errors.map((e) => `${e.path} ${e.message}`).join('; ')}`);
     const keys = await this.kv.keys();
     for await (const _ of keys) return false;
     for (const a of seed.agencies) await this.#seed(agencyKey(a.id), a);
@@ -60,7 +63,10 @@ export class RegistryStore {
   }
 
   async #seed(key: string, record: Agency | Operation): Promise<void> {
-    if ((await this.kv.create(key, enc.encode(JSON.stringify(record)))) === undefined) throw new LiaisonError('unavailable', { detail: `${REGISTRY_BUCKET} ${key}: written by someone else while seeding` });
+    if ((await this.kv.create(key, enc.encode(JSON.stringify(record)))) === undefined)
+      throw new LiaisonError('unavailable', {
+        detail: `${REGISTRY_BUCKET} ${key}: written by someone else while seeding`,
+      });
   }
 
   async putAgency(a: Agency): Promise<void> {
@@ -93,7 +99,11 @@ export class RegistryStore {
   }
 
   /** A registry value as a record of `kind` with id `id`, or why it is not one (never its content). */
-  #parse(kind: string, id: string, value: Uint8Array): { ok: true; record: Agency | Operation } | { ok: false; reason: string } {
+  #parse(
+    kind: string,
+    id: string,
+    value: Uint8Array,
+  ): { ok: true; record: Agency | Operation } | { ok: false; reason: string } {
     if (kind !== 'agency' && kind !== 'operation') return { ok: false, reason: 'not an agency or operation key' };
     if (value.length === 0) return { ok: false, reason: 'empty value' };
     let record: unknown;
@@ -128,28 +138,45 @@ export class RegistryStore {
   }
 
   /** Create or change an operation record, the same way. */
-  setOperation(id: string, change: (o: Operation | undefined) => Operation | undefined): Promise<Operation | undefined> {
+  setOperation(
+    id: string,
+    change: (o: Operation | undefined) => Operation | undefined,
+  ): Promise<Operation | undefined> {
     return this.#change<Operation>(operationKey(id), 'operation', change);
   }
 
-  async #change<T extends Agency | Operation>(key: string, kind: 'agency' | 'operation', change: (current: T | undefined) => T | undefined): Promise<T | undefined> {
+  async #change<T extends Agency | Operation>(
+    key: string,
+    kind: 'agency' | 'operation',
+    change: (current: T | undefined) => T | undefined,
+  ): Promise<T | undefined> {
     for (let attempt = 0; ; attempt++) {
       const e = await this.kv.get(key);
       // Junk under the key reads as no record (reported); a record written over it replaces it (compare-and-set on the junk's revision).
       const current = this.#record<T>(kind, key.slice(kind.length + 1), e);
       const next = change(current);
       if (next === undefined) return current;
-      this.#check(kind === 'agency' ? { agencies: [next as Agency], operations: [] } : { agencies: [], operations: [next as Operation] });
+      this.#check(
+        kind === 'agency'
+          ? { agencies: [next as Agency], operations: [] }
+          : { agencies: [], operations: [next as Operation] },
+      );
       const value = enc.encode(JSON.stringify(next));
-      const written = e && (current || e.operation === 'PUT') ? await this.kv.update(key, value, e.revision) : await this.kv.create(key, value);
+      const written =
+        e && (current || e.operation === 'PUT')
+          ? await this.kv.update(key, value, e.revision)
+          : await this.kv.create(key, value);
       if (written !== undefined) return next;
-      if (attempt >= 9) throw new LiaisonError('unavailable', { detail: `${REGISTRY_BUCKET} ${key}: too many concurrent changes` });
+      if (attempt >= 9)
+        throw new LiaisonError('unavailable', { detail: `${REGISTRY_BUCKET} ${key}: too many concurrent changes` });
     }
   }
 
   /** What is wrong with a record by the registry schema (JSON Pointer and message each); empty when it is valid. */
   recordErrors(kind: 'agency' | 'operation', record: unknown): string[] {
-    const r = this.validate(kind === 'agency' ? { agencies: [record], operations: [] } : { agencies: [], operations: [record] });
+    const r = this.validate(
+      kind === 'agency' ? { agencies: [record], operations: [] } : { agencies: [], operations: [record] },
+    );
     return r.ok ? [] : r.errors.map((e) => `${e.path.replace(/^\/(agencies|operations)\/0/, '') || '/'} ${e.message}`);
   }
 
@@ -163,8 +190,14 @@ export class RegistryStore {
    * started afresh whenever the NATS connection comes back (watchAcrossReconnects).
    */
   async watch(): Promise<void> {
-    this.#stop = await watchAcrossReconnects(this.bus, () => this.#startWatch(), (e) =>
-      this.logger.warn({ event: 'registry-rewatch-failed', err: { message: e.message } }, 'registry watch could not be restarted after a reconnect; the running one continues'),
+    this.#stop = await watchAcrossReconnects(
+      this.bus,
+      () => this.#startWatch(),
+      (e) =>
+        this.logger.warn(
+          { event: 'registry-rewatch-failed', err: { message: e.message } },
+          'registry watch could not be restarted after a reconnect; the running one continues',
+        ),
     );
   }
 
@@ -201,12 +234,23 @@ export class RegistryStore {
           await this.#apply(e, agencies, operations);
         } catch (err) {
           // Never let one entry stop the watch: the gateway would stop seeing registry changes.
-          this.logger.error({ event: 'registry-watch-entry-failed', key: e.key, revision: e.revision, err: { message: (err as Error).message } }, 'registry entry not applied');
+          this.logger.error(
+            {
+              event: 'registry-watch-entry-failed',
+              key: e.key,
+              revision: e.revision,
+              err: { message: (err as Error).message },
+            },
+            'registry entry not applied',
+          );
         }
         if (live) publish();
       }
     })().catch((err: unknown) => {
-      this.logger.error({ event: 'registry-watch-ended', err: { message: (err as Error)?.message } }, 'registry watch ended by an error; the last registry is kept until the next reconnect');
+      this.logger.error(
+        { event: 'registry-watch-ended', err: { message: (err as Error)?.message } },
+        'registry watch ended by an error; the last registry is kept until the next reconnect',
+      );
       if (!live) ready();
     });
     await initialized;
@@ -227,8 +271,12 @@ export class RegistryStore {
   async #apply(e: KvRecord, agencies: Map<string, Agency>, operations: Map<string, Operation>): Promise<void> {
     const dot = e.key.indexOf('.');
     const [kind, id] = dot < 0 ? [e.key, ''] : [e.key.slice(0, dot), e.key.slice(dot + 1)];
-    const map = (kind === 'agency' ? agencies : kind === 'operation' ? operations : undefined) as Map<string, Agency | Operation> | undefined;
-    const r = e.operation === 'PUT' ? this.#parse(kind, id, e.value) : { ok: false as const, reason: `${e.operation === 'DEL' ? 'delete' : 'purge'} marker` };
+    const map = (kind === 'agency' ? agencies : kind === 'operation' ? operations : undefined) as
+      Map<string, Agency | Operation> | undefined;
+    const r =
+      e.operation === 'PUT'
+        ? this.#parse(kind, id, e.value)
+        : { ok: false as const, reason: `${e.operation === 'DEL' ? 'delete' : 'purge'} marker` };
     if (r.ok) {
       map?.set(id, r.record);
       return;

@@ -54,7 +54,16 @@ const copyHeaders = (h: MessageHeaders | undefined): Record<string, string> => {
 /** Park a delivery that failed every try. Msg-Id `dl:<key>`, so a crash between park and ack parks it once. */
 export async function park(
   bus: StorePort,
-  p: { agency: string; key: string; data: Uint8Array; headers: MessageHeaders | undefined; cursor: number; attempts: number; lastError: string; at: Date },
+  p: {
+    agency: string;
+    key: string;
+    data: Uint8Array;
+    headers: MessageHeaders | undefined;
+    cursor: number;
+    attempts: number;
+    lastError: string;
+    at: Date;
+  },
 ): Promise<number> {
   const headers = {
     ...copyHeaders(p.headers),
@@ -85,8 +94,12 @@ function toDeadLetter(m: StoredMessage): DeadLetter {
 }
 
 /** The parked deliveries (of one agency, or all), oldest first, at most `limit`. */
-export async function listDeadLetters(bus: StorePort, opts: { agency?: string; limit?: number } = {}): Promise<DeadLetter[]> {
-  if (opts.agency !== undefined && !isSlug(opts.agency)) throw new LiaisonError('bad-request', { publicDetail: 'agency must be a lower-case slug' });
+export async function listDeadLetters(
+  bus: StorePort,
+  opts: { agency?: string; limit?: number } = {},
+): Promise<DeadLetter[]> {
+  if (opts.agency !== undefined && !isSlug(opts.agency))
+    throw new LiaisonError('bad-request', { publicDetail: 'agency must be a lower-case slug' });
   const subject = opts.agency === undefined ? DEADLETTER_SUBJECTS : deadletterSubject(opts.agency);
   const limit = Math.min(opts.limit ?? 1000, 10_000);
   const out: DeadLetter[] = [];
@@ -97,7 +110,12 @@ export async function listDeadLetters(bus: StorePort, opts: { agency?: string; l
     seq = m.seq + 1;
     const dl = toDeadLetter(m);
     // Not a parked delivery (junk in DEADLETTER): skipped with a finding; the list shows the others.
-    if (!isSlug(dl.agency) || !Number.isSafeInteger(dl.cursor) || !Number.isSafeInteger(dl.attempts) || deliveryDefect(m.data, m.header) !== null) {
+    if (
+      !isSlug(dl.agency) ||
+      !Number.isSafeInteger(dl.cursor) ||
+      !Number.isSafeInteger(dl.attempts) ||
+      deliveryDefect(m.data, m.header) !== null
+    ) {
       integrity.report(undefined, 'deadletter', streamWhere(STREAMS.deadletter, m.seq), 'not a parked delivery');
       continue;
     }
@@ -114,7 +132,8 @@ export async function listDeadLetters(bus: StorePort, opts: { agency?: string; l
  */
 export async function requestRedelivery(bus: StorePort, seq: number): Promise<DeadLetter> {
   const m = await bus.getMessage(STREAMS.deadletter, seq);
-  if (!m || !m.subject.startsWith('deadletter.webhook.')) throw new LiaisonError('not-found', { publicDetail: `no dead letter at ${seq}` });
+  if (!m || !m.subject.startsWith('deadletter.webhook.'))
+    throw new LiaisonError('not-found', { publicDetail: `no dead letter at ${seq}` });
   const dl = toDeadLetter(m);
   if (!isSlug(dl.agency) || deliveryDefect(m.data, m.header) !== null) {
     integrity.report(undefined, 'deadletter', streamWhere(STREAMS.deadletter, seq), 'not a parked delivery');

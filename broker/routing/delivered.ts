@@ -35,7 +35,9 @@ function decode(value: Uint8Array, noticeId: string): string[] {
     v = undefined;
   }
   if (!Array.isArray(v) || !v.every((a) => typeof a === 'string' && isSlug(a))) {
-    throw new LiaisonError('unavailable', { detail: `${DELIVERED_BUCKET}: the record of ${noticeId} is not a list of agency ids` });
+    throw new LiaisonError('unavailable', {
+      detail: `${DELIVERED_BUCKET}: the record of ${noticeId} is not a list of agency ids`,
+    });
   }
   return v;
 }
@@ -45,7 +47,13 @@ function decode(value: Uint8Array, noticeId: string): string[] {
  * a redelivered notice): add to what an earlier attempt recorded, since what it
  * stored stays stored even if this attempt's plan is smaller.
  */
-export async function recordDelivered(bus: StorePort, replicas: number, noticeId: string, agencies: readonly string[], again: boolean): Promise<void> {
+export async function recordDelivered(
+  bus: StorePort,
+  replicas: number,
+  noticeId: string,
+  agencies: readonly string[],
+  again: boolean,
+): Promise<void> {
   const kv = await openDelivered(bus, replicas);
   let all: Iterable<string> = agencies;
   if (again) {
@@ -75,14 +83,21 @@ export const ROUTING_WAIT_MS = 3000;
  * window, past which no router routes it (it was routed before the broker
  * kept the record, or never).
  */
-export async function deliveredOriginal(bus: StorePort, original: Pick<NoticeLogEntry, 'notice_id' | 'received_at'>, waitMs = ROUTING_WAIT_MS): Promise<string[] | undefined> {
+export async function deliveredOriginal(
+  bus: StorePort,
+  original: Pick<NoticeLogEntry, 'notice_id' | 'received_at'>,
+  waitMs = ROUTING_WAIT_MS,
+): Promise<string[] | undefined> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const delivered = await deliveredTo(bus, original.notice_id);
     if (delivered !== undefined) return delivered;
     if (Date.now() - Date.parse(original.received_at) > (await duplicateWindowMs(bus))) return undefined;
     if (Date.now() >= deadline) {
-      throw new LiaisonError('unavailable', { detail: `the superseded notice ${original.notice_id} is not routed yet`, publicDetail: 'the superseded notice is not delivered yet; retry shortly' });
+      throw new LiaisonError('unavailable', {
+        detail: `the superseded notice ${original.notice_id} is not routed yet`,
+        publicDetail: 'the superseded notice is not delivered yet; retry shortly',
+      });
     }
     await sleep(100);
   }

@@ -6,7 +6,12 @@
  * from now on) or on the redelivery requests (`redeliver.webhook.*`, all of
  * them); the sink is the DEADLETTER stream (deadletter.ts).
  */
-import type { DeadLetterSink, DeliveryMessage, DeliveryQueue, DeliverySource } from '../../adapters/transport/contract.js';
+import type {
+  DeadLetterSink,
+  DeliveryMessage,
+  DeliveryQueue,
+  DeliverySource,
+} from '../../adapters/transport/contract.js';
 import type { AckableMessage, ConsumerPort } from '../core/consumer-port.js';
 import { integrity, streamWhere } from '../core/integrity.js';
 import { sleep } from '../core/sleep.js';
@@ -22,7 +27,8 @@ function toDeliveryMessage(m: AckableMessage, stored: WeakMap<DeliveryMessage, A
   const cursor = redelivery ? Number(m.headers?.get(WEBHOOK_HEADERS.cursor) ?? 0) : m.seq;
   const at = { stream: redelivery ? STREAMS.deadletter : STREAMS.deliveries, seq: m.seq };
   const cursorOk = Number.isSafeInteger(cursor) && cursor > 0;
-  if (!cursorOk) integrity.report(undefined, 'deadletter', streamWhere(at.stream, at.seq), 'redelivery cursor malformed');
+  if (!cursorOk)
+    integrity.report(undefined, 'deadletter', streamWhere(at.stream, at.seq), 'redelivery cursor malformed');
   const message: DeliveryMessage = {
     agency,
     cursor,
@@ -38,16 +44,26 @@ function toDeliveryMessage(m: AckableMessage, stored: WeakMap<DeliveryMessage, A
   return message;
 }
 
-export function natsDeliveryQueues(bus: StorePort & ConsumerPort): { source: DeliverySource; deadLetters: DeadLetterSink } {
+export function natsDeliveryQueues(bus: StorePort & ConsumerPort): {
+  source: DeliverySource;
+  deadLetters: DeadLetterSink;
+} {
   const stored = new WeakMap<DeliveryMessage, AckableMessage>();
 
   // 'new' for an agency's deliveries: a newly registered webhook starts from now; the backlog stays readable by pull.
   const ensureConsumer = (stream: string, q: DeliveryQueue, filter: string, deliver: 'all' | 'new') =>
-    bus.ensureDurable(stream, { name: q.consumer, filterSubject: filter, deliver, ackWaitMs: q.ackWaitMs, maxAckPending: 1 }, { reconfigure: false });
+    bus.ensureDurable(
+      stream,
+      { name: q.consumer, filterSubject: filter, deliver, ackWaitMs: q.ackWaitMs, maxAckPending: 1 },
+      { reconfigure: false },
+    );
 
   const source: DeliverySource = {
     async consume(q, signal, handle, failed) {
-      const [stream, filter, deliver] = 'agency' in q ? [STREAMS.deliveries, `deliveries.${q.agency}.*.*`, 'new' as const] : [STREAMS.deadletter, REDELIVER_SUBJECTS, 'all' as const];
+      const [stream, filter, deliver] =
+        'agency' in q
+          ? [STREAMS.deliveries, `deliveries.${q.agency}.*.*`, 'new' as const]
+          : [STREAMS.deadletter, REDELIVER_SUBJECTS, 'all' as const];
       while (!signal.aborted) {
         try {
           await ensureConsumer(stream, q, filter, deliver);
@@ -79,7 +95,14 @@ export function natsDeliveryQueues(bus: StorePort & ConsumerPort): { source: Del
       if (!m) throw new Error('not a message of this delivery source');
       // Msg-Id per delivery and recipient (per request for a redelivery): a crash between park and ack parks it once.
       const key = message.redelivery ? `r${m.seq}` : `${message.cursor}:${message.agency}`;
-      return park(bus, { agency: message.agency, key, data: m.data, headers: m.headers, cursor: message.cursor, ...failure });
+      return park(bus, {
+        agency: message.agency,
+        key,
+        data: m.data,
+        headers: m.headers,
+        cursor: message.cursor,
+        ...failure,
+      });
     },
   };
 

@@ -14,5 +14,9 @@ export type InboxConsumer = EphemeralReader;
 
 /** A reader of DELIVERIES for `subject`, from stream sequence `startSeq`, no acks. */
 export function openInboxConsumer(bus: ConsumerPort, subject: string, startSeq: number): Promise<InboxConsumer> {
-  return bus.openEphemeral(STREAMS.deliveries, { filterSubject: subject, startSeq: Math.max(1, startSeq), inactiveMs: INBOX_CONSUMER_IDLE_MS });
+  return bus.openEphemeral(STREAMS.deliveries, {
+    filterSubject: subject,
+    startSeq: Math.max(1, startSeq),
+    inactiveMs: INBOX_CONSUMER_IDLE_MS,
+  });
 }

@@ -23,7 +23,8 @@ const bad = (what: string) => new LiaisonError('bad-request', { publicDetail: wh
 
 /** Check the query filters before any of them becomes a subject token. */
 export function checkFilter(f: InboxFilter): InboxFilter {
-  if (f.operation !== undefined && !isSlug(f.operation)) throw bad('operation must be an operation id (a lower-case slug)');
+  if (f.operation !== undefined && !isSlug(f.operation))
+    throw bad('operation must be an operation id (a lower-case slug)');
   if (f.origin !== undefined && !isCountry(f.origin)) throw bad('origin must be an ISO 3166-1 alpha-2 country code');
   if (f.type !== undefined && !isSlug(f.type)) throw bad('type must be a notice type name');
   return f;
@@ -42,8 +43,19 @@ export function deliveryDefect(data: Uint8Array, headers: MessageHeaders | undef
   if (!headers) return 'no delivery headers';
   const get = (k: string) => headers.get(k) ?? '';
   if (!isUuid(get(DELIVERY_HEADERS.noticeId))) return 'no notice id header';
-  if (!isSlug(get(DELIVERY_HEADERS.operation)) || !isCountry(get(DELIVERY_HEADERS.originCountry)) || !isSlug(get(DELIVERY_HEADERS.origin)) || !isSlug(get(DELIVERY_HEADERS.type))) return 'routing headers malformed';
-  if (!TLPS.has(get(DELIVERY_HEADERS.tlp)) || !/^\d{1,15}$/.test(get(DELIVERY_HEADERS.logIndex)) || get(DELIVERY_HEADERS.receivedAt) === '') return 'delivery headers malformed';
+  if (
+    !isSlug(get(DELIVERY_HEADERS.operation)) ||
+    !isCountry(get(DELIVERY_HEADERS.originCountry)) ||
+    !isSlug(get(DELIVERY_HEADERS.origin)) ||
+    !isSlug(get(DELIVERY_HEADERS.type))
+  )
+    return 'routing headers malformed';
+  if (
+    !TLPS.has(get(DELIVERY_HEADERS.tlp)) ||
+    !/^\d{1,15}$/.test(get(DELIVERY_HEADERS.logIndex)) ||
+    get(DELIVERY_HEADERS.receivedAt) === ''
+  )
+    return 'delivery headers malformed';
   if (data.length === 0) return 'empty body';
   // The body's shape is its format's (broker/formats/registry.ts); a format nobody registered is never served as the default.
   const format = storedDeliveryFormat(get(DELIVERY_HEADERS.deliveryFormat));
@@ -57,10 +69,21 @@ export function deliveryDefect(data: Uint8Array, headers: MessageHeaders | undef
  * = `stream#seq`, default DELIVERIES and the cursor). A reader skips a null and
  * serves the others.
  */
-export function toInboxDelivery(seq: number, data: Uint8Array, headers: MessageHeaders | undefined, type?: string, at: { stream: string; seq: number } = { stream: STREAMS.deliveries, seq }): InboxDelivery | null {
+export function toInboxDelivery(
+  seq: number,
+  data: Uint8Array,
+  headers: MessageHeaders | undefined,
+  type?: string,
+  at: { stream: string; seq: number } = { stream: STREAMS.deliveries, seq },
+): InboxDelivery | null {
   const defect = deliveryDefect(data, headers);
   if (defect !== null) {
-    integrity.report(undefined, at.stream === STREAMS.deadletter ? 'deadletter' : 'deliveries', streamWhere(at.stream, at.seq), defect);
+    integrity.report(
+      undefined,
+      at.stream === STREAMS.deadletter ? 'deadletter' : 'deliveries',
+      streamWhere(at.stream, at.seq),
+      defect,
+    );
     return null;
   }
   const get = (k: string) => headers?.get(k) ?? '';
@@ -84,7 +107,12 @@ export function toInboxDelivery(seq: number, data: Uint8Array, headers: MessageH
  * matching the filters, at most `limit`. `next` is the cursor to pass next time
  * (the last sequence examined, so filtered-out deliveries are not re-read).
  */
-export async function readInbox(bus: StorePort & ConsumerPort, f: InboxFilter, after: number, limit: number): Promise<{ deliveries: InboxDelivery[]; next: number }> {
+export async function readInbox(
+  bus: StorePort & ConsumerPort,
+  f: InboxFilter,
+  after: number,
+  limit: number,
+): Promise<{ deliveries: InboxDelivery[]; next: number }> {
   const subject = inboxSubject(f);
   // One cheap lookup first: with nothing new, answer at once instead of waiting out a fetch.
   const first = await bus.nextMessage(STREAMS.deliveries, after + 1, subject, 'inbox lookup');
@@ -126,7 +154,13 @@ export async function readInbox(bus: StorePort & ConsumerPort, f: InboxFilter, a
  * slow reader holds at most `batch` deliveries in memory. Ends when `signal`
  * aborts.
  */
-export async function* followInbox(bus: ConsumerPort, f: InboxFilter, after: number, signal: AbortSignal, batch = 8): AsyncGenerator<InboxDelivery> {
+export async function* followInbox(
+  bus: ConsumerPort,
+  f: InboxFilter,
+  after: number,
+  signal: AbortSignal,
+  batch = 8,
+): AsyncGenerator<InboxDelivery> {
   const subject = inboxSubject(f);
   let read: InboxConsumer;
   try {

@@ -6,7 +6,12 @@
 import { subjectToken } from '../core/ids.js';
 import { WITHDRAWAL_TYPE } from '../core/notice.js';
 import type { NoticeLogEntry } from '../log/entry.js';
-import { DEFAULT_DELIVERY_FORMAT, deliveryKeyAt, isEnvelopeFormatName, type EnvelopeFormatName } from '../formats/registry.js';
+import {
+  DEFAULT_DELIVERY_FORMAT,
+  deliveryKeyAt,
+  isEnvelopeFormatName,
+  type EnvelopeFormatName,
+} from '../formats/registry.js';
 import type { RegistryJwk, RegistrySnapshot } from '../registry/model.js';
 
 interface PlannedBase {
@@ -28,7 +33,8 @@ interface PlannedBase {
 export type PlannedDelivery = PlannedBase & { format: EnvelopeFormatName; jwk?: RegistryJwk };
 
 /** `format-unknown`: the agency's record names a delivery format that is not registered. */
-export type SkipReason = 'agency-unknown' | 'not-subscriber' | 'not-member' | 'is-origin' | 'no-encryption-key' | 'format-unknown';
+export type SkipReason =
+  'agency-unknown' | 'not-subscriber' | 'not-member' | 'is-origin' | 'no-encryption-key' | 'format-unknown';
 
 export interface DeliveryPlan {
   deliveries: PlannedDelivery[];
@@ -54,7 +60,12 @@ export { currentEncryptionKey } from '../registry/model.js';
  * `delivered` record, never from today's registry), and it reaches them
  * whether or not they are still members and the operation still active.
  */
-export function planDeliveries(entry: Pick<NoticeLogEntry, 'notice_id' | 'operation' | 'origin' | 'recipients'> & Partial<Pick<NoticeLogEntry, 'type'>>, registry: RegistrySnapshot, at: Date): DeliveryPlan {
+export function planDeliveries(
+  entry: Pick<NoticeLogEntry, 'notice_id' | 'operation' | 'origin' | 'recipients'> &
+    Partial<Pick<NoticeLogEntry, 'type'>>,
+  registry: RegistrySnapshot,
+  at: Date,
+): DeliveryPlan {
   const plan: DeliveryPlan = { deliveries: [], skipped: [] };
   const op = registry.operation(entry.operation);
   const membersOnly = entry.type !== WITHDRAWAL_TYPE;
@@ -64,11 +75,20 @@ export function planDeliveries(entry: Pick<NoticeLogEntry, 'notice_id' | 'operat
     else if (!agency) plan.skipped.push({ agency: id, reason: 'agency-unknown' });
     else if (!agency.roles.includes('subscribe')) plan.skipped.push({ agency: id, reason: 'not-subscriber' });
     else if (membersOnly && (!op || !op.members.includes(id))) plan.skipped.push({ agency: id, reason: 'not-member' });
-    else if (!isEnvelopeFormatName(agency.delivery_format ?? DEFAULT_DELIVERY_FORMAT)) plan.skipped.push({ agency: id, reason: 'format-unknown' });
+    else if (!isEnvelopeFormatName(agency.delivery_format ?? DEFAULT_DELIVERY_FORMAT))
+      plan.skipped.push({ agency: id, reason: 'format-unknown' });
     else {
       const to = deliveryKeyAt(agency, at);
       if (!to) plan.skipped.push({ agency: id, reason: 'no-encryption-key' });
-      else plan.deliveries.push({ agency: id, subject: deliverySubject(id, entry.operation, entry.origin.country), msgId: deliveryMsgId(entry.notice_id, id), kid: to.key.kid, ...(to.key.jwk ? { jwk: to.key.jwk } : {}), format: to.format });
+      else
+        plan.deliveries.push({
+          agency: id,
+          subject: deliverySubject(id, entry.operation, entry.origin.country),
+          msgId: deliveryMsgId(entry.notice_id, id),
+          kid: to.key.kid,
+          ...(to.key.jwk ? { jwk: to.key.jwk } : {}),
+          format: to.format,
+        });
     }
   }
   return plan;
@@ -90,7 +110,11 @@ export const DELIVERY_HEADERS = {
   deliveryFormat: 'Liaison-Delivery-Format',
 } as const;
 
-export function deliveryHeaders(entry: Pick<NoticeLogEntry, 'notice_id' | 'origin' | 'operation' | 'type' | 'tlp' | 'format' | 'received_at'>, logIndex: number, kid: string): Record<string, string> {
+export function deliveryHeaders(
+  entry: Pick<NoticeLogEntry, 'notice_id' | 'origin' | 'operation' | 'type' | 'tlp' | 'format' | 'received_at'>,
+  logIndex: number,
+  kid: string,
+): Record<string, string> {
   return {
     [DELIVERY_HEADERS.noticeId]: entry.notice_id,
     [DELIVERY_HEADERS.origin]: entry.origin.agency,

@@ -73,11 +73,23 @@ class Unroutable extends CodedError<CodeOf<'routing'>> {
 function isNoticeEntry(e: unknown): e is NoticeLogEntry {
   const x = e as Partial<NoticeLogEntry> | null;
   return (
-    typeof x === 'object' && x !== null && x.kind === 'notice' && isUuid(x.notice_id) &&
-    Array.isArray(x.recipients) && x.recipients.every((r) => typeof r === 'string') &&
-    typeof x.operation === 'string' && isSlug(x.operation) && typeof x.origin === 'object' && x.origin !== null &&
-    typeof x.origin.country === 'string' && isCountry(x.origin.country) && typeof x.origin.agency === 'string' &&
-    typeof x.type === 'string' && typeof x.tlp === 'string' && typeof x.received_at === 'string' && typeof x.sha256 === 'string'
+    typeof x === 'object' &&
+    x !== null &&
+    x.kind === 'notice' &&
+    isUuid(x.notice_id) &&
+    Array.isArray(x.recipients) &&
+    x.recipients.every((r) => typeof r === 'string') &&
+    typeof x.operation === 'string' &&
+    isSlug(x.operation) &&
+    typeof x.origin === 'object' &&
+    x.origin !== null &&
+    typeof x.origin.country === 'string' &&
+    isCountry(x.origin.country) &&
+    typeof x.origin.agency === 'string' &&
+    typeof x.type === 'string' &&
+    typeof x.tlp === 'string' &&
+    typeof x.received_at === 'string' &&
+    typeof x.sha256 === 'string'
   );
 }
 
@@ -127,7 +139,13 @@ export class Router {
   constructor(private readonly opts: RouterOptions) {
     this.#sealers = opts.sealers ?? createDeliverySealers({});
     const ttlMs = opts.leaseTtlSeconds * 1000;
-    this.#leader = new LeaderLoop({ key: ROUTER_LEASE_KEY, holder: opts.holder, ttlMs, logger: opts.logger, open: () => opts.bus.openLease(ROUTER_LEASE_KEY, opts.holder, ttlMs, opts.replicas) });
+    this.#leader = new LeaderLoop({
+      key: ROUTER_LEASE_KEY,
+      holder: opts.holder,
+      ttlMs,
+      logger: opts.logger,
+      open: () => opts.bus.openLease(ROUTER_LEASE_KEY, opts.holder, ttlMs, opts.replicas),
+    });
   }
 
   /** Whether this instance holds the router lease right now. */
@@ -157,7 +175,16 @@ export class Router {
 
   async #ensureConsumer(): Promise<void> {
     // At most ROUTE_WINDOW notices in hand; the router keeps their order itself (Sequencer).
-    await this.opts.bus.ensureDurable(STREAMS.notices, { name: ROUTER_CONSUMER, deliver: 'all', ackWaitMs: this.opts.ackWaitSeconds * 1000, maxAckPending: ROUTE_WINDOW }, { reconfigure: true });
+    await this.opts.bus.ensureDurable(
+      STREAMS.notices,
+      {
+        name: ROUTER_CONSUMER,
+        deliver: 'all',
+        ackWaitMs: this.opts.ackWaitSeconds * 1000,
+        maxAckPending: ROUTE_WINDOW,
+      },
+      { reconfigure: true },
+    );
   }
 
   /** The consume loop under the lease; re-subscribes after a failure until the lease is lost. */
@@ -166,7 +193,10 @@ export class Router {
     while (!signal.aborted) {
       try {
         await this.#ensureConsumer();
-        const iter = await this.opts.bus.consume(STREAMS.notices, ROUTER_CONSUMER, { maxMessages: ROUTE_WINDOW, expiresMs: 5000 });
+        const iter = await this.opts.bus.consume(STREAMS.notices, ROUTER_CONSUMER, {
+          maxMessages: ROUTE_WINDOW,
+          expiresMs: 5000,
+        });
         const stop = () => iter.stop();
         signal.addEventListener('abort', stop, { once: true });
         const inHand = new Set<Promise<void>>();
@@ -176,7 +206,12 @@ export class Router {
             if (signal.aborted) break;
             // Started in the order taken: each stage that writes is entered in this order (route()).
             const task = this.#handle(m)
-              .catch((e: unknown) => logger.error({ event: 'router-handle-failed', err: { message: (e as Error)?.message } }, 'router could not settle a notice; it is redelivered after the ack wait'))
+              .catch((e: unknown) =>
+                logger.error(
+                  { event: 'router-handle-failed', err: { message: (e as Error)?.message } },
+                  'router could not settle a notice; it is redelivered after the ack wait',
+                ),
+              )
               .finally(() => inHand.delete(task));
             inHand.add(task);
             if (inHand.size >= ROUTE_WINDOW) await Promise.race(inHand);
@@ -188,7 +223,10 @@ export class Router {
         }
       } catch (e) {
         if (signal.aborted) break;
-        logger.warn({ event: 'router-consume-failed', err: { message: (e as Error).message } }, 'router consume loop failed; retrying');
+        logger.warn(
+          { event: 'router-consume-failed', err: { message: (e as Error).message } },
+          'router consume loop failed; retrying',
+        );
         await sleep(500);
       }
     }
@@ -205,19 +243,27 @@ export class Router {
     } catch (e) {
       this.opts.observer?.failed(e instanceof Unroutable ? 'unroutable' : 'retry');
       if (e instanceof Unroutable) {
-        logger.error({ event: 'notice-unroutable', seq: m.seq, reason: e.message }, 'stored notice cannot be routed; terminated');
+        logger.error(
+          { event: 'notice-unroutable', seq: m.seq, reason: e.message },
+          'stored notice cannot be routed; terminated',
+        );
         // What cannot be a notice at all (junk stored in NOTICES) is also an integrity finding; a notice merely too old to route is not.
         if (e.junk) integrity.report(logger, 'notices', streamWhere(STREAMS.notices, m.seq), e.message);
         m.term();
         return;
       }
-      logger.warn({ event: 'route-failed', seq: m.seq, err: { message: (e as Error).message } }, 'routing failed; will retry');
+      logger.warn(
+        { event: 'route-failed', seq: m.seq, err: { message: (e as Error).message } },
+        'routing failed; will retry',
+      );
       m.nak(1000);
     }
   }
 
   /** Route one NOTICES message: log entry first, then the deliveries. Exposed for tests. */
-  async route(m: Pick<AckableMessage, 'data' | 'headers' | 'seq' | 'info'>): Promise<{ logIndex: number; delivered: string[] }> {
+  async route(
+    m: Pick<AckableMessage, 'data' | 'headers' | 'seq' | 'info'>,
+  ): Promise<{ logIndex: number; delivered: string[] }> {
     const { bus, logger } = this.opts;
     const b64 = m.headers?.get(ENTRY_HEADER);
     if (!b64) throw new Unroutable('the notice carries no log entry header');
@@ -230,13 +276,17 @@ export class Router {
     }
     if (!isNoticeEntry(decoded)) throw new Unroutable('the log entry header is not a notice entry');
     const entry = decoded;
-    if (!isEnvelopeFormatName(entry.format)) throw new Unroutable(unknownFormat(entry.format).message, true, 'format-unknown');
+    if (!isEnvelopeFormatName(entry.format))
+      throw new Unroutable(unknownFormat(entry.format).message, true, 'format-unknown');
     // The entry must commit to exactly these stored bytes, or it is not this notice's entry.
     if (entry.sha256 !== sha256Hex(m.data)) throw new Unroutable('the log entry does not commit to the stored notice');
     const ageSeconds = (Date.now() - m.info.timestampNanos / 1e6) / 1000;
     if (ageSeconds > this.opts.duplicateWindowSeconds - 30) {
       // Outside the duplicate window, re-appending could log the entry twice and re-delivering could deliver twice.
-      throw new Unroutable(`the notice is older than the duplicate window (${Math.round(ageSeconds)} s); route it by hand`, false);
+      throw new Unroutable(
+        `the notice is older than the duplicate window (${Math.round(ageSeconds)} s); route it by hand`,
+        false,
+      );
     }
     // Ingest writes the entry right after the NOTICES ack: give it a moment on a fresh notice, so the re-append below is
     // the usual no-op (else ingest's own append turns duplicate and costs it an extra read). Never waits on a backlog.
@@ -254,26 +304,45 @@ export class Router {
       // "Nothing is delivered that is not in the log": the same Msg-Id as ingest, so this is a no-op unless a crash lost the entry.
       await logTicket.turn;
       // The signature ingest made and stored beside the entry, copied as is: the router never signs what it read from NOTICES.
-      const logAckP = appendEntry(bus, entry.notice_id, entryBytes, m.headers?.get(ENTRY_SIGNATURE_HEADER) || undefined);
+      const logAckP = appendEntry(
+        bus,
+        entry.notice_id,
+        entryBytes,
+        m.headers?.get(ENTRY_SIGNATURE_HEADER) || undefined,
+      );
       logTicket.release();
       const logAck = await logAckP;
       const logIndex = this.#logAppended(entry, logAck);
-      for (const s of plan.skipped) logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: s.agency, reason: s.reason }, 'recipient skipped');
+      for (const s of plan.skipped)
+        logger.warn(
+          { event: 'delivery-skipped', notice_id: entry.notice_id, agency: s.agency, reason: s.reason },
+          'recipient skipped',
+        );
       const sealed = await sealing;
       await deliveryTicket.turn;
       const delivered: string[] = [];
       const published = plan.deliveries.map((d, i) => {
         const s = sealed[i];
-        if (!s) return void logger.warn({ event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' }, 'recipient skipped: no usable encryption key of its delivery format');
+        if (!s)
+          return void logger.warn(
+            { event: 'delivery-skipped', notice_id: entry.notice_id, agency: d.agency, reason: 'no-encryption-key' },
+            'recipient skipped: no usable encryption key of its delivery format',
+          );
         delivered.push(d.agency);
-        return bus.publish(d.subject, s.body, { msgID: d.msgId, headers: { ...deliveryHeaders(entry, logIndex, s.kid), ...s.headers } });
+        return bus.publish(d.subject, s.body, {
+          msgID: d.msgId,
+          headers: { ...deliveryHeaders(entry, logIndex, s.kid), ...s.headers },
+        });
       });
       deliveryTicket.release();
       await Promise.all(published.filter((p) => p !== undefined));
       // Only once every delivery is stored: the record never names an agency that did not get the notice.
       await recordDelivered(bus, this.opts.replicas, entry.notice_id, delivered, m.info.redelivered === true);
       this.opts.observer?.routed(plan.deliveries.length, plan.skipped.length);
-      logger.info({ event: 'notice-routed', notice_id: entry.notice_id, log_index: logIndex, deliveries: delivered.length }, 'notice routed');
+      logger.info(
+        { event: 'notice-routed', notice_id: entry.notice_id, log_index: logIndex, deliveries: delivered.length },
+        'notice routed',
+      );
       return { logIndex, delivered };
     } finally {
       logTicket.release();
@@ -287,8 +356,13 @@ export class Router {
     if (!logAck.duplicate) {
       const restored = { event: 'log-entry-restored', notice_id: entry.notice_id, log_index: logAck.seq - 1 };
       // Only an old notice is surely a restoration after a crash; a fresh one may just be ingest being slower than the router.
-      if (!((Date.now() - Date.parse(entry.received_at)) / 1000 < RESTORED_WARN_AFTER_SECONDS)) logger.warn(restored, 'router wrote a missing log entry');
-      else logger.info(restored, 'router wrote the log entry of a fresh notice (ingest had not yet, or stopped before it)');
+      if (!((Date.now() - Date.parse(entry.received_at)) / 1000 < RESTORED_WARN_AFTER_SECONDS))
+        logger.warn(restored, 'router wrote a missing log entry');
+      else
+        logger.info(
+          restored,
+          'router wrote the log entry of a fresh notice (ingest had not yet, or stopped before it)',
+        );
     }
     return logAck.seq - 1;
   }

@@ -44,7 +44,8 @@ export async function sealAll(
       });
       const sealed = await sealer.seal(signed, recipients, { noticeId: entry.notice_id, format: entry.format }, ctx.at);
       if (sealed.length !== recipients.length) throw new Error('the sealer returned the wrong number of deliveries');
-      const headers: Record<string, string> = format === DEFAULT_DELIVERY_FORMAT ? {} : { [DELIVERY_HEADERS.deliveryFormat]: format };
+      const headers: Record<string, string> =
+        format === DEFAULT_DELIVERY_FORMAT ? {} : { [DELIVERY_HEADERS.deliveryFormat]: format };
       sealed.forEach((s, j) => (out[recipients[j]!.i] = s && { body: s.body, kid: s.kid, headers }));
     }),
   );

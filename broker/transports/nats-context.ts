@@ -10,7 +10,14 @@ import { natsDeliveryQueues } from '../routing/delivery-queues.js';
 const settingsOf = (a: Agency) => ({ id: a.id, subscribes: a.roles.includes('subscribe'), webhookUrl: a.webhook?.url });
 
 /** What the transports get on a gateway: DELIVERIES and DEADLETTER in JetStream, leases in KV, the live registry, the broker's signing key. */
-export function natsTransportContext(d: { config: Config; logger: Logger; holder: string; bus: NatsBus; registry: () => RegistrySnapshot; keyring: BrokerKeyring }): TransportContext {
+export function natsTransportContext(d: {
+  config: Config;
+  logger: Logger;
+  holder: string;
+  bus: NatsBus;
+  registry: () => RegistrySnapshot;
+  keyring: BrokerKeyring;
+}): TransportContext {
   const { config, bus, registry, keyring } = d;
   const { source, deadLetters } = natsDeliveryQueues(bus);
   return {

@@ -67,12 +67,16 @@ export async function sendNotice(url: string, creds: Credentials, notice: Record
   if (!brokerKey) throw new Error('the broker publishes no X25519 encryption key');
   const payload = new TextEncoder().encode(JSON.stringify(notice));
   const alg = signingAlg(creds.signing);
-  const jws = await new CompactSign(payload).setProtectedHeader({ alg, kid: creds.signing.kid, typ: 'liaison-notice+jws' }).sign(await importJWK(creds.signing, alg));
+  const jws = await new CompactSign(payload)
+    .setProtectedHeader({ alg, kid: creds.signing.kid, typ: 'liaison-notice+jws' })
+    .sign(await importJWK(creds.signing, alg));
   const jwe = await new CompactEncrypt(new TextEncoder().encode(jws))
     .setProtectedHeader({ alg: 'ECDH-ES+A256KW', enc: 'A256GCM', kid: brokerKey.kid, cty: 'JWT' })
     .encrypt(await importJWK(brokerKey, 'ECDH-ES+A256KW'));
   // Retrying the same jwe after a 503 or a network error is safe: the broker answers with the original receipt.
-  return answer(await fetch(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe }));
+  return answer(
+    await fetch(`${url}/v1/notices`, { method: 'POST', headers: { 'content-type': 'application/jose' }, body: jwe }),
+  );
 }
 
 /** 3. Check the receipt's signature against the broker's published signing keys; returns its claims. */
@@ -114,26 +118,40 @@ interface Delivery {
 }
 
 /** 4. One page of the inbox, each delivery decrypted and its origin signature verified. */
-export async function readInbox(url: string, creds: Credentials, after = 0): Promise<{ next: number; notices: { cursor: number; notice: Record<string, unknown> }[] }> {
+export async function readInbox(
+  url: string,
+  creds: Credentials,
+  after = 0,
+): Promise<{ next: number; notices: { cursor: number; notice: Record<string, unknown> }[] }> {
   const { broker } = await brokerKeys(url);
-  const get = async <T>(path: string) => answer<T>(await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${await clientAssertion(creds, broker)}` } }));
+  const get = async <T>(path: string) =>
+    answer<T>(
+      await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${await clientAssertion(creds, broker)}` } }),
+    );
   const page = await get<{ deliveries: Delivery[]; next: number }>(`/v1/inbox?after=${after}&limit=100`);
   const notices = [];
   for (const d of page.deliveries) {
     // The delivery is a JWE to our encryption key around the origin's JWS, exactly as the origin signed it.
-    const { plaintext } = await compactDecrypt(d.jwe, await importJWK({ ...creds.encryption, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW'), {
-      keyManagementAlgorithms: ['ECDH-ES+A256KW'],
-      contentEncryptionAlgorithms: ['A256GCM'],
-    });
+    const { plaintext } = await compactDecrypt(
+      d.jwe,
+      await importJWK({ ...creds.encryption, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW'),
+      {
+        keyManagementAlgorithms: ['ECDH-ES+A256KW'],
+        contentEncryptionAlgorithms: ['A256GCM'],
+      },
+    );
     const jws = new TextDecoder().decode(plaintext);
-    const origin = await get<{ keys: { kid: string; use: string; jwk: JWK }[] }>(`/v1/registry/agencies/${encodeURIComponent(d.origin.agency)}/keys`);
+    const origin = await get<{ keys: { kid: string; use: string; jwk: JWK }[] }>(
+      `/v1/registry/agencies/${encodeURIComponent(d.origin.agency)}/keys`,
+    );
     const { payload } = await compactVerify(jws, async (h) => {
       const k = origin.keys.find((x) => x.kid === h.kid && x.use === 'sig');
       if (!k) throw new Error(`${String(h.kid)} is not a signing key of ${d.origin.agency}`);
       return importJWK(k.jwk, signingAlg(k.jwk));
     });
     const notice = JSON.parse(new TextDecoder().decode(payload)) as Record<string, unknown>;
-    if (notice.id !== d.notice_id || (notice.origin as { agency?: unknown }).agency !== d.origin.agency) throw new Error('the signed notice does not match the delivery');
+    if (notice.id !== d.notice_id || (notice.origin as { agency?: unknown }).agency !== d.origin.agency)
+      throw new Error('the signed notice does not match the delivery');
     notices.push({ cursor: d.cursor, notice });
   }
   return { next: page.next, notices };
@@ -145,9 +163,16 @@ export async function readInbox(url: string, creds: Credentials, after = 0): Pro
  * validity period), and the sender as origin.
  */
 export function stamp(notice: Record<string, unknown>, creds: Credentials, now = new Date()): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...notice, id: randomUUID(), created_at: now.toISOString(), origin: { country: creds.country, agency: creds.agency } };
+  const out: Record<string, unknown> = {
+    ...notice,
+    id: randomUUID(),
+    created_at: now.toISOString(),
+    origin: { country: creds.country, agency: creds.agency },
+  };
   if (typeof notice.expires_at === 'string' && typeof notice.created_at === 'string') {
-    out.expires_at = new Date(now.getTime() + Date.parse(notice.expires_at) - Date.parse(notice.created_at)).toISOString();
+    out.expires_at = new Date(
+      now.getTime() + Date.parse(notice.expires_at) - Date.parse(notice.created_at),
+    ).toISOString();
   }
   return out;
 }
@@ -165,7 +190,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === realpathSync(process.a
   try {
     const r = await sendNotice(url, creds, notice);
     const claims = await verifyReceipt(url, r.receipt);
-    process.stdout.write(`accepted ${r.notice_id} at log index ${r.log_index}; receipt verified (sha256 ${String(claims.sha256)})\n`);
+    process.stdout.write(
+      `accepted ${r.notice_id} at log index ${r.log_index}; receipt verified (sha256 ${String(claims.sha256)})\n`,
+    );
   } catch (e) {
     process.stderr.write(`refused: ${(e as Error).message}\n`);
     process.exit(1);

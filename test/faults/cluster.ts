@@ -39,16 +39,34 @@ export async function startTestCluster(t: Teardown, size = 3): Promise<TestClust
   const root = mkdtempSync(join(tmpdir(), 'liaison-cluster-'));
   const nodes: ClusterNode[] = [];
   for (let i = 0; i < size; i++) {
-    nodes.push({ name: `n${i + 1}`, port: await freePort(), clusterPort: await freePort(), storeDir: join(root, `n${i + 1}`), server: null });
+    nodes.push({
+      name: `n${i + 1}`,
+      port: await freePort(),
+      clusterPort: await freePort(),
+      storeDir: join(root, `n${i + 1}`),
+      server: null,
+    });
   }
   const start = async (i: number) => {
     const n = nodes[i]!;
-    const routes = nodes.filter((_, j) => j !== i).map((o) => `nats://127.0.0.1:${o.clusterPort}`).join(',');
+    const routes = nodes
+      .filter((_, j) => j !== i)
+      .map((o) => `nats://127.0.0.1:${o.clusterPort}`)
+      .join(',');
     n.server = await startLocalNats({
       bin,
       storeDir: n.storeDir,
       port: n.port,
-      args: ['--server_name', n.name, '--cluster_name', 'liaison-test', '--cluster', `nats://127.0.0.1:${n.clusterPort}`, '--routes', routes],
+      args: [
+        '--server_name',
+        n.name,
+        '--cluster_name',
+        'liaison-test',
+        '--cluster',
+        `nats://127.0.0.1:${n.clusterPort}`,
+        '--routes',
+        routes,
+      ],
     });
   };
   const cluster: TestCluster = {
@@ -84,7 +102,9 @@ export async function startTestCluster(t: Teardown, size = 3): Promise<TestClust
   };
   // If the test process dies before teardown (an uncaught error at top level), do not leave servers behind.
   const killAll = () => {
-    for (const n of nodes) if (n.server && n.server.child.exitCode === null && n.server.child.signalCode === null) process.kill(n.server.pid, 'SIGKILL');
+    for (const n of nodes)
+      if (n.server && n.server.child.exitCode === null && n.server.child.signalCode === null)
+        process.kill(n.server.pid, 'SIGKILL');
   };
   process.once('exit', killAll);
   t.teardown(async () => {

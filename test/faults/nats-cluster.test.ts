@@ -20,9 +20,18 @@ const cluster = await startTestCluster(t);
 const dataDir = mkdtempSync(join(tmpdir(), 'liaison-faults-'));
 t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
 // Both gateways create (or check) every stream and bucket with 3 replicas before any node is killed.
-const overrides = { streamReplicas: 3, publishTimeoutMs: 4000, retryAfterSeconds: 1, leaseTtlSeconds: 3, checkpointIntervalMs: 500 };
+const overrides = {
+  streamReplicas: 3,
+  publishTimeoutMs: 4000,
+  retryAfterSeconds: 1,
+  leaseTtlSeconds: 3,
+  checkpointIntervalMs: 500,
+};
 /** A fresh R3 cluster on a busy 2-core machine can time out the first stream requests: a bounded retry. */
-async function gateway(o: Record<string, unknown> = overrides, tt: Parameters<typeof startTestGateway>[0] = t): Promise<TestGateway> {
+async function gateway(
+  o: Record<string, unknown> = overrides,
+  tt: Parameters<typeof startTestGateway>[0] = t,
+): Promise<TestGateway> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await startTestGateway(tt, cluster.url, o, { dataDir });
@@ -40,8 +49,24 @@ for (const s of [STREAMS.notices, STREAMS.log]) {
 }
 
 const senders = [
-  { agency: 'vn-customs', patch: { operation: 'mekong-dragon-6', origin: { country: 'VN', agency: 'vn-customs' }, addressees: ['TH'], tlp: 'GREEN' } },
-  { agency: 'th-customs', patch: { operation: 'mekong-dragon-6', origin: { country: 'TH', agency: 'th-customs' }, addressees: ['VN'], tlp: 'AMBER' } },
+  {
+    agency: 'vn-customs',
+    patch: {
+      operation: 'mekong-dragon-6',
+      origin: { country: 'VN', agency: 'vn-customs' },
+      addressees: ['TH'],
+      tlp: 'GREEN',
+    },
+  },
+  {
+    agency: 'th-customs',
+    patch: {
+      operation: 'mekong-dragon-6',
+      origin: { country: 'TH', agency: 'th-customs' },
+      addressees: ['VN'],
+      tlp: 'AMBER',
+    },
+  },
 ];
 let seq = 0;
 async function envelope(g: TestGateway): Promise<{ id: string; jwe: string }> {
@@ -54,7 +79,12 @@ async function envelope(g: TestGateway): Promise<{ id: string; jwe: string }> {
  * What a well-behaved sender does: on 503 (or no answer) retry the same envelope, alternating gateways, within a deadline.
  * `only`: retry on that one gateway instead of alternating.
  */
-async function sendWithRetry(jwe: string, first: number, deadlineMs: number, only?: TestGateway): Promise<{ status: number; json: Record<string, any>; attempts: number }> {
+async function sendWithRetry(
+  jwe: string,
+  first: number,
+  deadlineMs: number,
+  only?: TestGateway,
+): Promise<{ status: number; json: Record<string, any>; attempts: number }> {
   const gws = only ? [only] : [g1, g2];
   let last = { status: 0, json: {} as Record<string, any> };
   const deadline = Date.now() + deadlineMs;
@@ -67,7 +97,8 @@ async function sendWithRetry(jwe: string, first: number, deadlineMs: number, onl
 }
 
 /** Retry a read while the cluster is still electing leaders after a restart (as an auditor's client would), within 30 s. */
-const whenReadable = <T>(what: string, read: () => Promise<T>) => waitFor(() => read().catch(() => undefined), what, 30_000);
+const whenReadable = <T>(what: string, read: () => Promise<T>) =>
+  waitFor(() => read().catch(() => undefined), what, 30_000);
 
 /** Replay LOG from the start: notice id -> log indexes where it appears. */
 async function replayLog(g: TestGateway): Promise<Map<string, { index: number; entry: NoticeLogEntry }[]>> {
@@ -89,9 +120,16 @@ async function checkReceiptsAgainstLog(tt: Pick<typeof t, 'fail' | 'equal'>, rec
   for (const [id, claims] of receipts) {
     const at = log.get(id) ?? [];
     if (at.length === 1 && at[0]!.index === claims.log_index && at[0]!.entry.sha256 === claims.sha256) once++;
-    else tt.fail(`notice ${id}: receipt says index ${claims.log_index}, log has ${JSON.stringify(at.map((a) => a.index))}`);
+    else
+      tt.fail(
+        `notice ${id}: receipt says index ${claims.log_index}, log has ${JSON.stringify(at.map((a) => a.index))}`,
+      );
   }
-  tt.equal(once, receipts.size, `each of the ${receipts.size} receipted notices is in the log exactly once, at its receipt's index, with its commitment`);
+  tt.equal(
+    once,
+    receipts.size,
+    `each of the ${receipts.size} receipted notices is in the log exactly once, at its receipt's index, with its commitment`,
+  );
   const twice = [...log.values()].filter((a) => a.length > 1);
   tt.equal(twice.length, 0, 'no notice is in the log twice');
 }
@@ -111,7 +149,10 @@ t.test('kill one NATS node under load: every receipted notice is in the log exac
         killed = true;
         // Kill the node that leads the LOG stream: the hardest case (a leader election under load).
         const leader = (await g1.gw.bus.jsm.streams.info(STREAMS.log)).cluster?.leader;
-        const victim = Math.max(0, cluster.nodes.findIndex((n) => n.name === leader));
+        const victim = Math.max(
+          0,
+          cluster.nodes.findIndex((n) => n.name === leader),
+        );
         tt.comment(`killing ${cluster.nodes[victim]!.name} (LOG leader ${leader}) after ${Date.now() - t0} ms`);
         await cluster.kill(victim);
       }

@@ -21,10 +21,19 @@ export interface Expected {
   what?: string;
 }
 
-const describeCode = (code: unknown) => (typeof code === 'string' ? code : code === undefined ? 'no code' : JSON.stringify(code));
-const describe = (e: unknown) => (e instanceof Error ? `${e.name} (${describeCode((e as { code?: unknown }).code)}): ${e.message}` : String(e));
+const describeCode = (code: unknown) =>
+  typeof code === 'string' ? code : code === undefined ? 'no code' : JSON.stringify(code);
+const describe = (e: unknown) =>
+  e instanceof Error ? `${e.name} (${describeCode((e as { code?: unknown }).code)}): ${e.message}` : String(e);
 
-function check<E extends CodedError>(t: Asserts, err: unknown, Class: ErrorClass<E>, code: E['code'], expected: Expected, what: string): E | undefined {
+function check<E extends CodedError>(
+  t: Asserts,
+  err: unknown,
+  Class: ErrorClass<E>,
+  code: E['code'],
+  expected: Expected,
+  what: string,
+): E | undefined {
   if (!(err instanceof Class)) {
     t.fail(`${what}: not a ${Class.name} but ${describe(err)}`);
     return undefined;
@@ -35,7 +44,13 @@ function check<E extends CodedError>(t: Asserts, err: unknown, Class: ErrorClass
 }
 
 /** `fn()` throws a `Class` with `code`; returns the error for further assertions. */
-export function throwsWith<E extends CodedError>(t: Asserts, fn: () => unknown, Class: ErrorClass<E>, code: E['code'], expected: Expected = {}): E | undefined {
+export function throwsWith<E extends CodedError>(
+  t: Asserts,
+  fn: () => unknown,
+  Class: ErrorClass<E>,
+  code: E['code'],
+  expected: Expected = {},
+): E | undefined {
   const what = expected.what ?? `throws ${Class.name} ${code}`;
   try {
     fn();
@@ -47,7 +62,13 @@ export function throwsWith<E extends CodedError>(t: Asserts, fn: () => unknown, 
 }
 
 /** `promise` (or what `fn` returns) rejects with a `Class` with `code`; resolves to the error for further assertions. */
-export async function rejectsWith<E extends CodedError>(t: Asserts, promise: PromiseLike<unknown> | (() => PromiseLike<unknown>), Class: ErrorClass<E>, code: E['code'], expected: Expected = {}): Promise<E | undefined> {
+export async function rejectsWith<E extends CodedError>(
+  t: Asserts,
+  promise: PromiseLike<unknown> | (() => PromiseLike<unknown>),
+  Class: ErrorClass<E>,
+  code: E['code'],
+  expected: Expected = {},
+): Promise<E | undefined> {
   const what = expected.what ?? `rejects with ${Class.name} ${code}`;
   try {
     await (typeof promise === 'function' ? promise() : promise);

@@ -27,7 +27,8 @@ interface Tap {
 export function shellBlocks(markdownFile: string): Map<string, string> {
   const text = readFileSync(markdownFile, 'utf8');
   const blocks = new Map<string, string>();
-  for (const m of text.matchAll(/<!-- run: ([a-z0-9-]+) -->\n```sh\n([\s\S]*?)```/g)) blocks.set(m[1] as string, m[2] as string);
+  for (const m of text.matchAll(/<!-- run: ([a-z0-9-]+) -->\n```sh\n([\s\S]*?)```/g))
+    blocks.set(m[1] as string, m[2] as string);
   return blocks;
 }
 
@@ -54,7 +55,10 @@ export async function docShell(t: Tap, dataDir: string, url: string): Promise<Do
   mkdirSync(bin);
   const npx = join(bin, 'npx');
   const client = join(repoRoot, 'test', 'helpers', 'doc-shell-client.mjs');
-  writeFileSync(npx, `#!/bin/sh\n[ "$1" = liaison ] || { echo "npx $1: only npx liaison runs in this test" >&2; exit 127; }\nshift\nexec '${process.execPath}' '${client}' "$@"\n`);
+  writeFileSync(
+    npx,
+    `#!/bin/sh\n[ "$1" = liaison ] || { echo "npx $1: only npx liaison runs in this test" >&2; exit 127; }\nshift\nexec '${process.execPath}' '${client}' "$@"\n`,
+  );
   chmodSync(npx, 0o755);
 
   // One command at a time: it runs in the block's directory with the block's LIAISON_* variables.
@@ -64,26 +68,35 @@ export async function docShell(t: Tap, dataDir: string, url: string): Promise<Do
     req.setEncoding('utf8');
     req.on('data', (d: string) => (text += d));
     req.on('end', () => {
-      queue = queue.then(async () => {
-        const { args, cwd, env } = JSON.parse(text) as { args: string[]; cwd: string; env: Record<string, string> };
-        const out = { code: 1, stdout: '', stderr: '' };
-        const saved = { cwd: process.cwd(), env: Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('LIAISON_')).map((k) => [k, process.env[k]])) };
-        for (const k of Object.keys(saved.env)) delete process.env[k];
-        Object.assign(process.env, env);
-        process.chdir(cwd);
-        try {
-          out.code = await run(args, { out: (s) => void (out.stdout += s), err: (s) => void (out.stderr += s) });
-        } finally {
-          process.chdir(saved.cwd);
-          for (const k of Object.keys(env)) delete process.env[k];
-          Object.assign(process.env, saved.env);
-        }
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(out));
-      }).catch((e: unknown) => {
-        res.statusCode = 500;
-        res.end(JSON.stringify({ code: 1, stdout: '', stderr: `test bridge: ${String(e)}\n` }));
-      });
+      queue = queue
+        .then(async () => {
+          const { args, cwd, env } = JSON.parse(text) as { args: string[]; cwd: string; env: Record<string, string> };
+          const out = { code: 1, stdout: '', stderr: '' };
+          const saved = {
+            cwd: process.cwd(),
+            env: Object.fromEntries(
+              Object.keys(process.env)
+                .filter((k) => k.startsWith('LIAISON_'))
+                .map((k) => [k, process.env[k]]),
+            ),
+          };
+          for (const k of Object.keys(saved.env)) delete process.env[k];
+          Object.assign(process.env, env);
+          process.chdir(cwd);
+          try {
+            out.code = await run(args, { out: (s) => void (out.stdout += s), err: (s) => void (out.stderr += s) });
+          } finally {
+            process.chdir(saved.cwd);
+            for (const k of Object.keys(env)) delete process.env[k];
+            Object.assign(process.env, saved.env);
+          }
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify(out));
+        })
+        .catch((e: unknown) => {
+          res.statusCode = 500;
+          res.end(JSON.stringify({ code: 1, stdout: '', stderr: `test bridge: ${String(e)}\n` }));
+        });
     });
   });
   const socket = join(dir, '.cli.sock');
@@ -92,10 +105,20 @@ export async function docShell(t: Tap, dataDir: string, url: string): Promise<Do
 
   const sh = (script: string, env: Record<string, string> = {}, timeoutMs = 60_000) =>
     new Promise<ShellResult>((resolve) => {
-      const childEnv: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`, LIAISON_URL: url, LIAISON_TEST_CLI_SOCKET: socket, ...env };
+      const childEnv: NodeJS.ProcessEnv = {
+        ...process.env,
+        PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+        LIAISON_URL: url,
+        LIAISON_TEST_CLI_SOCKET: socket,
+        ...env,
+      };
       delete childEnv.LIAISON_DATA_DIR; // the blocks use the default, ./data
-      execFile('bash', ['-euo', 'pipefail', '-c', script], { cwd: dir, env: childEnv, encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' }, (err, stdout, stderr) =>
-        resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      execFile(
+        'bash',
+        ['-euo', 'pipefail', '-c', script],
+        { cwd: dir, env: childEnv, encoding: 'utf8', timeout: timeoutMs, killSignal: 'SIGKILL' },
+        (err, stdout, stderr) =>
+          resolve({ status: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
       );
     });
   return { dir, sh };

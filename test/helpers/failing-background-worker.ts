@@ -16,6 +16,13 @@ if (how === 'fail-at-start') {
   // 'crash-after-ready': start, report one routed notice, log a line, then die as an uncaught error would.
   send({ type: 'log', lines: [JSON.stringify({ level: 30, msg: 'stand-in started' }) + '\n'] });
   send({ type: 'ready', status: { routerLeading: true, routed: 0, checkpointer: null, threads: {} } });
-  send({ type: 'status', status: { routerLeading: true, routed: 1, checkpointer: null, threads: {} }, events: [['routed', 2, 1], ['failed', 'retry']] });
+  send({
+    type: 'status',
+    status: { routerLeading: true, routed: 1, checkpointer: null, threads: {} },
+    events: [
+      ['routed', 2, 1],
+      ['failed', 'retry'],
+    ],
+  });
   setTimeout(() => process.exit(3), 100);
 }

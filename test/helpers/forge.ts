@@ -1,14 +1,19 @@
 import { createPrivateKey, sign as nodeSign } from 'node:crypto';
 import type { JWK } from 'jose';
 
-const b64 = (v: string | Uint8Array) => Buffer.from(typeof v === 'string' ? new TextEncoder().encode(v) : v).toString('base64url');
+const b64 = (v: string | Uint8Array) =>
+  Buffer.from(typeof v === 'string' ? new TextEncoder().encode(v) : v).toString('base64url');
 
 /** Sign a compact JWS with an arbitrary protected header (for headers jose refuses to produce: crit, jku, ...). */
 export function forgeJws(header: Record<string, unknown>, payload: Uint8Array | string, privateJwk: JWK): string {
   const input = `${b64(JSON.stringify(header))}.${b64(payload)}`;
   const key = createPrivateKey({ key: privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
   const alg = privateJwk.crv === 'Ed25519' ? null : 'sha256';
-  const sig = nodeSign(alg, Buffer.from(input), privateJwk.crv === 'Ed25519' ? key : { key, dsaEncoding: 'ieee-p1363' });
+  const sig = nodeSign(
+    alg,
+    Buffer.from(input),
+    privateJwk.crv === 'Ed25519' ? key : { key, dsaEncoding: 'ieee-p1363' },
+  );
   return `${input}.${b64(sig)}`;
 }
 

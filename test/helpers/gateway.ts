@@ -21,19 +21,42 @@ export interface TestGateway {
   jwks: { keys: JWK[]; broker: string };
   creds(agency: string): AgencyCredentials;
   /** Sign with the agency's key and encrypt to the broker. */
-  seal(notice: unknown, agency: string, opts?: Partial<SealOptions> & { raw?: Uint8Array }): Promise<{ jwe: string; jws: string }>;
-  post(body: string, contentType?: string): Promise<{ status: number; headers: Record<string, unknown>; json: Record<string, any> }>;
+  seal(
+    notice: unknown,
+    agency: string,
+    opts?: Partial<SealOptions> & { raw?: Uint8Array },
+  ): Promise<{ jwe: string; jws: string }>;
+  post(
+    body: string,
+    contentType?: string,
+  ): Promise<{ status: number; headers: Record<string, unknown>; json: Record<string, any> }>;
 }
 
 interface Tap {
   teardown(fn: () => unknown): void;
 }
 
-export async function startTestGateway(t: Tap, natsUrl: string, overrides: Record<string, unknown> = {}, opts: { now?: () => Date; dataDir?: string } = {}): Promise<TestGateway> {
+export async function startTestGateway(
+  t: Tap,
+  natsUrl: string,
+  overrides: Record<string, unknown> = {},
+  opts: { now?: () => Date; dataDir?: string } = {},
+): Promise<TestGateway> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'liaison-data-'));
   await ensureDemoNetwork(dataDir);
   // Webhook receivers in tests listen on loopback, which a gateway refuses by default (webhook-address-policy.test.ts).
-  const config = loadConfig({}, { dataDir, natsUrl, logLevel: 'info', publishTimeoutMs: 2000, retryAfterSeconds: 2, webhookAllowPrivateNetworks: true, ...overrides });
+  const config = loadConfig(
+    {},
+    {
+      dataDir,
+      natsUrl,
+      logLevel: 'info',
+      publishTimeoutMs: 2000,
+      retryAfterSeconds: 2,
+      webhookAllowPrivateNetworks: true,
+      ...overrides,
+    },
+  );
   const logLines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -61,7 +84,12 @@ export async function startTestGateway(t: Tap, natsUrl: string, overrides: Recor
       return sealNotice(bytes, { signingKey: creds(agency).signing, brokerKey: brokerEncryptionKey(jwks), ...o });
     },
     async post(body, contentType = 'application/jose') {
-      const res = await gw.app.inject({ method: 'POST', url: '/v1/notices', headers: { 'content-type': contentType }, payload: body });
+      const res = await gw.app.inject({
+        method: 'POST',
+        url: '/v1/notices',
+        headers: { 'content-type': contentType },
+        payload: body,
+      });
       let json: Record<string, any>;
       try {
         json = res.json();
@@ -75,6 +103,8 @@ export async function startTestGateway(t: Tap, natsUrl: string, overrides: Recor
 
 /** A sample notice from docs/examples/notices, made fresh (new id, created_at now) and sent as `from`. */
 export function sampleNotice(type: string, patch: Record<string, unknown> = {}): Record<string, any> {
-  const base = JSON.parse(readFileSync(join(repoRoot, 'docs', 'examples', 'notices', `${type}.json`), 'utf8')) as Record<string, any>;
+  const base = JSON.parse(
+    readFileSync(join(repoRoot, 'docs', 'examples', 'notices', `${type}.json`), 'utf8'),
+  ) as Record<string, any>;
   return { ...base, id: randomUUID(), created_at: new Date().toISOString(), ...patch };
 }

@@ -16,7 +16,10 @@ export interface GpgResult {
 export interface Gpg {
   home: string;
   /** Run gpg in this home, non-interactive, with a bounded timeout; rejects when it fails unless `allowFail`. */
-  run(args: string[], opts?: { input?: string | Uint8Array; allowFail?: boolean; timeoutMs?: number }): Promise<GpgResult>;
+  run(
+    args: string[],
+    opts?: { input?: string | Uint8Array; allowFail?: boolean; timeoutMs?: number },
+  ): Promise<GpgResult>;
   /** Generate a signing key with an encryption subkey; returns its primary fingerprint (upper-case hex). */
   genKey(uid: string, kind: 'ed25519' | 'rsa3072', opts?: { expire?: string }): Promise<string>;
   exportPublic(fpr: string): Promise<string>;
@@ -40,7 +43,11 @@ export function startGpg(t: Teardown): Gpg {
   });
   const run: Gpg['run'] = (args, opts = {}) =>
     new Promise((resolve, reject) => {
-      const child = spawn('gpg', ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', '--trust-model', 'always', ...args], { env, timeout: opts.timeoutMs ?? 60_000 });
+      const child = spawn(
+        'gpg',
+        ['--batch', '--no-tty', '--pinentry-mode', 'loopback', '--passphrase', '', '--trust-model', 'always', ...args],
+        { env, timeout: opts.timeoutMs ?? 60_000 },
+      );
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -49,7 +56,8 @@ export function startGpg(t: Teardown): Gpg {
       child.on('error', reject);
       child.on('close', (status, signal) => {
         const result = { status, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
-        if (!opts.allowFail && status !== 0) reject(new Error(`gpg ${args.join(' ')} failed (${status ?? signal}): ${result.stderr}`));
+        if (!opts.allowFail && status !== 0)
+          reject(new Error(`gpg ${args.join(' ')} failed (${status ?? signal}): ${result.stderr}`));
         else resolve(result);
       });
       child.stdin.end(opts.input ?? '');
@@ -61,9 +69,14 @@ export function startGpg(t: Teardown): Gpg {
       const expire = opts.expire ?? '1y';
       await run(['--quick-gen-key', uid, kind, 'sign', expire], { timeoutMs: 120_000 });
       const list = (await run(['--with-colons', '--fingerprint', '--list-keys', `=${uid}`])).stdout.toString('utf8');
-      const fpr = list.split('\n').find((l) => l.startsWith('fpr:'))?.split(':')[9];
+      const fpr = list
+        .split('\n')
+        .find((l) => l.startsWith('fpr:'))
+        ?.split(':')[9];
       if (!fpr) throw new Error(`no fingerprint for ${uid}`);
-      await run(['--quick-add-key', fpr, kind === 'ed25519' ? 'cv25519' : 'rsa3072', 'encr', expire], { timeoutMs: 120_000 });
+      await run(['--quick-add-key', fpr, kind === 'ed25519' ? 'cv25519' : 'rsa3072', 'encr', expire], {
+        timeoutMs: 120_000,
+      });
       return fpr.toUpperCase();
     },
     async exportPublic(fpr) {
@@ -73,7 +86,14 @@ export function startGpg(t: Teardown): Gpg {
       await run(['--import'], { input: armored });
     },
     async signEncrypt(data, signers, recipients, extra = []) {
-      const args = ['--armor', ...signers.flatMap((s) => ['--local-user', s]), ...recipients.flatMap((r) => ['--recipient', r]), ...extra, '--sign', '--encrypt'];
+      const args = [
+        '--armor',
+        ...signers.flatMap((s) => ['--local-user', s]),
+        ...recipients.flatMap((r) => ['--recipient', r]),
+        ...extra,
+        '--sign',
+        '--encrypt',
+      ];
       return (await run(args, { input: data })).stdout.toString('utf8');
     },
   };

@@ -8,7 +8,13 @@ export function inboxClients(g: TestGateway, url: string): (agency: string) => I
     let c = clients.get(agency);
     if (!c) {
       const creds = g.creds(agency);
-      c = new InboxClient({ url, agency, signingKey: creds.signing, encryptionKey: creds.encryption, brokerId: g.config.brokerId });
+      c = new InboxClient({
+        url,
+        agency,
+        signingKey: creds.signing,
+        encryptionKey: creds.encryption,
+        brokerId: g.config.brokerId,
+      });
       clients.set(agency, c);
     }
     return c;

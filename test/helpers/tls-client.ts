@@ -14,7 +14,10 @@ export interface ClientIdentity {
 }
 
 /** An agency's client certificate and key from a PKI directory. */
-export const identity = (pki: Pki, agency: string): ClientIdentity => ({ cert: readFileSync(pki.paths.agencyCert(agency)), key: readFileSync(pki.paths.agencyKey(agency)) });
+export const identity = (pki: Pki, agency: string): ClientIdentity => ({
+  cert: readFileSync(pki.paths.agencyCert(agency)),
+  key: readFileSync(pki.paths.agencyKey(agency)),
+});
 
 /**
  * One HTTPS request over a fresh connection (no session reuse between cases),
@@ -23,7 +26,16 @@ export const identity = (pki: Pki, agency: string): ClientIdentity => ({ cert: r
  */
 export function httpsCall(
   baseUrl: string,
-  opts: { ca: Buffer; id?: ClientIdentity; method?: string; path: string; headers?: Record<string, string>; body?: string; agent?: Agent; timeoutMs?: number },
+  opts: {
+    ca: Buffer;
+    id?: ClientIdentity;
+    method?: string;
+    path: string;
+    headers?: Record<string, string>;
+    body?: string;
+    agent?: Agent;
+    timeoutMs?: number;
+  },
 ): Promise<TlsAnswer> {
   const url = new URL(opts.path, baseUrl);
   if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') throw new Error('loopback only');
@@ -34,7 +46,10 @@ export function httpsCall(
         method: opts.method ?? 'GET',
         ca: opts.ca,
         ...(opts.id ? { cert: opts.id.cert, key: opts.id.key } : {}),
-        headers: { ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}), ...opts.headers },
+        headers: {
+          ...(opts.body !== undefined ? { 'content-length': String(Buffer.byteLength(opts.body)) } : {}),
+          ...opts.headers,
+        },
         agent: opts.agent ?? false,
         timeout: opts.timeoutMs ?? 10_000,
       },

@@ -1,7 +1,11 @@
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Bounded wait: poll fn every 50 ms until it returns a value other than undefined, or fail naming `what` after `ms`. */
-export async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, ms = 10_000): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  ms = 10_000,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -16,7 +20,13 @@ export async function outcome(p: Promise<unknown>, ms = 3000): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<string>((r) => (timer = setTimeout(() => r('timeout'), ms)));
   try {
-    return await Promise.race([p.then(() => 'ok', (e: Error) => e.message || String(e)), timeout]);
+    return await Promise.race([
+      p.then(
+        () => 'ok',
+        (e: Error) => e.message || String(e),
+      ),
+      timeout,
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -15,7 +15,14 @@ export interface ReceivedRequest {
 }
 
 /** An agency's webhook receiver on loopback: records every request (headers, body) and answers with `answer` (default 204). Closed at teardown. */
-export async function webhookReceiver(t: Teardown, answer: (n: number, req: IncomingMessage, res: ServerResponse) => void = (_n, _q, res) => (res.writeHead(204), res.end()), path = '/hook') {
+export async function webhookReceiver(
+  t: Teardown,
+  answer: (n: number, req: IncomingMessage, res: ServerResponse) => void = (_n, _q, res) => (
+    res.writeHead(204),
+    res.end()
+  ),
+  path = '/hook',
+) {
   const got: ReceivedRequest[] = [];
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -32,12 +39,16 @@ export async function webhookReceiver(t: Teardown, answer: (n: number, req: Inco
 
 /** Wait until the webhook deliverer has made its durable consumer for `agency` (it does so on a registry change). */
 export async function webhookConsumerReady(bus: NatsBus, agency: string, ms = 15_000): Promise<void> {
-  await waitFor(async () => {
-    try {
-      await bus.jsm.consumers.info(STREAMS.deliveries, webhookConsumer(agency));
-      return true;
-    } catch {
-      return undefined;
-    }
-  }, `the webhook consumer of ${agency}`, ms);
+  await waitFor(
+    async () => {
+      try {
+        await bus.jsm.consumers.info(STREAMS.deliveries, webhookConsumer(agency));
+        return true;
+      } catch {
+        return undefined;
+      }
+    },
+    `the webhook consumer of ${agency}`,
+    ms,
+  );
 }

@@ -9,18 +9,44 @@ const ackItem = {
   type: 'object',
   additionalProperties: false,
   required: ['agency', 'signer_kid', 'acked_at', 'received_at', 'ack', 'sha256'],
-  properties: { agency: { type: 'string' }, signer_kid: { type: 'string' }, acked_at: { type: 'string' }, received_at: { type: 'string' }, ack: { type: 'string' }, sha256: { type: 'string' } },
+  properties: {
+    agency: { type: 'string' },
+    signer_kid: { type: 'string' },
+    acked_at: { type: 'string' },
+    received_at: { type: 'string' },
+    ack: { type: 'string' },
+    sha256: { type: 'string' },
+  },
 } as const;
 
 /** POST /v1/inbox/ack */
 export const postInboxAckSchema = {
   summary: 'Acknowledge a delivery (signed read receipt)',
-  description: "Record the recipient's signed read receipt of a notice in the log: 201 when recorded, 200 when it was already recorded. Role subscribe.",
+  description:
+    "Record the recipient's signed read receipt of a notice in the log: 201 when recorded, 200 when it was already recorded. Role subscribe.",
   tags: ['inbox'],
   security: [{ clientAssertion: [] }],
-  body: { description: "The recipient's read receipt.", content: { 'application/jose': { schema: { type: 'string', description: 'Compact JWS by the recipient agency signing key.' } } } },
+  body: {
+    description: "The recipient's read receipt.",
+    content: {
+      'application/jose': {
+        schema: { type: 'string', description: 'Compact JWS by the recipient agency signing key.' },
+      },
+    },
+  },
   response: {
-    '2xx': { type: 'object', additionalProperties: false, required: ['notice_id', 'agency', 'log_index', 'received_at', 'duplicate'], properties: { notice_id: { type: 'string' }, agency: { type: 'string' }, log_index: { type: 'integer' }, received_at: { type: 'string' }, duplicate: { type: 'boolean' } } },
+    '2xx': {
+      type: 'object',
+      additionalProperties: false,
+      required: ['notice_id', 'agency', 'log_index', 'received_at', 'duplicate'],
+      properties: {
+        notice_id: { type: 'string' },
+        agency: { type: 'string' },
+        log_index: { type: 'integer' },
+        received_at: { type: 'string' },
+        duplicate: { type: 'boolean' },
+      },
+    },
   },
 } as const;
 
@@ -31,7 +57,14 @@ export const getNoticeAcksSchema = {
   tags: ['notices'],
   security: [{ clientAssertion: [] }],
   params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 36 } } },
-  response: { 200: { type: 'object', additionalProperties: false, required: ['notice_id', 'acks'], properties: { notice_id: { type: 'string' }, acks: { type: 'array', items: ackItem } } } },
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['notice_id', 'acks'],
+      properties: { notice_id: { type: 'string' }, acks: { type: 'array', items: ackItem } },
+    },
+  },
 } as const;
 
 /**
@@ -40,7 +73,9 @@ export const getNoticeAcksSchema = {
  *  GET  /v1/notices/:id/acks     (publish)   the receipts of one's own notice
  */
 export const ackRoutes: FastifyPluginAsync<AckRouteOptions> = async (app, opts) => {
-  app.addContentTypeParser('application/jose', { parseAs: 'string', bodyLimit: 8192 }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/jose', { parseAs: 'string', bodyLimit: 8192 }, (_req, body, done) =>
+    done(null, body),
+  );
 
   app.post(
     '/v1/inbox/ack',
@@ -48,7 +83,10 @@ export const ackRoutes: FastifyPluginAsync<AckRouteOptions> = async (app, opts) 
     async (request, reply) => {
       const agency = request.agency?.agencyId;
       if (!agency) throw new LiaisonError('unauthorized');
-      if (typeof request.body !== 'string') throw new LiaisonError('unsupported-media-type', { publicDetail: 'send the read receipt as application/jose (a compact JWS)' });
+      if (typeof request.body !== 'string')
+        throw new LiaisonError('unsupported-media-type', {
+          publicDetail: 'send the read receipt as application/jose (a compact JWS)',
+        });
       const recorded = await recordAck(opts, agency, request.body.trim());
       request.trace.notice_id = recorded.notice_id;
       reply.code(recorded.duplicate ? 200 : 201);

@@ -22,7 +22,11 @@ import { natsUnavailable } from '../../nats/errors.js';
  *  GET  /v1/admin/registry                              the whole registry in the seed's form
  */
 const MAX_BODY = 64 * 1024;
-const uuid = { type: 'string', pattern: UUID.source, description: 'Idempotency key and event id: send the same id to retry.' };
+const uuid = {
+  type: 'string',
+  pattern: UUID.source,
+  description: 'Idempotency key and event id: send the same id to retry.',
+};
 const reason = { type: 'string', maxLength: 500, description: 'Why (kept in the signed event: no secrets).' };
 const timestamp = { type: 'string', format: 'date-time', maxLength: 40 };
 const kid = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,128}$' };
@@ -40,7 +44,15 @@ const newKey = {
           type: 'object',
           additionalProperties: false,
           required: ['kty', 'crv', 'x'],
-          properties: { kty: { enum: ['OKP', 'EC'] }, crv: { enum: ['Ed25519', 'X25519', 'P-256'] }, x: { type: 'string', maxLength: 100 }, y: { type: 'string', maxLength: 100 }, kid, alg: { type: 'string', maxLength: 20 }, use: { enum: ['sig', 'enc'] } },
+          properties: {
+            kty: { enum: ['OKP', 'EC'] },
+            crv: { enum: ['Ed25519', 'X25519', 'P-256'] },
+            x: { type: 'string', maxLength: 100 },
+            y: { type: 'string', maxLength: 100 },
+            kid,
+            alg: { type: 'string', maxLength: 20 },
+            use: { enum: ['sig', 'enc'] },
+          },
         },
         not_before: timestamp,
         not_after: timestamp,
@@ -50,7 +62,14 @@ const newKey = {
       type: 'object',
       additionalProperties: false,
       required: ['kid', 'use', 'format', 'armored'],
-      properties: { kid, use: { enum: ['sig', 'enc'] }, format: { const: 'openpgp' }, armored: { type: 'string', maxLength: 32768 }, not_before: timestamp, not_after: timestamp },
+      properties: {
+        kid,
+        use: { enum: ['sig', 'enc'] },
+        format: { const: 'openpgp' },
+        armored: { type: 'string', maxLength: 32768 },
+        not_before: timestamp,
+        not_after: timestamp,
+      },
     },
   ],
 };
@@ -58,46 +77,164 @@ const recorded = {
   type: 'object',
   additionalProperties: false,
   required: ['event_id', 'type', 'log_index', 'event', 'duplicate'],
-  properties: { event_id: { type: 'string' }, type: { type: 'string' }, log_index: { type: 'integer' }, event: { type: 'string', description: 'The broker-signed registry event (compact JWS, typ liaison-registry-event+jws).' }, duplicate: { type: 'boolean' } },
+  properties: {
+    event_id: { type: 'string' },
+    type: { type: 'string' },
+    log_index: { type: 'integer' },
+    event: {
+      type: 'string',
+      description: 'The broker-signed registry event (compact JWS, typ liaison-registry-event+jws).',
+    },
+    duplicate: { type: 'boolean' },
+  },
 };
-const agencyParams = { type: 'object', additionalProperties: false, required: ['agency'], properties: { agency: { type: 'string', pattern: SLUG.source } } };
+const agencyParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['agency'],
+  properties: { agency: { type: 'string', pattern: SLUG.source } },
+};
 const keyParams = { ...agencyParams, required: ['agency', 'kid'], properties: { ...agencyParams.properties, kid } };
-const operationParams = { type: 'object', additionalProperties: false, required: ['operation'], properties: { operation: { type: 'string', pattern: SLUG.source } } };
+const operationParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['operation'],
+  properties: { operation: { type: 'string', pattern: SLUG.source } },
+};
 // A record is checked by the broker against schemas/registry.schema.json (strict, no coercion), not by the route's schema.
-const record = (what: string) => ({ type: 'object', description: `The ${what} record (schemas/registry.schema.json); its id must be the path's.` });
+const record = (what: string) => ({
+  type: 'object',
+  description: `The ${what} record (schemas/registry.schema.json); its id must be the path's.`,
+});
 const stored = { 200: { type: 'object', additionalProperties: true } };
 /** What every registry-event route shares: one recorded event in answer. */
 const common = { tags: ['admin'], security: [{ clientAssertion: [] }], response: { '2xx': recorded } };
 
 /** POST /v1/admin/broker/keys/encryption/rotate */
-export const rotateBrokerEncryptionKeysSchema = { ...common, summary: "Rotate the broker's encryption keys", description: 'New P-256 and X25519 keys are published; the previous ones stop being published and keep decrypting for grace_seconds (default: the configured grace). Role operator.', body: { type: 'object', additionalProperties: false, properties: { id: uuid, grace_seconds: { type: 'integer', minimum: 0, maximum: 31536000 }, reason } } } as const;
+export const rotateBrokerEncryptionKeysSchema = {
+  ...common,
+  summary: "Rotate the broker's encryption keys",
+  description:
+    'New P-256 and X25519 keys are published; the previous ones stop being published and keep decrypting for grace_seconds (default: the configured grace). Role operator.',
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { id: uuid, grace_seconds: { type: 'integer', minimum: 0, maximum: 31536000 }, reason },
+  },
+} as const;
 
 /** POST /v1/admin/broker/keys/signing/rotate */
-export const rotateBrokerSigningKeySchema = { ...common, summary: "Rotate the broker's signing key", description: 'A new Ed25519 key signs receipts, checkpoints and webhooks from now on; the old one stays published (GET /v1/keys, /v1/keys/history) so what it signed stays verifiable. The event is signed by the outgoing key. Role operator.', body: { type: 'object', additionalProperties: false, properties: { id: uuid, reason } } } as const;
+export const rotateBrokerSigningKeySchema = {
+  ...common,
+  summary: "Rotate the broker's signing key",
+  description:
+    'A new Ed25519 key signs receipts, checkpoints and webhooks from now on; the old one stays published (GET /v1/keys, /v1/keys/history) so what it signed stays verifiable. The event is signed by the outgoing key. Role operator.',
+  body: { type: 'object', additionalProperties: false, properties: { id: uuid, reason } },
+} as const;
 
 /** POST /v1/admin/agencies/:agency/keys */
-export const addAgencyKeySchema = { ...common, summary: "Add an agency key", description: 'Register a new public key (JWK or OpenPGP certificate) for an agency. Role operator.', params: agencyParams, body: { type: 'object', additionalProperties: false, required: ['key'], properties: { id: uuid, key: newKey, reason } } } as const;
+export const addAgencyKeySchema = {
+  ...common,
+  summary: 'Add an agency key',
+  description: 'Register a new public key (JWK or OpenPGP certificate) for an agency. Role operator.',
+  params: agencyParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['key'],
+    properties: { id: uuid, key: newKey, reason },
+  },
+} as const;
 
 /** POST /v1/admin/agencies/:agency/keys/:kid/rotate */
-export const rotateAgencyKeySchema = { ...common, summary: "Rotate an agency key", description: 'Register the successor of a key; the old key stays valid for overlap_seconds (default: the configured overlap), then ends (not_after). What it signed stays verifiable. Role operator.', params: keyParams, body: { type: 'object', additionalProperties: false, required: ['key'], properties: { id: uuid, key: newKey, overlap_seconds: { type: 'integer', minimum: 0, maximum: 31536000 }, reason } } } as const;
+export const rotateAgencyKeySchema = {
+  ...common,
+  summary: 'Rotate an agency key',
+  description:
+    'Register the successor of a key; the old key stays valid for overlap_seconds (default: the configured overlap), then ends (not_after). What it signed stays verifiable. Role operator.',
+  params: keyParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['key'],
+    properties: { id: uuid, key: newKey, overlap_seconds: { type: 'integer', minimum: 0, maximum: 31536000 }, reason },
+  },
+} as const;
 
 /** POST /v1/admin/agencies/:agency/keys/:kid/revoke */
-export const revokeAgencyKeySchema = { ...common, summary: "Revoke an agency key", description: 'The key stops working on every gateway at once (or at revoked_at, which may not be in the past). Notices it signed before stay verifiable. Role operator.', params: keyParams, body: { type: 'object', additionalProperties: false, properties: { id: uuid, revoked_at: timestamp, reason } } } as const;
+export const revokeAgencyKeySchema = {
+  ...common,
+  summary: 'Revoke an agency key',
+  description:
+    'The key stops working on every gateway at once (or at revoked_at, which may not be in the past). Notices it signed before stay verifiable. Role operator.',
+  params: keyParams,
+  body: { type: 'object', additionalProperties: false, properties: { id: uuid, revoked_at: timestamp, reason } },
+} as const;
 
 /** PUT /v1/admin/agencies/:agency */
-export const putAgencySchema = { ...common, summary: 'Create an agency, or set its record', description: "Create a member agency (its record and first public keys in `keys`), or replace an existing agency's record as a whole (name, roles, webhook, delivery_format, certificates): its keys stay as they are and change only through the key routes; `keys` may list those it has. The country of an existing agency does not change. Role operator.", params: agencyParams, body: { type: 'object', additionalProperties: false, required: ['agency'], properties: { id: uuid, agency: record('agency, without keys'), keys: { type: 'array', maxItems: 20, items: newKey }, reason } } } as const;
+export const putAgencySchema = {
+  ...common,
+  summary: 'Create an agency, or set its record',
+  description:
+    "Create a member agency (its record and first public keys in `keys`), or replace an existing agency's record as a whole (name, roles, webhook, delivery_format, certificates): its keys stay as they are and change only through the key routes; `keys` may list those it has. The country of an existing agency does not change. Role operator.",
+  params: agencyParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['agency'],
+    properties: {
+      id: uuid,
+      agency: record('agency, without keys'),
+      keys: { type: 'array', maxItems: 20, items: newKey },
+      reason,
+    },
+  },
+} as const;
 
 /** PUT /v1/admin/operations/:operation */
-export const putOperationSchema = { ...common, summary: 'Create an operation, or set its record', description: "Create an operation, or replace its record as a whole: name, status, members (every one a registered agency; one left out leaves the operation), categories, start and end. Role operator.", params: operationParams, body: { type: 'object', additionalProperties: false, required: ['operation'], properties: { id: uuid, operation: record('operation'), reason } } } as const;
+export const putOperationSchema = {
+  ...common,
+  summary: 'Create an operation, or set its record',
+  description:
+    'Create an operation, or replace its record as a whole: name, status, members (every one a registered agency; one left out leaves the operation), categories, start and end. Role operator.',
+  params: operationParams,
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['operation'],
+    properties: { id: uuid, operation: record('operation'), reason },
+  },
+} as const;
 
 /** GET /v1/admin/registry */
-export const getRegistrySchema = { tags: ['admin'], security: [{ clientAssertion: [] }], summary: 'The whole member registry', description: 'Every agency and operation as this gateway enforces them, in the form of a registry seed (schemas/registry.schema.json): a record of the network, and the input of `liaison nats creds` and `liaison nats consumers`. Role operator.', response: stored } as const;
+export const getRegistrySchema = {
+  tags: ['admin'],
+  security: [{ clientAssertion: [] }],
+  summary: 'The whole member registry',
+  description:
+    'Every agency and operation as this gateway enforces them, in the form of a registry seed (schemas/registry.schema.json): a record of the network, and the input of `liaison nats creds` and `liaison nats consumers`. Role operator.',
+  response: stored,
+} as const;
 
 /** GET /v1/admin/agencies/:agency */
-export const getAgencySchema = { tags: ['admin'], security: [{ clientAssertion: [] }], summary: "An agency's record as stored", description: 'The record to edit and PUT back (its keys are left as they are). Role operator.', params: agencyParams, response: stored } as const;
+export const getAgencySchema = {
+  tags: ['admin'],
+  security: [{ clientAssertion: [] }],
+  summary: "An agency's record as stored",
+  description: 'The record to edit and PUT back (its keys are left as they are). Role operator.',
+  params: agencyParams,
+  response: stored,
+} as const;
 
 /** GET /v1/admin/operations/:operation */
-export const getOperationSchema = { tags: ['admin'], security: [{ clientAssertion: [] }], summary: "An operation's record as stored", description: 'The record to edit and PUT back. Role operator.', params: operationParams, response: stored } as const;
+export const getOperationSchema = {
+  tags: ['admin'],
+  security: [{ clientAssertion: [] }],
+  summary: "An operation's record as stored",
+  description: 'The record to edit and PUT back. Role operator.',
+  params: operationParams,
+  response: stored,
+} as const;
 
 export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, { admin }) => {
   // Admin bodies are hostile input like any other: strict JSON (no duplicate keys, no __proto__, bounded).
@@ -134,27 +271,38 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
   app.post<{ Params: { agency: string }; Body: { id?: string; key: NewAgencyKey; reason?: string } }>(
     '/v1/admin/agencies/:agency/keys',
     { preHandler: operator, schema: addAgencyKeySchema },
-    async (request, reply) => done(reply, await admin.addAgencyKey(actor(request), request.params.agency, request.body)),
+    async (request, reply) =>
+      done(reply, await admin.addAgencyKey(actor(request), request.params.agency, request.body)),
   );
-  app.post<{ Params: { agency: string; kid: string }; Body: { id?: string; key: NewAgencyKey; overlap_seconds?: number; reason?: string } }>(
+  app.post<{
+    Params: { agency: string; kid: string };
+    Body: { id?: string; key: NewAgencyKey; overlap_seconds?: number; reason?: string };
+  }>(
     '/v1/admin/agencies/:agency/keys/:kid/rotate',
     { preHandler: operator, schema: rotateAgencyKeySchema },
-    async (request, reply) => done(reply, await admin.rotateAgencyKey(actor(request), request.params.agency, request.params.kid, request.body)),
+    async (request, reply) =>
+      done(reply, await admin.rotateAgencyKey(actor(request), request.params.agency, request.params.kid, request.body)),
   );
   app.post<{ Params: { agency: string; kid: string }; Body: { id?: string; revoked_at?: string; reason?: string } }>(
     '/v1/admin/agencies/:agency/keys/:kid/revoke',
     { preHandler: operator, schema: revokeAgencyKeySchema },
-    async (request, reply) => done(reply, await admin.revokeAgencyKey(actor(request), request.params.agency, request.params.kid, request.body ?? {})),
+    async (request, reply) =>
+      done(
+        reply,
+        await admin.revokeAgencyKey(actor(request), request.params.agency, request.params.kid, request.body ?? {}),
+      ),
   );
-  app.put<{ Params: { agency: string }; Body: { id?: string; agency: unknown; keys?: NewAgencyKey[]; reason?: string } }>(
-    '/v1/admin/agencies/:agency',
-    { preHandler: operator, schema: putAgencySchema },
-    async (request, reply) => done(reply, await admin.setAgency(actor(request), request.params.agency, request.body)),
+  app.put<{
+    Params: { agency: string };
+    Body: { id?: string; agency: unknown; keys?: NewAgencyKey[]; reason?: string };
+  }>('/v1/admin/agencies/:agency', { preHandler: operator, schema: putAgencySchema }, async (request, reply) =>
+    done(reply, await admin.setAgency(actor(request), request.params.agency, request.body)),
   );
   app.put<{ Params: { operation: string }; Body: { id?: string; operation: unknown; reason?: string } }>(
     '/v1/admin/operations/:operation',
     { preHandler: operator, schema: putOperationSchema },
-    async (request, reply) => done(reply, await admin.setOperation(actor(request), request.params.operation, request.body)),
+    async (request, reply) =>
+      done(reply, await admin.setOperation(actor(request), request.params.operation, request.body)),
   );
   const read = async <T>(get: () => Promise<T | undefined>, what: string): Promise<T> => {
     const r = await get().catch((e: unknown) => {
@@ -163,11 +311,7 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
     if (r === undefined) throw new LiaisonError('not-found', { publicDetail: `no ${what}` });
     return r;
   };
-  app.get(
-    '/v1/admin/registry',
-    { preHandler: operator, schema: getRegistrySchema },
-    async () => admin.registry(),
-  );
+  app.get('/v1/admin/registry', { preHandler: operator, schema: getRegistrySchema }, async () => admin.registry());
   app.get<{ Params: { agency: string } }>(
     '/v1/admin/agencies/:agency',
     { preHandler: operator, schema: getAgencySchema },
@@ -176,6 +320,7 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
   app.get<{ Params: { operation: string } }>(
     '/v1/admin/operations/:operation',
     { preHandler: operator, schema: getOperationSchema },
-    async (request) => read(() => admin.readOperation(request.params.operation), `operation ${request.params.operation}`),
+    async (request) =>
+      read(() => admin.readOperation(request.params.operation), `operation ${request.params.operation}`),
   );
 };

@@ -40,7 +40,14 @@ const statusSchema = {
 } as const;
 
 /** GET /healthz */
-export const getHealthzSchema = { summary: 'Liveness', description: 'The process answers. Also served, with /readyz and /metrics, by the operations listener (plain HTTP, opsHost:opsPort, no client certificate in any TLS mode), which the container HEALTHCHECK calls.', tags: ['operations'], security: [], response: { 200: statusSchema } } as const;
+export const getHealthzSchema = {
+  summary: 'Liveness',
+  description:
+    'The process answers. Also served, with /readyz and /metrics, by the operations listener (plain HTTP, opsHost:opsPort, no client certificate in any TLS mode), which the container HEALTHCHECK calls.',
+  tags: ['operations'],
+  security: [],
+  response: { 200: statusSchema },
+} as const;
 
 /** GET /readyz */
 export const getReadyzSchema = {
@@ -65,22 +72,33 @@ export const healthRoutes: FastifyPluginAsync<HealthOptions> = async (app, { bus
    * gateway that still ingests (every gateway reads the same NATS: pulling one
    * for a bad message would pull them all); alert on `degraded` instead.
    */
-  app.get(
-    '/readyz',
-    { schema: getReadyzSchema },
-    async (request, reply) => {
-      const fail = (detail: string) => sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail }));
-      if (!bus.isConnected()) return fail('NATS is not connected');
-      try {
-        for (const name of Object.values(STREAMS)) if (!(await bus.streamInfo(name))) throw new Error(`no stream ${name}`);
-      } catch {
-        return fail('a JetStream stream is not reachable');
-      }
-      const problems: { kind: 'integrity-finding' | 'checkpointer-halted'; source: string; where: string; reason: string; at?: string; count?: number }[] = [];
-      const halted = checkpointer?.()?.status.halted;
-      if (halted) problems.push({ kind: 'checkpointer-halted', source: 'log', where: `log index ${halted.index}`, reason: halted.reason });
-      for (const f of integrity.list()) problems.push({ kind: 'integrity-finding', ...f, where: publicWhere(f.where) });
-      return problems.length === 0 ? { status: 'ready' } : { status: 'degraded', problems };
-    },
-  );
+  app.get('/readyz', { schema: getReadyzSchema }, async (request, reply) => {
+    const fail = (detail: string) =>
+      sendProblem(request, reply, new LiaisonError('unavailable', { detail, publicDetail: detail }));
+    if (!bus.isConnected()) return fail('NATS is not connected');
+    try {
+      for (const name of Object.values(STREAMS))
+        if (!(await bus.streamInfo(name))) throw new Error(`no stream ${name}`);
+    } catch {
+      return fail('a JetStream stream is not reachable');
+    }
+    const problems: {
+      kind: 'integrity-finding' | 'checkpointer-halted';
+      source: string;
+      where: string;
+      reason: string;
+      at?: string;
+      count?: number;
+    }[] = [];
+    const halted = checkpointer?.()?.status.halted;
+    if (halted)
+      problems.push({
+        kind: 'checkpointer-halted',
+        source: 'log',
+        where: `log index ${halted.index}`,
+        reason: halted.reason,
+      });
+    for (const f of integrity.list()) problems.push({ kind: 'integrity-finding', ...f, where: publicWhere(f.where) });
+    return problems.length === 0 ? { status: 'ready' } : { status: 'degraded', problems };
+  });
 };

@@ -28,7 +28,19 @@ const keySchema = {
     not_after: { type: 'string' },
     revoked_at: { type: 'string' },
     // Public members only: a private member in the registry could never leak through here.
-    jwk: { type: 'object', additionalProperties: false, properties: { kty: { type: 'string' }, crv: { type: 'string' }, x: { type: 'string' }, y: { type: 'string' }, kid: { type: 'string' }, alg: { type: 'string' }, use: { type: 'string' } } },
+    jwk: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        kty: { type: 'string' },
+        crv: { type: 'string' },
+        x: { type: 'string' },
+        y: { type: 'string' },
+        kid: { type: 'string' },
+        alg: { type: 'string' },
+        use: { type: 'string' },
+      },
+    },
   },
 };
 const openPgpKeySchema = {
@@ -50,11 +62,24 @@ const openPgpKeySchema = {
 /** GET /v1/registry/agencies/:id/keys */
 export const getAgencyKeysSchema = {
   summary: "A member agency's public keys",
-  description: 'Signing and encryption keys of one member agency with their history (status, validity window, revocation), to verify origin signatures inside deliveries: JWKs in `keys`, OpenPGP certificates (armored public key blocks) in `openpgp_keys`. Only for an agency that shares an operation with the caller (or the caller itself); any other id, known or not, is the same 404. Role subscribe, or operator (any agency).',
+  description:
+    'Signing and encryption keys of one member agency with their history (status, validity window, revocation), to verify origin signatures inside deliveries: JWKs in `keys`, OpenPGP certificates (armored public key blocks) in `openpgp_keys`. Only for an agency that shares an operation with the caller (or the caller itself); any other id, known or not, is the same 404. Role subscribe, or operator (any agency).',
   tags: ['keys'],
   security: [{ clientAssertion: [] }],
   params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
-  response: { 200: { type: 'object', additionalProperties: false, required: ['agency', 'country', 'keys'], properties: { agency: { type: 'string' }, country: { type: 'string' }, keys: { type: 'array', items: keySchema }, openpgp_keys: { type: 'array', items: openPgpKeySchema } } } },
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['agency', 'country', 'keys'],
+      properties: {
+        agency: { type: 'string' },
+        country: { type: 'string' },
+        keys: { type: 'array', items: keySchema },
+        openpgp_keys: { type: 'array', items: openPgpKeySchema },
+      },
+    },
+  },
 } as const;
 
 /**
@@ -79,13 +104,17 @@ export const agencyKeysRoutes: FastifyPluginAsync<{ registry: () => RegistrySnap
     { preHandler: subscriberOrOperator, schema: getAgencyKeysSchema },
     async (request, reply) => {
       const { id } = request.params as { id: string };
-      if (!isSlug(id)) throw new LiaisonError('bad-request', { publicDetail: 'the agency id must be a lower-case slug' });
+      if (!isSlug(id))
+        throw new LiaisonError('bad-request', { publicDetail: 'the agency id must be a lower-case slug' });
       const registry = opts.registry();
       const caller = request.agency ? registry.agency(request.agency.agencyId) : undefined;
       const agency = registry.agency(id);
       // Unknown and not shared read the same: a member cannot list the network by asking.
       if (!caller || !agency || !mayReadKeys(registry, caller, agency.id)) {
-        throw new LiaisonError('not-found', { detail: `keys of ${id}: ${agency ? 'no operation in common with the caller' : 'no such agency'}`, publicDetail: NOT_SHARED });
+        throw new LiaisonError('not-found', {
+          detail: `keys of ${id}: ${agency ? 'no operation in common with the caller' : 'no such agency'}`,
+          publicDetail: NOT_SHARED,
+        });
       }
       reply.header('cache-control', 'private, max-age=60');
       // OpenPGP certificates (public key blocks only), to verify OpenPGP-origin notices inside deliveries.

@@ -32,7 +32,12 @@ const deliverySchema = {
     cursor: { type: 'integer' },
     notice_id: { type: 'string' },
     operation: { type: 'string' },
-    origin: { type: 'object', additionalProperties: false, required: ['country', 'agency'], properties: { country: { type: 'string' }, agency: { type: 'string' } } },
+    origin: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['country', 'agency'],
+      properties: { country: { type: 'string' }, agency: { type: 'string' } },
+    },
     type: { type: 'string' },
     tlp: { type: 'string' },
     log_index: { type: 'integer' },
@@ -75,15 +80,31 @@ function filterOf(request: FastifyRequest): InboxFilter {
 /** GET /v1/inbox */
 export const getInboxSchema = {
   summary: 'Read the inbox',
-  description: 'A page of the deliveries addressed to the authenticated agency, after the cursor `after` (a DELIVERIES stream position); continue from `next`. Each delivery is a compact JWE to the agency key around the origin\'s signed notice. Role subscribe.',
+  description:
+    "A page of the deliveries addressed to the authenticated agency, after the cursor `after` (a DELIVERIES stream position); continue from `next`. Each delivery is a compact JWE to the agency key around the origin's signed notice. Role subscribe.",
   tags: ['inbox'],
   security: [{ clientAssertion: [] }],
   querystring: querySchema,
-  response: { 200: { type: 'object', additionalProperties: false, required: ['deliveries', 'next'], properties: { deliveries: { type: 'array', items: deliverySchema }, next: { type: 'integer' } } } },
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['deliveries', 'next'],
+      properties: { deliveries: { type: 'array', items: deliverySchema }, next: { type: 'integer' } },
+    },
+  },
 } as const;
 
 /** GET /v1/inbox/stream */
-export const getInboxStreamSchema = { summary: 'Follow the inbox (Server-Sent Events)', description: 'text/event-stream of `delivery` events (id = cursor; data = a delivery as in GET /v1/inbox) after `after` or Last-Event-ID, with heartbeat comments. Role subscribe.', tags: ['inbox'], security: [{ clientAssertion: [] }], produces: ['text/event-stream'], querystring: querySchema } as const;
+export const getInboxStreamSchema = {
+  summary: 'Follow the inbox (Server-Sent Events)',
+  description:
+    'text/event-stream of `delivery` events (id = cursor; data = a delivery as in GET /v1/inbox) after `after` or Last-Event-ID, with heartbeat comments. Role subscribe.',
+  tags: ['inbox'],
+  security: [{ clientAssertion: [] }],
+  produces: ['text/event-stream'],
+  querystring: querySchema,
+} as const;
 
 /**
  * An agency reads the deliveries addressed to it, and only those: the subject
@@ -103,26 +124,26 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
   if (opts.stillAllowed) {
     const check = opts.stillAllowed;
     const timer = setInterval(() => {
-      for (const [, s] of streams) void check(s.agency).then((ok) => ok || s.end('access revoked'), () => undefined);
+      for (const [, s] of streams)
+        void check(s.agency).then(
+          (ok) => ok || s.end('access revoked'),
+          () => undefined,
+        );
     }, opts.recheckMs ?? 1000);
     timer.unref();
     app.addHook('onClose', async () => clearInterval(timer));
   }
 
-  app.get(
-    '/v1/inbox',
-    { preHandler: app.requireRole('subscribe'), schema: getInboxSchema },
-    async (request, reply) => {
-      const q = request.query as InboxQuery;
-      const filter = filterOf(request);
-      const after = cursorOf(q.after, 'after');
-      const limit = q.limit === undefined ? DEFAULT_LIMIT : cursorOf(q.limit, 'limit');
-      if (limit < 1 || limit > MAX_LIMIT) throw bad(`limit must be between 1 and ${MAX_LIMIT}`);
-      const page = await readInbox(opts.bus, filter, after, limit);
-      reply.header('cache-control', 'no-store');
-      return page;
-    },
-  );
+  app.get('/v1/inbox', { preHandler: app.requireRole('subscribe'), schema: getInboxSchema }, async (request, reply) => {
+    const q = request.query as InboxQuery;
+    const filter = filterOf(request);
+    const after = cursorOf(q.after, 'after');
+    const limit = q.limit === undefined ? DEFAULT_LIMIT : cursorOf(q.limit, 'limit');
+    if (limit < 1 || limit > MAX_LIMIT) throw bad(`limit must be between 1 and ${MAX_LIMIT}`);
+    const page = await readInbox(opts.bus, filter, after, limit);
+    reply.header('cache-control', 'no-store');
+    return page;
+  });
 
   app.get(
     '/v1/inbox/stream',
@@ -132,11 +153,18 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
       const filter = filterOf(request);
       const lastEventId = request.headers['last-event-id'];
       // Last-Event-ID (a reconnecting EventSource) wins over ?after=.
-      const after = typeof lastEventId === 'string' && lastEventId !== '' ? cursorOf(lastEventId, 'Last-Event-ID') : cursorOf(q.after, 'after');
+      const after =
+        typeof lastEventId === 'string' && lastEventId !== ''
+          ? cursorOf(lastEventId, 'Last-Event-ID')
+          : cursorOf(q.after, 'after');
 
       const agency = request.agency as AuthenticatedAgency;
       const open = perAgency.get(agency.agencyId) ?? 0;
-      if (open >= maxStreams) throw new LiaisonError('rate-limited', { publicDetail: `at most ${maxStreams} open inbox streams per agency`, retryAfter: 5 });
+      if (open >= maxStreams)
+        throw new LiaisonError('rate-limited', {
+          publicDetail: `at most ${maxStreams} open inbox streams per agency`,
+          retryAfter: 5,
+        });
       perAgency.set(agency.agencyId, open + 1);
       const abort = new AbortController();
       live.add(abort);
@@ -155,7 +183,10 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
         agency,
         end: (why) => {
           if (abort.signal.aborted) return;
-          request.log.warn({ event: 'inbox-stream-revoked', agency: agency.agencyId }, 'inbox stream ended: the agency may no longer read');
+          request.log.warn(
+            { event: 'inbox-stream-revoked', agency: agency.agencyId },
+            'inbox stream ended: the agency may no longer read',
+          );
           if (!raw.writableEnded) raw.write(`: ${why}\n\n`);
           abort.abort();
         },
@@ -165,11 +196,15 @@ export const inboxRoutes: FastifyPluginAsync<InboxRouteOptions> = async (app, op
       let sent = 0;
       try {
         const events = (async function* () {
-          for await (const d of followInbox(opts.bus, filter, after, abort.signal)) yield { id: d.cursor, event: 'delivery', data: d };
+          for await (const d of followInbox(opts.bus, filter, after, abort.signal))
+            yield { id: d.cursor, event: 'delivery', data: d };
         })();
         sent = await pumpSse(events, raw, abort.signal);
       } catch (e) {
-        request.log.warn({ event: 'inbox-stream-failed', agency: filter.agency, err: { message: (e as Error).message } }, 'inbox stream ended by an error');
+        request.log.warn(
+          { event: 'inbox-stream-failed', agency: filter.agency, err: { message: (e as Error).message } },
+          'inbox stream ended by an error',
+        );
       } finally {
         stopHeartbeat();
         live.delete(abort);

@@ -47,7 +47,8 @@ function queryInt(q: Record<string, unknown>, name: string, required: boolean): 
     if (required) throw badQuery(`${name} is required`);
     return undefined;
   }
-  if (typeof v !== 'string' || v.length === 0 || v.length > 16) throw badQuery(`${name} must be a non-negative integer`);
+  if (typeof v !== 'string' || v.length === 0 || v.length > 16)
+    throw badQuery(`${name} must be a non-negative integer`);
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
     if (c < 0x30 || c > 0x39) throw badQuery(`${name} must be a non-negative integer`);
@@ -69,16 +70,34 @@ const checkpointBody = {
   type: 'object',
   additionalProperties: false,
   required: ['origin', 'tree_size', 'root_hash', 'timestamp', 'note'],
-  properties: { origin: { type: 'string' }, tree_size: intSchema, root_hash: hexHash, timestamp: { type: 'string' }, note: { type: 'string' } },
+  properties: {
+    origin: { type: 'string' },
+    tree_size: intSchema,
+    root_hash: hexHash,
+    timestamp: { type: 'string' },
+    note: { type: 'string' },
+  },
 } as const;
 
 function checkpointJson(cp: LatestCheckpoint) {
   const c = cp.verified.checkpoint;
-  return { origin: c.origin, tree_size: c.treeSize, root_hash: hex(c.rootHash), timestamp: new Date(c.timestamp).toISOString(), note: cp.note };
+  return {
+    origin: c.origin,
+    tree_size: c.treeSize,
+    root_hash: hex(c.rootHash),
+    timestamp: new Date(c.timestamp).toISOString(),
+    note: cp.note,
+  };
 }
 
 /** GET /v1/log/checkpoint */
-export const getCheckpointSchema = { summary: 'The newest signed checkpoint', description: 'A C2SP signed note (origin, tree size, root hash, timestamp) by the broker signing key. Role audit.', tags: ['log'], security: [{ clientAssertion: [] }], response: { 200: checkpointBody } } as const;
+export const getCheckpointSchema = {
+  summary: 'The newest signed checkpoint',
+  description: 'A C2SP signed note (origin, tree size, root hash, timestamp) by the broker signing key. Role audit.',
+  tags: ['log'],
+  security: [{ clientAssertion: [] }],
+  response: { 200: checkpointBody },
+} as const;
 
 /** GET /v1/log/entries */
 export const getLogEntriesSchema = {
@@ -97,7 +116,15 @@ export const getLogEntriesSchema = {
         start: intSchema,
         end: intSchema,
         log_size: intSchema,
-        entries: { type: 'array', items: { type: 'object', additionalProperties: false, required: ['index', 'entry'], properties: { index: intSchema, entry: { type: 'string' }, signature: { type: 'string' } } } },
+        entries: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['index', 'entry'],
+            properties: { index: intSchema, entry: { type: 'string' }, signature: { type: 'string' } },
+          },
+        },
       },
     },
   },
@@ -106,40 +133,70 @@ export const getLogEntriesSchema = {
 /** GET /v1/log/proof/inclusion */
 export const getInclusionProofSchema = {
   summary: 'Inclusion proof',
-  description: 'RFC 9162 section 2.1.3 proof for the entry at `index` in the tree of `tree_size` (default: the newest checkpoint). Role audit.',
+  description:
+    'RFC 9162 section 2.1.3 proof for the entry at `index` in the tree of `tree_size` (default: the newest checkpoint). Role audit.',
   tags: ['log'],
   security: [{ clientAssertion: [] }],
-  querystring: { type: 'object', additionalProperties: false, properties: { index: numberQuery, tree_size: numberQuery } },
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { index: numberQuery, tree_size: numberQuery },
+  },
   response: {
-    200: { type: 'object', additionalProperties: false, required: ['index', 'tree_size', 'proof'], properties: { index: intSchema, tree_size: intSchema, proof: proofSchema } },
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['index', 'tree_size', 'proof'],
+      properties: { index: intSchema, tree_size: intSchema, proof: proofSchema },
+    },
   },
 } as const;
 
 /** GET /v1/log/proof/consistency */
 export const getConsistencyProofSchema = {
   summary: 'Consistency proof',
-  description: 'RFC 9162 section 2.1.4 proof that the tree of size `first` is a prefix of the tree of size `second`. Role audit.',
+  description:
+    'RFC 9162 section 2.1.4 proof that the tree of size `first` is a prefix of the tree of size `second`. Role audit.',
   tags: ['log'],
   security: [{ clientAssertion: [] }],
   querystring: { type: 'object', additionalProperties: false, properties: { first: numberQuery, second: numberQuery } },
   response: {
-    200: { type: 'object', additionalProperties: false, required: ['first', 'second', 'proof'], properties: { first: intSchema, second: intSchema, proof: proofSchema } },
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['first', 'second', 'proof'],
+      properties: { first: intSchema, second: intSchema, proof: proofSchema },
+    },
   },
 } as const;
 
 /** GET /v1/notices/:id/proof */
 export const getNoticeProofSchema = {
   summary: 'Proof for one of my notices',
-  description: "The log entry, leaf hash, inclusion proof and checkpoint of the sender's own notice, once a checkpoint covers it (404 before). Role publish.",
+  description:
+    "The log entry, leaf hash, inclusion proof and checkpoint of the sender's own notice, once a checkpoint covers it (404 before). Role publish.",
   tags: ['notices'],
   security: [{ clientAssertion: [] }],
-  params: { type: 'object', additionalProperties: false, required: ['id'], properties: { id: { type: 'string', maxLength: 64 } } },
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id'],
+    properties: { id: { type: 'string', maxLength: 64 } },
+  },
   response: {
     200: {
       type: 'object',
       additionalProperties: false,
       required: ['notice_id', 'index', 'tree_size', 'entry', 'leaf_hash', 'proof', 'checkpoint'],
-      properties: { notice_id: { type: 'string' }, index: intSchema, tree_size: intSchema, entry: { type: 'string' }, leaf_hash: hexHash, proof: proofSchema, checkpoint: checkpointBody },
+      properties: {
+        notice_id: { type: 'string' },
+        index: intSchema,
+        tree_size: intSchema,
+        entry: { type: 'string' },
+        leaf_hash: hexHash,
+        proof: proofSchema,
+        checkpoint: checkpointBody,
+      },
     },
   },
 } as const;
@@ -171,57 +228,47 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
 
   app.get('/v1/log/checkpoint', { ...audit, schema: getCheckpointSchema }, async () => checkpointJson(await latest()));
 
-  app.get(
-    '/v1/log/entries',
-    { ...audit, schema: getLogEntriesSchema },
-    async (request) => {
-      const q = request.query as Record<string, unknown>;
-      const start = queryInt(q, 'start', true)!;
-      const end = queryInt(q, 'end', true)!;
-      if (end <= start) throw badQuery('end must be larger than start');
-      const size = await logSize();
-      if (end > size) throw badQuery(`end must not be beyond the log size (${size})`);
-      // A shorter page than asked is normal: the client continues from the end it got.
-      const stop = Math.min(end, start + maxPage);
-      const entries: { index: number; entry: string; signature?: string }[] = [];
-      for (let i = start; i < stop; i += 64) {
-        const chunk = await Promise.all(Array.from({ length: Math.min(64, stop - i) }, (_, k) => messageAt(i + k)));
-        chunk.forEach((m, k) => entries.push({ index: i + k, entry: b64u(m.data), ...(m.signature ? { signature: m.signature } : {}) }));
-      }
-      return { start, end: stop, log_size: size, entries };
-    },
-  );
+  app.get('/v1/log/entries', { ...audit, schema: getLogEntriesSchema }, async (request) => {
+    const q = request.query as Record<string, unknown>;
+    const start = queryInt(q, 'start', true)!;
+    const end = queryInt(q, 'end', true)!;
+    if (end <= start) throw badQuery('end must be larger than start');
+    const size = await logSize();
+    if (end > size) throw badQuery(`end must not be beyond the log size (${size})`);
+    // A shorter page than asked is normal: the client continues from the end it got.
+    const stop = Math.min(end, start + maxPage);
+    const entries: { index: number; entry: string; signature?: string }[] = [];
+    for (let i = start; i < stop; i += 64) {
+      const chunk = await Promise.all(Array.from({ length: Math.min(64, stop - i) }, (_, k) => messageAt(i + k)));
+      chunk.forEach((m, k) =>
+        entries.push({ index: i + k, entry: b64u(m.data), ...(m.signature ? { signature: m.signature } : {}) }),
+      );
+    }
+    return { start, end: stop, log_size: size, entries };
+  });
 
-  app.get(
-    '/v1/log/proof/inclusion',
-    { ...audit, schema: getInclusionProofSchema },
-    async (request) => {
-      const q = request.query as Record<string, unknown>;
-      const index = queryInt(q, 'index', true)!;
-      const asked = queryInt(q, 'tree_size', false);
-      const cpSize = (await latest()).verified.checkpoint.treeSize;
-      const treeSize = asked ?? cpSize;
-      if (treeSize > cpSize) throw badQuery(`tree_size must not be beyond the newest checkpoint (${cpSize})`);
-      if (index >= treeSize) throw badQuery('index must be smaller than tree_size');
-      const proof = await inclusionProofAsync(index, treeSize, reader);
-      return { index, tree_size: treeSize, proof: proof.map(hex) };
-    },
-  );
+  app.get('/v1/log/proof/inclusion', { ...audit, schema: getInclusionProofSchema }, async (request) => {
+    const q = request.query as Record<string, unknown>;
+    const index = queryInt(q, 'index', true)!;
+    const asked = queryInt(q, 'tree_size', false);
+    const cpSize = (await latest()).verified.checkpoint.treeSize;
+    const treeSize = asked ?? cpSize;
+    if (treeSize > cpSize) throw badQuery(`tree_size must not be beyond the newest checkpoint (${cpSize})`);
+    if (index >= treeSize) throw badQuery('index must be smaller than tree_size');
+    const proof = await inclusionProofAsync(index, treeSize, reader);
+    return { index, tree_size: treeSize, proof: proof.map(hex) };
+  });
 
-  app.get(
-    '/v1/log/proof/consistency',
-    { ...audit, schema: getConsistencyProofSchema },
-    async (request) => {
-      const q = request.query as Record<string, unknown>;
-      const first = queryInt(q, 'first', true)!;
-      const second = queryInt(q, 'second', true)!;
-      if (first > second) throw badQuery('first must not be larger than second');
-      const cpSize = (await latest()).verified.checkpoint.treeSize;
-      if (second > cpSize) throw badQuery(`second must not be beyond the newest checkpoint (${cpSize})`);
-      const proof = await consistencyProofAsync(first, second, reader);
-      return { first, second, proof: proof.map(hex) };
-    },
-  );
+  app.get('/v1/log/proof/consistency', { ...audit, schema: getConsistencyProofSchema }, async (request) => {
+    const q = request.query as Record<string, unknown>;
+    const first = queryInt(q, 'first', true)!;
+    const second = queryInt(q, 'second', true)!;
+    if (first > second) throw badQuery('first must not be larger than second');
+    const cpSize = (await latest()).verified.checkpoint.treeSize;
+    if (second > cpSize) throw badQuery(`second must not be beyond the newest checkpoint (${cpSize})`);
+    const proof = await consistencyProofAsync(first, second, reader);
+    return { first, second, proof: proof.map(hex) };
+  });
 
   app.get(
     '/v1/notices/:id/proof',
@@ -231,7 +278,8 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
       if (!isUuid(id)) throw badQuery('the notice id must be a lower-case UUID');
       request.trace.notice_id = id;
       // Not yet indexed, not yet under a checkpoint, or another agency's notice: all the same 404.
-      const notFound = () => new LiaisonError('not-found', { publicDetail: 'no notice of yours with this id is under a checkpoint yet' });
+      const notFound = () =>
+        new LiaisonError('not-found', { publicDetail: 'no notice of yours with this id is under a checkpoint yet' });
       const index = await opts.checkpoints.indexOf(id);
       if (index === undefined) throw notFound();
       const cp = await latest();
@@ -246,7 +294,15 @@ export const logRoutes: FastifyPluginAsync<LogRoutesOptions> = async (app: Fasti
       }
       if (entry.notice_id !== id || entry.origin?.agency !== request.agency?.agencyId) throw notFound();
       const proof = await inclusionProofAsync(index, treeSize, reader);
-      return { notice_id: id, index, tree_size: treeSize, entry: b64u(bytes), leaf_hash: hex(leafHash(bytes)), proof: proof.map(hex), checkpoint: checkpointJson(cp) };
+      return {
+        notice_id: id,
+        index,
+        tree_size: treeSize,
+        entry: b64u(bytes),
+        leaf_hash: hex(leafHash(bytes)),
+        proof: proof.map(hex),
+        checkpoint: checkpointJson(cp),
+      };
     },
   );
 };

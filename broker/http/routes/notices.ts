@@ -6,7 +6,10 @@ export const receiptResponseSchema = {
   type: 'object',
   required: ['receipt', 'notice_id', 'log_index', 'received_at', 'sha256', 'recipients'],
   properties: {
-    receipt: { type: 'string', description: 'Compact JWS by the broker signing key (typ liaison-receipt+jws) over the claims below.' },
+    receipt: {
+      type: 'string',
+      description: 'Compact JWS by the broker signing key (typ liaison-receipt+jws) over the claims below.',
+    },
     notice_id: { type: 'string' },
     log_index: { type: 'integer' },
     received_at: { type: 'string' },
@@ -25,25 +28,49 @@ export const postNoticeSchema = (mediaTypes: readonly string[]) => ({
   security: [],
   body: {
     description: 'The envelope, as text.',
-    content: Object.fromEntries(mediaTypes.map((m) => [m, { schema: { type: 'string', description: m === 'application/jose' ? 'Compact JWE (five base64url parts joined by dots) around the compact JWS of the notice JSON.' : 'The envelope in this media type.' } }])),
+    content: Object.fromEntries(
+      mediaTypes.map((m) => [
+        m,
+        {
+          schema: {
+            type: 'string',
+            description:
+              m === 'application/jose'
+                ? 'Compact JWE (five base64url parts joined by dots) around the compact JWS of the notice JSON.'
+                : 'The envelope in this media type.',
+          },
+        },
+      ]),
+    ),
   },
   response: { 202: receiptResponseSchema },
 });
 
-export const noticesRoutes: FastifyPluginAsync<{ ingest: IngestFn; bodyLimitBytes: number; mediaTypes: readonly string[] }> = async (app, opts) => {
+export const noticesRoutes: FastifyPluginAsync<{
+  ingest: IngestFn;
+  bodyLimitBytes: number;
+  mediaTypes: readonly string[];
+}> = async (app, opts) => {
   // Envelopes are taken as raw text; nothing else (JSON included) reaches the pipeline.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser([...opts.mediaTypes], { parseAs: 'string', bodyLimit: opts.bodyLimitBytes }, (_req, body, done) => done(null, body));
-  app.addContentTypeParser('*', (_req, _payload, done) => done(new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${opts.mediaTypes.join(', ')}` })));
+  app.addContentTypeParser(
+    [...opts.mediaTypes],
+    { parseAs: 'string', bodyLimit: opts.bodyLimitBytes },
+    (_req, body, done) => done(null, body),
+  );
+  app.addContentTypeParser('*', (_req, _payload, done) =>
+    done(new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${opts.mediaTypes.join(', ')}` })),
+  );
 
-  app.post(
-    '/v1/notices',
-    { schema: postNoticeSchema(opts.mediaTypes) }, async (request, reply) => {
+  app.post('/v1/notices', { schema: postNoticeSchema(opts.mediaTypes) }, async (request, reply) => {
     const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-    if (typeof request.body !== 'string') throw new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${opts.mediaTypes.join(', ')}` });
+    if (typeof request.body !== 'string')
+      throw new LiaisonError('unsupported-media-type', { publicDetail: `send one of: ${opts.mediaTypes.join(', ')}` });
     const body = request.body;
     // With mTLS the notice's signer must be the client certificate's agency (checked before anything is stored).
-    const result = await opts.ingest(body, mediaType, request.trace, { clientCertAgency: request.clientCert?.agency ?? null });
+    const result = await opts.ingest(body, mediaType, request.trace, {
+      clientCertAgency: request.clientCert?.agency ?? null,
+    });
     request.trace.outcome = result.duplicate ? 'duplicate' : 'accepted';
     if (result.duplicate) reply.header('liaison-duplicate', 'true');
     return reply.code(202).send({ receipt: result.receipt, ...result.claims });
