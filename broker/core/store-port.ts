@@ -128,6 +128,11 @@ export interface StorePort {
   nextMessage(stream: string, seq: number, subject: string, what?: string): Promise<StoredMessage | null>;
   /** Remove the message at `seq` (not erased); false when there is none. */
   deleteMessage(stream: string, seq: number, what?: string): Promise<boolean>;
+  /**
+   * Remove the message at `seq` and overwrite its stored bytes (JetStream's
+   * secure delete: the stream must allow deletes); false when there is none.
+   */
+  eraseMessage(stream: string, seq: number, what?: string): Promise<boolean>;
   /** null when the stream does not exist. */
   streamInfo(stream: string): Promise<StreamState | null>;
   /** null when the consumer does not exist. */

@@ -7,6 +7,7 @@ export const STREAMS = {
   deadletter: 'DEADLETTER',
   acks: 'ACKS',
   registryEvents: 'REGISTRY_EVENTS',
+  noticeKeys: 'NOTICE_KEYS',
 } as const;
 
 /** The one subject of CHECKPOINTS: signed tree heads, in publication order. */

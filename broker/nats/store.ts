@@ -20,8 +20,21 @@ const DEFAULT_DUPLICATE_WINDOW_NS = 120e9;
 /** The StorePort calls beyond publish and getMessage (connection.ts has those), over JetStream. */
 export function jetStreamStore(
   p: JetStreamParts,
-): Pick<StorePort, 'bucket' | 'lastMessage' | 'nextMessage' | 'deleteMessage' | 'streamInfo' | 'consumerInfo'> {
+): Pick<
+  StorePort,
+  'bucket' | 'lastMessage' | 'nextMessage' | 'deleteMessage' | 'eraseMessage' | 'streamInfo' | 'consumerInfo'
+> {
   const { js, jsm, guard } = p;
+  async function removeMessage(stream: string, seq: number, erase: boolean, what: string): Promise<boolean> {
+    guard(erase ? 'erase' : 'delete');
+    try {
+      // nats.js's third argument is `erase`: overwrite the message's bytes in the store, not only mark it deleted.
+      return await jsm.streams.deleteMessage(stream, seq, erase);
+    } catch (e) {
+      if (isNotFound(e)) return false;
+      throw natsUnavailable(e, what);
+    }
+  }
   return {
     async bucket(name, o: KvBucketOptions = {}) {
       guard('kv');
@@ -55,13 +68,10 @@ export function jetStreamStore(
       }
     },
     async deleteMessage(stream, seq, what) {
-      guard('delete');
-      try {
-        return await jsm.streams.deleteMessage(stream, seq, false);
-      } catch (e) {
-        if (isNotFound(e)) return false;
-        throw natsUnavailable(e, what ?? `delete ${stream}#${seq}`);
-      }
+      return removeMessage(stream, seq, false, what ?? `delete ${stream}#${seq}`);
+    },
+    async eraseMessage(stream, seq, what) {
+      return removeMessage(stream, seq, true, what ?? `erase ${stream}#${seq}`);
     },
     async streamInfo(stream) {
       guard('stream info');

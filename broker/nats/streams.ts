@@ -88,6 +88,20 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
         'Broker-signed registry events (key added, rotated, revoked; compact JWS), subject registry-events.<event-id>, with the log entry in a header; Msg-Id registry:<event-id>',
       ...appendOnly,
     },
+    {
+      ...common,
+      name: STREAMS.noticeKeys,
+      subjects: ['notice-keys.*'],
+      description:
+        "Each stored notice's own data key, wrapped under a broker storage key (broker/vault/notice-keys.ts), subject notice-keys.<notice-id>; after an erasure, a tombstone naming the erasure event",
+      discard: DiscardPolicy.New,
+      max_age: 0,
+      max_msgs: -1,
+      max_bytes: -1,
+      deny_purge: true,
+      // Erasure overwrites a notice's key in place (a secure delete of that one message): crypto-shredding.
+      deny_delete: false,
+    },
   ];
 }
 
