@@ -132,7 +132,7 @@ t.test('a signed read receipt is logged, verifies with the recipient key, and th
   );
   await t.rejects(
     verifyAck(a.ack, await client('vn-customs').agencyKeys('kh-police-adp'), new Date()),
-    { message: 'the receipt is not signed by a key of this agency' },
+    { message: 'the read receipt is not signed by a key of this agency' },
     'not with another agency key',
   );
 

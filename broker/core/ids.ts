@@ -37,3 +37,10 @@ export function subjectToken(value: unknown, what: string): string {
 export const isSlug = (v: unknown): v is string => typeof v === 'string' && SLUG.test(v);
 export const isCountry = (v: unknown): v is string => typeof v === 'string' && COUNTRY.test(v);
 export const isUuid = (v: unknown): v is string => typeof v === 'string' && UUID.test(v);
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+/** An RFC 3339 date-time (upper-case T and Z) that is also a real time. */
+export const isRfc3339 = (v: unknown): v is string =>
+  typeof v === 'string' && RFC3339.test(v) && !Number.isNaN(Date.parse(v));
+/** Lower-case hex SHA-256, as log entries write it. */
+export const isSha256Hex = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v);
