@@ -42,8 +42,11 @@ export const STATEMENT_ENTRY_HEADER = ENTRY_HEADER;
 /** The notice's origin agency: who may list the statements about it. */
 export const STATEMENT_ORIGIN_HEADER = 'Liaison-Origin';
 
-export const statementSubject = (k: Pick<StatementKind<StatementEntry>, 'subjectToken'>, noticeId: string, agency: string) =>
-  `${k.subjectToken}.${subjectToken(noticeId, 'notice_id')}.${subjectToken(agency, 'agency')}`;
+export const statementSubject = (
+  k: Pick<StatementKind<StatementEntry>, 'subjectToken'>,
+  noticeId: string,
+  agency: string,
+) => `${k.subjectToken}.${subjectToken(noticeId, 'notice_id')}.${subjectToken(agency, 'agency')}`;
 export const statementMsgId = (k: Pick<StatementKind<StatementEntry>, 'kind'>, noticeId: string, agency: string) =>
   `${k.kind}:${noticeId}:${agency}`;
 

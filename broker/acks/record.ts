@@ -67,8 +67,7 @@ function checkClaims(value: unknown): AckClaims {
     throw new LiaisonError('bad-request', { publicDetail: 'notice_id must be a lower-case UUID' });
   if (typeof v.cursor !== 'number' || !Number.isSafeInteger(v.cursor) || v.cursor < 1)
     throw new LiaisonError('bad-request', { publicDetail: 'cursor must be a delivery cursor' });
-  if (!isSha256Hex(v.sha256))
-    throw new LiaisonError('bad-request', { publicDetail: 'sha256 must be lower-case hex' });
+  if (!isSha256Hex(v.sha256)) throw new LiaisonError('bad-request', { publicDetail: 'sha256 must be lower-case hex' });
   if (!isRfc3339(v.acked_at))
     throw new LiaisonError('bad-request', { publicDetail: 'acked_at must be an RFC 3339 date-time' });
   return { notice_id: v.notice_id, cursor: v.cursor, sha256: v.sha256, acked_at: v.acked_at };

@@ -76,6 +76,10 @@ export const errorCodes = {
   'bad-request': { status: 400, title: 'The request is not valid.' },
   'key-conflict': { status: 409, title: 'The key change conflicts with the registry.' },
   'ack-mismatch': { status: 422, title: 'The read receipt does not match a delivery to this agency.' },
+  'complaint-conflict': {
+    status: 409,
+    title: 'A different complaint about this notice by this agency is already recorded.',
+  },
   unauthorized: { status: 401, title: 'The request is not authenticated.' },
   forbidden: { status: 403, title: 'The request is not allowed for this agency.' },
   'not-found': { status: 404, title: 'No such resource.' },
@@ -132,6 +136,13 @@ export const errorCodes = {
   'entry-changed': { means: 'A log entry is not the entry the log signed.', by: ['audit'] },
   'entry-duplicate-notice': { means: 'The log holds a notice twice.', by: ['audit'] },
   'entry-duplicate-ack': { means: 'The log holds a read receipt twice.', by: ['audit'] },
+  'entry-duplicate-complaint': { means: "The log holds a recipient's complaint about a notice twice.", by: ['audit'] },
+  'complaint-not-in-log': { means: 'A complaint is held but has no log entry.', by: ['audit'] },
+  'complaint-missing': { means: 'A complaint entry commits to a complaint the evidence does not hold.', by: ['audit'] },
+  'complaint-mismatch': {
+    means: "A held complaint does not match its log entry, or is not signed by the recipient's key valid then.",
+    by: ['audit'],
+  },
   'entry-duplicate-event': { means: 'The log holds a registry event twice.', by: ['audit'] },
   'entries-do-not-match': {
     means: 'An entry in a range was changed, dropped or reordered (or a checkpoint is false).',

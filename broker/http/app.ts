@@ -50,7 +50,7 @@ export interface AppDeps {
   limits?: LimitsOptions;
   /** Inbox reads (GET /v1/inbox, /v1/inbox/stream) and the member key directory. */
   inbox?: { heartbeatSeconds: number };
-  /** Read receipts (POST /v1/inbox/ack, GET /v1/notices/:id/acks); not served without. */
+  /** Read receipts and complaints (POST /v1/inbox/ack and /v1/inbox/complaint, GET /v1/notices/:id/acks and /complaints); not served without. */
   acks?: { clockSkewSeconds: number; now?: () => Date };
   /** The signed log's stores; without them the /v1/log routes are not served. */
   log?: Omit<LogRoutesOptions, 'bus'>;

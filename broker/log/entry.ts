@@ -43,6 +43,29 @@ export interface AckLogEntry {
 }
 
 /**
+ * A recipient's signed complaint about a notice (POST /v1/inbox/complaint):
+ * who complained about which notice, with which key, for which reason, when.
+ * Commits to the complaint JWS (kept in the ACKS stream), not its free-text
+ * detail. Msg-Id `complaint:<notice-id>:<agency>`: one per notice and recipient.
+ */
+export interface ComplaintLogEntry {
+  v: 1;
+  kind: 'complaint';
+  notice_id: string;
+  /** The complaining (recipient) agency. */
+  agency: string;
+  signer_kid: string;
+  /** Lower-case hex SHA-256 of the complaint's compact JWS as received. */
+  sha256: string;
+  /** The reason code, from the closed list (broker/acks/complaint.ts). */
+  reason: string;
+  /** The recipient's own time, as signed. */
+  complained_at: string;
+  /** The broker's time. */
+  received_at: string;
+}
+
+/**
  * A registry change made through the admin API (a broker or agency key added,
  * rotated or revoked; an agency or operation record set). Commits to the
  * broker-signed event JWS kept in stream REGISTRY_EVENTS
@@ -67,10 +90,10 @@ export interface RegistryLogEntry {
   received_at: string;
 }
 
-export type LogEntry = NoticeLogEntry | AckLogEntry | RegistryLogEntry;
+export type LogEntry = NoticeLogEntry | AckLogEntry | ComplaintLogEntry | RegistryLogEntry;
 
 /** Entry kinds the log may hold; anything else is malformed. */
-export const LOG_ENTRY_KINDS = ['notice', 'ack', 'registry'] as const;
+export const LOG_ENTRY_KINDS = ['notice', 'ack', 'complaint', 'registry'] as const;
 
 const enc = new TextEncoder();
 

@@ -75,9 +75,9 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
     {
       ...common,
       name: STREAMS.acks,
-      subjects: ['acks.*.*'],
+      subjects: ['acks.*.*', 'complaints.*.*'],
       description:
-        "Recipients' signed read receipts (compact JWS, as received), subject acks.<notice-id>.<agency>; Msg-Id ack:<notice-id>:<agency>",
+        "Recipients' signed read receipts and complaints (compact JWS, as received), subjects acks.<notice-id>.<agency> and complaints.<notice-id>.<agency>; Msg-Id ack:<notice-id>:<agency>, complaint:<notice-id>:<agency>",
       ...appendOnly,
     },
     {
