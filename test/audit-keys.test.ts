@@ -337,7 +337,7 @@ t.test(
     );
     throwsWith(
       t,
-      () => archiveToAuditInput({ ...archive, format: 'liaison-audit-archive/4' }),
+      () => archiveToAuditInput({ ...archive, format: 'liaison-audit-archive/5' }),
       ArchiveError,
       'archive-invalid',
       { message: /not a liaison-audit-archive\/1 or/ },

@@ -2,7 +2,7 @@
  * The self-contained audit archive that `liaison audit export` writes and
  * `liaison audit verify --archive` checks offline. JSON:
  *
- *   { "format": "liaison-audit-archive/3", "origin", "exported_at",
+ *   { "format": "liaison-audit-archive/4", "origin", "exported_at",
  *     "broker_keys":  [public JWK, ...]             the broker's signing key history
  *     "entries":      [{ "index", "entry", "signature"? }]
  *                    entry = base64url of the exact hashed bytes; signature = its gateway
@@ -15,10 +15,11 @@
  *                        "status", "not_before"?, "not_after"?, "revoked_at"? }]
  *                    every agency key any stored registry revision listed (format 2)
  *     "registry_events": [{ "event_id", "jws" }]     broker-signed registry events (key changes), optional
+ *     "complaints":   [{ "notice_id", "agency", "jws" }]   recipients' complaints as held in ACKS (format 4)
  *   }
  *
- * Formats 1 (no agency_keys) and 2 (no entry signatures) are still read: what
- * they lack is counted as not checked.
+ * Formats 1 (no agency_keys), 2 (no entry signatures) and 3 (no complaints)
+ * are still read: what they lack is counted as not checked.
  *
  * The file is evidence from the hub, so reading it is defensive: shapes and
  * sizes are checked, and nothing in it is trusted until auditLog has checked it.
@@ -31,16 +32,19 @@ import type { PublicSigningJwk } from '../log/checkpoint.js';
 import { parseAgencyKeys, type HistoricalAgencyKey } from './key-history.js';
 import type { AuditInput } from './verify.js';
 
-export const ARCHIVE_FORMAT = 'liaison-audit-archive/3';
-/** Formats this reader accepts: 1 has no agency key history, 2 no entry signatures. */
+export const ARCHIVE_FORMAT = 'liaison-audit-archive/4';
+/** Formats this reader accepts: 1 has no agency key history, 2 no entry signatures, 3 no complaints. */
 export const ARCHIVE_FORMATS: readonly string[] = [
   'liaison-audit-archive/1',
   'liaison-audit-archive/2',
+  'liaison-audit-archive/3',
   ARCHIVE_FORMAT,
 ];
+/** The formats whose entries carry their gateway signatures. */
+const SIGNED_FORMATS: readonly string[] = ['liaison-audit-archive/3', ARCHIVE_FORMAT];
 
 export interface AuditArchive {
-  format: typeof ARCHIVE_FORMAT | 'liaison-audit-archive/2' | 'liaison-audit-archive/1';
+  format: typeof ARCHIVE_FORMAT | 'liaison-audit-archive/3' | 'liaison-audit-archive/2' | 'liaison-audit-archive/1';
   origin: string;
   exported_at: string;
   broker_keys: PublicSigningJwk[];
@@ -52,6 +56,8 @@ export interface AuditArchive {
   agency_keys?: HistoricalAgencyKey[];
   /** Registry events (key changes) as held in REGISTRY_EVENTS. */
   registry_events?: { event_id: string; jws: string }[];
+  /** Recipients' complaints as held in ACKS (format 4). */
+  complaints?: { notice_id: string; agency: string; jws: string }[];
 }
 
 export class ArchiveError extends CodedError<'archive-invalid'> {
@@ -106,7 +112,7 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
       ...(signature !== undefined ? { signature } : {}),
     };
   });
-  const entrySignatures = raw.format === ARCHIVE_FORMAT;
+  const entrySignatures = SIGNED_FORMATS.includes(String(raw.format));
   const checkpoints = arr(raw.checkpoints, 'checkpoints').map((c, i) => {
     if (!isObj(c)) throw new ArchiveError(`checkpoints[${i}] must be an object`);
     const proof =
@@ -142,6 +148,18 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
             jws: str(r.jws, `registry_events[${i}].jws`, 1 << 20),
           };
         });
+  // Format 4 always holds the complaints (an empty list when there are none): a missing list is not "none".
+  const complaints =
+    raw.format === ARCHIVE_FORMAT
+      ? arr(raw.complaints, 'complaints').map((c, i) => {
+          if (!isObj(c)) throw new ArchiveError(`complaints[${i}] must be an object`);
+          return {
+            noticeId: str(c.notice_id, `complaints[${i}].notice_id`, 64),
+            agency: str(c.agency, `complaints[${i}].agency`, 64),
+            jws: str(c.jws, `complaints[${i}].jws`, 1 << 16),
+          };
+        })
+      : undefined;
   return {
     origin,
     brokerKeys,
@@ -152,5 +170,6 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
     notices,
     ...(agencyKeys ? { agencyKeys } : {}),
     ...(registryEvents ? { registryEvents } : {}),
+    ...(complaints ? { complaints } : {}),
   };
 }

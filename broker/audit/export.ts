@@ -88,6 +88,15 @@ export async function exportArchive(
         jws: new TextDecoder().decode(m.data),
       });
   }
+  // Recipients' complaints, each committed to by a `complaint` entry (subject complaints.<notice-id>.<agency>).
+  const complaints: NonNullable<AuditArchive['complaints']> = [];
+  for (let seq = 1; ;) {
+    const m = await bus.nextMessage(STREAMS.acks, seq, 'complaints.*.*', 'complaints export');
+    if (!m) break;
+    seq = m.seq + 1;
+    const [, noticeId, agency] = m.subject.split('.');
+    complaints.push({ notice_id: noticeId ?? '', agency: agency ?? '', jws: new TextDecoder().decode(m.data) });
+  }
   return {
     format: ARCHIVE_FORMAT,
     origin,
@@ -99,6 +108,7 @@ export async function exportArchive(
     notices,
     agency_keys: agencyKeys,
     registry_events: registryEvents,
+    complaints,
   };
 }
 

@@ -29,6 +29,7 @@ import {
 } from '../formats/registry.js';
 import type { HistoricalAgencyKey as AnyHistoricalKey, StoredSignatureVerifier } from '../formats/registry.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
+import { checkComplaintSignatures } from './complaints.js';
 import {
   auditLog,
   type AuditEntry,
@@ -290,6 +291,8 @@ async function runBounded<T>(checks: readonly { concurrency: number; run: () => 
  * carries the agency key history (`agencyKeys`). Without it (an archive of
  * format 1, the API) a notice held is counted as not checked, unless its
  * entry names an unregistered format: that is reported (checkOriginFormats).
+ * With the key history and complaints held (archive format 4), the
+ * recipients' signatures on the complaints too (complaints.ts).
  */
 export async function auditLogWithOrigins(input: AuditInput, onProgress?: Progress): Promise<AuditReport> {
   const report = auditLog(input, onProgress);
@@ -297,11 +300,17 @@ export async function auditLogWithOrigins(input: AuditInput, onProgress?: Progre
   const r = input.agencyKeys
     ? await checkOriginSignatures({ entries: input.entries, notices, agencyKeys: input.agencyKeys })
     : checkOriginFormats({ entries: input.entries, notices });
-  const problems = [...report.problems, ...r.problems].slice(0, 100);
-  const bad = [report.firstBadEntry, ...r.problems.map((p) => p.index)].filter((i): i is number => i !== undefined);
+  const c =
+    input.agencyKeys && input.complaints
+      ? await checkComplaintSignatures(input.entries, input.complaints, input.agencyKeys)
+      : undefined;
+  const more = [...r.problems, ...(c?.problems ?? [])];
+  const problems = [...report.problems, ...more].slice(0, 100);
+  const bad = [report.firstBadEntry, ...more.map((p) => p.index)].filter((i): i is number => i !== undefined);
   return {
     ...report,
-    ok: report.ok && r.problems.length === 0,
+    ok: report.ok && more.length === 0,
+    ...(c ? { complaintSignaturesChecked: c.checked } : {}),
     problems,
     firstBadEntry: bad.length ? Math.min(...bad) : undefined,
     signaturesChecked: r.checked,

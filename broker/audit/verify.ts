@@ -21,6 +21,10 @@
  *     and only as far as a valid checkpoint covers it; any other unsigned entry
  *     is `entry-unsigned`, a bad one `entry-signature-invalid`: a forged entry,
  *     never counted as an erased notice.
+ *  6. complaints (when the evidence holds them): each held complaint JWS has
+ *     its `complaint` entry and matches its commitment, and each complaint
+ *     entry has its JWS (ACKS is append-only). Their signatures by the
+ *     recipient's key are checked with the key history (complaints.ts).
  *
  * Every problem names what is wrong: an entry index, a checkpoint position.
  */
@@ -79,8 +83,17 @@ export interface AuditInput {
   notices?: readonly { noticeId: string; signed: Uint8Array }[];
   /** Registry events still held (REGISTRY_EVENTS): each is checked against its `registry` entry and the broker key history. */
   registryEvents?: readonly { eventId: string; jws: string }[];
+  /** Recipients' complaints held (ACKS, archive format 4): each is checked against its `complaint` entry; absent when the evidence has none (API, older archives). */
+  complaints?: readonly HeldComplaint[];
   /** The agency key history (every key the registry ever listed); origin signatures are checked by auditLogWithOrigins when present. */
   agencyKeys?: readonly HistoricalAgencyKey[];
+}
+
+/** A recipient's complaint as held: the compact JWS exactly as received, under the notice and agency of its subject. */
+export interface HeldComplaint {
+  noticeId: string;
+  agency: string;
+  jws: string;
 }
 
 export interface AuditReport {
@@ -99,6 +112,12 @@ export interface AuditReport {
   problems: AuditProblem[];
   /** The first entry found changed, dropped or reordered, if it could be named. */
   firstBadEntry: number | undefined;
+  /** Complaint entries in the log. */
+  complaints: number;
+  /** Complaints held and checked against their entries (commitment); absent when the evidence holds none (API, archives before format 4). */
+  complaintsChecked?: number;
+  /** Complaint signatures verified against the recipient's key history (auditLogWithOrigins); absent when not checked. */
+  complaintSignaturesChecked?: number;
   /** Registry events checked against their entries (commitment, id, broker signature); absent when none were given. */
   registryEventsChecked?: number;
   /** Origin signatures verified against the key history (auditLogWithOrigins); absent when not checked at all. */
@@ -128,6 +147,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
   const roots = recomputeRoots(valid, scan.leaves, input.leafHashes, add);
   if (roots.firstMismatch) nameFirstChangedEntry(roots.firstMismatch, roots, scan.leaves, input.leafHashes, add);
   const held = checkHeldNotices(input.notices ?? [], scan.byNotice, add);
+  const complaintsChecked = input.complaints ? checkHeldComplaints(input.complaints, scan.complaints, add) : 0;
   const registryEventsChecked = checkHeldRegistryEvents(
     input.registryEvents ?? [],
     scan.registryEvents,
@@ -153,6 +173,8 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     ...(input.notices ? {} : { noticesNotFetched: byNoticeGenuine(scan.byNotice) }),
     problems,
     firstBadEntry: entryIndices.length ? Math.min(...entryIndices) : undefined,
+    complaints: scan.complaints.size,
+    ...(input.complaints ? { complaintsChecked } : {}),
     ...(input.registryEvents ? { registryEventsChecked } : {}),
     ...(scan.signatures ? { entriesSigned: scan.signatures.signed, entriesUnsignedLegacy } : {}),
   };
@@ -172,6 +194,8 @@ interface EntryScan {
   leaves: Uint8Array[];
   byNotice: Map<string, NoticeCommitment>;
   registryEvents: Map<string, { index: number; sha256: string; signerKid: string }>;
+  /** Complaint entries, by `<notice-id>:<agency>`. */
+  complaints: Map<string, { index: number; sha256: string }>;
   /** Entry signatures, when the evidence carries them. */
   signatures: EntrySignatureScan | undefined;
 }
@@ -191,6 +215,7 @@ function scanEntries(input: AuditInput, add: AddProblem, onProgress: Progress | 
     leaves: [],
     byNotice: new Map(),
     registryEvents: new Map(),
+    complaints: new Map(),
     signatures: input.entrySignatures
       ? {
           verifier: new EntrySignatureVerifier(input.brokerKeys),
@@ -275,7 +300,7 @@ function decodeCanonicalEntry(
   }
 }
 
-/** One entry per read receipt, per registry event and per notice; an unknown kind is malformed. */
+/** One entry per read receipt, per complaint, per registry event and per notice; an unknown kind is malformed. */
 function indexEntryByKind(
   entry: ReturnType<typeof decodeEntry>,
   pos: number,
@@ -295,6 +320,16 @@ function indexEntryByKind(
         message: `entry ${pos} repeats the read receipt of ${entry.agency} for notice ${entry.notice_id} (first at ${acks.get(key)})`,
       });
     else acks.set(key, pos);
+  } else if (entry.kind === 'complaint') {
+    // A recipient's complaint: one per notice and recipient.
+    const key = `${String(entry.notice_id)}:${String(entry.agency)}`;
+    if (scan.complaints.has(key))
+      add({
+        code: 'entry-duplicate-complaint',
+        index: pos,
+        message: `entry ${pos} repeats the complaint of ${entry.agency} about notice ${entry.notice_id} (first at ${scan.complaints.get(key)!.index})`,
+      });
+    else scan.complaints.set(key, { index: pos, sha256: String(entry.sha256) });
   } else if (entry.kind === 'registry') {
     // A registry change (key added, rotated, revoked): one entry per event.
     const key = String(entry.event_id);
@@ -578,6 +613,39 @@ function checkHeldRegistryEvents(
         message: `registry event ${ev.eventId} (entry ${e.index}): ${why}`,
       });
   }
+  return checked;
+}
+
+/** Step 6: every complaint held against its entry's commitment, and every complaint entry against a held complaint. */
+function checkHeldComplaints(held: readonly HeldComplaint[], byKey: EntryScan['complaints'], add: AddProblem): number {
+  let checked = 0;
+  const seen = new Set<string>();
+  for (const c of held) {
+    const key = `${c.noticeId}:${c.agency}`;
+    const e = byKey.get(key);
+    if (!e) {
+      add({
+        code: 'complaint-not-in-log',
+        message: `the complaint of ${c.agency} about notice ${c.noticeId} is held but has no log entry`,
+      });
+      continue;
+    }
+    checked++;
+    seen.add(key);
+    if (sha256Hex(c.jws) !== e.sha256)
+      add({
+        code: 'complaint-mismatch',
+        index: e.index,
+        message: `the complaint of ${c.agency} about notice ${c.noticeId} (entry ${e.index}) does not match its commitment`,
+      });
+  }
+  for (const [key, e] of byKey)
+    if (!seen.has(key))
+      add({
+        code: 'complaint-missing',
+        index: e.index,
+        message: `entry ${e.index} commits to a complaint (${key}) the evidence does not hold`,
+      });
   return checked;
 }
 

@@ -62,6 +62,11 @@ function summary(r: AuditReport, seconds: number): string {
       ? 'entry sigs:  the evidence carries no entry signatures (an archive before format 3): not checked'
       : `entry sigs:  ${r.entriesSigned} entries signed by the gateway and verified against the broker key history${r.entriesUnsignedLegacy ? `, ${r.entriesUnsignedLegacy} leading entries unsigned (written before entry signatures, under a checkpoint)` : ''}`,
   );
+  lines.push(
+    r.complaintsChecked === undefined
+      ? `complaints:  ${r.complaints} complaint entries; the complaints are not in the evidence (the API, an archive before format 4): not checked`
+      : `complaints:  ${r.complaints} complaint entries, ${r.complaintsChecked} complaints checked against them${r.complaintSignaturesChecked === undefined ? '' : `, ${r.complaintSignaturesChecked} recipient signatures against the agency key history`}`,
+  );
   if (r.registryEventsChecked !== undefined) {
     lines.push(
       `registry:    ${r.registryEventsChecked} registry events (key, agency and operation changes) checked against their entries and the broker key history`,
