@@ -5,6 +5,8 @@ import { CodedError, isProblemCode, type CodeOf, type ProblemCode } from '../cor
 import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
 import type { InboxDelivery } from '../core/inbox-delivery.js';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { checkComplaintClaims, COMPLAINT_TYP, type ComplaintReason } from '../core/complaint.js';
+import { signRecipientJws } from '../keys/recipient-jws.js';
 import { DeliveryVerificationError, openDelivery, openOpenPgpDelivery, type OpenedDelivery } from './open-delivery.js';
 
 /** The largest SSE event the client holds while it is incomplete: a delivery is at most the body limit (1 MiB) sealed, with room to spare. */
@@ -71,6 +73,16 @@ async function problem(res: Response): Promise<InboxClientError> {
   );
 }
 
+/** What POST /v1/inbox/complaint answers (201 recorded, 200 the same complaint again). */
+export interface FiledComplaint {
+  notice_id: string;
+  agency: string;
+  reason: ComplaintReason;
+  log_index: number;
+  received_at: string;
+  duplicate: boolean;
+}
+
 export class InboxClient {
   readonly #keys = new Map<string, Promise<{ keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] }>>();
   #brokerKeys: Promise<{ broker: string; openpgp?: string }> | undefined;
@@ -110,6 +122,35 @@ export class InboxClient {
     });
     if (!res.ok) throw await problem(res);
     return (await res.json()) as { deliveries: InboxDelivery[]; next: number };
+  }
+
+  /**
+   * File a signed complaint about a notice delivered to this agency
+   * (schemas/complaint.schema.json): signed with the agency's signing key,
+   * logged by the broker. The claims are checked here first, so a bad reason
+   * or an oversize detail never leaves the client.
+   */
+  async fileComplaint(c: {
+    noticeId: string;
+    reason: ComplaintReason;
+    detail?: string;
+    complainedAt?: Date;
+  }): Promise<FiledComplaint> {
+    const claims = checkComplaintClaims({
+      notice_id: c.noticeId,
+      agency: this.opts.agency,
+      reason: c.reason,
+      detail: c.detail ?? '',
+      complained_at: (c.complainedAt ?? new Date()).toISOString(),
+    });
+    const jws = await signRecipientJws(claims, this.opts.signingKey, COMPLAINT_TYP);
+    const res = await this.#fetch(`${this.#base}/v1/inbox/complaint`, {
+      method: 'POST',
+      headers: { authorization: await this.#authorization(), 'content-type': 'application/jose' },
+      body: jws,
+    });
+    if (!res.ok) throw await problem(res);
+    return (await res.json()) as FiledComplaint;
   }
 
   /** A member agency's key directory entry (with history), cached for the life of the client. */

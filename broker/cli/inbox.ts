@@ -1,10 +1,15 @@
-/** `liaison inbox pull` and `liaison inbox follow`: an agency reads, decrypts and verifies its deliveries. */
+/**
+ * `liaison inbox pull` and `liaison inbox follow`: an agency reads, decrypts and verifies its deliveries;
+ * `liaison inbox complain`: it files a signed complaint about one that fails its checks.
+ */
 import { parseArgs } from 'node:util';
 import type { AgencyCredentials } from '../agency-client/credentials.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import type { InboxDelivery } from '../core/inbox-delivery.js';
 import { clientFetch, clientTlsFromArgs, clientTlsOptions, HttpClientError } from '../agency-client/http.js';
 import { InboxClient, type InboxQuery } from '../agency-client/inbox-client.js';
+import { COMPLAINT_REASONS, isComplaintReason, MAX_COMPLAINT_DETAIL } from '../core/complaint.js';
+import { isUuid } from '../core/ids.js';
 import { UsageError } from '../core/usage-error.js';
 import type { Io } from './liaison.js';
 
@@ -134,4 +139,28 @@ export async function inboxFollow(args: string[], io: Io): Promise<number> {
   return ok ? 0 : 1;
 }
 
-export const inboxCommands = { 'inbox pull': inboxPull, 'inbox follow': inboxFollow };
+/** `liaison inbox complain NOTICE_ID --reason CODE [--detail TEXT]`: prints the log index of the complaint. */
+export async function inboxComplain(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { ...options, reason: { type: 'string' }, detail: { type: 'string' } },
+    allowPositionals: true,
+  });
+  const [noticeId, ...rest] = positionals;
+  if (!isUuid(noticeId) || rest.length > 0) throw new UsageError('needs one NOTICE_ID (a lower-case UUID)');
+  if (!isComplaintReason(values.reason))
+    throw new UsageError(`--reason must be one of ${COMPLAINT_REASONS.join(', ')}`);
+  const detail = values.detail ?? '';
+  if ([...detail].length > MAX_COMPLAINT_DETAIL)
+    throw new UsageError(`--detail must be at most ${MAX_COMPLAINT_DETAIL} characters`);
+  const { client } = setup(values);
+  const filed = await client.fileComplaint({ noticeId, reason: values.reason, detail });
+  if (values.json) io.out(JSON.stringify(filed) + '\n');
+  else
+    io.out(
+      `complaint about ${filed.notice_id} (${filed.reason}) ${filed.duplicate ? 'was already recorded' : 'recorded'} at log index ${filed.log_index}\n`,
+    );
+  return 0;
+}
+
+export const inboxCommands = { 'inbox pull': inboxPull, 'inbox follow': inboxFollow, 'inbox complain': inboxComplain };
