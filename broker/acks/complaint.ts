@@ -1,4 +1,10 @@
-import { checkComplaintClaims, COMPLAINT_TYP, isComplaintReason, type ComplaintReason } from '../core/complaint.js';
+import {
+  checkComplaintClaims,
+  COMPLAINT_TYP,
+  isComplaintReason,
+  type ComplaintReason,
+  type RecordedComplaint,
+} from '../core/complaint.js';
 import { LiaisonError } from '../core/errors.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { StorePort } from '../core/store-port.js';
@@ -42,15 +48,6 @@ export const COMPLAINT_KIND: StatementKind<ComplaintLogEntry> = {
 /** Not a recipient, or no such notice: one answer, so a complaint tells no one which notices exist. */
 const notDelivered = () =>
   new LiaisonError('ack-mismatch', { publicDetail: 'no delivery of this notice to this agency is recorded' });
-
-export interface RecordedComplaint {
-  notice_id: string;
-  agency: string;
-  reason: ComplaintReason;
-  log_index: number;
-  received_at: string;
-  duplicate: boolean;
-}
 
 export type ComplaintDeps = StatementDeps;
 

@@ -5,7 +5,12 @@ import { CodedError, isProblemCode, type CodeOf, type ProblemCode } from '../cor
 import type { AgencyKey, OpenPgpAgencyKey } from '../registry/model.js';
 import type { InboxDelivery } from '../core/inbox-delivery.js';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
-import { checkComplaintClaims, COMPLAINT_TYP, type ComplaintReason } from '../core/complaint.js';
+import {
+  checkComplaintClaims,
+  COMPLAINT_TYP,
+  type ComplaintReason,
+  type RecordedComplaint,
+} from '../core/complaint.js';
 import { signRecipientJws } from '../keys/recipient-jws.js';
 import { DeliveryVerificationError, openDelivery, openOpenPgpDelivery, type OpenedDelivery } from './open-delivery.js';
 
@@ -73,16 +78,6 @@ async function problem(res: Response): Promise<InboxClientError> {
   );
 }
 
-/** What POST /v1/inbox/complaint answers (201 recorded, 200 the same complaint again). */
-export interface FiledComplaint {
-  notice_id: string;
-  agency: string;
-  reason: ComplaintReason;
-  log_index: number;
-  received_at: string;
-  duplicate: boolean;
-}
-
 export class InboxClient {
   readonly #keys = new Map<string, Promise<{ keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] }>>();
   #brokerKeys: Promise<{ broker: string; openpgp?: string }> | undefined;
@@ -135,7 +130,7 @@ export class InboxClient {
     reason: ComplaintReason;
     detail?: string;
     complainedAt?: Date;
-  }): Promise<FiledComplaint> {
+  }): Promise<RecordedComplaint> {
     const claims = checkComplaintClaims({
       notice_id: c.noticeId,
       agency: this.opts.agency,
@@ -150,7 +145,7 @@ export class InboxClient {
       body: jws,
     });
     if (!res.ok) throw await problem(res);
-    return (await res.json()) as FiledComplaint;
+    return (await res.json()) as RecordedComplaint;
   }
 
   /** A member agency's key directory entry (with history), cached for the life of the client. */

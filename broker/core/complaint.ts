@@ -37,6 +37,17 @@ export interface ComplaintClaims {
   complained_at: string;
 }
 
+/** What the broker answers when it records a complaint (POST /v1/inbox/complaint: 201, or 200 for the same one again). */
+export interface RecordedComplaint {
+  notice_id: string;
+  agency: string;
+  reason: ComplaintReason;
+  log_index: number;
+  received_at: string;
+  /** This same complaint was recorded before: the answer is the first one's. */
+  duplicate: boolean;
+}
+
 const MEMBERS = 'agency,complained_at,detail,notice_id,reason';
 /** C0 and C1 controls and DEL: no line breaks or terminal escapes in a note that ends up in front of people. */
 const CONTROL = /\p{Cc}/u;

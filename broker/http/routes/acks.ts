@@ -1,141 +1,161 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyInstance } from 'fastify';
 import { listComplaints, recordComplaint } from '../../acks/complaint.js';
 import { listAcks, recordAck, type AckDeps } from '../../acks/record.js';
-import { COMPLAINT_REASONS } from '../../core/complaint.js';
+import { ACK_TYP } from '../../acks/read-receipt.js';
+import { COMPLAINT_REASONS, COMPLAINT_TYP } from '../../core/complaint.js';
 import { LiaisonError } from '../../core/errors.js';
 
 export type AckRouteOptions = AckDeps;
 
-/** One read receipt as GET /v1/notices/:id/acks lists it. */
-const ackItem = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['agency', 'signer_kid', 'acked_at', 'received_at', 'ack', 'sha256'],
-  properties: {
-    agency: { type: 'string' },
-    signer_kid: { type: 'string' },
-    acked_at: { type: 'string' },
-    received_at: { type: 'string' },
-    ack: { type: 'string' },
-    sha256: { type: 'string' },
-  },
-} as const;
-
-/** POST /v1/inbox/ack */
-export const postInboxAckSchema = {
-  summary: 'Acknowledge a delivery (signed read receipt)',
-  description:
-    "Record the recipient's signed read receipt of a notice in the log: 201 when recorded, 200 when it was already recorded. Role subscribe.",
-  tags: ['inbox'],
-  security: [{ clientAssertion: [] }],
-  body: {
-    description: "The recipient's read receipt.",
-    content: {
-      'application/jose': {
-        schema: { type: 'string', description: 'Compact JWS by the recipient agency signing key.' },
-      },
-    },
-  },
-  response: {
-    '2xx': {
-      type: 'object',
-      additionalProperties: false,
-      required: ['notice_id', 'agency', 'log_index', 'received_at', 'duplicate'],
-      properties: {
-        notice_id: { type: 'string' },
-        agency: { type: 'string' },
-        log_index: { type: 'integer' },
-        received_at: { type: 'string' },
-        duplicate: { type: 'boolean' },
-      },
-    },
-  },
-} as const;
-
-/** GET /v1/notices/:id/acks */
-export const getNoticeAcksSchema = {
-  summary: 'Read receipts of one of my notices',
-  description: 'The signed read receipts recorded for a notice the authenticated agency sent. Role publish.',
-  tags: ['notices'],
-  security: [{ clientAssertion: [] }],
-  params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 36 } } },
-  response: {
-    200: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['notice_id', 'acks'],
-      properties: { notice_id: { type: 'string' }, acks: { type: 'array', items: ackItem } },
-    },
-  },
-} as const;
-
-/** One complaint as GET /v1/notices/:id/complaints lists it. */
-const complaintItem = {
-  type: 'object',
-  additionalProperties: false,
-  required: ['agency', 'signer_kid', 'reason', 'complained_at', 'received_at', 'complaint', 'sha256'],
-  properties: {
-    agency: { type: 'string' },
-    signer_kid: { type: 'string' },
-    reason: { type: 'string', enum: [...COMPLAINT_REASONS] },
-    complained_at: { type: 'string' },
-    received_at: { type: 'string' },
-    complaint: { type: 'string', description: "The recipient's compact JWS, exactly as received." },
-    sha256: { type: 'string' },
-  },
-} as const;
-
-/** POST /v1/inbox/complaint */
-export const postInboxComplaintSchema = {
-  summary: 'Complain about a notice received (signed, logged)',
-  description:
-    "Record the recipient's signed complaint about a notice delivered to it (schemas/complaint.schema.json) in the log: 201 when recorded, 200 when this same complaint was already recorded; a different complaint by the same agency about the same notice is 409 complaint-conflict. Role subscribe.",
-  tags: ['inbox'],
-  security: [{ clientAssertion: [] }],
-  body: {
-    description: "The recipient's complaint.",
-    content: {
-      'application/jose': {
-        schema: {
-          type: 'string',
-          description: 'Compact JWS (typ liaison-complaint+jws) by the recipient agency signing key.',
+/** The schema of a POST of a recipient's statement (a compact JWS) and of its answer. */
+function postStatementSchema(o: {
+  summary: string;
+  description: string;
+  what: string;
+  typ: string;
+  answer: Record<string, { type: string }>;
+}) {
+  return {
+    summary: o.summary,
+    description: `${o.description} Role subscribe.`,
+    tags: ['inbox'],
+    security: [{ clientAssertion: [] }],
+    body: {
+      description: `The recipient's ${o.what}.`,
+      content: {
+        'application/jose': {
+          schema: { type: 'string', description: `Compact JWS (typ ${o.typ}) by the recipient agency signing key.` },
         },
       },
     },
-  },
-  response: {
-    '2xx': {
-      type: 'object',
-      additionalProperties: false,
-      required: ['notice_id', 'agency', 'reason', 'log_index', 'received_at', 'duplicate'],
-      properties: {
-        notice_id: { type: 'string' },
-        agency: { type: 'string' },
-        reason: { type: 'string' },
-        log_index: { type: 'integer' },
-        received_at: { type: 'string' },
-        duplicate: { type: 'boolean' },
+    response: {
+      '2xx': {
+        type: 'object',
+        additionalProperties: false,
+        required: ['notice_id', 'agency', ...Object.keys(o.answer), 'log_index', 'received_at', 'duplicate'],
+        properties: {
+          notice_id: { type: 'string' },
+          agency: { type: 'string' },
+          ...o.answer,
+          log_index: { type: 'integer' },
+          received_at: { type: 'string' },
+          duplicate: { type: 'boolean' },
+        },
       },
     },
+  } as const;
+}
+
+/** The schema of GET /v1/notices/:id/<list>: the statements about one of the caller's notices. */
+function listStatementsSchema(o: { summary: string; description: string; list: string; item: object }) {
+  return {
+    summary: o.summary,
+    description: `${o.description} Role publish.`,
+    tags: ['notices'],
+    security: [{ clientAssertion: [] }],
+    params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 36 } } },
+    response: {
+      200: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['notice_id', o.list],
+        properties: { notice_id: { type: 'string' }, [o.list]: { type: 'array', items: o.item } },
+      },
+    },
+  } as const;
+}
+
+/** One listed statement: who signed it with which key, when, and the JWS as received with its committed hash. */
+const statementItem = (jws: string, signedAt: string, more: Record<string, object> = {}) => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['agency', 'signer_kid', ...Object.keys(more), signedAt, 'received_at', jws, 'sha256'],
+  properties: {
+    agency: { type: 'string' },
+    signer_kid: { type: 'string' },
+    ...more,
+    [signedAt]: { type: 'string' },
+    received_at: { type: 'string' },
+    [jws]: { type: 'string', description: "The recipient's compact JWS, exactly as received." },
+    sha256: { type: 'string' },
   },
-} as const;
+});
+
+/** POST /v1/inbox/ack */
+export const postInboxAckSchema = postStatementSchema({
+  summary: 'Acknowledge a delivery (signed read receipt)',
+  description:
+    "Record the recipient's signed read receipt of a notice in the log: 201 when recorded, 200 when it was already recorded.",
+  what: 'read receipt',
+  typ: ACK_TYP,
+  answer: {},
+});
+
+/** GET /v1/notices/:id/acks */
+export const getNoticeAcksSchema = listStatementsSchema({
+  summary: 'Read receipts of one of my notices',
+  description: 'The signed read receipts recorded for a notice the authenticated agency sent.',
+  list: 'acks',
+  item: statementItem('ack', 'acked_at'),
+});
+
+/** POST /v1/inbox/complaint */
+export const postInboxComplaintSchema = postStatementSchema({
+  summary: 'Complain about a notice received (signed, logged)',
+  description:
+    "Record the recipient's signed complaint about a notice delivered to it (schemas/complaint.schema.json) in the log: 201 when recorded, 200 when this same complaint was already recorded; a different complaint by the same agency about the same notice is 409 complaint-conflict.",
+  what: 'complaint',
+  typ: COMPLAINT_TYP,
+  answer: { reason: { type: 'string' } },
+});
 
 /** GET /v1/notices/:id/complaints */
-export const getNoticeComplaintsSchema = {
+export const getNoticeComplaintsSchema = listStatementsSchema({
   summary: 'Complaints about one of my notices',
-  description: "The recipients' signed complaints recorded about a notice the authenticated agency sent. Role publish.",
-  tags: ['notices'],
-  security: [{ clientAssertion: [] }],
-  params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 36 } } },
-  response: {
-    200: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['notice_id', 'complaints'],
-      properties: { notice_id: { type: 'string' }, complaints: { type: 'array', items: complaintItem } },
-    },
+  description: "The recipients' signed complaints recorded about a notice the authenticated agency sent.",
+  list: 'complaints',
+  item: statementItem('complaint', 'complained_at', { reason: { type: 'string', enum: [...COMPLAINT_REASONS] } }),
+});
+
+/** POST `post` records the caller's statement; GET `/v1/notices/:id/<list>` lists them to the notice's origin. */
+function statementRoutes<R extends { notice_id: string; duplicate: boolean }>(
+  app: FastifyInstance,
+  opts: AckRouteOptions,
+  s: {
+    what: string;
+    post: string;
+    postSchema: object;
+    record: (deps: AckDeps, agency: string, jws: string) => Promise<R>;
+    list: string;
+    listSchema: object;
+    read: (bus: AckDeps['bus'], noticeId: string, caller: string) => Promise<unknown[]>;
   },
-} as const;
+): void {
+  app.post(s.post, { preHandler: app.requireRole('subscribe'), schema: s.postSchema }, async (request, reply) => {
+    const agency = request.agency?.agencyId;
+    if (!agency) throw new LiaisonError('unauthorized');
+    if (typeof request.body !== 'string')
+      throw new LiaisonError('unsupported-media-type', {
+        publicDetail: `send the ${s.what} as application/jose (a compact JWS)`,
+      });
+    const recorded = await s.record(opts, agency, request.body.trim());
+    request.trace.notice_id = recorded.notice_id;
+    reply.code(recorded.duplicate ? 200 : 201);
+    return recorded;
+  });
+
+  app.get(
+    `/v1/notices/:id/${s.list}`,
+    { preHandler: app.requireRole('publish'), schema: s.listSchema },
+    async (request, reply) => {
+      const id = (request.params as { id: string }).id;
+      request.trace.notice_id = id;
+      const listed = await s.read(opts.bus, id, request.agency?.agencyId ?? '');
+      reply.header('cache-control', 'no-store');
+      return { notice_id: id, [s.list]: listed };
+    },
+  );
+}
 
 /**
  * Read receipts and complaints: statements a recipient signs about a notice.
@@ -149,61 +169,22 @@ export const ackRoutes: FastifyPluginAsync<AckRouteOptions> = async (app, opts) 
   app.addContentTypeParser('application/jose', { parseAs: 'string', bodyLimit: 16_384 }, (_req, body, done) =>
     done(null, body),
   );
-  const statementBody = (body: unknown, what: string): string => {
-    if (typeof body !== 'string')
-      throw new LiaisonError('unsupported-media-type', {
-        publicDetail: `send the ${what} as application/jose (a compact JWS)`,
-      });
-    return body.trim();
-  };
-
-  app.post(
-    '/v1/inbox/ack',
-    { preHandler: app.requireRole('subscribe'), schema: postInboxAckSchema },
-    async (request, reply) => {
-      const agency = request.agency?.agencyId;
-      if (!agency) throw new LiaisonError('unauthorized');
-      const recorded = await recordAck(opts, agency, statementBody(request.body, 'read receipt'));
-      request.trace.notice_id = recorded.notice_id;
-      reply.code(recorded.duplicate ? 200 : 201);
-      return recorded;
-    },
-  );
-
-  app.get(
-    '/v1/notices/:id/acks',
-    { preHandler: app.requireRole('publish'), schema: getNoticeAcksSchema },
-    async (request, reply) => {
-      const id = (request.params as { id: string }).id;
-      request.trace.notice_id = id;
-      const acks = await listAcks(opts.bus, id, request.agency?.agencyId ?? '');
-      reply.header('cache-control', 'no-store');
-      return { notice_id: id, acks };
-    },
-  );
-
-  app.post(
-    '/v1/inbox/complaint',
-    { preHandler: app.requireRole('subscribe'), schema: postInboxComplaintSchema },
-    async (request, reply) => {
-      const agency = request.agency?.agencyId;
-      if (!agency) throw new LiaisonError('unauthorized');
-      const recorded = await recordComplaint(opts, agency, statementBody(request.body, 'complaint'));
-      request.trace.notice_id = recorded.notice_id;
-      reply.code(recorded.duplicate ? 200 : 201);
-      return recorded;
-    },
-  );
-
-  app.get(
-    '/v1/notices/:id/complaints',
-    { preHandler: app.requireRole('publish'), schema: getNoticeComplaintsSchema },
-    async (request, reply) => {
-      const id = (request.params as { id: string }).id;
-      request.trace.notice_id = id;
-      const complaints = await listComplaints(opts.bus, id, request.agency?.agencyId ?? '');
-      reply.header('cache-control', 'no-store');
-      return { notice_id: id, complaints };
-    },
-  );
+  statementRoutes(app, opts, {
+    what: 'read receipt',
+    post: '/v1/inbox/ack',
+    postSchema: postInboxAckSchema,
+    record: recordAck,
+    list: 'acks',
+    listSchema: getNoticeAcksSchema,
+    read: listAcks,
+  });
+  statementRoutes(app, opts, {
+    what: 'complaint',
+    post: '/v1/inbox/complaint',
+    postSchema: postInboxComplaintSchema,
+    record: recordComplaint,
+    list: 'complaints',
+    listSchema: getNoticeComplaintsSchema,
+    read: listComplaints,
+  });
 };
