@@ -3,8 +3,6 @@ import { waitFor as waitUntil } from './helpers/wait.js';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { signAck, verifyAck, ACK_TYP } from '../broker/acks/read-receipt.js';
-import { makeClientAssertion } from '../broker/agency-client/assertion.js';
-import { InboxClient } from '../broker/agency-client/inbox-client.js';
 import { decodeEntry, encodeEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { exportArchive } from '../broker/audit/export.js';
@@ -12,6 +10,7 @@ import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { auditLog } from '../broker/audit/verify.js';
 import { forgeJws } from './helpers/forge.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
+import { agencyRequests, inboxClients } from './helpers/inbox.js';
 import { startTestNats } from './helpers/nats.js';
 
 t.setTimeout(120_000);
@@ -28,28 +27,10 @@ const g = await startTestGateway(t, nats.url, {
 });
 await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}`;
-const client = (agency: string) =>
-  new InboxClient({
-    url,
-    agency,
-    signingKey: g.creds(agency).signing,
-    encryptionKey: g.creds(agency).encryption,
-    brokerId: g.config.brokerId,
-  });
-const bearer = async (agency: string) =>
-  `Bearer ${await makeClientAssertion(agency, g.creds(agency).signing, g.config.brokerId)}`;
-const postAck = async (agency: string, jws: string) => {
-  const res = await fetch(`${url}/v1/inbox/ack`, {
-    method: 'POST',
-    headers: { authorization: await bearer(agency), 'content-type': 'application/jose' },
-    body: jws,
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, any> };
-};
-const listAcks = async (agency: string, id: string) => {
-  const res = await fetch(`${url}/v1/notices/${id}/acks`, { headers: { authorization: await bearer(agency) } });
-  return { status: res.status, json: (await res.json()) as Record<string, any> };
-};
+const client = inboxClients(g, url);
+const requests = agencyRequests(g, url);
+const postAck = (agency: string, jws: string) => requests.postJose(agency, '/v1/inbox/ack', jws);
+const listAcks = (agency: string, id: string) => requests.get(agency, `/v1/notices/${id}/acks`);
 
 const notice = sampleNotice('seizure-report', {
   operation: 'mekong-dragon-6',

@@ -3,8 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { makeClientAssertion } from '../broker/agency-client/assertion.js';
-import { InboxClient, InboxClientError } from '../broker/agency-client/inbox-client.js';
+import { InboxClientError } from '../broker/agency-client/inbox-client.js';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { exportArchive } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
@@ -17,6 +16,7 @@ import { STREAMS } from '../broker/nats/streams.js';
 import { runCli } from './helpers/cli.js';
 import { forgeJws } from './helpers/forge.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
+import { agencyRequests, inboxClients } from './helpers/inbox.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor as waitUntil } from './helpers/wait.js';
 
@@ -33,28 +33,10 @@ const g = await startTestGateway(t, nats.url, {
 });
 await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}`;
-const client = (agency: string) =>
-  new InboxClient({
-    url,
-    agency,
-    signingKey: g.creds(agency).signing,
-    encryptionKey: g.creds(agency).encryption,
-    brokerId: g.config.brokerId,
-  });
-const bearer = async (agency: string) =>
-  `Bearer ${await makeClientAssertion(agency, g.creds(agency).signing, g.config.brokerId)}`;
-const postComplaint = async (agency: string, jws: string) => {
-  const res = await fetch(`${url}/v1/inbox/complaint`, {
-    method: 'POST',
-    headers: { authorization: await bearer(agency), 'content-type': 'application/jose' },
-    body: jws,
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, any> };
-};
-const get = async (agency: string, path: string) => {
-  const res = await fetch(`${url}${path}`, { headers: { authorization: await bearer(agency) } });
-  return { status: res.status, json: (await res.json()) as Record<string, any> };
-};
+const client = inboxClients(g, url);
+const requests = agencyRequests(g, url);
+const postComplaint = (agency: string, jws: string) => requests.postJose(agency, '/v1/inbox/complaint', jws);
+const get = requests.get;
 const sign = (claims: Record<string, unknown>, as: string) =>
   signRecipientJws(claims, g.creds(as).signing, COMPLAINT_TYP);
 

@@ -1,3 +1,4 @@
+import { makeClientAssertion } from '../../broker/agency-client/assertion.js';
 import { InboxClient } from '../../broker/agency-client/inbox-client.js';
 import type { TestGateway } from './gateway.js';
 
@@ -18,5 +19,27 @@ export function inboxClients(g: TestGateway, url: string): (agency: string) => I
       clients.set(agency, c);
     }
     return c;
+  };
+}
+
+type Answer = { status: number; json: Record<string, any> };
+
+/** Requests as a demo agency (a fresh client assertion each) to a listening test gateway: POST a compact JWS, GET JSON. */
+export function agencyRequests(g: TestGateway, url: string) {
+  const bearer = async (agency: string) =>
+    `Bearer ${await makeClientAssertion(agency, g.creds(agency).signing, g.config.brokerId)}`;
+  return {
+    postJose: async (agency: string, path: string, jws: string): Promise<Answer> => {
+      const res = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { authorization: await bearer(agency), 'content-type': 'application/jose' },
+        body: jws,
+      });
+      return { status: res.status, json: (await res.json()) as Record<string, any> };
+    },
+    get: async (agency: string, path: string): Promise<Answer> => {
+      const res = await fetch(`${url}${path}`, { headers: { authorization: await bearer(agency) } });
+      return { status: res.status, json: (await res.json()) as Record<string, any> };
+    },
   };
 }
