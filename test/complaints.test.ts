@@ -365,6 +365,9 @@ t.test('liaison inbox complain', async (t) => {
   );
   t.equal((opened.payload as any).detail, THAI, 'the detail as typed');
 
+  const help = await runCli(['inbox', 'complain', '--help']);
+  t.match(help.stdout, /liaison inbox complain NOTICE_ID .*--reason CODE/);
+  t.match(help.stdout, /body-signature-invalid, body-schema-invalid, header-mismatch,/);
   const bad = await cli(n2.id, '--as', 'th-customs', '--reason', 'bad');
   t.equal(bad.code, 2, 'a reason not in the list is a usage error');
   t.match(bad.stderr, /--reason must be one of/);

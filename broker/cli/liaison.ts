@@ -115,11 +115,13 @@ Usage:
       ${TLS_HELP}
 
   liaison inbox complain NOTICE_ID --as AGENCY [--credentials FILE] --reason CODE [--detail TEXT] [--json]
+                         [--cert FILE --key FILE] [--ca FILE]
       File a complaint about a notice delivered to AGENCY that fails its checks,
       signed with the agency's key and logged by the broker; prints its log index.
       CODE: body-signature-invalid, body-schema-invalid, header-mismatch,
       undecryptable or other. TEXT: at most 1000 characters, any script, kept
       exactly. One complaint per notice and agency (the same one again is fine).
+      ${TLS_HELP}
 
   liaison webhook deadletters [--nats URL] [--agency ID] [--json]
   liaison webhook redeliver [--nats URL] (--seq N [--seq M ...] | --agency ID | --all)
