@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { InboxClientError } from '../broker/agency-client/inbox-client.js';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
-import { exportArchive } from '../broker/audit/export.js';
+import { exportArchive, fetchFromApi } from '../broker/audit/export.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
+import { auditLog } from '../broker/audit/verify.js';
 import { COMPLAINT_REASONS, COMPLAINT_TYP, MAX_COMPLAINT_DETAIL } from '../broker/core/complaint.js';
 import { repoRoot } from '../broker/core/paths.js';
 import { signRecipientJws, verifyRecipientJws } from '../broker/keys/recipient-jws.js';
@@ -195,6 +196,17 @@ t.test('audit verify checks the complaints: commitment and the recipient signatu
   t.equal(report.complaints, 2, 'two complaint entries');
   t.equal(report.complaintsChecked, 2, 'both held complaints checked against their entries');
   t.equal(report.complaintSignaturesChecked, 2, 'both signatures checked against the key history');
+
+  // Live, through the API as an auditor: the complaints are read from the gateway and checked against their entries.
+  const seen = await get('hub-auditor', `/v1/notices/${notice.id}/complaints`);
+  t.equal(seen.status, 200, 'an auditor lists the complaints about any notice');
+  t.equal(seen.json.complaints.length, 2);
+  const live = auditLog(await fetchFromApi((p) => get('hub-auditor', p), g.config.brokerId, g.jwks.keys));
+  t.same(live.problems, []);
+  t.same([live.complaints, live.complaintsChecked], [2, 2], 'live: both complaints checked against their entries');
+  const cliLive = await runCli(['audit', 'verify', '--url', url, '--as', 'hub-auditor', '--data-dir', g.dataDir]);
+  t.equal(cliLive.code, 0, cliLive.stderr);
+  t.match(cliLive.stdout, /complaints: +2 complaint entries, 2 complaints checked against them/);
 
   // A complaint swapped for another validly signed one: it no longer matches its commitment.
   const swapped = structuredClone(archive);

@@ -129,9 +129,18 @@ export interface ListedComplaint {
   sha256: string;
 }
 
-/** The complaints about a notice, for its origin agency only (anyone else: the same not-found as none). */
-export async function listComplaints(bus: StorePort, noticeId: string, caller: string): Promise<ListedComplaint[]> {
-  return (await listStatements(bus, COMPLAINT_KIND, noticeId, caller)).map(({ entry, jws }) => ({
+/**
+ * The complaints about a notice, for its origin agency and for auditors (an
+ * agency with the audit role: `audit verify` checks them against the log);
+ * anyone else gets the same not-found as none.
+ */
+export async function listComplaints(
+  bus: StorePort,
+  noticeId: string,
+  caller: string,
+  auditor: boolean,
+): Promise<ListedComplaint[]> {
+  return (await listStatements(bus, COMPLAINT_KIND, noticeId, caller, auditor)).map(({ entry, jws }) => ({
     agency: entry.agency,
     signer_kid: entry.signer_kid,
     reason: entry.reason,

@@ -199,15 +199,17 @@ export async function storeAndLog<E extends StatementEntry>(
 }
 
 /**
- * The statements of this kind about a notice, for its origin agency only
- * (anyone else, and a notice with none: the same not-found, no oracle on who
- * said what), each with its JWS exactly as received.
+ * The statements of this kind about a notice, for its origin agency (and,
+ * `auditor` set, for an agency with the audit role); anyone else, and a
+ * notice with none: the same not-found, no oracle on who said what. Each with
+ * its JWS exactly as received.
  */
 export async function listStatements<E extends StatementEntry>(
   bus: StorePort,
   k: StatementKind<E>,
   noticeId: string,
   caller: string,
+  auditor = false,
 ): Promise<{ entry: E; jws: string }[]> {
   if (!isUuid(noticeId))
     throw new LiaisonError('bad-request', { publicDetail: 'the notice id must be a lower-case UUID' });
@@ -223,7 +225,7 @@ export async function listStatements<E extends StatementEntry>(
     // Junk is skipped with a finding, before the origin check: it must not hide the real ones.
     const stored = storedStatement(k, m);
     if (!stored) continue;
-    if (m.header?.get(STATEMENT_ORIGIN_HEADER) !== caller) throw notFound();
+    if (!auditor && m.header?.get(STATEMENT_ORIGIN_HEADER) !== caller) throw notFound();
     out.push({ entry: stored.entry, jws: new TextDecoder().decode(m.data) });
   }
   if (out.length === 0) throw notFound();

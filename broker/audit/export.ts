@@ -13,10 +13,12 @@ import { parseCheckpoint, type PublicSigningJwk } from '../log/checkpoint.js';
 import { consistencyProofAsync } from '../log/merkle.js';
 import { TileStore } from '../log/tiles.js';
 import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
+import { decodeEntry } from '../log/entry.js';
+import { isUuid } from '../core/ids.js';
 import { REGISTRY_BUCKET } from '../registry/store.js';
 import { ARCHIVE_FORMAT, type AuditArchive } from './archive.js';
 import { readAgencyKeyHistory } from './key-history.js';
-import type { AuditCheckpoint, AuditInput } from './verify.js';
+import type { AuditCheckpoint, AuditInput, HeldComplaint } from './verify.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const b64u = (b: Uint8Array) => Buffer.from(b).toString('base64url');
@@ -174,6 +176,36 @@ export async function fetchFromApi(
     checkpoints.push({ note, consistencyFromPrevious: proof });
     if (s !== undefined) prev = s;
   }
+  const complaints = await fetchComplaints(get, entries);
   // No notices: the API serves commitments, not contents (the report says so: noticesNotFetched).
-  return { origin, brokerKeys, entries, entrySignatures, checkpoints, latestNote };
+  return { origin, brokerKeys, entries, entrySignatures, checkpoints, latestNote, complaints };
+}
+
+/**
+ * The complaints the log's complaint entries commit to, as an auditor reads
+ * them (GET /v1/notices/:id/complaints, role audit): one request per notice
+ * complained about. A notice with none answers 404: auditLog then reports each
+ * entry's complaint as missing.
+ */
+async function fetchComplaints(get: AuthedGet, entries: readonly { bytes: Uint8Array }[]): Promise<HeldComplaint[]> {
+  const ids = new Set<string>();
+  for (const e of entries) {
+    try {
+      const entry = decodeEntry(e.bytes);
+      if (entry.kind === 'complaint' && isUuid(entry.notice_id)) ids.add(entry.notice_id);
+    } catch {
+      // auditLog reports malformed entries.
+    }
+  }
+  const held: HeldComplaint[] = [];
+  for (const id of ids) {
+    const r = await get(`/v1/notices/${id}/complaints`);
+    if (r.status === 404) continue;
+    if (r.status !== 200 || !Array.isArray(r.json.complaints))
+      throw new Error(`GET /v1/notices/${id}/complaints answered ${r.status}`);
+    for (const c of r.json.complaints as { agency?: unknown; complaint?: unknown }[])
+      if (typeof c.agency === 'string' && typeof c.complaint === 'string')
+        held.push({ noticeId: id, agency: c.agency, jws: c.complaint });
+  }
+  return held;
 }

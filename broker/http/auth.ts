@@ -8,8 +8,8 @@ import { assertClientCertAgency } from './tls.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** A preHandler that authenticates the request's client assertion and requires the role. */
-    requireRole(role: Role): preHandlerAsyncHookHandler;
+    /** A preHandler that authenticates the request's client assertion and requires the role (or one of the roles). */
+    requireRole(role: Role | readonly Role[]): preHandlerAsyncHookHandler;
   }
   interface FastifyRequest {
     agency: AuthenticatedAgency | null;
@@ -26,7 +26,8 @@ export interface AuthOptions {
 /** Authentication of reads: `Authorization: Bearer <client assertion>`. */
 export const authPlugin = fp<AuthOptions>(async (app: FastifyInstance, opts) => {
   app.decorateRequest('agency', null);
-  app.decorate('requireRole', (role: Role): preHandlerAsyncHookHandler => {
+  app.decorate('requireRole', (role: Role | readonly Role[]): preHandlerAsyncHookHandler => {
+    const roles: readonly Role[] = typeof role === 'string' ? [role] : role;
     return async function (request: FastifyRequest) {
       const header = request.headers.authorization;
       const m = typeof header === 'string' ? /^Bearer ([A-Za-z0-9_.-]{1,8192})$/.exec(header) : null;
@@ -41,8 +42,8 @@ export const authPlugin = fp<AuthOptions>(async (app: FastifyInstance, opts) => 
       assertClientCertAgency(request, agency.agencyId);
       request.agency = agency;
       request.trace.agency = agency.agencyId;
-      if (!agency.roles.includes(role))
-        throw new LiaisonError('forbidden', { publicDetail: `this needs the ${role} role` });
+      if (!roles.some((r) => agency.roles.includes(r)))
+        throw new LiaisonError('forbidden', { publicDetail: `this needs the ${roles.join(' or ')} role` });
     };
   });
 });

@@ -47,10 +47,10 @@ function postStatementSchema(o: {
 }
 
 /** The schema of GET /v1/notices/:id/<list>: the statements about one of the caller's notices. */
-function listStatementsSchema(o: { summary: string; description: string; list: string; item: object }) {
+function listStatementsSchema(o: { summary: string; description: string; list: string; item: object; roles?: string }) {
   return {
     summary: o.summary,
-    description: `${o.description} Role publish.`,
+    description: `${o.description} Role ${o.roles ?? 'publish'}.`,
     tags: ['notices'],
     security: [{ clientAssertion: [] }],
     params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 36 } } },
@@ -112,8 +112,10 @@ export const postInboxComplaintSchema = postStatementSchema({
 /** GET /v1/notices/:id/complaints */
 export const getNoticeComplaintsSchema = listStatementsSchema({
   summary: 'Complaints about one of my notices',
-  description: "The recipients' signed complaints recorded about a notice the authenticated agency sent.",
+  description:
+    "The recipients' signed complaints recorded about a notice the authenticated agency sent; an auditor (role audit) reads those about any notice, to check them against the log.",
   list: 'complaints',
+  roles: 'publish or audit',
   item: statementItem('complaint', 'complained_at', { reason: { type: 'string', enum: [...COMPLAINT_REASONS] } }),
 });
 
@@ -128,7 +130,9 @@ function statementRoutes<R extends { notice_id: string; duplicate: boolean }>(
     record: (deps: AckDeps, agency: string, jws: string) => Promise<R>;
     list: string;
     listSchema: object;
-    read: (bus: AckDeps['bus'], noticeId: string, caller: string) => Promise<unknown[]>;
+    /** Whether auditors (role audit) list them too, besides the notice's origin (role publish). */
+    auditors: boolean;
+    read: (bus: AckDeps['bus'], noticeId: string, caller: string, auditor: boolean) => Promise<unknown[]>;
   },
 ): void {
   app.post(s.post, { preHandler: app.requireRole('subscribe'), schema: s.postSchema }, async (request, reply) => {
@@ -146,11 +150,12 @@ function statementRoutes<R extends { notice_id: string; duplicate: boolean }>(
 
   app.get(
     `/v1/notices/:id/${s.list}`,
-    { preHandler: app.requireRole('publish'), schema: s.listSchema },
+    { preHandler: app.requireRole(s.auditors ? ['publish', 'audit'] : 'publish'), schema: s.listSchema },
     async (request, reply) => {
       const id = (request.params as { id: string }).id;
       request.trace.notice_id = id;
-      const listed = await s.read(opts.bus, id, request.agency?.agencyId ?? '');
+      const auditor = s.auditors && (request.agency?.roles.includes('audit') ?? false);
+      const listed = await s.read(opts.bus, id, request.agency?.agencyId ?? '', auditor);
       reply.header('cache-control', 'no-store');
       return { notice_id: id, [s.list]: listed };
     },
@@ -162,7 +167,7 @@ function statementRoutes<R extends { notice_id: string; duplicate: boolean }>(
  *  POST /v1/inbox/ack                (subscribe) body: the recipient's compact JWS (application/jose)
  *  GET  /v1/notices/:id/acks         (publish)   the receipts of one's own notice
  *  POST /v1/inbox/complaint          (subscribe) body: the recipient's compact JWS (application/jose)
- *  GET  /v1/notices/:id/complaints   (publish)   the complaints about one's own notice
+ *  GET  /v1/notices/:id/complaints   (publish)   the complaints about one's own notice; (audit) about any
  */
 export const ackRoutes: FastifyPluginAsync<AckRouteOptions> = async (app, opts) => {
   // The largest statement is a complaint (COMPLAINT_KIND.maxBytes); each kind checks its own limit.
@@ -176,6 +181,7 @@ export const ackRoutes: FastifyPluginAsync<AckRouteOptions> = async (app, opts) 
     record: recordAck,
     list: 'acks',
     listSchema: getNoticeAcksSchema,
+    auditors: false,
     read: listAcks,
   });
   statementRoutes(app, opts, {
@@ -185,6 +191,7 @@ export const ackRoutes: FastifyPluginAsync<AckRouteOptions> = async (app, opts) 
     record: recordComplaint,
     list: 'complaints',
     listSchema: getNoticeComplaintsSchema,
+    auditors: true,
     read: listComplaints,
   });
 };
