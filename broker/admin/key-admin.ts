@@ -6,6 +6,7 @@ import { isUuid, SLUG, subjectToken } from '../core/ids.js';
 import {
   rotateEncryptionKeys,
   rotateSigningKey,
+  rotateStorageKey,
   type BrokerKeyring,
   type BrokerSigningKey,
 } from '../keys/broker-keys.js';
@@ -116,6 +117,51 @@ export class KeyAdmin {
         event: { ...base, added: [r.added], retired: [{ kid: r.retired.kid, until: r.retired.retired_at }] },
       };
     });
+  }
+
+  /**
+   * A new storage key becomes current (broker/vault/): new notices' data keys
+   * are wrapped under it; records under older ones are re-wrapped by
+   * rewrapNoticeKeys, after which the older keys are dropped. The event names
+   * kids only: a storage key's bytes never leave the sealed keyring.
+   */
+  rotateBrokerStorageKey(actor: Actor, req: { id?: string; reason?: string }): Promise<RecordedEvent> {
+    return this.#brokerChange(actor, req, 'broker-storage-key-rotated', async (file, base) => {
+      const r = rotateStorageKey(file, this.#now());
+      return {
+        file: r.file,
+        event: {
+          ...base,
+          added: [{ kty: 'oct', kid: r.added, alg: 'A256KW' }],
+          ...(r.superseded ? { retired: [{ kid: r.superseded, until: base.at }] } : {}),
+        },
+      };
+    });
+  }
+
+  /**
+   * A keyring from before sealing at rest gets its first storage key on first
+   * start, as a logged rotation by the broker itself. Instances starting
+   * together: the compare-and-set lets one make it; the others find it there.
+   */
+  async ensureStorageKey(): Promise<RecordedEvent | null> {
+    if (this.#o.keyring.storageKey) return null;
+    const actor = { agency: this.#o.brokerId, kid: this.#o.keyring.signing.kid };
+    try {
+      return await this.#brokerChange(
+        actor,
+        { reason: 'first storage key' },
+        'broker-storage-key-rotated',
+        async (file, base) => {
+          if (file.storage?.length) throw new AlreadyMade();
+          const r = rotateStorageKey(file, this.#now());
+          return { file: r.file, event: { ...base, added: [{ kty: 'oct', kid: r.added, alg: 'A256KW' }] } };
+        },
+      );
+    } catch (e) {
+      if (e instanceof AlreadyMade || (e as { cause?: unknown }).cause instanceof AlreadyMade) return null;
+      throw e;
+    }
   }
 
   async #brokerChange(
@@ -446,6 +492,9 @@ export class KeyAdmin {
     return id;
   }
 }
+
+/** ensureStorageKey: another instance made the first storage key meanwhile. */
+class AlreadyMade extends Error {}
 
 /** A change that failed part-way as the one `unavailable` (503: retry it, it is idempotent); a LiaisonError is kept as it is. */
 function unavailable(err: unknown, what: string): LiaisonError {

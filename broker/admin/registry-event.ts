@@ -18,6 +18,7 @@ export const REGISTRY_EVENT_TYP = 'liaison-registry-event+jws';
 export type RegistryEventType =
   | 'broker-encryption-keys-rotated'
   | 'broker-signing-key-rotated'
+  | 'broker-storage-key-rotated'
   | 'agency-key-added'
   | 'agency-key-rotated'
   | 'agency-key-revoked'

@@ -1,6 +1,8 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import type { CryptoKey, JWK } from 'jose';
+import type { StorageKey } from '../vault/seal.js';
 import { importKey, makeKeyPair, publicPart } from './jwk.js';
 import {
   brokerOpenPgpKeysFromFile,
@@ -16,6 +18,8 @@ export interface KeyTimes {
   retired_at?: string;
   /** Encryption keys: rotated out, no longer published, still decrypts until then. */
   decrypt_until?: string;
+  /** Storage keys: when a newer one became current (records under it are being re-wrapped). */
+  superseded_at?: string;
 }
 
 /**
@@ -26,12 +30,16 @@ export interface KeyTimes {
  * others are retired and kept as public JWKs only (receipts and checkpoints they
  * signed stay verifiable). `encryption`: every key that still decrypts; those
  * without `decrypt_until` are current and published. Version 1 files (no `meta`)
- * read as version 2 with every key current.
+ * read as version 2 with every key current. `storage`: the symmetric keys
+ * (oct, A256KW) that wrap each stored notice's own data key (broker/vault/),
+ * newest first = current; never published, never in an event.
  */
 export interface BrokerKeyFile {
   version: 1 | 2;
   signing: JWK[];
   encryption: JWK[];
+  /** Keyrings made before sealing at rest have none until their first start (broker/admin/key-admin.ts ensureStorageKey). */
+  storage?: JWK[];
   meta?: Record<string, KeyTimes>;
   /** The broker's OpenPGP private keys (armored, newest first), shared with the JOSE keys so every instance decrypts the same messages. */
   openpgp?: string[];
@@ -81,6 +89,15 @@ interface KeyringState {
   signing: BrokerSigningKey;
   verificationKeys: readonly JWK[];
   decryption: ReadonlyMap<string, BrokerDecryptionKey>;
+  storage: readonly StorageKey[];
+}
+
+/** A storage key's raw bytes from its JWK (oct, 32 bytes); anything else stops the keyring from being taken up. */
+function storageKeyOf(jwk: JWK): StorageKey {
+  const key = typeof jwk.k === 'string' ? Buffer.from(jwk.k, 'base64url') : Buffer.alloc(0);
+  if (jwk.kty !== 'oct' || !jwk.kid || key.length !== 32)
+    throw new Error('broker storage key is not a 256-bit oct JWK');
+  return { kid: jwk.kid, key: new Uint8Array(key) };
 }
 
 async function buildState(file: BrokerKeyFile, previous?: KeyringState): Promise<KeyringState> {
@@ -112,7 +129,8 @@ async function buildState(file: BrokerKeyFile, previous?: KeyringState): Promise
       ...(until ? { decryptUntil: Date.parse(until) } : {}),
     });
   }
-  return { file, openpgp, signing, verificationKeys: file.signing.map(publicPart), decryption };
+  const storage = (file.storage ?? []).map(storageKeyOf);
+  return { file, openpgp, signing, verificationKeys: file.signing.map(publicPart), decryption, storage };
 }
 
 /**
@@ -158,6 +176,16 @@ export class BrokerKeyring {
   /** Every signing key's public JWK, current first: the key history receipts and checkpoints verify against. */
   get verificationKeys(): readonly JWK[] {
     return this.#s.verificationKeys;
+  }
+
+  /** The storage key new notices' data keys are wrapped under (the newest); undefined on a keyring from before sealing. */
+  get storageKey(): StorageKey | undefined {
+    return this.#s.storage[0];
+  }
+
+  /** A storage key by kid, current or superseded (records under it are still being re-wrapped). */
+  storageKeyById(kid: string): StorageKey | undefined {
+    return this.#s.storage.find((k) => k.kid === kid);
   }
 
   /** A decryption key by kid; a rotated-out key only until its grace period ends. */
@@ -209,12 +237,70 @@ export async function generateBrokerKeyFile(now = new Date()): Promise<BrokerKey
   const p256 = await makeKeyPair('P-256-ECDH');
   const x25519 = await makeKeyPair('X25519');
   const created_at = now.toISOString();
+  const storage = makeStorageKey();
   return {
     version: 2,
     signing: [sig.privateJwk],
     encryption: [p256.privateJwk, x25519.privateJwk],
-    meta: { [sig.kid]: { created_at }, [p256.kid]: { created_at }, [x25519.kid]: { created_at } },
+    storage: [storage],
+    meta: {
+      [sig.kid]: { created_at },
+      [p256.kid]: { created_at },
+      [x25519.kid]: { created_at },
+      [String(storage.kid)]: { created_at },
+    },
   };
+}
+
+/** A new storage key: 256 random bits; its kid is random too (a thumbprint of a secret key would be a hash of it). */
+export function makeStorageKey(): JWK {
+  return {
+    kty: 'oct',
+    kid: `storage-${randomBytes(8).toString('hex')}`,
+    alg: 'A256KW',
+    k: randomBytes(32).toString('base64url'),
+  };
+}
+
+/** The storage keys of a keyring file, for a reader with no live keyring (the audit export). */
+export function storageKeysOf(file: Pick<BrokerKeyFile, 'storage'>): {
+  storageKey: StorageKey | undefined;
+  storageKeyById(kid: string): StorageKey | undefined;
+} {
+  const keys = (file.storage ?? []).map(storageKeyOf);
+  return { storageKey: keys[0], storageKeyById: (kid) => keys.find((k) => k.kid === kid) };
+}
+
+export interface StorageRotation {
+  file: BrokerKeyFile;
+  /** The new key's kid (its bytes never leave the keyring). */
+  added: string;
+  /** The key that was current until now, if any: records under it get re-wrapped. */
+  superseded?: string;
+}
+
+/** Make a new storage key current; older ones stay (data keys under them still unwrap) until dropStorageKeys. */
+export function rotateStorageKey(file: BrokerKeyFile, now: Date): StorageRotation {
+  const key = makeStorageKey();
+  const kid = String(key.kid);
+  const at = now.toISOString();
+  const [current] = file.storage ?? [];
+  const meta: Record<string, KeyTimes> = { ...(file.meta ?? {}), [kid]: { created_at: at } };
+  if (current?.kid) meta[current.kid] = { ...(meta[current.kid] ?? {}), superseded_at: at };
+  return {
+    file: { ...file, version: 2, storage: [key, ...(file.storage ?? [])], meta },
+    added: kid,
+    ...(current?.kid ? { superseded: current.kid } : {}),
+  };
+}
+
+/** Drop storage keys (never the current one): no record is wrapped under them any more. */
+export function dropStorageKeys(file: BrokerKeyFile, kids: readonly string[]): BrokerKeyFile {
+  const [current, ...older] = file.storage ?? [];
+  if (!current) return file;
+  const meta = { ...(file.meta ?? {}) };
+  for (const kid of kids) delete meta[kid];
+  return { ...file, storage: [current, ...older.filter((k) => !kids.includes(String(k.kid)))], meta };
 }
 
 export interface EncryptionRotation {
@@ -264,7 +350,8 @@ export async function rotateEncryptionKeys(
   meta[p256.kid] = { created_at };
   meta[x25519.kid] = { created_at };
   return {
-    file: { version: 2, signing: file.signing, encryption: [p256.privateJwk, x25519.privateJwk, ...kept], meta },
+    // Spread first: what the rotation does not touch (storage and OpenPGP keys) stays as it is.
+    file: { ...file, version: 2, encryption: [p256.privateJwk, x25519.privateJwk, ...kept], meta },
     added: [p256.publicJwk, x25519.publicJwk],
     retired,
     dropped,
@@ -289,12 +376,7 @@ export async function rotateSigningKey(file: BrokerKeyFile, now: Date): Promise<
     [current.kid]: { ...(file.meta?.[current.kid] ?? {}), retired_at: at },
   };
   return {
-    file: {
-      version: 2,
-      signing: [sig.privateJwk, publicPart(current), ...older.map(publicPart)],
-      encryption: file.encryption,
-      meta,
-    },
+    file: { ...file, version: 2, signing: [sig.privateJwk, publicPart(current), ...older.map(publicPart)], meta },
     added: sig.publicJwk,
     retired: { kid: current.kid, retired_at: at },
   };
