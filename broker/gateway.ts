@@ -138,12 +138,24 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       keyringStore,
       brokerId: config.brokerId,
       encryptionKeyGraceSeconds: config.encryptionKeyGraceSeconds,
+      storageKeyDropAfterSeconds: config.storageKeyDropAfterSeconds,
       agencyKeyOverlapSeconds: config.agencyKeyOverlapSeconds,
       logger,
       webhookUrlRefusal: (url) => webhookUrlRefusal(url, { allowPrivateNetworks: config.webhookAllowPrivateNetworks }),
       ...(opts.now ? { now: opts.now } : {}),
     });
     await admin.ensureKeyringEventLogged();
+    // A keyring from before sealing at rest gets its first storage key now (a logged broker key change).
+    await admin.ensureStorageKey();
+    // Finish a storage key rotation an instance was interrupted in (a no-op when there is none).
+    await admin
+      .finishStorageRotation()
+      .catch((e: unknown) =>
+        logger.warn(
+          { event: 'storage-rewrap-failed', err: { message: (e as Error).message } },
+          'notice keys not re-wrapped yet; the next rotation or start-up does it',
+        ),
+      );
     const snapshot = () => registry.snapshot;
     // Every registered format the broker can open (OpenPGP only with a broker OpenPGP key).
     const adapters =
@@ -165,7 +177,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       registry: snapshot,
       resolveSigner,
       validator,
-      log: natsLogWriter(bus),
+      log: natsLogWriter(bus, keyring),
       originals: { find: (id) => findNoticeEntry(bus, id), delivered: (original) => deliveredOriginal(bus, original) },
       limits: config,
       observer: metrics.pipeline,

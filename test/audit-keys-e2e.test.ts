@@ -83,7 +83,7 @@ vn.keys = vn.keys.filter((k) => k.kid !== OLD);
 await putAgency(vn, (a) => !a.keys.some((k) => k.kid === OLD));
 
 await waitFor(() => (g.gw.checkpointer!.status.checkpointSize === 8 ? true : undefined), 'checkpoint 8');
-const archive = await exportArchive(g.gw.bus, brokerId, sigKeys);
+const archive = await exportArchive(g.gw.bus, brokerId, sigKeys, g.gw.keyring);
 const entry = (a: AuditArchive, i: number) =>
   decodeEntry(Buffer.from(a.entries[i]!.entry, 'base64url')) as NoticeLogEntry;
 const copy = (): AuditArchive => JSON.parse(JSON.stringify(archive)) as AuditArchive;
@@ -117,7 +117,7 @@ async function replaceNotice(
   patch: Partial<NoticeLogEntry> = {},
 ): Promise<void> {
   const e = { ...entry(a, i), ...patch };
-  const held = a.notices.find((n) => n.notice_id === e.notice_id)!;
+  const held = a.notices!.find((n) => n.notice_id === e.notice_id)!;
   held.signed = Buffer.from(jws).toString('base64url');
   e.sha256 = sha256Hex(new TextEncoder().encode(jws));
   a.entries[i]!.entry = Buffer.from(encodeEntry(e)).toString('base64url');

@@ -37,7 +37,7 @@ for (let i = 0; i < 12; i++) {
   ids.push(n.id);
 }
 await waitFor(async () => (g.gw.checkpointer!.status.checkpointSize === 12 ? true : undefined), 'checkpoint 12');
-const archive = await exportArchive(g.gw.bus, brokerId, sigKeys);
+const archive = await exportArchive(g.gw.bus, brokerId, sigKeys, g.gw.keyring);
 const copy = (): AuditArchive => JSON.parse(JSON.stringify(archive)) as AuditArchive;
 const audit = (a: AuditArchive) => auditLog(archiveToAuditInput(a));
 const codes = (a: AuditArchive) => audit(a).problems.map((p) => p.code);
@@ -225,8 +225,8 @@ t.test('a fork and an inconsistent checkpoint, both signed by the broker key, ar
 t.test('a notice erased under retention leaves the log verifiable', async (t) => {
   const first = (await g.gw.bus.jsm.streams.info(STREAMS.notices)).state.first_seq;
   await g.gw.bus.jsm.streams.purge(STREAMS.notices, { seq: first + 1 }); // erase the oldest notice's content
-  const a = await exportArchive(g.gw.bus, brokerId, sigKeys);
-  t.equal(a.notices.length, 11);
+  const a = await exportArchive(g.gw.bus, brokerId, sigKeys, g.gw.keyring);
+  t.equal(a.notices!.length, 11);
   const r = audit(a);
   t.same(r.problems, []);
   t.equal(r.noticesErased, 1);
@@ -240,9 +240,9 @@ t.test('a notice erased under retention leaves the log verifiable', async (t) =>
   t.equal(proof.statusCode, 200, 'its inclusion proof is still served');
   // Content changed in a held notice.
   const b = JSON.parse(JSON.stringify(a)) as AuditArchive;
-  const sig = Buffer.from(b.notices[0]!.signed, 'base64url');
+  const sig = Buffer.from(b.notices![0]!.signed, 'base64url');
   sig[10] = sig[10]! ^ 1;
-  b.notices[0]!.signed = sig.toString('base64url');
+  b.notices![0]!.signed = sig.toString('base64url');
   t.ok(codes(b).includes('notice-commitment-mismatch'));
 });
 

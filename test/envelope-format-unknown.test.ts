@@ -95,6 +95,7 @@ t.test('router: a stored notice whose entry names an unknown format is refused w
     ackWaitSeconds: 5,
     duplicateWindowSeconds: 120,
     replicas: 1,
+    storageKeys: { storageKey: undefined, storageKeyById: () => undefined },
   });
   const headers = {
     get: (h: string) => (h === ENTRY_HEADER ? Buffer.from(encodeEntry(entry)).toString('base64url') : ''),

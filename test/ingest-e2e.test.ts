@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
+import { openStoredNotice } from '../broker/vault/open.js';
 import { verifyReceipt } from '../broker/ingest/notice-receipt.js';
 import { decodeEntry } from '../broker/log/entry.js';
 import { STREAMS } from '../broker/nats/streams.js';
@@ -67,7 +68,14 @@ t.test('an Arabic-language notice is stored and read back byte-exact', async (t)
   const before = await streamCount(STREAMS.notices);
   const stored = await g.gw.bus.getMessage(STREAMS.notices, before);
   t.ok(stored);
-  t.equal(new TextDecoder().decode(stored!.data), jws, 'NOTICES holds the signed JWS exactly as sent');
+  t.notOk(Buffer.from(stored!.data).includes(Buffer.from(jws)), 'NOTICES holds it sealed, not in clear');
+  const opened = await openStoredNotice(g.gw.bus, g.gw.keyring, notice.id, stored!.data);
+  t.equal(opened.kind, 'sealed');
+  t.equal(
+    opened.kind === 'sealed' && new TextDecoder().decode(opened.signed),
+    jws,
+    'opened, it is the signed JWS exactly as sent',
+  );
   const payload = Buffer.from(jws.split('.')[1] as string, 'base64url');
   t.ok(Buffer.compare(payload, Buffer.from(raw)) === 0, 'the signed payload bytes are the bytes the agency wrote');
   t.equal(JSON.parse(payload.toString('utf8')).summary, summary);

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { armor, enums } from 'openpgp';
 import { scanPackets, TAG } from '../adapters/openpgp/scan-packets.js';
+import { openStoredNotice } from '../broker/vault/open.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import type { Agency, OpenPgpAgencyKey } from '../broker/registry/model.js';
 import { startGpg } from './helpers/gpg.js';
@@ -119,13 +120,15 @@ for (const [agency, country, which] of [
         last_by_subj: `notices.mekong-dragon-6.${country}.seizure-report`,
       });
       t.equal(stored.header.get('Liaison-Format'), 'openpgp');
+      const opened = await openStoredNotice(g.gw.bus, g.gw.keyring, n.id, stored.data);
+      if (opened.kind !== 'sealed') throw new Error(`stored notice is ${opened.kind}, not sealed`);
       const { createHash } = await import('node:crypto');
       t.equal(
-        createHash('sha256').update(stored.data).digest('hex'),
+        createHash('sha256').update(opened.signed).digest('hex'),
         res.json.sha256,
         'the receipt commits to the stored bytes',
       );
-      const verified = await gpg.run(['--status-fd', '2', '--decrypt'], { input: stored.data });
+      const verified = await gpg.run(['--status-fd', '2', '--decrypt'], { input: opened.signed });
       t.match(
         verified.stderr,
         new RegExp(`VALIDSIG ${fpr.slice(-16)}|VALIDSIG [0-9A-F]+ .* ${fpr}`),

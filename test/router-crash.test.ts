@@ -36,6 +36,7 @@ async function routerProcess(name: string): Promise<{ bus: NatsBus; router: Rout
     ackWaitSeconds: 2,
     duplicateWindowSeconds: g.config.duplicateWindowSeconds,
     replicas: 1,
+    storageKeys: g.gw.keyring,
   });
   t.teardown(async () => {
     await router.close();

@@ -3,7 +3,9 @@ import { integrity, streamWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
 import { LiaisonError } from '../core/errors.js';
 import { isUuid, SLUG, subjectToken } from '../core/ids.js';
+import { rewrapNoticeKeys } from '../vault/rewrap.js';
 import {
+  dropStorageKeys,
   rotateEncryptionKeys,
   rotateSigningKey,
   rotateStorageKey,
@@ -76,6 +78,11 @@ export interface KeyAdminOptions {
   logger: Logger;
   /** Why an agency's webhook URL must not be stored, or null (the delivery transport's address policy); none: any URL the schema takes. */
   webhookUrlRefusal?: (url: string) => Promise<string | null>;
+  /**
+   * A superseded storage key is dropped only this long after the rotation (default 60 s), so that an instance whose
+   * KV watch has not yet brought it the new key, and still wraps under the old one, is covered by a later run.
+   */
+  storageKeyDropAfterSeconds?: number;
   now?: () => Date;
 }
 
@@ -125,7 +132,49 @@ export class KeyAdmin {
    * rewrapNoticeKeys, after which the older keys are dropped. The event names
    * kids only: a storage key's bytes never leave the sealed keyring.
    */
-  rotateBrokerStorageKey(actor: Actor, req: { id?: string; reason?: string }): Promise<RecordedEvent> {
+  async rotateBrokerStorageKey(actor: Actor, req: { id?: string; reason?: string }): Promise<RecordedEvent> {
+    const recorded = await this.#storageRotation(actor, req);
+    await this.finishStorageRotation();
+    return recorded;
+  }
+
+  /**
+   * Re-wrap every notice key record under the current storage key (broker/vault/rewrap.ts), then drop the older
+   * storage keys no record needs any more (once storageKeyDropAfterSeconds have passed since they were superseded).
+   * Idempotent: run after each rotation and at start-up, so an interrupted run is finished by the next.
+   */
+  async finishStorageRotation(): Promise<{ rewrapped: number; dropped: string[] }> {
+    const { bus, keyring, logger } = this.#o;
+    const older = (keyring.file.storage ?? []).slice(1).map((k) => String(k.kid));
+    if (older.length === 0) return { rewrapped: 0, dropped: [] };
+    const r = await rewrapNoticeKeys(bus, keyring);
+    const graceMs = (this.#o.storageKeyDropAfterSeconds ?? 60) * 1000;
+    const now = this.#now().getTime();
+    const due = older.filter((kid) => {
+      const at = keyring.file.meta?.[kid]?.superseded_at;
+      return !r.stillUsed.has(kid) && at !== undefined && Date.parse(at) + graceMs <= now;
+    });
+    let dropped: string[] = [];
+    if (due.length > 0) {
+      // A second pass first: records an instance still wrapped under an old key meanwhile are re-wrapped too.
+      const again = await rewrapNoticeKeys(bus, keyring);
+      const droppable = due.filter((kid) => !again.stillUsed.has(kid));
+      if (droppable.length > 0) {
+        ({ result: dropped } = await this.#o.keyringStore.update(async (file) => {
+          const held = new Set((file.storage ?? []).slice(1).map((k) => String(k.kid)));
+          const gone = droppable.filter((kid) => held.has(kid));
+          return { file: dropStorageKeys(file, gone), result: gone };
+        }));
+      }
+    }
+    logger.info(
+      { event: 'storage-keys-rewrapped', rewrapped: r.rewrapped, erased: r.erased, dropped },
+      'notice keys re-wrapped under the current storage key',
+    );
+    return { rewrapped: r.rewrapped, dropped };
+  }
+
+  #storageRotation(actor: Actor, req: { id?: string; reason?: string }): Promise<RecordedEvent> {
     return this.#brokerChange(actor, req, 'broker-storage-key-rotated', async (file, base) => {
       const r = rotateStorageKey(file, this.#now());
       return {

@@ -51,7 +51,8 @@ export interface AuditArchive {
   entries: { index: number; entry: string; signature?: string }[];
   checkpoints: { note: string; consistency_from_previous: string[] }[];
   leaf_hashes?: string[];
-  notices: { notice_id: string; signed: string }[];
+  /** Absent unless the export was encrypted to the auditor: an archive in clear never holds notice content. */
+  notices?: { notice_id: string; signed: string }[];
   /** The agency key history (format 2). */
   agency_keys?: HistoricalAgencyKey[];
   /** Registry events (key changes) as held in REGISTRY_EVENTS. */
@@ -129,13 +130,17 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
     raw.leaf_hashes === undefined
       ? undefined
       : arr(raw.leaf_hashes, 'leaf_hashes').map((h, i) => hex32(h, `leaf_hashes[${i}]`));
-  const notices = arr(raw.notices ?? [], 'notices').map((n, i) => {
-    if (!isObj(n)) throw new ArchiveError(`notices[${i}] must be an object`);
-    return {
-      noticeId: str(n.notice_id, `notices[${i}].notice_id`, 64),
-      signed: b64u(n.signed, `notices[${i}].signed`),
-    };
-  });
+  // No notices in the archive (the default export): verify counts them as not fetched, as with the API.
+  const notices =
+    raw.notices === undefined
+      ? undefined
+      : arr(raw.notices, 'notices').map((n, i) => {
+          if (!isObj(n)) throw new ArchiveError(`notices[${i}] must be an object`);
+          return {
+            noticeId: str(n.notice_id, `notices[${i}].notice_id`, 64),
+            signed: b64u(n.signed, `notices[${i}].signed`),
+          };
+        });
   const agencyKeys =
     raw.agency_keys === undefined ? undefined : parseAgencyKeys(raw.agency_keys, (m) => new ArchiveError(m));
   const registryEvents =
@@ -167,7 +172,7 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
     entrySignatures,
     checkpoints,
     ...(leafHashes ? { leafHashes } : {}),
-    notices,
+    ...(notices ? { notices } : {}),
     ...(agencyKeys ? { agencyKeys } : {}),
     ...(registryEvents ? { registryEvents } : {}),
     ...(complaints ? { complaints } : {}),

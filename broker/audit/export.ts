@@ -16,6 +16,7 @@ import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
 import { decodeEntry } from '../log/entry.js';
 import { isUuid } from '../core/ids.js';
 import { REGISTRY_BUCKET } from '../registry/store.js';
+import { openStoredNotice, type StorageKeyring } from '../vault/open.js';
 import { ARCHIVE_FORMAT, type AuditArchive } from './archive.js';
 import { readAgencyKeyHistory } from './key-history.js';
 import type { AuditCheckpoint, AuditInput, HeldComplaint } from './verify.js';
@@ -29,11 +30,17 @@ async function streamInfo(bus: StorePort, stream: string): Promise<StreamState> 
   return info;
 }
 
-/** Read everything an offline audit needs from NATS into an archive. */
+/**
+ * Read everything an offline audit needs from NATS into an archive. The
+ * signed notices only with `notices` (the storage keys that open them): an
+ * archive that will be written in clear must not hold them (the CLI adds them
+ * only when it encrypts the archive to the auditor).
+ */
 export async function exportArchive(
   bus: StorePort,
   origin: string,
   brokerKeys: readonly PublicSigningJwk[],
+  notices?: StorageKeyring,
 ): Promise<AuditArchive> {
   const store = await CheckpointStore.open(bus, origin, brokerKeys);
   const tiles = await TileStore.open(bus);
@@ -69,13 +76,7 @@ export async function exportArchive(
   }
   const leafHashes = (await tiles.leafHashes(0, maxSize)).map(hex);
 
-  const notices: AuditArchive['notices'] = [];
-  const nInfo = await streamInfo(bus, STREAMS.notices);
-  for (let seq = nInfo.firstSeq; seq > 0 && seq <= nInfo.lastSeq; seq++) {
-    const m = await bus.getMessage(STREAMS.notices, seq);
-    const id = m?.header?.get('Liaison-Notice-Id');
-    if (m && id) notices.push({ notice_id: id, signed: b64u(m.data) });
-  }
+  const held = notices ? await heldNotices(bus, notices) : undefined;
   // The agency key history: every revision the registry bucket still holds of every agency record.
   const registry = await bus.bucket(REGISTRY_BUCKET, { bindOnly: true });
   const agencyKeys = await readAgencyKeyHistory(registry);
@@ -107,11 +108,28 @@ export async function exportArchive(
     entries,
     checkpoints,
     leaf_hashes: leafHashes,
-    notices,
+    ...(held ? { notices: held } : {}),
     agency_keys: agencyKeys,
     registry_events: registryEvents,
     complaints,
   };
+}
+
+/** Every notice NOTICES still holds, opened (broker/vault/open.ts); an erased one or junk is left out, and verify counts it as erased. */
+async function heldNotices(bus: StorePort, keys: StorageKeyring): Promise<NonNullable<AuditArchive['notices']>> {
+  const out: NonNullable<AuditArchive['notices']> = [];
+  const nInfo = await streamInfo(bus, STREAMS.notices);
+  for (let seq = nInfo.firstSeq; seq > 0 && seq <= nInfo.lastSeq; seq++) {
+    const m = await bus.getMessage(STREAMS.notices, seq);
+    const id = m?.header?.get('Liaison-Notice-Id');
+    if (!m || !id) continue;
+    const opened = await openStoredNotice(bus, keys, id, m.data).catch((e: unknown) => {
+      if ((e as { code?: string }).code === 'log-state-invalid') return null;
+      throw e;
+    });
+    if (opened && opened.kind !== 'erased') out.push({ notice_id: id, signed: b64u(opened.signed) });
+  }
+  return out;
 }
 
 export type AuthedGet = (path: string) => Promise<{ status: number; json: Record<string, unknown> }>;

@@ -45,6 +45,7 @@ export async function createBackgroundRoles(d: BackgroundRoleDeps): Promise<Back
         ackWaitSeconds: config.routerAckWaitSeconds,
         duplicateWindowSeconds: config.duplicateWindowSeconds,
         replicas: config.streamReplicas,
+        storageKeys: keyring,
         ...(d.now ? { now: d.now } : {}),
         ...(d.observer ? { observer: d.observer } : {}),
         // Every format's deliveries; OpenPGP ones are signed by the broker's current OpenPGP key (none: not made).

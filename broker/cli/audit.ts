@@ -30,6 +30,7 @@ import {
 import { createLogger } from '../core/logger.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { publicPart } from '../keys/jwk.js';
+import { storageKeysOf } from '../keys/broker-keys.js';
 import { connectNats } from '../nats/connection.js';
 import { cliNatsAuth, cliNatsUrl } from '../nats/creds-files.js';
 import { archiveToAuditInput } from '../audit/archive.js';
@@ -166,7 +167,10 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
   const dataDir = values['data-dir'] ?? process.env.LIAISON_DATA_DIR ?? './data';
   const origin = values.origin ?? process.env.LIAISON_BROKER_ID ?? 'liaison-hub';
   // Public parts only: the archive carries the broker's signing key history, never a private key.
-  const keyFile = JSON.parse(readFileSync(join(dataDir, 'broker', 'keys.json'), 'utf8')) as { signing: JWK[] };
+  const keyFile = JSON.parse(readFileSync(join(dataDir, 'broker', 'keys.json'), 'utf8')) as {
+    signing: JWK[];
+    storage?: JWK[];
+  };
   const brokerKeys = keyFile.signing
     .map((k) => publicPart(k))
     .map((k) => ({ kty: String(k.kty), crv: String(k.crv), x: String(k.x), kid: String(k.kid) }));
@@ -178,7 +182,8 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
     auth: cliNatsAuth(process.env, values['data-dir']),
   });
   try {
-    const archive = await exportArchive(bus, origin, brokerKeys);
+    // The signed notices only in an archive encrypted to the auditor: a file in clear must not hold notice content.
+    const archive = await exportArchive(bus, origin, brokerKeys, auditor ? storageKeysOf(keyFile) : undefined);
     if (auditor) {
       // An OpenPGP message to the auditor, signed by the broker's OpenPGP key when this data dir has one.
       const pgpFile = join(dataDir, ...OPENPGP_KEY_FILE);
@@ -202,12 +207,12 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
         { mode: 0o600 },
       );
     } else {
-      // Signed notices in clear: readable by the owner only (an existing file is narrowed too).
+      // No notice content, but readable by the owner only all the same (an existing file is narrowed too).
       writeFileSync(values.out, JSON.stringify(archive), { mode: 0o600 });
     }
     chmodSync(values.out, 0o600);
     io.err(
-      `exported ${archive.entries.length} entries, ${archive.checkpoints.length} checkpoints, ${archive.notices.length} notices still held to ${values.out}\n`,
+      `exported ${archive.entries.length} entries, ${archive.checkpoints.length} checkpoints, ${archive.notices ? `${archive.notices.length} notices still held` : 'no notices (not encrypted to an auditor)'} to ${values.out}\n`,
     );
   } finally {
     await bus.close();

@@ -61,6 +61,7 @@ export interface Config {
   readonly metricsTokenFile: string | null;
   readonly keyEncryptionKeyFile: string | null;
   readonly encryptionKeyGraceSeconds: number;
+  readonly storageKeyDropAfterSeconds: number;
   readonly agencyKeyOverlapSeconds: number;
   readonly natsUser: string | null;
   readonly natsPassword: string | null;

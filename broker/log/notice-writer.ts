@@ -12,10 +12,15 @@ import { appendEntry, ENTRY_HEADER } from './append.js';
 import { decodeEntry, encodeEntry, type NoticeLogEntry } from './entry.js';
 import { ENTRY_SIGNATURE_HEADER, signEntry } from './entry-signature.js';
 import { findNoticeLogged } from './notice-lookup.js';
+import { isErased, storeNoticeKey } from '../vault/notice-keys.js';
+import { storageKeyFor, type StorageKeyring } from '../vault/open.js';
+import { newDataKey, openSealed, sealedHeader, sealNotice, unwrapDataKey, wrapDataKey } from '../vault/seal.js';
 import type { LogWriter, StoreInput, StoreResult } from './writer.js';
 
-/** The LogWriter over JetStream: NOTICES, LOG and KV `notice-ids` (storeAndLog). */
-export const natsLogWriter = (bus: StorePort): LogWriter => ({ append: (input) => storeAndLog(bus, input) });
+/** The LogWriter over JetStream: NOTICE_KEYS, NOTICES, LOG and KV `notice-ids` (storeAndLog). */
+export const natsLogWriter = (bus: StorePort, keys: StorageKeyring): LogWriter => ({
+  append: (input) => storeAndLog(bus, keys, input),
+});
 
 export const noticeSubject = (e: Pick<NoticeLogEntry, 'operation' | 'origin' | 'type'>) =>
   `notices.${subjectToken(e.operation, 'operation')}.${subjectToken(e.origin.country, 'origin.country')}.${subjectToken(e.type, 'type')}`;
@@ -78,8 +83,28 @@ async function claimNoticeId(bus: StorePort, noticeId: string, sha256: string): 
 }
 
 /**
- * Step 7: claim the notice id (create-only, `notice-ids`), store the signed
- * notice in NOTICES and its commitment in LOG, the notice id as Msg-Id on
+ * The notice's data key: a new one, stored (create-only) before the notice is,
+ * or, on a retry or a race with another gateway, the one already stored, which
+ * is the one to seal with. null when the notice was erased.
+ */
+async function noticeDataKey(bus: StorePort, keys: StorageKeyring, noticeId: string): Promise<Uint8Array | null> {
+  const current = keys.storageKey;
+  if (!current) throw new LiaisonError('unavailable', { detail: 'no broker storage key taken up yet' });
+  const { stored } = await storeNoticeKey(bus, noticeId, wrapDataKey(newDataKey(), current));
+  if (isErased(stored)) return null;
+  return unwrapDataKey(stored, storageKeyFor(keys, stored.kek));
+}
+
+/** Whether a stored NOTICES body holds exactly `signed`: a sealed one is opened with the notice's key, a legacy clear one compared as is. */
+function holdsSigned(noticeId: string, stored: Uint8Array, signed: Uint8Array, dataKey: Uint8Array): boolean {
+  if (!sealedHeader(stored)) return bytesEqual(stored, signed);
+  return bytesEqual(openSealed(noticeId, stored, dataKey), signed);
+}
+
+/**
+ * Step 7: claim the notice id (create-only, `notice-ids`), store its data key
+ * (NOTICE_KEYS, create-only), the notice sealed under it in NOTICES
+ * (broker/vault/) and its commitment in LOG, the notice id as Msg-Id on
  * both, and wait for both JetStream acks. The entry is signed here
  * (broker/log/entry-signature.ts) and the entry and its signature travel in
  * the NOTICES headers, so whoever finds a notice without its entry (a retry,
@@ -90,9 +115,11 @@ async function claimNoticeId(bus: StorePort, noticeId: string, sha256: string): 
  * retry of the same bytes inside the duplicate window writes nothing new
  * (Msg-Id) and returns the original entry; after the window it is answered
  * from the log (log-index, else a scan of the unindexed tail). A claim whose
- * store never happened (a crash in between) is completed by the retry.
+ * store never happened (a crash in between) is completed by the retry. The
+ * entry's sha256 commits to the signed bytes as received, not to the sealed
+ * ones.
  */
-export async function storeAndLog(bus: StorePort, input: StoreInput): Promise<StoreResult> {
+export async function storeAndLog(bus: StorePort, keys: StorageKeyring, input: StoreInput): Promise<StoreResult> {
   const { signed } = input;
   const msgID = input.entry.notice_id;
   const claim = await claimNoticeId(bus, msgID, input.entry.sha256);
@@ -105,22 +132,33 @@ export async function storeAndLog(bus: StorePort, input: StoreInput): Promise<St
     }
     // Claimed, never logged: a crash between the claim and the store. Store it now.
   }
+  const dataKey = await noticeDataKey(bus, keys, msgID);
+  if (!dataKey) {
+    // Erased: the id stays taken; a retry of the same bytes is answered from the log, nothing is stored again.
+    const found = await findNoticeLogged(bus, msgID);
+    if (found?.entry.sha256 !== input.entry.sha256) throw new LiaisonError('duplicate-conflict');
+    return { logIndex: found.index, entry: found.entry, duplicate: true };
+  }
   let entryBytes = encodeEntry(input.entry);
   let signature: string | undefined = signEntry(input.signer, entryBytes);
-  const noticeAck = await bus.publish(noticeSubject(input.entry), signed, {
-    msgID,
-    headers: {
-      'Liaison-Notice-Id': msgID,
-      'Liaison-Format': input.entry.format,
-      [ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url'),
-      [ENTRY_SIGNATURE_HEADER]: signature,
+  const noticeAck = await bus.publish(
+    noticeSubject(input.entry),
+    sealNotice(msgID, input.entry.format, signed, dataKey),
+    {
+      msgID,
+      headers: {
+        'Liaison-Notice-Id': msgID,
+        'Liaison-Format': input.entry.format,
+        [ENTRY_HEADER]: Buffer.from(entryBytes).toString('base64url'),
+        [ENTRY_SIGNATURE_HEADER]: signature,
+      },
     },
-  });
+  );
   if (noticeAck.duplicate) {
     const stored = await bus.getMessage(STREAMS.notices, noticeAck.seq);
     if (!stored)
       throw new LiaisonError('unavailable', { detail: `NOTICES#${noticeAck.seq} vanished after a duplicate ack` });
-    if (!bytesEqual(stored.data, signed)) throw new LiaisonError('duplicate-conflict');
+    if (!holdsSigned(msgID, stored.data, signed, dataKey)) throw new LiaisonError('duplicate-conflict');
     const header = stored.header?.get(ENTRY_HEADER);
     if (header) {
       // The original entry with its original signature (none on a notice stored before entry signatures).

@@ -17,6 +17,7 @@ import { createDeliverySealers, sealAll, type DeliverySealers } from './seal.js'
 import { recordDelivered } from './delivered.js';
 import { deliveryHeaders, planDeliveries } from './plan.js';
 import { sleep } from '../core/sleep.js';
+import { openStoredNotice, type StorageKeyring } from '../vault/open.js';
 
 export const ROUTER_CONSUMER = 'router';
 export const ROUTER_LEASE_KEY = 'router';
@@ -33,6 +34,8 @@ export interface RouterOptions {
   /** LOG's duplicate window: an entry older than this can no longer be re-appended safely. */
   duplicateWindowSeconds: number;
   replicas: number;
+  /** The broker's storage keys: NOTICES bodies are sealed (broker/vault/). */
+  storageKeys: StorageKeyring;
   now?: () => Date;
   /** Counts for metrics (broker/metrics); told numbers only, never ids. */
   observer?: RouterObserver;
@@ -278,8 +281,9 @@ export class Router {
     const entry = decoded;
     if (!isEnvelopeFormatName(entry.format))
       throw new Unroutable(unknownFormat(entry.format).message, true, 'format-unknown');
-    // The entry must commit to exactly these stored bytes, or it is not this notice's entry.
-    if (entry.sha256 !== sha256Hex(m.data)) throw new Unroutable('the log entry does not commit to the stored notice');
+    const signed = await this.#open(entry.notice_id, m.data);
+    // The entry must commit to exactly these signed bytes, or it is not this notice's entry.
+    if (entry.sha256 !== sha256Hex(signed)) throw new Unroutable('the log entry does not commit to the stored notice');
     const ageSeconds = (Date.now() - m.info.timestampNanos / 1e6) / 1000;
     if (ageSeconds > this.opts.duplicateWindowSeconds - 30) {
       // Outside the duplicate window, re-appending could log the entry twice and re-delivering could deliver twice.
@@ -298,7 +302,7 @@ export class Router {
       if (ageMs >= 0 && ageMs < INGEST_GRACE_MS) await sleep(INGEST_GRACE_MS - ageMs);
       const [registry, at] = [this.opts.registry(), (this.opts.now ?? (() => new Date()))()];
       const plan = planDeliveries(entry, registry, at);
-      const sealing = sealAll(plan.deliveries, m.data, entry, { registry, at, sealers: this.#sealers });
+      const sealing = sealAll(plan.deliveries, signed, entry, { registry, at, sealers: this.#sealers });
       // A failed seal is the caller's error once its turn comes; never an unhandled rejection meanwhile.
       sealing.catch(() => undefined);
       // "Nothing is delivered that is not in the log": the same Msg-Id as ingest, so this is a no-op unless a crash lost the entry.
@@ -348,6 +352,19 @@ export class Router {
       logTicket.release();
       deliveryTicket.release();
     }
+  }
+
+  /** The signed notice in a NOTICES body (broker/vault/open.ts): an erased one is not routed, junk is a finding. */
+  async #open(noticeId: string, data: Uint8Array): Promise<Uint8Array> {
+    let opened;
+    try {
+      opened = await openStoredNotice(this.opts.bus, this.opts.storageKeys, noticeId, data);
+    } catch (e) {
+      if (e instanceof CodedError && e.code === 'log-state-invalid') throw new Unroutable(e.message);
+      throw e;
+    }
+    if (opened.kind === 'erased') throw new Unroutable(`the notice was erased by event ${opened.erasedBy}`, false);
+    return opened.signed;
   }
 
   /** The log position of a notice's entry; an entry the router had to write itself is reported. */
