@@ -501,6 +501,7 @@ t.test(
         x: String(k.x),
         kid: String(k.kid),
       })),
+      a.gw.keyring,
     );
     const report = await auditLogWithOrigins(archiveToAuditInput(archive));
     t.same(report.problems, [], 'no problem found');

@@ -140,7 +140,11 @@ async function auditBoth(n: Net) {
   const api = auditLog(await fetchFromApi((p) => n.get(p), n.g.config.brokerId, n.g.jwks.keys));
   const archive = await auditLogWithOrigins(
     archiveToAuditInput(
-      JSON.parse(JSON.stringify(await exportArchive(n.g.gw.bus, n.g.config.brokerId, n.g.gw.keyring.verificationKeys))),
+      JSON.parse(
+        JSON.stringify(
+          await exportArchive(n.g.gw.bus, n.g.config.brokerId, n.g.gw.keyring.verificationKeys, n.g.gw.keyring),
+        ),
+      ),
     ),
   );
   return { api, archive };
@@ -181,7 +185,7 @@ t.test('a genuine log: every entry signed, all folded, both audit modes verify; 
     ),
     0,
   );
-  t.equal(statSync(out).mode & 0o777, 0o600, 'the archive (signed notices in clear) is written 0600');
+  t.equal(statSync(out).mode & 0o777, 0o600, 'the archive is written 0600');
 });
 
 t.test(

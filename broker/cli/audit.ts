@@ -1,9 +1,9 @@
 /**
  * `liaison audit verify` and `liaison audit export` (wired into broker/cli/liaison.ts).
  *
- *   audit verify --archive FILE [--json]
+ *   audit verify --archive FILE [--decrypt-with JWK_FILE] [--json]
  *   audit verify --url URL --as AGENCY [--data-dir DIR | --credentials FILE] [--state FILE] [--json] [--cert FILE --key FILE] [--ca FILE]
- *   audit export [--nats URL] [--data-dir DIR] [--origin ID] --out FILE   (NATS credentials: NATS_USER/NATS_PASSWORD_FILE..., as the gateway; else the data dir's local nats-server URL and broker user)
+ *   audit export [--nats URL] [--data-dir DIR] [--origin ID] --out FILE [--encrypt-to KEYFILE]   (NATS credentials: NATS_USER/NATS_PASSWORD_FILE..., as the gateway; else the data dir's local nats-server URL and broker user)
  *
  * Exit 0 when everything verifies, 1 when anything does not (the first bad
  * entry is named), 2 on a usage error.
@@ -35,6 +35,7 @@ import { connectNats } from '../nats/connection.js';
 import { cliNatsAuth, cliNatsUrl } from '../nats/creds-files.js';
 import { archiveToAuditInput } from '../audit/archive.js';
 import { exportArchive, fetchFromApi } from '../audit/export.js';
+import { auditorKeyRefusal, openNoticesWith, sealNoticesTo } from '../audit/sealed-notices.js';
 import { auditLogWithOrigins } from '../audit/key-history.js';
 import { auditLog, type AuditReport, type Progress } from '../audit/verify.js';
 import type { Io } from './liaison.js';
@@ -84,11 +85,30 @@ function summary(r: AuditReport, seconds: number): string {
   return lines.join('\n') + '\n';
 }
 
+/** An archive whose notices were encrypted to the auditor: opened with the auditor's private JWK (else they count as not fetched). */
+async function withNotices(raw: unknown, keyFile: string | undefined): Promise<unknown> {
+  if (!keyFile) return raw;
+  const jwk = readInputJson(keyFile);
+  const refusal = auditorKeyRefusal(jwk, true);
+  if (refusal) throw new UsageError(`--decrypt-with ${keyFile}: ${refusal}`);
+  const a = raw as { notices_jwe?: unknown };
+  if (typeof a?.notices_jwe !== 'string')
+    throw new UsageError('--decrypt-with: the archive holds no encrypted notices');
+  let notices: unknown;
+  try {
+    notices = await openNoticesWith(jwk as JWK, a.notices_jwe);
+  } catch (e) {
+    throw new Error(`--decrypt-with ${keyFile}: the archive's notices do not open (${(e as Error).message})`);
+  }
+  return { ...(raw as object), notices };
+}
+
 export async function auditVerify(args: string[], io: Io): Promise<number> {
   const { values } = parseArgs({
     args,
     options: {
       archive: { type: 'string' },
+      'decrypt-with': { type: 'string' },
       url: { type: 'string' },
       as: { type: 'string' },
       'data-dir': { type: 'string' },
@@ -102,7 +122,7 @@ export async function auditVerify(args: string[], io: Io): Promise<number> {
   let report: AuditReport;
   if (values.archive) {
     report = await auditLogWithOrigins(
-      archiveToAuditInput(readInputJson(values.archive)),
+      archiveToAuditInput(await withNotices(readInputJson(values.archive), values['decrypt-with'])),
       progressBar(io, 'replaying'),
     );
   } else {
@@ -149,7 +169,20 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
   if (!values.out) throw new UsageError('needs --out FILE');
   // --encrypt-to KEYFILE: the auditor's OpenPGP public key (armored); read before anything connects.
   let auditor: PublicKey | undefined;
-  if (values['encrypt-to']) {
+  let auditorJwk: JWK | undefined;
+  const jwkText = values['encrypt-to'] ? readFileSync(values['encrypt-to'], 'utf8').trim() : '';
+  if (values['encrypt-to'] && jwkText.startsWith('{')) {
+    // A JWK: the notices go in a JWE to it, the rest of the archive stays in clear.
+    let jwk: unknown;
+    try {
+      jwk = JSON.parse(jwkText);
+    } catch {
+      jwk = undefined;
+    }
+    const refusal = auditorKeyRefusal(jwk, false);
+    if (refusal) throw new UsageError(`--encrypt-to ${values['encrypt-to']}: ${refusal}`);
+    auditorJwk = jwk as JWK;
+  } else if (values['encrypt-to']) {
     try {
       const key = await readKey({ armoredKey: readFileSync(values['encrypt-to'], 'utf8') });
       if (key.isPrivate()) throw new Error('it holds a private key; give the public key');
@@ -183,7 +216,12 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
   });
   try {
     // The signed notices only in an archive encrypted to the auditor: a file in clear must not hold notice content.
-    const archive = await exportArchive(bus, origin, brokerKeys, auditor ? storageKeysOf(keyFile) : undefined);
+    const encrypted = auditor !== undefined || auditorJwk !== undefined;
+    const archive = await exportArchive(bus, origin, brokerKeys, encrypted ? storageKeysOf(keyFile) : undefined);
+    if (auditorJwk && archive.notices) {
+      archive.notices_jwe = await sealNoticesTo(auditorJwk, archive.notices);
+      delete archive.notices;
+    }
     if (auditor) {
       // An OpenPGP message to the auditor, signed by the broker's OpenPGP key when this data dir has one.
       const pgpFile = join(dataDir, ...OPENPGP_KEY_FILE);
@@ -212,7 +250,7 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
     }
     chmodSync(values.out, 0o600);
     io.err(
-      `exported ${archive.entries.length} entries, ${archive.checkpoints.length} checkpoints, ${archive.notices ? `${archive.notices.length} notices still held` : 'no notices (not encrypted to an auditor)'} to ${values.out}\n`,
+      `exported ${archive.entries.length} entries, ${archive.checkpoints.length} checkpoints, ${archive.notices ? `${archive.notices.length} notices still held` : archive.notices_jwe ? 'the notices encrypted to the auditor' : 'no notices (give --encrypt-to to include them)'} to ${values.out}\n`,
     );
   } finally {
     await bus.close();

@@ -89,7 +89,7 @@ Usage:
       Verify a broker receipt against the broker's published keys (fetched
       from --url, with the client certificate if the gateway requires one).
 
-  liaison audit verify --archive FILE [--json]
+  liaison audit verify --archive FILE [--decrypt-with JWK_FILE] [--json]
   liaison audit verify --url URL --as AGENCY [--data-dir DIR | --credentials FILE] [--state FILE] [--json]
                        [--cert FILE --key FILE] [--ca FILE]
       Replay the signed log: recompute the Merkle tree from every entry, check
@@ -101,8 +101,10 @@ Usage:
 
   liaison audit export [--nats URL] [--data-dir DIR] [--origin ID] --out FILE [--encrypt-to KEYFILE]
       Write a self-contained audit archive (entries, checkpoints with
-      consistency proofs, leaf hashes, broker public keys, notices still held).
-      Reads NATS directly, as the broker user: NATS_USER + NATS_PASSWORD_FILE
+      consistency proofs, leaf hashes, broker public keys). The signed notices
+      only with --encrypt-to: an auditor's public X25519/P-256 JWK (the notices
+      in a JWE to it; verify opens them with --decrypt-with the private JWK) or
+      OpenPGP key (the whole archive encrypted). Reads NATS directly, as the broker user: NATS_USER + NATS_PASSWORD_FILE
       (or NATS_PASSWORD), NATS_TOKEN or NATS_CREDS, as for the gateway.
 
   liaison inbox pull --as AGENCY [--credentials FILE] [--after CURSOR] [--limit N]
