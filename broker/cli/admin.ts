@@ -28,6 +28,10 @@ export const ADMIN_HELP = `  liaison admin rotate-encryption-keys --as OPERATOR 
   liaison admin rotate-signing-key --as OPERATOR [--reason TEXT]
       Rotate the broker's signing key (receipts, checkpoints, webhooks); the old
       key stays in GET /v1/keys and /v1/keys/history.
+  liaison admin rotate-storage-key --as OPERATOR [--reason TEXT]
+      Rotate the broker's storage key (notices sealed at rest): stored notice
+      keys are re-wrapped under the new one, and the old one is dropped once
+      nothing needs it.
   liaison admin add-key --as OPERATOR --agency ID --new-key FILE [--use sig|enc] [--not-before T] [--not-after T]
       Register a key for an agency. FILE: a public JWK, an agency credentials
       file from \`liaison keys generate\` (only public parts are sent), or an
@@ -229,6 +233,10 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
   async 'admin rotate-signing-key'(args, io) {
     const { values } = parseArgs({ args, options: common });
     return send(values, '/v1/admin/broker/keys/signing/rotate', {}, io);
+  },
+  async 'admin rotate-storage-key'(args, io) {
+    const { values } = parseArgs({ args, options: common });
+    return send(values, '/v1/admin/broker/keys/storage/rotate', {}, io);
   },
   async 'admin add-key'(args, io) {
     const { values } = parseArgs({

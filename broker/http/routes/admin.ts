@@ -12,6 +12,7 @@ import { natsUnavailable } from '../../nats/errors.js';
  * 200 when the same `id` was already recorded (a retry).
  *
  *  POST /v1/admin/broker/keys/encryption/rotate
+ *  POST /v1/admin/broker/keys/storage/rotate
  *  POST /v1/admin/broker/keys/signing/rotate
  *  POST /v1/admin/agencies/:agency/keys                 add a key
  *  POST /v1/admin/agencies/:agency/keys/:kid/rotate     add its successor; the old key ends after an overlap
@@ -121,6 +122,15 @@ export const rotateBrokerEncryptionKeysSchema = {
     additionalProperties: false,
     properties: { id: uuid, grace_seconds: { type: 'integer', minimum: 0, maximum: 31536000 }, reason },
   },
+} as const;
+
+/** POST /v1/admin/broker/keys/storage/rotate */
+export const rotateBrokerStorageKeySchema = {
+  ...common,
+  summary: "Rotate the broker's storage key",
+  description:
+    "A new storage key wraps new notices' data keys (notices sealed at rest); every stored notice key is re-wrapped under it, and a superseded storage key is dropped from the keyring once nothing needs it. The key never leaves the sealed keyring: the event names kids only. Role operator.",
+  body: { type: 'object', additionalProperties: false, properties: { id: uuid, reason } },
 } as const;
 
 /** POST /v1/admin/broker/keys/signing/rotate */
@@ -262,6 +272,11 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
     '/v1/admin/broker/keys/encryption/rotate',
     { preHandler: operator, schema: rotateBrokerEncryptionKeysSchema },
     async (request, reply) => done(reply, await admin.rotateBrokerEncryptionKeys(actor(request), request.body ?? {})),
+  );
+  app.post<{ Body: { id?: string; reason?: string } }>(
+    '/v1/admin/broker/keys/storage/rotate',
+    { preHandler: operator, schema: rotateBrokerStorageKeySchema },
+    async (request, reply) => done(reply, await admin.rotateBrokerStorageKey(actor(request), request.body ?? {})),
   );
   app.post<{ Body: { id?: string; reason?: string } }>(
     '/v1/admin/broker/keys/signing/rotate',
