@@ -23,6 +23,8 @@ import type { Agency, Operation } from '../registry/model.js';
 import type { RegistryStore } from '../registry/store.js';
 import { applyAgencyEvent, checkNewKey, existingKey, type NewAgencyKey } from './agency-keys.js';
 import { applySetEvent, checkAgencyRecord, checkOperationRecord } from './registry-records.js';
+import { checkErasureReason, erasureEventId } from './erasure-record.js';
+import { findNoticeLogged } from '../log/notice-lookup.js';
 import {
   registryLogEntry,
   signRegistryEvent,
@@ -57,6 +59,19 @@ export interface Actor {
   kid: string;
 }
 
+/** The broker itself as the actor of an event it makes on its own (erasure at the end of retention). */
+export interface BrokerActor {
+  broker: string;
+  kid: string;
+}
+
+/**
+ * What puts a logged `notice-erased` event in force: crypto-shred the notice
+ * and purge its content everywhere (broker/erasure/, wired in by the
+ * composition root). Idempotent: a retry of the erasure calls it again.
+ */
+export type EraseContent = (event: RegistryEvent, logIndex: number) => Promise<void>;
+
 export interface RecordedEvent {
   event_id: string;
   type: RegistryEventType;
@@ -83,6 +98,8 @@ export interface KeyAdminOptions {
    * KV watch has not yet brought it the new key, and still wraps under the old one, is covered by a later run.
    */
   storageKeyDropAfterSeconds?: number;
+  /** Erasure of a notice's content once its event is logged; none: notices cannot be erased through this instance. */
+  eraseContent?: EraseContent;
   now?: () => Date;
 }
 
@@ -382,6 +399,28 @@ export class KeyAdmin {
     });
   }
 
+  // ---- notices -------------------------------------------------------------
+
+  /**
+   * Erase a notice: a `notice-erased` event (its id derived from the notice
+   * id, so there is one per notice), logged first, then put in force by
+   * eraseContent (the key crypto-shredded, the content purged). Asked again,
+   * it completes what a crash left half-done and answers the same event
+   * (duplicate). The notice's id stays taken.
+   */
+  async eraseNotice(actor: Actor | BrokerActor, noticeId: string, req: { reason: unknown }): Promise<RecordedEvent> {
+    const reason = checkErasureReason(req.reason);
+    if (!isUuid(noticeId) || !(await findNoticeLogged(this.#o.bus, noticeId)))
+      throw new LiaisonError('notice-unknown', { publicDetail: 'no notice with this id is in the log' });
+    return this.#registryChange(
+      actor,
+      { notice: noticeId },
+      { id: erasureEventId(noticeId), reason },
+      'notice-erased',
+      async (base) => base,
+    );
+  }
+
   /** Create an operation or set its record (members, status, dates...). */
   setOperation(
     actor: Actor,
@@ -423,8 +462,8 @@ export class KeyAdmin {
 
   /** One change of the registry: signed, stored and logged first (write-ahead), then applied; a retry with its id completes it. */
   async #registryChange(
-    actor: Actor,
-    subject: { agency: string } | { operation: string },
+    actor: Actor | BrokerActor,
+    subject: { agency: string } | { operation: string } | { notice: string },
     req: { id?: string; reason?: string },
     type: RegistryEventType,
     make: (base: RegistryEvent) => Promise<RegistryEvent>,
@@ -457,6 +496,11 @@ export class KeyAdmin {
   /** Put a logged event in force (idempotent: see applyAgencyEvent and applySetEvent). */
   async #apply(event: RegistryEvent, logIndex: number): Promise<void> {
     const { registry } = this.#o;
+    if ('notice' in event.subject) {
+      if (!this.#o.eraseContent) throw new Error('this instance cannot erase notices (no eraser wired)');
+      await this.#o.eraseContent(event, logIndex);
+      return;
+    }
     if ('operation' in event.subject) {
       await registry.setOperation(event.subject.operation, (o) => applySetEvent(o, event, logIndex));
       return;

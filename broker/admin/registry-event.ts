@@ -23,7 +23,8 @@ export type RegistryEventType =
   | 'agency-key-rotated'
   | 'agency-key-revoked'
   | 'agency-set'
-  | 'operation-set';
+  | 'operation-set'
+  | 'notice-erased';
 
 /** A key as it enters the registry (public parts only). */
 export type AddedAgencyKey = Omit<AgencyKey, 'status' | 'revoked_at'> | Omit<OpenPgpAgencyKey, 'status' | 'revoked_at'>;
@@ -34,9 +35,10 @@ export type AgencyFields = Omit<Agency, 'keys' | 'openpgp_keys' | 'changed_by'>;
 export interface RegistryEvent {
   id: string;
   type: RegistryEventType;
-  subject: { broker: string } | { agency: string } | { operation: string };
+  subject: { broker: string } | { agency: string } | { operation: string } | { notice: string };
   at: string;
-  actor: { agency: string; kid: string };
+  /** Who asked: an operator agency (with the kid of its assertion), or the broker itself (automatic erasure at the end of retention). */
+  actor: { agency: string; kid: string } | { broker: string; kid: string };
   /** Broker keys: public JWKs. Agency keys: the registry records of the new keys. */
   added?: (JWK | AddedAgencyKey)[];
   /** Keys rotated out: until when they still work (`until`: decrypt_until, retired_at or not_after). */
@@ -104,7 +106,7 @@ export function registryLogEntry(event: RegistryEvent, jws: string, signerKid: s
     event: event.type,
     subject: event.subject,
     kids,
-    actor: event.actor.agency,
+    actor: 'agency' in event.actor ? event.actor.agency : event.actor.broker,
     signer_kid: signerKid,
     sha256: sha256Hex(jws),
     received_at: event.at,

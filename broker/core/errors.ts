@@ -83,6 +83,7 @@ export const errorCodes = {
   unauthorized: { status: 401, title: 'The request is not authenticated.' },
   forbidden: { status: 403, title: 'The request is not allowed for this agency.' },
   'not-found': { status: 404, title: 'No such resource.' },
+  'notice-unknown': { status: 404, title: 'No notice with this id is in the log.' },
   'method-not-allowed': { status: 405, title: 'The method is not allowed here.' },
   'client-cert-required': { status: 401, title: 'A client certificate from the network CA is required.' },
   'client-cert-invalid': { status: 403, title: 'The client certificate is not acceptable.' },

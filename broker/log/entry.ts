@@ -77,11 +77,11 @@ export interface RegistryLogEntry {
   event_id: string;
   /** The event type, e.g. broker-signing-key-rotated, agency-key-revoked. */
   event: string;
-  /** What changed: the broker's own keys, an agency (its keys or its record), or an operation. */
-  subject: { broker: string } | { agency: string } | { operation: string };
+  /** What changed: the broker's own keys, an agency (its keys or its record), an operation, or a notice (erased). */
+  subject: { broker: string } | { agency: string } | { operation: string } | { notice: string };
   /** The kids added, retired or revoked. */
   kids: string[];
-  /** The operator agency that asked for the change. */
+  /** The operator agency that asked for the change; the broker's id for the broker's own (retention). */
   actor: string;
   /** The broker signing key that signed the event (for a signing rotation: the outgoing key, vouching for its successor). */
   signer_kid: string;
