@@ -24,6 +24,7 @@ import type { RegistrySeed } from './registry/model.js';
 import { RegistryStore } from './registry/store.js';
 import { defaultKekPath, KeyringStore, loadOrCreateKek } from './keys/keyring-store.js';
 import { KeyAdmin } from './admin/key-admin.js';
+import { contentEraser } from './erasure/erase.js';
 import { createNoticeValidator, createRegistryValidator } from './schemas/notice-validator.js';
 import { ROUTER_CONSUMER } from './routing/router.js';
 import { deliveredOriginal } from './routing/delivered.js';
@@ -142,6 +143,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       agencyKeyOverlapSeconds: config.agencyKeyOverlapSeconds,
       logger,
       webhookUrlRefusal: (url) => webhookUrlRefusal(url, { allowPrivateNetworks: config.webhookAllowPrivateNetworks }),
+      eraseContent: contentEraser({ bus, signer: () => keyring.signing, logger }),
       ...(opts.now ? { now: opts.now } : {}),
     });
     await admin.ensureKeyringEventLogged();

@@ -163,7 +163,8 @@ export class WebhookDeliverer {
     const body = await signWebhook(signer.key, { ...delivery, iss: signer.issuer, recipient: agency });
     const headers = {
       'content-type': WEBHOOK_MEDIA_TYPE,
-      'idempotency-key': `${delivery.notice_id}:${agency}`,
+      // An erasure record is another message than the delivery it replaces: a receiver that de-duplicates must keep both.
+      'idempotency-key': delivery.erased ? `${delivery.notice_id}:${agency}:erased` : `${delivery.notice_id}:${agency}`,
       'liaison-notice-id': delivery.notice_id,
       'liaison-delivery-cursor': String(cursor),
     };

@@ -18,4 +18,10 @@ export interface InboxDelivery {
   jwe?: string;
   /** For agencies with `delivery_format: 'openpgp'`: an armored OpenPGP message signed by the broker's OpenPGP key and encrypted to the agency, whose literal data is the origin's signed notice. */
   openpgp?: string;
+  /**
+   * In place of the content, when the notice was erased: the broker's erasure record
+   * (broker/admin/erasure-record.ts; `record` is its compact JWS, typ liaison-erasure+jws).
+   * `log_index` is then the index of the `notice-erased` event, `received_at` when it was erased.
+   */
+  erased?: { event_id: string; erased_at: string; record: string };
 }

@@ -31,7 +31,9 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
       subjects: ['notices.*.*.*'],
       description: "Origins' signed notices as received; subject notices.<operation>.<origin-country>.<type>",
       discard: DiscardPolicy.Old,
-      deny_purge: false, // retention rules may erase content; the commitment stays in LOG
+      deny_purge: false,
+      // An erasure (broker/erasure/) overwrites the notice's message in place (secure delete); the commitment stays in LOG.
+      deny_delete: false,
     },
     {
       ...common,
@@ -48,6 +50,8 @@ export function streamConfigs(s: StreamSettings): Partial<StreamConfig>[] {
         'One encrypted copy of a notice per recipient agency; subject deliveries.<agency>.<operation>.<origin-country>; Msg-Id <notice-id>:<agency>',
       discard: DiscardPolicy.Old,
       deny_purge: false,
+      // An erasure overwrites every recipient's copy of the notice in place.
+      deny_delete: false,
       max_age: ns(s.deliveriesMaxAgeSeconds ?? 30 * 24 * 3600),
       // JetStream refuses a duplicate window longer than max_age.
       duplicate_window: ns(Math.min(s.duplicateWindowSeconds, s.deliveriesMaxAgeSeconds ?? 30 * 24 * 3600)),

@@ -8,6 +8,7 @@ import { STREAMS } from '../core/stream-names.js';
 import { storedDeliveryFormat } from '../formats/registry.js';
 import { openInboxConsumer, type InboxConsumer } from './inbox-consumer.js';
 import { DELIVERY_HEADERS } from './plan.js';
+import { ERASURE_HEADER } from '../admin/erasure-record.js';
 
 export type { InboxDelivery };
 
@@ -38,11 +39,12 @@ export function inboxSubject(f: InboxFilter): string {
 
 const TLPS = new Set(['CLEAR', 'GREEN', 'AMBER', 'AMBER+STRICT', 'RED']);
 
-/** Why a stored message is not a delivery the router could have written (short, never content); null when it is one. */
+/** Why a stored message is not a delivery the router (or an erasure) could have written (short, never content); null when it is one. */
 export function deliveryDefect(data: Uint8Array, headers: MessageHeaders | undefined): string | null {
   if (!headers) return 'no delivery headers';
   const get = (k: string) => headers.get(k) ?? '';
   if (!isUuid(get(DELIVERY_HEADERS.noticeId))) return 'no notice id header';
+  if (get(ERASURE_HEADER) !== '') return erasureDefect(data, get);
   if (
     !isSlug(get(DELIVERY_HEADERS.operation)) ||
     !isCountry(get(DELIVERY_HEADERS.originCountry)) ||
@@ -61,6 +63,24 @@ export function deliveryDefect(data: Uint8Array, headers: MessageHeaders | undef
   const format = storedDeliveryFormat(get(DELIVERY_HEADERS.deliveryFormat));
   if (!format) return 'delivery format not registered';
   return format.inboxDelivery.defect(data);
+}
+
+/** An erasure record (broker/erasure/): its labels, and a compact JWS in the body; the recipient verifies the signature. */
+function erasureDefect(data: Uint8Array, get: (k: string) => string): string | null {
+  if (!isUuid(get(ERASURE_HEADER))) return 'erasure event id malformed';
+  if (
+    !isSlug(get(DELIVERY_HEADERS.operation)) ||
+    !isCountry(get(DELIVERY_HEADERS.originCountry)) ||
+    !isSlug(get(DELIVERY_HEADERS.origin)) ||
+    !isSlug(get(DELIVERY_HEADERS.type)) ||
+    !TLPS.has(get(DELIVERY_HEADERS.tlp)) ||
+    !/^\d{1,15}$/.test(get(DELIVERY_HEADERS.logIndex)) ||
+    Number.isNaN(Date.parse(get(DELIVERY_HEADERS.receivedAt)))
+  )
+    return 'erasure headers malformed';
+  if (data.length > 4096 || !/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(new TextDecoder().decode(data)))
+    return 'erasure record is not a compact JWS';
+  return null;
 }
 
 /**
@@ -89,6 +109,26 @@ export function toInboxDelivery(
   const get = (k: string) => headers?.get(k) ?? '';
   const t = get(DELIVERY_HEADERS.type);
   if (type !== undefined && t !== type) return null;
+  const labels = {
+    cursor: seq,
+    notice_id: get(DELIVERY_HEADERS.noticeId),
+    operation: get(DELIVERY_HEADERS.operation),
+    origin: { country: get(DELIVERY_HEADERS.originCountry), agency: get(DELIVERY_HEADERS.origin) },
+    type: t,
+    tlp: get(DELIVERY_HEADERS.tlp),
+    log_index: Number(get(DELIVERY_HEADERS.logIndex)),
+    received_at: get(DELIVERY_HEADERS.receivedAt),
+  };
+  // The one place an erased notice reaches a recipient: pull, SSE and webhooks all read deliveries through here.
+  if (get(ERASURE_HEADER) !== '')
+    return {
+      ...labels,
+      erased: {
+        event_id: get(ERASURE_HEADER),
+        erased_at: get(DELIVERY_HEADERS.receivedAt),
+        record: new TextDecoder().decode(data),
+      },
+    };
   return {
     cursor: seq,
     notice_id: get(DELIVERY_HEADERS.noticeId),

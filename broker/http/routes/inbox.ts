@@ -45,6 +45,21 @@ const deliverySchema = {
     // One of the two: a JWE (default), or an OpenPGP message for agencies with delivery_format openpgp.
     jwe: { type: 'string' },
     openpgp: { type: 'string' },
+    // Neither, when the notice was erased: the broker-signed erasure record in its place.
+    erased: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['event_id', 'erased_at', 'record'],
+      properties: {
+        event_id: { type: 'string' },
+        erased_at: { type: 'string' },
+        record: {
+          type: 'string',
+          description:
+            'Compact JWS by the broker (typ liaison-erasure+jws; keys: GET /v1/keys) of {notice_id, event_id, erased_at, log_index}.',
+        },
+      },
+    },
   },
 } as const;
 
