@@ -54,6 +54,12 @@ export const ADMIN_HELP = `  liaison admin rotate-encryption-keys --as OPERATOR 
   liaison admin set-operation --as OPERATOR --file FILE [--reason TEXT]
       Create the operation in FILE, or replace its record: members (each a
       registered agency; one left out leaves the operation), status, dates.
+  liaison admin erase NOTICE_ID --as OPERATOR --reason TEXT
+      Erase a notice: its key is destroyed (crypto-shredding) and its content
+      purged (stored notice, pending deliveries, webhook dead letters); its
+      recipients get a broker-signed erasure record; the log and every proof
+      still verify and the id stays taken. One event per notice: asking again
+      completes a half-done erasure and prints the same event.
 
   Every admin change is a broker-signed registry event in the log; the command
   prints the event id and log index (--json: the whole answer). It sends an
@@ -115,10 +121,16 @@ async function send(
   body: Record<string, unknown>,
   io: Io,
   method: 'POST' | 'PUT' = 'POST',
+  /** False where the broker derives the event id itself (erase: one event per notice). */
+  withId = true,
 ): Promise<number> {
   const { creds, url, fetch, broker } = await connect(values);
   const id = values.id ?? randomUUID();
-  const payload = JSON.stringify({ id, ...(values.reason ? { reason: values.reason } : {}), ...body });
+  const payload = JSON.stringify({
+    ...(withId ? { id } : {}),
+    ...(values.reason !== undefined ? { reason: values.reason } : {}),
+    ...body,
+  });
   // A fresh assertion on every try (the gateway accepts each once); the same id, so the broker makes the change once.
   const authorized: FetchLike = async (target, init = {}) =>
     fetch(target, {
@@ -136,10 +148,12 @@ async function send(
       body: payload,
     });
   } catch (e) {
-    if (e instanceof HttpClientError) throw new Error(`no answer from ${url}: ${e.message}; retry with --id ${id}`);
+    const retry = withId ? `; retry with --id ${id}` : '; retry (it is idempotent)';
+    if (e instanceof HttpClientError) throw new Error(`no answer from ${url}: ${e.message}${retry}`);
     throw e;
   }
-  if (res.status === 503) throw new Error(`the gateway answered 503; retry later with --id ${id}`);
+  if (res.status === 503)
+    throw new Error(`the gateway answered 503; retry later${withId ? ` with --id ${id}` : ' (it is idempotent)'}`);
   if (!res.ok) {
     io.err(`refused: ${await problemLine(res)}\n`);
     return 1;
@@ -314,6 +328,14 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
       io,
       'PUT',
     );
+  },
+  async 'admin erase'(args, io) {
+    const { values, positionals } = parseArgs({ args, options: common, allowPositionals: true });
+    if (positionals.length !== 1) throw new UsageError('needs one NOTICE_ID');
+    if (values.id !== undefined)
+      throw new UsageError('--id is not taken: the erasure event id is derived from the notice id');
+    need(values.reason, '--reason TEXT');
+    return send(values, `/v1/admin/notices/${enc(positionals[0]!)}/erase`, {}, io, 'POST', false);
   },
   async 'admin set-operation'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });

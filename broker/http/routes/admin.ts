@@ -5,6 +5,7 @@ import { LiaisonError } from '../../core/errors.js';
 import { SLUG, UUID } from '../../core/ids.js';
 import { parseStrictJson } from '../../core/strict-json.js';
 import { natsUnavailable } from '../../nats/errors.js';
+import { MAX_ERASURE_REASON } from '../../admin/erasure-record.js';
 
 /**
  * The key-lifecycle admin API (role operator). Each call is one registry event,
@@ -21,6 +22,7 @@ import { natsUnavailable } from '../../nats/errors.js';
  *  PUT  /v1/admin/operations/:operation                 create an operation, or set its record (members...)
  *  GET  /v1/admin/agencies/:agency, /v1/admin/operations/:operation   the record as stored, to edit and PUT back
  *  GET  /v1/admin/registry                              the whole registry in the seed's form
+ *  POST /v1/admin/notices/:id/erase                     erase a notice (crypto-shredding; the log keeps its commitment)
  */
 const MAX_BODY = 64 * 1024;
 const uuid = {
@@ -216,6 +218,34 @@ export const putOperationSchema = {
   },
 } as const;
 
+/** POST /v1/admin/notices/:id/erase */
+export const eraseNoticeSchema = {
+  ...common,
+  summary: 'Erase a notice',
+  description:
+    "A broker-signed `notice-erased` event is logged, then the notice's key is destroyed (crypto-shredding) and its content purged: the stored notice, every recipient's pending delivery, its webhook dead letters. Each agency that got the notice finds a broker-signed erasure record in its inbox. The log entry, every proof and the origin's receipt still verify; the notice id stays taken. One event per notice: asking again completes a half-done erasure and answers the same event (200). Role operator.",
+  params: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['id'],
+    properties: { id: { type: 'string', pattern: UUID.source, description: 'The notice id.' } },
+  },
+  body: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['reason'],
+    properties: {
+      reason: {
+        type: 'string',
+        minLength: 1,
+        maxLength: MAX_ERASURE_REASON,
+        description:
+          "Why (kept byte for byte in the signed event, any script; never in a log line nor in the recipients' erasure record).",
+      },
+    },
+  },
+} as const;
+
 /** GET /v1/admin/registry */
 export const getRegistrySchema = {
   tags: ['admin'],
@@ -318,6 +348,14 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
     { preHandler: operator, schema: putOperationSchema },
     async (request, reply) =>
       done(reply, await admin.setOperation(actor(request), request.params.operation, request.body)),
+  );
+  app.post<{ Params: { id: string }; Body: { reason: string } }>(
+    '/v1/admin/notices/:id/erase',
+    { preHandler: operator, schema: eraseNoticeSchema },
+    async (request, reply) => {
+      request.trace.notice_id = request.params.id;
+      return done(reply, await admin.eraseNotice(actor(request), request.params.id, request.body));
+    },
   );
   const read = async <T>(get: () => Promise<T | undefined>, what: string): Promise<T> => {
     const r = await get().catch((e: unknown) => {
