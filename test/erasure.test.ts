@@ -15,6 +15,9 @@ import { erasureEventId, openErasureRecord } from '../broker/admin/erasure-recor
 import { openRegistryEvent } from '../broker/admin/registry-event.js';
 import type { StoredMessage } from '../broker/core/store-port.js';
 import { verifyReceipt } from '../broker/ingest/notice-receipt.js';
+import { archiveToAuditInput } from '../broker/audit/archive.js';
+import { exportArchive } from '../broker/audit/export.js';
+import { auditLogWithOrigins } from '../broker/audit/key-history.js';
 import { CheckpointVerifier } from '../broker/log/checkpoint.js';
 import { decodeEntry } from '../broker/log/entry.js';
 import { leafHash, verifyInclusion } from '../broker/log/merkle.js';
@@ -238,6 +241,31 @@ t.test('the proof, the receipt and the read receipt still verify; the id stays t
   const again = await g.post((await g.seal({ ...n, summary: 'other bytes under the same id' }, 'vn-customs')).jwe);
   t.equal(again.status, 409);
   t.equal(again.json.code, 'duplicate-conflict', 're-posting the id is refused');
+});
+
+t.test('audit verify passes and names the erasure, live and from an archive', async (t) => {
+  // Live: once a checkpoint covers the erasure event.
+  await waitFor(async () => {
+    const p = await proofOf(n.id);
+    return p.tree_size > erased.log_index ? true : undefined;
+  }, 'a checkpoint over the erasure');
+  const live = await runCli(['audit', 'verify', '--url', url, '--as', 'hub-auditor', '--data-dir', g.dataDir]);
+  t.equal(live.code, 0, live.stdout + live.stderr);
+  t.match(live.stdout, `notice ${n.id} erased by event ${erased.event_id} (entry ${erased.log_index})`);
+  t.match(live.stdout, 'the log verifies');
+  const json = JSON.parse(
+    (await runCli(['audit', 'verify', '--url', url, '--as', 'hub-auditor', '--data-dir', g.dataDir, '--json'])).stdout,
+  ) as Record<string, any>;
+  t.same(json.erasures, [{ notice_id: n.id, event_id: erased.event_id, index: erased.log_index }]);
+
+  // Archive: the content of every other notice is checked; the erased one is erased by its event, not missing.
+  const archive = await exportArchive(bus, g.config.brokerId, g.gw.keyring.verificationKeys);
+  const report = await auditLogWithOrigins(archiveToAuditInput(JSON.parse(JSON.stringify(archive))));
+  t.equal(report.ok, true, JSON.stringify(report.problems));
+  t.same(report.erasures, [{ notice_id: n.id, event_id: erased.event_id, index: erased.log_index }]);
+  t.equal(report.noticesMissing, 0, 'no notice is missing');
+  t.ok(report.noticesChecked >= 2, 'the other notices are checked against their commitments');
+  t.ok((report.registryEventsChecked ?? 0) >= 1, 'the erasure event is checked against its entry and the broker key');
 });
 
 t.test('a second erase is the same event, and changes nothing', async (t) => {

@@ -13,7 +13,9 @@
  *     hashes (from the tiles), and those are themselves authenticated by the
  *     signed roots, the first entry whose leaf differs is named exactly;
  *  4. every notice still held: SHA-256 of its signed bytes equals its entry's
- *     commitment. An erased notice (retention) is counted, not a fault.
+ *     commitment. A notice whose content the evidence lacks is counted, not
+ *     a fault: "erased by event E" when a later, genuine `notice-erased`
+ *     registry entry names it (broker/erasure/), else as missing content.
  *  5. entry signatures (when the evidence carries them): every entry's
  *     gateway signature (broker/log/entry-signature.ts) verifies over its
  *     bytes with a key of the broker's key history. Entries written before
@@ -109,6 +111,13 @@ export interface AuditReport {
   noticesErased: number;
   /** Notice entries not checked against contents because the evidence held none (API mode); absent when contents were given. */
   noticesNotFetched?: number;
+  /**
+   * Notices a later, genuine `notice-erased` entry names: erased by that event (its log entry stays, its content is
+   * gone). With contents in the evidence, only those whose content is gone; without (API mode), every one named.
+   */
+  erasures: { notice_id: string; event_id: string; index: number }[];
+  /** Of noticesErased, those no erasure event names: content missing from the evidence without a logged erasure. */
+  noticesMissing: number;
   problems: AuditProblem[];
   /** The first entry found changed, dropped or reordered, if it could be named. */
   firstBadEntry: number | undefined;
@@ -148,6 +157,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
   if (roots.firstMismatch) nameFirstChangedEntry(roots.firstMismatch, roots, scan.leaves, input.leafHashes, add);
   const held = checkHeldNotices(input.notices ?? [], scan.byNotice, add);
   const complaintsChecked = input.complaints ? checkHeldComplaints(input.complaints, scan.complaints, add) : 0;
+  const erasures = erasedByEvent(scan, input.notices);
   const registryEventsChecked = checkHeldRegistryEvents(
     input.registryEvents ?? [],
     scan.registryEvents,
@@ -171,6 +181,8 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
     // A forged entry's commitment is not a notice: never counted as erased, nor as not fetched.
     noticesErased: input.notices ? byNoticeGenuine(scan.byNotice) - (held.checked - held.forged) : 0,
     ...(input.notices ? {} : { noticesNotFetched: byNoticeGenuine(scan.byNotice) }),
+    erasures,
+    noticesMissing: input.notices ? byNoticeGenuine(scan.byNotice) - (held.checked - held.forged) - erasures.length : 0,
     problems,
     firstBadEntry: entryIndices.length ? Math.min(...entryIndices) : undefined,
     complaints: scan.complaints.size,
@@ -196,6 +208,8 @@ interface EntryScan {
   registryEvents: Map<string, { index: number; sha256: string; signerKid: string }>;
   /** Complaint entries, by `<notice-id>:<agency>`. */
   complaints: Map<string, { index: number; sha256: string }>;
+  /** Genuine `notice-erased` entries, by the notice they name (the first). */
+  erasures: Map<string, { eventId: string; index: number }>;
   /** Entry signatures, when the evidence carries them. */
   signatures: EntrySignatureScan | undefined;
 }
@@ -216,6 +230,7 @@ function scanEntries(input: AuditInput, add: AddProblem, onProgress: Progress | 
     byNotice: new Map(),
     registryEvents: new Map(),
     complaints: new Map(),
+    erasures: new Map(),
     signatures: input.entrySignatures
       ? {
           verifier: new EntrySignatureVerifier(input.brokerKeys),
@@ -341,6 +356,15 @@ function indexEntryByKind(
       });
     else
       scan.registryEvents.set(key, { index: pos, sha256: String(entry.sha256), signerKid: String(entry.signer_kid) });
+    const notice = (entry.subject as { notice?: unknown } | undefined)?.notice;
+    // A forged entry never erases anything.
+    if (
+      entry.event === 'notice-erased' &&
+      typeof notice === 'string' &&
+      !scan.signatures?.forged.has(pos) &&
+      !scan.erasures.has(notice)
+    )
+      scan.erasures.set(notice, { eventId: key, index: pos });
   } else if (entry.kind === 'notice' && typeof entry.notice_id === 'string' && scan.signatures?.forged.has(pos)) {
     // A forged entry: its commitment is still checked against a held notice, but it is never an erased notice nor a duplicate.
     if (!scan.byNotice.has(entry.notice_id))
@@ -647,6 +671,19 @@ function checkHeldComplaints(held: readonly HeldComplaint[], byKey: EntryScan['c
         message: `entry ${e.index} commits to a complaint (${key}) the evidence does not hold`,
       });
   return checked;
+/** Genuine notices a later erasure event names, and (with contents in the evidence) whose content is gone. */
+function erasedByEvent(
+  scan: EntryScan,
+  notices: AuditInput['notices'],
+): { notice_id: string; event_id: string; index: number }[] {
+  const held = notices ? new Set(notices.map((n) => n.noticeId)) : undefined;
+  const out: { notice_id: string; event_id: string; index: number }[] = [];
+  for (const [id, n] of scan.byNotice) {
+    const e = scan.erasures.get(id);
+    if (!e || n.forged || e.index <= n.index || held?.has(id)) continue;
+    out.push({ notice_id: id, event_id: e.eventId, index: e.index });
+  }
+  return out;
 }
 
 function byNoticeGenuine(m: ReadonlyMap<string, { forged?: boolean }>): number {
