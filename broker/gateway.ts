@@ -25,6 +25,7 @@ import { RegistryStore } from './registry/store.js';
 import { defaultKekPath, KeyringStore, loadOrCreateKek } from './keys/keyring-store.js';
 import { KeyAdmin } from './admin/key-admin.js';
 import { contentEraser } from './erasure/erase.js';
+import { RetentionEraser, reviewDue } from './erasure/retention.js';
 import { createNoticeValidator, createRegistryValidator } from './schemas/notice-validator.js';
 import { ROUTER_CONSUMER } from './routing/router.js';
 import { deliveredOriginal } from './routing/delivered.js';
@@ -56,6 +57,8 @@ export interface Gateway {
   router: RouterView | null;
   /** The signed log's checkpointer (it checkpoints only while it holds the lease; on the background thread by default); null when config.checkpointer is false. */
   checkpointer: CheckpointerView | null;
+  /** The retention eraser of this instance (it erases only while it holds the lease `retention`); null when config.retentionEraser is false. */
+  retention: RetentionEraser | null;
   /** Prometheus metrics of this gateway (GET /metrics). */
   metrics: Metrics;
   /** What the delivery transports run on this instance, by transport name (broker/transports/registry.ts). */
@@ -200,6 +203,8 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       bus,
       keyring,
       admin,
+      reviewDue: (limit) =>
+        reviewDue(bus, registry.snapshot, config.reviewDays, (opts.now ?? (() => new Date()))(), limit),
       ingest,
       bodyLimitBytes: config.bodyLimitBytes,
       envelopeMediaTypes: adapters.flatMap((a) => a.mediaTypes),
@@ -262,12 +267,29 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const transports = transportWorkers(
       natsTransportContext({ config, logger, holder, bus, registry: snapshot, keyring }),
     );
+    // Notices past their retention, erased under a lease of their own (broker/erasure/retention.ts).
+    const retention = config.retentionEraser
+      ? new RetentionEraser({
+          bus,
+          erase: (actor, id, req) => admin.eraseNotice(actor, id, req),
+          actor: () => ({ broker: config.brokerId, kid: keyring.signing.kid }),
+          registry: snapshot,
+          retentionDays: config.retentionDays,
+          sweepIntervalMs: config.retentionSweepIntervalMs,
+          holder,
+          leaseTtlSeconds: config.leaseTtlSeconds,
+          replicas: config.streamReplicas,
+          logger,
+          ...(opts.now ? { now: opts.now } : {}),
+        })
+      : null;
     // Background workers start only once nothing else can fail, so a failed start leaves none running.
     await keyringStore.watch();
     const background = inThread
       ? await BackgroundThread.start({ config, natsUrl: opts.natsUrl, holder, logger, observer: metrics.router })
       : null;
     roles?.start();
+    retention?.start();
     for (const w of transports.values()) w.start();
     const router = background?.router ?? roles?.router ?? null;
     const checkpointer = background?.checkpointer ?? roles?.checkpointer ?? null;
@@ -285,6 +307,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
       checkpointer,
       transports,
       webhooks: transports.get('webhook') ?? null,
+      retention,
       metrics,
       async close() {
         // Shutdown must end: each background worker gets a bounded time to stop, and
@@ -294,6 +317,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
             logger.error({ event: 'close-timeout', component: what }, 'a component did not stop in time');
         };
         for (const [name, w] of transports) await bounded(name === 'webhook' ? 'webhooks' : name, w.close());
+        await bounded('retention', retention?.close());
         await bounded('background', background?.close());
         await bounded('router', roles?.router?.close());
         await bounded('checkpointer', roles?.checkpointer?.close());

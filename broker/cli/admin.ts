@@ -60,6 +60,9 @@ export const ADMIN_HELP = `  liaison admin rotate-encryption-keys --as OPERATOR 
       recipients get a broker-signed erasure record; the log and every proof
       still verify and the id stays taken. One event per notice: asking again
       completes a half-done erasure and prints the same event.
+  liaison admin review-due --as OPERATOR [--limit N] [--json]
+      List the notices (not erased) whose review date has passed: received +
+      the review_days of their operation, or the network default (reviewDays).
 
   Every admin change is a broker-signed registry event in the log; the command
   prints the event id and log index (--json: the whole answer). It sends an
@@ -336,6 +339,29 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
       throw new UsageError('--id is not taken: the erasure event id is derived from the notice id');
     need(values.reason, '--reason TEXT');
     return send(values, `/v1/admin/notices/${enc(positionals[0]!)}/erase`, {}, io, 'POST', false);
+  },
+  async 'admin review-due'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, limit: { type: 'string' } } });
+    if (values.limit !== undefined && !/^[1-9][0-9]{0,3}$/.test(values.limit))
+      throw new UsageError('--limit must be a whole number from 1 to 9999');
+    const { creds, url, fetch, broker } = await connect(values);
+    const path = `/v1/admin/notices/review-due${values.limit ? `?limit=${values.limit}` : ''}`;
+    const token = await makeClientAssertion(creds.agency, creds.signing, broker);
+    const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) {
+      io.err(`refused: ${await problemLine(res)}\n`);
+      return 1;
+    }
+    const { notices } = await readJson<{ notices: Record<string, unknown>[] }>(res, `GET ${url}${path}`);
+    if (values.json) io.out(`${JSON.stringify(notices, null, 2)}\n`);
+    else {
+      for (const n of notices)
+        io.out(
+          `${String(n.notice_id)} ${String(n.operation)} ${String(n.type)} log ${String(n.log_index)} received ${String(n.received_at)} review due ${String(n.review_at)}\n`,
+        );
+      io.out(`${notices.length} notice${notices.length === 1 ? '' : 's'} due for review\n`);
+    }
+    return 0;
   },
   async 'admin set-operation'(args, io) {
     const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });

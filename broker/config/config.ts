@@ -47,6 +47,10 @@ export interface Config {
   readonly leaseTtlSeconds: number;
   readonly routerAckWaitSeconds: number;
   readonly sseHeartbeatSeconds: number;
+  readonly retentionDays: number;
+  readonly reviewDays: number;
+  readonly retentionEraser: boolean;
+  readonly retentionSweepIntervalMs: number;
   readonly checkpointer: boolean;
   readonly checkpointEveryEntries: number;
   readonly checkpointIntervalMs: number;

@@ -21,6 +21,7 @@ import { agencyKeysRoutes } from './routes/inbox-keys.js';
 import { ackRoutes } from './routes/acks.js';
 import { adminRoutes } from './routes/admin.js';
 import type { KeyAdmin } from '../admin/key-admin.js';
+import type { ReviewDue } from '../erasure/retention.js';
 import { openapiPlugin } from './openapi.js';
 import { metricsCountingPlugin, metricsRoutePlugin } from './metrics.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -31,6 +32,8 @@ export interface AppDeps {
   keyring: BrokerKeyring;
   /** The key-lifecycle admin API (role operator); absent: not served. */
   admin?: KeyAdmin;
+  /** The notices due for review, oldest first (GET /v1/admin/notices/review-due); absent: not served. */
+  reviewDue?: (limit: number) => Promise<ReviewDue[]>;
   ingest: IngestFn;
   bodyLimitBytes: number;
   /** Envelope media types accepted by POST /v1/notices. */
@@ -219,7 +222,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(agencyKeysRoutes, { registry: deps.auth.registry });
-  if (deps.admin) await app.register(adminRoutes, { admin: deps.admin });
+  if (deps.admin)
+    await app.register(adminRoutes, { admin: deps.admin, ...(deps.reviewDue ? { reviewDue: deps.reviewDue } : {}) });
   if (deps.acks)
     await app.register(ackRoutes, {
       bus: deps.bus,

@@ -80,6 +80,10 @@ export interface Operation {
   categories: string[];
   start?: string;
   end?: string;
+  /** Days a notice is kept after it was received; absent: the network default (config retentionDays). */
+  retention_days?: number;
+  /** Days after it was received that a notice is due for review; absent: the network default (config reviewDays). */
+  review_days?: number;
   changed_by?: ChangedBy;
 }
 

@@ -6,6 +6,7 @@ import { SLUG, UUID } from '../../core/ids.js';
 import { parseStrictJson } from '../../core/strict-json.js';
 import { natsUnavailable } from '../../nats/errors.js';
 import { MAX_ERASURE_REASON } from '../../admin/erasure-record.js';
+import type { ReviewDue } from '../../erasure/retention.js';
 
 /**
  * The key-lifecycle admin API (role operator). Each call is one registry event,
@@ -23,6 +24,7 @@ import { MAX_ERASURE_REASON } from '../../admin/erasure-record.js';
  *  GET  /v1/admin/agencies/:agency, /v1/admin/operations/:operation   the record as stored, to edit and PUT back
  *  GET  /v1/admin/registry                              the whole registry in the seed's form
  *  POST /v1/admin/notices/:id/erase                     erase a notice (crypto-shredding; the log keeps its commitment)
+ *  GET  /v1/admin/notices/review-due                    the notices whose review date has passed
  */
 const MAX_BODY = 64 * 1024;
 const uuid = {
@@ -246,6 +248,51 @@ export const eraseNoticeSchema = {
   },
 } as const;
 
+/** GET /v1/admin/notices/review-due */
+export const getReviewDueSchema = {
+  tags: ['admin'],
+  security: [{ clientAssertion: [] }],
+  summary: 'Notices due for review',
+  description:
+    "The notices (not erased) whose review date has passed: received_at plus their operation's review_days, else the network default (config reviewDays); oldest first, at most `limit` (default 100). Role operator.",
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' } },
+  },
+  response: {
+    200: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['notices'],
+      properties: {
+        notices: {
+          type: 'array',
+          items: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['notice_id', 'operation', 'origin', 'type', 'log_index', 'received_at', 'review_at'],
+            properties: {
+              notice_id: { type: 'string' },
+              operation: { type: 'string' },
+              origin: {
+                type: 'object',
+                additionalProperties: false,
+                required: ['country', 'agency'],
+                properties: { country: { type: 'string' }, agency: { type: 'string' } },
+              },
+              type: { type: 'string' },
+              log_index: { type: 'integer' },
+              received_at: { type: 'string' },
+              review_at: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
 /** GET /v1/admin/registry */
 export const getRegistrySchema = {
   tags: ['admin'],
@@ -276,7 +323,10 @@ export const getOperationSchema = {
   response: stored,
 } as const;
 
-export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, { admin }) => {
+export const adminRoutes: FastifyPluginAsync<{
+  admin: KeyAdmin;
+  reviewDue?: (limit: number) => Promise<ReviewDue[]>;
+}> = async (app, { admin, reviewDue }) => {
   // Admin bodies are hostile input like any other: strict JSON (no duplicate keys, no __proto__, bounded).
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: MAX_BODY }, (_req, body, done) => {
@@ -357,6 +407,15 @@ export const adminRoutes: FastifyPluginAsync<{ admin: KeyAdmin }> = async (app, 
       return done(reply, await admin.eraseNotice(actor(request), request.params.id, request.body));
     },
   );
+  if (reviewDue)
+    app.get<{ Querystring: { limit?: string } }>(
+      '/v1/admin/notices/review-due',
+      { preHandler: operator, schema: getReviewDueSchema },
+      async (request, reply) => {
+        reply.header('cache-control', 'no-store');
+        return { notices: await reviewDue(Number(request.query.limit ?? 100)) };
+      },
+    );
   const read = async <T>(get: () => Promise<T | undefined>, what: string): Promise<T> => {
     const r = await get().catch((e: unknown) => {
       throw natsUnavailable(e, 'registry read');
