@@ -24,7 +24,9 @@ import { leafHash, verifyInclusion } from '../broker/log/merkle.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { park } from '../broker/routing/deadletter.js';
 import { DELIVERY_HEADERS } from '../broker/routing/plan.js';
-import { readNoticeKey } from '../broker/vault/notice-keys.js';
+import { destroyNoticeKey, readNoticeKey } from '../broker/vault/notice-keys.js';
+import { KeyAdmin } from '../broker/admin/key-admin.js';
+import { createLogger } from '../broker/core/logger.js';
 import { runCli } from './helpers/cli.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { inboxClients } from './helpers/inbox.js';
@@ -108,7 +110,8 @@ function proofVerifies(p: Record<string, any>): boolean {
 
 // The notice's life before its erasure: delivered to th-customs and kh-police-adp, acked, withdrawn, proven, dead-lettered.
 const n = original();
-const posted = await post(n);
+const nSealed = (await g.seal(n, 'vn-customs')).jwe;
+const posted = (await g.post(nSealed)).json;
 const receipt = posted['receipt'] as string;
 const thDelivery = await deliveryOf('th-customs', n.id);
 await deliveryOf('kh-police-adp', n.id);
@@ -241,6 +244,11 @@ t.test('the proof, the receipt and the read receipt still verify; the id stays t
   const again = await g.post((await g.seal({ ...n, summary: 'other bytes under the same id' }, 'vn-customs')).jwe);
   t.equal(again.status, 409);
   t.equal(again.json.code, 'duplicate-conflict', 're-posting the id is refused');
+  // The same bytes again (a late retry): inside the duplicate window the stored copy is gone (503), after it the
+  // original receipt; either way nothing is stored again.
+  const same = await g.post(nSealed);
+  t.equal(same.status, 503, JSON.stringify(same.json));
+  t.same(await held(STREAMS.notices, 'notices.>', n.id), [], 'the content is not stored again');
 });
 
 t.test('audit verify passes and names the erasure, live and from an archive', async (t) => {
@@ -277,6 +285,40 @@ t.test('a second erase is the same event, and changes nothing', async (t) => {
   t.equal(await count(), before, 'nothing logged');
   const mine = (await client('th-customs').pull({ limit: 500 })).deliveries.filter((d) => d.notice_id === n.id);
   t.equal(mine.length, 1, 'no second erasure record');
+});
+
+t.test('an erasure that crashed part-way is finished by asking again', async (t) => {
+  const m = original();
+  await post(m);
+  await deliveryOf('th-customs', m.id);
+  // Another instance that logs the event, shreds the key, and dies before purging anything.
+  const crashing = new KeyAdmin({
+    bus,
+    registry: g.gw.registry,
+    keyring: g.gw.keyring,
+    keyringStore: undefined as never,
+    brokerId: g.config.brokerId,
+    encryptionKeyGraceSeconds: 0,
+    agencyKeyOverlapSeconds: 0,
+    logger: createLogger('silent'),
+    eraseContent: async (event) => {
+      await destroyNoticeKey(bus, m.id, { event_id: event.id, erased_at: event.at });
+      throw new Error('crash after the key');
+    },
+  });
+  const failed = await crashing
+    .eraseNotice({ agency: OPERATOR, kid: `${OPERATOR}-sig-1` }, m.id, { reason: 'first try' })
+    .catch((e: unknown) => e as { code?: string });
+  t.equal((failed as { code?: string }).code, 'unavailable', 'the caller is told to retry');
+  t.match(await readNoticeKey(bus, m.id), { erased_by: erasureEventId(m.id) });
+  t.equal((await held(STREAMS.notices, 'notices.>', m.id)).length, 1, 'half-done: the content is still there');
+  const r = await erase(m.id, 'second try');
+  t.equal(r.status, 200, JSON.stringify(r.json));
+  t.match(r.json, { event_id: erasureEventId(m.id), duplicate: true });
+  t.same(await held(STREAMS.notices, 'notices.>', m.id), [], 'the retry finished it');
+  const mine = (await client('th-customs').pull({ limit: 500 })).deliveries.filter((d) => d.notice_id === m.id);
+  t.equal(mine.length, 1);
+  t.ok(mine[0]!.erased, 'the recipient has the erasure record, not the content');
 });
 
 t.test('the CLI erases and prints the event id and log index', async (t) => {
