@@ -228,6 +228,9 @@ t.test('each recipient finds a broker-signed erasure record in its inbox, and no
       break;
     }
   }
+  const pulled = await runCli(['inbox', 'pull', '--as', 'th-customs', '--url', url, '--data-dir', g.dataDir]);
+  t.match(pulled.stdout, `${n.id} mekong-dragon-6 from vn-customs (VN) ERASED by event ${erased.event_id}`);
+  t.match(pulled.stdout, 'broker signature verified', '`liaison inbox pull` verifies the record and says so');
   const la = (await client('la-customs').pull({ limit: 500 })).deliveries.filter((d) => d.notice_id === n.id);
   t.same(la, [], 'an agency that never got the notice gets no record');
 });

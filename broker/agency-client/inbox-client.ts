@@ -12,6 +12,7 @@ import {
   type RecordedComplaint,
 } from '../core/complaint.js';
 import { signRecipientJws } from '../keys/recipient-jws.js';
+import { openErasureRecord, type ErasureRecord } from '../admin/erasure-record.js';
 import { DeliveryVerificationError, openDelivery, openOpenPgpDelivery, type OpenedDelivery } from './open-delivery.js';
 
 /** The largest SSE event the client holds while it is incomplete: a delivery is at most the body limit (1 MiB) sealed, with room to spare. */
@@ -80,7 +81,7 @@ async function problem(res: Response): Promise<InboxClientError> {
 
 export class InboxClient {
   readonly #keys = new Map<string, Promise<{ keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] }>>();
-  #brokerKeys: Promise<{ broker: string; openpgp?: string }> | undefined;
+  #brokerKeys: Promise<{ broker: string; openpgp?: string; keys?: JWK[] }> | undefined;
   readonly #fetch: FetchLike;
 
   constructor(private readonly opts: InboxClientOptions) {
@@ -88,12 +89,12 @@ export class InboxClient {
   }
 
   /** GET /v1/keys once, for what the options do not give: the broker id and its OpenPGP key. */
-  #published(): Promise<{ broker: string; openpgp?: string }> {
+  #published(): Promise<{ broker: string; openpgp?: string; keys?: JWK[] }> {
     if (!this.#brokerKeys) {
       const p = (async () => {
         const res = await this.#fetch(`${this.#base}/v1/keys`);
         if (!res.ok) throw await problem(res);
-        return (await res.json()) as { broker: string; openpgp?: string };
+        return (await res.json()) as { broker: string; openpgp?: string; keys?: JWK[] };
       })();
       p.catch(() => (this.#brokerKeys = undefined));
       this.#brokerKeys = p;
@@ -196,6 +197,24 @@ export class InboxClient {
         'an OpenPGP delivery, and the broker publishes no OpenPGP key (GET /v1/keys, openpgp)',
       );
     return openOpenPgpDelivery(d, this.opts.openPgpKey, broker, originKeys, originOpenPgpKeys);
+  }
+
+  /**
+   * Verify the erasure record an inbox item carries in place of an erased
+   * notice: a compact JWS by a broker signing key (GET /v1/keys) that names
+   * this notice and this erasure event. Throws `signature-invalid` on a forgery.
+   */
+  async openErasure(d: InboxDelivery): Promise<ErasureRecord> {
+    if (!d.erased) throw new DeliveryVerificationError('signature-invalid', 'this delivery is not an erasure record');
+    let record: ErasureRecord;
+    try {
+      record = openErasureRecord(d.erased.record, (await this.#published()).keys ?? []);
+    } catch (e) {
+      throw new DeliveryVerificationError('signature-invalid', `the erasure record ${(e as Error).message}`);
+    }
+    if (record.notice_id !== d.notice_id || record.event_id !== d.erased.event_id)
+      throw new DeliveryVerificationError('signature-invalid', 'the erasure record names another notice or event');
+    return record;
   }
 
   /**

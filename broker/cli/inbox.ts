@@ -64,6 +64,16 @@ function setup(values: Values): { client: InboxClient; creds: AgencyCredentials;
 /** Open one delivery and print it; a delivery that does not verify is reported, never printed as if it did. */
 async function show(client: InboxClient, d: InboxDelivery, io: Io, json: boolean): Promise<boolean> {
   try {
+    if (d.erased) {
+      // An erased notice: its content is gone; the broker's signed record says by which logged event.
+      const r = await client.openErasure(d);
+      io.out(
+        json
+          ? JSON.stringify({ cursor: d.cursor, notice_id: d.notice_id, verified: true, erased: r }) + '\n'
+          : `#${d.cursor} ${d.notice_id} ${d.operation} from ${d.origin.agency} (${d.origin.country}) ERASED by event ${r.event_id} (log ${r.log_index}) at ${r.erased_at}; broker signature verified\n`,
+      );
+      return true;
+    }
     const { notice, signerKid, brokerFingerprint } = await client.open(d);
     const broker = brokerFingerprint ? { broker_fingerprint: brokerFingerprint } : {};
     if (json)
