@@ -28,6 +28,8 @@ import { destroyNoticeKey, readNoticeKey } from '../broker/vault/notice-keys.js'
 import { KeyAdmin } from '../broker/admin/key-admin.js';
 import { createLogger } from '../broker/core/logger.js';
 import { runCli } from './helpers/cli.js';
+import { verifyWebhook } from '../adapters/webhook/index.js';
+import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receiver.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { inboxClients } from './helpers/inbox.js';
 import { startTestNats } from './helpers/nats.js';
@@ -107,6 +109,11 @@ function proofVerifies(p: Record<string, any>): boolean {
     v.checkpoint.rootHash,
   );
 }
+
+// kh-police-adp takes its deliveries by webhook too.
+const hook = await webhookReceiver(t);
+await g.gw.registry.putAgency({ ...g.gw.registry.snapshot.agency('kh-police-adp')!, webhook: { url: hook.url } });
+await webhookConsumerReady(bus, 'kh-police-adp');
 
 // The notice's life before its erasure: delivered to th-customs and kh-police-adp, acked, withdrawn, proven, dead-lettered.
 const n = original();
@@ -228,6 +235,22 @@ t.test('each recipient finds a broker-signed erasure record in its inbox, and no
       break;
     }
   }
+  // The webhook carries it too, signed by the broker, under an idempotency key of its own.
+  const pushed = await waitFor(async () => {
+    for (const r of hook.got) {
+      const claims = await verifyWebhook(r.body, g.jwks, 'kh-police-adp');
+      if (claims.notice_id === n.id && claims.erased) return { claims, headers: r.headers };
+    }
+    return undefined;
+  }, 'the erasure record by webhook');
+  t.match(pushed.claims.erased, { event_id: erased.event_id });
+  t.equal(pushed.claims.jwe, undefined, 'webhook: no content');
+  t.equal(openErasureRecord(pushed.claims.erased!.record, g.jwks.keys).notice_id, n.id);
+  t.equal(pushed.headers['idempotency-key'], `${n.id}:kh-police-adp:erased`);
+  t.ok(
+    hook.got.some((r) => r.headers['idempotency-key'] === `${n.id}:kh-police-adp`),
+    'the delivery itself came by webhook before',
+  );
   const pulled = await runCli(['inbox', 'pull', '--as', 'th-customs', '--url', url, '--data-dir', g.dataDir]);
   t.match(pulled.stdout, `${n.id} mekong-dragon-6 from vn-customs (VN) ERASED by event ${erased.event_id}`);
   t.match(pulled.stdout, 'broker signature verified', '`liaison inbox pull` verifies the record and says so');
