@@ -671,6 +671,8 @@ function checkHeldComplaints(held: readonly HeldComplaint[], byKey: EntryScan['c
         message: `entry ${e.index} commits to a complaint (${key}) the evidence does not hold`,
       });
   return checked;
+}
+
 /** Genuine notices a later erasure event names, and (with contents in the evidence) whose content is gone. */
 function erasedByEvent(
   scan: EntryScan,
