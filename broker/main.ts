@@ -162,7 +162,7 @@ async function main(): Promise<number> {
       'Demo network: agencies vn-customs, vn-c04, th-customs, kh-police-adp, la-customs, cn-customs, gb-border-force, fr-douane, iq-police;',
     );
     out(
-      '              operations mekong-dragon-6, aircop, commit, oic-channel; auditor hub-auditor; operator hub-operator (liaison admin ...).',
+      '              operations mekong-dragon-6, aircop, commit, oic-channel, mekong-sealed (end to end); auditor hub-auditor; operator hub-operator (liaison admin ...).',
     );
     out('              Keys under ' + join(config.dataDir, 'demo', 'agencies'));
     out('Send a first notice:');

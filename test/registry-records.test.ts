@@ -126,3 +126,15 @@ t.test('checking requested records', async (t) => {
     [other.kid],
   );
 });
+
+t.test('an operation may be marked end to end, and the flag must be a boolean', async (t) => {
+  const { createRegistryValidator } = await import('../broker/schemas/notice-validator.js');
+  const check = createRegistryValidator();
+  const errors = (r: unknown) => {
+    const v = check({ agencies: [], operations: [r] });
+    return v.ok ? [] : v.errors.map((e) => `${e.path} ${e.message}`);
+  };
+  const op = { id: 'op', name: 'Op', status: 'active', members: ['vn-customs'], categories: [], end_to_end: true };
+  t.same(checkOperationRecord(isAgency, 'op', op, errors), op, 'end_to_end is kept');
+  await refusal('bad-request', () => checkOperationRecord(isAgency, 'op', { ...op, end_to_end: 'yes' }, errors));
+});

@@ -124,6 +124,14 @@ export const DEMO_OPERATIONS: Operation[] = [
     members: ['gb-border-force', 'fr-douane', 'iq-police', 'vn-c04'],
     categories: ['migrant-smuggling', 'document-fraud'],
   },
+  {
+    id: 'mekong-sealed',
+    name: 'Mekong Dragon VI, end to end: notices the hub routes without reading',
+    status: 'active',
+    members: ['vn-customs', 'th-customs', 'la-customs'],
+    categories: ['drugs', 'wildlife'],
+    end_to_end: true,
+  },
 ];
 
 export const credentialsPath = (dataDir: string, agency: string) => join(dataDir, 'demo', 'agencies', `${agency}.json`);

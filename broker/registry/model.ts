@@ -84,6 +84,8 @@ export interface Operation {
   retention_days?: number;
   /** Days after it was received that a notice is due for review; absent: the network default (config reviewDays). */
   review_days?: number;
+  /** Notices are sealed by the sender for the recipients (docs/end-to-end.md): the hub routes them unread. Default false. */
+  end_to_end?: boolean;
   changed_by?: ChangedBy;
 }
 
