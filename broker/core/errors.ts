@@ -84,6 +84,20 @@ export const errorCodes = {
   forbidden: { status: 403, title: 'The request is not allowed for this agency.' },
   'not-found': { status: 404, title: 'No such resource.' },
   'notice-unknown': { status: 404, title: 'No notice with this id is in the log.' },
+  'operation-not-found': { status: 404, title: 'No such operation, or the caller is not one of its members.' },
+  'operation-end-to-end': {
+    status: 403,
+    title: 'The operation is end to end: notices must be sealed for their recipients, not for the hub.',
+  },
+  'operation-not-end-to-end': {
+    status: 403,
+    title: 'The operation is not end to end: notices must be sealed for the hub.',
+  },
+  'body-hash-mismatch': { status: 400, title: "The end-to-end body does not match the routing header's body_sha256." },
+  'recipients-mismatch': {
+    status: 400,
+    title: "The end-to-end body is not sealed exactly once for each recipient's current encryption key.",
+  },
   'method-not-allowed': { status: 405, title: 'The method is not allowed here.' },
   'client-cert-required': { status: 401, title: 'A client certificate from the network CA is required.' },
   'client-cert-invalid': { status: 403, title: 'The client certificate is not acceptable.' },

@@ -18,6 +18,7 @@ import { noticesRoutes } from './routes/notices.js';
 import { logRoutes, type LogRoutesOptions } from './routes/log.js';
 import { inboxRoutes } from './routes/inbox.js';
 import { agencyKeysRoutes } from './routes/inbox-keys.js';
+import { operationMembersRoutes } from './routes/operation-members.js';
 import { ackRoutes } from './routes/acks.js';
 import { adminRoutes } from './routes/admin.js';
 import type { KeyAdmin } from '../admin/key-admin.js';
@@ -222,6 +223,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   await app.register(agencyKeysRoutes, { registry: deps.auth.registry });
+  await app.register(operationMembersRoutes, { registry: deps.auth.registry });
   if (deps.admin)
     await app.register(adminRoutes, { admin: deps.admin, ...(deps.reviewDue ? { reviewDue: deps.reviewDue } : {}) });
   if (deps.acks)

@@ -112,6 +112,11 @@ export function keyStateAt(
 const usableEncKey = (jwk: RegistryJwk) =>
   (jwk.kty === 'EC' && jwk.crv === 'P-256') || (jwk.kty === 'OKP' && jwk.crv === 'X25519');
 
+/** Every encryption key of the agency usable at `at` (active, of a type a JWE can be encrypted to), in record order. */
+export function encryptionKeysAt(keys: readonly AgencyKey[], at: Date): AgencyKey[] {
+  return keys.filter((key) => key.use === 'enc' && keyStateAt(key, at) === 'active' && usableEncKey(key.jwk));
+}
+
 /**
  * The agency's current encryption key at `at`: among its active `use: enc` keys
  * of a usable type, the one that became valid last (the newest, by not_before,
