@@ -105,7 +105,7 @@ export interface SealerDeps {
 /** The inbox's side of a format: how a stored delivery in this format is served, and what its body must look like. */
 export interface InboxDeliveryShape {
   /** The field of GET /v1/inbox that carries the delivery's text. */
-  readonly field: 'jwe' | 'openpgp';
+  readonly field: 'jwe' | 'openpgp' | 'e2e';
   /** Why a stored body is not a delivery in this format (short, never content); null when it is one. */
   defect(body: Uint8Array): string | null;
 }
@@ -113,6 +113,12 @@ export interface InboxDeliveryShape {
 /** One envelope format: what broker/formats/registry.ts registers. */
 export interface EnvelopeFormat<Name extends string = string> {
   readonly name: Name;
+  /**
+   * End-to-end formats: the broker cannot open the envelope; each recipient is
+   * delivered the envelope as received, in this same format, whatever its
+   * `delivery_format` (routing/plan.ts).
+   */
+  readonly deliveredAsReceived?: boolean;
   /** Ingest: the opener of incoming envelopes; undefined when the broker cannot open them (no key for it). */
   opener(deps: OpenerDeps): EnvelopeAdapter | undefined;
   /** Audit: the agency record field that lists keys of this format. */

@@ -18,7 +18,7 @@ import { createDeliverySealers } from '../broker/routing/seal.js';
 t.test('the registry: one entry per format, looked up by name; anything else is format-unknown', async (t) => {
   t.same(
     ENVELOPE_FORMATS.map((f) => f.name),
-    ['jose', 'openpgp'],
+    ['jose', 'openpgp', 'jose-e2e'],
   );
   t.equal(DEFAULT_DELIVERY_FORMAT, 'jose');
   t.equal(envelopeFormat('openpgp').name, 'openpgp');
@@ -26,12 +26,12 @@ t.test('the registry: one entry per format, looked up by name; anything else is 
     t.notOk(isEnvelopeFormatName(name), `${String(name)} is not a format`);
     t.throws(() => envelopeFormat(name), { name: 'LiaisonError', code: 'format-unknown' });
   }
-  t.same(Object.keys(DELIVERY_CTY).sort(), ENVELOPE_FORMATS.map((f) => f.name).sort(), 'a JWE cty for every format');
-  t.same(
-    Object.keys(DELIVERY_FILE_EXTENSION).sort(),
-    ENVELOPE_FORMATS.map((f) => f.name).sort(),
-    'an OpenPGP literal data file name for every format',
-  );
+  // A format delivered as received (end to end) is never carried inside another format's delivery.
+  const carried = ENVELOPE_FORMATS.filter((f) => !('deliveredAsReceived' in f && f.deliveredAsReceived))
+    .map((f) => f.name)
+    .sort();
+  t.same(Object.keys(DELIVERY_CTY).sort(), carried, 'a JWE cty for every format');
+  t.same(Object.keys(DELIVERY_FILE_EXTENSION).sort(), carried, 'an OpenPGP literal data file name for every format');
 });
 
 t.test('each format opens only with what it needs: OpenPGP not without a broker OpenPGP key', async (t) => {
@@ -50,7 +50,13 @@ t.test('each format opens only with what it needs: OpenPGP not without a broker 
   // Sealers the same way: JOSE always, OpenPGP with the broker's key only.
   const without = createDeliverySealers({});
   const withKey = createDeliverySealers({ openPgpSigningKey: key });
-  t.same([[...without.keys()], [...withKey.keys()]], [['jose'], ['jose', 'openpgp']]);
+  t.same(
+    [[...without.keys()], [...withKey.keys()]],
+    [
+      ['jose', 'jose-e2e'],
+      ['jose', 'openpgp', 'jose-e2e'],
+    ],
+  );
   await Promise.all([...without.values(), ...withKey.values()].map(async (s) => s.close?.()));
 });
 

@@ -14,6 +14,8 @@ import {
 import { signRecipientJws } from '../keys/recipient-jws.js';
 import { openErasureRecord, type ErasureRecord } from '../admin/erasure-record.js';
 import { DeliveryVerificationError, openDelivery, openOpenPgpDelivery, type OpenedDelivery } from './open-delivery.js';
+import { openEndToEnd } from './end-to-end.js';
+import { createNoticeValidator, type NoticeValidator } from '../schemas/notice-validator.js';
 
 /** The largest SSE event the client holds while it is incomplete: a delivery is at most the body limit (1 MiB) sealed, with room to spare. */
 const SSE_MAX_EVENT_BYTES = 8 * 1024 * 1024;
@@ -81,6 +83,7 @@ async function problem(res: Response): Promise<InboxClientError> {
 
 export class InboxClient {
   readonly #keys = new Map<string, Promise<{ keys: AgencyKey[]; openpgp_keys?: OpenPgpAgencyKey[] }>>();
+  #validator: NoticeValidator | undefined;
   #brokerKeys: Promise<{ broker: string; openpgp?: string; keys?: JWK[] }> | undefined;
   readonly #fetch: FetchLike;
 
@@ -184,6 +187,9 @@ export class InboxClient {
   async open(d: InboxDelivery): Promise<OpenedDelivery> {
     const originKeys = (id: string) => this.agencyKeys(id);
     const originOpenPgpKeys = (id: string) => this.agencyOpenPgpKeys(id);
+    // End to end: opened with this agency's own key, and the notice validated here (the hub could not).
+    if (d.e2e !== undefined)
+      return openEndToEnd(d, this.opts.encryptionKey, originKeys, (this.#validator ??= createNoticeValidator()));
     if (d.openpgp === undefined) return openDelivery(d, this.opts.encryptionKey, originKeys, originOpenPgpKeys);
     if (!this.opts.openPgpKey)
       throw new DeliveryVerificationError(

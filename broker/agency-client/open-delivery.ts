@@ -164,7 +164,7 @@ function parseNotice(payload: Uint8Array): Record<string, unknown> {
   throw new DeliveryVerificationError('signature-invalid', 'the signed content is not a JSON notice');
 }
 
-async function verifyJws(
+export async function verifyJws(
   signed: Uint8Array,
   delivery: { origin: { agency: string }; received_at: string },
   originKeys: (agency: string) => Promise<readonly AgencyKey[]>,

@@ -31,6 +31,12 @@ export interface OpenedEnvelope {
   payload: Uint8Array;
   /** Who signed: the registered key id (a JWK kid, or an OpenPGP certificate fingerprint) and its agency. */
   signer: Pick<ResolvedSigner, 'kid' | 'agencyId'>;
+  /**
+   * End-to-end formats only: the payload is a routing header the format has
+   * validated (not a notice), and these are the key ids the body is sealed
+   * for, checked by the pipeline against the recipients the sharing rules give.
+   */
+  sealedFor?: readonly string[];
 }
 
 /** Ingest's side of a format: opens one envelope. */

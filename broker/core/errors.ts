@@ -143,6 +143,15 @@ export const errorCodes = {
   'http-error': { means: 'The gateway answered with an error that is not a problem document.', by: ['inbox-client'] },
   'stream-malformed': { means: 'The inbox event stream cannot be read.', by: ['inbox-client'] },
   'origin-mismatch': { means: "A delivery's labels differ from the signed notice it carries.", by: ['delivery'] },
+  'routing-header-mismatch': {
+    means:
+      "An end-to-end notice says other than its origin's signed routing header, or the body is not the one the header binds.",
+    by: ['delivery'],
+  },
+  'notice-schema-invalid': {
+    means: "A notice a recipient opened does not match its type's JSON Schema.",
+    by: ['delivery'],
+  },
   'wrong-recipient': { means: 'A webhook body is addressed to another agency.', by: ['webhook'] },
   'notice-unroutable': { means: 'A stored notice cannot be routed, ever (it is terminated).', by: ['routing'] },
   'entry-missing': { means: 'An index is missing from the log entries given.', by: ['audit'] },

@@ -24,4 +24,6 @@ export interface InboxDelivery {
    * `log_index` is then the index of the `notice-erased` event, `received_at` when it was erased.
    */
   erased?: { event_id: string; erased_at: string; record: string };
+  /** End-to-end operations: the origin's envelope as received, `{"header", "body"}` (docs/end-to-end.md); only the recipient's own key opens its body. */
+  e2e?: string;
 }

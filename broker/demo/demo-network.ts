@@ -128,7 +128,7 @@ export const DEMO_OPERATIONS: Operation[] = [
     id: 'mekong-sealed',
     name: 'Mekong Dragon VI, end to end: notices the hub routes without reading',
     status: 'active',
-    members: ['vn-customs', 'th-customs', 'la-customs'],
+    members: ['vn-customs', 'th-customs', 'la-customs', 'cn-customs'],
     categories: ['drugs', 'wildlife'],
     end_to_end: true,
   },

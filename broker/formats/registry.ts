@@ -4,6 +4,7 @@
  * in adapters/<name>/format.ts and add it to ENVELOPE_FORMATS below.
  */
 import type { DeliveryKey, EnvelopeFormat } from '../../adapters/format.js';
+import { joseE2eFormat } from '../../adapters/e2e-jose/format.js';
 import { joseFormat } from '../../adapters/jose/format.js';
 import { openPgpFormat } from '../../adapters/openpgp/format.js';
 import { LiaisonError } from '../core/errors.js';
@@ -18,7 +19,7 @@ export type {
   StoredSignatureVerifier,
 } from '../../adapters/format.js';
 
-export const ENVELOPE_FORMATS = [joseFormat, openPgpFormat] as const;
+export const ENVELOPE_FORMATS = [joseFormat, openPgpFormat, joseE2eFormat] as const;
 
 /** The name of a registered format, as log entries, key records and agency records write it. */
 export type EnvelopeFormatName = (typeof ENVELOPE_FORMATS)[number]['name'];

@@ -3,12 +3,14 @@ import type { EnvelopeAdapter, EnvelopeContext, ResolvedSigner } from '../core/e
 import { LiaisonError } from '../core/errors.js';
 import type { BrokerKeyring } from '../keys/broker-keys.js';
 import { sha256Hex } from '../core/sha256.js';
+import type { NoticeHeader } from '../core/notice.js';
 import type { NoticeLogEntry } from '../log/entry.js';
 import type { LogWriter } from '../log/writer.js';
 import type { PipelineObserver } from '../metrics/observers.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import type { NoticeValidator } from '../schemas/notice-validator.js';
 import { decodeNotice } from './decode-notice.js';
+import { checkSealedFor } from './e2e-recipients.js';
 import { checkFreshness } from './freshness.js';
 import { evaluatePolicy } from './policy.js';
 import { receiptClaims, signReceipt, type ReceiptClaims } from './notice-receipt.js';
@@ -121,14 +123,18 @@ export function createIngestPipeline(deps: PipelineDeps) {
     const at = now();
     checkFreshness(notice, at, deps.limits);
     enter('validate');
-    const header = validateNotice(notice, deps.validator);
+    // An end-to-end payload is a routing header its format has validated; the notice is sealed for the recipients.
+    const endToEnd = opened.sealedFor !== undefined;
+    const header = endToEnd ? (notice as unknown as NoticeHeader) : validateNotice(notice, deps.validator);
     trace.notice_id = header.id;
     trace.operation = header.operation;
     enter('policy');
     // A withdrawal goes to the agencies the notice it supersedes was delivered to (withdrawal-policy.ts).
+    const registry = deps.registry();
     const { recipients } = isWithdrawal(header)
-      ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, deps.registry(), at, deps.originals)
-      : evaluatePolicy(header, opened.signer.agencyId, deps.registry(), at);
+      ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, registry, at, deps.originals)
+      : evaluatePolicy(header, opened.signer.agencyId, registry, at, { endToEnd });
+    if (opened.sealedFor) checkSealedFor(recipients, opened.sealedFor, registry, at);
     enter('store');
     const entry: NoticeLogEntry = {
       v: 1,

@@ -22,16 +22,27 @@ export const namedOnly = (tlp: Tlp) => tlp === 'RED' || tlp === 'AMBER+STRICT';
  * Step 6: who may send this, and to whom. Origin = the signer's agency and
  * country; the operation exists, is active, and counts the signer as a member;
  * every addressee is a receiving member (subscribe role, a key to seal to);
- * TLP rules hold. Returns the expanded
- * recipients (never the origin itself).
+ * TLP rules hold; the envelope is end to end exactly when the operation is
+ * (said to members only). Returns the expanded recipients (never the origin
+ * itself).
  */
 export function evaluatePolicy(
   notice: NoticeHeader,
   signerAgencyId: string,
   registry: RegistrySnapshot,
   now: Date,
+  mode: { endToEnd?: boolean } = {},
 ): PolicyDecision {
   const { signer, op } = checkSender(notice, signerAgencyId, registry, now);
+  const endToEnd = mode.endToEnd === true;
+  if ((op.end_to_end === true) !== endToEnd)
+    throw endToEnd
+      ? new LiaisonError('operation-not-end-to-end', {
+          publicDetail: 'this operation is hub-readable: seal the notice for the broker',
+        })
+      : new LiaisonError('operation-end-to-end', {
+          publicDetail: "this operation is end to end: seal the notice for its recipients' keys",
+        });
 
   const members: Agency[] = op.members
     .map((id) => registry.agency(id))

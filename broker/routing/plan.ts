@@ -9,6 +9,7 @@ import type { NoticeLogEntry } from '../log/entry.js';
 import {
   DEFAULT_DELIVERY_FORMAT,
   deliveryKeyAt,
+  envelopeFormat,
   isEnvelopeFormatName,
   type EnvelopeFormatName,
 } from '../formats/registry.js';
@@ -62,23 +63,29 @@ export { currentEncryptionKey } from '../registry/model.js';
  */
 export function planDeliveries(
   entry: Pick<NoticeLogEntry, 'notice_id' | 'operation' | 'origin' | 'recipients'> &
-    Partial<Pick<NoticeLogEntry, 'type'>>,
+    Partial<Pick<NoticeLogEntry, 'type' | 'format'>>,
   registry: RegistrySnapshot,
   at: Date,
 ): DeliveryPlan {
   const plan: DeliveryPlan = { deliveries: [], skipped: [] };
   const op = registry.operation(entry.operation);
   const membersOnly = entry.type !== WITHDRAWAL_TYPE;
+  // An end-to-end envelope goes to every recipient as received, in its own format (adapters/format.ts).
+  const asReceived =
+    entry.format !== undefined && isEnvelopeFormatName(entry.format) && envelopeFormat(entry.format).deliveredAsReceived
+      ? envelopeFormat(entry.format)
+      : undefined;
   for (const id of [...new Set(entry.recipients)].sort()) {
     const agency = registry.agency(id);
     if (id === entry.origin.agency) plan.skipped.push({ agency: id, reason: 'is-origin' });
     else if (!agency) plan.skipped.push({ agency: id, reason: 'agency-unknown' });
     else if (!agency.roles.includes('subscribe')) plan.skipped.push({ agency: id, reason: 'not-subscriber' });
     else if (membersOnly && (!op || !op.members.includes(id))) plan.skipped.push({ agency: id, reason: 'not-member' });
-    else if (!isEnvelopeFormatName(agency.delivery_format ?? DEFAULT_DELIVERY_FORMAT))
+    else if (!asReceived && !isEnvelopeFormatName(agency.delivery_format ?? DEFAULT_DELIVERY_FORMAT))
       plan.skipped.push({ agency: id, reason: 'format-unknown' });
     else {
-      const to = deliveryKeyAt(agency, at);
+      const own = asReceived?.deliveryKey(agency, at);
+      const to = asReceived ? own && { format: asReceived.name, key: own } : deliveryKeyAt(agency, at);
       if (!to) plan.skipped.push({ agency: id, reason: 'no-encryption-key' });
       else
         plan.deliveries.push({

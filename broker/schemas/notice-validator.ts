@@ -74,7 +74,8 @@ export function defaultSchemaDir(from: string = dirname(fileURLToPath(import.met
   }
 }
 
-function newAjv(): Ajv2020 {
+/** The one ajv setup for every Liaison schema: strict, never changes the data. */
+export function newAjv(): Ajv2020 {
   const ajv = new Ajv2020({
     strict: true,
     allErrors: true,
@@ -88,7 +89,7 @@ function newAjv(): Ajv2020 {
   return ajv;
 }
 
-function readSchema(file: string): Record<string, unknown> {
+export function readSchema(file: string): Record<string, unknown> {
   const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new Error(`${file}: a schema must be a JSON object`);
@@ -101,7 +102,7 @@ function escapePointer(token: string): string {
 }
 
 /** ajv errors → violations: paths point at the offending property, `if` wrappers are dropped, duplicates merged, capped. */
-function toViolations(errors: readonly ErrorObject[], prefix: string, out: SchemaViolation[]): void {
+export function toViolations(errors: readonly ErrorObject[], prefix: string, out: SchemaViolation[]): void {
   const seen = new Set<string>();
   for (const e of errors) {
     if (out.length >= MAX_REPORTED_ERRORS) return;

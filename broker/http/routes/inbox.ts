@@ -42,7 +42,8 @@ const deliverySchema = {
     tlp: { type: 'string' },
     log_index: { type: 'integer' },
     received_at: { type: 'string' },
-    // One of the two: a JWE (default), or an OpenPGP message for agencies with delivery_format openpgp.
+    // One of three: a JWE (default), an OpenPGP message for agencies with delivery_format openpgp, or the
+    // origin's end-to-end envelope as received (end-to-end operations, docs/end-to-end.md).
     jwe: { type: 'string' },
     openpgp: { type: 'string' },
     // Neither, when the notice was erased: the broker-signed erasure record in its place.
@@ -60,6 +61,7 @@ const deliverySchema = {
         },
       },
     },
+    e2e: { type: 'string' },
   },
 } as const;
 

@@ -42,10 +42,15 @@ export const getOperationMembersSchema = {
           items: {
             type: 'object',
             additionalProperties: false,
-            required: ['agency', 'country', 'encryption_keys'],
+            required: ['agency', 'country', 'receives', 'encryption_keys'],
             properties: {
               agency: { type: 'string' },
               country: { type: 'string' },
+              receives: {
+                type: 'boolean',
+                description:
+                  'Whether notices are delivered to it (the subscribe role and a current encryption key): an end-to-end notice is sealed for exactly the receiving members its addressees name.',
+              },
               encryption_keys: { type: 'array', items: publicJwk },
             },
           },
@@ -58,7 +63,7 @@ export const getOperationMembersSchema = {
 export interface OperationMembers {
   operation: string;
   end_to_end: boolean;
-  members: { agency: string; country: string; encryption_keys: Record<string, string>[] }[];
+  members: { agency: string; country: string; receives: boolean; encryption_keys: Record<string, string>[] }[];
 }
 
 /** The directory of `operation` as `caller` may see it at `at`; undefined when the caller is not a member (or there is no such operation). */
@@ -81,7 +86,8 @@ export function operationMembers(
       );
       return { ...pub, kid: k.kid, use: 'enc' };
     });
-    return [{ agency: agency.id, country: agency.country, encryption_keys }];
+    const receives = agency.roles.includes('subscribe') && encryption_keys.length > 0;
+    return [{ agency: agency.id, country: agency.country, receives, encryption_keys }];
   });
   return { operation: op.id, end_to_end: op.end_to_end === true, members };
 }
