@@ -363,3 +363,26 @@ t.test('the member directory: members only, current encryption keys', async (t) 
   const anonymous = await fetch(`${url}/v1/operations/${E2E_OP}/members`);
   t.equal(anonymous.status, 401);
 });
+
+t.test('the CLI seals end to end by itself, and its inbox opens, checks and refuses', async (t) => {
+  const { runCli } = await import('./helpers/cli.js');
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const cli = (...args: string[]) => runCli([...args, '--url', url, '--data-dir', g.dataDir]);
+  const file = join(mkdtempSync(join(tmpdir(), 'liaison-e2e-')), 'notice.json');
+  const n = e2eNotice({ addressees: ['TH'], tlp: 'AMBER' });
+  writeFileSync(file, JSON.stringify(n, null, 2));
+  const sent = await cli('notice', 'send', file, '--as', 'vn-customs', '--json');
+  t.equal(sent.code, 0, sent.stdout + sent.stderr);
+  t.match(sent.stderr, /mekong-sealed is end to end: sealed for th-customs/);
+  t.same(JSON.parse(sent.stdout).recipients, ['th-customs']);
+  await deliveryOf('th-customs', n.id);
+  // th-customs's inbox holds this notice and the one whose notice differs from its routing header (test above).
+  const pulled = await cli('inbox', 'pull', '--as', 'th-customs', '--operation', E2E_OP, '--limit', '500');
+  t.match(
+    pulled.stdout,
+    new RegExp(`${n.id} ${E2E_OP} from vn-customs[^\\n]*\\n  end to end: opened with this agency's key`),
+  );
+  t.match(pulled.stdout, /DOES NOT VERIFY \(the notice's tlp is not the routing header's\)/);
+  t.equal(pulled.code, 1, 'a delivery that fails a check: non-zero exit');
+});

@@ -14,8 +14,30 @@ import { ROUTING_HEADER_NOTICE_FIELDS, type RoutingHeader } from '../schemas/rou
 import type { NoticeValidator } from '../schemas/notice-validator.js';
 import { DeliveryVerificationError, verifyJws, type OpenedDelivery } from './open-delivery.js';
 import { signNotice } from './seal.js';
+import { makeClientAssertion } from './assertion.js';
+import { readJson, type FetchLike } from './http.js';
 
 export { E2E_MEDIA_TYPE };
+
+/**
+ * The member directory of `operation` as `agency` sees it; undefined when the
+ * broker answers 404 (no such operation, or not a member: the gateway refuses
+ * the notice then, with the usual policy-denied).
+ */
+export async function fetchOperationDirectory(
+  url: string,
+  fetch: FetchLike,
+  agency: string,
+  signingKey: JWK,
+  brokerId: string,
+  operation: string,
+): Promise<OperationDirectory | undefined> {
+  const res = await fetch(`${url}/v1/operations/${encodeURIComponent(operation)}/members`, {
+    headers: { authorization: `Bearer ${await makeClientAssertion(agency, signingKey, brokerId)}` },
+  });
+  if (res.status === 404) return undefined;
+  return readJson<OperationDirectory>(res, `GET ${url}/v1/operations/${operation}/members`);
+}
 
 /** GET /v1/operations/:id/members, as the broker serves it. */
 export interface OperationDirectory {

@@ -90,7 +90,11 @@ async function show(client: InboxClient, d: InboxDelivery, io: Io, json: boolean
       );
     else {
       const n = notice as { type?: string; tlp?: string; priority?: string; summary?: string; created_at?: string };
-      const via = brokerFingerprint ? `OpenPGP delivery signed by the broker (${brokerFingerprint}); ` : '';
+      const via = brokerFingerprint
+        ? `OpenPGP delivery signed by the broker (${brokerFingerprint}); `
+        : d.e2e !== undefined
+          ? "end to end: opened with this agency's key, matches its routing header and schema; "
+          : '';
       io.out(
         `#${d.cursor} ${d.notice_id} ${d.operation} from ${d.origin.agency} (${d.origin.country}) TLP:${d.tlp} ${d.type} log ${d.log_index}\n  ${via}signature verified (${signerKid}); created ${n.created_at ?? '?'}\n  ${n.summary ?? ''}\n`,
       );

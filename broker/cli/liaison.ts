@@ -23,7 +23,7 @@ import {
   noticeSeal,
   noticeWithdraw,
   postEnvelope,
-  sealFor,
+  sealForOperation,
   sealingChoice,
   sealingOptions,
 } from './notice.js';
@@ -219,8 +219,9 @@ async function noticeSend(args: string[], io: Io): Promise<number | void> {
   const creds = credentialsFor(values);
   const choice = sealingChoice(values);
   const bytes = noticeBytes(file, values.stamp === true, creds);
-  const { url, fetch, jwks } = await gatewayOf(values);
-  return postEnvelope(url, fetch, await sealFor(bytes, creds, jwks, choice), io, values.json === true);
+  const gateway = await gatewayOf(values);
+  const { envelope, contentType } = await sealForOperation(bytes, creds, gateway, choice, io);
+  return postEnvelope(gateway.url, gateway.fetch, envelope, io, values.json === true, contentType);
 }
 
 async function receiptVerify(args: string[], io: Io): Promise<number | void> {

@@ -19,7 +19,8 @@ import { fetchOwnNotice, type OwnNoticeEntry } from '../agency-client/own-notice
 import { retrying, SEND_RETRY } from '../agency-client/retry.js';
 import { buildWithdrawal, rfc3339 } from '../agency-client/withdrawal.js';
 import { atLeastAsStrict, isTlp } from '../core/tlp.js';
-import { isUuid } from '../core/ids.js';
+import { isSlug, isUuid } from '../core/ids.js';
+import { E2E_MEDIA_TYPE, fetchOperationDirectory, recipientKeys, sealEndToEnd } from '../agency-client/end-to-end.js';
 import type { AgencyCredentials } from '../agency-client/credentials.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { readInputFile, readInputJson } from './input-file.js';
@@ -120,12 +121,65 @@ export async function sealFor(
   return jwe;
 }
 
+/**
+ * The envelope `notice send` posts, and its media type: sealed end to end for
+ * the recipients' keys when the notice's operation is end to end (the member
+ * directory says so), else to the broker (sealFor).
+ */
+export async function sealForOperation(
+  bytes: Uint8Array,
+  creds: AgencyCredentials,
+  gateway: Awaited<ReturnType<typeof gatewayOf>>,
+  choice: { alg: KeyManagement; curve: Curve },
+  io: Io,
+): Promise<{ envelope: string; contentType: string }> {
+  let notice: Record<string, unknown> | undefined;
+  try {
+    const v: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    if (v && typeof v === 'object' && !Array.isArray(v)) notice = v as Record<string, unknown>;
+  } catch {
+    notice = undefined;
+  }
+  const operation = notice?.operation;
+  const directory =
+    notice && typeof operation === 'string' && isSlug(operation)
+      ? await fetchOperationDirectory(
+          gateway.url,
+          gateway.fetch,
+          creds.agency,
+          creds.signing,
+          gateway.jwks.broker,
+          operation,
+        )
+      : undefined;
+  if (!notice || !directory?.end_to_end)
+    return { envelope: await sealFor(bytes, creds, gateway.jwks, choice), contentType: 'application/jose' };
+  let recipients;
+  try {
+    recipients = recipientKeys(notice, directory);
+  } catch (e) {
+    throw new Error(`cannot seal end to end: ${(e as Error).message}`);
+  }
+  const { envelope } = await sealEndToEnd(notice, creds.signing, recipients, { raw: bytes });
+  io.err(
+    `operation ${directory.operation} is end to end: sealed for ${recipients.map((r) => r.agency).join(', ')} (the hub cannot read it)\n`,
+  );
+  return { envelope, contentType: E2E_MEDIA_TYPE };
+}
+
 /** POST the envelope and print the receipt (or the refusal, with its code and the schema errors); 0 when accepted, 1 when refused. */
-export async function postEnvelope(url: string, fetch: FetchLike, jwe: string, io: Io, json: boolean): Promise<number> {
+export async function postEnvelope(
+  url: string,
+  fetch: FetchLike,
+  jwe: string,
+  io: Io,
+  json: boolean,
+  contentType = 'application/jose',
+): Promise<number> {
   // The same sealed envelope again is safe: the notice id is the dedupe key.
   const res = await retrying(fetch, { ...SEND_RETRY, report: (line) => io.err(`${line}\n`) })(`${url}/v1/notices`, {
     method: 'POST',
-    headers: { 'content-type': 'application/jose' },
+    headers: { 'content-type': contentType },
     body: jwe,
   });
   const body = await readJson<Record<string, unknown>>(res, `POST ${url}/v1/notices`);
