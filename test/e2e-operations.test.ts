@@ -286,16 +286,36 @@ t.test('hostile end-to-end envelopes each get their problem code', async (t) => 
     'operation-end-to-end',
     'application/jose',
   );
+  // Bodies the origin did sign (a fresh routing header binds each), that break the JWE rules.
+  const signedFor = async (n: Record<string, unknown>, body: unknown) => {
+    const text = JSON.stringify(body);
+    const header = routingHeaderOf(n, sha256Hex(Buffer.from(text, 'utf8')));
+    const hjws = await new CompactSign(new TextEncoder().encode(JSON.stringify(header)))
+      .setProtectedHeader({ alg: 'EdDSA', kid: g.creds('vn-customs').signing.kid!, typ: 'liaison-e2e-header+jws' })
+      .sign(await importJWK(g.creds('vn-customs').signing, 'EdDSA'));
+    return JSON.stringify({ header: hjws, body: text });
+  };
   {
-    const s = await seal(e2eNotice());
-    const body = JSON.parse(s.body) as Record<string, any>;
-    const flat = { ...body, ...body.recipients[0], recipients: undefined };
+    const n = e2eNotice();
+    const body = JSON.parse((await seal(n)).body) as Record<string, any>;
+    const { recipients, ...rest } = body;
+    await expect('a flattened JWE', await signedFor(n, { ...rest, ...recipients[0] }), 400, 'envelope-malformed');
     await expect(
-      'a flattened JWE',
-      JSON.stringify({ header: JSON.parse(s.envelope).header, body: JSON.stringify(flat) }),
+      'an unprotected header',
+      await signedFor(n, { ...body, unprotected: { kid: 'x' } }),
       400,
-      'body-hash-mismatch',
+      'header-forbidden',
     );
+    const dir0 = {
+      ...body,
+      recipients: body.recipients.map((r: any) => ({ ...r, header: { ...r.header, alg: 'dir' } })),
+    };
+    await expect('alg dir', await signedFor(n, dir0), 400, 'alg-not-allowed');
+    const jku = {
+      ...body,
+      recipients: body.recipients.map((r: any) => ({ ...r, header: { ...r.header, jku: 'https://x' } })),
+    };
+    await expect('a key-bearing recipient header', await signedFor(n, jku), 400, 'header-forbidden');
   }
   await expect('not an envelope', '{"header": 1}', 400, 'envelope-malformed');
   {
