@@ -148,6 +148,30 @@ function privateJwksIn(dir: string): JWK[] {
   return out;
 }
 
+t.test('python3-jwcrypto opens an end-to-end delivery as its recipient and verifies the origin', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { publicPart } = await import('../broker/keys/jwk.js');
+  const tool = join(import.meta.dirname, 'interop', 'jwcrypto_tool.py');
+  const py = (agency: string, envelope: string) =>
+    spawnSync('/usr/bin/python3', [tool, 'open-e2e'], {
+      input: JSON.stringify({
+        envelope,
+        private_jwk: g.creds(agency).encryption,
+        origin_jwk: publicPart(g.creds('vn-customs').signing),
+      }),
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+  const d = await deliveryOf('la-customs', notice.id);
+  const r = py('la-customs', d.e2e!);
+  t.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout) as { header: Record<string, unknown>; notice: Record<string, unknown> };
+  t.same(out.notice, notice, 'the notice, its signature verified by jwcrypto');
+  t.equal(out.header.body_sha256, sha256Hex(Buffer.from(sealed.body, 'utf8')));
+  const third = py('cn-customs', d.e2e!);
+  t.not(third.status, 0, 'the third member cannot open it');
+});
+
 t.test('the hub holds no key that opens the body', async (t) => {
   const body = JSON.parse(sealed.body) as GeneralJWE;
   // Every broker private key: the gateway's keyring in memory, and every key file in its data dir but the demo

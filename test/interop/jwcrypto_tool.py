@@ -8,8 +8,13 @@
                    -> prints {"header": {...protected header}, "plaintext_b64": "..."}; exit 1 if it does not decrypt
   verify-entry:    stdin {"jwks": {...}, "entry_b64": "<entry bytes, base64url>", "signature": "<protected>..<signature>"}
                    -> verifies the detached-payload JWS (RFC 7515 Appendix F) over the entry bytes; prints the kid, exit 0; exit 1 if not
+  open-e2e:        stdin {"envelope": "<end-to-end delivery>", "private_jwk": {...}, "origin_jwk": {...public signing key}}
+                   -> verifies the routing header JWS and its body_sha256, decrypts the body (JWE General JSON) with
+                      private_jwk, verifies the origin's notice JWS, checks the notice against the routing header;
+                      prints {"header": {...}, "notice": {...}}; exit 1 if any step fails (docs/end-to-end.md)
 """
 import base64
+import hashlib
 import json
 import sys
 
@@ -65,10 +70,46 @@ def open_jwe(req):
     print(json.dumps({"header": header, "plaintext_b64": base64.b64encode(token.payload).decode("ascii")}))
 
 
+def open_e2e(req):
+    env = json.loads(req["envelope"])
+    if sorted(env.keys()) != ["body", "header"]:
+        raise ValueError("not an end-to-end envelope")
+    origin = jwk.JWK(**req["origin_jwk"])
+    alg = "EdDSA" if req["origin_jwk"].get("crv") == "Ed25519" else "ES256"
+    signed_header = jws.JWS()
+    signed_header.deserialize(env["header"])
+    if signed_header.jose_header.get("typ") != "liaison-e2e-header+jws":
+        raise ValueError("unexpected routing header typ")
+    signed_header.verify(origin, alg=alg)
+    header = json.loads(signed_header.payload.decode("utf-8"))
+    if hashlib.sha256(env["body"].encode("utf-8")).hexdigest() != header["body_sha256"]:
+        raise ValueError("body_sha256 does not match the body")
+    body = jwe.JWE()
+    body.deserialize(env["body"], key=jwk.JWK(**req["private_jwk"]))
+    protected = json.loads(body.objects["protected"])
+    if protected.get("enc") != "A256GCM" or protected.get("cty") != "liaison-notice+jws":
+        raise ValueError("unexpected protected header")
+    signed_notice = jws.JWS()
+    signed_notice.deserialize(body.payload.decode("ascii"))
+    signed_notice.verify(origin, alg=alg)
+    notice = json.loads(signed_notice.payload.decode("utf-8"))
+    for field in ["id", "operation", "origin", "addressees", "tlp", "type", "schema_version", "created_at",
+                  "expires_at", "handling_code"]:
+        if notice.get(field) != header.get(field):
+            raise ValueError("the notice's %s is not the routing header's" % field)
+    print(json.dumps({"header": header, "notice": notice}))
+
+
 if __name__ == "__main__":
     request = json.load(sys.stdin)
     try:
-        {"verify-receipt": verify_receipt, "seal": seal, "open": open_jwe, "verify-entry": verify_entry}[sys.argv[1]](request)
+        {
+            "verify-receipt": verify_receipt,
+            "seal": seal,
+            "open": open_jwe,
+            "verify-entry": verify_entry,
+            "open-e2e": open_e2e,
+        }[sys.argv[1]](request)
     except Exception as e:  # any failure is a non-zero exit with the reason
         print("FAILED: %s: %s" % (type(e).__name__, e), file=sys.stderr)
         sys.exit(1)
