@@ -172,6 +172,46 @@ t.test('python3-jwcrypto opens an end-to-end delivery as its recipient and verif
   t.not(third.status, 0, 'the third member cannot open it');
 });
 
+t.test("the audit verifies an end-to-end entry's routing header and body hash, and nothing more", async (t) => {
+  const { exportArchive } = await import('../broker/audit/export.js');
+  const { run } = await import('../broker/cli/liaison.js');
+  const { writeFileSync, mkdtempSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  await waitFor(async () => {
+    const r = await authed('vn-customs', `/v1/notices/${notice.id}/proof`);
+    return r.status === 200 ? true : undefined;
+  }, 'a checkpoint over the notice');
+  const archive = await exportArchive(
+    g.gw.bus,
+    g.config.brokerId,
+    g.jwks.keys.filter((k) => k.use === 'sig'),
+  );
+  const file = join(mkdtempSync(join(tmpdir(), 'liaison-e2e-audit-')), 'archive.json');
+  const verify = async (a: unknown) => {
+    writeFileSync(file, JSON.stringify(a));
+    let out = '';
+    const io = { out: (s: string) => void (out += s), err: (s: string) => void (out += s) };
+    return { code: await run(['audit', 'verify', '--archive', file], io), out };
+  };
+  const ok = await verify(archive);
+  t.equal(ok.code, 0, ok.out);
+  t.match(ok.out, /origin signatures checked/);
+  // The stored envelope with another body under the same signed header: the audit names it.
+  const forged = JSON.parse(JSON.stringify(archive)) as { notices: { notice_id: string; signed: string }[] };
+  const held = forged.notices.find((n) => n.notice_id === notice.id)!;
+  t.equal(
+    Buffer.from(held.signed, 'base64url').toString('utf8'),
+    sealed.envelope,
+    'the archive holds the envelope as received',
+  );
+  const other = JSON.parse((await seal(e2eNotice())).envelope) as { body: string };
+  held.signed = Buffer.from(JSON.stringify({ header: JSON.parse(sealed.envelope).header, body: other.body })).toString(
+    'base64url',
+  );
+  const bad = await verify(forged);
+  t.equal(bad.code, 1, 'another body under the same header does not verify');
+});
+
 t.test('the hub holds no key that opens the body', async (t) => {
   const body = JSON.parse(sealed.body) as GeneralJWE;
   // Every broker private key: the gateway's keyring in memory, and every key file in its data dir but the demo
