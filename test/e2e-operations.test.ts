@@ -104,6 +104,21 @@ t.test('an end-to-end notice to 2 of 3 other members reaches exactly those two, 
   });
 });
 
+t.test('the SSE stream carries the envelope unchanged', async (t) => {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(), 20_000);
+  let got: string | undefined;
+  for await (const d of client('th-customs').follow({ after: 0, operation: E2E_OP }, ac.signal)) {
+    if (d.notice_id === notice.id) {
+      got = d.e2e;
+      break;
+    }
+  }
+  clearTimeout(timer);
+  ac.abort();
+  t.equal(got, sealed.envelope);
+});
+
 t.test('the log commits to the envelope as received, format jose-e2e', async (t) => {
   const auditor = async () =>
     `Bearer ${await makeClientAssertion('hub-auditor', g.creds('hub-auditor').signing, g.config.brokerId)}`;
