@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { integrity, streamWhere } from '../core/integrity.js';
 import type { Logger } from 'pino';
-import { LiaisonError } from '../core/errors.js';
+import { CodedError, LiaisonError } from '../core/errors.js';
 import { isUuid, SLUG, subjectToken } from '../core/ids.js';
 import { rewrapNoticeKeys } from '../vault/rewrap.js';
 import {
@@ -587,7 +587,11 @@ export class KeyAdmin {
 }
 
 /** ensureStorageKey: another instance made the first storage key meanwhile. */
-class AlreadyMade extends Error {}
+class AlreadyMade extends CodedError<'storage-key-exists'> {
+  constructor() {
+    super('storage-key-exists', 'the keyring already holds a storage key');
+  }
+}
 
 /** A change that failed part-way as the one `unavailable` (503: retry it, it is idempotent); a LiaisonError is kept as it is. */
 function unavailable(err: unknown, what: string): LiaisonError {

@@ -132,6 +132,10 @@ export const errorCodes = {
   'config-invalid': { means: 'A configuration setting is missing or has a bad value.', by: ['config'] },
   'crl-invalid': { means: 'A certificate revocation list is not one, or is not acceptable.', by: ['crl'] },
   'nats-auth-failed': { means: 'A NATS auth setting is bad, or NATS refused the credentials.', by: ['nats-auth'] },
+  'storage-key-exists': {
+    means: 'Another gateway instance made the first storage key meanwhile: nothing to make.',
+    by: ['kek'],
+  },
   'kek-mismatch': { means: 'The broker keyring in NATS is sealed under another key-encryption key.', by: ['kek'] },
   'archive-invalid': { means: 'An audit archive is not well-formed.', by: ['archive'] },
   'command-line-invalid': { means: 'A command line cannot be run as given (exit status 2).', by: ['usage'] },
