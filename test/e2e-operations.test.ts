@@ -200,6 +200,7 @@ t.test("the audit verifies an end-to-end entry's routing header and body hash, a
     g.gw.bus,
     g.config.brokerId,
     g.jwks.keys.filter((k) => k.use === 'sig'),
+    g.gw.keyring,
   );
   const file = join(mkdtempSync(join(tmpdir(), 'liaison-e2e-audit-')), 'archive.json');
   const verify = async (a: unknown) => {
