@@ -14,6 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { StorageKeyring } from '../broker/vault/open.js';
 import { exportArchive } from '../broker/audit/export.js';
 import type { NatsBus } from '../broker/nats/connection.js';
 import type { JWK } from 'jose';
@@ -45,9 +46,15 @@ export interface AuditRate {
   withOrigins: { ok: boolean; signaturesChecked: number; verifySeconds: number; entriesPerSecond: number };
 }
 
-export async function measureAuditVerify(bus: NatsBus, origin: string, brokerKeys: JWK[]): Promise<AuditRate> {
+/** `storage`: the gateway's keyring, to open the sealed notices (without it the archive holds none to check). */
+export async function measureAuditVerify(
+  bus: NatsBus,
+  origin: string,
+  brokerKeys: JWK[],
+  storage: StorageKeyring,
+): Promise<AuditRate> {
   const e0 = performance.now();
-  const archive = await exportArchive(bus, origin, brokerKeys);
+  const archive = await exportArchive(bus, origin, brokerKeys, storage);
   const exportSeconds = (performance.now() - e0) / 1000;
   const dir = mkdtempSync(join(tmpdir(), 'liaison-audit-'));
   try {

@@ -279,6 +279,8 @@ async function main() {
         bus,
         'liaison-hub',
         jwks.keys.filter((k) => k.use === 'sig'),
+        // Read now: the gateway made its storage key at start, after the keyring above was loaded.
+        (await loadOrCreateBrokerKeys(dataDir, 'liaison-hub')).keyring,
       );
     } finally {
       await bus.close();

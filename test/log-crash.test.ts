@@ -101,6 +101,7 @@ t.test(
       g.gw.bus,
       brokerId,
       g.jwks.keys.filter((k) => k.use === 'sig'),
+      g.gw.keyring,
     );
     const sizes = archive.checkpoints.map((c) => parseCheckpoint(c.note).checkpoint.treeSize);
     t.ok(sizes.includes(10) && sizes.at(-1) === 22, `checkpoints of both leaders: sizes ${sizes.join(', ')}`);

@@ -54,6 +54,7 @@ t.test('one leader at a time; another takes over within the lease TTL; checkpoin
     other.gw.bus,
     other.config.brokerId,
     other.jwks.keys.filter((k) => k.use === 'sig'),
+    other.gw.keyring,
   );
   const r = auditLog(archiveToAuditInput(archive));
   t.same(
