@@ -598,7 +598,7 @@ t.test('cli: keys generate, usage errors', async (t) => {
   t.equal(await run(['admin'], group.sink), 2);
   t.match(
     group.io.stderr,
-    /^liaison admin: needs a subcommand: rotate-encryption-keys, rotate-signing-key, rotate-storage-key, add-key, rotate-key, revoke-key, get-agency, get-operation, get-registry, set-agency, set-operation\n\nUsage:\n/,
+    /^liaison admin: needs a subcommand: rotate-encryption-keys, rotate-signing-key, rotate-storage-key, add-key, rotate-key, revoke-key, get-agency, get-operation, get-registry, set-agency, set-operation, erase, review-due\n\nUsage:\n/,
   );
   t.notMatch(group.io.stderr, /liaison notice send/);
   const wrongSub = capture();

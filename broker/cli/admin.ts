@@ -332,6 +332,11 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
       'PUT',
     );
   },
+  async 'admin set-operation'(args, io) {
+    const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });
+    const operation = readRecord(need(values.file, '--file FILE'));
+    return send(values, `/v1/admin/operations/${enc(String(operation.id))}`, { operation }, io, 'PUT');
+  },
   async 'admin erase'(args, io) {
     const { values, positionals } = parseArgs({ args, options: common, allowPositionals: true });
     if (positionals.length !== 1) throw new UsageError('needs one NOTICE_ID');
@@ -362,10 +367,5 @@ export const adminCommands: Record<string, (args: string[], io: Io) => Promise<n
       io.out(`${notices.length} notice${notices.length === 1 ? '' : 's'} due for review\n`);
     }
     return 0;
-  },
-  async 'admin set-operation'(args, io) {
-    const { values } = parseArgs({ args, options: { ...common, file: { type: 'string' } } });
-    const operation = readRecord(need(values.file, '--file FILE'));
-    return send(values, `/v1/admin/operations/${enc(String(operation.id))}`, { operation }, io, 'PUT');
   },
 };
