@@ -419,6 +419,7 @@ t.test('liaison admin get and set, and the audit checks every registry event', a
       x: String(k.x),
       kid: String(k.kid),
     })),
+    g.gw.keyring,
   );
   const report = await auditLogWithOrigins(archiveToAuditInput(archive));
   t.same(report.problems, []);
