@@ -130,14 +130,7 @@ export function toInboxDelivery(
       },
     };
   return {
-    cursor: seq,
-    notice_id: get(DELIVERY_HEADERS.noticeId),
-    operation: get(DELIVERY_HEADERS.operation),
-    origin: { country: get(DELIVERY_HEADERS.originCountry), agency: get(DELIVERY_HEADERS.origin) },
-    type: t,
-    tlp: get(DELIVERY_HEADERS.tlp),
-    log_index: Number(get(DELIVERY_HEADERS.logIndex)),
-    received_at: get(DELIVERY_HEADERS.receivedAt),
+    ...labels,
     [storedDeliveryFormat(get(DELIVERY_HEADERS.deliveryFormat))!.inboxDelivery.field]: new TextDecoder().decode(data),
   };
 }
