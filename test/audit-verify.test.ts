@@ -43,6 +43,9 @@ const audit = (a: AuditArchive) => auditLog(archiveToAuditInput(a));
 const codes = (a: AuditArchive) => audit(a).problems.map((p) => p.code);
 const entryJson = (a: AuditArchive, i: number) =>
   JSON.parse(Buffer.from(a.entries[i]!.entry, 'base64url').toString('utf8'));
+/** The log index of the entry committing to notice `id`. */
+const entryIndexOf = (a: AuditArchive, id: string) =>
+  a.entries.findIndex((_, i) => (entryJson(a, i) as { notice_id?: string }).notice_id === id);
 const sizes = archive.checkpoints.map((c) => parseCheckpoint(c.note).checkpoint.treeSize);
 
 t.test('the exported archive of a real log verifies', async (t) => {
@@ -222,14 +225,21 @@ t.test('a fork and an inconsistent checkpoint, both signed by the broker key, ar
   t.equal(r2.firstBadEntry, undefined, 'no entry is blamed: the entries match every genuine checkpoint');
 });
 
-t.test('a notice erased under retention leaves the log verifiable', async (t) => {
+t.test("a notice's content gone with no erasure event: the log verifies, the loss is named", async (t) => {
   const first = (await g.gw.bus.jsm.streams.info(STREAMS.notices)).state.first_seq;
-  await g.gw.bus.jsm.streams.purge(STREAMS.notices, { seq: first + 1 }); // erase the oldest notice's content
+  await g.gw.bus.jsm.streams.purge(STREAMS.notices, { seq: first + 1 }); // a raw purge of the oldest notice's content
   const a = await exportArchive(g.gw.bus, brokerId, sigKeys, g.gw.keyring);
   t.equal(a.notices!.length, 11);
   const r = audit(a);
-  t.same(r.problems, []);
-  t.equal(r.noticesErased, 1);
+  const lost = entryIndexOf(a, ids[0]!);
+  t.same(
+    r.problems.map((p) => [p.code, p.index]),
+    [['notice-content-missing', lost]],
+    'not an erasure: the content is gone without a logged notice-erased event',
+  );
+  t.notOk(r.ok);
+  t.equal(r.verifiedTreeSize, 12, 'every entry and checkpoint still verifies');
+  t.same([r.noticesErased, r.noticesMissing, r.erasures.length], [1, 1, 0]);
   t.equal(r.noticesChecked, 11);
   const token = await makeClientAssertion('vn-customs', g.creds('vn-customs').signing, brokerId);
   const proof = await g.gw.app.inject({

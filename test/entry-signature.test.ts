@@ -69,8 +69,8 @@ t.test(
   },
 );
 
-/** Entries and a checkpoint at `cpSize`, signed by the broker key. */
-async function evidence(signed: boolean[], cpSize: number) {
+/** Entries and a checkpoint at `cpSize`, signed by the broker key; `contents`: whether the evidence says it holds the notices (none of them). */
+async function evidence(signed: boolean[], cpSize: number, contents = false) {
   const entries: AuditEntry[] = signed.map((s, index) => {
     const bytes = encodeEntry(entry());
     return { index, bytes, ...(s ? { signature: signEntry(keyring.signing, bytes) } : {}) };
@@ -88,7 +88,7 @@ async function evidence(signed: boolean[], cpSize: number) {
     entries,
     entrySignatures: true,
     checkpoints: [{ note }],
-    notices: [],
+    ...(contents ? { notices: [] } : {}),
   });
 }
 
@@ -104,7 +104,18 @@ t.test('unsigned entries: accepted only as the leading prefix under a checkpoint
     [['entry-unsigned', 2]],
     'unsigned after a signed entry: forged',
   );
-  t.equal(after.noticesErased, 3, 'the forged commitment is not counted as an erased notice');
+  const noContents = await evidence([false, true, false, true], 4, true);
+  t.equal(noContents.noticesErased, 3, 'the forged commitment is not counted as an erased notice');
+  t.same(
+    noContents.problems.map((p) => [p.code, p.index]),
+    [
+      ['entry-unsigned', 2],
+      ['notice-content-missing', 0],
+      ['notice-content-missing', 1],
+      ['notice-content-missing', 3],
+    ],
+    'nor as a missing one: the genuine ones are, their contents gone with no erasure event',
+  );
 
   const beyond = await evidence([false, false, true, false], 3);
   t.same(

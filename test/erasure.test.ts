@@ -316,6 +316,35 @@ t.test('a second erase is the same event, and changes nothing', async (t) => {
   t.equal(mine.length, 1, 'no second erasure record');
 });
 
+t.test('an erasure while an audit export runs: the archive reads on to its event', async (t) => {
+  const m = original();
+  await post(m);
+  await deliveryOf('th-customs', m.id);
+  // The export reads the log, then the contents: the operator erases m in between.
+  let erasedMeanwhile: Record<string, any> | undefined;
+  const racing = new Proxy(bus, {
+    get(target, prop) {
+      if (prop === 'streamInfo')
+        return async (stream: string) => {
+          if (stream === STREAMS.notices && !erasedMeanwhile) erasedMeanwhile = (await erase(m.id, 'mid-export')).json;
+          return target.streamInfo(stream);
+        };
+      const v = Reflect.get(target, prop) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const archive = await exportArchive(racing, g.config.brokerId, g.gw.keyring.verificationKeys, g.gw.keyring);
+  t.ok(erasedMeanwhile?.event_id, 'the erasure ran between the two reads');
+  const report = await auditLogWithOrigins(archiveToAuditInput(JSON.parse(JSON.stringify(archive))));
+  t.equal(report.ok, true, JSON.stringify(report.problems));
+  t.match(
+    report.erasures.find((e) => e.notice_id === m.id),
+    { event_id: erasedMeanwhile!.event_id, index: erasedMeanwhile!.log_index },
+    'named as erased by its event, which the archive now holds',
+  );
+  t.equal(report.noticesMissing, 0, 'not reported as a notice gone without a trace');
+});
+
 t.test('an erasure that crashed part-way is finished by asking again', async (t) => {
   const m = original();
   await post(m);

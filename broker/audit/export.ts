@@ -48,11 +48,7 @@ export async function exportArchive(
 
   const logInfo = await streamInfo(bus, STREAMS.log);
   const entries: AuditArchive['entries'] = [];
-  for (let seq = 1; seq <= logInfo.lastSeq; seq++) {
-    const m = await bus.getMessage(STREAMS.log, seq);
-    const signature = m?.header?.get(ENTRY_SIGNATURE_HEADER);
-    if (m) entries.push({ index: seq - 1, entry: b64u(m.data), ...(signature ? { signature } : {}) });
-  }
+  await readEntries(bus, entries, 1, logInfo.lastSeq);
 
   const checkpoints: AuditArchive['checkpoints'] = [];
   let prevSize: number | undefined;
@@ -76,7 +72,7 @@ export async function exportArchive(
   }
   const leafHashes = (await tiles.leafHashes(0, maxSize)).map(hex);
 
-  const held = notices ? await heldNotices(bus, notices) : undefined;
+  const held = notices ? await heldNotices(bus, notices, entries) : undefined;
   // The agency key history: every revision the registry bucket still holds of every agency record.
   const registry = await bus.bucket(REGISTRY_BUCKET, { bindOnly: true });
   const agencyKeys = await readAgencyKeyHistory(registry);
@@ -100,6 +96,8 @@ export async function exportArchive(
     const [, noticeId, agency] = m.subject.split('.');
     complaints.push({ notice_id: noticeId ?? '', agency: agency ?? '', jws: new TextDecoder().decode(m.data) });
   }
+  // The archive covers the prefix of the log it read: what was stored for an entry beyond it is left out.
+  const scope = entryScope(entries);
   return {
     format: ARCHIVE_FORMAT,
     origin,
@@ -110,14 +108,54 @@ export async function exportArchive(
     leaf_hashes: leafHashes,
     ...(held ? { notices: held } : {}),
     agency_keys: agencyKeys,
-    registry_events: registryEvents,
-    complaints,
+    registry_events: registryEvents.filter((e) => scope.events.has(e.event_id)),
+    complaints: complaints.filter((c) => scope.complaints.has(`${c.notice_id}:${c.agency}`)),
   };
 }
 
-/** Every notice NOTICES still holds, opened (broker/vault/open.ts); an erased one or junk is left out, and verify counts it as erased. */
-async function heldNotices(bus: StorePort, keys: StorageKeyring): Promise<NonNullable<AuditArchive['notices']>> {
-  const out: NonNullable<AuditArchive['notices']> = [];
+/** LOG's messages `from`..`to` (stream sequences) appended to `entries`, each with its gateway signature. */
+async function readEntries(bus: StorePort, entries: AuditArchive['entries'], from: number, to: number): Promise<void> {
+  for (let seq = from; seq <= to; seq++) {
+    const m = await bus.getMessage(STREAMS.log, seq);
+    const signature = m?.header?.get(ENTRY_SIGNATURE_HEADER);
+    if (m) entries.push({ index: seq - 1, entry: b64u(m.data), ...(signature ? { signature } : {}) });
+  }
+}
+
+/** Rounds of reading on (below): each needs an erasure logged during the one before, so a few always suffice. */
+const MAX_READ_ON_ROUNDS = 4;
+
+/**
+ * The contents of the notices `entries` commit to, opened (broker/vault/open.ts),
+ * as NOTICES holds them now: an erased one is left out (verify names its erasure
+ * event), and so is one that does not open (verify reports it missing).
+ *
+ * The entries were read first, so a notice erased since has no content here and
+ * its `notice-erased` event lies beyond them; that would read as a notice gone
+ * without a trace. So while a notice lacks its content and no entry read names
+ * its erasure, LOG is read on to its end (its new notices' contents with it),
+ * and the archive covers that longer prefix.
+ */
+async function heldNotices(
+  bus: StorePort,
+  keys: StorageKeyring,
+  entries: AuditArchive['entries'],
+): Promise<NonNullable<AuditArchive['notices']>> {
+  let held = await readContents(bus, keys);
+  for (let round = 0; round < MAX_READ_ON_ROUNDS && unaccounted(entries, held).length > 0; round++) {
+    const next = entries.length + 1;
+    const last = (await streamInfo(bus, STREAMS.log)).lastSeq;
+    if (last < next) break;
+    await readEntries(bus, entries, next, last);
+    held = await readContents(bus, keys);
+  }
+  const { notices } = entryScope(entries);
+  return [...held].filter(([id]) => notices.has(id)).map(([notice_id, signed]) => ({ notice_id, signed }));
+}
+
+/** Every notice NOTICES holds that opens, by id (base64url of the signed bytes). */
+async function readContents(bus: StorePort, keys: StorageKeyring): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
   const nInfo = await streamInfo(bus, STREAMS.notices);
   for (let seq = nInfo.firstSeq; seq > 0 && seq <= nInfo.lastSeq; seq++) {
     const m = await bus.getMessage(STREAMS.notices, seq);
@@ -127,9 +165,39 @@ async function heldNotices(bus: StorePort, keys: StorageKeyring): Promise<NonNul
       if ((e as { code?: string }).code === 'log-state-invalid') return null;
       throw e;
     });
-    if (opened && opened.kind !== 'erased') out.push({ notice_id: id, signed: b64u(opened.signed) });
+    if (opened && opened.kind !== 'erased') out.set(id, b64u(opened.signed));
   }
   return out;
+}
+
+/**
+ * What the entries commit to: notices (the value: a `notice-erased` entry names
+ * it), registry events, and complaints (`<notice-id>:<agency>`).
+ */
+function entryScope(entries: AuditArchive['entries']) {
+  const notices = new Map<string, boolean>();
+  const events = new Set<string>();
+  const complaints = new Set<string>();
+  for (const { entry } of entries) {
+    let e: ReturnType<typeof decodeEntry>;
+    try {
+      e = decodeEntry(Buffer.from(entry, 'base64url'));
+    } catch {
+      continue; // verify reports it
+    }
+    if (e.kind === 'notice' && !notices.has(e.notice_id)) notices.set(e.notice_id, false);
+    if (e.kind === 'complaint') complaints.add(`${e.notice_id}:${e.agency}`);
+    if (e.kind !== 'registry') continue;
+    events.add(e.event_id);
+    const named = (e.subject as { notice?: unknown }).notice;
+    if (e.event === 'notice-erased' && typeof named === 'string') notices.set(named, true);
+  }
+  return { notices, events, complaints };
+}
+
+/** Notices the entries commit to with no content held and no erasure entry read. */
+function unaccounted(entries: AuditArchive['entries'], held: ReadonlyMap<string, string>): string[] {
+  return [...entryScope(entries).notices].filter(([id, erased]) => !erased && !held.has(id)).map(([id]) => id);
 }
 
 export type AuthedGet = (path: string) => Promise<{ status: number; json: Record<string, unknown> }>;

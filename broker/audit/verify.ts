@@ -116,7 +116,7 @@ export interface AuditReport {
    * gone). With contents in the evidence, only those whose content is gone; without (API mode), every one named.
    */
   erasures: { notice_id: string; event_id: string; index: number }[];
-  /** Of noticesErased, those no erasure event names: content missing from the evidence without a logged erasure. */
+  /** Of noticesErased, those no erasure event names: content missing without a logged erasure, each a `notice-content-missing` problem. */
   noticesMissing: number;
   problems: AuditProblem[];
   /** The first entry found changed, dropped or reordered, if it could be named. */
@@ -158,6 +158,7 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
   const held = checkHeldNotices(input.notices ?? [], scan.byNotice, add);
   const complaintsChecked = input.complaints ? checkHeldComplaints(input.complaints, scan.complaints, add) : 0;
   const erasures = erasedByEvent(scan, input.notices);
+  if (input.notices) reportMissingContents(scan, input.notices, erasures, add);
   const registryEventsChecked = checkHeldRegistryEvents(
     input.registryEvents ?? [],
     scan.registryEvents,
@@ -686,6 +687,27 @@ function erasedByEvent(
     out.push({ notice_id: id, event_id: e.eventId, index: e.index });
   }
   return out;
+}
+
+/**
+ * Genuine notice entries whose content the evidence lacks and no erasure event
+ * names: lost or deleted without a trace in the log, so a fault
+ * (`notice-content-missing`), not an erasure.
+ */
+function reportMissingContents(
+  scan: EntryScan,
+  notices: NonNullable<AuditInput['notices']>,
+  erasures: readonly { notice_id: string }[],
+  add: AddProblem,
+): void {
+  const accounted = new Set([...notices.map((n) => n.noticeId), ...erasures.map((e) => e.notice_id)]);
+  for (const [id, n] of scan.byNotice)
+    if (!n.forged && !accounted.has(id))
+      add({
+        code: 'notice-content-missing',
+        index: n.index,
+        message: `notice ${id} (entry ${n.index}): its content is gone and no erasure event names it`,
+      });
 }
 
 function byNoticeGenuine(m: ReadonlyMap<string, { forged?: boolean }>): number {

@@ -60,7 +60,9 @@ function summary(r: AuditReport, seconds: number): string {
       : `notices:     ${r.noticesNotFetched} notice entries; contents not fetched (the API serves commitments only): not checked against the notices`,
   ];
   if (r.noticesMissing > 0)
-    lines.push(`missing:     ${r.noticesMissing} notices whose content is gone and which no erasure event names`);
+    lines.push(
+      `missing:     ${r.noticesMissing} notices whose content is gone and which no erasure event names (notice-content-missing)`,
+    );
   if (r.erasures.length > 0) {
     lines.push(`erased:      ${r.erasures.length} notices erased by a logged notice-erased event (commitment kept)`);
     for (const e of r.erasures) lines.push(`  notice ${e.notice_id} erased by event ${e.event_id} (entry ${e.index})`);

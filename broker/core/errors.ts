@@ -166,6 +166,10 @@ export const errorCodes = {
   'entry-duplicate-ack': { means: 'The log holds a read receipt twice.', by: ['audit'] },
   'entry-duplicate-complaint': { means: "The log holds a recipient's complaint about a notice twice.", by: ['audit'] },
   'complaint-not-in-log': { means: 'A complaint is held but has no log entry.', by: ['audit'] },
+  'notice-content-missing': {
+    means: 'A notice entry commits to a notice whose content the evidence lacks, and no erasure event names it.',
+    by: ['audit'],
+  },
   'complaint-missing': { means: 'A complaint entry commits to a complaint the evidence does not hold.', by: ['audit'] },
   'complaint-mismatch': {
     means: "A held complaint does not match its log entry, or is not signed by the recipient's key valid then.",
