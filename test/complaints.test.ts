@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { InboxClientError } from '../broker/agency-client/inbox-client.js';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { exportArchive, fetchFromApi } from '../broker/audit/export.js';
@@ -14,6 +15,7 @@ import { signRecipientJws, verifyRecipientJws } from '../broker/keys/recipient-j
 import { decodeEntry, encodeEntry } from '../broker/log/entry.js';
 import { leafHash, verifyInclusion } from '../broker/log/merkle.js';
 import { STREAMS } from '../broker/nats/streams.js';
+import { sealedHeader } from '../broker/vault/seal.js';
 import { runCli } from './helpers/cli.js';
 import { forgeJws } from './helpers/forge.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
@@ -185,8 +187,15 @@ t.test('a recipient files a complaint: logged, listed to the origin, byte-exact,
 });
 
 t.test('audit verify checks the complaints: commitment and the recipient signature', async (t) => {
+  // An archive in clear carries no complaint (a detail may quote the notice): counted, not checked.
+  const clear = await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys);
+  t.equal(clear.complaints, undefined, 'a clear archive carries no complaint');
+  const clearReport = await auditLogWithOrigins(archiveToAuditInput(JSON.parse(JSON.stringify(clear))));
+  t.ok(clearReport.ok, 'and still verifies');
+  t.same([clearReport.complaints, clearReport.complaintsChecked], [2, undefined], 'counted, not checked');
+  // With the storage keys (an archive to be encrypted to an auditor): the complaints opened, exactly as signed.
   const archive = JSON.parse(
-    JSON.stringify(await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys)),
+    JSON.stringify(await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys, g.gw.keyring)),
   );
   t.equal(archive.format, 'liaison-audit-archive/4');
   t.equal(archive.complaints.length, 2, 'the archive carries the complaints');
@@ -388,6 +397,52 @@ t.test('liaison inbox complain', async (t) => {
   const refused = await cli(n2.id, '--as', 'kh-police-adp', '--reason', 'other');
   t.equal(refused.code, 1, 'a refusal from the gateway');
   t.match(refused.stderr, /ack-mismatch/);
+});
+
+t.test("a complaint is sealed under its notice's key in ACKS; erasing the notice shreds it", async (t) => {
+  const n3 = sampleNotice('seizure-report', {
+    operation: 'mekong-dragon-6',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['th-customs'],
+    tlp: 'AMBER',
+  });
+  t.equal((await g.post((await g.seal(n3, 'vn-customs')).jwe)).status, 202);
+  await waitFor(
+    async () => (await client('th-customs').pull({ limit: 100 })).deliveries.find((d) => d.notice_id === n3.id),
+    'the delivery',
+  );
+  const jws = await sign(claims({ notice_id: n3.id, agency: 'th-customs', detail: THAI }), 'th-customs');
+  t.equal((await postComplaint('th-customs', jws)).status, 201);
+  const stored = await g.gw.bus.lastMessage(STREAMS.acks, `complaints.${n3.id}.th-customs`);
+  t.not(Buffer.from(stored!.data).toString(), jws, 'ACKS does not hold the complaint as received');
+  t.same(sealedHeader(stored!.data), { noticeId: n3.id, format: 'complaint+jws' }, 'sealed under the notice id');
+  const listed = await get('vn-customs', `/v1/notices/${n3.id}/complaints`);
+  t.equal(listed.json.complaints[0].complaint, jws, 'listed exactly as received');
+
+  const erased = await fetch(`${url}/v1/admin/notices/${n3.id}/erase`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await makeClientAssertion('hub-operator', g.creds('hub-operator').signing, g.config.brokerId)}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({ reason: 'court order' }),
+  });
+  t.equal(erased.status, 201, await erased.text());
+  const after = await get('vn-customs', `/v1/notices/${n3.id}/complaints`);
+  t.equal(after.status, 404, 'the complaint is shredded with the notice');
+  const again = await postComplaint(
+    'th-customs',
+    await sign(claims({ notice_id: n3.id, agency: 'th-customs', reason: 'other' }), 'th-customs'),
+  );
+  t.equal(again.status, 409, 'the first complaint still stands in the log');
+  // The log still verifies: the erased notice's complaint is not "missing" from an archive with contents.
+  const archive = await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys, g.gw.keyring);
+  t.notOk(
+    archive.complaints!.some((c) => c.notice_id === n3.id),
+    'the archive holds no complaint of the erased notice',
+  );
+  const report = await auditLogWithOrigins(archiveToAuditInput(JSON.parse(JSON.stringify(archive))));
+  t.same(report.problems, [], 'verifies: its complaint went with the erased notice');
 });
 
 t.test('the JSON Schema and the code agree', async (t) => {

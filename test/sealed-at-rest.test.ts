@@ -13,11 +13,12 @@ import { waitFor } from './helpers/wait.js';
 /**
  * Issue 23, item 1: notices are sealed at rest. Notices whose free text holds
  * a unique marker (Latin and Arabic; JOSE and OpenPGP origin formats; a
- * withdrawal; and an ack of one) are sent, routed and checkpointed; then an
- * authorised NATS connection reads every message (data and headers) of every
- * stream, KV buckets included, and looks for the markers raw, inside every
- * base64 / base64url token decoded, inside every decoded JSON string and
- * inside every OpenPGP message (decompressed): not found anywhere.
+ * withdrawal; an ack of one, and a complaint whose detail quotes it) are
+ * sent, routed and checkpointed; then an authorised NATS connection reads
+ * every message (data and headers) of every stream, KV buckets included, and
+ * looks for the markers raw, inside every base64 / base64url token decoded,
+ * inside every decoded JSON string and inside every OpenPGP message
+ * (decompressed): not found anywhere.
  */
 t.setTimeout(240_000);
 const PGP = 'application/pgp-encrypted';
@@ -187,6 +188,22 @@ t.test('no stream and no bucket holds a marker, in any encoding', async (t) => {
     body: ack,
   });
   t.equal(ackRes.status, 201);
+  // A complaint about it, its free-text detail quoting the notice (kept sealed under the notice's key).
+  const filed = await client('th-customs').fileComplaint({
+    noticeId: latin.id,
+    reason: 'other',
+    detail: `The summary says ${LATIN} / ${ARABIC}.`,
+  });
+  t.equal(filed.duplicate, false, 'the complaint is recorded');
+  const listed = await g.gw.app.inject({
+    method: 'GET',
+    url: `/v1/notices/${latin.id}/complaints`,
+    headers: {
+      authorization: `Bearer ${await makeClientAssertion('vn-customs', g.creds('vn-customs').signing, g.config.brokerId)}`,
+    },
+  });
+  t.equal(listed.statusCode, 200, listed.body);
+  t.match(await findMarker(Buffer.from(listed.body)), /token/, 'positive control: the origin reads the detail');
   const logSize = async () => (await g.gw.bus.jsm.streams.info('LOG')).state.messages;
   const size = await logSize();
   await waitFor(

@@ -7,7 +7,6 @@ import {
 } from '../core/complaint.js';
 import { LiaisonError } from '../core/errors.js';
 import { sha256Hex } from '../core/sha256.js';
-import type { StorePort } from '../core/store-port.js';
 import type { ComplaintLogEntry } from '../log/entry.js';
 import { findNoticeEntry } from '../log/notice-lookup.js';
 import { deliveredTo } from '../routing/delivered.js';
@@ -23,7 +22,8 @@ import {
 /**
  * Complaints (issue 23): a recipient's signed statement that a notice it
  * received fails its checks (broker/core/complaint.ts). Kept like read
- * receipts (recipient-statement.ts): the JWS as received in stream ACKS on
+ * receipts (recipient-statement.ts): the JWS as received, sealed under the
+ * notice's data key, in stream ACKS on
  * `complaints.<notice-id>.<agency>`, its entry in LOG (`log.complaint`),
  * Msg-Id `complaint:<notice-id>:<agency>` on both.
  *
@@ -43,6 +43,9 @@ export const COMPLAINT_KIND: StatementKind<ComplaintLogEntry> = {
   // A detail of 1000 code points of 4 bytes each, escaped or not, base64url-encoded, with header and signature.
   maxBytes: 12_288,
   isWellFormed: (e) => isComplaintReason(e.reason),
+  // The detail is free text about the notice and may quote it: sealed under the notice's data key, so an
+  // erasure of the notice shreds its complaints too, and a complaint needs no key of its own to manage.
+  sealAs: 'complaint+jws',
 };
 
 /** Not a recipient, or no such notice: one answer, so a complaint tells no one which notices exist. */
@@ -135,12 +138,12 @@ export interface ListedComplaint {
  * anyone else gets the same not-found as none.
  */
 export async function listComplaints(
-  bus: StorePort,
+  deps: Pick<StatementDeps, 'bus' | 'storageKeys'>,
   noticeId: string,
   caller: string,
   auditor: boolean,
 ): Promise<ListedComplaint[]> {
-  return (await listStatements(bus, COMPLAINT_KIND, noticeId, caller, auditor)).map(({ entry, jws }) => ({
+  return (await listStatements(deps, COMPLAINT_KIND, noticeId, caller, auditor)).map(({ entry, jws }) => ({
     agency: entry.agency,
     signer_kid: entry.signer_kid,
     reason: entry.reason,

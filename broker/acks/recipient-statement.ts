@@ -11,6 +11,9 @@ import type { BrokerSigningKey } from '../keys/broker-keys.js';
 import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { decodeEntry, encodeEntry, type AckLogEntry, type ComplaintLogEntry } from '../log/entry.js';
 import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
+import { sha256Hex } from '../core/sha256.js';
+import { sealWithNoticeKey } from '../vault/data-key.js';
+import { openStoredNotice, type StorageKeyring } from '../vault/open.js';
 
 /**
  * What read receipts and complaints share: a statement a recipient agency
@@ -19,6 +22,11 @@ import { ENTRY_SIGNATURE_HEADER, signEntry } from '../log/entry-signature.js';
  * lookup that holds beyond any duplicate window) with its log entry in a
  * header, then logged; Msg-Id `<kind>:<notice-id>:<agency>` on both. The first
  * statement of a kind by an agency about a notice stands.
+ *
+ * A kind whose JWS may hold notice content (a complaint's detail may quote
+ * the notice) is kept sealed under the notice's own data key (broker/vault/),
+ * so erasing the notice shreds it too; the log entry and the headers hold
+ * ids, times and hashes only.
  */
 export type StatementEntry = AckLogEntry | ComplaintLogEntry;
 
@@ -36,6 +44,12 @@ export interface StatementKind<E extends StatementEntry> {
   maxBytes: number;
   /** The entry's members of this kind beyond the common ones, well formed. */
   isWellFormed: (entry: Partial<E>) => boolean;
+  /**
+   * Set when the JWS is kept sealed in ACKS under the notice's data key: what
+   * the sealed form's `cty` names after `liaison-notice+`. Unset: kept as
+   * received (a read receipt holds ids, a cursor and a hash, nothing of the notice).
+   */
+  sealAs?: string;
 }
 
 export const STATEMENT_ENTRY_HEADER = ENTRY_HEADER;
@@ -56,8 +70,13 @@ export interface StatementDeps {
   clockSkewSeconds: number;
   /** The broker's current signing key (signs the statement's log entry). */
   signer: () => BrokerSigningKey;
+  /** The broker storage keys: they open the notices' data keys a sealed statement is kept under. */
+  storageKeys: StorageKeyring;
   now?: () => Date;
 }
+
+/** The notice was erased: nothing about it is stored any more (the recipient has its erasure record). */
+const erased = () => new LiaisonError('not-found', { publicDetail: 'this notice was erased' });
 
 /**
  * Steps every statement takes before its own claims are read: the size, the
@@ -170,9 +189,12 @@ export async function storeAndLog<E extends StatementEntry>(
   let signature = first ? last?.header?.get(ENTRY_SIGNATURE_HEADER) || undefined : undefined;
   let duplicate = first !== undefined;
   if (!first) {
+    const clear = new TextEncoder().encode(jws);
+    const data = k.sealAs ? await sealWithNoticeKey(bus, deps.storageKeys, entry.notice_id, k.sealAs, clear) : clear;
+    if (!data) throw erased();
     const bytes = encodeEntry(entry);
     signature = signEntry(deps.signer(), bytes);
-    const stored = await bus.publish(subject, new TextEncoder().encode(jws), {
+    const stored = await bus.publish(subject, data, {
       msgID,
       headers: {
         [STATEMENT_ENTRY_HEADER]: Buffer.from(bytes).toString('base64url'),
@@ -199,13 +221,45 @@ export async function storeAndLog<E extends StatementEntry>(
 }
 
 /**
+ * The JWS a stored statement holds, exactly as received: opened with the
+ * notice's data key when the kind is sealed (a statement stored in clear
+ * before sealing is read as it is). `erased` when the notice's key was
+ * destroyed; undefined (with an integrity finding) when the message does not
+ * open, or does not hold what its entry commits to.
+ */
+export async function statementJws<E extends StatementEntry>(
+  deps: Pick<StatementDeps, 'bus' | 'storageKeys'>,
+  k: StatementKind<E>,
+  m: StoredMessage,
+  entry: E,
+): Promise<{ jws: string } | { erased: true } | undefined> {
+  let bytes: Uint8Array = m.data;
+  if (k.sealAs) {
+    let opened;
+    try {
+      opened = await openStoredNotice(deps.bus, deps.storageKeys, entry.notice_id, m.data);
+    } catch (e) {
+      // A storage key this instance lacks is retryable (503); anything else is junk.
+      if ((e as { code?: string }).code !== 'log-state-invalid') throw e;
+      opened = undefined;
+    }
+    if (opened?.kind === 'erased') return { erased: true };
+    bytes = opened?.signed ?? new Uint8Array();
+  }
+  const jws = new TextDecoder().decode(bytes);
+  if (bytes.length > 0 && sha256Hex(jws) === entry.sha256) return { jws };
+  integrity.report(undefined, 'acks', streamWhere(STREAMS.acks, m.seq), `a ${k.what} that is not the one logged`);
+  return undefined;
+}
+
+/**
  * The statements of this kind about a notice, for its origin agency (and,
  * `auditor` set, for an agency with the audit role); anyone else, and a
  * notice with none: the same not-found, no oracle on who said what. Each with
- * its JWS exactly as received.
+ * its JWS exactly as received; those of an erased notice are gone.
  */
 export async function listStatements<E extends StatementEntry>(
-  bus: StorePort,
+  deps: Pick<StatementDeps, 'bus' | 'storageKeys'>,
   k: StatementKind<E>,
   noticeId: string,
   caller: string,
@@ -219,14 +273,15 @@ export async function listStatements<E extends StatementEntry>(
   const out: { entry: E; jws: string }[] = [];
   let seq = 1;
   for (let i = 0; i < 10_000; i++) {
-    const m = await bus.nextMessage(STREAMS.acks, seq, subject, `${k.subjectToken} list`);
+    const m = await deps.bus.nextMessage(STREAMS.acks, seq, subject, `${k.subjectToken} list`);
     if (!m) break;
     seq = m.seq + 1;
     // Junk is skipped with a finding, before the origin check: it must not hide the real ones.
     const stored = storedStatement(k, m);
     if (!stored) continue;
     if (!auditor && m.header?.get(STATEMENT_ORIGIN_HEADER) !== caller) throw notFound();
-    out.push({ entry: stored.entry, jws: new TextDecoder().decode(m.data) });
+    const held = await statementJws(deps, k, m, stored.entry);
+    if (held && 'jws' in held) out.push({ entry: stored.entry, jws: held.jws });
   }
   if (out.length === 0) throw notFound();
   return out;

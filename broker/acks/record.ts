@@ -1,7 +1,6 @@
 import { LiaisonError } from '../core/errors.js';
 import { sha256Hex } from '../core/sha256.js';
 import { isRfc3339, isSha256Hex, isUuid, subjectToken } from '../core/ids.js';
-import type { StorePort } from '../core/store-port.js';
 import { STREAMS } from '../core/stream-names.js';
 import { decodeEntry, type AckLogEntry, type NoticeLogEntry } from '../log/entry.js';
 import { DELIVERY_HEADERS } from '../routing/plan.js';
@@ -155,8 +154,12 @@ export interface ListedAck {
 }
 
 /** The read receipts of a notice, for its origin agency only (anyone else: the same not-found as no receipts). */
-export async function listAcks(bus: StorePort, noticeId: string, caller: string): Promise<ListedAck[]> {
-  return (await listStatements(bus, ACK_KIND, noticeId, caller)).map(({ entry, jws }) => ({
+export async function listAcks(
+  deps: Pick<StatementDeps, 'bus' | 'storageKeys'>,
+  noticeId: string,
+  caller: string,
+): Promise<ListedAck[]> {
+  return (await listStatements(deps, ACK_KIND, noticeId, caller)).map(({ entry, jws }) => ({
     agency: entry.agency,
     signer_kid: entry.signer_kid,
     acked_at: entry.acked_at,

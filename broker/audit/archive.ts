@@ -15,7 +15,7 @@
  *                        "status", "not_before"?, "not_after"?, "revoked_at"? }]
  *                    every agency key any stored registry revision listed (format 2)
  *     "registry_events": [{ "event_id", "jws" }]     broker-signed registry events (key changes), optional
- *     "complaints":   [{ "notice_id", "agency", "jws" }]   recipients' complaints as held in ACKS (format 4)
+ *     "complaints":   [{ "notice_id", "agency", "jws" }]   recipients' complaints, opened (format 4; contents only)
  *   }
  *
  * Formats 1 (no agency_keys), 2 (no entry signatures) and 3 (no complaints)
@@ -155,9 +155,10 @@ export function archiveToAuditInput(raw: unknown): AuditInput {
             jws: str(r.jws, `registry_events[${i}].jws`, 1 << 20),
           };
         });
-  // Format 4 always holds the complaints (an empty list when there are none): a missing list is not "none".
+  // Format 4 holds the complaints (an empty list when there are none) when the archive carries contents: they are
+  // sealed under their notices' keys like the notices (a detail may quote the notice). No list: not checked.
   const complaints =
-    raw.format === ARCHIVE_FORMAT
+    raw.format === ARCHIVE_FORMAT && raw.complaints !== undefined
       ? arr(raw.complaints, 'complaints').map((c, i) => {
           if (!isObj(c)) throw new ArchiveError(`complaints[${i}] must be an object`);
           return {

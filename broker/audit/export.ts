@@ -17,6 +17,8 @@ import { decodeEntry } from '../log/entry.js';
 import { isUuid } from '../core/ids.js';
 import { REGISTRY_BUCKET } from '../registry/store.js';
 import { openStoredNotice, type StorageKeyring } from '../vault/open.js';
+import { COMPLAINT_KIND } from '../acks/complaint.js';
+import { statementJws, storedStatement } from '../acks/recipient-statement.js';
 import { ARCHIVE_FORMAT, type AuditArchive } from './archive.js';
 import { readAgencyKeyHistory } from './key-history.js';
 import type { AuditCheckpoint, AuditInput, HeldComplaint } from './verify.js';
@@ -72,7 +74,7 @@ export async function exportArchive(
   }
   const leafHashes = (await tiles.leafHashes(0, maxSize)).map(hex);
 
-  const held = notices ? await heldNotices(bus, notices, entries) : undefined;
+  const held = notices ? await heldNotices(bus, notices, entries, logInfo.lastSeq) : undefined;
   // The agency key history: every revision the registry bucket still holds of every agency record.
   const registry = await bus.bucket(REGISTRY_BUCKET, { bindOnly: true });
   const agencyKeys = await readAgencyKeyHistory(registry);
@@ -87,15 +89,7 @@ export async function exportArchive(
         jws: new TextDecoder().decode(m.data),
       });
   }
-  // Recipients' complaints, each committed to by a `complaint` entry (subject complaints.<notice-id>.<agency>).
-  const complaints: NonNullable<AuditArchive['complaints']> = [];
-  for (let seq = 1; ;) {
-    const m = await bus.nextMessage(STREAMS.acks, seq, 'complaints.*.*', 'complaints export');
-    if (!m) break;
-    seq = m.seq + 1;
-    const [, noticeId, agency] = m.subject.split('.');
-    complaints.push({ notice_id: noticeId ?? '', agency: agency ?? '', jws: new TextDecoder().decode(m.data) });
-  }
+  const complaints = notices ? await heldComplaints(bus, notices) : undefined;
   // The archive covers the prefix of the log it read: what was stored for an entry beyond it is left out.
   const scope = entryScope(entries);
   return {
@@ -109,7 +103,7 @@ export async function exportArchive(
     ...(held ? { notices: held } : {}),
     agency_keys: agencyKeys,
     registry_events: registryEvents.filter((e) => scope.events.has(e.event_id)),
-    complaints: complaints.filter((c) => scope.complaints.has(`${c.notice_id}:${c.agency}`)),
+    ...(complaints ? { complaints: complaints.filter((c) => scope.complaints.has(`${c.notice_id}:${c.agency}`)) } : {}),
   };
 }
 
@@ -120,6 +114,28 @@ async function readEntries(bus: StorePort, entries: AuditArchive['entries'], fro
     const signature = m?.header?.get(ENTRY_SIGNATURE_HEADER);
     if (m) entries.push({ index: seq - 1, entry: b64u(m.data), ...(signature ? { signature } : {}) });
   }
+}
+
+/**
+ * Recipients' complaints, each committed to by a `complaint` entry (subject
+ * complaints.<notice-id>.<agency>), opened (they are sealed under their
+ * notice's data key: a complaint's detail may quote the notice, so, like the
+ * notices, only an archive that will be encrypted carries them). Those of an
+ * erased notice are gone; junk is left out (a finding), and verify reports
+ * its entry's complaint as missing.
+ */
+async function heldComplaints(bus: StorePort, keys: StorageKeyring): Promise<NonNullable<AuditArchive['complaints']>> {
+  const out: NonNullable<AuditArchive['complaints']> = [];
+  for (let seq = 1; ;) {
+    const m = await bus.nextMessage(STREAMS.acks, seq, 'complaints.*.*', 'complaints export');
+    if (!m) break;
+    seq = m.seq + 1;
+    const stored = storedStatement(COMPLAINT_KIND, m);
+    const held = stored && (await statementJws({ bus, storageKeys: keys }, COMPLAINT_KIND, m, stored.entry));
+    if (stored && held && 'jws' in held)
+      out.push({ notice_id: stored.entry.notice_id, agency: stored.entry.agency, jws: held.jws });
+  }
+  return out;
 }
 
 /** Rounds of reading on (below): each needs an erasure logged during the one before, so a few always suffice. */
@@ -140,13 +156,14 @@ async function heldNotices(
   bus: StorePort,
   keys: StorageKeyring,
   entries: AuditArchive['entries'],
+  readTo: number,
 ): Promise<NonNullable<AuditArchive['notices']>> {
   let held = await readContents(bus, keys);
   for (let round = 0; round < MAX_READ_ON_ROUNDS && unaccounted(entries, held).length > 0; round++) {
-    const next = entries.length + 1;
     const last = (await streamInfo(bus, STREAMS.log)).lastSeq;
-    if (last < next) break;
-    await readEntries(bus, entries, next, last);
+    if (last <= readTo) break;
+    await readEntries(bus, entries, readTo + 1, last);
+    readTo = last;
     held = await readContents(bus, keys);
   }
   const { notices } = entryScope(entries);

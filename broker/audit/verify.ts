@@ -156,7 +156,9 @@ export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport 
   const roots = recomputeRoots(valid, scan.leaves, input.leafHashes, add);
   if (roots.firstMismatch) nameFirstChangedEntry(roots.firstMismatch, roots, scan.leaves, input.leafHashes, add);
   const held = checkHeldNotices(input.notices ?? [], scan.byNotice, add);
-  const complaintsChecked = input.complaints ? checkHeldComplaints(input.complaints, scan.complaints, add) : 0;
+  const complaintsChecked = input.complaints
+    ? checkHeldComplaints(input.complaints, scan.complaints, scan.erasures, add)
+    : 0;
   const erasures = erasedByEvent(scan, input.notices);
   if (input.notices) reportMissingContents(scan, input.notices, erasures, add);
   const registryEventsChecked = checkHeldRegistryEvents(
@@ -642,7 +644,12 @@ function checkHeldRegistryEvents(
 }
 
 /** Step 6: every complaint held against its entry's commitment, and every complaint entry against a held complaint. */
-function checkHeldComplaints(held: readonly HeldComplaint[], byKey: EntryScan['complaints'], add: AddProblem): number {
+function checkHeldComplaints(
+  held: readonly HeldComplaint[],
+  byKey: EntryScan['complaints'],
+  erasures: EntryScan['erasures'],
+  add: AddProblem,
+): number {
   let checked = 0;
   const seen = new Set<string>();
   for (const c of held) {
@@ -664,8 +671,9 @@ function checkHeldComplaints(held: readonly HeldComplaint[], byKey: EntryScan['c
         message: `the complaint of ${c.agency} about notice ${c.noticeId} (entry ${e.index}) does not match its commitment`,
       });
   }
+  // A complaint is sealed under its notice's key: an erasure of the notice shreds it too, so it is not missing.
   for (const [key, e] of byKey)
-    if (!seen.has(key))
+    if (!seen.has(key) && !erasures.has(key.slice(0, key.indexOf(':'))))
       add({
         code: 'complaint-missing',
         index: e.index,

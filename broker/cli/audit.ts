@@ -229,6 +229,8 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
     if (auditorJwk && archive.notices) {
       archive.notices_jwe = await sealNoticesTo(auditorJwk, archive.notices);
       delete archive.notices;
+      // The rest of this archive is in clear, and a complaint's detail may quote the notice: not carried.
+      delete archive.complaints;
     }
     if (auditor) {
       // An OpenPGP message to the auditor, signed by the broker's OpenPGP key when this data dir has one.

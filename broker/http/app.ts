@@ -231,6 +231,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       bus: deps.bus,
       resolveSigner: deps.auth.resolveSigner,
       signer: () => deps.keyring.signing,
+      storageKeys: deps.keyring,
       ...deps.acks,
     });
   return app;

@@ -132,7 +132,7 @@ function statementRoutes<R extends { notice_id: string; duplicate: boolean }>(
     listSchema: object;
     /** Whether auditors (role audit) list them too, besides the notice's origin (role publish). */
     auditors: boolean;
-    read: (bus: AckDeps['bus'], noticeId: string, caller: string, auditor: boolean) => Promise<unknown[]>;
+    read: (deps: AckDeps, noticeId: string, caller: string, auditor: boolean) => Promise<unknown[]>;
   },
 ): void {
   app.post(s.post, { preHandler: app.requireRole('subscribe'), schema: s.postSchema }, async (request, reply) => {
@@ -155,7 +155,7 @@ function statementRoutes<R extends { notice_id: string; duplicate: boolean }>(
       const id = (request.params as { id: string }).id;
       request.trace.notice_id = id;
       const auditor = s.auditors && (request.agency?.roles.includes('audit') ?? false);
-      const listed = await s.read(opts.bus, id, request.agency?.agencyId ?? '', auditor);
+      const listed = await s.read(opts, id, request.agency?.agencyId ?? '', auditor);
       reply.header('cache-control', 'no-store');
       return { notice_id: id, [s.list]: listed };
     },
