@@ -5,6 +5,8 @@ import { readMessage } from 'openpgp';
 import { signAck } from '../broker/acks/read-receipt.js';
 import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { InboxClient } from '../broker/agency-client/inbox-client.js';
+import { STREAMS } from '../broker/nats/streams.js';
+import { park } from '../broker/routing/deadletter.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startGpg } from './helpers/gpg.js';
 import { startTestNats } from './helpers/nats.js';
@@ -13,12 +15,12 @@ import { waitFor } from './helpers/wait.js';
 /**
  * Issue 23, item 1: notices are sealed at rest. Notices whose free text holds
  * a unique marker (Latin and Arabic; JOSE and OpenPGP origin formats; a
- * withdrawal; an ack of one, and a complaint whose detail quotes it) are
- * sent, routed and checkpointed; then an authorised NATS connection reads
- * every message (data and headers) of every stream, KV buckets included, and
- * looks for the markers raw, inside every base64 / base64url token decoded,
- * inside every decoded JSON string and inside every OpenPGP message
- * (decompressed): not found anywhere.
+ * withdrawal; an ack of one, a complaint whose detail quotes it, and a
+ * dead-lettered webhook delivery of it) are sent, routed and checkpointed;
+ * then an authorised NATS connection reads every message (data and headers)
+ * of every stream, KV buckets included, and looks for the markers raw, inside
+ * every base64 / base64url token decoded, inside every decoded JSON string and
+ * inside every OpenPGP message (decompressed): not found anywhere.
  */
 t.setTimeout(240_000);
 const PGP = 'application/pgp-encrypted';
@@ -204,6 +206,18 @@ t.test('no stream and no bucket holds a marker, in any encoding', async (t) => {
   });
   t.equal(listed.statusCode, 200, listed.body);
   t.match(await findMarker(Buffer.from(listed.body)), /token/, 'positive control: the origin reads the detail');
+  // A webhook delivery of it that failed every try, parked as the webhook deliverer parks it (DEADLETTER).
+  const copy = await g.gw.bus.getMessage(STREAMS.deliveries, d.cursor);
+  await park(g.gw.bus, {
+    agency: 'th-customs',
+    key: `${latin.id}:th-customs`,
+    data: copy!.data,
+    headers: copy!.header,
+    cursor: d.cursor,
+    attempts: 5,
+    lastError: 'connection refused',
+    at: new Date(),
+  });
   const logSize = async () => (await g.gw.bus.jsm.streams.info('LOG')).state.messages;
   const size = await logSize();
   await waitFor(
@@ -241,7 +255,10 @@ t.test('no stream and no bucket holds a marker, in any encoding', async (t) => {
   }
   const names: string[] = [];
   for await (const s of jsm.streams.list()) names.push(s.config.name);
-  t.ok(names.includes('NOTICES') && names.includes('NOTICE_KEYS') && names.includes('ACKS'), names.join(','));
+  t.ok(
+    ['NOTICES', 'NOTICE_KEYS', 'ACKS', 'DEADLETTER'].every((n) => names.includes(n)),
+    names.join(','),
+  );
   t.ok(
     names.some((n) => n.startsWith('KV_')),
     'KV buckets are scanned too',
