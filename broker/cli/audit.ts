@@ -74,7 +74,7 @@ function summary(r: AuditReport, seconds: number): string {
   );
   lines.push(
     r.complaintsChecked === undefined
-      ? `complaints:  ${r.complaints} complaint entries; the complaints are not in the evidence (an archive before format 4): not checked`
+      ? `complaints:  ${r.complaints} complaint entries; the complaints are not in the evidence (an archive without contents, or before format 4): not checked`
       : `complaints:  ${r.complaints} complaint entries, ${r.complaintsChecked} complaints checked against them; ${r.complaintSignaturesChecked === undefined ? 'recipient signatures not checked (no agency key history in the evidence)' : `${r.complaintSignaturesChecked} recipient signatures checked against the agency key history`}`,
   );
   if (r.registryEventsChecked !== undefined) {
