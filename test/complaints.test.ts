@@ -16,6 +16,8 @@ import { decodeEntry, encodeEntry } from '../broker/log/entry.js';
 import { leafHash, verifyInclusion } from '../broker/log/merkle.js';
 import { STREAMS } from '../broker/nats/streams.js';
 import { sealedHeader } from '../broker/vault/seal.js';
+import { COMPLAINT_KIND } from '../broker/acks/complaint.js';
+import { statementJws, storedStatement } from '../broker/acks/recipient-statement.js';
 import { runCli } from './helpers/cli.js';
 import { forgeJws } from './helpers/forge.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
@@ -403,14 +405,15 @@ t.test("a complaint is sealed under its notice's key in ACKS; erasing the notice
   const n3 = sampleNotice('seizure-report', {
     operation: 'mekong-dragon-6',
     origin: { country: 'VN', agency: 'vn-customs' },
-    addressees: ['th-customs'],
+    addressees: ['th-customs', 'kh-police-adp'],
     tlp: 'AMBER',
   });
   t.equal((await g.post((await g.seal(n3, 'vn-customs')).jwe)).status, 202);
-  await waitFor(
-    async () => (await client('th-customs').pull({ limit: 100 })).deliveries.find((d) => d.notice_id === n3.id),
-    'the delivery',
-  );
+  for (const agency of ['th-customs', 'kh-police-adp'])
+    await waitFor(
+      async () => (await client(agency).pull({ limit: 100 })).deliveries.find((d) => d.notice_id === n3.id),
+      `${agency}'s delivery`,
+    );
   const jws = await sign(claims({ notice_id: n3.id, agency: 'th-customs', detail: THAI }), 'th-customs');
   t.equal((await postComplaint('th-customs', jws)).status, 201);
   const stored = await g.gw.bus.lastMessage(STREAMS.acks, `complaints.${n3.id}.th-customs`);
@@ -435,6 +438,12 @@ t.test("a complaint is sealed under its notice's key in ACKS; erasing the notice
     await sign(claims({ notice_id: n3.id, agency: 'th-customs', reason: 'other' }), 'th-customs'),
   );
   t.equal(again.status, 409, 'the first complaint still stands in the log');
+  const late = await postComplaint(
+    'kh-police-adp',
+    await sign(claims({ notice_id: n3.id, agency: 'kh-police-adp' }), 'kh-police-adp'),
+  );
+  t.equal(late.status, 404, 'no new complaint about an erased notice');
+  t.equal(late.json.detail, 'this notice was erased');
   // The log still verifies: the erased notice's complaint is not "missing" from an archive with contents.
   const archive = await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys, g.gw.keyring);
   t.notOk(
@@ -443,6 +452,27 @@ t.test("a complaint is sealed under its notice's key in ACKS; erasing the notice
   );
   const report = await auditLogWithOrigins(archiveToAuditInput(JSON.parse(JSON.stringify(archive))));
   t.same(report.problems, [], 'verifies: its complaint went with the erased notice');
+});
+
+t.test('a stored complaint is read only when it opens to what its entry commits to', async (t) => {
+  const deps = { bus: g.gw.bus, storageKeys: g.gw.keyring };
+  const sealed = (await g.gw.bus.lastMessage(STREAMS.acks, `complaints.${notice.id}.kh-police-adp`))!;
+  const stored = storedStatement(COMPLAINT_KIND, sealed)!;
+  const listed = await get('vn-customs', `/v1/notices/${notice.id}/complaints`);
+  const jws = listed.json.complaints.find((c: any) => c.agency === 'kh-police-adp').complaint as string;
+  t.same(await statementJws(deps, COMPLAINT_KIND, sealed, stored.entry), { jws }, 'sealed: opened');
+  const clear = { ...sealed, data: new TextEncoder().encode(jws) };
+  t.same(await statementJws(deps, COMPLAINT_KIND, clear, stored.entry), { jws }, 'stored in clear before sealing');
+  const other = { ...stored.entry, sha256: '0'.repeat(64) };
+  t.equal(await statementJws(deps, COMPLAINT_KIND, clear, other), undefined, 'not the complaint logged: skipped');
+  const moved = { ...stored.entry, notice_id: randomUUID() };
+  t.equal(await statementJws(deps, COMPLAINT_KIND, sealed, moved), undefined, "another notice's: does not open");
+  const noKeys = { bus: g.gw.bus, storageKeys: { storageKey: undefined, storageKeyById: () => undefined } };
+  await t.rejects(
+    statementJws(noKeys, COMPLAINT_KIND, sealed, stored.entry),
+    { code: 'unavailable' },
+    'a storage key this instance lacks: retryable, not junk',
+  );
 });
 
 t.test('the JSON Schema and the code agree', async (t) => {
