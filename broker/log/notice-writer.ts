@@ -12,9 +12,9 @@ import { appendEntry, ENTRY_HEADER } from './append.js';
 import { decodeEntry, encodeEntry, type NoticeLogEntry } from './entry.js';
 import { ENTRY_SIGNATURE_HEADER, signEntry } from './entry-signature.js';
 import { findNoticeLogged } from './notice-lookup.js';
-import { isErased, storeNoticeKey } from '../vault/notice-keys.js';
-import { storageKeyFor, type StorageKeyring } from '../vault/open.js';
-import { newDataKey, openSealed, sealedHeader, sealNotice, unwrapDataKey, wrapDataKey } from '../vault/seal.js';
+import { noticeDataKey } from '../vault/data-key.js';
+import type { StorageKeyring } from '../vault/open.js';
+import { openSealed, sealedHeader, sealNotice } from '../vault/seal.js';
 import type { LogWriter, StoreInput, StoreResult } from './writer.js';
 
 /** The LogWriter over JetStream: NOTICE_KEYS, NOTICES, LOG and KV `notice-ids` (storeAndLog). */
@@ -80,19 +80,6 @@ async function claimNoticeId(bus: StorePort, noticeId: string, sha256: string): 
   if (!held) throw new LiaisonError('unavailable', { detail: `notice-ids: ${noticeId} exists but cannot be read` });
   if (new TextDecoder().decode(held.value) !== sha256) throw new LiaisonError('duplicate-conflict');
   return { kind: 'retry', claimedAt: held.created.getTime() };
-}
-
-/**
- * The notice's data key: a new one, stored (create-only) before the notice is,
- * or, on a retry or a race with another gateway, the one already stored, which
- * is the one to seal with. null when the notice was erased.
- */
-async function noticeDataKey(bus: StorePort, keys: StorageKeyring, noticeId: string): Promise<Uint8Array | null> {
-  const current = keys.storageKey;
-  if (!current) throw new LiaisonError('unavailable', { detail: 'no broker storage key taken up yet' });
-  const { stored } = await storeNoticeKey(bus, noticeId, wrapDataKey(newDataKey(), current));
-  if (isErased(stored)) return null;
-  return unwrapDataKey(stored, storageKeyFor(keys, stored.kek));
 }
 
 /** Whether a stored NOTICES body holds exactly `signed`: a sealed one is opened with the notice's key, a legacy clear one compared as is. */
