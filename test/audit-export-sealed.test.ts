@@ -4,7 +4,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../broker/cli/liaison.js';
+import type { AddressInfo } from 'node:net';
 import { makeKeyPair } from '../broker/keys/jwk.js';
+import { inboxClients } from './helpers/inbox.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
@@ -13,13 +15,16 @@ import { waitFor } from './helpers/wait.js';
  * `liaison audit export` must not write notice content in clear: by default
  * the archive holds no notices (verify counts them as not fetched); with
  * `--encrypt-to` an auditor's X25519/P-256 JWK the notices are in a JWE to
- * it, which `audit verify --decrypt-with` the private JWK opens.
+ * it, which `audit verify --decrypt-with` the private JWK opens; so are the
+ * recipients' complaints, whose detail may quote the notice.
  */
 t.setTimeout(180_000);
 const nats = await startTestNats(t);
 const g = await startTestGateway(t, nats.url, { checkpointEveryEntries: 1, checkpointIntervalMs: 200 });
 const dir = mkdtempSync(join(tmpdir(), 'liaison-export-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
+const kh = inboxClients(g, `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}`)('kh-police-adp');
 const MARKER = `AUDIT-MARKER-${randomBytes(6).toString('hex')}`;
 const notice = sampleNotice('seizure-report', {
   operation: 'mekong-dragon-6',
@@ -58,7 +63,13 @@ const holdsMarker = (text: string, depth = 0): boolean =>
 
 t.test('by default the archive holds no notices; verify counts them as not fetched', async (t) => {
   t.equal((await g.post((await g.seal(notice, 'vn-customs')).jwe)).status, 202);
-  await waitFor(async () => ((g.gw.checkpointer?.status.checkpointSize ?? 0) >= 1 ? true : undefined), 'checkpoint');
+  // The recipient complains, quoting the notice.
+  await waitFor(
+    async () => (await kh.pull({ limit: 10 })).deliveries.find((d) => d.notice_id === notice.id),
+    "kh-police-adp's delivery",
+  );
+  await kh.fileComplaint({ noticeId: notice.id, reason: 'body-schema-invalid', detail: `It says "${MARKER}"` });
+  await waitFor(async () => ((g.gw.checkpointer?.status.checkpointSize ?? 0) >= 2 ? true : undefined), 'checkpoint');
   const file = join(dir, 'plain.json');
   out = '';
   t.equal(await exportTo(file), 0, out);
@@ -87,10 +98,11 @@ for (const kind of ['X25519', 'P-256-ECDH'] as const) {
     t.type(archive.notices_jwe, 'string');
     out = '';
     t.equal(await run(['audit', 'verify', '--archive', file, '--decrypt-with', priv, '--json'], io), 0, out);
-    t.match(JSON.parse(out), { ok: true, noticesChecked: 1, noticesErased: 0 });
+    t.match(JSON.parse(out), { ok: true, noticesChecked: 1, noticesErased: 0, complaints: 1, complaintsChecked: 1 });
     out = '';
     t.equal(await run(['audit', 'verify', '--archive', file, '--json'], io), 0, 'without the key: not fetched');
-    t.match(JSON.parse(out), { noticesNotFetched: 1 });
+    t.match(JSON.parse(out), { noticesNotFetched: 1, complaints: 1 });
+    t.equal((JSON.parse(out) as Record<string, unknown>).complaintsChecked, undefined, 'nor the complaint');
     const other = await makeKeyPair(kind);
     const wrong = join(dir, `${kind}.wrong.jwk`);
     writeFileSync(wrong, JSON.stringify(other.privateJwk));

@@ -53,7 +53,7 @@ export interface AuditArchive {
   leaf_hashes?: string[];
   /** Absent unless the export was encrypted to the auditor: an archive in clear never holds notice content. */
   notices?: { notice_id: string; signed: string }[];
-  /** The notices encrypted to an auditor's JWK (sealed-notices.ts); `audit verify --decrypt-with` opens them. */
+  /** The notices and complaints encrypted to an auditor's JWK (sealed-notices.ts); `audit verify --decrypt-with` opens them. */
   notices_jwe?: string;
   /** The agency key history (format 2). */
   agency_keys?: HistoricalAgencyKey[];

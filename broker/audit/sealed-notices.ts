@@ -1,13 +1,17 @@
 /**
- * The signed notices of an audit archive, encrypted to one auditor: a compact
- * JWE (ECDH-ES+A256KW, A256GCM) to the auditor's public X25519 or P-256 JWK,
- * kept in the archive as `notices_jwe`. The rest of the archive (entries,
- * checkpoints, keys) holds no notice content and stays readable to anyone.
+ * The contents of an audit archive, encrypted to one auditor: the signed
+ * notices and the recipients' complaints (whose detail may quote a notice), as
+ * a compact JWE (ECDH-ES+A256KW, A256GCM) to the auditor's public X25519 or
+ * P-256 JWK, kept in the archive as `notices_jwe`. The rest of the archive
+ * (entries, checkpoints, keys) holds no notice content and stays readable to
+ * anyone.
  */
 import { CompactEncrypt, compactDecrypt, importJWK, type JWK } from 'jose';
 import type { AuditArchive } from './archive.js';
 
-const CTY = 'liaison-audit-notices+json';
+/** `{notices, complaints}`; archives written before complaints were sealed hold the notices array alone, under LEGACY_CTY. */
+const CTY = 'liaison-audit-contents+json';
+const LEGACY_CTY = 'liaison-audit-notices+json';
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k'];
 
 /** Why `jwk` is not an auditor's public encryption key, or null. */
@@ -22,9 +26,15 @@ export function auditorKeyRefusal(jwk: unknown, wantPrivate: boolean): string | 
   return null;
 }
 
-export async function sealNoticesTo(auditor: JWK, notices: NonNullable<AuditArchive['notices']>): Promise<string> {
+/** What `notices_jwe` holds. */
+export interface SealedContents {
+  notices: NonNullable<AuditArchive['notices']>;
+  complaints?: AuditArchive['complaints'];
+}
+
+export async function sealContentsTo(auditor: JWK, contents: SealedContents): Promise<string> {
   const key = await importJWK({ ...auditor, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW');
-  return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(notices)))
+  return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(contents)))
     .setProtectedHeader({
       alg: 'ECDH-ES+A256KW',
       enc: 'A256GCM',
@@ -34,12 +44,18 @@ export async function sealNoticesTo(auditor: JWK, notices: NonNullable<AuditArch
     .encrypt(key);
 }
 
-export async function openNoticesWith(auditor: JWK, jwe: string): Promise<unknown> {
+/** The archive members `notices_jwe` opens to (unchecked: the archive reader checks their shape). */
+export async function openContentsWith(auditor: JWK, jwe: string): Promise<{ notices: unknown; complaints?: unknown }> {
   const key = await importJWK({ ...auditor, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW');
   const { plaintext, protectedHeader } = await compactDecrypt(jwe, key, {
     keyManagementAlgorithms: ['ECDH-ES+A256KW'],
     contentEncryptionAlgorithms: ['A256GCM'],
   });
-  if (protectedHeader.cty !== CTY) throw new Error('not the notices of an audit archive');
-  return JSON.parse(new TextDecoder().decode(plaintext)) as unknown;
+  if (protectedHeader.cty !== CTY && protectedHeader.cty !== LEGACY_CTY)
+    throw new Error('not the contents of an audit archive');
+  const v = JSON.parse(new TextDecoder().decode(plaintext)) as unknown;
+  if (protectedHeader.cty === LEGACY_CTY) return { notices: v };
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not the contents of an audit archive');
+  const { notices, complaints } = v as { notices?: unknown; complaints?: unknown };
+  return { notices, ...(complaints === undefined ? {} : { complaints }) };
 }

@@ -35,7 +35,7 @@ import { connectNats } from '../nats/connection.js';
 import { cliNatsAuth, cliNatsUrl } from '../nats/creds-files.js';
 import { archiveToAuditInput } from '../audit/archive.js';
 import { exportArchive, fetchFromApi } from '../audit/export.js';
-import { auditorKeyRefusal, openNoticesWith, sealNoticesTo } from '../audit/sealed-notices.js';
+import { auditorKeyRefusal, openContentsWith, sealContentsTo } from '../audit/sealed-notices.js';
 import { auditLogWithOrigins } from '../audit/key-history.js';
 import { auditLog, type AuditReport, type Progress } from '../audit/verify.js';
 import type { Io } from './liaison.js';
@@ -102,13 +102,13 @@ async function withNotices(raw: unknown, keyFile: string | undefined): Promise<u
   const a = raw as { notices_jwe?: unknown };
   if (typeof a?.notices_jwe !== 'string')
     throw new UsageError('--decrypt-with: the archive holds no encrypted notices');
-  let notices: unknown;
+  let contents: Awaited<ReturnType<typeof openContentsWith>>;
   try {
-    notices = await openNoticesWith(jwk as JWK, a.notices_jwe);
+    contents = await openContentsWith(jwk as JWK, a.notices_jwe);
   } catch (e) {
     throw new Error(`--decrypt-with ${keyFile}: the archive's notices do not open (${(e as Error).message})`);
   }
-  return { ...(raw as object), notices };
+  return { ...(raw as object), ...contents };
 }
 
 export async function auditVerify(args: string[], io: Io): Promise<number> {
@@ -227,9 +227,12 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
     const encrypted = auditor !== undefined || auditorJwk !== undefined;
     const archive = await exportArchive(bus, origin, brokerKeys, encrypted ? storageKeysOf(keyFile) : undefined);
     if (auditorJwk && archive.notices) {
-      archive.notices_jwe = await sealNoticesTo(auditorJwk, archive.notices);
+      // The rest of this archive is in clear, and a complaint's detail may quote the notice: both sealed.
+      archive.notices_jwe = await sealContentsTo(auditorJwk, {
+        notices: archive.notices,
+        ...(archive.complaints ? { complaints: archive.complaints } : {}),
+      });
       delete archive.notices;
-      // The rest of this archive is in clear, and a complaint's detail may quote the notice: not carried.
       delete archive.complaints;
     }
     if (auditor) {
