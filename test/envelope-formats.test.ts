@@ -18,7 +18,7 @@ import { createDeliverySealers } from '../broker/routing/seal.js';
 t.test('the registry: one entry per format, looked up by name; anything else is format-unknown', async (t) => {
   t.same(
     ENVELOPE_FORMATS.map((f) => f.name),
-    ['jose', 'openpgp', 'jose-e2e'],
+    ['jose', 'openpgp', 'jose-e2e', 'openpgp-e2e'],
   );
   t.equal(DEFAULT_DELIVERY_FORMAT, 'jose');
   t.equal(envelopeFormat('openpgp').name, 'openpgp');
@@ -53,8 +53,8 @@ t.test('each format opens only with what it needs: OpenPGP not without a broker 
   t.same(
     [[...without.keys()], [...withKey.keys()]],
     [
-      ['jose', 'jose-e2e'],
-      ['jose', 'openpgp', 'jose-e2e'],
+      ['jose', 'jose-e2e', 'openpgp-e2e'],
+      ['jose', 'openpgp', 'jose-e2e', 'openpgp-e2e'],
     ],
   );
   await Promise.all([...without.values(), ...withKey.values()].map(async (s) => s.close?.()));

@@ -30,6 +30,27 @@ export async function verifyRoutingHeaderJws(
 }
 
 /**
+ * The signed routing header's payload: strict JSON, valid against the routing
+ * header schema, and binding this body (body_sha256 = SHA-256 of the body
+ * string). Shared by both end-to-end forms (jose-e2e, openpgp-e2e).
+ */
+export function checkRoutingHeader(payload: Uint8Array, body: string, validate: RoutingHeaderValidator): RoutingHeader {
+  let header: unknown;
+  try {
+    header = parseStrictJson(payload, { maxBytes: 64 * 1024, maxDepth: 4 });
+  } catch (e) {
+    throw new LiaisonError('json-invalid', { publicDetail: 'the routing header is not strict JSON', cause: e });
+  }
+  const checked = validate(header);
+  if (!checked.ok) throw new LiaisonError('schema-invalid', { errors: checked.errors });
+  if (sha256Hex(Buffer.from(body, 'utf8')) !== (header as RoutingHeader).body_sha256)
+    throw new LiaisonError('body-hash-mismatch', {
+      publicDetail: 'body_sha256 is not the SHA-256 of the body string',
+    });
+  return header as RoutingHeader;
+}
+
+/**
  * Ingest's side of jose-e2e: checks everything but the content, which it
  * cannot open. The routing header's signature (by the origin's registered
  * key) and schema; that it binds this body (body_sha256); the body's JWE
@@ -45,18 +66,7 @@ export function e2eEnvelope(validate: RoutingHeaderValidator, maxEnvelopeBytes: 
     async open(text, ctx): Promise<OpenedEnvelope> {
       const env = parseE2eEnvelope(text, maxEnvelopeBytes);
       const { payload, signer } = await verifyRoutingHeaderJws(env.header, (kid) => ctx.resolveSigner(kid));
-      let header: unknown;
-      try {
-        header = parseStrictJson(payload, { maxBytes: 64 * 1024, maxDepth: 4 });
-      } catch (e) {
-        throw new LiaisonError('json-invalid', { publicDetail: 'the routing header is not strict JSON', cause: e });
-      }
-      const checked = validate(header);
-      if (!checked.ok) throw new LiaisonError('schema-invalid', { errors: checked.errors });
-      if (sha256Hex(Buffer.from(env.body, 'utf8')) !== (header as RoutingHeader).body_sha256)
-        throw new LiaisonError('body-hash-mismatch', {
-          publicDetail: 'body_sha256 is not the SHA-256 of the body string',
-        });
+      checkRoutingHeader(payload, env.body, validate);
       const body = parseE2eBody(env.body, maxEnvelopeBytes);
       return {
         format: 'jose-e2e',

@@ -5,6 +5,7 @@
  */
 import type { DeliveryKey, EnvelopeFormat } from '../../adapters/format.js';
 import { joseE2eFormat } from '../../adapters/e2e-jose/format.js';
+import { openPgpE2eFormat } from '../../adapters/e2e-openpgp/format.js';
 import { joseFormat } from '../../adapters/jose/format.js';
 import { openPgpFormat } from '../../adapters/openpgp/format.js';
 import { LiaisonError } from '../core/errors.js';
@@ -19,7 +20,7 @@ export type {
   StoredSignatureVerifier,
 } from '../../adapters/format.js';
 
-export const ENVELOPE_FORMATS = [joseFormat, openPgpFormat, joseE2eFormat] as const;
+export const ENVELOPE_FORMATS = [joseFormat, openPgpFormat, joseE2eFormat, openPgpE2eFormat] as const;
 
 /** The name of a registered format, as log entries, key records and agency records write it. */
 export type EnvelopeFormatName = (typeof ENVELOPE_FORMATS)[number]['name'];

@@ -134,7 +134,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
     const { recipients } = isWithdrawal(header)
       ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, registry, at, deps.originals)
       : evaluatePolicy(header, opened.signer.agencyId, registry, at, { endToEnd });
-    if (opened.sealedFor) checkSealedFor(recipients, opened.sealedFor, registry, at);
+    if (opened.sealedFor) checkSealedFor(recipients, opened.sealedFor, registry, at, opened.format);
     enter('store');
     const entry: NoticeLogEntry = {
       v: 1,
