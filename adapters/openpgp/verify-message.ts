@@ -36,7 +36,7 @@ const SIGNATURE_SKEW_MS = 5 * 60_000;
  * array stream (it does so after a literal packet with partial body lengths, as
  * GnuPG writes when it signs from a pipe). Everything is in memory already.
  */
-async function allPackets(list: PacketList<AnyPacket>): Promise<unknown[]> {
+export async function allPackets(list: PacketList<AnyPacket>): Promise<unknown[]> {
   const out: unknown[] = [...list];
   const stream = (
     list as unknown as { stream?: { getReader(): { read(): Promise<{ done: boolean; value: unknown }> } } }
@@ -54,7 +54,7 @@ async function allPackets(list: PacketList<AnyPacket>): Promise<unknown[]> {
 }
 
 /** openpgp.js writes packets read with partial lengths as an (in-memory) stream: collect it. */
-async function toBytes(data: unknown): Promise<Uint8Array> {
+export async function toBytes(data: unknown): Promise<Uint8Array> {
   if (data instanceof Uint8Array) return data;
   const reader = (data as { getReader(): { read(): Promise<{ done: boolean; value?: Uint8Array }> } }).getReader();
   const chunks: Uint8Array[] = [];

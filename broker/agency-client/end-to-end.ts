@@ -43,7 +43,14 @@ export async function fetchOperationDirectory(
 export interface OperationDirectory {
   operation: string;
   end_to_end: boolean;
-  members: { agency: string; country: string; receives: boolean; encryption_keys: JWK[] }[];
+  members: {
+    agency: string;
+    country: string;
+    receives: boolean;
+    encryption_keys: JWK[];
+    /** The member's active OpenPGP certificates (armored), for the OpenPGP form (end-to-end-openpgp.ts). */
+    openpgp_keys?: string[];
+  }[];
 }
 
 const COUNTRY = /^[A-Z]{2}$/;
@@ -58,19 +65,36 @@ export function recipientKeys(
   notice: { origin?: unknown; addressees?: unknown },
   directory: OperationDirectory,
 ): { agency: string; key: JWK }[] {
+  return recipientMembers(notice, directory, (m) => m.encryption_keys.length > 0).map((m) => ({
+    agency: m.agency,
+    key: m.encryption_keys[m.encryption_keys.length - 1]!,
+  }));
+}
+
+/**
+ * The members a notice's addressees expand to, as the gateway expands them
+ * (every receiving member but the origin for "*", those of a country, or the
+ * agency named), sorted by agency id; among them only those `usable` accepts
+ * (a key of the form being sealed). Throws when an addressee has none.
+ */
+export function recipientMembers(
+  notice: { origin?: unknown; addressees?: unknown },
+  directory: OperationDirectory,
+  usable: (m: OperationDirectory['members'][number]) => boolean,
+): OperationDirectory['members'] {
   const origin = (notice.origin as { agency?: unknown } | undefined)?.agency;
   const addressees = Array.isArray(notice.addressees) ? (notice.addressees as unknown[]) : [];
-  const receiving = directory.members.filter((m) => m.receives && m.agency !== origin && m.encryption_keys.length > 0);
-  const chosen = new Map<string, JWK>();
+  const receiving = directory.members.filter((m) => m.receives && m.agency !== origin && usable(m));
+  const chosen = new Map<string, OperationDirectory['members'][number]>();
   for (const a of addressees) {
     const matching = receiving.filter((m) =>
       a === '*' ? true : typeof a === 'string' && COUNTRY.test(a) ? m.country === a : m.agency === a,
     );
     if (matching.length === 0)
       throw new Error(`addressee ${String(a)} has no receiving member in ${directory.operation}`);
-    for (const m of matching) chosen.set(m.agency, m.encryption_keys[m.encryption_keys.length - 1]!);
+    for (const m of matching) chosen.set(m.agency, m);
   }
-  return [...chosen].sort(([a], [b]) => (a < b ? -1 : 1)).map(([agency, key]) => ({ agency, key }));
+  return [...chosen.values()].sort((a, b) => (a.agency < b.agency ? -1 : 1));
 }
 
 /**

@@ -15,6 +15,7 @@ import { signRecipientJws } from '../keys/recipient-jws.js';
 import { openErasureRecord, type ErasureRecord } from '../admin/erasure-record.js';
 import { DeliveryVerificationError, openDelivery, openOpenPgpDelivery, type OpenedDelivery } from './open-delivery.js';
 import { openEndToEnd } from './end-to-end.js';
+import { isOpenPgpE2e, openEndToEndOpenPgp } from './end-to-end-openpgp.js';
 import { createNoticeValidator, type NoticeValidator } from '../schemas/notice-validator.js';
 
 /** The largest SSE event the client holds while it is incomplete: a delivery is at most the body limit (1 MiB) sealed, with room to spare. */
@@ -188,8 +189,16 @@ export class InboxClient {
     const originKeys = (id: string) => this.agencyKeys(id);
     const originOpenPgpKeys = (id: string) => this.agencyOpenPgpKeys(id);
     // End to end: opened with this agency's own key, and the notice validated here (the hub could not).
-    if (d.e2e !== undefined)
-      return openEndToEnd(d, this.opts.encryptionKey, originKeys, (this.#validator ??= createNoticeValidator()));
+    if (d.e2e !== undefined) {
+      const validator = (this.#validator ??= createNoticeValidator());
+      if (!isOpenPgpE2e(d.e2e)) return openEndToEnd(d, this.opts.encryptionKey, originKeys, validator);
+      if (!this.opts.openPgpKey)
+        throw new DeliveryVerificationError(
+          'decrypt-failed',
+          "an OpenPGP end-to-end delivery, and this agency's credentials hold no OpenPGP private key (openpgp.private_armored)",
+        );
+      return openEndToEndOpenPgp(d, this.opts.openPgpKey, originOpenPgpKeys, validator);
+    }
     if (d.openpgp === undefined) return openDelivery(d, this.opts.encryptionKey, originKeys, originOpenPgpKeys);
     if (!this.opts.openPgpKey)
       throw new DeliveryVerificationError(

@@ -212,7 +212,7 @@ export async function verifyJws(
  * record was active, and which was a valid signing key, when the broker
  * received the notice.
  */
-async function verifyOpenPgp(
+export async function verifyOpenPgp(
   signed: Uint8Array,
   delivery: { origin: { agency: string }; received_at: string },
   originOpenPgpKeys: ((agency: string) => Promise<readonly OpenPgpAgencyKey[]>) | undefined,

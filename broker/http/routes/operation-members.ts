@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { isLiaisonError, LiaisonError } from '../../core/errors.js';
 import { isSlug } from '../../core/ids.js';
-import { encryptionKeysAt, type RegistrySnapshot } from '../../registry/model.js';
+import { deliveryKeyAt } from '../../formats/registry.js';
+import { encryptionKeysAt, keyStateAt, type RegistrySnapshot } from '../../registry/model.js';
 
 /** Public wording for "no such operation" and "not a member": the same, on purpose. */
 export const NOT_A_MEMBER_OF = 'no operation with this id counts the calling agency as a member';
@@ -25,7 +26,7 @@ const publicJwk = {
 export const getOperationMembersSchema = {
   summary: "An operation's member directory",
   description:
-    'The members of one operation, each with its country and the public encryption keys (JWKs) valid now: what a sender needs to seal an end-to-end notice for its recipients (docs/end-to-end.md). Only for members of the operation; any other id, known or not, is the same 404 `operation-not-found`. Any role.',
+    'The members of one operation, each with its country, the public encryption keys (JWKs) valid now and its active OpenPGP certificates: what a sender needs to seal an end-to-end notice for its recipients (docs/end-to-end.md). Only for members of the operation; any other id, known or not, is the same 404 `operation-not-found`. Any role.',
   tags: ['keys'],
   security: [{ clientAssertion: [] }],
   params: { type: 'object', properties: { id: { type: 'string', maxLength: 64 } }, required: ['id'] },
@@ -42,16 +43,22 @@ export const getOperationMembersSchema = {
           items: {
             type: 'object',
             additionalProperties: false,
-            required: ['agency', 'country', 'receives', 'encryption_keys'],
+            required: ['agency', 'country', 'receives', 'encryption_keys', 'openpgp_keys'],
             properties: {
               agency: { type: 'string' },
               country: { type: 'string' },
               receives: {
                 type: 'boolean',
                 description:
-                  'Whether notices are delivered to it (the subscribe role and a current encryption key): an end-to-end notice is sealed for exactly the receiving members its addressees name.',
+                  'Whether notices are delivered to it (the subscribe role and a current key of its delivery format, as the gateway counts recipients): an end-to-end notice is sealed for exactly the receiving members its addressees name.',
               },
               encryption_keys: { type: 'array', items: publicJwk },
+              openpgp_keys: {
+                type: 'array',
+                description:
+                  'Its active OpenPGP certificates (ASCII-armored public key blocks), for the OpenPGP form (openpgp-e2e): a sender seals for a valid encryption (sub)key of one of them.',
+                items: { type: 'string' },
+              },
             },
           },
         },
@@ -63,7 +70,13 @@ export const getOperationMembersSchema = {
 export interface OperationMembers {
   operation: string;
   end_to_end: boolean;
-  members: { agency: string; country: string; receives: boolean; encryption_keys: Record<string, string>[] }[];
+  members: {
+    agency: string;
+    country: string;
+    receives: boolean;
+    encryption_keys: Record<string, string>[];
+    openpgp_keys: string[];
+  }[];
 }
 
 /** The directory of `operation` as `caller` may see it at `at`; undefined when the caller is not a member (or there is no such operation). */
@@ -86,8 +99,16 @@ export function operationMembers(
       );
       return { ...pub, kid: k.kid, use: 'enc' };
     });
-    const receives = agency.roles.includes('subscribe') && encryption_keys.length > 0;
-    return [{ agency: agency.id, country: agency.country, receives, encryption_keys }];
+    // Public key blocks only: a record holding a secret key block is never listed.
+    const openpgp_keys = (agency.openpgp_keys ?? [])
+      .filter(
+        (k) =>
+          keyStateAt(k, at) === 'active' && k.armored.trimStart().startsWith('-----BEGIN PGP PUBLIC KEY BLOCK-----'),
+      )
+      .map((k) => k.armored);
+    // The gateway's own test of a receiving member (broker/ingest/policy.ts).
+    const receives = agency.roles.includes('subscribe') && deliveryKeyAt(agency, at) !== undefined;
+    return [{ agency: agency.id, country: agency.country, receives, encryption_keys, openpgp_keys }];
   });
   return { operation: op.id, end_to_end: op.end_to_end === true, members };
 }
