@@ -1,0 +1,380 @@
+/**
+ * The OpenPGP form of end-to-end notices (openpgp-e2e, docs/end-to-end.md) on
+ * a real nats-server through the real gateway: delivered as posted to exactly
+ * its recipients, opened by each with the client and by GnuPG, never by the
+ * hub; the gateway's checks on hostile envelopes; the audit's check.
+ * vn-customs, th-customs and la-customs get OpenPGP certificates beside their
+ * JWKs; cn-customs stays JOSE-only (the mixed network).
+ */
+import t, { type Test } from 'tap';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { createMessage, decrypt, encrypt, readKey, readMessage, readPrivateKey, sign, type PublicKey } from 'openpgp';
+import { makeClientAssertion } from '../broker/agency-client/assertion.js';
+import type { OperationDirectory } from '../broker/agency-client/end-to-end.js';
+import {
+  E2E_PGP_MEDIA_TYPE,
+  isOpenPgpE2e,
+  openEndToEndOpenPgp,
+  recipientCertificates,
+  sealEndToEndOpenPgp,
+} from '../broker/agency-client/end-to-end-openpgp.js';
+import { InboxClient } from '../broker/agency-client/inbox-client.js';
+import { routingHeaderOf } from '../broker/agency-client/end-to-end.js';
+import { parseE2ePgpBody } from '../adapters/e2e-openpgp/wire.js';
+import { armorMessage, dearmorMessage } from '../adapters/openpgp/dearmor.js';
+import { scanPackets } from '../adapters/openpgp/scan-packets.js';
+import { sha256Hex } from '../broker/core/sha256.js';
+import { credentialsPath, ensureDemoNetwork, readCredentials } from '../broker/demo/demo-network.js';
+import { makeOpenPgpAgencyKey } from '../broker/keys/openpgp-agency.js';
+import type { RegistrySeed } from '../broker/registry/model.js';
+import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
+import { startTestGateway, sampleNotice } from './helpers/gateway.js';
+import { startGpg } from './helpers/gpg.js';
+import { startTestNats } from './helpers/nats.js';
+import { waitFor } from './helpers/wait.js';
+
+t.setTimeout(240_000);
+const nats = await startTestNats(t);
+const dataDir = mkdtempSync(join(tmpdir(), 'liaison-e2epgp-'));
+await ensureDemoNetwork(dataDir);
+const PGP_AGENCIES = ['vn-customs', 'th-customs', 'la-customs'];
+{
+  const seedFile = join(dataDir, 'registry.json');
+  const seed = JSON.parse(readFileSync(seedFile, 'utf8')) as RegistrySeed;
+  for (const id of PGP_AGENCIES) {
+    const pgp = await makeOpenPgpAgencyKey(id, `${id}@demo.liaison.invalid`);
+    seed.agencies.find((a) => a.id === id)!.openpgp_keys = [pgp.record];
+    const file = credentialsPath(dataDir, id);
+    const creds = readCredentials(file);
+    creds.openpgp = { fingerprint: pgp.record.kid, private_armored: pgp.privateArmored };
+    writeFileSync(file, JSON.stringify(creds), { mode: 0o600 });
+  }
+  writeFileSync(seedFile, JSON.stringify(seed), { mode: 0o600 });
+}
+const g = await startTestGateway(
+  t,
+  nats.url,
+  { leaseTtlSeconds: 3, routerAckWaitSeconds: 2, checkpointIntervalMs: 200, checkpointEveryEntries: 1 },
+  { dataDir },
+);
+t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
+const url = `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}`;
+
+const E2E_OP = 'mekong-sealed';
+const pgpKey = (agency: string) => g.creds(agency).openpgp!.private_armored;
+const validator = createNoticeValidator();
+
+async function authed(agency: string, path: string): Promise<{ status: number; json: any }> {
+  const token = await makeClientAssertion(agency, g.creds(agency).signing, g.config.brokerId);
+  const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  return { status: res.status, json: await res.json() };
+}
+const directory = async (agency = 'vn-customs') =>
+  (await authed(agency, `/v1/operations/${E2E_OP}/members`)).json as OperationDirectory;
+
+const clients = new Map<string, InboxClient>();
+const client = (agency: string) => {
+  let c = clients.get(agency);
+  if (!c) {
+    const creds = g.creds(agency);
+    c = new InboxClient({
+      url,
+      agency,
+      signingKey: creds.signing,
+      encryptionKey: creds.encryption,
+      openPgpKey: creds.openpgp?.private_armored,
+      brokerId: g.config.brokerId,
+    });
+    clients.set(agency, c);
+  }
+  return c;
+};
+const originPgpKeys = (agency: string) => client('th-customs').agencyOpenPgpKeys(agency);
+
+const e2eNotice = (patch: Record<string, unknown> = {}) =>
+  sampleNotice('seizure-report', {
+    operation: E2E_OP,
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['th-customs', 'la-customs'],
+    tlp: 'RED',
+    ...patch,
+  });
+const certsOf = async (notice: Record<string, unknown>) => recipientCertificates(notice, await directory());
+const seal = async (notice: Record<string, any>, signer = 'vn-customs', keys?: { key: PublicKey }[]) =>
+  sealEndToEndOpenPgp(notice, pgpKey(signer), keys ?? (await certsOf(notice)));
+const deliveryOf = (agency: string, id: string) =>
+  waitFor(
+    async () => (await client(agency).pull({ limit: 500 })).deliveries.find((d) => d.notice_id === id),
+    `${agency}'s delivery of ${id}`,
+  );
+
+/** The routing header of `notice` binding `body`, signed with `signer`'s OpenPGP key: for envelopes built by hand. */
+async function envelopeWith(notice: Record<string, unknown>, body: string, signer = 'vn-customs'): Promise<string> {
+  const header = routingHeaderOf(notice, sha256Hex(Buffer.from(body, 'utf8')));
+  const signed = (await sign({
+    message: await createMessage({ binary: new TextEncoder().encode(JSON.stringify(header)), format: 'binary' }),
+    signingKeys: await readPrivateKey({ armoredKey: pgpKey(signer) }),
+    format: 'armored',
+  })) as string;
+  return JSON.stringify({ header: signed, body });
+}
+
+const notice = e2eNotice({ summary: 'MARKER-E2E-PGP-51c2 shipment of rhino horn' });
+const sealed = await seal(notice);
+const accepted = await g.post(sealed.envelope, E2E_PGP_MEDIA_TYPE);
+
+t.test('the member directory lists active OpenPGP certificates; the gateway counts the same receivers', async (t) => {
+  const dir = await directory();
+  const by = (a: string) => dir.members.find((m) => m.agency === a)!;
+  for (const a of PGP_AGENCIES) t.same(by(a).openpgp_keys?.length, 1, `${a} has its certificate listed`);
+  t.same(by('cn-customs').openpgp_keys, [], 'cn-customs has none');
+  t.ok(by('cn-customs').receives, 'and still receives (its JWK)');
+  for (const m of dir.members)
+    for (const k of m.openpgp_keys ?? []) t.match(k, /^-----BEGIN PGP PUBLIC KEY BLOCK-----/, 'public blocks only');
+});
+
+t.test('an OpenPGP end-to-end notice reaches exactly its recipients as posted, and each opens it', async (t) => {
+  t.equal(accepted.status, 202, JSON.stringify(accepted.json));
+  t.same(accepted.json.recipients, ['la-customs', 'th-customs']);
+  t.equal(parseE2ePgpBody(sealed.body, 1 << 20).keyIds.length, 2, 'one session key per recipient');
+  for (const agency of ['th-customs', 'la-customs']) {
+    const d = await deliveryOf(agency, notice.id);
+    t.equal(d.e2e, sealed.envelope, `${agency} is delivered the envelope as posted`);
+    t.ok(isOpenPgpE2e(d.e2e!), 'in the OpenPGP form');
+    const opened = await openEndToEndOpenPgp(d, pgpKey(agency), originPgpKeys, validator);
+    t.same(opened.notice, notice, `${agency} opens and validates the notice`);
+    t.equal(opened.signerKid, g.creds('vn-customs').openpgp!.fingerprint, "the origin's OpenPGP signature verifies");
+    t.same((await client(agency).open(d)).notice, notice, 'the InboxClient does the same');
+  }
+  for (const agency of ['cn-customs', 'vn-customs']) {
+    const page = await client(agency).pull({ limit: 500 });
+    t.notOk(
+      page.deliveries.some((d) => d.notice_id === notice.id),
+      `${agency} is delivered nothing`,
+    );
+  }
+  const th = await deliveryOf('th-customs', notice.id);
+  // vn-customs holds an OpenPGP key, but none the body is sealed for.
+  await t.rejects(openEndToEndOpenPgp(th, pgpKey('vn-customs'), originPgpKeys, validator), { code: 'decrypt-failed' });
+  // A JOSE-only client cannot open it either.
+  const jose = new InboxClient({
+    url,
+    agency: 'cn-customs',
+    signingKey: g.creds('cn-customs').signing,
+    encryptionKey: g.creds('cn-customs').encryption,
+    brokerId: g.config.brokerId,
+  });
+  await t.rejects(jose.open(th), { code: 'decrypt-failed' });
+});
+
+t.test('the hub cannot open the body: no broker OpenPGP key is among its session keys', async (t) => {
+  const brokerKeys = g.gw.keyring.openpgp!.decryptionKeys;
+  t.ok(brokerKeys.length > 0, 'the broker has OpenPGP secret keys');
+  const message = await readMessage({ armoredMessage: sealed.body });
+  await t.rejects(decrypt({ message, decryptionKeys: [...brokerKeys] }), 'they do not decrypt the body');
+  const brokerIds = brokerKeys.flatMap((k) => k.getKeyIDs().map((id) => id.toHex().toUpperCase()));
+  for (const id of parseE2ePgpBody(sealed.body, 1 << 20).keyIds)
+    t.notOk(brokerIds.includes(id), `${id} is not a broker key`);
+  t.notOk(
+    g.logLines.some((l) => l.includes('MARKER-E2E-PGP-51c2')),
+    'no log line carries the content',
+  );
+});
+
+t.test('GnuPG opens the body with the recipient key and verifies both signatures', async (t) => {
+  const gpg = startGpg(t);
+  await gpg.importKey(pgpKey('th-customs'));
+  const origin = await readKey({
+    armoredKey: (await readPrivateKey({ armoredKey: pgpKey('vn-customs') })).toPublic().armor(),
+  });
+  await gpg.importKey(origin.armor());
+  const fpr = g.creds('vn-customs').openpgp!.fingerprint;
+  const d = await deliveryOf('th-customs', notice.id);
+  const env = JSON.parse(d.e2e!) as { header: string; body: string };
+  const body = await gpg.run(['--status-fd', '2', '--decrypt'], { input: env.body });
+  t.same(JSON.parse(body.stdout.toString('utf8')), notice, 'gpg --decrypt gives the notice');
+  t.match(body.stderr, new RegExp(`\\[GNUPG:\\] VALIDSIG [0-9A-F]+ .* ${fpr}`), "the origin's signature is valid");
+  t.match(body.stderr, /\[GNUPG:\] DECRYPTION_OKAY/);
+  const header = await gpg.run(['--status-fd', '2', '--decrypt'], { input: env.header });
+  const routing = JSON.parse(header.stdout.toString('utf8')) as { body_sha256: string; id: string };
+  t.equal(routing.body_sha256, sha256Hex(Buffer.from(env.body, 'utf8')), 'the header binds the body');
+  t.equal(routing.id, notice.id);
+  t.match(header.stderr, new RegExp(`\\[GNUPG:\\] VALIDSIG [0-9A-F]+ .* ${fpr}`), "the header's signature is valid");
+});
+
+/** The binary body with its packets edited, armored again. */
+function rewriteBody(body: string, edit: (bytes: Buffer) => Buffer): string {
+  return armorMessage(edit(Buffer.from(dearmorMessage(body, { maxArmorBytes: 1 << 22, maxArmorHeaders: 8 }))));
+}
+
+t.test('hostile OpenPGP end-to-end envelopes each get their problem code', async (t) => {
+  const expect = async (what: string, envelope: string, status: number, code: string, type = E2E_PGP_MEDIA_TYPE) => {
+    const r = await g.post(envelope, type);
+    t.equal(r.status, status, `${what}: ${status}`);
+    t.equal(r.json.code, code, `${what}: ${code}`);
+  };
+  const certs = await certsOf(e2eNotice());
+  const cert = (a: string) => certs.find((c) => c.agency === a)!.key;
+  {
+    const s = await seal(e2eNotice());
+    const other = await seal(e2eNotice());
+    await expect(
+      'tampered body (another body under the header)',
+      JSON.stringify({ header: JSON.parse(s.envelope).header, body: other.body }),
+      400,
+      'body-hash-mismatch',
+    );
+  }
+  await expect(
+    'a header signed by another agency',
+    (await seal(e2eNotice(), 'th-customs', [{ key: cert('th-customs') }, { key: cert('la-customs') }])).envelope,
+    403,
+    'policy-denied',
+  );
+  const vnCert = (await readPrivateKey({ armoredKey: pgpKey('vn-customs') })).toPublic();
+  await expect(
+    'a session key for a registered non-recipient (the origin)',
+    (await seal(e2eNotice(), 'vn-customs', [{ key: cert('th-customs') }, { key: cert('la-customs') }, { key: vnCert }]))
+      .envelope,
+    400,
+    'recipients-mismatch',
+  );
+  const stranger = (await makeOpenPgpAgencyKey('stranger', 'x@example.invalid')).record.armored;
+  await expect(
+    'a session key for an unregistered key',
+    (
+      await seal(e2eNotice(), 'vn-customs', [
+        { key: cert('th-customs') },
+        { key: cert('la-customs') },
+        { key: await readKey({ armoredKey: stranger }) },
+      ])
+    ).envelope,
+    400,
+    'recipients-mismatch',
+  );
+  await expect(
+    'an addressee without a session key',
+    (await seal(e2eNotice(), 'vn-customs', [{ key: cert('th-customs') }])).envelope,
+    400,
+    'recipients-mismatch',
+  );
+  const good = await seal(e2eNotice());
+  {
+    const n = e2eNotice();
+    // The whole message inside a compressed data packet (algorithm 0, uncompressed).
+    const body = rewriteBody(good.body, (b) => {
+      const n = b.length + 1;
+      return Buffer.concat([Buffer.from([0xc8, 0xff, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff, 0]), b]);
+    });
+    await expect('a compressed body', await envelopeWith(n, body), 400, 'envelope-malformed');
+  }
+  {
+    const body = rewriteBody(good.body, (b) => Buffer.concat([b, Buffer.from([0xca, 0x03, 0x50, 0x47, 0x50])]));
+    await expect(
+      'an extra (marker) packet after the data',
+      await envelopeWith(e2eNotice(), body),
+      400,
+      'envelope-malformed',
+    );
+  }
+  {
+    const body = rewriteBody(good.body, (b) => {
+      const [first] = scanPackets(b, { maxPackets: 8, keepBodiesUpTo: 4096 });
+      const out = Buffer.from(b);
+      out.fill(0, first!.end - first!.length + 1, first!.end - first!.length + 9);
+      return out;
+    });
+    await expect('a wildcard (anonymous) recipient', await envelopeWith(e2eNotice(), body), 400, 'recipients-mismatch');
+  }
+  {
+    // A signed message where the encrypted body belongs.
+    const body = JSON.parse(good.envelope).header as string;
+    await expect('a body that is not encrypted', await envelopeWith(e2eNotice(), body), 400, 'envelope-malformed');
+  }
+  {
+    // A header that is signed and encrypted (not one-pass signed in the clear).
+    const h = (await encrypt({
+      message: await createMessage({ text: '{}' }),
+      encryptionKeys: cert('th-customs'),
+      signingKeys: await readPrivateKey({ armoredKey: pgpKey('vn-customs') }),
+    })) as string;
+    await expect('an encrypted header', JSON.stringify({ header: h, body: good.body }), 400, 'envelope-malformed');
+  }
+  await expect(
+    'three members in the envelope',
+    JSON.stringify({ ...JSON.parse(good.envelope), extra: 'x' }),
+    400,
+    'envelope-malformed',
+  );
+  await expect(
+    'oversize',
+    JSON.stringify({ header: JSON.parse(good.envelope).header, body: 'A'.repeat(2 * 1024 * 1024) }),
+    413,
+    'too-large',
+  );
+  t.throws(() => parseE2ePgpBody(good.body, 64), { code: 'openpgp-limits' }, 'the armor bound');
+  await expect(
+    'an OpenPGP end-to-end notice for a hub-readable operation',
+    (
+      await seal(e2eNotice({ operation: 'mekong-dragon-6', addressees: ['TH'], tlp: 'AMBER' }), 'vn-customs', [
+        { key: cert('th-customs') },
+      ])
+    ).envelope,
+    403,
+    'operation-not-end-to-end',
+  );
+  await expect('the JOSE media type', good.envelope, 400, 'envelope-malformed', 'application/liaison-e2e+json');
+});
+
+t.test('a mixed network: OpenPGP seals only for members with OpenPGP certificates', async (t) => {
+  const all = e2eNotice({ addressees: ['*'], tlp: 'AMBER' });
+  await t.rejects(certsOf(all), /cn-customs has no OpenPGP encryption certificate/);
+  const partial = await seal(all, 'vn-customs', await certsOf(e2eNotice()));
+  const r = await g.post(partial.envelope, E2E_PGP_MEDIA_TYPE);
+  t.equal(r.json.code, 'recipients-mismatch', 'the gateway refuses an envelope that leaves a recipient out');
+  t.match(r.json.detail, /cn-customs/);
+});
+
+t.test('audit verify checks the header signature and the body hash of an openpgp-e2e entry', async (t: Test) => {
+  const { exportArchive } = await import('../broker/audit/export.js');
+  const { run } = await import('../broker/cli/liaison.js');
+  await waitFor(async () => {
+    const r = await authed('vn-customs', `/v1/notices/${notice.id}/proof`);
+    return r.status === 200 ? true : undefined;
+  }, 'a checkpoint over the notice');
+  const archive = await exportArchive(
+    g.gw.bus,
+    g.config.brokerId,
+    g.jwks.keys.filter((k) => k.use === 'sig'),
+    g.gw.keyring,
+  );
+  const file = join(mkdtempSync(join(tmpdir(), 'liaison-e2epgp-audit-')), 'archive.json');
+  t.teardown(() => rmSync(file, { force: true }));
+  const verify = async (a: unknown) => {
+    writeFileSync(file, JSON.stringify(a));
+    let out = '';
+    const io = { out: (s: string) => void (out += s), err: (s: string) => void (out += s) };
+    return { code: await run(['audit', 'verify', '--archive', file], io), out };
+  };
+  const held = (archive as unknown as { notices: { notice_id: string; signed: string }[] }).notices.find(
+    (n) => n.notice_id === notice.id,
+  )!;
+  t.equal(Buffer.from(held.signed, 'base64url').toString('utf8'), sealed.envelope, 'the archive holds the envelope');
+  const ok = await verify(archive);
+  t.equal(ok.code, 0, ok.out);
+  const forged = JSON.parse(JSON.stringify(archive)) as typeof archive;
+  const f = (forged as unknown as { notices: { notice_id: string; signed: string }[] }).notices.find(
+    (n) => n.notice_id === notice.id,
+  )!;
+  const other = JSON.parse((await seal(e2eNotice())).envelope) as { body: string };
+  f.signed = Buffer.from(JSON.stringify({ header: JSON.parse(sealed.envelope).header, body: other.body })).toString(
+    'base64url',
+  );
+  const bad = await verify(forged);
+  t.equal(bad.code, 1, 'another body under the same header does not verify');
+  t.match(bad.out, /body_sha256/);
+});
