@@ -380,3 +380,37 @@ t.test('audit verify checks the header signature and the body hash of an openpgp
   t.equal(bad.code, 1, 'another body under the same header does not verify');
   t.match(bad.out, /body_sha256/);
 });
+
+t.test(
+  'the CLI seals in OpenPGP when it can, in JOSE when a recipient has no certificate; pull opens both',
+  async (t) => {
+    const { runCli } = await import('./helpers/cli.js');
+    const dir = mkdtempSync(join(tmpdir(), 'liaison-e2epgp-cli-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const cli = (...args: string[]) => runCli([...args, '--url', url, '--data-dir', dataDir]);
+    const send = async (n: Record<string, unknown>) => {
+      const file = join(dir, `${String(n.id)}.json`);
+      writeFileSync(file, JSON.stringify(n, null, 2));
+      return cli('notice', 'send', file, '--as', 'vn-customs', '--json');
+    };
+    const pgp = e2eNotice({ addressees: ['TH'], tlp: 'AMBER' });
+    const sent = await send(pgp);
+    t.equal(sent.code, 0, sent.stdout + sent.stderr);
+    t.match(sent.stderr, /mekong-sealed is end to end: sealed in OpenPGP for th-customs/);
+    t.ok(isOpenPgpE2e((await deliveryOf('th-customs', pgp.id)).e2e!), 'delivered in the OpenPGP form');
+    const all = e2eNotice({ addressees: ['*'], tlp: 'AMBER' });
+    const mixed = await send(all);
+    t.equal(mixed.code, 0, mixed.stdout + mixed.stderr);
+    t.match(mixed.stderr, /not sealing in OpenPGP: cn-customs has no OpenPGP encryption certificate/);
+    t.match(mixed.stderr, /sealed for cn-customs, la-customs, th-customs/);
+    t.notOk(isOpenPgpE2e((await deliveryOf('th-customs', all.id)).e2e!), 'delivered in the JOSE form');
+    const pulled = await cli('inbox', 'pull', '--as', 'th-customs', '--operation', E2E_OP, '--limit', '500');
+    for (const id of [pgp.id, all.id])
+      t.match(
+        pulled.stdout,
+        new RegExp(`${id} ${E2E_OP} from vn-customs[^\\n]*\\n  end to end: opened with this agency's key`),
+        `${id} opened by inbox pull`,
+      );
+    t.notMatch(pulled.stdout, /DOES NOT VERIFY/);
+  },
+);

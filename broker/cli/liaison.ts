@@ -58,6 +58,9 @@ Usage:
       sample sendable now (docs/examples/notices): a fresh id, created_at now,
       expires_at moved by as much (the validity period is kept), origin AGENCY.
       A 503 is sent again after its Retry-After (5 attempts, 60 s of waiting at most).
+      In an end-to-end operation it seals for the recipients instead (docs/end-to-end.md):
+      in OpenPGP when AGENCY's credentials hold an OpenPGP key and every recipient has
+      an OpenPGP certificate, else in JOSE.
       ${TLS_HELP}
 
   liaison notice seal FILE --as AGENCY [--url URL] [--data-dir DIR] [--credentials FILE]

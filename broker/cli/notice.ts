@@ -21,6 +21,7 @@ import { buildWithdrawal, rfc3339 } from '../agency-client/withdrawal.js';
 import { atLeastAsStrict, isTlp } from '../core/tlp.js';
 import { isSlug, isUuid } from '../core/ids.js';
 import { E2E_MEDIA_TYPE, fetchOperationDirectory, recipientKeys, sealEndToEnd } from '../agency-client/end-to-end.js';
+import { E2E_PGP_MEDIA_TYPE, recipientCertificates, sealEndToEndOpenPgp } from '../agency-client/end-to-end-openpgp.js';
 import type { AgencyCredentials } from '../agency-client/credentials.js';
 import { credentialsFor } from '../demo/demo-network.js';
 import { readInputFile, readInputJson } from './input-file.js';
@@ -124,7 +125,9 @@ export async function sealFor(
 /**
  * The envelope `notice send` posts, and its media type: sealed end to end for
  * the recipients' keys when the notice's operation is end to end (the member
- * directory says so), else to the broker (sealFor).
+ * directory says so): in OpenPGP when the agency's credentials hold an
+ * OpenPGP key and every recipient has an OpenPGP certificate, else in JOSE;
+ * otherwise to the broker (sealFor).
  */
 export async function sealForOperation(
   bytes: Uint8Array,
@@ -154,6 +157,22 @@ export async function sealForOperation(
       : undefined;
   if (!notice || !directory?.end_to_end)
     return { envelope: await sealFor(bytes, creds, gateway.jwks, choice), contentType: 'application/jose' };
+  // An agency with an OpenPGP key seals the OpenPGP form when every recipient has a certificate for it.
+  if (creds.openpgp) {
+    let certs;
+    try {
+      certs = await recipientCertificates(notice, directory);
+    } catch (e) {
+      io.err(`not sealing in OpenPGP: ${(e as Error).message}\n`);
+    }
+    if (certs) {
+      const { envelope } = await sealEndToEndOpenPgp(notice, creds.openpgp.private_armored, certs, { raw: bytes });
+      io.err(
+        `operation ${directory.operation} is end to end: sealed in OpenPGP for ${certs.map((r) => r.agency).join(', ')} (the hub cannot read it)\n`,
+      );
+      return { envelope, contentType: E2E_PGP_MEDIA_TYPE };
+    }
+  }
   let recipients;
   try {
     recipients = recipientKeys(notice, directory);
