@@ -414,3 +414,104 @@ t.test(
     t.notMatch(pulled.stdout, /DOES NOT VERIFY/);
   },
 );
+
+t.test('pieces without the gateway: wire checks, inbox shape, the audit on junk, the opener refusals', async (t) => {
+  const { parseHeaderMessage } = await import('../adapters/e2e-openpgp/wire.js');
+  const { openPgpE2eFormat } = await import('../adapters/e2e-openpgp/format.js');
+  const { checkSealedFor } = await import('../broker/ingest/e2e-recipients.js');
+  const { RegistrySnapshot } = await import('../broker/registry/model.js');
+  const good = await seal(e2eNotice());
+  const bin = Buffer.from(dearmorMessage(good.body, { maxArmorBytes: 1 << 22, maxArmorHeaders: 8 }));
+  const packets = scanPackets(bin, { maxPackets: 8, keepBodiesUpTo: 4096 });
+  const seipd = packets.at(-1)!;
+  const armored = (b: Buffer) => armorMessage(b);
+  t.throws(
+    () => parseE2ePgpBody(armored(bin.subarray(seipd.start)), 1 << 20),
+    { code: 'envelope-malformed' },
+    'no session key',
+  );
+  t.throws(
+    () => parseE2ePgpBody(armored(bin.subarray(0, seipd.start)), 1 << 20),
+    { code: 'envelope-malformed' },
+    'no data',
+  );
+  const first = bin.subarray(packets[0]!.start, packets[0]!.end);
+  t.throws(
+    () => parseE2ePgpBody(armored(Buffer.concat([first, first, bin.subarray(seipd.start)])), 1 << 20),
+    { code: 'recipients-mismatch' },
+    'a key id twice',
+  );
+  const v6 = Buffer.from(first);
+  v6[first.length - packets[0]!.length] = 6;
+  t.throws(
+    () => parseE2ePgpBody(armored(Buffer.concat([v6, bin.subarray(seipd.start)])), 1 << 20),
+    { code: 'envelope-malformed' },
+    'a version 6 session key',
+  );
+  t.throws(() => parseHeaderMessage(good.body, 1 << 20), { code: 'envelope-malformed' }, 'an encrypted header');
+  t.ok(parseHeaderMessage(good.signedHeader, 1 << 20).length > 0, 'a one-pass signed header');
+
+  const defect = (b: Uint8Array) => openPgpE2eFormat.inboxDelivery.defect(b);
+  const enc = (s: string) => new TextEncoder().encode(s);
+  t.equal(defect(enc(good.envelope)), null);
+  t.match(defect(enc(JSON.stringify({ header: 'a.b.c', body: '{}' }))), /not an OpenPGP end-to-end envelope/);
+  t.match(defect(enc('junk')), /not an end-to-end envelope/);
+
+  const audit = openPgpE2eFormat.storedSignatures([]);
+  const claim = { signerKid: 'x', originAgency: 'vn-customs', receivedAt: new Date().toISOString(), at: new Date() };
+  t.equal((await audit.verify(enc('junk'), claim))?.code, 'notice-signature-invalid', 'the audit on junk');
+  t.equal((await audit.verify(enc(good.envelope), claim))?.code, 'notice-signer-unknown', 'and with no key history');
+
+  // An OpenPGP kid is never looked up among JWKs, and a revoked record is not current.
+  const seedAgencies = JSON.parse(readFileSync(join(dataDir, 'registry.json'), 'utf8')) as RegistrySeed;
+  const th = seedAgencies.agencies.find((a) => a.id === 'th-customs')!;
+  const kid = th.openpgp_keys![0]!.kid;
+  const snap = (revoked: boolean) =>
+    new RegistrySnapshot(
+      [{ ...th, openpgp_keys: [{ ...th.openpgp_keys![0]!, status: revoked ? 'revoked' : 'active' }] }],
+      [],
+    );
+  t.doesNotThrow(() => checkSealedFor(['th-customs'], [kid], snap(false), new Date(), 'openpgp-e2e'));
+  t.throws(() => checkSealedFor(['th-customs'], [kid], snap(false), new Date()), { code: 'recipients-mismatch' });
+  t.throws(() => checkSealedFor(['th-customs'], [kid], snap(true), new Date(), 'openpgp-e2e'), {
+    code: 'recipients-mismatch',
+    publicDetail: /not a current encryption key/,
+  });
+
+  // The recipient's refusals.
+  const n = e2eNotice();
+  const s = await seal(n);
+  const delivery = (e2e: string | undefined, patch: Record<string, unknown> = {}) => ({
+    e2e,
+    notice_id: n.id as string,
+    origin: { agency: 'vn-customs' },
+    received_at: new Date().toISOString(),
+    ...patch,
+  });
+  const open = (d: ReturnType<typeof delivery>) =>
+    openEndToEndOpenPgp(d, pgpKey('th-customs'), originPgpKeys, validator);
+  t.same((await open(delivery(s.envelope))).notice, n, 'opens');
+  await t.rejects(open(delivery(undefined)), { code: 'decrypt-failed' }, 'not an e2e delivery');
+  await t.rejects(open(delivery('junk')), { code: 'routing-header-mismatch' }, 'not an envelope');
+  await t.rejects(
+    open(delivery(JSON.stringify({ header: 'a.b.c', body: '{}' }))),
+    { code: 'routing-header-mismatch' },
+    'the JOSE form',
+  );
+  const other = await seal(e2eNotice());
+  await t.rejects(
+    open(delivery(JSON.stringify({ header: s.signedHeader, body: other.body }))),
+    { code: 'routing-header-mismatch' },
+    'another body',
+  );
+  await t.rejects(
+    open(delivery(await envelopeWith({ ...n, tlp: 'AMBER' }, s.body))),
+    { code: 'routing-header-mismatch', message: /tlp/ },
+    'a notice that says otherwise than its header',
+  );
+  await t.rejects(open(delivery(s.envelope, { notice_id: 'other' })), { code: 'origin-mismatch' }, 'other labels');
+  const bad = { ...n, tlp: 'PURPLE' };
+  const badSealed = await seal(bad, 'vn-customs', await certsOf(n));
+  await t.rejects(open(delivery(badSealed.envelope)), { code: 'notice-schema-invalid' }, 'an invalid notice');
+  t.notOk(isOpenPgpE2e('junk'));
+});
