@@ -478,6 +478,36 @@ t.test('pieces without the gateway: wire checks, inbox shape, the audit on junk,
     publicDetail: /not a current encryption key/,
   });
 
+  // Routing's side: the plan's key, and the sealer labels each copy with the certificate the body names.
+  const { encryptionKeyOwner } = await import('../adapters/e2e-openpgp/recipient-keys.js');
+  const agencies = seedAgencies.agencies;
+  const at = new Date();
+  t.equal(openPgpE2eFormat.deliveryKey(th, at)?.kid, kid);
+  t.equal(
+    openPgpE2eFormat.deliveryKey(
+      agencies.find((a) => a.id === 'cn-customs')!,
+      at,
+    ),
+    undefined,
+  );
+  const copies = await openPgpE2eFormat.deliverySealer().seal(
+    enc(good.envelope),
+    ['th-customs', 'cn-customs'].map((id) => ({ kid: 'plan', agency: agencies.find((a) => a.id === id)! })),
+    { noticeId: 'n', format: 'openpgp-e2e' },
+    at,
+  );
+  t.same(
+    copies.map((c) => c && { kid: c.kid, same: Buffer.from(c.body).equals(enc(good.envelope)) }),
+    [{ kid, same: true }, undefined],
+    'the envelope as posted, for th-customs only',
+  );
+  // The primary (signing-only) key's id names no encryption key.
+  t.equal(await encryptionKeyOwner(agencies, kid.slice(-16), at), undefined);
+  const thIds: string[] = [];
+  for (const id of parseE2ePgpBody(good.body, 1 << 20).keyIds)
+    if ((await encryptionKeyOwner([th], id, at))?.kid === kid) thIds.push(id);
+  t.equal(thIds.length, 1, "one session key is for th-customs' encryption subkey");
+  t.equal(await encryptionKeyOwner([th, th], thIds[0]!, at), undefined, 'two records claiming it: none');
   // The recipient's refusals.
   const n = e2eNotice();
   const s = await seal(n);
