@@ -8,6 +8,8 @@
  */
 import { Agent, request } from 'node:http';
 import type { JWK } from 'jose';
+import type { OperationDirectory } from '../broker/agency-client/end-to-end.js';
+import { sealE2eEnvelopesInWorkers } from './e2e-notices.js';
 import { sealEnvelopes } from './notices.js';
 import { sealOpenPgpEnvelopes } from './openpgp-notices.js';
 import { clusters, medianGap, percentile, round } from './stats.js';
@@ -24,9 +26,13 @@ export interface LoadgenArgs {
   count: number;
   /** Open loop: start requests at this fixed rate (at most `concurrency` in flight); latency counts from the scheduled start. */
   ratePerSecond?: number;
-  /** Envelope format: JOSE (default), or OpenPGP messages encrypted to `openpgpKey` (the broker's armored key from GET /v1/keys). */
-  format?: 'jose' | 'openpgp';
+  /**
+   * Envelope format: JOSE (default), OpenPGP messages encrypted to `openpgpKey` (the broker's armored key from GET
+   * /v1/keys), or end-to-end envelopes sealed for the recipients' keys in `e2eDirectory` (bench/e2e-notices.ts).
+   */
+  format?: 'jose' | 'openpgp' | 'e2e';
   openpgpKey?: string;
+  e2eDirectory?: OperationDirectory;
 }
 
 export interface LevelResult {
@@ -34,6 +40,8 @@ export interface LevelResult {
   ratePerSecond?: number;
   sent: number;
   accepted: number;
+  /** Seconds the load generator spent sealing its envelopes before the clock started (the client's cost, untimed). */
+  sealSeconds: number;
   errors: number;
   errorStatuses: Record<string, number>;
   seconds: number;
@@ -80,11 +88,19 @@ function post(agent: Agent, url: URL, body: string, contentType: string): Promis
   });
 }
 
+async function seal(args: LoadgenArgs) {
+  if (args.format === 'openpgp') return sealOpenPgpEnvelopes(args.count, args.dataDir, args.openpgpKey ?? '');
+  if (args.format === 'e2e') {
+    if (!args.e2eDirectory) throw new Error('format e2e needs e2eDirectory');
+    return sealE2eEnvelopesInWorkers(args.count, args.dataDir, args.e2eDirectory);
+  }
+  return sealEnvelopes(args.count, args.dataDir, args.jwks);
+}
+
 async function run(args: LoadgenArgs): Promise<LevelResult> {
-  const envelopes =
-    args.format === 'openpgp'
-      ? await sealOpenPgpEnvelopes(args.count, args.dataDir, args.openpgpKey ?? '')
-      : await sealEnvelopes(args.count, args.dataDir, args.jwks);
+  const s0 = performance.now();
+  const envelopes = await seal(args);
+  const sealSeconds = round((performance.now() - s0) / 1000, 2);
   const url = new URL(args.url);
   const agent = new Agent({ keepAlive: true, maxSockets: args.concurrency });
   await new Promise<void>((resolve) => {
@@ -157,6 +173,7 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
     ...(args.ratePerSecond ? { ratePerSecond: args.ratePerSecond } : {}),
     sent,
     accepted,
+    sealSeconds,
     errors: sent - accepted,
     errorStatuses: statuses,
     seconds: round(seconds, 3),
