@@ -5,9 +5,12 @@
  * rate beside the raw Ed25519 verify rate. The OpenPGP envelope path
  * (application/pgp-encrypted) is measured beside JOSE on the same gateway: its
  * own crypto ceiling (the gateway's OpenPGP adapter in process) and its full
- * pipeline rate.
+ * pipeline rate. End-to-end envelopes (application/liaison-e2e+json, five
+ * recipients each, in an operation the bench registers through the admin API)
+ * run after them on the same gateway, against the bare pass-through of the
+ * same run (issue 23's targets: bench/e2e-summary.ts).
  *
- *   node dist/bench/run.js [--quick] [--levels 1,4,16,64] [--openpgp-levels 1,4,16|none] [--seconds 5]
+ *   node dist/bench/run.js [--quick] [--levels 1,4,16,64] [--openpgp-levels 1,4,16|none] [--e2e-levels 1,4,16,64|none] [--seconds 5]
  *
  * Everything runs on loopback: its own nats-server, the gateway as a child
  * process (node dist/broker/main.js), the load generator as another child.
@@ -40,6 +43,8 @@ import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audi
 import { createDeliverySealers } from '../broker/routing/seal.js';
 import { measureCeiling, type CeilingResult } from './ceiling.js';
 import { benchGatewayEnv, routerWatch, runLevel, startGateway, startNode, type Level } from './levels.js';
+import { E2E_OPERATION, E2E_RECIPIENTS, registerE2eOperation } from './e2e-notices.js';
+import { e2eRateEstimate, e2eSummary, e2eSummaryLines } from './e2e-summary.js';
 import { sealEnvelopes } from './notices.js';
 import { OPENPGP_MIX, sealOpenPgpEnvelopes } from './openpgp-notices.js';
 import { round } from './stats.js';
@@ -54,6 +59,7 @@ const { values } = parseArgs({
     profile: { type: 'string' },
     levels: { type: 'string' },
     'openpgp-levels': { type: 'string' },
+    'e2e-levels': { type: 'string' },
     seconds: { type: 'string' },
     'no-chart': { type: 'boolean' },
   },
@@ -75,6 +81,9 @@ const openpgpLevels =
       : quick
         ? [1, 4, 16]
         : levels;
+// The end-to-end path: the same levels as JOSE unless told; `none` skips it.
+const e2eLevels =
+  values['e2e-levels'] === 'none' ? [] : values['e2e-levels'] ? parseLevels(values['e2e-levels']) : levels;
 const durationMs = Math.round(Number(values.seconds ?? (quick ? 1 : 5)) * 1000);
 if (!(durationMs >= 200 && durationMs <= 60_000)) throw new Error('--seconds must be between 0.2 and 60');
 const MAX_ENVELOPES_PER_LEVEL = 40_000;
@@ -271,6 +280,72 @@ async function main() {
       ? openpgpFull.reduce((a, b) => (b.sustainedPerSecond! > a.sustainedPerSecond! ? b : a))
       : undefined;
 
+    // --- the end-to-end path on the same gateway: envelopes sealed by their origins for 5 recipients each, which the
+    // hub checks (header signature, routing header schema, body hash and shape, policy, recipients) but never opens.
+    const e2eFull: Level[] = [];
+    let e2eHalf: Level | undefined;
+    if (e2eLevels.length > 0) {
+      const directory = await registerE2eOperation(
+        gwUrl,
+        dataDir,
+        (jwks as { broker?: string }).broker ?? 'liaison-hub',
+      );
+      out(
+        `end-to-end full pipeline (HTTP → header JWS → routing header → body hash and shape → policy → JetStream ×2 → receipt; ${E2E_RECIPIENTS} recipients each, operation ${E2E_OPERATION.id}):`,
+      );
+      for (const c of e2eLevels) {
+        const rate = e2eRateEstimate(
+          c,
+          e2eFull.at(-1),
+          full.find((l) => l.concurrency === c),
+        );
+        const level = await runLevel(
+          {
+            url: gwUrl,
+            dataDir,
+            jwks,
+            format: 'e2e',
+            e2eDirectory: directory,
+            concurrency: c,
+            durationMs,
+            count: budget(rate),
+          },
+          gw.child.pid!,
+          nats.pid,
+        );
+        e2eFull.push(await routed.settle(level, gw.child.pid!, gwUrl));
+        out('  ' + fmt(e2eFull.at(-1)!) + `  (sealed ${budget(rate)} in ${level.sealSeconds} s, untimed)`);
+        out(fmtThreads(e2eFull.at(-1)!));
+        await sleep(300);
+      }
+      const e2ePeak = e2eFull.reduce((a, b) => (b.sustainedPerSecond! > a.sustainedPerSecond! ? b : a));
+      const e2eHalfRate = Math.max(1, Math.round(e2ePeak.sustainedPerSecond! / 2));
+      e2eHalf = await routed.settle(
+        await runLevel(
+          {
+            url: gwUrl,
+            dataDir,
+            jwks,
+            format: 'e2e',
+            e2eDirectory: directory,
+            concurrency: 256,
+            durationMs: openLoopMs,
+            count: budget(3 * e2eHalfRate),
+            ratePerSecond: e2eHalfRate,
+          },
+          gw.child.pid!,
+          nats.pid,
+        ),
+        gw.child.pid!,
+        gwUrl,
+      );
+      out(
+        '  ' + fmt(e2eHalf) + `   (open loop at half the e2e peak rate; sealed in ${e2eHalf.sealSeconds} s, untimed)`,
+      );
+      out(fmtThreads(e2eHalf));
+      out(fmtSlow(e2eHalf));
+    }
+
     // --- the audit verify rate over what this run logged
     await sleep(2500); // the checkpointer publishes every second while entries arrive
     let audit: AuditRate | undefined;
@@ -381,11 +456,13 @@ async function main() {
       halfPeakRate: halfRate,
       /** The ingest-only gateway at the same open-loop rate: the tail without the router and checkpointer on the process. */
       ingestOnlyP99AtHalfPeakMs: ingestHalf.p99Ms,
-      // Under load of either kind: the OpenPGP levels run on the same gateway after the JOSE ones.
+      // Under load of any kind: the OpenPGP and e2e levels run on the same gateway after the JOSE ones.
       maxGatewayRssMb: Math.max(
         ...full.map((l) => l.gatewayPeakRssMb),
         half.gatewayPeakRssMb,
         ...openpgpFull.map((l) => l.gatewayPeakRssMb),
+        ...e2eFull.map((l) => l.gatewayPeakRssMb),
+        e2eHalf?.gatewayPeakRssMb ?? 0,
       ),
       auditOverRawVerify: round(audit.entriesPerSecond / rawVerify.perSecond, 3),
       /** The audit an auditor runs (origin signatures too) against raw verify. */
@@ -412,6 +489,19 @@ async function main() {
           },
         }
       : undefined;
+    const e2e =
+      e2eHalf && e2eFull.length > 0
+        ? {
+            levels: e2eLevels,
+            operation: E2E_OPERATION.id,
+            recipientsPerNotice: E2E_RECIPIENTS,
+            full: e2eFull,
+            halfPeak: e2eHalf,
+            ...(({ ratios, targets }) => ({ ratios: { ...ratios, halfPeakRate: e2eHalf.ratePerSecond! }, targets }))(
+              e2eSummary(e2eFull, e2eHalf, passPeak.acceptedPerSecond),
+            ),
+          }
+        : undefined;
     const targets = {
       fullOverCeiling: { target: '>= 0.6', met: ratios.fullOverCeiling >= 0.6 },
       p99AtHalfPeakMs: { target: '<= 25', met: ratios.p99AtHalfPeakMs <= 25 },
@@ -438,7 +528,7 @@ async function main() {
       `p99 at half peak (${halfRate}/s)  ${ratios.p99AtHalfPeakMs} ms  (target ≤ 25 ms: ${targets.p99AtHalfPeakMs.met ? 'met' : 'NOT met'}); ingest-only gateway at the same rate ${ratios.ingestOnlyP99AtHalfPeakMs} ms`,
     );
     out(
-      `gateway peak RSS          ${ratios.maxGatewayRssMb} MB  (target ≤ 256 MB: ${targets.maxGatewayRssMb.met ? 'met' : 'NOT met'}; JOSE and OpenPGP levels, catch-ups included)`,
+      `gateway peak RSS          ${ratios.maxGatewayRssMb} MB  (target ≤ 256 MB: ${targets.maxGatewayRssMb.met ? 'met' : 'NOT met'}; JOSE, OpenPGP and e2e levels, catch-ups included)`,
     );
     out(
       `audit verify / raw verify ${ratios.auditOverRawVerify}  (target ≥ 0.5: ${targets.auditOverRawVerify.met ? 'met' : 'NOT met'}); with origin signatures ${ratios.auditWithOriginsOverRawVerify}`,
@@ -464,6 +554,10 @@ async function main() {
         `OpenPGP / JOSE            ceiling ${r.ceilingOverJoseCeiling}, full pipeline peak ${r.fullPeakOverJoseFullPeak}`,
       );
       out(`OpenPGP errors            ${r.errors}`);
+    }
+    if (e2e) {
+      out('');
+      for (const line of e2eSummaryLines(e2e, e2e.ratios.halfPeakRate)) out(line);
     }
 
     if (machine.loadAverageAtStart > 0.5 * machine.nproc)
@@ -495,6 +589,7 @@ async function main() {
       ratios,
       targets,
       ...(openpgp ? { openpgp } : {}),
+      ...(e2e ? { e2e } : {}),
     };
     const resultsDir = join(repoRoot, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });

@@ -98,6 +98,8 @@ export interface ChartResults {
   passThrough: ChartLevel[];
   ratios: { cryptoCeilingPerSecond: number };
   openpgp?: { full: ChartLevel[]; ratios: { cryptoCeilingPerSecond: number } };
+  /** The end-to-end path (five recipients a notice), when the run had it. */
+  e2e?: { full: ChartLevel[] };
 }
 
 /** The bench's chart: p99 (and the full pipeline's p50) against accepted/s, with the crypto ceilings. */
@@ -122,6 +124,7 @@ export function benchChartSvg(r: ChartResults): string {
       { name: 'ingest-only gateway p99', colour: '#8e44ad', points: p99(r.ingestOnly) },
       { name: 'bare pass-through p99', colour: '#2471a3', points: p99(r.passThrough) },
       ...(r.openpgp ? [{ name: 'OpenPGP full pipeline p99', colour: '#16a085', points: p99(r.openpgp.full) }] : []),
+      ...(r.e2e ? [{ name: 'end-to-end (5 recipients) p99', colour: '#7f8c8d', points: p99(r.e2e.full) }] : []),
     ],
     verticals: [
       { x: ceiling, label: `crypto ceiling ${Math.round(ceiling)}/s`, colour: '#27ae60' },
