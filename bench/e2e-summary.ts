@@ -24,17 +24,15 @@ export interface E2eLevel {
 }
 
 /**
- * The rate to seal envelopes for at concurrency `c` (sealing is slow: ~250/s a thread): the previous e2e level's rate
- * scaled by the concurrency, or for the first level three times the JOSE level at that concurrency (no decryption and
- * no re-encryption at the hub); never more than E2E_RATE_CAP. A level that runs out of envelopes still measures its
- * rate, over a shorter clock, and says so (`ranOut`).
+ * The rate to seal envelopes for at concurrency `c` (sealing is slow: ~250/s a thread): the previous e2e level's rate,
+ * or for the first level three times the JOSE level's (no decryption and no re-encryption at the hub) at the highest
+ * concurrency up to `c` (else the lowest), scaled up by the concurrency; at least 50/s, at most E2E_RATE_CAP. A level
+ * that runs out of envelopes still measures its rate, over a shorter clock, and says so (`ranOut`).
  */
-export function e2eRateEstimate(c: number, previous: E2eLevel | undefined, jose: E2eLevel | undefined): number {
-  const guess = previous
-    ? previous.acceptedPerSecond * Math.max(1, c / previous.concurrency)
-    : jose
-      ? 3 * jose.acceptedPerSecond
-      : E2E_RATE_CAP;
+export function e2eRateEstimate(c: number, previous: E2eLevel | undefined, jose: readonly E2eLevel[]): number {
+  const byC = [...jose].sort((x, y) => x.concurrency - y.concurrency);
+  const ref = previous ?? byC.filter((l) => l.concurrency <= c).at(-1) ?? byC[0];
+  const guess = ref ? (previous ? 1 : 3) * ref.acceptedPerSecond * Math.max(1, c / ref.concurrency) : E2E_RATE_CAP;
   return Math.max(50, Math.min(E2E_RATE_CAP, Math.ceil(guess)));
 }
 

@@ -294,11 +294,7 @@ async function main() {
         `end-to-end full pipeline (HTTP → header JWS → routing header → body hash and shape → policy → JetStream ×2 → receipt; ${E2E_RECIPIENTS} recipients each, operation ${E2E_OPERATION.id}):`,
       );
       for (const c of e2eLevels) {
-        const rate = e2eRateEstimate(
-          c,
-          e2eFull.at(-1),
-          full.find((l) => l.concurrency === c),
-        );
+        const rate = e2eRateEstimate(c, e2eFull.at(-1), full);
         const level = await runLevel(
           {
             url: gwUrl,
