@@ -9,6 +9,11 @@ import { round } from './stats.js';
 export const E2E_TARGETS = { peakPerSecond: 2500, overPassThrough: 0.7, p99AtHalfPeakMs: 25 } as const;
 /** The most envelopes per second a level seals for: above the target, so a level that runs out says the target is met. */
 export const E2E_RATE_CAP = 4000;
+/**
+ * The fewest: the JOSE level an estimate starts from can be a slow one (on a busy machine, JOSE at c=1 took 24.7/s
+ * and e2e 155.9/s, which ran out of its 144 envelopes in a second), and sealing 500 a second more costs a few seconds.
+ */
+export const E2E_RATE_FLOOR = 500;
 
 /** The figures of a level this module reads. */
 export interface E2eLevel {
@@ -26,14 +31,14 @@ export interface E2eLevel {
 /**
  * The rate to seal envelopes for at concurrency `c` (sealing is slow: ~250/s a thread): the previous e2e level's rate,
  * or for the first level three times the JOSE level's (no decryption and no re-encryption at the hub) at the highest
- * concurrency up to `c` (else the lowest), scaled up by the concurrency; at least 50/s, at most E2E_RATE_CAP. A level
+ * concurrency up to `c` (else the lowest), scaled up by the concurrency; between E2E_RATE_FLOOR and E2E_RATE_CAP. A level
  * that runs out of envelopes still measures its rate, over a shorter clock, and says so (`ranOut`).
  */
 export function e2eRateEstimate(c: number, previous: E2eLevel | undefined, jose: readonly E2eLevel[]): number {
   const byC = [...jose].sort((x, y) => x.concurrency - y.concurrency);
   const ref = previous ?? byC.filter((l) => l.concurrency <= c).at(-1) ?? byC[0];
   const guess = ref ? (previous ? 1 : 3) * ref.acceptedPerSecond * Math.max(1, c / ref.concurrency) : E2E_RATE_CAP;
-  return Math.max(50, Math.min(E2E_RATE_CAP, Math.ceil(guess)));
+  return Math.max(E2E_RATE_FLOOR, Math.min(E2E_RATE_CAP, Math.ceil(guess)));
 }
 
 /** nats-server's CPU per accepted notice (ms) over a level's clock. */

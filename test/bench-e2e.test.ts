@@ -14,6 +14,7 @@ import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js
 import { E2E_OPERATION, E2E_RECIPIENTS, e2eNotice } from '../bench/e2e-notices.js';
 import {
   E2E_RATE_CAP,
+  E2E_RATE_FLOOR,
   e2eRateEstimate,
   e2eSummary,
   e2eSummaryLines,
@@ -88,17 +89,18 @@ t.test('a notice whose origin is not a member of the operation is refused before
 t.test('the envelope budget of a level: from the JOSE levels first, then from the previous e2e level', async (t) => {
   const jose = [
     level({ concurrency: 16, acceptedPerSecond: 400 }),
-    level({ concurrency: 1, acceptedPerSecond: 100 }),
+    level({ concurrency: 1, acceptedPerSecond: 200 }),
     level({ concurrency: 4, acceptedPerSecond: 250 }),
   ];
-  t.equal(e2eRateEstimate(1, undefined, jose), 300, 'three times the JOSE level at that concurrency');
+  t.equal(e2eRateEstimate(1, undefined, jose), 600, 'three times the JOSE level at that concurrency');
   t.equal(e2eRateEstimate(8, undefined, jose), 1500, 'the nearest lower JOSE level, scaled by c');
   t.equal(e2eRateEstimate(64, undefined, jose), E2E_RATE_CAP, 'capped');
   t.equal(e2eRateEstimate(2, undefined, jose.slice(0, 1)), 1200, 'no JOSE level as low: the lowest, never scaled down');
   t.equal(e2eRateEstimate(1, undefined, []), E2E_RATE_CAP, 'no JOSE level: the cap');
   t.equal(e2eRateEstimate(16, level({ concurrency: 4, acceptedPerSecond: 700 }), jose), 2800, 'previous e2e, by c');
   t.equal(e2eRateEstimate(4, level({ concurrency: 16, acceptedPerSecond: 700 }), jose), 700, 'never scaled down');
-  t.equal(e2eRateEstimate(1, level({ concurrency: 1, acceptedPerSecond: 3 }), jose), 50, 'at least 50/s');
+  t.equal(E2E_RATE_FLOOR, 500);
+  t.equal(e2eRateEstimate(1, level({ concurrency: 1, acceptedPerSecond: 3 }), jose), E2E_RATE_FLOOR, 'the floor');
 });
 
 t.test('the three figures against their targets, met at the bounds', async (t) => {
