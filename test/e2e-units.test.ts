@@ -2,11 +2,21 @@
 import t from 'tap';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { parseE2eBody, parseE2eEnvelope } from '../adapters/e2e-jose/wire.js';
-import { recipientKeys, sealEndToEnd, type OperationDirectory } from '../broker/agency-client/end-to-end.js';
+import {
+  checkSupersedes,
+  recipientKeys,
+  routingHeaderOf,
+  sealEndToEnd,
+  type OperationDirectory,
+} from '../broker/agency-client/end-to-end.js';
+import { DeliveryVerificationError } from '../broker/agency-client/open-delivery.js';
+import { buildWithdrawal } from '../broker/agency-client/withdrawal.js';
 import { LiaisonError } from '../broker/core/errors.js';
 import type { NoticeHeader } from '../broker/core/notice.js';
 import { checkSealedFor } from '../broker/ingest/e2e-recipients.js';
 import { evaluatePolicy } from '../broker/ingest/policy.js';
+import { evaluateWithdrawalPolicy, supersededId } from '../broker/ingest/withdrawal-policy.js';
+import type { NoticeLogEntry } from '../broker/log/entry.js';
 import { makeKeyPair } from '../broker/keys/jwk.js';
 import { RegistrySnapshot, type Agency, type RegistryJwk } from '../broker/registry/model.js';
 import { createRoutingHeaderValidator } from '../broker/schemas/routing-header-validator.js';
@@ -102,7 +112,7 @@ t.test('the mode: e2e envelopes only to e2e operations, and the other way round,
   );
 });
 
-t.test('the routing header schema: strict, binds a hash, no withdrawals', async (t) => {
+t.test('the routing header schema: strict, binds a hash, withdrawals by supersedes only', async (t) => {
   const validate = createRoutingHeaderValidator();
   const n = sampleNotice('seizure-report');
   const h = {
@@ -123,11 +133,119 @@ t.test('the routing header schema: strict, binds a hash, no withdrawals', async 
   };
   t.same(paths({ ...h, summary: 'content' }), ['/summary'], 'no content fields');
   t.same(paths({ ...h, body_sha256: 'A'.repeat(64) }), ['/body_sha256']);
-  t.ok(paths({ ...h, type: 'withdrawal' }).includes('/type'), 'withdrawals stay hub-readable');
+  // A withdrawal names the notice it supersedes, and nothing else of its body; other types name none.
+  const w = { ...h, type: 'withdrawal', supersedes: n.id };
+  t.same(validate(w), { ok: true }, 'a withdrawal with supersedes');
+  t.same(paths({ ...h, type: 'withdrawal' }), ['/supersedes'], 'a withdrawal without supersedes');
+  t.same(paths({ ...h, supersedes: n.id }), ['/supersedes'], 'supersedes on another type');
+  t.ok(paths({ ...w, supersedes: 'not-a-uuid' }).includes('/supersedes'), 'supersedes is a notice id');
+  t.same(paths({ ...w, reason: 'content' }), ['/reason'], "a withdrawal's reason stays sealed");
   t.same(paths({ ...h, schema_version: '9.9' }), ['/schema_version']);
   t.same(paths({ ...h, expires_at: '2000-01-01T00:00:00Z' }), ['/expires_at']);
   const { body_sha256: _drop, ...noHash } = h;
   t.same(paths(noHash), ['/body_sha256']);
+});
+
+const withdrawalOf = (supersedes: string, operation = 'sealed') =>
+  buildWithdrawal({
+    id: '0b6b3c3e-5f0d-4c47-9a55-7d1f1d0e0a01',
+    supersedes,
+    origin: { agency: 'vn-customs', country: 'VN' },
+    operation,
+    tlp: 'AMBER',
+    recipients: ['th-customs'],
+    reason: 'wrong container',
+    correction: 'container MSCU 1234567',
+    language: 'en',
+    priority: 'high',
+    now,
+  });
+
+t.test("a withdrawal's routing header: supersedes, no reason; the recipient checks the body agrees", async (t) => {
+  const n = sampleNotice('seizure-report');
+  const w = withdrawalOf(n.id);
+  const h = routingHeaderOf(w, 'a'.repeat(64));
+  t.equal(h.supersedes, n.id, 'the header names the superseded notice');
+  t.notOk(JSON.stringify(h).includes('container'), 'neither reason nor correction is in the header');
+  t.same(createRoutingHeaderValidator()(h), { ok: true }, 'and it is schema-valid');
+  t.equal(routingHeaderOf(n, 'a'.repeat(64)).supersedes, undefined, 'another type names none');
+  checkSupersedes(w, h);
+  checkSupersedes(n, routingHeaderOf(n, 'a'.repeat(64)));
+  const other = sampleNotice('seizure-report').id;
+  const mismatch = (notice: Record<string, unknown>, header: typeof h, what: string) =>
+    throwsWith(t, () => checkSupersedes(notice, header), DeliveryVerificationError, 'routing-header-mismatch', {
+      what,
+    });
+  mismatch(w, { ...h, supersedes: other }, 'header names another notice');
+  mismatch(w, { ...h, supersedes: undefined }, 'header names none');
+  mismatch({ ...w, references: [other] }, h, 'references leave it out');
+  mismatch({ ...w, references: undefined }, h, 'no references');
+  mismatch(n, { ...routingHeaderOf(n, 'a'.repeat(64)), supersedes: n.id }, 'a non-withdrawal header naming one');
+});
+
+t.test('ingest: an e2e withdrawal is routed by the header supersedes, and only in e2e operations', async (t) => {
+  const original = sampleNotice('seizure-report');
+  const entry: NoticeLogEntry = {
+    v: 1,
+    kind: 'notice',
+    notice_id: original.id,
+    sha256: 'a'.repeat(64),
+    format: 'jose-e2e',
+    signer_kid: 'vn-sig',
+    origin: { country: 'VN', agency: 'vn-customs' },
+    operation: 'sealed',
+    type: 'seizure-report',
+    tlp: 'AMBER',
+    received_at: now.toISOString(),
+    recipients: ['th-customs'],
+  };
+  const lookup = {
+    find: async (id: string) => (id === original.id ? entry : undefined),
+    delivered: async () => ['th-customs'],
+  };
+  const w = withdrawalOf(original.id);
+  const header = routingHeaderOf(w, 'a'.repeat(64));
+  t.equal(supersededId(header), original.id);
+  throwsWith(t, () => supersededId({ ...header, supersedes: undefined }), LiaisonError, 'schema-invalid');
+  t.same(await evaluateWithdrawalPolicy(header, 'vn-customs', registry, now, lookup, { endToEnd: true }), {
+    recipients: ['th-customs'],
+  });
+  // The header's supersedes is what the rules apply to: another id is refused as any unknown notice.
+  await t.rejects(
+    evaluateWithdrawalPolicy(
+      { ...header, supersedes: sampleNotice('seizure-report').id },
+      'vn-customs',
+      registry,
+      now,
+      lookup,
+      {
+        endToEnd: true,
+      },
+    ),
+    coded('policy-denied'),
+  );
+  // Hub-readable in an e2e operation: refused, after membership (a non-member learns nothing about the mode).
+  await t.rejects(
+    evaluateWithdrawalPolicy(w as never, 'vn-customs', registry, now, lookup),
+    coded('operation-end-to-end'),
+  );
+  await t.rejects(
+    evaluateWithdrawalPolicy(withdrawalOf(original.id, 'nope') as never, 'vn-customs', registry, now, lookup),
+    coded('policy-denied'),
+  );
+  await t.rejects(
+    evaluateWithdrawalPolicy(
+      routingHeaderOf(withdrawalOf(original.id, 'open'), 'a'.repeat(64)),
+      'vn-customs',
+      registry,
+      now,
+      lookup,
+      {
+        endToEnd: true,
+      },
+    ),
+    coded('operation-not-end-to-end'),
+  );
 });
 
 t.test('the wire parser: envelope and JWE General JSON, strictly', async (t) => {

@@ -24,7 +24,13 @@ import { sha256Hex } from '../core/sha256.js';
 import type { OpenPgpAgencyKey } from '../registry/model.js';
 import { ROUTING_HEADER_NOTICE_FIELDS, type RoutingHeader } from '../schemas/routing-header-validator.js';
 import type { NoticeValidator } from '../schemas/notice-validator.js';
-import { recipientMembers, routingHeaderOf, type OpenedEndToEnd, type OperationDirectory } from './end-to-end.js';
+import {
+  checkSupersedes,
+  recipientMembers,
+  routingHeaderOf,
+  type OpenedEndToEnd,
+  type OperationDirectory,
+} from './end-to-end.js';
 import { DeliveryVerificationError, verifyOpenPgp } from './open-delivery.js';
 
 export { E2E_PGP_MEDIA_TYPE };
@@ -153,6 +159,7 @@ export async function openEndToEndOpenPgp(
   for (const f of ROUTING_HEADER_NOTICE_FIELDS)
     if (!isDeepStrictEqual(notice[f], (header as unknown as Record<string, unknown>)[f]))
       throw fail('routing-header-mismatch', `the notice's ${f} is not the routing header's`);
+  checkSupersedes(notice, header);
   if (notice.id !== delivery.notice_id || (notice.origin as { agency?: unknown }).agency !== delivery.origin.agency)
     throw new DeliveryVerificationError('origin-mismatch', 'the signed notice does not match the delivery labels');
   const valid = validator.validate(notice);

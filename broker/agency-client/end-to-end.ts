@@ -8,6 +8,7 @@ import {
   parseE2eEnvelope,
   ROUTING_HEADER_TYP,
 } from '../../adapters/e2e-jose/wire.js';
+import { WITHDRAWAL_TYPE } from '../core/notice.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { AgencyKey } from '../registry/model.js';
 import { ROUTING_HEADER_NOTICE_FIELDS, type RoutingHeader } from '../schemas/routing-header-validator.js';
@@ -123,11 +124,43 @@ export async function sealEndToEnd(
   return { envelope: JSON.stringify({ header: headerJws, body }), header, jws, body };
 }
 
-/** The routing header of a notice: its shared fields, and the body's hash. */
+/**
+ * The routing header of a notice: its shared fields, for a withdrawal the id
+ * it supersedes (what the hub routes it by; action, reason and correction stay
+ * sealed), and the body's hash.
+ */
 export function routingHeaderOf(notice: Record<string, unknown>, bodySha256: string): RoutingHeader {
   const h: Record<string, unknown> = {};
   for (const f of ROUTING_HEADER_NOTICE_FIELDS) if (notice[f] !== undefined) h[f] = notice[f];
+  const supersedes = (notice.body as { supersedes?: unknown } | undefined)?.supersedes;
+  if (notice.type === WITHDRAWAL_TYPE && supersedes !== undefined) h.supersedes = supersedes;
   return { ...(h as Omit<RoutingHeader, 'body_sha256'>), body_sha256: bodySha256 };
+}
+
+/**
+ * The recipient's check of what the hub routed a withdrawal by: the sealed
+ * notice's body.supersedes equals the routing header's `supersedes` and is in
+ * its references (the rule the hub applies to a hub-readable withdrawal), and
+ * only a withdrawal's header names one. Run after the shared fields (type
+ * included) are found equal.
+ */
+export function checkSupersedes(notice: Record<string, unknown>, header: RoutingHeader): void {
+  const named = header.supersedes;
+  if (notice.type !== WITHDRAWAL_TYPE) {
+    if (named !== undefined)
+      throw fail(
+        'routing-header-mismatch',
+        'the routing header names a superseded notice, the notice is no withdrawal',
+      );
+    return;
+  }
+  const body = notice.body as { supersedes?: unknown } | undefined;
+  const references = Array.isArray(notice.references) ? (notice.references as unknown[]) : [];
+  if (typeof named !== 'string' || body?.supersedes !== named || !references.includes(named))
+    throw fail(
+      'routing-header-mismatch',
+      "the withdrawal's body.supersedes and references are not the routing header's supersedes",
+    );
 }
 
 export interface OpenedEndToEnd extends OpenedDelivery {
@@ -180,6 +213,7 @@ export async function openEndToEnd(
   for (const f of ROUTING_HEADER_NOTICE_FIELDS)
     if (!isDeepStrictEqual(notice[f], (header as unknown as Record<string, unknown>)[f]))
       throw fail('routing-header-mismatch', `the notice's ${f} is not the routing header's`);
+  checkSupersedes(notice, header);
   if (notice.id !== delivery.notice_id || (notice.origin as { agency?: unknown }).agency !== delivery.origin.agency)
     throw new DeliveryVerificationError('origin-mismatch', 'the signed notice does not match the delivery labels');
   const valid = validator.validate(notice);

@@ -132,7 +132,7 @@ export function createIngestPipeline(deps: PipelineDeps) {
     // A withdrawal goes to the agencies the notice it supersedes was delivered to (withdrawal-policy.ts).
     const registry = deps.registry();
     const { recipients } = isWithdrawal(header)
-      ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, registry, at, deps.originals)
+      ? await evaluateWithdrawalPolicy(header, opened.signer.agencyId, registry, at, deps.originals, { endToEnd })
       : evaluatePolicy(header, opened.signer.agencyId, registry, at, { endToEnd });
     if (opened.sealedFor) checkSealedFor(recipients, opened.sealedFor, registry, at, opened.format);
     enter('store');

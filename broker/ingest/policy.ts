@@ -34,15 +34,7 @@ export function evaluatePolicy(
   mode: { endToEnd?: boolean } = {},
 ): PolicyDecision {
   const { signer, op } = checkSender(notice, signerAgencyId, registry, now);
-  const endToEnd = mode.endToEnd === true;
-  if ((op.end_to_end === true) !== endToEnd)
-    throw endToEnd
-      ? new LiaisonError('operation-not-end-to-end', {
-          publicDetail: 'this operation is hub-readable: seal the notice for the broker',
-        })
-      : new LiaisonError('operation-end-to-end', {
-          publicDetail: "this operation is end to end: seal the notice for its recipients' keys",
-        });
+  checkMode(op, mode.endToEnd === true);
 
   const members: Agency[] = op.members
     .map((id) => registry.agency(id))
@@ -74,6 +66,22 @@ export function evaluatePolicy(
   }
   if (recipients.size === 0) throw deny('the notice has no recipient');
   return { recipients: [...recipients].sort() };
+}
+
+/**
+ * The envelope is end to end exactly when the operation is, for every notice
+ * type (withdrawals too, so no correction text reaches the hub of an
+ * end-to-end operation). Call after checkSender: said to members only.
+ */
+export function checkMode(op: Operation, endToEnd: boolean): void {
+  if ((op.end_to_end === true) !== endToEnd)
+    throw endToEnd
+      ? new LiaisonError('operation-not-end-to-end', {
+          publicDetail: 'this operation is hub-readable: seal the notice for the broker',
+        })
+      : new LiaisonError('operation-end-to-end', {
+          publicDetail: "this operation is end to end: seal the notice for its recipients' keys",
+        });
 }
 
 /**

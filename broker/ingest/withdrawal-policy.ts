@@ -30,7 +30,8 @@ import type { RegistrySnapshot } from '../registry/model.js';
 import { planDeliveries } from '../routing/plan.js';
 import { atLeastAsStrict } from '../core/tlp.js';
 import { WITHDRAWAL_TYPE, type NoticeHeader } from '../core/notice.js';
-import { checkSender, type PolicyDecision } from './policy.js';
+import type { RoutingHeader } from '../schemas/routing-header-validator.js';
+import { checkMode, checkSender, type PolicyDecision } from './policy.js';
 
 export { WITHDRAWAL_TYPE };
 
@@ -56,8 +57,20 @@ export const NOT_YOURS = 'the superseded notice is not a notice of the sending a
 
 export const isWithdrawal = (notice: Pick<NoticeHeader, 'type'>) => notice.type === WITHDRAWAL_TYPE;
 
-/** The id a schema-valid withdrawal supersedes; it must also be listed in `references`. */
-export function supersededId(notice: NoticeHeader): string {
+/**
+ * The id a schema-valid withdrawal supersedes; it must also be listed in
+ * `references`. An end-to-end withdrawal's routing header (it has
+ * body_sha256, and no body) names it in `supersedes`, required there by
+ * its schema; its recipients check the sealed body agrees.
+ */
+export function supersededId(notice: NoticeHeader | RoutingHeader): string {
+  if ('body_sha256' in notice) {
+    if (typeof notice.supersedes !== 'string')
+      throw new LiaisonError('schema-invalid', {
+        errors: [{ path: '/supersedes', message: 'a withdrawal names the notice it supersedes' }],
+      });
+    return notice.supersedes;
+  }
   const id = (notice.body as unknown as WithdrawalBody).supersedes;
   if (!(notice.references ?? []).includes(id)) {
     throw new LiaisonError('schema-invalid', {
@@ -69,7 +82,7 @@ export function supersededId(notice: NoticeHeader): string {
 
 /** Pure: the sender and superseded-notice rules; returns the superseded notice's entry. */
 export function checkWithdrawal(
-  notice: NoticeHeader,
+  notice: NoticeHeader | RoutingHeader,
   signerAgencyId: string,
   registry: RegistrySnapshot,
   now: Date,
@@ -116,7 +129,7 @@ export function withdrawalRecipients(
 
 /** Pure: who receives this withdrawal, given the superseded notice's log entry (undefined when it is not in the log) and whom it was delivered to. */
 export function evaluateWithdrawal(
-  notice: NoticeHeader,
+  notice: NoticeHeader | RoutingHeader,
   signerAgencyId: string,
   registry: RegistrySnapshot,
   now: Date,
@@ -129,18 +142,21 @@ export function evaluateWithdrawal(
 
 /**
  * The I/O-bound wrapper the pipeline calls: sender checks first (so a
- * non-member causes no lookup), then the log lookup and its rules, and only
+ * non-member causes no lookup), the envelope mode (end to end exactly when
+ * the operation is, as for any notice), then the log lookup and its rules, and only
  * for the sender's own notice the record of whom it was delivered to (which
  * may wait for the original to be routed).
  */
 export async function evaluateWithdrawalPolicy(
-  notice: NoticeHeader,
+  notice: NoticeHeader | RoutingHeader,
   signerAgencyId: string,
   registry: RegistrySnapshot,
   now: Date,
   lookup: OriginalLookup,
+  mode: { endToEnd?: boolean } = {},
 ): Promise<PolicyDecision> {
-  checkSender(notice, signerAgencyId, registry, now, { endedOperation: true });
+  const { op } = checkSender(notice, signerAgencyId, registry, now, { endedOperation: true });
+  checkMode(op, mode.endToEnd === true);
   const original = checkWithdrawal(notice, signerAgencyId, registry, now, await lookup.find(supersededId(notice)));
   return { recipients: withdrawalRecipients(original, await lookup.delivered(original), registry, now) };
 }

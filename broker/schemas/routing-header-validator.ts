@@ -32,6 +32,8 @@ export interface RoutingHeader {
   created_at: string;
   expires_at?: string;
   handling_code?: string;
+  /** Withdrawals only (and required there): the id of the notice superseded; the rest of the withdrawal stays sealed. */
+  supersedes?: string;
   body_sha256: string;
 }
 
