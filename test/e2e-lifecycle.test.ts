@@ -2,12 +2,14 @@
  * An end-to-end notice (docs/end-to-end.md) through its whole life on a real
  * nats-server and the real gateway: delivered (la-customs by webhook, the
  * envelope bytes unchanged, opened by its client), read-receipted, withdrawn
- * with `liaison notice withdraw`, proven, complained about, then erased: the
+ * with `liaison notice withdraw` (end to end too: no stream and no log line
+ * holds its reason), proven, complained about, then erased: the
  * inboxes show the erasure, NOTICES and DELIVERIES no longer hold the
  * envelope, the complaint is shredded with it, and the proof, the audit (which
  * names the erasure event) and the origin's receipt still verify.
  */
 import t from 'tap';
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import {
@@ -33,6 +35,7 @@ import { verifyWebhook } from '../adapters/webhook/index.js';
 import { runCli } from './helpers/cli.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { inboxClients } from './helpers/inbox.js';
+import { scanStreams } from './helpers/marker-scan.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
 import { webhookConsumerReady, webhookReceiver } from './helpers/webhook-receiver.js';
@@ -52,6 +55,8 @@ const bus = g.gw.bus;
 const client = inboxClients(g, url);
 const validator = createNoticeValidator();
 const E2E = 'application/liaison-e2e+json';
+/** In the withdrawal's reason: the recipients read it, the hub must not. */
+const MARKER = `E2E-WITHDRAWAL-REASON-${randomBytes(6).toString('hex')}`;
 
 async function call(method: 'GET' | 'POST', path: string, as: string, body?: string, type = 'application/json') {
   const token = await makeClientAssertion(as, g.creds(as).signing, g.config.brokerId);
@@ -145,7 +150,7 @@ t.test('read-receipted, withdrawn, proven, complained about', async (t) => {
     '--as',
     'vn-customs',
     '--reason',
-    'wrong container',
+    `wrong container ${MARKER}`,
     '--url',
     url,
     '--data-dir',
@@ -153,14 +158,27 @@ t.test('read-receipted, withdrawn, proven, complained about', async (t) => {
     '--json',
   ]);
   t.equal(w.code, 0, w.stderr);
+  const withdrawalId = JSON.parse(w.stdout).notice_id as string;
+  t.match(w.stderr, 'is end to end: sealed for la-customs, th-customs', 'the CLI seals the withdrawal end to end');
   for (const agency of ['th-customs', 'la-customs']) {
     const wd = await waitFor(
       async () => (await inbox(agency)).find((x) => x.type === 'withdrawal' && x.origin.agency === 'vn-customs'),
       `${agency}'s withdrawal`,
     );
+    t.type(wd.e2e, 'string', `${agency} gets the withdrawal as an end-to-end envelope`);
     const opened = await client(agency).open(wd);
     t.equal((opened.notice as any).body.supersedes, notice.id, `${agency} sees the withdrawal of the notice`);
+    t.match((opened.notice as any).body.reason, MARKER, `${agency} reads the reason`);
   }
+  const logged = JSON.parse(Buffer.from((await proofOf(withdrawalId)).entry, 'base64url').toString('utf8'));
+  t.equal(logged.format, 'jose-e2e', 'the log records the withdrawal as stored in an e2e envelope');
+  const scan = await scanStreams(bus.jsm, [MARKER]);
+  t.ok(scan.messages > 10, `${scan.messages} messages scanned`);
+  t.same(scan.found, [], 'no stream holds the reason');
+  t.notOk(
+    g.logLines.some((l) => l.includes(MARKER)),
+    "the gateway's log lines do not hold the reason",
+  );
 
   const filed = await client('th-customs').fileComplaint({
     noticeId: notice.id,

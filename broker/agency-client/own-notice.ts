@@ -15,6 +15,8 @@ export interface OwnNoticeEntry {
   tlp: string;
   type: string;
   recipients: string[];
+  /** The envelope format it was sent in (jose, openpgp, jose-e2e, openpgp-e2e), when the entry names one. */
+  format?: string;
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
@@ -39,7 +41,13 @@ export function parseNoticeEntry(entryB64u: unknown, noticeId: string): OwnNotic
   ) {
     throw new HttpClientError(`the log entry the gateway gave for notice ${noticeId} is not that notice's entry`);
   }
-  return { operation: e.operation, tlp: e.tlp, type: e.type, recipients: recipients };
+  return {
+    operation: e.operation,
+    tlp: e.tlp,
+    type: e.type,
+    recipients: recipients,
+    ...(isString(e.format) ? { format: e.format } : {}),
+  };
 }
 
 /** The entry of the agency's own notice `noticeId`, or undefined while no checkpoint covers it (or it is not the agency's). */

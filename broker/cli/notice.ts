@@ -126,8 +126,9 @@ export async function sealFor(
  * The envelope `notice send` posts, and its media type: sealed end to end for
  * the recipients' keys when the notice's operation is end to end (the member
  * directory says so): in OpenPGP when the agency's credentials hold an
- * OpenPGP key and every recipient has an OpenPGP certificate, else in JOSE;
- * otherwise to the broker (sealFor).
+ * OpenPGP key and every recipient has an OpenPGP certificate, else in JOSE
+ * (`form` forces one: a withdrawal takes the form of the notice it
+ * supersedes); otherwise to the broker (sealFor).
  */
 export async function sealForOperation(
   bytes: Uint8Array,
@@ -135,6 +136,7 @@ export async function sealForOperation(
   gateway: Awaited<ReturnType<typeof gatewayOf>>,
   choice: { alg: KeyManagement; curve: Curve },
   io: Io,
+  form?: 'jose-e2e' | 'openpgp-e2e',
 ): Promise<{ envelope: string; contentType: string }> {
   let notice: Record<string, unknown> | undefined;
   try {
@@ -158,11 +160,14 @@ export async function sealForOperation(
   if (!notice || !directory?.end_to_end)
     return { envelope: await sealFor(bytes, creds, gateway.jwks, choice), contentType: 'application/jose' };
   // An agency with an OpenPGP key seals the OpenPGP form when every recipient has a certificate for it.
-  if (creds.openpgp) {
+  if (form === 'openpgp-e2e' && !creds.openpgp)
+    throw new Error('cannot seal end to end in OpenPGP: the credentials hold no OpenPGP key');
+  if (creds.openpgp && form !== 'jose-e2e') {
     let certs;
     try {
       certs = await recipientCertificates(notice, directory);
     } catch (e) {
+      if (form === 'openpgp-e2e') throw new Error(`cannot seal end to end in OpenPGP: ${(e as Error).message}`);
       io.err(`not sealing in OpenPGP: ${(e as Error).message}\n`);
     }
     if (certs) {
@@ -275,7 +280,9 @@ async function originalEntry(
 /**
  * liaison notice withdraw NOTICE_ID --as AGENCY --reason TEXT [--correction TEXT]:
  * build a withdrawal (or correction) of one of the agency's notices from its
- * log entry, sign, seal and post it as `notice send` does, print the receipt.
+ * log entry, sign, seal and post it as `notice send` does (end to end in an
+ * end-to-end operation, addressed to the original's recipients), print the
+ * receipt.
  */
 export async function noticeWithdraw(args: string[], io: Io): Promise<number | void> {
   const { values, positionals } = parseArgs({
@@ -339,6 +346,16 @@ export async function noticeWithdraw(args: string[], io: Io): Promise<number | v
     priority: values.priority,
     now: new Date(),
   });
-  const jwe = await sealFor(new TextEncoder().encode(JSON.stringify(notice)), creds, jwks, choice);
-  return postEnvelope(url, fetch, jwe, io, values.json === true);
+  // In an end-to-end operation the withdrawal is sealed for the original's recipients (its log entry, which the
+  // hub checks the body against), in the original's form: the hub never reads the reason or the correction.
+  const form = original.format === 'jose-e2e' || original.format === 'openpgp-e2e' ? original.format : undefined;
+  const { envelope, contentType } = await sealForOperation(
+    new TextEncoder().encode(JSON.stringify(notice)),
+    creds,
+    { url, fetch, jwks },
+    choice,
+    io,
+    form,
+  );
+  return postEnvelope(url, fetch, envelope, io, values.json === true, contentType);
 }
