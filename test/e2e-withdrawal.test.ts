@@ -9,7 +9,10 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CompactSign, generalDecrypt, importJWK, type GeneralJWE, type JWK } from 'jose';
 import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import {
@@ -19,7 +22,16 @@ import {
   sealEndToEnd,
   type OperationDirectory,
 } from '../broker/agency-client/end-to-end.js';
+import {
+  openEndToEndOpenPgp,
+  recipientCertificates,
+  sealEndToEndOpenPgp,
+} from '../broker/agency-client/end-to-end-openpgp.js';
+import { InboxClient } from '../broker/agency-client/inbox-client.js';
 import { buildWithdrawal } from '../broker/agency-client/withdrawal.js';
+import { credentialsPath, ensureDemoNetwork, readCredentials } from '../broker/demo/demo-network.js';
+import { makeOpenPgpAgencyKey } from '../broker/keys/openpgp-agency.js';
+import type { RegistrySeed } from '../broker/registry/model.js';
 import { ROUTING_HEADER_TYP } from '../adapters/e2e-jose/wire.js';
 import { sha256Hex } from '../broker/core/sha256.js';
 import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
@@ -32,13 +44,35 @@ import { waitFor } from './helpers/wait.js';
 
 t.setTimeout(180_000);
 const nats = await startTestNats(t);
-const g = await startTestGateway(t, nats.url, {
-  leaseTtlSeconds: 3,
-  routerAckWaitSeconds: 2,
-  checkpointIntervalMs: 200,
-  checkpointEveryEntries: 1,
-  rateLimitMax: 100_000,
-});
+// vn-customs, th-customs and la-customs also hold OpenPGP keys, so both forms can be sent (as test/e2e-openpgp.test.ts).
+const dataDir = mkdtempSync(join(tmpdir(), 'liaison-e2ewd-'));
+t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
+await ensureDemoNetwork(dataDir);
+{
+  const seedFile = join(dataDir, 'registry.json');
+  const seed = JSON.parse(readFileSync(seedFile, 'utf8')) as RegistrySeed;
+  for (const id of ['vn-customs', 'th-customs', 'la-customs']) {
+    const pgp = await makeOpenPgpAgencyKey(id, `${id}@demo.liaison.invalid`);
+    seed.agencies.find((a) => a.id === id)!.openpgp_keys = [pgp.record];
+    const file = credentialsPath(dataDir, id);
+    const creds = readCredentials(file);
+    creds.openpgp = { fingerprint: pgp.record.kid, private_armored: pgp.privateArmored };
+    writeFileSync(file, JSON.stringify(creds), { mode: 0o600 });
+  }
+  writeFileSync(seedFile, JSON.stringify(seed), { mode: 0o600 });
+}
+const g = await startTestGateway(
+  t,
+  nats.url,
+  {
+    leaseTtlSeconds: 3,
+    routerAckWaitSeconds: 2,
+    checkpointIntervalMs: 200,
+    checkpointEveryEntries: 1,
+    rateLimitMax: 100_000,
+  },
+  { dataDir },
+);
 await g.gw.app.listen({ host: '127.0.0.1', port: 0 });
 const url = `http://127.0.0.1:${(g.gw.app.server.address() as AddressInfo).port}`;
 const E2E = 'application/liaison-e2e+json';
@@ -124,6 +158,7 @@ t.test('a correction with `liaison notice withdraw`: sealed for the two recipien
     '--json',
   ]);
   t.equal(w.code, 0, w.stdout + w.stderr);
+  t.match(w.stderr, 'is end to end: sealed for la-customs, th-customs', 'in JOSE, the form of the original');
   const receipt = JSON.parse(w.stdout) as { notice_id: string; recipients: string[] };
   t.same(receipt.recipients, ['la-customs', 'th-customs'], "exactly the superseded notice's recipients");
   let envelope = '';
@@ -269,4 +304,62 @@ t.test("a recipient refuses a withdrawal whose body supersedes another notice th
     code: 'routing-header-mismatch',
   });
   await t.rejects(client('th-customs').open(d), { code: 'routing-header-mismatch' }, 'the inbox client too');
+});
+
+t.test('the OpenPGP form: a correction of an openpgp-e2e notice is sealed in OpenPGP, opened by each', async (t) => {
+  const pgp = sampleNotice('seizure-report', {
+    operation: OP,
+    origin: { country: 'VN', agency: 'vn-customs' },
+    addressees: ['th-customs', 'la-customs'],
+    tlp: 'RED',
+  });
+  const certs = await recipientCertificates(pgp, await directory('vn-customs'));
+  const p = await g.post(
+    (await sealEndToEndOpenPgp(pgp, g.creds('vn-customs').openpgp!.private_armored, certs)).envelope,
+    'application/liaison-e2e-pgp+json',
+  );
+  t.equal(p.status, 202, JSON.stringify(p.json));
+  await deliveryOf('th-customs', pgp.id);
+  await deliveryOf('la-customs', pgp.id);
+  const w = await runCli([
+    'notice',
+    'withdraw',
+    pgp.id,
+    '--as',
+    'vn-customs',
+    '--reason',
+    `wrong seal ${MARKER}`,
+    '--correction',
+    `seal VN-${MARKER}`,
+    '--url',
+    url,
+    '--data-dir',
+    g.dataDir,
+    '--json',
+  ]);
+  t.equal(w.code, 0, w.stdout + w.stderr);
+  t.match(w.stderr, 'sealed in OpenPGP for la-customs, th-customs', 'in the form of the original');
+  const receipt = JSON.parse(w.stdout) as { notice_id: string; recipients: string[] };
+  t.same(receipt.recipients, ['la-customs', 'th-customs']);
+  const originPgp = (agency: string) =>
+    new InboxClient({
+      url,
+      agency: 'th-customs',
+      signingKey: g.creds('th-customs').signing,
+      encryptionKey: g.creds('th-customs').encryption,
+      brokerId: g.config.brokerId,
+    }).agencyOpenPgpKeys(agency);
+  for (const agency of ['th-customs', 'la-customs']) {
+    const d = await deliveryOf(agency, receipt.notice_id);
+    const opened = await openEndToEndOpenPgp(d, g.creds(agency).openpgp!.private_armored, originPgp, validator);
+    t.equal((opened.notice as any).body.supersedes, pgp.id, `${agency} opens the correction`);
+    t.match((opened.notice as any).body.correction, MARKER, `${agency} reads the correction`);
+    t.equal(opened.routingHeader.supersedes, pgp.id);
+  }
+  const scan = await scanStreams(g.gw.bus.jsm, [MARKER]);
+  t.same(scan.found, [], 'no stream holds the OpenPGP correction either');
+  t.notOk(
+    g.logLines.some((l) => l.includes(MARKER)),
+    'nor a gateway log line',
+  );
 });
