@@ -321,6 +321,23 @@ t.test('the OpenPGP form: a correction of an openpgp-e2e notice is sealed in Ope
   t.equal(p.status, 202, JSON.stringify(p.json));
   await deliveryOf('th-customs', pgp.id);
   await deliveryOf('la-customs', pgp.id);
+  // Credentials without the OpenPGP key cannot seal in the original's form: the CLI says so, and sends nothing.
+  const { openpgp: _key, ...joseOnly } = g.creds('vn-customs');
+  const credsFile = join(dataDir, 'vn-jose-only.json');
+  writeFileSync(credsFile, JSON.stringify(joseOnly), { mode: 0o600 });
+  const refused = await runCli([
+    'notice',
+    'withdraw',
+    pgp.id,
+    '--credentials',
+    credsFile,
+    '--reason',
+    'x',
+    '--url',
+    url,
+  ]);
+  t.not(refused.code, 0, 'refused');
+  t.match(refused.stderr, 'cannot seal end to end in OpenPGP: the credentials hold no OpenPGP key');
   const w = await runCli([
     'notice',
     'withdraw',
