@@ -22,6 +22,7 @@ import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
 import { DeliveryVerificationError } from '../broker/agency-client/open-delivery.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { inboxClients } from './helpers/inbox.js';
+import { openE2eWithJwcrypto } from './helpers/jwcrypto.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -164,19 +165,8 @@ function privateJwksIn(dir: string): JWK[] {
 }
 
 t.test('python3-jwcrypto opens an end-to-end delivery as its recipient and verifies the origin', async (t) => {
-  const { spawnSync } = await import('node:child_process');
-  const { publicPart } = await import('../broker/keys/jwk.js');
-  const tool = join(import.meta.dirname, 'interop', 'jwcrypto_tool.py');
   const py = (agency: string, envelope: string) =>
-    spawnSync('/usr/bin/python3', [tool, 'open-e2e'], {
-      input: JSON.stringify({
-        envelope,
-        private_jwk: g.creds(agency).encryption,
-        origin_jwk: publicPart(g.creds('vn-customs').signing),
-      }),
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    openE2eWithJwcrypto(envelope, g.creds(agency).encryption, g.creds('vn-customs').signing);
   const d = await deliveryOf('la-customs', notice.id);
   const r = py('la-customs', d.e2e!);
   t.equal(r.status, 0, r.stderr);

@@ -38,6 +38,7 @@ import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
 import { runCli } from './helpers/cli.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { inboxClients } from './helpers/inbox.js';
+import { openE2eWithJwcrypto } from './helpers/jwcrypto.js';
 import { findMarker, scanStreams } from './helpers/marker-scan.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
@@ -173,6 +174,9 @@ t.test('a correction with `liaison notice withdraw`: sealed for the two recipien
     t.match(body.correction, MARKER, `${agency} reads the correction`);
     t.equal(opened.routingHeader.supersedes, original.id, 'the routing header names the superseded notice');
     t.ok(await findMarker(Buffer.from(JSON.stringify(opened.notice)), [MARKER]), 'positive control: the scanner');
+    const py = openE2eWithJwcrypto(d.e2e!, g.creds(agency).encryption, g.creds('vn-customs').signing);
+    t.equal(py.status, 0, py.stderr);
+    t.same(JSON.parse(py.stdout).notice, opened.notice, `python3-jwcrypto opens it for ${agency} too`);
   }
   const cn = await client('cn-customs').pull({ limit: 500 });
   t.notOk(
@@ -304,6 +308,9 @@ t.test("a recipient refuses a withdrawal whose body supersedes another notice th
     code: 'routing-header-mismatch',
   });
   await t.rejects(client('th-customs').open(d), { code: 'routing-header-mismatch' }, 'the inbox client too');
+  const py = openE2eWithJwcrypto(d.e2e!, g.creds('th-customs').encryption, g.creds('vn-customs').signing);
+  t.not(py.status, 0, 'python3-jwcrypto refuses it too');
+  t.match(py.stderr, 'supersedes');
 });
 
 t.test('the OpenPGP form: a correction of an openpgp-e2e notice is sealed in OpenPGP, opened by each', async (t) => {

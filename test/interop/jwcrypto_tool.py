@@ -10,7 +10,8 @@
                    -> verifies the detached-payload JWS (RFC 7515 Appendix F) over the entry bytes; prints the kid, exit 0; exit 1 if not
   open-e2e:        stdin {"envelope": "<end-to-end delivery>", "private_jwk": {...}, "origin_jwk": {...public signing key}}
                    -> verifies the routing header JWS and its body_sha256, decrypts the body (JWE General JSON) with
-                      private_jwk, verifies the origin's notice JWS, checks the notice against the routing header;
+                      private_jwk, verifies the origin's notice JWS, checks the notice against the routing header
+                      (for a withdrawal: its body.supersedes is the header's supersedes, listed in references);
                       prints {"header": {...}, "notice": {...}}; exit 1 if any step fails (docs/end-to-end.md)
 """
 import base64
@@ -97,6 +98,14 @@ def open_e2e(req):
                   "expires_at", "handling_code"]:
         if notice.get(field) != header.get(field):
             raise ValueError("the notice's %s is not the routing header's" % field)
+    # A withdrawal is routed by the header's supersedes: the sealed notice must withdraw that one.
+    supersedes = header.get("supersedes")
+    if notice.get("type") == "withdrawal":
+        body_supersedes = (notice.get("body") or {}).get("supersedes")
+        if body_supersedes != supersedes or supersedes not in (notice.get("references") or []):
+            raise ValueError("the withdrawal's body supersedes is not the routing header's supersedes")
+    elif supersedes is not None:
+        raise ValueError("the routing header names a notice it supersedes, but the notice is no withdrawal")
     print(json.dumps({"header": header, "notice": notice}))
 
 
