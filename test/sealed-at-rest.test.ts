@@ -1,7 +1,6 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { readMessage } from 'openpgp';
 import { signAck } from '../broker/acks/read-receipt.js';
 import { makeClientAssertion } from '../broker/agency-client/assertion.js';
 import { InboxClient } from '../broker/agency-client/inbox-client.js';
@@ -9,6 +8,7 @@ import { STREAMS } from '../broker/nats/streams.js';
 import { park } from '../broker/routing/deadletter.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startGpg } from './helpers/gpg.js';
+import { findMarker as findMarkerIn, scanStreams } from './helpers/marker-scan.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -40,63 +40,9 @@ await gpg.importKey(gb.private_armored);
 
 const LATIN = `LIAISON-MARKER-${randomBytes(6).toString('hex')}`;
 const ARABIC = `علامة-سرية-${randomBytes(6).toString('hex')}`;
-const MARKERS = [LATIN, ARABIC].map((m) => Buffer.from(m, 'utf8'));
 
-// ---- the scanner ------------------------------------------------------------
-
-const TOKEN = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
-
-/** Where a marker hides in `bytes` (raw, base64/base64url decoded, JSON strings, OpenPGP literal data), or null. */
-async function findMarker(bytes: Uint8Array, depth = 0): Promise<string | null> {
-  const buf = Buffer.from(bytes);
-  if (MARKERS.some((m) => buf.includes(m))) return 'raw';
-  if (depth > 4 || buf.length === 0) return null;
-  const text = buf.toString('utf8');
-  // JSON: JSON.parse undoes \u escapes (an Arabic marker may be stored as \u0639...).
-  try {
-    const strings: string[] = [];
-    const walk = (v: unknown): void => {
-      if (typeof v === 'string') strings.push(v);
-      else if (v && typeof v === 'object')
-        for (const [k, x] of Object.entries(v)) {
-          strings.push(k);
-          walk(x);
-        }
-    };
-    walk(JSON.parse(text));
-    for (const s of strings) {
-      const where = await findMarker(Buffer.from(s, 'utf8'), depth + 1);
-      if (where) return `json string > ${where}`;
-    }
-  } catch {
-    // not JSON
-  }
-  // OpenPGP (armored or binary): the literal data, decompressed.
-  if (text.includes('-----BEGIN PGP') || (buf[0]! & 0x80) !== 0) {
-    try {
-      const armored = text.slice(Math.max(0, text.indexOf('-----BEGIN PGP')));
-      const msg = text.includes('-----BEGIN PGP')
-        ? await readMessage({ armoredMessage: armored })
-        : await readMessage({ binaryMessage: buf });
-      const literal = msg.getLiteralData();
-      if (literal instanceof Uint8Array) {
-        const where = await findMarker(literal, depth + 1);
-        if (where) return `openpgp literal data > ${where}`;
-      }
-    } catch {
-      // not an OpenPGP message, or an encrypted one (ciphertext)
-    }
-  }
-  for (const tok of text.match(TOKEN) ?? []) {
-    for (const enc of ['base64url', 'base64'] as const) {
-      const decoded = Buffer.from(tok, enc);
-      if (decoded.length < 8) continue;
-      const where = await findMarker(decoded, depth + 1);
-      if (where) return `${enc} token > ${where}`;
-    }
-  }
-  return null;
-}
+/** Where a marker hides in `bytes` (test/helpers/marker-scan.ts), or null. */
+const findMarker = (bytes: Uint8Array) => findMarkerIn(bytes, [LATIN, ARABIC]);
 
 // ---- the traffic ------------------------------------------------------------
 
@@ -226,35 +172,7 @@ t.test('no stream and no bucket holds a marker, in any encoding', async (t) => {
     20_000,
   );
 
-  const jsm = g.gw.bus.jsm;
-  let streams = 0;
-  let messages = 0;
-  const found: string[] = [];
-  for await (const s of jsm.streams.list()) {
-    streams++;
-    const { first_seq, last_seq } = s.state;
-    for (let seq = first_seq; seq > 0 && seq <= last_seq; seq++) {
-      let m;
-      try {
-        m = await jsm.streams.getMessage(s.config.name, { seq });
-      } catch {
-        continue; // deleted
-      }
-      messages++;
-      const where = await findMarker(m.data);
-      if (where) found.push(`${s.config.name}#${seq} data: ${where}`);
-      for (const [k, vs] of m.header ?? []) {
-        for (const v of vs) {
-          const hw = await findMarker(Buffer.from(v, 'utf8'));
-          if (hw) found.push(`${s.config.name}#${seq} header ${k}: ${hw}`);
-        }
-      }
-      const sw = await findMarker(Buffer.from(m.subject, 'utf8'));
-      if (sw) found.push(`${s.config.name}#${seq} subject: ${sw}`);
-    }
-  }
-  const names: string[] = [];
-  for await (const s of jsm.streams.list()) names.push(s.config.name);
+  const { found, messages, streams: names } = await scanStreams(g.gw.bus.jsm, [LATIN, ARABIC]);
   t.ok(
     ['NOTICES', 'NOTICE_KEYS', 'ACKS', 'DEADLETTER'].every((n) => names.includes(n)),
     names.join(','),
@@ -263,6 +181,6 @@ t.test('no stream and no bucket holds a marker, in any encoding', async (t) => {
     names.some((n) => n.startsWith('KV_')),
     'KV buckets are scanned too',
   );
-  t.ok(messages > 20, `${messages} messages in ${streams} streams scanned`);
+  t.ok(messages > 20, `${messages} messages in ${names.length} streams scanned`);
   t.same(found, [], 'no marker anywhere');
 });

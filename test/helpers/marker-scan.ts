@@ -2,9 +2,9 @@
  * Looks for marker strings everywhere the hub keeps data: every message of
  * every JetStream stream (KV buckets included: they are streams), in its data,
  * headers and subject; raw, inside JSON strings, inside base64/base64url
- * tokens and OpenPGP literal data, nested. For tests that show the hub cannot
- * read what an end-to-end notice says (the same idea as
- * test/sealed-at-rest.test.ts's scanner).
+ * tokens and OpenPGP literal data (armored or binary, decompressed), nested.
+ * For tests that show no stream holds what a notice says: sealed at rest, and
+ * end to end.
  */
 import type { JetStreamManager } from 'nats';
 import { readMessage } from 'openpgp';
@@ -17,6 +17,7 @@ export async function findMarker(bytes: Uint8Array, markers: readonly string[], 
   if (markers.some((m) => buf.includes(Buffer.from(m, 'utf8')))) return 'raw';
   if (depth > 4 || buf.length === 0) return null;
   const text = buf.toString('utf8');
+  // JSON: JSON.parse undoes \u escapes (an Arabic marker may be stored as \u0639...).
   try {
     const strings: string[] = [];
     const walk = (v: unknown): void => {
@@ -35,9 +36,12 @@ export async function findMarker(bytes: Uint8Array, markers: readonly string[], 
   } catch {
     // not JSON
   }
-  if (text.includes('-----BEGIN PGP')) {
+  // OpenPGP (armored or binary): the literal data, decompressed.
+  if (text.includes('-----BEGIN PGP') || (buf[0]! & 0x80) !== 0) {
     try {
-      const msg = await readMessage({ armoredMessage: text.slice(text.indexOf('-----BEGIN PGP')) });
+      const msg = text.includes('-----BEGIN PGP')
+        ? await readMessage({ armoredMessage: text.slice(text.indexOf('-----BEGIN PGP')) })
+        : await readMessage({ binaryMessage: buf });
       const literal = msg.getLiteralData();
       if (literal instanceof Uint8Array) {
         const where = await findMarker(literal, markers, depth + 1);
@@ -58,14 +62,16 @@ export async function findMarker(bytes: Uint8Array, markers: readonly string[], 
   return null;
 }
 
-/** Every place in every stream a marker is found, and how many messages were scanned. */
+/** Every place in every stream a marker is found, how many messages were scanned, and the streams. */
 export async function scanStreams(
   jsm: JetStreamManager,
   markers: readonly string[],
-): Promise<{ found: string[]; messages: number }> {
+): Promise<{ found: string[]; messages: number; streams: string[] }> {
   const found: string[] = [];
+  const streams: string[] = [];
   let messages = 0;
   for await (const s of jsm.streams.list()) {
+    streams.push(s.config.name);
     const { first_seq, last_seq } = s.state;
     for (let seq = first_seq; seq > 0 && seq <= last_seq; seq++) {
       let m;
@@ -86,5 +92,5 @@ export async function scanStreams(
       if (sw) found.push(`${s.config.name}#${seq} subject: ${sw}`);
     }
   }
-  return { found, messages };
+  return { found, messages, streams };
 }
