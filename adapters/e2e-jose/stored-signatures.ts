@@ -4,27 +4,32 @@ import { joseStoredSignatures } from '../jose/stored-signatures.js';
 import { parseE2eEnvelope } from './wire.js';
 
 /**
- * The audit's check of a stored end-to-end envelope: its routing header JWS
- * against the JOSE key history, under the same rules as a notice JWS, and the
- * header's body_sha256 against the stored body. The body itself stays opaque:
- * the auditor holds no key that opens it (docs/end-to-end.md).
+ * The audit's check of a stored end-to-end envelope, in either form: the
+ * header's signature by `signatures` (the form's own rules against the key
+ * history), then the signed routing header's body_sha256 against the stored
+ * body. The body itself stays opaque: the auditor holds no key that opens it
+ * (docs/end-to-end.md).
  */
-export function e2eStoredSignatures(history: readonly HistoricalAgencyKey[]): StoredSignatureVerifier {
-  const jose = joseStoredSignatures(history);
+export function routingHeaderStoredSignatures(
+  signatures: StoredSignatureVerifier,
+  parse: (signed: Uint8Array) => { header: string; body: string },
+  /** The signed routing header's JSON, read from a header whose signature verified. */
+  headerPayload: (header: string) => Promise<Uint8Array>,
+): StoredSignatureVerifier {
   return {
-    concurrency: jose.concurrency,
+    concurrency: signatures.concurrency,
     async verify(signed, claim) {
       let env;
       try {
-        env = parseE2eEnvelope(signed, signed.length);
+        env = parse(signed);
       } catch {
         return { code: 'notice-signature-invalid', message: 'the stored end-to-end envelope is not {header, body}' };
       }
-      const found = await jose.verify(new TextEncoder().encode(env.header), claim);
+      const found = await signatures.verify(new TextEncoder().encode(env.header), claim);
       if (found) return found;
-      const payload = Buffer.from(env.header.split('.')[1] ?? '', 'base64url').toString('utf8');
       let bodySha: unknown;
       try {
+        const payload = new TextDecoder().decode(await headerPayload(env.header));
         bodySha = (JSON.parse(payload) as { body_sha256?: unknown }).body_sha256;
       } catch {
         bodySha = undefined;
@@ -37,4 +42,13 @@ export function e2eStoredSignatures(history: readonly HistoricalAgencyKey[]): St
       return undefined;
     },
   };
+}
+
+/** jose-e2e: the routing header is a compact JWS, checked like a notice JWS. */
+export function e2eStoredSignatures(history: readonly HistoricalAgencyKey[]): StoredSignatureVerifier {
+  return routingHeaderStoredSignatures(
+    joseStoredSignatures(history),
+    (signed) => parseE2eEnvelope(signed, signed.length),
+    async (header) => Buffer.from(header.split('.')[1] ?? '', 'base64url'),
+  );
 }
