@@ -128,7 +128,7 @@ t.test('a signed read receipt is logged, verifies with the recipient key, and th
     async () => ((g.gw.checkpointer?.status.checkpointSize ?? 0) > first.json.log_index ? true : undefined),
     'a checkpoint over the ack',
   );
-  const archive = await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys);
+  const archive = await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys, g.gw.keyring);
   const report = auditLog(archiveToAuditInput(JSON.parse(JSON.stringify(archive))));
   t.same(report.problems, [], 'audit verify accepts the ack entry');
   t.ok(report.ok);

@@ -190,7 +190,7 @@ t.test('a recipient files a complaint: logged, listed to the origin, byte-exact,
 
 t.test('audit verify checks the complaints: commitment and the recipient signature', async (t) => {
   // An archive in clear carries no complaint (a detail may quote the notice): counted, not checked.
-  const clear = await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys);
+  const clear = await exportArchive(g.gw.bus, g.config.brokerId, g.gw.keyring.verificationKeys, null);
   t.equal(clear.complaints, undefined, 'a clear archive carries no complaint');
   const clearReport = await auditLogWithOrigins(archiveToAuditInput(JSON.parse(JSON.stringify(clear))));
   t.ok(clearReport.ok, 'and still verifies');

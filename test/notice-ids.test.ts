@@ -107,7 +107,9 @@ t.test(
     );
     const report = await auditLogWithOrigins(
       archiveToAuditInput(
-        JSON.parse(JSON.stringify(await exportArchive(g.gw.bus, brokerId, g.gw.keyring.verificationKeys))),
+        JSON.parse(
+          JSON.stringify(await exportArchive(g.gw.bus, brokerId, g.gw.keyring.verificationKeys, g.gw.keyring)),
+        ),
       ),
     );
     t.ok(report.ok, `the log verifies: ${JSON.stringify(report.problems)}`);

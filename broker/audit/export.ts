@@ -34,15 +34,17 @@ async function streamInfo(bus: StorePort, stream: string): Promise<StreamState> 
 
 /**
  * Read everything an offline audit needs from NATS into an archive. The
- * signed notices only with `notices` (the storage keys that open them): an
- * archive that will be written in clear must not hold them (the CLI adds them
- * only when it encrypts the archive to the auditor).
+ * signed notices and the complaints only with `notices`, the storage keys that
+ * open them; `null` for an archive that will be written in clear, which must
+ * not hold them (the CLI passes the keys only when it encrypts the archive to
+ * the auditor). Required, so that no caller leaves the contents out by
+ * forgetting them: verify would then count every notice as not fetched.
  */
 export async function exportArchive(
   bus: StorePort,
   origin: string,
   brokerKeys: readonly PublicSigningJwk[],
-  notices?: StorageKeyring,
+  notices: StorageKeyring | null,
 ): Promise<AuditArchive> {
   const store = await CheckpointStore.open(bus, origin, brokerKeys);
   const tiles = await TileStore.open(bus);

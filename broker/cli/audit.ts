@@ -225,7 +225,7 @@ export async function auditExport(args: string[], io: Io): Promise<number> {
   try {
     // The signed notices only in an archive encrypted to the auditor: a file in clear must not hold notice content.
     const encrypted = auditor !== undefined || auditorJwk !== undefined;
-    const archive = await exportArchive(bus, origin, brokerKeys, encrypted ? storageKeysOf(keyFile) : undefined);
+    const archive = await exportArchive(bus, origin, brokerKeys, encrypted ? storageKeysOf(keyFile) : null);
     if (auditorJwk && archive.notices) {
       // The rest of this archive is in clear, and a complaint's detail may quote the notice: both sealed.
       archive.notices_jwe = await sealContentsTo(auditorJwk, {
