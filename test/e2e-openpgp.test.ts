@@ -33,6 +33,7 @@ import type { RegistrySeed } from '../broker/registry/model.js';
 import { createNoticeValidator } from '../broker/schemas/notice-validator.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startGpg } from './helpers/gpg.js';
+import { inboxClients } from './helpers/inbox.js';
 import { startTestNats } from './helpers/nats.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -76,23 +77,7 @@ async function authed(agency: string, path: string): Promise<{ status: number; j
 const directory = async (agency = 'vn-customs') =>
   (await authed(agency, `/v1/operations/${E2E_OP}/members`)).json as OperationDirectory;
 
-const clients = new Map<string, InboxClient>();
-const client = (agency: string) => {
-  let c = clients.get(agency);
-  if (!c) {
-    const creds = g.creds(agency);
-    c = new InboxClient({
-      url,
-      agency,
-      signingKey: creds.signing,
-      encryptionKey: creds.encryption,
-      openPgpKey: creds.openpgp?.private_armored,
-      brokerId: g.config.brokerId,
-    });
-    clients.set(agency, c);
-  }
-  return c;
-};
+const client = inboxClients(g, url, { openPgp: true });
 const originPgpKeys = (agency: string) => client('th-customs').agencyOpenPgpKeys(agency);
 
 const e2eNotice = (patch: Record<string, unknown> = {}) =>

@@ -4,7 +4,6 @@
  * Keys are v4 (Ed25519 signing, cv25519 encryption subkey, as GnuPG 2.2 and
  * broker/keys/openpgp-agency.ts make them), so GnuPG 2.2 opens what this seals.
  */
-import { isDeepStrictEqual } from 'node:util';
 import {
   createMessage,
   encrypt,
@@ -22,10 +21,10 @@ import { strictConfig } from '../../adapters/openpgp/decrypt-message.js';
 import { E2E_PGP_MEDIA_TYPE, isArmoredMessage, parseE2ePgpEnvelope } from '../../adapters/e2e-openpgp/wire.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { OpenPgpAgencyKey } from '../registry/model.js';
-import { ROUTING_HEADER_NOTICE_FIELDS, type RoutingHeader } from '../schemas/routing-header-validator.js';
+import type { RoutingHeader } from '../schemas/routing-header-validator.js';
 import type { NoticeValidator } from '../schemas/notice-validator.js';
 import {
-  checkSupersedes,
+  checkOpenedNotice,
   recipientMembers,
   routingHeaderOf,
   type OpenedEndToEnd,
@@ -155,18 +154,5 @@ export async function openEndToEndOpenPgp(
     throw fail('decrypt-failed', `the body does not decrypt with this key: ${(e as Error).message}`);
   }
   const opened = await verifyOpenPgp(new TextEncoder().encode(inner), delivery, originOpenPgpKeys);
-  const notice = opened.notice;
-  for (const f of ROUTING_HEADER_NOTICE_FIELDS)
-    if (!isDeepStrictEqual(notice[f], (header as unknown as Record<string, unknown>)[f]))
-      throw fail('routing-header-mismatch', `the notice's ${f} is not the routing header's`);
-  checkSupersedes(notice, header);
-  if (notice.id !== delivery.notice_id || (notice.origin as { agency?: unknown }).agency !== delivery.origin.agency)
-    throw new DeliveryVerificationError('origin-mismatch', 'the signed notice does not match the delivery labels');
-  const valid = validator.validate(notice);
-  if (!valid.ok)
-    throw fail(
-      'notice-schema-invalid',
-      `the notice does not match its schema: ${valid.errors.map((e) => `${e.path || '/'} ${e.message}`).join('; ')}`,
-    );
-  return { ...opened, routingHeader: header };
+  return checkOpenedNotice(opened, header, delivery, validator);
 }

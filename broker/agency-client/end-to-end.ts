@@ -209,6 +209,21 @@ export async function openEndToEnd(
     throw fail('decrypt-failed', `the body does not decrypt with this key: ${(e as Error).message}`);
   }
   const opened = await verifyJws(plaintext, delivery, originKeys);
+  return checkOpenedNotice(opened, header, delivery, validator);
+}
+
+/**
+ * The recipient's checks of an opened end-to-end notice, in either form: its
+ * header fields are the routing header's (and a withdrawal's supersedes), it
+ * is the notice the delivery labels name, and it is valid against its type's
+ * schema. The hub could check none of them.
+ */
+export function checkOpenedNotice(
+  opened: OpenedDelivery,
+  header: RoutingHeader,
+  delivery: { notice_id: string; origin: { agency: string } },
+  validator: NoticeValidator,
+): OpenedEndToEnd {
   const notice = opened.notice;
   for (const f of ROUTING_HEADER_NOTICE_FIELDS)
     if (!isDeepStrictEqual(notice[f], (header as unknown as Record<string, unknown>)[f]))

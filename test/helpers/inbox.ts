@@ -2,8 +2,12 @@ import { makeClientAssertion } from '../../broker/agency-client/assertion.js';
 import { InboxClient } from '../../broker/agency-client/inbox-client.js';
 import type { TestGateway } from './gateway.js';
 
-/** One InboxClient per demo agency of a listening test gateway, made on first use. */
-export function inboxClients(g: TestGateway, url: string): (agency: string) => InboxClient {
+/** One InboxClient per demo agency of a listening test gateway, made on first use; `openPgp`: with the agency's OpenPGP key too. */
+export function inboxClients(
+  g: TestGateway,
+  url: string,
+  opts: { openPgp?: boolean } = {},
+): (agency: string) => InboxClient {
   const clients = new Map<string, InboxClient>();
   return (agency: string) => {
     let c = clients.get(agency);
@@ -14,6 +18,7 @@ export function inboxClients(g: TestGateway, url: string): (agency: string) => I
         agency,
         signingKey: creds.signing,
         encryptionKey: creds.encryption,
+        ...(opts.openPgp ? { openPgpKey: creds.openpgp?.private_armored } : {}),
         brokerId: g.config.brokerId,
       });
       clients.set(agency, c);
