@@ -19,11 +19,12 @@
  */
 
 import { Buffer } from 'node:buffer';
-import { createPublicKey, KeyObject, sign, verify } from 'node:crypto';
+import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import type { JWK } from 'jose';
 
 import { CodedError, type CodeOf } from '../core/errors.js';
 import type { BrokerSigningKey } from '../keys/broker-keys.js';
+import { keyObjectOf } from '../keys/key-object.js';
 
 /** Header (on LOG, and on the NOTICES/ACKS/REGISTRY_EVENTS message that carries the entry) holding the entry's signature. */
 export const ENTRY_SIGNATURE_HEADER = 'Liaison-Log-Entry-Signature';
@@ -44,18 +45,6 @@ export class EntrySignatureError extends CodedError<EntrySignatureFailure> {
 }
 
 const b64u = (b: Uint8Array | string) => Buffer.from(b).toString('base64url');
-const privateKeys = new WeakMap<object, KeyObject>();
-
-function privateKeyObject(key: BrokerSigningKey): KeyObject {
-  let k = privateKeys.get(key.privateKey);
-  if (!k) {
-    const pk = key.privateKey as unknown;
-    k = pk instanceof KeyObject ? pk : KeyObject.from(pk as Parameters<typeof KeyObject.from>[0]);
-    privateKeys.set(key.privateKey, k);
-  }
-  return k;
-}
-
 /** Sign entry bytes: returns the compact detached JWS `protected..signature`. */
 const protectedHeaders = new Map<string, string>();
 
@@ -66,7 +55,7 @@ export function signEntry(key: BrokerSigningKey, bytes: Uint8Array): string {
     if (protectedHeaders.size > 64) protectedHeaders.clear();
     protectedHeaders.set(key.kid, protectedB64);
   }
-  const sig = sign(null, Buffer.from(`${protectedB64}.${b64u(bytes)}`), privateKeyObject(key));
+  const sig = sign(null, Buffer.from(`${protectedB64}.${b64u(bytes)}`), keyObjectOf(key.privateKey));
   return `${protectedB64}..${b64u(sig)}`;
 }
 
