@@ -1,7 +1,10 @@
 /**
  * CPU per call of the primitives behind one delivery JWE, through WebCrypto
  * (what jose 6 uses) and through node:crypto's synchronous calls (what
- * broker/adapters/jose/delivery-jwe.ts uses), and the whole delivery both ways.
+ * broker/adapters/jose/delivery-jwe.ts uses), and the whole delivery both ways;
+ * then every crypto step of a notice's ingest both ways (JWE open per alg and
+ * curve, JWS verify per alg, the receipt) and the steps already on node:crypto
+ * (the log entry signature, sealing at rest).
  *
  *   npm run build && node dist/bench/crypto-calls.js [--calls 3000]
  *
@@ -9,9 +12,26 @@
  */
 import * as c from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { CompactEncrypt, exportJWK, generateKeyPair } from 'jose';
+import {
+  CompactEncrypt,
+  CompactSign,
+  compactDecrypt,
+  compactVerify,
+  exportJWK,
+  generateKeyPair,
+  type CryptoKey,
+} from 'jose';
+import { decryptJwe } from '../adapters/jose/decrypt-jwe.js';
 import { encryptDelivery } from '../adapters/jose/encrypt.js';
+import { JWE_ALGS, parseCompactJwe } from '../adapters/jose/parse-jwe.js';
+import { verifyCompactJws } from '../adapters/jose/verify-jws.js';
+import type { ResolvedSigner } from '../broker/core/envelope.js';
+import { signReceipt, type ReceiptClaims } from '../broker/ingest/notice-receipt.js';
+import type { BrokerSigningKey } from '../broker/keys/broker-keys.js';
+import { importKey, makeKeyPair, signatureAlgsFor } from '../broker/keys/jwk.js';
+import { signEntry } from '../broker/log/entry-signature.js';
 import type { RegistryJwk } from '../broker/registry/model.js';
+import { newDataKey, sealNotice, wrapDataKey } from '../broker/vault/seal.js';
 import { out } from './processes.js';
 import { round } from './stats.js';
 
@@ -65,3 +85,83 @@ await measure('  jose CompactEncrypt (WebCrypto)', () =>
     .encrypt(publicKey),
 );
 await measure('  encryptDelivery (node:crypto, delivery-jwe.ts)', () => encryptDelivery(data, { kid: 'r', jwk }, 'n'));
+
+// Ingest (POST /v1/notices, a hub-readable JOSE notice): every crypto step, through jose (WebCrypto) and as the
+// gateway does it now (node:crypto). No client assertion: the envelope's signature is the proof of origin.
+out('ingest, one notice (8 kB), per step:');
+const inner = new TextDecoder().decode(data);
+const signerKinds = { EdDSA: 'Ed25519', ES256: 'ES256' } as const;
+const ingestSigners = new Map<string, { privateKey: CryptoKey; signer: ResolvedSigner }>();
+for (const [alg, kind] of Object.entries(signerKinds)) {
+  const pair = await makeKeyPair(kind, `bench-${kind}`);
+  ingestSigners.set(alg, {
+    privateKey: await importKey(pair.privateJwk, alg),
+    signer: {
+      kid: pair.kid,
+      agencyId: 'bench',
+      key: await importKey(pair.publicJwk, alg),
+      algorithms: signatureAlgsFor(pair.publicJwk),
+    },
+  });
+}
+for (const [alg, s] of ingestSigners) {
+  const jws = await new CompactSign(new TextEncoder().encode(inner))
+    .setProtectedHeader({ alg, kid: s.signer.kid })
+    .sign(s.privateKey);
+  const bytes = new TextEncoder().encode(jws);
+  await measure(`  JWS verify ${alg}: jose compactVerify`, () =>
+    compactVerify(jws, s.signer.key, { algorithms: [...s.signer.algorithms] }),
+  );
+  await measure(`  JWS verify ${alg}: verifyCompactJws (node:crypto)`, () =>
+    verifyCompactJws(bytes, () => Promise.resolve(s.signer)),
+  );
+}
+for (const [crv, kind] of [
+  ['X25519', 'X25519'],
+  ['P-256', 'P-256-ECDH'],
+] as const) {
+  const pair = await makeKeyPair(kind, `bench-${crv}`);
+  const privateKey = await importKey(pair.privateJwk, 'ECDH-ES');
+  const publicKey = await importKey(pair.publicJwk, 'ECDH-ES');
+  for (const alg of JWE_ALGS) {
+    const jwe = await new CompactEncrypt(data)
+      .setProtectedHeader({ alg, enc: 'A256GCM', kid: pair.kid })
+      .encrypt(publicKey);
+    await measure(`  JWE ${alg} ${crv}: jose compactDecrypt`, () =>
+      compactDecrypt(jwe, privateKey, {
+        keyManagementAlgorithms: [...JWE_ALGS],
+        contentEncryptionAlgorithms: ['A256GCM'],
+      }),
+    );
+    const parsed = parseCompactJwe(jwe);
+    await measure(`  JWE ${alg} ${crv}: decryptJwe (node:crypto)`, () => decryptJwe(parsed, () => privateKey));
+  }
+}
+const brokerSig = await makeKeyPair('Ed25519', 'bench-broker');
+const brokerKey: BrokerSigningKey = {
+  kid: brokerSig.kid,
+  alg: 'EdDSA',
+  privateKey: await importKey(brokerSig.privateJwk, 'EdDSA'),
+  publicJwk: brokerSig.publicJwk,
+};
+const claims: ReceiptClaims = {
+  iss: 'liaison-hub',
+  notice_id: '5b0c8f9e-0000-4000-8000-000000000001',
+  sha256: 'ab'.repeat(32),
+  log_index: 1234,
+  received_at: new Date(0).toISOString(),
+  recipients: ['cn-customs', 'la-customs', 'th-customs', 'vn-c04'],
+};
+await measure('  receipt: jose CompactSign', () =>
+  new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
+    .setProtectedHeader({ alg: 'EdDSA', kid: brokerKey.kid, typ: 'liaison-receipt+jws' })
+    .sign(brokerKey.privateKey),
+);
+await measure('  receipt: signReceipt (node:crypto)', () => signReceipt(brokerKey, claims));
+await measure('  log entry signature: signEntry (node:crypto)', () => signEntry(brokerKey, data.subarray(0, 600)));
+const storage = { kid: 'bench-storage', key: c.randomBytes(32) };
+await measure('  seal at rest: data key, wrap, sealNotice (node:crypto)', () => {
+  const dataKey = newDataKey();
+  wrapDataKey(dataKey, storage);
+  return sealNotice('5b0c8f9e-0000-4000-8000-000000000001', 'jose', data, dataKey);
+});
