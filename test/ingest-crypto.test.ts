@@ -308,6 +308,15 @@ t.test('JWS checks: ES256 is R || S, never DER; the key type must match alg; a c
   await rejectsWith(t, joseEnvelope.open(await wrap(`${eh}.${ep}!.${esig}`), ctx), LiaisonError, 'signature-invalid', {
     what: 'a payload that is not base64url',
   });
+  const edPrivate = KeyObject.from(await importKey(signers.get('Ed25519')!.privateJwk, 'EdDSA'));
+  const signedJunk = nodeSign(null, Buffer.from(`${eh}.${ep}!`), edPrivate);
+  await rejectsWith(
+    t,
+    joseEnvelope.open(await wrap(`${eh}.${ep}!.${b64u(signedJunk)}`), ctx),
+    LiaisonError,
+    'signature-invalid',
+    { what: 'a payload that is not base64url, validly signed' },
+  );
   // An Ed25519 signature over a header naming ES256, with the kid of the Ed25519 key: the registered key type decides.
   const edKey = signers.get('Ed25519')!;
   const forgedHeader = b64u(JSON.stringify({ alg: 'ES256', kid: edKey.signer.kid }));
