@@ -39,11 +39,15 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 
 /**
  * The sender's ephemeral public key (RFC 7518 §4.6.1.1) on the broker key's
- * curve. Only kty, crv, x and y are read; the import checks the point (P-256:
- * on the curve; X25519: 32 bytes).
+ * curve. Only kty, crv, x and y are read (other public members, kid or use,
+ * are ignored, as jose ignores them); the import checks the point (P-256: on
+ * the curve; X25519: 32 bytes).
  */
 function ephemeralKey(epk: unknown, broker: KeyObject): KeyObject {
   if (!isObject(epk) || PRIVATE_MEMBERS.some((m) => Object.hasOwn(epk, m))) throw unopenable('epk invalid');
+  // WebCrypto (under jose) refuses a public ECDH key with usages: refuse a non-empty key_ops the same way (RFC 7517 §4.3).
+  if (Object.hasOwn(epk, 'key_ops') && !(Array.isArray(epk.key_ops) && epk.key_ops.length === 0))
+    throw unopenable('epk key_ops');
   const { kty, crv, x, y } = epk;
   const isX25519 = broker.asymmetricKeyType === 'x25519';
   const isP256 = broker.asymmetricKeyType === 'ec' && broker.asymmetricKeyDetails?.namedCurve === 'prime256v1';
