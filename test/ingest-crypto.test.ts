@@ -276,6 +276,22 @@ t.test('changed parts and another key of the same curve: decrypt-failed', async 
     }
 });
 
+t.test("padded base64url parts (RFC 7515 2: no '='): refused, stricter than jose 6 on Node 20", async (t) => {
+  for (const alg of JWE_ALGS) {
+    const env = await joseJwe(await joseJws('EdDSA'), alg, 'A256GCM', 'X25519');
+    const parts = env.split('.');
+    parts[4] = `${parts[4]}==`;
+    const { ours, theirs } = await openBoth(parts.join('.'), 'X25519');
+    t.ok(theirs.ok, `${alg}: jose's decoder (atob) takes the padded tag`);
+    t.equal(ours.ok ? 'opened' : (ours.error as LiaisonError).code, 'decrypt-failed', `${alg}: the gateway refuses it`);
+  }
+  const [h, p, sig] = (await joseJws('EdDSA')).split('.') as [string, string, string];
+  const padded = await joseJwe(`${h}.${p}.${sig}==`, 'ECDH-ES+A256KW', 'A256GCM', 'X25519');
+  await rejectsWith(t, joseEnvelope.open(padded, ctx), LiaisonError, 'signature-invalid', {
+    what: 'a padded JWS signature',
+  });
+});
+
 t.test('JWS checks: ES256 is R || S, never DER; the key type must match alg; a changed part fails', async (t) => {
   const wrap = (jws: string) => joseJwe(jws, 'ECDH-ES+A256KW', 'A256GCM', 'X25519');
   const es = await joseJws('ES256');
