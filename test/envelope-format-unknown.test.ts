@@ -90,8 +90,6 @@ t.test('router: a stored notice whose entry names an unknown format is refused w
     bus: {} as NatsBus,
     registry: () => RegistrySnapshot.empty(),
     logger: pino({ level: 'silent' }),
-    holder: 't',
-    leaseTtlSeconds: 5,
     ackWaitSeconds: 5,
     duplicateWindowSeconds: 120,
     replicas: 1,

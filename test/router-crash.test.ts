@@ -31,8 +31,6 @@ async function routerProcess(name: string): Promise<{ bus: NatsBus; router: Rout
     bus,
     registry: () => g.gw.registry.snapshot,
     logger,
-    holder: name,
-    leaseTtlSeconds: 2,
     ackWaitSeconds: 2,
     duplicateWindowSeconds: g.config.duplicateWindowSeconds,
     replicas: 1,
@@ -63,16 +61,12 @@ const inboxIds = async (agency: string) => {
   return ids;
 };
 
-t.test('one router at a time; killed mid-stream, the next one finishes: every delivery exactly once', async (t) => {
+t.test('a router killed mid-stream: the other one finishes its share, every delivery exactly once', async (t) => {
   const t0 = Date.now();
   const mark = (what: string) => t.comment(`${what} at ${Date.now() - t0} ms`);
   const a = await routerProcess('router-a');
   a.router.start();
-  await waitFor(() => (a.router.leading ? true : undefined), 'router A to lead');
-  const b = await routerProcess('router-b');
-  b.router.start();
-  await sleep(1000);
-  t.notOk(b.router.leading, 'a second router waits while the lease is held');
+  await waitFor(() => (a.router.leading ? true : undefined), 'router A to pull');
 
   const ids: string[] = [];
   const total = 30;
@@ -88,14 +82,14 @@ t.test('one router at a time; killed mid-stream, the next one finishes: every de
     await post(n);
     if (i === 10) {
       await waitFor(() => (a.router.routed >= 3 ? true : undefined), 'router A to route some');
-      // Crash: the process's NATS connection goes away; no ack for the notice in hand, no lease release.
+      // Crash: the process's NATS connection goes away; no ack for the notices in hand.
       a.bus.nc.close().catch(() => undefined);
+      // The other router starts only now, so A's unacked notices can only reach it through the ack wait.
+      (await routerProcess('router-b')).router.start();
     }
   }
   mark('posted');
   t.ok(a.router.routed < total, `router A routed only part of the stream (${a.router.routed})`);
-  await waitFor(() => (b.router.leading ? true : undefined), 'router B to take the lease after the TTL');
-  mark('b leads');
   for (const agency of ['th-customs', 'kh-police-adp']) {
     const got = await waitFor(async () => {
       const seen = (await inboxIds(agency)).filter((id) => ids.includes(id));
@@ -103,7 +97,6 @@ t.test('one router at a time; killed mid-stream, the next one finishes: every de
     }, `${agency} to have all deliveries`);
     t.equal(got.length, total, `${agency}: ${total} deliveries`);
     t.equal(new Set(got).size, total, `${agency}: each exactly once`);
-    t.same(got, ids, `${agency}: in the order the notices were accepted`);
   }
   mark('all delivered');
   await sleep(2500); // past another ack wait: nothing more turns up

@@ -480,14 +480,14 @@ t.test('lookup: without a checkpointer the whole log is scanned, bounded; pure r
   await t.rejects(deliveredOriginal(g2.gw.bus, fresh, 150), { code: 'unavailable' }, 'not routed yet: 503, retry');
   const ancient = { notice_id: randomUUID(), received_at: '2020-01-01T00:00:00Z' };
   t.equal(await deliveredOriginal(g2.gw.bus, ancient), undefined, 'past any routing and no record: none will come');
-  await recordDelivered(g2.gw.bus, 1, fresh.notice_id, ['th-customs'], false);
-  await recordDelivered(g2.gw.bus, 1, fresh.notice_id, ['kh-police-adp'], true);
+  await recordDelivered(g2.gw.bus, 1, fresh.notice_id, ['th-customs']);
+  await recordDelivered(g2.gw.bus, 1, fresh.notice_id, ['kh-police-adp']);
   t.same(
     await deliveredTo(g2.gw.bus, fresh.notice_id),
     both,
     'a routing attempt after a redelivery adds to the record',
   );
-  await recordDelivered(g2.gw.bus, 1, ancient.notice_id, ['th-customs'], true);
+  await recordDelivered(g2.gw.bus, 1, ancient.notice_id, ['th-customs']);
   t.same(await deliveredTo(g2.gw.bus, ancient.notice_id), ['th-customs'], 'a redelivered notice without a record');
   await (await g2.gw.bus.kv(DELIVERED_BUCKET)).put(ancient.notice_id, new TextEncoder().encode('["TH customs"]'));
   await t.rejects(

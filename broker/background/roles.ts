@@ -1,6 +1,7 @@
 /**
  * The background roles of a gateway: the router (step 9, fan-out) and the
- * checkpointer (the signed log's Merkle tree and checkpoints). Each runs only
+ * checkpointer (the signed log's Merkle tree and checkpoints). Every gateway's
+ * router routes a share (one shared consumer); the checkpointer runs only
  * while it holds its lease. Built here once, whether they run on the
  * gateway's event loop or on the background thread (thread.ts, worker.ts).
  */
@@ -19,7 +20,7 @@ export interface BackgroundRoleDeps {
   keyring: BrokerKeyring;
   registry: () => RegistrySnapshot;
   logger: Logger;
-  /** This instance's name in the leases it takes. */
+  /** This instance's name in the leases it takes (the checkpointer's). */
   holder: string;
   observer?: RouterObserver;
   now?: () => Date;
@@ -40,8 +41,6 @@ export async function createBackgroundRoles(d: BackgroundRoleDeps): Promise<Back
         bus,
         registry: d.registry,
         logger,
-        holder: d.holder,
-        leaseTtlSeconds: config.leaseTtlSeconds,
         ackWaitSeconds: config.routerAckWaitSeconds,
         duplicateWindowSeconds: config.duplicateWindowSeconds,
         replicas: config.streamReplicas,

@@ -20,9 +20,12 @@ import { duplicateWindowMs } from '../log/notice-writer.js';
 
 export const DELIVERED_BUCKET = 'delivered';
 
-/** Open (create) the bucket; the router calls it with the stream replicas. */
+/**
+ * Open (create) the bucket; the router calls it with the stream replicas. A record's first write leaves with the
+ * routed notices' publishes (one socket write), not in a request of its own.
+ */
 export function openDelivered(bus: StorePort, replicas = 1): Promise<KvBucket> {
-  return openBucketOnce(bus, DELIVERED_BUCKET, { history: 1, replicas });
+  return openBucketOnce(bus, DELIVERED_BUCKET, { history: 1, replicas, putIfNewWithPublishes: true });
 }
 
 const encode = (agencies: Iterable<string>) => new TextEncoder().encode(JSON.stringify([...new Set(agencies)].sort()));
@@ -42,26 +45,41 @@ function decode(value: Uint8Array, noticeId: string): string[] {
   return v;
 }
 
+/** Conditional writes lost in a row before recordDelivered gives up (the notice is then routed again). */
+const RECORD_ATTEMPTS = 8;
+
 /**
- * Record the agencies a notice was delivered to. `again` (the router is routing
- * a redelivered notice): add to what an earlier attempt recorded, since what it
- * stored stays stored even if this attempt's plan is smaller.
+ * Record the agencies a notice was delivered to, added to whatever an earlier
+ * attempt recorded: what it stored stays stored even if this attempt's plan is
+ * smaller. Several routers may route one notice at once (a redelivery after
+ * the ack wait while the first is still busy), so the record is never simply
+ * overwritten: the first write is create-only, any later one a merge written
+ * only over the revision it read (compare-and-set), read again when another
+ * router wrote in between. The usual case, a notice routed once, costs one write.
  */
 export async function recordDelivered(
   bus: StorePort,
   replicas: number,
   noticeId: string,
   agencies: readonly string[],
-  again: boolean,
 ): Promise<void> {
   const kv = await openDelivered(bus, replicas);
-  let all: Iterable<string> = agencies;
-  if (again) {
+  const value = encode(agencies);
+  if (await kv.putIfNew(noticeId, value)) return;
+  for (let attempt = 1; attempt <= RECORD_ATTEMPTS; attempt++) {
     const held = await kv.get(noticeId);
-    if (held && held.operation === 'PUT') all = [...decode(held.value, noticeId), ...agencies];
+    if (!held) {
+      if (await kv.putIfNew(noticeId, value)) return;
+      continue;
+    }
+    const had = held.operation === 'PUT' ? decode(held.value, noticeId) : [];
+    const all = encode([...had, ...agencies]);
+    if (held.operation === 'PUT' && Buffer.from(all).equals(held.value)) return; // nothing to add
+    if ((await kv.update(noticeId, all, held.revision)) !== undefined) return;
   }
-  // A KV put through the gateway's one publish path, so it leaves with the other routed notices' writes.
-  await bus.publish(`$KV.${DELIVERED_BUCKET}.${noticeId}`, encode(all), {});
+  throw new LiaisonError('unavailable', {
+    detail: `${DELIVERED_BUCKET}: the record of ${noticeId} kept changing under ${RECORD_ATTEMPTS} writes`,
+  });
 }
 
 /** The agencies a notice was delivered to; undefined when no router has recorded it (not routed yet, or routed before the record existed). */

@@ -10,8 +10,6 @@ import { sha256Hex } from '../core/sha256.js';
 import { appendEntry, ENTRY_HEADER } from '../log/append.js';
 import { ENTRY_SIGNATURE_HEADER } from '../log/entry-signature.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
-import { LeaderLoop } from '../leader/leader-loop.js';
-import type { LeasePort } from '../leader/lease.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { createDeliverySealers, sealAll, type DeliverySealers } from './seal.js';
 import { recordDelivered } from './delivered.js';
@@ -20,16 +18,12 @@ import { sleep } from '../core/sleep.js';
 import { openStoredNotice, type StorageKeyring } from '../vault/open.js';
 
 export const ROUTER_CONSUMER = 'router';
-export const ROUTER_LEASE_KEY = 'router';
 
 export interface RouterOptions {
-  /** The message store: NOTICES consumed, LOG, DELIVERIES and KV `delivered` written, the lease held. */
-  bus: StorePort & ConsumerPort & LeasePort;
+  /** The message store: NOTICES consumed, LOG, DELIVERIES and KV `delivered` written. */
+  bus: StorePort & ConsumerPort;
   registry: () => RegistrySnapshot;
   logger: Logger;
-  /** Unique id of this gateway instance (the lease value). */
-  holder: string;
-  leaseTtlSeconds: number;
   ackWaitSeconds: number;
   /** LOG's duplicate window: an entry older than this can no longer be re-appended safely. */
   duplicateWindowSeconds: number;
@@ -54,8 +48,10 @@ export interface RouterObserver {
   failed(kind: 'unroutable' | 'retry'): void;
 }
 
-/** Notices a router has in hand at once (the consumer's max_ack_pending). */
+/** Notices one router has in hand at once. */
 export const ROUTE_WINDOW = 32;
+/** Routers the shared consumer is sized for: its max_ack_pending counts the notices in hand of all of them together. */
+export const ROUTERS_SIZED_FOR = 8;
 /** How long the router leaves a fresh notice's log entry to ingest before re-appending it itself. */
 const INGEST_GRACE_MS = 50;
 /** A re-append that wrote an entry for a notice received longer ago than this is a restoration after a crash (warned). */
@@ -112,48 +108,49 @@ class Sequencer {
 }
 
 /**
- * Step 9: fan-out. One router at a time (lease `router` in KV `leases`) reads
- * NOTICES in order through the durable pull consumer `router` (AckExplicit)
- * and for each notice: re-appends its log entry (a no-op when present: same
- * Msg-Id), writes one encrypted delivery per recipient (Msg-Id
- * `<notice-id>:<agency>`), records whom it delivered to (KV `delivered`,
- * delivered.ts), then acks. A crash anywhere before the ack makes the
- * next router do the same again, and Msg-Id de-duplication turns what was
- * already written into no-ops: nothing dropped, nothing twice.
+ * Step 9: fan-out. Every gateway with `router` on runs one, and all of them
+ * pull from the one durable consumer `router` on NOTICES (AckExplicit): the
+ * server hands each notice to one of them, so each routes a share and a dead
+ * one only leaves its notices in hand to the ack wait. For each notice: re-append
+ * its log entry (a no-op when present: same Msg-Id), write one encrypted
+ * delivery per recipient (Msg-Id `<notice-id>:<agency>`), record whom it
+ * delivered to (KV `delivered`, merged under a revision check: delivered.ts),
+ * then ack. A crash anywhere before the ack, or an ack wait that runs out while
+ * a slow router still works on the notice, makes another router (or this one)
+ * do the same again, and Msg-Id de-duplication turns what was already written
+ * into no-ops: nothing dropped, nothing twice.
  *
- * Up to ROUTE_WINDOW notices are in hand at once (the consumer's
- * max_ack_pending), so that one notice's round trips to JetStream and to the
- * sealing worker overlap the next one's: with one in flight the router fell
- * behind ingest under load (bench). Order is kept where it matters: notices are
- * taken in NOTICES order, and each stage that writes (the log re-append, then
- * the deliveries) is entered in that same order (Sequencer), on one connection,
- * so JetStream stores every agency's deliveries in NOTICES order. Only a
- * failure can reorder: a notice whose routing failed is retried after the ones
- * behind it were delivered.
+ * Up to ROUTE_WINDOW notices are in hand at once per router, so that one
+ * notice's round trips to JetStream and to the sealing worker overlap the
+ * next one's: with one in flight the router fell behind ingest under load
+ * (bench). Within one router the stages that write (the log re-append, then the
+ * deliveries) are entered in the order the notices were taken (Sequencer), on
+ * one connection, so this router stores every agency's deliveries in NOTICES
+ * order. Across routers there is no such order: two notices to one agency
+ * taken by two routers may be stored in either order. Each delivery names its
+ * log index (Liaison-Log-Index), the order a client sorts by when it needs one
+ * (docs/routing.md).
  */
 export class Router {
-  readonly #leader: LeaderLoop;
   /** One sealer per delivery format (JOSE's fans out on a worker thread, off the event loop that serves ingest). */
   readonly #sealers: DeliverySealers;
   readonly #logStage = new Sequencer();
   readonly #deliveryStage = new Sequencer();
+  readonly #stop = new AbortController();
+  #loop: Promise<void> | undefined;
+  #consuming = false;
   #routed = 0;
 
   constructor(private readonly opts: RouterOptions) {
     this.#sealers = opts.sealers ?? createDeliverySealers({});
-    const ttlMs = opts.leaseTtlSeconds * 1000;
-    this.#leader = new LeaderLoop({
-      key: ROUTER_LEASE_KEY,
-      holder: opts.holder,
-      ttlMs,
-      logger: opts.logger,
-      open: () => opts.bus.openLease(ROUTER_LEASE_KEY, opts.holder, ttlMs, opts.replicas),
-    });
   }
 
-  /** Whether this instance holds the router lease right now. */
+  /**
+   * Whether this instance is pulling from the consumer right now. The name is the one the leader metric reads
+   * (liaison_leader{role="router"}): with no lease, every routing gateway reports 1.
+   */
   get leading(): boolean {
-    return this.#leader.held;
+    return this.#consuming;
   }
 
   /** The sealing worker's thread id while it runs (Linux), for the per-thread CPU metric. */
@@ -161,36 +158,38 @@ export class Router {
     return [...this.#sealers.values()].find((s) => s.threadId !== undefined)?.threadId;
   }
 
-  /** Notices this instance has routed (and acked). */
+  /** Notices this instance has routed (and acked): its share. */
   get routed(): number {
     return this.#routed;
   }
 
   start(): void {
-    this.#leader.start(({ signal }) => this.#consume(signal));
+    this.#loop ??= this.#consume(this.#stop.signal);
   }
 
-  /** Finish the notice in hand, stop, and release the lease. */
+  /** Finish the notices in hand and stop; what was taken and not settled is redelivered to the other routers. */
   async close(): Promise<void> {
-    await this.#leader.close();
+    this.#stop.abort();
+    await this.#loop;
     await Promise.all([...this.#sealers.values()].map(async (s) => s.close?.()));
   }
 
   async #ensureConsumer(): Promise<void> {
-    // At most ROUTE_WINDOW notices in hand; the router keeps their order itself (Sequencer).
+    // Every router asks for the same settings, so none of them undoes another's. max_ack_pending is the consumer's,
+    // shared by all its clients: room for ROUTERS_SIZED_FOR routers each with a full window (each takes at most its own).
     await this.opts.bus.ensureDurable(
       STREAMS.notices,
       {
         name: ROUTER_CONSUMER,
         deliver: 'all',
         ackWaitMs: this.opts.ackWaitSeconds * 1000,
-        maxAckPending: ROUTE_WINDOW,
+        maxAckPending: ROUTE_WINDOW * ROUTERS_SIZED_FOR,
       },
       { reconfigure: true },
     );
   }
 
-  /** The consume loop under the lease; re-subscribes after a failure until the lease is lost. */
+  /** The consume loop; re-subscribes after a failure until the router closes. */
   async #consume(signal: AbortSignal): Promise<void> {
     const { logger } = this.opts;
     while (!signal.aborted) {
@@ -202,10 +201,12 @@ export class Router {
         });
         const stop = () => iter.stop();
         signal.addEventListener('abort', stop, { once: true });
+        if (signal.aborted) stop();
+        this.#consuming = true;
         const inHand = new Set<Promise<void>>();
         try {
           for await (const m of iter) {
-            // Lease lost while waiting: leave the notice unacked for the next router.
+            // Closing while waiting: leave the notice unacked for the other routers.
             if (signal.aborted) break;
             // Started in the order taken: each stage that writes is entered in this order (route()).
             const task = this.#handle(m)
@@ -220,8 +221,9 @@ export class Router {
             if (inHand.size >= ROUTE_WINDOW) await Promise.race(inHand);
           }
         } finally {
+          this.#consuming = false;
           signal.removeEventListener('abort', stop);
-          // Finish what is in hand (or let it fail into a nak) before the lease can pass to another router.
+          // Finish what is in hand (or let it fail into a nak) before re-subscribing or closing.
           await Promise.allSettled([...inHand]);
         }
       } catch (e) {
@@ -341,7 +343,7 @@ export class Router {
       deliveryTicket.release();
       await Promise.all(published.filter((p) => p !== undefined));
       // Only once every delivery is stored: the record never names an agency that did not get the notice.
-      await recordDelivered(bus, this.opts.replicas, entry.notice_id, delivered, m.info.redelivered === true);
+      await recordDelivered(bus, this.opts.replicas, entry.notice_id, delivered);
       this.opts.observer?.routed(plan.deliveries.length, plan.skipped.length);
       logger.info(
         { event: 'notice-routed', notice_id: entry.notice_id, log_index: logIndex, deliveries: delivered.length },
