@@ -125,7 +125,7 @@ export interface Level extends LevelResult {
 }
 
 /** One bearer token for every gateway this bench process starts (Prometheus-style bearer_token_file). */
-const METRICS_TOKEN = randomBytes(32).toString('base64url');
+export const METRICS_TOKEN = randomBytes(32).toString('base64url');
 
 function metricsTokenFile(dataDir: string): string {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });

@@ -19,6 +19,8 @@ const SLOW_MS = 25;
 
 export interface LoadgenArgs {
   url: string;
+  /** Several gateways: the requests go to these in turn (round-robin), `url` only names the first for its /metrics. */
+  urls?: string[];
   dataDir: string;
   jwks: { keys: JWK[] };
   concurrency: number;
@@ -101,7 +103,9 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
   const s0 = performance.now();
   const envelopes = await seal(args);
   const sealSeconds = round((performance.now() - s0) / 1000, 2);
-  const url = new URL(args.url);
+  const urls = (args.urls?.length ? args.urls : [args.url]).map((u) => new URL(u));
+  let turn = 0;
+  const nextUrl = () => urls[turn++ % urls.length]!;
   const agent = new Agent({ keepAlive: true, maxSockets: args.concurrency });
   await new Promise<void>((resolve) => {
     process.send!({ ready: true });
@@ -120,7 +124,7 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
     while (performance.now() < deadline && next < envelopes.length) {
       const env = envelopes[next++]!;
       const s = performance.now();
-      const status = await post(agent, url, env.body, env.mediaType);
+      const status = await post(agent, nextUrl(), env.body, env.mediaType);
       record(status, performance.now() - s);
     }
   };
@@ -144,7 +148,7 @@ async function run(args: LoadgenArgs): Promise<LevelResult> {
       }
       const env = envelopes[next++]!;
       inFlight++;
-      const p: Promise<void> = post(agent, url, env.body, env.mediaType).then((status) => {
+      const p: Promise<void> = post(agent, nextUrl(), env.body, env.mediaType).then((status) => {
         const ms = performance.now() - due;
         record(status, ms);
         if (ms > SLOW_MS) slowDue.set(due - t0, ms);

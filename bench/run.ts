@@ -10,7 +10,10 @@
  * run after them on the same gateway, against the bare pass-through of the
  * same run (issue 23's targets: bench/e2e-summary.ts).
  *
- *   node dist/bench/run.js [--quick] [--levels 1,4,16,64] [--openpgp-levels 1,4,16|none] [--e2e-levels 1,4,16,64|none] [--seconds 5]
+ *   node dist/bench/run.js [--quick] [--levels 1,4,16,64] [--openpgp-levels 1,4,16|none] [--e2e-levels 1,4,16,64|none] [--seconds 5] [--gateways 3]
+ *
+ * `--gateways N` adds a level at the peak concurrency spread over N gateways
+ * on the one nats-server, with each router's share (bench/router-shares.ts).
  *
  * Everything runs on loopback: its own nats-server, the gateway as a child
  * process (node dist/broker/main.js), the load generator as another child.
@@ -50,6 +53,7 @@ import { OPENPGP_MIX, sealOpenPgpEnvelopes } from './openpgp-notices.js';
 import { round } from './stats.js';
 import { describeSteadiness, measureSteadiness } from './steadiness.js';
 import { benchChartSvg } from './svg.js';
+import { measureRouterShares, sharesLines, type RouterShares } from './router-shares.js';
 import { children, out, sleep, stopChild } from './processes.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -62,6 +66,7 @@ const { values } = parseArgs({
     'e2e-levels': { type: 'string' },
     seconds: { type: 'string' },
     'no-chart': { type: 'boolean' },
+    gateways: { type: 'string' },
   },
   allowPositionals: false,
 });
@@ -87,6 +92,9 @@ const e2eLevels =
 const durationMs = Math.round(Number(values.seconds ?? (quick ? 1 : 5)) * 1000);
 if (!(durationMs >= 200 && durationMs <= 60_000)) throw new Error('--seconds must be between 0.2 and 60');
 const MAX_ENVELOPES_PER_LEVEL = 40_000;
+const gatewayCount = Number(values.gateways ?? 1);
+if (!(Number.isInteger(gatewayCount) && gatewayCount >= 1 && gatewayCount <= 8))
+  throw new Error('--gateways must be 1 to 8');
 
 const fmt = (l: Level) =>
   `${String(l.ratePerSecond ? `@${l.ratePerSecond}/s` : `c=${l.concurrency}`).padEnd(10)} ${String(l.acceptedPerSecond).padStart(8)}/s  p50 ${String(l.p50Ms).padStart(7)} ms  p95 ${String(l.p95Ms).padStart(7)} ms  p99 ${String(l.p99Ms).padStart(7)} ms  err ${String(l.errors).padStart(4)}  cpu ${String(l.gatewayCpuPercent).padStart(5)}% (main ${String(l.gatewayMainThreadCpuPercent).padStart(5)}%)  rss ${String(l.gatewayPeakRssMb).padStart(6)} MB  nats ${String(l.natsCpuPercent).padStart(5)}%  loadgen ${String(l.loadgenCpuPercent).padStart(5)}%${l.routerBacklogAtEnd !== undefined ? `  router backlog ${l.routerBacklogAtEnd} (${l.routerDrainSeconds} s; sustained ${l.sustainedPerSecond}/s)` : ''}${l.ranOut ? '  (ran out of envelopes)' : ''}`;
@@ -249,6 +257,27 @@ async function main() {
     out('  ' + fmt(half) + '   (open loop at half the peak rate)');
     out(fmtThreads(half));
     out(fmtSlow(half));
+
+    // --- --gateways N: the peak level again, spread over N gateways, and each router's share of the routing.
+    let routerShares: RouterShares | undefined;
+    if (gatewayCount > 1) {
+      out(`${gatewayCount} gateways on one nats-server (requests round-robin over them), c=${peak.concurrency}:`);
+      routerShares = await measureRouterShares({
+        gateways: gatewayCount,
+        first: gw,
+        natsUrl: nats.url,
+        natsPid: nats.pid,
+        dataDir,
+        nodeArgs,
+        jwks,
+        concurrency: peak.concurrency,
+        durationMs,
+        count: budget(ceiling),
+        routed,
+        oneGatewayPerSecond: peak.sustainedPerSecond!,
+      });
+      for (const line of sharesLines(routerShares)) out(line);
+    }
 
     // --- the OpenPGP full pipeline on the same gateway: armored messages signed by the demo agencies' OpenPGP keys
     // and encrypted to the broker's published OpenPGP key, sealed by the load generator before its clock starts.
@@ -587,6 +616,7 @@ async function main() {
       targets,
       ...(openpgp ? { openpgp } : {}),
       ...(e2e ? { e2e } : {}),
+      ...(routerShares ? { routerShares } : {}),
     };
     const resultsDir = join(repoRoot, 'bench', 'results');
     mkdirSync(resultsDir, { recursive: true });
