@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LiaisonError } from '../../broker/core/errors.js';
 import { verifyReceipt, type ReceiptClaims } from '../../broker/ingest/notice-receipt.js';
-import { decodeEntry, type NoticeLogEntry } from '../../broker/log/entry.js';
 import { STREAMS } from '../../broker/nats/streams.js';
 import { sampleNotice, startTestGateway, type TestGateway } from '../helpers/gateway.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { sleep } from '../helpers/wait.js';
 import { startTestCluster } from './cluster.js';
+import { replayLog } from './log-replay.js';
 
 t.setTimeout(170_000);
 const cluster = await startTestCluster(t);
@@ -96,26 +96,8 @@ async function sendWithRetry(
   return { ...last, attempts: 200 };
 }
 
-/** Retry a read while the cluster is still electing leaders after a restart (as an auditor's client would), within 30 s. */
-const whenReadable = <T>(what: string, read: () => Promise<T>) =>
-  waitFor(() => read().catch(() => undefined), what, 30_000);
-
-/** Replay LOG from the start: notice id -> log indexes where it appears. */
-async function replayLog(g: TestGateway): Promise<Map<string, { index: number; entry: NoticeLogEntry }[]>> {
-  const info = await whenReadable('LOG stream info', () => g.gw.bus.jsm.streams.info(STREAMS.log));
-  const seen = new Map<string, { index: number; entry: NoticeLogEntry }[]>();
-  for (let s = info.state.first_seq; s > 0 && s <= info.state.last_seq; s++) {
-    const m = await whenReadable(`LOG#${s}`, () => g.gw.bus.getMessage(STREAMS.log, s));
-    if (!m) continue;
-    const entry = decodeEntry(m.data) as NoticeLogEntry;
-    if (entry.kind !== 'notice') continue;
-    seen.set(entry.notice_id, [...(seen.get(entry.notice_id) ?? []), { index: s - 1, entry }]);
-  }
-  return seen;
-}
-
 async function checkReceiptsAgainstLog(tt: Pick<typeof t, 'fail' | 'equal'>, receipts: Map<string, ReceiptClaims>) {
-  const log = await replayLog(g1);
+  const log = await replayLog(g1.gw.bus);
   let once = 0;
   for (const [id, claims] of receipts) {
     const at = log.get(id) ?? [];
@@ -184,7 +166,7 @@ t.test('stop all of NATS: 503 with Retry-After, then recovery without a gateway 
   const again = await sendWithRetry(jwe, 0, 30_000, g2);
   tt.equal(again.status, 202, `the other gateway accepts the retry (${again.attempts} attempts)`);
   tt.equal(again.json.receipt, r.json.receipt, 'a further retry on the other gateway returns the same receipt');
-  const log = await replayLog(g1);
+  const log = await replayLog(g1.gw.bus);
   tt.equal(log.get(id)?.length, 1, 'and the notice is in the log once');
 });
 
@@ -215,7 +197,7 @@ t.test('a gateway killed mid-request: the retry with the same envelope is idempo
     const r2 = await g2.post(jwe);
     tt.equal(r2.json.receipt, r1.json.receipt, `${when}: a second retry gets the same receipt`);
     const claims = await verifyReceipt(r1.json.receipt as string, g1.jwks);
-    const at = (await replayLog(g1)).get(id) ?? [];
+    const at = (await replayLog(g1.gw.bus)).get(id) ?? [];
     tt.equal(at.length, 1, `${when}: one log entry`);
     tt.equal(at[0]?.index, claims.log_index, `${when}: at the receipt's index`);
   }
