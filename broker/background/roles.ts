@@ -20,7 +20,7 @@ export interface BackgroundRoleDeps {
   keyring: BrokerKeyring;
   registry: () => RegistrySnapshot;
   logger: Logger;
-  /** This instance's name in the leases it takes (the checkpointer's). */
+  /** This instance's name in the lease it takes (the checkpointer's; the router takes none). */
   holder: string;
   observer?: RouterObserver;
   now?: () => Date;
@@ -61,6 +61,7 @@ export async function createBackgroundRoles(d: BackgroundRoleDeps): Promise<Back
         everyMs: config.checkpointIntervalMs,
         leaseTtlMs: config.leaseTtlSeconds * 1000,
         replicas: config.streamReplicas,
+        holder: d.holder,
       })
     : null;
   return {
