@@ -73,8 +73,12 @@ t.test('a notice is routed and checkpointed on the background thread, at a lower
     "the thread's routing is counted in the gateway's metrics",
   );
   t.match(metrics.body, /^liaison_deliveries_written_total 2$/m, 'and its deliveries');
-  t.match(metrics.body, /^liaison_leader\{role="router"\} 1$/m, 'the router lease is shown as held');
-  t.match(metrics.body, /^liaison_leader\{role="checkpointer"\} 1$/m, 'the checkpointer lease too');
+  t.match(
+    metrics.body,
+    /^liaison_leader\{role="router"\} 1$/m,
+    'the router is shown as pulling (every routing gateway: no lease)',
+  );
+  t.match(metrics.body, /^liaison_leader\{role="checkpointer"\} 1$/m, 'the checkpointer lease as held');
 
   // The background thread and the threads it started (the sealing worker; under the test's TypeScript loader also its
   // module-hooks thread) run at nice `low`; the main thread and every thread that was there before (V8's and libuv's pools,
