@@ -1,10 +1,11 @@
 /**
  * CPU per call of the primitives behind one delivery JWE, through WebCrypto
  * (what jose 6 uses) and through node:crypto's synchronous calls (what
- * broker/adapters/jose/delivery-jwe.ts uses), and the whole delivery both ways;
- * then every crypto step of a notice's ingest both ways (JWE open per alg and
- * curve, JWS verify per alg, the receipt) and the steps already on node:crypto
- * (the log entry signature, sealing at rest).
+ * adapters/jose/delivery-jwe.ts uses), the whole delivery both ways, and one
+ * notice's deliveries to 3-5 recipients (the router's sealing job); then every
+ * crypto step of a notice's ingest both ways (JWE open per alg and curve, JWS
+ * verify per alg, the receipt) and the steps already on node:crypto (the log
+ * entry signature, sealing at rest).
  *
  *   npm run build && node dist/bench/crypto-calls.js [--calls 3000]
  *
@@ -22,7 +23,7 @@ import {
   type CryptoKey,
 } from 'jose';
 import { decryptJwe } from '../adapters/jose/decrypt-jwe.js';
-import { encryptDelivery } from '../adapters/jose/encrypt.js';
+import { encryptDeliveries, encryptDelivery, recipientKeyByMaterial } from '../adapters/jose/encrypt.js';
 import { JWE_ALGS, parseCompactJwe } from '../adapters/jose/parse-jwe.js';
 import { verifyCompactJws } from '../adapters/jose/verify-jws.js';
 import type { ResolvedSigner } from '../broker/core/envelope.js';
@@ -85,6 +86,28 @@ await measure('  jose CompactEncrypt (WebCrypto)', () =>
     .encrypt(publicKey),
 );
 await measure('  encryptDelivery (node:crypto, delivery-jwe.ts)', () => encryptDelivery(data, { kid: 'r', jwk }, 'n'));
+
+out("one notice's deliveries (encryptDeliveries, 8 kB), CPU per notice:");
+const recipient = async (crv: 'X25519' | 'P-256', i: number) => ({
+  kid: `r${i}`,
+  jwk: (await exportJWK(
+    (await generateKeyPair('ECDH-ES+A256KW', { crv, extractable: true })).publicKey,
+  )) as RegistryJwk,
+});
+const curves = (n: number, p256: number): ('X25519' | 'P-256')[] =>
+  Array.from({ length: n }, (_, i) => (i < n - p256 ? 'X25519' : 'P-256'));
+for (const [n, p256] of [
+  [3, 0],
+  [4, 0],
+  [5, 0],
+  [4, 2],
+] as const) {
+  const to = await Promise.all(curves(n, p256).map(recipient));
+  // The key import cache the sealing worker uses (keyed by key material), as in the router.
+  await measure(`  ${n} recipients${p256 ? ` (${p256} of them P-256)` : ', X25519'}`, () =>
+    encryptDeliveries(data, to, 'n', 'jose', recipientKeyByMaterial),
+  );
+}
 
 // Ingest (POST /v1/notices, a hub-readable JOSE notice): every crypto step, through jose (WebCrypto) and as the
 // gateway does it now (node:crypto). No client assertion: the envelope's signature is the proof of origin.
