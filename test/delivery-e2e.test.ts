@@ -6,6 +6,11 @@ import type { InboxDelivery } from '../broker/core/inbox-delivery.js';
 import { startTestGateway, sampleNotice } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { inboxClients } from './helpers/inbox.js';
+import { CompactEncrypt, importJWK, type CompactJWEHeaderParameters } from 'jose';
+import { connect, headers as natsHeaders } from 'nats';
+import { decryptDelivery } from '../adapters/jose/encrypt.js';
+import { publicPart } from '../broker/keys/jwk.js';
+import { STREAMS } from '../broker/nats/streams.js';
 
 t.setTimeout(120_000);
 const nats = await startTestNats(t);
@@ -160,6 +165,37 @@ for (const c of cases) {
     );
   });
 }
+
+t.test('a delivery stored as a compact JWE, before one content encryption per notice, still opens', async (t) => {
+  const notice = fromVn({ addressees: ['kh-police-adp'] });
+  await post(notice);
+  await routed(notice.id, 1);
+  const now = (await allDeliveries('kh-police-adp')).find((d) => d.notice_id === notice.id)!;
+  t.match(JSON.parse(now.jwe!), { protected: String, header: { kid: String, epk: Object } }, 'new: a flattened JWE');
+  // The same delivery as the router wrote it before: the same labels, the body one compact JWE, every member protected.
+  const nc = await connect({ servers: nats.url });
+  t.teardown(() => nc.close());
+  const stored = await (await nc.jetstreamManager()).streams.getMessage(STREAMS.deliveries, { seq: now.cursor });
+  const h = natsHeaders();
+  for (const [k, v] of stored.header) if (k !== 'Nats-Msg-Id') for (const x of v) h.append(k, x);
+  const enc = g.creds('kh-police-adp').encryption;
+  const { signed, header } = await decryptDelivery(now.jwe!, enc);
+  const { epk: _epk, ...members } = header;
+  const compact = await new CompactEncrypt(signed)
+    .setProtectedHeader(members as CompactJWEHeaderParameters)
+    .encrypt(await importJWK({ ...publicPart(enc), alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW'));
+  const { seq } = await nc.jetstream().publish(stored.subject, new TextEncoder().encode(compact), { headers: h });
+  const old = (await client('kh-police-adp').pull({ after: seq - 1, limit: 1 })).deliveries[0];
+  t.equal(old?.jwe, compact, 'served as stored');
+  t.same((await client('kh-police-adp').open(old!)).notice, notice, 'the client opens it and verifies the origin');
+  const { run } = await import('../broker/cli/liaison.js');
+  let out = '';
+  const io = { out: (s: string) => void (out += s), err: (s: string) => void (out += s) };
+  const args = ['inbox', 'pull', '--as', 'kh-police-adp', '--url', url, '--data-dir', g.dataDir, '--json'];
+  t.equal(await run([...args, '--after', String(seq - 1), '--limit', '1'], io), 0, out.slice(-300));
+  const line = JSON.parse(out.trim().split('\n')[0]!) as Record<string, unknown>;
+  t.same([line.cursor, line.verified, line.notice], [seq, true, notice], 'and so does liaison inbox pull');
+});
 
 t.test('filters: operation, origin country and type narrow the inbox; bad filters are 400 problems', async (t) => {
   const a = fromVn({ addressees: ['th-customs'] });

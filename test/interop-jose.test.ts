@@ -5,14 +5,8 @@ import { publicPart } from '../broker/keys/jwk.js';
 import { sampleNotice, startTestGateway } from './helpers/gateway.js';
 import { startTestNats } from './helpers/nats.js';
 import { flipPart } from './helpers/forge.js';
-import { exportJWK, generateKeyPair } from 'jose';
-import { decryptDelivery, encryptDelivery } from '../adapters/jose/encrypt.js';
-import { importRecipientKey } from '../adapters/jose/delivery-jwe.js';
-import type { RegistryJwk } from '../broker/registry/model.js';
 import { ENTRY_SIGNATURE_HEADER } from '../broker/log/entry-signature.js';
 import { STREAMS } from '../broker/nats/streams.js';
-
-const pubX = () => Buffer.alloc(32, 7).toString('base64url');
 
 /** python3-jwcrypto: a JOSE implementation independent of the jose package the broker uses. */
 const tool = join(import.meta.dirname, 'interop', 'jwcrypto_tool.py');
@@ -91,54 +85,4 @@ t.test('the gateway accepts notices sealed by python3-jwcrypto', async (t) => {
   }
 });
 
-t.test(
-  'deliveries (node:crypto JWE, adapters/jose/delivery-jwe.ts) open in python3-jwcrypto and in jose, for X25519 and P-256 keys',
-  async (t) => {
-    const signed = new TextEncoder().encode(
-      'eyJhbGciOiJFZERTQSJ9.' +
-        Buffer.from('{"summary":"ضبط شحنة — Bắt giữ lô hàng — ยึดสินค้า"}').toString('base64url') +
-        '.c2ln',
-    );
-    for (const crv of ['X25519', 'P-256'] as const) {
-      const { publicKey, privateKey } = await generateKeyPair('ECDH-ES+A256KW', { crv, extractable: true });
-      const [pub, priv] = [(await exportJWK(publicKey)) as RegistryJwk, await exportJWK(privateKey)];
-      const jwe = await encryptDelivery(signed, { kid: `k-${crv}`, jwk: pub }, 'n-1', 'jose');
-      const out = py('open', { jwe, private_jwk: priv });
-      t.equal(out.status, 0, out.stderr);
-      const opened = JSON.parse(out.stdout) as { header: Record<string, unknown>; plaintext_b64: string };
-      t.same(
-        Buffer.from(opened.plaintext_b64, 'base64'),
-        Buffer.from(signed),
-        `${crv}: jwcrypto gets the signed bytes back, byte for byte`,
-      );
-      t.match(opened.header, {
-        alg: 'ECDH-ES+A256KW',
-        enc: 'A256GCM',
-        kid: `k-${crv}`,
-        typ: 'liaison-delivery+jwe',
-        cty: 'JWT',
-        'liaison-notice-id': 'n-1',
-        epk: { crv },
-      });
-      const viaJose = await decryptDelivery(jwe, priv);
-      t.same(Buffer.from(viaJose.signed), Buffer.from(signed), `${crv}: jose too`);
-      t.equal(
-        py('open', { jwe: flipPart(jwe, 3), private_jwk: priv }).status,
-        1,
-        `${crv}: a changed ciphertext does not open`,
-      );
-      const other = await exportJWK((await generateKeyPair('ECDH-ES+A256KW', { crv, extractable: true })).privateKey);
-      t.equal(py('open', { jwe, private_jwk: other }).status, 1, `${crv}: another key does not open it`);
-    }
-    t.throws(
-      () => importRecipientKey({ kty: 'OKP', crv: 'Ed25519', x: pubX() }),
-      { name: 'TypeError', message: /unsupported OKP\/Ed25519/ },
-      'a signing key is not a delivery key',
-    );
-    t.throws(
-      () => importRecipientKey({ kty: 'EC', crv: 'P-256', x: pubX(), y: pubX() }),
-      { code: 'ERR_CRYPTO_INVALID_JWK' },
-      'a P-256 point not on the curve is refused',
-    );
-  },
-);
+// Deliveries open in jose and python3-jwcrypto: test/delivery-jwe.test.ts.

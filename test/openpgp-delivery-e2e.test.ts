@@ -58,7 +58,11 @@ t.test(
     const notice = aircop('gb-border-force', 'GB', ['th-customs']);
     await postPgp(t, notice);
     const d = await delivered('th-customs', notice.id);
-    t.equal(decodeProtectedHeader(d.jwe!).cty, 'pgp-signed', 'the JWE names its inner format');
+    t.equal(
+      decodeProtectedHeader(JSON.parse(d.jwe!) as { protected: string }).cty,
+      'pgp-signed',
+      'the JWE names its inner format',
+    );
     const keys = await client('th-customs').agencyOpenPgpKeys('gb-border-force');
     t.ok(
       keys.some((k) => k.kid === gb.fingerprint && /BEGIN PGP PUBLIC KEY BLOCK/.test(k.armored)),

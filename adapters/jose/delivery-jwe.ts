@@ -1,6 +1,8 @@
 /**
- * The delivery JWE (RFC 7516 compact serialization, RFC 7518 ECDH-ES+A256KW
- * with A256GCM) made with node:crypto's synchronous primitives (OpenSSL).
+ * The delivery JWEs (RFC 7516 flattened JSON serialization, RFC 7518
+ * ECDH-ES+A256KW with A256GCM) made with node:crypto's synchronous primitives
+ * (OpenSSL): one content encryption per notice, a key agreement and wrap per
+ * recipient (encryptDeliveryJwes).
  *
  * Why not jose here: jose 6 runs on WebCrypto only, and on Node 20 every
  * WebCrypto call carries 30-100 µs of bookkeeping (a promise, a job, WebIDL
@@ -23,6 +25,7 @@ import {
   diffieHellman,
   generateKeyPairSync,
   randomBytes,
+  type ECDH,
   type JsonWebKey,
   type KeyObject,
 } from 'node:crypto';
@@ -65,28 +68,39 @@ const X25519_BASE = createPublicKey({
 });
 
 /**
- * ECDH with a fresh ephemeral key on the recipient's curve: the shared secret Z
- * and the ephemeral public key as the JWE's `epk`. The public half is computed,
- * not exported: OpenSSL 3's key encoders cost more than the key agreement itself
- * (bench profile), and Node 20's JWK export has been seen to hang right after an
- * X25519 key generation here. X25519: the public key is X25519(k, 9). P-256:
- * node:crypto's ECDH class gives the point directly.
+ * One notice's ephemeral keys: one per curve, made when first needed and used
+ * with every recipient on that curve. `agree` gives the shared secret Z with a
+ * recipient's key and the ephemeral public key as the JWE's `epk`. The public
+ * half is computed, not exported: OpenSSL 3's key encoders cost more than the
+ * key agreement itself (bench profile), and Node 20's JWK export has been seen
+ * to hang right after an X25519 key generation here. X25519: the public key is
+ * X25519(k, 9). P-256: node:crypto's ECDH class gives the point directly.
  */
-function agree(recipient: RecipientKey): { z: Buffer; epk: Record<string, string> } {
-  if (recipient.crv === 'X25519') {
+class Ephemerals {
+  #x25519: { privateKey: KeyObject; epk: Record<string, string> } | undefined;
+  #p256: { ecdh: ECDH; epk: Record<string, string> } | undefined;
+
+  agree(recipient: RecipientKey): { z: Buffer; epk: Record<string, string> } {
+    if (recipient.crv === 'X25519') {
+      this.#x25519 ??= Ephemerals.#newX25519();
+      const { privateKey, epk } = this.#x25519;
+      return { z: diffieHellman({ privateKey, publicKey: recipient.key }), epk };
+    }
+    this.#p256 ??= Ephemerals.#newP256();
+    return { z: this.#p256.ecdh.computeSecret(recipient.point), epk: this.#p256.epk };
+  }
+
+  static #newX25519() {
     const { privateKey } = generateKeyPairSync('x25519');
     const pub = diffieHellman({ privateKey, publicKey: X25519_BASE });
-    return {
-      z: diffieHellman({ privateKey, publicKey: recipient.key }),
-      epk: { kty: 'OKP', crv: 'X25519', x: b64u(pub) },
-    };
+    return { privateKey, epk: { kty: 'OKP', crv: 'X25519', x: b64u(pub) } };
   }
-  const ecdh = createECDH('prime256v1');
-  const point = ecdh.generateKeys();
-  return {
-    z: ecdh.computeSecret(recipient.point),
-    epk: { kty: 'EC', crv: 'P-256', x: b64u(point.subarray(1, 33)), y: b64u(point.subarray(33)) },
-  };
+
+  static #newP256() {
+    const ecdh = createECDH('prime256v1');
+    const point = ecdh.generateKeys();
+    return { ecdh, epk: { kty: 'EC', crv: 'P-256', x: b64u(point.subarray(1, 33)), y: b64u(point.subarray(33)) } };
+  }
 }
 
 const u32 = (n: number) => {
@@ -119,26 +133,57 @@ function aesKeyWrap256(kek: Uint8Array, cek: Uint8Array): Buffer {
 }
 
 /**
- * One compact JWE of `plaintext` to `recipient` with ECDH-ES+A256KW / A256GCM.
- * `header`: the other protected header members (kid, typ, cty, ...); alg, enc and epk are set here.
+ * One notice's delivery JWEs: one content encryption shared by every
+ * recipient, each recipient getting a complete JWE in the flattened JSON
+ * serialization (RFC 7516 §7.2.2) as its JSON text, in the order given.
+ * `header`: the protected members common to all (typ, cty, ...); `enc` is set
+ * here, and each recipient's unprotected `header` holds its alg, kid and epk.
+ *
+ * Why sharing is sound:
+ * - A JWE's JSON serialization has one iv, ciphertext, tag and protected header
+ *   for all recipients and an `encrypted_key` and `header` per recipient
+ *   (RFC 7516 §7.2.1); the AAD covers the protected header only (§5.1 step 14),
+ *   so each recipient's part with the shared parts is itself a complete JWE.
+ * - `epk` may be a per-recipient unprotected member: the JOSE Header is the
+ *   union of the three (RFC 7516 §7.2.1), and RFC 7520 §5.13 shows an
+ *   ECDH-ES+A256KW recipient with its epk there. The Concat KDF's inputs are
+ *   the recipient's own (RFC 7518 §4.6.2: AlgorithmID is the alg value for key
+ *   agreement with key wrapping, apu/apv empty, 256 bits), as before.
+ * - One ephemeral key per curve for all the notice's recipients, as CMS's
+ *   KeyAgreeRecipientInfo has one originator key for many recipients
+ *   (RFC 5652 §6.2.2): each Z = ECDH(e, R_i) is a different secret, and a
+ *   recipient holding r_i learns nothing of another's without e or r_j.
+ * - One CEK, one IV, one AES-GCM pass: nothing is encrypted twice under the
+ *   same key and nonce. A recipient learns the CEK of a notice it reads anyway.
+ *   A JWE never authenticated its sender (anyone with the recipient's public
+ *   key can make one); the origin's signature inside does that.
+ * - alg, kid and epk are no longer under the AAD: a changed alg is refused by
+ *   the recipient's allowlist, a changed epk or encrypted_key fails the key
+ *   unwrap (RFC 3394 §2.2.3) and so the tag; kid only names the key to try.
  */
-export function encryptCompactJwe(
+export function encryptDeliveryJwes(
   plaintext: Uint8Array,
-  recipient: RecipientKey,
+  recipients: readonly { kid: string; key: RecipientKey }[],
   header: Record<string, string>,
-): string {
-  const { z, epk } = agree(recipient);
-  const kek = concatKdf256(z, JWE_ALG);
-  z.fill(0);
+): string[] {
   const cek = randomBytes(32);
-  const encryptedKey = aesKeyWrap256(kek, cek);
-  kek.fill(0);
-  const protectedHeader = b64u(JSON.stringify({ ...header, alg: JWE_ALG, enc: JWE_ENC, epk }));
   const iv = randomBytes(12);
+  const protectedHeader = b64u(JSON.stringify({ ...header, enc: JWE_ENC }));
   const gcm = createCipheriv('aes-256-gcm', cek, iv);
   gcm.setAAD(Buffer.from(protectedHeader, 'ascii'));
   const ciphertext = Buffer.concat([gcm.update(plaintext), gcm.final()]);
-  const tag = gcm.getAuthTag();
+  // base64url needs no JSON escaping: the shared members are written once, as text.
+  const shared = `"iv":"${b64u(iv)}","ciphertext":"${b64u(ciphertext)}","tag":"${b64u(gcm.getAuthTag())}"`;
+  const ephemerals = new Ephemerals();
+  const out = recipients.map(({ kid, key }) => {
+    const { z, epk } = ephemerals.agree(key);
+    const kek = concatKdf256(z, JWE_ALG);
+    z.fill(0);
+    const encryptedKey = aesKeyWrap256(kek, cek);
+    kek.fill(0);
+    const perRecipient = JSON.stringify({ alg: JWE_ALG, kid, epk });
+    return `{"protected":"${protectedHeader}","header":${perRecipient},"encrypted_key":"${b64u(encryptedKey)}",${shared}}`;
+  });
   cek.fill(0);
-  return `${protectedHeader}.${b64u(encryptedKey)}.${b64u(iv)}.${b64u(ciphertext)}.${b64u(tag)}`;
+  return out;
 }

@@ -1,7 +1,7 @@
-import { compactDecrypt, importJWK, type JWK } from 'jose';
+import { compactDecrypt, flattenedDecrypt, importJWK, type FlattenedJWE, type JWK } from 'jose';
 import { LiaisonError } from '../../broker/core/errors.js';
 import type { RegistryJwk } from '../../broker/registry/model.js';
-import { encryptCompactJwe, importRecipientKey, JWE_ALG, JWE_ENC, type RecipientKey } from './delivery-jwe.js';
+import { encryptDeliveryJwes, importRecipientKey, JWE_ALG, JWE_ENC, type RecipientKey } from './delivery-jwe.js';
 
 /** Key management and content encryption of every delivery (RFC 7518 §4.6, §5.3). */
 export const DELIVERY_ALG = JWE_ALG;
@@ -65,12 +65,20 @@ export function recipientKeyByMaterial(jwk: RegistryJwk): RecipientKey {
   return key;
 }
 
+/** The protected header every delivery of a notice shares; alg, kid and epk are each recipient's (delivery-jwe.ts). */
+const sharedHeader = (noticeId: string, format: string) => ({
+  typ: DELIVERY_TYP,
+  cty: deliveryCty(format),
+  'liaison-notice-id': noticeId,
+});
+
 /**
  * Encrypt the origin's signed notice, exactly as stored, to one recipient's
- * encryption key: a compact JWE whose plaintext is the origin's compact JWS, so
- * the recipient verifies the origin's signature itself (the broker cannot forge it).
- * `cty` says which: the origin's format (`DELIVERY_CTY`). `keyOf`: how the JWK is
- * imported (cached per registry JWK object by default).
+ * encryption key: a JWE (flattened JSON serialization, as its JSON text) whose
+ * plaintext is the origin's compact JWS, so the recipient verifies the origin's
+ * signature itself (the broker cannot forge it). `cty` says which: the origin's
+ * format (`DELIVERY_CTY`). `keyOf`: how the JWK is imported (cached per
+ * registry JWK object by default).
  */
 export async function encryptDelivery(
   signed: Uint8Array,
@@ -79,42 +87,81 @@ export async function encryptDelivery(
   format: string = 'jose',
   keyOf: (jwk: RegistryJwk) => RecipientKey = recipientKey,
 ): Promise<string> {
-  // Synchronous node:crypto (delivery-jwe.ts): on the sealing worker, off the event loop that serves ingest.
-  return encryptCompactJwe(signed, keyOf(recipient.jwk), {
-    kid: recipient.kid,
-    typ: DELIVERY_TYP,
-    cty: deliveryCty(format),
-    'liaison-notice-id': noticeId,
-  });
+  return sealJwes(signed, [recipient], noticeId, format, keyOf)[0]!;
+}
+
+/** Synchronous node:crypto (delivery-jwe.ts): on the sealing worker, off the event loop that serves ingest. */
+function sealJwes(
+  signed: Uint8Array,
+  recipients: readonly { kid: string; jwk: RegistryJwk }[],
+  noticeId: string,
+  format: string,
+  keyOf: (jwk: RegistryJwk) => RecipientKey,
+): string[] {
+  const header = sharedHeader(noticeId, format);
+  return encryptDeliveryJwes(
+    signed,
+    recipients.map((r) => ({ kid: r.kid, key: keyOf(r.jwk) })),
+    header,
+  );
 }
 
 const ascii = new TextEncoder();
 
 /**
- * One notice's JOSE deliveries, one compact JWE per recipient in order, as the bytes to publish (a JWE is ASCII).
- * Each comes in an ArrayBuffer of its own (TextEncoder's), so the sealing worker can transfer it rather than copy it.
+ * One notice's JOSE deliveries, one JWE per recipient in order, as the bytes to
+ * publish (a JWE's JSON text is ASCII): the notice encrypted once, its content
+ * key wrapped for each recipient (delivery-jwe.ts says why that is sound).
+ * Each comes in an ArrayBuffer of its own (TextEncoder's), so the sealing
+ * worker can transfer it rather than copy it.
  */
-export function encryptDeliveries(
+export async function encryptDeliveries(
   signed: Uint8Array,
   recipients: readonly { kid: string; jwk: RegistryJwk }[],
   noticeId: string,
   format: string,
-  keyOf?: (jwk: RegistryJwk) => RecipientKey,
+  keyOf: (jwk: RegistryJwk) => RecipientKey = recipientKey,
 ): Promise<Uint8Array[]> {
-  return Promise.all(
-    recipients.map(async (r) => ascii.encode(await encryptDelivery(signed, r, noticeId, format, keyOf))),
-  );
+  if (recipients.length === 0) return [];
+  return sealJwes(signed, recipients, noticeId, format, keyOf).map((j) => ascii.encode(j));
 }
 
-/** The recipient's side: decrypt a delivery with its own private encryption key; returns the origin's signed bytes. */
+/**
+ * The recipient's side: decrypt a delivery with its own private encryption key;
+ * returns the origin's signed bytes, the JOSE Header (all members) and the
+ * protected header alone (the members under the AAD: read `cty` there). A
+ * delivery is a flattened JSON JWE's text, or, stored before one content
+ * encryption per notice, a compact JWE: both open here.
+ */
 export async function decryptDelivery(
   jwe: string,
   privateJwk: JWK,
-): Promise<{ signed: Uint8Array; header: Record<string, unknown> }> {
+): Promise<{ signed: Uint8Array; header: Record<string, unknown>; protectedHeader: Record<string, unknown> }> {
   const key = await importJWK({ ...privateJwk, alg: DELIVERY_ALG }, DELIVERY_ALG);
-  const { plaintext, protectedHeader } = await compactDecrypt(jwe, key, {
-    keyManagementAlgorithms: [DELIVERY_ALG],
-    contentEncryptionAlgorithms: [DELIVERY_ENC],
-  });
-  return { signed: plaintext, header: protectedHeader };
+  const options = { keyManagementAlgorithms: [DELIVERY_ALG], contentEncryptionAlgorithms: [DELIVERY_ENC] };
+  if (!jwe.startsWith('{')) {
+    const { plaintext, protectedHeader } = await compactDecrypt(jwe, key, options);
+    return { signed: plaintext, header: protectedHeader, protectedHeader };
+  }
+  const r = await flattenedDecrypt(parseFlattened(jwe), key, options);
+  // jose has checked that the headers' member names are disjoint.
+  const protectedHeader = r.protectedHeader ?? {};
+  return {
+    signed: r.plaintext,
+    header: { ...protectedHeader, ...r.sharedUnprotectedHeader, ...r.unprotectedHeader },
+    protectedHeader,
+  };
+}
+
+/** The JSON text of one flattened JWE: an object (jose checks its members); a general JWE (`recipients`) is not one. */
+function parseFlattened(text: string): FlattenedJWE {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new TypeError('the delivery is neither a compact JWE nor JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.hasOwn(v, 'recipients'))
+    throw new TypeError('the delivery is not a flattened JWE');
+  return v as FlattenedJWE;
 }

@@ -1,10 +1,11 @@
 /**
- * JOSE deliveries sealed on a worker thread. A notice's fan-out (an ephemeral
- * key pair, ECDH, KDF, key wrap and AES-GCM per recipient, and jose's base64)
- * was the largest share of the gateway's main-thread time under load (bench
+ * JOSE deliveries sealed on a worker thread. A notice's fan-out (content
+ * encryption, and per recipient a key agreement, KDF and key wrap) was the
+ * largest share of the gateway's main-thread time under load (bench
  * --profile); on the worker it runs beside ingest instead of in its way. One
  * job per notice: the signed bytes and the recipients' public JWKs go in, one
- * compact JWE per recipient comes out, in the same order.
+ * JWE per recipient comes out, in the same order, all sharing one content
+ * encryption (delivery-jwe.ts).
  *
  * Failure is never silent: a job that fails, or a worker that dies, rejects
  * the pending jobs (the router naks and retries the notice); the next job
@@ -58,7 +59,7 @@ export class DeliverySealer {
     return this.#worker ? this.#threadId : undefined;
   }
 
-  /** One compact JWE per recipient, in order, as its ASCII bytes. */
+  /** One JWE (flattened JSON serialization) per recipient, in order, as its ASCII bytes. */
   seal(
     signed: Uint8Array,
     recipients: { kid: string; jwk: RegistryJwk }[],

@@ -54,9 +54,10 @@ export async function openDelivery(
   let signed: Uint8Array;
   let cty: unknown;
   try {
+    // A flattened JWE (or, stored before one content encryption per notice, a compact one); cty is read under the AAD.
     ({
       signed,
-      header: { cty },
+      protectedHeader: { cty },
     } = await decryptDelivery(delivery.jwe, recipientEncryptionKey));
   } catch (e) {
     throw new DeliveryVerificationError(

@@ -4,7 +4,7 @@ import type { NoticeLogEntry } from '../log/entry.js';
 import type { RegistrySnapshot } from '../registry/model.js';
 import { DELIVERY_HEADERS, type PlannedDelivery } from './plan.js';
 
-/** One delivery as published: `body` the message's bytes (a compact JWE or an armored OpenPGP message, ASCII either way). */
+/** One delivery as published: `body` the message's bytes (a JWE as JSON text or an armored OpenPGP message, ASCII either way). */
 export type Sealed = { body: Uint8Array; kid: string; headers: Record<string, string> };
 
 /** The delivery sealer of every registered format the broker can seal (built once per router). */

@@ -16,7 +16,17 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { compactDecrypt, CompactEncrypt, CompactSign, compactVerify, importJWK, SignJWT, type JWK } from 'jose';
+import {
+  compactDecrypt,
+  CompactEncrypt,
+  CompactSign,
+  compactVerify,
+  flattenedDecrypt,
+  importJWK,
+  SignJWT,
+  type FlattenedJWE,
+  type JWK,
+} from 'jose';
 
 /** An agency's private keys (as `liaison keys generate` writes them). */
 export interface Credentials {
@@ -131,15 +141,13 @@ export async function readInbox(
   const page = await get<{ deliveries: Delivery[]; next: number }>(`/v1/inbox?after=${after}&limit=100`);
   const notices = [];
   for (const d of page.deliveries) {
-    // The delivery is a JWE to our encryption key around the origin's JWS, exactly as the origin signed it.
-    const { plaintext } = await compactDecrypt(
-      d.jwe,
-      await importJWK({ ...creds.encryption, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW'),
-      {
-        keyManagementAlgorithms: ['ECDH-ES+A256KW'],
-        contentEncryptionAlgorithms: ['A256GCM'],
-      },
-    );
+    // The delivery is a JWE to our encryption key around the origin's JWS, exactly as the origin signed it: the
+    // text of a flattened JSON JWE, or a compact JWE for deliveries stored before one content encryption per notice.
+    const key = await importJWK({ ...creds.encryption, alg: 'ECDH-ES+A256KW' }, 'ECDH-ES+A256KW');
+    const options = { keyManagementAlgorithms: ['ECDH-ES+A256KW'], contentEncryptionAlgorithms: ['A256GCM'] };
+    const { plaintext } = d.jwe.startsWith('{')
+      ? await flattenedDecrypt(JSON.parse(d.jwe) as FlattenedJWE, key, options)
+      : await compactDecrypt(d.jwe, key, options);
     const jws = new TextDecoder().decode(plaintext);
     const origin = await get<{ keys: { kid: string; use: string; jwk: JWK }[] }>(
       `/v1/registry/agencies/${encodeURIComponent(d.origin.agency)}/keys`,

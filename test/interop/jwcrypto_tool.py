@@ -4,8 +4,9 @@
   verify-receipt:  stdin {"jwks": {...}, "receipt": "<compact JWS>"}  -> prints the claims JSON, exit 0; exit 1 if it does not verify
   seal:            stdin {"notice": "<notice JSON text>", "signing_jwk": {...}, "broker_jwk": {...}, "alg": "ECDH-ES+A256KW"}
                    -> prints a compact JWE (A256GCM) holding a compact JWS by signing_jwk
-  open:            stdin {"jwe": "<compact JWE>", "private_jwk": {...}}
-                   -> prints {"header": {...protected header}, "plaintext_b64": "..."}; exit 1 if it does not decrypt
+  open:            stdin {"jwe": "<compact JWE, or a flattened JSON JWE's text>", "private_jwk": {...}}
+                   -> prints {"header": {...protected header}, "jose_header": {...all members},
+                      "plaintext_b64": "..."}; exit 1 if it does not decrypt
   verify-entry:    stdin {"jwks": {...}, "entry_b64": "<entry bytes, base64url>", "signature": "<protected>..<signature>"}
                    -> verifies the detached-payload JWS (RFC 7515 Appendix F) over the entry bytes; prints the kid, exit 0; exit 1 if not
   open-e2e:        stdin {"envelope": "<end-to-end delivery>", "private_jwk": {...}, "origin_jwk": {...public signing key}}
@@ -68,7 +69,8 @@ def open_jwe(req):
     token = jwe.JWE()
     token.deserialize(req["jwe"], key=jwk.JWK(**req["private_jwk"]))
     header = json.loads(token.objects["protected"])
-    print(json.dumps({"header": header, "plaintext_b64": base64.b64encode(token.payload).decode("ascii")}))
+    print(json.dumps({"header": header, "jose_header": token.jose_header,
+                      "plaintext_b64": base64.b64encode(token.payload).decode("ascii")}))
 
 
 def open_e2e(req):
