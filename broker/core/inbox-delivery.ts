@@ -14,7 +14,7 @@ export interface InboxDelivery {
   tlp: string;
   log_index: number;
   received_at: string;
-  /** Compact JWE to the agency's encryption key; its plaintext is the origin's signed notice. Absent on an OpenPGP delivery. */
+  /** A JWE to the agency's encryption key (a flattened JSON JWE's text, or a compact JWE if stored before that form); its plaintext is the origin's signed notice. Absent on an OpenPGP delivery. */
   jwe?: string;
   /** For agencies with `delivery_format: 'openpgp'`: an armored OpenPGP message signed by the broker's OpenPGP key and encrypted to the agency, whose literal data is the origin's signed notice. */
   openpgp?: string;

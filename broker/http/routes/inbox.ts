@@ -98,7 +98,7 @@ function filterOf(request: FastifyRequest): InboxFilter {
 export const getInboxSchema = {
   summary: 'Read the inbox',
   description:
-    "A page of the deliveries addressed to the authenticated agency, after the cursor `after` (a DELIVERIES stream position); continue from `next`. Each delivery is a compact JWE to the agency key around the origin's signed notice. Role subscribe.",
+    "A page of the deliveries addressed to the authenticated agency, after the cursor `after` (a DELIVERIES stream position); continue from `next`. Each delivery's `jwe` is a JWE to the agency key around the origin's signed notice: the JSON text of a flattened JWE (RFC 7516 §7.2.2), or a compact JWE for deliveries stored before that form. Role subscribe.",
   tags: ['inbox'],
   security: [{ clientAssertion: [] }],
   querystring: querySchema,
