@@ -13,7 +13,8 @@ const ARMORED = '-----BEGIN PGP MESSAGE-----';
  * OpenPGP: an armored message encrypted to the broker's OpenPGP key, holding
  * the agency's signed message; certificates in an agency's `openpgp_keys`;
  * deliveries (for agencies with `delivery_format: 'openpgp'`) signed by the
- * broker's OpenPGP key and encrypted to the agency's certificate. Without a
+ * broker's OpenPGP key and encrypted to the agency's certificate, a notice's
+ * signature and encryption made once for all its OpenPGP recipients. Without a
  * broker OpenPGP key the broker neither opens nor seals this format.
  */
 export const openPgpFormat = {
@@ -43,20 +44,18 @@ export const openPgpFormat = {
     if (!deps.openPgpSigningKey) return undefined;
     const sealer = createOpenPgpDeliverySealer(deps.openPgpSigningKey);
     return {
-      seal: (signed, recipients, meta, at) =>
-        Promise.all(
-          recipients.map(async (r) => {
-            const to = await currentOpenPgpRecipient(r.agency, at);
-            return (
-              to && {
-                body: ascii.encode(
-                  await sealer.seal(signed, { key: to.key, noticeId: meta.noticeId, format: meta.format }),
-                ),
-                kid: to.kid,
-              }
-            );
-          }),
-        ),
+      async seal(signed, recipients, meta, at) {
+        const to = await Promise.all(recipients.map((r) => currentOpenPgpRecipient(r.agency, at)));
+        const usable = to.filter((x) => x !== undefined);
+        // Signed and encrypted once for all of them (seal-delivery.ts); one message each.
+        const messages = await sealer.sealAll(signed, {
+          keys: usable.map((x) => x.key),
+          noticeId: meta.noticeId,
+          format: meta.format,
+        });
+        let next = 0;
+        return to.map((x) => x && { body: ascii.encode(messages[next++]), kid: x.kid });
+      },
     };
   },
   inboxDelivery: {
