@@ -1,12 +1,12 @@
 /**
  * One audit pass over an archive file, timed, in this (fresh) process: `node dist/bench/audit-pass.js FILE structure|origins`.
  * The file is read first; the clock covers parsing its JSON and the audit, as in an auditor's `liaison audit verify`
- * (structure: auditLog; origins: auditLogWithOrigins, every notice's origin signature too). Prints one JSON line.
+ * (structure: auditLog, the entry signatures on all cores; origins: auditLogWithOrigins, every notice's origin signature too). Prints one JSON line.
  */
 import { readFileSync } from 'node:fs';
 import { archiveToAuditInput } from '../broker/audit/archive.js';
 import { auditLogWithOrigins } from '../broker/audit/key-history.js';
-import { auditLog } from '../broker/audit/verify.js';
+import { auditLogOnAllCores } from '../broker/audit/verify-all-cores.js';
 
 export interface AuditPassResult {
   ok: boolean;
@@ -22,7 +22,7 @@ async function main(file: string, mode: string): Promise<AuditPassResult> {
   const text = readFileSync(file, 'utf8');
   const t0 = performance.now();
   const input = archiveToAuditInput(JSON.parse(text));
-  const report = mode === 'structure' ? auditLog(input) : await auditLogWithOrigins(input);
+  const report = mode === 'structure' ? await auditLogOnAllCores(input) : await auditLogWithOrigins(input);
   const seconds = (performance.now() - t0) / 1000;
   return {
     ok: report.ok,

@@ -30,14 +30,8 @@ import {
 import type { HistoricalAgencyKey as AnyHistoricalKey, StoredSignatureVerifier } from '../formats/registry.js';
 import { decodeEntry, type NoticeLogEntry } from '../log/entry.js';
 import { checkComplaintSignatures } from './complaints.js';
-import {
-  auditLog,
-  type AuditEntry,
-  type AuditInput,
-  type AuditProblem,
-  type AuditReport,
-  type Progress,
-} from './verify.js';
+import { auditLogOnAllCores } from './verify-all-cores.js';
+import { type AuditEntry, type AuditInput, type AuditProblem, type AuditReport, type Progress } from './verify.js';
 
 /** One key as the registry history knew it (the archive's `agency_keys`), of a registered format. */
 export type HistoricalAgencyKey = AnyHistoricalKey & { format: EnvelopeFormatName };
@@ -295,7 +289,7 @@ async function runBounded<T>(checks: readonly { concurrency: number; run: () => 
  * recipients' signatures on the complaints too (complaints.ts).
  */
 export async function auditLogWithOrigins(input: AuditInput, onProgress?: Progress): Promise<AuditReport> {
-  const report = auditLog(input, onProgress);
+  const report = await auditLogOnAllCores(input, onProgress);
   const notices = input.notices ?? [];
   const r = input.agencyKeys
     ? await checkOriginSignatures({ entries: input.entries, notices, agencyKeys: input.agencyKeys })

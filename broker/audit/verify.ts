@@ -39,7 +39,8 @@ import { Buffer } from 'node:buffer';
 import { CheckpointError, CheckpointVerifier, type Checkpoint, type PublicSigningJwk } from '../log/checkpoint.js';
 import { CompactRange } from '../log/compact-range.js';
 import { decodeEntry, encodeEntry, LOG_ENTRY_KINDS } from '../log/entry.js';
-import { EntrySignatureError, EntrySignatureVerifier } from '../log/entry-signature.js';
+import { EntrySignatureVerifier } from '../log/entry-signature.js';
+import { checkEntrySignature, type EntrySignatureOutcome } from './entry-signature-check.js';
 import { hashEqual, leafHash, verifyConsistency } from '../log/merkle.js';
 import type { HistoricalAgencyKey } from './key-history.js';
 
@@ -144,13 +145,21 @@ export type Progress = (done: number, total: number) => void;
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const MAX_PROBLEMS = 100;
 
-export function auditLog(input: AuditInput, onProgress?: Progress): AuditReport {
+/**
+ * `signatureOutcomes`: the entries' gateway signatures already checked, one outcome per entry in order
+ * (entry-signature-pool.ts checks them on all cores); without it each is checked here, in turn.
+ */
+export function auditLog(
+  input: AuditInput,
+  onProgress?: Progress,
+  signatureOutcomes?: readonly EntrySignatureOutcome[],
+): AuditReport {
   const problems: AuditProblem[] = [];
   const add: AddProblem = (p) => {
     if (problems.length < MAX_PROBLEMS) problems.push(p);
   };
   // The steps add their problems in this order: it is the report's order.
-  const scan = scanEntries(input, add, onProgress);
+  const scan = scanEntries(input, add, onProgress, signatureOutcomes);
   const valid = verifyCheckpoints(input, add);
   const entriesUnsignedLegacy = settleUnsignedPrefix(scan, valid, input.entries, add);
   const roots = recomputeRoots(valid, scan.leaves, input.leafHashes, add);
@@ -227,7 +236,14 @@ interface EntrySignatureScan {
 }
 
 /** Step 1 (with 5 in the same pass): positions, entry signatures, canonical encoding, duplicates by kind. */
-function scanEntries(input: AuditInput, add: AddProblem, onProgress: Progress | undefined): EntryScan {
+function scanEntries(
+  input: AuditInput,
+  add: AddProblem,
+  onProgress: Progress | undefined,
+  outcomes: readonly EntrySignatureOutcome[] | undefined,
+): EntryScan {
+  if (outcomes && outcomes.length !== input.entries.length)
+    throw new RangeError('one signature outcome per entry is needed');
   const scan: EntryScan = {
     leaves: [],
     byNotice: new Map(),
@@ -251,7 +267,13 @@ function scanEntries(input: AuditInput, add: AddProblem, onProgress: Progress | 
     const e = input.entries[pos]!;
     expected = checkEntryIndex(e.index, pos, expected, add) + 1;
     scan.leaves.push(leafHash(e.bytes));
-    if (scan.signatures) checkEntrySignature(scan.signatures, e, pos, add);
+    if (scan.signatures)
+      settleEntrySignature(
+        scan.signatures,
+        outcomes?.[pos] ?? checkEntrySignature(scan.signatures.verifier, e.bytes, e.signature),
+        pos,
+        add,
+      );
     const entry = decodeCanonicalEntry(e.bytes, pos, add);
     if (entry) indexEntryByKind(entry, pos, scan, acks, add);
     if (onProgress && (pos % 1024 === 0 || pos === total - 1)) onProgress(pos + 1, total);
@@ -279,27 +301,30 @@ function checkEntryIndex(claimed: number, pos: number, expected: number, add: Ad
 }
 
 /** Step 5: the entry's gateway signature; an unsigned entry before any signed one waits for the checkpoints, any other failure is a forged entry. */
-function checkEntrySignature(sigs: EntrySignatureScan, e: AuditEntry, pos: number, add: AddProblem): void {
-  try {
-    sigs.verifier.verify(e.bytes, e.signature);
+function settleEntrySignature(
+  sigs: EntrySignatureScan,
+  outcome: EntrySignatureOutcome,
+  pos: number,
+  add: AddProblem,
+): void {
+  if (outcome.ok) {
     sigs.signed++;
     sigs.seenSigned = true;
-  } catch (err) {
-    const code = err instanceof EntrySignatureError ? err.code : 'entry-signature-invalid';
-    if (code === 'entry-unsigned' && !sigs.seenSigned) {
-      sigs.unsignedPrefix.push(pos);
-      return;
-    }
-    sigs.forged.add(pos);
-    add({
-      code,
-      index: pos,
-      message:
-        code === 'entry-unsigned'
-          ? `entry ${pos} carries no gateway signature, after signed entries: a forged entry`
-          : `entry ${pos} is forged: ${(err as Error).message}`,
-    });
+    return;
   }
+  if (outcome.code === 'entry-unsigned' && !sigs.seenSigned) {
+    sigs.unsignedPrefix.push(pos);
+    return;
+  }
+  sigs.forged.add(pos);
+  add({
+    code: outcome.code,
+    index: pos,
+    message:
+      outcome.code === 'entry-unsigned'
+        ? `entry ${pos} carries no gateway signature, after signed entries: a forged entry`
+        : `entry ${pos} is forged: ${outcome.message}`,
+  });
 }
 
 /** The entry, when its bytes are the canonical encoding of one; else undefined, reported as malformed. */

@@ -37,7 +37,8 @@ import { archiveToAuditInput } from '../audit/archive.js';
 import { exportArchive, fetchFromApi } from '../audit/export.js';
 import { auditorKeyRefusal, openContentsWith, sealContentsTo } from '../audit/sealed-notices.js';
 import { auditLogWithOrigins } from '../audit/key-history.js';
-import { auditLog, type AuditReport, type Progress } from '../audit/verify.js';
+import { auditLogOnAllCores } from '../audit/verify-all-cores.js';
+import { type AuditReport, type Progress } from '../audit/verify.js';
 import type { Io } from './liaison.js';
 
 function progressBar(io: Io, label: string): Progress | undefined {
@@ -154,7 +155,7 @@ export async function auditVerify(args: string[], io: Io): Promise<number> {
         ? ((JSON.parse(readFileSync(values.state, 'utf8')) as { checkpoints?: string[] }).checkpoints ?? [])
         : [];
     const input = await fetchFromApi(get, jwks.broker, jwks.keys, known);
-    report = auditLog(input, progressBar(io, 'replaying'));
+    report = await auditLogOnAllCores(input, progressBar(io, 'replaying'));
     if (values.state && report.ok)
       writeFileSync(values.state, JSON.stringify({ checkpoints: [...known, input.latestNote].slice(-100) }, null, 2));
   }
