@@ -45,6 +45,7 @@ import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js
 import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audit-rate.js';
 import { createDeliverySealers } from '../broker/routing/seal.js';
 import { measureCeiling, type CeilingResult } from './ceiling.js';
+import { fmtCheckpointLag, watchCheckpointLag, type CheckpointLagSeen } from './checkpoint-lag-watch.js';
 import { benchGatewayEnv, routerWatch, runLevel, startGateway, startNode, type Level } from './levels.js';
 import { E2E_OPERATION, E2E_RECIPIENTS, registerE2eOperation } from './e2e-notices.js';
 import { e2eRateEstimate, e2eSummary, e2eSummaryLines } from './e2e-summary.js';
@@ -221,15 +222,19 @@ async function main() {
       logger: createLogger('silent'),
     });
     const routed = routerWatch(bus);
+    const checkpointLags = new Map<Level, CheckpointLagSeen>();
     for (const c of levels) {
+      const lag = watchCheckpointLag(bus);
       const level = await runLevel(
         { url: gwUrl, dataDir, jwks, concurrency: c, durationMs, count: budget(ceiling) },
         gw.child.pid!,
         nats.pid,
       );
       full.push(await routed.settle(level, gw.child.pid!, gwUrl));
+      checkpointLags.set(full.at(-1)!, await lag.stop());
       out('  ' + fmt(full.at(-1)!));
       out(fmtThreads(full.at(-1)!));
+      out(fmtCheckpointLag(checkpointLags.get(full.at(-1)!)));
       await sleep(300);
     }
     // The peak is the rate the whole pipeline sustained (deliveries included), not what ingest took while routing lagged.
@@ -479,6 +484,8 @@ async function main() {
       ingestOnlyOverCeiling: round(ingestPeak.acceptedPerSecond / ceiling, 3),
       p99AtHalfPeakMs: half.p99Ms,
       halfPeakRate: halfRate,
+      /** Log entries waiting for a signed checkpoint during the peak level (most seen, and after its catch-up). */
+      checkpointLagAtPeak: checkpointLags.get(peak),
       /** The ingest-only gateway at the same open-loop rate: the tail without the router and checkpointer on the process. */
       ingestOnlyP99AtHalfPeakMs: ingestHalf.p99Ms,
       // Under load of any kind: the OpenPGP and e2e levels run on the same gateway after the JOSE ones.
@@ -550,6 +557,7 @@ async function main() {
     out(
       `bare pass-through peak    ${ratios.passThroughPeakPerSecond}/s        full / pass-through = ${ratios.fullOverPassThrough}`,
     );
+    out(fmtCheckpointLag(ratios.checkpointLagAtPeak).replace('    checkpointer lag:', 'checkpointer lag at peak  '));
     out(
       `p99 at half peak (${halfRate}/s)  ${ratios.p99AtHalfPeakMs} ms  (target ≤ 25 ms: ${targets.p99AtHalfPeakMs.met ? 'met' : 'NOT met'}); ingest-only gateway at the same rate ${ratios.ingestOnlyP99AtHalfPeakMs} ms`,
     );

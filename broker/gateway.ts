@@ -31,6 +31,7 @@ import { ROUTER_CONSUMER } from './routing/router.js';
 import { deliveredOriginal } from './routing/delivered.js';
 import { createBackgroundRoles } from './background/roles.js';
 import { BackgroundThread, type CheckpointerView, type RouterView } from './background/thread.js';
+import { readCheckpointLag } from './log/checkpoint-lag.js';
 import { Metrics } from './metrics/metrics.js';
 import type { TransportWorker } from '../adapters/transport/contract.js';
 import { transportWorkers } from './transports/registry.js';
@@ -295,7 +296,14 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
     const checkpointer = background?.checkpointer ?? roles?.checkpointer ?? null;
     checkpointerView = checkpointer;
     const threads = () => background?.threadIds ?? { sealing: roles?.router?.sealingThreadId };
-    metrics.attach({ bus, router, checkpointer, routerConsumer: ROUTER_CONSUMER, threads });
+    metrics.attach({
+      bus,
+      router,
+      checkpointer,
+      routerConsumer: ROUTER_CONSUMER,
+      threads,
+      checkpointLag: () => readCheckpointLag(bus),
+    });
     return {
       app,
       ops,

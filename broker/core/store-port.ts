@@ -77,6 +77,8 @@ export interface StoredMessage {
   readonly seq: number;
   readonly data: Uint8Array;
   readonly header?: MessageHeaders | undefined;
+  /** When the stream stored it. */
+  readonly time?: Date | undefined;
 }
 
 export interface PublishOptions {

@@ -38,6 +38,8 @@ export interface MetricsSources {
       halted: { index: number; reason: string } | null;
     };
   } | null;
+  /** The log entries no signed checkpoint covers yet, and the age of the oldest (broker/log/checkpoint-lag.ts). */
+  checkpointLag?: () => Promise<{ entries: number; oldestSeconds: number }>;
   /** The router's durable consumer on NOTICES. */
   routerConsumer?: string;
   /** The ids of the background thread and the sealing worker, where they run (liaison_thread_cpu_seconds_total). */
@@ -85,6 +87,8 @@ export class Metrics {
   readonly #checkpointAge: Gauge;
   readonly #checkpointTreeSize: Gauge;
   readonly #routerLag: Gauge;
+  readonly #checkpointLagEntries: Gauge;
+  readonly #checkpointLagSeconds: Gauge;
   readonly #leader: Gauge<'role'>;
   readonly #scrapeErrors: Counter<'source'>;
   readonly #checkpointerHalted: Gauge;
@@ -185,6 +189,16 @@ export class Metrics {
     this.#checkpointTreeSize = new Gauge({
       name: 'liaison_checkpoint_tree_size',
       help: 'Tree size of the newest checkpoint known to this gateway (as leader) or -1.',
+      registers,
+    });
+    this.#checkpointLagEntries = new Gauge({
+      name: 'liaison_checkpoint_lag_entries',
+      help: 'Log entries no signed checkpoint covers yet (LOG size minus the newest checkpoint size).',
+      registers,
+    });
+    this.#checkpointLagSeconds = new Gauge({
+      name: 'liaison_checkpoint_lag_oldest_seconds',
+      help: 'Seconds since LOG stored the oldest entry no signed checkpoint covers yet; 0 when none, -1 when unreadable.',
       registers,
     });
     this.#routerLag = new Gauge({
@@ -308,6 +322,12 @@ export class Metrics {
           }
         }),
       ),
+      read('checkpoint-lag', async () => {
+        if (!s.checkpointLag) return;
+        const lag = await s.checkpointLag();
+        this.#checkpointLagEntries.set(lag.entries);
+        this.#checkpointLagSeconds.set(lag.oldestSeconds);
+      }),
       read('router-consumer', async () => {
         const c = await s.bus.consumerInfo(STREAMS.notices, s.routerConsumer ?? 'router');
         if (c) return void this.#routerLag.set(c.pending + c.ackPending);
