@@ -134,15 +134,20 @@ function metricsTokenFile(dataDir: string): string {
   return file;
 }
 
+/** A gateway's /metrics exposition text (with the bench's token). */
+export async function scrapeMetricsText(url: string): Promise<string> {
+  return (
+    await fetch(`${url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+      signal: AbortSignal.timeout(10_000),
+    })
+  ).text();
+}
+
 /** A gateway's CPU seconds by thread role, from its /metrics; undefined when it has no such metric (the pass-through) or /metrics could not be read. */
 export async function scrapeThreadCpu(url: string): Promise<Record<ThreadRole, number> | undefined> {
   try {
-    const text = await (
-      await fetch(`${url}/metrics`, {
-        headers: { authorization: `Bearer ${METRICS_TOKEN}` },
-        signal: AbortSignal.timeout(10_000),
-      })
-    ).text();
+    const text = await scrapeMetricsText(url);
     const out = {} as Record<ThreadRole, number>;
     for (const role of THREAD_ROLES) {
       const m = new RegExp(`^liaison_thread_cpu_seconds_total\\{thread="${role}"\\} (\\S+)$`, 'm').exec(text);

@@ -45,6 +45,7 @@ import { RegistrySnapshot, type RegistrySeed } from '../broker/registry/model.js
 import { measureAuditVerify, rawEd25519VerifyRate, type AuditRate } from './audit-rate.js';
 import { createDeliverySealers } from '../broker/routing/seal.js';
 import { measureCeiling, type CeilingResult } from './ceiling.js';
+import { fmtSlowAttribution, readSlowCounters, slowAttribution } from './slow-attribution.js';
 import { fmtCheckpointLag, watchCheckpointLag, type CheckpointLagSeen } from './checkpoint-lag-watch.js';
 import { benchGatewayEnv, routerWatch, runLevel, startGateway, startNode, type Level } from './levels.js';
 import { E2E_OPERATION, E2E_RECIPIENTS, registerE2eOperation } from './e2e-notices.js';
@@ -242,6 +243,7 @@ async function main() {
     const halfRate = Math.max(1, Math.round(peak.sustainedPerSecond! / 2));
     // Three level lengths: in 5 s (~1 000 requests) the p99 is the 11th slowest request, and one 60 ms hiccup decides it.
     const openLoopMs = 3 * durationMs;
+    const slowBefore = await readSlowCounters(gwUrl);
     const half = await routed.settle(
       await runLevel(
         {
@@ -262,6 +264,9 @@ async function main() {
     out('  ' + fmt(half) + '   (open loop at half the peak rate)');
     out(fmtThreads(half));
     out(fmtSlow(half));
+    const slowAfter = slowBefore && (await readSlowCounters(gwUrl));
+    const halfSlowAttribution = slowAfter && slowAttribution(slowBefore, slowAfter);
+    out(fmtSlowAttribution(halfSlowAttribution));
 
     // --- --gateways N: the peak level again, spread over N gateways, and each router's share of the routing.
     let routerShares: RouterShares | undefined;
@@ -486,6 +491,8 @@ async function main() {
       halfPeakRate: halfRate,
       /** Log entries waiting for a signed checkpoint during the peak level (most seen, and after its catch-up). */
       checkpointLagAtPeak: checkpointLags.get(peak),
+      /** For the half-peak posts over 25 ms: how much of their time was GC, event-loop stalls, NATS waits. */
+      slowAtHalfPeak: halfSlowAttribution,
       /** The ingest-only gateway at the same open-loop rate: the tail without the router and checkpointer on the process. */
       ingestOnlyP99AtHalfPeakMs: ingestHalf.p99Ms,
       // Under load of any kind: the OpenPGP and e2e levels run on the same gateway after the JOSE ones.

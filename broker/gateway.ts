@@ -331,6 +331,7 @@ export async function createGateway(opts: GatewayOptions): Promise<Gateway> {
         await bounded('checkpointer', roles?.checkpointer?.close());
         await app.close();
         await ops.close();
+        metrics.close();
         keyringStore.close();
         registry.close();
         await bus.close();

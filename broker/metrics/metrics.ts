@@ -22,6 +22,7 @@ import { FINDING_SOURCES, integrity } from '../core/integrity.js';
 import type { StorePort } from '../core/store-port.js';
 import { STREAMS } from '../core/stream-names.js';
 import type { PipelineObserver, RouterObserver } from './observers.js';
+import { PAUSE_KINDS, PauseRecorder } from './pauses.js';
 import { readThreadCpu, THREAD_ROLES, ThreadCpuAccount, type RoleThreadIds } from './thread-cpu.js';
 
 /** Where the scrape-time gauges come from; attached once the gateway has them. */
@@ -56,6 +57,9 @@ export interface DeliveryObserver {
   webhookDeadLetter(): void;
 }
 
+/** A notice post slower than this (the p99 target) is attributed (liaison_slow_notice_post_seconds_total). */
+export const SLOW_SECONDS = 0.025;
+
 export const INGEST_STEPS = ['open', 'decode', 'freshness', 'validate', 'policy', 'store', 'receipt'] as const;
 
 const withTimeout = <T>(p: Promise<T>, ms: number): Promise<T> =>
@@ -88,6 +92,9 @@ export class Metrics {
   readonly #checkpointTreeSize: Gauge;
   readonly #routerLag: Gauge;
   readonly #checkpointLagEntries: Gauge;
+  readonly #pauses: PauseRecorder | undefined;
+  readonly #slowRequests: Counter;
+  readonly #slowRequestSeconds: Counter<'part'>;
   readonly #checkpointLagSeconds: Gauge;
   readonly #leader: Gauge<'role'>;
   readonly #scrapeErrors: Counter<'source'>;
@@ -97,10 +104,23 @@ export class Metrics {
   #sources: MetricsSources | undefined;
   readonly #timeoutMs: number;
 
-  constructor(opts: { scrapeTimeoutMs?: number; defaultMetrics?: boolean } = {}) {
+  /** `pauses`: record GC pauses, event-loop stalls and NATS waits to attribute slow notice posts (default on). */
+  constructor(opts: { scrapeTimeoutMs?: number; defaultMetrics?: boolean; pauses?: boolean } = {}) {
     this.#timeoutMs = opts.scrapeTimeoutMs ?? 2000;
     const registers = [this.registry];
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.#pauses = opts.pauses === false ? undefined : new PauseRecorder();
+    this.#slowRequests = new Counter({
+      name: 'liaison_slow_notice_posts_total',
+      help: `POST /v1/notices that took over ${SLOW_SECONDS * 1000} ms in the gateway.`,
+      registers,
+    });
+    this.#slowRequestSeconds = new Counter({
+      name: 'liaison_slow_notice_post_seconds_total',
+      help: 'Of those posts: their time in all (part="window"), and how much of it this process spent in GC pauses, event-loop stalls (GC included) and NATS store round trips (each the union over the window).',
+      labelNames: ['part'],
+      registers,
+    });
 
     this.#noticesAccepted = new Counter({
       name: 'liaison_notices_accepted_total',
@@ -249,6 +269,7 @@ export class Metrics {
     for (const mode of ['pull', 'sse', 'webhook'] as const) this.#delivered.labels(mode).inc(0);
     for (const kind of ['retry', 'unroutable']) this.#routeFailures.labels(kind).inc(0);
     for (const role of THREAD_ROLES) this.#threadCpu.labels(role).inc(0);
+    for (const part of ['window', ...PAUSE_KINDS]) this.#slowRequestSeconds.labels(part).inc(0);
   }
 
   attach(sources: MetricsSources): void {
@@ -263,11 +284,29 @@ export class Metrics {
 
   httpRequest(method: string, route: string, status: number, seconds: number): void {
     this.#http.labels(method, route, String(status)).observe(seconds);
+    if (method === 'POST' && route === '/v1/notices' && seconds > SLOW_SECONDS) this.#attributeSlow(seconds);
+  }
+
+  /** Where the window of a slow notice post, just answered, went. */
+  #attributeSlow(seconds: number, end = Date.now()): void {
+    this.#slowRequests.inc();
+    this.#slowRequestSeconds.labels('window').inc(seconds);
+    if (!this.#pauses) return;
+    const parts = this.#pauses.overlap(end - seconds * 1000, end);
+    for (const kind of PAUSE_KINDS) this.#slowRequestSeconds.labels(kind).inc(parts[kind] / 1000);
   }
 
   readonly pipeline: PipelineObserver = {
-    step: (step, seconds, ok) => this.#stepSeconds.labels(step, ok ? 'ok' : 'refused').observe(seconds),
+    step: (step, seconds, ok) => {
+      this.#stepSeconds.labels(step, ok ? 'ok' : 'refused').observe(seconds);
+      if (step === 'store') this.#pauses?.natsWait(seconds);
+    },
   };
+
+  /** Stop the pause recorder's observer and timer. */
+  close(): void {
+    this.#pauses?.close();
+  }
 
   readonly router: RouterObserver = {
     routed: (written, skipped) => {
