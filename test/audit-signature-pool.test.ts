@@ -86,5 +86,6 @@ t.test('a forged signature in the middle of a large log is reported at its index
 });
 
 t.test('outcomes not one per entry are refused', async (t) => {
-  t.throws(() => auditLog(input, undefined, []), RangeError);
+  t.throws(() => auditLog(input, undefined, { signatures: [] }), RangeError);
+  t.throws(() => auditLog(input, undefined, { leaves: [] as Uint8Array[] }), RangeError);
 });

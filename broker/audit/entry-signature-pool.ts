@@ -3,7 +3,8 @@
  * verification per entry is most of an audit's CPU time, and the
  * verifications are independent. The entries are cut into chunks; worker
  * threads (one per core but one) and this thread each take the next chunk
- * until none is left, so a worker slow to start or a busy core takes fewer.
+ * until none is left, so a busy core takes fewer; or, when this thread has
+ * other work (verify-all-cores.ts), one worker per core takes them all.
  * A worker that fails hands its chunk back to this thread: the outcome never
  * depends on whether a worker ran.
  */
@@ -103,7 +104,7 @@ function runWorker(
       return resolve([]);
     }
     w.on('message', (m: EntrySignatureOutcome[] | { ready: true }) => {
-      if (!Array.isArray(m)) return next();
+      if (!Array.isArray(m)) return;
       const c = held!;
       if (m.length !== c.end - c.start) return finish([c]);
       for (let i = 0; i < m.length; i++) out[c.start + i] = m[i]!;
@@ -112,5 +113,7 @@ function runWorker(
     const gone = () => finish(held ? [held] : []);
     w.on('error', gone);
     w.on('exit', gone);
+    // Its first chunk now, queued until it listens: this thread may be too busy to hand it one when it starts.
+    next();
   });
 }

@@ -146,20 +146,30 @@ const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const MAX_PROBLEMS = 100;
 
 /**
- * `signatureOutcomes`: the entries' gateway signatures already checked, one outcome per entry in order
- * (entry-signature-pool.ts checks them on all cores); without it each is checked here, in turn.
+ * Per-entry work done before the scan, one element per entry in order (verify-all-cores.ts does it on all cores):
+ * the entries' gateway signatures checked, their leaf hashes, and their canonical decoding (`null`: not the
+ * canonical encoding of an entry). What is absent is done here, in turn.
  */
-export function auditLog(
-  input: AuditInput,
-  onProgress?: Progress,
-  signatureOutcomes?: readonly EntrySignatureOutcome[],
-): AuditReport {
+export interface PreparedEntries {
+  signatures?: readonly EntrySignatureOutcome[];
+  leaves?: readonly Uint8Array[];
+  decoded?: readonly (DecodedEntry | null)[];
+}
+
+type DecodedEntry = ReturnType<typeof decodeEntry>;
+
+/** An entry's leaf hash and canonical decoding (null when its bytes are not the canonical encoding of an entry). */
+export function prepareEntry(bytes: Uint8Array): { leaf: Uint8Array; decoded: DecodedEntry | null } {
+  return { leaf: leafHash(bytes), decoded: canonicalEntry(bytes) };
+}
+
+export function auditLog(input: AuditInput, onProgress?: Progress, prepared: PreparedEntries = {}): AuditReport {
   const problems: AuditProblem[] = [];
   const add: AddProblem = (p) => {
     if (problems.length < MAX_PROBLEMS) problems.push(p);
   };
   // The steps add their problems in this order: it is the report's order.
-  const scan = scanEntries(input, add, onProgress, signatureOutcomes);
+  const scan = scanEntries(input, add, onProgress, prepared);
   const valid = verifyCheckpoints(input, add);
   const entriesUnsignedLegacy = settleUnsignedPrefix(scan, valid, input.entries, add);
   const roots = recomputeRoots(valid, scan.leaves, input.leafHashes, add);
@@ -240,10 +250,11 @@ function scanEntries(
   input: AuditInput,
   add: AddProblem,
   onProgress: Progress | undefined,
-  outcomes: readonly EntrySignatureOutcome[] | undefined,
+  prepared: PreparedEntries,
 ): EntryScan {
-  if (outcomes && outcomes.length !== input.entries.length)
-    throw new RangeError('one signature outcome per entry is needed');
+  const { signatures: outcomes, leaves, decoded } = prepared;
+  for (const list of [outcomes, leaves, decoded])
+    if (list && list.length !== input.entries.length) throw new RangeError('prepared entries: one per entry is needed');
   const scan: EntryScan = {
     leaves: [],
     byNotice: new Map(),
@@ -266,7 +277,7 @@ function scanEntries(
   for (let pos = 0; pos < total; pos++) {
     const e = input.entries[pos]!;
     expected = checkEntryIndex(e.index, pos, expected, add) + 1;
-    scan.leaves.push(leafHash(e.bytes));
+    scan.leaves.push(leaves?.[pos] ?? leafHash(e.bytes));
     if (scan.signatures)
       settleEntrySignature(
         scan.signatures,
@@ -274,7 +285,8 @@ function scanEntries(
         pos,
         add,
       );
-    const entry = decodeCanonicalEntry(e.bytes, pos, add);
+    const entry = decoded ? decoded[pos] : canonicalEntry(e.bytes);
+    if (!entry) add({ code: 'entry-malformed', index: pos, message: `entry ${pos} is not a canonical log entry` });
     if (entry) indexEntryByKind(entry, pos, scan, acks, add);
     if (onProgress && (pos % 1024 === 0 || pos === total - 1)) onProgress(pos + 1, total);
   }
@@ -327,19 +339,13 @@ function settleEntrySignature(
   });
 }
 
-/** The entry, when its bytes are the canonical encoding of one; else undefined, reported as malformed. */
-function decodeCanonicalEntry(
-  bytes: Uint8Array,
-  pos: number,
-  add: AddProblem,
-): ReturnType<typeof decodeEntry> | undefined {
+/** The entry, when its bytes are the canonical encoding of one; else null. */
+function canonicalEntry(bytes: Uint8Array): DecodedEntry | null {
   try {
     const entry = decodeEntry(bytes);
-    if (Buffer.compare(Buffer.from(encodeEntry(entry)), Buffer.from(bytes)) !== 0) throw new Error('not canonical');
-    return entry;
+    return Buffer.compare(Buffer.from(encodeEntry(entry)), Buffer.from(bytes)) === 0 ? entry : null;
   } catch {
-    add({ code: 'entry-malformed', index: pos, message: `entry ${pos} is not a canonical log entry` });
-    return undefined;
+    return null;
   }
 }
 
