@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchGatewayEnv, scrapeThreadCpu } from '../bench/levels.js';
+import { readSlowCounters, slowAttribution } from '../bench/slow-attribution.js';
 import { loadConfig } from '../broker/config/config.js';
 import { THREAD_ROLES } from '../broker/metrics/thread-cpu.js';
 import { startTestGateway } from './helpers/gateway.js';
@@ -33,4 +34,21 @@ t.test("a bench gateway's /metrics answers the bench's scraper on the API port",
   t.ok(cpu, 'the scraper reads the per-thread CPU');
   t.same(Object.keys(cpu ?? {}).sort(), [...THREAD_ROLES].sort(), 'every thread role');
   t.equal((await fetch(`${url}/metrics`)).status, 401, 'and /metrics still needs the token');
+  t.same(
+    await readSlowCounters(url),
+    { posts: 0, window: 0, gc: 0, event_loop: 0, nats: 0 },
+    "and the slow posts' account, from the first scrape",
+  );
+});
+
+t.test("a level's slow posts: each part a share of their time", async (t) => {
+  const a = { posts: 2, window: 0.1, gc: 0.01, event_loop: 0.02, nats: 0.03 };
+  const b = { posts: 6, window: 0.3, gc: 0.05, event_loop: 0.1, nats: 0.03 };
+  t.same(slowAttribution(a, b), {
+    posts: 4,
+    windowMs: 200,
+    ms: { gc: 40, event_loop: 80, nats: 0 },
+    share: { gc: 0.2, event_loop: 0.4, nats: 0 },
+  });
+  t.same(slowAttribution(a, a).share, { gc: 0, event_loop: 0, nats: 0 }, 'no slow post: no shares');
 });
