@@ -85,6 +85,15 @@ t.test('a forged signature in the middle of a large log is reported at its index
   t.equal(parallel.verifiedTreeSize, N, 'the entries themselves match the checkpoint');
 });
 
+t.test('a chunk no worker can take is checked in this thread', async (t) => {
+  // A key object with a method cannot be posted to a worker: every chunk comes back here.
+  const keys = [{ ...publicJwk, toString: () => 'sig-1' }];
+  const outcomes = await checkEntrySignatures(keys, input.entries, { threads: 2, shareThisThread: false, chunk: 512 });
+  t.equal(outcomes.length, N);
+  t.equal(outcomes.filter((o) => o?.ok).length, N - 2, 'every entry checked');
+  t.match(outcomes[FORGED], { ok: false, code: 'entry-signature-invalid' });
+});
+
 t.test('outcomes not one per entry are refused', async (t) => {
   t.throws(() => auditLog(input, undefined, { signatures: [] }), RangeError);
   t.throws(() => auditLog(input, undefined, { leaves: [] as Uint8Array[] }), RangeError);

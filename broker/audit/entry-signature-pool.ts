@@ -96,7 +96,12 @@ function runWorker(
       held = pending.shift();
       if (!held) return finish([]);
       const job: EntrySignatureJob = { keys, entries: entries.slice(held.start, held.end) };
-      w.postMessage(job);
+      try {
+        w.postMessage(job);
+      } catch {
+        // Not cloneable (a caller's key object with methods): this thread checks it.
+        finish([held]);
+      }
     };
     try {
       w = new Worker(workerUrl(), { resourceLimits: OFF_PATH_WORKER_LIMITS });
