@@ -7,7 +7,7 @@ import type { OpenerDeps } from '../format.js';
 import { strictConfig } from '../openpgp/decrypt-message.js';
 import { createOpenPgpSignerResolver } from '../openpgp/signers.js';
 import { verifyMessage } from '../openpgp/verify-message.js';
-import { encryptionKeyOwner } from './recipient-keys.js';
+import { encryptionKeyOwners } from './recipient-keys.js';
 import { E2E_PGP_MEDIA_TYPE, parseE2ePgpBody, parseE2ePgpEnvelope, parseHeaderMessage } from './wire.js';
 
 /**
@@ -41,16 +41,14 @@ export function e2ePgpEnvelope(validate: RoutingHeaderValidator, deps: OpenerDep
       const { payload, signer } = await verifyMessage(message, resolveSigner, at, cfg);
       checkRoutingHeader(payload, env.body, validate);
       const { keyIds } = parseE2ePgpBody(env.body, deps.maxEnvelopeBytes);
-      const agencies = deps.registry().agencies();
-      const sealedFor: string[] = [];
-      for (const id of keyIds) {
-        const owner = await encryptionKeyOwner(agencies, id, at);
+      const owners = await encryptionKeyOwners(deps.registry().agencies(), keyIds, at);
+      const sealedFor = owners.map((owner, i) => {
         if (!owner)
           throw new LiaisonError('recipients-mismatch', {
-            publicDetail: `key id ${id} is not a current OpenPGP encryption key of a registered agency`,
+            publicDetail: `key id ${keyIds[i]} is not a current OpenPGP encryption key of a registered agency`,
           });
-        sealedFor.push(owner.kid);
-      }
+        return owner.kid;
+      });
       return {
         format: 'openpgp-e2e',
         signed: new TextEncoder().encode(text),

@@ -54,6 +54,20 @@ export async function encryptionKeyOwner(
   return found.length === 1 ? found[0] : undefined;
 }
 
+/**
+ * The owner of each of `keyIds` (encryptionKeyOwner), in order; undefined for
+ * an id no single active record holds as a current encryption key.
+ */
+export async function encryptionKeyOwners(
+  agencies: readonly Agency[],
+  keyIds: readonly string[],
+  at: Date,
+): Promise<({ agency: string; kid: string } | undefined)[]> {
+  const owners: ({ agency: string; kid: string } | undefined)[] = [];
+  for (const id of keyIds) owners.push(await encryptionKeyOwner(agencies, id, at));
+  return owners;
+}
+
 /** The kid of the agency's first active record whose certificate holds one of `keyIds`; undefined when none does. */
 export async function recordHoldingAny(
   agency: Agency,
