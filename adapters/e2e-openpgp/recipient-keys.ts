@@ -1,28 +1,7 @@
-import { readKey, type PublicKey } from 'openpgp';
-import { keyStateAt, type Agency, type OpenPgpAgencyKey } from '../../broker/registry/model.js';
+import { keyStateAt, type Agency } from '../../broker/registry/model.js';
+import { encryptionKeyIdsAt, keyIdsOf } from './encryption-key-ids.js';
 
-/** Parsed certificates kept, least recently used dropped first. */
-const CACHE_MAX = 256;
-const parsed = new Map<string, Promise<PublicKey | undefined>>();
-
-/** A registry record's certificate, parsed: public, v4, fingerprint = kid; else undefined. Cached by (kid, armored). */
-function certificateOf(record: OpenPgpAgencyKey): Promise<PublicKey | undefined> {
-  const id = `${record.kid}\n${record.armored}`;
-  let p = parsed.get(id);
-  if (p) parsed.delete(id);
-  else {
-    p = readKey({ armoredKey: record.armored }).then(
-      (key) =>
-        key.isPrivate() || key.keyPacket.version !== 4 || key.getFingerprint().toUpperCase() !== record.kid
-          ? undefined
-          : key,
-      () => undefined,
-    );
-    if (parsed.size >= CACHE_MAX) parsed.delete(parsed.keys().next().value as string);
-  }
-  parsed.set(id, p);
-  return p;
-}
+type Owner = { agency: string; kid: string };
 
 /**
  * The registry record whose certificate holds the (sub)key `keyId` (16 hex
@@ -35,37 +14,37 @@ export async function encryptionKeyOwner(
   agencies: readonly Agency[],
   keyId: string,
   at: Date,
-): Promise<{ agency: string; kid: string } | undefined> {
-  const found: { agency: string; kid: string }[] = [];
-  for (const agency of agencies) {
-    for (const record of agency.openpgp_keys ?? []) {
-      if (keyStateAt(record, at) !== 'active') continue;
-      const key = await certificateOf(record);
-      const id = key?.getKeyIDs().find((k) => k.toHex().toUpperCase() === keyId);
-      if (!key || !id) continue;
-      try {
-        await key.getEncryptionKey(id, at);
-      } catch {
-        continue;
-      }
-      found.push({ agency: agency.id, kid: record.kid });
-    }
-  }
-  return found.length === 1 ? found[0] : undefined;
+): Promise<Owner | undefined> {
+  return (await encryptionKeyOwners(agencies, [keyId], at))[0];
 }
 
 /**
  * The owner of each of `keyIds` (encryptionKeyOwner), in order; undefined for
- * an id no single active record holds as a current encryption key.
+ * an id no single active record holds as a current encryption key. Each
+ * active record's certificate is resolved once (encryption-key-ids.ts), not
+ * once per id: a body may name up to 1,000 keys.
  */
 export async function encryptionKeyOwners(
   agencies: readonly Agency[],
   keyIds: readonly string[],
   at: Date,
-): Promise<({ agency: string; kid: string } | undefined)[]> {
-  const owners: ({ agency: string; kid: string } | undefined)[] = [];
-  for (const id of keyIds) owners.push(await encryptionKeyOwner(agencies, id, at));
-  return owners;
+): Promise<(Owner | undefined)[]> {
+  const wanted = new Set(keyIds);
+  const claims = new Map<string, Owner[]>();
+  for (const agency of agencies)
+    for (const record of agency.openpgp_keys ?? []) {
+      if (keyStateAt(record, at) !== 'active') continue;
+      for (const id of await encryptionKeyIdsAt(record, at)) {
+        if (!wanted.has(id)) continue;
+        const owners = claims.get(id) ?? [];
+        owners.push({ agency: agency.id, kid: record.kid });
+        claims.set(id, owners);
+      }
+    }
+  return keyIds.map((id) => {
+    const owners = claims.get(id);
+    return owners?.length === 1 ? owners[0] : undefined;
+  });
 }
 
 /** The kid of the agency's first active record whose certificate holds one of `keyIds`; undefined when none does. */
@@ -76,8 +55,7 @@ export async function recordHoldingAny(
 ): Promise<string | undefined> {
   for (const record of agency.openpgp_keys ?? []) {
     if (keyStateAt(record, at) !== 'active') continue;
-    const key = await certificateOf(record);
-    if (key?.getKeyIDs().some((k) => keyIds.includes(k.toHex().toUpperCase()))) return record.kid;
+    if ((await keyIdsOf(record)).some((id) => keyIds.includes(id))) return record.kid;
   }
   return undefined;
 }
