@@ -530,3 +530,24 @@ t.test('pieces without the gateway: wire checks, inbox shape, the audit on junk,
   await t.rejects(open(delivery(badSealed.envelope)), { code: 'notice-schema-invalid' }, 'an invalid notice');
   t.notOk(isOpenPgpE2e('junk'));
 });
+
+// Last: it revokes la-customs' certificate.
+t.test('a certificate revoked in the registry is refused at once, though its key ids were resolved', async (t) => {
+  const n = e2eNotice();
+  const certs = await certsOf(n);
+  const first = await g.post((await seal(n, 'vn-customs', certs)).envelope, E2E_PGP_MEDIA_TYPE);
+  t.equal(first.status, 202, 'accepted while the certificate is current (its key ids now resolved)');
+  const la = g.gw.registry.snapshot.agency('la-customs')!.openpgp_keys![0]!.kid;
+  const token = await makeClientAssertion('hub-operator', g.creds('hub-operator').signing, g.config.brokerId);
+  const revoked = await g.gw.app.inject({
+    method: 'POST',
+    url: `/v1/admin/agencies/la-customs/keys/${la}/revoke`,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    payload: JSON.stringify({ reason: 'device lost' }),
+  });
+  t.equal(revoked.statusCode, 201, revoked.body);
+  const again = await g.post((await seal(e2eNotice(), 'vn-customs', certs)).envelope, E2E_PGP_MEDIA_TYPE);
+  t.equal(again.status, 400, JSON.stringify(again.json));
+  t.equal(again.json.code, 'recipients-mismatch');
+  t.match(again.json.detail, /not a current OpenPGP encryption key/);
+});
