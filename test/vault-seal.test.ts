@@ -4,6 +4,7 @@ import { CompactEncrypt, compactDecrypt } from 'jose';
 import {
   newDataKey,
   openSealed,
+  parseSealed,
   SealError,
   sealedHeader,
   sealNotice,
@@ -35,6 +36,21 @@ t.test('a sealed notice opens under its data key, and names its notice', async (
   t.same(sealedHeader(sealed), { noticeId: idA, format: 'jose' });
   t.same(openSealed(idA, sealed, dk), signed);
   t.not(Buffer.from(sealNotice(idA, 'jose', signed, dk)).toString(), Buffer.from(sealed).toString(), 'fresh IV');
+});
+
+t.test('a sealed notice read in place, parsed once: its parts open as its bytes do', async (t) => {
+  const dk = newDataKey();
+  const sealed = sealNotice(idA, 'jose', signed, dk);
+  // A message body is often a view into a larger buffer (the NATS client's read): the view's bounds are what count.
+  const inside = new Uint8Array(sealed.length + 20);
+  inside.set(sealed, 7);
+  const view = inside.subarray(7, 7 + sealed.length);
+  const parts = parseSealed(view);
+  t.same(parts?.header, { noticeId: idA, format: 'jose' });
+  t.same(openSealed(idA, parts!, dk), signed);
+  sealFails(t, 'parts asked as another notice', () => openSealed(idB, parts!, dk));
+  sealFails(t, 'parts under another data key', () => openSealed(idA, parts!, newDataKey()));
+  t.equal(parseSealed(signed), null, 'a notice stored in clear has no parts');
 });
 
 t.test('jose opens what node:crypto sealed, and the reverse', async (t) => {

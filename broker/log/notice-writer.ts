@@ -14,7 +14,7 @@ import { ENTRY_SIGNATURE_HEADER, signEntry } from './entry-signature.js';
 import { findNoticeLogged } from './notice-lookup.js';
 import { noticeDataKey } from '../vault/data-key.js';
 import type { StorageKeyring } from '../vault/open.js';
-import { openSealed, sealedHeader, sealNotice } from '../vault/seal.js';
+import { openSealed, parseSealed, sealNotice } from '../vault/seal.js';
 import type { LogWriter, StoreInput, StoreResult } from './writer.js';
 
 /** The LogWriter over JetStream: NOTICE_KEYS, NOTICES, LOG and KV `notice-ids` (storeAndLog). */
@@ -84,8 +84,9 @@ async function claimNoticeId(bus: StorePort, noticeId: string, sha256: string): 
 
 /** Whether a stored NOTICES body holds exactly `signed`: a sealed one is opened with the notice's key, a legacy clear one compared as is. */
 function holdsSigned(noticeId: string, stored: Uint8Array, signed: Uint8Array, dataKey: Uint8Array): boolean {
-  if (!sealedHeader(stored)) return bytesEqual(stored, signed);
-  return bytesEqual(openSealed(noticeId, stored, dataKey), signed);
+  const sealed = parseSealed(stored);
+  if (!sealed) return bytesEqual(stored, signed);
+  return bytesEqual(openSealed(noticeId, sealed, dataKey), signed);
 }
 
 /**

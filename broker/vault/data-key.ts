@@ -19,7 +19,10 @@ export async function noticeDataKey(
 ): Promise<Uint8Array | null> {
   const current = keys.storageKey;
   if (!current) throw new LiaisonError('unavailable', { detail: 'no broker storage key taken up yet' });
-  const { stored } = await storeNoticeKey(bus, noticeId, wrapDataKey(newDataKey(), current));
+  const dataKey = newDataKey();
+  const { stored, created } = await storeNoticeKey(bus, noticeId, wrapDataKey(dataKey, current));
+  // The record stored is the one just wrapped: its key is at hand, unwrapping it again would only cost CPU.
+  if (created) return dataKey;
   if (isErased(stored)) return null;
   return unwrapDataKey(stored, storageKeyFor(keys, stored.kek));
 }

@@ -16,7 +16,7 @@
 import { LiaisonError } from '../core/errors.js';
 import type { StorePort } from '../core/store-port.js';
 import { isErased, readNoticeKey } from './notice-keys.js';
-import { openSealed, SealError, sealedHeader, unwrapDataKey, type StorageKey } from './seal.js';
+import { openSealed, parseSealed, SealError, unwrapDataKey, type StorageKey } from './seal.js';
 
 /** What the vault needs of the broker keyring (BrokerKeyring is one). */
 export interface StorageKeyring {
@@ -44,12 +44,13 @@ export async function openStoredNotice(
   noticeId: string,
   data: Uint8Array,
 ): Promise<OpenedNotice> {
-  const header = sealedHeader(data);
-  if (!header) return { kind: 'clear', signed: data };
-  if (header.noticeId !== noticeId) throw new SealError('a sealed notice of another notice id');
+  // Parsed once: the header decides what the body is, and the same parts are then opened.
+  const sealed = parseSealed(data);
+  if (!sealed) return { kind: 'clear', signed: data };
+  if (sealed.header.noticeId !== noticeId) throw new SealError('a sealed notice of another notice id');
   const record = await readNoticeKey(bus, noticeId);
   if (!record) throw new SealError('a sealed notice without its key record');
   if (isErased(record)) return { kind: 'erased', erasedBy: record.erased_by, erasedAt: record.erased_at };
   const dataKey = unwrapDataKey(record, storageKeyFor(keys, record.kek));
-  return { kind: 'sealed', signed: openSealed(noticeId, data, dataKey) };
+  return { kind: 'sealed', signed: openSealed(noticeId, sealed, dataKey) };
 }

@@ -78,22 +78,27 @@ export interface SealedHeader {
   format: string;
 }
 
-interface Parsed {
-  header: SealedHeader;
-  protectedB64: string;
-  iv: Buffer;
-  ct: Buffer;
-  tag: Buffer;
+/** A sealed notice's parts, split once (parseSealed): opening it after reading its header parses nothing again. */
+export interface SealedNotice {
+  readonly header: SealedHeader;
+  readonly protectedB64: string;
+  readonly iv: Buffer;
+  readonly ct: Buffer;
+  readonly tag: Buffer;
 }
 
 const MAX_HEADER_CHARS = 1024;
 
-/** A sealed notice's parts, or null when the bytes are not one (a notice stored in clear before sealing). */
-function parse(bytes: Uint8Array): Parsed | null {
+/**
+ * A sealed notice's parts, or null when the bytes are not one (a notice stored in clear before sealing). Throws
+ * SealError on a header that claims to be sealed but is malformed. Reads the bytes in place (no copy of the body).
+ */
+export function parseSealed(bytes: Uint8Array): SealedNotice | null {
   // A compact JWE is ASCII: five base64url parts, the second (encrypted key) empty for `dir`.
-  const dot = bytes.indexOf(0x2e);
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dot = view.indexOf(0x2e);
   if (dot <= 0 || dot > MAX_HEADER_CHARS) return null;
-  const protectedB64 = Buffer.from(bytes.subarray(0, dot)).toString('latin1');
+  const protectedB64 = view.toString('latin1', 0, dot);
   if (!B64URL.test(protectedB64)) return null;
   let h: unknown;
   try {
@@ -114,7 +119,7 @@ function parse(bytes: Uint8Array): Parsed | null {
     Object.keys(hd).length !== 4
   )
     throw new SealError('a sealed notice with a header not of this broker');
-  const parts = Buffer.from(bytes).toString('latin1').split('.');
+  const parts = view.toString('latin1').split('.');
   if (parts.length !== 5 || parts[1] !== '' || !parts.every((p) => B64URL.test(p)))
     throw new SealError('a sealed notice that is not a compact JWE');
   const [, , iv, ct, tag] = parts.map((p) => Buffer.from(p, 'base64url'));
@@ -125,12 +130,12 @@ function parse(bytes: Uint8Array): Parsed | null {
 
 /** The sealed notice's header when the bytes are one; null for anything else (a legacy clear notice). Throws SealError on a header that claims to be sealed but is malformed. */
 export function sealedHeader(bytes: Uint8Array): SealedHeader | null {
-  return parse(bytes)?.header ?? null;
+  return parseSealed(bytes)?.header ?? null;
 }
 
-/** Open a sealed notice: it must name `noticeId` and open under its data key; else SealError. */
-export function openSealed(noticeId: string, bytes: Uint8Array, dataKey: Uint8Array): Uint8Array {
-  const p = parse(bytes);
+/** Open a sealed notice (its bytes, or its parts from parseSealed): it must name `noticeId` and open under its data key; else SealError. */
+export function openSealed(noticeId: string, sealed: Uint8Array | SealedNotice, dataKey: Uint8Array): Uint8Array {
+  const p = sealed instanceof Uint8Array ? parseSealed(sealed) : sealed;
   if (!p) throw new SealError('not a sealed notice');
   if (p.header.noticeId !== noticeId) throw new SealError('a sealed notice of another notice id');
   try {
