@@ -4,14 +4,16 @@
  * CPU a notice costs drifted by a fifth between minutes, which sank any
  * comparison of two bench runs made one after the other.
  *
- *   node dist/bench/ab.js [--rounds 5] [--concurrency 64 | --rate 350] [--seconds 4] [--env NAME:KEY=VALUE]... [--node-args NAME:ARGS]... [--openpgp] NAME=DIST ...
+ *   node dist/bench/ab.js [--rounds 5] [--concurrency 64 | --rate 350] [--seconds 4] [--env NAME:KEY=VALUE]... [--node-args NAME:ARGS]... [--seed-before-e2e NAME]... [--openpgp] NAME=DIST ...
  *
  * Each NAME=DIST is a gateway built in DIST (its `broker/main.js`; another
  * commit's build: `git worktree add /tmp/base <commit>`, then `npm ci && npm run
  * build` there and pass `base=/tmp/base/dist`), with its own nats-server and the
  * demo network; `--env` adds environment for one of them, `--node-args` replaces
  * the node flags it starts with (default: this build's GATEWAY_NODE_ARGS, as
- * `npm start`; space-separated, empty for none); `--openpgp` posts OpenPGP
+ * `npm start`; space-separated, empty for none); `--seed-before-e2e` gives one
+ * a copy of the demo seed without its end-to-end operation (a build from before
+ * issue 23 refuses the seed otherwise); `--openpgp` posts OpenPGP
  * messages (as the bench's OpenPGP levels) instead of JOSE envelopes. Every round runs one
  * level per gateway (order alternating between rounds): closed loop at
  * `--concurrency`, or open loop at `--rate` notices per second (the same work
@@ -24,7 +26,7 @@
  * without that metric). The first round warms up and is not counted. Prints the
  * medians, and each against the first gateway's; writes bench/results/ab.json.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -53,6 +55,7 @@ const { values, positionals } = parseArgs({
     env: { type: 'string', multiple: true },
     'node-args': { type: 'string', multiple: true },
     openpgp: { type: 'boolean' },
+    'seed-before-e2e': { type: 'string', multiple: true },
   },
   allowPositionals: true,
 });
@@ -118,6 +121,17 @@ const KEYS = [
   'sealingMs',
   'otherMs',
 ] as const;
+/**
+ * The demo seed as a build from before end-to-end operations (issue 23) reads it: the same agencies and keys, without
+ * the operations marked `end_to_end` (its registry schema refuses the member). For an A/B against such a commit.
+ */
+function writeSeedBeforeE2e(seedFile: string, to: string): string {
+  const seed = JSON.parse(readFileSync(seedFile, 'utf8')) as { operations: { end_to_end?: boolean }[] };
+  seed.operations = seed.operations.filter((o) => o.end_to_end !== true);
+  writeFileSync(to, JSON.stringify(seed, null, 2), { mode: 0o600 });
+  return to;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 
 async function main() {
@@ -135,7 +149,12 @@ async function main() {
   }[] = [];
   try {
     const dataDir = join(work, 'data');
-    await ensureDemoNetwork(dataDir);
+    const { seedFile } = await ensureDemoNetwork(dataDir);
+    for (const name of values['seed-before-e2e'] ?? []) {
+      const v = variants.find((x) => x.name === name);
+      if (!v) throw new Error(`--seed-before-e2e NAME, NAME one of the gateways: ${name}`);
+      v.env.LIAISON_REGISTRY_SEED = writeSeedBeforeE2e(seedFile, join(work, `registry-${name}.json`));
+    }
     for (const v of variants) {
       const nats = await startLocalNats({ bin, storeDir: join(work, `nats-${v.name}`) });
       const gw = await startGateway(
