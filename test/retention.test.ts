@@ -143,4 +143,5 @@ t.test('the next one is erased when its retention ends, and the cursor moves on'
     'the content of b purged from NOTICES',
   );
   await waitFor(async () => ((await cursor())! > b.logIndex + 1 ? true : undefined), 'the cursor past b');
+  t.equal(await count(STREAMS.deliveries, 'deliveries.>', b.id), 0, 'its delivery is gone');
 });
