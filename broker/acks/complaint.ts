@@ -9,7 +9,7 @@ import { LiaisonError } from '../core/errors.js';
 import { sha256Hex } from '../core/sha256.js';
 import type { ComplaintLogEntry } from '../log/entry.js';
 import { findNoticeEntry } from '../log/notice-lookup.js';
-import { deliveredTo } from '../routing/delivered.js';
+import { deliveredToAgency, ROUTING_WAIT_MS } from '../routing/delivered.js';
 import {
   checkSignedTime,
   listStatements,
@@ -74,8 +74,7 @@ export async function recordComplaint(deps: ComplaintDeps, agency: string, jws: 
 
   const notice = await findNoticeEntry(deps.bus, claims.notice_id);
   if (!notice || !notice.recipients.includes(agency)) throw notDelivered();
-  const delivered = await deliveredTo(deps.bus, claims.notice_id);
-  if (!delivered?.includes(agency)) throw notDelivered();
+  if (!(await deliveredToAgency(deps.bus, claims.notice_id, agency, ROUTING_WAIT_MS))) throw notDelivered();
 
   const now = (deps.now ?? (() => new Date()))();
   checkSignedTime(

@@ -90,6 +90,24 @@ export async function deliveredTo(bus: StorePort, noticeId: string): Promise<str
   return held && held.operation === 'PUT' ? decode(held.value, noticeId) : undefined;
 }
 
+/**
+ * Whether the router recorded a delivery of the notice to `agency`. The record is written just after the deliveries
+ * are stored, so an agency that read its delivery at once may ask before it exists: wait for it, at most `waitMs`.
+ */
+export async function deliveredToAgency(
+  bus: StorePort,
+  noticeId: string,
+  agency: string,
+  waitMs: number,
+): Promise<boolean> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    if ((await deliveredTo(bus, noticeId))?.includes(agency)) return true;
+    if (Date.now() >= until) return false;
+    await sleep(50);
+  }
+}
+
 /** How long a withdrawal waits for its original to be routed (normally milliseconds after ingest) before answering 503. */
 export const ROUTING_WAIT_MS = 3000;
 
